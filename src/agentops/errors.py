@@ -1,0 +1,143 @@
+"""The exceptions agentops raises, each knowing its exit code (sysexits).
+
+::
+
+    AgentOpsError                  1   something went wrong
+    ├── UsageError                 2   bad command line (invalid agent name, bad -p)
+    ├── ConfigError               78   bad agentops or agent configuration
+    │   └── UnknownAgent          78
+    ├── StateError                74   a state file that cannot be read or written
+    ├── Rejected                  65   the gatekeeper refused params or output
+    │   ├── ParamsRejected        65
+    │   └── OutputRejected        65
+    ├── Skipped                   75   the run did not start (or stopped early), by policy
+    │   ├── Overlap               75   another run of the agent holds the lock
+    │   └── RateLimited           75   the agent's run rate limit is exhausted
+    └── TaskFailed                 1   the agent's task failed
+        ├── RunTimeout             1   the run passed its timeout
+        └── Interrupted            1   SIGTERM or SIGINT ended the run
+
+The CLI maps one exception to one exit code and prints its message as one line.
+The runner turns the same exceptions into a run status stored in the state file.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentOpsError",
+    "ConfigError",
+    "Interrupted",
+    "OutputRejected",
+    "Overlap",
+    "ParamsRejected",
+    "RateLimited",
+    "Rejected",
+    "RunTimeout",
+    "Skipped",
+    "StateError",
+    "TaskFailed",
+    "UnknownAgent",
+    "UsageError",
+]
+
+
+class AgentOpsError(Exception):
+    """Base of every error agentops raises on purpose."""
+
+    exit_code: int = 1
+    status: str = "failed"
+
+    def __init__(self, message: str, *, agent: str | None = None) -> None:
+        """Keep the message one line: it is what cron mails to the operator."""
+        super().__init__(" ".join(message.split()))
+        self.agent = agent
+
+    @property
+    def message(self) -> str:
+        """The one-line message."""
+        return str(self)
+
+
+class UsageError(AgentOpsError):
+    """The command line is wrong: an invalid agent name, a malformed ``-p``."""
+
+    exit_code = 2
+
+
+class ConfigError(AgentOpsError):
+    """Configuration is wrong: bad TOML, unknown keys, bad schedule, agent code unusable."""
+
+    exit_code = 78
+
+
+class UnknownAgent(ConfigError):
+    """No ``agents/<name>/agent.toml`` exists for the name."""
+
+
+class StateError(AgentOpsError):
+    """A state file cannot be read, validated or written. It is never overwritten."""
+
+    exit_code = 74
+
+
+class Rejected(AgentOpsError):
+    """The gatekeeper refused the run's params or its output."""
+
+    exit_code = 65
+    status = "rejected"
+
+    def __init__(
+        self, message: str, *, agent: str | None = None, errors: list[str] | None = None
+    ) -> None:
+        """``errors`` lists each validation problem, for the log."""
+        super().__init__(message, agent=agent)
+        self.errors = errors or []
+
+
+class ParamsRejected(Rejected):
+    """Params failed validation: nothing was executed."""
+
+
+class OutputRejected(Rejected):
+    """The Result model or the agent's ``validate()`` refused the output."""
+
+
+class Skipped(AgentOpsError):
+    """The run was not executed, by policy. Not a failure: cron stays quiet."""
+
+    exit_code = 75
+    status = "skipped"
+    reason = "skipped"
+
+
+class Overlap(Skipped):
+    """Another run of the same agent holds the lock."""
+
+    reason = "overlap"
+
+
+class RateLimited(Skipped):
+    """The agent's run rate limit (``[limits] runs``) is exhausted."""
+
+    reason = "rate_limit"
+
+    def __init__(self, message: str, *, agent: str | None = None, retry_after_s: float) -> None:
+        """``retry_after_s`` says when the window has room again."""
+        super().__init__(message, agent=agent)
+        self.retry_after_s = retry_after_s
+
+
+class TaskFailed(AgentOpsError):
+    """The agent's task raised, or produced something unusable."""
+
+
+class RunTimeout(TaskFailed):
+    """The run passed the agent's ``timeout``."""
+
+    status = "timeout"
+
+
+class Interrupted(TaskFailed):
+    """SIGTERM or SIGINT ended the run."""
+
+    status = "interrupted"

@@ -1,0 +1,83 @@
+"""``ctx.http``: an httpx client whose every call is timed and logged.
+
+Each request logs ``http.request`` with method, URL, status, duration_ms and
+bytes (the response body is read to count it); a request that fails before a
+response logs ``http.error``. Log lines are redacted like every other line,
+so secrets in URLs never reach the log, and headers are never logged.
+
+httpx is imported only when an agent first touches ``ctx.http``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+
+from agentops import __version__
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+__all__ = ["DEFAULT_TIMEOUT_S", "LoggingTransport", "make_http_client"]
+
+DEFAULT_TIMEOUT_S = 30.0
+"""Seconds an HTTP call may wait to connect, or between bytes, before it times out."""
+
+
+class LoggingTransport(httpx.BaseTransport):
+    """Wraps a transport, logging each request with its timing and size."""
+
+    def __init__(self, inner: httpx.BaseTransport, log: FilteringBoundLogger) -> None:
+        """Send requests through ``inner`` and log them to ``log``."""
+        self._inner = inner
+        self._log = log
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request, read the response and log both."""
+        started = time.perf_counter()
+        try:
+            response = self._inner.handle_request(request)
+            response.read()
+        except httpx.TransportError as exc:
+            self._log.warning(
+                "http.error",
+                method=request.method,
+                url=str(request.url),
+                error=f"{type(exc).__name__}: {exc}",
+                duration_ms=_ms_since(started),
+            )
+            raise
+        self._log.info(
+            "http.request",
+            method=request.method,
+            url=str(request.url),
+            status=response.status_code,
+            duration_ms=_ms_since(started),
+            bytes=len(response.content),
+        )
+        return response
+
+    def close(self) -> None:
+        """Close the wrapped transport."""
+        self._inner.close()
+
+
+def make_http_client(
+    log: FilteringBoundLogger,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> httpx.Client:
+    """An httpx client logging through ``log``; ``transport`` lets tests inject faults."""
+    return httpx.Client(
+        transport=LoggingTransport(transport or httpx.HTTPTransport(), log),
+        timeout=timeout_s,
+        headers={"User-Agent": f"agentops/{__version__}"},
+        follow_redirects=True,
+    )
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,113 @@
+"""The run's time limit and termination signals, turned into a clean stop.
+
+While agent code runs (:meth:`RunInterrupts.armed`), SIGALRM (the timeout),
+SIGTERM and SIGINT raise :class:`StopRun` in it. ``StopRun`` derives from
+``BaseException`` so an agent's ``except Exception`` cannot swallow it; if the
+agent swallows even that, it is raised again a second later. Outside agent
+code, and inside :meth:`RunInterrupts.critical` sections (a journal write that
+must finish), a signal is only remembered and raised when it is safe.
+
+Signals can only be handled in the main thread; elsewhere the limits are not
+enforced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import FrameType, TracebackType
+
+__all__ = ["RunInterrupts", "StopRun"]
+
+_REASONS = {signal.SIGALRM: "timeout", signal.SIGTERM: "interrupted", signal.SIGINT: "interrupted"}
+_RESEND_S = 1.0
+
+
+class StopRun(BaseException):
+    """Raised inside agent code to end the run: ``reason`` is timeout or interrupted."""
+
+    def __init__(self, reason: str, signal_name: str) -> None:
+        """Record why the run is stopping."""
+        super().__init__(f"{reason} ({signal_name})")
+        self.reason = reason
+        self.signal_name = signal_name
+
+
+class RunInterrupts:
+    """Installs the handlers for the length of a run and restores them after."""
+
+    def __init__(self, timeout_s: float) -> None:
+        """Stop agent code ``timeout_s`` seconds after it is first armed."""
+        self.timeout_s = timeout_s
+        self.pending: StopRun | None = None
+        self._armed = False
+        self._critical = 0
+        self._started = False
+        self._previous: dict[int, object] = {}
+        self._enabled = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> Self:
+        """Install the signal handlers."""
+        if self._enabled:
+            for signum in _REASONS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Cancel the timer and restore the previous handlers."""
+        if self._enabled:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[None]:
+        """Run agent code: a pending or arriving stop is raised in it.
+
+        The timeout clock starts the first time a run is armed and covers every
+        later armed section (retries, validation, rollback).
+        """
+        if self._enabled and not self._started:
+            self._started = True
+            signal.setitimer(signal.ITIMER_REAL, max(self.timeout_s, 1e-3))
+        self._armed = True
+        try:
+            self._raise_pending()
+            yield
+        finally:
+            self._armed = False
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        """Defer stops until the block ends, so a journal record is never half done."""
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+        if self._armed and not self._critical:
+            self._raise_pending()
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.pending is None:  # the first stop is the cause; later ones are echoes
+            name = signal.Signals(signum).name
+            self.pending = StopRun(_REASONS[signal.Signals(signum)], name)
+        if self._armed and not self._critical:
+            self._raise_pending()
+
+    def _raise_pending(self) -> None:
+        if self.pending is not None:
+            if self._enabled:
+                # Raised again if the agent catches it with a bare except.
+                signal.setitimer(signal.ITIMER_REAL, _RESEND_S)
+            raise self.pending

@@ -1,0 +1,114 @@
+"""Import ``agents/<name>/agent.py`` and find what the runner needs in it.
+
+An agent module defines ``run(params: Params, ctx: Context) -> Result``, where
+``Params`` and ``Result`` are pydantic models read from the annotations, and
+optionally ``validate(result, ctx)`` and ``rollback(result, ctx)``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+import traceback
+import typing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from agentops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+    from agentops.project import AgentSpec
+
+__all__ = ["HOOKS", "AgentCode", "load_agent"]
+
+HOOKS = ("validate", "rollback")
+"""Optional module-level functions an agent may define besides ``run``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCode:
+    """An imported agent: its ``run`` function, its models and its optional hooks."""
+
+    module: ModuleType
+    run: Callable[..., Any]
+    params_model: type[BaseModel]
+    result_model: type[BaseModel]
+
+    def hook(self, name: str) -> Callable[..., Any] | None:
+        """The optional hook called ``name`` (one of :data:`HOOKS`), if the agent defines it."""
+        found = getattr(self.module, name, None)
+        return found if callable(found) else None
+
+
+def load_agent(spec: AgentSpec) -> AgentCode:
+    """Import the agent's code; :class:`ConfigError` says what is wrong with it."""
+    path = spec.code_path
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing: every agent needs an agent.py", agent=spec.name)
+    module_name = f"agentops_agent_{spec.name.replace('-', '_')}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ConfigError(f"{path}: cannot be imported", agent=spec.name)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    # Helper modules beside agent.py import as they would in a script.
+    sys.path.insert(0, str(spec.directory))
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        where = _error_line(exc, str(path))
+        raise ConfigError(
+            f"{path}{where}: cannot import: {type(exc).__name__}: {exc}", agent=spec.name
+        ) from exc
+    return _inspect(module, spec)
+
+
+def _inspect(module: ModuleType, spec: AgentSpec) -> AgentCode:
+    path = spec.code_path
+    run = getattr(module, "run", None)
+    if not callable(run):
+        raise ConfigError(f"{path}: defines no run(params, ctx) function", agent=spec.name)
+    usage = "write def run(params: Params, ctx: Context) -> Result with pydantic models"
+    parameters = list(inspect.signature(run).parameters)
+    try:
+        params_model = _annotation(run, parameters[0]) if parameters else None
+        result_model = _annotation(run, "return")
+    except Exception as exc:
+        raise ConfigError(
+            f"{path}: run()'s annotations cannot be resolved ({exc}); {usage}", agent=spec.name
+        ) from exc
+    if len(parameters) != 2 or not _is_model(params_model) or not _is_model(result_model):  # noqa: PLR2004
+        raise ConfigError(f"{path}: run() has the wrong signature; {usage}", agent=spec.name)
+    for name in HOOKS:
+        hook = getattr(module, name, None)
+        if hook is not None and not callable(hook):
+            raise ConfigError(f"{path}: {name} must be a function", agent=spec.name)
+    return AgentCode(module=module, run=run, params_model=params_model, result_model=result_model)
+
+
+def _annotation(function: Callable[..., Any], name: str) -> object:
+    # Only Params and Result are needed, so an annotation such as Context that
+    # the agent imports under TYPE_CHECKING does not have to resolve.
+    annotation = function.__annotations__.get(name)
+    if isinstance(annotation, str):
+        return eval(annotation, function.__globals__)  # noqa: S307 - the agent's own annotation
+    return annotation
+
+
+def _is_model(value: object) -> typing.TypeGuard[type[BaseModel]]:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _error_line(exc: BaseException, filename: str) -> str:
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f":{exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    line = next((frame.lineno for frame in reversed(frames) if frame.filename == filename), None)
+    return f":{line}" if line else ""

@@ -1,0 +1,106 @@
+"""Structured logs: one JSON object per line in ``logs/<name>.jsonl``, readable on a TTY.
+
+Every line has ``ts`` (UTC ISO 8601), ``level``, ``event`` (a stable dotted
+name such as ``run.started``), ``agent`` and ``run_id``, then the event's data.
+Each line is redacted (:mod:`agentops.redact`) before it is written, and is
+appended with a single ``write`` so that concurrent runs never interleave.
+
+No global structlog configuration is touched: each run builds its own logger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import TYPE_CHECKING, Any, TextIO
+
+import structlog
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+    from pathlib import Path
+
+    from agentops._clock import Clock
+    from agentops.redact import Redactor
+
+__all__ = ["FIRST_KEYS", "RunLogSink", "make_logger"]
+
+FIRST_KEYS = ("ts", "level", "event", "agent", "run_id")
+"""Keys every log line starts with, in this order."""
+
+
+class RunLogSink:
+    """Appends rendered JSON lines to the agent's log file, echoing them to a console.
+
+    The file is opened lazily, so a run that logs nothing creates no file.
+    """
+
+    def __init__(self, path: Path, *, redactor: Redactor, console: TextIO | None = None) -> None:
+        """Log to ``path``; when ``console`` is given, also render lines there for people."""
+        self.path = path
+        self._redactor = redactor
+        self._console = console
+        self._fd: int | None = None
+        self._renderer: structlog.dev.ConsoleRenderer | None = None
+
+    def msg(self, message: str) -> None:
+        """Write one rendered JSON line."""
+        line = self._redactor.json(message)
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(self._fd, (line + "\n").encode())
+        if self._console is not None:
+            self._echo(json.loads(line))
+
+    debug = info = warning = error = critical = exception = msg
+
+    def close(self) -> None:
+        """Close the log file, if it was opened."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _echo(self, event: dict[str, Any]) -> None:
+        assert self._console is not None  # noqa: S101 - only called with a console
+        if self._renderer is None:
+            self._renderer = structlog.dev.ConsoleRenderer(
+                colors=self._console.isatty(), timestamp_key="ts", sort_keys=False
+            )
+        for key in ("agent", "run_id"):
+            event.pop(key, None)
+        print(self._renderer(None, event.get("level", "info"), event), file=self._console)
+
+
+def make_logger(
+    sink: RunLogSink, *, clock: Clock, agent: str, run_id: str, level: int = logging.INFO
+) -> structlog.typing.FilteringBoundLogger:
+    """A structlog logger bound to ``agent`` and ``run_id``, writing to ``sink``."""
+
+    def stamp(_logger: object, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+        event["ts"] = clock().isoformat().replace("+00:00", "Z")
+        event["level"] = "warning" if method == "warn" else method
+        first = {key: event.pop(key) for key in FIRST_KEYS if key in event}
+        return {**first, **event}
+
+    processors: list[structlog.typing.Processor] = [
+        structlog.processors.format_exc_info,
+        stamp,
+        structlog.processors.JSONRenderer(default=_jsonable),
+    ]
+    logger: structlog.typing.FilteringBoundLogger = structlog.wrap_logger(
+        sink,
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        context_class=dict,
+    )
+    return logger.bind(agent=agent, run_id=run_id)
+
+
+def _jsonable(value: object) -> object:
+    # Log whatever an agent passes: models as their dict, anything else as text.
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    return str(value)

@@ -1,0 +1,247 @@
+"""The agent's state file: a versioned pydantic model, saved crash-safely, locked per agent.
+
+``state/<name>.json`` is written only by agentops and read by people, so it is
+indented, its timestamps are UTC ISO 8601 and its lists are bounded. Saving
+writes a temporary file, fsyncs it, keeps the previous version as
+``<name>.json.bak``, renames the new file into place and fsyncs the directory:
+a crash at any moment leaves either the old or the new version. A file that
+does not parse or validate is never overwritten.
+
+:class:`StateStore` is the seam for other backends (a shared database); the
+:class:`FileStateStore` is the embedded default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticSerializationError
+
+from agentops.config import describe_validation_error
+from agentops.errors import Overlap, StateError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+__all__ = [
+    "MAX_ERRORS",
+    "SCHEMA_VERSION",
+    "AgentState",
+    "ErrorRecord",
+    "FileStateStore",
+    "LastRun",
+    "Metrics",
+    "StateStore",
+    "UtcDatetime",
+]
+
+SCHEMA_VERSION = 1
+"""Bumped when the file's shape changes; older files are migrated forward on load."""
+
+MAX_ERRORS = 20
+"""How many recent errors the state file keeps."""
+
+
+def _as_utc(value: datetime) -> datetime:
+    # A hand-edited timestamp without a zone is read as UTC, like every one we write.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A datetime stored as UTC ISO 8601 text (``2026-11-22T03:10:00Z``)."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LastRun(_Record):
+    """The most recent run that was executed."""
+
+    run_id: str
+    started_at: UtcDatetime
+    finished_at: UtcDatetime
+    status: str
+    duration_s: float
+    error: str | None = None
+
+
+class Metrics(_Record):
+    """Counters since the state file was created. ``runs`` counts executed runs."""
+
+    runs: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    rejected: int = 0
+    skipped: int = 0
+
+
+class ErrorRecord(_Record):
+    """One recent failure or rejection."""
+
+    at: UtcDatetime
+    run_id: str
+    category: str
+    message: str
+
+
+class AgentState(_Record):
+    """Everything agentops remembers about one agent between runs."""
+
+    schema_version: int = SCHEMA_VERSION
+    agent: str
+    last_run: LastRun | None = None
+    last_success_at: UtcDatetime | None = None
+    metrics: Metrics = Field(default_factory=Metrics)
+    errors: list[ErrorRecord] = []
+    rate_limits: dict[str, list[UtcDatetime]] = {}
+    data: dict[str, Any] = {}
+
+    def record_error(self, error: ErrorRecord) -> None:
+        """Remember ``error``, keeping only the :data:`MAX_ERRORS` most recent."""
+        self.errors = [*self.errors, error][-MAX_ERRORS:]
+
+
+class StateStore(Protocol):
+    """Where agents' state lives: the seam for backends other than files."""
+
+    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the agent's exclusive run lock, or raise :class:`Overlap`."""
+
+    def load(self, name: str) -> AgentState:
+        """The agent's state, fresh if it has none; :class:`StateError` if unreadable."""
+
+    def save(self, state: AgentState) -> None:
+        """Persist ``state`` atomically; :class:`StateError` if it cannot be written."""
+
+
+class FileStateStore:
+    """State as JSON files in ``state/``, locked with ``flock``.
+
+    ``redact`` is applied to the serialized JSON before it is written, so no
+    secret reaches the state file.
+    """
+
+    def __init__(self, directory: Path, *, redact: Callable[[str], str] = str) -> None:
+        """Keep state files in ``directory``, created on the first save or lock."""
+        self.directory = directory
+        self._redact = redact
+
+    def path(self, name: str) -> Path:
+        """``state/<name>.json``."""
+        return self.directory / f"{name}.json"
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold an exclusive, non-blocking ``flock`` on ``state/<name>.lock``.
+
+        The kernel releases it when the process dies, so a lock is never stale.
+        The holder's pid is written into the file for people to read.
+        """
+        lock_path = self.directory / f"{name}.lock"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateError(f"{lock_path}: cannot open lock: {exc.strerror}", agent=name) from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise Overlap(
+                    f"{name} is already running (pid {holder} holds {lock_path})", agent=name
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def load(self, name: str) -> AgentState:
+        """Read and validate ``state/<name>.json``; a missing file is a fresh state."""
+        path = self.path(name)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return AgentState(agent=name)
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read state: {exc.strerror}", agent=name) from exc
+        try:
+            state = AgentState.model_validate_json(raw)
+        except ValidationError as exc:
+            raise StateError(
+                f"{path}: unreadable state ({_why_unreadable(raw, exc)}); "
+                "the file was left as it is: fix it, or move it aside to start fresh",
+                agent=name,
+            ) from exc
+        if state.schema_version > SCHEMA_VERSION:
+            raise StateError(
+                f"{path}: schema_version {state.schema_version} was written by a newer "
+                "agentops; upgrade agentops. The file was left as it is",
+                agent=name,
+            )
+        # Older versions are migrated forward here once a second version exists.
+        state.schema_version = SCHEMA_VERSION
+        if state.agent != name:
+            raise StateError(
+                f"{path}: holds the state of agent {state.agent!r}, not {name!r}; "
+                "the file was left as it is",
+                agent=name,
+            )
+        return state
+
+    def save(self, state: AgentState) -> None:
+        """Write-temp, fsync, keep the old file as ``.bak``, rename, fsync the directory."""
+        path = self.path(state.agent)
+        try:
+            text = self._redact(state.model_dump_json(indent=2)) + "\n"
+        except PydanticSerializationError as exc:
+            raise StateError(f"{path}: state is not JSON: {exc}", agent=state.agent) from exc
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if path.exists():
+                # A hard link keeps the previous version without copying it, and
+                # without a moment when <name>.json is missing.
+                bak_tmp = path.with_name(path.name + ".bak.tmp")
+                bak_tmp.unlink(missing_ok=True)
+                os.link(path, bak_tmp)
+                bak_tmp.replace(path.with_name(path.name + ".bak"))
+            tmp.replace(path)
+            _fsync_directory(self.directory)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StateError(
+                f"{path}: cannot save state: {exc.strerror or exc}", agent=state.agent
+            ) from exc
+
+
+def _why_unreadable(raw: bytes, exc: ValidationError) -> str:
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as json_exc:
+        return f"not JSON: {json_exc}"
+    version = document.get("schema_version") if isinstance(document, dict) else None
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        return f"schema_version {version} was written by a newer agentops; upgrade agentops"
+    return describe_validation_error(exc)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
