@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field
 
 from agentops import Context
 
-SEEN_LIMIT = 5000  # keeps the state file small however long the agent runs
+# Keeps the state file small however long the agent runs: clear digested notes
+# out of the inbox before it holds this many.
+SEEN_LIMIT = 5000
 
 
 class Params(BaseModel):
@@ -47,7 +49,9 @@ def run(params: Params, ctx: Context) -> Result:
     lines = [f"# Digest {ctx.now:%Y-%m-%d %H:%M} UTC", ""]
     for note in batch:
         title, _, body = note.read_text(encoding="utf-8").partition("\n")
-        lines += [f"## {title.lstrip('# ').strip() or note.stem}", "", body.strip(), ""]
+        lines += [f"## {title.lstrip('# ').strip() or note.stem}", ""]
+        # Quoted, so a heading inside a note cannot pass for a section of ours.
+        lines += [f"> {line}".rstrip() for line in body.strip().splitlines()] + [""]
     path = ctx.home / params.outbox / f"digest-{ctx.run_id}.md"
     if not ctx.dry_run:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,8 +69,9 @@ def validate(result: Result, ctx: Context) -> None:
     if result.digest is None or ctx.dry_run:
         return
     text = (ctx.home / result.digest).read_text(encoding="utf-8")
-    if text.count("\n## ") != len(result.items):
-        raise ValueError(f"{result.digest} holds fewer sections than the {len(result.items)} notes")
+    sections = text.count("\n## ")
+    if sections != len(result.items):
+        raise ValueError(f"{result.digest} has {sections} sections for {len(result.items)} notes")
 
 
 def rollback(result: Result, ctx: Context) -> None:

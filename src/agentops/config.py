@@ -10,6 +10,7 @@ instead of a setting silently ignored.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from agentops.schedule import check_schedule
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "MAX_DURATION_S",
     "AgentConfig",
     "Duration",
     "Limits",
@@ -31,6 +33,9 @@ __all__ = [
 
 DEFAULT_TIMEOUT_S = 600.0
 """A run that has not finished after ten minutes is stopped, unless ``timeout`` says otherwise."""
+
+MAX_DURATION_S = 10 * 366 * 86400.0
+"""The longest duration accepted: ten years. Longer ones overflow timers and dates."""
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _RATE_UNITS = {
@@ -51,12 +56,18 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like '5m', got {value!r}")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"a duration must be a finite number of seconds, got {value!r}")
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return float(value)
-    if not isinstance(value, str) or not _DURATION.fullmatch(text := value.strip().lower()):
+        seconds = float(value)
+    elif isinstance(value, str) and _DURATION.fullmatch(text := value.strip().lower()):
+        seconds = float(sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)))
+    else:
         raise ValueError(f"expected a duration like '30s', '5m', '1h30m' or '2d', got {value!r}")
-    return float(sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)))
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"a duration can be at most ten years, got {value!r}")
+    return seconds
 
 
 @dataclass(frozen=True, slots=True)

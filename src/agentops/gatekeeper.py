@@ -167,7 +167,7 @@ class Gatekeeper:
                 f"{self.spec.name}: {what}() interrupted by {stop.signal_name}",
                 agent=self.spec.name,
             ) from None
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() must not skip saving the state
             raise TaskFailed(
                 f"{self.spec.name}: {what}() raised {type(exc).__name__}: {exc}",
                 agent=self.spec.name,

@@ -61,7 +61,7 @@ def load_agent(spec: AgentSpec) -> AgentCode:
     sys.path.insert(0, str(spec.directory))
     try:
         module_spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() at import is a broken agent too
         del sys.modules[module_name]
         where = _error_line(exc, str(path))
         raise ConfigError(
@@ -76,15 +76,21 @@ def _inspect(module: ModuleType, spec: AgentSpec) -> AgentCode:
     if not callable(run):
         raise ConfigError(f"{path}: defines no run(params, ctx) function", agent=spec.name)
     usage = "write def run(params: Params, ctx: Context) -> Result with pydantic models"
-    parameters = list(inspect.signature(run).parameters)
+    parameters = list(inspect.signature(run).parameters.values())
     try:
-        params_model = _annotation(run, parameters[0]) if parameters else None
+        params_model = _annotation(run, parameters[0].name) if parameters else None
         result_model = _annotation(run, "return")
     except Exception as exc:
         raise ConfigError(
             f"{path}: run()'s annotations cannot be resolved ({exc}); {usage}", agent=spec.name
         ) from exc
-    if len(parameters) != 2 or not _is_model(params_model) or not _is_model(result_model):  # noqa: PLR2004
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if (
+        len(parameters) != 2  # noqa: PLR2004 - (params, ctx)
+        or any(p.kind not in positional for p in parameters)
+        or not _is_model(params_model)
+        or not _is_model(result_model)
+    ):
         raise ConfigError(f"{path}: run() has the wrong signature; {usage}", agent=spec.name)
     for name in HOOKS:
         hook = getattr(module, name, None)
@@ -107,7 +113,7 @@ def _is_model(value: object) -> typing.TypeGuard[type[BaseModel]]:
 
 
 def _error_line(exc: BaseException, filename: str) -> str:
-    if isinstance(exc, SyntaxError) and exc.lineno:
+    if isinstance(exc, SyntaxError) and exc.lineno and exc.filename == filename:
         return f":{exc.lineno}"
     frames = traceback.extract_tb(exc.__traceback__)
     line = next((frame.lineno for frame in reversed(frames) if frame.filename == filename), None)

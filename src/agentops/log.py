@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
@@ -33,24 +34,42 @@ FIRST_KEYS = ("ts", "level", "event", "agent", "run_id")
 class RunLogSink:
     """Appends rendered JSON lines to the agent's log file, echoing them to a console.
 
-    The file is opened lazily, so a run that logs nothing creates no file.
+    The file is opened lazily, so a run that logs nothing creates no file. A
+    log that cannot be written does not stop the run: one line on stderr says
+    so (cron mails it), and the run goes on without its file log.
     """
 
-    def __init__(self, path: Path, *, redactor: Redactor, console: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        redactor: Redactor,
+        console: TextIO | None = None,
+        errors: TextIO | None = None,
+    ) -> None:
         """Log to ``path``; when ``console`` is given, also render lines there for people."""
         self.path = path
         self._redactor = redactor
         self._console = console
+        self._errors = errors or sys.stderr
         self._fd: int | None = None
+        self._broken = False
         self._renderer: structlog.dev.ConsoleRenderer | None = None
 
     def msg(self, message: str) -> None:
         """Write one rendered JSON line."""
         line = self._redactor.json(message)
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        os.write(self._fd, (line + "\n").encode())
+        if not self._broken:
+            try:
+                if self._fd is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                os.write(self._fd, (line + "\n").encode())
+            except OSError as exc:
+                self._broken = True
+                print(
+                    f"agentops: cannot write the log {self.path}: {exc.strerror}", file=self._errors
+                )
         if self._console is not None:
             self._echo(json.loads(line))
 

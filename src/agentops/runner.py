@@ -106,7 +106,8 @@ def run_agent(
         run_id=run_id,
         log=log,
         clock=clock,
-        store=FileStateStore(project.state_dir, redact=redactor.json),
+        redactor=redactor,
+        store=FileStateStore(project.state_dir),
         dry_run=dry_run,
         http_transport=http_transport,
     )
@@ -132,6 +133,7 @@ class _Run:
         run_id: str,
         log: FilteringBoundLogger,
         clock: Clock,
+        redactor: Redactor,
         store: FileStateStore,
         dry_run: bool,
         http_transport: httpx.BaseTransport | None,
@@ -141,6 +143,7 @@ class _Run:
         self.run_id = run_id
         self.log = log
         self.clock = clock
+        self.redactor = redactor
         self.store = store
         self.dry_run = dry_run
         self.http_transport = http_transport
@@ -181,7 +184,7 @@ class _Run:
         error: AgentOpsError | None = None
         try:
             result = gate.check_output(gate.execute(params, ctx), ctx)
-            state.data = _as_json(ctx.state, self.name)
+            state.data = self._agent_data(ctx.state)
         except AgentOpsError as exc:
             error = exc
             self._log_failure(exc)
@@ -224,7 +227,8 @@ class _Run:
             run_id=self.run_id,
             status=status,
             exit_code=exit_code,
-            message=message,
+            # Printed to stderr, so mailed by cron: no secret may pass.
+            message=self.redactor.value(message),
             log_path=self.project.log_path(self.name),
         )
 
@@ -244,13 +248,14 @@ class _Run:
     ) -> None:
         finished = self.clock()
         status = error.status if error else SUCCEEDED
+        message = self.redactor.value(error.message) if error else None
         state.last_run = LastRun(
             run_id=self.run_id,
             started_at=started,
             finished_at=finished,
             status=status,
             duration_s=duration_s,
-            error=error.message if error else None,
+            error=message,
         )
         metrics = state.metrics
         metrics.runs += 1
@@ -263,7 +268,7 @@ class _Run:
         else:
             metrics.failed += 1
         state.record_error(
-            ErrorRecord(at=finished, run_id=self.run_id, category=status, message=error.message)
+            ErrorRecord(at=finished, run_id=self.run_id, category=status, message=message or "")
         )
 
     def _save(self, state: AgentState) -> None:
@@ -275,12 +280,12 @@ class _Run:
             self.log.error("state.save_failed", error=exc.message)
             raise
 
-
-def _as_json(data: dict[str, Any], name: str) -> dict[str, Any]:
-    # Checked before anything is saved, so a bad value fails this run cleanly
-    # instead of making the state file unwritable.
-    try:
-        pydantic_core.to_json(data)
-    except pydantic_core.PydanticSerializationError as exc:
-        raise TaskFailed(f"{name}: ctx.state holds a value that is not JSON: {exc}") from exc
-    return data
+    def _agent_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        # Redacted on the way in; a value that is not JSON fails this run
+        # cleanly instead of making the state file unwritable.
+        try:
+            return self.redactor.value(data)
+        except pydantic_core.PydanticSerializationError as exc:
+            raise TaskFailed(
+                f"{self.name}: ctx.state holds a value that is not JSON: {exc}"
+            ) from exc

@@ -27,7 +27,7 @@ from agentops.config import describe_validation_error
 from agentops.errors import Overlap, StateError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
 __all__ = [
@@ -125,14 +125,13 @@ class StateStore(Protocol):
 class FileStateStore:
     """State as JSON files in ``state/``, locked with ``flock``.
 
-    ``redact`` is applied to the serialized JSON before it is written, so no
-    secret reaches the state file.
+    The store writes what it is given: the runner redacts what agents hand
+    over before it enters the state.
     """
 
-    def __init__(self, directory: Path, *, redact: Callable[[str], str] = str) -> None:
+    def __init__(self, directory: Path) -> None:
         """Keep state files in ``directory``, created on the first save or lock."""
         self.directory = directory
-        self._redact = redact
 
     def path(self, name: str) -> Path:
         """``state/<name>.json``."""
@@ -202,14 +201,14 @@ class FileStateStore:
         """Write-temp, fsync, keep the old file as ``.bak``, rename, fsync the directory."""
         path = self.path(state.agent)
         try:
-            text = self._redact(state.model_dump_json(indent=2)) + "\n"
+            data = state.model_dump_json(indent=2).encode() + b"\n"
         except PydanticSerializationError as exc:
             raise StateError(f"{path}: state is not JSON: {exc}", agent=state.agent) from exc
         tmp = path.with_name(path.name + ".tmp")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            with tmp.open("w", encoding="utf-8") as handle:
-                handle.write(text)
+            with tmp.open("wb") as handle:
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             if path.exists():

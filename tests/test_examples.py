@@ -1,0 +1,96 @@
+"""The example agents and files in the repository do what the README says."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agentops.project import Project as AgentopsProject
+from agentops.schedule import render_crontab
+from conftest import REPO
+
+EXAMPLE_HOME = Path("/srv/agentops")
+"""crontab.example shows an install at this path."""
+
+
+@pytest.fixture
+def repo_copy(project):
+    """The repository's example agents in a fresh home, so runs leave the repo clean."""
+    shutil.copytree(REPO / "agents", project.home / "agents", dirs_exist_ok=True)
+    shutil.rmtree(project.home / "agents" / "digest" / "out", ignore_errors=True)
+    return project
+
+
+def test_hello_runs_as_the_quick_start_says(repo_copy, run_agentops):
+    """`agentops run hello` succeeds and counts its runs in the state file."""
+    for expected in (1, 2):
+        result = run_agentops("run", "hello")
+        assert (result.returncode, result.stderr) == (0, "")
+        assert repo_copy.state("hello")["data"] == {"runs": expected}
+    assert repo_copy.events("hello")[-1]["result"] == {"greeting": "Hello, world!", "runs": 2}
+
+
+def test_digest_digests_each_note_once(repo_copy, run_agentops):
+    """The digest example writes each inbox note into exactly one digest."""
+    inbox = repo_copy.home / "agents" / "digest" / "inbox"
+    notes = sorted(p.name for p in inbox.glob("*.md"))
+    assert run_agentops("run", "digest").returncode == 0
+    first = repo_copy.events("digest")[-1]["result"]
+    assert first["items"] == notes
+    digest = (repo_copy.home / first["digest"]).read_text()
+    assert digest.count("\n## ") == len(notes)
+    assert "## Release 0.1 is out" in digest
+
+    assert run_agentops("run", "digest").returncode == 0
+    assert repo_copy.events("digest")[-1]["result"] == {"digest": None, "items": [], "remaining": 0}
+
+    (inbox / "2026-11-23-late.md").write_text("# A late note\n## not a section\nbody\n")
+    assert run_agentops("run", "digest").returncode == 0
+    third = repo_copy.events("digest")[-1]["result"]
+    assert third["items"] == ["2026-11-23-late.md"]
+    assert (repo_copy.home / third["digest"]).read_text().count("\n## ") == 1
+    assert len(list((repo_copy.home / "agents" / "digest" / "out").glob("*.md"))) == 2
+
+
+def test_digest_dry_run_writes_no_file_and_forgets_nothing(repo_copy, run_agentops):
+    """--dry-run on the digest example writes no digest and keeps every note for later."""
+    assert run_agentops("run", "digest", "--dry-run").returncode == 0
+    assert not (repo_copy.home / "agents" / "digest" / "out").exists()
+    assert not repo_copy.state_path("digest").exists()
+    assert run_agentops("run", "digest").returncode == 0
+    assert len(repo_copy.events("digest")[-1]["result"]["items"]) == 3
+
+
+def test_crontab_example_is_the_output_of_agentops_cron():
+    """crontab.example is `agentops cron` for the example agents, installed at /srv/agentops.
+
+    Set AGENTOPS_UPDATE_EXAMPLES=1 to rewrite it after changing an agent's schedule.
+    """
+    specs, problems = AgentopsProject(REPO).agents()
+    assert problems == []
+    expected = render_crontab(
+        [(s.name, s.config.schedule, s.config.description) for s in specs if s.config.schedule],
+        program=str(EXAMPLE_HOME / ".venv" / "bin" / "agentops"),
+        home=EXAMPLE_HOME,
+    )
+    path = REPO / "crontab.example"
+    if os.environ.get("AGENTOPS_UPDATE_EXAMPLES"):
+        path.write_text(expected)
+    assert path.read_text() == expected
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    """.ci/run calls the Quick start's test command exactly as the README prints it."""
+    readme = (REPO / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```(?:sh|bash|console)?\n(.*?)```", quick_start, re.DOTALL)
+    setup = [line for block in commands for line in block.splitlines() if line.strip()]
+    assert len(setup) == 2, "the Quick start has exactly two set-up commands"
+    assert "agentops run hello" in setup[0]
+    assert "pytest" in setup[1]
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert setup[1] in ci

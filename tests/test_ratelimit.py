@@ -1,0 +1,125 @@
+"""Sliding windows are half-open: an event at ``now - period`` has just left the window."""
+
+import math
+from datetime import datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentops.config import Rate, parse_rate
+from agentops.ratelimit import prune, wait_s
+from conftest import FakeClock
+
+FOUR_PER_HOUR = parse_rate("4/hour")
+MICROSECOND = timedelta(microseconds=1)
+
+
+def minutes_ago(clock: FakeClock, *minutes: float) -> list[datetime]:
+    """Event times that many minutes before the clock's now."""
+    return [clock() - timedelta(minutes=m) for m in minutes]
+
+
+# prune
+
+
+def test_prune_keeps_events_inside_the_window_oldest_first(clock):
+    """Events within the last period are kept and sorted; older ones are dropped."""
+    times = minutes_ago(clock, 5, 90, 59, 0, 61)
+    assert prune(times, FOUR_PER_HOUR, clock()) == minutes_ago(clock, 59, 5, 0)
+
+
+def test_prune_drops_an_event_exactly_one_period_old(clock):
+    """An event exactly one hour ago has left a 1/hour window; a microsecond later it has not."""
+    exactly = clock() - timedelta(hours=1)
+    assert prune([exactly], FOUR_PER_HOUR, clock()) == []
+    assert prune([exactly + MICROSECOND], FOUR_PER_HOUR, clock()) == [exactly + MICROSECOND]
+
+
+# wait_s
+
+
+def test_wait_s_is_zero_while_the_window_has_room(clock):
+    """Below the count, one more event fits now."""
+    assert wait_s([], FOUR_PER_HOUR, clock()) == 0.0
+    assert wait_s(minutes_ago(clock, 50, 30, 10), FOUR_PER_HOUR, clock()) == 0.0
+
+
+def test_wait_s_waits_for_the_oldest_event_to_leave(clock):
+    """At the count, the wait ends when the oldest event is one period old."""
+    times = minutes_ago(clock, 50, 30, 10, 0)
+    assert wait_s(times, FOUR_PER_HOUR, clock()) == 10 * 60
+
+
+def test_wait_s_after_the_rate_was_lowered(clock):
+    """With more events than a newly lowered count, enough of them must leave first."""
+    times = minutes_ago(clock, 50, 40, 30, 20, 10)
+    assert wait_s(times, parse_rate("2/hour"), clock()) == 40 * 60
+
+
+def test_wait_s_of_a_zero_rate_is_forever(clock):
+    """A rate of 0/hour never has room, even with no events at all."""
+    assert wait_s([], parse_rate("0/hour"), clock()) == math.inf
+
+
+# properties
+
+PERIODS = st.sampled_from([1.0, 60.0, 900.0, 3600.0])
+
+
+@st.composite
+def attempts(draw, period_s: float) -> list[timedelta | None]:
+    """Gaps between attempts, on the scale of the period; None means 'retry when told to'."""
+    gap = st.one_of(
+        st.integers(0, int(2 * period_s * 1000)).map(lambda ms: timedelta(milliseconds=ms)),
+        st.sampled_from(
+            [timedelta(0), timedelta(seconds=period_s), timedelta(seconds=period_s / 2)]
+        ),
+        st.none(),
+    )
+    return draw(st.lists(gap, max_size=60))
+
+
+@given(data=st.data(), count=st.integers(0, 5), period_s=PERIODS)
+def test_admitting_only_when_wait_is_zero_never_overfills_any_window(data, count, period_s):
+    """However attempts fall, no window of one period ever holds more than `count` events."""
+    rate = Rate(count=count, period_s=period_s, text=f"{count}/{period_s}s")
+    clock = FakeClock()
+    kept: list[datetime] = []  # what the state file holds between runs
+    admitted: list[datetime] = []
+    for gap in data.draw(attempts(period_s)):
+        if gap is None:  # a caller that retries exactly when it was told it may
+            wait = wait_s(prune(kept, rate, clock()), rate, clock())
+            clock.advance(seconds=wait if math.isfinite(wait) else 0)
+        else:
+            clock.advance(seconds=gap.total_seconds())
+        kept = prune(kept, rate, clock())
+        if wait_s(kept, rate, clock()) == 0:
+            kept.append(clock())
+            admitted.append(clock())
+    # The fullest windows start at an event: count the events in [event, event + period).
+    window = timedelta(seconds=period_s)
+    for start in admitted:
+        inside = [t for t in admitted if start <= t < start + window]
+        assert len(inside) <= count
+
+
+@given(
+    count=st.integers(1, 5),
+    period_s=PERIODS,
+    ages=st.lists(st.floats(0, 1, exclude_max=True), max_size=12),
+)
+def test_wait_s_is_exact(count, period_s, ages):
+    """After wait_s seconds one more event fits; a microsecond earlier it does not."""
+    rate = Rate(count=count, period_s=period_s, text=f"{count}/{period_s}s")
+    now = FakeClock()()
+    times = [now - timedelta(seconds=age * period_s) for age in ages]
+    wait = wait_s(prune(times, rate, now), rate, now)
+    if wait == 0:
+        assert len(prune(times, rate, now)) < count
+        return
+    later = now + timedelta(seconds=wait)
+    assert len(prune(times, rate, later)) < count
+    assert wait_s(prune(times, rate, later), rate, later) == 0
+    before = later - MICROSECOND
+    assert len(prune(times, rate, before)) >= count
+    assert wait_s(prune(times, rate, before), rate, before) > 0
