@@ -2,8 +2,8 @@
 
 Every line has ``ts`` (UTC ISO 8601), ``level``, ``event`` (a stable dotted
 name such as ``run.started``), ``agent`` and ``run_id``, then the event's data.
-Each line is redacted (:mod:`agentops.redact`) before it is written, and is
-appended with a single ``write`` so that concurrent runs never interleave.
+Each event is redacted (:mod:`agentops.redact`) before it is rendered, and
+each line is appended with a single ``write`` so concurrent runs never interleave.
 
 No global structlog configuration is touched: each run builds its own logger.
 """
@@ -40,25 +40,18 @@ class RunLogSink:
     """
 
     def __init__(
-        self,
-        path: Path,
-        *,
-        redactor: Redactor,
-        console: TextIO | None = None,
-        errors: TextIO | None = None,
+        self, path: Path, *, console: TextIO | None = None, errors: TextIO | None = None
     ) -> None:
         """Log to ``path``; when ``console`` is given, also render lines there for people."""
         self.path = path
-        self._redactor = redactor
         self._console = console
         self._errors = errors or sys.stderr
         self._fd: int | None = None
         self._broken = False
         self._renderer: structlog.dev.ConsoleRenderer | None = None
 
-    def msg(self, message: str) -> None:
-        """Write one rendered JSON line."""
-        line = self._redactor.json(message)
+    def msg(self, line: str) -> None:
+        """Write one rendered, redacted JSON line."""
         if not self._broken:
             try:
                 if self._fd is None:
@@ -93,9 +86,15 @@ class RunLogSink:
 
 
 def make_logger(
-    sink: RunLogSink, *, clock: Clock, agent: str, run_id: str, level: int = logging.INFO
+    sink: RunLogSink,
+    *,
+    clock: Clock,
+    redactor: Redactor,
+    agent: str,
+    run_id: str,
+    level: int = logging.INFO,
 ) -> structlog.typing.FilteringBoundLogger:
-    """A structlog logger bound to ``agent`` and ``run_id``, writing to ``sink``."""
+    """A structlog logger bound to ``agent`` and ``run_id``, redacting into ``sink``."""
 
     def stamp(_logger: object, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
         event["ts"] = clock().isoformat().replace("+00:00", "Z")
@@ -103,10 +102,16 @@ def make_logger(
         first = {key: event.pop(key) for key in FIRST_KEYS if key in event}
         return {**first, **event}
 
+    def redact(_logger: object, _method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+        # Anything an agent logs that is not JSON (an exception, a URL) is logged as text.
+        redacted: dict[str, Any] = redactor.value(event, fallback=str)
+        return redacted
+
     processors: list[structlog.typing.Processor] = [
         structlog.processors.format_exc_info,
         stamp,
-        structlog.processors.JSONRenderer(default=_jsonable),
+        redact,
+        structlog.processors.JSONRenderer(),
     ]
     logger: structlog.typing.FilteringBoundLogger = structlog.wrap_logger(
         sink,
@@ -115,11 +120,3 @@ def make_logger(
         context_class=dict,
     )
     return logger.bind(agent=agent, run_id=run_id)
-
-
-def _jsonable(value: object) -> object:
-    # Log whatever an agent passes: models as their dict, anything else as text.
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json")
-    return str(value)

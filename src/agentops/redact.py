@@ -1,4 +1,4 @@
-"""Redaction of secrets from everything agentops writes: log lines and state files.
+"""Redaction of secrets from everything agentops writes: log lines, state files, stderr.
 
 Three kinds of secret are replaced by ``[REDACTED]``:
 
@@ -8,33 +8,29 @@ Three kinds of secret are replaced by ``[REDACTED]``:
 - strings shaped like well-known keys and credentials: ``sk-…`` API keys,
   GitHub, GitLab, Slack, AWS and Google tokens, JWTs, ``Bearer …`` and
   ``Basic …`` credentials, passwords in URLs, secret query parameters, PEM
-  private keys;
-- the string value of any JSON key named like a secret (``password``,
+  private keys, and secret-named keys in JSON text carried inside a string;
+- the string value of any key named like a secret (``password``,
   ``api_key``, ``access_token``, ``Authorization``, ``cookie``, …).
 
-Redaction works on serialized JSON, whatever the shape of the data: each log
-line as it is written, and each value an agent hands over as it enters the
-state file (``ctx.state``, error messages). An agent's data can be megabytes,
-so every rule first checks, at memory-search speed, for a literal its matches
-must contain, and runs its regex only when that literal is there. Matches
-become spans replaced in one pass; a span never ends a JSON string or splits
-an escape, so the output is still valid JSON.
+Redaction works on values, not on serialized text: strings are rewritten one
+by one, so a replacement can never break the JSON written afterwards or touch
+a number. An agent's data can be megabytes, so the whole document is first
+checked, at memory-search speed, for the literals a match would contain; the
+value-by-value walk runs only when one is there.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Mapping
 
-T = TypeVar("T")
-
-__all__ = ["MIN_SECRET_LENGTH", "REDACTED", "Redactor", "is_secret_env_name"]
+__all__ = ["MIN_SECRET_LENGTH", "REDACTED", "Redactor", "is_secret_env_name", "is_secret_key"]
 
 REDACTED = "[REDACTED]"
 """What a secret is replaced with."""
@@ -44,54 +40,54 @@ MIN_SECRET_LENGTH = 8
 
 _SECRET_ENV_NAME = re.compile(r"(?:^|_)(?:KEY|TOKEN|SECRET|APIKEY)$|PASSWORD|PASSWD", re.IGNORECASE)
 
-_QUERY_NAMES = (
-    rb"(?:api[_-]?key|apikey|key|token|access_token|refresh_token|secret|client_secret|"
-    rb"password|passwd|sig|signature|auth)"
+# Keys whose names end like this (any case) hold secrets.
+_SECRET_KEY_ENDINGS = (
+    *(p + s + "key" for p in ("api", "access", "private", "secret") for s in ("", "_", "-")),
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "authorization",
+    "cookie",
+    "credential",
+    "credentials",
 )
-_VALUE_CHARS = rb"[^&#\s\"'<>\\]+"
+_KEY_NAMES = "|".join(_SECRET_KEY_ENDINGS).replace("-", r"\-")
+_QUERY_NAMES = (
+    r"api[_-]?key|apikey|key|token|access_token|refresh_token|id_token|secret|client_secret|"
+    r"password|passwd|sig|signature|auth"
+)
+_CREDENTIAL_CHARS = r"[A-Za-z0-9._~+/=-]"
 
-# (literals one of which every match contains, pattern). The span redacted is
-# the group named "secret" if the pattern has one, else the whole match.
-_SHAPES: list[tuple[tuple[bytes, ...], bytes]] = [
-    ((b"sk-",), rb"sk-[A-Za-z0-9_-]{20,}"),
-    ((b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"), rb"gh[pousr]_[A-Za-z0-9]{30,}"),
-    ((b"github_pat_",), rb"github_pat_[A-Za-z0-9_]{30,}"),
-    ((b"glpat-",), rb"glpat-[A-Za-z0-9_-]{20,}"),
-    ((b"xox",), rb"xox[abposr]-[A-Za-z0-9-]{10,}"),
-    ((b"AKIA", b"ASIA"), rb"(?:AKIA|ASIA)[0-9A-Z]{16}"),
-    ((b"AIza",), rb"AIza[0-9A-Za-z_-]{35}"),
-    ((b"eyJ",), rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+# (literals, the lowercased text must hold one of them, pattern). The span
+# replaced is the group named "secret" when there is one, else the match.
+_SHAPES: list[tuple[tuple[str, ...], str]] = [
+    (("sk-",), r"sk-[A-Za-z0-9_-]{20,}"),
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"gh[pousr]_[A-Za-z0-9]{30,}"),
+    (("github_pat_",), r"github_pat_[A-Za-z0-9_]{30,}"),
+    (("glpat-",), r"glpat-[A-Za-z0-9_-]{20,}"),
+    (("xox",), r"xox[abposr]-[A-Za-z0-9-]{10,}"),
+    (("akia", "asia"), r"(?:AKIA|ASIA)[0-9A-Z]{16}"),
+    (("aiza",), r"AIza[0-9A-Za-z_-]{35}"),
+    (("eyj",), r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     (
-        (b"PRIVATE KEY-----",),
-        rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
+        ("private key-----",),
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
     ),
-    ((b"://",), rb"://[^/\s:@\"'<>\\]*:(?P<secret>[^@\s/\"'<>\\]+)@"),
-]
-# The same, matched against an ASCII-lowercased copy: the spans are identical.
-_SHAPES_ANY_CASE: list[tuple[tuple[bytes, ...], bytes]] = [
-    ((b"bearer",), rb"bearer\s+(?P<secret>[a-z0-9._~+/=-]{8,})"),
-    ((b"basic",), rb"basic\s+(?P<secret>[a-z0-9._~+/=-]{8,})"),
-    ((b"?",), rb"\?" + _QUERY_NAMES + rb"=(?P<secret>" + _VALUE_CHARS + rb")"),
-    ((b"&",), rb"&" + _QUERY_NAMES + rb"=(?P<secret>" + _VALUE_CHARS + rb")"),
-]
-# JSON keys ending in one of these (any case) have their string value redacted:
-# needle searched for -> the key endings it stands for.
-_SECRET_KEYS: dict[bytes, tuple[bytes, ...]] = {
-    b'key"': tuple(
-        prefix + sep + b"key"
-        for prefix in (b"api", b"access", b"private", b"secret")
-        for sep in (b"", b"_", b"-")
+    # The password of user:password@host, up to the last @ before the path.
+    (("://",), r"://[^/\s:@\"'<>]*:(?P<secret>[^\s/\"'<>]+)@"),
+    # ?api_key=… in URLs, and form bodies such as "grant_type=x&client_secret=…".
+    (
+        ("key=", "token=", "secret=", "password=", "passwd=", "sig=", "signature=", "auth="),
+        rf"(?:^|(?<=[?&\s]))(?i:{_QUERY_NAMES})=(?P<secret>[^&#\s\"'<>]+)",
     ),
-    b'password"': (b"password",),
-    b'passwd"': (b"passwd",),
-    b'secret"': (b"secret",),
-    b'token"': (b"token",),
-    b'authorization"': (b"authorization",),
-    b'cookie"': (b"cookie",),
-    b'credential"': (b"credential",),
-    b'credentials"': (b"credentials",),
-}
-_STRING_VALUE = re.compile(rb'"\s*:\s*"((?:[^"\\]|\\.)*)"', re.DOTALL)
+    # JSON carried inside a string, such as a logged response body.
+    (
+        tuple(f'{ending}"' for ending in _SECRET_KEY_ENDINGS),
+        rf"(?i:{_KEY_NAMES})\"\s*:\s*\"(?P<secret>(?:[^\"\\]|\\.)+)\"",
+    ),
+]
+_CREDENTIAL = re.compile(rf"(?i:\b(?:bearer|basic))\s+(?P<secret>{_CREDENTIAL_CHARS}{{8,}})")
 
 
 def is_secret_env_name(name: str) -> bool:
@@ -99,8 +95,13 @@ def is_secret_env_name(name: str) -> bool:
     return bool(_SECRET_ENV_NAME.search(name))
 
 
+def is_secret_key(name: str) -> bool:
+    """Whether a key (a JSON key, a header, a log field) names a secret."""
+    return name.lower().endswith(_SECRET_KEY_ENDINGS)
+
+
 class Redactor:
-    """Replaces secrets in serialized JSON with :data:`REDACTED`.
+    """Replaces secrets in JSON values with :data:`REDACTED`.
 
     ``environ`` is read once, when the redactor is made: the values of its
     secret-named variables are redacted wherever they appear.
@@ -110,93 +111,83 @@ class Redactor:
         """Learn the secret values in ``environ`` (none if omitted)."""
         self._values = sorted(
             {
-                variant.encode()
+                value
                 for name, value in (environ or {}).items()
                 if is_secret_env_name(name) and len(value) >= MIN_SECRET_LENGTH
-                # As written in text, and as escaped inside JSON strings.
-                for variant in (
-                    value,
-                    json.dumps(value)[1:-1],
-                    json.dumps(value, ensure_ascii=False)[1:-1],
-                )
             },
             key=len,
             reverse=True,
         )
-        self._shapes = [(lits, re.compile(p, re.DOTALL)) for lits, p in _SHAPES]
-        self._shapes_any_case = [(lits, re.compile(p)) for lits, p in _SHAPES_ANY_CASE]
+        # How the values look inside serialized JSON, where the prefilter looks.
+        self._needles = {
+            variant
+            for value in self._values
+            for variant in (
+                value,
+                json.dumps(value)[1:-1],
+                json.dumps(value, ensure_ascii=False)[1:-1],
+            )
+        }
+        self._shapes = [(literals, re.compile(p, re.DOTALL)) for literals, p in _SHAPES]
 
-    def json(self, text: str) -> str:
-        """Serialized JSON with its secrets replaced; still valid JSON."""
-        return self.json_bytes(text.encode()).decode()
+    def value(self, value: Any, *, fallback: Callable[[Any], Any] | None = None) -> Any:
+        """A JSON copy of ``value`` with every secret replaced.
 
-    def value(self, value: T) -> T:
-        """A JSON value (a dict, a message) with its secrets replaced."""
-        redacted: T = pydantic_core.from_json(self.json_bytes(pydantic_core.to_json(value)))
-        return redacted
+        Raises ``pydantic_core.PydanticSerializationError`` if ``value`` is not
+        JSON and no ``fallback`` turns the rest into JSON.
+        """
+        data = pydantic_core.to_json(value, fallback=fallback)
+        copy = pydantic_core.from_json(data)
+        return self._walk(copy, None) if self._suspect(data.decode()) else copy
 
-    def json_bytes(self, data: bytes) -> bytes:
-        """UTF-8 serialized JSON with its secrets replaced; still valid JSON."""
-        spans = sorted(self._spans(data))
-        if not spans:
-            return data
-        out, position = [], 0
-        for match_start, match_end in spans:
-            # Overlapping matches are redacted as their union.
-            start = max(_escape_start(data, match_start), position)
-            end = _escape_end(data, match_end)
-            if end <= start:
-                continue
-            out += [data[position:start], REDACTED.encode()]
-            position = end
-        out.append(data[position:])
-        return b"".join(out)
+    def _suspect(self, text: str) -> bool:
+        # Cheap: substring searches over the whole serialized document, no regex.
+        if any(needle in text for needle in self._needles):
+            return True
+        lowered = text.lower()
+        return (
+            "bearer" in lowered
+            or "basic" in lowered
+            or any(literal in lowered for literals, _ in _SHAPES for literal in literals)
+            or any(ending in lowered for ending in _SECRET_KEY_ENDINGS)
+        )
 
-    def _spans(self, data: bytes) -> Iterator[tuple[int, int]]:
+    def _walk(self, value: Any, key: str | None) -> Any:
+        if isinstance(value, str):
+            if key is not None and value and is_secret_key(key):
+                return REDACTED
+            return self._text(value)
+        if isinstance(value, dict):
+            return {k: self._walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):  # a list under a secret key is secret too
+            return [self._walk(item, key) for item in value]
+        return value
+
+    def _text(self, text: str) -> str:
         for value in self._values:
-            start = data.find(value)
-            while start != -1:
-                yield start, start + len(value)
-                start = data.find(value, start + len(value))
-        yield from _matches(self._shapes, data)
-        lowered = data.lower()  # ASCII only, so offsets do not move
-        yield from _matches(self._shapes_any_case, lowered)
-        for needle, endings in _SECRET_KEYS.items():
-            start = lowered.find(needle)
-            while start != -1:
-                key_end = start + len(needle) - 1
-                found = _STRING_VALUE.match(data, key_end)
-                if (
-                    found
-                    and found.end(1) > found.start(1)
-                    and lowered.endswith(endings, 0, key_end)
-                ):
-                    yield found.span(1)
-                start = lowered.find(needle, key_end)
+            text = text.replace(value, REDACTED)
+        lowered = text.lower()
+        for literals, pattern in self._shapes:
+            if any(literal in lowered for literal in literals):
+                text = pattern.sub(_redact_match, text)
+        if "bearer" in lowered or "basic" in lowered:
+            text = _CREDENTIAL.sub(_redact_credential, text)
+        return text
 
 
-def _matches(
-    rules: list[tuple[tuple[bytes, ...], re.Pattern[bytes]]], data: bytes
-) -> Iterator[tuple[int, int]]:
-    for literals, pattern in rules:
-        if any(literal in data for literal in literals):
-            for match in pattern.finditer(data):
-                yield match.span("secret" if "secret" in pattern.groupindex else 0)
+def _redact_match(match: re.Match[str]) -> str:
+    if "secret" not in match.re.groupindex:
+        return REDACTED
+    start, end = match.span("secret")
+    whole = match.group(0)
+    return whole[: start - match.start()] + REDACTED + whole[end - match.start() :]
 
 
-def _escaping(data: bytes, position: int) -> bool:
-    # Whether the byte at ``position`` is escaped: an odd run of backslashes before it.
-    run = 0
-    while position - run > 0 and data[position - run - 1] == ord("\\"):
-        run += 1
-    return run % 2 == 1
-
-
-def _escape_start(data: bytes, start: int) -> int:
-    # A match that begins on an escaped byte (the "n" of "\n") takes the backslash too.
-    return start - 1 if _escaping(data, start) else start
-
-
-def _escape_end(data: bytes, end: int) -> int:
-    # A match that ends on a backslash takes the byte it escapes too.
-    return end + 1 if end < len(data) and _escaping(data, end) else end
+def _redact_credential(match: re.Match[str]) -> str:
+    # "Basic authentication failed" is prose; "Basic dXNlcjpwYXNz" is not:
+    # a credential has a digit, a symbol, or capitals past its first letter.
+    token = match.group("secret")
+    looks_random = any(c.isdigit() or c in "._~+/=-" for c in token) or any(
+        c.isupper() for c in token[1:]
+    )
+    return _redact_match(match) if looks_random else match.group(0)

@@ -98,8 +98,8 @@ def run_agent(
     check_agent_name(name)
     run_id = new_run_id(clock())
     redactor = Redactor(os.environ if environ is None else environ)
-    sink = RunLogSink(project.log_path(name), redactor=redactor, console=console)
-    log = make_logger(sink, clock=clock, agent=name, run_id=run_id)
+    sink = RunLogSink(project.log_path(name), console=console)
+    log = make_logger(sink, clock=clock, redactor=redactor, agent=name, run_id=run_id)
     run = _Run(
         project,
         name,
@@ -284,8 +284,9 @@ class _Run:
         # Redacted on the way in; a value that is not JSON fails this run
         # cleanly instead of making the state file unwritable.
         try:
-            return self.redactor.value(data)
+            redacted: dict[str, Any] = self.redactor.value(data)
         except pydantic_core.PydanticSerializationError as exc:
             raise TaskFailed(
                 f"{self.name}: ctx.state holds a value that is not JSON: {exc}"
             ) from exc
+        return redacted

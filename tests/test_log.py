@@ -1,0 +1,169 @@
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from agentops.log import RunLogSink, make_logger
+from agentops.redact import REDACTED, Redactor
+
+ENV_SECRET = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def log_path(tmp_path):
+    return tmp_path / "logs" / "publisher.jsonl"
+
+
+@pytest.fixture
+def make_log(log_path, clock):
+    """Build a logger on a real file sink, closing every sink made at the end."""
+    sinks = []
+
+    def make(*, console=None, level=logging.INFO, environ=None):
+        redactor = Redactor(environ or {"OPENAI_API_KEY": ENV_SECRET})
+        sink = RunLogSink(log_path, console=console)
+        sinks.append(sink)
+        return make_logger(
+            sink, clock=clock, redactor=redactor, agent="publisher", run_id="run-1", level=level
+        )
+
+    yield make
+    for sink in sinks:
+        sink.close()
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_line_starts_with_the_same_keys_in_order(make_log, log_path):
+    """Each line is a JSON object beginning with ts, level, event, agent, run_id."""
+    log = make_log()
+    log.info("run.started", dry_run=False)
+    log.warning("gate.skipped", reason="overlap")
+    lines = read_lines(log_path)
+    assert [list(line)[:5] for line in lines] == [["ts", "level", "event", "agent", "run_id"]] * 2
+    assert [(line["level"], line["event"]) for line in lines] == [
+        ("info", "run.started"),
+        ("warning", "gate.skipped"),
+    ]
+    assert {(line["agent"], line["run_id"]) for line in lines} == {("publisher", "run-1")}
+
+
+def test_ts_is_utc_iso8601_from_the_injected_clock(make_log, log_path, clock):
+    """ts is the injected clock's time, UTC, ISO 8601 ending in Z."""
+    log = make_log()
+    log.info("run.started")
+    clock.advance(seconds=90.5)
+    log.info("run.finished")
+    assert [line["ts"] for line in read_lines(log_path)] == [
+        "2026-11-22T12:00:00Z",
+        "2026-11-22T12:01:30.500000Z",
+    ]
+
+
+def test_extra_keys_are_kept(make_log, log_path):
+    """The event's data follows the first keys; values JSON cannot hold are logged as text."""
+    log = make_log()
+    log.info("action.committed", action="publish", count=3, tags=["a", "b"], path=Path("/x/y"))
+    (line,) = read_lines(log_path)
+    assert line["action"] == "publish"
+    assert line["count"] == 3
+    assert line["tags"] == ["a", "b"]
+    assert line["path"] == "/x/y"
+
+
+def test_log_exception_renders_the_traceback_as_text(make_log, log_path):
+    """log.exception writes an error line whose text carries the exception and traceback."""
+    log = make_log()
+    try:
+        raise ValueError("feed returned garbage")  # noqa: TRY301 - the test needs a traceback
+    except ValueError:
+        log.exception("run.crashed")
+    (line,) = read_lines(log_path)
+    assert (line["level"], line["event"]) == ("error", "run.crashed")
+    assert "Traceback" in line["exception"]
+    assert "ValueError: feed returned garbage" in line["exception"]
+
+
+def test_exc_info_renders_a_given_exception_as_text(make_log, log_path):
+    """exc_info=<exception> renders that exception, even outside its except block."""
+    log = make_log()
+    try:
+        raise KeyError("missing-field")  # noqa: TRY301 - the test needs a traceback
+    except KeyError as exc:
+        error = exc
+    log.error("run.failed", exc_info=error)
+    (line,) = read_lines(log_path)
+    assert "KeyError: 'missing-field'" in line["exception"]
+
+
+def test_secrets_are_redacted_in_the_file(make_log, log_path):
+    """Env secrets, key shapes and secret-named keys never reach the file."""
+    log = make_log()
+    log.info(
+        "llm.called",
+        note=f"used key {ENV_SECRET}",
+        password="hunter2",
+        headers={"Authorization": "Token unshaped-value"},
+        url="https://api.example.com/?api_key=abc123",
+    )
+    text = log_path.read_text()
+    for secret in (ENV_SECRET, "hunter2", "unshaped-value", "abc123"):
+        assert secret not in text
+    (line,) = read_lines(log_path)
+    assert line["note"] == f"used key {REDACTED}"
+    assert line["password"] == REDACTED
+    assert line["headers"] == {"Authorization": REDACTED}
+    assert line["url"] == f"https://api.example.com/?api_key={REDACTED}"
+
+
+def test_no_file_is_created_when_nothing_is_logged(make_log, log_path):
+    """A run that logs nothing (or only filtered debug lines) leaves no log file."""
+    log = make_log()
+    log.debug("cache.hit", key="x")
+    assert not log_path.exists()
+    assert not log_path.parent.exists()
+
+
+def test_debug_is_filtered_at_info_level(make_log, log_path):
+    """At INFO, debug lines are dropped; at DEBUG they are written."""
+    make_log().debug("cache.hit")
+    make_log().info("run.started")
+    make_log(level=logging.DEBUG).debug("cache.miss")
+    assert [line["event"] for line in read_lines(log_path)] == ["run.started", "cache.miss"]
+
+
+def test_console_shows_lines_for_humans_still_redacted(make_log, log_path):
+    """With a console, each line is also rendered there as text, redacted too."""
+    console = io.StringIO()
+    log = make_log(console=console)
+    log.info("run.started", attempt=2, note=f"key {ENV_SECRET}")
+    shown = console.getvalue()
+    assert "run.started" in shown
+    assert "attempt=2" in shown
+    assert not shown.lstrip().startswith("{")
+    assert ENV_SECRET not in shown
+    assert REDACTED in shown
+    assert [line["event"] for line in read_lines(log_path)] == ["run.started"]
+
+
+def test_console_shows_exceptions(make_log):
+    """An exception logged with a console shows its message there too."""
+    console = io.StringIO()
+    log = make_log(console=console)
+    try:
+        raise RuntimeError("disk full")  # noqa: TRY301 - the test needs a traceback
+    except RuntimeError:
+        log.exception("run.crashed")
+    assert "RuntimeError: disk full" in console.getvalue()
+
+
+def test_a_number_containing_a_secret_keeps_lines_valid(make_log, log_path):
+    """A digits-only secret inside a logged number breaks neither the log call nor the file."""
+    log = make_log(console=io.StringIO(), environ={"DB_PASSWORD": "20261122"})
+    log.info("feed.fetched", items=202611220)
+    (line,) = read_lines(log_path)
+    assert line["event"] == "feed.fetched"
