@@ -41,7 +41,14 @@ def test_success_records_the_run_in_state_and_log(project, clock):
     assert state["last_run"]["run_id"] == outcome.run_id
     assert state["last_run"]["started_at"] == "2026-11-22T12:00:00Z"
     assert state["last_success_at"] == "2026-11-22T12:00:00Z"
-    assert state["metrics"] == {"runs": 1, "succeeded": 1, "failed": 0, "rejected": 0, "skipped": 0}
+    counters = ("runs", "succeeded", "failed", "rejected", "skipped")
+    assert {k: state["metrics"][k] for k in counters} == {
+        "runs": 1,
+        "succeeded": 1,
+        "failed": 0,
+        "rejected": 0,
+        "skipped": 0,
+    }
     assert state["data"] == {"total": 1}
     events = project.events("agent")
     assert [e["event"] for e in events] == ["run.started", "run.finished"]

@@ -15,7 +15,15 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 
 from agentops.schedule import check_schedule
 
@@ -23,9 +31,13 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "MAX_DURATION_S",
     "AgentConfig",
+    "Circuit",
     "Duration",
+    "Guard",
+    "Ledger",
     "Limits",
     "Rate",
+    "Retry",
     "describe_validation_error",
     "parse_duration",
     "parse_rate",
@@ -113,9 +125,49 @@ class _Section(BaseModel):
 
 
 class Limits(_Section):
-    """``[limits]``: rate limits that hold across cron runs."""
+    """``[limits]``: rate limits and budgets that hold across cron runs."""
 
     runs: RateSpec | None = None
+    cost_usd_per_hour: float | None = Field(None, ge=0, allow_inf_nan=False)
+    cost_usd_per_day: float | None = Field(None, ge=0, allow_inf_nan=False)
+    tokens_per_run: int | None = Field(None, ge=0)
+    requests_per_minute: int | None = Field(None, ge=1)
+    steps_per_run: int | None = Field(None, ge=1)
+    actions: dict[str, RateSpec] = {}
+
+
+class Retry(_Section):
+    """``[retry]``: how transient failures of ``run()`` are retried."""
+
+    attempts: int = Field(3, ge=1, le=100)
+    initial: Duration = 1.0
+    max: Duration = 60.0
+
+
+class Circuit(_Section):
+    """``[circuit]``: stop running after the same failure repeats."""
+
+    failures: int = Field(2, ge=1)
+    cooldown: Duration = 3600.0
+
+
+class Ledger(_Section):
+    """``[ledger]``: how long guarded actions are remembered."""
+
+    keep: Duration = 30 * 86400.0
+
+
+class Guard(_Section):
+    """``[guard]``: confidence thresholds routing results to apply, review or escalation."""
+
+    auto_threshold: float = Field(0.85, ge=0, le=1)
+    review_threshold: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Guard:
+        if self.review_threshold > self.auto_threshold:
+            raise ValueError("review_threshold must not be above auto_threshold")
+        return self
 
 
 class AgentConfig(_Section):
@@ -126,6 +178,10 @@ class AgentConfig(_Section):
     timeout: Duration = DEFAULT_TIMEOUT_S
     params: dict[str, Any] = {}
     limits: Limits = Limits()
+    retry: Retry = Retry()
+    circuit: Circuit = Circuit()
+    ledger: Ledger = Ledger()
+    guard: Guard = Guard()
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
     from pathlib import Path
 
     import httpx
     from structlog.typing import FilteringBoundLogger
+
+    from agentops.guards import RunGuards
 
 __all__ = ["Context"]
 
@@ -19,6 +22,10 @@ class Context:
 
     - ``ctx.state``: the agent's own persistent dict of JSON values. Changes are
       saved only when the run succeeds, like a transaction.
+    - ``ctx.action(name, key, do, undo=...)``: a side effect done at most once per
+      ``(name, key)``, across runs and crashes.
+    - ``ctx.spend(usd=..., tokens=...)``: record a cost before incurring it.
+    - ``ctx.step(label)``: count a step of a loop, against ``steps_per_run``.
     - ``ctx.http``: an httpx client whose every call is logged, timed and redacted.
     - ``ctx.log``: a structlog logger bound to the agent and the run id.
     - ``ctx.run_id``, ``ctx.now`` (the run's start, UTC), ``ctx.dry_run``.
@@ -36,6 +43,7 @@ class Context:
         state: dict[str, Any],
         log: FilteringBoundLogger,
         dry_run: bool = False,
+        guards: RunGuards | None = None,
         http_transport: httpx.BaseTransport | None = None,
     ) -> None:
         """Made by the runner, once per run."""
@@ -46,8 +54,35 @@ class Context:
         self.state = state
         self.log = log
         self.dry_run = dry_run
+        self._guards = guards
         self._http_transport = http_transport
         self._http: httpx.Client | None = None
+
+    def action(
+        self,
+        name: str,
+        key: object,
+        do: Callable[[], Any],
+        *,
+        undo: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """Run the side effect ``do()`` at most once per ``(name, key)``; return its result.
+
+        Before ``do()`` an intent is journaled (fsynced), after it a commit with
+        ``do()``'s JSON result. A ``(name, key)`` committed before is not run
+        again: its recorded result is returned. ``undo(result)`` is called, newest
+        first, when the run's output is rejected. In a dry run ``do()`` is not
+        called and None is returned.
+        """
+        return self._run_guards.action(name, key, do, undo=undo)
+
+    def spend(self, *, usd: float = 0.0, tokens: int = 0) -> None:
+        """Record a cost *before* incurring it; a spend that would pass a cap ends the run."""
+        self._run_guards.spend(usd=usd, tokens=tokens)
+
+    def step(self, label: str | None = None) -> None:
+        """Count one step of a loop; more than ``[limits] steps_per_run`` ends the run."""
+        self._run_guards.step(label)
 
     @property
     def http(self) -> httpx.Client:
@@ -55,8 +90,18 @@ class Context:
         if self._http is None:
             from agentops.httpclient import make_http_client  # noqa: PLC0415 - httpx is slow to import
 
-            self._http = make_http_client(self.log, transport=self._http_transport)
+            self._http = make_http_client(
+                self.log,
+                transport=self._http_transport,
+                before_request=self._guards.admit_request if self._guards else None,
+            )
         return self._http
+
+    @property
+    def _run_guards(self) -> RunGuards:
+        if self._guards is None:
+            raise RuntimeError("this Context belongs to no run: ctx.action needs agentops run")
+        return self._guards
 
     def close(self) -> None:
         """Release what the run opened."""

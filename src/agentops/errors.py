@@ -12,10 +12,19 @@
     │   └── OutputRejected        65
     ├── Skipped                   75   the run did not start (or stopped early), by policy
     │   ├── Overlap               75   another run of the agent holds the lock
-    │   └── RateLimited           75   the agent's run rate limit is exhausted
+    │   ├── RateLimited           75   the agent's run rate limit is exhausted
+    │   ├── CircuitOpen           75   the circuit breaker is open
+    │   ├── BudgetExhausted       75   a cost window is full: the run does not start
+    │   ├── BudgetExceeded        75   a spend would pass a cap: the run stops
+    │   └── ActionRateLimited     75   an action's rate limit is exhausted: the run stops
     └── TaskFailed                 1   the agent's task failed
         ├── RunTimeout             1   the run passed its timeout
-        └── Interrupted            1   SIGTERM or SIGINT ended the run
+        ├── Interrupted            1   SIGTERM or SIGINT ended the run
+        ├── StepLimitExceeded      1   ctx.step() passed [limits] steps_per_run
+        ├── ActionUnresolved       1   an action's effect is unknown after a crash
+        └── Escalated              1   the result's confidence is below review_threshold
+
+    TransientError                     raised by agents: "retry me" (not an AgentOpsError)
 
 The CLI maps one exception to one exit code and prints its message as one line.
 The runner turns the same exceptions into a run status stored in the state file.
@@ -24,8 +33,14 @@ The runner turns the same exceptions into a run status stored in the state file.
 from __future__ import annotations
 
 __all__ = [
+    "ActionRateLimited",
+    "ActionUnresolved",
     "AgentOpsError",
+    "BudgetExceeded",
+    "BudgetExhausted",
+    "CircuitOpen",
     "ConfigError",
+    "Escalated",
     "Interrupted",
     "OutputRejected",
     "Overlap",
@@ -35,7 +50,9 @@ __all__ = [
     "RunTimeout",
     "Skipped",
     "StateError",
+    "StepLimitExceeded",
     "TaskFailed",
+    "TransientError",
     "UnknownAgent",
     "UsageError",
 ]
@@ -127,6 +144,32 @@ class RateLimited(Skipped):
         self.retry_after_s = retry_after_s
 
 
+class CircuitOpen(RateLimited):
+    """The circuit breaker is open: the same failure repeated, runs wait for the cooldown."""
+
+    reason = "circuit_open"
+
+
+class BudgetExhausted(RateLimited):
+    """A cost window (``cost_usd_per_hour``, ``cost_usd_per_day``) is full: no run starts."""
+
+    reason = "budget"
+
+
+class BudgetExceeded(Skipped):
+    """A spend would pass a cap: the run stops, its committed work kept."""
+
+    status = "budget_exceeded"
+    reason = "budget"
+
+
+class ActionRateLimited(Skipped):
+    """An action's rate limit (``[limits.actions]``) is exhausted: the run stops cleanly."""
+
+    status = "rate_limited"
+    reason = "action_rate_limit"
+
+
 class TaskFailed(AgentOpsError):
     """The agent's task raised, or produced something unusable."""
 
@@ -141,3 +184,34 @@ class Interrupted(TaskFailed):
     """SIGTERM or SIGINT ended the run."""
 
     status = "interrupted"
+
+
+class StepLimitExceeded(TaskFailed):
+    """The agent called ``ctx.step()`` more often than ``[limits] steps_per_run`` allows."""
+
+
+class ActionUnresolved(TaskFailed):
+    """A guarded action's effect is unknown (the process died inside ``do()``).
+
+    It is never blindly redone: the agent's ``reconcile()`` or an operator
+    (``agentops ledger AGENT --resolve KEY --done|--redo``) settles it.
+    """
+
+
+class Escalated(TaskFailed):
+    """The result's confidence is below ``review_threshold``: a human must look."""
+
+    status = "escalated"
+
+
+class TransientError(Exception):
+    """Raised by an agent to say "this may work if tried again": the run is retried.
+
+    ``retry_after_s`` asks for a wait before the next attempt (capped by the
+    agent's ``[retry] max``).
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        """Describe the transient failure."""
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

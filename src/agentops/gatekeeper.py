@@ -2,10 +2,15 @@
 
 1. params: ``[params]`` and command-line overrides validated by the Params model;
    a rejection means nothing is executed.
-2. admit: the run rate limit (``[limits] runs``), counted in the state file.
-3. execute: ``run(params, ctx)`` under the agent's timeout.
+2. admit: the run rate limit, the circuit breaker and the cost windows, all
+   counted in the state file.
+3. execute: ``run(params, ctx)`` under the timeout, retried on transient
+   failures; if it still fails, the agent's ``fallback()`` (a degraded result).
 4. output: the Result model, then the agent's ``validate()``; a rejected output
-   is handed to the agent's ``rollback()``.
+   is handed to ``rollback()`` and the run's committed actions are undone,
+   newest first.
+5. route: with an ``apply()``, the result's ``confidence`` decides: apply it
+   now, hold it for review, or escalate it to a human.
 
 Each gate raises the matching :mod:`agentops.errors` exception; the runner
 turns it into the run's status and exit code.
@@ -14,12 +19,16 @@ turns it into the run's status and exit code.
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from agentops import ratelimit
+from agentops import breaker, budget, ratelimit
 from agentops.errors import (
+    BudgetExhausted,
+    CircuitOpen,
     Interrupted,
     OutputRejected,
     ParamsRejected,
@@ -27,7 +36,9 @@ from agentops.errors import (
     RunTimeout,
     TaskFailed,
 )
+from agentops.guards import GuardStop
 from agentops.interrupts import StopRun
+from agentops.retry import call_with_retries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -36,15 +47,29 @@ if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
     from agentops.context import Context
+    from agentops.failure import Failure
+    from agentops.guards import RunGuards
     from agentops.interrupts import RunInterrupts
     from agentops.loader import AgentCode
     from agentops.project import AgentSpec
     from agentops.state import AgentState
 
-__all__ = ["RUNS", "Gatekeeper"]
+__all__ = ["APPLIED", "ESCALATED", "HELD", "RUNS", "Gatekeeper", "Output"]
 
 RUNS = "runs"
 """The ``rate_limits`` key under which admitted runs are counted."""
+
+APPLIED = "applied"
+HELD = "held"
+ESCALATED = "escalated"
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A validated result, and whether it came from ``fallback()``."""
+
+    result: BaseModel
+    degraded: bool
 
 
 class Gatekeeper:
@@ -57,12 +82,21 @@ class Gatekeeper:
         *,
         log: FilteringBoundLogger,
         interrupts: RunInterrupts,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """Gate runs of the agent described by ``spec`` and implemented by ``code``."""
         self.spec = spec
         self.code = code
         self.log = log
         self.interrupts = interrupts
+        self.sleep = sleep
+
+    @property
+    def name(self) -> str:
+        """The agent's name."""
+        return self.spec.name
+
+    # -- 1 params ----------------------------------------------------------------------
 
     def check_params(self, overrides: Mapping[str, Any]) -> BaseModel:
         """Gate 1: agent.toml's ``[params]`` with ``overrides`` on top, validated."""
@@ -73,66 +107,140 @@ class Gatekeeper:
             errors = _describe(exc)
             self.log.warning("gate.rejected", stage="params", errors=errors)
             raise ParamsRejected(
-                f"{self.spec.name}: params rejected: {'; '.join(errors)}",
-                agent=self.spec.name,
-                errors=errors,
+                f"{self.name}: params rejected: {'; '.join(errors)}", agent=self.name, errors=errors
             ) from exc
 
+    # -- 2 admit -----------------------------------------------------------------------
+
     def admit(self, state: AgentState, now: datetime) -> None:
-        """Gate 2: refuse the run if its rate limit is spent, else count it."""
-        rate = self.spec.config.limits.runs
+        """Gate 2: refuse the run while the circuit is open or a window is full."""
+        wait = breaker.admit(state.circuit, now)
+        if wait > 0:
+            raise CircuitOpen(
+                f"{self.name}: circuit open after {state.circuit.failures} identical failures "
+                f"({state.circuit.reason}); next try in {wait:.0f}s",
+                agent=self.name,
+                retry_after_s=wait,
+            )
+        limits = self.spec.config.limits
+        for window in budget.windows(limits):
+            room_in = window.room_in_s(state.budget.spends, now)
+            if room_in > 0:
+                raise BudgetExhausted(
+                    f"{self.name}: {window.name} {window.cap_usd:g} is spent; "
+                    + ("it allows nothing" if math.isinf(room_in) else f"room in {room_in:.0f}s"),
+                    agent=self.name,
+                    retry_after_s=room_in,
+                )
+        rate = limits.runs
         if rate is None:
             return
         recent = ratelimit.prune(state.rate_limits.get(RUNS, []), rate, now)
+        state.rate_limits[RUNS] = recent
         wait = ratelimit.wait_s(recent, rate, now)
         if wait > 0:
-            state.rate_limits[RUNS] = recent
             when = "it allows no runs" if math.isinf(wait) else f"room again in {wait:.0f}s"
             raise RateLimited(
-                f"{self.spec.name}: run rate limit {rate} reached; {when}",
-                agent=self.spec.name,
+                f"{self.name}: run rate limit {rate} reached; {when}",
+                agent=self.name,
                 retry_after_s=wait,
             )
         state.rate_limits[RUNS] = [*recent, now]
 
-    def execute(self, params: BaseModel, ctx: Context) -> Any:
-        """Gate 3: ``run(params, ctx)``, stopped by the timeout or a signal."""
-        return self._call_agent("run", self.code.run, params, ctx)
+    # -- 3 execute ---------------------------------------------------------------------
 
-    def check_output(self, output: Any, ctx: Context) -> BaseModel:
-        """Gate 4: the Result model, then ``validate()``; a rejection calls ``rollback()``."""
+    def execute(
+        self,
+        params: BaseModel,
+        ctx: Context,
+        guards: RunGuards,
+        *,
+        fresh_state: Callable[[], dict[str, Any]],
+    ) -> tuple[Any, bool]:
+        """Gate 3: ``run()`` with retries, then ``fallback()``; return (output, degraded).
+
+        Each attempt starts from the state as loaded: only a successful
+        attempt's ``ctx.state`` is kept.
+        """
+
+        def attempt() -> Any:
+            ctx.state = fresh_state()
+            output = self.call_agent("run", self.code.run, params, ctx)
+            _raise_if_stopped(guards)
+            return output
+
+        try:
+            output = call_with_retries(
+                attempt, self.spec.config.retry, sleep=self._sleep, before_sleep=self._log_retry
+            )
+        except TaskFailed as exc:
+            fallback = self.code.hook("fallback")
+            if fallback is None or type(exc) is not TaskFailed:
+                raise
+            cause = exc.__cause__ or exc
+            self.log.warning("run.degraded", error=exc.message)
+            ctx.state = fresh_state()
+            try:
+                output = self.call_agent("fallback", fallback, params, ctx, cause)
+            except TaskFailed as fallback_exc:
+                raise TaskFailed(
+                    f"{exc.message}; then {fallback_exc.message}", agent=self.name
+                ) from fallback_exc.__cause__
+            _raise_if_stopped(guards)
+            return output, True
+        return output, False
+
+    def _sleep(self, seconds: float) -> None:
+        # Armed, so the timeout or a SIGTERM ends a long Retry-After wait too.
+        with self.interrupts.armed():
+            self.sleep(seconds)
+
+    def _log_retry(self, attempt: int, failure: Failure, wait_s: float) -> None:
+        self.log.warning(
+            "retry.attempt",
+            attempt=attempt,
+            category=failure.category,
+            wait_s=round(wait_s, 3),
+            error=failure.message,
+        )
+
+    # -- 4 output ----------------------------------------------------------------------
+
+    def check_output(self, output: Any, ctx: Context, guards: RunGuards) -> BaseModel:
+        """Gate 4: the Result model, then ``validate()``; a rejection rolls back."""
         try:
             result = self._as_result(output)
             validate = self.code.hook("validate")
             if validate is not None:
                 try:
-                    self._call_agent("validate", validate, result, ctx)
+                    self.call_agent("validate", validate, result, ctx)
                 except TaskFailed as exc:
-                    if isinstance(exc, RunTimeout | Interrupted):
+                    if type(exc) is not TaskFailed:
                         raise
+                    cause = exc.__cause__ or exc
                     raise OutputRejected(
-                        f"{self.spec.name}: output rejected by validate(): {exc.__cause__ or exc}",
-                        agent=self.spec.name,
-                        errors=[str(exc.__cause__ or exc)],
-                    ) from exc.__cause__
+                        f"{self.name}: output rejected by validate(): {cause}",
+                        agent=self.name,
+                        errors=[str(cause)],
+                    ) from cause
         except OutputRejected as rejected:
             self.log.warning("gate.rejected", stage="output", errors=rejected.errors)
-            self.rollback(output, ctx)
+            self.roll_back(output, ctx, guards)
             raise
         return result
 
-    def rollback(self, output: Any, ctx: Context) -> None:
-        """Call the agent's ``rollback()`` on a rejected output; a failure is logged."""
+    def roll_back(self, output: Any, ctx: Context, guards: RunGuards) -> None:
+        """Call ``rollback()`` on a rejected output, then undo the run's committed actions."""
         rollback = self.code.hook("rollback")
-        if rollback is None:
-            return
-        self.log.info("rollback.started")
-        try:
-            self._call_agent("rollback", rollback, output, ctx)
-        except TaskFailed as exc:
-            self.log.error("rollback.failed", error=str(exc))
-        else:
-            self.log.info("rollback.finished")
+        if rollback is not None:
+            self.log.info("rollback.started")
+            try:
+                self.call_agent("rollback", rollback, output, ctx)
+            except TaskFailed as exc:
+                self.log.error("rollback.failed", error=exc.message)
+            else:
+                self.log.info("rollback.finished")
+        guards.undo_committed(self.call_agent)
 
     def _as_result(self, output: Any) -> BaseModel:
         model = self.code.result_model
@@ -147,31 +255,61 @@ class Gatekeeper:
             except ValidationError as exc:
                 errors = _describe(exc)
         raise OutputRejected(
-            f"{self.spec.name}: output rejected: {'; '.join(errors)}",
-            agent=self.spec.name,
-            errors=errors,
+            f"{self.name}: output rejected: {'; '.join(errors)}", agent=self.name, errors=errors
         )
 
-    def _call_agent(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
+    # -- 5 route -----------------------------------------------------------------------
+
+    def route(self, result: BaseModel, ctx: Context, guards: RunGuards) -> str:
+        """Gate 5: apply the result now, or say it must be held or escalated.
+
+        Without an ``apply()`` hook there is nothing to route: the run is done.
+        """
+        apply = self.code.hook("apply")
+        if apply is None:
+            return APPLIED
+        confidence = getattr(result, "confidence", None)
+        guard = self.spec.config.guard
+        if confidence is not None and confidence < guard.auto_threshold:
+            return HELD if confidence >= guard.review_threshold else ESCALATED
+        self.apply(result, ctx, guards)
+        return APPLIED
+
+    def apply(self, result: BaseModel, ctx: Context, guards: RunGuards) -> None:
+        """Perform a result with the agent's ``apply()``, under the run's guards."""
+        apply = self.code.hook("apply")
+        if apply is not None:
+            self.call_agent("apply", apply, result, ctx)
+            _raise_if_stopped(guards)
+
+    # -- calling agent code --------------------------------------------------------------
+
+    def call_agent(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
+        """Call agent code under the timeout; its failures become agentops errors."""
         try:
             with self.interrupts.armed():
                 return function(*args)
         except StopRun as stop:
             if stop.reason == "timeout":
                 raise RunTimeout(
-                    f"{self.spec.name}: {what}() passed the timeout of "
-                    f"{self.spec.config.timeout:g}s",
-                    agent=self.spec.name,
+                    f"{self.name}: {what}() passed the timeout of {self.spec.config.timeout:g}s",
+                    agent=self.name,
                 ) from None
             raise Interrupted(
-                f"{self.spec.name}: {what}() interrupted by {stop.signal_name}",
-                agent=self.spec.name,
+                f"{self.name}: {what}() interrupted by {stop.signal_name}", agent=self.name
             ) from None
+        except GuardStop as stop:
+            raise stop.error from None
         except (Exception, SystemExit) as exc:  # sys.exit() must not skip saving the state
             raise TaskFailed(
-                f"{self.spec.name}: {what}() raised {type(exc).__name__}: {exc}",
-                agent=self.spec.name,
+                f"{self.name}: {what}() raised {type(exc).__name__}: {exc}", agent=self.name
             ) from exc
+
+
+def _raise_if_stopped(guards: RunGuards) -> None:
+    # A guard tripped but the agent swallowed the stop: the run ends anyway.
+    if guards.stopped is not None:
+        raise guards.stopped
 
 
 def _describe(exc: ValidationError) -> list[str]:

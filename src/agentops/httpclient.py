@@ -18,6 +18,8 @@ import httpx
 from agentops import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from structlog.typing import FilteringBoundLogger
 
 __all__ = ["DEFAULT_TIMEOUT_S", "LoggingTransport", "make_http_client"]
@@ -29,13 +31,25 @@ DEFAULT_TIMEOUT_S = 30.0
 class LoggingTransport(httpx.BaseTransport):
     """Wraps a transport, logging each request with its timing and size."""
 
-    def __init__(self, inner: httpx.BaseTransport, log: FilteringBoundLogger) -> None:
-        """Send requests through ``inner`` and log them to ``log``."""
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        log: FilteringBoundLogger,
+        *,
+        before_request: Callable[[], None] | None = None,
+    ) -> None:
+        """Send requests through ``inner`` and log them to ``log``.
+
+        ``before_request`` is called before each request (the run's request limit).
+        """
         self._inner = inner
         self._log = log
+        self._before_request = before_request
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send the request, read the response and log both."""
+        if self._before_request is not None:
+            self._before_request()
         started = time.perf_counter()
         try:
             response = self._inner.handle_request(request)
@@ -69,10 +83,13 @@ def make_http_client(
     *,
     transport: httpx.BaseTransport | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    before_request: Callable[[], None] | None = None,
 ) -> httpx.Client:
     """An httpx client logging through ``log``; ``transport`` lets tests inject faults."""
     return httpx.Client(
-        transport=LoggingTransport(transport or httpx.HTTPTransport(), log),
+        transport=LoggingTransport(
+            transport or httpx.HTTPTransport(), log, before_request=before_request
+        ),
         timeout=timeout_s,
         headers={"User-Agent": f"agentops/{__version__}"},
         follow_redirects=True,

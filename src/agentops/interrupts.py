@@ -4,8 +4,10 @@ While agent code runs (:meth:`RunInterrupts.armed`), SIGALRM (the timeout),
 SIGTERM and SIGINT raise :class:`StopRun` in it. ``StopRun`` derives from
 ``BaseException`` so an agent's ``except Exception`` cannot swallow it; if the
 agent swallows even that, it is raised again a second later. Outside agent
-code, and inside :meth:`RunInterrupts.critical` sections (a journal write that
-must finish), a signal is only remembered and raised when it is safe.
+code a signal is only remembered. Inside :meth:`RunInterrupts.critical`
+sections (a guarded action's ``do()`` and its journal records) it waits until
+the section ends, for at most :data:`CRITICAL_GRACE_S`: a side effect that
+finishes is recorded, one that hangs is abandoned as unresolved.
 
 Signals can only be handled in the main thread; elsewhere the limits are not
 enforced.
@@ -16,13 +18,17 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import FrameType, TracebackType
 
-__all__ = ["RunInterrupts", "StopRun"]
+__all__ = ["CRITICAL_GRACE_S", "RunInterrupts", "StopRun"]
+
+CRITICAL_GRACE_S = 30.0
+"""How long a stop waits for a critical section (a side effect in flight) to finish."""
 
 _REASONS = {signal.SIGALRM: "timeout", signal.SIGTERM: "interrupted", signal.SIGINT: "interrupted"}
 _RESEND_S = 1.0
@@ -45,6 +51,7 @@ class RunInterrupts:
         """Stop agent code ``timeout_s`` seconds after it is first armed."""
         self.timeout_s = timeout_s
         self.pending: StopRun | None = None
+        self._pending_since = 0.0
         self._armed = False
         self._critical = 0
         self._started = False
@@ -102,8 +109,12 @@ class RunInterrupts:
         if self.pending is None:  # the first stop is the cause; later ones are echoes
             name = signal.Signals(signum).name
             self.pending = StopRun(_REASONS[signal.Signals(signum)], name)
-        if self._armed and not self._critical:
+            self._pending_since = time.monotonic()
+        if not self._armed:
+            return
+        if not self._critical or time.monotonic() - self._pending_since > CRITICAL_GRACE_S:
             self._raise_pending()
+        signal.setitimer(signal.ITIMER_REAL, _RESEND_S)  # look again while it waits
 
     def _raise_pending(self) -> None:
         if self.pending is not None:

@@ -2,80 +2,56 @@
 
 ::
 
-    resolve the agent -> take its lock -> load its state -> import its code
-    -> gatekeeper: params -> admit -> execute -> output
-    -> record the run in the state -> save the state atomically -> log run.finished
+    resolve the agent -> take its lock -> load its state (recovering the journal
+    of a run that died) -> import its code
+    -> gatekeeper: params -> admit -> execute -> output -> route
+    -> record the run, update the circuit breaker -> save the state atomically
+    -> remove the run's journal -> log run.finished
 
-Every expected problem is an :mod:`agentops.errors` exception, turned here into
-an :class:`Outcome` with the run's status and exit code, and logged.
+:func:`approve_held` is the same machinery around the ``apply()`` of a result
+that was held for review. Every expected problem is an :mod:`agentops.errors`
+exception, turned into an :class:`~agentops.session.Outcome`.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from agentops._clock import utcnow
-from agentops.context import Context
+from agentops import breaker
 from agentops.errors import (
     AgentOpsError,
+    Escalated,
     RateLimited,
     Skipped,
     StateError,
     TaskFailed,
-    UnknownAgent,
+    UsageError,
 )
-from agentops.gatekeeper import Gatekeeper
-from agentops.interrupts import RunInterrupts
+from agentops.gatekeeper import ESCALATED, HELD, Gatekeeper
+from agentops.ledger import iso_second
 from agentops.loader import load_agent
-from agentops.log import RunLogSink, make_logger
-from agentops.project import check_agent_name
-from agentops.redact import Redactor
-from agentops.state import AgentState, ErrorRecord, FileStateStore, LastRun
+from agentops.session import Outcome, RunOptions, Session
+from agentops.state import ErrorRecord, Held, LastRun
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
-    from pathlib import Path
-    from typing import TextIO
 
-    import httpx
     from pydantic import BaseModel
-    from structlog.typing import FilteringBoundLogger
 
-    from agentops._clock import Clock
-    from agentops.project import Project
+    from agentops.failure import Failure
+    from agentops.project import AgentSpec, Project
+    from agentops.state import AgentState
 
-__all__ = ["SUCCEEDED", "Outcome", "new_run_id", "run_agent"]
+__all__ = ["SUCCEEDED", "approve_held", "run_agent"]
 
 SUCCEEDED = "succeeded"
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a run ended: what the CLI prints and exits with."""
-
-    agent: str
-    run_id: str
-    status: str
-    exit_code: int
-    message: str
-    log_path: Path
-
-    @property
-    def quiet(self) -> bool:
-        """Success and skips print nothing under cron: only failures mail a human."""
-        return self.exit_code in (0, Skipped.exit_code)
-
-
-def new_run_id(now: datetime) -> str:
-    """A run id that sorts by time and is unique enough: ``20261122T031000Z-3fa2c1``."""
-    return f"{now:%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
+_FAILED = frozenset({"failed", "timeout", "interrupted"})
+_STOPPED = frozenset({"rate_limited", "budget_exceeded"})
+_TRIPS_BREAKER = frozenset({"failed", "timeout", "rejected"})
 
 
 def run_agent(
@@ -83,210 +59,232 @@ def run_agent(
     name: str,
     *,
     overrides: Mapping[str, Any] | None = None,
-    dry_run: bool = False,
-    clock: Clock = utcnow,
-    environ: Mapping[str, str] | None = None,
-    console: TextIO | None = None,
-    http_transport: httpx.BaseTransport | None = None,
+    options: RunOptions | None = None,
+    **option_fields: Any,
 ) -> Outcome:
     """Run the agent called ``name`` once, through the gatekeeper.
 
-    Raises :class:`~agentops.errors.UsageError` or
+    Options are given as a :class:`~agentops.session.RunOptions` or as its
+    fields. Raises :class:`~agentops.errors.UsageError` or
     :class:`~agentops.errors.UnknownAgent` before anything is written; every
-    other problem is logged and returned as the :class:`Outcome`.
+    other problem is logged and returned as the outcome.
     """
-    check_agent_name(name)
-    run_id = new_run_id(clock())
-    redactor = Redactor(os.environ if environ is None else environ)
-    sink = RunLogSink(project.log_path(name), console=console)
-    log = make_logger(sink, clock=clock, redactor=redactor, agent=name, run_id=run_id)
-    run = _Run(
-        project,
-        name,
-        run_id=run_id,
-        log=log,
-        clock=clock,
-        redactor=redactor,
-        store=FileStateStore(project.state_dir),
-        dry_run=dry_run,
-        http_transport=http_transport,
-    )
-    try:
-        return run.execute(overrides or {})
-    except UnknownAgent:
-        raise
-    except AgentOpsError as exc:
-        return run.outcome_of(exc)
-    except Exception:
-        log.exception("run.crashed")
-        raise
-    finally:
-        sink.close()
+    session = Session(project, name, options or RunOptions(**option_fields))
+    return session.run(lambda: _run(session, overrides or {}))
 
 
-class _Run:
-    def __init__(
-        self,
-        project: Project,
-        name: str,
-        *,
-        run_id: str,
-        log: FilteringBoundLogger,
-        clock: Clock,
-        redactor: Redactor,
-        store: FileStateStore,
-        dry_run: bool,
-        http_transport: httpx.BaseTransport | None,
-    ) -> None:
-        self.project = project
-        self.name = name
-        self.run_id = run_id
-        self.log = log
-        self.clock = clock
-        self.redactor = redactor
-        self.store = store
-        self.dry_run = dry_run
-        self.http_transport = http_transport
+def approve_held(
+    project: Project, name: str, held_id: str, *, options: RunOptions | None = None, **fields: Any
+) -> Outcome:
+    """Perform a held result with the agent's ``apply()``, under the same guards as a run."""
+    session = Session(project, name, options or RunOptions(**fields))
+    return session.run(lambda: _approve(session, held_id))
 
-    def execute(self, overrides: Mapping[str, Any]) -> Outcome:
-        spec = self.project.agent(self.name)
-        with self.store.lock(self.name), RunInterrupts(spec.config.timeout) as interrupts:
-            state = self.store.load(self.name)
-            code = load_agent(spec)
-            gate = Gatekeeper(spec, code, log=self.log, interrupts=interrupts)
-            params = gate.check_params(overrides)
-            started = self.clock()
-            try:
-                gate.admit(state, started)
-            except RateLimited:
-                state.metrics.skipped += 1
-                self._save(state)
-                raise
-            return self._execute(gate, params, state, started)
 
-    def _execute(
-        self, gate: Gatekeeper, params: BaseModel, state: AgentState, started: datetime
-    ) -> Outcome:
-        self.log.info("run.started", dry_run=self.dry_run, params=params.model_dump(mode="json"))
-        ctx = Context(
-            agent=self.name,
-            run_id=self.run_id,
-            now=started,
-            home=self.project.home,
-            # A copy: the agent's changes are kept only if the run succeeds.
-            state=pydantic_core.from_json(pydantic_core.to_json(state.data)),
-            log=self.log,
-            dry_run=self.dry_run,
-            http_transport=self.http_transport,
+def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
+    spec = session.project.agent(session.name)
+    with session.locked(spec) as (state, interrupts):
+        code = load_agent(spec)
+        gate = Gatekeeper(
+            spec, code, log=session.log, interrupts=interrupts, sleep=session.options.sleep
         )
+        params = gate.check_params(overrides)
+        started = session.clock()
+        try:
+            gate.admit(state, started)
+        except RateLimited:
+            state.metrics.skipped += 1
+            session.save(state, spec, None)
+            raise
+        journal = session.journal(started, "run")
+        session.log.info(
+            "run.started", dry_run=session.options.dry_run, params=params.model_dump(mode="json")
+        )
+        ctx, guards = session.context(spec, state, interrupts, started, journal)
+        loaded = pydantic_core.to_json(state.data)
         clock_start = time.monotonic()
         result: BaseModel | None = None
-        error: AgentOpsError | None = None
+        route, degraded, error = SUCCEEDED, False, None
         try:
-            result = gate.check_output(gate.execute(params, ctx), ctx)
-            state.data = self._agent_data(ctx.state)
+            guards.reconcile(code.hook("reconcile"), ctx, gate.call_agent)
+            output, degraded = gate.execute(
+                params, ctx, guards, fresh_state=lambda: pydantic_core.from_json(loaded)
+            )
+            result = gate.check_output(output, ctx, guards)
+            route = gate.route(result, ctx, guards)
+            state.data = _agent_data(session, ctx.state)
         except AgentOpsError as exc:
             error = exc
-            self._log_failure(exc)
+            _log_failure(session, exc)
         finally:
             ctx.close()
         duration_s = round(time.monotonic() - clock_start, 3)
-        self._record(state, started=started, duration_s=duration_s, error=error)
-        if error is None:
-            outcome = self._outcome(SUCCEEDED, 0, f"{self.name}: succeeded")
-        else:
-            outcome = self._outcome(error.status, error.exit_code, error.message)
-        try:
-            self._save(state)
-        except StateError as exc:
-            outcome = self._outcome(outcome.status, exc.exit_code, exc.message)
-        self.log.info(
-            "run.finished",
-            status=outcome.status,
-            exit_code=outcome.exit_code,
+        if result is not None and route in (HELD, ESCALATED):
+            error = _hold(session, state, result, escalated=route == ESCALATED, spec=spec)
+        status = error.status if error else (HELD if route == HELD else SUCCEEDED)
+        message = _record(
+            session,
+            state,
+            spec,
+            started=started,
             duration_s=duration_s,
-            dry_run=self.dry_run,
-            **({"result": result.model_dump(mode="json")} if result is not None else {}),
-        )
-        return outcome
-
-    def outcome_of(self, exc: AgentOpsError) -> Outcome:
-        """The outcome of a run that never started, logged as skipped or aborted."""
-        if isinstance(exc, RateLimited):
-            wait = None if math.isinf(exc.retry_after_s) else round(exc.retry_after_s)
-            self.log.info("run.skipped", reason=exc.reason, retry_after_s=wait)
-        elif isinstance(exc, Skipped):
-            self.log.info("run.skipped", reason=exc.reason)
-        else:
-            self.log.error("run.aborted", error=exc.message, exit_code=exc.exit_code)
-        return self._outcome(exc.status, exc.exit_code, exc.message)
-
-    def _outcome(self, status: str, exit_code: int, message: str) -> Outcome:
-        return Outcome(
-            agent=self.name,
-            run_id=self.run_id,
             status=status,
-            exit_code=exit_code,
-            # Printed to stderr, so mailed by cron: no secret may pass.
-            message=self.redactor.value(message),
-            log_path=self.project.log_path(self.name),
+            error=error,
+            degraded=degraded,
         )
-
-    def _log_failure(self, exc: AgentOpsError) -> None:
-        if isinstance(exc, TaskFailed):
-            cause = exc.__cause__
-            exc_info = (type(cause), cause, cause.__traceback__) if cause else False
-            self.log.error("run.failed", status=exc.status, error=exc.message, exc_info=exc_info)
-
-    def _record(
-        self,
-        state: AgentState,
-        *,
-        started: datetime,
-        duration_s: float,
-        error: AgentOpsError | None,
-    ) -> None:
-        finished = self.clock()
-        status = error.status if error else SUCCEEDED
-        message = self.redactor.value(error.message) if error else None
-        state.last_run = LastRun(
-            run_id=self.run_id,
-            started_at=started,
-            finished_at=finished,
-            status=status,
-            duration_s=duration_s,
-            error=message,
-        )
-        metrics = state.metrics
-        metrics.runs += 1
-        if error is None:
-            metrics.succeeded += 1
-            state.last_success_at = finished
-            return
-        if error.status == "rejected":
-            metrics.rejected += 1
-        else:
-            metrics.failed += 1
-        state.record_error(
-            ErrorRecord(at=finished, run_id=self.run_id, category=status, message=message or "")
-        )
-
-    def _save(self, state: AgentState) -> None:
-        if self.dry_run:
-            return
+        outcome = session.outcome(status, error.exit_code if error else 0, message)
         try:
-            self.store.save(state)
-        except StateError as exc:
-            self.log.error("state.save_failed", error=exc.message)
-            raise
+            session.save(state, spec, journal)
+        except StateError as exc:  # the journal stays: the next run recovers it
+            outcome = session.outcome(status, exc.exit_code, exc.message)
+    session.log.info(
+        "run.finished",
+        status=outcome.status,
+        exit_code=outcome.exit_code,
+        duration_s=duration_s,
+        dry_run=session.options.dry_run,
+        degraded=degraded,
+        **({"result": result.model_dump(mode="json")} if result is not None else {}),
+    )
+    return outcome
 
-    def _agent_data(self, data: dict[str, Any]) -> dict[str, Any]:
-        # Redacted on the way in; a value that is not JSON fails this run
-        # cleanly instead of making the state file unwritable.
+
+def _approve(session: Session, held_id: str) -> Outcome:
+    spec = session.project.agent(session.name)
+    with session.locked(spec) as (state, interrupts):
+        held = next((h for h in state.review if h.id == held_id), None)
+        if held is None:
+            raise UsageError(f"{session.name} holds no result {held_id!r} for review")
+        code = load_agent(spec)
+        gate = Gatekeeper(
+            spec, code, log=session.log, interrupts=interrupts, sleep=session.options.sleep
+        )
+        journal = session.journal(session.clock(), "approve")
+        ctx, guards = session.context(spec, state, interrupts, session.clock(), journal)
         try:
-            redacted: dict[str, Any] = self.redactor.value(data)
-        except pydantic_core.PydanticSerializationError as exc:
-            raise TaskFailed(
-                f"{self.name}: ctx.state holds a value that is not JSON: {exc}"
-            ) from exc
-        return redacted
+            gate.apply(gate.check_output(held.result, ctx, guards), ctx, guards)
+        except AgentOpsError as exc:
+            _log_failure(session, exc)
+            session.save(state, spec, journal)  # keeps what apply() committed
+            return session.outcome(exc.status, exc.exit_code, exc.message)
+        finally:
+            ctx.close()
+        state.review = [h for h in state.review if h.id != held_id]
+        session.log.info("review.approved", id=held_id)
+        session.save(state, spec, journal)
+    return session.outcome(SUCCEEDED, 0, f"{session.name}: {held_id} approved and applied")
+
+
+def _hold(
+    session: Session, state: AgentState, result: BaseModel, *, escalated: bool, spec: AgentSpec
+) -> AgentOpsError | None:
+    confidence = getattr(result, "confidence", None)
+    state.review.append(
+        Held(
+            id=session.run_id,
+            run_id=session.run_id,
+            at=session.clock(),
+            confidence=confidence,
+            escalated=escalated,
+            result=session.redactor.value(result.model_dump(mode="json")),
+        )
+    )
+    session.log.info("review.held", id=session.run_id, confidence=confidence, escalated=escalated)
+    if not escalated:
+        return None
+    return Escalated(
+        f"{session.name}: result escalated: confidence {confidence:g} is below "
+        f"review_threshold {spec.config.guard.review_threshold:g}; "
+        f"see agentops review list {session.name}",
+        agent=session.name,
+    )
+
+
+def _record(
+    session: Session,
+    state: AgentState,
+    spec: AgentSpec,
+    *,
+    started: datetime,
+    duration_s: float,
+    status: str,
+    error: AgentOpsError | None,
+    degraded: bool,
+) -> str:
+    """Record the run in ``state``; return the one-line message for the operator."""
+    finished = session.clock()
+    message = session.redactor.value(error.message) if error else f"{session.name}: {status}"
+    state.last_run = LastRun(
+        run_id=session.run_id,
+        started_at=started,
+        finished_at=finished,
+        status=status,
+        duration_s=duration_s,
+        error=message if error else None,
+        degraded=degraded,
+    )
+    metrics = state.metrics
+    metrics.runs += 1
+    metrics.degraded += degraded
+    if status in (SUCCEEDED, HELD):
+        state.last_success_at = finished
+        breaker.record_success(state.circuit)
+    counter = {SUCCEEDED: "succeeded", HELD: "held", ESCALATED: "escalated", "rejected": "rejected"}
+    if status in counter:
+        setattr(metrics, counter[status], getattr(metrics, counter[status]) + 1)
+    elif status in _FAILED:
+        metrics.failed += 1
+    elif status in _STOPPED:
+        metrics.stopped += 1
+    if error is None:
+        return message
+    state.record_error(
+        ErrorRecord(at=finished, run_id=session.run_id, category=status, message=message)
+    )
+    if status in _TRIPS_BREAKER and breaker.record_failure(
+        state.circuit, _failure(error, message), spec.config.circuit, finished
+    ):
+        until = iso_second(state.circuit.until) if state.circuit.until else "?"
+        session.log.error(
+            "circuit.opened",
+            fingerprint=state.circuit.fingerprint,
+            failures=state.circuit.failures,
+            until=until,
+        )
+        return (
+            f"{session.name}: CIRCUIT OPEN after {state.circuit.failures} identical failures, "
+            f"runs skipped until {until} (agentops reset {session.name} --circuit to close): "
+            f"{message}"
+        )
+    return message
+
+
+def _agent_data(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+    # Redacted on the way in; a value that is not JSON fails this run cleanly
+    # instead of making the state file unwritable.
+    try:
+        redacted: dict[str, Any] = session.redactor.value(data)
+    except pydantic_core.PydanticSerializationError as exc:
+        raise TaskFailed(
+            f"{session.name}: ctx.state holds a value that is not JSON: {exc}"
+        ) from exc
+    return redacted
+
+
+def _log_failure(session: Session, exc: AgentOpsError) -> None:
+    if isinstance(exc, TaskFailed):
+        cause = exc.__cause__
+        exc_info = (type(cause), cause, cause.__traceback__) if cause else False
+        session.log.error("run.failed", status=exc.status, error=exc.message, exc_info=exc_info)
+    elif isinstance(exc, Skipped):
+        session.log.warning("run.stopped", status=exc.status, reason=exc.reason, error=exc.message)
+
+
+def _failure(error: AgentOpsError, message: str) -> Failure:
+    # What the breaker compares: the agent's own exception when there is one.
+    from agentops.failure import Failure, classify  # noqa: PLC0415 - only failed runs need it
+
+    cause = error.__cause__
+    if type(error) is TaskFailed and cause is not None:
+        return classify(cause)
+    return Failure(error.status, message, transient=False)

@@ -17,14 +17,18 @@ import contextlib
 import fcntl
 import json
 import os
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticSerializationError
 
+from agentops._fsio import fsync_directory
+from agentops.budget import LONGEST_WINDOW_S
 from agentops.config import describe_validation_error
 from agentops.errors import Overlap, StateError
+from agentops.journal import Journal, Recovered, recover
+from agentops.ledger import LedgerMap  # noqa: TC001 - pydantic reads it at run time
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,10 +38,14 @@ __all__ = [
     "MAX_ERRORS",
     "SCHEMA_VERSION",
     "AgentState",
+    "Budget",
+    "Circuit",
     "ErrorRecord",
     "FileStateStore",
+    "Held",
     "LastRun",
     "Metrics",
+    "Spend",
     "StateStore",
     "UtcDatetime",
 ]
@@ -71,16 +79,70 @@ class LastRun(_Record):
     status: str
     duration_s: float
     error: str | None = None
+    degraded: bool = False
 
 
 class Metrics(_Record):
-    """Counters since the state file was created. ``runs`` counts executed runs."""
+    """Counters since the state file was created.
+
+    ``runs`` counts executed runs; ``skipped`` the runs that did not start
+    (rate limit, circuit, budget); ``stopped`` those a guard ended early.
+    """
 
     runs: int = 0
     succeeded: int = 0
     failed: int = 0
     rejected: int = 0
     skipped: int = 0
+    stopped: int = 0
+    held: int = 0
+    escalated: int = 0
+    degraded: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class Circuit(_Record):
+    """The circuit breaker: closed, open (runs skipped until ``until``), or half-open."""
+
+    state: Literal["closed", "open", "half_open"] = "closed"
+    fingerprint: str | None = None
+    failures: int = 0
+    reason: str | None = None
+    opened_at: UtcDatetime | None = None
+    until: UtcDatetime | None = None
+
+
+class Spend(_Record):
+    """Money or tokens a run spent, recorded before it was spent."""
+
+    at: UtcDatetime
+    run_id: str
+    usd: float = 0.0
+    tokens: int = 0
+
+
+class Budget(_Record):
+    """The last day of spends: enough for every cost window."""
+
+    spends: list[Spend] = []
+
+    def record(self, *, at: datetime, run_id: str, usd: float, tokens: int) -> None:
+        """Add a spend, forgetting those no window can see any more."""
+        start = at - timedelta(seconds=LONGEST_WINDOW_S)
+        kept = [s for s in self.spends if s.at > start]
+        self.spends = [*kept, Spend(at=at, run_id=run_id, usd=usd, tokens=tokens)]
+
+
+class Held(_Record):
+    """A result waiting for a human: held for review, or escalated."""
+
+    id: str
+    run_id: str
+    at: UtcDatetime
+    confidence: float | None = None
+    escalated: bool = False
+    result: dict[str, Any]
 
 
 class ErrorRecord(_Record):
@@ -101,7 +163,12 @@ class AgentState(_Record):
     last_success_at: UtcDatetime | None = None
     metrics: Metrics = Field(default_factory=Metrics)
     errors: list[ErrorRecord] = []
+    circuit: Circuit = Field(default_factory=Circuit)
     rate_limits: dict[str, list[UtcDatetime]] = {}
+    budget: Budget = Field(default_factory=Budget)
+    review: list[Held] = []
+    ledger: LedgerMap = {}
+    journal_folded: str | None = None
     data: dict[str, Any] = {}
 
     def record_error(self, error: ErrorRecord) -> None:
@@ -121,6 +188,12 @@ class StateStore(Protocol):
     def save(self, state: AgentState) -> None:
         """Persist ``state`` atomically; :class:`StateError` if it cannot be written."""
 
+    def journal(self, name: str, run_id: str) -> Journal:
+        """The journal a run of ``name`` appends its records to."""
+
+    def recover(self, state: AgentState) -> Recovered | None:
+        """Fold a journal left by a run that died into ``state``, and persist that."""
+
 
 class FileStateStore:
     """State as JSON files in ``state/``, locked with ``flock``.
@@ -136,6 +209,29 @@ class FileStateStore:
     def path(self, name: str) -> Path:
         """``state/<name>.json``."""
         return self.directory / f"{name}.json"
+
+    def journal(self, name: str, run_id: str) -> Journal:
+        """``state/<name>.journal``, for the run ``run_id``."""
+        return Journal(self.directory / f"{name}.journal", run_id=run_id)
+
+    def recover(self, state: AgentState) -> Recovered | None:
+        """Fold ``state/<name>.journal``, if a run died and left it, into ``state``.
+
+        The recovered state is saved before the journal is removed, so a crash
+        here too loses nothing. Call with the agent's lock held.
+        """
+        path = self.directory / f"{state.agent}.journal"
+        try:
+            recovered = recover(state, path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StateError(
+                f"{path}: unreadable journal ({exc}); the file was left as it is", agent=state.agent
+            ) from exc
+        if recovered is not None:
+            if recovered.records:
+                self.save(state)
+            path.unlink(missing_ok=True)
+        return recovered
 
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
@@ -219,7 +315,7 @@ class FileStateStore:
                 os.link(path, bak_tmp)
                 bak_tmp.replace(path.with_name(path.name + ".bak"))
             tmp.replace(path)
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StateError(
@@ -236,11 +332,3 @@ def _why_unreadable(raw: bytes, exc: ValidationError) -> str:
     if isinstance(version, int) and version > SCHEMA_VERSION:
         return f"schema_version {version} was written by a newer agentops; upgrade agentops"
     return describe_validation_error(exc)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

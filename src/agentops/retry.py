@@ -1,0 +1,109 @@
+"""Retries of ``run()`` on transient failures, built on tenacity from ``[retry]``.
+
+Only failures :func:`agentops.failure.classify` calls transient are retried:
+timeouts, connection errors, 429 and 5xx responses, and the agent's own
+:class:`~agentops.errors.TransientError`. The wait grows exponentially with
+jitter from ``initial`` up to ``max``; a ``Retry-After`` is honoured instead,
+capped by ``max``. ``sleep`` is a parameter so tests run instantly.
+
+The first attempt is a plain call: tenacity is imported only when a run has
+to retry, because cron pays every import on every tick.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from agentops.errors import TaskFailed
+from agentops.failure import Failure, classify
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import tenacity
+
+    from agentops.config import Retry
+
+__all__ = ["call_with_retries", "failure_of", "wait_s"]
+
+
+def failure_of(exc: BaseException) -> Failure | None:
+    """The classified agent failure behind a plain :class:`TaskFailed`, else None.
+
+    Timeouts, interrupts and tripped guards are TaskFailed subclasses or not
+    TaskFailed at all: they are never retried.
+    """
+    if type(exc) is TaskFailed and exc.__cause__ is not None:
+        return classify(exc.__cause__)
+    return None
+
+
+def wait_s(
+    spec: Retry, attempt: int, failure: Failure, *, jitter: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1 for the first)."""
+    if failure.retry_after_s is not None:
+        return min(failure.retry_after_s, spec.max)
+    return min(spec.max, spec.initial * 2.0 ** (attempt - 1) + jitter() * spec.initial)
+
+
+def call_with_retries(
+    call: Callable[[], Any],
+    spec: Retry,
+    *,
+    sleep: Callable[[float], None],
+    before_sleep: Callable[[int, Failure, float], None],
+) -> Any:
+    """``call()``, retried on transient failures up to ``spec.attempts`` attempts in all.
+
+    ``before_sleep(attempt, failure, wait_s)`` is told of each retry, to log it.
+    """
+    try:
+        return call()
+    except TaskFailed as exc:
+        first = failure_of(exc)
+        if first is None or not first.transient or spec.attempts < 2:  # noqa: PLR2004
+            raise
+    wait = wait_s(spec, 1, first)
+    before_sleep(1, first, wait)
+    sleep(wait)
+    return _retrying(spec, sleep=sleep, before_sleep=before_sleep)(call)
+
+
+def _retrying(
+    spec: Retry,
+    *,
+    sleep: Callable[[float], None],
+    before_sleep: Callable[[int, Failure, float], None],
+) -> tenacity.Retrying:
+    import tenacity  # noqa: PLC0415 - only runs that retry pay for it
+
+    # tenacity counts from the second attempt, hence the + 1 below.
+    def transient(exc: BaseException) -> bool:
+        failure = failure_of(exc)
+        return failure is not None and failure.transient
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        return wait_s(spec, state.attempt_number + 1, _failure(state))
+
+    def announce(state: tenacity.RetryCallState) -> None:
+        pause = state.next_action.sleep if state.next_action else 0.0
+        before_sleep(state.attempt_number + 1, _failure(state), pause)
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(spec.attempts - 1),
+        wait=wait,
+        retry=tenacity.retry_if_exception(transient),
+        sleep=sleep,
+        before_sleep=announce,
+        reraise=True,
+    )
+
+
+def _failure(state: tenacity.RetryCallState) -> Failure:
+    exc = state.outcome.exception() if state.outcome else None
+    failure = failure_of(exc) if exc else None
+    if failure is None:  # only transient TaskFailed are retried, so this cannot happen
+        raise RuntimeError("retry without a classified failure")
+    return failure
