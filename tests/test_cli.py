@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import click
 import pytest
@@ -128,14 +129,18 @@ def test_list_shows_agents_from_toml_only(project, invoke):
     result = invoke("list")
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert lines[0].split() == ["NAME", "SCHEDULE", "NEXT", "RUN", "(UTC)", "DESCRIPTION"]
+    assert lines[0].split() == ["NAME", "SCHEDULE", "NEXT", "RUN", "(LOCAL)", "DESCRIPTION"]
     assert lines[1].split(maxsplit=1)[0] == "alpha"
     assert "*/5 * * * *" in lines[1]
     assert lines[1].endswith("first")
     assert lines[2].split() == ["beta", "(by", "hand)", "-", "by", "hand", "only"]
     rows = json.loads(invoke("list", "--json").output)
     assert rows[0]["name"] == "alpha"
-    assert rows[0]["next_run"].endswith(":00Z")
+    upcoming = datetime.fromisoformat(rows[0]["next_run"])
+    assert upcoming.tzinfo is not None, "next_run says which time zone it is in"
+    assert upcoming.minute % 5 == 0
+    assert upcoming.second == 0
+    assert upcoming > datetime.now().astimezone()
     assert rows[1] == {
         "name": "beta",
         "schedule": None,

@@ -40,7 +40,7 @@ def run(params: Params, ctx: Context) -> Result:
     """Digest the notes not seen before, oldest name first."""
     inbox = ctx.home / params.inbox
     seen = set(ctx.state.get("seen", []))
-    new = sorted(p for p in inbox.glob("*.md") if p.name not in seen)
+    new = sorted(p for p in inbox.glob("*.md") if p.name not in seen and _utf8(p.name, ctx))
     batch, remaining = new[: params.max_items], len(new) - params.max_items
     ctx.log.info("digest.collected", new=len(new), batch=len(batch))
     if not batch:
@@ -62,6 +62,17 @@ def run(params: Params, ctx: Context) -> Result:
         items=[n.name for n in batch],
         remaining=max(remaining, 0),
     )
+
+
+def _utf8(name: str, ctx: Context) -> bool:
+    # A name in another encoding could not be remembered as seen, and would be
+    # digested again on every run: leave it out, and say so.
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        ctx.log.warning("digest.skipped", note=name, reason="file name is not UTF-8")
+        return False
+    return True
 
 
 def validate(result: Result, ctx: Context) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shlex
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from agentops.project import Project
+    from agentops.session import Outcome, RunOptions
 
 __all__ = ["main"]
 
@@ -31,8 +34,15 @@ EX_SOFTWARE = 70
 _F = TypeVar("_F", bound="Callable[..., Any]")
 
 
-def _fail(message: str, exit_code: int) -> None:
-    click.echo(f"agentops: {message}", err=True)
+def _say(message: str) -> None:
+    """Print one line on stderr, secrets redacted: under cron it is mailed."""
+    from agentops.redact import Redactor  # noqa: PLC0415 - only when there is something to say
+
+    click.echo(f"agentops: {Redactor(os.environ).value(message)}", err=True)
+
+
+def _fail(message: str, exit_code: int) -> NoReturn:
+    _say(message)
     sys.exit(exit_code)
 
 
@@ -130,16 +140,30 @@ def run(
     overrides = _parse_params(param_pairs, params_json)
     from agentops.runner import run_agent  # noqa: PLC0415
 
-    interactive = sys.stdout.isatty()
     outcome = run_agent(
-        _project(ctx),
-        agent,
-        overrides=overrides,
-        dry_run=dry_run,
-        console=sys.stderr if interactive else None,
+        _project(ctx), agent, overrides=overrides, options=_run_options(dry_run=dry_run)
     )
+    _finish(outcome)
+
+
+def _run_options(*, dry_run: bool = False) -> RunOptions:
+    from agentops.session import RunOptions  # noqa: PLC0415
+
+    interactive = sys.stdout.isatty()
+    return RunOptions(
+        dry_run=dry_run, console=sys.stderr if interactive else None, exit_on_abandon=True
+    )
+
+
+def _finish(outcome: Outcome) -> NoReturn:
     if not outcome.quiet:
-        click.echo(f"agentops: {outcome.message} (log: {outcome.log_path})", err=True)
+        _say(f"{outcome.message} (log: {outcome.log_path})")
+    if outcome.threads_left:
+        # Threads the agent left running hold its lock until this process
+        # ends: end it now rather than wait for them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(outcome.exit_code)
     sys.exit(outcome.exit_code)
 
 
@@ -167,11 +191,10 @@ def _parse_params(pairs: tuple[str, ...], params_json: str | None) -> dict[str, 
 @_reports_errors
 def list_agents(ctx: click.Context, as_json: bool) -> None:
     """List the agents with their schedule and description (reads only TOML)."""
-    from agentops._clock import utcnow  # noqa: PLC0415
     from agentops.schedule import next_run  # noqa: PLC0415
 
     specs, problems = _project(ctx).agents()
-    now = utcnow()
+    now = datetime.now().astimezone()  # cron reads schedules in the machine's local time
     rows = []
     for spec in specs:
         schedule = spec.config.schedule
@@ -180,7 +203,7 @@ def list_agents(ctx: click.Context, as_json: bool) -> None:
             {
                 "name": spec.name,
                 "schedule": schedule,
-                "next_run": upcoming.isoformat().replace("+00:00", "Z") if upcoming else None,
+                "next_run": upcoming.isoformat() if upcoming else None,
                 "description": spec.config.description,
             }
         )
@@ -188,21 +211,28 @@ def list_agents(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
     else:
         _print_table(
-            ["NAME", "SCHEDULE", "NEXT RUN (UTC)", "DESCRIPTION"],
+            ["NAME", "SCHEDULE", "NEXT RUN (LOCAL)", "DESCRIPTION"],
             [
                 [
                     str(row["name"]),
                     str(row["schedule"] or "(by hand)"),
-                    str(row["next_run"] or "-")[:16].replace("T", " "),
+                    _short_time(row["next_run"]),
                     str(row["description"]),
                 ]
                 for row in rows
             ],
         )
     for problem in problems:
-        click.echo(f"agentops: {problem.message}", err=True)
+        _say(problem.message)
     if problems:
         sys.exit(problems[0].exit_code)
+
+
+def _short_time(iso: object) -> str:
+    if not isinstance(iso, str):
+        return "-"
+    moment = datetime.fromisoformat(iso)
+    return f"{moment:%Y-%m-%d %H:%M %z}"
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:
@@ -219,8 +249,9 @@ def cron(ctx: click.Context) -> None:
     """Print crontab lines that run every scheduled agent.
 
     Paths are absolute and PATH is set, so the lines work under cron's minimal
-    environment. Install them with `agentops cron | crontab -` (this replaces
-    your crontab) or paste them into `crontab -e`.
+    environment. Paste them into `crontab -e`, or replace your whole crontab
+    with `agentops cron > agentops.cron && crontab agentops.cron` (the && keeps
+    your crontab if agentops refuses).
     """
     from agentops.schedule import render_crontab  # noqa: PLC0415
 
@@ -229,7 +260,7 @@ def cron(ctx: click.Context) -> None:
     if problems:
         # A partial crontab would silently drop an agent: refuse instead.
         for problem in problems:
-            click.echo(f"agentops: {problem.message}", err=True)
+            _say(problem.message)
         sys.exit(problems[0].exit_code)
     click.echo(
         render_crontab(
@@ -251,3 +282,155 @@ def _own_command() -> str:
     if script.name == "agentops":
         return shlex.quote(str(script.absolute()))
     return f"{shlex.quote(sys.executable)} -m agentops"
+
+
+@main.command()
+@click.argument("agent")
+@click.option("--circuit", is_flag=True, help="Close the circuit breaker.")
+@click.pass_context
+@_reports_errors
+def reset(ctx: click.Context, agent: str, circuit: bool) -> None:
+    """Reset a guard of AGENT by hand: `--circuit` closes its circuit breaker."""
+    if not circuit:
+        raise click.UsageError("say what to reset: --circuit")
+    from agentops.admin import reset_circuit  # noqa: PLC0415
+
+    _report(reset_circuit(_project(ctx), agent))
+
+
+@main.command()
+@click.argument("agent")
+@click.option("--all", "every", is_flag=True, help="List every entry, not only unresolved ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.option(
+    "--resolve", "key", metavar="KEY", help="Settle the entry KEY (with --done or --redo)."
+)
+@click.option("--done", "outcome", flag_value="done", help="KEY's effect happened: never redo it.")
+@click.option("--redo", "outcome", flag_value="redo", help="KEY's effect did not happen: redo it.")
+@click.option("--action", metavar="NAME", help="The action KEY belongs to, if several have it.")
+@click.pass_context
+@_reports_errors
+def ledger(
+    ctx: click.Context,
+    agent: str,
+    *,
+    every: bool,
+    as_json: bool,
+    key: str | None,
+    outcome: str | None,
+    action: str | None,
+) -> None:
+    """List AGENT's guarded actions whose effect is unknown, or settle one.
+
+    An action is unresolved when the process died inside its do(): agentops
+    never redoes it blindly. Check whether the effect happened, then run
+    `agentops ledger AGENT --resolve KEY --done` (it did) or `--redo` (it did
+    not: the next run may do it again).
+    """
+    from agentops import admin  # noqa: PLC0415
+
+    if key is not None:
+        if outcome is None:
+            raise click.UsageError("--resolve KEY needs --done or --redo")
+        _report(
+            admin.resolve_action(_project(ctx), agent, key, done=outcome == "done", action=action)
+        )
+    if outcome is not None:
+        raise click.UsageError("--done and --redo go with --resolve KEY")
+    rows = admin.ledger_rows(admin.read_state(_project(ctx), agent), every=every)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"{agent}: no {'' if every else 'unresolved '}ledger entries")
+        return
+    _print_table(
+        ["ACTION", "KEY", "STATUS", "AT", "RUN"],
+        [[r["action"], r["key"], r["status"], r["at"], r["run_id"]] for r in rows],
+    )
+
+
+@main.group()
+def review() -> None:
+    """Results held for a human: list, approve (apply) or reject them.
+
+    An agent with an apply() hook drafts results in run(); a result whose
+    confidence is below [guard] auto_threshold is held here instead of applied
+    (escalated, with a failure line, below review_threshold).
+    """
+
+
+@review.command(name="list")
+@click.argument("agent", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.pass_context
+@_reports_errors
+def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
+    """List held results, of AGENT or of every agent."""
+    from agentops.admin import read_state  # noqa: PLC0415
+
+    project = _project(ctx.find_root())
+    names = [agent] if agent else project.agent_names()
+    rows = [
+        {"agent": name, **held.model_dump(mode="json")}
+        for name in names
+        for held in read_state(project, name).review
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no results are held for review")
+        return
+    _print_table(
+        ["AGENT", "ID", "AT", "CONFIDENCE", "ESCALATED", "RESULT"],
+        [
+            [
+                row["agent"],
+                row["id"],
+                row["at"],
+                "-" if row["confidence"] is None else f"{row['confidence']:g}",
+                "yes" if row["escalated"] else "no",
+                _clip(json.dumps(row["result"]), 60),
+            ]
+            for row in rows
+        ],
+    )
+
+
+@review.command()
+@click.argument("agent")
+@click.argument("held_id", metavar="ID")
+@click.pass_context
+@_reports_errors
+def approve(ctx: click.Context, agent: str, held_id: str) -> None:
+    """Apply the held result ID of AGENT, under the same guards as a run."""
+    from agentops.runner import approve_held  # noqa: PLC0415
+
+    outcome = approve_held(_project(ctx.find_root()), agent, held_id, options=_run_options())
+    _report(outcome)
+
+
+@review.command()
+@click.argument("agent")
+@click.argument("held_id", metavar="ID")
+@click.option("--reason", help="Why, for the log.")
+@click.pass_context
+@_reports_errors
+def reject(ctx: click.Context, agent: str, held_id: str, reason: str | None) -> None:
+    """Drop the held result ID of AGENT without applying it."""
+    from agentops.admin import reject_held  # noqa: PLC0415
+
+    _report(reject_held(_project(ctx.find_root()), agent, held_id, reason=reason))
+
+
+def _report(outcome: Outcome) -> NoReturn:
+    """Operator commands say what they did, on stdout; failures go to stderr."""
+    if outcome.exit_code == 0:
+        click.echo(outcome.message)
+        sys.exit(0)
+    _finish(outcome)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -175,7 +175,7 @@ class AgentConfig(_Section):
 
     description: str = ""
     schedule: Schedule | None = None
-    timeout: Duration = DEFAULT_TIMEOUT_S
+    timeout: Annotated[Duration, Field(gt=0)] = DEFAULT_TIMEOUT_S
     params: dict[str, Any] = {}
     limits: Limits = Limits()
     retry: Retry = Retry()

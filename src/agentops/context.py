@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import httpx
+    from pydantic import BaseModel
     from structlog.typing import FilteringBoundLogger
 
     from agentops.guards import RunGuards
@@ -28,6 +29,7 @@ class Context:
     - ``ctx.step(label)``: count a step of a loop, against ``steps_per_run``.
     - ``ctx.http``: an httpx client whose every call is logged, timed and redacted.
     - ``ctx.log``: a structlog logger bound to the agent and the run id.
+    - ``ctx.params``: the run's validated Params (None before they are checked).
     - ``ctx.run_id``, ``ctx.now`` (the run's start, UTC), ``ctx.dry_run``.
     - ``ctx.home``: the project directory; resolve relative paths against it.
     - ``ctx.agent``: the agent's name.
@@ -43,6 +45,7 @@ class Context:
         state: dict[str, Any],
         log: FilteringBoundLogger,
         dry_run: bool = False,
+        params: BaseModel | None = None,
         guards: RunGuards | None = None,
         http_transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -54,6 +57,7 @@ class Context:
         self.state = state
         self.log = log
         self.dry_run = dry_run
+        self.params = params
         self._guards = guards
         self._http_transport = http_transport
         self._http: httpx.Client | None = None

@@ -18,26 +18,27 @@ turns it into the run's status and exit code.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from agentops import breaker, budget, ratelimit
 from agentops.errors import (
     BudgetExhausted,
     CircuitOpen,
-    Interrupted,
     OutputRejected,
     ParamsRejected,
     RateLimited,
-    RunTimeout,
     TaskFailed,
 )
 from agentops.guards import GuardStop
 from agentops.interrupts import StopRun
+from agentops.log import captured_output
 from agentops.retry import call_with_retries
 
 if TYPE_CHECKING:
@@ -83,13 +84,18 @@ class Gatekeeper:
         log: FilteringBoundLogger,
         interrupts: RunInterrupts,
         sleep: Callable[[float], None] = time.sleep,
+        capture_output: bool = True,
     ) -> None:
-        """Gate runs of the agent described by ``spec`` and implemented by ``code``."""
+        """Gate runs of the agent described by ``spec`` and implemented by ``code``.
+
+        With ``capture_output``, what agent code prints goes to the log.
+        """
         self.spec = spec
         self.code = code
         self.log = log
         self.interrupts = interrupts
         self.sleep = sleep
+        self.capture_output = capture_output
 
     @property
     def name(self) -> str:
@@ -99,16 +105,37 @@ class Gatekeeper:
     # -- 1 params ----------------------------------------------------------------------
 
     def check_params(self, overrides: Mapping[str, Any]) -> BaseModel:
-        """Gate 1: agent.toml's ``[params]`` with ``overrides`` on top, validated."""
+        """Gate 1: agent.toml's ``[params]`` with ``overrides`` on top, validated.
+
+        A key the Params model does not know is refused (unless the model
+        allows extra keys), so a typo never passes silently.
+        """
         values = {**self.spec.config.params, **overrides}
+        model = self.code.params_model
+        errors = [f"{key}: unknown param" for key in _unknown_keys(model, values)]
+        if not errors:
+            try:
+                return self._validate(model, values, "Params")
+            except ValidationError as exc:
+                errors = _describe(exc)
+            except TaskFailed as exc:
+                if type(exc) is not TaskFailed:  # the timeout or a signal
+                    raise
+                errors = [exc.message]
+        self.log.warning("gate.rejected", stage="params", errors=errors)
+        raise ParamsRejected(
+            f"{self.name}: params rejected: {'; '.join(errors)}", agent=self.name, errors=errors
+        )
+
+    def _validate(self, model: type[BaseModel], data: Any, what: str) -> BaseModel:
+        # Models run the agent's own validators: agent code, so under the timeout.
         try:
-            return self.code.params_model.model_validate(values)
-        except ValidationError as exc:
-            errors = _describe(exc)
-            self.log.warning("gate.rejected", stage="params", errors=errors)
-            raise ParamsRejected(
-                f"{self.name}: params rejected: {'; '.join(errors)}", agent=self.name, errors=errors
-            ) from exc
+            validated: BaseModel = self.call_agent(f"{what} validation", model.model_validate, data)
+        except TaskFailed as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise exc.__cause__ from None
+            raise
+        return validated
 
     # -- 2 admit -----------------------------------------------------------------------
 
@@ -165,7 +192,7 @@ class Gatekeeper:
 
         def attempt() -> Any:
             ctx.state = fresh_state()
-            output = self.call_agent("run", self.code.run, params, ctx)
+            output = self.call_agent("run()", self.code.run, params, ctx)
             _raise_if_stopped(guards)
             return output
 
@@ -181,7 +208,7 @@ class Gatekeeper:
             self.log.warning("run.degraded", error=exc.message)
             ctx.state = fresh_state()
             try:
-                output = self.call_agent("fallback", fallback, params, ctx, cause)
+                output = self.call_agent("fallback()", fallback, params, ctx, cause)
             except TaskFailed as fallback_exc:
                 raise TaskFailed(
                     f"{exc.message}; then {fallback_exc.message}", agent=self.name
@@ -213,7 +240,7 @@ class Gatekeeper:
             validate = self.code.hook("validate")
             if validate is not None:
                 try:
-                    self.call_agent("validate", validate, result, ctx)
+                    self.call_agent("validate()", validate, result, ctx)
                 except TaskFailed as exc:
                     if type(exc) is not TaskFailed:
                         raise
@@ -235,7 +262,7 @@ class Gatekeeper:
         if rollback is not None:
             self.log.info("rollback.started")
             try:
-                self.call_agent("rollback", rollback, output, ctx)
+                self.call_agent("rollback()", rollback, output, ctx)
             except TaskFailed as exc:
                 self.log.error("rollback.failed", error=exc.message)
             else:
@@ -244,16 +271,25 @@ class Gatekeeper:
 
     def _as_result(self, output: Any) -> BaseModel:
         model = self.code.result_model
-        if isinstance(output, model):
-            return output
         if not isinstance(output, dict | BaseModel):
             errors = [f"run() returned {type(output).__name__}, not {model.__name__}"]
         else:
-            data = output.model_dump() if isinstance(output, BaseModel) else output
+            # An instance is checked again: it may have been changed after it was
+            # made, or made with model_construct(), which validates nothing.
+            data = output.model_dump(warnings=False) if isinstance(output, BaseModel) else output
             try:
-                return model.model_validate(data)
+                result = self._validate(model, data, "Result")
+                result.model_dump(mode="json")  # it is logged, and may be held for review
             except ValidationError as exc:
                 errors = _describe(exc)
+            except TaskFailed as exc:
+                if type(exc) is not TaskFailed:  # the timeout or a signal
+                    raise
+                errors = [exc.message]
+            except PydanticSerializationError as exc:
+                errors = [f"the result is not JSON: {exc}"]
+            else:
+                return result
         raise OutputRejected(
             f"{self.name}: output rejected: {'; '.join(errors)}", agent=self.name, errors=errors
         )
@@ -279,37 +315,46 @@ class Gatekeeper:
         """Perform a result with the agent's ``apply()``, under the run's guards."""
         apply = self.code.hook("apply")
         if apply is not None:
-            self.call_agent("apply", apply, result, ctx)
+            self.call_agent("apply()", apply, result, ctx)
             _raise_if_stopped(guards)
 
     # -- calling agent code --------------------------------------------------------------
 
     def call_agent(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
-        """Call agent code under the timeout; its failures become agentops errors."""
+        """Call agent code under the timeout; however it ends badly becomes an agentops error."""
         try:
-            with self.interrupts.armed():
+            with self.interrupts.armed(), self._output_captured():
                 return function(*args)
         except StopRun as stop:
-            if stop.reason == "timeout":
-                raise RunTimeout(
-                    f"{self.name}: {what}() passed the timeout of {self.spec.config.timeout:g}s",
-                    agent=self.name,
-                ) from None
-            raise Interrupted(
-                f"{self.name}: {what}() interrupted by {stop.signal_name}", agent=self.name
-            ) from None
+            raise stop.error(self.name, what, self.spec.config.timeout) from None
         except GuardStop as stop:
             raise stop.error from None
-        except (Exception, SystemExit) as exc:  # sys.exit() must not skip saving the state
+        except BaseException as exc:  # sys.exit(), CancelledError: still a failed task
             raise TaskFailed(
-                f"{self.name}: {what}() raised {type(exc).__name__}: {exc}", agent=self.name
+                f"{self.name}: {what} raised {type(exc).__name__}: {exc}", agent=self.name
             ) from exc
+
+    def _output_captured(self) -> contextlib.AbstractContextManager[None]:
+        return captured_output(self.log) if self.capture_output else contextlib.nullcontext()
 
 
 def _raise_if_stopped(guards: RunGuards) -> None:
     # A guard tripped but the agent swallowed the stop: the run ends anyway.
     if guards.stopped is not None:
         raise guards.stopped
+
+
+def _unknown_keys(model: type[BaseModel], values: Mapping[str, Any]) -> list[str]:
+    if model.model_config.get("extra") == "allow":
+        return []
+    known = set(model.model_fields)
+    known |= {f.alias for f in model.model_fields.values() if f.alias}
+    known |= {
+        f.validation_alias
+        for f in model.model_fields.values()
+        if isinstance(f.validation_alias, str)
+    }
+    return sorted(key for key in values if key not in known)
 
 
 def _describe(exc: ValidationError) -> list[str]:

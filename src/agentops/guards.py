@@ -168,7 +168,7 @@ class RunGuards:
                 self.log.warning("action.not_undone", action=done.action, key=done.key)
                 continue
             try:
-                call_agent(f"undo of {done.action}", done.undo, done.result)
+                call_agent(f"undo() of {done.action}", done.undo, done.result)
             except TaskFailed as exc:
                 self.log.error(
                     "action.undo_failed", action=done.action, key=done.key, error=str(exc)
@@ -188,7 +188,7 @@ class RunGuards:
                 self.log.warning("action.unresolved", action=name, key=key)
                 continue
             try:
-                happened = bool(call_agent("reconcile", reconcile, name, key, ctx))
+                happened = bool(call_agent("reconcile()", reconcile, name, key, ctx))
             except TaskFailed as exc:
                 self.log.error("action.reconcile_failed", action=name, key=key, error=str(exc))
                 continue

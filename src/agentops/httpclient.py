@@ -1,9 +1,10 @@
 """``ctx.http``: an httpx client whose every call is timed and logged.
 
 Each request logs ``http.request`` with method, URL, status, duration_ms and
-bytes (the response body is read to count it); a request that fails before a
-response logs ``http.error``. Log lines are redacted like every other line,
-so secrets in URLs never reach the log, and headers are never logged.
+bytes once its response is closed, so streamed downloads stay streamed and
+are counted as they are read; a request that fails logs ``http.error``. Log
+lines are redacted like every other line, so secrets in URLs never reach the
+log, and headers are never logged.
 
 httpx is imported only when an agent first touches ``ctx.http``.
 """
@@ -18,7 +19,7 @@ import httpx
 from agentops import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from structlog.typing import FilteringBoundLogger
 
@@ -53,29 +54,72 @@ class LoggingTransport(httpx.BaseTransport):
         started = time.perf_counter()
         try:
             response = self._inner.handle_request(request)
-            response.read()
         except httpx.TransportError as exc:
-            self._log.warning(
-                "http.error",
+            self._failed(request, exc, started)
+            raise
+
+        def finished(size: int) -> None:
+            self._log.info(
+                "http.request",
                 method=request.method,
                 url=str(request.url),
-                error=f"{type(exc).__name__}: {exc}",
+                status=response.status_code,
                 duration_ms=_ms_since(started),
+                bytes=size,
             )
-            raise
-        self._log.info(
-            "http.request",
-            method=request.method,
-            url=str(request.url),
-            status=response.status_code,
-            duration_ms=_ms_since(started),
-            bytes=len(response.content),
+
+        response.stream = _CountingStream(
+            response.stream,  # type: ignore[arg-type]
+            on_close=finished,
+            on_error=lambda exc: self._failed(request, exc, started),
         )
         return response
+
+    def _failed(self, request: httpx.Request, exc: Exception, started: float) -> None:
+        self._log.warning(
+            "http.error",
+            method=request.method,
+            url=str(request.url),
+            error=f"{type(exc).__name__}: {exc}",
+            duration_ms=_ms_since(started),
+        )
 
     def close(self) -> None:
         """Close the wrapped transport."""
         self._inner.close()
+
+
+class _CountingStream(httpx.SyncByteStream):
+    """A response body that counts its bytes and reports when it is closed."""
+
+    def __init__(
+        self,
+        inner: httpx.SyncByteStream,
+        *,
+        on_close: Callable[[int], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        self._inner = inner
+        self._on_close = on_close
+        self._on_error = on_error
+        self._size = 0
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._inner:
+                self._size += len(chunk)
+                yield chunk
+        except httpx.TransportError as exc:
+            self._closed = True  # reported as an error, not as a request
+            self._on_error(exc)
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
+        if not self._closed:
+            self._closed = True
+            self._on_close(self._size)
 
 
 def make_http_client(

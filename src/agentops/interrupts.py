@@ -1,13 +1,18 @@
 """The run's time limit and termination signals, turned into a clean stop.
 
-While agent code runs (:meth:`RunInterrupts.armed`), SIGALRM (the timeout),
-SIGTERM and SIGINT raise :class:`StopRun` in it. ``StopRun`` derives from
-``BaseException`` so an agent's ``except Exception`` cannot swallow it; if the
-agent swallows even that, it is raised again a second later. Outside agent
-code a signal is only remembered. Inside :meth:`RunInterrupts.critical`
-sections (a guarded action's ``do()`` and its journal records) it waits until
-the section ends, for at most :data:`CRITICAL_GRACE_S`: a side effect that
-finishes is recorded, one that hangs is abandoned as unresolved.
+The timeout clock starts when the run takes its lock and covers everything
+after: importing the agent, its validators, its retries. While agent code
+runs (:meth:`RunInterrupts.armed`), SIGALRM (the timeout), SIGTERM and SIGINT
+raise :class:`StopRun` in it. ``StopRun`` derives from ``BaseException`` so an
+agent's ``except Exception`` cannot swallow it; if the agent swallows even
+that, it is raised again every second, and after :meth:`grace_s` more the
+run is abandoned (``on_abandon``: the CLI exits the process; the next run
+recovers its journal). Outside agent code a signal is only remembered.
+
+Inside :meth:`RunInterrupts.critical` sections (a guarded action's ``do()``
+and its journal records) a stop waits for the section to end, for at most
+the grace period: a side effect that finishes is recorded, one that hangs is
+abandoned as unresolved.
 
 Signals can only be handled in the main thread; elsewhere the limits are not
 enforced.
@@ -21,14 +26,19 @@ import threading
 import time
 from typing import TYPE_CHECKING, Self
 
+from agentops.errors import Interrupted, RunTimeout
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from types import FrameType, TracebackType
 
-__all__ = ["CRITICAL_GRACE_S", "RunInterrupts", "StopRun"]
+    from agentops.errors import TaskFailed
 
-CRITICAL_GRACE_S = 30.0
-"""How long a stop waits for a critical section (a side effect in flight) to finish."""
+__all__ = ["MAX_GRACE_S", "MIN_GRACE_S", "RunInterrupts", "StopRun"]
+
+MIN_GRACE_S = 2.0
+MAX_GRACE_S = 30.0
+"""A stop waits the run's timeout for a side effect in flight, within these bounds."""
 
 _REASONS = {signal.SIGALRM: "timeout", signal.SIGTERM: "interrupted", signal.SIGINT: "interrupted"}
 _RESEND_S = 1.0
@@ -43,26 +53,40 @@ class StopRun(BaseException):
         self.reason = reason
         self.signal_name = signal_name
 
+    def error(self, agent: str, what: str, timeout_s: float) -> TaskFailed:
+        """The error the run ends with: :class:`RunTimeout` or :class:`Interrupted`."""
+        if self.reason == "timeout":
+            return RunTimeout(f"{agent}: {what} passed the timeout of {timeout_s:g}s", agent=agent)
+        return Interrupted(f"{agent}: {what} interrupted by {self.signal_name}", agent=agent)
+
 
 class RunInterrupts:
     """Installs the handlers for the length of a run and restores them after."""
 
-    def __init__(self, timeout_s: float) -> None:
-        """Stop agent code ``timeout_s`` seconds after it is first armed."""
+    def __init__(
+        self, timeout_s: float, *, on_abandon: Callable[[StopRun], None] | None = None
+    ) -> None:
+        """Stop agent code ``timeout_s`` seconds after the run starts."""
         self.timeout_s = timeout_s
+        self.on_abandon = on_abandon
         self.pending: StopRun | None = None
         self._pending_since = 0.0
         self._armed = False
         self._critical = 0
-        self._started = False
         self._previous: dict[int, object] = {}
         self._enabled = threading.current_thread() is threading.main_thread()
 
+    @property
+    def grace_s(self) -> float:
+        """How long a stop waits for a critical section, and then for the agent to let go."""
+        return min(MAX_GRACE_S, max(MIN_GRACE_S, self.timeout_s))
+
     def __enter__(self) -> Self:
-        """Install the signal handlers."""
+        """Install the signal handlers and start the timeout clock."""
         if self._enabled:
             for signum in _REASONS:
                 self._previous[signum] = signal.signal(signum, self._handle)
+            signal.setitimer(signal.ITIMER_REAL, max(self.timeout_s, 1e-3))
         return self
 
     def __exit__(
@@ -79,14 +103,7 @@ class RunInterrupts:
 
     @contextlib.contextmanager
     def armed(self) -> Iterator[None]:
-        """Run agent code: a pending or arriving stop is raised in it.
-
-        The timeout clock starts the first time a run is armed and covers every
-        later armed section (retries, validation, rollback).
-        """
-        if self._enabled and not self._started:
-            self._started = True
-            signal.setitimer(signal.ITIMER_REAL, max(self.timeout_s, 1e-3))
+        """Run agent code: a pending or arriving stop is raised in it."""
         self._armed = True
         try:
             self._raise_pending()
@@ -96,7 +113,7 @@ class RunInterrupts:
 
     @contextlib.contextmanager
     def critical(self) -> Iterator[None]:
-        """Defer stops until the block ends, so a journal record is never half done."""
+        """Defer stops until the block ends, so a side effect in flight is recorded."""
         self._critical += 1
         try:
             yield
@@ -112,7 +129,10 @@ class RunInterrupts:
             self._pending_since = time.monotonic()
         if not self._armed:
             return
-        if not self._critical or time.monotonic() - self._pending_since > CRITICAL_GRACE_S:
+        waited = time.monotonic() - self._pending_since
+        if waited > 2 * self.grace_s and self.on_abandon is not None:
+            self.on_abandon(self.pending)  # the agent will not let go
+        if not self._critical or waited > self.grace_s:
             self._raise_pending()
         signal.setitimer(signal.ITIMER_REAL, _RESEND_S)  # look again while it waits
 

@@ -13,6 +13,7 @@ import sys
 import traceback
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HOOKS", "AgentCode", "load_agent"]
 
-HOOKS = ("validate", "rollback")
+HOOKS = ("validate", "rollback", "fallback", "apply", "reconcile")
 """Optional module-level functions an agent may define besides ``run``."""
 
 
@@ -39,11 +40,11 @@ class AgentCode:
     run: Callable[..., Any]
     params_model: type[BaseModel]
     result_model: type[BaseModel]
+    hooks: dict[str, Callable[..., Any]]
 
     def hook(self, name: str) -> Callable[..., Any] | None:
         """The optional hook called ``name`` (one of :data:`HOOKS`), if the agent defines it."""
-        found = getattr(self.module, name, None)
-        return found if callable(found) else None
+        return self.hooks.get(name)
 
 
 def load_agent(spec: AgentSpec) -> AgentCode:
@@ -75,6 +76,11 @@ def _inspect(module: ModuleType, spec: AgentSpec) -> AgentCode:
     run = getattr(module, "run", None)
     if not callable(run):
         raise ConfigError(f"{path}: defines no run(params, ctx) function", agent=spec.name)
+    if _not_plain(run):
+        raise ConfigError(
+            f"{path}: run() must be a plain function: async def and generators are not supported",
+            agent=spec.name,
+        )
     usage = "write def run(params: Params, ctx: Context) -> Result with pydantic models"
     parameters = list(inspect.signature(run).parameters.values())
     try:
@@ -92,11 +98,37 @@ def _inspect(module: ModuleType, spec: AgentSpec) -> AgentCode:
         or not _is_model(result_model)
     ):
         raise ConfigError(f"{path}: run() has the wrong signature; {usage}", agent=spec.name)
+    hooks = {}
     for name in HOOKS:
         hook = getattr(module, name, None)
-        if hook is not None and not callable(hook):
+        # Only the agent's own functions: `from jsonschema import validate` is no hook.
+        if hook is None or (callable(hook) and not _defined_in(hook, spec.directory)):
+            continue
+        if not callable(hook):
             raise ConfigError(f"{path}: {name} must be a function", agent=spec.name)
-    return AgentCode(module=module, run=run, params_model=params_model, result_model=result_model)
+        if _not_plain(hook):
+            raise ConfigError(
+                f"{path}: {name} must be a function, not async def or a generator",
+                agent=spec.name,
+            )
+        hooks[name] = hook
+    return AgentCode(
+        module=module, run=run, params_model=params_model, result_model=result_model, hooks=hooks
+    )
+
+
+def _not_plain(function: Callable[..., Any]) -> bool:
+    return (
+        inspect.iscoroutinefunction(function)
+        or inspect.isgeneratorfunction(function)
+        or inspect.isasyncgenfunction(function)
+    )
+
+
+def _defined_in(hook: object, directory: Path) -> bool:
+    module = sys.modules.get(getattr(hook, "__module__", None) or "")
+    source = getattr(module, "__file__", None)
+    return source is not None and Path(source).resolve().is_relative_to(directory.resolve())
 
 
 def _annotation(function: Callable[..., Any], name: str) -> object:

@@ -10,6 +10,8 @@ No global structlog configuration is touched: each run builds its own logger.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -19,13 +21,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 import structlog
 
 if TYPE_CHECKING:
-    from collections.abc import MutableMapping
+    from collections.abc import Callable, Iterator, MutableMapping
     from pathlib import Path
 
     from agentops._clock import Clock
     from agentops.redact import Redactor
 
-__all__ = ["FIRST_KEYS", "RunLogSink", "make_logger"]
+__all__ = ["FIRST_KEYS", "RunLogSink", "captured_output", "make_logger"]
 
 FIRST_KEYS = ("ts", "level", "event", "agent", "run_id")
 """Keys every log line starts with, in this order."""
@@ -120,3 +122,41 @@ def make_logger(
         context_class=dict,
     )
     return logger.bind(agent=agent, run_id=run_id)
+
+
+@contextlib.contextmanager
+def captured_output(log: structlog.typing.FilteringBoundLogger) -> Iterator[None]:
+    """Send what agent code prints (``print``, warnings, stray logging) to the log.
+
+    Under cron anything on stdout or stderr becomes mail; in the log it is
+    redacted like every other line (``agent.output``, with the stream).
+    """
+    out, err = _LineWriter(log.info, "stdout"), _LineWriter(log.warning, "stderr")
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            yield
+        finally:
+            out.flush()
+            err.flush()
+
+
+class _LineWriter(io.TextIOBase):
+    def __init__(self, emit: Callable[..., Any], stream: str) -> None:
+        self._emit = emit
+        self._stream = stream
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._emit("agent.output", stream=self._stream, line=line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._emit("agent.output", stream=self._stream, line=self._pending)
+            self._pending = ""

@@ -5,6 +5,7 @@ Nothing here imports agent code: ``list`` and ``cron`` need only TOML.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -84,10 +85,15 @@ class Project:
         """The agent called ``name``, its ``agent.toml`` read and validated."""
         directory = self.home / "agents" / check_agent_name(name)
         toml_path = directory / "agent.toml"
-        if not toml_path.is_file():
+        try:
+            exists = toml_path.is_file()
+        except OSError as exc:
+            raise ConfigError(f"{toml_path}: cannot read: {exc.strerror}", agent=name) from exc
+        if not exists:
             raise UnknownAgent(f"unknown agent {name!r}: there is no {toml_path}", agent=name)
         try:
-            raw = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+            # utf-8-sig: a byte-order mark left by an editor is not a TOML error.
+            raw = tomllib.loads(toml_path.read_text(encoding="utf-8-sig"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{toml_path}: bad TOML: {exc}", agent=name) from exc
         except OSError as exc:
@@ -100,7 +106,15 @@ class Project:
 
     def agent_names(self) -> list[str]:
         """Names of the directories under ``agents/`` that hold an ``agent.toml``, sorted."""
-        return sorted(path.parent.name for path in (self.home / "agents").glob("*/agent.toml"))
+        agents = self.home / "agents"
+        try:
+            return sorted(
+                entry.name
+                for entry in os.scandir(agents)
+                if entry.is_dir() and (Path(entry.path) / "agent.toml").is_file()
+            )
+        except OSError as exc:
+            raise ConfigError(f"{agents}: cannot read: {exc.strerror}") from exc
 
     def agents(self) -> tuple[list[AgentSpec], list[ConfigError]]:
         """Every agent that reads cleanly, and an error for each one that does not."""

@@ -24,11 +24,12 @@ from __future__ import annotations
 import json
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
 
 import pydantic_core
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 __all__ = ["MIN_SECRET_LENGTH", "REDACTED", "Redactor", "is_secret_env_name", "is_secret_key"]
 
@@ -54,8 +55,9 @@ _SECRET_KEY_ENDINGS = (
 )
 _KEY_NAMES = "|".join(_SECRET_KEY_ENDINGS).replace("-", r"\-")
 _QUERY_NAMES = (
-    r"api[_-]?key|apikey|key|token|access_token|refresh_token|id_token|secret|client_secret|"
-    r"password|passwd|sig|signature|auth"
+    r"api[_-]?key|apikey|key|access[_-]?key|token|access_token|refresh_token|id_token|"
+    r"private_token|secret|client_secret|password|passwd|sig|signature|auth|"
+    r"x-amz-security-token|x-amz-signature|x-amz-credential|session_?id"
 )
 _CREDENTIAL_CHARS = r"[A-Za-z0-9._~+/=-]"
 
@@ -78,8 +80,20 @@ _SHAPES: list[tuple[tuple[str, ...], str]] = [
     (("://",), r"://[^/\s:@\"'<>]*:(?P<secret>[^\s/\"'<>]+)@"),
     # ?api_key=… in URLs, and form bodies such as "grant_type=x&client_secret=…".
     (
-        ("key=", "token=", "secret=", "password=", "passwd=", "sig=", "signature=", "auth="),
-        rf"(?:^|(?<=[?&\s]))(?i:{_QUERY_NAMES})=(?P<secret>[^&#\s\"'<>]+)",
+        (
+            "key=",
+            "token=",
+            "secret=",
+            "password=",
+            "passwd=",
+            "sig=",
+            "signature=",
+            "auth=",
+            "credential=",
+            "sessionid=",
+            "session_id=",
+        ),
+        rf"(?:^|(?<=[?&]))(?i:{_QUERY_NAMES})=(?P<secret>[^&#\s\"'<>]+)",
     ),
     # JSON carried inside a string, such as a logged response body.
     (
@@ -87,7 +101,10 @@ _SHAPES: list[tuple[tuple[str, ...], str]] = [
         rf"(?i:{_KEY_NAMES})\"\s*:\s*\"(?P<secret>(?:[^\"\\]|\\.)+)\"",
     ),
 ]
-_CREDENTIAL = re.compile(rf"(?i:\b(?:bearer|basic))\s+(?P<secret>{_CREDENTIAL_CHARS}{{8,}})")
+_SCHEMES = ("bearer", "basic", "token")
+_CREDENTIAL = re.compile(
+    rf"(?i:\b(?:{'|'.join(_SCHEMES)}))\s+(?P<secret>{_CREDENTIAL_CHARS}{{8,}})"
+)
 
 
 def is_secret_env_name(name: str) -> bool:
@@ -109,34 +126,54 @@ class Redactor:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         """Learn the secret values in ``environ`` (none if omitted)."""
-        self._values = sorted(
-            {
-                value
-                for name, value in (environ or {}).items()
-                if is_secret_env_name(name) and len(value) >= MIN_SECRET_LENGTH
-            },
-            key=len,
-            reverse=True,
-        )
+        self._values: list[str] = []
+        self._needles: set[str] = set()
+        self._shapes = [(literals, re.compile(p, re.DOTALL)) for literals, p in _SHAPES]
+        self.learn(environ or {})
+
+    def learn(self, environ: Mapping[str, str]) -> None:
+        """Also redact the values of secret-named variables in ``environ``.
+
+        Called again after an agent is imported: it may have loaded a ``.env``.
+        """
+        self.add(value for name, value in environ.items() if is_secret_env_name(name))
+
+    def learn_secret_params(self, params: Mapping[str, Any]) -> None:
+        """Also redact the values of params named like secrets (``bot_token = ...``)."""
+        self.add(str(v) for k, v in params.items() if is_secret_key(k) and v is not None)
+
+    def add(self, values: Iterable[str]) -> None:
+        """Redact these exact values wherever they appear, also percent-encoded."""
+        new = {
+            variant
+            for value in values
+            if len(value) >= MIN_SECRET_LENGTH
+            for variant in (value, quote(value, safe=""), quote_plus(value), quote(value))
+        }
+        self._values = sorted(set(self._values) | new, key=len, reverse=True)
         # How the values look inside serialized JSON, where the prefilter looks.
         self._needles = {
-            variant
+            form
             for value in self._values
-            for variant in (
+            for form in (
                 value,
                 json.dumps(value)[1:-1],
                 json.dumps(value, ensure_ascii=False)[1:-1],
             )
         }
-        self._shapes = [(literals, re.compile(p, re.DOTALL)) for literals, p in _SHAPES]
 
     def value(self, value: Any, *, fallback: Callable[[Any], Any] | None = None) -> Any:
         """A JSON copy of ``value`` with every secret replaced.
 
-        Raises ``pydantic_core.PydanticSerializationError`` if ``value`` is not
-        JSON and no ``fallback`` turns the rest into JSON.
+        Strings that are not valid Unicode (a file name in another encoding)
+        are kept with their bad bytes escaped. Raises
+        ``pydantic_core.PydanticSerializationError`` if ``value`` is not JSON
+        and no ``fallback`` turns the rest into JSON.
         """
-        data = pydantic_core.to_json(value, fallback=fallback)
+        try:
+            data = pydantic_core.to_json(value, fallback=fallback)
+        except pydantic_core.PydanticSerializationError:
+            data = pydantic_core.to_json(_escape_surrogates(value), fallback=fallback)
         copy = pydantic_core.from_json(data)
         return self._walk(copy, None) if self._suspect(data.decode()) else copy
 
@@ -146,21 +183,22 @@ class Redactor:
             return True
         lowered = text.lower()
         return (
-            "bearer" in lowered
-            or "basic" in lowered
+            any(scheme in lowered for scheme in _SCHEMES)
             or any(literal in lowered for literals, _ in _SHAPES for literal in literals)
             or any(ending in lowered for ending in _SECRET_KEY_ENDINGS)
         )
 
-    def _walk(self, value: Any, key: str | None) -> Any:
-        if isinstance(value, str):
-            if key is not None and value and is_secret_key(key):
-                return REDACTED
-            return self._text(value)
+    def _walk(self, value: Any, key: str | None, *, secret: bool = False) -> Any:
+        # Under a secret-named key every value is secret, however deep.
+        secret = secret or (key is not None and is_secret_key(key))
         if isinstance(value, dict):
-            return {k: self._walk(v, k) for k, v in value.items()}
-        if isinstance(value, list):  # a list under a secret key is secret too
-            return [self._walk(item, key) for item in value]
+            return {self._text(k): self._walk(v, k, secret=secret) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk(item, None, secret=secret) for item in value]
+        if secret and value not in (None, "") and not isinstance(value, bool):
+            return REDACTED
+        if isinstance(value, str):
+            return self._text(value)
         return value
 
     def _text(self, text: str) -> str:
@@ -170,7 +208,7 @@ class Redactor:
         for literals, pattern in self._shapes:
             if any(literal in lowered for literal in literals):
                 text = pattern.sub(_redact_match, text)
-        if "bearer" in lowered or "basic" in lowered:
+        if any(scheme in lowered for scheme in _SCHEMES):
             text = _CREDENTIAL.sub(_redact_credential, text)
         return text
 
@@ -181,6 +219,16 @@ def _redact_match(match: re.Match[str]) -> str:
     start, end = match.span("secret")
     whole = match.group(0)
     return whole[: start - match.start()] + REDACTED + whole[end - match.start() :]
+
+
+def _escape_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escape_surrogates(item) for item in value]
+    return value
 
 
 def _redact_credential(match: re.Match[str]) -> str:

@@ -30,9 +30,8 @@ from agentops.errors import (
     TaskFailed,
     UsageError,
 )
-from agentops.gatekeeper import ESCALATED, HELD, Gatekeeper
+from agentops.gatekeeper import ESCALATED, HELD
 from agentops.ledger import iso_second
-from agentops.loader import load_agent
 from agentops.session import Outcome, RunOptions, Session
 from agentops.state import ErrorRecord, Held, LastRun
 
@@ -84,11 +83,9 @@ def approve_held(
 def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
     spec = session.project.agent(session.name)
     with session.locked(spec) as (state, interrupts):
-        code = load_agent(spec)
-        gate = Gatekeeper(
-            spec, code, log=session.log, interrupts=interrupts, sleep=session.options.sleep
-        )
+        gate = session.load_code(spec, interrupts)
         params = gate.check_params(overrides)
+        session.redactor.learn_secret_params(params.model_dump(mode="json"))
         started = session.clock()
         try:
             gate.admit(state, started)
@@ -97,22 +94,28 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
             session.save(state, spec, None)
             raise
         journal = session.journal(started, "run")
-        session.log.info(
-            "run.started", dry_run=session.options.dry_run, params=params.model_dump(mode="json")
+        session.log.info("run.started", params=params.model_dump(mode="json"))
+        ctx, guards = session.context(
+            spec, state, interrupts, started=started, journal=journal, params=params
         )
-        ctx, guards = session.context(spec, state, interrupts, started, journal)
         loaded = pydantic_core.to_json(state.data)
         clock_start = time.monotonic()
         result: BaseModel | None = None
         route, degraded, error = SUCCEEDED, False, None
         try:
-            guards.reconcile(code.hook("reconcile"), ctx, gate.call_agent)
+            guards.reconcile(gate.code.hook("reconcile"), ctx, gate.call_agent)
             output, degraded = gate.execute(
                 params, ctx, guards, fresh_state=lambda: pydantic_core.from_json(loaded)
             )
             result = gate.check_output(output, ctx, guards)
+            try:
+                data = _agent_data(session, ctx.state)
+            except TaskFailed:
+                gate.roll_back(output, ctx, guards)
+                result = None
+                raise
             route = gate.route(result, ctx, guards)
-            state.data = _agent_data(session, ctx.state)
+            state.data = data
         except AgentOpsError as exc:
             error = exc
             _log_failure(session, exc)
@@ -137,14 +140,14 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
             session.save(state, spec, journal)
         except StateError as exc:  # the journal stays: the next run recovers it
             outcome = session.outcome(status, exc.exit_code, exc.message)
+    done = result is not None and (error is None or isinstance(error, Escalated))
     session.log.info(
         "run.finished",
         status=outcome.status,
         exit_code=outcome.exit_code,
         duration_s=duration_s,
-        dry_run=session.options.dry_run,
         degraded=degraded,
-        **({"result": result.model_dump(mode="json")} if result is not None else {}),
+        **({"result": result.model_dump(mode="json")} if done and result else {}),
     )
     return outcome
 
@@ -155,12 +158,12 @@ def _approve(session: Session, held_id: str) -> Outcome:
         held = next((h for h in state.review if h.id == held_id), None)
         if held is None:
             raise UsageError(f"{session.name} holds no result {held_id!r} for review")
-        code = load_agent(spec)
-        gate = Gatekeeper(
-            spec, code, log=session.log, interrupts=interrupts, sleep=session.options.sleep
-        )
+        gate = session.load_code(spec, interrupts)
+        params = gate.check_params({})
         journal = session.journal(session.clock(), "approve")
-        ctx, guards = session.context(spec, state, interrupts, session.clock(), journal)
+        ctx, guards = session.context(
+            spec, state, interrupts, started=session.clock(), journal=journal, params=params
+        )
         try:
             gate.apply(gate.check_output(held.result, ctx, guards), ctx, guards)
         except AgentOpsError as exc:
@@ -259,9 +262,11 @@ def _record(
     return message
 
 
-def _agent_data(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+def _agent_data(session: Session, data: object) -> dict[str, Any]:
     # Redacted on the way in; a value that is not JSON fails this run cleanly
     # instead of making the state file unwritable.
+    if not isinstance(data, dict):
+        raise TaskFailed(f"{session.name}: ctx.state must stay a dict, not {type(data).__name__}")
     try:
         redacted: dict[str, Any] = session.redactor.value(data)
     except pydantic_core.PydanticSerializationError as exc:

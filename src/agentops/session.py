@@ -9,22 +9,27 @@ remove the journal, and turn every expected error into an :class:`Outcome`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pydantic_core
 
 from agentops._clock import utcnow
 from agentops.context import Context
 from agentops.errors import AgentOpsError, RateLimited, Skipped, StateError, UnknownAgent
+from agentops.gatekeeper import Gatekeeper
 from agentops.guards import RunGuards
-from agentops.interrupts import RunInterrupts
+from agentops.interrupts import RunInterrupts, StopRun
 from agentops.ledger import iso_second, prune
-from agentops.log import RunLogSink, make_logger
+from agentops.loader import load_agent
+from agentops.log import RunLogSink, captured_output, make_logger
 from agentops.project import check_agent_name
 from agentops.redact import Redactor
 from agentops.state import FileStateStore
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     import httpx
+    from pydantic import BaseModel
 
     from agentops._clock import Clock
     from agentops.journal import Journal
@@ -47,7 +53,12 @@ __all__ = ["Outcome", "RunOptions", "Session", "new_run_id"]
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How an invocation ended: what the CLI prints and exits with."""
+    """How an invocation ended: what the CLI prints and exits with.
+
+    ``threads_left`` counts threads the agent started that were still running
+    at the end: the process holds the agent's lock until it exits, and the CLI
+    exits at once rather than wait for them.
+    """
 
     agent: str
     run_id: str
@@ -55,6 +66,7 @@ class Outcome:
     exit_code: int
     message: str
     log_path: Path
+    threads_left: int = 0
 
     @property
     def quiet(self) -> bool:
@@ -72,6 +84,8 @@ class RunOptions:
     environ: Mapping[str, str] | None = None
     console: TextIO | None = None
     http_transport: httpx.BaseTransport | None = None
+    exit_on_abandon: bool = False
+    """Exit the process when agent code will not stop (the CLI sets this)."""
 
 
 def new_run_id(now: datetime) -> str:
@@ -96,12 +110,15 @@ class Session:
         self.log = make_logger(
             self.sink, clock=self.clock, redactor=self.redactor, agent=name, run_id=self.run_id
         )
+        if options.dry_run:  # every line of a dry run says so
+            self.log = self.log.bind(dry_run=True)
         self.store = FileStateStore(project.state_dir)
+        self.threads_left = 0
 
     def run(self, body: Callable[[], Outcome]) -> Outcome:
         """Call ``body``, turning an error that stopped it early into the outcome."""
         try:
-            return body()
+            return dataclasses.replace(body(), threads_left=self.threads_left)
         except UnknownAgent:
             raise
         except AgentOpsError as exc:
@@ -114,18 +131,65 @@ class Session:
 
     @contextlib.contextmanager
     def locked(self, spec: AgentSpec) -> Iterator[tuple[AgentState, RunInterrupts]]:
-        """Hold the agent's lock with its state loaded and any crashed run recovered."""
-        with self.store.lock(self.name), RunInterrupts(spec.config.timeout) as interrupts:
-            state = self.store.load(self.name)
-            recovered = self.store.recover(state)
-            if recovered is not None and recovered.records:
-                self.log.warning(
-                    "run.recovered",
-                    crashed_run=recovered.run_id,
-                    records=recovered.records,
-                    unresolved=[f"{a}:{k}" for a, k in recovered.unresolved[:20]],
-                )
-            yield state, interrupts
+        """Hold the agent's lock with its state loaded and any crashed run recovered.
+
+        The timeout clock starts here. Threads the agent leaves running keep
+        the lock held until the process exits, so no other run overlaps them.
+        """
+        before = set(threading.enumerate())
+        abandon = self._abandon if self.options.exit_on_abandon else None
+        with (
+            self.store.lock(self.name) as held,
+            RunInterrupts(spec.config.timeout, on_abandon=abandon) as interrupts,
+        ):
+            try:
+                state = self.store.load(self.name)
+                recovered = self.store.recover(state)
+                if recovered is not None and recovered.records:
+                    self.log.warning(
+                        "run.recovered",
+                        crashed_run=recovered.run_id,
+                        records=recovered.records,
+                        unresolved=[f"{a}:{k}" for a, k in recovered.unresolved[:20]],
+                    )
+                yield state, interrupts
+            finally:
+                left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+                if left:
+                    held.keep_until_exit()
+                    self.threads_left = len(left)
+                    self.log.warning("run.threads_left", threads=[t.name for t in left][:10])
+
+    def _abandon(self, stop: StopRun) -> NoReturn:
+        # Agent code swallowed every stop: end the process. Its journal stays,
+        # and the next run recovers it as a crashed run.
+        message = f"{self.name}: run abandoned: {stop.reason} and the agent code would not stop"
+        self.log.error("run.abandoned", reason=stop.reason, signal=stop.signal_name)
+        self.sink.close()
+        os.write(2, f"agentops: {self.redactor.value(message)} (log: {self.sink.path})\n".encode())
+        os._exit(1)
+
+    def load_code(self, spec: AgentSpec, interrupts: RunInterrupts) -> Gatekeeper:
+        """Import the agent's code, under the timeout; return its gatekeeper.
+
+        Environment variables the agent sets while importing (``load_dotenv()``)
+        are learnt as secrets too.
+        """
+        capture = self.options.console is None
+        try:
+            with interrupts.armed(), captured_output(self.log) if capture else nullcontext():
+                code = load_agent(spec)
+        except StopRun as stop:
+            raise stop.error(self.name, "importing agent.py", spec.config.timeout) from None
+        self.redactor.learn(os.environ)
+        return Gatekeeper(
+            spec,
+            code,
+            log=self.log,
+            interrupts=interrupts,
+            sleep=self.options.sleep,
+            capture_output=capture,
+        )
 
     def journal(self, started: datetime, kind: str) -> Journal | None:
         """Start the journal of this invocation (None in a dry run, which saves nothing)."""
@@ -140,8 +204,10 @@ class Session:
         spec: AgentSpec,
         state: AgentState,
         interrupts: RunInterrupts,
+        *,
         started: datetime,
         journal: Journal | None,
+        params: BaseModel | None = None,
     ) -> tuple[Context, RunGuards]:
         """The ``ctx`` handed to agent code, and the guards behind it."""
         guards = RunGuards(
@@ -163,6 +229,7 @@ class Session:
             state=pydantic_core.from_json(pydantic_core.to_json(state.data)),
             log=self.log,
             dry_run=self.options.dry_run,
+            params=params,
             guards=guards,
             http_transport=self.options.http_transport,
         )

@@ -43,6 +43,7 @@ __all__ = [
     "ErrorRecord",
     "FileStateStore",
     "Held",
+    "HeldLock",
     "LastRun",
     "Metrics",
     "Spend",
@@ -155,7 +156,13 @@ class ErrorRecord(_Record):
 
 
 class AgentState(_Record):
-    """Everything agentops remembers about one agent between runs."""
+    """Everything agentops remembers about one agent between runs.
+
+    Assignments are validated, so a wrong value fails where it is set instead
+    of producing a file the next run cannot read.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     schema_version: int = SCHEMA_VERSION
     agent: str
@@ -176,10 +183,22 @@ class AgentState(_Record):
         self.errors = [*self.errors, error][-MAX_ERRORS:]
 
 
+class HeldLock:
+    """A run lock being held."""
+
+    def __init__(self) -> None:
+        """Held until the ``with`` block ends."""
+        self.kept = False
+
+    def keep_until_exit(self) -> None:
+        """Hold the lock until this process exits (work of the run is still going on)."""
+        self.kept = True
+
+
 class StateStore(Protocol):
     """Where agents' state lives: the seam for backends other than files."""
 
-    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+    def lock(self, name: str) -> contextlib.AbstractContextManager[HeldLock]:
         """Hold the agent's exclusive run lock, or raise :class:`Overlap`."""
 
     def load(self, name: str) -> AgentState:
@@ -234,7 +253,7 @@ class FileStateStore:
         return recovered
 
     @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
+    def lock(self, name: str) -> Iterator[HeldLock]:
         """Hold an exclusive, non-blocking ``flock`` on ``state/<name>.lock``.
 
         The kernel releases it when the process dies, so a lock is never stale.
@@ -246,6 +265,7 @@ class FileStateStore:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StateError(f"{lock_path}: cannot open lock: {exc.strerror}", agent=name) from exc
+        held = HeldLock()
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -256,9 +276,10 @@ class FileStateStore:
                 ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            yield
+            yield held
         finally:
-            os.close(fd)  # closing the descriptor releases the flock
+            if not held.kept:
+                os.close(fd)  # closing the descriptor releases the flock
 
     def load(self, name: str) -> AgentState:
         """Read and validate ``state/<name>.json``; a missing file is a fresh state."""
@@ -317,7 +338,8 @@ class FileStateStore:
             tmp.replace(path)
             fsync_directory(self.directory)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise StateError(
                 f"{path}: cannot save state: {exc.strerror or exc}", agent=state.agent
             ) from exc
