@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentops import breaker
 from agentops.errors import UsageError
-from agentops.ledger import COMMITTED, FAILED, iso_second
+from agentops.ledger import COMMITTED, FAILED, UNRESOLVED, iso_second, result_of
 from agentops.session import Outcome, RunOptions, Session
 from agentops.state import FileStateStore
 
@@ -131,9 +131,16 @@ def _for(action: str | None) -> str:
 def ledger_rows(state: AgentState, *, every: bool) -> list[dict[str, Any]]:
     """Ledger entries as rows, newest first: the unresolved ones, or ``every`` one."""
     rows = [
-        {"action": action, "key": key, **entry}
+        {
+            "action": action,
+            "key": key,
+            "status": entry["status"],
+            "at": entry["at"],
+            "run_id": entry["run_id"],
+            "result": result_of(entry),
+        }
         for action, entries in state.ledger.items()
         for key, entry in entries.items()
-        if every or entry["status"] == "unresolved"
+        if every or entry["status"] == UNRESOLVED
     ]
     return sorted(rows, key=lambda row: row["at"], reverse=True)

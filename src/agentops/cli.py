@@ -99,8 +99,8 @@ def main(ctx: click.Context, home: Path | None) -> None:
     """Run AI and automation agents from cron, safely.
 
     Every crontab line calls `agentops run AGENT`. Exit codes: 0 done, 1 task
-    failed, 2 usage, 65 params or output rejected, 74 state file unreadable,
-    75 skipped, 78 configuration error.
+    failed, 2 usage, 65 params or output rejected, 70 internal error, 74 state
+    file unreadable, 75 skipped or stopped by policy, 78 configuration error.
     """
     ctx.obj = home
 

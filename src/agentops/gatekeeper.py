@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticSerializationError
 
 from agentops import breaker, budget, ratelimit
 from agentops.errors import (
@@ -286,7 +285,7 @@ class Gatekeeper:
                 if type(exc) is not TaskFailed:  # the timeout or a signal
                     raise
                 errors = [exc.message]
-            except PydanticSerializationError as exc:
+            except ValueError as exc:  # PydanticSerializationError, UnicodeDecodeError
                 errors = [f"the result is not JSON: {exc}"]
             else:
                 return result

@@ -26,7 +26,7 @@ from agentops.errors import (
     TaskFailed,
 )
 from agentops.journal import apply
-from agentops.ledger import COMMITTED, UNRESOLVED, unresolved
+from agentops.ledger import COMMITTED, UNRESOLVED, result_of, unresolved
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -116,7 +116,7 @@ class RunGuards:
         entry = self.state.ledger.get(name, {}).get(key)
         if entry is not None and entry["status"] == COMMITTED:
             self.log.info("action.skipped", action=name, key=key, reason="duplicate")
-            return entry["result"]
+            return result_of(entry)
         if entry is not None and entry["status"] == UNRESOLVED:
             self._stop(
                 ActionUnresolved(

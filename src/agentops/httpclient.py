@@ -68,6 +68,9 @@ class LoggingTransport(httpx.BaseTransport):
                 bytes=size,
             )
 
+        if response.is_closed:  # the body came whole (a mock transport): nothing to stream
+            finished(len(response.content))
+            return response
         response.stream = _CountingStream(
             response.stream,  # type: ignore[arg-type]
             on_close=finished,

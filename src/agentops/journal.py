@@ -96,12 +96,14 @@ def apply(state: AgentState, record: dict[str, Any]) -> None:
         action, key = record["action"], record["key"]
         entries = state.ledger.setdefault(action, {})
         previous = entries.get(key)
-        kept = previous["result"] if previous is not None else None
+        result_json = previous["result_json"] if previous is not None else None
+        if "result" in record:
+            result_json = json.dumps(record["result"], ensure_ascii=False, separators=(",", ":"))
         entries[key] = {
             "status": _ACTION_STATUS[op],
             "at": iso_second(at),
             "run_id": record["run_id"],
-            "result": record.get("result", kept),
+            "result_json": result_json,
         }
         if op == "commit":
             state.rate_limits.setdefault(f"action:{action}", []).append(at)
@@ -122,6 +124,7 @@ class Recovered:
 
     run_id: str
     records: int
+    """How many records were folded in: 0 if the journal was folded before."""
     unresolved: list[tuple[str, str]]
 
 
@@ -142,7 +145,9 @@ def recover(state: AgentState, path: Path) -> Recovered | None:
     if begin["op"] == "begin" and begin.get("kind") == "run":
         _record_crash(state, begin, records[-1])
     state.journal_folded = begin["run_id"]
-    return Recovered(run_id=begin["run_id"], records=len(rest), unresolved=unresolved(state.ledger))
+    return Recovered(
+        run_id=begin["run_id"], records=len(records), unresolved=unresolved(state.ledger)
+    )
 
 
 def _record_crash(state: AgentState, begin: dict[str, Any], last: dict[str, Any]) -> None:

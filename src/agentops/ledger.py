@@ -1,6 +1,7 @@
 """The ledger: every guarded action an agent performed, by action name and key.
 
-In the state file it reads ``ledger[action][key] = {status, at, run_id, result}``:
+In the state file it reads ``ledger[action][key] = {status, at, run_id, result_json}``,
+``result_json`` being ``do()``'s result as JSON text:
 
 - ``committed``: ``do()`` ran and its result is recorded; it is never run again;
 - ``undone``: committed, then undone by a rollback; it may run again;
@@ -9,12 +10,15 @@ In the state file it reads ``ledger[action][key] = {status, at, run_id, result}`
 - ``unresolved``: the process died inside ``do()`` and nobody knows yet whether
   the effect happened. It is never blindly redone.
 
-Entries are plain dicts (a TypedDict validated by pydantic), because a ledger
-may hold a hundred thousand of them and must load in well under a second.
+Entries are plain dicts of strings (a TypedDict validated by pydantic), and
+results are kept as JSON text, because a ledger may hold a hundred thousand
+entries and every run loads it: a nested object per entry would double the
+objects to build (see bench/ledger.py).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import StringConstraints
@@ -30,6 +34,7 @@ __all__ = [
     "Status",
     "iso_second",
     "prune",
+    "result_of",
     "unresolved",
 ]
 
@@ -52,7 +57,7 @@ class LedgerEntry(TypedDict):
     status: Status
     at: SecondTimestamp
     run_id: str
-    result: Any
+    result_json: str | None
 
 
 LedgerMap = dict[str, dict[str, LedgerEntry]]
@@ -63,6 +68,12 @@ def iso_second(moment: Any) -> str:
     """A UTC datetime as ``2026-11-22T03:10:00Z``: fixed width, so it sorts as text."""
     text: str = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     return text
+
+
+def result_of(entry: LedgerEntry) -> Any:
+    """The recorded result of ``do()``, decoded."""
+    text = entry["result_json"]
+    return None if text is None else json.loads(text)
 
 
 def unresolved(ledger: LedgerMap) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ exception, turned into an :class:`~agentops.session.Outcome`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -245,7 +246,7 @@ def _record(
         ErrorRecord(at=finished, run_id=session.run_id, category=status, message=message)
     )
     if status in _TRIPS_BREAKER and breaker.record_failure(
-        state.circuit, _failure(error, message), spec.config.circuit, finished
+        state.circuit, _failure(error, message, session), spec.config.circuit, finished
     ):
         until = iso_second(state.circuit.until) if state.circuit.until else "?"
         session.log.error(
@@ -285,11 +286,13 @@ def _log_failure(session: Session, exc: AgentOpsError) -> None:
         session.log.warning("run.stopped", status=exc.status, reason=exc.reason, error=exc.message)
 
 
-def _failure(error: AgentOpsError, message: str) -> Failure:
-    # What the breaker compares: the agent's own exception when there is one.
+def _failure(error: AgentOpsError, message: str, session: Session) -> Failure:
+    # What the breaker compares: the agent's own exception when there is one,
+    # redacted, since the breaker keeps its message in the state file.
     from agentops.failure import Failure, classify  # noqa: PLC0415 - only failed runs need it
 
     cause = error.__cause__
     if type(error) is TaskFailed and cause is not None:
-        return classify(cause)
+        failure = classify(cause)
+        return dataclasses.replace(failure, message=session.redactor.value(failure.message))
     return Failure(error.status, message, transient=False)

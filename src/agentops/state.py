@@ -162,7 +162,9 @@ class AgentState(_Record):
     of producing a file the next run cannot read.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Ledger keys and timestamps are unique strings: caching them costs more
+    # than it saves when a state holds 100,000 entries (bench/ledger.py).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, cache_strings="none")
 
     schema_version: int = SCHEMA_VERSION
     agent: str

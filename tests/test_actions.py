@@ -1,0 +1,318 @@
+"""Guarded actions, their ledger and the in-run guards (steps, spend, requests), in-process.
+
+A crash inside ``do()`` is real: the agent calls ``os._exit`` there, in a
+subprocess, and the next run finds the intent without its commit.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from agentops.project import Project as AgentopsProject
+from agentops.runner import run_agent
+
+EFFECTS = """
+import os
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    keys: str = "a,b,c"
+    die_in: str = ""
+
+class Result(BaseModel):
+    results: list
+
+def effect(ctx, key, die_in):
+    with (ctx.home / "effects").open("a") as f:
+        f.write(key + "\\n")
+    if key == die_in:
+        os._exit(9)  # the process dies inside do(), after the effect
+    return {"key": key, "run": ctx.run_id}
+
+def run(params: Params, ctx: Context) -> Result:
+    results = [
+        ctx.action("effect", key=k, do=lambda k=k: effect(ctx, k, params.die_in))
+        for k in params.keys.split(",")
+    ]
+    return Result(results=results)
+"""
+
+RECONCILE = """
+
+def reconcile(name, key, ctx):
+    effects = (ctx.home / "effects").read_text().splitlines()
+    return key in effects
+"""
+
+
+def run(project, name="agent", **kwargs):
+    return run_agent(AgentopsProject(project.home), name, environ={}, **kwargs)
+
+
+def effects(project):
+    path = project.home / "effects"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_an_action_runs_once_and_returns_its_recorded_result(project, clock):
+    """The second run skips committed actions and gets their recorded results."""
+    project.add_agent("agent", EFFECTS)
+    first = run(project, clock=clock)
+    assert first.exit_code == 0
+    second = run(project, clock=clock, overrides={"keys": "a,b,c,d"})
+    assert second.exit_code == 0
+    assert effects(project) == ["a", "b", "c", "d"]
+    results = project.events("agent")[-1]["result"]["results"]
+    assert [r["run"] for r in results] == [first.run_id] * 3 + [second.run_id]
+    skipped = [e for e in project.events("agent") if e["event"] == "action.skipped"]
+    assert [(e["key"], e["reason"]) for e in skipped] == [(k, "duplicate") for k in "abc"]
+    ledger = project.state("agent")["ledger"]["effect"]
+    assert set(ledger) == {"a", "b", "c", "d"}
+    assert {e["status"] for e in ledger.values()} == {"committed"}
+    assert json.loads(ledger["d"]["result_json"]) == {"key": "d", "run": second.run_id}
+    assert not (project.home / "state" / "agent.journal").exists()
+
+
+def test_crash_inside_do_is_reconciled(project, run_agentops):
+    """Died after the effect, before the commit: reconcile() says it happened; no redo."""
+    project.add_agent("agent", EFFECTS + RECONCILE)
+    crashed = run_agentops("run", "agent", "-p", "die_in=b")
+    assert crashed.returncode == 9
+    assert (project.home / "state" / "agent.journal").exists()
+    assert run_agentops("run", "agent").returncode == 0
+    assert effects(project) == ["a", "b", "c"], "b is not done twice"
+    state = project.state("agent")
+    assert state["ledger"]["effect"]["b"]["status"] == "committed"
+    names = project.event_names("agent")
+    assert "run.recovered" in names
+    assert "action.reconciled" in names
+    assert state["errors"][0]["category"] == "crashed"
+
+
+def test_without_reconcile_an_unknown_effect_stops_the_run_until_settled(project, run_agentops):
+    """No reconcile(): the action is unresolved, never redone, until an operator settles it."""
+    project.add_agent("agent", EFFECTS)
+    assert run_agentops("run", "agent", "-p", "die_in=b").returncode == 9
+    blocked = run_agentops("run", "agent")
+    assert blocked.returncode == 1
+    assert "action effect 'b' is unresolved" in blocked.stderr
+    assert "agentops ledger agent --resolve b --done|--redo" in blocked.stderr
+    assert effects(project) == ["a", "b"]
+
+    listing = run_agentops("ledger", "agent")
+    assert listing.returncode == 0
+    assert listing.stdout.splitlines()[1].split()[:3] == ["effect", "b", "unresolved"]
+
+    settled = run_agentops("ledger", "agent", "--resolve", "b", "--done")
+    assert settled.returncode == 0
+    assert "marked done" in settled.stdout
+    assert run_agentops("run", "agent").returncode == 0
+    assert effects(project) == ["a", "b", "c"], "settled as done: b is not redone"
+
+
+def test_redo_lets_the_action_run_again(project, run_agentops):
+    """--redo marks an unresolved action as not done: the next run does it."""
+    project.add_agent("agent", EFFECTS)
+    assert run_agentops("run", "agent", "-p", "die_in=b").returncode == 9
+    assert run_agentops("ledger", "agent", "--resolve", "b", "--redo").returncode == 0
+    assert run_agentops("run", "agent").returncode == 0
+    assert effects(project) == ["a", "b", "b", "c"]
+
+
+def test_resolving_an_unknown_key_is_a_usage_error(project, run_agentops):
+    """--resolve of a key the ledger does not hold: exit 2, one line."""
+    project.add_agent("agent", EFFECTS)
+    result = run_agentops("ledger", "agent", "--resolve", "zzz", "--done")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"agentops: agent has no ledger entry 'zzz' (log: {project.log_path('agent')})"
+    ]
+
+
+def test_failing_do_is_recorded_and_may_run_again(project, clock):
+    """do() raising: the run fails, the entry is 'failed', and the next run retries it."""
+    project.add_agent(
+        "agent",
+        """
+        from pydantic import BaseModel
+        from agentops import Context
+
+        class Params(BaseModel):
+            pass
+
+        class Result(BaseModel):
+            ok: bool
+
+        def flaky(ctx):
+            marker = ctx.home / "tried"
+            if not marker.exists():
+                marker.write_text("")
+                raise PermissionError("not yet")
+            return "done"
+
+        def run(params: Params, ctx: Context) -> Result:
+            ctx.action("flaky", key="k", do=lambda: flaky(ctx))
+            return Result(ok=True)
+        """,
+    )
+    assert run(project, clock=clock).exit_code == 1
+    assert project.state("agent")["ledger"]["flaky"]["k"]["status"] == "failed"
+    assert run(project, clock=clock).exit_code == 0
+    assert project.state("agent")["ledger"]["flaky"]["k"]["status"] == "committed"
+
+
+def test_dry_run_performs_no_action(project, clock):
+    """In a dry run do() is not called, nothing is journaled or saved."""
+    project.add_agent("agent", EFFECTS.replace("results: list", "results: list[None]"))
+    outcome = run(project, clock=clock, dry_run=True)
+    assert outcome.exit_code == 0
+    assert effects(project) == []
+    assert not project.state_path("agent").exists()
+    assert not (project.home / "state" / "agent.journal").exists()
+    skipped = [e for e in project.events("agent") if e["event"] == "action.skipped"]
+    assert {e["reason"] for e in skipped} == {"dry_run"}
+    assert all(e.get("dry_run") is True for e in project.events("agent"))
+
+
+def test_action_rate_limit_slides(project, clock):
+    """publish = "2/hour": two per window; the run stops (75) and the rest waits."""
+    project.add_agent("agent", EFFECTS, '[limits.actions]\neffect = "2/hour"\n')
+    outcome = run(project, clock=clock, overrides={"keys": "a,b,c,d"})
+    assert (outcome.status, outcome.exit_code) == ("rate_limited", 75)
+    assert effects(project) == ["a", "b"]
+    assert project.state("agent")["metrics"]["stopped"] == 1
+    clock.advance(minutes=59)
+    assert run(project, clock=clock, overrides={"keys": "a,b,c,d"}).exit_code == 75
+    assert effects(project) == ["a", "b"]
+    clock.advance(minutes=2)
+    assert run(project, clock=clock, overrides={"keys": "a,b,c,d"}).exit_code == 0
+    assert effects(project) == ["a", "b", "c", "d"]
+
+
+LOOP = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    steps: int = 5
+    usd: float = 0.0
+    tokens: int = 0
+
+class Result(BaseModel):
+    steps: int
+
+def run(params: Params, ctx: Context) -> Result:
+    for i in range(params.steps):
+        ctx.step(f"step {i}")
+        if params.usd or params.tokens:
+            ctx.spend(usd=params.usd, tokens=params.tokens)
+    return Result(steps=params.steps)
+"""
+
+
+def test_step_limit_ends_a_runaway_loop(project, clock):
+    """steps_per_run = 3 ends a five-step loop: exit 1, naming where it stopped."""
+    project.add_agent("agent", LOOP, "[limits]\nsteps_per_run = 3\n")
+    outcome = run(project, clock=clock)
+    assert outcome.exit_code == 1
+    assert "more than steps_per_run 3 steps (at step 3)" in outcome.message
+    assert run(project, clock=clock, overrides={"steps": "3"}).exit_code == 0
+
+
+def test_hourly_budget_holds_across_runs_and_slides(project, clock):
+    """cost_usd_per_hour = 1: spends stop at the cap, runs skip until the hour has room."""
+    project.add_agent("agent", LOOP, "[limits]\ncost_usd_per_hour = 1.0\n")
+    outcome = run(project, clock=clock, overrides={"usd": "0.4"})
+    assert (outcome.status, outcome.exit_code) == ("budget_exceeded", 75)
+    assert "cost_usd_per_hour 1 reached" in outcome.message
+    state = project.state("agent")
+    assert state["metrics"]["cost_usd"] == pytest.approx(0.8)
+    assert sum(s["usd"] for s in state["budget"]["spends"]) <= 1.0
+    one_dime = {"usd": "0.1", "steps": "1"}
+    clock.advance(minutes=30)
+    assert run(project, clock=clock, overrides=one_dime).exit_code == 0
+    clock.advance(minutes=1)
+    assert run(project, clock=clock, overrides=one_dime).exit_code == 0, "exactly the cap is fine"
+    clock.advance(minutes=1)
+    skipped = run(project, clock=clock, overrides=one_dime)
+    assert (skipped.status, skipped.exit_code) == ("skipped", 75)
+    assert project.events("agent")[-1]["reason"] == "budget"
+    assert project.events("agent")[-1]["retry_after_s"] == 28 * 60
+    clock.advance(minutes=29)  # the first run's spends leave the window
+    assert run(project, clock=clock, overrides=one_dime).exit_code == 0
+
+
+def test_tokens_per_run_caps_each_run(project, clock):
+    """tokens_per_run = 100: a run asking for more stops; the next run starts afresh."""
+    project.add_agent("agent", LOOP, "[limits]\ntokens_per_run = 100\n")
+    outcome = run(project, clock=clock, overrides={"tokens": "40"})
+    assert outcome.exit_code == 75
+    assert "tokens_per_run 100 reached (80 used, 40 more asked)" in outcome.message
+    assert run(project, clock=clock, overrides={"tokens": "50", "steps": "2"}).exit_code == 0
+    assert project.state("agent")["metrics"]["tokens"] == 180
+
+
+def test_a_swallowed_guard_stop_still_ends_the_run(project, clock):
+    """An agent that catches everything around ctx.spend still ends budget_exceeded."""
+    project.add_agent(
+        "agent",
+        """
+        from pydantic import BaseModel
+        from agentops import Context
+
+        class Params(BaseModel):
+            pass
+
+        class Result(BaseModel):
+            ok: bool
+
+        def run(params: Params, ctx: Context) -> Result:
+            for _ in range(3):
+                try:
+                    ctx.spend(tokens=60)
+                except BaseException:
+                    pass
+            return Result(ok=True)
+        """,
+        "[limits]\ntokens_per_run = 100\n",
+    )
+    outcome = run(project, clock=clock)
+    assert (outcome.status, outcome.exit_code) == ("budget_exceeded", 75)
+
+
+def test_requests_per_minute_waits_for_room(project, clock):
+    """requests_per_minute = 2: the third request waits until the minute has room."""
+    project.add_agent(
+        "agent",
+        """
+        from pydantic import BaseModel
+        from agentops import Context
+
+        class Params(BaseModel):
+            pass
+
+        class Result(BaseModel):
+            statuses: list[int]
+
+        def run(params: Params, ctx: Context) -> Result:
+            responses = [ctx.http.get("http://feed.test/") for _ in range(3)]
+            return Result(statuses=[r.status_code for r in responses])
+        """,
+        "[limits]\nrequests_per_minute = 2\n",
+    )
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        clock.advance(seconds=seconds)
+
+    transport = httpx.MockTransport(lambda _request: httpx.Response(200, text="ok"))
+    outcome = run(project, clock=clock, sleep=sleep, http_transport=transport)
+    assert outcome.exit_code == 0
+    assert waits == [pytest.approx(60.0)]
+    assert project.state("agent")["rate_limits"]["requests"] == ["2026-11-22T12:01:00Z"]
+    assert [e["event"] for e in project.events("agent")].count("http.request") == 3

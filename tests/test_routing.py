@@ -1,0 +1,186 @@
+"""Graceful degradation (fallback), confidence routing and human review, in-process."""
+
+from __future__ import annotations
+
+import json
+
+from agentops import admin
+from agentops.project import Project as AgentopsProject
+from agentops.runner import approve_held, run_agent
+
+FALLBACK = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    fallback_fails: bool = False
+
+class Result(BaseModel):
+    answer: str
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.state["from_run"] = True
+    raise RuntimeError("the model is down")
+
+def fallback(params: Params, ctx: Context, error: Exception) -> Result:
+    if params.fallback_fails:
+        raise ValueError("no cached answer either")
+    ctx.state["from_fallback"] = True
+    return Result(answer=f"cached (because {error})")
+"""
+
+
+def run(project, name="agent", **kwargs):
+    return run_agent(AgentopsProject(project.home), name, environ={}, **kwargs)
+
+
+def test_fallback_result_is_used_and_marked_degraded(project, clock):
+    """run() fails, fallback() answers: exit 0, degraded in state and log."""
+    project.add_agent("agent", FALLBACK)
+    outcome = run(project, clock=clock)
+    assert (outcome.status, outcome.exit_code) == ("succeeded", 0)
+    state = project.state("agent")
+    assert state["last_run"]["degraded"] is True
+    assert state["metrics"]["degraded"] == 1
+    assert state["data"] == {"from_fallback": True}, "only the fallback's state is kept"
+    events = project.events("agent")
+    degraded = next(e for e in events if e["event"] == "run.degraded")
+    assert "the model is down" in degraded["error"]
+    assert events[-1]["degraded"] is True
+    assert events[-1]["result"] == {"answer": "cached (because the model is down)"}
+
+
+def test_failing_fallback_fails_the_run_naming_both_errors(project, clock):
+    """When fallback() fails too, the run fails and the line names both failures."""
+    project.add_agent("agent", FALLBACK)
+    outcome = run(project, clock=clock, overrides={"fallback_fails": "true"})
+    assert outcome.exit_code == 1
+    assert "the model is down" in outcome.message
+    assert "no cached answer either" in outcome.message
+
+
+DRAFTER = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    confidence: float | None = None
+
+class Result(BaseModel):
+    reply: str
+    confidence: float | None
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.state["drafts"] = ctx.state.get("drafts", 0) + 1
+    return Result(reply="Thanks, refund approved.", confidence=params.confidence)
+
+def apply(result: Result, ctx: Context) -> None:
+    ctx.action(
+        "send",
+        key=ctx.run_id,
+        do=lambda: (ctx.home / "sent").open("a").write(result.reply + "\\n"),
+    )
+"""
+
+
+def sent(project):
+    path = project.home / "sent"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_confident_result_is_applied_at_once(project, clock):
+    """At or above auto_threshold, apply() runs in the same run."""
+    project.add_agent("agent", DRAFTER)
+    outcome = run(project, clock=clock, overrides={"confidence": "0.9"})
+    assert (outcome.status, outcome.exit_code) == ("succeeded", 0)
+    assert sent(project) == ["Thanks, refund approved."]
+    assert project.state("agent")["review"] == []
+
+
+def test_a_result_without_confidence_is_applied(project, clock):
+    """A Result whose confidence is None is not routed: apply() runs."""
+    project.add_agent("agent", DRAFTER)
+    assert run(project, clock=clock).exit_code == 0
+    assert sent(project) == ["Thanks, refund approved."]
+
+
+def test_unsure_result_is_held_then_approved(project, clock):
+    """Between the thresholds: held (exit 0, nothing sent); approving applies it once."""
+    project.add_agent("agent", DRAFTER)
+    outcome = run(project, clock=clock, overrides={"confidence": "0.6"})
+    assert (outcome.status, outcome.exit_code) == ("held", 0)
+    assert sent(project) == []
+    state = project.state("agent")
+    assert state["metrics"]["held"] == 1
+    assert state["data"] == {"drafts": 1}, "the drafting run's state is kept"
+    [held] = state["review"]
+    assert held["id"] == outcome.run_id
+    assert held["confidence"] == 0.6
+    assert held["escalated"] is False
+    assert held["result"] == {"reply": "Thanks, refund approved.", "confidence": 0.6}
+
+    approved = approve_held(AgentopsProject(project.home), "agent", held["id"], environ={})
+    assert approved.exit_code == 0
+    assert sent(project) == ["Thanks, refund approved."]
+    assert project.state("agent")["review"] == []
+    assert "review.approved" in project.event_names("agent")
+    again = approve_held(AgentopsProject(project.home), "agent", held["id"], environ={})
+    assert again.exit_code == 2, "an approved result is no longer held"
+    assert sent(project) == ["Thanks, refund approved."]
+
+
+def test_low_confidence_is_escalated_loudly(project, clock):
+    """Below review_threshold: exit 1 with a line saying so, held for a human."""
+    project.add_agent("agent", DRAFTER, "[guard]\nauto_threshold = 0.9\nreview_threshold = 0.4\n")
+    outcome = run(project, clock=clock, overrides={"confidence": "0.2"})
+    assert (outcome.status, outcome.exit_code) == ("escalated", 1)
+    assert "confidence 0.2 is below review_threshold 0.4" in outcome.message
+    assert sent(project) == []
+    state = project.state("agent")
+    assert state["review"][0]["escalated"] is True
+    assert state["metrics"]["escalated"] == 1
+    assert state["circuit"]["state"] == "closed", "escalation is not a failure"
+
+
+def test_rejecting_a_held_result_drops_it_unapplied(project, clock):
+    """review reject removes the held result without calling apply()."""
+    project.add_agent("agent", DRAFTER)
+    outcome = run(project, clock=clock, overrides={"confidence": "0.6"})
+    rejected = admin.reject_held(
+        AgentopsProject(project.home), "agent", outcome.run_id, reason="wrong customer"
+    )
+    assert rejected.exit_code == 0
+    assert project.state("agent")["review"] == []
+    assert sent(project) == []
+    event = next(e for e in project.events("agent") if e["event"] == "review.rejected")
+    assert event["reason"] == "wrong customer"
+
+
+def test_without_apply_confidence_is_only_data(project, clock):
+    """An agent with no apply() hook is never held, whatever its confidence."""
+    project.add_agent("agent", DRAFTER.split("def apply", maxsplit=1)[0])
+    outcome = run(project, clock=clock, overrides={"confidence": "0.1"})
+    assert (outcome.status, outcome.exit_code) == ("succeeded", 0)
+    assert project.state("agent")["review"] == []
+
+
+def test_review_commands(project, invoke):
+    """review list shows held results of every agent; approve and reject act on them."""
+    project.add_agent("drafter", DRAFTER)
+    for confidence in ("0.6", "0.7"):
+        assert invoke("run", "drafter", "-p", f"confidence={confidence}").exit_code == 0
+    rows = json.loads(invoke("review", "list", "--json").output)
+    assert [(r["agent"], r["confidence"]) for r in rows] == [("drafter", 0.6), ("drafter", 0.7)]
+    table = invoke("review", "list").output.splitlines()
+    assert table[0].split()[:3] == ["AGENT", "ID", "AT"]
+    assert len(table) == 3
+    approve = invoke("review", "approve", "drafter", rows[0]["id"])
+    assert approve.exit_code == 0
+    assert approve.output == f"drafter: {rows[0]['id']} approved and applied\n"
+    reject = invoke("review", "reject", "drafter", rows[1]["id"], "--reason", "tone")
+    assert reject.exit_code == 0
+    assert invoke("review", "list").output == "no results are held for review\n"
+    assert sent(project) == ["Thanks, refund approved."]
+    unknown = invoke("review", "approve", "drafter", "nope")
+    assert unknown.exit_code == 2
+    assert "holds no result 'nope'" in unknown.output
