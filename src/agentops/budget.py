@@ -52,19 +52,21 @@ class Window:
 
     def room_in_s(self, spends: Sequence[SpendLike], now: datetime) -> float:
         """Seconds until the window has room again (spent below the cap); 0 if it has."""
+        if self.cap_usd <= 0:
+            return math.inf
+        # Below the cap by more than rounding, however small the cap.
+        below = self.cap_usd - min(EPSILON_USD, self.cap_usd / 2)
         start = now - timedelta(seconds=self.seconds)
         recent = sorted((s for s in spends if s.at > start), key=lambda s: s.at)
         total = sum(s.usd for s in recent)
-        if total < self.cap_usd - EPSILON_USD:
+        if total < below:
             return 0.0
-        if self.cap_usd <= 0:
-            return math.inf
         for spend in recent:  # the oldest spends leave the window first
             total -= spend.usd
-            if total < self.cap_usd - EPSILON_USD:
+            if total < below:
                 leaves = spend.at + timedelta(seconds=self.seconds)
                 return max(0.0, (leaves - now).total_seconds())
-        return 0.0
+        return (recent[-1].at + timedelta(seconds=self.seconds) - now).total_seconds()
 
 
 def windows(limits: Limits) -> list[Window]:

@@ -1,0 +1,322 @@
+"""Retries of run(): only transient failures, exponential waits, Retry-After honoured."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentops.config import Retry
+from agentops.errors import Interrupted, RunTimeout, TaskFailed, TransientError
+from agentops.failure import Failure
+from agentops.retry import call_with_retries, wait_s
+
+THREE = Retry(attempts=3, initial=1, max=60)
+PLAIN = Failure("timeout", "TimeoutError: slow", transient=True)
+
+
+def wrapped(cause: BaseException, error: type[TaskFailed] = TaskFailed) -> TaskFailed:
+    """What the gatekeeper raises for an agent exception: ``raise TaskFailed(...) from cause``."""
+    try:
+        raise error(f"task failed: {cause}") from cause
+    except TaskFailed as exc:
+        return exc
+
+
+class Flaky:
+    """A run() that raises the given errors in turn, then returns "done"."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "done"
+
+
+class Recorder:
+    """Collects what call_with_retries sleeps and announces."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+        self.announced: list[tuple[int, Failure, float]] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    def before_sleep(self, attempt: int, failure: Failure, wait: float) -> None:
+        self.announced.append((attempt, failure, wait))
+
+    def run(self, call: Flaky, spec: Retry = THREE) -> object:
+        return call_with_retries(call, spec, sleep=self.sleep, before_sleep=self.before_sleep)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+# wait_s
+
+
+def test_wait_s_doubles_from_initial_without_jitter():
+    """With zero jitter the waits are initial, 2*initial, 4*initial..."""
+    spec = Retry(attempts=10, initial=0.5, max=60)
+    waits = [wait_s(spec, n, PLAIN, jitter=lambda: 0.0) for n in range(1, 6)]
+    assert waits == [0.5, 1.0, 2.0, 4.0, 8.0]
+
+
+def test_wait_s_adds_up_to_one_initial_of_jitter():
+    """Jitter adds jitter() * initial on top of the exponential wait."""
+    spec = Retry(attempts=10, initial=2, max=60)
+    assert wait_s(spec, 3, PLAIN, jitter=lambda: 0.5) == 8 + 1
+
+
+def test_wait_s_is_capped_by_max():
+    """However many attempts, the wait never passes max."""
+    spec = Retry(attempts=100, initial=1, max=30)
+    assert wait_s(spec, 6, PLAIN, jitter=lambda: 0.0) == 30
+    assert wait_s(spec, 100, PLAIN, jitter=lambda: 0.99) == 30
+
+
+def test_wait_s_honours_retry_after_instead_of_backing_off():
+    """A Retry-After is waited as it is, whatever the attempt number and jitter."""
+    asked = Failure("http_429", "slow down", transient=True, retry_after_s=7)
+    assert wait_s(THREE, 1, asked, jitter=lambda: 0.9) == 7
+    assert wait_s(THREE, 2, asked, jitter=lambda: 0.9) == 7
+    now = Failure("http_429", "slow down", transient=True, retry_after_s=0)
+    assert wait_s(THREE, 2, now, jitter=lambda: 0.9) == 0
+
+
+def test_wait_s_caps_retry_after_by_max():
+    """A server asking for an hour waits only max."""
+    asked = Failure("http_503", "down", transient=True, retry_after_s=3600)
+    assert wait_s(Retry(max="5m"), 1, asked) == 300
+
+
+@given(
+    attempt=st.integers(1, 100),
+    initial=st.floats(0, 120, allow_nan=False),
+    longest=st.floats(0, 3600, allow_nan=False),
+    jitter=st.floats(0, 1, exclude_max=True),
+)
+def test_wait_s_stays_between_the_backoff_and_max(attempt, initial, longest, jitter):
+    """Every wait is in [backoff, backoff + initial], and never above max."""
+    spec = Retry(attempts=100, initial=initial, max=longest)
+    wait = wait_s(spec, attempt, PLAIN, jitter=lambda: jitter)
+    backoff = initial * 2 ** (attempt - 1)
+    assert wait <= longest
+    assert min(longest, backoff) <= wait <= min(longest, backoff + initial)
+
+
+@given(retry_after=st.floats(0, 10**6, allow_nan=False), attempt=st.integers(1, 100))
+def test_wait_s_of_a_retry_after_is_never_above_max(retry_after, attempt):
+    """A Retry-After is honoured exactly up to max, and capped above it."""
+    asked = Failure("http_429", "slow down", transient=True, retry_after_s=retry_after)
+    assert wait_s(THREE, attempt, asked) == min(retry_after, 60)
+
+
+# call_with_retries, and which failures it retries
+
+
+def test_a_call_that_succeeds_is_called_once(recorder):
+    """No failure, no retry, no sleep."""
+    call = Flaky()
+    assert recorder.run(call) == "done"
+    assert call.calls == 1
+    assert recorder.sleeps == []
+    assert recorder.announced == []
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_transient_failures_are_retried_until_success(recorder, failures):
+    """N transient failures then success: N + 1 calls, N sleeps, each announced first."""
+    causes = [TimeoutError(f"slow #{n}") for n in range(failures)]
+    call = Flaky(*(wrapped(cause) for cause in causes))
+    assert recorder.run(call) == "done"
+    assert call.calls == failures + 1
+    assert [attempt for attempt, _, _ in recorder.announced] == list(range(1, failures + 1))
+    assert [wait for _, _, wait in recorder.announced] == recorder.sleeps
+    assert [failure.message for _, failure, _ in recorder.announced] == [
+        f"TimeoutError: {cause}" for cause in causes
+    ]
+    for attempt, failure, wait in recorder.announced:
+        assert failure.category == "timeout"
+        assert 2 ** (attempt - 1) <= wait <= 2 ** (attempt - 1) + 1  # initial=1, with jitter
+
+
+def test_retry_after_sets_each_sleep(recorder):
+    """The agent's TransientError(retry_after_s=...) is what each sleep waits."""
+    call = Flaky(
+        wrapped(TransientError("busy", retry_after_s=4)),
+        wrapped(TransientError("busy", retry_after_s=9)),
+    )
+    assert recorder.run(call) == "done"
+    assert recorder.sleeps == [4, 9]
+    assert [(a, f.retry_after_s, w) for a, f, w in recorder.announced] == [(1, 4, 4), (2, 9, 9)]
+
+
+def test_retry_after_from_a_429_response_is_capped_by_max(recorder):
+    """A 429 asking for ten minutes is retried after max (30 s here)."""
+    import httpx  # noqa: PLC0415 - only this test needs a real response
+
+    request = httpx.Request("GET", "https://api.example.com/")
+    response = httpx.Response(429, headers={"Retry-After": "600"}, request=request)
+    cause = httpx.HTTPStatusError("429 Too Many Requests", request=request, response=response)
+    call = Flaky(wrapped(cause))
+    assert recorder.run(call, Retry(attempts=2, max=30)) == "done"
+    assert recorder.sleeps == [30]
+
+
+@pytest.mark.parametrize("attempts", [2, 3, 5])
+def test_retries_stop_after_attempts_and_reraise_the_last_error(recorder, attempts):
+    """Always transient: exactly `attempts` calls, attempts - 1 sleeps, the last error raised."""
+    errors = [wrapped(ConnectionError(f"refused #{n}")) for n in range(attempts + 3)]
+    call = Flaky(*errors)
+    with pytest.raises(TaskFailed) as raised:
+        recorder.run(call, Retry(attempts=attempts, initial=0.01, max=1))
+    assert raised.value is errors[attempts - 1]
+    assert call.calls == attempts
+    assert len(recorder.sleeps) == attempts - 1
+    assert [attempt for attempt, _, _ in recorder.announced] == list(range(1, attempts))
+
+
+def test_one_attempt_means_no_retry(recorder):
+    """attempts=1: a transient failure is raised at once."""
+    error = wrapped(TimeoutError("slow"))
+    call = Flaky(error)
+    with pytest.raises(TaskFailed) as raised:
+        recorder.run(call, Retry(attempts=1))
+    assert raised.value is error
+    assert call.calls == 1
+    assert recorder.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [
+        ValueError("bad input"),
+        PermissionError("no access"),
+        KeyError("missing"),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_non_transient_failures_are_never_retried(recorder, cause):
+    """Validation, permission and plain errors are raised after one call."""
+    error = wrapped(cause)
+    call = Flaky(error, wrapped(TimeoutError("would be retried")))
+    with pytest.raises(TaskFailed) as raised:
+        recorder.run(call)
+    assert raised.value is error
+    assert call.calls == 1
+    assert recorder.sleeps == []
+
+
+def test_a_non_transient_failure_after_a_retry_stops_the_retries(recorder):
+    """Transient, then permanent: two calls, one sleep, the permanent error raised."""
+    permanent = wrapped(PermissionError("key revoked"))
+    call = Flaky(wrapped(TimeoutError("slow")), permanent, wrapped(TimeoutError("slow")))
+    with pytest.raises(TaskFailed) as raised:
+        recorder.run(call, Retry(attempts=5))
+    assert raised.value is permanent
+    assert call.calls == 2
+    assert len(recorder.sleeps) == 1
+
+
+@pytest.mark.parametrize("kind", [RunTimeout, Interrupted])
+def test_timeouts_and_interrupts_are_never_retried(recorder, kind):
+    """RunTimeout and Interrupted end the run even when their cause looks transient."""
+    error = wrapped(TimeoutError("slow"), kind)
+    call = Flaky(error)
+    with pytest.raises(kind) as raised:
+        recorder.run(call)
+    assert raised.value is error
+    assert call.calls == 1
+    assert recorder.sleeps == []
+
+
+@pytest.mark.parametrize("kind", [RunTimeout, Interrupted])
+def test_a_timeout_during_a_retry_is_not_retried_either(recorder, kind):
+    """A RunTimeout or Interrupted on the second attempt ends the retries."""
+    error = wrapped(TimeoutError("slow"), kind)
+    call = Flaky(wrapped(TimeoutError("slow")), error, wrapped(TimeoutError("slow")))
+    with pytest.raises(kind) as raised:
+        recorder.run(call, Retry(attempts=5))
+    assert raised.value is error
+    assert call.calls == 2
+
+
+def test_a_task_failed_without_a_cause_is_not_retried(recorder):
+    """Without the agent's exception behind it there is nothing to call transient."""
+    error = TaskFailed("output unusable")
+    call = Flaky(error)
+    with pytest.raises(TaskFailed):
+        recorder.run(call)
+    assert call.calls == 1
+
+
+def test_an_exception_that_is_not_task_failed_is_not_retried(recorder):
+    """A bare TimeoutError (not wrapped by the gatekeeper) passes through untouched."""
+    error = TimeoutError("slow")
+    call = Flaky(error)
+    with pytest.raises(TimeoutError) as raised:
+        recorder.run(call)
+    assert raised.value is error
+    assert call.calls == 1
+
+
+# tenacity is imported only by runs that retry
+
+
+def python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter and return what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.strip()
+
+
+def test_importing_retry_does_not_import_tenacity():
+    """Cron pays every import on every tick: tenacity waits until a run retries."""
+    assert python("import agentops.retry, sys; print('tenacity' in sys.modules)") == "False"
+
+
+def test_a_call_that_succeeds_first_time_does_not_import_tenacity():
+    """A run that never fails never loads tenacity."""
+    code = """
+        import sys
+        from agentops.config import Retry
+        from agentops.retry import call_with_retries
+        call_with_retries(lambda: 1, Retry(), sleep=print, before_sleep=print)
+        print('tenacity' in sys.modules)
+    """
+    assert python(code) == "False"
+
+
+def test_a_retry_imports_tenacity():
+    """The first retry loads tenacity."""
+    code = """
+        import sys
+        from agentops.config import Retry
+        from agentops.errors import TaskFailed
+        from agentops.retry import call_with_retries
+        failures = [TimeoutError("slow")]
+        def call():
+            if failures:
+                raise TaskFailed("x") from failures.pop()
+            return 1
+        call_with_retries(call, Retry(), sleep=lambda s: None, before_sleep=lambda *a: None)
+        print('tenacity' in sys.modules)
+    """
+    assert python(code) == "True"
