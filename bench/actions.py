@@ -88,12 +88,9 @@ def main() -> int:
             guarded_s.append(guarded_run(project, args.actions))
 
     raw, guarded = statistics.median(raw_s), statistics.median(guarded_s)
-    print(
-        f"{2 * args.actions:,} raw append+fsync      {raw:7.2f} s  ({raw / 2 / args.actions * 1e6:.0f} us per pair)"
-    )
-    print(
-        f"{args.actions:,} guarded actions (a run) {guarded:7.2f} s  ({guarded / args.actions * 1e6:.0f} us each)"
-    )
+    pair_us, action_us = raw / args.actions * 1e6, guarded / args.actions * 1e6
+    print(f"{2 * args.actions:,} raw append+fsync      {raw:7.2f} s  ({pair_us:.0f} us a pair)")
+    print(f"{args.actions:,} guarded actions (a run) {guarded:7.2f} s  ({action_us:.0f} us each)")
     ratio = guarded / raw
     verdict = "within" if ratio <= args.target else "OVER"
     print(f"\nguarded / raw = {ratio:.2f}x ({verdict} the {args.target}x target)")

@@ -224,26 +224,26 @@ def test_step_limit_ends_a_runaway_loop(project, clock):
 
 
 def test_hourly_budget_holds_across_runs_and_slides(project, clock):
-    """cost_usd_per_hour = 1: spends stop at the cap, runs skip until the hour has room."""
+    """cost_usd_per_hour = 1: spends stop at the cap; runs skip until the refused spend fits."""
     project.add_agent("agent", LOOP, "[limits]\ncost_usd_per_hour = 1.0\n")
     outcome = run(project, clock=clock, overrides={"usd": "0.4"})
     assert (outcome.status, outcome.exit_code) == ("budget_exceeded", 75)
     assert "cost_usd_per_hour 1 reached" in outcome.message
     state = project.state("agent")
     assert state["metrics"]["cost_usd"] == pytest.approx(0.8)
-    assert sum(s["usd"] for s in state["budget"]["spends"]) <= 1.0
-    one_dime = {"usd": "0.1", "steps": "1"}
+    assert state["budget"]["waiting_usd"] == 0.4
     clock.advance(minutes=30)
-    assert run(project, clock=clock, overrides=one_dime).exit_code == 0
-    clock.advance(minutes=1)
-    assert run(project, clock=clock, overrides=one_dime).exit_code == 0, "exactly the cap is fine"
-    clock.advance(minutes=1)
-    skipped = run(project, clock=clock, overrides=one_dime)
+    skipped = run(project, clock=clock, overrides={"usd": "0.1", "steps": "1"})
     assert (skipped.status, skipped.exit_code) == ("skipped", 75)
+    assert "no room for the 0.4 a run asked for" in skipped.message
     assert project.events("agent")[-1]["reason"] == "budget"
-    assert project.events("agent")[-1]["retry_after_s"] == 28 * 60
-    clock.advance(minutes=29)  # the first run's spends leave the window
-    assert run(project, clock=clock, overrides=one_dime).exit_code == 0
+    assert project.events("agent")[-1]["retry_after_s"] == 30 * 60
+    clock.advance(minutes=30, seconds=1)  # the first run's spends leave the window
+    assert run(project, clock=clock, overrides={"usd": "0.5", "steps": "2"}).exit_code == 0
+    assert project.state("agent")["budget"]["waiting_usd"] == 0.0
+    clock.advance(minutes=1)
+    full = run(project, clock=clock, overrides={"usd": "0.1", "steps": "1"})
+    assert full.exit_code == 75, "exactly at the cap: no room for any spend"
 
 
 def test_tokens_per_run_caps_each_run(project, clock):

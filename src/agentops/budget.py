@@ -50,20 +50,36 @@ class Window:
         """Whether spending ``usd`` more now keeps the window at or under its cap."""
         return self.spent(spends, now) + usd <= self.cap_usd + EPSILON_USD
 
-    def room_in_s(self, spends: Sequence[SpendLike], now: datetime) -> float:
-        """Seconds until the window has room again (spent below the cap); 0 if it has."""
-        if self.cap_usd <= 0:
+    def room_in_s(
+        self, spends: Sequence[SpendLike], now: datetime, *, need_usd: float = 0.0
+    ) -> float:
+        """Seconds until the window has room again; 0 if it has now.
+
+        Room is for ``need_usd`` more (the spend a run was refused), or, with no
+        need, any spend at all: the total below the cap.
+        """
+        if self.cap_usd <= 0 or need_usd > self.cap_usd + EPSILON_USD:
             return math.inf
-        # Below the cap by more than rounding, however small the cap.
-        below = self.cap_usd - min(EPSILON_USD, self.cap_usd / 2)
+        if need_usd > 0:
+            limit = self.cap_usd + EPSILON_USD - need_usd
+
+            def fits(total: float) -> bool:
+                return total <= limit
+        else:
+            # Below the cap by more than rounding, however small the cap.
+            below = self.cap_usd - min(EPSILON_USD, self.cap_usd / 2)
+
+            def fits(total: float) -> bool:
+                return total < below
+
         start = now - timedelta(seconds=self.seconds)
         recent = sorted((s for s in spends if s.at > start), key=lambda s: s.at)
         total = sum(s.usd for s in recent)
-        if total < below:
+        if fits(total):
             return 0.0
         for spend in recent:  # the oldest spends leave the window first
             total -= spend.usd
-            if total < below:
+            if fits(total):
                 leaves = spend.at + timedelta(seconds=self.seconds)
                 return max(0.0, (leaves - now).total_seconds())
         return (recent[-1].at + timedelta(seconds=self.seconds) - now).total_seconds()

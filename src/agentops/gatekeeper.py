@@ -149,15 +149,19 @@ class Gatekeeper:
                 retry_after_s=wait,
             )
         limits = self.spec.config.limits
+        need = state.budget.waiting_usd
         for window in budget.windows(limits):
-            room_in = window.room_in_s(state.budget.spends, now)
+            room_in = window.room_in_s(state.budget.spends, now, need_usd=need)
             if room_in > 0:
+                when = "it allows none" if math.isinf(room_in) else f"room in {room_in:.0f}s"
                 raise BudgetExhausted(
-                    f"{self.name}: {window.name} {window.cap_usd:g} is spent; "
-                    + ("it allows nothing" if math.isinf(room_in) else f"room in {room_in:.0f}s"),
+                    f"{self.name}: {window.name} {window.cap_usd:g} has no room"
+                    + (f" for the {need:g} a run asked for" if need else "")
+                    + f"; {when}",
                     agent=self.name,
                     retry_after_s=room_in,
                 )
+        state.budget.waiting_usd = 0.0
         rate = limits.runs
         if rate is None:
             return
@@ -218,8 +222,13 @@ class Gatekeeper:
 
     def _sleep(self, seconds: float) -> None:
         # Armed, so the timeout or a SIGTERM ends a long Retry-After wait too.
-        with self.interrupts.armed():
-            self.sleep(seconds)
+        try:
+            with self.interrupts.armed():
+                self.sleep(seconds)
+        except StopRun as stop:
+            raise stop.error(
+                self.name, "the wait before a retry", self.spec.config.timeout
+            ) from None
 
     def _log_retry(self, attempt: int, failure: Failure, wait_s: float) -> None:
         self.log.warning(

@@ -219,6 +219,7 @@ class RunGuards:
         for window in budget.windows(self.limits):
             if not window.allows(self.state.budget.spends, now, usd):
                 spent = window.spent(self.state.budget.spends, now)
+                self.state.budget.waiting_usd = usd
                 self._stop(
                     BudgetExceeded(
                         f"{self.agent}: {window.name} {window.cap_usd:g} reached "

@@ -16,6 +16,7 @@ exception, turned into an :class:`~agentops.session.Outcome`.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,7 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
             output, degraded = gate.execute(
                 params, ctx, guards, fresh_state=lambda: pydantic_core.from_json(loaded)
             )
+            session.redactor.learn(os.environ)  # the agent may have set a key while running
             result = gate.check_output(output, ctx, guards)
             try:
                 data = _agent_data(session, ctx.state)

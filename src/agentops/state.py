@@ -124,9 +124,14 @@ class Spend(_Record):
 
 
 class Budget(_Record):
-    """The last day of spends: enough for every cost window."""
+    """The last day of spends (enough for every cost window), and a refused spend.
+
+    ``waiting_usd`` is the spend a cost window last refused: runs are skipped
+    until the windows have room for it, instead of each running into the cap.
+    """
 
     spends: list[Spend] = []
+    waiting_usd: float = 0.0
 
     def record(self, *, at: datetime, run_id: str, usd: float, tokens: int) -> None:
         """Add a spend, forgetting those no window can see any more."""

@@ -1,0 +1,205 @@
+"""A fault-injecting HTTP server on loopback, for tests of retries, timeouts and the breaker.
+
+Each path plays a script of replies, one per request, the last one repeated
+forever::
+
+    with FaultServer() as server:
+        server.script("/feed", too_many(retry_after=1), error(500), ok({"items": []}))
+        ...  # an agent calls server.url("/feed")
+        assert len(server.hits("/feed")) == 3
+
+Every request is recorded (method, path, arrival time on this process's
+monotonic clock) before its reply is sent, so a test can measure the waits a
+client took between attempts, and can tell that no request arrived at all.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = [
+    "FaultServer",
+    "Reply",
+    "Request",
+    "error",
+    "garbage",
+    "http_date",
+    "ok",
+    "slow",
+    "too_many",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One scripted response: status, headers, body, and a delay before any byte is sent."""
+
+    status: int = 200
+    body: bytes = b'{"ok": true}'
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request the server received: when (``time.monotonic()``), what and where."""
+
+    at: float
+    method: str
+    path: str
+
+
+def ok(data: Any = None) -> Reply:
+    """200 with ``data`` as JSON (``{"ok": true}`` by default)."""
+    return Reply(body=json.dumps({"ok": True} if data is None else data).encode())
+
+
+def error(status: int, *, retry_after: str | float | None = None) -> Reply:
+    """An error status with a small JSON body, and a ``Retry-After`` header if given."""
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
+    if retry_after is not None:
+        headers += (("Retry-After", str(retry_after)),)
+    return Reply(status=status, body=json.dumps({"error": status}).encode(), headers=headers)
+
+
+def too_many(*, retry_after: str | float | None = None) -> Reply:
+    """429 Too Many Requests, with a ``Retry-After`` (seconds or an HTTP date) if given."""
+    return error(429, retry_after=retry_after)
+
+
+def slow(seconds: float, then: Reply | None = None) -> Reply:
+    """``then`` (200 ok by default), sent only after ``seconds``: longer than a client waits."""
+    reply = then or ok()
+    return Reply(status=reply.status, body=reply.body, headers=reply.headers, delay_s=seconds)
+
+
+def garbage() -> Reply:
+    """200 that claims to be JSON but is not: ``response.json()`` fails on it."""
+    return Reply(body=b"<html>502 upstream confused</html>")
+
+
+def http_date(seconds_from_now: float) -> str:
+    """An RFC 7231 HTTP date, as a ``Retry-After`` header may carry."""
+    return formatdate(time.time() + seconds_from_now, usegmt=True)
+
+
+@dataclass
+class _Scripts:
+    replies: dict[str, list[Reply]] = field(default_factory=dict)
+    served: dict[str, int] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_reply(self, method: str, path: str) -> Reply:
+        with self.lock:
+            self.requests.append(Request(at=time.monotonic(), method=method, path=path))
+            script = self.replies.get(path)
+            if not script:
+                return error(404)
+            index = self.served.get(path, 0)
+            self.served[path] = index + 1
+            return script[min(index, len(script) - 1)]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    scripts: ClassVar[_Scripts]
+
+    def do_GET(self) -> None:
+        self._reply()
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self._reply()
+
+    def _reply(self) -> None:
+        reply = self.scripts.next_reply(self.command, self.path.partition("?")[0])
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except OSError:
+            pass  # the client gave up waiting (a timeout test): nobody to answer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        """Quiet: pytest output is for failures."""
+
+
+class FaultServer:
+    """A ThreadingHTTPServer on 127.0.0.1, a free port, serving scripted replies in a thread."""
+
+    def __init__(self) -> None:
+        """Bind the port now; serve once entered (``with FaultServer() as server``)."""
+        self._scripts = _Scripts()
+        handler = type("Handler", (_Handler,), {"scripts": self._scripts})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._server.block_on_close = False  # a slow reply must not hold up the test's end
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        """The full URL of ``path``."""
+        return self.base_url + path
+
+    def script(self, path: str, *replies: Reply) -> str:
+        """Answer requests to ``path`` with ``replies`` in turn, the last one forever; its URL."""
+        if not replies:
+            raise ValueError("a script needs at least one reply")
+        with self._scripts.lock:
+            self._scripts.replies[path] = list(replies)
+            self._scripts.served[path] = 0
+        return self.url(path)
+
+    @property
+    def requests(self) -> list[Request]:
+        """Every request received so far, in arrival order."""
+        with self._scripts.lock:
+            return list(self._scripts.requests)
+
+    def hits(self, path: str) -> list[float]:
+        """Arrival times of the requests to ``path``."""
+        return [r.at for r in self.requests if r.path == path]
+
+    def gaps(self, path: str) -> list[float]:
+        """Seconds between consecutive requests to ``path``."""
+        times = self.hits(path)
+        return [later - earlier for earlier, later in itertools.pairwise(times)]
+
+    def __enter__(self) -> Self:
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
