@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agentops.ledger import iso_second
+from agentops.ledger import Entry, iso_second
 from agentops.state import AgentState, FileStateStore
 
 
@@ -28,12 +28,12 @@ def big_state(entries: int) -> AgentState:
     now = datetime.now(UTC)
     ledger = {
         "publish": {
-            f"post-{i:06d}": {
-                "status": "committed",
-                "at": iso_second(now - timedelta(seconds=i)),
-                "run_id": "20261122T031000Z-3fa2c1",
-                "result_json": f'{{"path":"outbox/post-{i:06d}.md"}}',
-            }
+            f"post-{i:06d}": Entry(
+                iso_second(now - timedelta(seconds=i)),
+                "committed",
+                "20261122T031000Z-3fa2c1",
+                f'{{"path":"outbox/post-{i:06d}.md"}}',
+            ).line
             for i in range(entries)
         }
     }

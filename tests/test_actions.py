@@ -6,11 +6,10 @@ subprocess, and the next run finds the intent without its commit.
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 
+from agentops.ledger import Entry
 from agentops.project import Project as AgentopsProject
 from agentops.runner import run_agent
 
@@ -72,8 +71,8 @@ def test_an_action_runs_once_and_returns_its_recorded_result(project, clock):
     assert [(e["key"], e["reason"]) for e in skipped] == [(k, "duplicate") for k in "abc"]
     ledger = project.state("agent")["ledger"]["effect"]
     assert set(ledger) == {"a", "b", "c", "d"}
-    assert {e["status"] for e in ledger.values()} == {"committed"}
-    assert json.loads(ledger["d"]["result_json"]) == {"key": "d", "run": second.run_id}
+    assert {Entry.parse(e).status for e in ledger.values()} == {"committed"}
+    assert Entry.parse(ledger["d"]).result == {"key": "d", "run": second.run_id}
     assert not (project.home / "state" / "agent.journal").exists()
 
 
@@ -86,7 +85,7 @@ def test_crash_inside_do_is_reconciled(project, run_agentops):
     assert run_agentops("run", "agent").returncode == 0
     assert effects(project) == ["a", "b", "c"], "b is not done twice"
     state = project.state("agent")
-    assert state["ledger"]["effect"]["b"]["status"] == "committed"
+    assert Entry.parse(state["ledger"]["effect"]["b"]).status == "committed"
     names = project.event_names("agent")
     assert "run.recovered" in names
     assert "action.reconciled" in names
@@ -160,9 +159,9 @@ def test_failing_do_is_recorded_and_may_run_again(project, clock):
         """,
     )
     assert run(project, clock=clock).exit_code == 1
-    assert project.state("agent")["ledger"]["flaky"]["k"]["status"] == "failed"
+    assert Entry.parse(project.state("agent")["ledger"]["flaky"]["k"]).status == "failed"
     assert run(project, clock=clock).exit_code == 0
-    assert project.state("agent")["ledger"]["flaky"]["k"]["status"] == "committed"
+    assert Entry.parse(project.state("agent")["ledger"]["flaky"]["k"]).status == "committed"
 
 
 def test_dry_run_performs_no_action(project, clock):

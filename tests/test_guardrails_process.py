@@ -19,6 +19,7 @@ from collections import Counter
 
 import pytest
 
+from agentops.ledger import Entry
 from conftest import AGENTOPS, cron_env
 from faultserver import FaultServer, error, garbage, http_date, ok, slow, too_many
 
@@ -268,14 +269,14 @@ def test_run_past_its_timeout_stops_and_keeps_committed_work(project, run_agento
     assert len(server.hits("/hang")) == 1, "a timeout of the run is not retried"
     state = project.state("hang")
     assert state["last_run"]["status"] == "timeout"
-    assert state["ledger"]["effect"]["before"]["status"] == "committed"
+    assert Entry.parse(state["ledger"]["effect"]["before"]).status == "committed"
     assert not (project.home / "state" / "hang.journal").exists(), "folded into the state"
 
     again = run_agentops("run", "hang", "-p", "hang=false")
     assert (again.returncode, again.stderr) == (0, ""), "the lock was released"
     assert (project.home / "effects.txt").read_text().splitlines() == ["before", "after"]
     ledger = project.state("hang")["ledger"]["effect"]
-    assert {key: entry["status"] for key, entry in ledger.items()} == {
+    assert {key: Entry.parse(entry).status for key, entry in ledger.items()} == {
         "before": "committed",
         "after": "committed",
     }
@@ -420,7 +421,7 @@ def test_actions_happen_exactly_once_under_random_sigkill(project):
     state = project.state("effects")
     ledger = state["ledger"]["effect"]
     assert len(ledger) == 200
-    assert {entry["status"] for entry in ledger.values()} == {"committed"}
+    assert {Entry.parse(entry).status for entry in ledger.values()} == {"committed"}
     assert state["last_run"]["status"] == "succeeded"
     assert not (project.home / "state" / "effects.journal").exists()
     names = project.event_names("effects")
@@ -632,7 +633,7 @@ def test_rejected_output_undoes_actions_newest_first(project, run_agentops):
     assert (project.home / "undo.txt").read_text().splitlines() == ["undo c", "undo b", "undo a"]
     state = project.state("writer")
     assert state["last_run"]["status"] == "rejected"
-    assert {k: e["status"] for k, e in state["ledger"]["write"].items()} == dict.fromkeys(
+    assert {k: Entry.parse(e).status for k, e in state["ledger"]["write"].items()} == dict.fromkeys(
         "abc", "undone"
     )
     assert [e["key"] for e in events(project, "writer", "action.undone")] == ["c", "b", "a"]
@@ -640,7 +641,7 @@ def test_rejected_output_undoes_actions_newest_first(project, run_agentops):
     second = run_agentops("run", "writer", "-p", "accept=true")
     assert (second.returncode, second.stderr) == (0, "")
     state = project.state("writer")
-    assert {k: e["status"] for k, e in state["ledger"]["write"].items()} == dict.fromkeys(
+    assert {k: Entry.parse(e).status for k, e in state["ledger"]["write"].items()} == dict.fromkeys(
         "abc", "committed"
     )
     assert (project.home / "effects.txt").read_text().splitlines() == [

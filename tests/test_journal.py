@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentops.journal import CRASHED, Journal, Recovered, apply, read, recover
-from agentops.ledger import result_of
+from agentops.ledger import Entry
 from agentops.state import AgentState, FileStateStore, Spend
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -31,13 +31,8 @@ def record(op: str, seconds: float, run_id: str = "run-1", **fields) -> dict:
 
 def entry(state: AgentState, action: str, key: str) -> dict:
     """The ledger entry of ``(action, key)`` as an operator reads it, its result decoded."""
-    found = state.ledger[action][key]
-    return {
-        "status": found["status"],
-        "at": found["at"],
-        "run_id": found["run_id"],
-        "result": result_of(found),
-    }
+    found = Entry.parse(state.ledger[action][key])
+    return {"status": found.status, "at": found.at, "run_id": found.run_id, "result": found.result}
 
 
 def folded(*records: dict) -> AgentState:
@@ -183,7 +178,7 @@ def test_apply_abort_marks_the_action_failed():
         record("intent", 0, action="publish", key="post-1"),
         record("abort", 1, action="publish", key="post-1", error="HTTPError: 500"),
     )
-    assert state.ledger["publish"]["post-1"]["status"] == "failed"
+    assert entry(state, "publish", "post-1")["status"] == "failed"
     assert "action:publish" not in state.rate_limits
 
 
@@ -223,7 +218,8 @@ def test_apply_keeps_actions_and_keys_apart():
         record("abort", 2, action="publish", key="other"),
     )
     assert {
-        a: {k: e["status"] for k, e in entries.items()} for a, entries in state.ledger.items()
+        a: {k: Entry.parse(e).status for k, e in entries.items()}
+        for a, entries in state.ledger.items()
     } == {
         "publish": {"k": "committed", "other": "failed"},
         "notify": {"k": "unresolved"},
@@ -271,7 +267,7 @@ def test_recover_folds_a_crashed_run_into_the_state(path):
     assert recovered.unresolved == [("publish", "post-2")]
     assert entry(state, "publish", "post-1")["status"] == "committed"
     assert entry(state, "publish", "post-1")["result"] == {"url": "u1"}
-    assert state.ledger["publish"]["post-2"]["status"] == "unresolved"
+    assert entry(state, "publish", "post-2")["status"] == "unresolved"
     assert state.rate_limits["action:publish"] == [at(2)]
     assert state.metrics.tokens == 1200
     assert state.metrics.cost_usd == 0.25
@@ -316,7 +312,7 @@ def test_recover_ignores_a_torn_last_record(path):
     torn = AgentState(agent="pub")
     recover(torn, path)
     assert torn == whole
-    assert torn.ledger["publish"]["post-2"]["status"] == "unresolved"
+    assert entry(torn, "publish", "post-2")["status"] == "unresolved"
 
 
 def test_recovering_the_same_journal_twice_changes_nothing_the_second_time(path):
@@ -386,7 +382,7 @@ def test_a_crashed_run_recovered_by_the_store_is_in_the_saved_state(tmp_path):
     store.recover(state)
     assert not (tmp_path / "state" / "pub.journal").exists()
     assert store.load("pub") == state
-    assert store.load("pub").ledger["publish"]["post-2"]["status"] == "unresolved"
+    assert entry(store.load("pub"), "publish", "post-2")["status"] == "unresolved"
 
 
 def test_recover_of_a_journal_with_only_a_torn_line_does_nothing(path):
@@ -468,7 +464,7 @@ def test_the_ledger_holds_the_last_status_and_the_last_committed_result(sequence
             result = one["result"] if one["op"] == "commit" else expected.get(where, ("", None))[1]
             expected[where] = (status[one["op"]], result)
     found = {
-        (action, key): (e["status"], result_of(e))
+        (action, key): (Entry.parse(e).status, Entry.parse(e).result)
         for action, entries in state.ledger.items()
         for key, e in entries.items()
     }

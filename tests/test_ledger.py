@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from agentops.journal import apply
-from agentops.ledger import iso_second, prune, unresolved
+from agentops.ledger import Entry, iso_second, prune, unresolved
 from agentops.state import AgentState
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -62,7 +62,7 @@ def test_prune_keeps_unresolved_entries_whatever_their_age():
     )
     assert prune(state.ledger, before=cutoff(30)) == 1
     assert keys(state) == {"publish": {"ancient"}}
-    assert state.ledger["publish"]["ancient"]["status"] == "unresolved"
+    assert Entry.parse(state.ledger["publish"]["ancient"]).status == "unresolved"
 
 
 def test_prune_keeps_an_entry_exactly_at_the_cutoff():
@@ -118,9 +118,9 @@ def test_prune_keeps_exactly_the_recent_and_the_unresolved(entries, keep_days):
     """After prune: every recent or unresolved entry is there, every old settled one is gone."""
     state = ledger_with(*entries)
     before_prune = {
-        (action, key): (entry["status"], entry["at"])
+        (action, key): (Entry.parse(line).status, Entry.parse(line).at)
         for action, found in state.ledger.items()
-        for key, entry in found.items()
+        for key, line in found.items()
     }
     limit = cutoff(keep_days)
     dropped = prune(state.ledger, before=limit)
@@ -195,29 +195,30 @@ def test_iso_second_sorts_as_time(first, second):
 # validation of entries in the state file
 
 
-def valid_entry() -> dict:
+def valid_entry() -> Entry:
     """A ledger entry as the state file holds it, made by folding a commit."""
     state = ledger_with(("publish", "k", "committed", 0))
-    return dict(state.model_dump(mode="json")["ledger"]["publish"]["k"])
+    return Entry.parse(state.model_dump(mode="json")["ledger"]["publish"]["k"])
 
 
-def state_with(entry: dict) -> dict:
+def state_with(entry: Entry | str) -> dict:
     """A state document holding ``entry`` as ledger.publish.k."""
-    return {"agent": "pub", "ledger": {"publish": {"k": entry}}}
+    line = entry.line if isinstance(entry, Entry) else entry
+    return {"agent": "pub", "ledger": {"publish": {"k": line}}}
 
 
 @pytest.mark.parametrize("status", ["committed", "undone", "failed", "unresolved"])
 def test_every_status_is_accepted(status):
     """The four statuses validate."""
-    state = AgentState.model_validate(state_with({**valid_entry(), "status": status}))
-    assert state.ledger["publish"]["k"]["status"] == status
+    state = AgentState.model_validate(state_with(valid_entry()._replace(status=status)))
+    assert Entry.parse(state.ledger["publish"]["k"]).status == status
 
 
 @pytest.mark.parametrize("status", ["done", "COMMITTED", "", None, 1])
 def test_a_bad_status_is_refused(status):
     """A status outside the four is a validation error, not a silently odd ledger."""
-    with pytest.raises(ValidationError, match="status"):
-        AgentState.model_validate(state_with({**valid_entry(), "status": status}))
+    with pytest.raises(ValidationError, match="should match pattern"):
+        AgentState.model_validate(state_with(valid_entry()._replace(status=status)))
 
 
 @pytest.mark.parametrize(
@@ -234,13 +235,20 @@ def test_a_bad_status_is_refused(status):
 )
 def test_a_badly_formatted_at_is_refused(at):
     """Only the fixed-width UTC second form is accepted, so entries keep sorting as text."""
-    with pytest.raises(ValidationError, match="at"):
-        AgentState.model_validate(state_with({**valid_entry(), "at": at}))
+    with pytest.raises(ValidationError, match="should match pattern"):
+        AgentState.model_validate(state_with(valid_entry()._replace(at=at)))
 
 
 def test_a_missing_field_is_refused():
     """An entry without its run_id does not validate."""
     entry = valid_entry()
-    del entry["run_id"]
-    with pytest.raises(ValidationError, match="run_id"):
-        AgentState.model_validate(state_with(entry))
+    with pytest.raises(ValidationError, match="should match pattern"):
+        AgentState.model_validate(state_with(f"{entry.at} {entry.status} {entry.result_json}"))
+
+
+def test_an_entry_is_one_line_time_first():
+    """People read an entry as one line: time, status, run, result."""
+    line = valid_entry().line
+    assert line.startswith(iso_second(T0))
+    assert line.split(" ")[1] == "committed"
+    assert "\n" not in line

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentops import breaker
 from agentops.errors import UsageError
-from agentops.ledger import COMMITTED, FAILED, UNRESOLVED, iso_second, result_of
+from agentops.ledger import COMMITTED, FAILED, UNRESOLVED, Entry, iso_second, put
 from agentops.session import Outcome, RunOptions, Session
 from agentops.state import FileStateStore
 
@@ -72,16 +72,18 @@ def resolve_action(
             raise UsageError(
                 f"{key!r} is a key of several actions ({', '.join(matches)}): add --action"
             )
-        entry = state.ledger[matches[0]][key]
-        was = entry["status"]
-        entry["status"] = COMMITTED if done else FAILED
-        entry["at"] = iso_second(session.clock())
-        entry["run_id"] = session.run_id
+        was = Entry.parse(state.ledger[matches[0]][key])
+        now = was._replace(
+            status=COMMITTED if done else FAILED,
+            at=iso_second(session.clock()),
+            run_id=session.run_id,
+        )
+        put(state.ledger, matches[0], key, now)
         session.log.info(
-            "ledger.resolved", action=matches[0], key=key, was=was, now=entry["status"]
+            "ledger.resolved", action=matches[0], key=key, was=was.status, now=now.status
         )
         outcome = "done: it will not run again" if done else "to redo: do() may run again"
-        return f"{name}: {matches[0]} {key!r} marked {outcome} (it was {was})"
+        return f"{name}: {matches[0]} {key!r} marked {outcome} (it was {was.status})"
 
     return _edit(project, name, change, options)
 
@@ -134,13 +136,13 @@ def ledger_rows(state: AgentState, *, every: bool) -> list[dict[str, Any]]:
         {
             "action": action,
             "key": key,
-            "status": entry["status"],
-            "at": entry["at"],
-            "run_id": entry["run_id"],
-            "result": result_of(entry),
+            "status": entry.status,
+            "at": entry.at,
+            "run_id": entry.run_id,
+            "result": entry.result,
         }
         for action, entries in state.ledger.items()
-        for key, entry in entries.items()
-        if every or entry["status"] == UNRESOLVED
+        for key, line in entries.items()
+        if (entry := Entry.parse(line)).status == UNRESOLVED or every
     ]
     return sorted(rows, key=lambda row: row["at"], reverse=True)

@@ -8,9 +8,8 @@ a cap is refused, so the recorded total never exceeds the cap.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,8 +32,7 @@ class SpendLike(Protocol):
     usd: float
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(NamedTuple):
     """A cap on the dollars spent in any window of ``seconds``."""
 
     name: str

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import (
@@ -82,13 +81,34 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
-@dataclass(frozen=True, slots=True)
 class Rate:
-    """At most ``count`` events in any window of ``period_s`` seconds."""
+    """At most ``count`` events in any window of ``period_s`` seconds.
 
-    count: int
-    period_s: float
-    text: str
+    A plain class: a dataclass costs start-up time on every cron tick, and a
+    NamedTuple's ``count`` would shadow ``tuple.count``.
+    """
+
+    __slots__ = ("count", "period_s", "text")
+
+    def __init__(self, count: int, period_s: float, text: str) -> None:
+        """``text`` is the rate as written, e.g. ``4/hour``."""
+        self.count = count
+        self.period_s = period_s
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        """Rates are equal when they allow the same."""
+        if not isinstance(other, Rate):
+            return NotImplemented
+        return (self.count, self.period_s) == (other.count, other.period_s)
+
+    def __hash__(self) -> int:
+        """Hash as :meth:`__eq__` compares."""
+        return hash((self.count, self.period_s))
+
+    def __repr__(self) -> str:
+        """``Rate('4/hour')``."""
+        return f"Rate({self.text!r})"
 
     def __str__(self) -> str:
         """The rate as it was written, e.g. ``4/hour``."""

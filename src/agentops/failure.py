@@ -25,9 +25,8 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import ValidationError
 
@@ -46,13 +45,11 @@ _VARIABLE_PARTS = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(NamedTuple):
     """An exception, classified."""
 
     category: str
     message: str
-    _: KW_ONLY
     transient: bool
     retry_after_s: float | None = None
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -54,7 +53,7 @@ if TYPE_CHECKING:
     from agentops.project import AgentSpec
     from agentops.state import AgentState
 
-__all__ = ["APPLIED", "ESCALATED", "HELD", "RUNS", "Gatekeeper", "Output"]
+__all__ = ["APPLIED", "ESCALATED", "HELD", "RUNS", "Gatekeeper"]
 
 RUNS = "runs"
 """The ``rate_limits`` key under which admitted runs are counted."""
@@ -62,14 +61,6 @@ RUNS = "runs"
 APPLIED = "applied"
 HELD = "held"
 ESCALATED = "escalated"
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """A validated result, and whether it came from ``fallback()``."""
-
-    result: BaseModel
-    degraded: bool
 
 
 class Gatekeeper:

@@ -12,10 +12,9 @@ anyway, :attr:`RunGuards.stopped` still ends the run when ``run()`` returns.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from agentops import budget, ratelimit
+from agentops import budget, ledger, ratelimit
 from agentops.config import Rate
 from agentops.errors import (
     ActionRateLimited,
@@ -26,7 +25,7 @@ from agentops.errors import (
     TaskFailed,
 )
 from agentops.journal import apply
-from agentops.ledger import COMMITTED, UNRESOLVED, result_of, unresolved
+from agentops.ledger import COMMITTED, UNRESOLVED
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,8 +57,7 @@ class GuardStop(BaseException):
         self.error = error
 
 
-@dataclass(frozen=True, slots=True)
-class _Committed:
+class _Committed(NamedTuple):
     action: str
     key: str
     result: Any
@@ -113,11 +111,11 @@ class RunGuards:
     ) -> Any:
         """Run ``do()`` at most once per ``(name, key)``, across runs and crashes."""
         key = str(key)
-        entry = self.state.ledger.get(name, {}).get(key)
-        if entry is not None and entry["status"] == COMMITTED:
+        entry = ledger.get(self.state.ledger, name, key)
+        if entry is not None and entry.status == COMMITTED:
             self.log.info("action.skipped", action=name, key=key, reason="duplicate")
-            return result_of(entry)
-        if entry is not None and entry["status"] == UNRESOLVED:
+            return entry.result
+        if entry is not None and entry.status == UNRESOLVED:
             self._stop(
                 ActionUnresolved(
                     f"{self.agent}: action {name} {key!r} is unresolved: the process died inside "
@@ -183,7 +181,7 @@ class RunGuards:
         self, reconcile: Callable[..., Any] | None, ctx: object, call_agent: Callable[..., Any]
     ) -> None:
         """Ask the agent's ``reconcile()`` about every unresolved action; log the rest."""
-        for name, key in unresolved(self.state.ledger):
+        for name, key in ledger.unresolved(self.state.ledger):
             if reconcile is None:
                 self.log.warning("action.unresolved", action=name, key=key)
                 continue

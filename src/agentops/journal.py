@@ -18,12 +18,23 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import pydantic_core
 
 from agentops._fsio import fsync_directory
-from agentops.ledger import COMMITTED, FAILED, UNDONE, UNRESOLVED, Status, iso_second, unresolved
+from agentops.ledger import (
+    COMMITTED,
+    FAILED,
+    UNDONE,
+    UNRESOLVED,
+    Entry,
+    Status,
+    get,
+    put,
+    unresolved,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,11 +66,11 @@ class Journal:
     def append(self, op: str, at: datetime, **fields: Any) -> dict[str, Any]:
         """Write the record ``{op, run_id, at, **fields}`` and fsync it; return it."""
         record = {"op": op, "run_id": self.run_id, "at": _iso(at), **fields}
-        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+        line = pydantic_core.to_json(record) + b"\n"
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             fsync_directory(self.path.parent)  # the new file's name must survive a crash too
-        os.write(self._fd, line.encode())
+        os.write(self._fd, line)
         os.fsync(self._fd)
         return record
 
@@ -92,20 +103,21 @@ def apply(state: AgentState, record: dict[str, Any]) -> None:
     """Fold one journal record into ``state``."""
     op = record["op"]
     if op in _ACTION_STATUS:
-        at = datetime.fromisoformat(record["at"])
         action, key = record["action"], record["key"]
-        entries = state.ledger.setdefault(action, {})
-        previous = entries.get(key)
-        result_json = previous["result_json"] if previous is not None else None
+        previous = get(state.ledger, action, key)
+        result_json = previous.result_json if previous is not None else "null"
         if "result" in record:
-            result_json = json.dumps(record["result"], ensure_ascii=False, separators=(",", ":"))
-        entries[key] = {
-            "status": _ACTION_STATUS[op],
-            "at": iso_second(at),
-            "run_id": record["run_id"],
-            "result_json": result_json,
-        }
+            result_json = pydantic_core.to_json(record["result"]).decode()
+        # Records are stamped "2026-11-22T03:10:00.123456Z": the ledger keeps seconds.
+        at_second = record["at"][: len("2026-11-22T03:10:00")] + "Z"
+        put(
+            state.ledger,
+            action,
+            key,
+            Entry(at_second, _ACTION_STATUS[op], record["run_id"], result_json),
+        )
         if op == "commit":
+            at = datetime.fromisoformat(record["at"])
             state.rate_limits.setdefault(f"action:{action}", []).append(at)
     elif op == "spend":
         state.budget.record(
@@ -118,8 +130,7 @@ def apply(state: AgentState, record: dict[str, Any]) -> None:
         state.metrics.tokens += record["tokens"]
 
 
-@dataclass(frozen=True, slots=True)
-class Recovered:
+class Recovered(NamedTuple):
     """A crashed run's journal, folded into the state at the next start."""
 
     run_id: str

@@ -10,11 +10,9 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-import traceback
 import typing
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -32,8 +30,7 @@ HOOKS = ("validate", "rollback", "fallback", "apply", "reconcile")
 """Optional module-level functions an agent may define besides ``run``."""
 
 
-@dataclass(frozen=True, slots=True)
-class AgentCode:
+class AgentCode(NamedTuple):
     """An imported agent: its ``run`` function, its models and its optional hooks."""
 
     module: ModuleType
@@ -147,6 +144,8 @@ def _is_model(value: object) -> typing.TypeGuard[type[BaseModel]]:
 def _error_line(exc: BaseException, filename: str) -> str:
     if isinstance(exc, SyntaxError) and exc.lineno and exc.filename == filename:
         return f":{exc.lineno}"
+    import traceback  # noqa: PLC0415 - only for an agent that fails to import
+
     frames = traceback.extract_tb(exc.__traceback__)
     line = next((frame.lineno for frame in reversed(frames) if frame.filename == filename), None)
     return f":{line}" if line else ""

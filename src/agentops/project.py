@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
@@ -34,8 +34,7 @@ def check_agent_name(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True)
-class AgentSpec:
+class AgentSpec(NamedTuple):
     """An agent's name, directory and validated configuration."""
 
     name: str
@@ -48,8 +47,7 @@ class AgentSpec:
         return self.directory / "agent.py"
 
 
-@dataclass(frozen=True, slots=True)
-class Project:
+class Project(NamedTuple):
     """A home directory holding ``agents/``, ``state/`` and ``logs/``."""
 
     home: Path

@@ -131,6 +131,16 @@ class Redactor:
         self._shapes = [(literals, re.compile(p, re.DOTALL)) for literals, p in _SHAPES]
         self.learn(environ or {})
 
+    # Lowercase substrings one of which any match of a shape, a scheme or a
+    # secret key name contains: what the prefilter looks for.
+    _TRIGGERS = tuple(
+        sorted(
+            {literal for literals, _ in _SHAPES for literal in literals}
+            | set(_SCHEMES)
+            | set(_SECRET_KEY_ENDINGS)
+        )
+    )
+
     def learn(self, environ: Mapping[str, str]) -> None:
         """Also redact the values of secret-named variables in ``environ``.
 
@@ -178,15 +188,16 @@ class Redactor:
         return self._walk(copy, None) if self._suspect(data.decode()) else copy
 
     def _suspect(self, text: str) -> bool:
-        # Cheap: substring searches over the whole serialized document, no regex.
-        if any(needle in text for needle in self._needles):
-            return True
+        # Cheap: substring searches over the whole serialized document, no regex
+        # (on megabytes, forty memory searches beat one alternation).
+        for needle in self._needles:
+            if needle in text:
+                return True
         lowered = text.lower()
-        return (
-            any(scheme in lowered for scheme in _SCHEMES)
-            or any(literal in lowered for literals, _ in _SHAPES for literal in literals)
-            or any(ending in lowered for ending in _SECRET_KEY_ENDINGS)
-        )
+        for trigger in self._TRIGGERS:  # noqa: SIM110 - faster than any() on every log line
+            if trigger in lowered:
+                return True
+        return False
 
     def _walk(self, value: Any, key: str | None, *, secret: bool = False) -> Any:
         # Under a secret-named key every value is secret, however deep.

@@ -16,7 +16,6 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from agentops.errors import TaskFailed
-from agentops.failure import Failure, classify
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     import tenacity
 
     from agentops.config import Retry
+    from agentops.failure import Failure
 
 __all__ = ["call_with_retries", "failure_of", "wait_s"]
 
@@ -35,6 +35,8 @@ def failure_of(exc: BaseException) -> Failure | None:
     TaskFailed at all: they are never retried.
     """
     if type(exc) is TaskFailed and exc.__cause__ is not None:
+        from agentops.failure import classify  # noqa: PLC0415 - only runs that fail need it
+
         return classify(exc.__cause__)
     return None
 

@@ -15,7 +15,6 @@ exception, turned into an :class:`~agentops.session.Outcome`.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -296,5 +295,5 @@ def _failure(error: AgentOpsError, message: str, session: Session) -> Failure:
     cause = error.__cause__
     if type(error) is TaskFailed and cause is not None:
         failure = classify(cause)
-        return dataclasses.replace(failure, message=session.redactor.value(failure.message))
+        return failure._replace(message=session.redactor.value(failure.message))
     return Failure(error.status, message, transient=False)

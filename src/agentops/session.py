@@ -9,15 +9,13 @@ remove the journal, and turn every expected error into an :class:`Outcome`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 import pydantic_core
 
@@ -51,8 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["Outcome", "RunOptions", "Session", "new_run_id"]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How an invocation ended: what the CLI prints and exits with.
 
     ``threads_left`` counts threads the agent started that were still running
@@ -74,8 +71,7 @@ class Outcome:
         return self.exit_code in (0, Skipped.exit_code)
 
 
-@dataclass(frozen=True, slots=True)
-class RunOptions:
+class RunOptions(NamedTuple):
     """What a caller may vary about a run: mostly for tests, which drive time and faults."""
 
     dry_run: bool = False
@@ -118,7 +114,7 @@ class Session:
     def run(self, body: Callable[[], Outcome]) -> Outcome:
         """Call ``body``, turning an error that stopped it early into the outcome."""
         try:
-            return dataclasses.replace(body(), threads_left=self.threads_left)
+            return body()._replace(threads_left=self.threads_left)
         except UnknownAgent:
             raise
         except AgentOpsError as exc:
