@@ -283,6 +283,17 @@ def test_a_swallowed_guard_stop_still_ends_the_run(project, clock):
     assert (outcome.status, outcome.exit_code) == ("budget_exceeded", 75)
 
 
+@pytest.mark.parametrize("usd", ["nan", "inf", "-1"])
+def test_a_spend_that_is_not_a_finite_amount_fails_the_run(project, clock, usd):
+    """ctx.spend(usd=nan) fails the run; the state file stays loadable."""
+    project.add_agent("agent", LOOP)
+    outcome = run(project, clock=clock, overrides={"usd": usd, "steps": "1"})
+    assert outcome.exit_code == 1
+    assert "finite amounts" in outcome.message
+    assert run(project, clock=clock, overrides={"steps": "1"}).exit_code == 0
+    assert project.state("agent")["metrics"]["cost_usd"] == 0.0
+
+
 def test_requests_per_minute_waits_for_room(project, clock):
     """requests_per_minute = 2: the third request waits until the minute has room."""
     project.add_agent(

@@ -11,6 +11,7 @@ anyway, :attr:`RunGuards.stopped` still ends the run when ``run()`` returns.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
@@ -202,8 +203,11 @@ class RunGuards:
 
     def spend(self, *, usd: float = 0.0, tokens: int = 0) -> None:
         """Record a cost before it is incurred; refuse it if it would pass a cap."""
-        if usd < 0 or tokens < 0:
-            raise ValueError("ctx.spend() takes amounts >= 0")
+        if not (math.isfinite(usd) and usd >= 0) or tokens < 0:
+            # NaN would pass every comparison and poison the state file.
+            raise ValueError(
+                f"ctx.spend() takes finite amounts >= 0, not usd={usd!r} tokens={tokens!r}"
+            )
         now = self.clock()
         cap = self.limits.tokens_per_run
         if cap is not None and self.tokens + tokens > cap:
