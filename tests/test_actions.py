@@ -99,7 +99,7 @@ def test_without_reconcile_an_unknown_effect_stops_the_run_until_settled(project
     blocked = run_agentops("run", "agent")
     assert blocked.returncode == 1
     assert "action effect 'b' is unresolved" in blocked.stderr
-    assert "agentops ledger agent --resolve b --done|--redo" in blocked.stderr
+    assert "Settle it: agentops ledger agent --action effect --resolve b --done" in blocked.stderr
     assert effects(project) == ["a", "b"]
 
     listing = run_agentops("ledger", "agent")

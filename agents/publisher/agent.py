@@ -53,8 +53,12 @@ def run(params: Params, ctx: Context) -> Result:
             do=lambda item=item: _publish(ctx.home, outbox, item, ctx.run_id),
             undo=lambda receipt: (ctx.home / receipt["path"]).unlink(missing_ok=True),
         )
-        if ctx.dry_run or receipt["run_id"] != ctx.run_id:
-            already += not ctx.dry_run
+        if ctx.dry_run:
+            continue
+        # A receipt from an earlier run (or None, for an item an operator marked
+        # done with `agentops ledger --resolve`): published before.
+        if receipt is None or receipt["run_id"] != ctx.run_id:
+            already += 1
             continue
         published.append(item.id)
         time.sleep(params.delay)
@@ -69,9 +73,12 @@ def validate(result: Result, ctx: Context) -> None:
         raise ValueError(f"published but missing from the outbox: {missing}")
 
 
-def reconcile(name: str, key: str, ctx: Context) -> bool:
-    """Say whether the item reached the outbox, after a crash inside _publish()."""
-    return (ctx.home / ctx.params.outbox / f"{key}.md").exists()
+def reconcile(name: str, key: str, ctx: Context) -> dict[str, str] | bool:
+    """After a crash inside _publish(): the receipt if the item reached the outbox."""
+    target = ctx.home / ctx.params.outbox / f"{key}.md"
+    if not target.exists():
+        return False  # not published: the next ctx.action publishes it
+    return {"path": str(target.relative_to(ctx.home)), "run_id": "reconciled"}
 
 
 def _publish(home: Path, outbox: Path, item: Item, run_id: str) -> dict[str, str]:

@@ -32,9 +32,16 @@ __all__ = ["ledger_rows", "read_state", "reject_held", "reset_circuit", "resolve
 
 
 def read_state(project: Project, name: str) -> AgentState:
-    """The agent's state as last saved, without taking its lock (saves are atomic)."""
+    """The agent's state, without taking its lock (saves are atomic).
+
+    A journal left by a run that died, or by one still running, is folded in
+    (in memory only): its actions are what an operator needs to see.
+    """
     project.agent(name)  # an unknown agent is an error, not an empty state
-    return FileStateStore(project.state_dir).load(name)
+    store = FileStateStore(project.state_dir)
+    state = store.load(name)
+    store.recover(state, persist=False)
+    return state
 
 
 def reset_circuit(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
@@ -73,6 +80,11 @@ def resolve_action(
                 f"{key!r} is a key of several actions ({', '.join(matches)}): add --action"
             )
         was = Entry.parse(state.ledger[matches[0]][key])
+        if not done and was.status == COMMITTED:
+            raise UsageError(
+                f"{matches[0]} {key!r} is committed: its effect happened, and --redo would "
+                "do it again. Only unresolved or failed entries are redone"
+            )
         now = was._replace(
             status=COMMITTED if done else FAILED,
             at=iso_second(session.clock()),

@@ -305,8 +305,8 @@ def reset(ctx: click.Context, agent: str, circuit: bool) -> None:
 @click.option(
     "--resolve", "key", metavar="KEY", help="Settle the entry KEY (with --done or --redo)."
 )
-@click.option("--done", "outcome", flag_value="done", help="KEY's effect happened: never redo it.")
-@click.option("--redo", "outcome", flag_value="redo", help="KEY's effect did not happen: redo it.")
+@click.option("--done", is_flag=True, help="KEY's effect happened: never redo it.")
+@click.option("--redo", is_flag=True, help="KEY's effect did not happen: the next run may redo it.")
 @click.option("--action", metavar="NAME", help="The action KEY belongs to, if several have it.")
 @click.pass_context
 @_reports_errors
@@ -317,7 +317,8 @@ def ledger(
     every: bool,
     as_json: bool,
     key: str | None,
-    outcome: str | None,
+    done: bool,
+    redo: bool,
     action: str | None,
 ) -> None:
     """List AGENT's guarded actions whose effect is unknown, or settle one.
@@ -329,14 +330,13 @@ def ledger(
     """
     from agentops import admin  # noqa: PLC0415
 
-    if key is not None:
-        if outcome is None:
-            raise click.UsageError("--resolve KEY needs --done or --redo")
-        _report(
-            admin.resolve_action(_project(ctx), agent, key, done=outcome == "done", action=action)
-        )
-    if outcome is not None:
-        raise click.UsageError("--done and --redo go with --resolve KEY")
+    if key is None:
+        if done or redo or action:
+            raise click.UsageError("--done, --redo and --action go with --resolve KEY")
+    elif done == redo:
+        raise click.UsageError("--resolve KEY needs one of --done or --redo")
+    else:
+        _report(admin.resolve_action(_project(ctx), agent, key, done=done, action=action))
     rows = admin.ledger_rows(admin.read_state(_project(ctx), agent), every=every)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -368,20 +368,29 @@ def review() -> None:
 def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
     """List held results, of AGENT or of every agent."""
     from agentops.admin import read_state  # noqa: PLC0415
+    from agentops.errors import AgentOpsError  # noqa: PLC0415
 
     project = _project(ctx.find_root())
     names = [agent] if agent else project.agent_names()
-    rows = [
-        {"agent": name, **held.model_dump(mode="json")}
-        for name in names
-        for held in read_state(project, name).review
-    ]
+    rows, problems = [], []
+    for name in names:
+        try:
+            held = read_state(project, name).review
+        except AgentOpsError as exc:
+            if agent:  # the one asked for
+                raise
+            problems.append(exc)  # one broken agent must not hide the others' reviews
+            continue
+        rows += [{"agent": name, **item.model_dump(mode="json")} for item in held]
+    for problem in problems:
+        _say(problem.message)
+    code = problems[0].exit_code if problems else 0
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
+        sys.exit(code)
     if not rows:
         click.echo("no results are held for review")
-        return
+        sys.exit(code)
     _print_table(
         ["AGENT", "ID", "AT", "CONFIDENCE", "ESCALATED", "RESULT"],
         [
@@ -396,6 +405,7 @@ def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
             for row in rows
         ],
     )
+    sys.exit(code)
 
 
 @review.command()
@@ -425,11 +435,16 @@ def reject(ctx: click.Context, agent: str, held_id: str, reason: str | None) -> 
 
 
 def _report(outcome: Outcome) -> NoReturn:
-    """Operator commands say what they did, on stdout; failures go to stderr."""
+    """Operator commands say what they did on stdout, and why not on stderr.
+
+    A person is waiting for the answer, so even a skip (another run holds the
+    lock) is said, unlike a skipped run under cron.
+    """
     if outcome.exit_code == 0:
         click.echo(outcome.message)
         sys.exit(0)
-    _finish(outcome)
+    _say(f"{outcome.message} (log: {outcome.log_path})")
+    sys.exit(outcome.exit_code)
 
 
 def _clip(text: str, width: int) -> str:

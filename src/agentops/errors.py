@@ -21,6 +21,7 @@
         ├── RunTimeout             1   the run passed its timeout
         ├── Interrupted            1   SIGTERM or SIGINT ended the run
         ├── StepLimitExceeded      1   ctx.step() passed [limits] steps_per_run
+        ├── BudgetTooSmall         1   one spend is larger than a whole cap
         ├── ActionUnresolved       1   an action's effect is unknown after a crash
         └── Escalated              1   the result's confidence is below review_threshold
 
@@ -38,6 +39,7 @@ __all__ = [
     "AgentOpsError",
     "BudgetExceeded",
     "BudgetExhausted",
+    "BudgetTooSmall",
     "CircuitOpen",
     "ConfigError",
     "Escalated",
@@ -188,6 +190,10 @@ class Interrupted(TaskFailed):
 
 class StepLimitExceeded(TaskFailed):
     """The agent called ``ctx.step()`` more often than ``[limits] steps_per_run`` allows."""
+
+
+class BudgetTooSmall(TaskFailed):
+    """A single spend is larger than a cost cap: no window will ever have room for it."""
 
 
 class ActionUnresolved(TaskFailed):

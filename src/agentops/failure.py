@@ -3,8 +3,8 @@
 =================  =========  ==================================================
 category           transient  raised by
 =================  =========  ==================================================
-``timeout``        yes        httpx timeouts, ``TimeoutError``
-``connection``     yes        httpx transport errors, ``ConnectionError``
+``timeout``        yes        httpx timeouts, ``TimeoutError``, a 408 response
+``connection``     yes        httpx transport errors, ``ConnectionError`` (urllib's too)
 ``http_429``       yes        a 429 response (``Retry-After`` honoured)
 ``http_5xx``       yes        a 5xx response (``Retry-After`` honoured)
 ``transient``      yes        :class:`agentops.errors.TransientError`
@@ -12,11 +12,13 @@ category           transient  raised by
 ``permission``     no         401, 403, ``PermissionError``
 ``bad_response``   no         a body that does not decode (``json.JSONDecodeError``)
 ``validation``     no         pydantic ``ValidationError``
-``error``          no         anything else
+``error``          no         anything else, such as a URL without ``http://``
 =================  =========  ==================================================
 
-The fingerprint (category plus the message with numbers, ids and addresses
-blanked) is what the circuit breaker compares between runs.
+The fingerprint (category plus the message with URLs and every word holding
+a digit blanked: ids, ports, hashes, sizes) is what the circuit breaker
+compares between runs. Responses come from httpx's ``raise_for_status()`` or
+urllib's ``HTTPError``.
 """
 
 from __future__ import annotations
@@ -25,22 +27,20 @@ import hashlib
 import json
 import re
 import sys
+import urllib.error
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
 from agentops.errors import TransientError
 
-if TYPE_CHECKING:
-    import httpx
-
 __all__ = ["Failure", "classify", "parse_retry_after"]
 
 _VARIABLE_PARTS = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # uuids
-    r"|0x[0-9a-f]+|\b[0-9a-f]{12,}\b"  # addresses, hashes
-    r"|\d+(?:\.\d+)?",  # numbers: ports, ids, times, sizes
+    r"[a-z][a-z0-9+.-]*://[^\s'\"<>]+"  # URLs: a failing API is one failure whatever the path
+    r"|[\w.-]*\d[\w.-]*"  # any word with a digit: ids, hashes, addresses, times, sizes
+    r"|\b[0-9a-f]{6,}\b",  # hex ids without digits
     re.IGNORECASE,
 )
 
@@ -80,25 +80,33 @@ def classify(exc: BaseException) -> Failure:
     rules = _RULES
     if httpx is not None:
         if isinstance(exc, httpx.HTTPStatusError):
-            return _classify_status(exc.response, message)
+            headers = exc.response.headers
+            return _from_status(exc.response.status_code, headers.get("Retry-After"), message)
         rules = (
+            (httpx.UnsupportedProtocol, "error", False),  # a URL without http://: a bug
             (httpx.TimeoutException, "timeout", True),
             (httpx.DecodingError, "bad_response", False),
             (httpx.TransportError, "connection", True),
             *rules,
         )
+    if isinstance(exc, urllib.error.HTTPError):
+        return _from_status(
+            exc.code, exc.headers.get("Retry-After") if exc.headers else None, message
+        )
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, Exception):
+        return classify(exc.reason)._replace(message=message)  # urllib wraps the socket error
     for kind, category, transient in rules:
         if isinstance(exc, kind):
             return Failure(category, message, transient=transient)
     return Failure("error", message, transient=False)
 
 
-def _classify_status(response: httpx.Response, message: str) -> Failure:
-    status = response.status_code
-    if status == 429 or status >= 500:  # noqa: PLR2004 - HTTP semantics
-        category = "http_429" if status == 429 else "http_5xx"  # noqa: PLR2004
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return Failure(category, message, transient=True, retry_after_s=retry_after)
+def _from_status(status: int, retry_after: str | None, message: str) -> Failure:
+    if status in (408, 429) or status >= 500:  # noqa: PLR2004 - HTTP semantics
+        category = "http_429" if status == 429 else "http_5xx" if status >= 500 else "timeout"  # noqa: PLR2004
+        return Failure(
+            category, message, transient=True, retry_after_s=parse_retry_after(retry_after)
+        )
     category = "permission" if status in (401, 403) else "http_4xx"
     return Failure(category, message, transient=False)
 

@@ -204,6 +204,8 @@ class Gatekeeper:
             try:
                 output = self.call_agent("fallback()", fallback, params, ctx, cause)
             except TaskFailed as fallback_exc:
+                if type(fallback_exc) is not TaskFailed:  # the timeout or a signal
+                    raise
                 raise TaskFailed(
                     f"{exc.message}; then {fallback_exc.message}", agent=self.name
                 ) from fallback_exc.__cause__
@@ -236,6 +238,7 @@ class Gatekeeper:
         """Gate 4: the Result model, then ``validate()``; a rejection rolls back."""
         try:
             result = self._as_result(output)
+            self._check_confidence(result)
             validate = self.code.hook("validate")
             if validate is not None:
                 try:
@@ -254,6 +257,18 @@ class Gatekeeper:
             self.roll_back(output, ctx, guards)
             raise
         return result
+
+    def _check_confidence(self, result: BaseModel) -> None:
+        # Only where it routes (an apply() hook): NaN would pass every threshold.
+        confidence = getattr(result, "confidence", None)
+        if confidence is None or self.code.hook("apply") is None:
+            return
+        number = isinstance(confidence, int | float) and not isinstance(confidence, bool)
+        if not number or not 0 <= confidence <= 1:
+            error = f"confidence must be a number from 0 to 1, not {confidence!r}"
+            raise OutputRejected(
+                f"{self.name}: output rejected: {error}", agent=self.name, errors=[error]
+            )
 
     def roll_back(self, output: Any, ctx: Context, guards: RunGuards) -> None:
         """Call ``rollback()`` on a rejected output, then undo the run's committed actions."""

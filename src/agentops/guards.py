@@ -12,6 +12,7 @@ anyway, :attr:`RunGuards.stopped` still ends the run when ``run()`` returns.
 from __future__ import annotations
 
 import math
+import shlex
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
@@ -22,6 +23,7 @@ from agentops.errors import (
     ActionUnresolved,
     AgentOpsError,
     BudgetExceeded,
+    BudgetTooSmall,
     StepLimitExceeded,
     TaskFailed,
 )
@@ -47,6 +49,8 @@ REQUESTS = "requests"
 """The ``rate_limits`` key under which HTTP requests are counted."""
 
 _PER_MINUTE = 60.0
+_MAX_SPEND_USD = 1e9
+_MAX_TOKENS = 10**12
 
 
 class GuardStop(BaseException):
@@ -111,16 +115,19 @@ class RunGuards:
         undo: Callable[[Any], Any] | None = None,
     ) -> Any:
         """Run ``do()`` at most once per ``(name, key)``, across runs and crashes."""
-        key = str(key)
+        name, key = str(name), str(key)
         entry = ledger.get(self.state.ledger, name, key)
         if entry is not None and entry.status == COMMITTED:
             self.log.info("action.skipped", action=name, key=key, reason="duplicate")
             return entry.result
         if entry is not None and entry.status == UNRESOLVED:
+            settle = shlex.join(
+                ["agentops", "ledger", self.agent, "--action", name, "--resolve", key]
+            )
             self._stop(
                 ActionUnresolved(
                     f"{self.agent}: action {name} {key!r} is unresolved: the process died inside "
-                    f"do(). Settle it: agentops ledger {self.agent} --resolve {key} --done|--redo",
+                    f"do(). Settle it: {settle} --done (it happened) or --redo",
                     agent=self.agent,
                 )
             )
@@ -132,15 +139,25 @@ class RunGuards:
             self._record("intent", action=name, key=key)
             try:
                 result = do()
-            except Exception as exc:
+            except (Exception, GuardStop) as exc:
+                # A guard that stops the run inside do() (a refused spend, the step
+                # limit) stops it before the effect: that is why costs are asked first.
                 self._record("abort", action=name, key=key, error=f"{type(exc).__name__}: {exc}")
                 self.log.warning("action.failed", action=name, key=key, error=str(exc))
                 raise
-            recorded = self.redactor.value(result, fallback=str)
+            recorded = self._recordable(result, name, key)
             self._record("commit", action=name, key=key, result=recorded)
         self.committed.append(_Committed(name, key, recorded, undo))
         self.log.info("action.committed", action=name, key=key)
         return recorded
+
+    def _recordable(self, result: Any, name: str, key: str) -> Any:
+        # The effect happened: whatever do() returned, the commit must be written.
+        try:
+            return self.redactor.value(result, fallback=str)
+        except Exception as exc:  # noqa: BLE001 - a cycle, bytes that are not text, ...
+            self.log.warning("action.result_not_json", action=name, key=key, error=str(exc))
+            return self.redactor.value(repr(result)[:1000])
 
     def _check_action_rate(self, name: str) -> None:
         rate = self.limits.actions.get(name)
@@ -181,30 +198,36 @@ class RunGuards:
     def reconcile(
         self, reconcile: Callable[..., Any] | None, ctx: object, call_agent: Callable[..., Any]
     ) -> None:
-        """Ask the agent's ``reconcile()`` about every unresolved action; log the rest."""
+        """Ask the agent's ``reconcile()`` about every unresolved action; log the rest.
+
+        ``reconcile()`` returns False (the effect did not happen: ``do()`` may
+        run again), True (it did) or, better, the result ``do()`` would have
+        returned, which ``ctx.action`` then returns for it (True records None).
+        """
         for name, key in ledger.unresolved(self.state.ledger):
             if reconcile is None:
                 self.log.warning("action.unresolved", action=name, key=key)
                 continue
             try:
-                happened = bool(call_agent("reconcile()", reconcile, name, key, ctx))
+                found = call_agent("reconcile()", reconcile, name, key, ctx)
             except TaskFailed as exc:
                 self.log.error("action.reconcile_failed", action=name, key=key, error=str(exc))
                 continue
-            if self.journal is not None:
-                with self.interrupts.critical():
-                    if happened:
-                        self._record("commit", action=name, key=key, result=None)
-                    else:
-                        self._record("abort", action=name, key=key, error="reconcile: not done")
-            self.log.info("action.reconciled", action=name, key=key, happened=happened)
+            with self.interrupts.critical():
+                if found is False or found is None:
+                    self._record("abort", action=name, key=key, error="reconcile: not done")
+                else:
+                    result = None if found is True else self._recordable(found, name, key)
+                    self._record("commit", action=name, key=key, result=result)
+            self.log.info("action.reconciled", action=name, key=key, happened=found is not False)
 
     # -- budgets and limits ------------------------------------------------------------
 
     def spend(self, *, usd: float = 0.0, tokens: int = 0) -> None:
         """Record a cost before it is incurred; refuse it if it would pass a cap."""
-        if not (math.isfinite(usd) and usd >= 0) or tokens < 0:
-            # NaN would pass every comparison and poison the state file.
+        if not (math.isfinite(usd) and 0 <= usd <= _MAX_SPEND_USD and 0 <= tokens <= _MAX_TOKENS):
+            # NaN would pass every comparison and poison the state file; huge
+            # amounts would overflow the totals.
             raise ValueError(
                 f"ctx.spend() takes finite amounts >= 0, not usd={usd!r} tokens={tokens!r}"
             )
@@ -219,6 +242,15 @@ class RunGuards:
                 )
             )
         for window in budget.windows(self.limits):
+            if usd > window.cap_usd:
+                # Waiting would never help: a person must raise the cap or cut the cost.
+                self._stop(
+                    BudgetTooSmall(
+                        f"{self.agent}: a single spend of {usd:g} is more than "
+                        f"{window.name} {window.cap_usd:g}: raise the cap or spend less per call",
+                        agent=self.agent,
+                    )
+                )
             if not window.allows(self.state.budget.spends, now, usd):
                 spent = window.spent(self.state.budget.spends, now)
                 self.state.budget.waiting_usd = usd

@@ -87,15 +87,24 @@ class Journal:
 
 
 def read(path: Path) -> list[dict[str, Any]]:
-    """The records in a journal file, without a torn or garbled last line."""
+    """The records in a journal file, without a torn last line.
+
+    Only the last line may be torn (the process died writing it, so nothing
+    relied on it). A bad line with records after it is damage: ``ValueError``,
+    and the journal is left for a person to look at.
+    """
+    lines = path.read_bytes().splitlines()
     records = []
-    for line in path.read_bytes().splitlines():
+    for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
         except ValueError:
-            break  # a torn write: the process died before it was acknowledged
-        if isinstance(record, dict) and "op" in record:
-            records.append(record)
+            if number == len(lines):
+                break
+            raise ValueError(f"line {number} is not a journal record") from None
+        if not (isinstance(record, dict) and "op" in record):
+            raise ValueError(f"line {number} is not a journal record")
+        records.append(record)
     return records
 
 
@@ -151,6 +160,8 @@ def recover(state: AgentState, path: Path) -> Recovered | None:
     if not records or state.journal_folded == records[0]["run_id"]:
         return Recovered(run_id=state.journal_folded or "", records=0, unresolved=[])
     begin, rest = records[0], records[1:]
+    if begin.get("agent", state.agent) != state.agent:
+        raise ValueError(f"it is the journal of agent {begin['agent']!r}")
     for record in rest:
         apply(state, record)
     if begin["op"] == "begin" and begin.get("kind") == "run":

@@ -89,8 +89,11 @@ class Entry(NamedTuple):
 
     @property
     def result(self) -> Any:
-        """The recorded result of ``do()``, decoded."""
-        return json.loads(self.result_json)
+        """The recorded result of ``do()``, decoded (as text if a person garbled it)."""
+        try:
+            return json.loads(self.result_json)
+        except ValueError:
+            return self.result_json
 
 
 def iso_second(moment: Any) -> str:

@@ -12,6 +12,7 @@ to retry, because cron pays every import on every tick.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +46,9 @@ def wait_s(
     spec: Retry, attempt: int, failure: Failure, *, jitter: Callable[[], float] = random.random
 ) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1 for the first)."""
-    if failure.retry_after_s is not None:
-        return min(failure.retry_after_s, spec.max)
+    asked = failure.retry_after_s
+    if asked is not None and math.isfinite(asked):
+        return min(max(asked, 0.0), spec.max)
     return min(spec.max, spec.initial * 2.0 ** (attempt - 1) + jitter() * spec.initial)
 
 

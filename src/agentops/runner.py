@@ -24,6 +24,7 @@ import pydantic_core
 from agentops import breaker
 from agentops.errors import (
     AgentOpsError,
+    ConfigError,
     Escalated,
     RateLimited,
     Skipped,
@@ -31,7 +32,7 @@ from agentops.errors import (
     TaskFailed,
     UsageError,
 )
-from agentops.gatekeeper import ESCALATED, HELD
+from agentops.gatekeeper import APPLIED, ESCALATED, HELD
 from agentops.ledger import iso_second
 from agentops.session import Outcome, RunOptions, Session
 from agentops.state import ErrorRecord, Held, LastRun
@@ -117,7 +118,9 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
                 result = None
                 raise
             route = gate.route(result, ctx, guards)
-            state.data = data
+            # apply() may have changed ctx.state too; checked again, not rolled back:
+            # what it did is done (its actions are journaled).
+            state.data = _agent_data(session, ctx.state) if route == APPLIED else data
         except AgentOpsError as exc:
             error = exc
             _log_failure(session, exc)
@@ -161,6 +164,8 @@ def _approve(session: Session, held_id: str) -> Outcome:
         if held is None:
             raise UsageError(f"{session.name} holds no result {held_id!r} for review")
         gate = session.load_code(spec, interrupts)
+        if gate.code.hook("apply") is None:
+            raise ConfigError(f"{spec.code_path}: no apply(): there is nothing to approve with")
         params = gate.check_params({})
         journal = session.journal(session.clock(), "approve")
         ctx, guards = session.context(
@@ -168,6 +173,7 @@ def _approve(session: Session, held_id: str) -> Outcome:
         )
         try:
             gate.apply(gate.check_output(held.result, ctx, guards), ctx, guards)
+            state.data = _agent_data(session, ctx.state)
         except AgentOpsError as exc:
             _log_failure(session, exc)
             session.save(state, spec, journal)  # keeps what apply() committed

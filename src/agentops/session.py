@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 import pydantic_core
 
+from agentops import ratelimit
 from agentops._clock import utcnow
+from agentops.config import Rate
 from agentops.context import Context
 from agentops.errors import AgentOpsError, RateLimited, Skipped, StateError, UnknownAgent
 from agentops.gatekeeper import Gatekeeper
-from agentops.guards import RunGuards
+from agentops.guards import REQUESTS, RunGuards
 from agentops.interrupts import RunInterrupts, StopRun
 from agentops.ledger import iso_second, prune
 from agentops.loader import load_agent
@@ -140,7 +142,7 @@ class Session:
         ):
             try:
                 state = self.store.load(self.name)
-                recovered = self.store.recover(state)
+                recovered = self.store.recover(state, persist=not self.options.dry_run)
                 if recovered is not None and recovered.records:
                     self.log.warning(
                         "run.recovered",
@@ -192,7 +194,7 @@ class Session:
         if self.options.dry_run:
             return None
         journal = self.store.journal(self.name, self.run_id)
-        journal.append("begin", started, kind=kind)
+        journal.append("begin", started, kind=kind, agent=self.name)
         return journal
 
     def context(
@@ -235,8 +237,9 @@ class Session:
         """Prune the ledger, save the state, then remove the journal it now holds."""
         if self.options.dry_run:
             return
-        cutoff = self.clock() - timedelta(seconds=spec.config.ledger.keep)
-        prune(state.ledger, before=iso_second(cutoff))
+        now = self.clock()
+        prune(state.ledger, before=iso_second(now - timedelta(seconds=spec.config.ledger.keep)))
+        _prune_rate_limits(state, spec, now)
         if journal is not None:
             state.journal_folded = self.run_id
         try:
@@ -268,3 +271,19 @@ class Session:
             message=self.redactor.value(message),
             log_path=self.project.log_path(self.name),
         )
+
+
+def _prune_rate_limits(state: AgentState, spec: AgentSpec, now: datetime) -> None:
+    # Keep each list to its window, and drop lists no limit reads any more:
+    # an action commits often and would otherwise grow its list forever.
+    limits = spec.config.limits
+    rates: dict[str, Rate | None] = {"runs": limits.runs, REQUESTS: None}
+    if limits.requests_per_minute is not None:
+        rates[REQUESTS] = Rate(limits.requests_per_minute, 60.0, "per minute")
+    rates |= {f"action:{name}": rate for name, rate in limits.actions.items()}
+    for key in list(state.rate_limits):
+        rate = rates.get(key)
+        if rate is None:
+            del state.rate_limits[key]
+        else:
+            state.rate_limits[key] = ratelimit.prune(state.rate_limits[key], rate, now)

@@ -217,7 +217,7 @@ class StateStore(Protocol):
     def journal(self, name: str, run_id: str) -> Journal:
         """The journal a run of ``name`` appends its records to."""
 
-    def recover(self, state: AgentState) -> Recovered | None:
+    def recover(self, state: AgentState, *, persist: bool = True) -> Recovered | None:
         """Fold a journal left by a run that died into ``state``, and persist that."""
 
 
@@ -240,11 +240,13 @@ class FileStateStore:
         """``state/<name>.journal``, for the run ``run_id``."""
         return Journal(self.directory / f"{name}.journal", run_id=run_id)
 
-    def recover(self, state: AgentState) -> Recovered | None:
+    def recover(self, state: AgentState, *, persist: bool = True) -> Recovered | None:
         """Fold ``state/<name>.journal``, if a run died and left it, into ``state``.
 
         The recovered state is saved before the journal is removed, so a crash
-        here too loses nothing. Call with the agent's lock held.
+        here too loses nothing; call with the agent's lock held. Without
+        ``persist`` (a dry run, a look at the ledger) the state is folded in
+        memory only and the files are left as they are.
         """
         path = self.directory / f"{state.agent}.journal"
         try:
@@ -253,7 +255,7 @@ class FileStateStore:
             raise StateError(
                 f"{path}: unreadable journal ({exc}); the file was left as it is", agent=state.agent
             ) from exc
-        if recovered is not None:
+        if recovered is not None and persist:
             if recovered.records:
                 self.save(state)
             path.unlink(missing_ok=True)
