@@ -104,16 +104,15 @@ def make_logger(
         first = {key: event.pop(key) for key in FIRST_KEYS if key in event}
         return {**first, **event}
 
-    def redact(_logger: object, _method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
-        # Anything an agent logs that is not JSON (an exception, a URL) is logged as text.
-        redacted: dict[str, Any] = redactor.value(event, fallback=str)
-        return redacted
+    def render(_logger: object, _method: str, event: MutableMapping[str, Any]) -> str:
+        # Redacted as it is rendered; anything an agent logs that is not JSON
+        # (an exception, a URL object) is logged as text.
+        return redactor.json(event, fallback=str)
 
     processors: list[structlog.typing.Processor] = [
         structlog.processors.format_exc_info,
         stamp,
-        redact,
-        structlog.processors.JSONRenderer(),
+        render,
     ]
     logger: structlog.typing.FilteringBoundLogger = structlog.wrap_logger(
         sink,
