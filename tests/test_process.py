@@ -285,3 +285,41 @@ def test_lock_held_by_another_process_skips_with_75(project, run_agentops):
     assert run_agentops("run", "hello").returncode == 0, (
         "the kernel released the dead holder's lock"
     )
+
+
+def test_a_closed_pipe_ends_a_listing_quietly(project, run_agentops):
+    """`agentops ledger X --all | head -1`: no 'internal error' when head stops reading."""
+    project.add_agent(
+        "many",
+        """
+        from pydantic import BaseModel
+        class Params(BaseModel):
+            pass
+        class Result(BaseModel):
+            ok: bool
+        def run(params: Params, ctx) -> Result:
+            for i in range(3000):
+                ctx.action("note", key=str(i), do=lambda: None)
+            return Result(ok=True)
+        """,
+    )
+    assert run_agentops("run", "many").returncode == 0
+    shell = f"{AGENTOPS} --home {project.home} ledger many --all | head -1"
+    result = subprocess.run(
+        ["/bin/sh", "-c", shell], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.stdout.split() == ["ACTION", "KEY", "STATUS", "AT", "RUN"]
+    assert result.stderr == ""
+
+
+def test_an_unreadable_state_line_stays_short(project, run_agentops):
+    """Thousands of bad ledger entries are counted, not listed: the line stays one line."""
+    project.add_agent("hello")
+    path = project.state_path("hello")
+    path.parent.mkdir()
+    bad = {f"k{i}": {"status": "committed"} for i in range(2000)}
+    path.write_text(json.dumps({"agent": "hello", "ledger": {"publish": bad}}))
+    result = run_agentops("run", "hello")
+    assert result.returncode == 74
+    assert "and 1995 more" in result.stderr
+    assert len(result.stderr) < 1000

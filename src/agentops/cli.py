@@ -55,8 +55,8 @@ def _reports_errors(command: _F) -> _F:
 
         try:
             return command(*args, **kwargs)
-        except click.ClickException:
-            raise
+        except (click.ClickException, BrokenPipeError):
+            raise  # click turns both into a message, or a quiet exit when a pipe closed
         except AgentOpsError as exc:
             _fail(exc.message, exc.exit_code)
         except Exception as exc:  # noqa: BLE001 - one line under cron, not a traceback

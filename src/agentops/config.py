@@ -204,8 +204,12 @@ class AgentConfig(_Section):
     guard: Guard = Guard()
 
 
+MAX_PROBLEMS = 5
+"""How many problems one error line names; the rest are counted."""
+
+
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming each bad key, for a config or state file error."""
+    """One line naming the bad keys (the first few), for a config or state file error."""
     problems = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
@@ -214,4 +218,5 @@ def describe_validation_error(exc: ValidationError) -> str:
         else:
             message = error["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {message}")
-    return "; ".join(problems)
+    more = len(problems) - MAX_PROBLEMS
+    return "; ".join(problems[:MAX_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
