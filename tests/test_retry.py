@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentops.config import Retry
-from agentops.errors import Interrupted, RunTimeout, TaskFailed, TransientError
+from agentops.errors import AgentCodeFailed, Interrupted, RunTimeout, TaskFailed, TransientError
 from agentops.failure import Failure
 from agentops.retry import call_with_retries, wait_s
 
@@ -19,8 +19,8 @@ THREE = Retry(attempts=3, initial=1, max=60)
 PLAIN = Failure("timeout", "TimeoutError: slow", transient=True)
 
 
-def wrapped(cause: BaseException, error: type[TaskFailed] = TaskFailed) -> TaskFailed:
-    """What the gatekeeper raises for an agent exception: ``raise TaskFailed(...) from cause``."""
+def wrapped(cause: BaseException, error: type[TaskFailed] = AgentCodeFailed) -> TaskFailed:
+    """What the gatekeeper raises for an agent exception: ``raise AgentCodeFailed(...) from it``."""
     try:
         raise error(f"task failed: {cause}") from cause
     except TaskFailed as exc:
@@ -309,12 +309,12 @@ def test_a_retry_imports_tenacity():
     code = """
         import sys
         from agentops.config import Retry
-        from agentops.errors import TaskFailed
+        from agentops.errors import AgentCodeFailed
         from agentops.retry import call_with_retries
         failures = [TimeoutError("slow")]
         def call():
             if failures:
-                raise TaskFailed("x") from failures.pop()
+                raise AgentCodeFailed("x") from failures.pop()
             return 1
         call_with_retries(call, Retry(), sleep=lambda s: None, before_sleep=lambda *a: None)
         print('tenacity' in sys.modules)

@@ -353,3 +353,21 @@ def test_secrets_never_reach_state_or_log(project, clock):
         assert secret not in text
         assert "hunter22" not in text
         assert "[REDACTED]" in text
+
+
+def test_sigterm_during_rollback_ends_the_run_as_interrupted(project, clock):
+    """A stop inside rollback() is a stop, not a failed rollback of a rejected run."""
+    project.add_agent(
+        "agent",
+        ROLLBACK.replace(
+            """    (ctx.home / "rolled-back").write_text(repr(result))""",
+            """    import os, signal, time
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)""",
+        ),
+    )
+    (project.home / "reject").write_text("")
+    outcome = run(project, clock=clock)
+    assert (outcome.status, outcome.exit_code) == ("interrupted", 1)
+    assert "rollback() interrupted by SIGTERM" in outcome.message
+    assert "rollback.failed" not in project.event_names("agent")

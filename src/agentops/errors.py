@@ -18,6 +18,7 @@
     │   ├── BudgetExceeded        75   a spend would pass a cap: the run stops
     │   └── ActionRateLimited     75   an action's rate limit is exhausted: the run stops
     └── TaskFailed                 1   the agent's task failed
+        ├── AgentCodeFailed        1   agent code raised (the exception is its __cause__)
         ├── RunTimeout             1   the run passed its timeout
         ├── Interrupted            1   SIGTERM or SIGINT ended the run
         ├── StepLimitExceeded      1   ctx.step() passed [limits] steps_per_run
@@ -36,6 +37,7 @@ from __future__ import annotations
 __all__ = [
     "ActionRateLimited",
     "ActionUnresolved",
+    "AgentCodeFailed",
     "AgentOpsError",
     "BudgetExceeded",
     "BudgetExhausted",
@@ -174,6 +176,15 @@ class ActionRateLimited(Skipped):
 
 class TaskFailed(AgentOpsError):
     """The agent's task raised, or produced something unusable."""
+
+
+class AgentCodeFailed(TaskFailed):
+    """Agent code raised: its own exception is the ``__cause__``.
+
+    The only failure that is retried (if transient), handed to ``fallback()``
+    or read as a rejection by a validator; the timeout, a signal and a guard
+    that trips are other kinds of TaskFailed and end the run as they are.
+    """
 
 
 class RunTimeout(TaskFailed):

@@ -27,12 +27,12 @@ from pydantic import BaseModel, ValidationError
 
 from agentops import breaker, budget, ratelimit
 from agentops.errors import (
+    AgentCodeFailed,
     BudgetExhausted,
     CircuitOpen,
     OutputRejected,
     ParamsRejected,
     RateLimited,
-    TaskFailed,
 )
 from agentops.guards import GuardStop
 from agentops.interrupts import StopRun
@@ -108,9 +108,7 @@ class Gatekeeper:
                 return self._validate(model, values, "Params")
             except ValidationError as exc:
                 errors = _describe(exc)
-            except TaskFailed as exc:
-                if type(exc) is not TaskFailed:  # the timeout or a signal
-                    raise
+            except AgentCodeFailed as exc:  # a validator raised something else
                 errors = [exc.message]
         self.log.warning("gate.rejected", stage="params", errors=errors)
         raise ParamsRejected(
@@ -121,7 +119,7 @@ class Gatekeeper:
         # Models run the agent's own validators: agent code, so under the timeout.
         try:
             validated: BaseModel = self.call_agent(f"{what} validation", model.model_validate, data)
-        except TaskFailed as exc:
+        except AgentCodeFailed as exc:
             if isinstance(exc.__cause__, ValidationError):
                 raise exc.__cause__ from None
             raise
@@ -194,19 +192,17 @@ class Gatekeeper:
             output = call_with_retries(
                 attempt, self.spec.config.retry, sleep=self._sleep, before_sleep=self._log_retry
             )
-        except TaskFailed as exc:
+        except AgentCodeFailed as exc:
             fallback = self.code.hook("fallback")
-            if fallback is None or type(exc) is not TaskFailed:
+            if fallback is None:
                 raise
             cause = exc.__cause__ or exc
             self.log.warning("run.degraded", error=exc.message)
             ctx.state = fresh_state()
             try:
                 output = self.call_agent("fallback()", fallback, params, ctx, cause)
-            except TaskFailed as fallback_exc:
-                if type(fallback_exc) is not TaskFailed:  # the timeout or a signal
-                    raise
-                raise TaskFailed(
+            except AgentCodeFailed as fallback_exc:
+                raise AgentCodeFailed(
                     f"{exc.message}; then {fallback_exc.message}", agent=self.name
                 ) from fallback_exc.__cause__
             _raise_if_stopped(guards)
@@ -243,9 +239,7 @@ class Gatekeeper:
             if validate is not None:
                 try:
                     self.call_agent("validate()", validate, result, ctx)
-                except TaskFailed as exc:
-                    if type(exc) is not TaskFailed:
-                        raise
+                except AgentCodeFailed as exc:
                     cause = exc.__cause__ or exc
                     raise OutputRejected(
                         f"{self.name}: output rejected by validate(): {cause}",
@@ -277,7 +271,7 @@ class Gatekeeper:
             self.log.info("rollback.started")
             try:
                 self.call_agent("rollback()", rollback, output, ctx)
-            except TaskFailed as exc:
+            except AgentCodeFailed as exc:
                 self.log.error("rollback.failed", error=exc.message)
             else:
                 self.log.info("rollback.finished")
@@ -296,9 +290,7 @@ class Gatekeeper:
                 result.model_dump(mode="json")  # it is logged, and may be held for review
             except ValidationError as exc:
                 errors = _describe(exc)
-            except TaskFailed as exc:
-                if type(exc) is not TaskFailed:  # the timeout or a signal
-                    raise
+            except AgentCodeFailed as exc:  # a validator raised something else
                 errors = [exc.message]
             except ValueError as exc:  # PydanticSerializationError, UnicodeDecodeError
                 errors = [f"the result is not JSON: {exc}"]
@@ -344,7 +336,7 @@ class Gatekeeper:
         except GuardStop as stop:
             raise stop.error from None
         except BaseException as exc:  # sys.exit(), CancelledError: still a failed task
-            raise TaskFailed(
+            raise AgentCodeFailed(
                 f"{self.name}: {what} raised {type(exc).__name__}: {exc}", agent=self.name
             ) from exc
 

@@ -21,11 +21,11 @@ from agentops.config import Rate
 from agentops.errors import (
     ActionRateLimited,
     ActionUnresolved,
+    AgentCodeFailed,
     AgentOpsError,
     BudgetExceeded,
     BudgetTooSmall,
     StepLimitExceeded,
-    TaskFailed,
 )
 from agentops.journal import apply
 from agentops.ledger import COMMITTED, UNRESOLVED
@@ -185,7 +185,7 @@ class RunGuards:
                 continue
             try:
                 call_agent(f"undo() of {done.action}", done.undo, done.result)
-            except TaskFailed as exc:
+            except AgentCodeFailed as exc:
                 self.log.error(
                     "action.undo_failed", action=done.action, key=done.key, error=str(exc)
                 )
@@ -210,7 +210,7 @@ class RunGuards:
                 continue
             try:
                 found = call_agent("reconcile()", reconcile, name, key, ctx)
-            except TaskFailed as exc:
+            except AgentCodeFailed as exc:
                 self.log.error("action.reconcile_failed", action=name, key=key, error=str(exc))
                 continue
             with self.interrupts.critical():

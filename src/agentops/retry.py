@@ -16,7 +16,7 @@ import math
 import random
 from typing import TYPE_CHECKING, Any
 
-from agentops.errors import TaskFailed
+from agentops.errors import AgentCodeFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,12 +30,11 @@ __all__ = ["call_with_retries", "failure_of", "wait_s"]
 
 
 def failure_of(exc: BaseException) -> Failure | None:
-    """The classified agent failure behind a plain :class:`TaskFailed`, else None.
+    """The classified failure behind :class:`AgentCodeFailed`, else None.
 
-    Timeouts, interrupts and tripped guards are TaskFailed subclasses or not
-    TaskFailed at all: they are never retried.
+    Timeouts, interrupts and tripped guards are other errors: never retried.
     """
-    if type(exc) is TaskFailed and exc.__cause__ is not None:
+    if isinstance(exc, AgentCodeFailed) and exc.__cause__ is not None:
         from agentops.failure import classify  # noqa: PLC0415 - only runs that fail need it
 
         return classify(exc.__cause__)
@@ -65,7 +64,7 @@ def call_with_retries(
     """
     try:
         return call()
-    except TaskFailed as exc:
+    except AgentCodeFailed as exc:
         first = failure_of(exc)
         if first is None or not first.transient or spec.attempts < 2:  # noqa: PLR2004
             raise

@@ -23,6 +23,7 @@ import pydantic_core
 
 from agentops import breaker
 from agentops.errors import (
+    AgentCodeFailed,
     AgentOpsError,
     ConfigError,
     Escalated,
@@ -299,7 +300,7 @@ def _failure(error: AgentOpsError, message: str, session: Session) -> Failure:
     from agentops.failure import Failure, classify  # noqa: PLC0415 - only failed runs need it
 
     cause = error.__cause__
-    if type(error) is TaskFailed and cause is not None:
+    if isinstance(error, AgentCodeFailed) and cause is not None:
         failure = classify(cause)
         return failure._replace(message=session.redactor.value(failure.message))
     return Failure(error.status, message, transient=False)
