@@ -29,6 +29,8 @@ from agentops.schedule import check_schedule
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "MAX_DURATION_S",
+    "REQUESTS",
+    "RUNS",
     "AgentConfig",
     "Circuit",
     "Duration",
@@ -37,6 +39,7 @@ __all__ = [
     "Limits",
     "Rate",
     "Retry",
+    "action_key",
     "describe_validation_error",
     "parse_duration",
     "parse_rate",
@@ -144,6 +147,16 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+RUNS = "runs"
+REQUESTS = "requests"
+"""Keys under which the state file's ``rate_limits`` counts runs and HTTP requests."""
+
+
+def action_key(name: str) -> str:
+    """The ``rate_limits`` key under which commits of the action ``name`` are counted."""
+    return f"action:{name}"
+
+
 class Limits(_Section):
     """``[limits]``: rate limits and budgets that hold across cron runs."""
 
@@ -154,6 +167,21 @@ class Limits(_Section):
     requests_per_minute: int | None = Field(None, ge=1)
     steps_per_run: int | None = Field(None, ge=1)
     actions: dict[str, RateSpec] = {}
+
+    @property
+    def request_rate(self) -> Rate | None:
+        """``requests_per_minute`` as a :class:`Rate`."""
+        per_minute = self.requests_per_minute
+        return None if per_minute is None else Rate(per_minute, 60.0, f"{per_minute}/minute")
+
+    def rates(self) -> dict[str, Rate]:
+        """Every rate limit set, by the ``rate_limits`` key its events are counted under."""
+        rates = {action_key(name): rate for name, rate in self.actions.items()}
+        if self.runs is not None:
+            rates[RUNS] = self.runs
+        if self.request_rate is not None:
+            rates[REQUESTS] = self.request_rate
+        return rates
 
 
 class Retry(_Section):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from agentops import breaker, budget, ratelimit
+from agentops.config import RUNS
 from agentops.errors import (
     AgentCodeFailed,
     BudgetExhausted,
@@ -53,10 +54,7 @@ if TYPE_CHECKING:
     from agentops.project import AgentSpec
     from agentops.state import AgentState
 
-__all__ = ["APPLIED", "ESCALATED", "HELD", "RUNS", "Gatekeeper"]
-
-RUNS = "runs"
-"""The ``rate_limits`` key under which admitted runs are counted."""
+__all__ = ["APPLIED", "ESCALATED", "HELD", "Gatekeeper"]
 
 APPLIED = "applied"
 HELD = "held"

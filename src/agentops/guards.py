@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from agentops import budget, ledger, ratelimit
-from agentops.config import Rate
+from agentops.config import REQUESTS, action_key
 from agentops.errors import (
     ActionRateLimited,
     ActionUnresolved,
@@ -43,12 +43,8 @@ if TYPE_CHECKING:
     from agentops.redact import Redactor
     from agentops.state import AgentState
 
-__all__ = ["REQUESTS", "GuardStop", "RunGuards"]
+__all__ = ["GuardStop", "RunGuards"]
 
-REQUESTS = "requests"
-"""The ``rate_limits`` key under which HTTP requests are counted."""
-
-_PER_MINUTE = 60.0
 _MAX_SPEND_USD = 1e9
 _MAX_TOKENS = 10**12
 
@@ -164,7 +160,7 @@ class RunGuards:
         if rate is None:
             return
         now = self.clock()
-        window_key = f"action:{name}"
+        window_key = action_key(name)
         recent = ratelimit.prune(self.state.rate_limits.get(window_key, []), rate, now)
         self.state.rate_limits[window_key] = recent
         wait = ratelimit.wait_s(recent, rate, now)
@@ -281,10 +277,9 @@ class RunGuards:
 
     def admit_request(self) -> None:
         """Wait, if need be, until ``requests_per_minute`` lets one more request go."""
-        per_minute = self.limits.requests_per_minute
-        if per_minute is None:
+        rate = self.limits.request_rate
+        if rate is None:
             return
-        rate = Rate(count=per_minute, period_s=_PER_MINUTE, text=f"{per_minute}/minute")
         recent = ratelimit.prune(self.state.rate_limits.get(REQUESTS, []), rate, self.clock())
         wait = ratelimit.wait_s(recent, rate, self.clock())
         if wait > 0:

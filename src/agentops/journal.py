@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pydantic_core
 
 from agentops._fsio import fsync_directory
+from agentops.config import RUNS, action_key
 from agentops.ledger import (
     COMMITTED,
     FAILED,
@@ -127,7 +128,7 @@ def apply(state: AgentState, record: dict[str, Any]) -> None:
         )
         if op == "commit":
             at = datetime.fromisoformat(record["at"])
-            state.rate_limits.setdefault(f"action:{action}", []).append(at)
+            state.rate_limits.setdefault(action_key(action), []).append(at)
     elif op == "spend":
         state.budget.record(
             at=datetime.fromisoformat(record["at"]),
@@ -188,7 +189,7 @@ def _record_crash(state: AgentState, begin: dict[str, Any], last: dict[str, Any]
     )
     state.metrics.runs += 1
     state.metrics.failed += 1
-    state.rate_limits.setdefault("runs", []).append(started)
+    state.rate_limits.setdefault(RUNS, []).append(started)
     state.record_error(
         ErrorRecord(at=ended, run_id=begin["run_id"], category=CRASHED, message=message)
     )

@@ -21,11 +21,10 @@ import pydantic_core
 
 from agentops import ratelimit
 from agentops._clock import utcnow
-from agentops.config import Rate
 from agentops.context import Context
 from agentops.errors import AgentOpsError, RateLimited, Skipped, StateError, UnknownAgent
 from agentops.gatekeeper import Gatekeeper
-from agentops.guards import REQUESTS, RunGuards
+from agentops.guards import RunGuards
 from agentops.interrupts import RunInterrupts, StopRun
 from agentops.ledger import iso_second, prune
 from agentops.loader import load_agent
@@ -276,11 +275,7 @@ class Session:
 def _prune_rate_limits(state: AgentState, spec: AgentSpec, now: datetime) -> None:
     # Keep each list to its window, and drop lists no limit reads any more:
     # an action commits often and would otherwise grow its list forever.
-    limits = spec.config.limits
-    rates: dict[str, Rate | None] = {"runs": limits.runs, REQUESTS: None}
-    if limits.requests_per_minute is not None:
-        rates[REQUESTS] = Rate(limits.requests_per_minute, 60.0, "per minute")
-    rates |= {f"action:{name}": rate for name, rate in limits.actions.items()}
+    rates = spec.config.limits.rates()
     for key in list(state.rate_limits):
         rate = rates.get(key)
         if rate is None:
