@@ -21,8 +21,9 @@ import click
 from agentops import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
+    from agentops.errors import AgentOpsError
     from agentops.project import Project
     from agentops.session import Outcome, RunOptions
 
@@ -155,8 +156,9 @@ def _run_options(*, dry_run: bool = False) -> RunOptions:
     )
 
 
-def _finish(outcome: Outcome) -> NoReturn:
-    if not outcome.quiet:
+def _finish(outcome: Outcome, *, quiet: bool | None = None) -> NoReturn:
+    """Say what happened unless ``quiet`` (default: the outcome's own), then exit."""
+    if not (outcome.quiet if quiet is None else quiet):
         _say(f"{outcome.message} (log: {outcome.log_path})")
     if outcome.threads_left:
         # Threads the agent left running hold its lock until this process
@@ -222,10 +224,14 @@ def list_agents(ctx: click.Context, as_json: bool) -> None:
                 for row in rows
             ],
         )
+    sys.exit(_said(problems))
+
+
+def _said(problems: Sequence[AgentOpsError]) -> int:
+    """Say each agent that could not be read; the exit code that makes (0 if none)."""
     for problem in problems:
         _say(problem.message)
-    if problems:
-        sys.exit(problems[0].exit_code)
+    return problems[0].exit_code if problems else 0
 
 
 def _short_time(iso: object) -> str:
@@ -257,11 +263,8 @@ def cron(ctx: click.Context) -> None:
 
     project = _project(ctx)
     specs, problems = project.agents()
-    if problems:
-        # A partial crontab would silently drop an agent: refuse instead.
-        for problem in problems:
-            _say(problem.message)
-        sys.exit(problems[0].exit_code)
+    if problems:  # a partial crontab would silently drop an agent: refuse instead
+        sys.exit(_said(problems))
     click.echo(
         render_crontab(
             [
@@ -382,9 +385,7 @@ def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
             problems.append(exc)  # one broken agent must not hide the others' reviews
             continue
         rows += [{"agent": name, **item.model_dump(mode="json")} for item in held]
-    for problem in problems:
-        _say(problem.message)
-    code = problems[0].exit_code if problems else 0
+    code = _said(problems)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         sys.exit(code)
@@ -442,9 +443,7 @@ def _report(outcome: Outcome) -> NoReturn:
     """
     if outcome.exit_code == 0:
         click.echo(outcome.message)
-        sys.exit(0)
-    _say(f"{outcome.message} (log: {outcome.log_path})")
-    sys.exit(outcome.exit_code)
+    _finish(outcome, quiet=outcome.exit_code == 0)
 
 
 def _clip(text: str, width: int) -> str:

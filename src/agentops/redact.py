@@ -120,8 +120,8 @@ def is_secret_key(name: str) -> bool:
 class Redactor:
     """Replaces secrets in JSON values with :data:`REDACTED`.
 
-    ``environ`` is read once, when the redactor is made: the values of its
-    secret-named variables are redacted wherever they appear.
+    The values of secret-named variables in ``environ`` are redacted wherever
+    they appear; :meth:`learn` and :meth:`add` teach it more as a run goes on.
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:

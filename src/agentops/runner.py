@@ -51,8 +51,18 @@ if TYPE_CHECKING:
 __all__ = ["SUCCEEDED", "approve_held", "run_agent"]
 
 SUCCEEDED = "succeeded"
-_FAILED = frozenset({"failed", "timeout", "interrupted"})
-_STOPPED = frozenset({"rate_limited", "budget_exceeded"})
+# The metric each status of an executed run counts in.
+_METRIC = {
+    SUCCEEDED: "succeeded",
+    HELD: "held",
+    ESCALATED: "escalated",
+    "rejected": "rejected",
+    "failed": "failed",
+    "timeout": "failed",
+    "interrupted": "failed",
+    "rate_limited": "stopped",
+    "budget_exceeded": "stopped",
+}
 _TRIPS_BREAKER = frozenset({"failed", "timeout", "rejected"})
 
 
@@ -98,10 +108,16 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
             raise
         journal = session.journal(started, "run")
         session.log.info("run.started", params=params.model_dump(mode="json"))
-        ctx, guards = session.context(
-            spec, state, interrupts, started=started, journal=journal, params=params
-        )
         loaded = pydantic_core.to_json(state.data)
+        ctx, guards = session.context(
+            spec,
+            state,
+            interrupts,
+            started=started,
+            journal=journal,
+            params=params,
+            data=pydantic_core.from_json(loaded),
+        )
         clock_start = time.monotonic()
         result: BaseModel | None = None
         route, degraded, error = SUCCEEDED, False, None
@@ -241,13 +257,8 @@ def _record(
     if status in (SUCCEEDED, HELD):
         state.last_success_at = finished
         breaker.record_success(state.circuit)
-    counter = {SUCCEEDED: "succeeded", HELD: "held", ESCALATED: "escalated", "rejected": "rejected"}
-    if status in counter:
-        setattr(metrics, counter[status], getattr(metrics, counter[status]) + 1)
-    elif status in _FAILED:
-        metrics.failed += 1
-    elif status in _STOPPED:
-        metrics.stopped += 1
+    metric = _METRIC[status]
+    setattr(metrics, metric, getattr(metrics, metric) + 1)
     if error is None:
         return message
     state.record_error(

@@ -15,7 +15,7 @@ import threading
 import time
 from contextlib import nullcontext
 from datetime import timedelta
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import pydantic_core
 
@@ -205,8 +205,13 @@ class Session:
         started: datetime,
         journal: Journal | None,
         params: BaseModel | None = None,
+        data: dict[str, Any] | None = None,
     ) -> tuple[Context, RunGuards]:
-        """The ``ctx`` handed to agent code, and the guards behind it."""
+        """The ``ctx`` handed to agent code, and the guards behind it.
+
+        ``ctx.state`` is ``data``, or a copy of the state's: never the state's own
+        dict, which keeps only what a successful run hands back.
+        """
         guards = RunGuards(
             agent=self.name,
             limits=spec.config.limits,
@@ -223,7 +228,9 @@ class Session:
             run_id=self.run_id,
             now=started,
             home=self.project.home,
-            state=pydantic_core.from_json(pydantic_core.to_json(state.data)),
+            state=pydantic_core.from_json(pydantic_core.to_json(state.data))
+            if data is None
+            else data,
             log=self.log,
             dry_run=self.options.dry_run,
             params=params,

@@ -236,9 +236,13 @@ class FileStateStore:
         """``state/<name>.json``."""
         return self.directory / f"{name}.json"
 
+    def journal_path(self, name: str) -> Path:
+        """``state/<name>.journal``."""
+        return self.directory / f"{name}.journal"
+
     def journal(self, name: str, run_id: str) -> Journal:
         """``state/<name>.journal``, for the run ``run_id``."""
-        return Journal(self.directory / f"{name}.journal", run_id=run_id)
+        return Journal(self.journal_path(name), run_id=run_id)
 
     def recover(self, state: AgentState, *, persist: bool = True) -> Recovered | None:
         """Fold ``state/<name>.journal``, if a run died and left it, into ``state``.
@@ -248,7 +252,7 @@ class FileStateStore:
         ``persist`` (a dry run, a look at the ledger) the state is folded in
         memory only and the files are left as they are.
         """
-        path = self.directory / f"{state.agent}.journal"
+        path = self.journal_path(state.agent)
         try:
             recovered = recover(state, path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
