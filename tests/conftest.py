@@ -61,6 +61,11 @@ class Project:
     def state(self, name: str) -> dict:
         return json.loads(self.state_path(name).read_text())
 
+    def ledger(self, name: str) -> dict:
+        """The entries of the agent's ledger file (action -> key -> entry line)."""
+        path = self.home / "state" / f"{name}.ledger.json"
+        return json.loads(path.read_text())["entries"] if path.exists() else {}
+
     def log_path(self, name: str) -> Path:
         return self.home / "logs" / f"{name}.jsonl"
 
@@ -77,7 +82,8 @@ class Project:
     def snapshot(self, subdir: str = "state") -> dict[str, str]:
         """Name -> sha256 of every file under home/<subdir>: to prove nothing changed.
 
-        Lock files are left out: each run writes its pid there, by design.
+        Lock files and the last attempt are left out: every invocation writes
+        them, by design (the holder's pid; when it was tried and how it ended).
         """
         root = self.home / subdir
         if not root.exists():
@@ -85,7 +91,7 @@ class Project:
         return {
             str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*"))
-            if p.is_file() and p.suffix != ".lock"
+            if p.is_file() and p.suffix != ".lock" and not p.name.endswith(".attempt.json")
         }
 
 

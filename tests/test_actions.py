@@ -69,7 +69,7 @@ def test_an_action_runs_once_and_returns_its_recorded_result(project, clock):
     assert [r["run"] for r in results] == [first.run_id] * 3 + [second.run_id]
     skipped = [e for e in project.events("agent") if e["event"] == "action.skipped"]
     assert [(e["key"], e["reason"]) for e in skipped] == [(k, "duplicate") for k in "abc"]
-    ledger = project.state("agent")["ledger"]["effect"]
+    ledger = project.ledger("agent")["effect"]
     assert set(ledger) == {"a", "b", "c", "d"}
     assert {Entry.parse(e).status for e in ledger.values()} == {"committed"}
     assert Entry.parse(ledger["d"]).result == {"key": "d", "run": second.run_id}
@@ -84,12 +84,11 @@ def test_crash_inside_do_is_reconciled(project, run_agentops):
     assert (project.home / "state" / "agent.journal").exists()
     assert run_agentops("run", "agent").returncode == 0
     assert effects(project) == ["a", "b", "c"], "b is not done twice"
-    state = project.state("agent")
-    assert Entry.parse(state["ledger"]["effect"]["b"]).status == "committed"
+    assert Entry.parse(project.ledger("agent")["effect"]["b"]).status == "committed"
     names = project.event_names("agent")
     assert "run.recovered" in names
     assert "action.reconciled" in names
-    assert state["errors"][0]["category"] == "crashed"
+    assert project.state("agent")["errors"][0]["category"] == "crashed"
 
 
 def test_without_reconcile_an_unknown_effect_stops_the_run_until_settled(project, run_agentops):
@@ -159,9 +158,9 @@ def test_failing_do_is_recorded_and_may_run_again(project, clock):
         """,
     )
     assert run(project, clock=clock).exit_code == 1
-    assert Entry.parse(project.state("agent")["ledger"]["flaky"]["k"]).status == "failed"
+    assert Entry.parse(project.ledger("agent")["flaky"]["k"]).status == "failed"
     assert run(project, clock=clock).exit_code == 0
-    assert Entry.parse(project.state("agent")["ledger"]["flaky"]["k"]).status == "committed"
+    assert Entry.parse(project.ledger("agent")["flaky"]["k"]).status == "committed"
 
 
 def test_dry_run_performs_no_action(project, clock):

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from pydantic import ValidationError
 
 from agentops import breaker
 from agentops.config import Circuit as CircuitConfig
@@ -33,7 +35,7 @@ AUTH = failure("PermissionError: key revoked", "permission")
 def test_a_fresh_circuit_is_closed_and_admits(clock):
     """A new circuit lets runs go ahead."""
     circuit = Circuit()
-    assert breaker.admit(circuit, clock()) == 0
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 0
     assert circuit.state == "closed"
 
 
@@ -42,7 +44,7 @@ def test_one_failure_below_the_threshold_keeps_it_closed(clock):
     circuit = Circuit()
     assert breaker.record_failure(circuit, FEED_DOWN, TWICE_HOURLY, clock()) is False
     assert circuit.state == "closed"
-    assert breaker.admit(circuit, clock()) == 0
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 0
 
 
 def test_the_same_failure_twice_opens_it_for_the_cooldown(clock):
@@ -57,7 +59,7 @@ def test_the_same_failure_twice_opens_it_for_the_cooldown(clock):
     assert circuit.failures == 2
     assert circuit.fingerprint == FEED_DOWN.fingerprint
     assert circuit.reason == FEED_DOWN.message
-    assert breaker.admit(circuit, clock()) == 3600
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 3600
 
 
 def test_failures_differing_only_in_numbers_count_as_the_same(clock):
@@ -93,9 +95,9 @@ def test_admit_counts_down_while_open(clock):
     for _ in range(2):
         breaker.record_failure(circuit, FEED_DOWN, TWICE_HOURLY, clock())
     clock.advance(minutes=45)
-    assert breaker.admit(circuit, clock()) == 15 * 60
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 15 * 60
     clock.advance(minutes=15, microseconds=-1)
-    assert breaker.admit(circuit, clock()) == 1e-6
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 1e-6
     assert circuit.state == "open"
 
 
@@ -105,9 +107,9 @@ def test_after_the_cooldown_it_is_half_open_and_admits_one_trial(clock):
     for _ in range(2):
         breaker.record_failure(circuit, FEED_DOWN, TWICE_HOURLY, clock())
     clock.advance(hours=1)
-    assert breaker.admit(circuit, clock()) == 0
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 0
     assert circuit.state == "half_open"
-    assert breaker.admit(circuit, clock()) == 0  # asking again changes nothing
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 0  # asking again changes nothing
     assert circuit.state == "half_open"
 
 
@@ -117,12 +119,12 @@ def test_a_failed_trial_opens_it_again_even_with_a_new_failure(clock):
     for _ in range(2):
         breaker.record_failure(circuit, FEED_DOWN, TWICE_HOURLY, clock())
     clock.advance(hours=2)
-    breaker.admit(circuit, clock())
+    breaker.admit(circuit, clock(), TWICE_HOURLY)
     assert breaker.record_failure(circuit, AUTH, TWICE_HOURLY, clock()) is True
     assert circuit.state == "open"
     assert circuit.until == clock() + timedelta(hours=1)
     assert circuit.fingerprint == AUTH.fingerprint
-    assert breaker.admit(circuit, clock()) == 3600
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 3600
 
 
 def test_a_successful_trial_closes_it_and_forgets_the_failures(clock):
@@ -131,7 +133,7 @@ def test_a_successful_trial_closes_it_and_forgets_the_failures(clock):
     for _ in range(2):
         breaker.record_failure(circuit, FEED_DOWN, TWICE_HOURLY, clock())
     clock.advance(hours=1)
-    breaker.admit(circuit, clock())
+    breaker.admit(circuit, clock(), TWICE_HOURLY)
     breaker.record_success(circuit)
     assert circuit == Circuit()
     assert breaker.record_failure(circuit, FEED_DOWN, TWICE_HOURLY, clock()) is False
@@ -153,16 +155,36 @@ def test_reset_closes_an_open_circuit_by_hand(clock):
         breaker.record_failure(circuit, FEED_DOWN, TWICE_HOURLY, clock())
     breaker.reset(circuit)
     assert circuit == Circuit()
-    assert breaker.admit(circuit, clock()) == 0
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 0
 
 
-def test_a_zero_cooldown_is_half_open_at_once(clock):
-    """cooldown=0 opens the circuit but admits the trial run immediately."""
+def test_a_zero_cooldown_is_refused():
+    """cooldown = 0 would make the breaker a no-op: it is a configuration error."""
+    with pytest.raises(ValidationError, match="must be longer than zero"):
+        CircuitConfig(failures=1, cooldown=0)
+
+
+def test_a_short_cooldown_is_half_open_once_it_passes(clock):
+    """cooldown = 1s opens the circuit and admits the trial run a second later."""
     circuit = Circuit()
-    config = CircuitConfig(failures=1, cooldown=0)
+    config = CircuitConfig(failures=1, cooldown=1)
     breaker.record_failure(circuit, FEED_DOWN, config, clock())
     assert circuit.state == "open"
-    assert breaker.admit(circuit, clock()) == 0
+    clock.advance(seconds=1)
+    assert breaker.admit(circuit, clock(), config) == 0
+    assert circuit.state == "half_open"
+
+
+def test_a_clock_stepped_back_keeps_it_open_one_cooldown_at_most(clock):
+    """Opened "tomorrow" by a clock that was then set back a day: it reopens within an hour."""
+    circuit = Circuit()
+    clock.advance(days=1)
+    for _ in range(2):
+        breaker.record_failure(circuit, FEED_DOWN, TWICE_HOURLY, clock())
+    clock.advance(days=-1)
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 3600
+    clock.advance(hours=1)
+    assert breaker.admit(circuit, clock(), TWICE_HOURLY) == 0
     assert circuit.state == "half_open"
 
 
@@ -174,7 +196,7 @@ def test_an_open_circuit_survives_the_state_file(clock):
     loaded = Circuit.model_validate_json(circuit.model_dump_json())
     assert loaded == circuit
     clock.advance(minutes=30)
-    assert breaker.admit(loaded, clock()) == 1800
+    assert breaker.admit(loaded, clock(), TWICE_HOURLY) == 1800
 
 
 # The state machine: a reference model written from the specification, not the code.
@@ -240,7 +262,7 @@ class CircuitMachine(RuleBasedStateMachine):
 
     @initialize(
         threshold=st.integers(1, 4),
-        cooldown=st.sampled_from([0, 1, 60, 3600, 86400]),
+        cooldown=st.sampled_from([1, 60, 3600, 86400]),
     )
     def configure(self, threshold, cooldown):
         self.config = CircuitConfig(failures=threshold, cooldown=cooldown)
@@ -259,12 +281,14 @@ class CircuitMachine(RuleBasedStateMachine):
     @rule()
     def peek(self):
         """A run checks the circuit, then is skipped by another guard: admit() without a run."""
-        assert breaker.admit(self.circuit, self.clock()) == self.model.admit(self.clock())
+        assert breaker.admit(self.circuit, self.clock(), self.config) == self.model.admit(
+            self.clock()
+        )
 
     @rule(outcome=st.sampled_from(["ok", *FINGERPRINTS]))
     def run(self, outcome):
         now = self.clock()
-        wait = breaker.admit(self.circuit, now)
+        wait = breaker.admit(self.circuit, now, self.config)
         assert wait == self.model.admit(now)
         if wait > 0:
             return  # skipped: the run never happened

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from agentops.budget import EPSILON_USD, LONGEST_WINDOW_S, Window, windows
+from agentops.budget import EPSILON_USD, LONGEST_WINDOW_S, Budget, Spend, Window, windows
 from agentops.config import Limits
-from agentops.state import Budget, Spend
 from conftest import FakeClock
 
 HOURLY = Window("cost_usd_per_hour", 3600.0, 1.0)
@@ -19,8 +20,13 @@ NOW = FakeClock()()
 
 
 def spend(minutes_ago: float, usd: float, now: datetime = NOW) -> Spend:
-    """A spend that many minutes before ``now``."""
+    """A spend that many minutes before ``now`` (negative: after it)."""
     return Spend(at=now - timedelta(minutes=minutes_ago), run_id="r", usd=usd)
+
+
+def budget_of(*spends: Spend) -> Budget:
+    """A budget holding ``spends``, as the state file is read back."""
+    return Budget(spends=list(spends))
 
 
 # windows
@@ -42,16 +48,24 @@ def test_windows_come_from_limits_shortest_first():
 
 def test_spent_sums_only_the_spends_inside_the_window():
     """Spends in the last hour count; older ones do not."""
-    spends = [spend(90, 5.0), spend(59, 0.25), spend(1, 0.5), spend(0, 0.125)]
-    assert HOURLY.spent(spends, NOW) == 0.875
+    budget = budget_of(spend(90, 5.0), spend(59, 0.25), spend(1, 0.5), spend(0, 0.125))
+    assert HOURLY.spent(budget, NOW) == 0.875
 
 
 def test_spent_drops_a_spend_exactly_one_window_old():
     """A spend exactly an hour ago has left the window; a microsecond younger one has not."""
     exactly = Spend(at=NOW - timedelta(hours=1), run_id="r", usd=1.0)
     younger = Spend(at=exactly.at + MICROSECOND, run_id="r", usd=1.0)
-    assert HOURLY.spent([exactly], NOW) == 0
-    assert HOURLY.spent([younger], NOW) == 1.0
+    assert HOURLY.spent(budget_of(exactly), NOW) == 0
+    assert HOURLY.spent(budget_of(younger), NOW) == 1.0
+
+
+def test_spent_follows_spends_recorded_after_a_window_was_checked():
+    """Checking a window, then spending, then checking again sees the new spend."""
+    budget = budget_of(spend(30, 0.25))
+    assert HOURLY.spent(budget, NOW) == 0.25
+    budget.record(at=NOW, run_id="r", usd=0.5, tokens=0)
+    assert HOURLY.spent(budget, NOW) == 0.75
 
 
 # allows
@@ -59,23 +73,23 @@ def test_spent_drops_a_spend_exactly_one_window_old():
 
 def test_allows_up_to_the_cap_inclusive():
     """A spend landing exactly on the cap is allowed; one cent more is not."""
-    spends = [spend(30, 0.75)]
-    assert HOURLY.allows(spends, NOW, 0.25)
-    assert not HOURLY.allows(spends, NOW, 0.26)
-    assert not HOURLY.allows(spends, NOW, 0.250001)
+    budget = budget_of(spend(30, 0.75))
+    assert HOURLY.allows(budget, NOW, 0.25)
+    assert not HOURLY.allows(budget, NOW, 0.26)
+    assert not HOURLY.allows(budget, NOW, 0.250001)
 
 
 def test_allows_a_float_sum_that_lands_on_the_cap():
     """0.1 + 0.2 is 0.30000000000000004 in floats, but it is within a 0.3 cap."""
     window = Window("cost_usd_per_hour", 3600.0, 0.3)
-    assert window.allows([spend(10, 0.1)], NOW, 0.2)
+    assert window.allows(budget_of(spend(10, 0.1)), NOW, 0.2)
 
 
 def test_a_zero_cap_allows_only_free_spends():
     """A cap of 0 refuses any cost, but a zero-cost spend goes ahead."""
     window = Window("cost_usd_per_day", 86400.0, 0.0)
-    assert not window.allows([], NOW, 0.01)
-    assert window.allows([], NOW, 0.0)
+    assert not window.allows(Budget(), NOW, 0.01)
+    assert window.allows(Budget(), NOW, 0.0)
 
 
 # room_in_s
@@ -83,62 +97,217 @@ def test_a_zero_cap_allows_only_free_spends():
 
 def test_room_in_s_is_zero_below_the_cap():
     """A window with room left reports no wait."""
-    assert HOURLY.room_in_s([], NOW) == 0
-    assert HOURLY.room_in_s([spend(10, 0.5)], NOW) == 0
+    assert HOURLY.room_in_s(Budget(), NOW) == 0
+    assert HOURLY.room_in_s(budget_of(spend(10, 0.5)), NOW) == 0
 
 
 def test_room_in_s_waits_for_the_oldest_spend_to_leave():
     """A full window has room when enough of its oldest spends are one hour old."""
-    spends = [spend(50, 0.5), spend(40, 0.5)]
-    assert HOURLY.room_in_s(spends, NOW) == 10 * 60
+    budget = budget_of(spend(50, 0.5), spend(40, 0.5))
+    assert HOURLY.room_in_s(budget, NOW) == 10 * 60
 
 
 def test_room_in_s_waits_for_as_many_spends_as_needed_after_the_cap_was_lowered():
     """With a cap lowered below the spent total, spends leave until the total is below it."""
-    spends = [spend(10, 1.0), spend(50, 1.0), spend(30, 1.0)]  # unsorted on purpose
+    budget = budget_of(spend(10, 1.0), spend(50, 1.0), spend(30, 1.0))  # unsorted on purpose
     lowered = Window("cost_usd_per_hour", 3600.0, 1.5)
-    assert lowered.room_in_s(spends, NOW) == 30 * 60
+    assert lowered.room_in_s(budget, NOW) == 30 * 60
+
+
+def test_room_in_s_waits_for_room_for_the_spend_a_run_was_refused():
+    """With need_usd, the wait lasts until that much fits, not merely until under the cap."""
+    budget = budget_of(spend(50, 0.5), spend(40, 0.4))
+    assert HOURLY.room_in_s(budget, NOW) == 0
+    assert HOURLY.room_in_s(budget, NOW, need_usd=0.5) == 10 * 60
+    assert HOURLY.room_in_s(budget, NOW, need_usd=1.0) == 20 * 60
+
+
+def test_room_in_s_for_more_than_the_cap_is_forever():
+    """A need larger than the whole cap never fits."""
+    assert HOURLY.room_in_s(Budget(), NOW, need_usd=1.5) == math.inf
 
 
 def test_room_in_s_of_a_zero_cap_is_forever():
     """A cap of 0 never has room, even with nothing spent."""
     window = Window("cost_usd_per_hour", 3600.0, 0.0)
-    assert window.room_in_s([], NOW) == math.inf
+    assert window.room_in_s(Budget(), NOW) == math.inf
 
 
 def test_room_in_s_of_a_tiny_cap_is_not_zero_when_overspent():
     """A cap at or under EPSILON_USD, with a dollar spent in the window, has no room now."""
     # room_in_s promises 0 only when spent is below the cap: here 1.0 against 5e-10.
     window = Window("cost_usd_per_hour", 3600.0, EPSILON_USD / 2)
-    assert window.spent([spend(10, 1.0)], NOW) > window.cap_usd
-    assert window.room_in_s([spend(10, 1.0)], NOW) > 0
+    budget = budget_of(spend(10, 1.0))
+    assert window.spent(budget, NOW) > window.cap_usd
+    assert window.room_in_s(budget, NOW) > 0
 
 
-# Budget.record
+# spends from the future (the clock was stepped back)
 
 
-def test_budget_record_keeps_only_the_last_day():
-    """Recording a spend forgets those a day old or older; younger ones stay, in order."""
+def test_a_spend_from_the_future_counts_as_spent_now():
+    """After the clock went back an hour, a spend stamped ahead of it still fills the window."""
+    budget = budget_of(spend(-60, 1.0))
+    assert HOURLY.spent(budget, NOW) == 1.0
+    assert not HOURLY.allows(budget, NOW, 0.01)
+
+
+def test_a_spend_from_the_future_blocks_no_longer_than_the_window():
+    """A spend stamped a day ahead blocks an hourly window for an hour, not a day and an hour."""
+    budget = budget_of(spend(-24 * 60, 1.0))
+    assert HOURLY.room_in_s(budget, NOW) == 3600.0
+
+
+def test_prune_brings_spends_from_the_future_back_to_now():
+    """Saved after pruning, a spend from the future is stamped now and leaves an hour later."""
+    budget = budget_of(spend(10, 0.25), spend(-120, 1.0))
+    budget.prune(NOW)
+    assert [s.at for s in budget.spends] == [NOW - timedelta(minutes=10), NOW]
+    later = NOW + timedelta(hours=1)
+    assert HOURLY.spent(budget, later) == 0
+    assert HOURLY.room_in_s(budget, later) == 0
+
+
+def test_record_after_the_clock_went_back_stamps_later_spends_with_its_time():
+    """A spend recorded at an earlier time pulls the spends ahead of it back to that time."""
+    budget = Budget()
+    budget.record(at=NOW - timedelta(minutes=30), run_id="a", usd=0.25, tokens=0)
+    budget.record(at=NOW + timedelta(minutes=30), run_id="b", usd=0.25, tokens=0)
+    budget.record(at=NOW, run_id="c", usd=0.25, tokens=0)  # the clock stepped back
+    assert [(s.run_id, s.at) for s in budget.spends] == [
+        ("a", NOW - timedelta(minutes=30)),
+        ("b", NOW),
+        ("c", NOW),
+    ]
+    assert HOURLY.spent(budget, NOW) == 0.75
+
+
+# record, reserve, settle
+
+
+def test_record_keeps_what_was_spent():
+    """A recorded spend holds its time, run, dollars and tokens, and is no reservation."""
+    budget = Budget()
+    budget.record(at=NOW, run_id="r1", usd=0.5, tokens=5)
+    assert budget.spends == [Spend(at=NOW, run_id="r1", usd=0.5, tokens=5)]
+    assert budget.pending() == []
+
+
+def test_a_reservation_counts_against_the_caps_until_settled():
+    """The worst case of a model call is held in every window before the call is made."""
+    budget = budget_of(spend(30, 0.25))
+    budget.reserve("call-1", at=NOW, run_id="r", usd=0.5, tokens=1000)
+    assert HOURLY.spent(budget, NOW) == 0.75
+    assert [s.id for s in budget.pending()] == ["call-1"]
+
+
+def test_settle_replaces_the_reservation_by_what_it_cost():
+    """Settling returns what was reserved; the window then holds the real cost, not pending."""
+    budget = budget_of(spend(30, 0.25))
+    budget.reserve("call-1", at=NOW, run_id="r", usd=0.5, tokens=1000)
+    assert HOURLY.spent(budget, NOW) == 0.75  # checked before settling, on purpose
+    was = budget.settle("call-1", usd=0.125, tokens=300)
+    assert was is not None
+    assert (was.id, was.usd, was.tokens) == ("call-1", 0.5, 1000)
+    assert HOURLY.spent(budget, NOW) == 0.375
+    assert budget.pending() == []
+    assert budget.spends[-1] == Spend(at=NOW, run_id="r", usd=0.125, tokens=300)
+
+
+def test_settling_an_older_reservation_updates_every_window_total():
+    """A reservation settled after later spends changes the totals those spends are part of."""
+    budget = Budget()
+    budget.reserve("a", at=NOW - timedelta(minutes=20), run_id="r", usd=0.5, tokens=0)
+    budget.record(at=NOW - timedelta(minutes=10), run_id="r", usd=0.25, tokens=0)
+    assert HOURLY.spent(budget, NOW) == 0.75
+    budget.settle("a", usd=0.0, tokens=0)
+    assert HOURLY.spent(budget, NOW) == 0.25
+    assert HOURLY.room_in_s(budget, NOW) == 0
+
+
+def test_settle_of_an_unknown_or_settled_reservation_changes_nothing():
+    """A settle without its reservation (or a second settle) returns None and spends nothing."""
+    budget = Budget()
+    assert budget.settle("nope", usd=1.0, tokens=1) is None
+    budget.reserve("a", at=NOW, run_id="r", usd=0.5, tokens=0)
+    assert budget.settle("a", usd=0.25, tokens=0) is not None
+    assert budget.settle("a", usd=0.75, tokens=0) is None
+    assert HOURLY.spent(budget, NOW) == 0.25
+
+
+def test_a_reservation_left_by_a_dead_run_is_still_pending_after_a_reload():
+    """Saved and read back, an unsettled reservation is still held against the caps."""
+    budget = Budget()
+    budget.reserve("call-1", at=NOW, run_id="r", usd=0.5, tokens=1000)
+    loaded = Budget.model_validate_json(budget.model_dump_json())
+    assert [s.id for s in loaded.pending()] == ["call-1"]
+    assert HOURLY.spent(loaded, NOW) == 0.5
+
+
+# prune
+
+
+def test_prune_forgets_spends_a_day_old_or_older():
+    """Pruning keeps the spends younger than a day, oldest first; the rest are dropped."""
     budget = Budget()
     start = NOW - timedelta(days=2)
     for hours in (0, 10, 30, 40, 47):
         budget.record(at=start + timedelta(hours=hours), run_id=f"r{hours}", usd=1.0, tokens=10)
+    budget.prune(start + timedelta(hours=47))
     assert [s.run_id for s in budget.spends] == ["r30", "r40", "r47"]
     budget.record(at=start + timedelta(hours=54), run_id="r54", usd=0.5, tokens=5)
+    budget.prune(start + timedelta(hours=54))
     assert [s.run_id for s in budget.spends] == ["r40", "r47", "r54"]
     assert budget.spends[-1] == Spend(
         at=start + timedelta(hours=54), run_id="r54", usd=0.5, tokens=5
     )
 
 
-def test_budget_record_drops_a_spend_exactly_one_day_old():
+def test_prune_drops_a_spend_exactly_one_day_old():
     """The daily window is half-open, and so is what the state file keeps."""
-    budget = Budget()
-    budget.record(at=NOW, run_id="old", usd=1.0, tokens=0)
+    budget = budget_of(Spend(at=NOW, run_id="old", usd=1.0))
     budget.record(at=NOW + timedelta(days=1), run_id="new", usd=1.0, tokens=0)
+    budget.prune(NOW + timedelta(days=1))
     assert [s.run_id for s in budget.spends] == ["new"]
     budget.record(at=NOW + timedelta(days=2) - MICROSECOND, run_id="newer", usd=1.0, tokens=0)
+    budget.prune(NOW + timedelta(days=2) - MICROSECOND)
     assert [s.run_id for s in budget.spends] == ["new", "newer"]
+
+
+def test_windows_are_right_after_pruning():
+    """The totals a window reports after pruning are those it reported before."""
+    budget = budget_of(spend(25 * 60, 3.0), spend(90, 2.0), spend(30, 0.5))
+    daily = Window("cost_usd_per_day", LONGEST_WINDOW_S, 10.0)
+    before = (HOURLY.spent(budget, NOW), daily.spent(budget, NOW))
+    budget.prune(NOW)
+    assert len(budget.spends) == 2
+    assert (HOURLY.spent(budget, NOW), daily.spent(budget, NOW)) == before == (0.5, 2.5)
+
+
+# the model, as read from the state file
+
+
+def test_spends_read_out_of_order_are_sorted():
+    """A hand-edited list of spends is put back in time order when it is read."""
+    budget = budget_of(spend(10, 0.1), spend(50, 0.2), spend(30, 0.3))
+    assert [s.usd for s in budget.spends] == [0.2, 0.3, 0.1]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"usd": -1.0}, {"usd": math.nan}, {"usd": math.inf}, {"usd": 2e9}, {"tokens": -1}, {"x": 1}],
+)
+def test_a_spend_that_could_not_be_saved_again_is_refused(bad):
+    """Negative, non-finite or absurd amounts and unknown keys are refused when read."""
+    with pytest.raises(ValidationError):
+        Spend.model_validate({"at": NOW, "run_id": "r", **bad})
+
+
+def test_budgets_holding_the_same_spends_are_equal():
+    """Two budgets with the same spends are equal whether or not a window was checked."""
+    checked, unchecked = budget_of(spend(10, 0.5)), budget_of(spend(10, 0.5))
+    HOURLY.spent(checked, NOW)
+    assert checked == unchecked
 
 
 # properties
@@ -185,18 +354,19 @@ def test_spending_only_when_allowed_never_overfills_any_window(data, hourly, dai
     admitted: list[Spend] = []
     for gap, asked in data.draw(attempts(LONGEST_WINDOW_S if daily is not None else 3600.0)):
         if gap is None:  # a run that comes back exactly when the gatekeeper said
-            waits = [w.room_in_s(budget.spends, clock()) for w in caps]
+            waits = [w.room_in_s(budget, clock()) for w in caps]
             wait = max([w for w in waits if math.isfinite(w)], default=0.0)
             clock.advance(seconds=wait)
         else:
             clock.advance(seconds=gap.total_seconds())
         usd = asked
         if isinstance(asked, str):  # probe the cap
-            left = min((w.cap_usd - w.spent(budget.spends, clock()) for w in caps), default=1.0)
+            left = min((w.cap_usd - w.spent(budget, clock()) for w in caps), default=1.0)
             usd = max(0.0, left) + (1e-6 if asked == "over" else 0.0)
-        if all(w.allows(budget.spends, clock(), usd) for w in caps):
+        if all(w.allows(budget, clock(), usd) for w in caps):
             budget.record(at=clock(), run_id="r", usd=usd, tokens=0)
             admitted.append(budget.spends[-1])
+        budget.prune(clock())  # each run prunes as it commits
     # The fullest windows end at a spend, or start at one.
     for window in caps:
         length = timedelta(seconds=window.seconds)
@@ -215,36 +385,57 @@ def test_spending_only_when_allowed_never_overfills_any_window(data, hourly, dai
 def test_room_in_s_is_exact(seconds, cap, spent):
     """After room_in_s seconds a tiny spend fits; a microsecond earlier the window is still full."""
     window = Window("w", seconds, cap)
-    spends = [
-        Spend(at=NOW - timedelta(seconds=age * seconds), run_id="r", usd=usd) for age, usd in spent
-    ]
-    room = window.room_in_s(spends, NOW)
+    budget = budget_of(
+        *(
+            Spend(at=NOW - timedelta(seconds=age * seconds), run_id="r", usd=usd)
+            for age, usd in spent
+        )
+    )
+    room = window.room_in_s(budget, NOW)
     if room == 0:
-        assert window.spent(spends, NOW) < cap
-        assert window.allows(spends, NOW, EPSILON_USD)
+        assert window.spent(budget, NOW) < cap
+        assert window.allows(budget, NOW, EPSILON_USD)
         return
     if math.isinf(room):
         assert cap == 0
         return
     later = NOW + timedelta(seconds=room)
-    assert window.spent(spends, later) < cap
-    assert window.allows(spends, later, EPSILON_USD)
-    assert window.room_in_s(spends, later) == 0
+    assert window.spent(budget, later) < cap
+    assert window.allows(budget, later, EPSILON_USD)
+    assert window.room_in_s(budget, later) == 0
     before = later - MICROSECOND
-    assert window.spent(spends, before) >= cap - TOLERANCE
-    assert window.room_in_s(spends, before) > 0
+    assert window.spent(budget, before) >= cap - TOLERANCE
+    assert window.room_in_s(budget, before) > 0
 
 
 @given(
-    times=st.lists(st.integers(0, 3 * 86400), max_size=30).map(sorted),
+    seconds=SECONDS,
+    cap=CAPS.filter(lambda cap: cap > 0),
+    spent=st.lists(st.tuples(st.floats(-3, 1, exclude_max=True), AMOUNTS), min_size=1, max_size=12),
+    need=st.floats(0, 1),
 )
-def test_budget_record_keeps_exactly_the_spends_a_day_window_can_see(times):
-    """After each record, the kept spends are those younger than one day, oldest first."""
+def test_a_window_never_blocks_for_longer_than_itself(seconds, cap, spent, need):
+    """Spends from the future included, a need that fits the cap waits at most one window."""
+    window = Window("w", seconds, cap)
+    budget = budget_of(
+        *(
+            Spend(at=NOW - timedelta(seconds=age * seconds), run_id="r", usd=usd)
+            for age, usd in spent
+        )
+    )
+    assert window.room_in_s(budget, NOW, need_usd=min(need, cap)) <= seconds
+
+
+@given(times=st.lists(st.integers(0, 3 * 86400), max_size=30).map(sorted))
+def test_prune_keeps_exactly_the_spends_a_day_window_can_see(times):
+    """After each record and prune, the kept spends are those younger than one day, oldest first."""
     budget = Budget()
     recorded = []
     for i, offset in enumerate(times):
         at = NOW + timedelta(seconds=offset)
         budget.record(at=at, run_id=f"r{i}", usd=0.5, tokens=1)
+        budget.prune(at)
         recorded.append((at, f"r{i}"))
         visible = [run for when, run in recorded if when > at - timedelta(days=1)]
         assert [s.run_id for s in budget.spends] == visible
+        assert Window("d", LONGEST_WINDOW_S, 1e9).spent(budget, at) == 0.5 * len(visible)

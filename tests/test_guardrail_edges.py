@@ -27,7 +27,16 @@ def run(project, name="agent", **kwargs):
 
 def write_journal(project, name, *records):
     """A journal as a run that died would leave it."""
-    lines = [json.dumps({"run_id": "20261122T100000Z-dead00", **r}) for r in records]
+    lines = [
+        json.dumps(
+            {
+                "run_id": "20261122T100000Z-dead00",
+                **({"agent": name} if r["op"] == "begin" else {}),
+                **r,
+            }
+        )
+        for r in records
+    ]
     path = project.home / "state" / f"{name}.journal"
     path.parent.mkdir(exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
@@ -98,7 +107,7 @@ def test_a_damaged_journal_is_left_alone_and_nothing_is_redone(project, clock):
     path.write_bytes(damaged)
     outcome = run(project, clock=clock)
     assert outcome.exit_code == 74
-    assert "unreadable journal (line 1 is not a journal record)" in outcome.message
+    assert "unreadable journal (line 1 is not a journal record: not JSON)" in outcome.message
     assert path.read_bytes() == damaged
 
 
@@ -186,8 +195,9 @@ def test_a_guard_stop_inside_do_means_not_done(project, clock):
     """A spend refused inside do() aborts the action: no false 'unresolved' later."""
     project.add_agent("agent", ACTING, "[limits]\ntokens_per_run = 100\n")
     outcome = run(project, clock=clock, overrides={"mode": "spend-inside"})
-    assert (outcome.status, outcome.exit_code) == ("budget_exceeded", 75)
-    entry = Entry.parse(project.state("agent")["ledger"]["ask"]["q1"])
+    assert (outcome.status, outcome.exit_code) == ("failed", 1)
+    assert "a single spend of 500 tokens is more than tokens_per_run 100" in outcome.message
+    entry = Entry.parse(project.ledger("agent")["ask"]["q1"])
     assert entry.status == "failed"
 
 
@@ -196,7 +206,7 @@ def test_a_result_that_is_not_json_still_commits(project, clock, mode):
     """do() ran, so its commit is written even if its result cannot be JSON."""
     project.add_agent("agent", ACTING)
     assert run(project, clock=clock, overrides={"mode": mode}).exit_code == 0
-    [entries] = project.state("agent")["ledger"]["raw"].values()
+    [entries] = project.ledger("agent")["raw"].values()
     assert Entry.parse(entries).status == "committed"
     assert "action.result_not_json" in project.event_names("agent")
 
@@ -372,7 +382,10 @@ def test_a_confidence_that_is_not_a_probability_is_rejected(project, clock, conf
     project.add_agent("agent", DRAFTER)
     outcome = run(project, clock=clock, overrides={"confidence": confidence})
     assert outcome.exit_code == 65
-    assert "confidence must be a number from 0 to 1" in outcome.message
+    expected = (
+        "NaN or an infinity" if confidence == "nan" else "confidence must be a number from 0 to 1"
+    )
+    assert expected in outcome.message
     assert "applied" not in project.state("agent")["data"]
 
 

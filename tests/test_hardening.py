@@ -53,10 +53,11 @@ def run(project, name="agent", **kwargs):
 
 
 def test_a_typo_in_params_is_refused(project, run_agentops):
-    """An unknown key in [params] or -p is exit 65 naming it, not silently ignored."""
+    """An unknown key in [params] is a configuration error (78), in -p a rejection (65)."""
     project.add_agent("agent", GREETS, '[params]\nnmae = "x"\n')
     toml_typo = run_agentops("run", "agent")
-    assert toml_typo.returncode == 65
+    assert toml_typo.returncode == 78
+    assert "agent.toml: [params] nmae: unknown param" in toml_typo.stderr
     assert "nmae: unknown param" in toml_typo.stderr
     project.add_agent("agent", GREETS)
     flag_typo = run_agentops("run", "agent", "-p", "nmae=x")
@@ -236,7 +237,7 @@ def test_timeout_zero_is_refused(project, run_agentops):
     project.add_agent("agent", toml="timeout = 0\n")
     result = run_agentops("run", "agent")
     assert result.returncode == 78
-    assert "timeout: Input should be greater than 0" in result.stderr
+    assert "timeout: must be longer than zero" in result.stderr
 
 
 # -- quiet under cron ----------------------------------------------------------------

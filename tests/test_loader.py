@@ -258,4 +258,4 @@ def test_sys_exit_at_import_is_a_config_error(load_error):
 def test_a_hook_that_is_not_callable_is_refused(load_error, hook):
     """`validate = True` is a mistake that must not pass as 'no hook'."""
     message = load_error(GOOD.split("\n\ndef validate")[0] + f"\n{hook} = True\n")
-    assert f"{hook} must be a function" in message
+    assert f"{hook} must be a plain function" in message

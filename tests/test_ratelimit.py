@@ -1,13 +1,15 @@
 """Sliding windows are half-open: an event at ``now - period`` has just left the window."""
 
+from __future__ import annotations
+
 import math
 from datetime import datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentops.config import Rate, parse_rate
-from agentops.ratelimit import prune, wait_s
+from agentops.ratelimit import prune, trim, wait_s
+from agentops.units import Rate, parse_rate
 from conftest import FakeClock
 
 FOUR_PER_HOUR = parse_rate("4/hour")
@@ -35,6 +37,39 @@ def test_prune_drops_an_event_exactly_one_period_old(clock):
     assert prune([exactly + MICROSECOND], FOUR_PER_HOUR, clock()) == [exactly + MICROSECOND]
 
 
+def test_prune_returns_a_new_list_and_leaves_the_given_one_alone(clock):
+    """The state's list is not changed by looking at its window."""
+    times = minutes_ago(clock, 90, 5)
+    assert prune(times, FOUR_PER_HOUR, clock()) == minutes_ago(clock, 5)
+    assert times == minutes_ago(clock, 90, 5)
+
+
+def test_prune_counts_events_from_the_future_as_now(clock):
+    """After the clock was stepped back, an event stamped ahead of it is kept, stamped now."""
+    ahead = clock() + timedelta(days=1)
+    assert prune([ahead, *minutes_ago(clock, 10)], FOUR_PER_HOUR, clock()) == [
+        *minutes_ago(clock, 10),
+        clock(),
+    ]
+
+
+# trim
+
+
+def test_trim_drops_old_events_in_place(clock):
+    """Trimming changes the list itself: events one period old or older leave it."""
+    times = minutes_ago(clock, 60, 59, 5)
+    trim(times, FOUR_PER_HOUR, clock())
+    assert times == minutes_ago(clock, 59, 5)
+
+
+def test_trim_brings_events_from_the_future_back_to_now(clock):
+    """Events later than now are stamped now, so they leave one period from now."""
+    times = [*minutes_ago(clock, 10), clock() + timedelta(hours=5)]
+    trim(times, FOUR_PER_HOUR, clock())
+    assert times == [*minutes_ago(clock, 10), clock()]
+
+
 # wait_s
 
 
@@ -59,6 +94,13 @@ def test_wait_s_after_the_rate_was_lowered(clock):
 def test_wait_s_of_a_zero_rate_is_forever(clock):
     """A rate of 0/hour never has room, even with no events at all."""
     assert wait_s([], parse_rate("0/hour"), clock()) == math.inf
+
+
+def test_a_clock_stepped_back_blocks_no_longer_than_one_period(clock):
+    """Events stamped a day ahead of the clock block a 1/hour rate for an hour, not 25."""
+    rate = parse_rate("1/hour")
+    kept = prune([clock() + timedelta(days=1)], rate, clock())
+    assert wait_s(kept, rate, clock()) == 3600.0
 
 
 # properties
@@ -123,3 +165,30 @@ def test_wait_s_is_exact(count, period_s, ages):
     before = later - MICROSECOND
     assert len(prune(times, rate, before)) >= count
     assert wait_s(prune(times, rate, before), rate, before) > 0
+
+
+@given(
+    count=st.integers(1, 5),
+    period_s=PERIODS,
+    ages=st.lists(st.floats(-5, 1, exclude_max=True), max_size=12),
+)
+def test_a_window_never_blocks_for_longer_than_itself(count, period_s, ages):
+    """Whatever the stored times, future ones included, the wait is at most one period."""
+    rate = Rate(count=count, period_s=period_s, text=f"{count}/{period_s}s")
+    now = FakeClock()()
+    times = [now - timedelta(seconds=age * period_s) for age in ages]
+    assert wait_s(prune(times, rate, now), rate, now) <= period_s
+
+
+@given(
+    period_s=PERIODS,
+    ages=st.lists(st.floats(-2, 3, allow_nan=False), max_size=12),
+)
+def test_trim_and_prune_agree(period_s, ages):
+    """Trimming a sorted list in place leaves what prune returns for it."""
+    rate = Rate(count=1, period_s=period_s, text=f"1/{period_s}s")
+    now = FakeClock()()
+    times = sorted(now - timedelta(seconds=age * period_s) for age in ages)
+    expected = prune(times, rate, now)
+    trim(times, rate, now)
+    assert times == expected

@@ -103,8 +103,8 @@ def test_wait_s_caps_retry_after_by_max():
 
 @given(
     attempt=st.integers(1, 100),
-    initial=st.floats(0, 120, allow_nan=False),
-    longest=st.floats(0, 3600, allow_nan=False),
+    initial=st.floats(0.001, 120, allow_nan=False),
+    longest=st.floats(120, 3600, allow_nan=False),
     jitter=st.floats(0, 1, exclude_max=True),
 )
 def test_wait_s_stays_between_the_backoff_and_max(attempt, initial, longest, jitter):

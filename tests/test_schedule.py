@@ -62,7 +62,8 @@ def test_check_schedule_accepts_reboot():
         "* * * * 8",
         "*/0 * * * *",
         "5-1 * * * *",
-        "0 0 30 2 *",
+        "0 0 32 * *",
+        "0 0 30 13 *",
         "@often",
     ],
 )
@@ -70,6 +71,13 @@ def test_check_schedule_refuses_bad_fields(expr):
     """Out-of-range values, zero steps, backward ranges and unknown macros are refused."""
     with pytest.raises(ValueError, match="is not a cron expression"):
         check_schedule(expr)
+
+
+@pytest.mark.parametrize("expr", ["0 0 30 2 *", "0 0 31 2,4,6 *"])
+def test_check_schedule_accepts_days_no_month_listed_has(expr):
+    """Debian's cron takes a 30th of February: it never fires, and next_run says so."""
+    assert check_schedule(expr) == expr
+    assert next_run(expr, datetime(2026, 1, 1, tzinfo=UTC)) is None
 
 
 @pytest.mark.parametrize("expr", ["0 0 0 * * *", "* * * *", ""])

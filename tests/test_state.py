@@ -1,69 +1,196 @@
+"""The agent's state model: what it holds, what it refuses, how a version-1 file moves forward."""
+
+from __future__ import annotations
+
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
+import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from agentops.errors import Overlap, StateError
 from agentops.state import (
     MAX_ERRORS,
+    MAX_REVIEW,
+    SCHEMA_VERSION,
     AgentState,
     ErrorRecord,
-    FileStateStore,
+    Held,
     LastRun,
+    LedgerSummary,
     Metrics,
+    migrate,
 )
+from agentops.status import RunStatus
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+LEDGER = {
+    "publish": {
+        "post-1": "2026-11-22T12:00:00Z committed run-1 {}",
+        "post-2": "2026-11-22T12:00:01Z unresolved run-1 null",
+    },
+    "notify": {"n-1": "2026-11-22T12:00:02Z unresolved run-1 null"},
+}
 
 
-@pytest.fixture
-def store(project):
-    return FileStateStore(project.home / "state")
+def round_trip(state: AgentState) -> AgentState:
+    """The state as it reads back from the JSON it is saved as."""
+    return AgentState.model_validate_json(state.model_dump_json())
 
 
-def full_state(name="pub"):
-    """A state with every kind of field filled in."""
+def held(n: int, *, escalated: bool = False) -> Held:
+    """The n-th result held for review."""
+    return Held(id=f"h{n}", run_id=f"run-{n}", at=T0, escalated=escalated, result={"n": n})
+
+
+# the model
+
+
+def test_a_fresh_state_is_version_2_with_nothing_in_it():
+    """A new agent's state: the current schema, zero counters, an empty ledger summary."""
+    state = AgentState(agent="pub")
+    assert state.schema_version == SCHEMA_VERSION == 2
+    assert state.metrics == Metrics()
+    assert state.ledger_summary == LedgerSummary(entries=0, unresolved=[])
+    assert (state.last_run, state.errors, state.review, state.data) == (None, [], [], {})
+
+
+def test_statuses_are_the_run_statuses():
+    """last_run.status and an error's category read as RunStatus, and are saved as their words."""
+    state = AgentState.model_validate(
+        {
+            "agent": "pub",
+            "last_run": {
+                "run_id": "r",
+                "started_at": T0,
+                "finished_at": T0,
+                "status": "crashed",
+                "duration_s": 0,
+            },
+            "errors": [{"at": T0, "run_id": "r", "category": "timeout", "message": "slow"}],
+        }
+    )
+    assert state.last_run.status is RunStatus.CRASHED
+    assert state.errors[0].category is RunStatus.TIMEOUT
+    saved = json.loads(state.model_dump_json())
+    assert (saved["last_run"]["status"], saved["errors"][0]["category"]) == ("crashed", "timeout")
+
+
+@pytest.mark.parametrize("word", ["lunch", "CRASHED", "", 1])
+def test_a_status_that_is_not_a_run_status_is_refused(word):
+    """A hand-edited status outside RunStatus is refused when read, not a crash at a run's end."""
+    with pytest.raises(ValidationError, match="status"):
+        LastRun(run_id="r", started_at=T0, finished_at=T0, status=word, duration_s=0)
+    with pytest.raises(ValidationError, match="category"):
+        ErrorRecord(at=T0, run_id="r", category=word, message="m")
+
+
+def test_timestamps_are_saved_as_utc_ending_in_z():
+    """Every timestamp is written as UTC ISO 8601 text ending in Z, whatever zone it came in."""
+    plus_two = timezone(timedelta(hours=2))
+    state = AgentState(agent="pub", last_success_at=datetime(2026, 11, 22, 14, tzinfo=plus_two))
+    state.rate_limits["runs"] = [T0 + timedelta(microseconds=250_000)]
+    saved = json.loads(state.model_dump_json())
+    assert saved["last_success_at"] == "2026-11-22T12:00:00Z"
+    assert saved["rate_limits"]["runs"] == ["2026-11-22T12:00:00.250000Z"]
+
+
+def test_a_timestamp_without_a_zone_is_read_as_utc():
+    """A hand-edited timestamp without a zone means UTC, like every one agentops writes."""
+    state = AgentState.model_validate_json(
+        '{"agent": "pub", "last_success_at": "2026-11-22T12:00"}'
+    )
+    assert state.last_success_at == T0
+    assert state.last_success_at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("moment", ["1969-12-31T23:59:59Z", "2201-01-01T00:00:00Z", "9999-12-31"])
+def test_a_timestamp_outside_1970_to_2200_is_refused(moment):
+    """A hand-edited year 9999 would overflow the first window added to it: refused when read."""
+    with pytest.raises(ValidationError, match="between 1970 and 2200"):
+        AgentState.model_validate({"agent": "pub", "last_success_at": moment})
+
+
+@pytest.mark.parametrize("moment", ["1970-01-01T00:00:00+05:00", "2200-12-31T23:00:00-05:00"])
+def test_a_timestamp_outside_the_years_in_utc_is_refused_whatever_its_zone(moment):
+    """Whatever loads must save in a form that loads again: the UTC instant decides."""
+    with pytest.raises(ValidationError, match="between 1970 and 2200"):
+        AgentState.model_validate({"agent": "pub", "last_success_at": moment})
+
+
+@pytest.mark.parametrize("moment", ["1969-12-31T20:00:00-05:00", "2201-01-01T03:00:00+05:00"])
+def test_a_timestamp_inside_the_years_in_utc_is_accepted_whatever_its_zone(moment):
+    """A time within 1970 to 2200 in UTC loads, even written in a zone where the year differs."""
+    state = AgentState.model_validate({"agent": "pub", "last_success_at": moment})
+    assert round_trip(state) == state
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_agent_data_holding_a_number_that_is_not_finite_is_refused(value):
+    """NaN or infinity in data or a held result would save as a file the next run cannot read."""
+    with pytest.raises(ValidationError, match="not finite"):
+        AgentState(agent="pub", data={"deep": [{"x": value}]})
+    with pytest.raises(ValidationError, match="not finite"):
+        Held(id="h", run_id="r", at=T0, result={"x": value})
+    state = AgentState(agent="pub")
+    with pytest.raises(ValidationError, match="not finite"):
+        state.data = {"x": value}
+    assert state.data == {}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"metrics": {"runs": -1}},
+        {"metrics": {"cost_usd": math.nan}},
+        {"review": [{"id": "h", "run_id": "r", "at": T0, "confidence": 1.5, "result": {}}]},
+        {"ledger_summary": {"entries": -1}},
+        {"colour": "blue"},
+    ],
+    ids=["negative-count", "nan-cost", "confidence-above-1", "negative-entries", "unknown-key"],
+)
+def test_values_that_make_no_sense_are_refused(change):
+    """Negative counters, NaN costs, confidences above 1 and unknown keys are refused."""
+    with pytest.raises(ValidationError):
+        AgentState.model_validate({"agent": "pub", **change})
+
+
+def test_assignments_are_validated():
+    """A wrong value fails where it is set, instead of in the file the next run reads."""
+    state = AgentState(agent="pub")
+    with pytest.raises(ValidationError):
+        state.last_success_at = "yesterday"
+    with pytest.raises(ValidationError):
+        state.journal_folded = 7
+    assert state == AgentState(agent="pub")
+
+
+def test_a_full_state_round_trips_through_json():
+    """Everything a state holds reads back identical from the JSON it is saved as."""
     state = AgentState(
-        agent=name,
+        agent="pub",
         last_run=LastRun(
             run_id="run-7",
             started_at=T0,
             finished_at=T0 + timedelta(seconds=3.25),
-            status="failed",
+            status=RunStatus.FAILED,
             duration_s=3.25,
             error="feed timed out",
+            degraded=True,
         ),
         last_success_at=T0 - timedelta(hours=1),
-        metrics=Metrics(runs=7, succeeded=5, failed=1, rejected=1),
-        rate_limits={"publish": [T0, T0 + timedelta(minutes=5)]},
+        metrics=Metrics(runs=7, succeeded=5, failed=1, rejected=1, cost_usd=0.5, tokens=900),
+        rate_limits={"runs": [T0], "action:publish": [T0, T0 + timedelta(minutes=5)]},
+        review=[held(1), held(2, escalated=True)],
+        ledger_summary=LedgerSummary.of(LEDGER),
+        journal_folded="run-7",
         data={"seen": ["a", "b"], "cursor": 42, "nested": {"ok": True, "ratio": 0.5}},
     )
+    state.budget.reserve("call-1", at=T0, run_id="run-7", usd=0.25, tokens=100)
     state.record_error(ErrorRecord(at=T0, run_id="run-7", category="timeout", message="slow"))
-    return state
-
-
-# --- load and save ------------------------------------------------------------------------
-
-
-def test_missing_file_loads_as_a_fresh_state(store, project):
-    """An agent that never ran gets a fresh state, and loading creates no file."""
-    assert store.load("pub") == AgentState(agent="pub")
-    assert store.load("pub").metrics == Metrics()
-    assert not project.state_path("pub").exists()
-
-
-def test_save_then_load_round_trips(store):
-    """Everything saved comes back identical."""
-    state = full_state()
-    store.save(state)
-    assert store.load("pub") == state
+    assert round_trip(state) == state
 
 
 JSON_VALUES = st.recursive(
@@ -78,119 +205,24 @@ JSON_VALUES = st.recursive(
 COUNTS = st.integers(min_value=0)
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     data=st.dictionaries(st.text(), JSON_VALUES, max_size=6),
     metrics=st.builds(
         Metrics, runs=COUNTS, succeeded=COUNTS, failed=COUNTS, rejected=COUNTS, skipped=COUNTS
     ),
 )
-def test_any_json_data_and_metrics_survive_save_and_load(store, data, metrics):
+def test_any_json_data_and_metrics_survive_a_round_trip(data, metrics):
     """Arbitrary JSON in data, and any metrics, come back exactly as saved."""
-    store.save(AgentState(agent="pub", data=data, metrics=metrics))
-    loaded = store.load("pub")
+    loaded = round_trip(AgentState(agent="pub", data=data, metrics=metrics))
     assert loaded.data == data
     assert loaded.metrics == metrics
 
 
-def test_saved_file_is_indented_with_utc_z_timestamps(store, project):
-    """The file is indented for people, and every timestamp is UTC ending in Z."""
-    store.save(full_state())
-    text = project.state_path("pub").read_text()
-    assert text.startswith('{\n  "schema_version": 1,\n  "agent": "pub",')
-    saved = json.loads(text)
-    assert saved["last_run"]["started_at"] == "2026-11-22T12:00:00Z"
-    assert saved["last_run"]["finished_at"] == "2026-11-22T12:00:03.250000Z"
-    assert saved["rate_limits"]["publish"] == ["2026-11-22T12:00:00Z", "2026-11-22T12:05:00Z"]
-    assert saved["errors"][0]["at"] == "2026-11-22T12:00:00Z"
+# record_error and hold
 
 
-def test_timestamps_in_another_zone_are_saved_as_utc(store, project):
-    """A time given with another UTC offset is written as the same instant in UTC."""
-    plus_two = timezone(timedelta(hours=2))
-    store.save(AgentState(agent="pub", last_success_at=datetime(2026, 11, 22, 14, tzinfo=plus_two)))
-    assert project.state("pub")["last_success_at"] == "2026-11-22T12:00:00Z"
-
-
-def test_previous_version_is_kept_as_bak_and_no_tmp_is_left(store, project):
-    """Saving keeps the previous file as <name>.json.bak and leaves no temporary file."""
-    path = project.state_path("pub")
-    store.save(AgentState(agent="pub", data={"version": 1}))
-    assert sorted(p.name for p in path.parent.iterdir()) == ["pub.json"]
-    first = path.read_bytes()
-    store.save(AgentState(agent="pub", data={"version": 2}))
-    assert path.with_name("pub.json.bak").read_bytes() == first
-    assert json.loads(path.read_text())["data"] == {"version": 2}
-    assert sorted(p.name for p in path.parent.iterdir()) == ["pub.json", "pub.json.bak"]
-
-
-GOOD = AgentState(agent="pub", data={"k": "v"}).model_dump_json(indent=2).encode()
-
-
-@pytest.mark.parametrize(
-    ("content", "why"),
-    [
-        (b"\x00\xff\xfe\x89PNG garbage", "not JSON"),
-        (b"", "not JSON"),
-        (GOOD[: len(GOOD) // 2], "not JSON"),
-        (b'{"agent": "pub", "metrics": {"runs": "many"}}', "metrics.runs"),
-        (b'{"agent": "pub", "colour": "blue"}', "unknown key 'colour'"),
-        (b'{"schema_version": 99, "agent": "pub"}', "upgrade agentops"),
-        (b'{"schema_version": 99, "agent": "pub", "shiny": []}', "upgrade agentops"),
-        (b'{"agent": "other"}', "'other'"),
-        (b"[]", "object"),
-    ],
-    ids=[
-        "garbage-bytes",
-        "empty",
-        "truncated",
-        "wrong-type",
-        "unknown-key",
-        "future-schema",
-        "future-schema-new-keys",
-        "other-agent",
-        "not-an-object",
-    ],
-)
-def test_corrupt_file_raises_state_error_and_is_left_alone(store, project, content, why):
-    """A bad state file stops the run with exit 74, one line naming it, and stays as it was."""
-    path = project.state_path("pub")
-    path.parent.mkdir()
-    path.write_bytes(content)
-    before = project.snapshot()
-    with pytest.raises(StateError) as info:
-        store.load("pub")
-    error = info.value
-    assert error.exit_code == 74
-    assert str(path) in error.message
-    assert why in error.message
-    assert "\n" not in error.message
-    assert project.snapshot() == before
-    assert path.read_bytes() == content
-
-
-def test_naive_and_offset_timestamps_in_a_hand_edited_file_are_read_as_utc(store, project):
-    """A timestamp without a zone is UTC; one with an offset is converted to UTC."""
-    path = project.state_path("pub")
-    path.parent.mkdir()
-    path.write_text(
-        json.dumps(
-            {
-                "agent": "pub",
-                "last_success_at": "2026-11-22T12:00:00",
-                "rate_limits": {"publish": ["2026-11-22T14:00:00+02:00"]},
-            }
-        )
-    )
-    state = store.load("pub")
-    assert state.last_success_at == T0
-    assert state.last_success_at.utcoffset() == timedelta(0)
-    assert state.rate_limits["publish"][0].utcoffset() == timedelta(0)
-    assert state.rate_limits["publish"] == [T0]
-
-
-def test_record_error_keeps_only_the_most_recent(store):
-    """Only the MAX_ERRORS most recent errors are kept, oldest first, also once saved."""
+def test_record_error_keeps_only_the_most_recent():
+    """Only the MAX_ERRORS most recent errors are kept, oldest first."""
     state = AgentState(agent="pub")
     for n in range(MAX_ERRORS + 5):
         state.record_error(
@@ -198,105 +230,154 @@ def test_record_error_keeps_only_the_most_recent(store):
         )
     expected = [f"run-{n}" for n in range(5, MAX_ERRORS + 5)]
     assert [error.run_id for error in state.errors] == expected
-    store.save(state)
-    assert [error.run_id for error in store.load("pub").errors] == expected
+    assert [error.run_id for error in round_trip(state).errors] == expected
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
-def test_save_into_an_unwritable_directory_raises_and_keeps_the_old_file(store, project):
-    """When the state directory cannot be written, save raises StateError, old file intact."""
-    store.save(AgentState(agent="pub", data={"version": 1}))
-    directory = project.state_path("pub").parent
-    before = project.snapshot()
-    directory.chmod(0o555)
-    try:
-        with pytest.raises(StateError) as info:
-            store.save(AgentState(agent="pub", data={"version": 2}))
-    finally:
-        directory.chmod(0o755)
-    assert info.value.exit_code == 74
-    assert str(project.state_path("pub")) in info.value.message
-    assert project.snapshot() == before
-    assert store.load("pub").data == {"version": 1}
+def test_hold_keeps_every_result_up_to_the_limit():
+    """Below MAX_REVIEW nothing is dropped, and results wait in the order they came."""
+    state = AgentState(agent="pub")
+    for n in range(MAX_REVIEW):
+        assert state.hold(held(n)) == []
+    assert [h.id for h in state.review] == [f"h{n}" for n in range(MAX_REVIEW)]
 
 
-# --- the run lock -------------------------------------------------------------------------
+def test_hold_drops_the_oldest_held_result_beyond_the_limit():
+    """One more than MAX_REVIEW drops the oldest result held for review, and says which."""
+    state = AgentState(agent="pub")
+    for n in range(MAX_REVIEW):
+        state.hold(held(n))
+    dropped = state.hold(held(MAX_REVIEW))
+    assert [h.id for h in dropped] == ["h0"]
+    assert len(state.review) == MAX_REVIEW
+    assert state.review[-1].id == f"h{MAX_REVIEW}"
 
-HOLD_LOCK = textwrap.dedent(
-    """
-    import fcntl, os, sys, time
-    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\\n".encode())
-    print("locked", flush=True)
-    time.sleep(600)
-    """
+
+def test_hold_keeps_escalated_results_while_others_can_go():
+    """A person was told of each escalation: held results are dropped before escalated ones."""
+    state = AgentState(agent="pub")
+    state.hold(held(0, escalated=True))
+    state.hold(held(1, escalated=True))
+    for n in range(2, MAX_REVIEW):
+        state.hold(held(n))
+    dropped = state.hold(held(MAX_REVIEW, escalated=True))
+    assert [h.id for h in dropped] == ["h2"]
+    assert [h.id for h in state.review[:2]] == ["h0", "h1"]
+
+
+def test_hold_drops_the_oldest_escalation_when_nothing_else_is_left():
+    """With only escalated results waiting, the oldest one goes."""
+    state = AgentState(agent="pub")
+    for n in range(MAX_REVIEW + 1):
+        dropped = state.hold(held(n, escalated=True))
+    assert [h.id for h in dropped] == ["h0"]
+    assert len(state.review) == MAX_REVIEW
+
+
+# Metrics
+
+
+@pytest.mark.parametrize(
+    ("status", "counted"),
+    [
+        ("succeeded", {"runs": 1, "succeeded": 1}),
+        ("held", {"runs": 1, "held": 1}),
+        ("failed", {"runs": 1, "failed": 1}),
+        ("timeout", {"runs": 1, "failed": 1}),
+        ("interrupted", {"runs": 1, "failed": 1}),
+        ("crashed", {"runs": 1, "failed": 1}),
+        ("escalated", {"runs": 1, "escalated": 1}),
+        ("rejected", {"runs": 1, "rejected": 1}),
+        ("rate_limited", {"runs": 1, "stopped": 1}),
+        ("budget_exceeded", {"runs": 1, "stopped": 1}),
+        ("skipped", {"skipped": 1}),
+        ("aborted", {}),
+    ],
 )
+def test_count_adds_a_run_where_agentops_status_shows_it(status, counted):
+    """Executed runs add to `runs` and their counter; a skip only to `skipped`; an abort nowhere."""
+    metrics = Metrics()
+    metrics.count(RunStatus(status))
+    assert {name: value for name, value in metrics.model_dump().items() if value} == counted
 
 
-@pytest.fixture
-def hold_lock(store):
-    """Start a process that takes state/<name>.lock with flock, writes its pid, and sleeps."""
-    processes = []
-
-    def start(name):
-        store.directory.mkdir(parents=True, exist_ok=True)
-        lock_path = store.directory / f"{name}.lock"
-        process = subprocess.Popen(
-            [sys.executable, "-c", HOLD_LOCK, str(lock_path)], stdout=subprocess.PIPE, text=True
-        )
-        processes.append(process)
-        assert process.stdout.readline() == "locked\n"
-        return process
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stdout.close()
+def test_every_run_status_is_counted_somewhere_or_deliberately_nowhere():
+    """No status is missing from the metrics: only an aborted run counts nowhere."""
+    uncounted = []
+    for status in RunStatus:
+        metrics = Metrics()
+        metrics.count(status)
+        if metrics == Metrics():
+            uncounted.append(status)
+    assert uncounted == [RunStatus.ABORTED]
 
 
-def test_second_lock_raises_overlap_naming_the_holder(store, hold_lock):
-    """While another process holds an agent's lock, locking it raises Overlap with its pid."""
-    holder = hold_lock("pub")
-    with pytest.raises(Overlap) as info, store.lock("pub"):
-        pytest.fail("the lock was taken twice")
-    assert info.value.exit_code == 75
-    assert f"pid {holder.pid}" in info.value.message
+def test_add_cost_sums_money_and_tokens_without_float_noise():
+    """0.1 + 0.2 dollars is 0.3 in the metrics, not 0.30000000000000004."""
+    metrics = Metrics()
+    metrics.add_cost(0.1, 100)
+    metrics.add_cost(0.2, 50)
+    assert (metrics.cost_usd, metrics.tokens) == (0.3, 150)
 
 
-def test_lock_on_another_agent_succeeds(store, hold_lock):
-    """One agent's lock does not block another agent."""
-    hold_lock("pub")
-    with store.lock("digest"):
-        pass
+def test_add_cost_takes_back_a_reservation_settled_for_less_but_never_below_zero():
+    """Settling subtracts the difference; a total never goes negative."""
+    metrics = Metrics()
+    metrics.add_cost(0.5, 1000)
+    metrics.add_cost(-0.375, -700)
+    assert (metrics.cost_usd, metrics.tokens) == (0.125, 300)
+    metrics.add_cost(-1.0, -1000)
+    assert (metrics.cost_usd, metrics.tokens) == (0.0, 0)
 
 
-def test_lock_in_the_same_process_is_exclusive_too(store):
-    """Two locks of one agent in the same process conflict, naming this process."""
-    with store.lock("pub"), pytest.raises(Overlap) as info, store.lock("pub"):
-        pytest.fail("the lock was taken twice")
-    assert f"pid {os.getpid()}" in info.value.message
+# the ledger summary
 
 
-def test_lock_is_released_after_the_with_block(store):
-    """The lock is free again once the block ends, even when it raised."""
-    with store.lock("pub"):
-        pass
-    with pytest.raises(RuntimeError), store.lock("pub"):
-        raise RuntimeError
-    with store.lock("pub"):
-        pass
+def test_ledger_summary_counts_entries_and_names_the_unresolved():
+    """What `agentops status` shows without reading the ledger."""
+    summary = LedgerSummary.of(LEDGER)
+    assert summary.entries == 3
+    assert sorted(summary.unresolved) == [("notify", "n-1"), ("publish", "post-2")]
+    assert LedgerSummary.of({}) == LedgerSummary()
 
 
-def test_lock_is_released_when_the_holder_is_killed(store, hold_lock):
-    """A holder killed with SIGKILL leaves no stale lock."""
-    holder = hold_lock("pub")
-    with pytest.raises(Overlap), store.lock("pub"):
-        pass
-    holder.send_signal(signal.SIGKILL)
-    assert holder.wait(timeout=30) == -signal.SIGKILL
-    with store.lock("pub"):
-        pass
+# migrate
+
+
+def test_migrate_moves_a_v1_ledger_out_of_the_state():
+    """A version-1 document becomes version 2 with a summary; its ledger is handed back."""
+    v1 = {"schema_version": 1, "agent": "pub", "ledger": LEDGER, "data": {"k": 1}}
+    document, entries = migrate(v1)
+    assert entries == LEDGER
+    assert document == {
+        "schema_version": 2,
+        "agent": "pub",
+        "data": {"k": 1},
+        "ledger_summary": {
+            "entries": 3,
+            "unresolved": [("publish", "post-2"), ("notify", "n-1")],
+        },
+    }
+    state = AgentState.model_validate(document)
+    assert state.ledger_summary.entries == 3
+
+
+def test_migrate_leaves_the_callers_document_alone():
+    """The document read from disk is not changed: the file's bytes are what they were."""
+    v1 = {"agent": "pub", "ledger": LEDGER}
+    migrate(v1)
+    assert v1 == {"agent": "pub", "ledger": LEDGER}
+
+
+def test_a_document_without_a_version_is_version_1():
+    """Files made before versions were written are version 1, with or without a ledger."""
+    document, entries = migrate({"agent": "pub"})
+    assert document["schema_version"] == 2
+    assert entries == {}
+    assert AgentState.model_validate(document) == AgentState(agent="pub")
+
+
+@pytest.mark.parametrize("version", [2, 3, 99])
+def test_migrate_leaves_current_and_future_documents_as_they_are(version):
+    """Version 2 needs nothing; a newer version is handed back for the caller to refuse."""
+    document = {"schema_version": version, "agent": "pub", "shiny": []}
+    assert migrate(document) == (document, None)

@@ -14,34 +14,55 @@ Approving a held result runs agent code, so it lives in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agentops import breaker
 from agentops.errors import UsageError
-from agentops.ledger import COMMITTED, FAILED, UNRESOLVED, Entry, iso_second, put
-from agentops.session import Outcome, RunOptions, Session
-from agentops.state import FileStateStore
+from agentops.journal import needs_ledger, recover
+from agentops.ledger import COMMITTED, FAILED, Entry, Ledger
+from agentops.session import RunOptions, Session
+from agentops.status import RunStatus
+from agentops.store import open_store
+from agentops.timestamps import iso_second
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from agentops.outcome import Outcome
     from agentops.project import Project
     from agentops.state import AgentState
+    from agentops.store import Store
 
-__all__ = ["ledger_rows", "read_state", "reject_held", "reset_circuit", "resolve_action"]
+__all__ = ["read_ledger", "read_state", "reject_held", "reset_circuit", "resolve_action"]
 
 
-def read_state(project: Project, name: str) -> AgentState:
-    """The agent's state, without taking its lock (saves are atomic).
+def read_state(project: Project, name: str, *, store: Store | None = None) -> AgentState:
+    """The agent's state, without taking its lease (commits are atomic).
 
     A journal left by a run that died, or by one still running, is folded in
-    (in memory only): its actions are what an operator needs to see.
+    (in memory only): what it did is what an operator needs to see.
     """
+    return _read(project, name, store, with_ledger=False)[0]
+
+
+def read_ledger(project: Project, name: str, *, store: Store | None = None) -> Ledger:
+    """The agent's ledger, with a running or crashed run's journal folded in (in memory)."""
+    ledger = _read(project, name, store, with_ledger=True)[1]
+    assert ledger is not None  # noqa: S101 - asked for
+    return ledger
+
+
+def _read(
+    project: Project, name: str, store: Store | None, *, with_ledger: bool
+) -> tuple[AgentState, Ledger | None]:
     project.agent(name)  # an unknown agent is an error, not an empty state
-    store = FileStateStore(project.state_dir)
+    store = store or open_store(project)
     state = store.load(name)
-    store.recover(state, persist=False)
-    return state
+    records = store.pending(name)
+    ledger = store.load_ledger(name) if with_ledger or (records and needs_ledger(records)) else None
+    if records:
+        recover(state, ledger, records)
+    return state, ledger
 
 
 def reset_circuit(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
@@ -67,10 +88,11 @@ def resolve_action(
 ) -> Outcome:
     """Settle the ledger entry ``key``: ``done`` (committed) or not (may run again)."""
 
-    def change(session: Session, state: AgentState) -> str:
+    def change(session: Session, _state: AgentState) -> str:
+        ledger = session.ledger()
         matches = [
             found
-            for found, entries in state.ledger.items()
+            for found, entries in ledger.entries.items()
             if key in entries and action in (None, found)
         ]
         if not matches:
@@ -79,20 +101,26 @@ def resolve_action(
             raise UsageError(
                 f"{key!r} is a key of several actions ({', '.join(matches)}): add --action"
             )
-        was = Entry.parse(state.ledger[matches[0]][key])
+        was = ledger.get(matches[0], key)
+        assert was is not None  # noqa: S101 - found above
         if not done and was.status == COMMITTED:
             raise UsageError(
                 f"{matches[0]} {key!r} is committed: its effect happened, and --redo would "
                 "do it again. Only unresolved or failed entries are redone"
             )
-        now = was._replace(
-            status=COMMITTED if done else FAILED,
-            at=iso_second(session.clock()),
-            run_id=session.run_id,
-        )
-        put(state.ledger, matches[0], key, now)
+        # The entry keeps when, and by which run, its effect happened; the
+        # operator's settlement is in the log.
+        now = Entry(was.at, COMMITTED if done else FAILED, was.run_id, was.result_json)
+        ledger.put(matches[0], key, now)
         session.log.info(
-            "ledger.resolved", action=matches[0], key=key, was=was.status, now=now.status
+            "ledger.resolved",
+            action=matches[0],
+            key=key,
+            was=was.status,
+            now=now.status,
+            entry_at=was.at,
+            entry_run=was.run_id,
+            resolved_at=iso_second(session.clock()),
         )
         outcome = "done: it will not run again" if done else "to redo: do() may run again"
         return f"{name}: {matches[0]} {key!r} marked {outcome} (it was {was.status})"
@@ -133,28 +161,10 @@ def _edit(
         with session.locked(spec) as (state, _):
             message = change(session, state)
             session.save(state, spec, None)
-        return session.outcome("succeeded", 0, message)
+        return session.outcome(RunStatus.SUCCEEDED, 0, message)
 
-    return session.run(body)
+    return session.run(body, attempt=False)
 
 
 def _for(action: str | None) -> str:
     return f" for action {action!r}" if action else ""
-
-
-def ledger_rows(state: AgentState, *, every: bool) -> list[dict[str, Any]]:
-    """Ledger entries as rows, newest first: the unresolved ones, or ``every`` one."""
-    rows = [
-        {
-            "action": action,
-            "key": key,
-            "status": entry.status,
-            "at": entry.at,
-            "run_id": entry.run_id,
-            "result": entry.result,
-        }
-        for action, entries in state.ledger.items()
-        for key, line in entries.items()
-        if (entry := Entry.parse(line)).status == UNRESOLVED or every
-    ]
-    return sorted(rows, key=lambda row: row["at"], reverse=True)

@@ -19,10 +19,19 @@ if TYPE_CHECKING:
 __all__ = ["admit", "record_failure", "record_success", "reset"]
 
 
-def admit(circuit: Circuit, now: datetime) -> float:
-    """Seconds until a run may go ahead: 0 if it may now (half-open after a cooldown)."""
+def admit(circuit: Circuit, now: datetime, config: CircuitConfig) -> float:
+    """Seconds until a run may go ahead: 0 if it may now (half-open after a cooldown).
+
+    An opening stamped in the future (the clock was stepped back) counts as
+    now: the circuit stays open one cooldown from now, not until the clock
+    catches up.
+    """
     if circuit.state != "open":
         return 0.0
+    if circuit.opened_at is not None and circuit.opened_at > now:
+        circuit.opened_at = now
+    if circuit.until is not None and circuit.opened_at is not None:
+        circuit.until = min(circuit.until, circuit.opened_at + timedelta(seconds=config.cooldown))
     if circuit.until is not None and now < circuit.until:
         return (circuit.until - now).total_seconds()
     circuit.state = "half_open"

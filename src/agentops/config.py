@@ -1,143 +1,70 @@
-"""Pydantic models of ``agent.toml``, and the small value types it is written in.
+"""Configuration: ``agents/<name>/agent.toml`` and the project's ``agentops.toml``.
 
-Durations are ``"30s"``, ``"5m"``, ``"1h30m"``, ``"2d"`` or a number of seconds.
-Rates are ``"4/hour"``, ``"10/minute"``, ``"100/day"`` or ``"3/15m"``: at most
-that many events in any window of that length (a sliding window).
+Both are pydantic models that forbid unknown keys, so a typo is an error that
+names the key instead of a setting silently ignored. Numbers are strict: a
+boolean is never a number. Durations and rates are written as
+:mod:`agentops.units` describes.
 
-Every model forbids unknown keys, so a typo is an error that names the key
-instead of a setting silently ignored.
+``agentops.toml`` is optional. Its ``[defaults]`` apply to every agent unless
+the agent's own ``agent.toml`` says otherwise, key by key
+(:func:`merge_defaults`); its ``[providers]`` and ``[models]`` are shared by
+every agent's ``[llm]``.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
     PlainValidator,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
 
-from agentops.schedule import check_schedule
+from agentops.schedule import check_schedule, longest_interval_s
+from agentops.units import Duration, PositiveDuration, Rate, RateSpec, parse_size
 
 __all__ = [
+    "DEFAULT_KEEP_S",
     "DEFAULT_TIMEOUT_S",
-    "MAX_DURATION_S",
+    "NOTIFY_KINDS",
     "REQUESTS",
     "RUNS",
     "AgentConfig",
     "Circuit",
-    "Duration",
+    "Defaults",
     "Guard",
     "Ledger",
     "Limits",
-    "Rate",
+    "Llm",
+    "Logs",
+    "Memory",
+    "ModelSpec",
+    "Notify",
+    "Permissions",
+    "ProjectConfig",
+    "Provider",
     "Retry",
+    "StoreConfig",
     "action_key",
     "describe_validation_error",
-    "parse_duration",
-    "parse_rate",
+    "merge_defaults",
 ]
 
 DEFAULT_TIMEOUT_S = 600.0
 """A run that has not finished after ten minutes is stopped, unless ``timeout`` says otherwise."""
 
-MAX_DURATION_S = 10 * 366 * 86400.0
-"""The longest duration accepted: ten years. Longer ones overflow timers and dates."""
+DEFAULT_KEEP_S = 30 * 86400.0
+"""How long guarded actions are remembered unless ``[ledger] keep`` says otherwise."""
 
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_RATE_UNITS = {
-    "second": 1,
-    "sec": 1,
-    "minute": 60,
-    "min": 60,
-    "hour": 3600,
-    "day": 86400,
-    "week": 604800,
-} | _UNIT_SECONDS
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
-
-
-def parse_duration(value: object) -> float:
-    """Seconds in ``"1h30m"``-style text, or in a plain non-negative number."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like '5m', got {value!r}")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError(f"a duration must be a finite number of seconds, got {value!r}")
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
-        seconds = float(value)
-    elif isinstance(value, str) and _DURATION.fullmatch(text := value.strip().lower()):
-        seconds = float(sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)))
-    else:
-        raise ValueError(f"expected a duration like '30s', '5m', '1h30m' or '2d', got {value!r}")
-    if seconds > MAX_DURATION_S:
-        raise ValueError(f"a duration can be at most ten years, got {value!r}")
-    return seconds
-
-
-class Rate:
-    """At most ``count`` events in any window of ``period_s`` seconds.
-
-    A plain class: a dataclass costs start-up time on every cron tick, and a
-    NamedTuple's ``count`` would shadow ``tuple.count``.
-    """
-
-    __slots__ = ("count", "period_s", "text")
-
-    def __init__(self, count: int, period_s: float, text: str) -> None:
-        """``text`` is the rate as written, e.g. ``4/hour``."""
-        self.count = count
-        self.period_s = period_s
-        self.text = text
-
-    def __eq__(self, other: object) -> bool:
-        """Rates are equal when they allow the same."""
-        if not isinstance(other, Rate):
-            return NotImplemented
-        return (self.count, self.period_s) == (other.count, other.period_s)
-
-    def __hash__(self) -> int:
-        """Hash as :meth:`__eq__` compares."""
-        return hash((self.count, self.period_s))
-
-    def __repr__(self) -> str:
-        """``Rate('4/hour')``."""
-        return f"Rate({self.text!r})"
-
-    def __str__(self) -> str:
-        """The rate as it was written, e.g. ``4/hour``."""
-        return self.text
-
-
-def parse_rate(value: object) -> Rate:
-    """A :class:`Rate` from ``"4/hour"``, ``"10/minute"`` or ``"3/15m"``."""
-    if isinstance(value, Rate):
-        return value
-    count_text, _, period_text = str(value).strip().lower().partition("/")
-    try:
-        count = int(count_text)
-        period = _RATE_UNITS.get(period_text) or parse_duration(period_text)
-    except ValueError:
-        count, period = -1, 0
-    if count < 0 or period <= 0:
-        raise ValueError(f"expected a rate like '4/hour', '10/minute' or '3/15m', got {value!r}")
-    return Rate(count=count, period_s=float(period), text=str(value).strip())
-
-
-Duration = Annotated[float, PlainValidator(parse_duration)]
-"""Seconds, written in agent.toml as ``"5m"`` or a number."""
-
-RateSpec = Annotated[Rate, PlainValidator(parse_rate), PlainSerializer(str)]
-"""A :class:`Rate`, written in agent.toml as ``"4/hour"``."""
+Money = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(strict=True, ge=0)]
+Fraction = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
+Weight = Annotated[float, Field(strict=True, ge=0, le=1000, allow_inf_nan=False)]
 
 Schedule = Annotated[str, PlainValidator(check_schedule)]
 """A five-field cron expression or an ``@daily``-style macro, checked with cronsim."""
@@ -161,16 +88,16 @@ class Limits(_Section):
     """``[limits]``: rate limits and budgets that hold across cron runs."""
 
     runs: RateSpec | None = None
-    cost_usd_per_hour: float | None = Field(None, ge=0, allow_inf_nan=False)
-    cost_usd_per_day: float | None = Field(None, ge=0, allow_inf_nan=False)
-    tokens_per_run: int | None = Field(None, ge=0)
-    requests_per_minute: int | None = Field(None, ge=1)
-    steps_per_run: int | None = Field(None, ge=1)
+    cost_usd_per_hour: Money | None = None
+    cost_usd_per_day: Money | None = None
+    tokens_per_run: Count | None = None
+    requests_per_minute: Annotated[int, Field(strict=True, ge=1)] | None = None
+    steps_per_run: Annotated[int, Field(strict=True, ge=1)] | None = None
     actions: dict[str, RateSpec] = {}
 
     @property
     def request_rate(self) -> Rate | None:
-        """``requests_per_minute`` as a :class:`Rate`."""
+        """``requests_per_minute`` as a :class:`~agentops.units.Rate`."""
         per_minute = self.requests_per_minute
         return None if per_minute is None else Rate(per_minute, 60.0, f"{per_minute}/minute")
 
@@ -185,31 +112,38 @@ class Limits(_Section):
 
 
 class Retry(_Section):
-    """``[retry]``: how transient failures of ``run()`` are retried."""
+    """``[retry]``: how transient failures are retried (of ``run()``, and of each model call)."""
 
-    attempts: int = Field(3, ge=1, le=100)
-    initial: Duration = 1.0
-    max: Duration = 60.0
+    attempts: Annotated[int, Field(strict=True, ge=1, le=100)] = 3
+    initial: PositiveDuration = 1.0
+    max: PositiveDuration = 60.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Retry:
+        if self.max < self.initial:
+            raise ValueError("max must not be shorter than initial")
+        return self
 
 
 class Circuit(_Section):
     """``[circuit]``: stop running after the same failure repeats."""
 
-    failures: int = Field(2, ge=1)
-    cooldown: Duration = 3600.0
+    failures: Annotated[int, Field(strict=True, ge=1)] = 2
+    cooldown: PositiveDuration = 3600.0
 
 
 class Ledger(_Section):
     """``[ledger]``: how long guarded actions are remembered."""
 
-    keep: Duration = 30 * 86400.0
+    keep: PositiveDuration = DEFAULT_KEEP_S
 
 
 class Guard(_Section):
-    """``[guard]``: confidence thresholds routing results to apply, review or escalation."""
+    """``[guard]``: confidence routing, and what to do with PII in model replies."""
 
-    auto_threshold: float = Field(0.85, ge=0, le=1)
-    review_threshold: float = Field(0.5, ge=0, le=1)
+    auto_threshold: Fraction = 0.85
+    review_threshold: Fraction = 0.5
+    pii: Literal["redact", "reject", "off"] = "redact"
 
     @model_validator(mode="after")
     def _ordered(self) -> Guard:
@@ -218,18 +152,205 @@ class Guard(_Section):
         return self
 
 
+class Permissions(_Section):
+    """``[permissions]``: least privilege. No list means no restriction.
+
+    ``actions`` names the guarded actions the agent may perform; ``hosts`` the
+    hosts ``ctx.http`` (and every client built on it) may reach: exact names,
+    ``*.example.org`` for its subdomains, or IP addresses and networks
+    (``10.0.0.0/8``). Loopback and private addresses are refused unless listed,
+    whatever name resolves to them.
+    """
+
+    actions: list[str] | None = None
+    hosts: list[Annotated[str, Field(min_length=1)]] | None = None
+
+
+class Llm(_Section):
+    """``[llm]``: the models ``ctx.llm`` calls, in order, and how."""
+
+    model: str | None = None
+    fallbacks: list[str] = []
+    tiers: dict[str, str] = {}
+    max_tokens: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] = 1024
+    temperature: Annotated[float, Field(strict=True, ge=0, le=2)] | None = None
+    cache: Duration | None = None
+    """How long a reply is reused for the same request; none: no cache."""
+    max_reasks: Annotated[int, Field(strict=True, ge=0, le=10)] = 1
+    timeout: PositiveDuration = 60.0
+    """Seconds a model may take to answer one call."""
+    log_bodies: bool = False
+
+    def chain(self, model: str | None = None, tier: str | None = None) -> list[str]:
+        """The models to try for a call, first choice first."""
+        first = model or (self.tiers.get(tier) if tier else None) or self.model
+        chain = [first] if first else []
+        return chain + [m for m in self.fallbacks if m not in chain]
+
+
+class Memory(_Section):
+    """``[memory]``: long-term notes and how ``relevant()`` ranks them."""
+
+    keep_notes: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1000
+    relevance_weight: Weight = 1.0
+    recency_weight: Weight = 1.0
+    importance_weight: Weight = 1.0
+    recency_half_life: PositiveDuration = 86400.0
+
+
 class AgentConfig(_Section):
     """``agents/<name>/agent.toml``: what the operator edits."""
 
     description: str = ""
     schedule: Schedule | None = None
-    timeout: Annotated[Duration, Field(gt=0)] = DEFAULT_TIMEOUT_S
+    timeout: PositiveDuration = DEFAULT_TIMEOUT_S
+    grace: PositiveDuration | None = None
+    """How late a scheduled run may succeed before ``agentops health`` calls it stale."""
     params: dict[str, Any] = {}
     limits: Limits = Limits()
     retry: Retry = Retry()
     circuit: Circuit = Circuit()
     ledger: Ledger = Ledger()
     guard: Guard = Guard()
+    permissions: Permissions = Permissions()
+    llm: Llm = Llm()
+    memory: Memory = Memory()
+
+    _keep_s: float = PrivateAttr(DEFAULT_KEEP_S)
+
+    @model_validator(mode="after")
+    def _keep_outlives_the_schedule(self) -> AgentConfig:
+        # Entries pruned before the next run would let that run redo them.
+        self._keep_s = self.ledger.keep
+        interval = longest_interval_s(self.schedule, at_least=self.ledger.keep)
+        if interval is None or interval <= self.ledger.keep:
+            return self
+        if "keep" in self.ledger.model_fields_set:
+            raise ValueError(
+                f"[ledger] keep is shorter than the schedule's longest interval "
+                f"({interval:g}s): actions would be forgotten, and redone, by the next run"
+            )
+        self._keep_s = 2 * interval  # the default stretches to fit a slow schedule
+        return self
+
+    @property
+    def keep_s(self) -> float:
+        """How long ledger entries are kept: ``[ledger] keep``, stretched for a slow schedule."""
+        return self._keep_s
+
+    @property
+    def grace_s(self) -> float:
+        """The staleness grace: as set, else the timeout plus five minutes."""
+        return self.grace if self.grace is not None else self.timeout + 300.0
+
+
+class Defaults(_Section):
+    """``[defaults]`` in agentops.toml: for every agent, unless its agent.toml says otherwise."""
+
+    timeout: PositiveDuration | None = None
+    grace: PositiveDuration | None = None
+    limits: Limits | None = None
+    retry: Retry | None = None
+    circuit: Circuit | None = None
+    ledger: Ledger | None = None
+    guard: Guard | None = None
+    permissions: Permissions | None = None
+    llm: Llm | None = None
+    memory: Memory | None = None
+
+
+NotifyKind = Literal["failure", "circuit_open", "escalated", "stale", "budget", "recovered"]
+
+NOTIFY_KINDS: tuple[NotifyKind, ...] = (
+    "failure",
+    "circuit_open",
+    "escalated",
+    "stale",
+    "budget",
+    "recovered",
+)
+"""What a notification can be about."""
+
+HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+
+
+class Notify(_Section):
+    """``[notify]``: webhooks told when an agent needs a human, and when it recovers."""
+
+    webhooks: list[HttpUrl] = []
+    on: list[NotifyKind] = list(NOTIFY_KINDS)
+    cooldown: PositiveDuration = 3600.0
+
+
+class Logs(_Section):
+    """``[logs]``: when a log file is rotated (``max_size``), and how many old ones stay."""
+
+    max_size: Annotated[int, PlainValidator(parse_size)] = 10 * 1024 * 1024
+    keep: Annotated[int, Field(strict=True, ge=0, le=1000)] = 5
+
+
+class StoreConfig(_Section):
+    """``[store]``: where agents' state lives; files in ``state/`` unless a URL is given."""
+
+    url: Annotated[str, Field(pattern=r"^postgres(ql)?://")] | None = None
+
+
+class Provider(_Section):
+    """``[providers.NAME]``: an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    base_url: HttpUrl
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    """The environment variable holding the key (keys never live in files); none: no key."""
+
+
+class ModelSpec(_Section):
+    """``[models."NAME"]``: a model of a provider, its prices and its context window."""
+
+    provider: str
+    name: str
+    input_usd_per_mtok: Money | None = None
+    output_usd_per_mtok: Money | None = None
+    context_window: Annotated[int, Field(strict=True, ge=256)] | None = None
+    json_mode: bool = True
+    """Whether the provider takes ``response_format`` for JSON replies."""
+
+    @property
+    def priced(self) -> bool:
+        """Whether both prices are known, so a call's cost can be computed."""
+        return self.input_usd_per_mtok is not None and self.output_usd_per_mtok is not None
+
+
+class ProjectConfig(_Section):
+    """``agentops.toml`` at the home: defaults, notifications, logs, the store, LLM providers."""
+
+    defaults: Defaults = Defaults()
+    notify: Notify = Notify()
+    logs: Logs = Logs()
+    store: StoreConfig = StoreConfig()
+    providers: dict[str, Provider] = {}
+    models: dict[str, ModelSpec] = {}
+
+    @model_validator(mode="after")
+    def _models_name_providers(self) -> ProjectConfig:
+        for name, model in self.models.items():
+            if model.provider not in self.providers:
+                raise ValueError(f"model {name!r} names unknown provider {model.provider!r}")
+        return self
+
+
+def merge_defaults(defaults: Defaults, agent: dict[str, Any]) -> dict[str, Any]:
+    """``agent`` (agent.toml as read) over ``defaults``, key by key, section by section."""
+    return _merged(defaults.model_dump(mode="json", exclude_unset=True), agent)
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 MAX_PROBLEMS = 5

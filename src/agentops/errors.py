@@ -7,11 +7,14 @@
     ├── ConfigError               78   bad agentops or agent configuration
     │   └── UnknownAgent          78
     ├── StateError                74   a state file that cannot be read or written
+    │   └── LeaseLost             74   the run's lease lapsed: it may not commit
     ├── Rejected                  65   the gatekeeper refused params or output
     │   ├── ParamsRejected        65
     │   └── OutputRejected        65
     ├── Skipped                   75   the run did not start (or stopped early), by policy
     │   ├── Overlap               75   another run of the agent holds the lock
+    │   ├── Paused                75   an operator paused the agent
+    │   ├── TickTaken             75   another run already took this schedule tick
     │   ├── RateLimited           75   the agent's run rate limit is exhausted
     │   ├── CircuitOpen           75   the circuit breaker is open
     │   ├── BudgetExhausted       75   a cost window is full: the run does not start
@@ -24,15 +27,19 @@
         ├── StepLimitExceeded      1   ctx.step() passed [limits] steps_per_run
         ├── BudgetTooSmall         1   one spend is larger than a whole cap
         ├── ActionUnresolved       1   an action's effect is unknown after a crash
+        ├── PermissionDenied       1   [permissions] does not allow the action or host
         └── Escalated              1   the result's confidence is below review_threshold
 
     TransientError                     raised by agents: "retry me" (not an AgentOpsError)
 
 The CLI maps one exception to one exit code and prints its message as one line.
-The runner turns the same exceptions into a run status stored in the state file.
+The runner turns the same exceptions into a run status
+(:class:`~agentops.status.RunStatus`) stored in the state file.
 """
 
 from __future__ import annotations
+
+from agentops.status import RunStatus, SkipReason
 
 __all__ = [
     "ActionRateLimited",
@@ -46,9 +53,12 @@ __all__ = [
     "ConfigError",
     "Escalated",
     "Interrupted",
+    "LeaseLost",
     "OutputRejected",
     "Overlap",
     "ParamsRejected",
+    "Paused",
+    "PermissionDenied",
     "RateLimited",
     "Rejected",
     "RunTimeout",
@@ -56,6 +66,7 @@ __all__ = [
     "StateError",
     "StepLimitExceeded",
     "TaskFailed",
+    "TickTaken",
     "TransientError",
     "UnknownAgent",
     "UsageError",
@@ -66,7 +77,7 @@ class AgentOpsError(Exception):
     """Base of every error agentops raises on purpose."""
 
     exit_code: int = 1
-    status: str = "failed"
+    status: RunStatus = RunStatus.FAILED
 
     def __init__(self, message: str, *, agent: str | None = None) -> None:
         """Keep the message one line: it is what cron mails to the operator."""
@@ -83,12 +94,14 @@ class UsageError(AgentOpsError):
     """The command line is wrong: an invalid agent name, a malformed ``-p``."""
 
     exit_code = 2
+    status = RunStatus.ABORTED
 
 
 class ConfigError(AgentOpsError):
     """Configuration is wrong: bad TOML, unknown keys, bad schedule, agent code unusable."""
 
     exit_code = 78
+    status = RunStatus.ABORTED
 
 
 class UnknownAgent(ConfigError):
@@ -99,13 +112,18 @@ class StateError(AgentOpsError):
     """A state file cannot be read, validated or written. It is never overwritten."""
 
     exit_code = 74
+    status = RunStatus.ABORTED
+
+
+class LeaseLost(StateError):
+    """The run's lease lapsed (another host took the agent over): it may not commit."""
 
 
 class Rejected(AgentOpsError):
     """The gatekeeper refused the run's params or its output."""
 
     exit_code = 65
-    status = "rejected"
+    status = RunStatus.REJECTED
 
     def __init__(
         self, message: str, *, agent: str | None = None, errors: list[str] | None = None
@@ -127,20 +145,32 @@ class Skipped(AgentOpsError):
     """The run was not executed, by policy. Not a failure: cron stays quiet."""
 
     exit_code = 75
-    status = "skipped"
-    reason = "skipped"
+    status = RunStatus.SKIPPED
+    reason: SkipReason = SkipReason.OVERLAP
 
 
 class Overlap(Skipped):
     """Another run of the same agent holds the lock."""
 
-    reason = "overlap"
+    reason = SkipReason.OVERLAP
+
+
+class Paused(Skipped):
+    """An operator paused the agent (``agentops pause``)."""
+
+    reason = SkipReason.PAUSED
+
+
+class TickTaken(Skipped):
+    """A run started for this schedule tick already (the same crontab on several hosts)."""
+
+    reason = SkipReason.TICK_TAKEN
 
 
 class RateLimited(Skipped):
     """The agent's run rate limit (``[limits] runs``) is exhausted."""
 
-    reason = "rate_limit"
+    reason = SkipReason.RATE_LIMIT
 
     def __init__(self, message: str, *, agent: str | None = None, retry_after_s: float) -> None:
         """``retry_after_s`` says when the window has room again."""
@@ -151,27 +181,27 @@ class RateLimited(Skipped):
 class CircuitOpen(RateLimited):
     """The circuit breaker is open: the same failure repeated, runs wait for the cooldown."""
 
-    reason = "circuit_open"
+    reason = SkipReason.CIRCUIT_OPEN
 
 
 class BudgetExhausted(RateLimited):
     """A cost window (``cost_usd_per_hour``, ``cost_usd_per_day``) is full: no run starts."""
 
-    reason = "budget"
+    reason = SkipReason.BUDGET
 
 
 class BudgetExceeded(Skipped):
     """A spend would pass a cap: the run stops, its committed work kept."""
 
-    status = "budget_exceeded"
-    reason = "budget"
+    status = RunStatus.BUDGET_EXCEEDED
+    reason = SkipReason.BUDGET
 
 
 class ActionRateLimited(Skipped):
     """An action's rate limit (``[limits.actions]``) is exhausted: the run stops cleanly."""
 
-    status = "rate_limited"
-    reason = "action_rate_limit"
+    status = RunStatus.RATE_LIMITED
+    reason = SkipReason.ACTION_RATE_LIMIT
 
 
 class TaskFailed(AgentOpsError):
@@ -190,13 +220,13 @@ class AgentCodeFailed(TaskFailed):
 class RunTimeout(TaskFailed):
     """The run passed the agent's ``timeout``."""
 
-    status = "timeout"
+    status = RunStatus.TIMEOUT
 
 
 class Interrupted(TaskFailed):
     """SIGTERM or SIGINT ended the run."""
 
-    status = "interrupted"
+    status = RunStatus.INTERRUPTED
 
 
 class StepLimitExceeded(TaskFailed):
@@ -215,10 +245,14 @@ class ActionUnresolved(TaskFailed):
     """
 
 
+class PermissionDenied(TaskFailed):
+    """``[permissions]`` does not allow the action or the host: refused before anything ran."""
+
+
 class Escalated(TaskFailed):
     """The result's confidence is below ``review_threshold``: a human must look."""
 
-    status = "escalated"
+    status = RunStatus.ESCALATED
 
 
 class TransientError(Exception):

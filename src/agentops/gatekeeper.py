@@ -23,6 +23,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from agentops import breaker, budget, ratelimit
@@ -31,6 +32,7 @@ from agentops.errors import (
     AgentCodeFailed,
     BudgetExhausted,
     CircuitOpen,
+    ConfigError,
     OutputRejected,
     ParamsRejected,
     RateLimited,
@@ -98,8 +100,15 @@ class Gatekeeper:
         A key the Params model does not know is refused (unless the model
         allows extra keys), so a typo never passes silently.
         """
-        values = {**self.spec.config.params, **overrides}
         model = self.code.params_model
+        typos = _unknown_keys(model, self.spec.config.params)
+        if typos:  # the operator's file, not this run's input: a configuration error
+            raise ConfigError(
+                f"{self.spec.directory / 'agent.toml'}: [params] "
+                + ", ".join(f"{key}: unknown param" for key in typos),
+                agent=self.name,
+            )
+        values = {**self.spec.config.params, **overrides}
         errors = [f"{key}: unknown param" for key in _unknown_keys(model, values)]
         if not errors:
             try:
@@ -127,7 +136,7 @@ class Gatekeeper:
 
     def admit(self, state: AgentState, now: datetime) -> None:
         """Gate 2: refuse the run while the circuit is open or a window is full."""
-        wait = breaker.admit(state.circuit, now)
+        wait = breaker.admit(state.circuit, now, self.spec.config.circuit)
         if wait > 0:
             raise CircuitOpen(
                 f"{self.name}: circuit open after {state.circuit.failures} identical failures "
@@ -138,7 +147,7 @@ class Gatekeeper:
         limits = self.spec.config.limits
         need = state.budget.waiting_usd
         for window in budget.windows(limits):
-            room_in = window.room_in_s(state.budget.spends, now, need_usd=need)
+            room_in = window.room_in_s(state.budget, now, need_usd=need)
             if room_in > 0:
                 when = "it allows none" if math.isinf(room_in) else f"room in {room_in:.0f}s"
                 raise BudgetExhausted(
@@ -152,8 +161,8 @@ class Gatekeeper:
         rate = limits.runs
         if rate is None:
             return
-        recent = ratelimit.prune(state.rate_limits.get(RUNS, []), rate, now)
-        state.rate_limits[RUNS] = recent
+        recent = state.rate_limits.setdefault(RUNS, [])
+        ratelimit.trim(recent, rate, now)
         wait = ratelimit.wait_s(recent, rate, now)
         if wait > 0:
             when = "it allows no runs" if math.isinf(wait) else f"room again in {wait:.0f}s"
@@ -162,7 +171,7 @@ class Gatekeeper:
                 agent=self.name,
                 retry_after_s=wait,
             )
-        state.rate_limits[RUNS] = [*recent, now]
+        recent.append(now)
 
     # -- 3 execute ---------------------------------------------------------------------
 
@@ -182,6 +191,7 @@ class Gatekeeper:
 
         def attempt() -> Any:
             ctx.state = fresh_state()
+            guards.new_attempt()
             output = self.call_agent("run()", self.code.run, params, ctx)
             _raise_if_stopped(guards)
             return output
@@ -285,12 +295,12 @@ class Gatekeeper:
             data = output.model_dump(warnings=False) if isinstance(output, BaseModel) else output
             try:
                 result = self._validate(model, data, "Result")
-                result.model_dump(mode="json")  # it is logged, and may be held for review
+                _check_json(result)
             except ValidationError as exc:
                 errors = _describe(exc)
             except AgentCodeFailed as exc:  # a validator raised something else
                 errors = [exc.message]
-            except ValueError as exc:  # PydanticSerializationError, UnicodeDecodeError
+            except ValueError as exc:  # not serializable, NaN, UnicodeDecodeError
                 errors = [f"the result is not JSON: {exc}"]
             else:
                 return result
@@ -340,6 +350,15 @@ class Gatekeeper:
 
     def _output_captured(self) -> contextlib.AbstractContextManager[None]:
         return captured_output(self.log) if self.capture_output else contextlib.nullcontext()
+
+
+def _check_json(result: BaseModel) -> None:
+    # A result is logged and may be held for review: JSON, every number finite.
+    dumped = pydantic_core.to_json(result.model_dump(mode="json"))
+    try:
+        pydantic_core.from_json(dumped, allow_inf_nan=False)
+    except ValueError:
+        raise ValueError("it holds NaN or an infinity") from None
 
 
 def _raise_if_stopped(guards: RunGuards) -> None:

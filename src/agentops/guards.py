@@ -1,8 +1,9 @@
 """The guards an agent meets during a run: ``ctx.action``, ``ctx.spend``, ``ctx.step``, requests.
 
-Every counter lives in the state file and every side effect in the journal,
+Every counter lives in the state and every side effect in the journal,
 because each run is a new process: the guards hold across cron runs and
-crashes.
+crashes. They never know which store keeps them: they fold journal records
+into the state and the ledger, and the session commits both.
 
 A guard that trips ends the run with :class:`GuardStop`, a ``BaseException``
 an agent's ``except Exception`` does not catch; should the agent swallow it
@@ -16,7 +17,7 @@ import shlex
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from agentops import budget, ledger, ratelimit
+from agentops import budget, ratelimit
 from agentops.config import REQUESTS, action_key
 from agentops.errors import (
     ActionRateLimited,
@@ -25,28 +26,42 @@ from agentops.errors import (
     AgentOpsError,
     BudgetExceeded,
     BudgetTooSmall,
+    PermissionDenied,
+    RunTimeout,
+    StateError,
     StepLimitExceeded,
 )
-from agentops.journal import apply
+from agentops.journal import (
+    Abort,
+    Commit,
+    Intent,
+    Reserve,
+    Settle,
+    Spend,
+    Undo,
+    UndoFailed,
+    Undone,
+    apply,
+)
 from agentops.ledger import COMMITTED, UNRESOLVED
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime
 
+    from pydantic import BaseModel
     from structlog.typing import FilteringBoundLogger
 
     from agentops._clock import Clock
-    from agentops.config import Limits
+    from agentops.config import Limits, Permissions
     from agentops.interrupts import RunInterrupts
-    from agentops.journal import Journal
+    from agentops.ledger import Ledger
+    from agentops.permissions import HostPolicy
     from agentops.redact import Redactor
     from agentops.state import AgentState
+    from agentops.store import JournalWriter
+    from agentops.units import Rate
 
 __all__ = ["GuardStop", "RunGuards"]
-
-_MAX_SPEND_USD = 1e9
-_MAX_TOKENS = 10**12
 
 
 class GuardStop(BaseException):
@@ -66,10 +81,11 @@ class _Committed(NamedTuple):
 
 
 class RunGuards:
-    """One run's guards, over the agent's state and the run's journal.
+    """One run's guards, over the agent's state, its ledger and the run's journal.
 
     ``journal`` is None in a dry run: records then change only the state in
-    memory, which a dry run never saves.
+    memory, which a dry run never saves. ``ledger`` loads the ledger the
+    first time an action needs it.
     """
 
     def __init__(
@@ -78,26 +94,38 @@ class RunGuards:
         agent: str,
         limits: Limits,
         state: AgentState,
-        journal: Journal | None,
+        ledger: Callable[[], Ledger],
+        journal: JournalWriter | None,
         interrupts: RunInterrupts,
         log: FilteringBoundLogger,
         redactor: Redactor,
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
+        permissions: Permissions | None = None,
     ) -> None:
         """Guard a run of ``agent`` under ``limits``."""
         self.agent = agent
         self.limits = limits
         self.state = state
+        self._ledger = ledger
         self.journal = journal
         self.interrupts = interrupts
         self.log = log
         self.redactor = redactor
         self.clock = clock
         self.sleep = sleep
+        self.permissions = permissions
         self.stopped: AgentOpsError | None = None
         self.committed: list[_Committed] = []
         self.tokens = 0
+        self.usd = 0.0
+        self.steps = 0
+        self._reservations = 0
+        self._hosts: HostPolicy | None = None
+        self._names: dict[str, str] = {}
+
+    def new_attempt(self) -> None:
+        """A retry starts: ``steps_per_run`` counts each attempt's steps afresh."""
         self.steps = 0
 
     # -- guarded actions ---------------------------------------------------------------
@@ -111,8 +139,14 @@ class RunGuards:
         undo: Callable[[Any], Any] | None = None,
     ) -> Any:
         """Run ``do()`` at most once per ``(name, key)``, across runs and crashes."""
-        name, key = str(name), str(key)
-        entry = ledger.get(self.state.ledger, name, key)
+        # A secret in a name or key is replaced by its digest: still unique, never written.
+        name = str(name)
+        if name not in self._names:  # a run repeats its few names many times
+            self._names[name] = self.redactor.identifier(name)
+        name, key = self._names[name], self.redactor.identifier(str(key))
+        self._check_permitted(name)
+        ledger = self._ledger()
+        entry = ledger.get(name, key)
         if entry is not None and entry.status == COMMITTED:
             self.log.info("action.skipped", action=name, key=key, reason="duplicate")
             return entry.result
@@ -123,7 +157,7 @@ class RunGuards:
             self._stop(
                 ActionUnresolved(
                     f"{self.agent}: action {name} {key!r} is unresolved: the process died inside "
-                    f"do(). Settle it: {settle} --done (it happened) or --redo",
+                    f"do() or undo(). Settle it: {settle} --done (it is done) or --redo",
                     agent=self.agent,
                 )
             )
@@ -132,20 +166,36 @@ class RunGuards:
             self.log.info("action.skipped", action=name, key=key, reason="dry_run")
             return None
         with self.interrupts.critical():
-            self._record("intent", action=name, key=key)
+            # Durable before the effect: after a crash, the intent says it may have happened.
+            self._record(Intent, durable=True, action=name, key=key)
             try:
                 result = do()
             except (Exception, GuardStop) as exc:
                 # A guard that stops the run inside do() (a refused spend, the step
                 # limit) stops it before the effect: that is why costs are asked first.
-                self._record("abort", action=name, key=key, error=f"{type(exc).__name__}: {exc}")
-                self.log.warning("action.failed", action=name, key=key, error=str(exc))
+                error = self.redactor.value(f"{type(exc).__name__}: {exc}")
+                self._record(Abort, action=name, key=key, error=error)
+                self.log.warning("action.failed", action=name, key=key, error=error)
                 raise
             recorded = self._recordable(result, name, key)
-            self._record("commit", action=name, key=key, result=recorded)
+            # Written before ctx.action returns, so it survives a kill of the
+            # process; the next durable record (or the commit) makes it survive
+            # a power cut. One fsync per effect.
+            self._record(Commit, action=name, key=key, result=recorded)
         self.committed.append(_Committed(name, key, recorded, undo))
         self.log.info("action.committed", action=name, key=key)
         return recorded
+
+    def _check_permitted(self, name: str) -> None:
+        allowed = self.permissions.actions if self.permissions else None
+        if allowed is not None and name not in allowed:
+            self.log.warning("guard.denied", action=name, allowed=sorted(allowed))
+            self._stop(
+                PermissionDenied(
+                    f"{self.agent}: action {name!r} is not allowed by [permissions] actions",
+                    agent=self.agent,
+                )
+            )
 
     def _recordable(self, result: Any, name: str, key: str) -> Any:
         # The effect happened: whatever do() returned, the commit must be written.
@@ -159,11 +209,7 @@ class RunGuards:
         rate = self.limits.actions.get(name)
         if rate is None:
             return
-        now = self.clock()
-        window_key = action_key(name)
-        recent = ratelimit.prune(self.state.rate_limits.get(window_key, []), rate, now)
-        self.state.rate_limits[window_key] = recent
-        wait = ratelimit.wait_s(recent, rate, now)
+        wait = self._window_wait(action_key(name), rate, record=False)
         if wait > 0:
             self._stop(
                 ActionRateLimited(
@@ -174,33 +220,48 @@ class RunGuards:
             )
 
     def undo_committed(self, call_agent: Callable[..., Any]) -> None:
-        """Undo this run's committed actions, newest first, each marked undone."""
-        for done in reversed(self.committed):
+        """Undo this run's committed actions, newest first.
+
+        Each undo is journaled like a ``do()``: an ``undo`` record, durable,
+        before ``undo()`` is called, then ``undone`` (or ``undo_failed``). A
+        process killed in between leaves the entry unresolved, for
+        ``reconcile()`` or a person to settle: never ``committed`` for an
+        effect that may be gone.
+        """
+        while self.committed:
+            done = self.committed.pop()
             if done.undo is None:
                 self.log.warning("action.not_undone", action=done.action, key=done.key)
                 continue
+            if self.journal is not None:
+                with self.interrupts.critical():
+                    self._record(Undo, durable=True, action=done.action, key=done.key)
             try:
-                call_agent(f"undo() of {done.action}", done.undo, done.result)
+                with self.interrupts.critical():
+                    call_agent(f"undo() of {done.action}", done.undo, done.result)
             except AgentCodeFailed as exc:
-                self.log.error(
-                    "action.undo_failed", action=done.action, key=done.key, error=str(exc)
-                )
+                error = self.redactor.value(exc.message)
+                if self.journal is not None:
+                    self._record(UndoFailed, action=done.action, key=done.key, error=error)
+                self.log.error("action.undo_failed", action=done.action, key=done.key, error=error)
                 continue
-            with self.interrupts.critical():
-                self._record("undone", action=done.action, key=done.key)
+            if self.journal is not None:
+                self._record(Undone, action=done.action, key=done.key)
             self.log.info("action.undone", action=done.action, key=done.key)
-        self.committed.clear()
 
     def reconcile(
         self, reconcile: Callable[..., Any] | None, ctx: object, call_agent: Callable[..., Any]
     ) -> None:
         """Ask the agent's ``reconcile()`` about every unresolved action; log the rest.
 
-        ``reconcile()`` returns False (the effect did not happen: ``do()`` may
-        run again), True (it did) or, better, the result ``do()`` would have
+        ``reconcile()`` returns False (the effect is not there: ``do()`` may
+        run again), True (it is) or, better, the result ``do()`` would have
         returned, which ``ctx.action`` then returns for it (True records None).
         """
-        for name, key in ledger.unresolved(self.state.ledger):
+        if not self.state.ledger_summary.unresolved:
+            return
+        ledger = self._ledger()
+        for name, key in ledger.unresolved():
             if reconcile is None:
                 self.log.warning("action.unresolved", action=name, key=key)
                 continue
@@ -211,24 +272,65 @@ class RunGuards:
                 continue
             with self.interrupts.critical():
                 if found is False or found is None:
-                    self._record("abort", action=name, key=key, error="reconcile: not done")
+                    self._record(Abort, action=name, key=key, error="reconcile: not done")
                 else:
                     result = None if found is True else self._recordable(found, name, key)
-                    self._record("commit", action=name, key=key, result=result)
+                    self._record(Commit, action=name, key=key, result=result)
             self.log.info("action.reconciled", action=name, key=key, happened=found is not False)
 
     # -- budgets and limits ------------------------------------------------------------
 
     def spend(self, *, usd: float = 0.0, tokens: int = 0) -> None:
         """Record a cost before it is incurred; refuse it if it would pass a cap."""
-        if not (math.isfinite(usd) and 0 <= usd <= _MAX_SPEND_USD and 0 <= tokens <= _MAX_TOKENS):
-            # NaN would pass every comparison and poison the state file; huge
-            # amounts would overflow the totals.
-            raise ValueError(
-                f"ctx.spend() takes finite amounts >= 0, not usd={usd!r} tokens={tokens!r}"
-            )
+        self._admit_cost(usd, tokens)
+        with self.interrupts.critical():
+            self._record(Spend, durable=True, usd=usd, tokens=tokens)
+        self.tokens += tokens
+        self.usd += usd
+        self.log.info("budget.spent", usd=usd, tokens=tokens)
+
+    def reserve(self, *, usd: float, tokens: int = 0) -> str:
+        """Hold the worst case of a cost about to be incurred; return the reservation's id.
+
+        Refused like a spend if it would pass a cap, before anything is sent.
+        Journaled (durable), so a process killed before :meth:`settle` keeps it.
+        """
+        self._admit_cost(usd, tokens)
+        self._reservations += 1
+        reservation = f"{self.state.agent}-{self._run_id()}-{self._reservations}"
+        with self.interrupts.critical():
+            self._record(Reserve, durable=True, id=reservation, usd=usd, tokens=tokens)
+        self.tokens += tokens
+        self.usd += usd
+        self.log.info("budget.reserved", id=reservation, usd=usd, tokens=tokens)
+        return reservation
+
+    def settle(self, reservation: str, *, usd: float, tokens: int) -> None:
+        """Replace a reservation by what the cost came to (usually less)."""
+        _check_amounts(usd, tokens)
+        was = next((s for s in reversed(self.state.budget.spends) if s.id == reservation), None)
+        if was is None:
+            raise ValueError(f"no reservation {reservation!r} to settle")
+        with self.interrupts.critical():
+            self._record(Settle, id=reservation, usd=usd, tokens=tokens)
+        self.tokens += tokens - was.tokens
+        self.usd += usd - was.usd
+        self.log.info(
+            "budget.settled", id=reservation, usd=usd, tokens=tokens, reserved_usd=was.usd
+        )
+
+    def _admit_cost(self, usd: float, tokens: int) -> None:
+        _check_amounts(usd, tokens)
         now = self.clock()
         cap = self.limits.tokens_per_run
+        if cap is not None and tokens > cap:
+            self._stop(
+                BudgetTooSmall(
+                    f"{self.agent}: a single spend of {tokens} tokens is more than "
+                    f"tokens_per_run {cap}: raise the cap or spend less per call",
+                    agent=self.agent,
+                )
+            )
         if cap is not None and self.tokens + tokens > cap:
             self._stop(
                 BudgetExceeded(
@@ -247,8 +349,8 @@ class RunGuards:
                         agent=self.agent,
                     )
                 )
-            if not window.allows(self.state.budget.spends, now, usd):
-                spent = window.spent(self.state.budget.spends, now)
+            if not window.allows(self.state.budget, now, usd):
+                spent = window.spent(self.state.budget, now)
                 self.state.budget.waiting_usd = usd
                 self._stop(
                     BudgetExceeded(
@@ -257,10 +359,6 @@ class RunGuards:
                         agent=self.agent,
                     )
                 )
-        with self.interrupts.critical():
-            self._record("spend", usd=usd, tokens=tokens)
-        self.tokens += tokens
-        self.log.info("budget.spent", usd=usd, tokens=tokens)
 
     def step(self, label: str | None = None) -> None:
         """Count one step of the agent's loop; too many end the run."""
@@ -275,29 +373,84 @@ class RunGuards:
                 )
             )
 
-    def admit_request(self) -> None:
-        """Wait, if need be, until ``requests_per_minute`` lets one more request go."""
+    def admit_request(self, host: str) -> None:
+        """Refuse a host ``[permissions]`` does not list; wait for ``requests_per_minute``.
+
+        A wait longer than the time the run has left fails at once: sleeping
+        into the timeout would only end the run later, the same way.
+        """
+        if self.permissions is not None and self.permissions.hosts is not None:
+            if self._hosts is None:
+                from agentops.permissions import HostPolicy  # noqa: PLC0415 - only when listed
+
+                self._hosts = HostPolicy(self.permissions.hosts)
+            refusal = self._hosts.refusal(host)
+            if refusal is not None:
+                self.log.warning("guard.denied", host=host, reason=refusal)
+                self._stop(
+                    PermissionDenied(f"{self.agent}: request refused: {refusal}", agent=self.agent)
+                )
         rate = self.limits.request_rate
         if rate is None:
             return
-        recent = ratelimit.prune(self.state.rate_limits.get(REQUESTS, []), rate, self.clock())
-        wait = ratelimit.wait_s(recent, rate, self.clock())
+        wait = self._window_wait(REQUESTS, rate, record=False)
         if wait > 0:
+            left = self.interrupts.remaining_s()
+            if wait > left:
+                self._stop(
+                    RunTimeout(
+                        f"{self.agent}: requests_per_minute {rate.count} would wait "
+                        f"{wait:.0f}s for the next request, but the run has {left:.0f}s left",
+                        agent=self.agent,
+                    )
+                )
             self.log.info("requests.waiting", wait_s=round(wait, 3), limit=str(rate))
             self.sleep(wait)
+        self._window_wait(REQUESTS, rate, record=True)
+
+    def _window_wait(self, key: str, rate: Rate, *, record: bool) -> float:
+        """Seconds until ``rate`` allows one more event under ``key``; record it if ``record``."""
         now = self.clock()
-        self.state.rate_limits[REQUESTS] = [*ratelimit.prune(recent, rate, now), now]
+        times = self.state.rate_limits.setdefault(key, [])
+        ratelimit.trim(times, rate, now)
+        if record:
+            times.append(now)
+            return 0.0
+        return ratelimit.wait_s(times, rate, now)
 
     # -- machinery ---------------------------------------------------------------------
 
-    def _record(self, op: str, **fields: Any) -> None:
-        now: datetime = self.clock()
+    def _run_id(self) -> str:
+        return self.journal.run_id if self.journal is not None else "dry-run"
+
+    def _record(self, kind: type[BaseModel], *, durable: bool = False, **fields: Any) -> None:
+        record = kind.model_construct(run_id=self._run_id(), at=self.clock(), **fields)
         if self.journal is not None:
-            record = self.journal.append(op, now, **fields)
-        else:
-            record = {"op": op, "run_id": "dry-run", "at": now.isoformat(), **fields}
-        apply(self.state, record)
+            try:
+                self.journal.append(record, durable=durable)
+            except StateError as exc:  # without its journal the run cannot go on safely
+                self._stop(StateError(f"{self.agent}: {exc.message}", agent=self.agent))
+        apply(self.state, self._ledger() if hasattr(record, "action") else None, record)
 
     def _stop(self, error: AgentOpsError) -> NoReturn:
         self.stopped = error
         raise GuardStop(error)
+
+
+def _check_amounts(usd: float, tokens: int) -> None:
+    # NaN would pass every comparison and poison the state file; huge amounts
+    # would overflow the totals; a bool is a mistake, not a number.
+    valid = (
+        isinstance(usd, int | float)
+        and not isinstance(usd, bool)
+        and isinstance(tokens, int)
+        and not isinstance(tokens, bool)
+        and math.isfinite(usd)
+        and 0 <= usd <= budget.MAX_USD
+        and 0 <= tokens <= budget.MAX_TOKENS
+    )
+    if not valid:
+        raise ValueError(
+            f"costs are finite amounts >= 0 (at most {budget.MAX_USD:g} USD and "
+            f"{budget.MAX_TOKENS} tokens), not usd={usd!r} tokens={tokens!r}"
+        )

@@ -37,11 +37,12 @@ class LoggingTransport(httpx.BaseTransport):
         inner: httpx.BaseTransport,
         log: FilteringBoundLogger,
         *,
-        before_request: Callable[[], None] | None = None,
+        before_request: Callable[[str], None] | None = None,
     ) -> None:
         """Send requests through ``inner`` and log them to ``log``.
 
-        ``before_request`` is called before each request (the run's request limit).
+        ``before_request(host)`` is called before each request, redirects
+        included: the run's permitted hosts and its request limit.
         """
         self._inner = inner
         self._log = log
@@ -50,7 +51,7 @@ class LoggingTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send the request, read the response and log both."""
         if self._before_request is not None:
-            self._before_request()
+            self._before_request(request.url.host)
         started = time.perf_counter()
         try:
             response = self._inner.handle_request(request)
@@ -130,7 +131,7 @@ def make_http_client(
     *,
     transport: httpx.BaseTransport | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-    before_request: Callable[[], None] | None = None,
+    before_request: Callable[[str], None] | None = None,
 ) -> httpx.Client:
     """An httpx client logging through ``log``; ``transport`` lets tests inject faults."""
     return httpx.Client(

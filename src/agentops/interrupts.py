@@ -34,11 +34,17 @@ if TYPE_CHECKING:
 
     from agentops.errors import TaskFailed
 
-__all__ = ["MAX_GRACE_S", "MIN_GRACE_S", "RunInterrupts", "StopRun"]
+__all__ = ["MAX_GRACE_S", "MIN_GRACE_S", "RunInterrupts", "StopRun", "grace_s"]
 
 MIN_GRACE_S = 2.0
 MAX_GRACE_S = 30.0
 """A stop waits the run's timeout for a side effect in flight, within these bounds."""
+
+
+def grace_s(timeout_s: float) -> float:
+    """How long a stop waits for a side effect in flight, and then for the agent to let go."""
+    return min(MAX_GRACE_S, max(MIN_GRACE_S, timeout_s))
+
 
 _REASONS = {signal.SIGALRM: "timeout", signal.SIGTERM: "interrupted", signal.SIGINT: "interrupted"}
 _RESEND_S = 1.0
@@ -75,19 +81,25 @@ class RunInterrupts:
         self._critical = 0
         self._previous: dict[int, object] = {}
         self._enabled = threading.current_thread() is threading.main_thread()
+        self._started = time.monotonic()
 
     @property
     def grace_s(self) -> float:
         """How long a stop waits for a critical section, and then for the agent to let go."""
-        return min(MAX_GRACE_S, max(MIN_GRACE_S, self.timeout_s))
+        return grace_s(self.timeout_s)
 
     def __enter__(self) -> Self:
         """Install the signal handlers and start the timeout clock."""
+        self._started = time.monotonic()
         if self._enabled:
             for signum in _REASONS:
                 self._previous[signum] = signal.signal(signum, self._handle)
             signal.setitimer(signal.ITIMER_REAL, max(self.timeout_s, 1e-3))
         return self
+
+    def remaining_s(self) -> float:
+        """Seconds left before the timeout."""
+        return max(0.0, self.timeout_s - (time.monotonic() - self._started))
 
     def __exit__(
         self,

@@ -1,199 +1,338 @@
-"""The journal of one run: ``state/<name>.journal``, durable before every side effect.
+"""The journal of one run: its records, how they are read back, and how they are folded in.
 
-Each record is one JSON line, appended and fsynced before :meth:`Journal.append`
-returns. A guarded action writes an ``intent`` before calling ``do()`` and a
-``commit`` (with ``do()``'s result) after it; spends, undos and resolutions are
-recorded the same way. The same :func:`apply` folds a record into the state
-while the run goes on and when a crashed run's journal is replayed, so both
-paths agree.
+A run appends a record before and after every side effect (a guarded
+action's ``intent`` and ``commit``, an undo's ``undo`` and ``undone``) and for
+every cost (``spend``, or ``reserve`` then ``settle``). Where the records live
+is the store's business (:mod:`agentops.store`); this module knows only the
+records themselves:
 
-A run's journal is removed once the state that holds its records is saved. A
-journal found at the next start belongs to a run that died: :func:`recover`
-folds it in, and ``journal_folded`` in the state makes folding twice harmless.
-A torn last line (the process died mid-write) is ignored: that record was
-never acknowledged, so nothing relied on it.
+- the record models, validated when a journal is read back, so a damaged or
+  hand-made journal is refused instead of folded into a state the next run
+  cannot read;
+- :func:`apply`, the one fold used while the run goes on and when a crashed
+  run's journal is replayed, so both paths always agree;
+- :func:`recover`, the replay of a journal left by a run that died.
+
+A journal is dropped once the state holding its records is committed; one
+found at the next start belongs to a run that died. ``journal_folded`` in the
+state and in the ledger makes folding a journal twice harmless.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import contextlib
+import functools
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Literal, NamedTuple
 
 import pydantic_core
-
-from agentops._fsio import fsync_directory
-from agentops.config import RUNS, action_key
-from agentops.ledger import (
-    COMMITTED,
-    FAILED,
-    UNDONE,
-    UNRESOLVED,
-    Entry,
-    Status,
-    get,
-    put,
-    unresolved,
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
 )
 
-if TYPE_CHECKING:
-    from pathlib import Path
+from agentops.config import action_key
+from agentops.ledger import COMMITTED, FAILED, UNDONE, UNRESOLVED, Entry, Status
+from agentops.state import JsonValue  # noqa: TC001 - pydantic reads the annotations
+from agentops.timestamps import in_range, iso_second
 
+if TYPE_CHECKING:
+    from agentops.ledger import Ledger
     from agentops.state import AgentState
 
-__all__ = ["CRASHED", "Journal", "Recovered", "apply", "recover"]
+__all__ = [
+    "Abort",
+    "Begin",
+    "Commit",
+    "Intent",
+    "Record",
+    "Recovered",
+    "Reserve",
+    "Settle",
+    "Spend",
+    "Undo",
+    "UndoFailed",
+    "Undone",
+    "apply",
+    "encode",
+    "fold_ledger",
+    "fold_state",
+    "needs_ledger",
+    "parse_line",
+    "parse_lines",
+    "recover",
+]
 
-CRASHED = "crashed"
-"""The status given to a run whose journal was found at the next start."""
 
+def _aware(moment: datetime) -> datetime:
+    # A record without a zone was not written by agentops: refused, not guessed.
+    if moment.tzinfo is None:
+        raise ValueError("a journal timestamp must carry its zone")
+    return in_range(moment)
+
+
+RecordTime = Annotated[datetime, AfterValidator(_aware)]
+RunId = Annotated[str, StringConstraints(pattern=r"^\S{1,200}$")]
+Amount = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+Tokens = Annotated[int, Field(ge=0, le=10**12)]
+
+
+class _Record(BaseModel):
+    # Frozen and strict about keys: what is folded is exactly what was written.
+    # Built on first validation: a run writes records (model_construct) but
+    # reads a journal back only after a crash, and cron pays every import.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+
+    run_id: RunId
+    at: RecordTime
+
+
+class Begin(_Record):
+    """The first record of every journal: whose it is and what kind of invocation."""
+
+    op: Literal["begin"] = "begin"
+    agent: str
+    kind: Literal["run", "approve", "edit"] = "run"
+
+
+class _ActionRecord(_Record):
+    action: str
+    key: str
+
+
+class Intent(_ActionRecord):
+    """Durable before ``do()`` is called: until a commit follows, the effect is unknown."""
+
+    op: Literal["intent"] = "intent"
+
+
+class Commit(_ActionRecord):
+    """``do()`` returned ``result`` (or ``reconcile()`` found it had happened)."""
+
+    op: Literal["commit"] = "commit"
+    result: JsonValue = None
+
+
+class Abort(_ActionRecord):
+    """``do()`` raised, or ``reconcile()`` found the effect had not happened."""
+
+    op: Literal["abort"] = "abort"
+    error: str = ""
+
+
+class Undo(_ActionRecord):
+    """Durable before ``undo()`` is called: until ``undone`` follows, the effect is unknown."""
+
+    op: Literal["undo"] = "undo"
+
+
+class Undone(_ActionRecord):
+    """``undo()`` returned: the effect is gone and ``do()`` may run again."""
+
+    op: Literal["undone"] = "undone"
+
+
+class UndoFailed(_ActionRecord):
+    """``undo()`` raised: the effect stands, committed as before."""
+
+    op: Literal["undo_failed"] = "undo_failed"
+    error: str = ""
+
+
+class Spend(_Record):
+    """A cost recorded before it was incurred (``ctx.spend``)."""
+
+    op: Literal["spend"] = "spend"
+    usd: Amount = 0.0
+    tokens: Tokens = 0
+
+
+class Reserve(_Record):
+    """The worst case of a cost about to be incurred, held against the caps until settled."""
+
+    op: Literal["reserve"] = "reserve"
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    usd: Amount = 0.0
+    tokens: Tokens = 0
+
+
+class Settle(_Record):
+    """What a reserved cost came to: the reservation is replaced by this amount."""
+
+    op: Literal["settle"] = "settle"
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    usd: Amount = 0.0
+    tokens: Tokens = 0
+
+
+Record = Annotated[
+    Begin | Intent | Commit | Abort | Undo | Undone | UndoFailed | Spend | Reserve | Settle,
+    Field(discriminator="op"),
+]
+"""Any journal record, told apart by its ``op``."""
+
+
+# The ledger status each action record leaves its entry in.
 _ACTION_STATUS: dict[str, Status] = {
     "intent": UNRESOLVED,
     "commit": COMMITTED,
     "abort": FAILED,
+    "undo": UNRESOLVED,
     "undone": UNDONE,
+    "undo_failed": COMMITTED,
 }
 
 
-class Journal:
-    """Appends one run's records to ``path``, each one durable on return."""
-
-    def __init__(self, path: Path, *, run_id: str) -> None:
-        """Journal for the run ``run_id``; the file is created by the first record."""
-        self.path = path
-        self.run_id = run_id
-        self._fd: int | None = None
-
-    def append(self, op: str, at: datetime, **fields: Any) -> dict[str, Any]:
-        """Write the record ``{op, run_id, at, **fields}`` and fsync it; return it."""
-        record = {"op": op, "run_id": self.run_id, "at": _iso(at), **fields}
-        line = pydantic_core.to_json(record) + b"\n"
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            fsync_directory(self.path.parent)  # the new file's name must survive a crash too
-        os.write(self._fd, line)
-        os.fsync(self._fd)
-        return record
-
-    def close(self) -> None:
-        """Close the file, keeping it."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def discard(self) -> None:
-        """Remove the journal: call only once the state holding its records is saved."""
-        self.close()
-        self.path.unlink(missing_ok=True)
+def encode(record: BaseModel) -> bytes:
+    """A record as one journal line (JSON, newline-terminated)."""
+    fields = vars(record)
+    return pydantic_core.to_json({"op": fields["op"], **fields}) + b"\n"
 
 
-def read(path: Path) -> list[dict[str, Any]]:
-    """The records in a journal file, without a torn last line.
+@functools.cache
+def _record_adapter() -> TypeAdapter[Record]:
+    return TypeAdapter(Record)
 
-    Only the last line may be torn (the process died writing it, so nothing
-    relied on it). A bad line with records after it is damage: ``ValueError``,
-    and the journal is left for a person to look at.
+
+def parse_line(line: bytes | str) -> BaseModel:
+    """One journal line as its record; ``ValueError`` says what is wrong with it."""
+    try:
+        record: BaseModel = _record_adapter().validate_json(line)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise ValueError("not JSON") from None
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'record'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in errors[:3]
+        )
+        raise ValueError(problems) from None
+    return record
+
+
+def parse_lines(data: bytes, *, agent: str) -> list[BaseModel]:
+    """Every record in ``agent``'s journal, in order; the first must be a :class:`Begin`.
+
+    Only the last line may be torn (the process died while writing it, so
+    nothing relied on it). Any other bad line is damage: ``ValueError``
+    naming it, and the journal is left for a person to look at.
     """
-    lines = path.read_bytes().splitlines()
-    records = []
+    lines = data.split(b"\n")
+    torn_tail = lines.pop() if lines else b""
+    records: list[BaseModel] = []
     for number, line in enumerate(lines, start=1):
         try:
-            record = json.loads(line)
-        except ValueError:
-            if number == len(lines):
-                break
-            raise ValueError(f"line {number} is not a journal record") from None
-        if not (isinstance(record, dict) and "op" in record):
-            raise ValueError(f"line {number} is not a journal record")
-        records.append(record)
+            records.append(parse_line(line))
+        except ValueError as exc:
+            raise ValueError(f"line {number} is not a journal record: {exc}") from None
+    if torn_tail:  # cut short by a kill: whole, it counts; torn, it was never acknowledged
+        with contextlib.suppress(ValueError):
+            records.append(parse_line(torn_tail))
+    if records and not isinstance(records[0], Begin):
+        raise ValueError("line 1: a journal must start with a begin record")
+    if records and records[0].agent != agent:  # type: ignore[attr-defined]
+        raise ValueError(f"it is the journal of agent {records[0].agent!r}")  # type: ignore[attr-defined]
+    if any(isinstance(r, Begin) for r in records[1:]) or any(
+        r.run_id != records[0].run_id  # type: ignore[attr-defined]
+        for r in records
+    ):
+        raise ValueError("it mixes the records of several runs")
     return records
 
 
-def apply(state: AgentState, record: dict[str, Any]) -> None:
-    """Fold one journal record into ``state``."""
-    op = record["op"]
-    if op in _ACTION_STATUS:
-        action, key = record["action"], record["key"]
-        previous = get(state.ledger, action, key)
-        result_json = previous.result_json if previous is not None else "null"
-        if "result" in record:
-            result_json = pydantic_core.to_json(record["result"]).decode()
-        # Records are stamped "2026-11-22T03:10:00.123456Z": the ledger keeps seconds.
-        at_second = record["at"][: len("2026-11-22T03:10:00")] + "Z"
-        put(
-            state.ledger,
-            action,
-            key,
-            Entry(at_second, _ACTION_STATUS[op], record["run_id"], result_json),
-        )
-        if op == "commit":
-            at = datetime.fromisoformat(record["at"])
-            state.rate_limits.setdefault(action_key(action), []).append(at)
-    elif op == "spend":
+def apply(state: AgentState, ledger: Ledger | None, record: BaseModel) -> None:
+    """Fold one record into ``state`` and, for a guarded action's record, into ``ledger``."""
+    fold_state(state, record)
+    if isinstance(record, _ActionRecord):
+        if ledger is None:
+            raise TypeError("an action record needs the ledger")
+        fold_ledger(ledger, record)
+
+
+def fold_state(state: AgentState, record: BaseModel) -> None:
+    """The state's share of a record: costs, and the commits an action's rate limit counts."""
+    if isinstance(record, Commit):
+        state.rate_limits.setdefault(action_key(record.action), []).append(record.at)
+    elif isinstance(record, Spend):
         state.budget.record(
-            at=datetime.fromisoformat(record["at"]),
-            run_id=record["run_id"],
-            usd=record["usd"],
-            tokens=record["tokens"],
+            at=record.at, usd=record.usd, tokens=record.tokens, run_id=record.run_id
         )
-        state.metrics.cost_usd = round(state.metrics.cost_usd + record["usd"], 6)
-        state.metrics.tokens += record["tokens"]
+        state.metrics.add_cost(record.usd, record.tokens)
+    elif isinstance(record, Reserve):
+        state.budget.reserve(
+            record.id, at=record.at, usd=record.usd, tokens=record.tokens, run_id=record.run_id
+        )
+        state.metrics.add_cost(record.usd, record.tokens)
+    elif isinstance(record, Settle):
+        was = state.budget.settle(record.id, usd=record.usd, tokens=record.tokens)
+        if was is not None:
+            state.metrics.add_cost(record.usd - was.usd, record.tokens - was.tokens)
+
+
+def fold_ledger(ledger: Ledger, record: _ActionRecord) -> None:
+    """The ledger's share of a guarded action's record: the entry's new status."""
+    previous = ledger.get(record.action, record.key)
+    result_json = previous.result_json if previous is not None else "null"
+    if isinstance(record, Commit):
+        result_json = pydantic_core.to_json(record.result).decode()
+    status = _ACTION_STATUS[record.op]  # type: ignore[attr-defined]
+    ledger.put(
+        record.action, record.key, Entry(iso_second(record.at), status, record.run_id, result_json)
+    )
+
+
+def needs_ledger(records: list[BaseModel]) -> bool:
+    """Whether folding ``records`` touches the ledger (which is then loaded)."""
+    return any(isinstance(r, _ActionRecord) for r in records)
 
 
 class Recovered(NamedTuple):
     """A crashed run's journal, folded into the state at the next start."""
 
     run_id: str
+    kind: str
     records: int
-    """How many records were folded in: 0 if the journal was folded before."""
-    unresolved: list[tuple[str, str]]
+    """How many records it held after its ``begin``."""
+    new: bool
+    """Whether the state had not folded it before (then the crashed run is recorded)."""
+    started_at: datetime
+    last_at: datetime
 
 
-def recover(state: AgentState, path: Path) -> Recovered | None:
-    """Fold the journal at ``path`` (left by a run that died) into ``state``.
+def recover(state: AgentState, ledger: Ledger | None, records: list[BaseModel]) -> Recovered:
+    """Fold the records of a journal left by a run that died into ``state`` and ``ledger``.
 
-    Returns None when there is no journal. Otherwise the caller saves the
-    state (if ``records`` is not 0) and then removes the journal.
+    Folding is idempotent: the state and the ledger each remember the last
+    journal folded into them, and skip it if they meet it again (the process
+    may die between committing the two, or before dropping the journal).
     """
-    if not path.exists():
-        return None
-    records = read(path)
-    if not records or state.journal_folded == records[0]["run_id"]:
-        return Recovered(run_id=state.journal_folded or "", records=0, unresolved=[])
-    begin, rest = records[0], records[1:]
-    if begin.get("agent", state.agent) != state.agent:
-        raise ValueError(f"it is the journal of agent {begin['agent']!r}")
-    for record in rest:
-        apply(state, record)
-    if begin["op"] == "begin" and begin.get("kind") == "run":
-        _record_crash(state, begin, records[-1])
-    state.journal_folded = begin["run_id"]
+    begin = records[0]
+    assert isinstance(begin, Begin)  # noqa: S101 - parse_lines guarantees it
+    if ledger is None and needs_ledger(records):
+        raise TypeError("these records need the ledger")
+    into_state = state.journal_folded != begin.run_id
+    # The ledger is committed before the state, so it may hold a journal the state lacks.
+    into_ledger = ledger is not None and ledger.folded != begin.run_id
+    for record in records[1:]:
+        if into_state:
+            fold_state(state, record)
+        if into_ledger and isinstance(record, _ActionRecord):
+            fold_ledger(ledger, record)  # type: ignore[arg-type]
+    if into_state:
+        state.journal_folded = begin.run_id
+    if into_ledger:
+        ledger.folded = begin.run_id  # type: ignore[union-attr]
     return Recovered(
-        run_id=begin["run_id"], records=len(records), unresolved=unresolved(state.ledger)
+        run_id=begin.run_id,
+        kind=begin.kind,
+        records=len(records) - 1,
+        new=into_state,
+        started_at=begin.at,
+        last_at=records[-1].at,  # type: ignore[attr-defined]
     )
-
-
-def _record_crash(state: AgentState, begin: dict[str, Any], last: dict[str, Any]) -> None:
-    from agentops.state import ErrorRecord, LastRun  # noqa: PLC0415 - state imports this module
-
-    started = datetime.fromisoformat(begin["at"])
-    ended = datetime.fromisoformat(last["at"])
-    message = "the run died before it finished (killed or crashed); its journal was recovered"
-    state.last_run = LastRun(
-        run_id=begin["run_id"],
-        started_at=started,
-        finished_at=ended,
-        status=CRASHED,
-        duration_s=round((ended - started).total_seconds(), 3),
-        error=message,
-    )
-    state.metrics.runs += 1
-    state.metrics.failed += 1
-    state.rate_limits.setdefault(RUNS, []).append(started)
-    state.record_error(
-        ErrorRecord(at=ended, run_id=begin["run_id"], category=CRASHED, message=message)
-    )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

@@ -1,8 +1,9 @@
 """The ledger: every guarded action an agent performed, by action name and key.
 
-In the state file each entry is one line of text, time first::
+In its file (``state/<name>.ledger.json`` in the file store) each entry is
+one line of text, time first::
 
-    "ledger": {
+    "entries": {
       "publish": {
         "post-01": "2026-11-22T03:10:00Z committed 20261122T031000Z-3fa2c1 {}"
       }
@@ -15,12 +16,12 @@ empty dict), where the status is
 - ``undone``: committed, then undone by a rollback; it may run again;
 - ``failed``: ``do()`` raised, or ``reconcile()`` said the effect did not happen;
   it may run again;
-- ``unresolved``: the process died inside ``do()`` and nobody knows yet whether
-  the effect happened. It is never blindly redone.
+- ``unresolved``: the process died inside ``do()`` or ``undo()`` and nobody
+  knows yet whether the effect is there. It is never blindly redone.
 
 One string per entry because a ledger may hold a hundred thousand entries and
-every run loads and saves it: a dict per entry takes three times as long to
-load (see bench/ledger.py). Time first, in a fixed width, so that pruning by
+a run that acts loads and saves it: a dict per entry takes three times as
+long to load (see bench/ledger.py). Time first, in a fixed width, so that pruning by
 age is a string comparison.
 """
 
@@ -38,13 +39,10 @@ __all__ = [
     "UNRESOLVED",
     "Entry",
     "EntryLine",
+    "Ledger",
     "LedgerMap",
     "Status",
-    "get",
-    "iso_second",
-    "prune",
-    "put",
-    "unresolved",
+    "unresolved_of",
 ]
 
 Status = Literal["committed", "undone", "failed", "unresolved"]
@@ -96,48 +94,86 @@ class Entry(NamedTuple):
             return self.result_json
 
 
-def iso_second(moment: Any) -> str:
-    """A UTC datetime as ``2026-11-22T03:10:00Z``: fixed width, so it sorts as text."""
-    text: str = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return text
+class Ledger:
+    """One agent's ledger: entries by action and key, and the last journal folded in.
+
+    It lives beside the state (``state/<name>.ledger.json`` in the file
+    store) and is loaded only when a run needs it: when an agent performs its
+    first guarded action, or a crashed run's actions are recovered. A run
+    that performs none never pays for a hundred thousand entries.
+    """
+
+    __slots__ = ("changed", "entries", "folded")
+
+    def __init__(self, entries: LedgerMap | None = None, *, folded: str | None = None) -> None:
+        """A ledger holding ``entries``; ``folded`` names the last journal folded in."""
+        self.entries: LedgerMap = entries if entries is not None else {}
+        self.folded = folded
+        self.changed = False
+        """Whether it differs from what the store holds (only then is it saved)."""
+
+    def get(self, action: str, key: str) -> Entry | None:
+        """The entry of ``(action, key)``, if the ledger holds one."""
+        line = self.entries.get(action, {}).get(key)
+        return None if line is None else Entry.parse(line)
+
+    def put(self, action: str, key: str, entry: Entry) -> None:
+        """Store ``entry`` as the latest state of ``(action, key)``."""
+        self.entries.setdefault(action, {})[key] = entry.line
+        self.changed = True
+
+    def __len__(self) -> int:
+        """How many entries it holds."""
+        return sum(len(entries) for entries in self.entries.values())
+
+    def unresolved(self) -> list[tuple[str, str]]:
+        """``(action, key)`` of every entry whose effect is unknown."""
+        return unresolved_of(self.entries)
+
+    def prune(self, *, before: str) -> int:
+        """Forget settled entries last changed before ``before``; keep unresolved ones.
+
+        Returns how many entries were dropped.
+        """
+        dropped = 0
+        for action in list(self.entries):
+            entries = self.entries[action]
+            kept = {k: v for k, v in entries.items() if v >= before or _status_is(v, UNRESOLVED)}
+            dropped += len(entries) - len(kept)
+            if kept:
+                self.entries[action] = kept
+            else:
+                del self.entries[action]
+        self.changed = self.changed or dropped > 0
+        return dropped
+
+    def rows(self, *, every: bool) -> list[dict[str, Any]]:
+        """Entries as rows, newest first: the unresolved ones, or ``every`` one."""
+        rows = [
+            {
+                "action": action,
+                "key": key,
+                "status": entry.status,
+                "at": entry.at,
+                "run_id": entry.run_id,
+                "result": entry.result,
+            }
+            for action, entries in self.entries.items()
+            for key, line in entries.items()
+            if every or _status_is(line, UNRESOLVED)
+            for entry in (Entry.parse(line),)
+        ]
+        return sorted(rows, key=lambda row: row["at"], reverse=True)
 
 
-def get(ledger: LedgerMap, action: str, key: str) -> Entry | None:
-    """The entry of ``(action, key)``, if the ledger holds one."""
-    line = ledger.get(action, {}).get(key)
-    return None if line is None else Entry.parse(line)
-
-
-def put(ledger: LedgerMap, action: str, key: str, entry: Entry) -> None:
-    """Store ``entry`` as the latest state of ``(action, key)``."""
-    ledger.setdefault(action, {})[key] = entry.line
-
-
-def unresolved(ledger: LedgerMap) -> list[tuple[str, str]]:
-    """``(action, key)`` of every entry whose effect is unknown."""
+def unresolved_of(entries: LedgerMap) -> list[tuple[str, str]]:
+    """``(action, key)`` of every entry in ``entries`` whose effect is unknown."""
     return [
         (action, key)
-        for action, entries in ledger.items()
-        for key, line in entries.items()
-        if _status_is(line, UNRESOLVED)
+        for action, keys in entries.items()
+        for key, line in keys.items()
+        if isinstance(line, str) and _status_is(line, UNRESOLVED)
     ]
-
-
-def prune(ledger: LedgerMap, *, before: str) -> int:
-    """Forget settled entries last changed before ``before``; keep unresolved ones.
-
-    Returns how many entries were dropped.
-    """
-    dropped = 0
-    for action in list(ledger):
-        entries = ledger[action]
-        kept = {k: v for k, v in entries.items() if v >= before or _status_is(v, UNRESOLVED)}
-        dropped += len(entries) - len(kept)
-        if kept:
-            ledger[action] = kept
-        else:
-            del ledger[action]
-    return dropped
 
 
 def _status_is(line: str, status: str) -> bool:

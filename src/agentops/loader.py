@@ -26,8 +26,14 @@ if TYPE_CHECKING:
 
 __all__ = ["HOOKS", "AgentCode", "load_agent"]
 
-HOOKS = ("validate", "rollback", "fallback", "apply", "reconcile")
-"""Optional module-level functions an agent may define besides ``run``."""
+HOOKS = {
+    "validate": ("result", "ctx"),
+    "rollback": ("output", "ctx"),
+    "fallback": ("params", "ctx", "error"),
+    "apply": ("result", "ctx"),
+    "reconcile": ("action", "key", "ctx"),
+}
+"""Optional module-level functions an agent may define besides ``run``, with what they are given."""
 
 
 class AgentCode(NamedTuple):
@@ -96,22 +102,36 @@ def _inspect(module: ModuleType, spec: AgentSpec) -> AgentCode:
     ):
         raise ConfigError(f"{path}: run() has the wrong signature; {usage}", agent=spec.name)
     hooks = {}
-    for name in HOOKS:
+    for name, arguments in HOOKS.items():
         hook = getattr(module, name, None)
         # Only the agent's own functions: `from jsonschema import validate` is no hook.
         if hook is None or (callable(hook) and not _defined_in(hook, spec.directory)):
             continue
-        if not callable(hook):
-            raise ConfigError(f"{path}: {name} must be a function", agent=spec.name)
-        if _not_plain(hook):
-            raise ConfigError(
-                f"{path}: {name} must be a function, not async def or a generator",
-                agent=spec.name,
-            )
+        _check_hook(hook, name, arguments, spec)
         hooks[name] = hook
     return AgentCode(
         module=module, run=run, params_model=params_model, result_model=result_model, hooks=hooks
     )
+
+
+def _check_hook(hook: object, name: str, arguments: tuple[str, ...], spec: AgentSpec) -> None:
+    # A hook that cannot take what it is given fails at load (78), before run()
+    # does anything, not as a rejected output the breaker would count.
+    path = spec.code_path
+    if not callable(hook) or _not_plain(hook):
+        raise ConfigError(
+            f"{path}: {name} must be a plain function, not async def or a generator",
+            agent=spec.name,
+        )
+    try:
+        inspect.signature(hook).bind(*arguments)
+    except TypeError:
+        raise ConfigError(
+            f"{path}: {name}() takes the wrong arguments: write def {name}({', '.join(arguments)})",
+            agent=spec.name,
+        ) from None
+    except ValueError:  # no signature to read (a builtin): it is called as it is
+        pass
 
 
 def _not_plain(function: Callable[..., Any]) -> bool:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
+from agentops.fsio import FileSystem, describe
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, MutableMapping
     from pathlib import Path
@@ -42,10 +44,16 @@ class RunLogSink:
     """
 
     def __init__(
-        self, path: Path, *, console: TextIO | None = None, errors: TextIO | None = None
+        self,
+        path: Path,
+        *,
+        console: TextIO | None = None,
+        errors: TextIO | None = None,
+        fs: FileSystem | None = None,
     ) -> None:
         """Log to ``path``; when ``console`` is given, also render lines there for people."""
         self.path = path
+        self._fs = fs or FileSystem()
         self._console = console
         self._errors = errors or sys.stderr
         self._fd: int | None = None
@@ -57,13 +65,14 @@ class RunLogSink:
         if not self._broken:
             try:
                 if self._fd is None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                os.write(self._fd, (line + "\n").encode())
+                    self._fs.mkdir(self.path.parent)
+                    self._fd = self._fs.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+                self._fs.write(self._fd, (line + "\n").encode())
             except OSError as exc:
                 self._broken = True
                 print(
-                    f"agentops: cannot write the log {self.path}: {exc.strerror}", file=self._errors
+                    f"agentops: cannot write the log {self.path}: {describe(exc)}",
+                    file=self._errors,
                 )
         if self._console is not None:
             self._echo(json.loads(line))

@@ -1,19 +1,20 @@
-"""The user's project: find the home, name its agents, read their ``agent.toml``.
+"""The user's project: find the home, read ``agentops.toml``, name its agents, read their TOML.
 
-Nothing here imports agent code: ``list`` and ``cron`` need only TOML.
+Nothing here imports agent code: ``list``, ``status`` and ``cron`` need only TOML.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from agentops.config import AgentConfig, describe_validation_error
+from agentops.config import AgentConfig, ProjectConfig, describe_validation_error, merge_defaults
 from agentops.errors import ConfigError, UnknownAgent, UsageError
 
 __all__ = ["AgentSpec", "Project", "check_agent_name"]
@@ -47,10 +48,24 @@ class AgentSpec(NamedTuple):
         return self.directory / "agent.py"
 
 
-class Project(NamedTuple):
-    """A home directory holding ``agents/``, ``state/`` and ``logs/``."""
+class Project:
+    """A home directory holding ``agents/``, ``state/``, ``logs/`` and maybe ``agentops.toml``."""
 
-    home: Path
+    def __init__(self, home: Path) -> None:
+        """The project at ``home`` (an absolute path); see :meth:`locate`."""
+        self.home = home
+
+    def __repr__(self) -> str:
+        """``Project('/srv/agents')``."""
+        return f"Project({str(self.home)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        """Projects are equal when they are at the same home."""
+        return isinstance(other, Project) and other.home == self.home
+
+    def __hash__(self) -> int:
+        """Hash as :meth:`__eq__` compares."""
+        return hash(self.home)
 
     @classmethod
     def locate(cls, home: str | Path | None = None) -> Project:
@@ -64,6 +79,23 @@ class Project(NamedTuple):
                 f"no agents/ directory in {root}: pass --home DIR or set AGENTOPS_HOME"
             )
         return cls(root)
+
+    @property
+    def config_path(self) -> Path:
+        """``agentops.toml`` at the home."""
+        return self.home / "agentops.toml"
+
+    @functools.cached_property
+    def config(self) -> ProjectConfig:
+        """``agentops.toml``, read and validated once; defaults when there is none."""
+        path = self.config_path
+        if not path.exists():
+            return ProjectConfig()
+        raw = _read_toml(path, agent=None)
+        try:
+            return ProjectConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(f"{path}: {describe_validation_error(exc)}") from exc
 
     @property
     def state_dir(self) -> Path:
@@ -89,15 +121,9 @@ class Project(NamedTuple):
             raise ConfigError(f"{toml_path}: cannot read: {exc.strerror}", agent=name) from exc
         if not exists:
             raise UnknownAgent(f"unknown agent {name!r}: there is no {toml_path}", agent=name)
+        raw = _read_toml(toml_path, agent=name)
         try:
-            # utf-8-sig: a byte-order mark left by an editor is not a TOML error.
-            raw = tomllib.loads(toml_path.read_text(encoding="utf-8-sig"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{toml_path}: bad TOML: {exc}", agent=name) from exc
-        except OSError as exc:
-            raise ConfigError(f"{toml_path}: cannot read: {exc.strerror}", agent=name) from exc
-        try:
-            config = AgentConfig.model_validate(raw)
+            config = AgentConfig.model_validate(merge_defaults(self.config.defaults, raw))
         except ValidationError as exc:
             raise ConfigError(f"{toml_path}: {describe_validation_error(exc)}", agent=name) from exc
         return AgentSpec(name=name, directory=directory, config=config)
@@ -126,3 +152,15 @@ class Project(NamedTuple):
             except ConfigError as exc:
                 problems.append(exc)
         return specs, problems
+
+
+def _read_toml(path: Path, *, agent: str | None) -> dict[str, Any]:
+    try:
+        # utf-8-sig: a byte-order mark left by an editor is not a TOML error.
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: bad TOML: {exc}", agent=agent) from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: bad TOML: nested too deeply", agent=agent) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}", agent=agent) from exc

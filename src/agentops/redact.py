@@ -21,9 +21,10 @@ value-by-value walk runs only when one is there.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, quote_plus
 
 import pydantic_core
@@ -153,12 +154,17 @@ class Redactor:
         self.add(str(v) for k, v in params.items() if is_secret_key(k) and v is not None)
 
     def add(self, values: Iterable[str]) -> None:
-        """Redact these exact values wherever they appear, also percent-encoded."""
+        r"""Redact these exact values wherever they appear, in every form they are written in.
+
+        Besides the value itself: percent-encoded as urllib and as httpx
+        write it (httpx leaves ``$ ! \`` bare in paths and queries), and
+        ``\uXXXX``-escaped as JSON text carried in a string holds it.
+        """
         new = {
             variant
             for value in values
             if len(value) >= MIN_SECRET_LENGTH
-            for variant in (value, quote(value, safe=""), quote_plus(value), quote(value))
+            for variant in _forms(value)
         }
         self._values = sorted(set(self._values) | new, key=len, reverse=True)
         # How the values look inside serialized JSON, where the prefilter looks.
@@ -178,30 +184,40 @@ class Redactor:
         Strings that are not valid Unicode (a file name in another encoding)
         are kept with their bad bytes escaped. Raises
         ``pydantic_core.PydanticSerializationError`` if ``value`` is not JSON
-        and no ``fallback`` turns the rest into JSON.
+        and no ``fallback`` turns the rest into JSON, and ``ValueError`` if it
+        holds NaN or an infinity (JSON has neither), or is nested too deeply.
         """
+        if value is None or type(value) in (bool, int):  # nothing to redact: the common case
+            return value
         data = self._serialized(value, fallback)
-        copy = pydantic_core.from_json(data)
+        copy = pydantic_core.from_json(data, allow_inf_nan=False)
         return self._walk(copy, None) if self._suspect(data.decode()) else copy
 
     def json(self, value: Any, *, fallback: Callable[[Any], Any] | None = None) -> str:
         """``value`` serialized as JSON, every secret replaced: a log line.
 
         The same as serializing :meth:`value`, without parsing the text back
-        when there is nothing to redact, which is the common case.
+        when there is nothing to redact, which is the common case. NaN and
+        infinities are written as strings: every line is strict JSON.
         """
-        text = self._serialized(value, fallback).decode()
+        text = self._serialized(value, fallback, inf_nan="strings").decode()
         if not self._suspect(text):
             return text
         redacted = self._walk(pydantic_core.from_json(text), None)
         return pydantic_core.to_json(redacted).decode()
 
     @staticmethod
-    def _serialized(value: Any, fallback: Callable[[Any], Any] | None) -> bytes:
+    def _serialized(
+        value: Any,
+        fallback: Callable[[Any], Any] | None,
+        inf_nan: Literal["constants", "strings"] = "constants",
+    ) -> bytes:
         try:
-            return pydantic_core.to_json(value, fallback=fallback)
+            return pydantic_core.to_json(value, fallback=fallback, inf_nan_mode=inf_nan)
         except pydantic_core.PydanticSerializationError:
-            return pydantic_core.to_json(_escape_surrogates(value), fallback=fallback)
+            return pydantic_core.to_json(
+                _escape_surrogates(value), fallback=fallback, inf_nan_mode=inf_nan
+            )
 
     def _suspect(self, text: str) -> bool:
         # Cheap: substring searches over the whole serialized document, no regex
@@ -228,24 +244,72 @@ class Redactor:
             return self._text(value)
         return value
 
-    def _text(self, text: str) -> str:
+    def identifier(self, text: str) -> str:
+        """``text`` (an action's name or key) with each secret replaced by a digest of it.
+
+        Plain :data:`REDACTED` would make two keys holding different secrets
+        the same key, and the second action would be skipped as a duplicate;
+        ``[REDACTED:1a2b3c4d]`` keeps them apart, and the same from run to run.
+        """
+        if not self._suspect(text):
+            return text
+        return self._text(text, mark=_digest)
+
+    def _text(self, text: str, mark: Callable[[str], str] = lambda _: REDACTED) -> str:
         for value in self._values:
-            text = text.replace(value, REDACTED)
+            if value in text:
+                text = text.replace(value, mark(value))
         lowered = text.lower()
         for literals, pattern in self._shapes:
             if any(literal in lowered for literal in literals):
-                text = pattern.sub(_redact_match, text)
+                text = pattern.sub(lambda match: _redact_match(match, mark), text)
         if any(scheme in lowered for scheme in _SCHEMES):
-            text = _CREDENTIAL.sub(_redact_credential, text)
+            text = _CREDENTIAL.sub(lambda match: _redact_credential(match, mark), text)
         return text
 
 
-def _redact_match(match: re.Match[str]) -> str:
+# The characters httpx leaves bare in a URL's path, query and user info (WHATWG sets).
+_PATH_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ' "#<>?`{}')
+_QUERY_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ' "#<>')
+_USERINFO_SAFE = "".join(c for c in _PATH_SAFE if c not in "/:;=@[\\]^|")
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+def _forms(value: str) -> set[str]:
+    forms = {value, quote(value, safe=""), quote_plus(value), quote(value)}
+    forms |= {_percent(value, safe) for safe in (_PATH_SAFE, _QUERY_SAFE, _USERINFO_SAFE)}
+    escaped = json.dumps(value)[1:-1]  # non-ASCII as \u00e9, as JSON text holds it
+    forms |= {
+        escaped,
+        re.sub(r"\\u[0-9a-f]{4}", lambda m: m[0].upper().replace("\\U", "\\u"), escaped),
+    }
+    return forms
+
+
+def _percent(value: str, safe: str) -> str:
+    # httpx's quoting: percent-encode UTF-8 bytes, keep existing %XX sequences.
+    keep = _UNRESERVED + safe
+    parts = re.split(r"(%[0-9A-Fa-f]{2})", value)
+    return "".join(
+        part
+        if index % 2
+        else "".join(c if c in keep else "".join(f"%{b:02X}" for b in c.encode()) for c in part)
+        for index, part in enumerate(parts)
+    )
+
+
+def _digest(secret: str) -> str:
+    return f"[REDACTED:{hashlib.sha256(secret.encode()).hexdigest()[:8]}]"
+
+
+def _redact_match(match: re.Match[str], mark: Callable[[str], str]) -> str:
     if "secret" not in match.re.groupindex:
-        return REDACTED
+        return mark(match.group(0))
     start, end = match.span("secret")
     whole = match.group(0)
-    return whole[: start - match.start()] + REDACTED + whole[end - match.start() :]
+    return (
+        whole[: start - match.start()] + mark(match.group("secret")) + whole[end - match.start() :]
+    )
 
 
 def _escape_surrogates(value: Any) -> Any:
@@ -258,11 +322,11 @@ def _escape_surrogates(value: Any) -> Any:
     return value
 
 
-def _redact_credential(match: re.Match[str]) -> str:
+def _redact_credential(match: re.Match[str], mark: Callable[[str], str]) -> str:
     # "Basic authentication failed" is prose; "Basic dXNlcjpwYXNz" is not:
     # a credential has a digit, a symbol, or capitals past its first letter.
     token = match.group("secret")
     looks_random = any(c.isdigit() or c in "._~+/=-" for c in token) or any(
         c.isupper() for c in token[1:]
     )
-    return _redact_match(match) if looks_random else match.group(0)
+    return _redact_match(match, mark) if looks_random else match.group(0)

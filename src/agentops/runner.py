@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from agentops import breaker
 from agentops.errors import (
     AgentCodeFailed,
     AgentOpsError,
     ConfigError,
     Escalated,
+    Paused,
     RateLimited,
     Skipped,
     StateError,
@@ -34,9 +34,11 @@ from agentops.errors import (
     UsageError,
 )
 from agentops.gatekeeper import APPLIED, ESCALATED, HELD
-from agentops.ledger import iso_second
-from agentops.session import Outcome, RunOptions, Session
-from agentops.state import ErrorRecord, Held, LastRun
+from agentops.record import FinishedRun, record_run
+from agentops.session import RunOptions, Session
+from agentops.state import Held
+from agentops.status import RunStatus
+from agentops.timestamps import iso_second
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -45,25 +47,12 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from agentops.failure import Failure
+    from agentops.guards import RunGuards
+    from agentops.outcome import Outcome
     from agentops.project import AgentSpec, Project
     from agentops.state import AgentState
 
-__all__ = ["SUCCEEDED", "approve_held", "run_agent"]
-
-SUCCEEDED = "succeeded"
-# The metric each status of an executed run counts in.
-_METRIC = {
-    SUCCEEDED: "succeeded",
-    HELD: "held",
-    ESCALATED: "escalated",
-    "rejected": "rejected",
-    "failed": "failed",
-    "timeout": "failed",
-    "interrupted": "failed",
-    "rate_limited": "stopped",
-    "budget_exceeded": "stopped",
-}
-_TRIPS_BREAKER = frozenset({"failed", "timeout", "rejected"})
+__all__ = ["approve_held", "run_agent"]
 
 
 def run_agent(
@@ -90,11 +79,12 @@ def approve_held(
 ) -> Outcome:
     """Perform a held result with the agent's ``apply()``, under the same guards as a run."""
     session = Session(project, name, options or RunOptions(**fields))
-    return session.run(lambda: _approve(session, held_id))
+    return session.run(lambda: _approve(session, held_id), attempt=False)
 
 
 def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
     spec = session.project.agent(session.name)
+    _refuse_if_paused(session)
     with session.locked(spec) as (state, interrupts):
         gate = session.load_code(spec, interrupts)
         params = gate.check_params(overrides)
@@ -103,7 +93,7 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
         try:
             gate.admit(state, started)
         except RateLimited:
-            state.metrics.skipped += 1
+            state.metrics.count(RunStatus.SKIPPED)
             session.save(state, spec, None)
             raise
         journal = session.journal(started, "run")
@@ -120,7 +110,7 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
         )
         clock_start = time.monotonic()
         result: BaseModel | None = None
-        route, degraded, error = SUCCEEDED, False, None
+        route, degraded, error = APPLIED, False, None
         try:
             guards.reconcile(gate.code.hook("reconcile"), ctx, gate.call_agent)
             output, degraded = gate.execute(
@@ -146,22 +136,21 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
         duration_s = round(time.monotonic() - clock_start, 3)
         if result is not None and route in (HELD, ESCALATED):
             error = _hold(session, state, result, escalated=route == ESCALATED, spec=spec)
-        status = error.status if error else (HELD if route == HELD else SUCCEEDED)
-        message = _record(
+        outcome = _conclude(
             session,
             state,
             spec,
             started=started,
             duration_s=duration_s,
-            status=status,
             error=error,
+            held=route == HELD,
             degraded=degraded,
+            guards=guards,
         )
-        outcome = session.outcome(status, error.exit_code if error else 0, message)
         try:
             session.save(state, spec, journal)
         except StateError as exc:  # the journal stays: the next run recovers it
-            outcome = session.outcome(status, exc.exit_code, exc.message)
+            outcome = outcome._replace(exit_code=exc.exit_code, message=exc.message)
     done = result is not None and (error is None or isinstance(error, Escalated))
     session.log.info(
         "run.finished",
@@ -172,6 +161,75 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
         **({"result": result.model_dump(mode="json")} if done and result else {}),
     )
     return outcome
+
+
+def _conclude(
+    session: Session,
+    state: AgentState,
+    spec: AgentSpec,
+    *,
+    started: datetime,
+    duration_s: float,
+    error: AgentOpsError | None,
+    held: bool,
+    degraded: bool,
+    guards: RunGuards,
+) -> Outcome:
+    """Record the run in ``state`` and say how it ended."""
+    status = error.status if error else (RunStatus.HELD if held else RunStatus.SUCCEEDED)
+    message = session.redactor.value(error.message) if error else f"{session.name}: {status}"
+    failure = _failure(error, message, session) if error else None
+    circuit = record_run(
+        state,
+        FinishedRun(
+            run_id=session.run_id,
+            status=status,
+            started_at=started,
+            finished_at=session.clock(),
+            duration_s=duration_s,
+            message=message if error else None,
+            failure=failure,
+            degraded=degraded,
+        ),
+        spec.config.circuit,
+    )
+    if circuit == "opened":
+        session.log.error(
+            "circuit.opened",
+            fingerprint=state.circuit.fingerprint,
+            failures=state.circuit.failures,
+            until=_until(state),
+        )
+        message = (
+            f"{session.name}: CIRCUIT OPEN after {state.circuit.failures} identical "
+            f"failures, runs skipped until {_until(state)} "
+            f"(agentops reset {session.name} --circuit to close): {message}"
+        )
+    return session.outcome(
+        status,
+        error.exit_code if error else 0,
+        message,
+        reason=getattr(error, "reason", None) or (failure.category if failure else None),
+        circuit=circuit,
+        degraded=degraded,
+        spent_usd=round(guards.usd, 9),
+        tokens=guards.tokens,
+        duration_s=duration_s,
+    )
+
+
+def _refuse_if_paused(session: Session) -> None:
+    # Before the lease: a pause works even while a run holds it.
+    pause = session.store.pause(session.name)
+    if pause is not None:
+        raise Paused(
+            f"{session.name} is paused" + (f": {pause.reason}" if pause.reason else ""),
+            agent=session.name,
+        )
+
+
+def _until(state: AgentState) -> str:
+    return iso_second(state.circuit.until) if state.circuit.until else "?"
 
 
 def _approve(session: Session, held_id: str) -> Outcome:
@@ -200,14 +258,16 @@ def _approve(session: Session, held_id: str) -> Outcome:
         state.review = [h for h in state.review if h.id != held_id]
         session.log.info("review.approved", id=held_id)
         session.save(state, spec, journal)
-    return session.outcome(SUCCEEDED, 0, f"{session.name}: {held_id} approved and applied")
+    return session.outcome(
+        RunStatus.SUCCEEDED, 0, f"{session.name}: {held_id} approved and applied"
+    )
 
 
 def _hold(
     session: Session, state: AgentState, result: BaseModel, *, escalated: bool, spec: AgentSpec
 ) -> AgentOpsError | None:
     confidence = getattr(result, "confidence", None)
-    state.review.append(
+    dropped = state.hold(
         Held(
             id=session.run_id,
             run_id=session.run_id,
@@ -218,6 +278,8 @@ def _hold(
         )
     )
     session.log.info("review.held", id=session.run_id, confidence=confidence, escalated=escalated)
+    for old in dropped:  # the queue is bounded: the oldest plain holds go first
+        session.log.warning("review.dropped", id=old.id, escalated=old.escalated)
     if not escalated:
         return None
     return Escalated(
@@ -228,60 +290,6 @@ def _hold(
     )
 
 
-def _record(
-    session: Session,
-    state: AgentState,
-    spec: AgentSpec,
-    *,
-    started: datetime,
-    duration_s: float,
-    status: str,
-    error: AgentOpsError | None,
-    degraded: bool,
-) -> str:
-    """Record the run in ``state``; return the one-line message for the operator."""
-    finished = session.clock()
-    message = session.redactor.value(error.message) if error else f"{session.name}: {status}"
-    state.last_run = LastRun(
-        run_id=session.run_id,
-        started_at=started,
-        finished_at=finished,
-        status=status,
-        duration_s=duration_s,
-        error=message if error else None,
-        degraded=degraded,
-    )
-    metrics = state.metrics
-    metrics.runs += 1
-    metrics.degraded += degraded
-    if status in (SUCCEEDED, HELD):
-        state.last_success_at = finished
-        breaker.record_success(state.circuit)
-    metric = _METRIC[status]
-    setattr(metrics, metric, getattr(metrics, metric) + 1)
-    if error is None:
-        return message
-    state.record_error(
-        ErrorRecord(at=finished, run_id=session.run_id, category=status, message=message)
-    )
-    if status in _TRIPS_BREAKER and breaker.record_failure(
-        state.circuit, _failure(error, message, session), spec.config.circuit, finished
-    ):
-        until = iso_second(state.circuit.until) if state.circuit.until else "?"
-        session.log.error(
-            "circuit.opened",
-            fingerprint=state.circuit.fingerprint,
-            failures=state.circuit.failures,
-            until=until,
-        )
-        return (
-            f"{session.name}: CIRCUIT OPEN after {state.circuit.failures} identical failures, "
-            f"runs skipped until {until} (agentops reset {session.name} --circuit to close): "
-            f"{message}"
-        )
-    return message
-
-
 def _agent_data(session: Session, data: object) -> dict[str, Any]:
     # Redacted on the way in; a value that is not JSON fails this run cleanly
     # instead of making the state file unwritable.
@@ -289,7 +297,7 @@ def _agent_data(session: Session, data: object) -> dict[str, Any]:
         raise TaskFailed(f"{session.name}: ctx.state must stay a dict, not {type(data).__name__}")
     try:
         redacted: dict[str, Any] = session.redactor.value(data)
-    except pydantic_core.PydanticSerializationError as exc:
+    except ValueError as exc:  # not JSON, NaN or infinity, nested too deeply
         raise TaskFailed(
             f"{session.name}: ctx.state holds a value that is not JSON: {exc}"
         ) from exc
@@ -314,4 +322,4 @@ def _failure(error: AgentOpsError, message: str, session: Session) -> Failure:
     if isinstance(error, AgentCodeFailed) and cause is not None:
         failure = classify(cause)
         return failure._replace(message=session.redactor.value(failure.message))
-    return Failure(error.status, message, transient=False)
+    return Failure(str(error.status), message, transient=False)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-__all__ = ["CRON_PATH", "check_schedule", "next_run", "render_crontab"]
+__all__ = ["CRON_PATH", "check_schedule", "longest_interval_s", "next_run", "render_crontab"]
 
 CRON_PATH = "/usr/local/bin:/usr/bin:/bin"
 """What cron's minimal environment lacks: a PATH with the usual system directories."""
@@ -67,17 +67,85 @@ def check_schedule(value: object) -> str:
     try:
         CronSim(fields, datetime(2000, 1, 1, tzinfo=UTC))
     except CronSimError as exc:
-        raise ValueError(f"{value!r} is not a cron expression: {exc}") from exc
+        if not _never_fires(fields):
+            raise ValueError(f"{value!r} is not a cron expression: {exc}") from exc
     return expr
 
 
+def _never_fires(fields: str) -> bool:
+    # Debian's cron takes "0 0 30 2 *" (a day no month in the list has): it
+    # simply never runs. cronsim refuses it; with any month it is fine.
+    from cronsim import CronSim, CronSimError  # noqa: PLC0415
+
+    minute, hour, dom, month, dow = fields.split()
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    try:
+        CronSim(f"{minute} {hour} {dom} * {dow}", start)
+        CronSim(f"0 0 1 {month} *", start)  # the months themselves are valid
+    except CronSimError:
+        return False
+    return True
+
+
 def next_run(expr: str, after: datetime) -> datetime | None:
-    """When cron next starts an agent with this schedule; None for ``@reboot``."""
+    """When cron next starts an agent with this schedule; None for ``@reboot`` or never."""
     if expr == _REBOOT:
+        return None
+    from cronsim import CronSim, CronSimError  # noqa: PLC0415
+
+    try:
+        return next(CronSim(_MACROS.get(expr, expr), after))
+    except (CronSimError, StopIteration):
+        return None
+
+
+_WEEK_S = 8 * 86400.0
+"""A schedule that fires every week or more often never leaves a gap longer than this."""
+
+
+def longest_interval_s(expr: str | None, *, at_least: float) -> float | None:
+    """The longest gap between two runs of ``expr``, if it is longer than ``at_least``.
+
+    None when it is not (or for ``@reboot``, no schedule, or one that never
+    fires). Every run validates its agent.toml, so the common case costs
+    nothing: a schedule that fires every week never leaves a gap of eight
+    days. Otherwise the schedule is walked in strides of ``at_least`` (a
+    stride with no fire in it is a longer gap): over a week when the pattern
+    repeats weekly, else over four years (leap days).
+    """
+    if expr is None or expr == _REBOOT:
+        return None
+    fields = _MACROS.get(expr, expr)
+    _minute, _hour, dom, month, dow = fields.split()
+    # Debian cron ORs day-of-month and day-of-week when both are restricted:
+    # unless only day-of-month restricts the days, it fires every week.
+    weekly = month == "*" and not (dom != "*" and dow == "*")
+    if weekly and at_least >= _WEEK_S:
         return None
     from cronsim import CronSim  # noqa: PLC0415
 
-    return next(CronSim(_MACROS.get(expr, expr), after))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    fire = next_run(expr, start)
+    if fire is None:
+        return None  # it never fires
+    end = start + timedelta(days=8 if weekly else 4 * 366)
+    stride = timedelta(seconds=max(at_least, 60.0))
+    longest = 0.0
+    for _ in range(20_000):  # a bound, in case of a pathological schedule and a tiny keep
+        if fire >= end:
+            break
+        # The last fire at or before fire + stride: if it is fire itself, none
+        # came within the stride, and the gap to the next one is longer.
+        last = next(CronSim(fields, fire + stride + timedelta(seconds=1), reverse=True))
+        if last > fire:
+            fire = last
+            continue
+        following = next(CronSim(fields, fire))
+        gap = (following - fire).total_seconds()
+        longest = max(longest, gap)
+        stride = timedelta(seconds=gap)
+        fire = following
+    return longest if longest > at_least else None
 
 
 def render_crontab(

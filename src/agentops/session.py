@@ -1,9 +1,10 @@
-"""One invocation of agentops for one agent: its run id, log, state store and options.
+"""One invocation of agentops for one agent: its run id, log, store and options.
 
 Runs (:mod:`agentops.runner`) and operator edits (:mod:`agentops.admin`) share
-this machinery: take the agent's lock, load its state and recover the journal
-of a run that died, build the guarded ``ctx``, save the state and only then
-remove the journal, and turn every expected error into an :class:`Outcome`.
+this machinery: take the agent's lease, load its state and recover the
+journal of a run that died, build the guarded ``ctx``, commit the state (which
+drops the journal it now holds), turn every expected error into an
+:class:`~agentops.outcome.Outcome`, and leave a trace of the attempt.
 """
 
 from __future__ import annotations
@@ -15,23 +16,29 @@ import threading
 import time
 from contextlib import nullcontext
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, NoReturn
 
 import pydantic_core
 
 from agentops import ratelimit
 from agentops._clock import utcnow
 from agentops.context import Context
+from agentops.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
 from agentops.errors import AgentOpsError, RateLimited, Skipped, StateError, UnknownAgent
+from agentops.fsio import FileSystem
 from agentops.gatekeeper import Gatekeeper
 from agentops.guards import RunGuards
 from agentops.interrupts import RunInterrupts, StopRun
-from agentops.ledger import iso_second, prune
+from agentops.journal import Begin
 from agentops.loader import load_agent
 from agentops.log import RunLogSink, captured_output, make_logger
+from agentops.outcome import Outcome
 from agentops.project import check_agent_name
+from agentops.recovery import recover_dead_run
 from agentops.redact import Redactor
-from agentops.state import FileStateStore
+from agentops.state import LedgerSummary
+from agentops.store import Attempt, open_store
+from agentops.timestamps import iso_second
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -43,33 +50,13 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from agentops._clock import Clock
-    from agentops.journal import Journal
+    from agentops.ledger import Ledger
     from agentops.project import AgentSpec, Project
     from agentops.state import AgentState
+    from agentops.status import RunStatus
+    from agentops.store import JournalWriter, Lease, Store
 
-__all__ = ["Outcome", "RunOptions", "Session", "new_run_id"]
-
-
-class Outcome(NamedTuple):
-    """How an invocation ended: what the CLI prints and exits with.
-
-    ``threads_left`` counts threads the agent started that were still running
-    at the end: the process holds the agent's lock until it exits, and the CLI
-    exits at once rather than wait for them.
-    """
-
-    agent: str
-    run_id: str
-    status: str
-    exit_code: int
-    message: str
-    log_path: Path
-    threads_left: int = 0
-
-    @property
-    def quiet(self) -> bool:
-        """Success and skips print nothing under cron: only failures mail a human."""
-        return self.exit_code in (0, Skipped.exit_code)
+__all__ = ["RunOptions", "Session", "new_run_id"]
 
 
 class RunOptions(NamedTuple):
@@ -83,6 +70,12 @@ class RunOptions(NamedTuple):
     http_transport: httpx.BaseTransport | None = None
     exit_on_abandon: bool = False
     """Exit the process when agent code will not stop (the CLI sets this)."""
+    fs: FileSystem | None = None
+    """The file-system seam of the file store (tests make its steps fail)."""
+    store: Store | None = None
+    """The store to use instead of the one the project is configured for."""
+    scheduled: bool = False
+    """Started by cron (``--scheduled``): claim the schedule's tick first."""
 
 
 def new_run_id(now: datetime) -> str:
@@ -101,67 +94,142 @@ class Session:
         self.options = options
         self.clock = options.clock
         self.run_id = new_run_id(self.clock())
-        environ = os.environ if options.environ is None else options.environ
-        self.redactor = Redactor(environ)
-        self.sink = RunLogSink(project.log_path(name), console=options.console)
+        self.environ = os.environ if options.environ is None else options.environ
+        self.redactor = Redactor(self.environ)
+        self.sink = RunLogSink(project.log_path(name), console=options.console, fs=options.fs)
         self.log = make_logger(
             self.sink, clock=self.clock, redactor=self.redactor, agent=name, run_id=self.run_id
         )
         if options.dry_run:  # every line of a dry run says so
             self.log = self.log.bind(dry_run=True)
-        self.store = FileStateStore(project.state_dir)
+        self.store = options.store or open_store(project, environ=self.environ, fs=options.fs)
+        self.fs = options.fs or FileSystem()
+        self.lease: Lease | None = None
+        self._deadline: HardDeadline | None = None
         self.threads_left = 0
+        self._ledger: Ledger | None = None
 
-    def run(self, body: Callable[[], Outcome]) -> Outcome:
-        """Call ``body``, turning an error that stopped it early into the outcome."""
+    def run(self, body: Callable[[], Outcome], *, attempt: bool = True) -> Outcome:
+        """Call ``body``, turning an error that stopped it early into the outcome.
+
+        With ``attempt`` (a run, not an operator's edit) the outcome is
+        recorded as the agent's last attempt.
+        """
+        outcome: Outcome | None = None
+        output = contextlib.ExitStack()
+        if self.options.console is None:  # not on a terminal: what agent code prints is logged
+            output.enter_context(captured_output(self.log))
         try:
-            return body()._replace(threads_left=self.threads_left)
+            outcome = body()._replace(threads_left=self.threads_left)
         except UnknownAgent:
             raise
         except AgentOpsError as exc:
-            return self.not_started(exc)
+            outcome = self.not_started(exc)
         except Exception:
             self.log.exception("run.crashed")
             raise
         finally:
+            if outcome is not None and attempt:
+                self._leave_trace(outcome)
+            if self.threads_left:
+                # Threads still running may print until the process exits: it
+                # goes to the log, never to cron's mail (the redirect stays).
+                output.pop_all()
+            output.close()
             self.sink.close()
+        return outcome
+
+    def _leave_trace(self, outcome: Outcome) -> None:
+        # Every attempt leaves one, also those that never got the lease, so
+        # health can tell "cron stopped calling us" from "runs are skipped".
+        if self.options.dry_run:
+            return
+        attempt = Attempt(
+            at=self.clock(),
+            run_id=self.run_id,
+            status=outcome.status,
+            exit_code=outcome.exit_code,
+            reason=outcome.reason,
+            scheduled=self.options.scheduled,
+        )
+        try:
+            self.store.record_attempt(self.name, attempt)
+        except StateError as exc:
+            self.log.warning("attempt.not_recorded", error=exc.message)
 
     @contextlib.contextmanager
     def locked(self, spec: AgentSpec) -> Iterator[tuple[AgentState, RunInterrupts]]:
-        """Hold the agent's lock with its state loaded and any crashed run recovered.
+        """Hold the agent's lease with its state loaded and any crashed run recovered.
 
         The timeout clock starts here. Threads the agent leaves running keep
-        the lock held until the process exits, so no other run overlaps them.
+        the lease held until the process exits, so no other run overlaps them.
         """
         before = set(threading.enumerate())
         abandon = self._abandon if self.options.exit_on_abandon else None
         with (
-            self.store.lock(self.name) as held,
+            self.store.lease(
+                self.name, run_id=self.run_id, ttl_s=lease_ttl_s(spec.config.timeout)
+            ) as lease,
             RunInterrupts(spec.config.timeout, on_abandon=abandon) as interrupts,
         ):
+            self.lease = lease
             try:
                 state = self.store.load(self.name)
-                recovered = self.store.recover(state, persist=not self.options.dry_run)
-                if recovered is not None and recovered.records:
-                    self.log.warning(
-                        "run.recovered",
-                        crashed_run=recovered.run_id,
-                        records=recovered.records,
-                        unresolved=[f"{a}:{k}" for a, k in recovered.unresolved[:20]],
-                    )
-                yield state, interrupts
+                self._recover(state, spec)
+                with self._hard_deadline(spec):
+                    yield state, interrupts
             finally:
                 left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
                 if left:
-                    held.keep_until_exit()
+                    lease.keep_until_exit()
                     self.threads_left = len(left)
                     self.log.warning("run.threads_left", threads=[t.name for t in left][:10])
+
+    def _hard_deadline(self, spec: AgentSpec) -> contextlib.AbstractContextManager[object]:
+        # Only a process of its own may be ended: the CLI's, not a library caller's.
+        if not self.options.exit_on_abandon:
+            return nullcontext()
+        self._deadline = HardDeadline(
+            self.fs,
+            self._marker_path(),
+            run_id=self.run_id,
+            started=self.clock(),
+            seconds=hard_deadline_s(spec.config.timeout),
+        )
+        return self._deadline
+
+    def _marker_path(self) -> Path:
+        # A dry run never consumes a real run's marker, so it keeps its own.
+        suffix = ".dry-run.deadline" if self.options.dry_run else ".deadline"
+        return self.project.state_dir / f"{self.name}{suffix}"
+
+    def ledger(self) -> Ledger:
+        """The agent's ledger, loaded on first use: a run without actions never reads it."""
+        if self._ledger is None:
+            self._ledger = self.store.load_ledger(self.name)
+        return self._ledger
+
+    def _recover(self, state: AgentState, spec: AgentSpec) -> None:
+        # What a dead run left (its journal, its deadline marker) is folded in
+        # and committed before anything else runs.
+        marker = None if self.options.dry_run else read_marker(self.fs, self._marker_path())
+        records = self.store.pending(self.name)
+        if records is None and marker is None:
+            return
+        recover_dead_run(
+            state, spec, records=records, marker=marker, ledger=self.ledger, log=self.log
+        )
+        self._commit(state, spec, drop_journal=records is not None)
+        if marker is not None:
+            self.fs.unlink(self._marker_path())
 
     def _abandon(self, stop: StopRun) -> NoReturn:
         # Agent code swallowed every stop: end the process. Its journal stays,
         # and the next run recovers it as a crashed run.
         message = f"{self.name}: run abandoned: {stop.reason} and the agent code would not stop"
         self.log.error("run.abandoned", reason=stop.reason, signal=stop.signal_name)
+        if self._deadline is not None:  # the next run records it as a timeout
+            self._deadline.abandoned(stop.reason)
         self.sink.close()
         os.write(2, f"agentops: {self.redactor.value(message)} (log: {self.sink.path})\n".encode())
         os._exit(1)
@@ -188,12 +256,20 @@ class Session:
             capture_output=capture,
         )
 
-    def journal(self, started: datetime, kind: str) -> Journal | None:
+    def journal(
+        self, started: datetime, kind: Literal["run", "approve", "edit"]
+    ) -> JournalWriter | None:
         """Start the journal of this invocation (None in a dry run, which saves nothing)."""
         if self.options.dry_run:
             return None
-        journal = self.store.journal(self.name, self.run_id)
-        journal.append("begin", started, kind=kind, agent=self.name)
+        assert self.lease is not None  # noqa: S101 - only called under the lease
+        journal = self.store.journal(self.lease, self.run_id)
+        begin = Begin.model_construct(run_id=self.run_id, at=started, agent=self.name, kind=kind)
+        try:
+            journal.append(begin)
+        except StateError:
+            journal.close()
+            raise
         return journal
 
     def context(
@@ -203,7 +279,7 @@ class Session:
         interrupts: RunInterrupts,
         *,
         started: datetime,
-        journal: Journal | None,
+        journal: JournalWriter | None,
         params: BaseModel | None = None,
         data: dict[str, Any] | None = None,
     ) -> tuple[Context, RunGuards]:
@@ -216,12 +292,14 @@ class Session:
             agent=self.name,
             limits=spec.config.limits,
             state=state,
+            ledger=self.ledger,
             journal=journal,
             interrupts=interrupts,
             log=self.log,
             redactor=self.redactor,
             clock=self.clock,
             sleep=self.options.sleep,
+            permissions=spec.config.permissions,
         )
         ctx = Context(
             agent=self.name,
@@ -239,25 +317,34 @@ class Session:
         )
         return ctx, guards
 
-    def save(self, state: AgentState, spec: AgentSpec, journal: Journal | None) -> None:
-        """Prune the ledger, save the state, then remove the journal it now holds."""
-        if self.options.dry_run:
-            return
-        now = self.clock()
-        prune(state.ledger, before=iso_second(now - timedelta(seconds=spec.config.ledger.keep)))
-        _prune_rate_limits(state, spec, now)
+    def save(self, state: AgentState, spec: AgentSpec, journal: JournalWriter | None) -> None:
+        """Commit the state (and the ledger, if the run used it), dropping the run's journal."""
         if journal is not None:
             state.journal_folded = self.run_id
         try:
-            self.store.save(state)
+            self._commit(state, spec, drop_journal=journal is not None)
         except StateError as exc:
             self.log.error("state.save_failed", error=exc.message)
             raise
-        if journal is not None:  # only now: the saved state holds every record
-            journal.discard()
+        finally:
+            if journal is not None:
+                journal.close()
+
+    def _commit(self, state: AgentState, spec: AgentSpec, *, drop_journal: bool) -> None:
+        now = self.clock()
+        if self._ledger is not None:
+            self._ledger.prune(before=iso_second(now - timedelta(seconds=spec.config.keep_s)))
+            if self._ledger.changed:  # a dry run reads the summary too
+                state.ledger_summary = LedgerSummary.of(self._ledger.entries)
+        if self.options.dry_run:
+            return
+        _prune_windows(state, spec, now)
+        assert self.lease is not None  # noqa: S101 - only called under the lease
+        self.store.commit(self.lease, state, ledger=self._ledger, drop_journal=drop_journal)
 
     def not_started(self, exc: AgentOpsError) -> Outcome:
         """The outcome of an invocation stopped before its work, logged as skipped or aborted."""
+        reason = getattr(exc, "reason", None)
         if isinstance(exc, RateLimited):
             wait = None if math.isinf(exc.retry_after_s) else round(exc.retry_after_s)
             self.log.info("run.skipped", reason=exc.reason, retry_after_s=wait)
@@ -265,9 +352,9 @@ class Session:
             self.log.info("run.skipped", reason=exc.reason)
         else:
             self.log.error("run.aborted", error=exc.message, exit_code=exc.exit_code)
-        return self.outcome(exc.status, exc.exit_code, exc.message)
+        return self.outcome(exc.status, exc.exit_code, exc.message, reason=reason)
 
-    def outcome(self, status: str, exit_code: int, message: str) -> Outcome:
+    def outcome(self, status: RunStatus, exit_code: int, message: str, **facts: Any) -> Outcome:
         """An :class:`Outcome`, its message redacted: cron mails it."""
         return Outcome(
             agent=self.name,
@@ -276,10 +363,11 @@ class Session:
             exit_code=exit_code,
             message=self.redactor.value(message),
             log_path=self.project.log_path(self.name),
+            **facts,
         )
 
 
-def _prune_rate_limits(state: AgentState, spec: AgentSpec, now: datetime) -> None:
+def _prune_windows(state: AgentState, spec: AgentSpec, now: datetime) -> None:
     # Keep each list to its window, and drop lists no limit reads any more:
     # an action commits often and would otherwise grow its list forever.
     rates = spec.config.limits.rates()
@@ -289,3 +377,4 @@ def _prune_rate_limits(state: AgentState, spec: AgentSpec, now: datetime) -> Non
             del state.rate_limits[key]
         else:
             state.rate_limits[key] = ratelimit.prune(state.rate_limits[key], rate, now)
+    state.budget.prune(now)

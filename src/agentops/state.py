@@ -1,74 +1,79 @@
-"""The agent's state file: a versioned pydantic model, saved crash-safely, locked per agent.
+"""The agent's state: one versioned pydantic model, written only by agentops, read by people.
 
-``state/<name>.json`` is written only by agentops and read by people, so it is
-indented, its timestamps are UTC ISO 8601 and its lists are bounded. Saving
-writes a temporary file, fsyncs it, keeps the previous version as
-``<name>.json.bak``, renames the new file into place and fsyncs the directory:
-a crash at any moment leaves either the old or the new version. A file that
-does not parse or validate is never overwritten.
+Where it is kept is the store's business (:mod:`agentops.store`); this module
+is the shape of it, and how an older shape is brought forward
+(:func:`migrate`). It is indented JSON with UTC ISO 8601 timestamps, and
+every list in it is bounded, so it stays small and fast to load however long
+the agent runs. The ledger of guarded actions lives beside it
+(:mod:`agentops.ledger`): a run that performs no action never loads it, and
+``ledger_summary`` keeps what a run and ``agentops status`` need of it.
 
-:class:`StateStore` is the seam for other backends (a shared database); the
-:class:`FileStateStore` is the embedded default.
+Whatever loads must save in a form that loads again: numbers that are not
+finite (NaN, ``1e400``), timestamps outside :data:`~agentops.timestamps.MIN_YEAR`
+to :data:`~agentops.timestamps.MAX_YEAR` and records that are not valid are
+refused when the file is read, and the file is left as it is.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
-import os
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import PydanticSerializationError
+import pydantic_core
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from agentops._fsio import fsync_directory
-from agentops.budget import LONGEST_WINDOW_S
-from agentops.config import describe_validation_error
-from agentops.errors import Overlap, StateError
-from agentops.journal import Journal, Recovered, recover
-from agentops.ledger import LedgerMap  # noqa: TC001 - pydantic reads it at run time
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
+from agentops.budget import Budget
+from agentops.ledger import LedgerMap, unresolved_of
+from agentops.status import RunStatus  # noqa: TC001 - pydantic reads the annotations
+from agentops.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
 
 __all__ = [
     "MAX_ERRORS",
+    "MAX_REVIEW",
     "SCHEMA_VERSION",
     "AgentState",
-    "Budget",
     "Circuit",
     "ErrorRecord",
-    "FileStateStore",
     "Held",
-    "HeldLock",
+    "JsonObject",
+    "JsonValue",
     "LastRun",
+    "LedgerSummary",
     "Metrics",
-    "Spend",
-    "StateStore",
-    "UtcDatetime",
+    "migrate",
 ]
 
-SCHEMA_VERSION = 1
-"""Bumped when the file's shape changes; older files are migrated forward on load."""
+SCHEMA_VERSION = 2
+"""Bumped when the file's shape changes; older files are migrated forward on load.
+
+2: the ledger moved to a file of its own, and ``ledger_summary`` took its place.
+"""
 
 MAX_ERRORS = 20
 """How many recent errors the state file keeps."""
 
-
-def _as_utc(value: datetime) -> datetime:
-    # A hand-edited timestamp without a zone is read as UTC, like every one we write.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+MAX_REVIEW = 100
+"""How many results may wait for review: beyond it the oldest held (not escalated) go."""
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
-"""A datetime stored as UTC ISO 8601 text (``2026-11-22T03:10:00Z``)."""
+def _finite_json(value: Any) -> Any:
+    # JSON has no NaN or infinity: a value holding one would be saved in a
+    # form the next run cannot read. Checked in Rust, by a round trip.
+    try:
+        pydantic_core.from_json(pydantic_core.to_json(value), allow_inf_nan=False)
+    except ValueError:
+        raise ValueError("holds a number that is not finite (NaN or infinity)") from None
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]
+"""A dict of JSON values, every number finite."""
+
+JsonValue = Annotated[Any, AfterValidator(_finite_json)]
+"""Any JSON value, every number finite."""
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LastRun(_Record):
@@ -77,8 +82,8 @@ class LastRun(_Record):
     run_id: str
     started_at: UtcDatetime
     finished_at: UtcDatetime
-    status: str
-    duration_s: float
+    status: RunStatus
+    duration_s: float = Field(ge=0)
     error: str | None = None
     degraded: bool = False
 
@@ -87,20 +92,33 @@ class Metrics(_Record):
     """Counters since the state file was created.
 
     ``runs`` counts executed runs; ``skipped`` the runs that did not start
-    (rate limit, circuit, budget); ``stopped`` those a guard ended early.
+    (rate limit, circuit, budget, paused); ``stopped`` those a guard ended early.
     """
 
-    runs: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    rejected: int = 0
-    skipped: int = 0
-    stopped: int = 0
-    held: int = 0
-    escalated: int = 0
-    degraded: int = 0
-    tokens: int = 0
-    cost_usd: float = 0.0
+    runs: int = Field(0, ge=0)
+    succeeded: int = Field(0, ge=0)
+    failed: int = Field(0, ge=0)
+    rejected: int = Field(0, ge=0)
+    skipped: int = Field(0, ge=0)
+    stopped: int = Field(0, ge=0)
+    held: int = Field(0, ge=0)
+    escalated: int = Field(0, ge=0)
+    degraded: int = Field(0, ge=0)
+    tokens: int = Field(0, ge=0)
+    cost_usd: float = Field(0.0, ge=0)
+
+    def count(self, status: RunStatus) -> None:
+        """Count a run that ended with ``status``."""
+        metric = status.metric
+        if metric is not None:
+            setattr(self, metric, getattr(self, metric) + 1)
+        if status.executed:
+            self.runs += 1
+
+    def add_cost(self, usd: float, tokens: int) -> None:
+        """Add spent money and tokens (negative when a reservation settles for less)."""
+        self.cost_usd = max(0.0, round(self.cost_usd + usd, 9))
+        self.tokens = max(0, self.tokens + tokens)
 
 
 class Circuit(_Record):
@@ -108,36 +126,10 @@ class Circuit(_Record):
 
     state: Literal["closed", "open", "half_open"] = "closed"
     fingerprint: str | None = None
-    failures: int = 0
+    failures: int = Field(0, ge=0)
     reason: str | None = None
     opened_at: UtcDatetime | None = None
     until: UtcDatetime | None = None
-
-
-class Spend(_Record):
-    """Money or tokens a run spent, recorded before it was spent."""
-
-    at: UtcDatetime
-    run_id: str
-    usd: float = 0.0
-    tokens: int = 0
-
-
-class Budget(_Record):
-    """The last day of spends (enough for every cost window), and a refused spend.
-
-    ``waiting_usd`` is the spend a cost window last refused: runs are skipped
-    until the windows have room for it, instead of each running into the cap.
-    """
-
-    spends: list[Spend] = []
-    waiting_usd: float = 0.0
-
-    def record(self, *, at: datetime, run_id: str, usd: float, tokens: int) -> None:
-        """Add a spend, forgetting those no window can see any more."""
-        start = at - timedelta(seconds=LONGEST_WINDOW_S)
-        kept = [s for s in self.spends if s.at > start]
-        self.spends = [*kept, Spend(at=at, run_id=run_id, usd=usd, tokens=tokens)]
 
 
 class Held(_Record):
@@ -146,9 +138,9 @@ class Held(_Record):
     id: str
     run_id: str
     at: UtcDatetime
-    confidence: float | None = None
+    confidence: float | None = Field(None, ge=0, le=1)
     escalated: bool = False
-    result: dict[str, Any]
+    result: JsonObject
 
 
 class ErrorRecord(_Record):
@@ -156,8 +148,24 @@ class ErrorRecord(_Record):
 
     at: UtcDatetime
     run_id: str
-    category: str
+    category: RunStatus
     message: str
+
+
+class LedgerSummary(_Record):
+    """What a run and ``agentops status`` need of the ledger, without reading it."""
+
+    entries: int = Field(0, ge=0)
+    unresolved: list[tuple[str, str]] = []
+    """``(action, key)`` of every entry whose effect is unknown."""
+
+    @classmethod
+    def of(cls, entries: LedgerMap) -> LedgerSummary:
+        """The summary of a ledger's entries."""
+        return cls(
+            entries=sum(len(keys) for keys in entries.values()),
+            unresolved=unresolved_of(entries),
+        )
 
 
 class AgentState(_Record):
@@ -167,11 +175,9 @@ class AgentState(_Record):
     of producing a file the next run cannot read.
     """
 
-    # Ledger keys and timestamps are unique strings: caching them costs more
-    # than it saves when a state holds 100,000 entries (bench/ledger.py).
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, cache_strings="none")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: Annotated[int, Field(strict=True, ge=1)] = SCHEMA_VERSION
     agent: str
     last_run: LastRun | None = None
     last_success_at: UtcDatetime | None = None
@@ -181,189 +187,44 @@ class AgentState(_Record):
     rate_limits: dict[str, list[UtcDatetime]] = {}
     budget: Budget = Field(default_factory=Budget)
     review: list[Held] = []
-    ledger: LedgerMap = {}
+    ledger_summary: LedgerSummary = Field(default_factory=LedgerSummary)
     journal_folded: str | None = None
-    data: dict[str, Any] = {}
+    data: JsonObject = {}
 
     def record_error(self, error: ErrorRecord) -> None:
         """Remember ``error``, keeping only the :data:`MAX_ERRORS` most recent."""
         self.errors = [*self.errors, error][-MAX_ERRORS:]
 
+    def hold(self, held: Held) -> list[Held]:
+        """Add a result for review; return those dropped to keep :data:`MAX_REVIEW`.
 
-class HeldLock:
-    """A run lock being held."""
-
-    def __init__(self) -> None:
-        """Held until the ``with`` block ends."""
-        self.kept = False
-
-    def keep_until_exit(self) -> None:
-        """Hold the lock until this process exits (work of the run is still going on)."""
-        self.kept = True
-
-
-class StateStore(Protocol):
-    """Where agents' state lives: the seam for backends other than files."""
-
-    def lock(self, name: str) -> contextlib.AbstractContextManager[HeldLock]:
-        """Hold the agent's exclusive run lock, or raise :class:`Overlap`."""
-
-    def load(self, name: str) -> AgentState:
-        """The agent's state, fresh if it has none; :class:`StateError` if unreadable."""
-
-    def save(self, state: AgentState) -> None:
-        """Persist ``state`` atomically; :class:`StateError` if it cannot be written."""
-
-    def journal(self, name: str, run_id: str) -> Journal:
-        """The journal a run of ``name`` appends its records to."""
-
-    def recover(self, state: AgentState, *, persist: bool = True) -> Recovered | None:
-        """Fold a journal left by a run that died into ``state``, and persist that."""
+        The oldest results held for review go first; escalated ones are kept
+        while any other can go, since a person was told of each.
+        """
+        review = [*self.review, held]
+        dropped: list[Held] = []
+        while len(review) > MAX_REVIEW:
+            victim = next((h for h in review if not h.escalated), review[0])
+            review.remove(victim)
+            dropped.append(victim)
+        self.review = review
+        return dropped
 
 
-class FileStateStore:
-    """State as JSON files in ``state/``, locked with ``flock``.
+def migrate(document: dict[str, Any]) -> tuple[dict[str, Any], LedgerMap | None]:
+    """Bring a state document of an older ``schema_version`` forward to this one.
 
-    The store writes what it is given: the runner redacts what agents hand
-    over before it enters the state.
+    Returns the document and, from a version-1 file, the ledger it held (to be
+    written to the ledger's own file). A document from a newer agentops is
+    returned as it is: the caller refuses it.
     """
-
-    def __init__(self, directory: Path) -> None:
-        """Keep state files in ``directory``, created on the first save or lock."""
-        self.directory = directory
-
-    def path(self, name: str) -> Path:
-        """``state/<name>.json``."""
-        return self.directory / f"{name}.json"
-
-    def journal_path(self, name: str) -> Path:
-        """``state/<name>.journal``."""
-        return self.directory / f"{name}.journal"
-
-    def journal(self, name: str, run_id: str) -> Journal:
-        """``state/<name>.journal``, for the run ``run_id``."""
-        return Journal(self.journal_path(name), run_id=run_id)
-
-    def recover(self, state: AgentState, *, persist: bool = True) -> Recovered | None:
-        """Fold ``state/<name>.journal``, if a run died and left it, into ``state``.
-
-        The recovered state is saved before the journal is removed, so a crash
-        here too loses nothing; call with the agent's lock held. Without
-        ``persist`` (a dry run, a look at the ledger) the state is folded in
-        memory only and the files are left as they are.
-        """
-        path = self.journal_path(state.agent)
-        try:
-            recovered = recover(state, path)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StateError(
-                f"{path}: unreadable journal ({exc}); the file was left as it is", agent=state.agent
-            ) from exc
-        if recovered is not None and persist:
-            if recovered.records:
-                self.save(state)
-            path.unlink(missing_ok=True)
-        return recovered
-
-    @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[HeldLock]:
-        """Hold an exclusive, non-blocking ``flock`` on ``state/<name>.lock``.
-
-        The kernel releases it when the process dies, so a lock is never stale.
-        The holder's pid is written into the file for people to read.
-        """
-        lock_path = self.directory / f"{name}.lock"
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StateError(f"{lock_path}: cannot open lock: {exc.strerror}", agent=name) from exc
-        held = HeldLock()
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                raise Overlap(
-                    f"{name} is already running (pid {holder} holds {lock_path})", agent=name
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            yield held
-        finally:
-            if not held.kept:
-                os.close(fd)  # closing the descriptor releases the flock
-
-    def load(self, name: str) -> AgentState:
-        """Read and validate ``state/<name>.json``; a missing file is a fresh state."""
-        path = self.path(name)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return AgentState(agent=name)
-        except OSError as exc:
-            raise StateError(f"{path}: cannot read state: {exc.strerror}", agent=name) from exc
-        try:
-            state = AgentState.model_validate_json(raw)
-        except ValidationError as exc:
-            raise StateError(
-                f"{path}: unreadable state ({_why_unreadable(raw, exc)}); "
-                "the file was left as it is: fix it, or move it aside to start fresh",
-                agent=name,
-            ) from exc
-        if state.schema_version > SCHEMA_VERSION:
-            raise StateError(
-                f"{path}: schema_version {state.schema_version} was written by a newer "
-                "agentops; upgrade agentops. The file was left as it is",
-                agent=name,
-            )
-        # Older versions are migrated forward here once a second version exists.
-        state.schema_version = SCHEMA_VERSION
-        if state.agent != name:
-            raise StateError(
-                f"{path}: holds the state of agent {state.agent!r}, not {name!r}; "
-                "the file was left as it is",
-                agent=name,
-            )
-        return state
-
-    def save(self, state: AgentState) -> None:
-        """Write-temp, fsync, keep the old file as ``.bak``, rename, fsync the directory."""
-        path = self.path(state.agent)
-        try:
-            data = state.model_dump_json(indent=2).encode() + b"\n"
-        except PydanticSerializationError as exc:
-            raise StateError(f"{path}: state is not JSON: {exc}", agent=state.agent) from exc
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with tmp.open("wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if path.exists():
-                # A hard link keeps the previous version without copying it, and
-                # without a moment when <name>.json is missing.
-                bak_tmp = path.with_name(path.name + ".bak.tmp")
-                bak_tmp.unlink(missing_ok=True)
-                os.link(path, bak_tmp)
-                bak_tmp.replace(path.with_name(path.name + ".bak"))
-            tmp.replace(path)
-            fsync_directory(self.directory)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise StateError(
-                f"{path}: cannot save state: {exc.strerror or exc}", agent=state.agent
-            ) from exc
-
-
-def _why_unreadable(raw: bytes, exc: ValidationError) -> str:
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as json_exc:
-        return f"not JSON: {json_exc}"
-    version = document.get("schema_version") if isinstance(document, dict) else None
-    if isinstance(version, int) and version > SCHEMA_VERSION:
-        return f"schema_version {version} was written by a newer agentops; upgrade agentops"
-    return describe_validation_error(exc)
+    ledger: LedgerMap | None = None
+    version = document.get("schema_version", 1)  # files made before versions were version 1
+    if version == 1:
+        document = dict(document)
+        found = document.pop("ledger", None)
+        ledger = found if isinstance(found, dict) else {}
+        document["schema_version"] = 2
+        if all(isinstance(keys, dict) for keys in ledger.values()):
+            document["ledger_summary"] = LedgerSummary.of(ledger).model_dump()
+    return document, ledger

@@ -1,0 +1,45 @@
+"""The ``agentops`` command: one module per command group, all on :mod:`click`.
+
+This package is the only place that imports click. Each command parses,
+calls the core, renders, and exits with the code of what happened
+(:mod:`agentops.cli._common`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from agentops import __version__
+from agentops.cli._common import OneLineErrors
+
+__all__ = ["main"]
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="agentops", message="%(prog)s %(version)s")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AGENTOPS_HOME",
+    help="The project directory holding agents/ (default: $AGENTOPS_HOME, else the current one).",
+)
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """Run AI and automation agents from cron, safely.
+
+    Every crontab line calls `agentops run AGENT`. Exit codes: 0 done, 1 task
+    failed, 2 usage, 65 params or output rejected, 70 internal error, 74 state
+    file unreadable, 75 skipped or stopped by policy, 78 configuration error.
+    """
+    ctx.obj = home
+
+
+def _register() -> None:
+    # Each module adds its commands to `main`; imported here, so that
+    # `from agentops.cli import main` is the whole command.
+    from agentops.cli import admin, project, review, run  # noqa: F401, PLC0415
+
+
+_register()

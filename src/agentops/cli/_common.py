@@ -1,0 +1,173 @@
+"""What every command shares: one-line errors, exit codes, the project, tables.
+
+Only the CLI imports click. Each command parses, calls the core, renders, and
+turns the core's :class:`~agentops.errors.AgentOpsError` into one line on
+stderr and its exit code; the core is imported inside the commands, so
+``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from agentops.errors import AgentOpsError
+    from agentops.outcome import Outcome
+    from agentops.project import Project
+    from agentops.session import RunOptions
+
+__all__ = [
+    "EX_SOFTWARE",
+    "OneLineErrors",
+    "clip",
+    "fail",
+    "finish",
+    "print_table",
+    "project_of",
+    "report",
+    "reports_errors",
+    "run_options",
+    "said",
+    "say",
+    "short_time",
+]
+
+EX_SOFTWARE = 70
+"""Exit code of an unexpected error inside agentops itself (a bug: please report it)."""
+
+_F = TypeVar("_F", bound="Callable[..., Any]")
+
+
+def say(message: str, *, file: TextIO | None = None) -> None:
+    """Print one line on stderr (or ``file``), secrets redacted: under cron it is mailed."""
+    from agentops.redact import Redactor  # noqa: PLC0415 - only when there is something to say
+
+    click.echo(f"agentops: {Redactor(os.environ).value(message)}", err=file is None, file=file)
+
+
+def fail(message: str, exit_code: int) -> NoReturn:
+    """Say ``message`` and exit with ``exit_code``."""
+    say(message)
+    sys.exit(exit_code)
+
+
+def reports_errors(command: _F) -> _F:
+    """Turn agentops errors into one line and their exit code; never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from agentops.errors import AgentOpsError  # noqa: PLC0415
+
+        try:
+            return command(*args, **kwargs)
+        except (click.ClickException, BrokenPipeError):
+            raise  # click turns both into a message, or a quiet exit when a pipe closed
+        except AgentOpsError as exc:
+            fail(exc.message, exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - one line under cron, not a traceback
+            fail(
+                f"internal error: {type(exc).__name__}: {exc} (a bug: please report it)",
+                EX_SOFTWARE,
+            )
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class OneLineErrors(click.Group):
+    """Click prints usage errors over three lines; cron mail deserves one."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command, printing a command-line mistake as one line (exit 2)."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            where: click.Context | None = getattr(exc, "ctx", None)
+            hint = f"; see {where.command_path} --help" if where else ""
+            fail(f"{exc.format_message().rstrip('.')}{hint}", exc.exit_code)
+        except click.Abort:
+            fail("aborted", 1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def project_of(ctx: click.Context) -> Project:
+    """The project at ``--home`` (kept in the root context's ``obj``)."""
+    from agentops.project import Project  # noqa: PLC0415
+
+    return Project.locate(ctx.find_root().obj)
+
+
+def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions:
+    """Options for a run started from the command line: a console only on a terminal."""
+    from agentops.session import RunOptions  # noqa: PLC0415
+
+    interactive = sys.stdout.isatty()
+    return RunOptions(
+        dry_run=dry_run,
+        console=sys.stderr if interactive else None,
+        exit_on_abandon=True,
+        scheduled=scheduled,
+    )
+
+
+def finish(outcome: Outcome, *, quiet: bool | None = None) -> NoReturn:
+    """Say what happened unless ``quiet`` (default: the outcome's own), then exit."""
+    # With threads left, sys.stderr still sends what they print to the log.
+    real = sys.__stderr__ if outcome.threads_left else None
+    if not (outcome.quiet if quiet is None else quiet):
+        say(f"{outcome.message} (log: {outcome.log_path})", file=real)
+    if outcome.threads_left:
+        # Threads the agent left running hold its lock until this process
+        # ends: end it now rather than wait for them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(outcome.exit_code)
+    sys.exit(outcome.exit_code)
+
+
+def said(problems: Sequence[AgentOpsError]) -> int:
+    """Say each agent that could not be read; the exit code that makes (0 if none)."""
+    for problem in problems:
+        say(problem.message)
+    return problems[0].exit_code if problems else 0
+
+
+def short_time(iso: object) -> str:
+    """An ISO timestamp as ``2026-11-22 03:10 +0000``, ``-`` for none."""
+    if not isinstance(iso, str):
+        return "-"
+    moment = datetime.fromisoformat(iso)
+    return f"{moment:%Y-%m-%d %H:%M %z}"
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Print rows under a header, in columns."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
+        click.echo("  ".join(cells).rstrip())
+
+
+def report(outcome: Outcome) -> NoReturn:
+    """Operator commands say what they did on stdout, and why not on stderr.
+
+    A person is waiting for the answer, so even a skip (another run holds the
+    lock) is said, unlike a skipped run under cron.
+    """
+    if outcome.exit_code == 0:
+        click.echo(outcome.message)
+    finish(outcome, quiet=outcome.exit_code == 0)
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, with an ellipsis when it was longer."""
+    return text if len(text) <= width else text[: width - 1] + "…"

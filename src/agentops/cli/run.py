@@ -1,0 +1,66 @@
+"""``agentops run``: what every crontab line calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import pydantic_core
+
+from agentops.cli import main
+from agentops.cli._common import finish, project_of, reports_errors, run_options
+
+__all__ = ["run"]
+
+
+@main.command()
+@click.argument("agent")
+@click.option(
+    "-p",
+    "--param",
+    "param_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one of agent.toml's [params]; repeatable.",
+)
+@click.option("--params-json", metavar="JSON", help="Override params with a JSON object (-p wins).")
+@click.option("--dry-run", is_flag=True, help="Run with ctx.dry_run true and save nothing.")
+@click.pass_context
+@reports_errors
+def run(
+    ctx: click.Context,
+    agent: str,
+    param_pairs: tuple[str, ...],
+    params_json: str | None,
+    dry_run: bool,
+) -> None:
+    """Run AGENT once, through the gatekeeper.
+
+    Under cron (stdout not a terminal) a run that succeeds or is skipped prints
+    nothing; any other outcome prints one line naming the log.
+    """
+    overrides = _parse_params(param_pairs, params_json)
+    from agentops.runner import run_agent  # noqa: PLC0415
+
+    outcome = run_agent(
+        project_of(ctx), agent, overrides=overrides, options=run_options(dry_run=dry_run)
+    )
+    finish(outcome)
+
+
+def _parse_params(pairs: tuple[str, ...], params_json: str | None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if params_json is not None:
+        try:
+            decoded = pydantic_core.from_json(params_json, allow_inf_nan=False)
+        except ValueError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--params-json") from exc
+        if not isinstance(decoded, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--params-json")
+        overrides.update(decoded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-p")
+        overrides[key.strip()] = value
+    return overrides

@@ -1,0 +1,164 @@
+"""The file-system seam: every file agentops writes goes through one :class:`FileSystem`.
+
+Three promises rest on this module:
+
+- **crash safety**: :meth:`FileSystem.replace` writes a temporary file,
+  fsyncs it, renames it into place and fsyncs the directory, so a crash
+  leaves the old version or the new one, never a mix;
+- **no writes through links**: agentops often runs as root from cron, so a
+  symbolic link planted at ``state/x.json.tmp`` or ``logs/x.jsonl`` must not
+  make it write elsewhere. Every file is opened with ``O_NOFOLLOW`` (a link
+  is ``ELOOP``: :func:`describe` turns it into a clear line), and temporary
+  files are created exclusively;
+- **owner only**: files are created ``0600`` and directories ``0700``; they
+  hold an agent's data and its history.
+
+Each step (open, write, fsync, rename, directory fsync, link, unlink, mkdir)
+is one method, and the composed operations call only those methods. A test
+subclass makes any step fail with ``ENOSPC``, ``EIO`` or ``EACCES``
+(``tests/faults.py``) and checks what survives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["DIR_MODE", "FILE_MODE", "FileSystem", "describe"]
+
+FILE_MODE = 0o600
+"""Files agentops creates are readable by their owner only."""
+
+DIR_MODE = 0o700
+"""So are the directories it creates."""
+
+_NO_FOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def describe(exc: OSError) -> str:
+    """A short reason for a failed file operation, naming a planted link for what it is."""
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link, and agentops does not read or write through links"
+    return exc.strerror or str(exc)
+
+
+class FileSystem:
+    """The steps agentops writes files with; subclass it to inject faults in tests."""
+
+    # -- the steps ---------------------------------------------------------------------
+
+    def open(self, path: Path, flags: int, mode: int = FILE_MODE) -> int:
+        """``os.open`` that never follows a link at ``path``."""
+        return os.open(path, flags | _NO_FOLLOW, mode)
+
+    def write(self, fd: int, data: bytes) -> None:
+        """Write all of ``data`` (``os.write`` may write less than asked)."""
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+
+    def fsync(self, fd: int) -> None:
+        """Make what was written to ``fd`` survive a power cut."""
+        os.fsync(fd)
+
+    def close(self, fd: int) -> None:
+        """Close ``fd``."""
+        os.close(fd)
+
+    def rename(self, source: Path, target: Path) -> None:
+        """Atomically replace ``target`` with ``source`` (links are renamed, not followed)."""
+        os.replace(source, target)  # noqa: PTH105 - the seam speaks os
+
+    def link(self, source: Path, target: Path) -> None:
+        """A hard link ``target`` to ``source`` (to the link itself, if it is one)."""
+        os.link(source, target, follow_symlinks=False)
+
+    def unlink(self, path: Path) -> None:
+        """Remove ``path`` if it exists (a link is removed, not its target)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # noqa: PTH108 - the seam speaks os, like the fds it opens
+
+    def fsync_dir(self, directory: Path) -> None:
+        """Make a rename or a new name in ``directory`` survive a power cut."""
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | _NO_FOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def mkdir(self, directory: Path) -> None:
+        """Create ``directory`` (and its parents) owner-only, if missing."""
+        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+    # -- composed of the steps -----------------------------------------------------------
+
+    def read(self, path: Path) -> bytes | None:
+        """The bytes of ``path``, None if it does not exist; a link is ``ELOOP``."""
+        try:
+            fd = os.open(path, os.O_RDONLY | _NO_FOLLOW)
+        except FileNotFoundError:
+            return None
+        try:
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                return handle.read()
+        finally:
+            os.close(fd)
+
+    def replace(
+        self, path: Path, data: bytes, *, backup: bool = False, durable: bool = True
+    ) -> None:
+        """Write ``data`` as ``path`` atomically: the old version or the new, never a mix.
+
+        With ``backup`` the previous version is kept as ``<path>.bak`` (a hard
+        link: no copy, and no moment when ``path`` is missing). Without
+        ``durable`` nothing is fsynced: for records whose loss in a power cut
+        costs nothing (the last attempt of a run, for example).
+        """
+        self.mkdir(path.parent)
+        if os.path.islink(path):  # noqa: PTH114 - the seam speaks os  # renaming over it would be safe; keeping it as .bak is not
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+        tmp = path.with_name(path.name + ".tmp")
+        self.unlink(tmp)  # left by a crash, or planted: created afresh, exclusively
+        fd = self.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            try:
+                self.write(fd, data)
+                if durable:
+                    self.fsync(fd)
+            finally:
+                self.close(fd)
+            if backup and os.path.lexists(path):
+                bak_tmp = path.with_name(path.name + ".bak.tmp")
+                self.unlink(bak_tmp)
+                self.link(path, bak_tmp)
+                self.rename(bak_tmp, path.with_name(path.name + ".bak"))
+            self.rename(tmp, path)
+            if durable:
+                self.fsync_dir(path.parent)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.unlink(tmp)
+            raise
+
+    def open_append(self, path: Path) -> tuple[int, bool]:
+        """Open ``path`` for appending, creating it; return the fd and whether it is new.
+
+        A new file's name is made durable (its directory fsynced) before it is used.
+        """
+        self.mkdir(path.parent)
+        try:
+            fd = self.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            return self.open(path, os.O_WRONLY | os.O_APPEND), False
+        try:
+            self.fsync_dir(path.parent)
+        except BaseException:
+            self.close(fd)
+            raise
+        return fd, True

@@ -1,0 +1,101 @@
+"""Least privilege for hosts: which hosts ``ctx.http`` may reach (``[permissions] hosts``).
+
+An agent fed untrusted text (a web page, an email, a model's reply) can be
+talked into sending what it holds somewhere else. With ``hosts`` listed, any
+other host is refused before a connection is made, redirects included, and
+the refusal ends the run (the agent's ``except Exception`` cannot swallow it).
+
+Entries are exact host names (``api.example.com``), a wildcard for the
+subdomains of a name (``*.example.org``, which does not match
+``example.org`` itself), or IP addresses and networks (``10.0.0.0/8``).
+Loopback, private, link-local and reserved addresses are refused unless
+listed: as addresses, or by exact name (``localhost``). A name allowed only
+by a wildcard must not resolve to one: a DNS answer must not turn
+``x.example.org`` into the metadata service.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+__all__ = ["HostPolicy"]
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _resolve(host: str) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []  # the request will fail to connect on its own
+    return [str(info[4][0]) for info in infos]
+
+
+class HostPolicy:
+    """Decides whether a host may be reached."""
+
+    def __init__(
+        self, allowed: Iterable[str], *, resolve: Callable[[str], list[str]] = _resolve
+    ) -> None:
+        """The hosts in ``allowed`` (names, ``*.`` wildcards, addresses, networks)."""
+        self.names: set[str] = set()
+        self.suffixes: list[str] = []
+        self.networks: list[_Network] = []
+        for entry in (e.strip().lower().rstrip(".") for e in allowed):
+            if entry.startswith("*."):
+                self.suffixes.append(entry[1:])  # ".example.org"
+                continue
+            try:
+                self.networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                self.names.add(entry)
+        self._resolve = resolve
+        self._verdicts: dict[str, str | None] = {}
+
+    def refusal(self, host: str) -> str | None:
+        """Why ``host`` may not be reached, or None if it may."""
+        host = host.strip("[]").lower().rstrip(".")
+        if host not in self._verdicts:
+            self._verdicts[host] = self._judge(host)
+        return self._verdicts[host]
+
+    def _judge(self, host: str) -> str | None:
+        try:
+            address: _Address | None = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is not None:
+            if self._listed(address):
+                return None
+            return f"{host} is not in [permissions] hosts"
+        if host in self.names:  # the operator named it: its address is theirs to choose
+            return None
+        if not host.endswith(tuple(self.suffixes)):
+            return f"{host} is not in [permissions] hosts"
+        for found in self._resolve(host):
+            resolved = ipaddress.ip_address(found.split("%")[0])
+            if _internal(resolved) and not self._listed(resolved):
+                return (
+                    f"{host} resolves to {resolved}, an internal address not in [permissions] hosts"
+                )
+        return None
+
+    def _listed(self, address: _Address) -> bool:
+        return any(address in network for network in self.networks)
+
+
+def _internal(address: _Address) -> bool:
+    return (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+    )

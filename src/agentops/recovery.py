@@ -1,0 +1,144 @@
+"""Recovering a run that died: fold its journal in, and record how it ended.
+
+At every start, under the agent's lease and before anything else, the
+session looks for what a dead run left behind:
+
+- its **journal** (a run killed, or crashed): the records are folded into
+  the state and the ledger (:func:`agentops.journal.recover`), so nothing it
+  committed is lost and nothing it may have done is blindly redone;
+- its **deadline marker** (:mod:`agentops.deadline`): the run was ended by
+  its hard deadline, or abandoned for swallowing its stop.
+
+The dead run is then recorded like any run (:func:`agentops.record.record_run`):
+as ``timeout`` if its deadline ended it, so the breaker counts it, else as
+``crashed``. Recording is idempotent: a run already recorded is not again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agentops.config import RUNS
+from agentops.deadline import hard_deadline_s
+from agentops.journal import needs_ledger, recover
+from agentops.record import FinishedRun, record_run
+from agentops.status import RunStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from pydantic import BaseModel
+    from structlog.typing import FilteringBoundLogger
+
+    from agentops.deadline import Marker
+    from agentops.ledger import Ledger
+    from agentops.project import AgentSpec
+    from agentops.state import AgentState
+
+__all__ = ["recover_dead_run"]
+
+CRASHED_MESSAGE = "the run died before it finished (killed or crashed); its journal was recovered"
+
+
+def recover_dead_run(
+    state: AgentState,
+    spec: AgentSpec,
+    *,
+    records: list[BaseModel] | None,
+    marker: Marker | None,
+    ledger: Callable[[], Ledger],
+    log: FilteringBoundLogger,
+) -> None:
+    """Fold a dead run's journal ``records`` into ``state`` and record the run that left them.
+
+    ``ledger`` loads the ledger, if the records touch it. The caller commits.
+    """
+    ended = marker if marker is not None and marker.ended else None
+    if records:
+        loaded = ledger() if needs_ledger(records) else None
+        recovered = recover(state, loaded, records)
+        if not recovered.new:
+            return
+        unresolved = loaded.unresolved() if loaded is not None else []
+        log.warning(
+            "run.recovered",
+            crashed_run=recovered.run_id,
+            records=recovered.records,
+            unresolved=[f"{a}:{k}" for a, k in unresolved[:20]],
+        )
+        if recovered.kind != "run":
+            return
+        timed_out = ended is not None and ended.run_id == recovered.run_id
+        _record_death(
+            state,
+            spec,
+            log,
+            run_id=recovered.run_id,
+            started=recovered.started_at,
+            last_seen=recovered.last_at,
+            words=ended.last_words if timed_out and ended is not None else None,
+        )
+        state.rate_limits.setdefault(RUNS, []).append(recovered.started_at)
+    elif ended is not None and (state.last_run is None or state.last_run.run_id != ended.run_id):
+        # Ended before it wrote a journal (stuck importing its code, say).
+        _record_death(
+            state,
+            spec,
+            log,
+            run_id=ended.run_id,
+            started=ended.started_at,
+            last_seen=ended.started_at + timedelta(seconds=hard_deadline_s(spec.config.timeout)),
+            words=ended.last_words,
+        )
+
+
+def _record_death(
+    state: AgentState,
+    spec: AgentSpec,
+    log: FilteringBoundLogger,
+    *,
+    run_id: str,
+    started: datetime,
+    last_seen: datetime,
+    words: str | None,
+) -> None:
+    failure = None
+    if words is None:
+        status, message = RunStatus.CRASHED, CRASHED_MESSAGE
+    else:
+        from agentops.failure import Failure  # noqa: PLC0415 - only failed runs need it
+
+        where = _stuck_at(words)
+        status = RunStatus.TIMEOUT
+        message = (
+            f"{spec.name}: the run passed its hard deadline "
+            f"({hard_deadline_s(spec.config.timeout):g}s) and was ended"
+            + (f", stuck at {where}" if where else "")
+        )
+        failure = Failure("timeout", message, transient=False)
+        log.error("run.deadline_passed", dead_run=run_id, stack=words)
+    record_run(
+        state,
+        FinishedRun(
+            run_id=run_id,
+            status=status,
+            started_at=started,
+            finished_at=last_seen,
+            duration_s=(last_seen - started).total_seconds(),
+            message=message,
+            failure=failure,
+        ),
+        spec.config.circuit,
+    )
+
+
+def _stuck_at(words: str) -> str | None:
+    # faulthandler lists the innermost frame first: '  File "/x/agent.py", line 12 in run'.
+    match = re.search(r'File "([^"]+)", line (\d+) in (\S+)', words)
+    if match is None:
+        return None
+    return f"{Path(match[1]).name}:{match[2]} in {match[3]}()"

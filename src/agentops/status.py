@@ -1,0 +1,120 @@
+"""The words agentops uses for how a run ended, defined once.
+
+Every module that stores, counts, logs or shows a run's status imports
+:class:`RunStatus` from here: the state file (``last_run.status``), the
+metrics, the exit codes, ``run.finished`` and ``run.skipped`` in the log, and
+the ``status``, ``health`` and ``report`` commands. A status that one of them
+did not know is then impossible, not a crash at the end of a run.
+
+=====================  =====  ========  =====================================
+status                 exit   metric    meaning
+=====================  =====  ========  =====================================
+``succeeded``          0      succeeded the run finished and its result stands
+``held``               0      held      the result waits for a human (review)
+``failed``             1      failed    agent code raised, or a guard failed it
+``timeout``            1      failed    the run passed its timeout
+``interrupted``        1      failed    SIGTERM or SIGINT ended it
+``escalated``          1      escalated the result's confidence was too low
+``crashed``            1      failed    the process died; the next run recovered it
+``rejected``           65     rejected  the Result or ``validate()`` refused the output
+``rate_limited``       75     stopped   an action's rate limit stopped the run
+``budget_exceeded``    75     stopped   a spend would have passed a cap
+``skipped``            75     skipped   the run did not start (see :class:`SkipReason`)
+``aborted``            2-78   none      the run could not start: usage, config, state
+=====================  =====  ========  =====================================
+
+The last two never appear in ``last_run``: only executed runs are recorded
+there.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["RunStatus", "SkipReason"]
+
+
+class RunStatus(StrEnum):
+    """How one invocation of ``agentops run`` ended."""
+
+    SUCCEEDED = "succeeded"
+    HELD = "held"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    ESCALATED = "escalated"
+    CRASHED = "crashed"
+    REJECTED = "rejected"
+    RATE_LIMITED = "rate_limited"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    SKIPPED = "skipped"
+    ABORTED = "aborted"
+
+    @property
+    def ok(self) -> bool:
+        """The run did its job: it counts as a success for health and the breaker."""
+        return self in _OK
+
+    @property
+    def executed(self) -> bool:
+        """The run started its task, so it is recorded as ``last_run``."""
+        return self not in (RunStatus.SKIPPED, RunStatus.ABORTED)
+
+    @property
+    def metric(self) -> str | None:
+        """The ``metrics`` counter a run ending so adds to (None: an aborted run counts nowhere)."""
+        return _METRIC.get(self)
+
+    @property
+    def trips_breaker(self) -> bool:
+        """Whether a run ending so counts towards opening the circuit breaker."""
+        return self in _TRIPS_BREAKER
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code of a run ending so (an aborted run's comes from its error)."""
+        return _EXIT_CODE[self]
+
+
+class SkipReason(StrEnum):
+    """Why a run did not start (``run.skipped reason=...``), or why a guard stopped it."""
+
+    OVERLAP = "overlap"
+    PAUSED = "paused"
+    TICK_TAKEN = "tick_taken"
+    RATE_LIMIT = "rate_limit"
+    CIRCUIT_OPEN = "circuit_open"
+    BUDGET = "budget"
+    ACTION_RATE_LIMIT = "action_rate_limit"
+
+
+_OK = frozenset({RunStatus.SUCCEEDED, RunStatus.HELD})
+# A crash is not counted: kill -9 is more often an operator than the agent.
+_TRIPS_BREAKER = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.REJECTED})
+_METRIC = {
+    RunStatus.SUCCEEDED: "succeeded",
+    RunStatus.HELD: "held",
+    RunStatus.FAILED: "failed",
+    RunStatus.TIMEOUT: "failed",
+    RunStatus.INTERRUPTED: "failed",
+    RunStatus.ESCALATED: "escalated",
+    RunStatus.CRASHED: "failed",
+    RunStatus.REJECTED: "rejected",
+    RunStatus.RATE_LIMITED: "stopped",
+    RunStatus.BUDGET_EXCEEDED: "stopped",
+    RunStatus.SKIPPED: "skipped",
+}
+_EXIT_CODE = {
+    RunStatus.SUCCEEDED: 0,
+    RunStatus.HELD: 0,
+    RunStatus.FAILED: 1,
+    RunStatus.TIMEOUT: 1,
+    RunStatus.INTERRUPTED: 1,
+    RunStatus.ESCALATED: 1,
+    RunStatus.CRASHED: 1,
+    RunStatus.REJECTED: 65,
+    RunStatus.RATE_LIMITED: 75,
+    RunStatus.BUDGET_EXCEEDED: 75,
+    RunStatus.SKIPPED: 75,
+    RunStatus.ABORTED: 70,
+}

@@ -1,0 +1,178 @@
+"""The storage seam: what every backend keeping agents' state must do.
+
+The runner, the guards and the operator commands talk to a :class:`Store`
+and never know which backend it is: files on one host
+(:class:`~agentops.store.file.FileStore`, the default) or a database shared by
+several (:mod:`agentops.store.postgres`). A backend keeps, per agent:
+
+- a **lease**: the exclusive right to run the agent. A run holds it from
+  start to end, so runs never overlap; its fencing ``token`` grows with each
+  holder, and a holder whose lease has lapsed cannot commit;
+- the **state** (:class:`~agentops.state.AgentState`) and the **ledger**
+  (:class:`~agentops.ledger.Ledger`), committed together, atomically, with
+  the run's journal dropped in the same step;
+- the running invocation's **journal**: each record durable before the side
+  effect it announces; one left behind by a run that died comes back from
+  :meth:`Store.pending` as records, whatever the backend;
+- a few small records written without the lease, so they work while a run
+  holds it: the last attempt, a pause, and the last tick claimed.
+
+``tests/test_store_contract.py`` runs one suite against every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime  # noqa: TC003 - pydantic reads the annotations at run time
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from agentops.status import RunStatus  # noqa: TC001 - pydantic reads the annotations
+from agentops.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
+
+if TYPE_CHECKING:
+    import contextlib
+
+    from agentops.ledger import Ledger
+    from agentops.state import AgentState
+
+__all__ = ["Attempt", "Holder", "JournalWriter", "Lease", "Pause", "Store"]
+
+
+class Attempt(BaseModel):
+    """The last time agentops was asked to run an agent, and how that ended.
+
+    Written for every invocation, also those that never got the lease
+    (another run held it), so ``agentops health`` can tell "cron stopped
+    calling us" from "runs are being skipped".
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: UtcDatetime
+    run_id: str
+    status: RunStatus
+    exit_code: int
+    reason: str | None = None
+    scheduled: bool = False
+
+
+class Pause(BaseModel):
+    """An operator paused the agent: its runs are skipped until it is resumed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: UtcDatetime
+    reason: str | None = None
+
+
+class Holder(NamedTuple):
+    """Who holds an agent's lease: a run in progress."""
+
+    pid: int
+    host: str
+    run_id: str
+    since: datetime
+    token: int
+
+
+class Lease(Protocol):
+    """The exclusive right to run one agent, held by this process."""
+
+    @property
+    def agent(self) -> str:
+        """The agent it is for."""
+
+    @property
+    def token(self) -> int:
+        """The fencing token: larger for each new holder of the agent's lease."""
+
+    def keep_until_exit(self) -> None:
+        """Hold it until the process exits (threads of the run are still going)."""
+
+    def check(self) -> None:
+        """Raise :class:`~agentops.errors.LeaseLost` if the lease is no longer held."""
+
+
+class JournalWriter(Protocol):
+    """Appends the records of one invocation."""
+
+    @property
+    def run_id(self) -> str:
+        """The invocation the records belong to."""
+
+    def append(self, record: BaseModel, *, durable: bool = True) -> None:
+        """Write ``record``; with ``durable``, it (and every record before it) survives a crash.
+
+        A record written without ``durable`` survives the process being
+        killed; it is made durable by the next durable record, or by
+        :meth:`sync`. Only a machine crash can lose it.
+        """
+
+    def sync(self) -> None:
+        """Make every record written so far durable."""
+
+    def close(self) -> None:
+        """Release the journal (it stays until the state holding it is committed)."""
+
+
+class Store(Protocol):
+    """Where agents' state, ledgers, journals and leases live."""
+
+    def lease(
+        self, name: str, *, run_id: str, ttl_s: float
+    ) -> contextlib.AbstractContextManager[Lease]:
+        """Hold ``name``'s lease, or raise :class:`~agentops.errors.Overlap` at once.
+
+        ``ttl_s`` bounds how long a holder that stops answering keeps it (a
+        backend shared by hosts needs it; a local lock dies with its process).
+        """
+
+    def load(self, name: str) -> AgentState:
+        """The agent's state, fresh if it has none; ``StateError`` if it cannot be read."""
+
+    def load_ledger(self, name: str) -> Ledger:
+        """The agent's ledger (call after :meth:`load`); empty if it has none."""
+
+    def pending(self, name: str) -> list[BaseModel] | None:
+        """The records of a journal left by a run that died, None if there is none."""
+
+    def journal(self, lease: Lease, run_id: str) -> JournalWriter:
+        """Start the journal of the invocation ``run_id``, under ``lease``."""
+
+    def commit(
+        self,
+        lease: Lease,
+        state: AgentState,
+        *,
+        ledger: Ledger | None = None,
+        drop_journal: bool = False,
+    ) -> None:
+        """Save ``state`` (and ``ledger`` if it changed), then drop the journal they now hold.
+
+        Atomic: after a crash at any moment the store holds the previous
+        commit or this one, and a journal not dropped is folded again
+        harmlessly. Raises :class:`~agentops.errors.LeaseLost` if ``lease``
+        lapsed, and :class:`~agentops.errors.StateError` if it cannot write.
+        """
+
+    def claim_tick(self, lease: Lease, tick: datetime) -> bool:
+        """Claim the schedule's tick ``tick`` for a run; False if it was claimed before."""
+
+    def last_tick(self, name: str) -> datetime | None:
+        """The last tick a run claimed."""
+
+    def record_attempt(self, name: str, attempt: Attempt) -> None:
+        """Remember the last attempt to run ``name`` (no lease needed; losing it is harmless)."""
+
+    def last_attempt(self, name: str) -> Attempt | None:
+        """The last attempt recorded."""
+
+    def set_pause(self, name: str, pause: Pause | None) -> None:
+        """Pause the agent (no lease needed: it works while a run holds it), or resume it."""
+
+    def pause(self, name: str) -> Pause | None:
+        """The agent's pause, None if it is not paused."""
+
+    def holder(self, name: str) -> Holder | None:
+        """Who holds the agent's lease now, None if nobody."""

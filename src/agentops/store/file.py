@@ -1,0 +1,430 @@
+"""The file store: agents' state as files in ``state/``, locked with ``flock``. The default.
+
+Per agent ``<name>``::
+
+    <name>.json            the state (indented JSON, for people too); .bak: the previous one
+    <name>.ledger.json     the ledger of guarded actions; .bak: the previous one
+    <name>.journal         the running (or a crashed) invocation's records, one JSON line each
+    <name>.lock            flock'ed by the run holding the lease; names its pid and run
+    <name>.attempt.json    the last attempt to run the agent
+    <name>.paused.json     present while the agent is paused
+    <name>.tick            the last schedule tick a run claimed
+
+Every write goes through the :class:`~agentops.fsio.FileSystem` seam: atomic
+replaces (temporary file, fsync, rename, directory fsync), no link followed,
+files owner-only. A commit writes the ledger, then the state, then drops the
+journal: after a crash at any point each file holds its previous or its new
+version, and the journal, still there, is folded again harmlessly (each file
+remembers the last journal folded into it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from agentops._clock import utcnow
+from agentops.config import describe_validation_error
+from agentops.errors import LeaseLost, Overlap, StateError
+from agentops.fsio import FileSystem, describe
+from agentops.journal import encode, parse_lines
+from agentops.ledger import Ledger, LedgerMap
+from agentops.state import SCHEMA_VERSION, AgentState, migrate
+from agentops.store.base import Attempt, Holder, Pause
+from agentops.timestamps import iso
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from agentops.store.base import Lease
+
+__all__ = ["FileJournal", "FileLease", "FileStore"]
+
+LEDGER_SCHEMA_VERSION = 1
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _LedgerFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", cache_strings="none")
+
+    schema_version: int = LEDGER_SCHEMA_VERSION
+    agent: str
+    journal_folded: str | None = None
+    entries: LedgerMap = {}
+
+
+class FileLease:
+    """An exclusive ``flock`` on ``<name>.lock``: released by the kernel when the process dies."""
+
+    def __init__(self, agent: str, fd: int, token: int) -> None:
+        """Held through the open descriptor ``fd``."""
+        self.agent = agent
+        self.token = token
+        self.fd: int | None = fd
+        self.kept = False
+
+    def keep_until_exit(self) -> None:
+        """Hold the lock until this process exits."""
+        self.kept = True
+
+    def check(self) -> None:
+        """A local lock cannot lapse while its process lives; only a released one is lost."""
+        if self.fd is None:
+            raise LeaseLost(f"{self.agent}: the run's lock was released", agent=self.agent)
+
+
+class FileJournal:
+    """``<name>.journal``: records appended with ``write``, fsynced when they must be durable."""
+
+    def __init__(self, fs: FileSystem, path: Path, run_id: str) -> None:
+        """Append to ``path``, created (no link followed) by the first record."""
+        self.run_id = run_id
+        self._fs = fs
+        self.path = path
+        self._fd: int | None = None
+
+    def append(self, record: BaseModel, *, durable: bool = True) -> None:
+        """Write ``record``; with ``durable``, fsync it and every record before it."""
+        try:
+            if self._fd is None:
+                self._fd, _ = self._fs.open_append(self.path)
+            self._fs.write(self._fd, encode(record))
+            if durable:
+                self._fs.fsync(self._fd)
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def sync(self) -> None:
+        """Fsync every record written so far."""
+        if self._fd is not None:
+            try:
+                self._fs.fsync(self._fd)
+            except OSError as exc:
+                raise self._failed(exc) from exc
+
+    def _failed(self, exc: OSError) -> StateError:
+        return StateError(f"{self.path}: cannot write the journal: {describe(exc)}")
+
+    def close(self) -> None:
+        """Close the file, keeping it."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            self._fs.close(fd)
+
+
+class FileStore:
+    """State, ledgers, journals and locks as files in one directory."""
+
+    def __init__(self, directory: Path, *, fs: FileSystem | None = None) -> None:
+        """Keep files in ``directory``, created (owner-only) on the first write."""
+        self.directory = directory
+        self.fs = fs or FileSystem()
+        self._migrated_ledgers: dict[str, Ledger] = {}
+        """Ledgers taken out of version-1 state files, until a commit writes them."""
+
+    # -- paths -------------------------------------------------------------------------
+
+    def path(self, name: str, suffix: str = ".json") -> Path:
+        """``state/<name><suffix>``."""
+        return self.directory / f"{name}{suffix}"
+
+    # -- lease -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lease(self, name: str, *, run_id: str, ttl_s: float = 0.0) -> Iterator[FileLease]:  # noqa: ARG002 - a local lock dies with its process
+        """Hold an exclusive, non-blocking ``flock`` on ``<name>.lock``.
+
+        The file names the holder (pid, host, run id, since, token) for people
+        and for ``agentops status``; when the run ends, only the token stays.
+        """
+        lock_path = self.path(name, ".lock")
+        try:
+            self.fs.mkdir(self.directory)
+            fd = self.fs.open(lock_path, os.O_RDWR | os.O_CREAT)
+        except OSError as exc:
+            raise StateError(f"{lock_path}: cannot open lock: {describe(exc)}", agent=name) from exc
+        lease: FileLease | None = None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(os.pread(fd, 4096, 0))
+                pid = holder.pid if holder else "?"
+                raise Overlap(
+                    f"{name} is already running (pid {pid} holds {lock_path})", agent=name
+                ) from None
+            previous = _read_holder(os.pread(fd, 4096, 0))
+            lease = FileLease(name, fd, token=(previous.token if previous else 0) + 1)
+            self._write_lock(fd, pid=os.getpid(), run_id=run_id, token=lease.token)
+            yield lease
+        finally:
+            if lease is None or not lease.kept:
+                if lease is not None:
+                    with contextlib.suppress(OSError):
+                        self._write_lock(fd, token=lease.token)
+                    lease.fd = None
+                os.close(fd)  # closing the descriptor releases the flock
+
+    def _write_lock(self, fd: int, *, token: int, pid: int | None = None, run_id: str = "") -> None:
+        document: dict[str, Any] = {"token": token}
+        if pid is not None:
+            document |= {
+                "pid": pid,
+                "host": socket.gethostname(),
+                "run_id": run_id,
+                "since": iso(utcnow()),
+            }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(document).encode() + b"\n", 0)
+
+    def holder(self, name: str) -> Holder | None:
+        """The pid and run holding ``name``'s lock, if a live process holds it."""
+        try:
+            raw = self.fs.read(self.path(name, ".lock"))
+        except OSError:
+            return None
+        holder = _read_holder(raw or b"")
+        if holder is None or not holder.pid or not _alive(holder.pid):
+            return None
+        return holder
+
+    # -- state and ledger --------------------------------------------------------------
+
+    def load(self, name: str) -> AgentState:
+        """Read and validate ``<name>.json``; a missing file is a fresh state.
+
+        A version-1 file is migrated in memory; its ledger is handed to
+        :meth:`load_ledger`, and written to its own file by the next commit.
+        """
+        path = self.path(name)
+        raw = self._read(path, name, "state")
+        if raw is None:
+            return AgentState(agent=name)
+        try:
+            state = AgentState.model_validate_json(raw)
+        except ValidationError as exc:
+            state = self._migrated(raw, exc, path, name)
+        except ValueError as exc:  # nesting too deep for the parser
+            raise self._unreadable(path, name, f"not JSON: {exc}") from exc
+        if state.schema_version != SCHEMA_VERSION:
+            state = self._migrated(raw, None, path, name)
+        if state.agent != name:
+            raise StateError(
+                f"{path}: holds the state of agent {state.agent!r}, not {name!r}; "
+                "the file was left as it is",
+                agent=name,
+            )
+        return state
+
+    def _migrated(
+        self, raw: bytes, error: ValidationError | None, path: Path, name: str
+    ) -> AgentState:
+        try:
+            document = pydantic_core.from_json(raw, allow_inf_nan=False)
+        except ValueError as exc:
+            raise self._unreadable(path, name, f"not JSON: {exc}") from exc
+        version = document.get("schema_version", 1) if isinstance(document, dict) else None
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            why = f"schema_version {version} was written by a newer agentops; upgrade agentops"
+            raise self._unreadable(path, name, why)
+        if not (isinstance(version, int) and 1 <= version < SCHEMA_VERSION):
+            why = describe_validation_error(error) if error else f"bad schema_version {version!r}"
+            raise self._unreadable(path, name, why) from error
+        document, entries = migrate(document)
+        try:
+            state = AgentState.model_validate(document)
+            ledger = _LedgerFile(agent=name, entries=entries or {})
+        except ValidationError as exc:
+            raise self._unreadable(path, name, describe_validation_error(exc)) from exc
+        if entries is not None and not os.path.lexists(self.path(name, ".ledger.json")):
+            migrated = Ledger(ledger.entries)
+            migrated.changed = True  # the next commit writes it to its own file
+            self._migrated_ledgers[name] = migrated
+        return state
+
+    def load_ledger(self, name: str) -> Ledger:
+        """Read ``<name>.ledger.json``; the ledger of a migrated version-1 state if none."""
+        path = self.path(name, ".ledger.json")
+        raw = self._read(path, name, "ledger")
+        if raw is None:
+            migrated = self._migrated_ledgers.get(name)
+            return Ledger() if migrated is None else migrated
+        try:
+            document = _LedgerFile.model_validate_json(raw)
+        except (ValidationError, ValueError) as exc:
+            why = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise self._unreadable(path, name, why, what="ledger") from exc
+        if document.agent != name:
+            why = f"it is the ledger of agent {document.agent!r}"
+            raise self._unreadable(path, name, why, what="ledger")
+        if document.schema_version > LEDGER_SCHEMA_VERSION:
+            why = f"schema_version {document.schema_version} was written by a newer agentops"
+            raise self._unreadable(path, name, why, what="ledger")
+        return Ledger(document.entries, folded=document.journal_folded)
+
+    def commit(
+        self,
+        lease: Lease,
+        state: AgentState,
+        *,
+        ledger: Ledger | None = None,
+        drop_journal: bool = False,
+    ) -> None:
+        """Write the ledger (if changed), then the state, then drop the journal."""
+        lease.check()
+        name = state.agent
+        migrated = self._migrated_ledgers.pop(name, None)
+        ledger = ledger if ledger is not None else migrated
+        if ledger is not None and ledger.changed:
+            document = _LedgerFile(agent=name, journal_folded=ledger.folded, entries=ledger.entries)
+            self._replace(self.path(name, ".ledger.json"), name, _dump(document), what="ledger")
+            ledger.changed = False
+        try:
+            data = _dump(state)
+        except pydantic_core.PydanticSerializationError as exc:
+            raise StateError(f"{self.path(name)}: state is not JSON: {exc}", agent=name) from exc
+        self._replace(self.path(name), name, data, what="state")
+        if drop_journal:
+            try:
+                self.fs.unlink(self.path(name, ".journal"))
+            except OSError as exc:  # it would be folded again, harmlessly; say so all the same
+                raise StateError(
+                    f"{self.path(name, '.journal')}: cannot remove: {describe(exc)}", agent=name
+                ) from exc
+
+    # -- the journal -------------------------------------------------------------------
+
+    def journal(self, lease: Lease, run_id: str) -> FileJournal:
+        """``<name>.journal`` for the invocation ``run_id``."""
+        lease.check()
+        return FileJournal(self.fs, self.path(lease.agent, ".journal"), run_id)
+
+    def pending(self, name: str) -> list[BaseModel] | None:
+        """The records of ``<name>.journal``, if a run that died left one."""
+        path = self.path(name, ".journal")
+        raw = self._read(path, name, "journal")
+        if raw is None:
+            return None
+        try:
+            return parse_lines(raw, agent=name)
+        except ValueError as exc:
+            raise StateError(
+                f"{path}: unreadable journal ({exc}); the file was left as it is", agent=name
+            ) from exc
+
+    # -- records kept without the lease ------------------------------------------------
+
+    def claim_tick(self, lease: Lease, tick: datetime) -> bool:
+        """Claim ``tick`` in ``<name>.tick`` (under the lease, so no two runs race for it)."""
+        lease.check()
+        last = self.last_tick(lease.agent)
+        if last is not None and last >= tick:
+            return False
+        self._replace(
+            self.path(lease.agent, ".tick"), lease.agent, f"{iso(tick)}\n".encode(), durable=False
+        )
+        return True
+
+    def last_tick(self, name: str) -> datetime | None:
+        """The tick in ``<name>.tick``."""
+        raw = self._read(self.path(name, ".tick"), name, "tick")
+        try:
+            return datetime.fromisoformat(raw.decode().strip()) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            return None  # a damaged claim claims nothing
+
+    def record_attempt(self, name: str, attempt: Attempt) -> None:
+        """``<name>.attempt.json``, replaced without fsync: losing it in a power cut is harmless."""
+        self._replace(
+            self.path(name, ".attempt.json"), name, _dump(attempt), durable=False, what="attempt"
+        )
+
+    def last_attempt(self, name: str) -> Attempt | None:
+        """The attempt in ``<name>.attempt.json``."""
+        return self._read_model(Attempt, self.path(name, ".attempt.json"), name)
+
+    def set_pause(self, name: str, pause: Pause | None) -> None:
+        """Write (or remove) ``<name>.paused.json``."""
+        path = self.path(name, ".paused.json")
+        if pause is None:
+            try:
+                self.fs.unlink(path)
+            except OSError as exc:
+                raise StateError(f"{path}: cannot remove: {describe(exc)}", agent=name) from exc
+        else:
+            self._replace(path, name, _dump(pause), what="pause")
+
+    def pause(self, name: str) -> Pause | None:
+        """The pause in ``<name>.paused.json``."""
+        return self._read_model(Pause, self.path(name, ".paused.json"), name)
+
+    # -- machinery ---------------------------------------------------------------------
+
+    def _read(self, path: Path, name: str, what: str) -> bytes | None:
+        try:
+            return self.fs.read(path)
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read {what}: {describe(exc)}", agent=name) from exc
+
+    def _read_model(self, model: type[_M], path: Path, name: str) -> _M | None:
+        raw = self._read(path, name, path.suffix)
+        if raw is None:
+            return None
+        try:
+            return model.model_validate_json(raw)
+        except (ValidationError, ValueError) as exc:
+            raise self._unreadable(path, name, str(exc).splitlines()[0], what="file") from exc
+
+    def _replace(
+        self, path: Path, name: str, data: bytes, *, durable: bool = True, what: str = "state"
+    ) -> None:
+        try:
+            self.fs.replace(path, data, backup=what in ("state", "ledger"), durable=durable)
+        except OSError as exc:
+            raise StateError(f"{path}: cannot save {what}: {describe(exc)}", agent=name) from exc
+
+    @staticmethod
+    def _unreadable(path: Path, name: str, why: str, *, what: str = "state") -> StateError:
+        return StateError(
+            f"{path}: unreadable {what} ({why}); the file was left as it is: "
+            "fix it, or move it aside to start fresh",
+            agent=name,
+        )
+
+
+def _dump(model: BaseModel) -> bytes:
+    return model.model_dump_json(indent=2).encode() + b"\n"
+
+
+def _read_holder(raw: bytes) -> Holder | None:
+    try:
+        document = json.loads(raw)
+        return Holder(
+            pid=int(document.get("pid") or 0),
+            host=str(document.get("host", "")),
+            run_id=str(document.get("run_id", "")),
+            since=datetime.fromisoformat(document["since"]) if "since" in document else utcnow(),
+            token=int(document.get("token", 0)),
+        )
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
