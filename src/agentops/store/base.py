@@ -156,6 +156,12 @@ class Store(Protocol):
         lapsed, and :class:`~agentops.errors.StateError` if it cannot write.
         """
 
+    def backup(self, name: str) -> AgentState | None:
+        """The state as it was before the last commit, None if there is none."""
+
+    def restore(self, lease: Lease, name: str) -> None:
+        """Make the backup the state again, keeping the state it replaces as a backup too."""
+
     def claim_tick(self, lease: Lease, tick: datetime) -> bool:
         """Claim the schedule's tick ``tick`` for a run; False if it was claimed before."""
 

@@ -206,10 +206,13 @@ class FileStore:
         A version-1 file is migrated in memory; its ledger is handed to
         :meth:`load_ledger`, and written to its own file by the next commit.
         """
-        path = self.path(name)
+        state = self._load_from(self.path(name), name)
+        return AgentState(agent=name) if state is None else state
+
+    def _load_from(self, path: Path, name: str) -> AgentState | None:
         raw = self._read(path, name, "state")
         if raw is None:
-            return AgentState(agent=name)
+            return None
         try:
             state = AgentState.model_validate_json(raw)
         except ValidationError as exc:
@@ -301,6 +304,28 @@ class FileStore:
                 raise StateError(
                     f"{self.path(name, '.journal')}: cannot remove: {describe(exc)}", agent=name
                 ) from exc
+
+    def backup(self, name: str) -> AgentState | None:
+        """``<name>.json.bak``, the state before the last commit."""
+        return self._load_from(self.path(name, ".json.bak"), name)
+
+    def restore(self, lease: Lease, name: str) -> None:
+        """``<name>.json.bak`` becomes the state; the one it replaces stays as ``.pre-restore``."""
+        lease.check()
+        backup = self.backup(name)
+        if backup is None:
+            raise StateError(
+                f"{self.path(name, '.json.bak')}: there is no backup to restore", agent=name
+            )
+        current = self.path(name)
+        try:
+            if os.path.lexists(current):
+                keep = self.path(name, ".json.pre-restore")
+                self.fs.unlink(keep)
+                self.fs.link(current, keep)
+            self.fs.replace(current, _dump(backup), backup=False)
+        except OSError as exc:
+            raise StateError(f"{current}: cannot restore: {describe(exc)}", agent=name) from exc
 
     # -- the journal -------------------------------------------------------------------
 
