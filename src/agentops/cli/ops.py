@@ -86,6 +86,7 @@ def health(ctx: click.Context, as_json: bool, ping: str | None) -> None:
     rows = _statuses(ctx, None)
     trouble = [row for row in rows if row.health not in CONTENT]
     lines = [f"{row.agent}: {row.health}: {row.why}" for row in trouble]
+    _notify_stale(ctx, [row for row in trouble if row.health == "stale"])
     if ping:
         _ping(ping, lines)
     if as_json:
@@ -106,6 +107,21 @@ def health(ctx: click.Context, as_json: bool, ping: str | None) -> None:
         for line in lines:
             click.echo(line)
     sys.exit(1 if trouble else 0)
+
+
+def _notify_stale(ctx: click.Context, stale: list[AgentStatus]) -> None:
+    # A run that never happens cannot say so: the watchdog does, once per cooldown.
+    project = project_of(ctx)
+    if not stale or not project.config.notify.webhooks:
+        return
+    from agentops.session import RunOptions, Session  # noqa: PLC0415
+
+    for row in stale:
+        session = Session(project, row.agent, RunOptions())
+        try:
+            session.notifier().stale(row.agent, row.why or "stale")
+        finally:
+            session.sink.close()
 
 
 def _ping(url: str, lines: list[str]) -> None:

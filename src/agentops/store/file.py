@@ -8,6 +8,7 @@ Per agent ``<name>``::
     <name>.lock            flock'ed by the run holding the lease; names its pid and run
     <name>.attempt.json    the last attempt to run the agent
     <name>.paused.json     present while the agent is paused
+    <name>.notices.json    what people were told about it (notifications)
     <name>.tick            the last schedule tick a run claimed
 
 Every write goes through the :class:`~agentops.fsio.FileSystem` seam: atomic
@@ -38,7 +39,7 @@ from agentops.fsio import FileSystem, describe
 from agentops.journal import encode, parse_lines
 from agentops.ledger import Ledger, LedgerMap
 from agentops.state import SCHEMA_VERSION, AgentState, migrate
-from agentops.store.base import Attempt, Holder, Pause
+from agentops.store.base import Attempt, Holder, Notices, Pause
 from agentops.timestamps import iso
 
 if TYPE_CHECKING:
@@ -392,6 +393,16 @@ class FileStore:
     def pause(self, name: str) -> Pause | None:
         """The pause in ``<name>.paused.json``."""
         return self._read_model(Pause, self.path(name, ".paused.json"), name)
+
+    def notices(self, name: str) -> Notices | None:
+        """What ``<name>.notices.json`` says people were told."""
+        return self._read_model(Notices, self.path(name, ".notices.json"), name)
+
+    def set_notices(self, name: str, notices: Notices) -> None:
+        """``<name>.notices.json``, replaced without fsync (losing it costs one more message)."""
+        self._replace(
+            self.path(name, ".notices.json"), name, _dump(notices), durable=False, what="notices"
+        )
 
     # -- machinery ---------------------------------------------------------------------
 
