@@ -97,7 +97,14 @@ class Session:
         self.run_id = new_run_id(self.clock())
         self.environ = os.environ if options.environ is None else options.environ
         self.redactor = Redactor(self.environ)
-        self.sink = RunLogSink(project.log_path(name), console=options.console, fs=options.fs)
+        logs = project.config.logs
+        self.sink = RunLogSink(
+            project.log_path(name),
+            console=options.console,
+            fs=options.fs,
+            max_size=logs.max_size,
+            keep=logs.keep,
+        )
         self.log = make_logger(
             self.sink, clock=self.clock, redactor=self.redactor, agent=name, run_id=self.run_id
         )
