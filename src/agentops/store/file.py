@@ -8,6 +8,7 @@ Per agent ``<name>``::
     <name>.lock            flock'ed by the run holding the lease; names its pid and run
     <name>.attempt.json    the last attempt to run the agent
     <name>.paused.json     present while the agent is paused
+    <name>.notices.json    what people were told about it (notifications)
     <name>.tick            the last schedule tick a run claimed
 
 Every write goes through the :class:`~agentops.fsio.FileSystem` seam: atomic
@@ -38,7 +39,7 @@ from agentops.fsio import FileSystem, describe
 from agentops.journal import encode, parse_lines
 from agentops.ledger import Ledger, LedgerMap
 from agentops.state import SCHEMA_VERSION, AgentState, migrate
-from agentops.store.base import Attempt, Holder, Pause
+from agentops.store.base import Attempt, Holder, Notices, Pause
 from agentops.timestamps import iso
 
 if TYPE_CHECKING:
@@ -206,10 +207,13 @@ class FileStore:
         A version-1 file is migrated in memory; its ledger is handed to
         :meth:`load_ledger`, and written to its own file by the next commit.
         """
-        path = self.path(name)
+        state = self._load_from(self.path(name), name)
+        return AgentState(agent=name) if state is None else state
+
+    def _load_from(self, path: Path, name: str) -> AgentState | None:
         raw = self._read(path, name, "state")
         if raw is None:
-            return AgentState(agent=name)
+            return None
         try:
             state = AgentState.model_validate_json(raw)
         except ValidationError as exc:
@@ -302,6 +306,28 @@ class FileStore:
                     f"{self.path(name, '.journal')}: cannot remove: {describe(exc)}", agent=name
                 ) from exc
 
+    def backup(self, name: str) -> AgentState | None:
+        """``<name>.json.bak``, the state before the last commit."""
+        return self._load_from(self.path(name, ".json.bak"), name)
+
+    def restore(self, lease: Lease, name: str) -> None:
+        """``<name>.json.bak`` becomes the state; the one it replaces stays as ``.pre-restore``."""
+        lease.check()
+        backup = self.backup(name)
+        if backup is None:
+            raise StateError(
+                f"{self.path(name, '.json.bak')}: there is no backup to restore", agent=name
+            )
+        current = self.path(name)
+        try:
+            if os.path.lexists(current):
+                keep = self.path(name, ".json.pre-restore")
+                self.fs.unlink(keep)
+                self.fs.link(current, keep)
+            self.fs.replace(current, _dump(backup), backup=False)
+        except OSError as exc:
+            raise StateError(f"{current}: cannot restore: {describe(exc)}", agent=name) from exc
+
     # -- the journal -------------------------------------------------------------------
 
     def journal(self, lease: Lease, run_id: str) -> FileJournal:
@@ -367,6 +393,16 @@ class FileStore:
     def pause(self, name: str) -> Pause | None:
         """The pause in ``<name>.paused.json``."""
         return self._read_model(Pause, self.path(name, ".paused.json"), name)
+
+    def notices(self, name: str) -> Notices | None:
+        """What ``<name>.notices.json`` says people were told."""
+        return self._read_model(Notices, self.path(name, ".notices.json"), name)
+
+    def set_notices(self, name: str, notices: Notices) -> None:
+        """``<name>.notices.json``, replaced without fsync (losing it costs one more message)."""
+        self._replace(
+            self.path(name, ".notices.json"), name, _dump(notices), durable=False, what="notices"
+        )
 
     # -- machinery ---------------------------------------------------------------------
 
