@@ -351,6 +351,54 @@ def test_a_link_at_the_log_is_one_line_and_the_run_goes_on(home_with_history, in
     assert home_with_history.state("pub")["data"]["runs"] == 2
 
 
+def run_in_process(project, clock, **options):
+    """One scheduled run an hour after the last, in-process, as the CLI makes it."""
+    clock.advance(hours=1)
+    return run_agent(
+        AgentopsProject(project.home),
+        "pub",
+        environ={},
+        clock=clock,
+        exit_on_abandon=True,
+        scheduled=True,
+        **options,
+    )
+
+
+@pytest.mark.parametrize(("name", "code"), [("pub.tick", 74), ("pub.tick.tmp", 0)])
+def test_a_link_at_the_schedules_tick_is_not_followed(project, clock, victim, name, code):
+    """A scheduled run meeting a linked tick stops with 74; a linked .tmp is replaced."""
+    project.add_agent("pub", AGENT, 'schedule = "@hourly"\n')
+    assert run_in_process(project, clock).exit_code == 0
+    link = project.home / "state" / name
+    link.unlink(missing_ok=True)
+    plant(link, victim)
+    outcome = run_in_process(project, clock)
+    assert outcome.exit_code == code, outcome.message
+    if code:
+        assert outcome.message == f"{link}: cannot read tick: {LINK_REFUSED}"
+    assert victim.read_text() == PRECIOUS
+
+
+def test_rotating_the_log_never_follows_a_link_at_an_old_log(project, clock, tmp_path):
+    """Links at pub.jsonl.1 and .2 are renamed or dropped as links; their targets are untouched."""
+    project.add_agent("pub", AGENT)
+    (project.home / "agentops.toml").write_text('[logs]\nmax_size = "1KB"\nkeep = 2\n')
+    log = project.log_path("pub")
+    log.parent.mkdir()
+    log.write_text('{"event": "old"}\n' * 100)  # full: the next run rotates it
+    victims = {}
+    for n in (1, 2):
+        victims[n] = tmp_path / f"victim-{n}"
+        victims[n].write_text(PRECIOUS)
+        plant(log.with_name(f"pub.jsonl.{n}"), victims[n])
+    assert run_in_process(project, clock).exit_code == 0
+    assert all(v.read_text() == PRECIOUS for v in victims.values())
+    assert log.with_name("pub.jsonl.1").read_text() == '{"event": "old"}\n' * 100
+    assert log.with_name("pub.jsonl.2").is_symlink()  # the old .1, moved as the link it is
+    assert project.event_names("pub")[0] == "run.started"
+
+
 def test_a_real_run_under_cron_never_writes_through_a_link(project, run_agentops, tmp_path):
     """A real `agentops run` under cron meets links where it writes; nothing outside changes.
 
