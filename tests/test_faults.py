@@ -14,8 +14,9 @@ EACCES (:class:`faults.FaultyFileSystem`), and once healthy again, then checks:
   incurred is counted exactly once;
 - never a traceback, never an unexpected error (exit 70).
 
-The runs are in-process with ``exit_on_abandon`` set, as the CLI does, so
-the deadline marker is written too.
+The runs are in-process, made as cron's ``agentops run --scheduled`` makes
+them (``exit_on_abandon``, ``scheduled``), in a project whose logs rotate at
+1KB: the deadline marker, the tick claim and the log rotation are written too.
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ def assert_committed_survives(project) -> None:
     """What the healthy first run committed still loads, and no file is torn."""
     store = FileStore(project.home / "state")
     state = store.load("pub")
-    assert state.data["n"] >= 1
+    assert state.data["n"] in {1, 2}  # the old version, or the new one
     assert state.metrics.tokens >= 10
     assert store.load_ledger("pub").get("post", "post-1").status == COMMITTED
     for path in (project.home / "state").glob("pub.*json*"):

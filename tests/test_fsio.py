@@ -400,11 +400,9 @@ def test_rotating_the_log_never_follows_a_link_at_an_old_log(project, clock, tmp
 
 
 def test_a_real_run_under_cron_never_writes_through_a_link(project, run_agentops, tmp_path):
-    """A real `agentops run` under cron meets links where it writes; nothing outside changes.
-
-    First with a link at every file it makes afresh and at the log (exit 0, one
-    line for the log), then with a link at the lock as well (exit 74, one line).
-    """
+    """A real `agentops run` under cron meets links where it writes; nothing outside changes."""
+    # First links at every file it makes afresh and at the log (exit 0, one line
+    # for the log), then a link at the lock (exit 74, one line).
     project.add_agent("pub", AGENT)
     assert run_agentops("run", "pub").returncode == 0
     victims = {}
