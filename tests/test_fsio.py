@@ -278,21 +278,9 @@ def outside_the_home(tmp_path: Path) -> dict[str, bytes]:
     }
 
 
-LEDGER_READ_IN_RUN = pytest.mark.xfail(
-    strict=True,
-    reason="src bug: guards.py:148 RunGuards.action loads the ledger with a bare self._ledger(): "
-    "its StateError reaches agent code as an ordinary exception (not a GuardStop), and "
-    "gatekeeper.py:346 call_agent turns it into AgentCodeFailed: exit 1 'run() raised "
-    "StateError', and an agent's `except Exception` can swallow it",
-)
-
-
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(n, marks=LEDGER_READ_IN_RUN if n == "state/pub.ledger.json" else [])
-        for n in REFUSED
-    ],
+    [pytest.param(n) for n in REFUSED],
 )
 def test_a_run_meeting_a_link_at_an_agents_file_stops_with_74(
     home_with_history, invoke, tmp_path, victim, name
@@ -451,11 +439,6 @@ def test_files_and_directories_the_seam_creates_are_owner_only(tmp_path, fs, no_
     assert mode(tmp_path / "a") == 0o700
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: fsio.py:97 FileSystem.mkdir calls Path.mkdir(mode=0o700, parents=True), "
-    "and pathlib makes the missing parents with the default mode (0o777 & ~umask), not 0o700",
-)
 def test_mkdir_makes_missing_parents_owner_only_too(tmp_path, fs, no_umask):  # noqa: ARG001
     """Every directory mkdir creates, parents included, is 0700, as its docstring says."""
     fs.mkdir(tmp_path / "a" / "b" / "c")

@@ -25,7 +25,7 @@ from agentops._clock import utcnow
 from agentops.context import Context
 from agentops.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
 from agentops.errors import AgentOpsError, RateLimited, Skipped, StateError, UnknownAgent
-from agentops.fsio import FileSystem
+from agentops.fsio import FileSystem, describe
 from agentops.gatekeeper import Gatekeeper
 from agentops.guards import RunGuards
 from agentops.interrupts import RunInterrupts, StopRun
@@ -253,7 +253,10 @@ class Session:
         )
         self._commit(state, spec, drop_journal=records is not None)
         if marker is not None:
-            self.fs.unlink(self._marker_path())
+            try:
+                self.fs.unlink(self._marker_path())
+            except OSError as exc:  # read again next time, and recorded only once
+                self.log.warning("deadline.marker_left", error=describe(exc))
 
     def _abandon(self, stop: StopRun) -> NoReturn:
         # Agent code swallowed every stop: end the process. Its journal stays,

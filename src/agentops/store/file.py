@@ -117,10 +117,11 @@ class FileJournal:
         return StateError(f"{self.path}: cannot write the journal: {describe(exc)}")
 
     def close(self) -> None:
-        """Close the file, keeping it."""
+        """Close the file, keeping it (the descriptor is released even if close fails)."""
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            self._fs.close(fd)
+            with contextlib.suppress(OSError):  # the state holding its records is committed
+                self._fs.close(fd)
 
 
 class FileStore:
@@ -165,8 +166,14 @@ class FileStore:
                     f"{name} is already running (pid {pid} holds {lock_path})", agent=name
                 ) from None
             previous = _read_holder(os.pread(fd, 4096, 0))
-            lease = FileLease(name, fd, token=(previous.token if previous else 0) + 1)
-            self._write_lock(fd, pid=os.getpid(), run_id=run_id, token=lease.token)
+            token = (previous.token if previous else 0) + 1
+            try:
+                self._write_lock(fd, pid=os.getpid(), run_id=run_id, token=token)
+            except OSError as exc:
+                raise StateError(
+                    f"{lock_path}: cannot write the lock: {describe(exc)}", agent=name
+                ) from exc
+            lease = FileLease(name, fd, token=token)
             yield lease
         finally:
             if lease is None or not lease.kept:
@@ -185,8 +192,7 @@ class FileStore:
                 "run_id": run_id,
                 "since": iso(utcnow()),
             }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(document).encode() + b"\n", 0)
+        self.fs.rewrite(fd, json.dumps(document).encode() + b"\n")
 
     def holder(self, name: str) -> Holder | None:
         """The pid and run holding ``name``'s lock, if a live process holds it."""
@@ -357,7 +363,11 @@ class FileStore:
         if last is not None and last >= tick:
             return False
         self._replace(
-            self.path(lease.agent, ".tick"), lease.agent, f"{iso(tick)}\n".encode(), durable=False
+            self.path(lease.agent, ".tick"),
+            lease.agent,
+            f"{iso(tick)}\n".encode(),
+            durable=False,
+            what="tick",
         )
         return True
 
@@ -422,7 +432,7 @@ class FileStore:
             raise self._unreadable(path, name, str(exc).splitlines()[0], what="file") from exc
 
     def _replace(
-        self, path: Path, name: str, data: bytes, *, durable: bool = True, what: str = "state"
+        self, path: Path, name: str, data: bytes, *, what: str, durable: bool = True
     ) -> None:
         try:
             self.fs.replace(path, data, backup=what in ("state", "ledger"), durable=durable)
