@@ -157,7 +157,8 @@ class Result(BaseModel):
     done: int
 
 def chatter(during_run):
-    while sys.stdout is during_run:  # until run() has returned
+    # agentops swaps sys.stdout around each call of agent code: a new one, run() returned.
+    while sys.stdout is during_run:
         time.sleep(0.0005)
     print("after run() returned:", *SECRETS, flush=True)
     threading.Event().wait()  # and it keeps running: the process ends without it
@@ -299,7 +300,7 @@ def test_secrets_percent_encoded_by_httpx_are_redacted(project, run_agentops):
 
     logged = [e for e in project.events("agent") if e["event"] == "http.request"]
     assert len(logged) == 3
-    assert all(e["url"].count("[REDACTED]") >= 2 for e in logged[1:])
+    assert all(e["url"].count("[REDACTED]") >= 2 for e in logged)
     response = next(e for e in project.events("agent") if e["event"] == "response.body")
     assert json.loads(response["body"]) == {
         "echo": "[REDACTED]",
