@@ -206,7 +206,7 @@ def run(params: Params, ctx: Context) -> Result:
     ctx.state["creds"] = {"mine": API, "list": [SK, GH, PW]}
     ctx.state["pw " + PW] = "a secret as a key"
     if params.mode == "fail":
-        raise ConnectionError(f"cannot log in as {PW} with {API} or {SK} or {GH}")
+        raise RuntimeError(f"cannot log in as {PW} with {API} or {SK} or {GH}")
     return Result(note=f"used {SK} and {API}")
 
 def validate(result: Result, ctx: Context) -> None:
