@@ -71,6 +71,17 @@ class FileSystem:
         """Close ``fd``."""
         os.close(fd)
 
+    def rewrite(self, fd: int, data: bytes) -> None:
+        """Make the whole content of ``fd`` ``data``: overwrite from the start, then cut.
+
+        Written first, so a write that fails (a full disk) leaves the old content.
+        """
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(fd, view, len(data) - len(view))
+            view = view[written:]
+        os.ftruncate(fd, len(data))
+
     def rename(self, source: Path, target: Path) -> None:
         """Atomically replace ``target`` with ``source`` (links are renamed, not followed)."""
         os.replace(source, target)  # noqa: PTH105 - the seam speaks os
@@ -93,8 +104,12 @@ class FileSystem:
             os.close(fd)
 
     def mkdir(self, directory: Path) -> None:
-        """Create ``directory`` (and its parents) owner-only, if missing."""
-        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        """Create ``directory`` (and its missing parents) owner-only, if missing."""
+        if directory.is_dir():
+            return
+        missing = [directory, *(p for p in directory.parents if not p.exists())]
+        for path in reversed(missing):
+            path.mkdir(mode=DIR_MODE, exist_ok=True)
 
     # -- composed of the steps -----------------------------------------------------------
 
