@@ -369,6 +369,46 @@ def test_sigterm_inside_undo_waits_for_undo_to_finish(project):
     assert not (project.home / "state" / "agent.journal").exists(), "the run ended cleanly"
 
 
+HANGING_UNDO = """
+import os, signal, time
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    ok: bool
+
+def publish(ctx):
+    (ctx.home / "post-1").write_text("")
+    return "post-1"
+
+def delete(ctx):
+    (ctx.home / "post-1").unlink()
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)  # hangs past the grace
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.action("publish", "post-1", do=lambda: publish(ctx), undo=lambda r: delete(ctx))
+    return Result(ok=True)
+
+def validate(result: Result, ctx: Context) -> None:
+    raise ValueError("rejected by review")
+"""
+
+
+def test_an_undo_that_hangs_past_the_grace_is_abandoned_as_unresolved(project, clock):
+    """A stop waits for undo() only for the grace: then the run ends, the effect left unknown."""
+    project.add_agent("agent", HANGING_UNDO, 'timeout = "2s"\n')
+    started = time.monotonic()
+    outcome = run(project, clock=clock)
+    assert time.monotonic() - started < 10
+    assert (outcome.status, outcome.exit_code) == ("interrupted", 1)
+    assert "undo() of publish interrupted by SIGTERM" in outcome.message
+    assert project.ledger("agent")["publish"]["post-1"].split()[1] == "unresolved"
+
+
 STOPPED_BETWEEN_UNDOS = """
 import os, signal, time
 from pydantic import BaseModel

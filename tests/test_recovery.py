@@ -153,6 +153,7 @@ def test_a_run_abandoned_for_swallowing_its_stop_is_a_timeout(recover):
     state, _, _ = recover(records=journal(), marker=ended(words="abandoned: timeout"))
     assert state.last_run.status == "timeout"
     assert state.last_run.error == "agent: the run passed its hard deadline (6s) and was ended"
+    assert state.circuit.failures == 1, "it counts for the breaker, unlike a crash"
 
 
 def test_a_marker_that_was_never_written_to_is_a_crash(recover):
