@@ -5,7 +5,7 @@ makes the second fsync of the journal fail with EIO, and counts every call.
 
 ``where`` is matched (``fnmatch``) against the *subject* of each call: inside
 :meth:`~agentops.fsio.FileSystem.replace` and
-:meth:`~agentops.fsio.FileSystem.open_append` that is the file being
+:meth:`~agentops.fsio.FileSystem.create` that is the file being
 replaced or opened, so ``where="*/pub.json"`` reaches the temporary file,
 the ``.bak`` link and the directory fsync of saving the state; elsewhere it
 is the path the step acts on, or the path an ``fd`` was opened at.
@@ -142,6 +142,6 @@ class FaultyFileSystem(FileSystem):
         with self._about(path):
             super().replace(path, data, **options)
 
-    def open_append(self, path: Path) -> tuple[int, bool]:
+    def create(self, path: Path, first: bytes) -> int:
         with self._about(path):
-            return super().open_append(path)
+            return super().create(path, first)

@@ -141,7 +141,15 @@ PLACES = [
     Place(
         "journal creation",
         JOURNAL,
-        {"mkdir": (1,), "open": (1,), "fsync_dir": (1,), "write": (1,), "fsync": (1,)},
+        {
+            "mkdir": (1,),
+            "unlink": (1,),
+            "open": (1,),
+            "write": (1,),
+            "fsync": (1,),
+            "rename": (1,),
+            "fsync_dir": (1,),
+        },
     ),
     # The journal's records in order: begin, spend, intent, commit. The commit is
     # written but not fsynced: the commit of the state makes it durable.
@@ -150,7 +158,7 @@ PLACES = [
     Place("commit record", JOURNAL, {"write": (4,)}),
     Place("ledger save", "*/state/pub.ledger.json", SAVE),
     Place("state save", "*/state/pub.json", SAVE),
-    Place("journal removal", JOURNAL, {"unlink": (1,)}),
+    Place("journal removal", JOURNAL, {"unlink": (2,)}),
     # The state holding its records is committed: a close that fails loses nothing.
     Place("journal close", JOURNAL, {"close": (1,)}, stops=False),
     Place(

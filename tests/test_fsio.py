@@ -140,36 +140,44 @@ def test_a_replace_failing_at_any_step_leaves_the_old_or_the_new_version(tmp_pat
     assert path.read_bytes() == b"version 4"
 
 
-# -- open_append ----------------------------------------------------------------------------
+# -- create -----------------------------------------------------------------------------------
 
 
-def test_open_append_creates_the_file_and_makes_its_name_durable(tmp_path, no_umask):  # noqa: ARG001
-    """A new file is created 0600 and its directory fsynced; an existing one is only opened."""
-    path = tmp_path / "logs" / "x.jsonl"
+def test_create_makes_a_file_that_never_exists_without_its_first_bytes(tmp_path, no_umask):  # noqa: ARG001
+    """The first bytes go to a temporary file, fsynced, renamed into place; the fd appends."""
+    path = tmp_path / "state" / "x.journal"
     fs = FaultyFileSystem()
-    fd, new = fs.open_append(path)
-    fs.write(fd, b"one\n")
-    fs.close(fd)
-    assert new
-    assert [step for step, _ in fs.trace] == ["mkdir", "open", "fsync_dir", "write", "close"]
-    assert mode(path) == 0o600
-    assert mode(path.parent) == 0o700
-    fs = FaultyFileSystem()
-    fd, new = fs.open_append(path)
+    fd = fs.create(path, b"one\n")
     fs.write(fd, b"two\n")
     fs.close(fd)
-    assert not new
-    assert fs.calls["fsync_dir"] == 0
+    assert [step for step, _ in fs.trace] == [
+        "mkdir",
+        "unlink",
+        "open",
+        "write",
+        "fsync",
+        "rename",
+        "fsync_dir",
+        "write",
+        "close",
+    ]
     assert path.read_bytes() == b"one\ntwo\n"
+    assert not path.with_name("x.journal.tmp").exists()
+    assert mode(path) == 0o600
+    assert mode(path.parent) == 0o700
 
 
-def test_open_append_closes_a_file_whose_name_cannot_be_made_durable(tmp_path):
-    """When the directory fsync fails the error is raised and the new file's fd closed."""
-    fs = FaultyFileSystem("fsync_dir", error=errno.EIO)
+@pytest.mark.parametrize("step", ["write", "fsync", "rename", "fsync_dir"])
+def test_create_that_fails_leaves_no_file_and_no_open_descriptor(tmp_path, step):
+    """A step failing: the error is raised, nothing at the path, the temporary file gone."""
+    fs = FaultyFileSystem(step, error=errno.EIO)
+    path = tmp_path / "x.journal"
     with pytest.raises(OSError, match="Input/output error"):
-        fs.open_append(tmp_path / "x.jsonl")
-    assert fs.calls["close"] == 1
+        fs.create(path, b"one\n")
     assert fs.open_fds == {}
+    assert not path.with_name("x.journal.tmp").exists()
+    if step != "fsync_dir":
+        assert not path.exists()
 
 
 # -- links planted at the seam --------------------------------------------------------------
@@ -208,7 +216,7 @@ def test_open_read_and_append_refuse_a_link(tmp_path, fs, victim, dangling):
     for attempt in (
         lambda: fs.open(link, os.O_WRONLY | os.O_APPEND | os.O_CREAT),
         lambda: fs.read(link),
-        lambda: fs.open_append(link),
+        lambda: fs.create(link, b"x"),
     ):
         with pytest.raises(OSError, match="symbolic link") as info:
             attempt()
@@ -426,9 +434,9 @@ def test_a_real_run_under_cron_never_writes_through_a_link(project, run_agentops
 
 
 def test_files_and_directories_the_seam_creates_are_owner_only(tmp_path, fs, no_umask):  # noqa: ARG001
-    """With umask 0: replace, open_append and open make 0600 files; mkdir a 0700 directory."""
+    """With umask 0: replace, create and open make 0600 files; mkdir a 0700 directory."""
     fs.replace(tmp_path / "a" / "x.json", b"{}")
-    fd, _ = fs.open_append(tmp_path / "a" / "x.jsonl")
+    fd = fs.create(tmp_path / "a" / "x.jsonl", b"")
     fs.close(fd)
     fs.close(fs.open(tmp_path / "a" / "x.lock", os.O_RDWR | os.O_CREAT))
     assert {p.name: mode(p) for p in (tmp_path / "a").iterdir()} == {

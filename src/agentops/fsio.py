@@ -161,19 +161,29 @@ class FileSystem:
                 self.unlink(tmp)
             raise
 
-    def open_append(self, path: Path) -> tuple[int, bool]:
-        """Open ``path`` for appending, creating it; return the fd and whether it is new.
+    def create(self, path: Path, first: bytes) -> int:
+        """Create ``path`` holding ``first``, durably and at once; return an fd appending to it.
 
-        A new file's name is made durable (its directory fsynced) before it is used.
+        ``first`` goes to a temporary file, fsynced, renamed into place, and the
+        directory fsynced: a file at ``path`` never exists without it (a
+        journal always starts with a whole record). A link at ``path`` is
+        refused, like everywhere.
         """
         self.mkdir(path.parent)
+        if os.path.islink(path):  # noqa: PTH114 - the seam speaks os
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+        tmp = path.with_name(path.name + ".tmp")
+        self.unlink(tmp)
+        fd = self.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
         try:
-            fd = self.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
-        except FileExistsError:
-            return self.open(path, os.O_WRONLY | os.O_APPEND), False
-        try:
+            self.write(fd, first)
+            self.fsync(fd)
+            self.rename(tmp, path)  # the descriptor follows the file
             self.fsync_dir(path.parent)
         except BaseException:
-            self.close(fd)
+            with contextlib.suppress(OSError):
+                self.close(fd)
+            with contextlib.suppress(OSError):
+                self.unlink(tmp)
             raise
-        return fd, True
+        return fd

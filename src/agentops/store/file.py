@@ -95,10 +95,16 @@ class FileJournal:
         self._fd: int | None = None
 
     def append(self, record: BaseModel, *, durable: bool = True) -> None:
-        """Write ``record``; with ``durable``, fsync it and every record before it."""
+        """Write ``record``; with ``durable``, fsync it and every record before it.
+
+        The first record (the run's ``begin``) is written to a temporary file
+        that is then renamed into place: a journal that exists always starts
+        with a whole record, so a run killed as it starts is recovered too.
+        """
         try:
             if self._fd is None:
-                self._fd, _ = self._fs.open_append(self.path)
+                self._fd = self._fs.create(self.path, encode(record))
+                return
             self._fs.write(self._fd, encode(record))
             if durable:
                 self._fs.fsync(self._fd)
