@@ -10,7 +10,7 @@ import time
 import pytest
 
 from agentops.errors import UnknownAgent
-from agentops.fsio import FileSystem
+from agentops.fsio import FILE_MODE, FileSystem
 from agentops.project import Project as AgentopsProject
 from agentops.runner import run_agent
 
@@ -610,10 +610,10 @@ def test_a_hook_with_the_wrong_signature_stops_the_run_before_run_is_called(proj
 class FullWhenTheJournalIsCreated(FileSystem):
     """The disk fills up just as the run's journal is created."""
 
-    def open_append(self, path):
-        if path.suffix == ".journal":
+    def open(self, path, flags, mode=FILE_MODE):
+        if path.name.startswith("agent.journal"):  # the journal, or a file it is made from
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return super().open_append(path)
+        return super().open(path, flags, mode)
 
 
 def test_a_full_disk_when_the_journal_is_created_is_exit_74_in_one_line(project, clock):
