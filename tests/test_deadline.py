@@ -108,9 +108,10 @@ def test_a_marker_lives_while_the_run_does(tmp_path):
         assert json.loads(path.read_text()) == {
             "run_id": "r-1",
             "started_at": "2026-11-22T12:00:00Z",
+            "kind": "run",
         }
         assert path.stat().st_mode & 0o777 == 0o600
-        assert read_marker(FileSystem(), path) == ("r-1", STARTED, False, "")
+        assert read_marker(FileSystem(), path) == ("r-1", STARTED, False, "", "run")
     assert not path.exists()
 
 

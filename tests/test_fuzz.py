@@ -14,9 +14,8 @@ through ``CliRunner``, or ``run_agent``) on a file system that skips fsync:
 the bytes are what is tested here, not their durability (``test_process.py``
 kills real processes).
 
-Where src is wrong, the failing example is pinned by its own test marked
-``xfail(strict=True, reason="src bug: ...")`` and the property leaves out
-only that family, saying so beside the exclusion.
+Each bug the properties found is pinned by a test of its own, beside the
+property that found it.
 
 Example counts are modest, so the module runs in about a minute on a busy
 two-core machine; ``AGENTOPS_FUZZ_SCALE=40`` multiplies them for a long hunt.
@@ -422,12 +421,6 @@ def test_random_bytes_as_agent_toml_are_refused_in_one_line(raw):
         check_toml_everywhere(home)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: schedule.py longest_interval_s walks in strides of max(keep, 60s), never "
-    "records a gap equal to the stride, and gives up silently after 20,000 strides: with "
-    "keep under a minute, a schedule idle eleven months a year passes as covered",
-)
 @pytest.mark.parametrize("schedule", ["* * * 1 *", "* * * * *"])
 def test_a_keep_shorter_than_a_minute_is_checked_against_the_schedule(schedule):
     """`keep = "30s"` is shorter than any cron schedule's gap: refused (78), like `keep = "1h"`."""
@@ -516,20 +509,10 @@ def deep_toml(kind: str, depth: int) -> str:
 @example(kind="params inline table", depth=300)
 def test_deeply_nested_agent_toml_works_or_is_refused_in_one_line(kind, depth):
     """Arrays, inline tables and table headers nested deeply: never 70, one line."""
-    # The one family left out: a [params] value deeper than pydantic can serialize,
-    # that tomllib still parses (test_params_nested_past_serialization_are_refused).
-    assume(not (kind.startswith("params") and depth > PARAMS_SERIALIZATION_LIMIT))
     with scratch_home(a=(ANY_PARAMS, deep_toml(kind, depth))) as home:
         check_toml_everywhere(home)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: the params gate (gatekeeper.py check_params) bounds no depth; a "
-    "[params] value 253 to ~470 levels deep (tomllib reads it) passes, then pydantic cannot "
-    "serialize it: runner.py _run params.model_dump(mode='json') from 255-256 levels, "
-    "redact.py _serialized for the run.started log line from 253-254: exit 70",
-)
 @pytest.mark.parametrize("depth", [254, 300])
 def test_params_nested_past_serialization_are_refused(depth):
     """A [params] value nested 254 or 300 deep is refused in one line, not 70."""
@@ -618,10 +601,6 @@ def params_jsons(draw) -> str:
     depth = draw(st.integers(1, 260))
     field = draw(st.sampled_from(["d", "l", "s"]))
     value = nested(depth, kind="dict" if field == "d" else "list", leaf=draw(odd_scalars))
-    # The one family left out: ctx.state = {"params": {field: value}} exactly as deep
-    # as pydantic-core reads, which a run saves one level deeper in the state file, and
-    # the next run cannot read (test_params_as_deep_as_the_state_allows_...).
-    assume(json_depth({"params": {field: value}}) != STATE_DEPTH_LIMIT)
     return dumps({field: value}).decode("utf-8", "replace")
 
 
@@ -637,24 +616,12 @@ def test_any_params_json_works_or_is_refused_in_one_line(params_json):
         check_params_then_rerun(home, "--params-json", params_json)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: cli/run.py _parse_params catches only ValueError around "
-    "pydantic_core.from_json, which raises TypeError for a str holding a lone surrogate "
-    "(what undecodable bytes in argv become): exit 70",
-)
 def test_params_json_with_undecodable_bytes_is_a_usage_error():
     """--params-json with an undecodable byte (a lone surrogate in argv): 2, not 70."""
     with scratch_home(a=TYPED) as home:
         assert_clean(cli(home, "run", "a", "--params-json", "\udcff"), {2})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: runner.py _agent_data and state.py _finite_json check ctx.state's depth "
-    "on its own (pydantic-core reads 200 levels), but the state file nests it one level "
-    "deeper: a run saves ctx.state 200 deep, and every later run exits 74",
-)
 def test_params_as_deep_as_the_state_allows_are_saved_in_a_form_that_loads():
     """ctx.state exactly 200 deep: refused by the run, or saved so that the next run reads it."""
     value = nested(198, leaf=[])
@@ -973,31 +940,25 @@ def test_named_state_damage_is_read_or_refused_untouched(damage, expected_readab
         check_state_files(home)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: guards.py RunGuards.action meets the unreadable ledger only when the "
-    "agent's first ctx.action loads it; the run stops with 74, but runner.py _run then records "
-    "it and session.py save rewrites the readable state: last_run.status 'aborted' (which the "
-    "README says never appears there) and an 'aborted' error, on every run",
-)
-def test_an_unreadable_ledger_met_by_an_action_leaves_the_state_untouched():
-    """A readable state beside an unreadable ledger: 74 in one line, both files as they were."""
+def test_an_unreadable_ledger_met_by_an_action_fails_the_run_and_keeps_the_ledger():
+    """A readable state beside an unreadable ledger: 74 in one line, the ledger as it was.
+
+    The run failed (last_run says so: never "aborted"); what it spent first is kept.
+    """
     with scratch_home(a=PUBLISHER) as home:
         write_state(home, dumps({"schema_version": 2, "agent": "a"}), b'{"schema_version": 1}')
         before = snapshot(home)
         assert_clean(cli(home, "run", "a"), {74})
-        assert snapshot(home) == before
+        after = snapshot(home)
+        assert after["a.ledger.json"] == before["a.ledger.json"]
+        state = json.loads(after["a.json"])
+        assert state["last_run"]["status"] == "failed"
+        assert "unreadable ledger" in state["last_run"]["error"]
+        assert state["metrics"]["tokens"] == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: guards.py RunGuards._the_ledger raises GuardStop (a BaseException) for "
-    "an unreadable ledger; RunGuards.reconcile calls it, and runner.py _run calls reconcile "
-    "outside gate.call_agent, so nothing turns it back into its StateError: a traceback on "
-    "stderr, exit 1, and the run's journal left behind",
-)
 def test_an_unreadable_ledger_met_by_reconcile_is_refused_in_one_line():
-    """A state listing an unresolved action beside an unreadable ledger: 74, one line."""
+    """An unresolved action beside an unreadable ledger: 74, one line, the ledger untouched."""
     state = {"schema_version": 2, "agent": "a", "ledger_summary": {"unresolved": [["p", "k"]]}}
     with scratch_home(a=PUBLISHER) as home:
         write_state(home, dumps(state), b'{"schema_version": 1}')
@@ -1012,7 +973,7 @@ def test_an_unreadable_ledger_met_by_reconcile_is_refused_in_one_line():
         )
         assert "Traceback" not in result.stderr
         assert (result.returncode, len(result.stderr.splitlines())) == (74, 1), result.stderr
-        assert snapshot(home) == before
+        assert snapshot(home)["a.ledger.json"] == before["a.ledger.json"]
 
 
 @FUZZ
@@ -1333,11 +1294,6 @@ def tree(root: Path) -> set[str]:
 @example(name="../../etc/passwd", command=["run"])
 def test_any_agent_name_is_unknown_or_invalid(name, command):
     """Random names to run, ledger and review list: 78 or 2, one line, nothing written outside."""
-    # The one family left out: `run` of a valid name too long for a file name
-    # (test_a_run_of_a_name_too_long_for_a_file_says_one_line).
-    assume(not (command == ["run"] and len(name.encode("utf-8", "surrogateescape")) > NAME_MAX))
-    # And an empty name to review list (test_review_list_of_an_empty_name_is_refused).
-    assume(not (command == ["review", "list"] and not name))
     with scratch_home() as home:
         around, inside = tree(home.parent), tree(home)
         result = cli(home, *command, "--", name)
@@ -1347,23 +1303,12 @@ def test_any_agent_name_is_unknown_or_invalid(name, command):
         assert tree(home) - inside <= {"logs", f"logs/{name}.jsonl"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: project.py check_agent_name bounds no length; session.py logs the "
-    "ConfigError (agent.toml: File name too long) to logs/<name>.jsonl, which cannot be "
-    "created either, so log.py RunLogSink says so on stderr: two lines",
-)
 def test_a_run_of_a_name_too_long_for_a_file_says_one_line():
     """`agentops run` of a 300-character name: one line, exit 2 or 78."""
     with scratch_home() as home:
         assert_clean(cli(home, "run", "a" * 300), {2, 78})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: cli/review.py review_list tests `if agent` rather than `is not None`, "
-    "so an empty AGENT lists every agent's reviews (exit 0) instead of being refused",
-)
 def test_review_list_of_an_empty_name_is_refused():
     """`agentops review list ''` is an invalid agent name (2), like `run ''` and `ledger ''`."""
     with scratch_home() as home:
@@ -1398,17 +1343,10 @@ retry_afters = st.one_of(
 @example(value="Mon, 32 Jan 2026 00:00:00 GMT")
 def test_parse_retry_after_never_raises_and_is_finite(value):
     """Any Retry-After gives None or a finite number of seconds, at least 0; never raises."""
-    # The one family left out: more than 308 digits (test_a_retry_after_of_400_digits...).
-    assume(not (value.strip().isascii() and value.strip().isdigit() and len(value.strip()) > 308))
     wait = parse_retry_after(value, now=T0)
     assert wait is None or (isinstance(wait, float) and math.isfinite(wait) and wait >= 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: failure.py parse_retry_after returns float(value) for any ASCII digits; "
-    "float('9' * 400) is inf, not a finite wait",
-)
 def test_a_retry_after_of_400_digits_is_finite_or_none():
     """A Retry-After of 400 digits is not an infinite wait."""
     wait = parse_retry_after("9" * 400, now=T0)
@@ -1438,8 +1376,6 @@ lock_documents = st.one_of(
 @example(lock=b'{"since": "9999-12-31T23:59:59"}')
 def test_any_lock_file_content_is_harmless(lock):
     """Whatever state/a.lock holds (it names the last holder), a run and reset still work."""
-    # The one family left out: a non-finite token or pid (test_a_lock_holding_1e400_...).
-    assume(not re.search(rb'"(token|pid)": *-?(Infinity|1e400)', lock))
     with scratch_home(a=HELLO) as home:
         (home / "state").mkdir()
         (home / "state" / "a.lock").write_bytes(lock)
@@ -1447,12 +1383,6 @@ def test_any_lock_file_content_is_harmless(lock):
         assert_clean(cli(home, "reset", "a", "--circuit"), {0})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: store/file.py _read_holder turns the lock's token and pid into int() "
-    "and catches ValueError, TypeError, AttributeError and KeyError, not the OverflowError "
-    "of int(inf): exit 70",
-)
 @pytest.mark.parametrize("lock", [b'{"token": 1e400}', b'{"pid": -Infinity}'])
 def test_a_lock_holding_1e400_is_harmless(lock):
     """A lock file naming token 1e400 (or pid -Infinity) does not stop the run with a bug."""
@@ -1483,12 +1413,6 @@ def test_any_deadline_marker_is_recorded_or_ignored(first, rest):
         assert readable(home)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: deadline.py read_marker takes any datetime.fromisoformat; recovery.py "
-    "_record_death adds the hard deadline to year 9999 (OverflowError), and record.py's "
-    "LastRun refuses year 1 (ValidationError): exit 70",
-)
 @pytest.mark.parametrize("started_at", ["9999-12-31T23:59:59", "0001-01-01T00:00:00"])
 def test_a_deadline_marker_from_year_9999_or_1_is_refused_or_ignored(started_at):
     """A deadline marker stamped out of range: ignored, or 74; never 70."""
@@ -1512,9 +1436,6 @@ def test_a_deadline_marker_from_year_9999_or_1_is_refused_or_ignored(started_at)
 @example(where="name", raw=b"\xff")
 def test_any_argv_bytes_through_the_real_executable(where, raw):
     """Bytes that are not UTF-8 in argv, as cron passes them: one line, never 70."""
-    # The one family left out: --params-json that is not UTF-8
-    # (test_params_json_with_undecodable_bytes_is_a_usage_error).
-    assume(where != "--params-json" or raw.decode("utf-8", "ignore").encode() == raw)
     args = {
         "name": [b"run", b"--", raw],
         "-p": [b"run", b"a", b"-p", b"name=" + raw if b"=" not in raw else raw],

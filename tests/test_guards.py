@@ -442,12 +442,6 @@ def validate(result: Result, ctx: Context) -> None:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: guards.py undo_committed journals the durable undo record before "
-    "call_agent(), whose armed() raises the pending stop before undo() is called, so an "
-    "undo that never ran leaves its entry unresolved",
-)
 def test_a_stop_during_one_undo_leaves_the_undos_not_started_as_they_are(project, clock):
     """A stop while undoing the newer action: the older one, never undone, is not unresolved."""
     project.add_agent("agent", STOPPED_BETWEEN_UNDOS)

@@ -290,11 +290,6 @@ def test_a_dry_run_leaves_a_real_runs_marker_alone(project, clock):
     assert project.state("agent")["errors"][0]["category"] == "timeout"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: recovery.py _record_death drops what record_run() returns, so a circuit "
-    "opened by a recovered timeout logs no circuit.opened and the invocation stays quiet",
-)
 def test_a_circuit_opened_by_a_recovered_timeout_is_announced_once(project, clock):
     """The run whose recovered timeout opens the circuit says so, loudly, once."""
     project.add_agent("agent", QUICK, 'timeout = "1s"\n\n[circuit]\nfailures = 1\n')

@@ -13,6 +13,7 @@ every agent's ``[llm]``.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -226,6 +227,11 @@ class AgentConfig(_Section):
         if interval is None or interval <= self.ledger.keep:
             return self
         if "keep" in self.ledger.model_fields_set:
+            if math.isinf(interval):
+                raise ValueError(
+                    "[ledger] keep is too short to check against this schedule: keep at least "
+                    "a day (actions forgotten too soon are redone by the next run)"
+                )
             raise ValueError(
                 f"[ledger] keep is shorter than the schedule's longest interval "
                 f"({interval:g}s): actions would be forgotten, and redone, by the next run"

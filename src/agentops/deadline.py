@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple, Self
 from agentops.errors import StateError
 from agentops.fsio import describe
 from agentops.interrupts import grace_s
-from agentops.timestamps import iso
+from agentops.timestamps import in_range, iso
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,19 +57,29 @@ class Marker(NamedTuple):
     """The run was ended by its deadline (the file holds more than its first line)."""
     last_words: str
     """The stack the run was stuck in, or why it was abandoned."""
+    kind: str = "run"
+    """What the invocation was: a ``run`` is recorded as one; an ``approve`` is not."""
 
 
 class HardDeadline:
     """Arms the watchdog for one run (a context manager); the marker lives while the run does."""
 
     def __init__(
-        self, fs: FileSystem, path: Path, *, run_id: str, started: datetime, seconds: float
+        self,
+        fs: FileSystem,
+        path: Path,
+        *,
+        run_id: str,
+        started: datetime,
+        seconds: float,
+        kind: str = "run",
     ) -> None:
-        """A watchdog ending the run ``run_id`` ``seconds`` after it is entered."""
+        """A watchdog ending the invocation ``run_id`` (a ``kind``) ``seconds`` after entry."""
         self._fs = fs
         self.path = path
         self.seconds = seconds
-        self._first_line = json.dumps({"run_id": run_id, "started_at": iso(started)}) + "\n"
+        first = {"run_id": run_id, "started_at": iso(started), "kind": kind}
+        self._first_line = json.dumps(first) + "\n"
         self._fd: int | None = None
 
     def __enter__(self) -> Self:
@@ -128,7 +138,9 @@ def read_marker(fs: FileSystem, path: Path) -> Marker | None:
     first, _, rest = raw.decode(errors="replace").partition("\n")
     try:
         document = json.loads(first)
-        run_id, started = str(document["run_id"]), datetime.fromisoformat(document["started_at"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    return Marker(run_id, started, ended=bool(rest.strip()), last_words=rest.strip()[-2000:])
+        run_id = str(document["run_id"])
+        started = in_range(datetime.fromisoformat(document["started_at"]))
+        kind = str(document.get("kind", "run"))
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+        return None  # damaged, or not ours: it says nothing to rely on
+    return Marker(run_id, started, bool(rest.strip()), rest.strip()[-2000:], kind)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import sys
 import urllib.error
@@ -117,7 +118,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():  # "²".isdigit() is true, float("²") fails
-        return float(value)
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) else None
     import email.utils  # noqa: PLC0415 - rarely needed, not worth every run's start-up
 
     try:

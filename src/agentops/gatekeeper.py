@@ -18,12 +18,10 @@ turns it into the run's status and exit code.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from typing import TYPE_CHECKING, Any
 
-import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from agentops import breaker, budget, ratelimit
@@ -40,8 +38,8 @@ from agentops.errors import (
 from agentops.guards import GuardStop
 from agentops.interrupts import StopRun
 from agentops.loader import unknown_params
-from agentops.log import captured_output
 from agentops.retry import call_with_retries
+from agentops.state import check_readable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -75,18 +73,13 @@ class Gatekeeper:
         log: FilteringBoundLogger,
         interrupts: RunInterrupts,
         sleep: Callable[[float], None] = time.sleep,
-        capture_output: bool = True,
     ) -> None:
-        """Gate runs of the agent described by ``spec`` and implemented by ``code``.
-
-        With ``capture_output``, what agent code prints goes to the log.
-        """
+        """Gate runs of the agent described by ``spec`` and implemented by ``code``."""
         self.spec = spec
         self.code = code
         self.log = log
         self.interrupts = interrupts
         self.sleep = sleep
-        self.capture_output = capture_output
 
     @property
     def name(self) -> str:
@@ -113,11 +106,17 @@ class Gatekeeper:
         errors = [f"{key}: unknown param" for key in unknown_params(model, values)]
         if not errors:
             try:
-                return self._validate(model, values, "Params")
+                params = self._validate(model, values, "Params")
+                # They are logged (a NaN as a string): only their depth matters.
+                check_readable(params.model_dump(mode="json"), inside=1, finite=False)
             except ValidationError as exc:
                 errors = _describe(exc)
             except AgentCodeFailed as exc:  # a validator raised something else
                 errors = [exc.message]
+            except ValueError as exc:  # nested too deeply, or a number that is not finite
+                errors = [f"params: {exc}"]
+            else:
+                return params
         self.log.warning("gate.rejected", stage="params", errors=errors)
         raise ParamsRejected(
             f"{self.name}: params rejected: {'; '.join(errors)}", agent=self.name, errors=errors
@@ -338,7 +337,7 @@ class Gatekeeper:
     def call_agent(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
         """Call agent code under the timeout; however it ends badly becomes an agentops error."""
         try:
-            with self.interrupts.armed(), self._output_captured():
+            with self.interrupts.armed():
                 return function(*args)
         except StopRun as stop:
             raise stop.error(self.name, what, self.spec.config.timeout) from None
@@ -349,17 +348,11 @@ class Gatekeeper:
                 f"{self.name}: {what} raised {type(exc).__name__}: {exc}", agent=self.name
             ) from exc
 
-    def _output_captured(self) -> contextlib.AbstractContextManager[None]:
-        return captured_output(self.log) if self.capture_output else contextlib.nullcontext()
-
 
 def _check_json(result: BaseModel) -> None:
-    # A result is logged and may be held for review: JSON, every number finite.
-    dumped = pydantic_core.to_json(result.model_dump(mode="json"))
-    try:
-        pydantic_core.from_json(dumped, allow_inf_nan=False)
-    except ValueError:
-        raise ValueError("it holds NaN or an infinity") from None
+    # A result is logged and may be held for review (in the state file, three
+    # levels down): JSON, every number finite, and not nested too deeply.
+    check_readable(result.model_dump(mode="json"), inside=3)
 
 
 def _raise_if_stopped(guards: RunGuards) -> None:

@@ -44,6 +44,7 @@ from agentops.journal import (
     apply,
 )
 from agentops.ledger import COMMITTED, UNRESOLVED
+from agentops.state import check_readable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -200,10 +201,12 @@ class RunGuards:
     def _recordable(self, result: Any, name: str, key: str) -> Any:
         # The effect happened: whatever do() returned, the commit must be written.
         try:
-            return self.redactor.value(result, fallback=str)
+            recorded = self.redactor.value(result, fallback=str)
+            check_readable(recorded, inside=1)  # the journal's commit record holds it
         except Exception as exc:  # noqa: BLE001 - a cycle, bytes that are not text, ...
             self.log.warning("action.result_not_json", action=name, key=key, error=str(exc))
             return self.redactor.value(repr(result)[:1000])
+        return recorded
 
     def _check_action_rate(self, name: str) -> None:
         rate = self.limits.actions.get(name)
@@ -233,11 +236,15 @@ class RunGuards:
             if done.undo is None:
                 self.log.warning("action.not_undone", action=done.action, key=done.key)
                 continue
-            if self.journal is not None:
-                with self.interrupts.critical():
-                    self._record(Undo, durable=True, action=done.action, key=done.key)
+            # A stop already pending ends the run here, before this undo starts:
+            # its entry stays committed, as its effect does.
+            call_agent(f"undo() of {done.action}", _nothing)
             try:
+                # One critical section: once the undo record is durable, undo()
+                # runs (a stop arriving now waits for it, up to the grace).
                 with self.interrupts.critical():
+                    if self.journal is not None:
+                        self._record(Undo, durable=True, action=done.action, key=done.key)
                     call_agent(f"undo() of {done.action}", done.undo, done.result)
             except AgentCodeFailed as exc:
                 error = self.redactor.value(exc.message)
@@ -260,7 +267,7 @@ class RunGuards:
         """
         if not self.state.ledger_summary.unresolved:
             return
-        ledger = self._the_ledger()
+        ledger = self._ledger()  # not agent code: a StateError ends the run as it is
         for name, key in ledger.unresolved():
             if reconcile is None:
                 self.log.warning("action.unresolved", action=name, key=key)
@@ -443,6 +450,10 @@ class RunGuards:
     def _stop(self, error: AgentOpsError) -> NoReturn:
         self.stopped = error
         raise GuardStop(error)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _check_amounts(usd: float, tokens: int) -> None:

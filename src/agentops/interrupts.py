@@ -115,10 +115,14 @@ class RunInterrupts:
 
     @contextlib.contextmanager
     def armed(self) -> Iterator[None]:
-        """Run agent code: a pending or arriving stop is raised in it."""
+        """Run agent code: a pending or arriving stop is raised in it.
+
+        Inside a critical section a pending stop waits for the section to end.
+        """
         self._armed = True
         try:
-            self._raise_pending()
+            if not self._critical:
+                self._raise_pending()
             yield
         finally:
             self._armed = False

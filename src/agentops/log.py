@@ -10,28 +10,27 @@ No global structlog configuration is touched: each run builds its own logger.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import io
 import itertools
 import json
 import logging
 import os
-import sys
+import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
 from agentops.fsio import FileSystem, describe
+from agentops.output import real_stderr
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, MutableMapping
+    from collections.abc import MutableMapping
     from pathlib import Path
 
     from agentops._clock import Clock
     from agentops.redact import Redactor
 
-__all__ = ["FIRST_KEYS", "RunLogSink", "captured_output", "make_logger"]
+__all__ = ["FIRST_KEYS", "RunLogSink", "make_logger"]
 
 FIRST_KEYS = ("ts", "level", "event", "agent", "run_id")
 """Keys every log line starts with, in this order."""
@@ -65,13 +64,18 @@ class RunLogSink:
         self.keep = keep
         self._fs = fs or FileSystem()
         self._console = console
-        self._errors = errors or sys.stderr
+        self._errors = errors
         self._fd: int | None = None
         self._broken = False
         self._renderer: structlog.dev.ConsoleRenderer | None = None
+        self._lock = threading.Lock()
 
     def msg(self, line: str) -> None:
-        """Write one rendered, redacted JSON line."""
+        """Write one rendered, redacted JSON line (threads of a run log too: one at a time)."""
+        with self._lock:
+            self._write(line)
+
+    def _write(self, line: str) -> None:
         if not self._broken:
             try:
                 if self._fd is None:
@@ -81,7 +85,7 @@ class RunLogSink:
                 self._broken = True
                 print(
                     f"agentops: cannot write the log {self.path}: {describe(exc)}",
-                    file=self._errors,
+                    file=self._errors or real_stderr(),  # not into the log, which is broken
                 )
         if self._console is not None:
             self._echo(json.loads(line))
@@ -165,41 +169,3 @@ def make_logger(
         context_class=dict,
     )
     return logger.bind(agent=agent, run_id=run_id)
-
-
-@contextlib.contextmanager
-def captured_output(log: structlog.typing.FilteringBoundLogger) -> Iterator[None]:
-    """Send what agent code prints (``print``, warnings, stray logging) to the log.
-
-    Under cron anything on stdout or stderr becomes mail; in the log it is
-    redacted like every other line (``agent.output``, with the stream).
-    """
-    out, err = _LineWriter(log.info, "stdout"), _LineWriter(log.warning, "stderr")
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            yield
-        finally:
-            out.flush()
-            err.flush()
-
-
-class _LineWriter(io.TextIOBase):
-    def __init__(self, emit: Callable[..., Any], stream: str) -> None:
-        self._emit = emit
-        self._stream = stream
-        self._pending = ""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        lines = (self._pending + text).split("\n")
-        self._pending = lines.pop()
-        for line in lines:
-            self._emit("agent.output", stream=self._stream, line=line)
-        return len(text)
-
-    def flush(self) -> None:
-        if self._pending:
-            self._emit("agent.output", stream=self._stream, line=self._pending)
-            self._pending = ""

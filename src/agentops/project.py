@@ -19,7 +19,8 @@ from agentops.errors import ConfigError, UnknownAgent, UsageError
 
 __all__ = ["AgentSpec", "Project", "check_agent_name"]
 
-_AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
+"""At most 100 characters: with its suffixes, a name must stay a file name (255 bytes)."""
 
 
 def check_agent_name(name: str) -> str:
@@ -29,8 +30,8 @@ def check_agent_name(name: str) -> str:
     """
     if not _AGENT_NAME.fullmatch(name):
         raise UsageError(
-            f"invalid agent name {name!r}: use lowercase letters, digits, '-' and '_', "
-            "starting with a letter or digit"
+            f"invalid agent name {name[:120]!r}: use at most 100 lowercase letters, digits, "
+            "'-' and '_', starting with a letter or digit"
         )
     return name
 

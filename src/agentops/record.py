@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from agentops import breaker
 from agentops.state import ErrorRecord, LastRun
+from agentops.timestamps import iso_second
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from agentops.state import AgentState
     from agentops.status import RunStatus
 
-__all__ = ["FinishedRun", "record_run"]
+__all__ = ["FinishedRun", "circuit_opened_line", "record_run"]
 
 
 class FinishedRun(NamedTuple):
@@ -37,6 +38,15 @@ class FinishedRun(NamedTuple):
     failure: Failure | None = None
     """The classified failure the breaker compares (a failed run's)."""
     degraded: bool = False
+
+
+def circuit_opened_line(agent: str, state: AgentState, message: str) -> str:
+    """The loud line of the run that opened the circuit (the skips that follow are quiet)."""
+    until = iso_second(state.circuit.until) if state.circuit.until else "?"
+    return (
+        f"{agent}: CIRCUIT OPEN after {state.circuit.failures} identical failures, runs skipped "
+        f"until {until} (agentops reset {agent} --circuit to close): {message}"
+    )
 
 
 def record_run(state: AgentState, run: FinishedRun, circuit: CircuitConfig) -> CircuitChange | None:

@@ -52,17 +52,18 @@ def recover_dead_run(
     marker: Marker | None,
     ledger: Callable[[], Ledger],
     log: FilteringBoundLogger,
-) -> None:
+) -> str | None:
     """Fold a dead run's journal ``records`` into ``state`` and record the run that left them.
 
     ``ledger`` loads the ledger, if the records touch it. The caller commits.
+    Returns the dead run's message if recording it opened the circuit.
     """
     ended = marker if marker is not None and marker.ended else None
     if records:
         loaded = ledger() if needs_ledger(records) else None
         recovered = recover(state, loaded, records)
         if not recovered.new:
-            return
+            return None
         unresolved = loaded.unresolved() if loaded is not None else []
         log.warning(
             "run.recovered",
@@ -71,9 +72,10 @@ def recover_dead_run(
             unresolved=[f"{a}:{k}" for a, k in unresolved[:20]],
         )
         if recovered.kind != "run":
-            return
+            return None
         timed_out = ended is not None and ended.run_id == recovered.run_id
-        _record_death(
+        state.rate_limits.setdefault(RUNS, []).append(recovered.started_at)
+        return _record_death(
             state,
             spec,
             log,
@@ -82,10 +84,14 @@ def recover_dead_run(
             last_seen=recovered.last_at,
             words=ended.last_words if timed_out and ended is not None else None,
         )
-        state.rate_limits.setdefault(RUNS, []).append(recovered.started_at)
-    elif ended is not None and (state.last_run is None or state.last_run.run_id != ended.run_id):
+    if ended is not None and ended.kind != "run":
+        log.warning(
+            "run.deadline_passed", dead_run=ended.run_id, kind=ended.kind, stack=ended.last_words
+        )
+        return None
+    if ended is not None and (state.last_run is None or state.last_run.run_id != ended.run_id):
         # Ended before it wrote a journal (stuck importing its code, say).
-        _record_death(
+        return _record_death(
             state,
             spec,
             log,
@@ -94,6 +100,7 @@ def recover_dead_run(
             last_seen=ended.started_at + timedelta(seconds=hard_deadline_s(spec.config.timeout)),
             words=ended.last_words,
         )
+    return None
 
 
 def _record_death(
@@ -105,7 +112,7 @@ def _record_death(
     started: datetime,
     last_seen: datetime,
     words: str | None,
-) -> None:
+) -> str | None:
     failure = None
     if words is None:
         status, message = RunStatus.CRASHED, CRASHED_MESSAGE
@@ -121,7 +128,7 @@ def _record_death(
         )
         failure = Failure("timeout", message, transient=False)
         log.error("run.deadline_passed", dead_run=run_id, stack=words)
-    record_run(
+    opened = record_run(
         state,
         FinishedRun(
             run_id=run_id,
@@ -134,11 +141,14 @@ def _record_death(
         ),
         spec.config.circuit,
     )
+    return message if opened == "opened" else None
 
 
 def _stuck_at(words: str) -> str | None:
-    # faulthandler lists the innermost frame first: '  File "/x/agent.py", line 12 in run'.
-    match = re.search(r'File "([^"]+)", line (\d+) in (\S+)', words)
+    # faulthandler lists every thread, the main one last, each innermost frame
+    # first: '  File "/x/agent.py", line 12 in run'. The main thread is the run.
+    main = words.rsplit("Thread 0x", 1)[-1]
+    match = re.search(r'File "([^"]+)", line (\d+) in (\S+)', main)
     if match is None:
         return None
     return f"{Path(match[1]).name}:{match[2]} in {match[3]}()"

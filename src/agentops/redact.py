@@ -129,6 +129,7 @@ class Redactor:
         """Learn the secret values in ``environ`` (none if omitted)."""
         self._values: list[str] = []
         self._needles: set[str] = set()
+        self._learned: set[str] = set()
         self._shapes = [(literals, re.compile(p, re.DOTALL)) for literals, p in _SHAPES]
         self.learn(environ or {})
 
@@ -145,9 +146,13 @@ class Redactor:
     def learn(self, environ: Mapping[str, str]) -> None:
         """Also redact the values of secret-named variables in ``environ``.
 
-        Called again after an agent is imported: it may have loaded a ``.env``.
+        Called again after an agent is imported (it may have loaded a ``.env``)
+        and before each line it prints is logged: cheap when nothing is new.
         """
-        self.add(value for name, value in environ.items() if is_secret_env_name(name))
+        found = {value for name, value in environ.items() if is_secret_env_name(name)}
+        if not found <= self._learned:
+            self._learned |= found
+            self.add(found)
 
     def learn_secret_params(self, params: Mapping[str, Any]) -> None:
         """Also redact the values of params named like secrets (``bot_token = ...``)."""

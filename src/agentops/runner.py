@@ -38,9 +38,9 @@ from agentops.gatekeeper import APPLIED, ESCALATED, HELD
 from agentops.record import FinishedRun, record_run
 from agentops.schedule import cron_zone, previous_run
 from agentops.session import RunOptions, Session
-from agentops.state import Held
+from agentops.state import Held, check_readable
 from agentops.status import RunStatus
-from agentops.timestamps import iso, iso_second
+from agentops.timestamps import iso
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from agentops.failure import Failure
+    from agentops.gatekeeper import Gatekeeper
     from agentops.guards import RunGuards
     from agentops.outcome import Outcome
     from agentops.project import AgentSpec, Project
@@ -93,12 +94,7 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
         params = gate.check_params(overrides)
         session.redactor.learn_secret_params(params.model_dump(mode="json"))
         started = session.clock()
-        try:
-            gate.admit(state, started)
-        except RateLimited:
-            state.metrics.count(RunStatus.SKIPPED)
-            session.save(state, spec, None)
-            raise
+        _admit(session, gate, state, spec, started)
         journal = session.journal(started, "run")
         session.log.info("run.started", params=params.model_dump(mode="json"))
         loaded = pydantic_core.to_json(state.data)
@@ -166,6 +162,18 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
     return outcome
 
 
+def _admit(
+    session: Session, gate: Gatekeeper, state: AgentState, spec: AgentSpec, started: datetime
+) -> None:
+    # A skip by a rate limit, the breaker or a budget is counted, and saved.
+    try:
+        gate.admit(state, started)
+    except RateLimited:
+        state.metrics.count(RunStatus.SKIPPED)
+        session.save(state, spec, None)
+        raise
+
+
 def _conclude(
     session: Session,
     state: AgentState,
@@ -180,6 +188,8 @@ def _conclude(
 ) -> Outcome:
     """Record the run in ``state`` and say how it ended."""
     status = error.status if error else (RunStatus.HELD if held else RunStatus.SUCCEEDED)
+    if not status.executed:  # a file it met mid-run could not be read or written (74)
+        status = RunStatus.FAILED
     message = session.redactor.value(error.message) if error else f"{session.name}: {status}"
     failure = _failure(error, message, session) if error else None
     circuit = record_run(
@@ -197,17 +207,7 @@ def _conclude(
         spec.config.circuit,
     )
     if circuit == "opened":
-        session.log.error(
-            "circuit.opened",
-            fingerprint=state.circuit.fingerprint,
-            failures=state.circuit.failures,
-            until=_until(state),
-        )
-        message = (
-            f"{session.name}: CIRCUIT OPEN after {state.circuit.failures} identical "
-            f"failures, runs skipped until {_until(state)} "
-            f"(agentops reset {session.name} --circuit to close): {message}"
-        )
+        message = session.circuit_opened(state, message)
     return session.outcome(
         status,
         error.exit_code if error else 0,
@@ -246,13 +246,9 @@ def _refuse_if_paused(session: Session) -> None:
         )
 
 
-def _until(state: AgentState) -> str:
-    return iso_second(state.circuit.until) if state.circuit.until else "?"
-
-
 def _approve(session: Session, held_id: str) -> Outcome:
     spec = session.project.agent(session.name)
-    with session.locked(spec) as (state, interrupts):
+    with session.locked(spec, kind="approve") as (state, interrupts):
         held = next((h for h in state.review if h.id == held_id), None)
         if held is None:
             raise UsageError(f"{session.name} holds no result {held_id!r} for review")
@@ -315,6 +311,7 @@ def _agent_data(session: Session, data: object) -> dict[str, Any]:
         raise TaskFailed(f"{session.name}: ctx.state must stay a dict, not {type(data).__name__}")
     try:
         redacted: dict[str, Any] = session.redactor.value(data)
+        check_readable(redacted, inside=1)  # the state file holds it under "data"
     except ValueError as exc:  # not JSON, NaN or infinity, nested too deeply
         raise TaskFailed(
             f"{session.name}: ctx.state holds a value that is not JSON: {exc}"

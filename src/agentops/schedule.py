@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from datetime import UTC, datetime, timedelta
@@ -145,6 +146,10 @@ def next_run(expr: str, after: datetime) -> datetime | None:
 _WEEK_S = 8 * 86400.0
 """A schedule that fires every week or more often never leaves a gap longer than this."""
 
+_MINUTE_S = 60.0
+_MAX_STRIDES = 20_000
+"""How far the walk goes: a keep of a day covers four years in fewer strides."""
+
 
 def longest_interval_s(expr: str | None, *, at_least: float) -> float | None:
     """The longest gap between two runs of ``expr``, if it is longer than ``at_least``.
@@ -171,10 +176,12 @@ def longest_interval_s(expr: str | None, *, at_least: float) -> float | None:
     fire = next_run(expr, start)
     if fire is None:
         return None  # it never fires
+    if at_least < _MINUTE_S:  # cron fires once a minute at most: every gap is longer
+        return max(_MINUTE_S, longest_interval_s(expr, at_least=_MINUTE_S) or _MINUTE_S)
     end = start + timedelta(days=8 if weekly else 4 * 366)
-    stride = timedelta(seconds=max(at_least, 60.0))
+    stride = timedelta(seconds=at_least)
     longest = 0.0
-    for _ in range(20_000):  # a bound, in case of a pathological schedule and a tiny keep
+    for _ in range(_MAX_STRIDES):
         if fire >= end:
             break
         # The last fire at or before fire + stride: if it is fire itself, none
@@ -188,6 +195,8 @@ def longest_interval_s(expr: str | None, *, at_least: float) -> float | None:
         longest = max(longest, gap)
         stride = timedelta(seconds=gap)
         fire = following
+    else:  # the walk ran out before the end: a keep too short to check for such a schedule
+        return math.inf
     return longest if longest > at_least else None
 
 

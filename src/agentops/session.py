@@ -31,9 +31,11 @@ from agentops.guards import RunGuards
 from agentops.interrupts import RunInterrupts, StopRun
 from agentops.journal import Begin
 from agentops.loader import load_agent
-from agentops.log import RunLogSink, captured_output, make_logger
+from agentops.log import RunLogSink, make_logger
 from agentops.outcome import Outcome
+from agentops.output import OutputCapture, real_stderr
 from agentops.project import check_agent_name
+from agentops.record import circuit_opened_line
 from agentops.recovery import recover_dead_run
 from agentops.redact import Redactor
 from agentops.state import LedgerSummary
@@ -114,6 +116,7 @@ class Session:
         self.fs = options.fs or FileSystem()
         self.lease: Lease | None = None
         self._deadline: HardDeadline | None = None
+        self._opened_by_recovery: str | None = None
         self.threads_left = 0
         self._ledger: Ledger | None = None
 
@@ -124,9 +127,14 @@ class Session:
         recorded as the agent's last attempt.
         """
         outcome: Outcome | None = None
-        output = contextlib.ExitStack()
-        if self.options.console is None:  # not on a terminal: what agent code prints is logged
-            output.enter_context(captured_output(self.log))
+        capture = None
+        if self.options.console is None:  # not on a terminal: what the run prints is logged
+            capture = OutputCapture(
+                self.log,
+                before_line=lambda: self.redactor.learn(os.environ),
+                fds=self.options.exit_on_abandon,  # only a process of its own
+            )
+            capture.start()
         try:
             outcome = body()._replace(threads_left=self.threads_left)
         except UnknownAgent:
@@ -140,11 +148,13 @@ class Session:
             if outcome is not None and attempt:
                 self._leave_trace(outcome)
                 self._notify(outcome)
-            if self.threads_left:
+            if capture is not None:
                 # Threads still running may print until the process exits: it
-                # goes to the log, never to cron's mail (the redirect stays).
-                output.pop_all()
-            output.close()
+                # goes to the log, never to cron's mail (the capture stays).
+                if self.threads_left:
+                    capture.keep()
+                else:
+                    capture.stop()
             self.sink.close()
         return outcome
 
@@ -190,10 +200,13 @@ class Session:
             self.log.warning("attempt.not_recorded", error=exc.message)
 
     @contextlib.contextmanager
-    def locked(self, spec: AgentSpec) -> Iterator[tuple[AgentState, RunInterrupts]]:
+    def locked(
+        self, spec: AgentSpec, *, kind: str = "run"
+    ) -> Iterator[tuple[AgentState, RunInterrupts]]:
         """Hold the agent's lease with its state loaded and any crashed run recovered.
 
-        The timeout clock starts here. Threads the agent leaves running keep
+        ``kind`` says what the invocation is (a ``run``, an ``approve``...), for
+        its deadline marker. The timeout clock starts here. Threads the agent leaves running keep
         the lease held until the process exits, so no other run overlaps them.
         """
         before = set(threading.enumerate())
@@ -208,7 +221,7 @@ class Session:
             try:
                 state = self.store.load(self.name)
                 self._recover(state, spec)
-                with self._hard_deadline(spec):
+                with self._hard_deadline(spec, kind):
                     yield state, interrupts
             finally:
                 left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
@@ -217,7 +230,9 @@ class Session:
                     self.threads_left = len(left)
                     self.log.warning("run.threads_left", threads=[t.name for t in left][:10])
 
-    def _hard_deadline(self, spec: AgentSpec) -> contextlib.AbstractContextManager[object]:
+    def _hard_deadline(
+        self, spec: AgentSpec, kind: str
+    ) -> contextlib.AbstractContextManager[object]:
         # Only a process of its own may be ended: the CLI's, not a library caller's.
         if not self.options.exit_on_abandon:
             return nullcontext()
@@ -227,6 +242,7 @@ class Session:
             run_id=self.run_id,
             started=self.clock(),
             seconds=hard_deadline_s(spec.config.timeout),
+            kind=kind,
         )
         return self._deadline
 
@@ -248,9 +264,11 @@ class Session:
         records = self.store.pending(self.name)
         if records is None and marker is None:
             return
-        recover_dead_run(
+        opened = recover_dead_run(
             state, spec, records=records, marker=marker, ledger=self.ledger, log=self.log
         )
+        if opened is not None:  # a dead run's failure opened the circuit: this run says so
+            self._opened_by_recovery = self.circuit_opened(state, opened)
         self._commit(state, spec, drop_journal=records is not None)
         if marker is not None:
             try:
@@ -266,7 +284,9 @@ class Session:
         if self._deadline is not None:  # the next run records it as a timeout
             self._deadline.abandoned(stop.reason)
         self.sink.close()
-        os.write(2, f"agentops: {self.redactor.value(message)} (log: {self.sink.path})\n".encode())
+        print(
+            f"agentops: {self.redactor.value(message)} (log: {self.sink.path})", file=real_stderr()
+        )
         os._exit(1)
 
     def load_code(self, spec: AgentSpec, interrupts: RunInterrupts) -> Gatekeeper:
@@ -275,9 +295,8 @@ class Session:
         Environment variables the agent sets while importing (``load_dotenv()``)
         are learnt as secrets too.
         """
-        capture = self.options.console is None
         try:
-            with interrupts.armed(), captured_output(self.log) if capture else nullcontext():
+            with interrupts.armed():
                 code = load_agent(spec)
         except StopRun as stop:
             raise stop.error(self.name, "importing agent.py", spec.config.timeout) from None
@@ -288,7 +307,6 @@ class Session:
             log=self.log,
             interrupts=interrupts,
             sleep=self.options.sleep,
-            capture_output=capture,
         )
 
     def journal(
@@ -377,9 +395,23 @@ class Session:
         assert self.lease is not None  # noqa: S101 - only called under the lease
         self.store.commit(self.lease, state, ledger=self._ledger, drop_journal=drop_journal)
 
+    def circuit_opened(self, state: AgentState, message: str) -> str:
+        """Log that the circuit opened; the loud line that says so."""
+        self.log.error(
+            "circuit.opened",
+            fingerprint=state.circuit.fingerprint,
+            failures=state.circuit.failures,
+            until=state.circuit.until,
+        )
+        return circuit_opened_line(self.name, state, message)
+
     def not_started(self, exc: AgentOpsError) -> Outcome:
         """The outcome of an invocation stopped before its work, logged as skipped or aborted."""
         reason = getattr(exc, "reason", None)
+        if self._opened_by_recovery is not None:  # said once, by this invocation
+            return self.outcome(
+                exc.status, exc.exit_code, self._opened_by_recovery, reason=reason, circuit="opened"
+            )
         if isinstance(exc, RateLimited):
             wait = None if math.isinf(exc.retry_after_s) else round(exc.retry_after_s)
             self.log.info("run.skipped", reason=exc.reason, retry_after_s=wait)

@@ -39,6 +39,7 @@ __all__ = [
     "LastRun",
     "LedgerSummary",
     "Metrics",
+    "check_readable",
     "migrate",
 ]
 
@@ -63,6 +64,24 @@ def _finite_json(value: Any) -> Any:
     except ValueError:
         raise ValueError("holds a number that is not finite (NaN or infinity)") from None
     return value
+
+
+def check_readable(value: Any, *, inside: int = 0, finite: bool = True) -> None:
+    """Raise ``ValueError`` unless ``value``, nested ``inside`` levels deep, reads back.
+
+    JSON is read back by pydantic-core, which refuses nesting deeper than it
+    allows: a value written ``inside`` a file's objects must leave it room.
+    With ``finite``, NaN and infinities are refused too (a log line writes
+    them as strings, a state file cannot hold them).
+    """
+    mode: Literal["constants", "null"] = "constants" if finite else "null"
+    data = b"[" * inside + pydantic_core.to_json(value, inf_nan_mode=mode) + b"]" * inside
+    try:
+        pydantic_core.from_json(data, allow_inf_nan=False)
+    except ValueError as exc:
+        if "recursion" in str(exc):
+            raise ValueError("it is nested too deeply to be read back") from None
+        raise ValueError("it holds NaN or an infinity") from None
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]

@@ -121,8 +121,10 @@ def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions
 
 def finish(outcome: Outcome, *, quiet: bool | None = None) -> NoReturn:
     """Say what happened unless ``quiet`` (default: the outcome's own), then exit."""
-    # With threads left, sys.stderr still sends what they print to the log.
-    real = sys.__stderr__ if outcome.threads_left else None
+    # With threads left, the capture stays: what they print still goes to the log.
+    from agentops.output import real_stderr  # noqa: PLC0415
+
+    real = real_stderr() if outcome.threads_left else None
     if not (outcome.quiet if quiet is None else quiet):
         say(f"{outcome.message} (log: {outcome.log_path})", file=real)
     if outcome.threads_left:

@@ -42,13 +42,13 @@ def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
     from agentops.errors import AgentOpsError  # noqa: PLC0415
 
     project = project_of(ctx)
-    names = [agent] if agent else project.agent_names()
+    names = [agent] if agent is not None else project.agent_names()
     rows, problems = [], []
     for name in names:
         try:
             held = read_state(project, name).review
         except AgentOpsError as exc:
-            if agent:  # the one asked for
+            if agent is not None:  # the one asked for
                 raise
             problems.append(exc)  # one broken agent must not hide the others' reviews
             continue

@@ -63,7 +63,7 @@ def _parse_params(pairs: tuple[str, ...], params_json: str | None) -> dict[str, 
     if params_json is not None:
         try:
             decoded = pydantic_core.from_json(params_json, allow_inf_nan=False)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:  # TypeError: bytes argv could not decode
             raise click.BadParameter(f"not JSON: {exc}", param_hint="--params-json") from exc
         if not isinstance(decoded, dict):
             raise click.BadParameter("must be a JSON object", param_hint="--params-json")

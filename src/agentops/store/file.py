@@ -468,7 +468,7 @@ def _read_holder(raw: bytes) -> Holder | None:
             since=datetime.fromisoformat(document["since"]) if "since" in document else utcnow(),
             token=int(document.get("token", 0)),
         )
-    except (ValueError, TypeError, AttributeError, KeyError):
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError):
         return None
 
 
