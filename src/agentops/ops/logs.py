@@ -43,8 +43,11 @@ __all__ = [
     "level_rank",
     "line_time",
     "log_files",
+    "parse_line",
     "printable",
+    "read_file",
     "readable",
+    "scan_file",
 ]
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -180,6 +183,45 @@ _RUN_MARKS = ENDINGS | {"run.started"}
 # own, but never start or end a run: --last skips them.
 
 
+def read_file(path: Path) -> list[LogLine]:
+    """Every line of one file of a log (none if it is gone)."""
+    return _Tail(path).read(partial=True, keep_open=False)
+
+
+_EVENT_KEY = b'"event":"'
+
+
+def scan_file(path: Path, events: frozenset[str]) -> Iterator[LogLine]:
+    """The lines of one file of a log that may be one of ``events``, others left unparsed.
+
+    Most of a log is lines a reader does not want (``http.request``...):
+    telling them by the ``"event":"`` agentops writes third on every line is
+    several times cheaper than parsing them. A line where it is not found
+    that way (not JSON, written by another tool) is parsed and given.
+    """
+    wanted = {name.encode() for name in events}
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read: {describe(exc)}") from exc
+    try:
+        with os.fdopen(fd, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read: {describe(exc)}") from exc
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        start = raw.find(_EVENT_KEY)
+        if start >= 0:
+            start += len(_EVENT_KEY)
+            if raw[start : raw.find(b'"', start)] not in wanted:
+                continue
+        elif not raw.strip():
+            continue
+        yield parse_line(raw.decode("utf-8", "replace"), path, lineno)
+
+
 class LogReader:
     """Reads a log and the files rotation made of it; then, if asked, follows it.
 
@@ -213,7 +255,7 @@ class LogReader:
                 self._tail = _Tail(path)
                 yield from self._tail.read(partial=partial)
             else:
-                yield from _Tail(path).read(partial=True, keep_open=False)
+                yield from read_file(path)
 
     def follow(self) -> Iterator[LogLine]:
         """The lines appended after those :meth:`lines` gave (all, if it was not called)."""
