@@ -29,6 +29,8 @@ from pathlib import Path
 
 TARGET_S = 2.0
 AGENTS = ("collector", "digest", "monitor", "publisher", "writer")
+SKIPPED, RETRIED, FAILED, HELD = 0.05, 0.1, 0.08, 0.1
+"""The share of runs skipped, retried once, failed, and held for review."""
 
 # As deployed: bytecode is cached. (Some machines set PYTHONDONTWRITEBYTECODE,
 # which would make every run compile agentops from source.)
@@ -44,7 +46,7 @@ def _line(ts: datetime, level: str, event: str, agent: str, run_id: str, **data:
 def run_lines(agent: str, at: datetime, rng: random.Random) -> list[str]:
     """The lines of one invocation of ``agent`` starting at ``at``."""
     run_id = f"{at:%Y%m%dT%H%M%SZ}-{rng.getrandbits(24):06x}"
-    if rng.random() < 0.05:
+    if rng.random() < SKIPPED:
         return [_line(at, "info", "run.skipped", agent, run_id, reason="overlap")]
     lines = [_line(at, "info", "run.started", agent, run_id, params={"feed": "feed.json"})]
     t = at
@@ -88,7 +90,7 @@ def run_lines(agent: str, at: datetime, rng: random.Random) -> list[str]:
                     key=f"{run_id}-{i}",
                 )
             )
-    if rng.random() < 0.1:
+    if rng.random() < RETRIED:
         lines.append(
             _line(
                 t,
@@ -102,7 +104,7 @@ def run_lines(agent: str, at: datetime, rng: random.Random) -> list[str]:
                 error="HTTPStatusError: 503",
             )
         )
-    status = "failed" if rng.random() < 0.08 else "succeeded"
+    status = "failed" if rng.random() < FAILED else "succeeded"
     if status == "failed":
         lines.append(
             _line(
@@ -115,7 +117,7 @@ def run_lines(agent: str, at: datetime, rng: random.Random) -> list[str]:
                 error=f"{agent}: run() raised OSError: disk full",
             )
         )
-    elif rng.random() < 0.1:
+    elif rng.random() < HELD:
         lines.append(
             _line(
                 t, "info", "review.held", agent, run_id, id=run_id, confidence=0.7, escalated=False
@@ -152,7 +154,7 @@ def write_logs(home: Path, total: int, *, now: datetime, seed: int = 7) -> int:
     for agent in AGENTS:
         lines: list[str] = []
         at = now - timedelta(days=7)
-        gap = timedelta(days=7) / max(1, per_agent // 20)
+        gap = timedelta(days=7) / max(1, per_agent // 30)  # about 30 lines a run
         while len(lines) < per_agent:
             lines += run_lines(agent, at, rng)
             at += gap

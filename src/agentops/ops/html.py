@@ -75,6 +75,7 @@ _WIDTH, _HEIGHT = 760, 220
 _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 12, 30
 _PLOT_W, _PLOT_H = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _TOP - _BOTTOM
 _BASE = _TOP + _PLOT_H
+_MID = _TOP + _PLOT_H / 2
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #212121;
@@ -89,6 +90,7 @@ svg text { font-size: 11px; fill: #616161; }
           vertical-align: middle; }
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #e0e0e0; padding: 0.3em 0.5em; text-align: right; }
+td { white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 thead th { background: #f5f5f5; }
 tfoot td { font-weight: bold; background: #fafafa; }
@@ -139,6 +141,8 @@ def _frame(title: str, y_top: str, labels: list[tuple[float, str]], body: list[s
         f"<title>{_e(title)}</title>",
         f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" y2="{_TOP + _PLOT_H}" stroke="#bdbdbd"/>',
         f'<line x1="{_LEFT}" y1="{_BASE}" x2="{_LEFT + _PLOT_W}" y2="{_BASE}" stroke="#bdbdbd"/>',
+        f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT + _PLOT_W}" y2="{_TOP}" stroke="#eeeeee"/>',
+        f'<line x1="{_LEFT}" y1="{_MID}" x2="{_LEFT + _PLOT_W}" y2="{_MID}" stroke="#eeeeee"/>',
         f'<text x="{_LEFT - 4}" y="{_TOP + 10}" text-anchor="end">{_e(y_top)}</text>',
         f'<text x="{_LEFT - 4}" y="{_TOP + _PLOT_H}" text-anchor="end">0</text>',
     ]
@@ -219,6 +223,10 @@ def _durations_chart(report: Report) -> str:
         body.append(
             f'<line class="p95" x1="{_LEFT}" y1="{y:.2f}" x2="{_LEFT + _PLOT_W}" y2="{y:.2f}" '
             f'stroke="#757575" stroke-dasharray="4 3"><title>p95 {_seconds(p95)}</title></line>'
+        )
+        body.append(
+            f'<text x="{_LEFT + _PLOT_W}" y="{y - 3:.2f}" text-anchor="end">'
+            f"p95 {_seconds(p95)}</text>"
         )
     for point in points:
         x = _LEFT + (point.at - report.since).total_seconds() / span * _PLOT_W

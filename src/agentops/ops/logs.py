@@ -21,7 +21,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any, NamedTuple, Self
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, Self
 
 from agentops.errors import StateError
 from agentops.fsio import describe
@@ -302,13 +302,17 @@ class _Tail:
             if self.file is None:
                 return lines
         lines += self._drain(partial=partial)
-        if self._replaced():
+        change = self._change()
+        if change == "replaced":
             # Rotated (or removed and written afresh): finish the old file, then the new one.
             lines += self._drain(partial=True)
             self.close()
             self.file = self._open()
-            if self.file is not None:
-                lines += self._drain(partial=partial)
+        elif change == "truncated":  # cut in place (copytruncate): read again from the start
+            self.file.seek(0)
+            self.pending, self.lineno = b"", 0
+        if change is not None and self.file is not None:
+            lines += self._drain(partial=partial)
         if not keep_open:
             self.close()
         return lines
@@ -343,26 +347,22 @@ class _Tail:
                 lines.append(parse_line(raw.decode("utf-8", "replace"), self.path, self.lineno))
         return lines
 
-    def _replaced(self) -> bool:
-        """Whether another file took the log's place (a rotation).
+    def _change(self) -> Literal["replaced", "truncated"] | None:
+        """Whether another file took the log's place (a rotation), or it was cut shorter.
 
         A log gone with nothing in its place yet is read on from the old
-        file until a new one appears. A file cut shorter than what was read
-        (truncated in place) is read again from its start.
+        file until a new one appears.
         """
         assert self.file is not None  # noqa: S101 - only called with a file
         try:
             now = self.path.lstat()
         except FileNotFoundError:
-            return False
+            return None
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read: {describe(exc)}") from exc
         if not os.path.samestat(now, os.fstat(self.file.fileno())):
-            return True
-        if now.st_size < self.file.tell():
-            self.file.seek(0)
-            self.pending, self.lineno = b"", 0
-        return False
+            return "replaced"
+        return "truncated" if now.st_size < self.file.tell() else None
 
     def close(self) -> None:
         if self.file is not None:
@@ -405,7 +405,9 @@ def readable(line: LogLine, renderer: ConsoleRenderer) -> str:
         for key, value in line.event.items()
         if key not in {"agent", "run_id"}
     }
-    event["event"] = str(event.get("event", ""))
-    level = event.get("level")
-    rendered: str = renderer(None, level if isinstance(level, str) else "info", event)
+    # The renderer formats these three as text: a hand-written line may hold anything there.
+    for key in ("ts", "level", "event"):
+        if key in event or key == "event":
+            event[key] = printable(str(event.get(key, "")))
+    rendered: str = renderer(None, event.get("level", "info"), event)
     return rendered
