@@ -133,7 +133,7 @@ class Element:
     text: str = ""
 
     def iter(self, tag: str | None = None):
-        """This element and every one below it (only those named ``tag``, if given)."""
+        """The element itself and every one below it (only those named ``tag``, if given)."""
         if tag is None or self.tag == tag:
             yield self
         for child in self.children:
@@ -142,11 +142,11 @@ class Element:
     def find_all(self, tag: str, **attrs: str) -> list[Element]:
         """Every element below named ``tag`` whose attributes include ``attrs`` (``class_`` too)."""
         wanted = {key.rstrip("_"): value for key, value in attrs.items()}
-        found = []
-        for element in self.iter(tag):
-            if all(_has(element, key, value) for key, value in wanted.items()):
-                found.append(element)
-        return found
+        return [
+            element
+            for element in self.iter(tag)
+            if all(_has(element, key, value) for key, value in wanted.items())
+        ]
 
     def find(self, tag: str, **attrs: str) -> Element:
         """The one element :meth:`find_all` finds (an assertion if there is not exactly one)."""

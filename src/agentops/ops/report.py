@@ -14,8 +14,10 @@ invocation ends with one of ``run.finished`` (its ``status``),
 ``timeout``, as the next run records it). A run that started and never
 ended is ``crashed`` once a later run logged ``run.recovered`` for it
 (``timeout`` if ``run.deadline_passed`` names it), else ``unfinished``
-(running now, or not recovered yet). Dry runs are counted apart and
-nowhere else.
+(running now, or not recovered yet). Durations are those ``run.finished``
+gives, and for an abandoned run the time from its start to its abandonment;
+the duration of a run that died is not known. Dry runs are counted apart
+and nowhere else.
 """
 
 from __future__ import annotations
@@ -435,10 +437,8 @@ class _Reader:
                 if run.started is not None:
                     tally.counts["unfinished"] += 1
                 continue
-            if run.ended is None:  # died: it ended when it was last heard of
+            if run.ended is None:  # died: placed when it was last heard of; how long, unknown
                 run.ended = run.last_seen
-                if run.started is not None and run.last_seen is not None:
-                    run.duration_s = (run.last_seen - run.started).total_seconds()
             self._count(run)
 
     def _count(self, run: _Run) -> None:
