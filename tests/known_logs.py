@@ -5,7 +5,7 @@ crashed, timed out, skipped, aborted, unfinished, dry run), retries, a
 circuit opening, actions, a spend, a reservation settled for less,
 confidence and review. ``beta`` has two runs, one failing with a message
 that tries to inject HTML, and a run id that does too. Both are stamped
-relative to :data:`NOW`, and a run of ``alpha`` eight days old lies outside
+back from a moment (:data:`NOW` unless told), and a run of ``alpha`` eight days old lies outside
 the default seven-day period.
 """
 
@@ -32,12 +32,13 @@ def _line(at: datetime, event: str, run_id: str, agent: str, level: str = "info"
 
 
 class _Log:
-    def __init__(self, agent: str) -> None:
+    def __init__(self, agent: str, now: datetime) -> None:
         self.agent = agent
+        self.now = now
         self.lines: list[str] = []
 
     def add(self, ago: timedelta, event: str, run_id: str, level: str = "info", **data) -> None:
-        self.lines.append(_line(NOW - ago, event, run_id, self.agent, level, **data))
+        self.lines.append(_line(self.now - ago, event, run_id, self.agent, level, **data))
 
     def run(self, ago: timedelta, run_id: str, status: str, duration: float, **data) -> None:
         """run.started, then run.finished ``duration`` seconds later."""
@@ -54,8 +55,8 @@ class _Log:
         )
 
 
-def _alpha() -> _Log:
-    log, day, hour = _Log("alpha"), timedelta(days=1), timedelta(hours=1)
+def _alpha(now: datetime) -> _Log:
+    log, day, hour = _Log("alpha", now), timedelta(days=1), timedelta(hours=1)
     log.run(8 * day, "a0", "succeeded", 99.0, degraded=False)  # before the period
     log.lines.append("this line is not JSON")
     # a1: succeeded in 1 s, spent $0.10 and 100 tokens, two actions, confidence 0.9
@@ -233,8 +234,8 @@ def _alpha() -> _Log:
     return log
 
 
-def _beta() -> _Log:
-    log = _Log("beta")
+def _beta(now: datetime) -> _Log:
+    log = _Log("beta", now)
     log.add(timedelta(days=1, hours=6), "run.started", HOSTILE_RUN)
     log.add(timedelta(days=1, hours=6), "budget.spent", HOSTILE_RUN, usd=1.0, tokens=50)
     log.add(
@@ -262,11 +263,15 @@ def _beta() -> _Log:
     return log
 
 
-def write_known_logs(logs_dir: Path) -> dict[str, Path]:
-    """Write ``alpha``'s and ``beta``'s logs into ``logs_dir`` (alpha's split by a rotation)."""
+def write_known_logs(logs_dir: Path, now: datetime = NOW) -> dict[str, Path]:
+    """Write ``alpha``'s and ``beta``'s logs into ``logs_dir`` (alpha's split by a rotation).
+
+    The lines are stamped back from ``now``: the figures of a report made
+    then over seven days are the ones below, whenever that is.
+    """
     logs_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for log in (_alpha(), _beta()):
+    for log in (_alpha(now), _beta(now)):
         path = logs_dir / f"{log.agent}.jsonl"
         if log.agent == "alpha":  # its first half in a rotated file
             half = len(log.lines) // 2
@@ -337,3 +342,17 @@ TOTAL = {
 
 DAILY_COST = {"2026-11-16": 0.1, "2026-11-17": 0.2, "2026-11-21": 1.0}
 """alpha's spend on the 16th and (settled) on the 17th; beta's on the 21st."""
+
+
+def expect(figures: dict, known_answers: dict) -> None:
+    """Every figure in ``known_answers`` is what ``figures`` says (statuses and errors in full)."""
+    for key, value in known_answers.items():
+        if key == "statuses":
+            assert figures[key] == {s: value.get(s, 0) for s in figures[key]}, key
+            assert set(value) <= set(figures[key])
+        elif key == "errors":
+            assert figures[key]["total"] == value["total"]
+            categories = figures[key]["by_category"]
+            assert categories == {c: value["by_category"].get(c, 0) for c in categories}, key
+        else:
+            assert figures[key] == value, key

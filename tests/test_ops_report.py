@@ -24,7 +24,7 @@ from agentops.ops.report import (
 )
 from agentops.project import Project
 from agentops.status import RunStatus
-from known_logs import ALPHA, BETA, DAILY_COST, HOSTILE_ERROR, NOW, TOTAL, write_known_logs
+from known_logs import ALPHA, BETA, DAILY_COST, HOSTILE_ERROR, NOW, TOTAL, expect, write_known_logs
 
 WEEK_S = 7 * 86400
 
@@ -32,19 +32,6 @@ WEEK_S = 7 * 86400
 @pytest.fixture
 def known(tmp_path):
     return report_from_logs(write_known_logs(tmp_path / "logs"), now=NOW, since_s=WEEK_S)
-
-
-def expect(figures: dict, known_answers: dict) -> None:
-    """Every figure in ``known_answers`` is what ``figures`` says (dicts compared key by key)."""
-    for key, value in known_answers.items():
-        if key == "statuses":
-            assert figures[key] == {str(s): value.get(str(s), 0) for s in RunStatus}, key
-        elif key == "errors":
-            assert figures[key]["total"] == value["total"]
-            categories = figures[key]["by_category"]
-            assert categories == {c: value["by_category"].get(c, 0) for c in categories}, key
-        else:
-            assert figures[key] == value, key
 
 
 def test_percentiles_interpolate_between_ranks():

@@ -117,28 +117,24 @@ def _print(result: Report) -> None:
                 click.echo(f"  {line}")
 
 
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3g}s" if value < 10 else f"{value:,.0f}s"  # noqa: PLR2004
-
-
 def _cells(figures: dict[str, Any]) -> list[str]:
+    from agentops.ops.report import seconds, usd  # noqa: PLC0415
+
     duration, actions = figures["duration_s"], figures["actions"]
     rate = figures["success_rate"]
     return [
         str(figures["runs"]),
         "-" if rate is None else f"{rate * 100:.1f}%",
-        _seconds(duration["p50"]),
-        _seconds(duration["p95"]),
-        _seconds(duration["max"]),
+        seconds(duration["p50"]),
+        seconds(duration["p95"]),
+        seconds(duration["max"]),
         str(figures["errors"]["total"]),
         str(figures["statuses"]["skipped"]),
         str(figures["retries"]["total"]),
         str(figures["circuit_openings"]),
         f"{actions['committed']}/{actions['skipped']}/{actions['undone']}",
         f"{figures['tokens']:,}",
-        f"${figures['cost_usd']:.4f}",
+        usd(figures["cost_usd"]),
     ]
 
 

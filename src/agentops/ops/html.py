@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agentops import __version__
+from agentops.ops.report import seconds, usd
 from agentops.status import RunStatus
 
 if TYPE_CHECKING:
@@ -107,16 +108,6 @@ def _e(value: object) -> str:
 
 def _num(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3g} s" if value < 10 else f"{value:,.0f} s"  # noqa: PLR2004
-
-
-def _usd(value: float) -> str:
-    return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:.4f}"
 
 
 def _nice_max(value: float) -> float:
@@ -222,11 +213,11 @@ def _durations_chart(report: Report) -> str:
         y = _TOP + _PLOT_H - p95 / top * _PLOT_H
         body.append(
             f'<line class="p95" x1="{_LEFT}" y1="{y:.2f}" x2="{_LEFT + _PLOT_W}" y2="{y:.2f}" '
-            f'stroke="#757575" stroke-dasharray="4 3"><title>p95 {_seconds(p95)}</title></line>'
+            f'stroke="#757575" stroke-dasharray="4 3"><title>p95 {seconds(p95)}</title></line>'
         )
         body.append(
             f'<text x="{_LEFT + _PLOT_W}" y="{y - 3:.2f}" text-anchor="end">'
-            f"p95 {_seconds(p95)}</text>"
+            f"p95 {seconds(p95)}</text>"
         )
     for point in points:
         x = _LEFT + (point.at - report.since).total_seconds() / span * _PLOT_W
@@ -236,7 +227,7 @@ def _durations_chart(report: Report) -> str:
             f'<circle class="point" data-status="{_e(point.status)}" '
             f'data-duration="{point.duration_s:g}" cx="{x:.2f}" cy="{y:.2f}" r="3" '
             f'fill="{colour}" fill-opacity="0.75"><title>{_e(point.agent)} '
-            f"{_e(point.run_id)}: {_seconds(point.duration_s)}, {_e(point.status)}</title></circle>"
+            f"{_e(point.run_id)}: {seconds(point.duration_s)}, {_e(point.status)}</title></circle>"
         )
     days = report.days()
     labels = [
@@ -258,17 +249,17 @@ def _cost_chart(report: Report) -> str:
     gap = 1.0 if width > 4 else 0.0  # noqa: PLR2004 - thin bars touch
     body = []
     for i, day in enumerate(days):
-        usd = cost.get(day, 0.0)
-        if usd <= 0:
+        spent = cost.get(day, 0.0)
+        if spent <= 0:
             continue
-        height = usd / top * _PLOT_H
+        height = spent / top * _PLOT_H
         body.append(
-            f'<rect class="cost" data-day="{day:%Y-%m-%d}" data-usd="{usd:.6f}" '
+            f'<rect class="cost" data-day="{day:%Y-%m-%d}" data-usd="{spent:.6f}" '
             f'x="{_LEFT + i * width + gap / 2:.2f}" y="{_TOP + _PLOT_H - height:.2f}" '
             f'width="{max(width - gap, 0.5):.2f}" height="{height:.2f}" fill="{COST_COLOUR}">'
-            f"<title>{day:%Y-%m-%d}: {_usd(usd)}</title></rect>"
+            f"<title>{day:%Y-%m-%d}: {usd(spent)}</title></rect>"
         )
-    return _frame(title, _usd(top), _x_labels(days, "day", width), body)
+    return _frame(title, usd(top), _x_labels(days, "day", width), body)
 
 
 def _legend(report: Report) -> str:
@@ -288,9 +279,9 @@ def _cells(figures: dict[str, Any]) -> dict[str, str]:
     return {
         "runs": f"{figures['runs']:,}",
         "success_rate": "-" if rate is None else f"{rate * 100:.1f}%",
-        "p50": _seconds(duration["p50"]),
-        "p95": _seconds(duration["p95"]),
-        "max": _seconds(duration["max"]),
+        "p50": seconds(duration["p50"]),
+        "p95": seconds(duration["p95"]),
+        "max": seconds(duration["max"]),
         "errors": f"{figures['errors']['total']:,}",
         "skipped": f"{figures['statuses']['skipped']:,}",
         "retries": f"{figures['retries']['total']:,}",
@@ -299,7 +290,7 @@ def _cells(figures: dict[str, Any]) -> dict[str, str]:
         "actions_skipped": f"{actions['skipped']:,}",
         "undone": f"{actions['undone']:,}",
         "tokens": f"{figures['tokens']:,}",
-        "cost_usd": _usd(figures["cost_usd"]),
+        "cost_usd": usd(figures["cost_usd"]),
         "confidence": "-" if confidence is None else f"{confidence:.2f}",
         "held": f"{review['held']:,}",
         "escalated": f"{review['escalated']:,}",
@@ -351,7 +342,7 @@ def render_html(report: Report, *, generated_at: datetime | None = None) -> str:
     summary = (
         f"{total['runs']:,} runs of {len(report.agents):,} agent(s)"
         + ("" if rate is None else f", {rate * 100:.1f}% succeeded")
-        + f", {total['errors']['total']:,} errors, {_usd(total['cost_usd'])} spent"
+        + f", {total['errors']['total']:,} errors, {usd(total['cost_usd'])} spent"
     )
     period = f"{report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC"
     capped = len(report.series.points) > MAX_POINTS

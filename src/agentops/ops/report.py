@@ -57,6 +57,8 @@ __all__ = [
     "build_report",
     "percentile",
     "report_from_logs",
+    "seconds",
+    "usd",
 ]
 
 REPORT_KEYS = ("since", "until", "bucket", "agents", "total")
@@ -124,6 +126,18 @@ def percentile(ordered: list[float], fraction: float) -> float | None:
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def usd(value: float) -> str:
+    """Dollars as people read them: ``$1,234.50``, ``$0.30``, and ``$0.0042`` below a cent."""
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"  # noqa: PLR2004
+
+
+def seconds(value: float | None) -> str:
+    """A duration as people read it: ``0.25 s``, ``8.5 s``, ``1,234 s``; ``-`` for none."""
+    if value is None:
+        return "-"
+    return f"{value:.3g} s" if value < 10 else f"{value:,.0f} s"  # noqa: PLR2004
 
 
 def bucket_for(span_s: float) -> str:
