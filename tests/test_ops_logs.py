@@ -283,6 +283,29 @@ def test_follow_survives_a_rotation(log):
     assert follow(reader) == ["last of the old file", "first of the new file", "second"]
 
 
+def test_follow_reads_on_from_a_rotated_file_a_run_still_writes(log):
+    """A run that had the old file open when another invocation rotated it: its lines still come."""
+    write(log, line("run.started", "long"))
+    running = log.open("a")  # the long run's own descriptor
+
+    def rotate_under_it():
+        log.rename(log.with_name("hello.jsonl.1"))
+        write(log, line("run.skipped", "other"))
+
+    def finish_the_long_run():
+        running.write(line("run.finished", "long") + "\n")
+        running.flush()
+
+    reader = LogReader(
+        log, sleep=Script(rotate_under_it, finish_the_long_run, lambda: write(log, line("next")))
+    )
+    try:
+        assert events(reader.lines(partial=False)) == ["run.started"]
+        assert follow(reader) == ["run.skipped", "run.finished", "next"]
+    finally:
+        running.close()
+
+
 def test_follow_waits_for_a_log_that_does_not_exist_yet(log):
     """-f on an agent that never ran: its first lines come when they are written."""
     reader = LogReader(log, sleep=Script(lambda: None, lambda: write(log, line("first"))))

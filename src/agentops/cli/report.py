@@ -47,6 +47,8 @@ def report(
     from agentops.ops.logs import log_files  # noqa: PLC0415
     from agentops.ops.report import build_report  # noqa: PLC0415
 
+    if as_json and html_path is not None and str(html_path) == "-":
+        raise click.UsageError("--json and --html - would both print on stdout")
     project = project_of(ctx)
     names = None
     if agent is not None:

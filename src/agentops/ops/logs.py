@@ -206,20 +206,20 @@ def scan_file(path: Path, events: frozenset[str]) -> Iterator[LogLine]:
         return
     except OSError as exc:
         raise StateError(f"{path}: cannot read: {describe(exc)}") from exc
-    try:
-        with os.fdopen(fd, "rb") as file:
-            data = file.read()
-    except OSError as exc:
-        raise StateError(f"{path}: cannot read: {describe(exc)}") from exc
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        start = raw.find(_EVENT_KEY)
-        if start >= 0:
-            start += len(_EVENT_KEY)
-            if raw[start : raw.find(b'"', start)] not in wanted:
-                continue
-        elif not raw.strip():
-            continue
-        yield parse_line(raw.decode("utf-8", "replace"), path, lineno)
+    # Line by line: memory stays flat however large the log was let grow.
+    with os.fdopen(fd, "rb") as file:
+        try:
+            for lineno, raw in enumerate(file, start=1):
+                start = raw.find(_EVENT_KEY)
+                if start >= 0:
+                    start += len(_EVENT_KEY)
+                    if raw[start : raw.find(b'"', start)] not in wanted:
+                        continue
+                elif not raw.strip():
+                    continue
+                yield parse_line(raw.rstrip(b"\n").decode("utf-8", "replace"), path, lineno)
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read: {describe(exc)}") from exc
 
 
 class LogReader:
@@ -286,57 +286,24 @@ class LogReader:
         self.close()
 
 
-class _Tail:
-    """One log file read from where it was last read; replaced or truncated, it starts again."""
+class _Open:
+    """A file being read: where its next line starts, and how many lines came before it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, file: IO[bytes]) -> None:
         self.path = path
-        self.file: IO[bytes] | None = None
+        self.file = file
         self.pending = b""
         self.lineno = 0
 
-    def read(self, *, partial: bool, keep_open: bool = True) -> list[LogLine]:
-        lines: list[LogLine] = []
-        if self.file is None:
-            self.file = self._open()
-            if self.file is None:
-                return lines
-        lines += self._drain(partial=partial)
-        change = self._change()
-        if change == "replaced":
-            # Rotated (or removed and written afresh): finish the old file, then the new one.
-            lines += self._drain(partial=True)
-            self.close()
-            self.file = self._open()
-        elif change == "truncated":  # cut in place (copytruncate): read again from the start
-            self.file.seek(0)
-            self.pending, self.lineno = b"", 0
-        if change is not None and self.file is not None:
-            lines += self._drain(partial=partial)
-        if not keep_open:
-            self.close()
-        return lines
-
-    def _open(self) -> IO[bytes] | None:
-        self.pending, self.lineno = b"", 0
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot read: {describe(exc)}") from exc
-        return os.fdopen(fd, "rb")
-
-    def _drain(self, *, partial: bool) -> list[LogLine]:
-        assert self.file is not None  # noqa: S101 - only called with a file
+    def drain(self, *, partial: bool) -> list[LogLine]:
+        """The lines written since the last drain (with ``partial``, a last one without newline)."""
         try:
             chunks = [self.pending]
             while chunk := self.file.read(_READ_SIZE):
                 chunks.append(chunk)
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read: {describe(exc)}") from exc
-        data = b"".join(chunks)
-        *complete, self.pending = data.split(b"\n")
+        *complete, self.pending = b"".join(chunks).split(b"\n")
         if partial and self.pending:
             complete.append(self.pending)
             self.pending = b""
@@ -347,28 +314,82 @@ class _Tail:
                 lines.append(parse_line(raw.decode("utf-8", "replace"), self.path, self.lineno))
         return lines
 
-    def _change(self) -> Literal["replaced", "truncated"] | None:
+    def rewind(self) -> None:
+        """Read again from the start (the file was cut shorter in place)."""
+        self.file.seek(0)
+        self.pending, self.lineno = b"", 0
+
+    def close(self) -> None:
+        """Close the file."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+
+
+class _Tail:
+    """A log read from where it was last read, across rotations and truncations.
+
+    After a rotation the old file is still read, until the next rotation: a
+    run that had it open when another invocation rotated the log (a skipped
+    run, an operator command) goes on writing its lines there.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.current: _Open | None = None
+        self.previous: _Open | None = None
+
+    def read(self, *, partial: bool, keep_open: bool = True) -> list[LogLine]:
+        lines: list[LogLine] = []
+        if self.previous is not None:
+            lines += self.previous.drain(partial=False)
+        if self.current is None:
+            self.current = self._open()
+            if self.current is None:
+                return lines
+        lines += self.current.drain(partial=partial)
+        change = self._change(self.current)
+        if change == "replaced":  # rotated, or removed and written afresh: the new one too
+            if self.previous is not None:
+                self.previous.close()
+            self.previous, self.current = self.current, self._open()
+        elif change == "truncated":  # cut in place (copytruncate): read again from the start
+            self.current.rewind()
+        if change is not None and self.current is not None:
+            lines += self.current.drain(partial=partial)
+        if not keep_open:
+            self.close()
+        return lines
+
+    def _open(self) -> _Open | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot read: {describe(exc)}") from exc
+        return _Open(self.path, os.fdopen(fd, "rb"))
+
+    def _change(self, reading: _Open) -> Literal["replaced", "truncated"] | None:
         """Whether another file took the log's place (a rotation), or it was cut shorter.
 
         A log gone with nothing in its place yet is read on from the old
         file until a new one appears.
         """
-        assert self.file is not None  # noqa: S101 - only called with a file
         try:
             now = self.path.lstat()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read: {describe(exc)}") from exc
-        if not os.path.samestat(now, os.fstat(self.file.fileno())):
+        if not os.path.samestat(now, os.fstat(reading.file.fileno())):
             return "replaced"
-        return "truncated" if now.st_size < self.file.tell() else None
+        return "truncated" if now.st_size < reading.file.tell() else None
 
     def close(self) -> None:
-        if self.file is not None:
-            with contextlib.suppress(OSError):
-                self.file.close()
-            self.file = None
+        for reading in (self.previous, self.current):
+            if reading is not None:
+                reading.close()
+        self.previous = self.current = None
 
 
 # Control characters an agent could put in a log line to move a terminal's
