@@ -3,6 +3,25 @@
 ``run_agentops`` starts the real ``agentops`` executable as a subprocess, under
 cron's minimal environment unless told otherwise. ``invoke`` runs the click
 app in-process (``CliRunner``) for fast checks of output and exit codes.
+
+Secrets: the whole session runs with known fake secrets
+(:data:`leakscan.FAKE_SECRETS`) and none of the machine's. They reach every run:
+
+- in-process code reads them from ``os.environ``, where they are for the whole
+  session (the machine's secret-named variables are removed);
+- every subprocess gets them: :func:`cron_env` holds them, and
+  ``run_agentops`` adds them to any ``env`` it is given;
+- in-process runs (``run_agent`` and ``approve_held``) also get them in
+  ``RunOptions.environ``, as a run started by the CLI does (it passes
+  ``os.environ``): tests pass ``environ={}`` to keep the machine's
+  configuration out, and :func:`_fake_secrets_in_run_options` merges the fakes
+  into any explicit mapping, so no test has to remember to.
+
+Everything ``run_agentops`` and ``invoke`` print is remembered
+(:func:`remember`), and at the end of the session (``pytest_sessionfinish``)
+every file under pytest's base temporary directory and every remembered
+output is scanned for each fake secret in every form it may be written in. A
+hit fails the session (exit 1) with a report naming the file and the form.
 """
 
 from __future__ import annotations
@@ -21,6 +40,9 @@ import pytest
 from click.testing import CliRunner
 
 from agentops.cli import main
+from agentops.redact import is_secret_env_name
+from agentops.session import Session
+from leakscan import FAKE_SECRETS, Leak, scan_text, scan_tree
 
 REPO = Path(__file__).resolve().parent.parent
 AGENTOPS = Path(sys.executable).parent / "agentops"
@@ -104,37 +126,56 @@ def project(tmp_path: Path) -> Project:
 
 
 def cron_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment cron gives a job: almost nothing."""
-    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "SHELL": "/bin/sh", **extra}
+    """The environment cron gives a job: almost nothing, and the session's fake secrets."""
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "SHELL": "/bin/sh", **FAKE_SECRETS, **extra}
+
+
+PRINTED: list[tuple[str, str]] = []
+"""(what printed it, the text) of every output the suite captured: scanned at the end."""
+
+
+def remember(where: str, *texts: str | bytes | None) -> None:
+    """Keep what a command printed, for the scan for secrets at the end of the session."""
+    for text in texts:
+        decoded = text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
+        PRINTED.append((where, decoded or ""))
 
 
 @pytest.fixture
-def run_agentops(project: Project):
+def run_agentops(project: Project, request: pytest.FixtureRequest):
     """Run the real agentops executable as cron would: a subprocess, minimal env, no TTY."""
 
     def run(
         *args: str, env: dict[str, str] | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        result = subprocess.run(
             [str(AGENTOPS), "--home", str(project.home), *args],
-            env=env if env is not None else cron_env(project.home),
+            env={**FAKE_SECRETS, **env} if env is not None else cron_env(project.home),
             capture_output=True,
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
             check=False,
         )
+        where = f"{request.node.nodeid}: agentops {' '.join(args)}"
+        remember(f"{where}: stdout", result.stdout)
+        remember(f"{where}: stderr", result.stderr)
+        return result
 
     return run
 
 
 @pytest.fixture
-def invoke(project: Project):
+def invoke(project: Project, request: pytest.FixtureRequest):
     """Run the click app in-process against the project."""
 
     def run(*args: str, env: dict[str, str] | None = None):
         runner = CliRunner()
-        return runner.invoke(main, ["--home", str(project.home), *args], env=env)
+        result = runner.invoke(main, ["--home", str(project.home), *args], env=env)
+        where = f"{request.node.nodeid}: agentops {' '.join(args)} (in-process)"
+        remember(f"{where}: stdout", result.stdout)
+        remember(f"{where}: stderr", result.stderr)
+        return result
 
     return run
 
@@ -157,9 +198,77 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# -- secrets ---------------------------------------------------------------------------
+
+_BASETEMP = pytest.StashKey[Path]()
+_LEAKS = pytest.StashKey[list[Leak]]()
+
+
+def _secret_named(name: str) -> bool:
+    # agentops' own rule, and a wider one: the machine's secrets stay out either way.
+    return is_secret_env_name(name) or name.endswith(("_KEY", "_TOKEN", "_SECRET", "_PAT"))
+
+
+def _only_fake_secrets(patch: pytest.MonkeyPatch) -> None:
+    # Every secret-named variable goes, but the fakes, which are (re)set.
+    for name in list(os.environ):
+        if _secret_named(name) and os.environ[name] != FAKE_SECRETS.get(name):
+            patch.delenv(name)
+    for name, value in FAKE_SECRETS.items():
+        patch.setenv(name, value)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fake_secrets_for_the_session(tmp_path_factory: pytest.TempPathFactory, request):
+    """The session's environment holds the fake secrets, and none of the machine's."""
+    request.config.stash[_BASETEMP] = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as patch:
+        _only_fake_secrets(patch)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_secrets_from_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests see only the environment they set up, not the machine's secrets."""
-    for name in list(os.environ):
-        if name.endswith(("_KEY", "_TOKEN", "_SECRET")) or "PASSWORD" in name:
-            monkeypatch.delenv(name)
+    """Each test starts with the fake secrets only, whatever an earlier agent set."""
+    _only_fake_secrets(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def _fake_secrets_in_run_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs given an ``environ`` get the fake secrets in it, as CLI runs do."""
+    init = Session.__init__
+
+    def with_fakes(self: Session, project, name: str, options) -> None:
+        if options.environ is not None:
+            options = options._replace(environ={**FAKE_SECRETS, **options.environ})
+        init(self, project, name, options)
+
+    monkeypatch.setattr(Session, "__init__", with_fakes)
+
+
+def find_leaks(basetemp: Path | None) -> list[Leak]:
+    """The fake secrets in every file under ``basetemp`` and in every output remembered."""
+    leaks = scan_tree(basetemp) if basetemp is not None and basetemp.is_dir() else []
+    for where, text in PRINTED:
+        leaks += scan_text(text, where)
+    return leaks
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook may remove the temporary files
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Scan what the session wrote and printed; a secret found fails the session."""
+    leaks = find_leaks(session.config.stash.get(_BASETEMP, None))
+    session.config.stash[_LEAKS] = leaks
+    if leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """Report the secrets found, one line each, under a red header."""
+    leaks = config.stash.get(_LEAKS, [])
+    if not leaks:
+        return
+    terminalreporter.write_sep("=", f"{len(leaks)} fake secrets leaked", red=True, bold=True)
+    for leak in leaks:
+        terminalreporter.write_line(f"LEAKED {leak}")
+    terminalreporter.write_line("the session fails (exit 1): no file or output may hold a secret")

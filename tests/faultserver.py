@@ -57,6 +57,8 @@ class Request:
     at: float
     method: str
     path: str
+    query: str = ""
+    """What followed the ``?``, as it came over the wire (percent-encoded)."""
 
 
 def ok(data: Any = None) -> Reply:
@@ -100,9 +102,11 @@ class _Scripts:
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def next_reply(self, method: str, path: str) -> Reply:
+    def next_reply(self, method: str, path: str, query: str = "") -> Reply:
         with self.lock:
-            self.requests.append(Request(at=time.monotonic(), method=method, path=path))
+            self.requests.append(
+                Request(at=time.monotonic(), method=method, path=path, query=query)
+            )
             script = self.replies.get(path)
             if not script:
                 return error(404)
@@ -123,7 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply()
 
     def _reply(self) -> None:
-        reply = self.scripts.next_reply(self.command, self.path.partition("?")[0])
+        path, _, query = self.path.partition("?")
+        reply = self.scripts.next_reply(self.command, path, query)
         if reply.delay_s:
             time.sleep(reply.delay_s)
         try:

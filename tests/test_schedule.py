@@ -181,12 +181,14 @@ def test_render_crontab_runs_each_agent_with_absolute_program_and_quoted_home():
         home=Path("/srv/my agents"),
     )
     lines = run_lines(crontab)
+    env = f"PATH={CRON_PATH}"
     assert lines == [
-        f"*/15 * * * * {PROGRAM} --home '/srv/my agents' run hello --scheduled",
-        f"@daily {PROGRAM} --home '/srv/my agents' run digest --scheduled",
+        f"*/15 * * * * {env} {PROGRAM} --home '/srv/my agents' run hello --scheduled",
+        f"@daily {env} {PROGRAM} --home '/srv/my agents' run digest --scheduled",
     ]
     command = lines[0].split(" ", 5)[5]
     assert shlex.split(command) == [
+        env,
         PROGRAM,
         "--home",
         "/srv/my agents",
@@ -196,18 +198,19 @@ def test_render_crontab_runs_each_agent_with_absolute_program_and_quoted_home():
     ]
 
 
-def test_render_crontab_sets_path_before_any_job():
-    """Cron's minimal environment gets a PATH line, above the first job."""
+def test_render_crontab_sets_path_for_each_job_only():
+    """Each job gets cron's missing PATH for itself; no PATH= line changes the lines after it."""
     crontab = render_crontab([("hello", "@hourly", "")], program=PROGRAM, home=Path("/srv/a"))
-    lines = crontab.splitlines()
-    assert f"PATH={CRON_PATH}" in lines
-    assert lines.index(f"PATH={CRON_PATH}") < lines.index(run_lines(crontab)[0])
+    assert not any(re.match(r"[A-Z_]+=", line) for line in crontab.splitlines())
+    assert run_lines(crontab)[0].startswith(f"@hourly PATH={CRON_PATH} ")
 
 
 def test_render_crontab_takes_another_path():
-    """The PATH line can be given, e.g. to add the directory of a tool agents call."""
-    crontab = render_crontab([], program=PROGRAM, home=Path("/srv/a"), path="/opt/bin:/usr/bin")
-    assert "PATH=/opt/bin:/usr/bin" in crontab.splitlines()
+    """The PATH can be given, e.g. to add the directory of a tool agents call."""
+    crontab = render_crontab(
+        [("hello", "@hourly", "")], program=PROGRAM, home=Path("/srv/a"), path="/opt/bin:/usr/bin"
+    )
+    assert run_lines(crontab)[0].startswith("@hourly PATH=/opt/bin:/usr/bin ")
 
 
 def test_render_crontab_escapes_percent_signs():

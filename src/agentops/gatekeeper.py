@@ -39,6 +39,7 @@ from agentops.errors import (
 )
 from agentops.guards import GuardStop
 from agentops.interrupts import StopRun
+from agentops.loader import unknown_params
 from agentops.log import captured_output
 from agentops.retry import call_with_retries
 
@@ -101,7 +102,7 @@ class Gatekeeper:
         allows extra keys), so a typo never passes silently.
         """
         model = self.code.params_model
-        typos = _unknown_keys(model, self.spec.config.params)
+        typos = unknown_params(model, self.spec.config.params)
         if typos:  # the operator's file, not this run's input: a configuration error
             raise ConfigError(
                 f"{self.spec.directory / 'agent.toml'}: [params] "
@@ -109,7 +110,7 @@ class Gatekeeper:
                 agent=self.name,
             )
         values = {**self.spec.config.params, **overrides}
-        errors = [f"{key}: unknown param" for key in _unknown_keys(model, values)]
+        errors = [f"{key}: unknown param" for key in unknown_params(model, values)]
         if not errors:
             try:
                 return self._validate(model, values, "Params")
@@ -365,19 +366,6 @@ def _raise_if_stopped(guards: RunGuards) -> None:
     # A guard tripped but the agent swallowed the stop: the run ends anyway.
     if guards.stopped is not None:
         raise guards.stopped
-
-
-def _unknown_keys(model: type[BaseModel], values: Mapping[str, Any]) -> list[str]:
-    if model.model_config.get("extra") == "allow":
-        return []
-    known = set(model.model_fields)
-    known |= {f.alias for f in model.model_fields.values() if f.alias}
-    known |= {
-        f.validation_alias
-        for f in model.model_fields.values()
-        if isinstance(f.validation_alias, str)
-    }
-    return sorted(key for key in values if key not in known)
 
 
 def _describe(exc: ValidationError) -> list[str]:

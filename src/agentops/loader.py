@@ -19,12 +19,12 @@ from pydantic import BaseModel
 from agentops.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from types import ModuleType
 
     from agentops.project import AgentSpec
 
-__all__ = ["HOOKS", "AgentCode", "load_agent"]
+__all__ = ["HOOKS", "AgentCode", "load_agent", "unknown_params"]
 
 HOOKS = {
     "validate": ("result", "ctx"),
@@ -169,3 +169,17 @@ def _error_line(exc: BaseException, filename: str) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     line = next((frame.lineno for frame in reversed(frames) if frame.filename == filename), None)
     return f":{line}" if line else ""
+
+
+def unknown_params(model: type[BaseModel], values: Mapping[str, Any]) -> list[str]:
+    """The keys of ``values`` the Params ``model`` does not know (none if it takes extras)."""
+    if model.model_config.get("extra") == "allow":
+        return []
+    known = set(model.model_fields)
+    known |= {f.alias for f in model.model_fields.values() if f.alias}
+    known |= {
+        f.validation_alias
+        for f in model.model_fields.values()
+        if isinstance(f.validation_alias, str)
+    }
+    return sorted(key for key in values if key not in known)

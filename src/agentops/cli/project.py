@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from agentops.cli import main
-from agentops.cli._common import print_table, project_of, reports_errors, said, short_time
+from agentops.cli._common import (
+    fail,
+    print_table,
+    project_of,
+    reports_errors,
+    said,
+    say,
+    short_time,
+)
+from agentops.errors import AgentOpsError
 
-__all__ = ["cron", "init", "list_agents"]
+if TYPE_CHECKING:
+    from agentops.ops.check import Problem
+    from agentops.project import Project
+
+__all__ = ["check", "cron", "init", "list_agents"]
 
 
 @main.command(name="list")
@@ -57,33 +72,129 @@ def list_agents(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--install", "action", flag_value="install", help="Put the lines in your crontab.")
+@click.option("--uninstall", "action", flag_value="uninstall", help="Take them out again.")
+@click.option("--diff", "action", flag_value="diff", help="Show what --install would change.")
 @click.pass_context
 @reports_errors
-def cron(ctx: click.Context) -> None:
-    """Print crontab lines that run every scheduled agent.
+def cron(ctx: click.Context, action: str | None) -> None:
+    """Print the crontab lines that run every scheduled agent, or install them.
 
     Paths are absolute and PATH is set, so the lines work under cron's minimal
-    environment. Paste them into `crontab -e`, or replace your whole crontab
-    with `agentops cron > agentops.cron && crontab agentops.cron` (the && keeps
-    your crontab if agentops refuses).
+    environment. `--install` keeps them in a marked block of your crontab for
+    this home (through the `crontab` command; every other line stays as it
+    is; installing twice changes nothing), and refuses, changing nothing,
+    while `agentops check` finds a problem. `--uninstall` takes the block out.
     """
-    from agentops.schedule import render_crontab  # noqa: PLC0415
+    from agentops.crontab import Crontab  # noqa: PLC0415
 
     project = project_of(ctx)
+    if action is None:
+        click.echo(_crontab_lines(project), nl=False)
+        return
+    crontab = Crontab()
+    current = crontab.read()
+    if action == "uninstall":
+        wanted = crontab.without_block(current, project.home)
+    else:
+        problems = _problems(project, crontab_text=None)
+        if problems and action == "install":
+            for problem in problems:
+                say(str(problem))
+            fail(
+                "cron --install refused: agentops check found a problem; the crontab is unchanged",
+                78,
+            )
+        wanted = crontab.with_block(current, project.home, _crontab_lines(project))
+    if action == "diff":
+        click.echo(
+            _diff(current, wanted) or "the crontab is up to date", nl=not _diff(current, wanted)
+        )
+        return
+    if wanted == current:
+        click.echo(f"the crontab is already up to date for {project.home}")
+        return
+    crontab.write(wanted)
+    done = "removed from" if action == "uninstall" else "installed in"
+    click.echo(f"agentops lines for {project.home} {done} the crontab")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of problems.")
+@click.pass_context
+@reports_errors
+def check(ctx: click.Context, as_json: bool) -> None:
+    """Check every agent can run: its TOML, schedule, code, params, models, crontab block.
+
+    One line per problem, with the file and line; exit 78 if there is any.
+    Imports each agent's code (under its timeout) to check it.
+    """
+    project = project_of(ctx)
+    problems = _problems(project, crontab_text=_installed_crontab())
+    if as_json:
+        from agentops.ops.check import PROBLEM_KEYS  # noqa: PLC0415
+
+        click.echo(
+            json.dumps([dict(zip(PROBLEM_KEYS, p, strict=True)) for p in problems], indent=2)
+        )
+    else:
+        for problem in problems:
+            click.echo(str(problem))
+        if not problems:
+            click.echo(f"{len(project.agent_names())} agent(s), no problem found")
+    sys.exit(78 if problems else 0)
+
+
+def _problems(project: Project, *, crontab_text: str | None) -> list[Problem]:
+    from agentops.crontab import Crontab  # noqa: PLC0415
+    from agentops.ops.check import check_project  # noqa: PLC0415
+
+    block = None if crontab_text is None else Crontab.block(crontab_text, project.home)
+    try:
+        expected = _crontab_lines(project)
+    except AgentOpsError:
+        expected = None  # the agents' own problems are found one by one
+    return check_project(project, environ=os.environ, crontab_block=block, expected_block=expected)
+
+
+def _installed_crontab() -> str | None:
+    from agentops.crontab import Crontab  # noqa: PLC0415
+
+    try:
+        return Crontab().read()
+    except AgentOpsError:
+        return None  # no cron here: nothing to be in step with
+
+
+def _crontab_lines(project: Project) -> str:
+    from agentops.schedule import render_crontab  # noqa: PLC0415
+
     specs, problems = project.agents()
     if problems:  # a partial crontab would silently drop an agent: refuse instead
-        sys.exit(said(problems))
-    click.echo(
-        render_crontab(
-            [
-                (spec.name, spec.config.schedule, spec.config.description)
-                for spec in specs
-                if spec.config.schedule
-            ],
-            program=_own_command(),
-            home=project.home,
-        ),
-        nl=False,
+        for problem in problems[1:]:
+            say(problem.message)
+        raise problems[0]
+    return render_crontab(
+        [
+            (spec.name, spec.config.schedule, spec.config.description)
+            for spec in specs
+            if spec.config.schedule
+        ],
+        program=_own_command(),
+        home=project.home,
+    )
+
+
+def _diff(current: str, wanted: str) -> str:
+    import difflib  # noqa: PLC0415
+
+    return "".join(
+        difflib.unified_diff(
+            current.splitlines(keepends=True),
+            wanted.splitlines(keepends=True),
+            "crontab (now)",
+            "crontab (with agentops cron --install)",
+        )
     )
 
 
