@@ -24,7 +24,8 @@ from agentops.ops.report import seconds, usd
 from agentops.status import RunStatus
 
 if TYPE_CHECKING:
-    from agentops.ops.report import Point, Report
+    from agentops.ops.report import Report
+    from agentops.ops.tally import Point
 
 __all__ = ["MAX_POINTS", "STATUS_COLOURS", "TABLE_COLUMNS", "render_html"]
 
