@@ -109,7 +109,7 @@ class _Printer:
 
     def __init__(self, *, as_json: bool) -> None:
         self.as_json = as_json
-        self.run_id: object = None
+        self.run_id: str | None = None
         self._renderer: ConsoleRenderer | None = None
 
     def print(self, lines: Iterable[LogLine]) -> None:
@@ -134,7 +134,8 @@ class _Printer:
 
         if self._renderer is None:
             self._renderer = console_renderer(colors=sys.stdout.isatty())
-        if line.event is not None and line.event.get("run_id") != self.run_id:
-            self.run_id = line.event.get("run_id")
-            click.echo(f"--- run {printable(str(self.run_id))}")
+        run_id = None if line.event is None else line.event.get("run_id")
+        if isinstance(run_id, str) and run_id != self.run_id:
+            self.run_id = run_id
+            click.echo(f"--- run {printable(run_id)}")
         click.echo(readable(line, self._renderer))

@@ -320,6 +320,10 @@ def _table(report: Report) -> str:
     )
 
 
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count:,} times"
+
+
 def _errors(report: Report) -> str:
     parts = []
     for name, figures in report.agents.items():
@@ -327,7 +331,7 @@ def _errors(report: Report) -> str:
         if not top:
             continue
         items = "".join(
-            f'<li data-count="{error["count"]}"><strong>{error["count"]:,} times</strong> '
+            f'<li data-count="{error["count"]}"><strong>{_times(error["count"])}</strong> '
             f"<code>{_e(error['message'])}</code> (last {_e(error['last_at'])})</li>"
             for error in top
         )

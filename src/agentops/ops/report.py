@@ -114,9 +114,11 @@ def usd(value: float) -> str:
 
 
 def seconds(value: float | None) -> str:
-    """A duration as people read it: ``0.25 s``, ``8.5 s``, ``1,234 s``; ``-`` for none."""
+    """A duration as people read it: ``7 ms``, ``8.5 s``, ``1,234 s``; ``-`` for none."""
     if value is None:
         return "-"
+    if 0 < value < 1:
+        return f"{value * 1000:.3g} ms"
     return f"{value:.3g} s" if value < 10 else f"{value:,.0f} s"  # noqa: PLR2004
 
 
