@@ -259,3 +259,72 @@ def test_a_hook_that_is_not_callable_is_refused(load_error, hook):
     """`validate = True` is a mistake that must not pass as 'no hook'."""
     message = load_error(GOOD.split("\n\ndef validate")[0] + f"\n{hook} = True\n")
     assert f"{hook} must be a plain function" in message
+
+
+@pytest.mark.parametrize(
+    ("hook", "wrong", "right"),
+    [
+        ("validate", "def validate(result):", "def validate(result, ctx)"),
+        ("rollback", "def rollback():", "def rollback(output, ctx)"),
+        ("fallback", "def fallback(params, ctx):", "def fallback(params, ctx, error)"),
+        ("apply", "def apply(result, ctx, extra):", "def apply(result, ctx)"),
+        ("reconcile", "def reconcile(action, key):", "def reconcile(action, key, ctx)"),
+        ("validate", "def validate(result, *, ctx):", "def validate(result, ctx)"),
+    ],
+    ids=["validate", "rollback", "fallback", "apply", "reconcile", "keyword-only"],
+)
+def test_a_hook_that_cannot_take_its_arguments_is_refused_at_load(load_error, hook, wrong, right):
+    """A hook with the wrong signature is a configuration error naming the right one."""
+    code = GOOD.split("\n\ndef validate")[0] + f"\n\n{wrong}\n    pass\n"
+    message = load_error(code)
+    assert f"{hook}() takes the wrong arguments: write {right}" in message
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "def validate(result, ctx=None, *args, **kwargs):",
+        "def validate(*args):",
+        "def validate(result: Result, context: Context) -> None:",
+    ],
+    ids=["defaults-and-extras", "star-args", "other-names"],
+)
+def test_a_hook_that_can_take_its_arguments_is_accepted(load, signature):
+    """Any signature that binds the arguments positionally is fine, whatever the names."""
+    code = load(GOOD.split("\n\ndef validate")[0] + f"\n\n{signature}\n    pass\n")
+    assert code.hook("validate") is code.module.validate
+
+
+@pytest.mark.parametrize("kind", ["async def", "generator"])
+def test_a_hook_that_is_not_a_plain_function_is_refused(load_error, kind):
+    """An async or generator validate() would never run its checks: refused at load."""
+    definition = (
+        "async def validate(result, ctx):\n    pass\n"
+        if kind == "async def"
+        else "def validate(result, ctx):\n    yield\n"
+    )
+    message = load_error(GOOD.split("\n\ndef validate")[0] + "\n\n" + definition)
+    assert "validate must be a plain function, not async def or a generator" in message
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        "async def run(params: Params, ctx: Context) -> Result: ...",
+        "def run(params: Params, ctx: Context) -> Result:\n    yield 1",
+    ],
+    ids=["async", "generator"],
+)
+def test_async_or_generator_run_is_a_configuration_error(load_error, definition):
+    """run() must be a plain function: refused before anything runs."""
+    assert "must be a plain function" in load_error(MODELS + "\n" + definition + "\n")
+
+
+def test_an_imported_function_named_like_a_hook_is_not_a_hook(project, load):
+    """`from somewhere import validate` does not become the agent's validate() hook."""
+    (project.home / "helpers").mkdir()
+    (project.home / "helpers" / "checks.py").write_text("def validate(a):\n    raise ValueError\n")
+    helpers = str(project.home / "helpers")
+    imports = f"import sys\nsys.path.insert(0, {helpers!r})\nfrom checks import validate\n"
+    code = load(imports + GOOD.split("\n\ndef validate")[0])
+    assert code.hook("validate") is None, "not the agent's own, and its signature is not checked"

@@ -167,3 +167,88 @@ def test_a_number_containing_a_secret_keeps_lines_valid(make_log, log_path):
     log.info("feed.fetched", items=202611220)
     (line,) = read_lines(log_path)
     assert line["event"] == "feed.fetched"
+
+
+def strict(line: str) -> dict:
+    """Parse ``line`` as strict JSON: NaN and Infinity are not JSON."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("note", ["plain", f"key {ENV_SECRET}"], ids=["as-is", "redacted"])
+def test_numbers_json_cannot_hold_are_logged_as_strings(make_log, log_path, note):
+    """NaN and infinities are written as strings, also on lines that redaction rewrites."""
+    log = make_log()
+    nan, inf = float("nan"), float("inf")
+    log.info("params", ratio=nan, high=inf, low=-inf, nested={"x": [nan]}, note=note)
+    (line,) = [strict(text) for text in log_path.read_text().splitlines()]
+    assert (line["ratio"], line["high"], line["low"]) == ("NaN", "Infinity", "-Infinity")
+    assert line["nested"] == {"x": ["NaN"]}
+    assert ENV_SECRET not in log_path.read_text()
+
+
+def test_every_line_of_a_run_given_nan_is_strict_json(project, invoke):
+    """agentops run -p ratio=nan: the params, the agent's own lines, the result, all strict JSON."""
+    project.add_agent(
+        "agent",
+        """
+        from pydantic import BaseModel
+        from agentops import Context
+
+        class Params(BaseModel):
+            ratio: float = 1.0
+
+        class Result(BaseModel):
+            ratio: str
+
+        def run(params: Params, ctx: Context) -> Result:
+            ctx.log.info("ratio.seen", ratio=params.ratio, scaled=params.ratio * 2)
+            return Result(ratio=str(params.ratio))
+        """,
+    )
+    result = invoke("run", "agent", "-p", "ratio=nan")
+    assert result.exit_code == 0, result.output
+    lines = [strict(text) for text in project.log_path("agent").read_text().splitlines()]
+    assert [line["event"] for line in lines] == ["run.started", "ratio.seen", "run.finished"]
+    assert lines[0]["params"] == {"ratio": "NaN"}
+    assert lines[1]["scaled"] == "NaN"
+
+
+NOISY = """
+import logging, sys, warnings
+from pydantic import BaseModel
+from agentops import Context
+
+print("at import")
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    ok: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    print("hello from print")
+    print("to stderr", file=sys.stderr)
+    warnings.warn("careful")
+    logging.getLogger("somelib").warning("a library speaks")
+    return Result(ok=True)
+"""
+
+
+def test_what_an_agent_prints_goes_to_the_log_not_to_cron(project, run_agentops):
+    """print, stderr, warnings and stray logging from a successful run: nothing printed."""
+    project.add_agent("agent", NOISY)
+    result = run_agentops("run", "agent")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    lines = [
+        (e["stream"], e["line"]) for e in project.events("agent") if e["event"] == "agent.output"
+    ]
+    assert ("stdout", "at import") in lines
+    assert ("stdout", "hello from print") in lines
+    assert ("stderr", "to stderr") in lines
+    assert any("careful" in line for stream, line in lines if stream == "stderr")
+    assert ("stderr", "a library speaks") in lines

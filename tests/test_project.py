@@ -105,6 +105,13 @@ def test_agent_reads_and_validates_agent_toml(project, home):
     assert spec.config.limits.runs == Rate(count=4, period_s=3600.0, text="4/hour")
 
 
+def test_a_byte_order_mark_in_agent_toml_is_fine(project, home):
+    """An editor's BOM at the start of agent.toml is not a TOML error."""
+    directory = project.add_agent("hello")
+    (directory / "agent.toml").write_bytes(b'\xef\xbb\xbf[params]\nname = "bom"\n')
+    assert home.agent("hello").config.params == {"name": "bom"}
+
+
 def test_an_unknown_agent_is_a_config_error_naming_it(project, home):
     """A name with no agents/<name>/agent.toml is UnknownAgent (exit 78), naming the file."""
     (project.home / "agents" / "half").mkdir()  # a directory alone is not an agent

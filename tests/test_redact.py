@@ -1,5 +1,8 @@
+import hashlib
 import json
+import re
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -277,3 +280,80 @@ def test_url_password_with_a_raw_at_sign_is_fully_redacted():
     assert redact({"url": "https://u:p@ss@host/path?q=a@b"}) == {
         "url": f"https://u:{REDACTED}@host/path?q=a@b"
     }
+
+
+# --- the forms a learnt secret is written in ------------------------------------------------
+
+HTTPX_SECRETS = [
+    "pa$$w0rd!x\\yé z",
+    "50%off-c0de!x",
+    "p%41ss-w0rd$",
+    "ünï+cöde&=x~",
+    'sp ace"q<>{}|^`x',
+    "semi;col:on[at]@x",
+]
+
+
+@pytest.mark.parametrize("secret", HTTPX_SECRETS)
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (
+            lambda s: httpx.URL(f"https://api.example.com/bot{s}/send"),
+            f"https://api.example.com/bot{REDACTED}/send",
+        ),
+        (
+            lambda s: httpx.URL(f"https://api.example.com/send?text={s}"),
+            f"https://api.example.com/send?text={REDACTED}",
+        ),
+        (
+            lambda s: httpx.URL("https://api.example.com/send", params={"text": s}),
+            f"https://api.example.com/send?text={REDACTED}",
+        ),
+    ],
+    ids=["path", "query", "params"],
+)
+def test_a_secret_is_redacted_in_a_url_as_httpx_writes_it(secret, build, expected):
+    r"""httpx encodes some characters and leaves others ($ ! \ ...) bare: every form goes."""
+    url = str(build(secret))
+    assert redact({"url": url}, {"BOT_TOKEN": secret}) == {"url": expected}
+
+
+@pytest.mark.parametrize("upper", [False, True], ids=["\\u00e9", "\\u00E9"])
+def test_a_secret_is_redacted_in_json_text_that_escapes_it(upper):
+    r"""JSON carried in a string holds é as \u00e9 (or \u00E9): that form is redacted too."""
+    secret = "pässwörd-ünïcode"
+    body = json.dumps({"note": f"login with {secret} failed"})
+    if upper:
+        body = re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m[1].upper(), body)
+    assert secret not in body
+    redacted = redact({"body": body}, {"DB_PASSWORD": secret})
+    assert redacted == {"body": f'{{"note": "login with {REDACTED} failed"}}'}
+
+
+# --- identifiers: digests instead of REDACTED ---------------------------------------------
+
+
+def test_an_identifier_holding_a_secret_gets_a_digest_of_it():
+    """Action names and keys: each secret becomes [REDACTED:<8 hex>], the rest stays."""
+    redactor = Redactor({"SERVICE_TOKEN": LONG_VALUE})
+    digest = hashlib.sha256(LONG_VALUE.encode()).hexdigest()[:8]
+    assert redactor.identifier(f"user-{LONG_VALUE}-1") == f"user-[REDACTED:{digest}]-1"
+    assert redactor.identifier("plain-key-42") == "plain-key-42"
+
+
+def test_identifiers_stay_distinct_per_secret_and_stable_across_redactors():
+    """Two secrets, two digests; the same secret, the same digest in another run's Redactor."""
+    other = "another-secret-value"
+    environ = {"SERVICE_TOKEN": LONG_VALUE, "BACKUP_TOKEN": other}
+    first = Redactor(environ).identifier(f"k-{LONG_VALUE}")
+    assert first != Redactor(environ).identifier(f"k-{other}")
+    assert first == Redactor({"SERVICE_TOKEN": LONG_VALUE}).identifier(f"k-{LONG_VALUE}")
+
+
+def test_a_key_shaped_secret_in_an_identifier_gets_a_digest_too():
+    """A shape (an sk- key) with no variable behind it is digested like a learnt secret."""
+    key = "sk-proj-abcDEF1234567890ghijKLMN"
+    identifier = Redactor().identifier(f"reply-to-{key}")
+    assert re.fullmatch(r"reply-to-\[REDACTED:[0-9a-f]{8}\]", identifier)
+    assert identifier != Redactor().identifier("reply-to-sk-proj-zyxWVU0987654321abcdEFGH")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import time
 
 import pytest
 
 from agentops.errors import UnknownAgent
+from agentops.fsio import FILE_MODE, FileSystem
 from agentops.project import Project as AgentopsProject
 from agentops.runner import run_agent
 
@@ -371,3 +375,403 @@ def test_sigterm_during_rollback_ends_the_run_as_interrupted(project, clock):
     assert (outcome.status, outcome.exit_code) == ("interrupted", 1)
     assert "rollback() interrupted by SIGTERM" in outcome.message
     assert "rollback.failed" not in project.event_names("agent")
+
+
+# -- agents that misbehave, inputs that are almost right ---------------------------------
+
+HEADER = """
+from pydantic import BaseModel, Field, field_validator
+from agentops import Context
+
+class Params(BaseModel):
+    name: str = "world"
+
+class Result(BaseModel):
+    greeting: str
+"""
+
+
+def agent(body: str) -> str:
+    return HEADER + body
+
+
+def run_body(*lines: str) -> str:
+    """An agent whose run() is these lines."""
+    return agent(
+        "def run(params: Params, ctx: Context) -> Result:\n    " + "\n    ".join(lines) + "\n"
+    )
+
+
+GREETS = run_body("return Result(greeting=params.name)")
+
+
+def test_a_typo_in_params_is_refused(project, run_agentops):
+    """An unknown key in [params] is a configuration error (78), in -p a rejection (65)."""
+    project.add_agent("agent", GREETS, '[params]\nnmae = "x"\n')
+    toml_typo = run_agentops("run", "agent")
+    assert toml_typo.returncode == 78
+    assert "agent.toml: [params] nmae: unknown param" in toml_typo.stderr
+    assert toml_typo.stderr.count("\n") == 1
+    project.add_agent("agent", GREETS)
+    flag_typo = run_agentops("run", "agent", "-p", "nmae=x")
+    assert flag_typo.returncode == 65
+    assert "nmae: unknown param" in flag_typo.stderr
+
+
+def test_params_models_that_allow_extra_keys_get_them(project, clock):
+    """A Params model with extra="allow" accepts keys it does not declare."""
+    project.add_agent(
+        "agent",
+        """
+        from pydantic import BaseModel, ConfigDict
+
+        class Params(BaseModel):
+            model_config = ConfigDict(extra="allow")
+
+        class Result(BaseModel):
+            extra: dict
+
+        def run(params: Params, ctx) -> Result:
+            return Result(extra=params.model_extra)
+        """,
+    )
+    outcome = run(project, clock=clock, overrides={"colour": "blue"})
+    assert outcome.exit_code == 0
+    assert project.events("agent")[-1]["result"] == {"extra": {"colour": "blue"}}
+
+
+def test_a_validator_that_raises_anything_is_a_rejection(project, run_agentops):
+    """A Params validator raising FileNotFoundError: exit 65, one line, not an internal error."""
+    project.add_agent(
+        "agent",
+        """
+        from pathlib import Path
+        from pydantic import BaseModel, field_validator
+
+        class Params(BaseModel):
+            inbox: str = "."
+
+            @field_validator("inbox")
+            @classmethod
+            def exists(cls, value):
+                return str(Path(value).resolve(strict=True))
+
+        class Result(BaseModel):
+            ok: bool
+
+        def run(params: Params, ctx) -> Result:
+            return Result(ok=True)
+        """,
+    )
+    result = run_agentops("run", "agent", "-p", "inbox=/nope/nowhere")
+    assert result.returncode == 65
+    assert len(result.stderr.splitlines()) == 1
+    assert "FileNotFoundError" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "r = Result(greeting='x')\n    r.greeting = None\n    return r",
+            "greeting: Input should be a valid string",
+        ),
+        ("return Result.model_construct(greeting=12)", "greeting: Input should be a valid string"),
+        ("return {'greeting': 'x', 'blob': 1}", None),
+    ],
+    ids=["mutated after creation", "model_construct", "extra key ignored"],
+)
+def test_result_instances_are_validated_again(project, clock, body, expected):
+    """A Result changed after it was made, or made without validation, is rejected (65)."""
+    project.add_agent(
+        "agent", agent(f"def run(params: Params, ctx: Context) -> Result:\n    {body}\n")
+    )
+    outcome = run(project, clock=clock)
+    if expected is None:
+        assert outcome.exit_code == 0
+    else:
+        assert outcome.exit_code == 65
+        assert expected in outcome.message
+
+
+def test_a_result_that_is_not_json_is_rejected(project, clock):
+    """A Result holding bytes that are not text cannot be logged or held: rejected."""
+    project.add_agent(
+        "agent",
+        """
+        from pydantic import BaseModel
+
+        class Params(BaseModel):
+            pass
+
+        class Result(BaseModel):
+            payload: bytes
+
+        def run(params: Params, ctx) -> Result:
+            return Result(payload=b"\\xff\\xfe")
+        """,
+    )
+    outcome = run(project, clock=clock)
+    assert outcome.exit_code == 65
+    assert "not JSON" in outcome.message
+    assert project.state("agent")["last_run"]["status"] == "rejected"
+
+
+NUMBERS = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    value: float = 1.0
+    where: str = "result"
+
+class Result(BaseModel):
+    value: float
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.state["runs"] = ctx.state.get("runs", 0) + 1
+    if params.where == "state":
+        ctx.state["value"] = {"nested": [params.value]}
+        return Result(value=1.0)
+    return Result(value=params.value)
+"""
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_result_holding_a_number_json_cannot_hold_is_rejected(project, clock, value):
+    """Result(value=nan): it could be neither logged strictly nor held for review: 65."""
+    project.add_agent("agent", NUMBERS)
+    outcome = run(project, clock=clock, overrides={"value": value})
+    assert (outcome.status, outcome.exit_code) == ("rejected", 65)
+    assert "the result is not JSON: it holds NaN or an infinity" in outcome.message
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_number_json_cannot_hold_in_ctx_state_fails_the_run_cleanly(project, clock, value):
+    """ctx.state holding NaN: exit 1, the state file keeps its last good data and stays loadable."""
+    project.add_agent("agent", NUMBERS)
+    assert run(project, clock=clock).exit_code == 0
+    outcome = run(project, clock=clock, overrides={"value": value, "where": "state"})
+    assert (outcome.status, outcome.exit_code) == ("failed", 1)
+    assert "ctx.state holds a value that is not JSON" in outcome.message
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    state = json.loads(project.state_path("agent").read_text(), parse_constant=refuse)
+    assert state["data"] == {"runs": 1}
+    assert run(project, clock=clock).exit_code == 0, "the next run loads it (not exit 74)"
+
+
+@pytest.mark.parametrize(
+    "raise_it",
+    [
+        "raise SystemExit(3)",
+        "raise KeyboardInterrupt",
+        "import asyncio; raise asyncio.CancelledError",
+    ],
+)
+def test_any_way_out_of_run_is_a_recorded_failure(project, run_agentops, raise_it):
+    """sys.exit, KeyboardInterrupt or CancelledError from run(): exit 1, one line, recorded."""
+    project.add_agent(
+        "agent", agent(f"def run(params: Params, ctx: Context) -> Result:\n    {raise_it}\n")
+    )
+    result = run_agentops("run", "agent")
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert project.state("agent")["last_run"]["status"] == "failed"
+    assert project.event_names("agent")[-1] == "run.finished"
+
+
+def test_ctx_state_must_stay_a_dict(project, run_agentops):
+    """Replacing ctx.state with a list fails the run; the state file stays readable."""
+    project.add_agent("agent", run_body("ctx.state = ['x']", "return Result(greeting='hi')"))
+    assert run_agentops("run", "agent").returncode == 1
+    assert "ctx.state must stay a dict" in project.state("agent")["last_run"]["error"]
+    second = run_agentops("run", "agent")
+    assert second.returncode == 1, "fails the same way, not with exit 74"
+
+
+def test_a_hook_with_the_wrong_signature_stops_the_run_before_run_is_called(project, clock):
+    """def validate(result): is a configuration error (78) at load: run() never executes."""
+    project.add_agent(
+        "agent",
+        COUNTER + "\n\ndef validate(result):\n    raise ValueError('never reached')\n",
+    )
+    outcome = run(project, clock=clock)
+    assert (outcome.status, outcome.exit_code) == ("aborted", 78)
+    assert "validate() takes the wrong arguments: write def validate(result, ctx)" in (
+        outcome.message
+    )
+    assert not (project.home / "executed").exists()
+    assert not project.state_path("agent").exists(), "nothing recorded: not a failure to count"
+
+
+class FullWhenTheJournalIsCreated(FileSystem):
+    """The disk fills up just as the run's journal is created."""
+
+    def open(self, path, flags, mode=FILE_MODE):
+        if path.name.startswith("agent.journal"):  # the journal, or a file it is made from
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return super().open(path, flags, mode)
+
+
+def test_a_full_disk_when_the_journal_is_created_is_exit_74_in_one_line(project, clock):
+    """No journal, no run: exit 74 with one line naming the file; run() never executes."""
+    project.add_agent("agent", COUNTER)
+    outcome = run(project, clock=clock, fs=FullWhenTheJournalIsCreated())
+    assert (outcome.status, outcome.exit_code) == ("aborted", 74)
+    journal = project.home / "state" / "agent.journal"
+    assert outcome.message == f"{journal}: cannot write the journal: No space left on device"
+    assert not (project.home / "executed").exists()
+    assert not project.state_path("agent").exists()
+    assert project.events("agent")[-1]["event"] == "run.aborted"
+
+
+FLAKY = """
+from pydantic import BaseModel
+from agentops import Context
+from agentops.errors import TransientError
+
+class Params(BaseModel):
+    steps: int = 3
+
+class Result(BaseModel):
+    attempts: int
+
+def run(params: Params, ctx: Context) -> Result:
+    marker = ctx.home / "attempts"
+    tried = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(tried))
+    for _ in range(params.steps):
+        ctx.step("fetch")
+    if tried == 1:
+        raise TransientError("the feed is busy")
+    return Result(attempts=tried)
+"""
+
+
+def test_a_retry_waits_as_long_as_initial_says_in_milliseconds(project, clock):
+    """[retry] initial = "500ms": the retry sleeps from half a second (plus jitter), not 500 s."""
+    project.add_agent("agent", FLAKY, '[retry]\ninitial = "500ms"\nmax = "2s"\n')
+    waits = []
+    outcome = run(project, clock=clock, sleep=waits.append)
+    assert outcome.exit_code == 0
+    assert len(waits) == 1
+    assert 0.5 <= waits[0] < 1.0
+    assert next(e for e in project.events("agent") if e["event"] == "retry.attempt")["wait_s"] < 1
+
+
+def test_a_retried_run_gets_a_fresh_step_budget(project, clock):
+    """steps_per_run = 3 and three steps per attempt: the retry is not stopped by the first's."""
+    project.add_agent("agent", FLAKY, "[limits]\nsteps_per_run = 3\n")
+    outcome = run(project, clock=clock, sleep=lambda _s: None)
+    assert outcome.exit_code == 0, outcome.message
+    assert project.events("agent")[-1]["result"] == {"attempts": 2}
+    too_many = run(project, clock=clock, sleep=lambda _s: None, overrides={"steps": 4})
+    assert too_many.exit_code == 1
+    assert "more than steps_per_run 3 steps (at fetch)" in too_many.message
+
+
+HOLDER = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    confidence: float = 0.6
+
+class Result(BaseModel):
+    confidence: float
+
+def run(params: Params, ctx: Context) -> Result:
+    return Result(confidence=params.confidence)
+
+def apply(result: Result, ctx: Context) -> None:
+    raise AssertionError("held results are not applied")
+"""
+
+
+def test_the_review_queue_is_bounded_oldest_held_first_escalated_kept(project, clock, monkeypatch):
+    """Past MAX_REVIEW the oldest held result goes (logged review.dropped); escalated ones stay."""
+    monkeypatch.setattr("agentops.state.MAX_REVIEW", 3)
+    project.add_agent("agent", HOLDER)
+    ids = []
+    for confidence in ("0.1", "0.6", "0.6", "0.6"):
+        ids.append(run(project, clock=clock, overrides={"confidence": confidence}).run_id)
+        clock.advance(minutes=1)
+    review = project.state("agent")["review"]
+    assert [h["id"] for h in review] == [ids[0], ids[2], ids[3]]
+    assert review[0]["escalated"] is True
+    dropped = next(e for e in project.events("agent") if e["event"] == "review.dropped")
+    assert (dropped["id"], dropped["escalated"]) == (ids[1], False)
+
+
+# -- runs that will not end ------------------------------------------------------------
+
+
+def test_a_slow_import_is_stopped_by_the_timeout(project, run_agentops):
+    """agent.py that hangs while importing is stopped by the timeout: exit 1, lock released."""
+    project.add_agent("agent", "import time\ntime.sleep(30)\n" + HEADER, 'timeout = "1s"\n')
+    started = time.monotonic()
+    result = run_agentops("run", "agent")
+    assert time.monotonic() - started < 15
+    assert result.returncode == 1
+    assert "importing agent.py passed the timeout of 1s" in result.stderr
+
+
+def test_threads_left_running_keep_the_lock(project, clock):
+    """A thread run() leaves behind holds the agent's lock: no second run overlaps it."""
+    project.add_agent(
+        "agent",
+        agent(
+            """
+import threading, time
+
+def run(params: Params, ctx: Context) -> Result:
+    threading.Thread(target=time.sleep, args=(1.5,), name="straggler").start()
+    return Result(greeting="hi")
+"""
+        ),
+    )
+    first = run(project, clock=clock)
+    assert (first.exit_code, first.threads_left) == (0, 1)
+    assert "run.threads_left" in project.event_names("agent")
+    assert run(project, clock=clock).exit_code == 75, "the straggler still holds the lock"
+
+
+# -- secrets ---------------------------------------------------------------------------
+
+
+def test_secrets_set_at_import_and_secret_params_are_redacted_everywhere(project, run_agentops):
+    """A key from load_dotenv-style code and a secret-named param never reach stderr or files."""
+    env_secret, param_secret = "wx7f3a9c2e1b8d4", "8412345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    project.add_agent(
+        "agent",
+        f"""
+import os
+from pydantic import BaseModel
+os.environ.setdefault("WEATHER_API_KEY", "{env_secret}")
+
+class Params(BaseModel):
+    bot_token: str
+
+class Result(BaseModel):
+    url: str
+
+def run(params: Params, ctx) -> Result:
+    ctx.log.info("calling", url=f"https://api.test/bot{{params.bot_token}}/send")
+    ctx.log.info("nested", credentials={{"user": "u", "pass": "hunter3hunter3"}}, password=12345678)
+    ctx.state[params.bot_token] = "as a key"
+    raise RuntimeError("401 for " + os.environ["WEATHER_API_KEY"] + " and " + params.bot_token)
+""",
+        f'[params]\nbot_token = "{param_secret}"\n',
+    )
+    result = run_agentops("run", "agent")
+    assert result.returncode == 1
+    written = result.stderr + project.log_path("agent").read_text()
+    written += project.state_path("agent").read_text()
+    for secret in (env_secret, param_secret, "hunter3hunter3", "12345678"):
+        assert secret not in written
+    nested = next(e for e in project.events("agent") if e["event"] == "nested")
+    assert nested["credentials"] == {"user": "[REDACTED]", "pass": "[REDACTED]"}
+    assert nested["password"] == "[REDACTED]"
