@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from agentops._clock import Clock
     from agentops.redact import Redactor
 
-__all__ = ["FIRST_KEYS", "RunLogSink", "make_logger"]
+__all__ = ["FIRST_KEYS", "RunLogSink", "console_renderer", "make_logger"]
 
 FIRST_KEYS = ("ts", "level", "event", "agent", "run_id")
 """Keys every log line starts with, in this order."""
@@ -127,12 +127,15 @@ class RunLogSink:
     def _echo(self, event: dict[str, Any]) -> None:
         assert self._console is not None  # noqa: S101 - only called with a console
         if self._renderer is None:
-            self._renderer = structlog.dev.ConsoleRenderer(
-                colors=self._console.isatty(), timestamp_key="ts", sort_keys=False
-            )
+            self._renderer = console_renderer(colors=self._console.isatty())
         for key in ("agent", "run_id"):
             event.pop(key, None)
         print(self._renderer(None, event.get("level", "info"), event), file=self._console)
+
+
+def console_renderer(*, colors: bool) -> structlog.dev.ConsoleRenderer:
+    """How a log line is shown to people: on a run's terminal, and by ``agentops logs``."""
+    return structlog.dev.ConsoleRenderer(colors=colors, timestamp_key="ts", sort_keys=False)
 
 
 def make_logger(

@@ -38,6 +38,7 @@ __all__ = [
     "said",
     "say",
     "short_time",
+    "since_option",
 ]
 
 EX_SOFTWARE = 70
@@ -168,6 +169,24 @@ def report(outcome: Outcome) -> NoReturn:
     if outcome.exit_code == 0:
         click.echo(outcome.message)
     finish(outcome, quiet=outcome.exit_code == 0)
+
+
+def _seconds(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from agentops.units import parse_duration  # noqa: PLC0415
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def since_option(default: str | None, help_text: str) -> Callable[[_F], _F]:
+    """``--since DURATION``, written as in agent.toml (``2h``, ``7d``); the command gets seconds."""
+    return click.option(
+        "--since", metavar="DURATION", default=default, callback=_seconds, help=help_text
+    )
 
 
 def clip(text: str, width: int) -> str:

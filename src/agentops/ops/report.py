@@ -1,0 +1,286 @@
+"""How the agents did over a period, from their logs: ``agentops report``.
+
+A read model: it reads ``logs/<name>.jsonl`` and its rotated files (never the
+state, never agent code, never a lock) and counts what the runs logged since
+a moment: invocations and how each ended, success rate, durations, errors,
+retries, circuit openings, guarded actions, tokens and cost, confidence and
+review. Figures are per agent and in total, under the documented keys of
+:data:`FIGURE_KEYS`, and over time (:class:`Series`) for the charts of
+:mod:`agentops.ops.html`.
+
+What each invocation did is counted by :mod:`agentops.ops.tally`; this
+module turns the counts into figures, and says what every key means.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from agentops.ops.logs import log_files, scan_file
+from agentops.ops.tally import EVENTS, Reader, Series, Tally, floor, percentile
+from agentops.status import RunStatus
+from agentops.timestamps import iso
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from pathlib import Path
+
+    from agentops.ops.logs import LogLine
+    from agentops.project import Project
+
+__all__ = [
+    "ACTION_KEYS",
+    "BUCKETS",
+    "CONFIDENCE_KEYS",
+    "DURATION_KEYS",
+    "ERROR_KEYS",
+    "FIGURE_KEYS",
+    "REPORT_KEYS",
+    "RETRY_KEYS",
+    "REVIEW_KEYS",
+    "TOP_ERRORS",
+    "Report",
+    "Series",
+    "bucket_for",
+    "build_report",
+    "figures",
+    "percentile",
+    "report_from_logs",
+    "seconds",
+    "usd",
+]
+
+REPORT_KEYS = ("since", "until", "bucket", "agents", "total")
+"""The keys of ``agentops report --json``, in order: a stable interface."""
+
+FIGURE_KEYS = (
+    "invocations",
+    "runs",
+    "statuses",
+    "skip_reasons",
+    "success_rate",
+    "duration_s",
+    "errors",
+    "retries",
+    "circuit_openings",
+    "actions",
+    "tokens",
+    "cost_usd",
+    "confidence",
+    "review",
+    "degraded",
+    "recovered",
+    "deadline_passed",
+    "unfinished",
+    "dry_runs",
+    "unreadable_lines",
+)
+"""The keys of one agent's figures (and of the total), in order."""
+
+DURATION_KEYS = ("p50", "p95", "max")
+"""``duration_s``: seconds, over executed runs whose duration is known."""
+
+ERROR_KEYS = ("total", "by_category", "top")
+"""``errors``: runs that failed or could not start, by category, and the commonest messages."""
+
+RETRY_KEYS = ("total", "by_category")
+"""``retries``: ``retry.attempt`` lines, by failure category."""
+
+ACTION_KEYS = ("committed", "skipped", "undone", "failed")
+"""``actions``: guarded actions, by what became of them."""
+
+CONFIDENCE_KEYS = ("count", "mean", "min", "p50")
+"""``confidence``: of the results that carried one (``result.confidence`` in ``run.finished``)."""
+
+REVIEW_KEYS = ("held", "escalated", "approved", "rejected", "dropped")
+"""``review``: results held for review, escalated, and what people did with them."""
+
+TOP_ERRORS = 5
+"""How many of the commonest error messages ``errors.top`` lists."""
+
+BUCKETS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
+"""The widths of the time buckets of the charts, in seconds."""
+
+ERROR_CATEGORIES = (*(status for status in RunStatus if status.failed), RunStatus.ABORTED)
+"""What ``errors.by_category`` counts: failed runs by status, and runs that could not start."""
+
+
+def usd(value: float) -> str:
+    """Dollars as people read them: ``$1,234.50``, ``$0.30``, and ``$0.0042`` below a cent."""
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"  # noqa: PLR2004
+
+
+def seconds(value: float | None) -> str:
+    """A duration as people read it: ``7 ms``, ``8.5 s``, ``1,234 s``; ``-`` for none."""
+    if value is None:
+        return "-"
+    if 0 < value < 1:
+        return f"{value * 1000:.3g} ms"
+    return f"{value:.3g} s" if value < 10 else f"{value:,.0f} s"  # noqa: PLR2004
+
+
+def bucket_for(span_s: float) -> str:
+    """The chart bucket for a period: hours up to two days, days up to 92, then weeks."""
+    if span_s <= 2 * 86400:
+        return "hour"
+    return "day" if span_s <= 92 * 86400 else "week"
+
+
+def figures(tally: Tally) -> dict[str, Any]:
+    """The figures of ``tally``, under :data:`FIGURE_KEYS`."""
+    runs = sum(n for status, n in tally.statuses.items() if RunStatus(status).executed)
+    ok = sum(n for status, n in tally.statuses.items() if RunStatus(status).ok)
+    durations = sorted(tally.durations)
+    confidences = sorted(tally.confidences)
+    top = tally.messages.most_common(TOP_ERRORS)
+    return {
+        "invocations": tally.statuses.total() + tally.counts["unfinished"],
+        "runs": runs,
+        "statuses": {str(status): tally.statuses[status] for status in RunStatus},
+        "skip_reasons": dict(sorted(tally.skip_reasons.items())),
+        "success_rate": _round(ok / runs) if runs else None,
+        "duration_s": {
+            "p50": _round(percentile(durations, 0.5)),
+            "p95": _round(percentile(durations, 0.95)),
+            "max": _round(durations[-1] if durations else None),
+        },
+        "errors": {
+            "total": tally.errors.total(),
+            "by_category": {str(c): tally.errors[c] for c in ERROR_CATEGORIES},
+            "top": [
+                {"message": message, "count": count, "last_at": tally.last_seen[message]}
+                for message, count in top
+            ],
+        },
+        "retries": {
+            "total": tally.retries.total(),
+            "by_category": dict(sorted(tally.retries.items())),
+        },
+        "circuit_openings": tally.counts["circuit_openings"],
+        "actions": {key: tally.actions[key] for key in ACTION_KEYS},
+        "tokens": tally.tokens,
+        "cost_usd": round(tally.usd, 6),
+        "confidence": {
+            "count": len(confidences),
+            "mean": _round(sum(confidences) / len(confidences)) if confidences else None,
+            "min": _round(confidences[0]) if confidences else None,
+            "p50": _round(percentile(confidences, 0.5)),
+        },
+        "review": {key: tally.review[key] for key in REVIEW_KEYS},
+        "degraded": tally.counts["degraded"],
+        "recovered": tally.counts["recovered"],
+        "deadline_passed": tally.counts["deadline_passed"],
+        "unfinished": tally.counts["unfinished"],
+        "dry_runs": tally.counts["dry_runs"],
+        "unreadable_lines": tally.counts["unreadable_lines"],
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The figures of a period, per agent and in total, and the series the charts draw."""
+
+    since: datetime
+    until: datetime
+    bucket: str
+    """The width of the run chart's buckets: ``hour``, ``day`` or ``week``."""
+    agents: dict[str, dict[str, Any]]
+    """Agent name -> its figures (:data:`FIGURE_KEYS`), sorted by name."""
+    total: dict[str, Any]
+    series: Series
+    """Every agent's series together."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as ``agentops report --json`` prints it (:data:`REPORT_KEYS`)."""
+        return {
+            "since": iso(self.since),
+            "until": iso(self.until),
+            "bucket": self.bucket,
+            "agents": self.agents,
+            "total": self.total,
+        }
+
+    def buckets(self) -> list[datetime]:
+        """The start of every bucket of the run chart, oldest first."""
+        step = timedelta(seconds=BUCKETS[self.bucket])
+        start, end = floor(self.since, self.bucket), self.until
+        starts = []
+        while start <= end:
+            starts.append(start)
+            start += step
+        return starts
+
+    def days(self) -> list[datetime]:
+        """The start of every day (UTC) of the period, oldest first."""
+        start, starts = floor(self.since, "day"), []
+        while start <= self.until:
+            starts.append(start)
+            start += timedelta(days=1)
+        return starts
+
+
+def report_from_logs(logs: Mapping[str, Path], *, now: datetime, since_s: float) -> Report:
+    """The report of ``logs`` (agent name -> log path) over ``since_s`` seconds up to ``now``."""
+    since = now - timedelta(seconds=since_s)
+    bucket = bucket_for(since_s)
+    agents: dict[str, dict[str, Any]] = {}
+    total = Tally("total")
+    for name in sorted(logs):
+        tally = Reader(name, since=since, until=now, bucket=bucket).read(
+            _lines_since(logs[name], since)
+        )
+        agents[name] = figures(tally)
+        total.merge(tally)
+    return Report(since, now, bucket, agents, figures(total), total.series)
+
+
+def _lines_since(path: Path, since: datetime) -> Iterable[LogLine]:
+    # A rotated file last written before the period holds nothing of it: its
+    # modification time is that of its last line (a rename keeps it).
+    cutoff = since.timestamp()
+    for file in log_files(path):
+        try:
+            if file != path and file.lstat().st_mtime < cutoff:
+                continue
+        except OSError:
+            continue
+        yield from scan_file(file, EVENTS)
+
+
+def build_report(
+    project: Project, names: Iterable[str] | None = None, *, now: datetime, since_s: float
+) -> Report:
+    """The report of ``names`` (default: every agent, and every log of one no longer there)."""
+    if names is None:
+        found = set(project.agent_names())
+        try:
+            with os.scandir(project.logs_dir) as entries:
+                found |= {
+                    entry.name.removesuffix(".jsonl")
+                    for entry in entries
+                    if entry.name.endswith(".jsonl") and _is_agent_name(entry.name[:-6])
+                }
+        except FileNotFoundError:
+            pass
+        names = found
+    return report_from_logs(
+        {name: project.log_path(name) for name in names}, now=now, since_s=since_s
+    )
+
+
+def _is_agent_name(name: str) -> bool:
+    from agentops.errors import UsageError  # noqa: PLC0415
+    from agentops.project import check_agent_name  # noqa: PLC0415
+
+    try:
+        check_agent_name(name)
+    except UsageError:
+        return False
+    return True
