@@ -19,7 +19,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -40,6 +40,8 @@ __all__ = [
     "wall_s",
     "write_agent",
 ]
+
+_K = TypeVar("_K")
 
 # As deployed: bytecode is cached. (Some machines set PYTHONDONTWRITEBYTECODE,
 # which would make every run compile agentops from source.)
@@ -139,13 +141,13 @@ def alternate(
     return times["subject"], times["baseline"]
 
 
-def interleave(rounds: int, measures: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+def interleave(rounds: int, measures: dict[_K, Callable[[], float]]) -> dict[_K, list[float]]:
     """Call each of ``measures`` once a round, for ``rounds`` rounds; their seconds by name.
 
     The order is reversed every other round (AB, BA, AB...), so a slow drift
     of the machine favours none of them.
     """
-    times: dict[str, list[float]] = {name: [] for name in measures}
+    times: dict[_K, list[float]] = {name: [] for name in measures}
     for index in range(rounds):
         order = list(measures) if index % 2 == 0 else list(reversed(measures))
         for name in order:
