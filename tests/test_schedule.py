@@ -174,7 +174,7 @@ def test_next_run_is_after_and_stable(expr, after):
 
 
 def test_render_crontab_runs_each_agent_with_absolute_program_and_quoted_home():
-    """Each line starts the absolute program with --home, quoted so a space survives the shell."""
+    """Each line starts the absolute program with --home (quoted for the shell) and --scheduled."""
     crontab = render_crontab(
         [("hello", "*/15 * * * *", ""), ("digest", "@daily", "")],
         program=PROGRAM,
@@ -182,11 +182,18 @@ def test_render_crontab_runs_each_agent_with_absolute_program_and_quoted_home():
     )
     lines = run_lines(crontab)
     assert lines == [
-        f"*/15 * * * * {PROGRAM} --home '/srv/my agents' run hello",
-        f"@daily {PROGRAM} --home '/srv/my agents' run digest",
+        f"*/15 * * * * {PROGRAM} --home '/srv/my agents' run hello --scheduled",
+        f"@daily {PROGRAM} --home '/srv/my agents' run digest --scheduled",
     ]
     command = lines[0].split(" ", 5)[5]
-    assert shlex.split(command) == [PROGRAM, "--home", "/srv/my agents", "run", "hello"]
+    assert shlex.split(command) == [
+        PROGRAM,
+        "--home",
+        "/srv/my agents",
+        "run",
+        "hello",
+        "--scheduled",
+    ]
 
 
 def test_render_crontab_sets_path_before_any_job():
@@ -213,6 +220,13 @@ def test_render_crontab_escapes_percent_signs():
     assert re.search(r"(?<!\\)%", line) is None
 
 
+def test_the_crontab_header_never_suggests_a_pipe_into_crontab():
+    """`crontab -` with a refusal on its stdin would install an empty crontab: never suggested."""
+    crontab = render_crontab([("hello", "@hourly", "")], program=PROGRAM, home=Path("/srv/a"))
+    assert "crontab -" not in crontab
+    assert "| crontab" not in crontab
+
+
 def test_render_crontab_describes_each_agent_in_a_comment():
     """A description becomes a one-line comment above its job, even if written on several lines."""
     crontab = render_crontab(
@@ -225,7 +239,7 @@ def test_render_crontab_describes_each_agent_in_a_comment():
     )
     lines = crontab.splitlines()
     comment = lines.index("# digest: Mails the digest. Reads the inbox first.")
-    assert lines[comment + 1].endswith("run digest")
+    assert lines[comment + 1].endswith("run digest --scheduled")
     assert not any(line.startswith("# hello") for line in lines)
     assert len(run_lines(crontab)) == 2
 
@@ -246,5 +260,5 @@ def test_agentops_cron_leaves_out_agents_without_a_schedule(project, invoke):
     lines = run_lines(result.output)
     assert len(lines) == 1
     assert lines[0].startswith("*/15 * * * * ")
-    assert lines[0].endswith(" run hello")
+    assert lines[0].endswith(" run hello --scheduled")
     assert "manual" not in result.output

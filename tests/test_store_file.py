@@ -460,6 +460,7 @@ def test_commit_writes_the_ledger_then_the_state_then_drops_the_journal(project)
         journal.close()
         store.commit(lease, AgentState(agent="pub"), ledger=changed_ledger(), drop_journal=True)
     assert fs.steps == [
+        ("unlink", "pub.journal.tmp"),  # the journal is created through a temporary file
         ("replace", "pub.ledger.json"),
         ("replace", "pub.json"),
         ("unlink", "pub.journal"),

@@ -6,7 +6,12 @@ logged in the agent's log like a run, and is saved the same crash-safe way:
 - :func:`reset_circuit`: close the circuit breaker by hand;
 - :func:`resolve_action`: settle a ledger entry whose effect is unknown,
   as done (never run again) or to redo (``do()`` may run again);
-- :func:`reject_held`: drop a result held for review.
+- :func:`reject_held`: drop a result held for review;
+- :func:`reset_guards`: forget the breaker's failures, the spends, the rate windows;
+- :func:`restore_state`: make the previous state the state again.
+
+:func:`pause` and :func:`resume` need no lock: a pause works while a run
+holds it (the runs after it are skipped).
 
 Approving a held result runs agent code, so it lives in
 :func:`agentops.runner.approve_held`.
@@ -17,12 +22,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agentops import breaker
+from agentops.budget import Budget
 from agentops.errors import UsageError
 from agentops.journal import needs_ledger, recover
 from agentops.ledger import COMMITTED, FAILED, Entry, Ledger
 from agentops.session import RunOptions, Session
 from agentops.status import RunStatus
-from agentops.store import open_store
+from agentops.store import Pause, open_store
 from agentops.timestamps import iso_second
 
 if TYPE_CHECKING:
@@ -33,7 +39,18 @@ if TYPE_CHECKING:
     from agentops.state import AgentState
     from agentops.store import Store
 
-__all__ = ["read_ledger", "read_state", "reject_held", "reset_circuit", "resolve_action"]
+__all__ = [
+    "pause",
+    "read_ledger",
+    "read_state",
+    "reject_held",
+    "reset_circuit",
+    "reset_guards",
+    "resolve_action",
+    "restore_state",
+    "resume",
+    "state_diff",
+]
 
 
 def read_state(project: Project, name: str, *, store: Store | None = None) -> AgentState:
@@ -67,14 +84,106 @@ def _read(
 
 def reset_circuit(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
     """Close the agent's circuit breaker: its next run goes ahead."""
+    return reset_guards(project, name, circuit=True, options=options)
+
+
+def reset_guards(
+    project: Project,
+    name: str,
+    *,
+    circuit: bool = False,
+    budget: bool = False,
+    limits: bool = False,
+    options: RunOptions | None = None,
+) -> Outcome:
+    """Reset guards by hand: close the circuit, forget the spends, empty the rate windows."""
 
     def change(session: Session, state: AgentState) -> str:
-        was = state.circuit.state
-        breaker.reset(state.circuit)
-        session.log.info("circuit.reset", was=was)
-        return f"{name}: circuit closed (it was {was.replace('_', '-')})"
+        done = []
+        if circuit:
+            was = state.circuit.state
+            breaker.reset(state.circuit)
+            session.log.info("circuit.reset", was=was)
+            done.append(f"circuit closed (it was {was.replace('_', '-')})")
+        if budget:
+            spent = len(state.budget.spends)
+            state.budget = Budget()
+            session.log.info("budget.reset", spends=spent)
+            done.append(f"budget reset ({spent} spend(s) forgotten)")
+        if limits:
+            windows = sorted(state.rate_limits)
+            state.rate_limits = {}
+            session.log.info("limits.reset", windows=windows)
+            done.append(f"rate limits reset ({len(windows)} window(s) emptied)")
+        return f"{name}: " + "; ".join(done)
 
     return _edit(project, name, change, options)
+
+
+def restore_state(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
+    """Make the state before the last save the state again (the ledger is left as it is)."""
+    session = Session(project, name, options or RunOptions())
+
+    def body() -> Outcome:
+        spec = project.agent(name)
+        with session.locked(spec) as _:
+            assert session.lease is not None  # noqa: S101 - held by locked()
+            session.store.restore(session.lease, name)
+            session.log.info("state.restored")
+        return session.outcome(
+            RunStatus.SUCCEEDED,
+            0,
+            f"{name}: the previous state is restored (the one it replaced is kept too)",
+        )
+
+    return session.run(body, attempt=False)
+
+
+def state_diff(project: Project, name: str, *, store: Store | None = None) -> str:
+    """The difference between the state before the last save and the state now, unified."""
+    import difflib  # noqa: PLC0415
+
+    project.agent(name)
+    store = store or open_store(project)
+    before, now = store.backup(name), store.load(name)
+    old = [] if before is None else before.model_dump_json(indent=2).splitlines(keepends=True)
+    new = now.model_dump_json(indent=2).splitlines(keepends=True)
+    return "".join(
+        difflib.unified_diff(old, new, f"{name} (before the last save)", f"{name} (now)")
+    )
+
+
+def pause(
+    project: Project, name: str, *, reason: str | None = None, options: RunOptions | None = None
+) -> Outcome:
+    """Pause the agent: its runs are skipped (75, quietly) until :func:`resume`."""
+    session = Session(project, name, options or RunOptions())
+
+    def body() -> Outcome:
+        project.agent(name)
+        session.store.set_pause(name, Pause(at=session.clock(), reason=reason))
+        session.log.info("agent.paused", reason=reason)
+        return session.outcome(
+            RunStatus.SUCCEEDED, 0, f"{name}: paused" + (f" ({reason})" if reason else "")
+        )
+
+    return session.run(body, attempt=False)
+
+
+def resume(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
+    """Let a paused agent run again."""
+    session = Session(project, name, options or RunOptions())
+
+    def body() -> Outcome:
+        project.agent(name)
+        was = session.store.pause(name)
+        session.store.set_pause(name, None)
+        session.log.info("agent.resumed", was_paused=was is not None)
+        return session.outcome(
+            RunStatus.SUCCEEDED, 0, f"{name}: resumed" if was else f"{name}: was not paused"
+        )
+
+    return session.run(body, attempt=False)
 
 
 def resolve_action(

@@ -17,12 +17,15 @@ instead of looking like a crash; a run that ends normally removes it.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import os
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple, Self
 
+from agentops.errors import StateError
+from agentops.fsio import describe
 from agentops.interrupts import grace_s
 from agentops.timestamps import iso
 
@@ -70,12 +73,25 @@ class HardDeadline:
         self._fd: int | None = None
 
     def __enter__(self) -> Self:
-        """Write the marker and start the watchdog."""
-        self._fs.unlink(self.path)
-        self._fd = self._fs.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-        self._fs.write(self._fd, self._first_line.encode())
-        faulthandler.dump_traceback_later(self.seconds, exit=True, file=self._fd)
+        """Write the marker and start the watchdog; ``StateError`` if the marker cannot be."""
+        try:
+            self._fs.unlink(self.path)
+            fd = self._fs.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except OSError as exc:
+            raise self._failed(exc) from exc
+        try:
+            self._fs.write(fd, self._first_line.encode())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self._fs.close(fd)
+                self._fs.unlink(self.path)
+            raise self._failed(exc) from exc
+        self._fd = fd
+        faulthandler.dump_traceback_later(self.seconds, exit=True, file=fd)
         return self
+
+    def _failed(self, exc: OSError) -> StateError:
+        return StateError(f"{self.path}: cannot write the run's deadline marker: {describe(exc)}")
 
     def abandoned(self, reason: str) -> None:
         """Say in the marker that the run is being abandoned (the process exits next)."""
@@ -93,8 +109,12 @@ class HardDeadline:
             return
         faulthandler.cancel_dump_traceback_later()
         fd, self._fd = self._fd, None
-        self._fs.close(fd)
-        self._fs.unlink(self.path)
+        # The run is over: a marker left behind (a disk error) says nothing more
+        # than its first line, which the next run reads as "ended in time".
+        with contextlib.suppress(OSError):
+            self._fs.close(fd)
+        with contextlib.suppress(OSError):
+            self._fs.unlink(self.path)
 
 
 def read_marker(fs: FileSystem, path: Path) -> Marker | None:

@@ -236,6 +236,8 @@ class StepLimitExceeded(TaskFailed):
 class BudgetTooSmall(TaskFailed):
     """A single spend is larger than a cost cap: no window will ever have room for it."""
 
+    reason = SkipReason.BUDGET
+
 
 class ActionUnresolved(TaskFailed):
     """A guarded action's effect is unknown (the process died inside ``do()``).

@@ -71,6 +71,17 @@ class FileSystem:
         """Close ``fd``."""
         os.close(fd)
 
+    def rewrite(self, fd: int, data: bytes) -> None:
+        """Make the whole content of ``fd`` ``data``: overwrite from the start, then cut.
+
+        Written first, so a write that fails (a full disk) leaves the old content.
+        """
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(fd, view, len(data) - len(view))
+            view = view[written:]
+        os.ftruncate(fd, len(data))
+
     def rename(self, source: Path, target: Path) -> None:
         """Atomically replace ``target`` with ``source`` (links are renamed, not followed)."""
         os.replace(source, target)  # noqa: PTH105 - the seam speaks os
@@ -93,8 +104,12 @@ class FileSystem:
             os.close(fd)
 
     def mkdir(self, directory: Path) -> None:
-        """Create ``directory`` (and its parents) owner-only, if missing."""
-        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        """Create ``directory`` (and its missing parents) owner-only, if missing."""
+        if directory.is_dir():
+            return
+        missing = [directory, *(p for p in directory.parents if not p.exists())]
+        for path in reversed(missing):
+            path.mkdir(mode=DIR_MODE, exist_ok=True)
 
     # -- composed of the steps -----------------------------------------------------------
 
@@ -146,19 +161,29 @@ class FileSystem:
                 self.unlink(tmp)
             raise
 
-    def open_append(self, path: Path) -> tuple[int, bool]:
-        """Open ``path`` for appending, creating it; return the fd and whether it is new.
+    def create(self, path: Path, first: bytes) -> int:
+        """Create ``path`` holding ``first``, durably and at once; return an fd appending to it.
 
-        A new file's name is made durable (its directory fsynced) before it is used.
+        ``first`` goes to a temporary file, fsynced, renamed into place, and the
+        directory fsynced: a file at ``path`` never exists without it (a
+        journal always starts with a whole record). A link at ``path`` is
+        refused, like everywhere.
         """
         self.mkdir(path.parent)
+        if os.path.islink(path):  # noqa: PTH114 - the seam speaks os
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+        tmp = path.with_name(path.name + ".tmp")
+        self.unlink(tmp)
+        fd = self.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
         try:
-            fd = self.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
-        except FileExistsError:
-            return self.open(path, os.O_WRONLY | os.O_APPEND), False
-        try:
+            self.write(fd, first)
+            self.fsync(fd)
+            self.rename(tmp, path)  # the descriptor follows the file
             self.fsync_dir(path.parent)
         except BaseException:
-            self.close(fd)
+            with contextlib.suppress(OSError):
+                self.close(fd)
+            with contextlib.suppress(OSError):
+                self.unlink(tmp)
             raise
-        return fd, True
+        return fd

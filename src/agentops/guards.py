@@ -145,7 +145,7 @@ class RunGuards:
             self._names[name] = self.redactor.identifier(name)
         name, key = self._names[name], self.redactor.identifier(str(key))
         self._check_permitted(name)
-        ledger = self._ledger()
+        ledger = self._the_ledger()
         entry = ledger.get(name, key)
         if entry is not None and entry.status == COMMITTED:
             self.log.info("action.skipped", action=name, key=key, reason="duplicate")
@@ -260,7 +260,7 @@ class RunGuards:
         """
         if not self.state.ledger_summary.unresolved:
             return
-        ledger = self._ledger()
+        ledger = self._the_ledger()
         for name, key in ledger.unresolved():
             if reconcile is None:
                 self.log.warning("action.unresolved", action=name, key=key)
@@ -430,7 +430,15 @@ class RunGuards:
                 self.journal.append(record, durable=durable)
             except StateError as exc:  # without its journal the run cannot go on safely
                 self._stop(StateError(f"{self.agent}: {exc.message}", agent=self.agent))
-        apply(self.state, self._ledger() if hasattr(record, "action") else None, record)
+        apply(self.state, self._the_ledger() if hasattr(record, "action") else None, record)
+
+    def _the_ledger(self) -> Ledger:
+        # A ledger that cannot be read stops the run like a guard: it is no
+        # failure of the agent's, and its `except Exception` must not hide it.
+        try:
+            return self._ledger()
+        except StateError as exc:
+            self._stop(exc)
 
     def _stop(self, error: AgentOpsError) -> NoReturn:
         self.stopped = error

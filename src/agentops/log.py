@@ -11,7 +11,9 @@ No global structlog configuration is touched: each run builds its own logger.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
+import itertools
 import json
 import logging
 import os
@@ -41,6 +43,10 @@ class RunLogSink:
     The file is opened lazily, so a run that logs nothing creates no file. A
     log that cannot be written does not stop the run: one line on stderr says
     so (cron mails it), and the run goes on without its file log.
+
+    When the file has grown to ``max_size`` it is rotated as it is opened:
+    ``<name>.jsonl`` becomes ``<name>.jsonl.1``, the ``.1`` becomes ``.2``, and
+    so on up to ``keep`` old files; the oldest goes.
     """
 
     def __init__(
@@ -50,9 +56,13 @@ class RunLogSink:
         console: TextIO | None = None,
         errors: TextIO | None = None,
         fs: FileSystem | None = None,
+        max_size: int | None = None,
+        keep: int = 5,
     ) -> None:
         """Log to ``path``; when ``console`` is given, also render lines there for people."""
         self.path = path
+        self.max_size = max_size
+        self.keep = keep
         self._fs = fs or FileSystem()
         self._console = console
         self._errors = errors or sys.stderr
@@ -65,8 +75,7 @@ class RunLogSink:
         if not self._broken:
             try:
                 if self._fd is None:
-                    self._fs.mkdir(self.path.parent)
-                    self._fd = self._fs.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+                    self._fd = self._open()
                 self._fs.write(self._fd, (line + "\n").encode())
             except OSError as exc:
                 self._broken = True
@@ -78,6 +87,32 @@ class RunLogSink:
             self._echo(json.loads(line))
 
     debug = info = warning = error = critical = exception = msg
+
+    def _open(self) -> int:
+        self._fs.mkdir(self.path.parent)
+        fd = self._fs.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        if self.max_size is None or os.fstat(fd).st_size < self.max_size:
+            return fd
+        try:
+            # Locked through the file itself: of runs opening it together, one
+            # rotates; the others find it rotated (another inode) and go on.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.path.samestat(os.fstat(fd), self.path.lstat()):
+                self._shift()
+        finally:
+            self._fs.close(fd)
+        return self._fs.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+
+    def _shift(self) -> None:
+        old = [self.path.with_name(f"{self.path.name}.{n}") for n in range(1, self.keep + 1)]
+        if not old:
+            self._fs.unlink(self.path)
+            return
+        self._fs.unlink(old[-1])
+        for newer, older in reversed(list(itertools.pairwise(old))):
+            if os.path.lexists(newer):
+                self._fs.rename(newer, older)
+        self._fs.rename(self.path, old[0])
 
     def close(self) -> None:
         """Close the log file, if it was opened."""

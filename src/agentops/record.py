@@ -53,10 +53,13 @@ def record_run(state: AgentState, run: FinishedRun, circuit: CircuitConfig) -> C
     state.metrics.count(run.status)
     state.metrics.degraded += run.degraded
     if run.status.ok:
+        state.consecutive_failures = 0
         state.last_success_at = run.finished_at
         was_closed = state.circuit.state == "closed"
         breaker.record_success(state.circuit)
         return None if was_closed else "closed"
+    if run.status.failed:
+        state.consecutive_failures += 1
     if run.message is not None:
         state.record_error(
             ErrorRecord(

@@ -31,14 +31,16 @@ from agentops.errors import (
     Skipped,
     StateError,
     TaskFailed,
+    TickTaken,
     UsageError,
 )
 from agentops.gatekeeper import APPLIED, ESCALATED, HELD
 from agentops.record import FinishedRun, record_run
+from agentops.schedule import cron_zone, previous_run
 from agentops.session import RunOptions, Session
 from agentops.state import Held
 from agentops.status import RunStatus
-from agentops.timestamps import iso_second
+from agentops.timestamps import iso, iso_second
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -86,6 +88,7 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
     spec = session.project.agent(session.name)
     _refuse_if_paused(session)
     with session.locked(spec) as (state, interrupts):
+        _claim_tick(session, spec)
         gate = session.load_code(spec, interrupts)
         params = gate.check_params(overrides)
         session.redactor.learn_secret_params(params.model_dump(mode="json"))
@@ -216,6 +219,21 @@ def _conclude(
         tokens=guards.tokens,
         duration_s=duration_s,
     )
+
+
+def _claim_tick(session: Session, spec: AgentSpec) -> None:
+    # Started by cron: one run per tick of the schedule, however many crontabs
+    # (hosts, or a line installed twice) start it. The tick is the schedule's
+    # last fire time, so clocks a few seconds apart claim the same one.
+    schedule = spec.config.schedule
+    if not session.options.scheduled or schedule is None:
+        return
+    tick = previous_run(schedule, session.clock().astimezone(cron_zone(session.environ)))
+    assert session.lease is not None  # noqa: S101 - under the lease
+    if tick is not None and not session.store.claim_tick(session.lease, tick):
+        raise TickTaken(
+            f"{session.name}: the tick of {iso(tick)} was run already", agent=session.name
+        )
 
 
 def _refuse_if_paused(session: Session) -> None:

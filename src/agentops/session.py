@@ -25,7 +25,7 @@ from agentops._clock import utcnow
 from agentops.context import Context
 from agentops.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
 from agentops.errors import AgentOpsError, RateLimited, Skipped, StateError, UnknownAgent
-from agentops.fsio import FileSystem
+from agentops.fsio import FileSystem, describe
 from agentops.gatekeeper import Gatekeeper
 from agentops.guards import RunGuards
 from agentops.interrupts import RunInterrupts, StopRun
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     from agentops._clock import Clock
     from agentops.ledger import Ledger
+    from agentops.notify import Notifier
     from agentops.project import AgentSpec, Project
     from agentops.state import AgentState
     from agentops.status import RunStatus
@@ -96,7 +97,14 @@ class Session:
         self.run_id = new_run_id(self.clock())
         self.environ = os.environ if options.environ is None else options.environ
         self.redactor = Redactor(self.environ)
-        self.sink = RunLogSink(project.log_path(name), console=options.console, fs=options.fs)
+        logs = project.config.logs
+        self.sink = RunLogSink(
+            project.log_path(name),
+            console=options.console,
+            fs=options.fs,
+            max_size=logs.max_size,
+            keep=logs.keep,
+        )
         self.log = make_logger(
             self.sink, clock=self.clock, redactor=self.redactor, agent=name, run_id=self.run_id
         )
@@ -131,6 +139,7 @@ class Session:
         finally:
             if outcome is not None and attempt:
                 self._leave_trace(outcome)
+                self._notify(outcome)
             if self.threads_left:
                 # Threads still running may print until the process exits: it
                 # goes to the log, never to cron's mail (the redirect stays).
@@ -138,6 +147,29 @@ class Session:
             output.close()
             self.sink.close()
         return outcome
+
+    def _notify(self, outcome: Outcome) -> None:
+        # After everything is saved: a webhook never changes what happened.
+        try:
+            config = self.project.config.notify
+            if self.options.dry_run or not config.webhooks:
+                return
+            self.notifier().after_run(outcome)
+        except Exception as exc:  # noqa: BLE001 - never the run's outcome
+            self.log.warning("notify.failed", error=f"{type(exc).__name__}: {exc}")
+
+    def notifier(self) -> Notifier:
+        """The project's notifications, sent and remembered for this agent."""
+        from agentops.notify import Notifier  # noqa: PLC0415 - only projects that notify
+
+        return Notifier(
+            self.project.config.notify,
+            self.store,
+            clock=self.clock,
+            log=self.log,
+            redactor=self.redactor,
+            transport=self.options.http_transport,
+        )
 
     def _leave_trace(self, outcome: Outcome) -> None:
         # Every attempt leaves one, also those that never got the lease, so
@@ -221,7 +253,10 @@ class Session:
         )
         self._commit(state, spec, drop_journal=records is not None)
         if marker is not None:
-            self.fs.unlink(self._marker_path())
+            try:
+                self.fs.unlink(self._marker_path())
+            except OSError as exc:  # read again next time, and recorded only once
+                self.log.warning("deadline.marker_left", error=describe(exc))
 
     def _abandon(self, stop: StopRun) -> NoReturn:
         # Agent code swallowed every stop: end the process. Its journal stays,

@@ -181,6 +181,8 @@ class AgentState(_Record):
     agent: str
     last_run: LastRun | None = None
     last_success_at: UtcDatetime | None = None
+    consecutive_failures: Annotated[int, Field(ge=0)] = 0
+    """Executed runs in a row that did not succeed (any failure, not only identical ones)."""
     metrics: Metrics = Field(default_factory=Metrics)
     errors: list[ErrorRecord] = []
     circuit: Circuit = Field(default_factory=Circuit)

@@ -56,6 +56,11 @@ class RunStatus(StrEnum):
         return self in _OK
 
     @property
+    def failed(self) -> bool:
+        """The run failed: it needs a human if it goes on (stops by policy do not count)."""
+        return self in _FAILED
+
+    @property
     def executed(self) -> bool:
         """The run started its task, so it is recorded as ``last_run``."""
         return self not in (RunStatus.SKIPPED, RunStatus.ABORTED)
@@ -89,6 +94,16 @@ class SkipReason(StrEnum):
 
 
 _OK = frozenset({RunStatus.SUCCEEDED, RunStatus.HELD})
+_FAILED = frozenset(
+    {
+        RunStatus.FAILED,
+        RunStatus.TIMEOUT,
+        RunStatus.INTERRUPTED,
+        RunStatus.ESCALATED,
+        RunStatus.CRASHED,
+        RunStatus.REJECTED,
+    }
+)
 # A crash is not counted: kill -9 is more often an operator than the agent.
 _TRIPS_BREAKER = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.REJECTED})
 _METRIC = {

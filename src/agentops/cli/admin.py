@@ -1,4 +1,4 @@
-"""Operator edits of an agent's guards and ledger: ``reset``, ``ledger``."""
+"""Operator edits of an agent: ``reset``, ``ledger``, ``pause``, ``resume``, ``state``."""
 
 from __future__ import annotations
 
@@ -9,21 +9,99 @@ import click
 from agentops.cli import main
 from agentops.cli._common import print_table, project_of, report, reports_errors
 
-__all__ = ["ledger", "reset"]
+__all__ = ["ledger", "pause", "reset", "resume", "state"]
 
 
 @main.command()
 @click.argument("agent")
 @click.option("--circuit", is_flag=True, help="Close the circuit breaker.")
+@click.option("--budget", is_flag=True, help="Forget the recorded spends (the cost windows).")
+@click.option("--limits", is_flag=True, help="Empty the rate-limit windows.")
+@click.option("--all", "everything", is_flag=True, help="All of the above.")
 @click.pass_context
 @reports_errors
-def reset(ctx: click.Context, agent: str, circuit: bool) -> None:
-    """Reset a guard of AGENT by hand: `--circuit` closes its circuit breaker."""
-    if not circuit:
-        raise click.UsageError("say what to reset: --circuit")
-    from agentops.admin import reset_circuit  # noqa: PLC0415
+def reset(
+    ctx: click.Context, agent: str, *, circuit: bool, budget: bool, limits: bool, everything: bool
+) -> None:
+    """Reset guards of AGENT by hand (under its lock; logged)."""
+    if not (circuit or budget or limits or everything):
+        raise click.UsageError("say what to reset: --circuit, --budget, --limits or --all")
+    from agentops.admin import reset_guards  # noqa: PLC0415
 
-    report(reset_circuit(project_of(ctx), agent))
+    report(
+        reset_guards(
+            project_of(ctx),
+            agent,
+            circuit=circuit or everything,
+            budget=budget or everything,
+            limits=limits or everything,
+        )
+    )
+
+
+@main.command()
+@click.argument("agent")
+@click.option("--reason", help="Why, for the log and `agentops status`.")
+@click.pass_context
+@reports_errors
+def pause(ctx: click.Context, agent: str, reason: str | None) -> None:
+    """Pause AGENT: its runs exit 75 quietly (reason=paused) until it is resumed.
+
+    Takes effect at once, also while a run holds the agent's lock.
+    """
+    from agentops import admin  # noqa: PLC0415
+
+    report(admin.pause(project_of(ctx), agent, reason=reason))
+
+
+@main.command()
+@click.argument("agent")
+@click.pass_context
+@reports_errors
+def resume(ctx: click.Context, agent: str) -> None:
+    """Let a paused AGENT run again."""
+    from agentops import admin  # noqa: PLC0415
+
+    report(admin.resume(project_of(ctx), agent))
+
+
+@main.group()
+def state() -> None:
+    """Look at an agent's state file, compare it with its backup, or restore the backup."""
+
+
+@state.command(name="show")
+@click.argument("agent")
+@click.pass_context
+@reports_errors
+def state_show(ctx: click.Context, agent: str) -> None:
+    """Print AGENT's state, with a crashed run's journal folded in (in memory only)."""
+    from agentops.admin import read_state  # noqa: PLC0415
+
+    click.echo(read_state(project_of(ctx), agent).model_dump_json(indent=2))
+
+
+@state.command(name="diff")
+@click.argument("agent")
+@click.pass_context
+@reports_errors
+def state_diff(ctx: click.Context, agent: str) -> None:
+    """Show what the last save changed: the backup against the state, unified."""
+    from agentops.admin import state_diff as diff  # noqa: PLC0415
+
+    text = diff(project_of(ctx), agent)
+    click.echo(text or f"{agent}: the state and its backup are the same\n", nl=False)
+
+
+@state.command(name="restore")
+@click.argument("agent")
+@click.pass_context
+@reports_errors
+def state_restore(ctx: click.Context, agent: str) -> None:
+    """Make the backup AGENT's state again (the state it replaces is kept as .pre-restore)."""
+    from agentops.admin import restore_state  # noqa: PLC0415
+
+    report(restore_state(project_of(ctx), agent))
 
 
 @main.command()

@@ -13,7 +13,7 @@ import click
 from agentops.cli import main
 from agentops.cli._common import print_table, project_of, reports_errors, said, short_time
 
-__all__ = ["cron", "list_agents"]
+__all__ = ["cron", "init", "list_agents"]
 
 
 @main.command(name="list")
@@ -93,3 +93,27 @@ def _own_command() -> str:
     if script.name == "agentops":
         return shlex.quote(str(script.absolute()))
     return f"{shlex.quote(sys.executable)} -m agentops"
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--template",
+    type=click.Choice(["basic", "http"]),
+    default="basic",
+    show_default=True,
+    help="What the new agent starts as.",
+)
+@click.pass_context
+@reports_errors
+def init(ctx: click.Context, name: str, template: str) -> None:
+    """Create agents/NAME/ with agent.toml, agent.py and a test that passes at once.
+
+    Run its test with `pytest agents/NAME`, the agent with `agentops run NAME`.
+    """
+    from agentops.scaffold import scaffold  # noqa: PLC0415
+
+    project = project_of(ctx)
+    for path in scaffold(project, name, template):
+        click.echo(f"wrote {path.relative_to(project.home)}")
+    click.echo(f"next: pytest agents/{name} && agentops run {name}")

@@ -25,6 +25,11 @@ __all__ = ["run"]
 )
 @click.option("--params-json", metavar="JSON", help="Override params with a JSON object (-p wins).")
 @click.option("--dry-run", is_flag=True, help="Run with ctx.dry_run true and save nothing.")
+@click.option(
+    "--scheduled",
+    is_flag=True,
+    help="Started by cron: run only if this tick of the schedule was not run already.",
+)
 @click.pass_context
 @reports_errors
 def run(
@@ -32,7 +37,9 @@ def run(
     agent: str,
     param_pairs: tuple[str, ...],
     params_json: str | None,
+    *,
     dry_run: bool,
+    scheduled: bool,
 ) -> None:
     """Run AGENT once, through the gatekeeper.
 
@@ -43,7 +50,10 @@ def run(
     from agentops.runner import run_agent  # noqa: PLC0415
 
     outcome = run_agent(
-        project_of(ctx), agent, overrides=overrides, options=run_options(dry_run=dry_run)
+        project_of(ctx),
+        agent,
+        overrides=overrides,
+        options=run_options(dry_run=dry_run, scheduled=scheduled),
     )
     finish(outcome)
 

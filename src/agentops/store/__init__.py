@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agentops.errors import ConfigError
-from agentops.store.base import Attempt, Holder, JournalWriter, Lease, Pause, Store
+from agentops.store.base import Attempt, Holder, JournalWriter, Lease, Notices, Pause, Store
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -23,6 +23,7 @@ __all__ = [
     "Holder",
     "JournalWriter",
     "Lease",
+    "Notices",
     "Pause",
     "Store",
     "open_store",

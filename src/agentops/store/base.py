@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from agentops.ledger import Ledger
     from agentops.state import AgentState
 
-__all__ = ["Attempt", "Holder", "JournalWriter", "Lease", "Pause", "Store"]
+__all__ = ["Attempt", "Holder", "JournalWriter", "Lease", "Notices", "Pause", "Store"]
 
 
 class Attempt(BaseModel):
@@ -64,6 +64,16 @@ class Pause(BaseModel):
 
     at: UtcDatetime
     reason: str | None = None
+
+
+class Notices(BaseModel):
+    """What people were told about an agent: when each kind was last sent, what is open."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sent: dict[str, UtcDatetime] = {}
+    open: list[str] = []
+    """Problems told about and not yet over: a success then sends ``recovered``, once."""
 
 
 class Holder(NamedTuple):
@@ -156,6 +166,12 @@ class Store(Protocol):
         lapsed, and :class:`~agentops.errors.StateError` if it cannot write.
         """
 
+    def backup(self, name: str) -> AgentState | None:
+        """The state as it was before the last commit, None if there is none."""
+
+    def restore(self, lease: Lease, name: str) -> None:
+        """Make the backup the state again, keeping the state it replaces as a backup too."""
+
     def claim_tick(self, lease: Lease, tick: datetime) -> bool:
         """Claim the schedule's tick ``tick`` for a run; False if it was claimed before."""
 
@@ -176,3 +192,9 @@ class Store(Protocol):
 
     def holder(self, name: str) -> Holder | None:
         """Who holds the agent's lease now, None if nobody."""
+
+    def notices(self, name: str) -> Notices | None:
+        """What people were told about the agent."""
+
+    def set_notices(self, name: str, notices: Notices) -> None:
+        """Remember what people were told (no lease needed; losing it costs one more message)."""

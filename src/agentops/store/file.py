@@ -8,6 +8,7 @@ Per agent ``<name>``::
     <name>.lock            flock'ed by the run holding the lease; names its pid and run
     <name>.attempt.json    the last attempt to run the agent
     <name>.paused.json     present while the agent is paused
+    <name>.notices.json    what people were told about it (notifications)
     <name>.tick            the last schedule tick a run claimed
 
 Every write goes through the :class:`~agentops.fsio.FileSystem` seam: atomic
@@ -38,7 +39,7 @@ from agentops.fsio import FileSystem, describe
 from agentops.journal import encode, parse_lines
 from agentops.ledger import Ledger, LedgerMap
 from agentops.state import SCHEMA_VERSION, AgentState, migrate
-from agentops.store.base import Attempt, Holder, Pause
+from agentops.store.base import Attempt, Holder, Notices, Pause
 from agentops.timestamps import iso
 
 if TYPE_CHECKING:
@@ -94,10 +95,16 @@ class FileJournal:
         self._fd: int | None = None
 
     def append(self, record: BaseModel, *, durable: bool = True) -> None:
-        """Write ``record``; with ``durable``, fsync it and every record before it."""
+        """Write ``record``; with ``durable``, fsync it and every record before it.
+
+        The first record (the run's ``begin``) is written to a temporary file
+        that is then renamed into place: a journal that exists always starts
+        with a whole record, so a run killed as it starts is recovered too.
+        """
         try:
             if self._fd is None:
-                self._fd, _ = self._fs.open_append(self.path)
+                self._fd = self._fs.create(self.path, encode(record))
+                return
             self._fs.write(self._fd, encode(record))
             if durable:
                 self._fs.fsync(self._fd)
@@ -116,10 +123,11 @@ class FileJournal:
         return StateError(f"{self.path}: cannot write the journal: {describe(exc)}")
 
     def close(self) -> None:
-        """Close the file, keeping it."""
+        """Close the file, keeping it (the descriptor is released even if close fails)."""
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            self._fs.close(fd)
+            with contextlib.suppress(OSError):  # the state holding its records is committed
+                self._fs.close(fd)
 
 
 class FileStore:
@@ -164,8 +172,14 @@ class FileStore:
                     f"{name} is already running (pid {pid} holds {lock_path})", agent=name
                 ) from None
             previous = _read_holder(os.pread(fd, 4096, 0))
-            lease = FileLease(name, fd, token=(previous.token if previous else 0) + 1)
-            self._write_lock(fd, pid=os.getpid(), run_id=run_id, token=lease.token)
+            token = (previous.token if previous else 0) + 1
+            try:
+                self._write_lock(fd, pid=os.getpid(), run_id=run_id, token=token)
+            except OSError as exc:
+                raise StateError(
+                    f"{lock_path}: cannot write the lock: {describe(exc)}", agent=name
+                ) from exc
+            lease = FileLease(name, fd, token=token)
             yield lease
         finally:
             if lease is None or not lease.kept:
@@ -184,8 +198,7 @@ class FileStore:
                 "run_id": run_id,
                 "since": iso(utcnow()),
             }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(document).encode() + b"\n", 0)
+        self.fs.rewrite(fd, json.dumps(document).encode() + b"\n")
 
     def holder(self, name: str) -> Holder | None:
         """The pid and run holding ``name``'s lock, if a live process holds it."""
@@ -206,10 +219,13 @@ class FileStore:
         A version-1 file is migrated in memory; its ledger is handed to
         :meth:`load_ledger`, and written to its own file by the next commit.
         """
-        path = self.path(name)
+        state = self._load_from(self.path(name), name)
+        return AgentState(agent=name) if state is None else state
+
+    def _load_from(self, path: Path, name: str) -> AgentState | None:
         raw = self._read(path, name, "state")
         if raw is None:
-            return AgentState(agent=name)
+            return None
         try:
             state = AgentState.model_validate_json(raw)
         except ValidationError as exc:
@@ -302,6 +318,28 @@ class FileStore:
                     f"{self.path(name, '.journal')}: cannot remove: {describe(exc)}", agent=name
                 ) from exc
 
+    def backup(self, name: str) -> AgentState | None:
+        """``<name>.json.bak``, the state before the last commit."""
+        return self._load_from(self.path(name, ".json.bak"), name)
+
+    def restore(self, lease: Lease, name: str) -> None:
+        """``<name>.json.bak`` becomes the state; the one it replaces stays as ``.pre-restore``."""
+        lease.check()
+        backup = self.backup(name)
+        if backup is None:
+            raise StateError(
+                f"{self.path(name, '.json.bak')}: there is no backup to restore", agent=name
+            )
+        current = self.path(name)
+        try:
+            if os.path.lexists(current):
+                keep = self.path(name, ".json.pre-restore")
+                self.fs.unlink(keep)
+                self.fs.link(current, keep)
+            self.fs.replace(current, _dump(backup), backup=False)
+        except OSError as exc:
+            raise StateError(f"{current}: cannot restore: {describe(exc)}", agent=name) from exc
+
     # -- the journal -------------------------------------------------------------------
 
     def journal(self, lease: Lease, run_id: str) -> FileJournal:
@@ -331,7 +369,11 @@ class FileStore:
         if last is not None and last >= tick:
             return False
         self._replace(
-            self.path(lease.agent, ".tick"), lease.agent, f"{iso(tick)}\n".encode(), durable=False
+            self.path(lease.agent, ".tick"),
+            lease.agent,
+            f"{iso(tick)}\n".encode(),
+            durable=False,
+            what="tick",
         )
         return True
 
@@ -368,6 +410,16 @@ class FileStore:
         """The pause in ``<name>.paused.json``."""
         return self._read_model(Pause, self.path(name, ".paused.json"), name)
 
+    def notices(self, name: str) -> Notices | None:
+        """What ``<name>.notices.json`` says people were told."""
+        return self._read_model(Notices, self.path(name, ".notices.json"), name)
+
+    def set_notices(self, name: str, notices: Notices) -> None:
+        """``<name>.notices.json``, replaced without fsync (losing it costs one more message)."""
+        self._replace(
+            self.path(name, ".notices.json"), name, _dump(notices), durable=False, what="notices"
+        )
+
     # -- machinery ---------------------------------------------------------------------
 
     def _read(self, path: Path, name: str, what: str) -> bytes | None:
@@ -386,7 +438,7 @@ class FileStore:
             raise self._unreadable(path, name, str(exc).splitlines()[0], what="file") from exc
 
     def _replace(
-        self, path: Path, name: str, data: bytes, *, durable: bool = True, what: str = "state"
+        self, path: Path, name: str, data: bytes, *, what: str, durable: bool = True
     ) -> None:
         try:
             self.fs.replace(path, data, backup=what in ("state", "ledger"), durable=durable)

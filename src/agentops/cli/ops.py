@@ -1,0 +1,152 @@
+"""Seeing the agents: ``agentops status`` and ``agentops health``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from agentops.cli import main
+from agentops.cli._common import clip, print_table, project_of, reports_errors, say
+
+if TYPE_CHECKING:
+    from agentops.ops.status import AgentStatus
+
+__all__ = ["health", "status"]
+
+PING_TIMEOUT_S = 5.0
+"""A heartbeat never holds up the watchdog for longer than this."""
+
+
+def _statuses(ctx: click.Context, agent: str | None) -> list[AgentStatus]:
+    from agentops.ops.status import agent_status, project_status  # noqa: PLC0415
+    from agentops.schedule import cron_zone  # noqa: PLC0415
+    from agentops.store import open_store  # noqa: PLC0415
+
+    project = project_of(ctx)
+    store = open_store(project, environ=os.environ)
+    now, zone = datetime.now(UTC), cron_zone(os.environ)
+    if agent is not None:
+        project.agent(agent)  # an unknown agent is an error, not a broken row
+        return [agent_status(project, store, agent, now=now, zone=zone)]
+    return project_status(project, store, now=now, zone=zone)
+
+
+@main.command()
+@click.argument("agent", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (documented keys).")
+@click.pass_context
+@reports_errors
+def status(ctx: click.Context, agent: str | None, as_json: bool) -> None:
+    """Show every agent (or AGENT): health, last run, next run, what needs a human.
+
+    Reads only agent.toml and the state: no agent code runs, no lock is taken.
+    """
+    rows = _statuses(ctx, agent)
+    if as_json:
+        click.echo(json.dumps([row.row for row in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no agents")
+        return
+    print_table(
+        ["AGENT", "HEALTH", "LAST RUN", "LAST SUCCESS", "NEXT RUN", "FAILS", "WHY"],
+        [
+            [
+                row.agent,
+                row.health,
+                _last_run(row.row),
+                _when(row.row["last_success_at"]),
+                _when(row.row["next_run"]),
+                str(row.row["consecutive_failures"] or "-"),
+                clip(row.why or "", 60),
+            ]
+            for row in rows
+        ],
+    )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (documented keys).")
+@click.option("--ping", metavar="URL", help="Send a heartbeat: URL when healthy, URL/fail if not.")
+@click.pass_context
+@reports_errors
+def health(ctx: click.Context, as_json: bool, ping: str | None) -> None:
+    """Exit 0 when no agent needs a human, else 1 with one line per agent that does.
+
+    Meant as a cron job of its own, the watchdog over the others: `--ping`
+    reports to a Healthchecks-style URL (a short timeout; it never hangs).
+    """
+    from agentops.ops.status import CONTENT  # noqa: PLC0415
+
+    rows = _statuses(ctx, None)
+    trouble = [row for row in rows if row.health not in CONTENT]
+    lines = [f"{row.agent}: {row.health}: {row.why}" for row in trouble]
+    _notify_stale(ctx, [row for row in trouble if row.health == "stale"])
+    if ping:
+        _ping(ping, lines)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "healthy": not trouble,
+                    "agents": {row.agent: row.health for row in rows},
+                    "problems": [
+                        {"agent": row.agent, "health": row.health, "why": row.why}
+                        for row in trouble
+                    ],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for line in lines:
+            click.echo(line)
+    sys.exit(1 if trouble else 0)
+
+
+def _notify_stale(ctx: click.Context, stale: list[AgentStatus]) -> None:
+    # A run that never happens cannot say so: the watchdog does, once per cooldown.
+    project = project_of(ctx)
+    if not stale or not project.config.notify.webhooks:
+        return
+    from agentops.session import RunOptions, Session  # noqa: PLC0415
+
+    for row in stale:
+        session = Session(project, row.agent, RunOptions())
+        try:
+            session.notifier().stale(row.agent, row.why or "stale")
+        finally:
+            session.sink.close()
+
+
+def _ping(url: str, lines: list[str]) -> None:
+    # A heartbeat that cannot be sent is said, and changes nothing else: the
+    # checks service notices the missing ping on its own.
+    import httpx  # noqa: PLC0415 - only the watchdog pings
+
+    try:
+        if lines:
+            httpx.post(url.rstrip("/") + "/fail", content="\n".join(lines), timeout=PING_TIMEOUT_S)
+        else:
+            httpx.get(url, timeout=PING_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        say(f"health: the heartbeat to {url} failed: {type(exc).__name__}: {exc}")
+
+
+def _last_run(row: dict[str, object]) -> str:
+    last = row["last_run"]
+    if not isinstance(last, dict):
+        return "-"
+    return f"{last['status']} {_when(last['finished_at'])}"
+
+
+def _when(iso: object) -> str:
+    if not isinstance(iso, str):
+        return "-"
+    moment = datetime.fromisoformat(iso).astimezone()
+    return f"{moment:%Y-%m-%d %H:%M}"

@@ -1,0 +1,207 @@
+"""The test kit for agent authors: run an agent in-process, on a home of its own, with fake time.
+
+::
+
+    from datetime import UTC, datetime
+
+    import httpx
+    from agentops.testing import AgentHarness
+
+    def test_greets(tmp_path):
+        with AgentHarness("agents/greeter", now=datetime(2026, 11, 22, 9, tzinfo=UTC)) as agent:
+            run = agent.run(params={"name": "Ada"})
+            assert run.exit_code == 0
+            assert run.result == {"greeting": "Hello, Ada!"}
+            assert run.events_named("run.finished")
+
+The harness copies the agent's directory (its ``agent.toml``, ``agent.py``
+and helpers) into a temporary home, so the real configuration and guards
+apply and nothing of the real project is touched. Each :meth:`AgentHarness.run`
+is one ``agentops run`` through the whole gatekeeper, with:
+
+- **fake time**: ``agent.clock`` starts at ``now`` and moves only when the
+  test (or a retry's wait) moves it, so rate limits, budgets, the breaker and
+  staleness are tested without sleeping;
+- **a fake HTTP transport**: ``http=`` takes a function from an
+  :class:`httpx.Request` to an :class:`httpx.Response` (an
+  :class:`httpx.MockTransport` handler), or any transport; ``ctx.http`` and
+  ``ctx.llm`` go through it, so no test needs the network;
+- **captured log events**: ``run.events`` are the run's log lines, parsed,
+  as they would be written.
+
+The state is kept between runs of one harness, like between cron ticks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from types import TracebackType
+
+    import httpx
+
+    from agentops.outcome import Outcome
+
+__all__ = ["AgentHarness", "FakeClock", "TestRun"]
+
+
+class FakeClock:
+    """A clock that moves only when told to: ``clock.advance(minutes=5)``."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        """Start at ``now`` (aware; default 2026-01-01 UTC)."""
+        moment = now or datetime(2026, 1, 1, tzinfo=UTC)
+        if moment.tzinfo is None:
+            raise ValueError("FakeClock needs an aware datetime (tzinfo=UTC)")
+        self.now = moment.astimezone(UTC)
+
+    def __call__(self) -> datetime:
+        """The current fake time."""
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move the clock forward (or back, with negative amounts), as ``timedelta`` takes."""
+        self.now += timedelta(**delta)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep without sleeping: the clock moves on by ``seconds``."""
+        self.advance(seconds=max(0.0, seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class TestRun:
+    """What one run of the agent did."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class, whatever its name
+
+    outcome: Outcome
+    events: list[dict[str, Any]]
+    """The run's log lines, parsed, in order."""
+    state: dict[str, Any]
+    """The agent's ``ctx.state`` as saved after the run (what the next run starts from)."""
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code ``agentops run`` would have exited with."""
+        return self.outcome.exit_code
+
+    @property
+    def status(self) -> str:
+        """How the run ended: ``succeeded``, ``failed``, ``rejected``... (see the README)."""
+        return str(self.outcome.status)
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        """The Result the run finished with, as logged (None if it produced none)."""
+        finished = self.events_named("run.finished")
+        result: dict[str, Any] | None = finished[-1].get("result") if finished else None
+        return result
+
+    def events_named(self, name: str) -> list[dict[str, Any]]:
+        """The events called ``name`` (``action.committed``, ``http.request``...)."""
+        return [event for event in self.events if event.get("event") == name]
+
+
+class AgentHarness:
+    """One agent on a temporary home of its own, run as cron would run it, in-process."""
+
+    def __init__(
+        self,
+        agent: str | Path,
+        *,
+        now: datetime | None = None,
+        http: Callable[[httpx.Request], httpx.Response] | httpx.BaseTransport | None = None,
+        env: Mapping[str, str] | None = None,
+        state: Mapping[str, Any] | None = None,
+        home: Path | None = None,
+    ) -> None:
+        """Copy the agent's directory ``agent`` into ``home`` (a new temporary one by default).
+
+        ``state`` is the ``ctx.state`` the first run starts from; ``env`` the
+        environment the agent sees (its secrets, say), nothing else of yours.
+        """
+        source = Path(agent)
+        if not (source / "agent.toml").is_file():
+            raise FileNotFoundError(f"{source}: no agent.toml: pass the agent's directory")
+        self.name = source.name
+        self._own_home = home is None
+        self.home = Path(tempfile.mkdtemp(prefix="agentops-test-")) if home is None else home
+        shutil.copytree(source, self.home / "agents" / self.name, dirs_exist_ok=True)
+        self.clock = FakeClock(now)
+        self.env = dict(env or {})
+        self._transport = _transport(http)
+        if state is not None:
+            self._seed(dict(state))
+
+    def run(self, params: Mapping[str, Any] | None = None, *, dry_run: bool = False) -> TestRun:
+        """Run the agent once, through every gate; ``params`` as ``-p`` would give them."""
+        from agentops.project import Project  # noqa: PLC0415
+        from agentops.runner import run_agent  # noqa: PLC0415
+        from agentops.session import RunOptions  # noqa: PLC0415
+
+        log = self.home / "logs" / f"{self.name}.jsonl"
+        seen = len(log.read_bytes().splitlines()) if log.exists() else 0
+        outcome = run_agent(
+            Project(self.home),
+            self.name,
+            overrides=dict(params or {}),
+            options=RunOptions(
+                dry_run=dry_run,
+                clock=self.clock,
+                sleep=self.clock.sleep,
+                environ=self.env,
+                http_transport=self._transport,
+            ),
+        )
+        lines = log.read_bytes().splitlines()[seen:] if log.exists() else []
+        return TestRun(outcome, [json.loads(line) for line in lines], self._data())
+
+    def _data(self) -> dict[str, Any]:
+        path = self.home / "state" / f"{self.name}.json"
+        if not path.exists():
+            return {}
+        data: dict[str, Any] = json.loads(path.read_text())["data"]
+        return data
+
+    def _seed(self, data: dict[str, Any]) -> None:
+        from agentops.state import AgentState  # noqa: PLC0415
+
+        path = self.home / "state" / f"{self.name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(AgentState(agent=self.name, data=data).model_dump_json(indent=2))
+
+    def close(self) -> None:
+        """Remove the temporary home (one the test passed in is left to it)."""
+        if self._own_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        """Use it in a ``with`` block: the temporary home goes at its end."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Remove the temporary home."""
+        self.close()
+
+
+def _transport(
+    http: Callable[[httpx.Request], httpx.Response] | httpx.BaseTransport | None,
+) -> httpx.BaseTransport | None:
+    if http is None or not callable(http):
+        return http
+    import httpx  # noqa: PLC0415 - only tests that fake HTTP pay for it
+
+    return httpx.MockTransport(http)

@@ -1,0 +1,68 @@
+"""``agentops init``: a new agent's directory, whose own test passes at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from agentops.scaffold import TEMPLATES
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_a_new_agent_s_own_test_passes_at_once(project, invoke, template):
+    """init writes agent.toml, agent.py and a test, and the test passes before any edit."""
+    result = invoke("init", "fresh-one", "--template", template)
+    assert result.exit_code == 0, result.output
+    directory = project.home / "agents" / "fresh-one"
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "agent.py",
+        "agent.toml",
+        "test_fresh_one.py",
+    ]
+    tested = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=project.home,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert " passed" in tested.stdout
+    assert invoke("list").exit_code == 0
+
+
+def test_the_basic_agent_runs_for_real(project, invoke, run_agentops):
+    """A basic agent made by init runs under cron's environment: exit 0, silent."""
+    assert invoke("init", "greeter").exit_code == 0
+    result = run_agentops("run", "greeter")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert project.state("greeter")["data"] == {"runs": 1}
+
+
+def test_init_never_overwrites_an_agent(project, invoke):
+    """An existing agent directory is refused (2), its files untouched."""
+    directory = project.add_agent("taken", toml='description = "mine"\n')
+    before = (directory / "agent.toml").read_text()
+    result = invoke("init", "taken")
+    assert result.exit_code == 2
+    assert "exists already" in result.output
+    assert (directory / "agent.toml").read_text() == before
+
+
+@pytest.mark.parametrize("name", ["../escape", "Upper", "a/b", ""])
+def test_init_refuses_a_name_that_is_not_an_agent_name(project, invoke, name):
+    """Names are checked before any path is built from them."""
+    result = invoke("init", name)
+    assert result.exit_code == 2
+    assert not any(p.name != "agents" for p in project.home.iterdir())
+    assert list((project.home / "agents").iterdir()) == []
+
+
+def test_an_unknown_template_is_a_usage_error(project, invoke):
+    """--template takes only the templates there are."""
+    result = invoke("init", "x", "--template", "quantum")
+    assert result.exit_code == 2
+    assert not (project.home / "agents" / "x").exists()
