@@ -3,24 +3,23 @@
 Cron pays start-up on every tick. The irreducible part of a run is Python
 importing the agent's module (mostly pydantic's import), so the baseline is
 `python -c "import runpy; runpy.run_path('agent.py')"`, measured in the same
-run, interleaved with the other commands so machine noise hits all alike.
+run, alternating with `agentops run` so machine noise hits both alike.
 
-    python bench/startup.py [--runs 30] [--target 1.7]
+    python bench/startup.py [--runs 30] [--target 1.7] [--quick]
 
-Prints median wall times and the ratios; exits 1 if the ratio passes the target.
+Prints the median wall times and their ratio; exits 1 if it passes the target.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _bench import Row, agentops_executable, alternate, ratio_row, report, wall_s, write_agent
+
+TARGET = 1.7
 
 AGENT = """\
 from pydantic import BaseModel
@@ -41,58 +40,40 @@ def run(params: Params, ctx: Context) -> Result:
 """
 
 
-# As deployed: bytecode is cached. (Some machines set PYTHONDONTWRITEBYTECODE,
-# which would make every run compile agentops from source.)
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-
-def wall_s(command: list[str], *, cwd: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=ENV, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def rows(*, quick: bool = False, runs: int | None = None, target: float = TARGET) -> list[Row]:
+    """``agentops run minimal`` against importing its agent.py."""
+    runs = runs or (3 if quick else 30)
+    agentops = agentops_executable()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        write_agent(home, "minimal", AGENT, 'description = "benchmark"\n')
+        agent_py = home / "agents" / "minimal" / "agent.py"
+        baseline = [sys.executable, "-c", f"import runpy; runpy.run_path({str(agent_py)!r})"]
+        subject = [agentops, "--home", str(home), "run", "minimal"]
+        for command in (baseline, subject):  # warm the page cache and the .pyc files
+            wall_s(command, cwd=home)
+        subject_s, baseline_s = alternate(
+            runs, lambda: wall_s(baseline, cwd=home), lambda: wall_s(subject, cwd=home)
+        )
+    return [
+        ratio_row(
+            "startup",
+            "agentops run (a minimal agent)",
+            subject_s,
+            "import the agent (runpy)",
+            baseline_s,
+            target=target,
+        )
+    ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30, help="measurements per command")
-    parser.add_argument("--target", type=float, default=1.7, help="highest acceptable ratio")
+    parser.add_argument("--runs", type=int, help="measurements of each command (default 30)")
+    parser.add_argument("--target", type=float, default=TARGET, help="highest acceptable ratio")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: a few measurements")
     args = parser.parse_args()
-
-    agentops = shutil.which("agentops", path=str(Path(sys.executable).parent))
-    if agentops is None:
-        sys.exit("agentops is not installed beside this Python: pip install -e . first")
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        agent_dir = home / "agents" / "minimal"
-        agent_dir.mkdir(parents=True)
-        (agent_dir / "agent.toml").write_text('description = "benchmark"\n')
-        (agent_dir / "agent.py").write_text(AGENT)
-        commands = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "import the agent (baseline)": [
-                sys.executable,
-                "-c",
-                f"import runpy; runpy.run_path({str(agent_dir / 'agent.py')!r})",
-            ],
-            "agentops run minimal": [agentops, "--home", str(home), "run", "minimal"],
-        }
-        for command in commands.values():  # warm the page cache and .pyc files
-            wall_s(command, cwd=home)
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.runs):
-            for name, command in commands.items():
-                times[name].append(wall_s(command, cwd=home))
-
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    baseline = medians["import the agent (baseline)"]
-    bare = medians["python -c pass"]
-    print(f"{'command':32} {'median ms':>10} {'x baseline':>11} {'x python':>9}")
-    for name, value in medians.items():
-        print(f"{name:32} {value * 1000:10.1f} {value / baseline:11.2f} {value / bare:9.1f}")
-    ratio = medians["agentops run minimal"] / baseline
-    verdict = "within" if ratio <= args.target else "OVER"
-    print(f"\nagentops run / baseline = {ratio:.2f}x ({verdict} the {args.target}x target)")
-    return 0 if ratio <= args.target else 1
+    return report(rows(quick=args.quick, runs=args.runs, target=args.target))
 
 
 if __name__ == "__main__":
