@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from _bench import Row, agentops_executable, report, wall_s
 
 TARGET_S = 2.0
 AGENTS = ("collector", "digest", "monitor", "publisher", "writer")
@@ -34,7 +34,6 @@ SKIPPED, RETRIED, FAILED, HELD = 0.05, 0.1, 0.08, 0.1
 
 # As deployed: bytecode is cached. (Some machines set PYTHONDONTWRITEBYTECODE,
 # which would make every run compile agentops from source.)
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def _line(ts: datetime, level: str, event: str, agent: str, run_id: str, **data: object) -> str:
@@ -166,19 +165,6 @@ def write_logs(home: Path, total: int, *, now: datetime, seed: int = 7) -> int:
     return written
 
 
-def _agentops() -> str:
-    found = Path(sys.executable).parent / "agentops"
-    if not found.exists():
-        sys.exit("agentops is not installed beside this Python: pip install -e . first")
-    return str(found)
-
-
-def wall_s(command: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, env=ENV, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
-
-
 def parse_all(home: Path) -> float:
     """Seconds to read every log file under ``home/logs`` and json.loads every line."""
     started = time.perf_counter()
@@ -194,11 +180,11 @@ def rows(
     lines: int | None = None,
     rounds: int | None = None,
     target_s: float = TARGET_S,
-) -> list[dict[str, object]]:
+) -> list[Row]:
     """The figures: ``agentops report`` as JSON and as HTML, each against parsing the lines."""
     lines = lines or (10_000 if quick else 100_000)
     rounds = rounds or (1 if quick else 5)
-    agentops = _agentops()
+    agentops = agentops_executable()
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:  # the disk agentops would use
         home = Path(tmp)
         (home / "agents").mkdir()
@@ -218,22 +204,20 @@ def rows(
         size = (home / "report.html").stat().st_size
     parse_s = statistics.median(times["parse"])
     return [
-        {
-            "bench": "report",
-            "figure": f"agentops report --json, {written:,} lines",
-            "seconds": statistics.median(times["json"]),
-            "baseline": "read + json.loads every line",
-            "baseline_seconds": parse_s,
-            "target_s": target_s,
-        },
-        {
-            "bench": "report",
-            "figure": f"agentops report --html ({size / 1e3:.0f} kB page), {written:,} lines",
-            "seconds": statistics.median(times["html"]),
-            "baseline": "read + json.loads every line",
-            "baseline_seconds": parse_s,
-            "target_s": target_s,
-        },
+        Row(
+            bench="report",
+            figure=figure,
+            seconds=statistics.median(times[kind]),
+            baseline="read + json.loads every line",
+            baseline_seconds=parse_s,
+            unit="s",
+            target=target_s,
+            samples=tuple(times[kind]),
+        )
+        for kind, figure in (
+            ("json", f"agentops report --json, {written:,} lines"),
+            ("html", f"agentops report --html ({size / 1e3:.0f} kB page), {written:,} lines"),
+        )
     ]
 
 
@@ -244,16 +228,9 @@ def main() -> int:
     parser.add_argument("--target-s", type=float, default=TARGET_S, help="the target, seconds")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 10,000 lines, 1 round")
     args = parser.parse_args()
-    ok = True
-    for row in rows(quick=args.quick, lines=args.lines, rounds=args.rounds, target_s=args.target_s):
-        within = row["seconds"] <= row["target_s"]  # type: ignore[operator]
-        ok = ok and within
-        print(
-            f"{row['figure']}: {row['seconds']:.2f} s (median), "
-            f"{row['baseline']}: {row['baseline_seconds']:.2f} s; "
-            f"target under {row['target_s']:g} s: {'ok' if within else 'OVER'}"
-        )
-    return 0 if ok else 1
+    return report(
+        rows(quick=args.quick, lines=args.lines, rounds=args.rounds, target_s=args.target_s)
+    )
 
 
 if __name__ == "__main__":

@@ -30,14 +30,18 @@ from _bench import report  # noqa: E402 - needs the path above
 if TYPE_CHECKING:
     from _bench import Row
 
-ORDER = ("startup", "actions", "spends", "ledger", "journal")
+ORDER = ("startup", "actions", "spends", "ledger", "journal", "report")
 """The usual order of the table; benchmarks not named here follow, by name."""
+
+
+NOT_BENCHMARKS = frozenset({"run", "soak"})
+"""Scripts in bench/ that measure no figure: this one, and the kill soak."""
 
 
 def benchmarks() -> list[str]:
     """The names of the benchmark scripts in bench/."""
     found = {path.stem for path in HERE.glob("*.py") if not path.stem.startswith("_")}
-    found.discard(Path(__file__).stem)
+    found -= NOT_BENCHMARKS
     return [name for name in ORDER if name in found] + sorted(found - set(ORDER))
 
 
