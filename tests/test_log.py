@@ -252,3 +252,78 @@ def test_what_an_agent_prints_goes_to_the_log_not_to_cron(project, run_agentops)
     assert ("stderr", "to stderr") in lines
     assert any("careful" in line for stream, line in lines if stream == "stderr")
     assert ("stderr", "a library speaks") in lines
+
+
+# -- the logger's structlog interface -------------------------------------------------
+
+
+def test_bind_unbind_and_new_shape_the_context_but_keep_the_agent(make_log, log_path):
+    """bind adds keys, unbind and try_unbind drop them, new starts over: agent and run stay."""
+    log = make_log()
+    feed = log.bind(feed="news", page=1)
+    feed.info("feed.read")
+    feed.unbind("page").info("feed.paged")
+    feed.try_unbind("page", "absent").info("feed.tried")
+    feed.new(item=3).info("item.seen")
+    with pytest.raises(KeyError):
+        feed.unbind("absent")
+    lines = read_lines(log_path)
+    assert [(line["event"], line.get("feed"), line.get("page")) for line in lines] == [
+        ("feed.read", "news", 1),
+        ("feed.paged", "news", None),
+        ("feed.tried", "news", None),
+        ("item.seen", None, None),
+    ]
+    assert all((line["agent"], line["run_id"]) == ("publisher", "run-1") for line in lines)
+    assert lines[-1]["item"] == 3
+
+
+def test_levels_positional_arguments_and_exceptions(make_log, log_path):
+    """debug is dropped; warn is warning; %-args format the event; exception has the traceback."""
+    log = make_log()
+    log.debug("too.chatty")
+    log.warn("disk.%s", "low")  # noqa: G010 - structlog's alias, which agents may use
+    log.log(logging.ERROR, "by.number")
+    log.log("critical", "by.name")
+    try:
+        int("bad feed")
+    except ValueError:
+        log.exception("feed.failed")
+    log.error("feed.failed.again", exc_info=ValueError("given, not raised"))
+    lines = read_lines(log_path)
+    assert [(line["level"], line["event"]) for line in lines] == [
+        ("warning", "disk.low"),
+        ("error", "by.number"),
+        ("critical", "by.name"),
+        ("error", "feed.failed"),
+        ("error", "feed.failed.again"),
+    ]
+    assert lines[3]["exception"].startswith("Traceback (most recent call last):")
+    assert lines[3]["exception"].endswith(
+        "ValueError: invalid literal for int() with base 10: 'bad feed'"
+    )
+    assert lines[4]["exception"] == "ValueError: given, not raised"
+
+
+def test_a_run_never_imports_structlog(project, run_agentops):
+    """structlog costs a third of a run's start-up: a run (not on a terminal) never imports it."""
+    project.add_agent(
+        "probe",
+        """
+        import sys
+        from pydantic import BaseModel
+        from agentops import Context
+
+        class Params(BaseModel):
+            pass
+
+        class Result(BaseModel):
+            structlog: bool
+
+        def run(params: Params, ctx: Context) -> Result:
+            ctx.log.info("probe.logged", n=1)
+            return Result(structlog="structlog" in sys.modules)
+        """,
+    )
+    assert run_agentops("run", "probe").returncode == 0
+    assert project.events("probe")[-1]["result"] == {"structlog": False}

@@ -11,9 +11,9 @@ if TYPE_CHECKING:
 
     import httpx
     from pydantic import BaseModel
-    from structlog.typing import FilteringBoundLogger
 
     from agentops.guards import RunGuards
+    from agentops.log import EventLogger
 
 __all__ = ["Context"]
 
@@ -28,7 +28,8 @@ class Context:
     - ``ctx.spend(usd=..., tokens=...)``: record a cost before incurring it.
     - ``ctx.step(label)``: count a step of a loop, against ``steps_per_run``.
     - ``ctx.http``: an httpx client whose every call is logged, timed and redacted.
-    - ``ctx.log``: a structlog logger bound to the agent and the run id.
+    - ``ctx.log``: a structured logger bound to the agent and the run id, with
+      structlog's interface (``ctx.log.info("feed.read", items=12)``, ``bind``).
     - ``ctx.params``: the run's validated Params (None before they are checked).
     - ``ctx.run_id``, ``ctx.now`` (the run's start, UTC), ``ctx.dry_run``.
     - ``ctx.home``: the project directory; resolve relative paths against it.
@@ -43,7 +44,7 @@ class Context:
         now: datetime,
         home: Path,
         state: dict[str, Any],
-        log: FilteringBoundLogger,
+        log: EventLogger,
         dry_run: bool = False,
         params: BaseModel | None = None,
         guards: RunGuards | None = None,

@@ -45,13 +45,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
 
-    from structlog.typing import FilteringBoundLogger
-
     from agentops.context import Context
     from agentops.failure import Failure
     from agentops.guards import RunGuards
     from agentops.interrupts import RunInterrupts
     from agentops.loader import AgentCode
+    from agentops.log import EventLogger
     from agentops.project import AgentSpec
     from agentops.state import AgentState
 
@@ -70,7 +69,7 @@ class Gatekeeper:
         spec: AgentSpec,
         code: AgentCode,
         *,
-        log: FilteringBoundLogger,
+        log: EventLogger,
         interrupts: RunInterrupts,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

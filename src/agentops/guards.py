@@ -50,12 +50,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pydantic import BaseModel
-    from structlog.typing import FilteringBoundLogger
 
     from agentops._clock import Clock
     from agentops.config import Limits, Permissions
     from agentops.interrupts import RunInterrupts
     from agentops.ledger import Ledger
+    from agentops.log import EventLogger
     from agentops.permissions import HostPolicy
     from agentops.redact import Redactor
     from agentops.state import AgentState
@@ -98,7 +98,7 @@ class RunGuards:
         ledger: Callable[[], Ledger],
         journal: JournalWriter | None,
         interrupts: RunInterrupts,
-        log: FilteringBoundLogger,
+        log: EventLogger,
         redactor: Redactor,
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,

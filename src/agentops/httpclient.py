@@ -21,7 +21,7 @@ from agentops import __version__
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from structlog.typing import FilteringBoundLogger
+    from agentops.log import EventLogger
 
 __all__ = ["DEFAULT_TIMEOUT_S", "LoggingTransport", "make_http_client"]
 
@@ -35,7 +35,7 @@ class LoggingTransport(httpx.BaseTransport):
     def __init__(
         self,
         inner: httpx.BaseTransport,
-        log: FilteringBoundLogger,
+        log: EventLogger,
         *,
         before_request: Callable[[str], None] | None = None,
     ) -> None:
@@ -127,7 +127,7 @@ class _CountingStream(httpx.SyncByteStream):
 
 
 def make_http_client(
-    log: FilteringBoundLogger,
+    log: EventLogger,
     *,
     transport: httpx.BaseTransport | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,

@@ -5,7 +5,11 @@ name such as ``run.started``), ``agent`` and ``run_id``, then the event's data.
 Each event is redacted (:mod:`agentops.redact`) before it is rendered, and
 each line is appended with a single ``write`` so concurrent runs never interleave.
 
-No global structlog configuration is touched: each run builds its own logger.
+:class:`EventLogger` has structlog's bound-logger interface (``bind``,
+``info``, ``exception``...) without structlog's import, which alone costs a
+run a third of its start-up (bench/startup.py): cron pays it on every tick.
+structlog renders the lines for people (on a terminal, ``agentops logs``),
+and is imported only then.
 """
 
 from __future__ import annotations
@@ -15,22 +19,23 @@ import itertools
 import json
 import logging
 import os
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
-
-import structlog
 
 from agentops.fsio import FileSystem, describe
 from agentops.output import real_stderr
 
 if TYPE_CHECKING:
-    from collections.abc import MutableMapping
+    from collections.abc import Callable
     from pathlib import Path
+
+    from structlog.dev import ConsoleRenderer
 
     from agentops._clock import Clock
     from agentops.redact import Redactor
 
-__all__ = ["FIRST_KEYS", "RunLogSink", "console_renderer", "make_logger"]
+__all__ = ["FIRST_KEYS", "EventLogger", "RunLogSink", "console_renderer", "make_logger"]
 
 FIRST_KEYS = ("ts", "level", "event", "agent", "run_id")
 """Keys every log line starts with, in this order."""
@@ -67,7 +72,7 @@ class RunLogSink:
         self._errors = errors
         self._fd: int | None = None
         self._broken = False
-        self._renderer: structlog.dev.ConsoleRenderer | None = None
+        self._renderer: ConsoleRenderer | None = None
         self._lock = threading.Lock()
 
     def msg(self, line: str) -> None:
@@ -89,8 +94,6 @@ class RunLogSink:
                 )
         if self._console is not None:
             self._echo(json.loads(line))
-
-    debug = info = warning = error = critical = exception = msg
 
     def _open(self) -> int:
         self._fs.mkdir(self.path.parent)
@@ -133,9 +136,126 @@ class RunLogSink:
         print(self._renderer(None, event.get("level", "info"), event), file=self._console)
 
 
-def console_renderer(*, colors: bool) -> structlog.dev.ConsoleRenderer:
+def console_renderer(*, colors: bool) -> ConsoleRenderer:
     """How a log line is shown to people: on a run's terminal, and by ``agentops logs``."""
-    return structlog.dev.ConsoleRenderer(colors=colors, timestamp_key="ts", sort_keys=False)
+    from structlog.dev import ConsoleRenderer  # noqa: PLC0415 - only people's terminals need it
+
+    return ConsoleRenderer(colors=colors, timestamp_key="ts", sort_keys=False)
+
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+class EventLogger:
+    """A structured logger bound to key-value context: ``log.info("feed.read", items=12)``.
+
+    The interface of structlog's bound loggers: :meth:`bind`, :meth:`unbind`,
+    :meth:`try_unbind`, :meth:`new`, and a method per level (``debug`` lines
+    are dropped). Positional arguments format the event (``"%s done", name``);
+    ``exc_info`` (or :meth:`exception`) adds the traceback as ``exception``.
+    """
+
+    __slots__ = ("_base", "_context", "_emit", "_level")
+
+    def __init__(
+        self,
+        emit: Callable[[str, dict[str, Any]], None],
+        context: dict[str, Any],
+        *,
+        base: dict[str, Any] | None = None,
+        level: int = logging.INFO,
+    ) -> None:
+        """Log through ``emit(level, event_dict)``; ``base`` survives :meth:`new`."""
+        self._emit = emit
+        self._context = context
+        self._base = base if base is not None else dict(context)
+        self._level = level
+
+    def bind(self, **values: Any) -> EventLogger:
+        """A logger whose lines carry ``values`` too."""
+        return self._with({**self._context, **values})
+
+    def unbind(self, *keys: str) -> EventLogger:
+        """A logger without ``keys`` (``KeyError`` if one is not bound)."""
+        context = dict(self._context)
+        for key in keys:
+            del context[key]
+        return self._with(context)
+
+    def try_unbind(self, *keys: str) -> EventLogger:
+        """A logger without ``keys``, those bound."""
+        return self._with({k: v for k, v in self._context.items() if k not in keys})
+
+    def new(self, **values: Any) -> EventLogger:
+        """A logger with only ``values`` bound (and the agent and run, always)."""
+        return self._with({**self._base, **values})
+
+    def _with(self, context: dict[str, Any]) -> EventLogger:
+        return EventLogger(self._emit, context, base=self._base, level=self._level)
+
+    def log(self, level: int | str, event: str | None = None, *args: Any, **kw: Any) -> None:
+        """Log at ``level`` (a number, as :mod:`logging`'s, or a name)."""
+        if isinstance(level, str):
+            name = "warning" if level.lower() == "warn" else level.lower()
+        else:
+            name = next((n for n, v in reversed(_LEVELS.items()) if level >= v), "debug")
+        self._log(name, event, args, kw)
+
+    def debug(self, event: str | None = None, *args: Any, **kw: Any) -> None:
+        """Log at debug level (dropped at the default level)."""
+        self._log("debug", event, args, kw)
+
+    def info(self, event: str | None = None, *args: Any, **kw: Any) -> None:
+        """Log at info level."""
+        self._log("info", event, args, kw)
+
+    msg = info
+
+    def warning(self, event: str | None = None, *args: Any, **kw: Any) -> None:
+        """Log at warning level."""
+        self._log("warning", event, args, kw)
+
+    warn = warning
+
+    def error(self, event: str | None = None, *args: Any, **kw: Any) -> None:
+        """Log at error level."""
+        self._log("error", event, args, kw)
+
+    def critical(self, event: str | None = None, *args: Any, **kw: Any) -> None:
+        """Log at critical level."""
+        self._log("critical", event, args, kw)
+
+    fatal = critical
+
+    def exception(self, event: str | None = None, *args: Any, **kw: Any) -> None:
+        """Log at error level with the exception being handled."""
+        kw.setdefault("exc_info", True)
+        self._log("error", event, args, kw)
+
+    def _log(
+        self, level: str, event: str | None, args: tuple[Any, ...], kw: dict[str, Any]
+    ) -> None:
+        if _LEVELS[level] < self._level:
+            return
+        if args and isinstance(event, str):
+            event = event % args
+        exc_info = kw.pop("exc_info", None)
+        fields = {**self._context, **kw, "event": event}
+        if exc_info:
+            fields["exception"] = _traceback(exc_info)
+        self._emit(level, fields)
+
+
+def _traceback(exc_info: Any) -> str:
+    import traceback  # noqa: PLC0415 - only failures need it
+
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    elif not isinstance(exc_info, tuple):
+        exc_info = sys.exc_info()
+    if exc_info[0] is None:
+        return "NoneType: None"
+    return "".join(traceback.format_exception(*exc_info)).rstrip("\n")
 
 
 def make_logger(
@@ -146,29 +266,15 @@ def make_logger(
     agent: str,
     run_id: str,
     level: int = logging.INFO,
-) -> structlog.typing.FilteringBoundLogger:
-    """A structlog logger bound to ``agent`` and ``run_id``, redacting into ``sink``."""
+) -> EventLogger:
+    """A logger bound to ``agent`` and ``run_id``, stamping, redacting and writing into ``sink``."""
 
-    def stamp(_logger: object, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
-        event["ts"] = clock().isoformat().replace("+00:00", "Z")
-        event["level"] = "warning" if method == "warn" else method
-        first = {key: event.pop(key) for key in FIRST_KEYS if key in event}
-        return {**first, **event}
-
-    def render(_logger: object, _method: str, event: MutableMapping[str, Any]) -> str:
+    def emit(method: str, fields: dict[str, Any]) -> None:
+        stamp = clock().isoformat().replace("+00:00", "Z")
+        first = {"ts": stamp, "level": method}
+        first |= {key: fields.pop(key) for key in FIRST_KEYS[2:] if key in fields}
         # Redacted as it is rendered; anything an agent logs that is not JSON
         # (an exception, a URL object) is logged as text.
-        return redactor.json(event, fallback=str)
+        sink.msg(redactor.json({**first, **fields}, fallback=str))
 
-    processors: list[structlog.typing.Processor] = [
-        structlog.processors.format_exc_info,
-        stamp,
-        render,
-    ]
-    logger: structlog.typing.FilteringBoundLogger = structlog.wrap_logger(
-        sink,
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        context_class=dict,
-    )
-    return logger.bind(agent=agent, run_id=run_id)
+    return EventLogger(emit, {"agent": agent, "run_id": run_id}, level=level)

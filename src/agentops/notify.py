@@ -37,9 +37,9 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     import httpx
-    from structlog.typing import FilteringBoundLogger
 
     from agentops.config import Notify
+    from agentops.log import EventLogger
     from agentops.outcome import Outcome
     from agentops.redact import Redactor
     from agentops.store import Store
@@ -76,7 +76,7 @@ class Notifier:
         store: Store,
         *,
         clock: Callable[[], datetime],
-        log: FilteringBoundLogger,
+        log: EventLogger,
         redactor: Redactor,
         transport: httpx.BaseTransport | None = None,
     ) -> None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from structlog.typing import FilteringBoundLogger
+    from agentops.log import EventLogger
 
 __all__ = ["OutputCapture", "real_stderr"]
 
@@ -64,7 +64,7 @@ class OutputCapture:
 
     def __init__(
         self,
-        log: FilteringBoundLogger,
+        log: EventLogger,
         *,
         before_line: Callable[[], None] | None = None,
         fds: bool = False,
@@ -144,7 +144,7 @@ class _LineWriter(io.TextIOBase):
     """A text stream that logs each whole line; safe to share between threads."""
 
     def __init__(
-        self, log: FilteringBoundLogger, stream: str, before_line: Callable[[], None] | None
+        self, log: EventLogger, stream: str, before_line: Callable[[], None] | None
     ) -> None:
         self._emit = log.info if stream == "stdout" else log.warning
         self._stream = stream

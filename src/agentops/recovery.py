@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from pydantic import BaseModel
-    from structlog.typing import FilteringBoundLogger
 
     from agentops.deadline import Marker
     from agentops.ledger import Ledger
+    from agentops.log import EventLogger
     from agentops.project import AgentSpec
     from agentops.state import AgentState
 
@@ -51,7 +51,7 @@ def recover_dead_run(
     records: list[BaseModel] | None,
     marker: Marker | None,
     ledger: Callable[[], Ledger],
-    log: FilteringBoundLogger,
+    log: EventLogger,
 ) -> str | None:
     """Fold a dead run's journal ``records`` into ``state`` and record the run that left them.
 
@@ -106,7 +106,7 @@ def recover_dead_run(
 def _record_death(
     state: AgentState,
     spec: AgentSpec,
-    log: FilteringBoundLogger,
+    log: EventLogger,
     *,
     run_id: str,
     started: datetime,
