@@ -62,7 +62,7 @@ def test_clean_and_redacted_text_is_no_leak():
     """What agentops writes, secrets redacted: nothing found."""
     line = " ".join(value for value in FAKE_SECRETS.values())
     assert scan_text(line, "raw") != []
-    redacted = Redactor(FAKE_SECRETS).json({"line": line, "digest": "[REDACTED:1a2b3c4d]"})
+    redacted = Redactor(FAKE_SECRETS).line({"line": line, "digest": "[REDACTED:1a2b3c4d]"}).decode()
     assert scan_text(redacted, "a log line") == []
     assert scan_bytes(b"\x00\xff binary \xfe", "a binary file") == []
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from agentops import breaker
 from agentops.budget import Budget
 from agentops.errors import UsageError
-from agentops.journal import needs_ledger, recover
+from agentops.journal import gc_paused, needs_ledger, recover
 from agentops.ledger import COMMITTED, FAILED, Entry, Ledger
 from agentops.session import RunOptions, Session
 from agentops.status import RunStatus
@@ -74,11 +74,13 @@ def _read(
 ) -> tuple[AgentState, Ledger | None]:
     project.agent(name)  # an unknown agent is an error, not an empty state
     store = store or open_store(project)
-    state = store.load(name)
-    records = store.pending(name)
-    ledger = store.load_ledger(name) if with_ledger or (records and needs_ledger(records)) else None
-    if records:
-        recover(state, ledger, records)
+    with gc_paused():
+        state = store.load(name)
+        records = store.pending(name)
+        wanted = with_ledger or (records and needs_ledger(records))
+        ledger = store.load_ledger(name) if wanted else None
+        if records:
+            recover(state, ledger, records)
     return state, ledger
 
 

@@ -58,10 +58,11 @@ class FileSystem:
 
     def write(self, fd: int, data: bytes) -> None:
         """Write all of ``data`` (``os.write`` may write less than asked)."""
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        written = os.write(fd, data)
+        if written < len(data):  # rare: a signal, a nearly full disk
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(fd, view) :]
 
     def fsync(self, fd: int) -> None:
         """Make what was written to ``fd`` survive a power cut."""

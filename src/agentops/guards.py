@@ -42,6 +42,7 @@ from agentops.journal import (
     UndoFailed,
     Undone,
     apply,
+    build,
 )
 from agentops.ledger import COMMITTED, UNRESOLVED
 from agentops.state import check_readable
@@ -49,11 +50,10 @@ from agentops.state import check_readable
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pydantic import BaseModel
-
     from agentops._clock import Clock
     from agentops.config import Limits, Permissions
     from agentops.interrupts import RunInterrupts
+    from agentops.journal import RecordBase
     from agentops.ledger import Ledger
     from agentops.log import EventLogger
     from agentops.permissions import HostPolicy
@@ -149,7 +149,7 @@ class RunGuards:
         ledger = self._the_ledger()
         entry = ledger.get(name, key)
         if entry is not None and entry.status == COMMITTED:
-            self.log.info("action.skipped", action=name, key=key, reason="duplicate")
+            self.log.info_redacted("action.skipped", action=name, key=key, reason="duplicate")
             return entry.result
         if entry is not None and entry.status == UNRESOLVED:
             settle = shlex.join(
@@ -184,7 +184,7 @@ class RunGuards:
             # a power cut. One fsync per effect.
             self._record(Commit, action=name, key=key, result=recorded)
         self.committed.append(_Committed(name, key, recorded, undo))
-        self.log.info("action.committed", action=name, key=key)
+        self.log.info_redacted("action.committed", action=name, key=key)
         return recorded
 
     def _check_permitted(self, name: str) -> None:
@@ -202,7 +202,8 @@ class RunGuards:
         # The effect happened: whatever do() returned, the commit must be written.
         try:
             recorded = self.redactor.value(result, fallback=str)
-            check_readable(recorded, inside=1)  # the journal's commit record holds it
+            if isinstance(recorded, dict | list):  # only containers can nest too deep
+                check_readable(recorded, inside=1)  # the journal's commit record holds it
         except Exception as exc:  # noqa: BLE001 - a cycle, bytes that are not text, ...
             self.log.warning("action.result_not_json", action=name, key=key, error=str(exc))
             return self.redactor.value(repr(result)[:1000])
@@ -294,7 +295,7 @@ class RunGuards:
             self._record(Spend, durable=True, usd=usd, tokens=tokens)
         self.tokens += tokens
         self.usd += usd
-        self.log.info("budget.spent", usd=usd, tokens=tokens)
+        self.log.info_redacted("budget.spent", usd=usd, tokens=tokens)
 
     def reserve(self, *, usd: float, tokens: int = 0) -> str:
         """Hold the worst case of a cost about to be incurred; return the reservation's id.
@@ -430,8 +431,8 @@ class RunGuards:
     def _run_id(self) -> str:
         return self.journal.run_id if self.journal is not None else "dry-run"
 
-    def _record(self, kind: type[BaseModel], *, durable: bool = False, **fields: Any) -> None:
-        record = kind.model_construct(run_id=self._run_id(), at=self.clock(), **fields)
+    def _record(self, kind: type[RecordBase], *, durable: bool = False, **fields: Any) -> None:
+        record = build(kind, run_id=self._run_id(), at=self.clock(), **fields)
         if self.journal is not None:
             try:
                 self.journal.append(record, durable=durable)

@@ -21,13 +21,14 @@ import logging
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+import pydantic_core
 
 from agentops.fsio import FileSystem, describe
 from agentops.output import real_stderr
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from structlog.dev import ConsoleRenderer
@@ -75,17 +76,17 @@ class RunLogSink:
         self._renderer: ConsoleRenderer | None = None
         self._lock = threading.Lock()
 
-    def msg(self, line: str) -> None:
+    def msg(self, line: bytes) -> None:
         """Write one rendered, redacted JSON line (threads of a run log too: one at a time)."""
         with self._lock:
             self._write(line)
 
-    def _write(self, line: str) -> None:
+    def _write(self, line: bytes) -> None:
         if not self._broken:
             try:
                 if self._fd is None:
                     self._fd = self._open()
-                self._fs.write(self._fd, (line + "\n").encode())
+                self._fs.write(self._fd, line)
             except OSError as exc:
                 self._broken = True
                 print(
@@ -146,6 +147,12 @@ def console_renderer(*, colors: bool) -> ConsoleRenderer:
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 
+class _Emit(Protocol):
+    def __call__(
+        self, level: str, event: str | None, fields: dict[str, Any], *, redacted: bool
+    ) -> None: ...
+
+
 class EventLogger:
     """A structured logger bound to key-value context: ``log.info("feed.read", items=12)``.
 
@@ -159,13 +166,13 @@ class EventLogger:
 
     def __init__(
         self,
-        emit: Callable[[str, dict[str, Any]], None],
+        emit: _Emit,
         context: dict[str, Any],
         *,
         base: dict[str, Any] | None = None,
         level: int = logging.INFO,
     ) -> None:
-        """Log through ``emit(level, event_dict)``; ``base`` survives :meth:`new`."""
+        """Log through ``emit``; the context ``base`` survives :meth:`new`."""
         self._emit = emit
         self._context = context
         self._base = base if base is not None else dict(context)
@@ -240,10 +247,20 @@ class EventLogger:
         if args and isinstance(event, str):
             event = event % args
         exc_info = kw.pop("exc_info", None)
-        fields = {**self._context, **kw, "event": event}
+        fields = {**self._context, **kw}
         if exc_info:
             fields["exception"] = _traceback(exc_info)
-        self._emit(level, fields)
+        self._emit(level, event, fields, redacted=False)
+
+    def info_redacted(self, event: str, **fields: str | float | None) -> None:
+        """An info line of agentops' own whose values are redacted already: no second pass.
+
+        For the events a run writes per guarded action or spend (their names
+        and keys went through :meth:`~agentops.redact.Redactor.identifier`);
+        never for a logger an agent bound values to.
+        """
+        if _LEVELS["info"] >= self._level:
+            self._emit("info", event, {**self._context, **fields}, redacted=True)
 
 
 def _traceback(exc_info: Any) -> str:
@@ -269,12 +286,15 @@ def make_logger(
 ) -> EventLogger:
     """A logger bound to ``agent`` and ``run_id``, stamping, redacting and writing into ``sink``."""
 
-    def emit(method: str, fields: dict[str, Any]) -> None:
+    def emit(level: str, event: str | None, fields: dict[str, Any], *, redacted: bool) -> None:
+        # The bound context starts with agent and run_id: FIRST_KEYS in order.
         stamp = clock().isoformat().replace("+00:00", "Z")
-        first = {"ts": stamp, "level": method}
-        first |= {key: fields.pop(key) for key in FIRST_KEYS[2:] if key in fields}
+        line = {"ts": stamp, "level": level, "event": event, **fields}
+        if redacted:
+            sink.msg(pydantic_core.to_json(line) + b"\n")
+            return
         # Redacted as it is rendered; anything an agent logs that is not JSON
         # (an exception, a URL object) is logged as text.
-        sink.msg(redactor.json({**first, **fields}, fallback=str))
+        sink.msg(redactor.line(line, fallback=str))
 
     return EventLogger(emit, {"agent": agent, "run_id": run_id}, level=level)

@@ -29,7 +29,7 @@ from agentops.fsio import FileSystem, describe
 from agentops.gatekeeper import Gatekeeper
 from agentops.guards import RunGuards
 from agentops.interrupts import RunInterrupts, StopRun
-from agentops.journal import Begin
+from agentops.journal import Begin, gc_paused
 from agentops.loader import load_agent
 from agentops.log import RunLogSink, make_logger
 from agentops.outcome import Outcome
@@ -261,12 +261,13 @@ class Session:
         # What a dead run left (its journal, its deadline marker) is folded in
         # and committed before anything else runs.
         marker = None if self.options.dry_run else read_marker(self.fs, self._marker_path())
-        records = self.store.pending(self.name)
-        if records is None and marker is None:
-            return
-        opened = recover_dead_run(
-            state, spec, records=records, marker=marker, ledger=self.ledger, log=self.log
-        )
+        with gc_paused():
+            records = self.store.pending(self.name)
+            if records is None and marker is None:
+                return
+            opened = recover_dead_run(
+                state, spec, records=records, marker=marker, ledger=self.ledger, log=self.log
+            )
         if opened is not None:  # a dead run's failure opened the circuit: this run says so
             self._opened_by_recovery = self.circuit_opened(state, opened)
         self._commit(state, spec, drop_journal=records is not None)

@@ -27,7 +27,9 @@ def iso(moment: datetime) -> str:
 
 def iso_second(moment: datetime) -> str:
     """``2026-11-22T03:10:00Z``: fixed width, so such stamps sort as text (the ledger)."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def at_most(moment: datetime, now: datetime) -> datetime:

@@ -302,7 +302,10 @@ class FileStore:
         migrated = self._migrated_ledgers.pop(name, None)
         ledger = ledger if ledger is not None else migrated
         if ledger is not None and ledger.changed:
-            document = _LedgerFile(agent=name, journal_folded=ledger.folded, entries=ledger.entries)
+            # Built, not validated: its entries were checked as they entered.
+            document = _LedgerFile.model_construct(
+                agent=name, journal_folded=ledger.folded, entries=ledger.entries
+            )
             self._replace(self.path(name, ".ledger.json"), name, _dump(document), what="ledger")
             ledger.changed = False
         try:
