@@ -28,7 +28,18 @@ if TYPE_CHECKING:
 
 __all__ = ["STEPS", "FaultyFileSystem"]
 
-STEPS = ("open", "write", "fsync", "close", "rename", "link", "unlink", "fsync_dir", "mkdir")
+STEPS = (
+    "open",
+    "write",
+    "zero_fill",
+    "fsync",
+    "close",
+    "rename",
+    "link",
+    "unlink",
+    "fsync_dir",
+    "mkdir",
+)
 """Every step of the seam, in the order of FileSystem's methods."""
 
 
@@ -101,6 +112,10 @@ class FaultyFileSystem(FileSystem):
     def write(self, fd: int, data: bytes) -> None:
         self._call("write", self.open_fds.get(fd, f"fd {fd}"))
         super().write(fd, data)
+
+    def zero_fill(self, fd: int, start: int, length: int) -> None:
+        self._call("zero_fill", self.open_fds.get(fd, f"fd {fd}"))
+        super().zero_fill(fd, start, length)
 
     def fsync(self, fd: int) -> None:
         self._call("fsync", self.open_fds.get(fd, f"fd {fd}"))

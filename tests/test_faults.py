@@ -152,7 +152,9 @@ PLACES = [
         },
     ),
     # The journal's records in order: begin, spend, intent, commit. The commit is
-    # written but not fsynced: the commit of the state makes it durable.
+    # written but not fsynced: the commit of the state makes it durable. The
+    # spend's is the first to need space zero-filled ahead of the records.
+    Place("journal fill ahead", JOURNAL, {"zero_fill": (1,)}),
     Place("spend record", JOURNAL, {"write": (2,), "fsync": (2,)}),
     Place("intent record", JOURNAL, {"write": (3,), "fsync": (3,)}),
     Place("commit record", JOURNAL, {"write": (4,)}),

@@ -48,7 +48,7 @@ from hypothesis.errors import InvalidArgument
 from agentops.cli import main
 from agentops.errors import StateError
 from agentops.failure import parse_retry_after
-from agentops.journal import parse_lines
+from agentops.journal import parse_lines, written
 from agentops.project import Project
 from agentops.runner import run_agent
 from agentops.status import RunStatus
@@ -1067,7 +1067,7 @@ class Crashed:
         assert crashed.exit_code == 74, crashed.message
         self.run_id = crashed.run_id
         self.files = snapshot(home)
-        self.journal = self.files.pop("a.journal")
+        self.journal = written(self.files.pop("a.journal"))
         self.records = [json.loads(line) for line in self.journal.splitlines()]
         assert [r["op"] for r in self.records] == ["begin"] + ["spend", "intent", "commit"] * 2
 

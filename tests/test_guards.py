@@ -29,7 +29,7 @@ from agentops.errors import (
 from agentops.fsio import FileSystem
 from agentops.guards import GuardStop, RunGuards
 from agentops.interrupts import RunInterrupts
-from agentops.journal import Begin, parse_lines
+from agentops.journal import Begin, parse_lines, written
 from agentops.ledger import Ledger
 from agentops.log import RunLogSink, make_logger
 from agentops.project import Project as AgentopsProject
@@ -88,7 +88,7 @@ class Guarded:
     def written(self) -> str:
         """Everything written so far: the journal and the log."""
         log = self.log_path.read_text() if self.log_path.exists() else ""
-        return self.journal_path.read_text() + log
+        return written(self.journal_path.read_bytes()).decode() + log
 
 
 @pytest.fixture

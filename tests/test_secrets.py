@@ -21,6 +21,7 @@ import threading
 import httpx
 import pytest
 
+from agentops.journal import written
 from agentops.project import Project as AgentopsProject
 from agentops.runner import run_agent
 from conftest import FAKE_SECRETS, cron_env
@@ -127,7 +128,7 @@ def test_the_error_of_a_failed_do_is_redacted_in_the_journal_of_a_dead_run(proje
     died = run_agentops("run", "agent")
     assert died.returncode == -signal.SIGKILL
     journal = project.home / "state" / "agent.journal"
-    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    records = [json.loads(line) for line in written(journal.read_bytes()).splitlines()]
     (abort,) = [r for r in records if r["op"] == "abort"]
     assert abort["error"].startswith("PermissionError: 401 for [REDACTED] with [REDACTED]")
     listing = run_agentops("ledger", "agent", "--all", "--json")

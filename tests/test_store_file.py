@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.fsio import FileSystem
-from agentops.journal import Begin, Commit, Intent, Spend, apply, encode
+from agentops.journal import Begin, Commit, Intent, Spend, apply, encode, written
 from agentops.ledger import Entry, Ledger
 from agentops.state import MAX_ERRORS, AgentState, ErrorRecord, LastRun, Metrics
 from agentops.status import RunStatus
@@ -742,8 +742,40 @@ def test_a_journal_file_appears_with_its_first_record(store):
         second = Spend(run_id="run-1", at=T0, usd=0.5)
         journal.append(second)
         journal.close()
-    assert journal.path.read_bytes() == encode(first) + encode(second)
+    assert written(journal.path.read_bytes()) == encode(first) + encode(second)
     assert store.pending("pub") == [first, second]
+
+
+def test_the_journal_is_zero_filled_ahead_of_its_records(store):
+    """Appends land in space already written (no new size to commit); readers stop at the zeros."""
+    records = [Spend(run_id="run-1", at=T0, usd=n / 1000) for n in range(3000)]
+    with store.lease("pub", run_id="run-1") as lease:
+        journal = store.journal(lease, "run-1")
+        journal.append(Begin(run_id="run-1", at=T0, agent="pub"))
+        sizes = set()
+        for record in records:
+            journal.append(record, durable=False)
+            sizes.add(journal.path.stat().st_size)
+        journal.close()
+    data = journal.path.read_bytes()
+    expected = encode(Begin(run_id="run-1", at=T0, agent="pub")) + b"".join(map(encode, records))
+    assert data.startswith(expected)
+    assert data[len(expected) :].strip(b"\0") == b""  # zeros after the records, nothing else
+    assert all(size % 4096 == 0 for size in sizes)
+    assert len(sizes) < 12  # filled ahead a page, then doubling: a few sizes, not one per record
+    assert store.pending("pub")[1:] == records
+
+
+def test_what_follows_a_zero_in_a_journal_was_never_durable_and_is_cut(store, project):
+    """After a power cut a page of unsynced records may read as zeros: the records end there."""
+    begin, spend = Begin(run_id="run-1", at=T0, agent="pub"), Spend(run_id="run-1", at=T0, usd=1)
+    later = Spend(run_id="run-1", at=T0, usd=2)
+    path = project.home / "state" / "pub.journal"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(encode(begin) + encode(spend) + bytes(100) + encode(later) + bytes(50))
+    assert store.pending("pub") == [begin, spend]
+    path.write_bytes(encode(begin) + encode(spend)[:-9] + bytes(4000))  # torn, then zeros
+    assert store.pending("pub") == [begin]
 
 
 def test_a_durable_record_is_fsynced_before_append_returns(project):

@@ -13,8 +13,8 @@ Three promises rest on this module:
 - **owner only**: files are created ``0600`` and directories ``0700``; they
   hold an agent's data and its history.
 
-Each step (open, write, fsync, rename, directory fsync, link, unlink, mkdir)
-is one method, and the composed operations call only those methods. A test
+Each step (open, write, zero fill, fsync, rename, directory fsync, link,
+unlink, mkdir) is one method, and the composed operations call only those methods. A test
 subclass makes any step fail with ``ENOSPC``, ``EIO`` or ``EACCES``
 (``tests/faults.py``) and checks what survives.
 """
@@ -63,6 +63,16 @@ class FileSystem:
             view = memoryview(data)[written:]
             while view:
                 view = view[os.write(fd, view) :]
+
+    def zero_fill(self, fd: int, start: int, length: int) -> None:
+        """Write ``length`` zero bytes at ``start``, leaving the file position where it is.
+
+        Space written ahead of an append-only file: writes into it later change
+        no metadata (not even the size), so each fsync writes only their data.
+        """
+        zeros = memoryview(bytes(length))
+        while zeros:
+            zeros = zeros[os.pwrite(fd, zeros, start + length - len(zeros)) :]
 
     def fsync(self, fd: int) -> None:
         """Make what was written to ``fd`` survive a power cut."""
@@ -163,7 +173,7 @@ class FileSystem:
             raise
 
     def create(self, path: Path, first: bytes) -> int:
-        """Create ``path`` holding ``first``, durably and at once; return an fd appending to it.
+        """Create ``path`` holding ``first``, durably and at once; return an fd writing after it.
 
         ``first`` goes to a temporary file, fsynced, renamed into place, and the
         directory fsynced: a file at ``path`` never exists without it (a
@@ -175,7 +185,7 @@ class FileSystem:
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
         tmp = path.with_name(path.name + ".tmp")
         self.unlink(tmp)
-        fd = self.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
+        fd = self.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
             self.write(fd, first)
             self.fsync(fd)

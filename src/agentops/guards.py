@@ -432,13 +432,15 @@ class RunGuards:
         return self.journal.run_id if self.journal is not None else "dry-run"
 
     def _record(self, kind: type[RecordBase], *, durable: bool = False, **fields: Any) -> None:
-        record = build(kind, run_id=self._run_id(), at=self.clock(), **fields)
-        if self.journal is not None:
+        journal = self.journal
+        run_id = journal.run_id if journal is not None else "dry-run"
+        record = build(kind, run_id=run_id, at=self.clock(), **fields)
+        if journal is not None:
             try:
-                self.journal.append(record, durable=durable)
+                journal.append(record, durable=durable)
             except StateError as exc:  # without its journal the run cannot go on safely
                 self._stop(StateError(f"{self.agent}: {exc.message}", agent=self.agent))
-        apply(self.state, self._the_ledger() if hasattr(record, "action") else None, record)
+        apply(self.state, self._the_ledger() if "action" in fields else None, record)
 
     def _the_ledger(self) -> Ledger:
         # A ledger that cannot be read stops the run like a guard: it is no

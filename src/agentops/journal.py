@@ -38,7 +38,7 @@ from pydantic import (
 )
 
 from agentops.config import action_key
-from agentops.ledger import COMMITTED, FAILED, UNDONE, UNRESOLVED, Entry, Status
+from agentops.ledger import COMMITTED, FAILED, UNDONE, UNRESOLVED, Status
 from agentops.state import JsonValue  # noqa: TC001 - pydantic reads the annotations
 from agentops.timestamps import in_range, iso_second
 
@@ -72,6 +72,7 @@ __all__ = [
     "parse_line",
     "parse_lines",
     "recover",
+    "written",
 ]
 
 
@@ -250,14 +251,24 @@ def parse_line(line: bytes | str) -> BaseModel:
     return record
 
 
+def written(data: bytes) -> bytes:
+    """A journal file's records: its bytes up to the first zero (the zeros written ahead)."""
+    return data.split(b"\0", 1)[0]
+
+
 def parse_lines(data: bytes, *, agent: str) -> list[BaseModel]:
     """Every record in ``agent``'s journal, in order; the first must be a :class:`Begin`.
 
     Only the last line may be torn (the process died while writing it, so
     nothing relied on it). Any other bad line is damage: ``ValueError``
     naming it, and the journal is left for a person to look at.
+
+    The records end at the first zero byte: the file store writes zeros
+    ahead of them. After a power cut, what follows a zero was never made
+    durable (an fsync writes every page before it too), so it is cut like a
+    torn line: nothing relied on it.
     """
-    lines = data.split(b"\n")
+    lines = written(data).split(b"\n")
     torn_tail = lines.pop() if lines else b""
     records: list[BaseModel] = []
     for number, line in enumerate(lines, start=1):
@@ -282,11 +293,14 @@ def parse_lines(data: bytes, *, agent: str) -> list[BaseModel]:
 
 def apply(state: AgentState, ledger: Ledger | None, record: BaseModel) -> None:
     """Fold one record into ``state`` and, for a guarded action's record, into ``ledger``."""
-    fold_state(state, record)
     if isinstance(record, _ActionRecord):
         if ledger is None:
             raise TypeError("an action record needs the ledger")
+        if isinstance(record, Commit):  # the state's share of an action record
+            state.rate_limits.setdefault(action_key(record.action), []).append(record.at)
         fold_ledger(ledger, record)
+    else:
+        fold_state(state, record)
 
 
 def fold_state(state: AgentState, record: BaseModel) -> None:
@@ -318,8 +332,8 @@ def fold_ledger(ledger: Ledger, record: _ActionRecord) -> None:
         previous = ledger.get(record.action, record.key)
         result_json = previous.result_json if previous is not None else "null"
     status = _ACTION_STATUS[record.op]  # type: ignore[attr-defined]
-    ledger.put(
-        record.action, record.key, Entry(iso_second(record.at), status, record.run_id, result_json)
+    ledger.put_line(
+        record.action, record.key, f"{iso_second(record.at)} {status} {record.run_id} {result_json}"
     )
 
 

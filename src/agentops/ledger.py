@@ -119,7 +119,11 @@ class Ledger:
 
     def put(self, action: str, key: str, entry: Entry) -> None:
         """Store ``entry`` as the latest state of ``(action, key)``."""
-        self.entries.setdefault(action, {})[key] = entry.line
+        self.put_line(action, key, entry.line)
+
+    def put_line(self, action: str, key: str, line: EntryLine) -> None:
+        """Store an entry already in its stored form (``Entry.line``): a run writes many."""
+        self.entries.setdefault(action, {})[key] = line
         self.changed = True
 
     def __len__(self) -> int:

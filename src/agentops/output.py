@@ -47,7 +47,7 @@ def real_stderr() -> TextIO:
         stream: TextIO | None = capture.saved[1] if capture.saved is not None else None
         if capture.saved_stderr is not None and (stream is None or _on_fd_2(stream)):
             return capture.saved_stderr  # fd 2 itself goes to the log now: its copy
-        if stream is not None:
+        if stream is not None and not stream.closed:
             return stream  # the stream that was there (a test runner's, say)
     return sys.stderr
 
