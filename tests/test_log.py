@@ -150,6 +150,20 @@ def test_console_shows_lines_for_humans_still_redacted(make_log, log_path):
     assert [line["event"] for line in read_lines(log_path)] == ["run.started"]
 
 
+def test_console_escapes_terminal_control_characters_an_agent_logged(make_log, log_path):
+    """A run's echo cannot clear the operator's screen or reorder text; the log keeps them."""
+    console = io.StringIO()
+    log = make_log(console=console)
+    log.info("page.read\x1b[2J", title="\x1b]0;owned\x07 \u202eevil", **{"k\x1b": "v"})
+    shown = console.getvalue()
+    assert "\x1b" not in shown
+    assert "\u202e" not in shown
+    assert "\\x1b[2J" in shown
+    assert "\\u202eevil" in shown
+    (line,) = read_lines(log_path)
+    assert line["title"] == "\x1b]0;owned\x07 \u202eevil"  # the log holds what was logged
+
+
 def test_console_shows_exceptions(make_log):
     """An exception logged with a console shows its message there too."""
     console = io.StringIO()

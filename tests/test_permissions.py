@@ -97,8 +97,32 @@ def test_loopback_is_allowed_when_listed():
 
 @pytest.mark.parametrize(
     "answers",
-    [["127.0.0.1"], ["169.254.169.254"], ["10.0.0.5"], [PUBLIC, "192.168.0.9"], ["fe80::1%eth0"]],
-    ids=["loopback", "metadata", "private", "one-of-several", "link-local-with-zone"],
+    [
+        ["127.0.0.1"],
+        ["169.254.169.254"],
+        ["10.0.0.5"],
+        [PUBLIC, "192.168.0.9"],
+        ["fe80::1%eth0"],
+        ["100.64.1.2"],
+        ["::ffff:127.0.0.1"],
+        ["::ffff:169.254.169.254"],
+        ["0.0.0.0"],  # noqa: S104 - an answer to refuse, not a bind
+        ["fd00::1"],
+        ["224.0.0.1"],
+    ],
+    ids=[
+        "loopback",
+        "metadata",
+        "private",
+        "one-of-several",
+        "link-local-with-zone",
+        "shared-cgnat",
+        "ipv4-mapped-loopback",
+        "ipv4-mapped-metadata",
+        "unspecified",
+        "unique-local",
+        "multicast",
+    ],
 )
 def test_a_wildcard_name_resolving_to_an_internal_address_is_refused(answers):
     """A DNS answer cannot turn an allowed x.example.org into an internal service."""

@@ -27,6 +27,7 @@ import pydantic_core
 
 from agentops.fsio import FileSystem, describe
 from agentops.output import real_stderr
+from agentops.terminal import printable_event
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -132,8 +133,7 @@ class RunLogSink:
         assert self._console is not None  # noqa: S101 - only called with a console
         if self._renderer is None:
             self._renderer = console_renderer(colors=self._console.isatty())
-        for key in ("agent", "run_id"):
-            event.pop(key, None)
+        event = printable_event(event, without=("agent", "run_id"))  # what agents log is untrusted
         print(self._renderer(None, event.get("level", "info"), event), file=self._console)
 
 

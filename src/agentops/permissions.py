@@ -12,6 +12,11 @@ Loopback, private, link-local and reserved addresses are refused unless
 listed: as addresses, or by exact name (``localhost``). A name allowed only
 by a wildcard must not resolve to one: a DNS answer must not turn
 ``x.example.org`` into the metadata service.
+
+The name is resolved for this check and again by the connection: a DNS
+server that answers differently the second time (rebinding) is not caught
+here. Name internal services by exact name or address, and keep wildcards
+for domains whose DNS you trust.
 """
 
 from __future__ import annotations
@@ -91,11 +96,8 @@ class HostPolicy:
 
 
 def _internal(address: _Address) -> bool:
-    return (
-        address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    )
+    # Anything not on the public internet: loopback, private, shared (100.64/10),
+    # link-local (the metadata service), reserved, and IPv4 behind an IPv6 form.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global or address.is_multicast

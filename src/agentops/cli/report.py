@@ -142,7 +142,7 @@ def _cells(figures: dict[str, Any]) -> list[str]:
 
 def _details(figures: dict[str, Any]) -> list[str]:
     """The figures the table has no room for, when there is something to say."""
-    from agentops.ops.logs import printable  # noqa: PLC0415
+    from agentops.terminal import printable  # noqa: PLC0415
 
     lines = []
     errors = {k: n for k, n in figures["errors"]["by_category"].items() if n}

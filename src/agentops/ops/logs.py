@@ -17,7 +17,6 @@ import contextlib
 import fnmatch
 import json
 import os
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, Self
 
 from agentops.errors import StateError
 from agentops.fsio import describe
+from agentops.terminal import printable, printable_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -44,7 +44,6 @@ __all__ = [
     "line_time",
     "log_files",
     "parse_line",
-    "printable",
     "read_file",
     "readable",
     "scan_file",
@@ -392,43 +391,10 @@ class _Tail:
         self.previous = self.current = None
 
 
-# Control characters an agent could put in a log line to move a terminal's
-# cursor, rewrite what was shown, or reorder text (bidirectional overrides).
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match[0])
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"  # noqa: PLR2004 - one byte
-
-
-def printable(text: str) -> str:
-    r"""``text`` with control characters written as escapes (``\x1b``): log text is untrusted."""
-    return _UNPRINTABLE.sub(_escape, text)
-
-
-def _printable_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, dict):
-        return {printable(str(k)): _printable_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_printable_value(v) for v in value]
-    return value
-
-
 def readable(line: LogLine, renderer: ConsoleRenderer) -> str:
     """A log line for people, as a run shows it on a terminal (without agent and run id)."""
     if line.event is None:
         return printable(line.text)
-    event = {
-        printable(str(key)): _printable_value(value)
-        for key, value in line.event.items()
-        if key not in {"agent", "run_id"}
-    }
-    # The renderer formats these three as text: a hand-written line may hold anything there.
-    for key in ("ts", "level", "event"):
-        if key in event or key == "event":
-            event[key] = printable(str(event.get(key, "")))
+    event = printable_event(line.event, without=("agent", "run_id"))
     rendered: str = renderer(None, event.get("level", "info"), event)
     return rendered
