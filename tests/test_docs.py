@@ -72,3 +72,32 @@ def test_the_readme_test_kit_example_passes(tmp_path, monkeypatch):
     namespace: dict[str, object] = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
     namespace["test_fetches_and_counts"]()  # type: ignore[operator]
+
+
+LOG_METHODS = {"debug", "info", "warning", "error", "exception", "info_redacted"}
+
+
+def logged_events() -> set[str]:
+    """Every event name agentops logs itself: literal first arguments of log calls."""
+    events = set()
+    for path in (ROOT / "src" / "agentops").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in LOG_METHODS
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+                and "." in node.args[0].value
+            ):
+                events.add(node.args[0].value)
+    return events
+
+
+def test_every_event_agentops_logs_is_in_the_readme():
+    """People grep logs for events: each one agentops writes is documented."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    events = logged_events()
+    assert {"run.started", "action.committed", "notify.sent"} <= events  # the scan finds them
+    assert sorted(e for e in events if f"`{e}`" not in readme) == []
