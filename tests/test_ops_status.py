@@ -136,6 +136,16 @@ def test_an_agent_whose_files_cannot_be_read_is_broken(project):
     assert list(status.row) == list(ROW_KEYS)
 
 
+def test_status_reads_neither_agent_code_nor_the_ledger(project):
+    """agent.py failing on import and a garbled ledger file change nothing: status is still ok."""
+    project.add_agent("agent", FAILS_ON_DEMAND)
+    clock = FakeClock()
+    assert run(project, "agent", clock).exit_code == 0
+    (project.home / "agents" / "agent" / "agent.py").write_text("raise RuntimeError('imported')\n")
+    (project.home / "state" / "agent.ledger.json").write_text("not a ledger")
+    assert status_of(project, "agent", clock.now).health == "ok"
+
+
 # -- staleness across schedules -----------------------------------------------------------
 
 
