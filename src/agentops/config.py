@@ -176,7 +176,9 @@ class Llm(_Section):
     max_tokens: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] = 1024
     temperature: Annotated[float, Field(strict=True, ge=0, le=2)] | None = None
     cache: Duration | None = None
-    """How long a reply is reused for the same request; none: no cache."""
+    """How long a reply is reused for the same request; none or zero: no cache."""
+    cache_entries: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 10_000
+    """The most replies the cache keeps; the oldest go first."""
     max_reasks: Annotated[int, Field(strict=True, ge=0, le=10)] = 1
     timeout: PositiveDuration = 60.0
     """Seconds a model may take to answer one call."""

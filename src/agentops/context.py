@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from agentops.guards import RunGuards
+    from agentops.llm.client import LLMClient
     from agentops.log import EventLogger
 
 __all__ = ["Context"]
@@ -28,6 +29,8 @@ class Context:
     - ``ctx.spend(usd=..., tokens=...)``: record a cost before incurring it.
     - ``ctx.step(label)``: count a step of a loop, against ``steps_per_run``.
     - ``ctx.http``: an httpx client whose every call is logged, timed and redacted.
+    - ``ctx.llm``: the model client (``ctx.llm.complete(...)``), guarded by the
+      budgets, retries and ``[permissions]`` of the run.
     - ``ctx.log``: a structured logger bound to the agent and the run id, with
       structlog's interface (``ctx.log.info("feed.read", items=12)``, ``bind``).
     - ``ctx.params``: the run's validated Params (None before they are checked).
@@ -49,8 +52,9 @@ class Context:
         params: BaseModel | None = None,
         guards: RunGuards | None = None,
         http_transport: httpx.BaseTransport | None = None,
+        llm: Callable[[Context], LLMClient] | None = None,
     ) -> None:
-        """Made by the runner, once per run."""
+        """Made by the runner, once per run; ``llm`` makes ``ctx.llm`` on first use."""
         self.agent = agent
         self.run_id = run_id
         self.now = now
@@ -62,6 +66,8 @@ class Context:
         self._guards = guards
         self._http_transport = http_transport
         self._http: httpx.Client | None = None
+        self._make_llm = llm
+        self._llm: LLMClient | None = None
 
     def action(
         self,
@@ -103,6 +109,15 @@ class Context:
         return self._http
 
     @property
+    def llm(self) -> LLMClient:
+        """The run's model client, made on first use (see :mod:`agentops.llm.client`)."""
+        if self._llm is None:
+            if self._make_llm is None:
+                raise RuntimeError("this Context belongs to no run: ctx.llm needs agentops run")
+            self._llm = self._make_llm(self)
+        return self._llm
+
+    @property
     def _run_guards(self) -> RunGuards:
         if self._guards is None:
             raise RuntimeError("this Context belongs to no run: ctx.action needs agentops run")
@@ -110,6 +125,9 @@ class Context:
 
     def close(self) -> None:
         """Release what the run opened."""
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
         if self._http is not None:
             self._http.close()
             self._http = None

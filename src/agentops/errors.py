@@ -31,6 +31,10 @@
         └── Escalated              1   the result's confidence is below review_threshold
 
     TransientError                     raised by agents: "retry me" (not an AgentOpsError)
+    LLMError                           raised to agents by ctx.llm (not an AgentOpsError)
+    ├── LLMUnavailable                 every model failed; not retried by the run
+    ├── PromptTooLarge                 a request does not fit a model's context window
+    └── ReplyRejected                  [guard] pii = "reject" and a reply held PII
 
 The CLI maps one exception to one exit code and prints its message as one line.
 The runner turns the same exceptions into a run status
@@ -53,14 +57,18 @@ __all__ = [
     "ConfigError",
     "Escalated",
     "Interrupted",
+    "LLMError",
+    "LLMUnavailable",
     "LeaseLost",
     "OutputRejected",
     "Overlap",
     "ParamsRejected",
     "Paused",
     "PermissionDenied",
+    "PromptTooLarge",
     "RateLimited",
     "Rejected",
+    "ReplyRejected",
     "RunTimeout",
     "Skipped",
     "StateError",
@@ -268,3 +276,24 @@ class TransientError(Exception):
         """Describe the transient failure."""
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class LLMError(Exception):
+    """A call of ``ctx.llm`` that cannot give a reply; raised into agent code."""
+
+
+class LLMUnavailable(LLMError):
+    """Every model of the chain failed (after its retries and re-asks).
+
+    It reaches ``run()`` (and so ``fallback()``) and is never retried at the
+    run level: a run must not send every earlier prompt again because its
+    last call failed.
+    """
+
+
+class PromptTooLarge(LLMError):
+    """A request does not fit the model's context window, even pruned."""
+
+
+class ReplyRejected(LLMError):
+    """A model's reply held a secret or personal data, and ``[guard] pii = "reject"``."""

@@ -1,19 +1,22 @@
 """What kind of failure an exception is: the one place that decides what is retried.
 
-=================  =========  ==================================================
-category           transient  raised by
-=================  =========  ==================================================
-``timeout``        yes        httpx timeouts, ``TimeoutError``, a 408 response
-``connection``     yes        httpx transport errors, ``ConnectionError`` (urllib's too)
-``http_429``       yes        a 429 response (``Retry-After`` honoured)
-``http_5xx``       yes        a 5xx response (``Retry-After`` honoured)
-``transient``      yes        :class:`agentops.errors.TransientError`
-``http_4xx``       no         any other 4xx response
-``permission``     no         401, 403, ``PermissionError``
-``bad_response``   no         a body that does not decode (``json.JSONDecodeError``)
-``validation``     no         pydantic ``ValidationError``
-``error``          no         anything else, such as a URL without ``http://``
-=================  =========  ==================================================
+===================  =========  ==================================================
+category             transient  raised by
+===================  =========  ==================================================
+``timeout``          yes        httpx timeouts, ``TimeoutError``, a 408 response
+``connection``       yes        httpx transport errors, ``ConnectionError`` (urllib's too)
+``http_429``         yes        a 429 response (``Retry-After`` honoured)
+``http_5xx``         yes        a 5xx response (``Retry-After`` honoured)
+``transient``        yes        :class:`agentops.errors.TransientError`
+``http_4xx``         no         any other 4xx response
+``permission``       no         401, 403, ``PermissionError``
+``bad_response``     no         a body that does not decode (``json.JSONDecodeError``)
+``validation``       no         pydantic ``ValidationError``
+``llm_unavailable``  no         every model of ``ctx.llm`` failed: retrying the run
+                                would send every earlier prompt again
+``llm``              no         another :class:`~agentops.errors.LLMError`
+``error``            no         anything else, such as a URL without ``http://``
+===================  =========  ==================================================
 
 The fingerprint (category plus the message with URLs and every word holding
 a digit blanked: ids, ports, hashes, sizes) is what the circuit breaker
@@ -34,7 +37,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from agentops.errors import TransientError
+from agentops.errors import LLMError, LLMUnavailable, TransientError
 
 __all__ = ["Failure", "classify", "parse_retry_after"]
 
@@ -68,6 +71,8 @@ _RULES: tuple[tuple[type[BaseException], str, bool], ...] = (
     (ConnectionError, "connection", True),
     (PermissionError, "permission", False),
     (ValidationError, "validation", False),
+    (LLMUnavailable, "llm_unavailable", False),
+    (LLMError, "llm", False),
     (json.JSONDecodeError, "bad_response", False),
 )
 

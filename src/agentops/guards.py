@@ -84,9 +84,10 @@ class _Committed(NamedTuple):
 class RunGuards:
     """One run's guards, over the agent's state, its ledger and the run's journal.
 
-    ``journal`` is None in a dry run: records then change only the state in
-    memory, which a dry run never saves. ``ledger`` loads the ledger the
-    first time an action needs it.
+    In a ``dry_run`` no action is performed; the ``journal`` of a dry run
+    keeps only the money it really spent (``ctx.llm`` calls, ``ctx.spend``),
+    and without a journal records change only the state in memory.
+    ``ledger`` loads the ledger the first time an action needs it.
     """
 
     def __init__(
@@ -103,9 +104,13 @@ class RunGuards:
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
         permissions: Permissions | None = None,
+        run_id: str = "dry-run",
+        dry_run: bool = False,
     ) -> None:
-        """Guard a run of ``agent`` under ``limits``."""
+        """Guard the run ``run_id`` of ``agent`` under ``limits``."""
         self.agent = agent
+        self.run_id = run_id
+        self.dry_run = dry_run
         self.limits = limits
         self.state = state
         self._ledger = ledger
@@ -121,13 +126,16 @@ class RunGuards:
         self.tokens = 0
         self.usd = 0.0
         self.steps = 0
+        self.attempt = 0
+        """The attempt of ``run()`` under way (retries count up from 1)."""
         self._reservations = 0
         self._hosts: HostPolicy | None = None
         self._names: dict[str, str] = {}
 
     def new_attempt(self) -> None:
-        """A retry starts: ``steps_per_run`` counts each attempt's steps afresh."""
+        """An attempt starts: ``steps_per_run`` counts each attempt's steps afresh."""
         self.steps = 0
+        self.attempt += 1
 
     # -- guarded actions ---------------------------------------------------------------
 
@@ -163,7 +171,7 @@ class RunGuards:
                 )
             )
         self._check_action_rate(name)
-        if self.journal is None:
+        if self.dry_run or self.journal is None:
             self.log.info("action.skipped", action=name, key=key, reason="dry_run")
             return None
         with self.interrupts.critical():
@@ -305,7 +313,7 @@ class RunGuards:
         """
         self._admit_cost(usd, tokens)
         self._reservations += 1
-        reservation = f"{self.state.agent}-{self._run_id()}-{self._reservations}"
+        reservation = f"{self.run_id}-{self._reservations}"
         with self.interrupts.critical():
             self._record(Reserve, durable=True, id=reservation, usd=usd, tokens=tokens)
         self.tokens += tokens
@@ -427,9 +435,6 @@ class RunGuards:
         return ratelimit.wait_s(times, rate, now)
 
     # -- machinery ---------------------------------------------------------------------
-
-    def _run_id(self) -> str:
-        return self.journal.run_id if self.journal is not None else "dry-run"
 
     def _record(self, kind: type[RecordBase], *, durable: bool = False, **fields: Any) -> None:
         journal = self.journal

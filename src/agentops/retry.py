@@ -1,10 +1,13 @@
-"""Retries of ``run()`` on transient failures, built on tenacity from ``[retry]``.
+"""Retries on transient failures, built on tenacity from ``[retry]``: one policy, two users.
 
-Only failures :func:`agentops.failure.classify` calls transient are retried:
-timeouts, connection errors, 429 and 5xx responses, and the agent's own
-:class:`~agentops.errors.TransientError`. The wait grows exponentially with
-jitter from ``initial`` up to ``max``; a ``Retry-After`` is honoured instead,
-capped by ``max``. ``sleep`` is a parameter so tests run instantly.
+A run retries ``run()`` (its failures reach it wrapped in
+:class:`~agentops.errors.AgentCodeFailed`: :func:`failure_of`), and
+``ctx.llm`` retries each model call (its failures are httpx's own:
+:func:`~agentops.failure.classify`). Only failures classified transient are
+retried: timeouts, connection errors, 429 and 5xx responses, and the agent's
+own :class:`~agentops.errors.TransientError`. The wait grows exponentially
+with jitter from ``initial`` up to ``max``; a ``Retry-After`` is honoured
+instead, capped by ``max``. ``sleep`` is a parameter so tests run instantly.
 
 The first attempt is a plain call: tenacity is imported only when a run has
 to retry, because cron pays every import on every tick.
@@ -57,21 +60,25 @@ def call_with_retries(
     *,
     sleep: Callable[[float], None],
     before_sleep: Callable[[int, Failure, float], None],
+    classify: Callable[[BaseException], Failure | None] = failure_of,
 ) -> Any:
     """``call()``, retried on transient failures up to ``spec.attempts`` attempts in all.
 
-    ``before_sleep(attempt, failure, wait_s)`` is told of each retry, to log it.
+    ``classify`` says what an exception is (None: not a failure to retry,
+    such as a guard's stop); the default reads a run's wrapped failures.
+    ``before_sleep(attempt, failure, wait_s)`` is told of each retry, to log
+    it; ``sleep`` may raise to give up instead of waiting.
     """
     try:
         return call()
-    except AgentCodeFailed as exc:
-        first = failure_of(exc)
+    except Exception as exc:
+        first = classify(exc)
         if first is None or not first.transient or spec.attempts < 2:  # noqa: PLR2004
             raise
     wait = wait_s(spec, 1, first)
     before_sleep(1, first, wait)
     sleep(wait)
-    return _retrying(spec, sleep=sleep, before_sleep=before_sleep)(call)
+    return _retrying(spec, sleep=sleep, before_sleep=before_sleep, classify=classify)(call)
 
 
 def _retrying(
@@ -79,20 +86,28 @@ def _retrying(
     *,
     sleep: Callable[[float], None],
     before_sleep: Callable[[int, Failure, float], None],
+    classify: Callable[[BaseException], Failure | None],
 ) -> tenacity.Retrying:
-    import tenacity  # noqa: PLC0415 - only runs that retry pay for it
+    import tenacity  # noqa: PLC0415 - only calls that retry pay for it
 
     # tenacity counts from the second attempt, hence the + 1 below.
     def transient(exc: BaseException) -> bool:
-        failure = failure_of(exc)
+        failure = classify(exc)
         return failure is not None and failure.transient
 
+    def failure(state: tenacity.RetryCallState) -> Failure:
+        exc = state.outcome.exception() if state.outcome else None
+        found = classify(exc) if exc else None
+        if found is None:  # only transient failures are retried, so this cannot happen
+            raise RuntimeError("retry without a classified failure")
+        return found
+
     def wait(state: tenacity.RetryCallState) -> float:
-        return wait_s(spec, state.attempt_number + 1, _failure(state))
+        return wait_s(spec, state.attempt_number + 1, failure(state))
 
     def announce(state: tenacity.RetryCallState) -> None:
         pause = state.next_action.sleep if state.next_action else 0.0
-        before_sleep(state.attempt_number + 1, _failure(state), pause)
+        before_sleep(state.attempt_number + 1, failure(state), pause)
 
     return tenacity.Retrying(
         stop=tenacity.stop_after_attempt(spec.attempts - 1),
@@ -102,11 +117,3 @@ def _retrying(
         before_sleep=announce,
         reraise=True,
     )
-
-
-def _failure(state: tenacity.RetryCallState) -> Failure:
-    exc = state.outcome.exception() if state.outcome else None
-    failure = failure_of(exc) if exc else None
-    if failure is None:  # only transient TaskFailed are retried, so this cannot happen
-        raise RuntimeError("retry without a classified failure")
-    return failure

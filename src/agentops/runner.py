@@ -87,6 +87,7 @@ def approve_held(
 
 def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
     spec = session.project.agent(session.name)
+    session.check_models(spec)
     _refuse_if_paused(session)
     with session.locked(spec) as (state, interrupts):
         _claim_tick(session, spec)
@@ -248,6 +249,7 @@ def _refuse_if_paused(session: Session) -> None:
 
 def _approve(session: Session, held_id: str) -> Outcome:
     spec = session.project.agent(session.name)
+    session.check_models(spec)
     with session.locked(spec, kind="approve") as (state, interrupts):
         held = next((h for h in state.review if h.id == held_id), None)
         if held is None:

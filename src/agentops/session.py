@@ -24,7 +24,14 @@ from agentops import ratelimit
 from agentops._clock import utcnow
 from agentops.context import Context
 from agentops.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
-from agentops.errors import AgentOpsError, RateLimited, Skipped, StateError, UnknownAgent
+from agentops.errors import (
+    AgentOpsError,
+    ConfigError,
+    RateLimited,
+    Skipped,
+    StateError,
+    UnknownAgent,
+)
 from agentops.fsio import FileSystem, describe
 from agentops.gatekeeper import Gatekeeper
 from agentops.guards import RunGuards
@@ -53,6 +60,7 @@ if TYPE_CHECKING:
 
     from agentops._clock import Clock
     from agentops.ledger import Ledger
+    from agentops.llm.client import LLMClient
     from agentops.notify import Notifier
     from agentops.project import AgentSpec, Project
     from agentops.state import AgentState
@@ -310,13 +318,17 @@ class Session:
             sleep=self.options.sleep,
         )
 
-    def journal(
-        self, started: datetime, kind: Literal["run", "approve", "edit"]
-    ) -> JournalWriter | None:
-        """Start the journal of this invocation (None in a dry run, which saves nothing)."""
-        if self.options.dry_run:
-            return None
+    def journal(self, started: datetime, kind: Literal["run", "approve", "edit"]) -> JournalWriter:
+        """Start the journal of this invocation.
+
+        A dry run saves nothing but the money it really spent: its journal
+        commits those records at once and drops the rest.
+        """
         assert self.lease is not None  # noqa: S101 - only called under the lease
+        if self.options.dry_run:
+            from agentops.dryrun import DryRunJournal  # noqa: PLC0415 - dry runs only
+
+            return DryRunJournal(self.store, self.lease, self.name, self.run_id)
         journal = self.store.journal(self.lease, self.run_id)
         begin = Begin.model_construct(run_id=self.run_id, at=started, agent=self.name, kind=kind)
         try:
@@ -354,6 +366,8 @@ class Session:
             clock=self.clock,
             sleep=self.options.sleep,
             permissions=spec.config.permissions,
+            run_id=self.run_id,
+            dry_run=self.options.dry_run,
         )
         ctx = Context(
             agent=self.name,
@@ -368,8 +382,55 @@ class Session:
             params=params,
             guards=guards,
             http_transport=self.options.http_transport,
+            llm=lambda ctx: self._llm_client(spec, state, ctx, guards),
         )
         return ctx, guards
+
+    def check_models(self, spec: AgentSpec) -> None:
+        """Refuse to start (78) an agent whose models cannot be called as configured.
+
+        An unknown model, a key that is not set, a model without prices while
+        a USD cap is to be kept: found before anything is spent.
+        """
+        from agentops.llm.routes import problems  # noqa: PLC0415 - small, but only [llm] needs it
+
+        found = problems(spec.config, self.project.config, self.environ)
+        if found:
+            more = (
+                f" (and {len(found) - 1} more: agentops check lists them)" if len(found) > 1 else ""
+            )
+            raise ConfigError(f"{spec.directory / 'agent.toml'}: {found[0]}{more}", agent=self.name)
+
+    def _llm_client(
+        self, spec: AgentSpec, state: AgentState, ctx: Context, guards: RunGuards
+    ) -> LLMClient:
+        from agentops.llm.client import LLMClient  # noqa: PLC0415 - only agents that call models
+        from agentops.llm.routes import route  # noqa: PLC0415
+
+        config = spec.config.llm
+        cache = None
+        if config.cache:  # zero, like none, keeps nothing
+            from agentops.llm.cache import ReplyCache  # noqa: PLC0415
+
+            cache = ReplyCache(
+                self.fs,
+                self.project.state_dir / f"{self.name}.llm-cache.sqlite",
+                ttl_s=config.cache,
+                max_entries=config.cache_entries,
+            )
+        return LLMClient(
+            config=config,
+            route=lambda name: route(name, self.project.config, self.environ),
+            http=lambda: ctx.http,
+            guards=guards,
+            retry=spec.config.retry,
+            log=self.log,
+            redactor=self.redactor,
+            metrics=state.metrics,
+            pii=spec.config.guard.pii,
+            cache=cache,
+            wall_clock=lambda: self.clock().timestamp(),
+        )
 
     def save(self, state: AgentState, spec: AgentSpec, journal: JournalWriter | None) -> None:
         """Commit the state (and the ledger, if the run used it), dropping the run's journal."""

@@ -125,6 +125,14 @@ class Metrics(_Record):
     degraded: int = Field(0, ge=0)
     tokens: int = Field(0, ge=0)
     cost_usd: float = Field(0.0, ge=0)
+    llm_calls: int = Field(0, ge=0)
+    """Requests ``ctx.llm`` sent that were answered."""
+    llm_cache_hits: int = Field(0, ge=0)
+    """Replies ``ctx.llm`` took from its cache instead of sending."""
+    llm_usd_saved: float = Field(0.0, ge=0)
+    """What the cache hits would have cost."""
+    injections_suspected: int = Field(0, ge=0)
+    """Untrusted texts in which ``ctx.llm.untrusted`` found injection phrasing."""
 
     def count(self, status: RunStatus) -> None:
         """Count a run that ended with ``status``."""

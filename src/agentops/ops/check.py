@@ -122,34 +122,11 @@ def _check_agent(project: Project, name: str, environ: Mapping[str, str]) -> lis
 
 
 def _check_llm(project: Project, spec: AgentSpec, environ: Mapping[str, str]) -> list[Problem]:
-    llm = spec.config.llm
-    names = [*llm.chain(), *llm.tiers.values()]
+    from agentops.llm.routes import problems  # noqa: PLC0415 - what every run checks too
+
     toml_path = spec.directory / "agent.toml"
-    problems = []
-    capped = spec.config.limits.cost_usd_per_hour is not None or (
-        spec.config.limits.cost_usd_per_day is not None
-    )
-    for model in dict.fromkeys(names):
-        found = project.config.models.get(model)
-        where = (spec.name, _rel(project, toml_path), _line_of(toml_path, "model"))
-        if found is None:
-            problems.append(
-                Problem(*where, f"[llm] model {model!r} is not in agentops.toml [models]")
-            )
-            continue
-        provider = project.config.providers[found.provider]
-        if provider.api_key_env and not environ.get(provider.api_key_env):
-            problems.append(
-                Problem(
-                    *where,
-                    f"[llm] {model}: ${provider.api_key_env} is not set for {found.provider}",
-                )
-            )
-        if capped and not found.priced:
-            problems.append(
-                Problem(*where, f"[llm] {model} has no prices, and the agent has a USD cap to keep")
-            )
-    return problems
+    where = (spec.name, _rel(project, toml_path), _line_of(toml_path, "model"))
+    return [Problem(*where, problem) for problem in problems(spec.config, project.config, environ)]
 
 
 def _import(spec: AgentSpec) -> AgentCode:

@@ -1,0 +1,112 @@
+"""Replies reused for the same request: ``[llm] cache = "24h"``.
+
+Exact match on the canonical request (the endpoint, the model, the messages,
+the parameters and the schema asked for), kept in ``state/<name>.llm-cache.sqlite``
+for the TTL and bounded to ``cache_entries`` replies, the oldest dropped
+first. What is kept is the reply as the agent received it (secrets and
+personal data already filtered), never the prompt: the key is its digest.
+
+It is a cache: a file that cannot be read is replaced by an empty one (and
+the run says so), never a reason to fail a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from agentops.sqlitefile import connect
+
+if TYPE_CHECKING:
+    import sqlite3
+    from pathlib import Path
+
+    from agentops.fsio import FileSystem
+
+__all__ = ["ReplyCache", "request_key"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS replies (
+    key TEXT PRIMARY KEY,
+    reply TEXT NOT NULL,
+    stored REAL NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replies_stored ON replies (stored);
+"""
+
+
+def request_key(request: dict[str, Any]) -> str:
+    """The digest of a request in canonical form: equal requests, equal keys."""
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ReplyCache:
+    """One agent's reply cache, opened on first use."""
+
+    def __init__(self, fs: FileSystem, path: Path, *, ttl_s: float, max_entries: int) -> None:
+        """Keep replies in ``path`` for ``ttl_s`` seconds, at most ``max_entries`` of them."""
+        self._fs = fs
+        self.path = path
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._db: sqlite3.Connection | None = None
+        self.reset_because: str | None = None
+        """Why the file was found unreadable and started afresh, if it was."""
+
+    def get(self, key: str, now: float) -> dict[str, Any] | None:
+        """The reply stored under ``key`` if it has not expired."""
+        row = self._execute("SELECT reply FROM replies WHERE key = ? AND expires > ?", (key, now))
+        found = row.fetchone() if row is not None else None
+        return None if found is None else dict(json.loads(found[0]))
+
+    def put(self, key: str, reply: dict[str, Any], now: float) -> None:
+        """Keep ``reply`` under ``key``; drop expired replies, and the oldest past the bound."""
+        text = json.dumps(reply, separators=(",", ":"))
+        self._execute(
+            "INSERT OR REPLACE INTO replies (key, reply, stored, expires) VALUES (?, ?, ?, ?)",
+            (key, text, now, now + self.ttl_s),
+        )
+        self._execute("DELETE FROM replies WHERE expires <= ?", (now,))
+        self._execute(
+            "DELETE FROM replies WHERE key IN (SELECT key FROM replies ORDER BY stored DESC "
+            "LIMIT -1 OFFSET ?)",
+            (self.max_entries,),
+        )
+
+    def _execute(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor | None:
+        import sqlite3  # noqa: PLC0415 - imported by connect() already
+
+        try:
+            return self._connection().execute(sql, args)
+        except sqlite3.DatabaseError as exc:
+            self._start_afresh(f"{type(exc).__name__}: {exc}")
+            return self._connection().execute(sql, args)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            import sqlite3  # noqa: PLC0415 - imported by connect() already
+
+            try:
+                self._db = connect(self._fs, self.path)
+                self._db.executescript(_SCHEMA)
+            except sqlite3.DatabaseError as exc:
+                self._start_afresh(f"{type(exc).__name__}: {exc}")
+                self._db = connect(self._fs, self.path)
+                self._db.executescript(_SCHEMA)
+        return self._db
+
+    def _start_afresh(self, why: str) -> None:
+        # A cache holds nothing that is not somewhere else: an unreadable one is replaced.
+        self.close()
+        self.reset_because = why
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            self._fs.unlink(self.path.with_name(self.path.name + suffix))
+
+    def close(self) -> None:
+        """Close the database (it stays on disk)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None

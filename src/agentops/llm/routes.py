@@ -1,0 +1,93 @@
+"""What a model name means: its provider's endpoint and key, its prices, its window.
+
+Names are those of ``agentops.toml`` ``[models]``; each names a provider of
+``[providers]``, an OpenAI-compatible ``/chat/completions`` endpoint whose key
+(if it needs one) comes from the environment variable ``api_key_env``, never
+from a file. :func:`problems` is what ``agentops check`` and every run check
+before anything is sent: an unknown model, a key that is not set, a model
+without prices while the agent has a USD cap to keep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from agentops.config import AgentConfig, ProjectConfig
+
+__all__ = ["Route", "models_of", "problems", "route"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One model, ready to call."""
+
+    name: str
+    """The name in ``[models]`` (what ``llm.call`` logs)."""
+    url: str
+    """The ``/chat/completions`` endpoint."""
+    api_key: str | None
+    key_env: str | None
+    """The environment variable the key comes from (None: the provider needs none)."""
+    model: str
+    """The provider's own name for it."""
+    input_usd_per_mtok: float | None
+    output_usd_per_mtok: float | None
+    context_window: int | None
+    json_mode: bool
+
+    @property
+    def priced(self) -> bool:
+        """Whether a call's cost can be computed."""
+        return self.input_usd_per_mtok is not None and self.output_usd_per_mtok is not None
+
+    def cost_usd(self, tokens_in: int, tokens_out: int) -> float | None:
+        """The price of a call; None for a model without prices (a local one, say)."""
+        if self.input_usd_per_mtok is None or self.output_usd_per_mtok is None:
+            return None
+        return (tokens_in * self.input_usd_per_mtok + tokens_out * self.output_usd_per_mtok) / 1e6
+
+
+def models_of(config: AgentConfig) -> list[str]:
+    """Every model an agent may call: its chain, then its tiers, each once."""
+    llm = config.llm
+    return list(dict.fromkeys([*llm.chain(), *llm.tiers.values()]))
+
+
+def problems(config: AgentConfig, project: ProjectConfig, environ: Mapping[str, str]) -> list[str]:
+    """What stops the agent's models from being called as configured, one line each."""
+    found = []
+    capped = (
+        config.limits.cost_usd_per_hour is not None or config.limits.cost_usd_per_day is not None
+    )
+    for name in models_of(config):
+        model = project.models.get(name)
+        if model is None:
+            found.append(f"[llm] model {name!r} is not in agentops.toml [models]")
+            continue
+        provider = project.providers[model.provider]
+        if provider.api_key_env and not environ.get(provider.api_key_env):
+            found.append(f"[llm] {name}: ${provider.api_key_env} is not set for {model.provider}")
+        if capped and not model.priced:
+            found.append(f"[llm] {name} has no prices, and the agent has a USD cap to keep")
+    return found
+
+
+def route(name: str, project: ProjectConfig, environ: Mapping[str, str]) -> Route:
+    """The route of model ``name`` (checked by :func:`problems` before the run began)."""
+    model = project.models[name]
+    provider = project.providers[model.provider]
+    return Route(
+        name=name,
+        url=provider.base_url.rstrip("/") + "/chat/completions",
+        api_key=environ.get(provider.api_key_env) if provider.api_key_env else None,
+        key_env=provider.api_key_env,
+        model=model.name,
+        input_usd_per_mtok=model.input_usd_per_mtok,
+        output_usd_per_mtok=model.output_usd_per_mtok,
+        context_window=model.context_window,
+        json_mode=model.json_mode,
+    )

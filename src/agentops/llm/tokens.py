@@ -1,0 +1,51 @@
+"""Token estimates that need no download, and pruning a conversation to a context window.
+
+A tokenizer would mean a model download (or a large dependency) per
+provider. agentops only needs a bound: what to reserve before a call, and
+whether a request fits. So it overestimates: a token per three bytes of
+UTF-8 (English averages about four characters a token, code and other
+scripts fewer), plus a few tokens per message for the chat format. The
+reply's ``usage`` settles the real cost afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MESSAGE_OVERHEAD", "estimate", "estimate_messages", "prune"]
+
+MESSAGE_OVERHEAD = 4
+"""Tokens each message costs beyond its text (role, separators)."""
+
+_BYTES_PER_TOKEN = 3
+
+
+def estimate(text: str) -> int:
+    """An upper estimate of the tokens of ``text``: at least 1."""
+    return max(1, -(-len(text.encode("utf-8", "surrogatepass")) // _BYTES_PER_TOKEN))
+
+
+def estimate_messages(messages: list[dict[str, Any]]) -> int:
+    """An upper estimate of the prompt tokens of a chat request."""
+    return 3 + sum(MESSAGE_OVERHEAD + estimate(str(m.get("content", ""))) for m in messages)
+
+
+def prune(messages: list[dict[str, Any]], budget: int) -> tuple[list[dict[str, Any]], int]:
+    """``messages`` cut to fit ``budget`` tokens, and how many were dropped.
+
+    The system messages at the start and the newest messages are kept; the
+    oldest of the rest go first (a long conversation loses its middle). The
+    result may still not fit (one message alone is too long): the caller
+    says so.
+    """
+    head = 0
+    while head < len(messages) - 1 and messages[head].get("role") == "system":
+        head += 1
+    system, rest = messages[:head], messages[head:]
+    size = estimate_messages(messages)
+    dropped = 0
+    while size > budget and len(rest) > 1:
+        size -= MESSAGE_OVERHEAD + estimate(str(rest[0].get("content", "")))
+        rest = rest[1:]
+        dropped += 1
+    return system + rest, dropped
