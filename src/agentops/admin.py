@@ -7,9 +7,10 @@ logged in the agent's log like a run, and is saved the same crash-safe way:
 - :func:`resolve_action`: settle a ledger entry whose effect is unknown,
   as done (never run again) or to redo (``do()`` may run again);
 - :func:`reject_held`: drop a result held for review;
-- :func:`reset_guards`: forget the breaker's failures, the spends, the rate windows;
-- :func:`restore_state`: make the previous state the state again.
+- :func:`reset_guards`: forget the breaker's failures, the spends, the rate windows.
 
+:func:`restore_state` (make the previous state the state again) takes the
+lock but loads nothing: the state it replaces may be unreadable.
 :func:`pause` and :func:`resume` need no lock: a pause works while a run
 holds it (the runs after it are skipped).
 
@@ -23,10 +24,12 @@ from typing import TYPE_CHECKING
 
 from agentops import breaker
 from agentops.budget import Budget
+from agentops.deadline import lease_ttl_s
 from agentops.errors import UsageError
 from agentops.journal import gc_paused, needs_ledger, recover
 from agentops.ledger import COMMITTED, FAILED, Entry, Ledger
 from agentops.session import RunOptions, Session
+from agentops.state import LedgerSummary
 from agentops.status import RunStatus
 from agentops.store import Pause, open_store
 from agentops.timestamps import iso_second
@@ -81,6 +84,9 @@ def _read(
         ledger = store.load_ledger(name) if wanted else None
         if records:
             recover(state, ledger, records)
+            if not with_ledger and ledger is not None and ledger.changed:
+                # As the run that recovers it will save it (a ledger view needs no summary).
+                state.ledger_summary = LedgerSummary.of(ledger.entries)
     return state, ledger
 
 
@@ -123,19 +129,26 @@ def reset_guards(
 
 
 def restore_state(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
-    """Make the state before the last save the state again (the ledger is left as it is)."""
+    """Make the state before the last save the state again; the one it replaces, the backup.
+
+    A second restore undoes the first. Only the lease is taken: the state is
+    not loaded, since an unreadable one is what a restore mends, and a crashed
+    run's journal is left for the next run to fold into the restored state.
+    The ledger is left as it is.
+    """
     session = Session(project, name, options or RunOptions())
 
     def body() -> Outcome:
         spec = project.agent(name)
-        with session.locked(spec) as _:
-            assert session.lease is not None  # noqa: S101 - held by locked()
-            session.store.restore(session.lease, name)
+        ttl_s = lease_ttl_s(spec.config.timeout)
+        with session.store.lease(name, run_id=session.run_id, ttl_s=ttl_s) as lease:
+            session.store.restore(lease, name)
             session.log.info("state.restored")
         return session.outcome(
             RunStatus.SUCCEEDED,
             0,
-            f"{name}: the previous state is restored (the one it replaced is kept too)",
+            f"{name}: the previous state is restored; the one it replaced is the backup now "
+            "(restore again to undo)",
         )
 
     return session.run(body, attempt=False)
@@ -148,11 +161,18 @@ def state_diff(project: Project, name: str, *, store: Store | None = None) -> st
     project.agent(name)
     store = store or open_store(project)
     before, now = store.backup(name), store.load(name)
-    old = [] if before is None else before.model_dump_json(indent=2).splitlines(keepends=True)
-    new = now.model_dump_json(indent=2).splitlines(keepends=True)
     return "".join(
-        difflib.unified_diff(old, new, f"{name} (before the last save)", f"{name} (now)")
+        difflib.unified_diff(
+            _lines(before), _lines(now), f"{name} (before the last save)", f"{name} (now)"
+        )
     )
+
+
+def _lines(state: AgentState | None) -> list[str]:
+    # Every line ends with a newline, the last one too: the diff ends as a text does.
+    if state is None:
+        return []
+    return (state.model_dump_json(indent=2) + "\n").splitlines(keepends=True)
 
 
 def pause(

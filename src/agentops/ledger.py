@@ -35,6 +35,7 @@ from pydantic import StringConstraints
 __all__ = [
     "COMMITTED",
     "FAILED",
+    "ROW_KEYS",
     "UNDONE",
     "UNRESOLVED",
     "Entry",
@@ -51,6 +52,13 @@ COMMITTED: Final = "committed"
 UNDONE: Final = "undone"
 FAILED: Final = "failed"
 UNRESOLVED: Final = "unresolved"
+
+ROW_KEYS = ("action", "key", "status", "at", "run_id", "result")
+"""The keys of an entry as ``agentops ledger AGENT --json`` prints it (:meth:`Ledger.rows`).
+
+A ledger can hold a hundred thousand entries: the rows are dict literals (the
+fastest to build), kept to these keys by the tests.
+"""
 
 _AT_WIDTH = len("2026-11-22T03:10:00Z")
 

@@ -127,6 +127,7 @@ class Session:
         self._opened_by_recovery: str | None = None
         self.threads_left = 0
         self._ledger: Ledger | None = None
+        self._is_run = True
 
     def run(self, body: Callable[[], Outcome], *, attempt: bool = True) -> Outcome:
         """Call ``body``, turning an error that stopped it early into the outcome.
@@ -134,6 +135,7 @@ class Session:
         With ``attempt`` (a run, not an operator's edit) the outcome is
         recorded as the agent's last attempt.
         """
+        self._is_run = attempt
         outcome: Outcome | None = None
         capture = None
         if self.options.console is None:  # not on a terminal: what the run prints is logged
@@ -468,13 +470,21 @@ class Session:
         return circuit_opened_line(self.name, state, message)
 
     def not_started(self, exc: AgentOpsError) -> Outcome:
-        """The outcome of an invocation stopped before its work, logged as skipped or aborted."""
+        """The outcome of an invocation stopped before its work, logged as skipped or aborted.
+
+        An operator's command (not a run) logs ``command.refused`` instead.
+        """
         reason = getattr(exc, "reason", None)
         if self._opened_by_recovery is not None:  # said once, by this invocation
             return self.outcome(
                 exc.status, exc.exit_code, self._opened_by_recovery, reason=reason, circuit="opened"
             )
-        if isinstance(exc, RateLimited):
+        if not self._is_run:
+            # An operator's command starts no run, so it ends none either: a
+            # refusal logged as run.aborted would count as a run in reports.
+            level = self.log.info if isinstance(exc, Skipped) else self.log.error
+            level("command.refused", error=exc.message, exit_code=exc.exit_code, reason=reason)
+        elif isinstance(exc, RateLimited):
             wait = None if math.isinf(exc.retry_after_s) else round(exc.retry_after_s)
             self.log.info("run.skipped", reason=exc.reason, retry_after_s=wait)
         elif isinstance(exc, Skipped):

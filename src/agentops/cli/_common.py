@@ -94,7 +94,13 @@ class OneLineErrors(click.Group):
         except click.ClickException as exc:
             where: click.Context | None = getattr(exc, "ctx", None)
             hint = f"; see {where.command_path} --help" if where else ""
-            fail(f"{exc.format_message().rstrip('.')}{hint}", exc.exit_code)
+            # A group called without its command: click's message is the whole help.
+            message = (
+                "Missing command"
+                if isinstance(exc, click.exceptions.NoArgsIsHelpError)
+                else exc.format_message().rstrip(".")
+            )
+            fail(f"{message}{hint}", exc.exit_code)
         except click.Abort:
             fail("aborted", 1)
         sys.exit(code if isinstance(code, int) else 0)

@@ -98,7 +98,12 @@ def state_diff(ctx: click.Context, agent: str) -> None:
 @click.pass_context
 @reports_errors
 def state_restore(ctx: click.Context, agent: str) -> None:
-    """Make the backup AGENT's state again (the state it replaces is kept as .pre-restore)."""
+    """Make the backup AGENT's state again, and the state it replaces the backup.
+
+    A second restore undoes the first. The replaced state is also kept as
+    state/AGENT.json.pre-restore. Works on an unreadable state; refused (75)
+    while a run holds the agent's lock.
+    """
     from agentops.admin import restore_state  # noqa: PLC0415
 
     report(restore_state(project_of(ctx), agent))

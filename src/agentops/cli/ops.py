@@ -16,7 +16,13 @@ from agentops.cli._common import clip, print_table, project_of, reports_errors, 
 if TYPE_CHECKING:
     from agentops.ops.status import AgentStatus
 
-__all__ = ["health", "status"]
+__all__ = ["HEALTH_KEYS", "HEALTH_PROBLEM_KEYS", "health", "status"]
+
+HEALTH_KEYS = ("healthy", "agents", "problems")
+"""The keys of the object ``agentops health --json`` prints, in order."""
+
+HEALTH_PROBLEM_KEYS = ("agent", "health", "why")
+"""The keys of each of its ``problems``: an agent that needs a human."""
 
 PING_TIMEOUT_S = 5.0
 """A heartbeat never holds up the watchdog for longer than this."""
@@ -90,19 +96,13 @@ def health(ctx: click.Context, as_json: bool, ping: str | None) -> None:
     if ping:
         _ping(ping, lines)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "healthy": not trouble,
-                    "agents": {row.agent: row.health for row in rows},
-                    "problems": [
-                        {"agent": row.agent, "health": row.health, "why": row.why}
-                        for row in trouble
-                    ],
-                },
-                indent=2,
-            )
-        )
+        problems = [
+            dict(zip(HEALTH_PROBLEM_KEYS, (row.agent, row.health, row.why), strict=True))
+            for row in trouble
+        ]
+        agents = {row.agent: row.health for row in rows}
+        document = dict(zip(HEALTH_KEYS, (not trouble, agents, problems), strict=True))
+        click.echo(json.dumps(document, indent=2))
     else:
         for line in lines:
             click.echo(line)

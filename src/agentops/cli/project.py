@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from agentops.ops.check import Problem
     from agentops.project import Project
 
-__all__ = ["check", "cron", "init", "list_agents"]
+__all__ = ["LIST_KEYS", "check", "cron", "init", "list_agents"]
+
+LIST_KEYS = ("name", "schedule", "next_run", "description")
+"""The keys of each agent ``agentops list --json`` prints, in order."""
 
 
 @main.command(name="list")
@@ -45,14 +48,13 @@ def list_agents(ctx: click.Context, as_json: bool) -> None:
     for spec in specs:
         schedule = spec.config.schedule
         upcoming = next_run(schedule, now) if schedule else None
-        rows.append(
-            {
-                "name": spec.name,
-                "schedule": schedule,
-                "next_run": upcoming.isoformat() if upcoming else None,
-                "description": spec.config.description,
-            }
+        facts = (
+            spec.name,
+            schedule,
+            upcoming.isoformat() if upcoming else None,
+            spec.config.description,
         )
+        rows.append(dict(zip(LIST_KEYS, facts, strict=True)))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:

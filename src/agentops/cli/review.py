@@ -18,7 +18,10 @@ from agentops.cli._common import (
     said,
 )
 
-__all__ = ["approve", "reject", "review", "review_list"]
+__all__ = ["HELD_KEYS", "approve", "reject", "review", "review_list"]
+
+HELD_KEYS = ("agent", "id", "run_id", "at", "confidence", "escalated", "result")
+"""The keys of each result ``review list --json`` prints: the agent, then those of ``Held``."""
 
 
 @main.group()

@@ -170,7 +170,11 @@ class Store(Protocol):
         """The state as it was before the last commit, None if there is none."""
 
     def restore(self, lease: Lease, name: str) -> None:
-        """Make the backup the state again, keeping the state it replaces as a backup too."""
+        """Make the backup the state again, and the state it replaces the backup.
+
+        Restoring twice changes nothing. The state replaced is not read: it
+        may be unreadable, which is when a restore is needed most.
+        """
 
     def claim_tick(self, lease: Lease, tick: datetime) -> bool:
         """Claim the schedule's tick ``tick`` for a run; False if it was claimed before."""

@@ -2,7 +2,8 @@
 
 Per agent ``<name>``::
 
-    <name>.json            the state (indented JSON, for people too); .bak: the previous one
+    <name>.json            the state (indented JSON, for people too); .bak: the previous one,
+                           .pre-restore: the one ``agentops state restore`` last replaced
     <name>.ledger.json     the ledger of guarded actions; .bak: the previous one
     <name>.journal         the running (or a crashed) invocation's records, one JSON line each
     <name>.lock            flock'ed by the run holding the lease; names its pid and run
@@ -354,7 +355,12 @@ class FileStore:
         return self._load_from(self.path(name, ".json.bak"), name)
 
     def restore(self, lease: Lease, name: str) -> None:
-        """``<name>.json.bak`` becomes the state; the one it replaces stays as ``.pre-restore``."""
+        """``<name>.json.bak`` becomes the state, and the state it replaces the ``.bak``.
+
+        So a second restore undoes the first. The replaced state is not read
+        (restoring is how an unreadable one is mended), and it is also kept as
+        ``.pre-restore``, which later saves leave alone.
+        """
         lease.check()
         backup = self.backup(name)
         if backup is None:
@@ -367,7 +373,7 @@ class FileStore:
                 keep = self.path(name, ".json.pre-restore")
                 self.fs.unlink(keep)
                 self.fs.link(current, keep)
-            self.fs.replace(current, _dump(backup), backup=False)
+            self.fs.replace(current, _dump(backup), backup=True)
         except OSError as exc:
             raise StateError(f"{current}: cannot restore: {describe(exc)}", agent=name) from exc
 
