@@ -21,6 +21,7 @@ EXAMPLE_HOME = Path("/srv/agentops")
 def repo_copy(project):
     """The repository's example agents in a fresh home, so runs leave the repo clean."""
     shutil.copytree(REPO / "agents", project.home / "agents", dirs_exist_ok=True)
+    shutil.copy(REPO / "agentops.toml", project.home / "agentops.toml")
     shutil.rmtree(project.home / "agents" / "digest" / "out", ignore_errors=True)
     return project
 
@@ -63,6 +64,28 @@ def test_digest_dry_run_writes_no_file_and_forgets_nothing(repo_copy, run_agento
     assert not repo_copy.state_path("digest").exists()
     assert run_agentops("run", "digest").returncode == 0
     assert len(repo_copy.events("digest")[-1]["result"]["items"]) == 3
+
+
+def test_analyst_works_offline_by_rule_when_no_model_answers(repo_copy, run_agentops):
+    """No model server: every model fails, fallback() analyses the figures by rule."""
+    result = run_agentops("run", "analyst")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    finished = repo_copy.events("analyst")[-1]
+    assert finished["event"] == "run.finished"
+    assert finished["degraded"] is True
+    assert finished["result"]["source"] == "rules"
+    assert finished["result"]["trend"] == "up"
+    assert finished["result"]["months"] == 10
+    assert "llm.model_failed" in repo_copy.event_names("analyst")
+
+
+def test_analyst_reports_raw_figures_when_the_rules_fail_too(repo_copy, run_agentops):
+    """Figures it cannot read: no model, no rules, then what it has: still a (raw) result."""
+    result = run_agentops("run", "analyst", "-p", "data=agents/analyst/data/missing.csv")
+    assert (result.returncode, result.stderr) == (0, "")
+    finished = repo_copy.events("analyst")[-1]
+    assert finished["result"]["source"] == "raw"
+    assert finished["result"]["summary"].startswith("no analysis: [Errno 2]")
 
 
 def test_crontab_example_is_the_output_of_agentops_cron():
