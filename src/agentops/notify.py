@@ -13,7 +13,8 @@
 
 Each message is one JSON POST that Slack (``text``), Discord (``content``) and
 ntfy (which shows the body; template it with ``?tpl=1&m={{.text}}``) accept.
-At most one message per agent and kind per ``cooldown``. A webhook that fails
+At most one message per agent and kind per ``cooldown``; ``recovered`` answers
+the problems told about, once, however soon after the last one. A webhook that fails
 (or is slow: a short timeout) is logged as ``notify.failed`` and changes
 nothing else: the run's outcome is what it was.
 
@@ -24,6 +25,7 @@ watchdog sends ``stale`` while a run may hold the lock.
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -50,6 +52,7 @@ TIMEOUT_S = 5.0
 """The longest a webhook may take: a notification never holds up a run for long."""
 
 _MAX_TEXT = 1900  # Discord refuses content longer than 2000 characters
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def kinds_of(outcome: Outcome) -> list[str]:
@@ -121,7 +124,10 @@ class Notifier:
         if kind not in self.config.on or not self.config.webhooks:
             return
         now = self.clock()
-        last = notices.sent.get(kind)
+        # ``recovered`` answers a problem people were told about, and each of those
+        # is cooled down already: holding it back would leave them thinking an agent
+        # that works again is still broken.
+        last = None if kind == "recovered" else notices.sent.get(kind)
         if last is not None and now - last < timedelta(seconds=self.config.cooldown):
             self.log.info("notify.cooled_down", kind=kind, last=iso(last))
             return
@@ -159,11 +165,10 @@ class Notifier:
 
         try:
             with httpx.Client(transport=self.transport, timeout=TIMEOUT_S) as client:
-                # ntfy takes its title from a header: one ASCII line.
-                title = payload["text"][:200].encode("ascii", "replace").decode()
-                response = client.post(url, json=payload, headers={"Title": title})
+                headers = {"Title": _title(payload["text"])}
+                response = client.post(url, json=payload, headers=headers)
                 response.raise_for_status()
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             # A webhook URL is often its own secret (Slack's are): only its host is logged.
             self.log.warning(
                 "notify.failed", kind=kind, webhook=_host(url), error=type(exc).__name__
@@ -173,7 +178,16 @@ class Notifier:
         return True
 
 
+def _title(text: str) -> str:
+    # ntfy takes its title from a header: one ASCII line. A header holding a
+    # control character, or ending in a space, is refused, and the message with it.
+    return _CONTROL.sub(" ", text[:200]).encode("ascii", "replace").decode().strip()
+
+
 def _host(url: str) -> str:
     from urllib.parse import urlsplit  # noqa: PLC0415
 
-    return urlsplit(url).hostname or "?"
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:  # "http://[::1": the URL is what failed
+        return "?"

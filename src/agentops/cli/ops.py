@@ -131,11 +131,23 @@ def _ping(url: str, lines: list[str]) -> None:
 
     try:
         if lines:
-            httpx.post(url.rstrip("/") + "/fail", content="\n".join(lines), timeout=PING_TIMEOUT_S)
+            body = "\n".join(lines)
+            response = httpx.post(_fail_url(url), content=body, timeout=PING_TIMEOUT_S)
         else:
-            httpx.get(url, timeout=PING_TIMEOUT_S)
-    except httpx.HTTPError as exc:
+            response = httpx.get(url, timeout=PING_TIMEOUT_S)
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         say(f"health: the heartbeat to {url} failed: {type(exc).__name__}: {exc}")
+        return
+    if response.is_error:  # a mistyped URL is a 404: the heartbeat went nowhere
+        say(f"health: the heartbeat to {url} failed: HTTP {response.status_code}")
+
+
+def _fail_url(url: str) -> str:
+    # Healthchecks.io's URL/fail: after the path, before a query (``?create=1``).
+    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/fail"))
 
 
 def _last_run(row: dict[str, object]) -> str:

@@ -1,0 +1,723 @@
+"""Notifications and heartbeats against a real webhook on loopback.
+
+The webhook is a ``ThreadingHTTPServer`` on 127.0.0.1 that records every
+request (method, path, headers, body). It can answer an error, hang until the
+test ends, or be shut down so that connecting is refused. Runs go through the
+real ``agentops`` executable where the wall clock will do, and in-process
+(``run_agent`` with a :class:`~conftest.FakeClock`) where time must move.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from agentops.project import Project as AgentopsProject
+from agentops.runner import run_agent
+from conftest import FakeClock
+from leakscan import FAKE_SECRETS, scan_bytes
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from agentops.outcome import Outcome
+
+AGENT = """
+import os
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    fail: bool = False
+    why: str = "the feed is down"
+    secret: bool = False
+    tokens: int = 0
+    confidence: float | None = None
+
+class Result(BaseModel):
+    confidence: float | None = None
+
+def run(params: Params, ctx: Context) -> Result:
+    for _ in range(2):
+        if params.tokens:
+            ctx.spend(tokens=params.tokens)
+    if params.secret:
+        raise RuntimeError(
+            "the feed refused " + os.environ["FAKE_SERVICE_API_KEY"]
+            + " and " + os.environ["FAKE_OPENAI_KEY"]
+        )
+    if params.fail:
+        raise RuntimeError(params.why)
+    return Result(confidence=params.confidence)
+
+def apply(result: Result, ctx: Context) -> None:
+    pass
+"""
+
+LONGER_THAN_ANY_CLIENT_WAITS_S = 300.0
+"""How long a hanging webhook holds a request (it is let go when the test ends)."""
+
+RETURNS_WITHIN_S = 60.0
+"""A generous bound for "it did not hang": the short timeouts are 5 s, the machine is busy."""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One request the webhook got."""
+
+    method: str
+    path: str
+    """The path and query, as sent."""
+    headers: dict[str, str]
+    """Header names in lower case."""
+    body: bytes
+
+    def json(self) -> Any:
+        """The body, parsed as JSON."""
+        return json.loads(self.body)
+
+
+class Webhook:
+    """A loopback HTTP server that records every request, and can fail, hang or die."""
+
+    def __init__(self) -> None:
+        """Listen on a free port of 127.0.0.1 and serve in a thread."""
+        self.status = 200
+        self.hang = False
+        self._received: list[Received] = []
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hook._serve(self)
+
+            def do_POST(self) -> None:
+                hook._serve(self)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+                """Quiet: pytest output is for failures."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._server.block_on_close = False  # a hanging request must not hold up the end
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        self._alive = True
+
+    def url(self, path: str = "/hook") -> str:
+        """The URL of ``path`` on this server."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+    @property
+    def received(self) -> list[Received]:
+        """Every request so far, in arrival order (recorded before it is answered)."""
+        with self._lock:
+            return list(self._received)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The JSON bodies of the POSTs so far."""
+        return [r.json() for r in self.received if r.method == "POST"]
+
+    def kinds(self) -> list[str]:
+        """The ``kind`` of each notification so far."""
+        return [m["kind"] for m in self.messages()]
+
+    def kill(self) -> None:
+        """Stop listening: connecting is refused from now on."""
+        if self._alive:
+            self._alive = False
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+
+    def close(self) -> None:
+        """Let any hanging request go, and stop."""
+        self._release.set()
+        self.kill()
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length)
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        with self._lock:
+            self._received.append(Received(handler.command, handler.path, headers, body))
+        if self.hang:
+            self._release.wait(LONGER_THAN_ANY_CLIENT_WAITS_S)
+        try:
+            handler.send_response(self.status)
+            handler.send_header("Content-Type", "text/plain")
+            handler.send_header("Content-Length", "2")
+            handler.end_headers()
+            handler.wfile.write(b"ok")
+        except OSError:
+            pass  # the client gave up waiting: nobody to answer
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A webhook on loopback, stopped at the end of the test."""
+    server = Webhook()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def configure(project, *webhooks: str, on: list[str] | None = None, cooldown: str = "1h") -> None:
+    """Write agentops.toml with a ``[notify]`` section."""
+    lines = ["[notify]", f"webhooks = {json.dumps(list(webhooks))}", f'cooldown = "{cooldown}"']
+    if on is not None:
+        lines.append(f"on = {json.dumps(on)}")
+    (project.home / "agentops.toml").write_text("\n".join(lines) + "\n")
+
+
+def run(project, clock: FakeClock, name: str = "agent", **overrides: Any) -> Outcome:
+    """Run the agent in-process at the clock's time."""
+    return run_agent(
+        AgentopsProject(project.home), name, environ={}, clock=clock, overrides=overrides
+    )
+
+
+def logged(project, event: str, name: str = "agent") -> list[dict[str, Any]]:
+    """The agent's log lines called ``event``."""
+    return [e for e in project.events(name) if e["event"] == event]
+
+
+def notices(project, name: str = "agent") -> dict[str, Any]:
+    """What the store keeps of what people were told."""
+    return json.loads((project.home / "state" / f"{name}.notices.json").read_text())
+
+
+def cron_line(project) -> str:
+    """The one line a failed run of the agent prints for cron's mail."""
+    return (
+        "agentops: agent: run() raised RuntimeError: the feed is down"
+        f" (log: {project.log_path('agent')})"
+    )
+
+
+def stale_agent(project, name: str = "agent") -> None:
+    """An hourly agent set up long ago that never ran: stale whatever the time."""
+    project.add_agent(name, AGENT, 'schedule = "@hourly"\n')
+    os.utime(project.home / "agents" / name / "agent.toml", (0, 0))
+
+
+# -- a failure, and what it posts --------------------------------------------------------
+
+
+def test_a_failed_run_posts_one_message_that_slack_discord_and_ntfy_read(
+    project, run_agentops, webhook
+):
+    """One JSON POST: text (Slack), content (Discord), a Title header (ntfy), and the facts."""
+    project.add_agent("agent", AGENT)
+    configure(project, webhook.url("/services/T0/B0"))
+    result = run_agentops("run", "agent", "-p", "fail=true")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [cron_line(project)], "nothing added to cron's mail"
+
+    [request] = webhook.received
+    assert (request.method, request.path) == ("POST", "/services/T0/B0")
+    assert request.headers["content-type"] == "application/json"
+    message = request.json()
+    line = "agentops [failure] agent: run() raised RuntimeError: the feed is down"
+    assert message["text"] == message["content"] == line
+    assert request.headers["title"] == line
+    state = project.state("agent")
+    assert {k: message[k] for k in ("agent", "kind", "status", "exit_code", "run_id")} == {
+        "agent": "agent",
+        "kind": "failure",
+        "status": "failed",
+        "exit_code": 1,
+        "run_id": state["last_run"]["run_id"],
+    }
+    assert message["host"]
+    assert message["at"].endswith("Z")
+    [sent] = logged(project, "notify.sent")
+    assert (sent["kind"], sent["webhook"], sent["status"]) == ("failure", "127.0.0.1", 200)
+    assert notices(project)["open"] == ["failure"]
+
+
+def test_a_second_failure_within_the_cooldown_posts_nothing(project, run_agentops, webhook):
+    """Two failures a moment apart, cooldown 1h: one message; the second run says why not."""
+    project.add_agent("agent", AGENT, "[circuit]\nfailures = 5\n")
+    configure(project, webhook.url())
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert webhook.kinds() == ["failure"]
+    [cooled] = logged(project, "notify.cooled_down")
+    assert cooled["kind"] == "failure"
+
+
+def test_the_cooldown_is_per_agent(project, run_agentops, webhook):
+    """Two agents failing a moment apart: one message each."""
+    project.add_agent("one", AGENT)
+    project.add_agent("two", AGENT)
+    configure(project, webhook.url())
+    assert run_agentops("run", "one", "-p", "fail=true").returncode == 1
+    assert run_agentops("run", "two", "-p", "fail=true").returncode == 1
+    assert [(m["agent"], m["kind"]) for m in webhook.messages()] == [
+        ("one", "failure"),
+        ("two", "failure"),
+    ]
+
+
+def test_a_run_that_cannot_start_posts_failure(project, run_agentops, webhook):
+    """params agent.toml names that the agent does not take: exit 78, and `failure`."""
+    project.add_agent("agent", AGENT, "[params]\nnope = 1\n")
+    configure(project, webhook.url())
+    assert run_agentops("run", "agent").returncode == 78
+    [message] = webhook.messages()
+    assert (message["kind"], message["status"], message["exit_code"]) == ("failure", "aborted", 78)
+    assert "nope" in message["text"]
+
+
+def test_after_the_cooldown_a_failure_posts_again(project, webhook):
+    """cooldown 10m: a failure 9m after the message posts nothing, one 10m after it does."""
+    project.add_agent("agent", AGENT, "[circuit]\nfailures = 5\n")
+    configure(project, webhook.url(), cooldown="10m")
+    clock = FakeClock()
+    run(project, clock, fail=True)
+    clock.advance(minutes=9)
+    run(project, clock, fail=True)
+    assert webhook.kinds() == ["failure"]
+    clock.advance(minutes=1)
+    run(project, clock, fail=True)
+    assert webhook.kinds() == ["failure", "failure"]
+    assert [m["at"] for m in webhook.messages()] == ["2026-11-22T12:00:00Z", "2026-11-22T12:10:00Z"]
+
+
+def test_a_success_after_a_notified_failure_posts_recovered_once(project, run_agentops, webhook):
+    """failure, then two successes: one `recovered`, from the first, and nothing left open."""
+    project.add_agent("agent", AGENT)
+    configure(project, webhook.url())
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    result = run_agentops("run", "agent")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    recovered = webhook.messages()[-1]
+    assert recovered["text"] == recovered["content"] == "agentops [recovered] agent: recovered"
+    assert (recovered["kind"], recovered["status"], recovered["exit_code"]) == (
+        "recovered",
+        "succeeded",
+        0,
+    )
+    assert recovered["run_id"] == project.state("agent")["last_run"]["run_id"]
+    assert run_agentops("run", "agent").returncode == 0
+    assert webhook.kinds() == ["failure", "recovered"]
+    assert notices(project)["open"] == []
+
+
+def test_successes_nobody_was_warned_about_post_nothing(project, run_agentops, webhook):
+    """Successes alone, or after a failure no webhook heard of, post no `recovered`."""
+    project.add_agent("agent", AGENT)
+    configure(project, webhook.url())
+    assert run_agentops("run", "agent").returncode == 0
+    assert run_agentops("run", "agent").returncode == 0
+    assert webhook.received == []
+    webhook.status = 500
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    webhook.status = 200
+    assert run_agentops("run", "agent").returncode == 0
+    assert webhook.kinds() == ["failure"], "the failure was refused: nobody is waiting to hear"
+
+
+def test_recovered_is_not_held_back_by_an_earlier_recovered(project, webhook):
+    """Told of an open circuit 10m after a `recovered`: its end is told at once, not an hour on."""
+    project.add_agent("agent", AGENT, '[circuit]\nfailures = 2\ncooldown = "5m"\n')
+    configure(project, webhook.url())
+    clock = FakeClock()
+    run(project, clock, fail=True)  # failure
+    clock.advance(minutes=5)
+    run(project, clock)  # recovered
+    clock.advance(minutes=5)
+    run(project, clock, fail=True)  # failure again: cooled down, nobody is told
+    clock.advance(minutes=5)
+    opened = run(project, clock, fail=True)
+    assert opened.circuit == "opened"
+    clock.advance(minutes=6)  # past the circuit's cooldown: a trial run, which succeeds
+    assert run(project, clock).exit_code == 0
+    assert webhook.kinds() == ["failure", "recovered", "circuit_open", "recovered"]
+    assert notices(project)["open"] == []
+
+
+# -- the other kinds -------------------------------------------------------------------------
+
+
+def test_the_circuit_opening_posts_circuit_open_and_the_skips_are_quiet(
+    project, run_agentops, webhook
+):
+    """failures = 2: the first failure posts `failure`, the second `circuit_open`, skips nothing."""
+    project.add_agent("agent", AGENT)
+    configure(project, webhook.url())
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert run_agentops("run", "agent").returncode == 75
+    assert webhook.kinds() == ["failure", "circuit_open"]
+    opened = webhook.messages()[1]
+    assert opened["text"].startswith("agentops [circuit_open] agent: CIRCUIT OPEN after 2 ")
+    assert opened["text"].endswith("run() raised RuntimeError: the feed is down")
+    assert sorted(notices(project)["open"]) == ["circuit_open", "failure"]
+
+
+def test_a_budget_stop_posts_budget(project, run_agentops, webhook):
+    """tokens_per_run = 100 and two spends of 60: exit 75 and one `budget` message."""
+    project.add_agent("agent", AGENT, "[limits]\ntokens_per_run = 100\n")
+    configure(project, webhook.url())
+    result = run_agentops("run", "agent", "-p", "tokens=60")
+    assert result.returncode == 75
+    [message] = webhook.messages()
+    assert (message["kind"], message["status"], message["exit_code"]) == (
+        "budget",
+        "budget_exceeded",
+        75,
+    )
+    assert "tokens_per_run 100 reached" in message["text"]
+
+
+def test_an_escalated_result_posts_escalated(project, run_agentops, webhook):
+    """Confidence under review_threshold: exit 1 and `escalated`, not `failure`."""
+    project.add_agent("agent", AGENT)
+    configure(project, webhook.url())
+    assert run_agentops("run", "agent", "-p", "confidence=0.1").returncode == 1
+    [message] = webhook.messages()
+    assert (message["kind"], message["status"]) == ("escalated", "escalated")
+    assert "confidence 0.1 is below review_threshold" in message["text"]
+
+
+def test_on_chooses_the_kinds_that_are_sent(project, run_agentops, webhook):
+    """on = ["circuit_open"]: no `failure`, no `budget`, only the circuit opening."""
+    project.add_agent("agent", AGENT, "[limits]\ntokens_per_run = 100\n")
+    configure(project, webhook.url(), on=["circuit_open"])
+    assert run_agentops("run", "agent", "-p", "tokens=60").returncode == 75
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert webhook.received == []
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert webhook.kinds() == ["circuit_open"]
+
+
+def test_a_dry_run_posts_nothing(project, run_agentops, webhook):
+    """A dry run saves nothing and tells nobody."""
+    project.add_agent("agent", AGENT)
+    configure(project, webhook.url())
+    assert run_agentops("run", "agent", "--dry-run", "-p", "fail=true").returncode == 1
+    assert webhook.received == []
+
+
+# -- what goes in a message ------------------------------------------------------------------
+
+
+def test_no_secret_from_the_environment_reaches_the_webhook(project, run_agentops, webhook):
+    """An error quoting two API keys: the body and the headers hold them redacted."""
+    project.add_agent("agent", AGENT)
+    configure(project, webhook.url())
+    assert run_agentops("run", "agent", "-p", "secret=true").returncode == 1
+    [request] = webhook.received
+    assert request.json()["text"].count("[REDACTED]") == 2
+    raw = request.body + json.dumps(request.headers).encode()
+    assert [str(leak) for leak in scan_bytes(raw, "the webhook's request")] == []
+    assert not any(secret in request.body.decode() for secret in FAKE_SECRETS.values())
+
+
+FAILURE = "agentops [failure] agent: run() raised RuntimeError: "
+
+
+@pytest.mark.parametrize(
+    ("why", "title"),
+    [
+        pytest.param(
+            "the feed is down\r\nTraceback: line 2\n\tline 3\x7f",
+            FAILURE + "the feed is down Traceback: line 2 line 3",
+            id="lines-and-a-control-character",
+        ),
+        pytest.param(
+            "x" * (199 - len(FAILURE)) + " the 200th character is a space",
+            FAILURE + "x" * (199 - len(FAILURE)),
+            id="cut-at-a-space",
+        ),
+        pytest.param("Ünïcødé is down", FAILURE + "?n?c?d? is down", id="not-ascii"),
+    ],
+)
+def test_any_error_is_sent_with_a_title_a_header_can_carry(
+    project, run_agentops, webhook, why, title
+):
+    """ntfy's Title header: one ASCII line, never ending in a space, or the message is lost."""
+    project.add_agent("agent", AGENT)
+    configure(project, webhook.url())
+    assert run_agentops("run", "agent", "-p", "fail=true", "-p", f"why={why}").returncode == 1
+    assert logged(project, "notify.failed") == []
+    [request] = webhook.received
+    assert request.headers["title"] == title
+    assert request.json()["text"].startswith(FAILURE)
+
+
+def test_a_long_error_fits_discord(project, run_agentops, webhook):
+    """Discord refuses content over 2000 characters: a 5000-character error is cut to fit."""
+    project.add_agent("agent", AGENT)
+    configure(project, webhook.url())
+    assert (
+        run_agentops("run", "agent", "-p", "fail=true", "-p", "why=" + "x" * 5000).returncode == 1
+    )
+    [message] = webhook.messages()
+    assert 1000 < len(message["content"]) <= 2000
+    assert message["text"] == message["content"]
+
+
+# -- webhooks that fail ------------------------------------------------------------------------
+
+
+@dataclass
+class Breakage:
+    """A way a webhook fails, and the error ``notify.failed`` names."""
+
+    how: str
+    error: str
+    webhook: Webhook
+
+    def apply(self) -> None:
+        """Break the webhook."""
+        if self.how == "dead":
+            self.webhook.kill()
+        elif self.how == "500":
+            self.webhook.status = 500
+        else:
+            self.webhook.hang = True
+
+
+@pytest.fixture(
+    params=[("dead", "ConnectError"), ("500", "HTTPStatusError"), ("hanging", "ReadTimeout")],
+    ids=lambda p: p[0],
+)
+def breakage(request: pytest.FixtureRequest, webhook: Webhook) -> Breakage:
+    """The webhook refusing connections, answering 500, or never answering."""
+    how, error = request.param
+    return Breakage(how, error, webhook)
+
+
+def test_a_webhook_that_fails_changes_nothing_about_the_run(
+    project, run_agentops, webhook, breakage
+):
+    """Dead, 500 or hanging: the same exit code, line and state; notify.failed; no hang."""
+    project.add_agent("agent", AGENT, "[circuit]\nfailures = 5\n")
+    configure(project, webhook.url())
+    breakage.apply()
+    started = time.monotonic()
+    result = run_agentops("run", "agent", "-p", "fail=true")
+    assert time.monotonic() - started < RETURNS_WITHIN_S
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [cron_line(project)]
+    state = project.state("agent")
+    assert state["last_run"]["status"] == "failed"
+    assert (state["metrics"]["runs"], state["metrics"]["failed"]) == (1, 1)
+    [failed] = logged(project, "notify.failed")
+    assert (failed["kind"], failed["webhook"], failed["error"]) == (
+        "failure",
+        "127.0.0.1",
+        breakage.error,
+    )
+    assert len(webhook.received) == (0 if breakage.how == "dead" else 1)
+    assert not (project.home / "state" / "agent.notices.json").exists()
+
+    # Nothing was delivered, so nothing is cooled down: the next failure tries again.
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert [e["kind"] for e in logged(project, "notify.failed")] == ["failure", "failure"]
+
+
+def test_a_success_with_a_failing_webhook_still_succeeds(project, run_agentops, webhook, breakage):
+    """A `recovered` that cannot be sent: exit 0, silent; the next success sends it."""
+    project.add_agent("agent", AGENT)
+    configure(project, webhook.url())
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    breakage.apply()
+    started = time.monotonic()
+    result = run_agentops("run", "agent")
+    assert time.monotonic() - started < RETURNS_WITHIN_S
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert project.state("agent")["last_run"]["status"] == "succeeded"
+    [failed] = logged(project, "notify.failed")
+    assert (failed["kind"], failed["error"]) == ("recovered", breakage.error)
+    assert notices(project)["open"] == ["failure"]
+
+    other = Webhook()
+    try:
+        configure(project, other.url())
+        assert run_agentops("run", "agent").returncode == 0
+        assert other.kinds() == ["recovered"]
+    finally:
+        other.close()
+
+
+def test_one_dead_webhook_does_not_keep_the_message_from_the_others(project, run_agentops, webhook):
+    """A dead webhook and a malformed one, then a live one: the live one gets the message."""
+    dead = Webhook()
+    dead.kill()
+    project.add_agent("agent", AGENT)
+    configure(project, dead.url(), "http://[::1/hook", webhook.url())
+    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert webhook.kinds() == ["failure"]
+    assert [e["error"] for e in logged(project, "notify.failed")] == ["ConnectError", "InvalidURL"]
+    assert notices(project)["open"] == ["failure"]
+
+
+def test_a_malformed_webhook_does_not_stop_the_watchdog(project, run_agentops, webhook):
+    """`health` telling of a stale agent through a URL httpx refuses: exit 1, not a crash."""
+    stale_agent(project)
+    configure(project, "http://[::1/hook", webhook.url())
+    result = run_agentops("health")
+    assert result.returncode == 1
+    assert result.stdout.startswith("agent: stale: ")
+    assert webhook.kinds() == ["stale"]
+
+
+# -- stale, from the watchdog ---------------------------------------------------------------
+
+
+def test_health_tells_of_a_stale_agent_once_and_of_its_recovery(project, run_agentops, webhook):
+    """`health` posts `stale` once per cooldown; the agent's next success posts `recovered`."""
+    stale_agent(project)
+    configure(project, webhook.url())
+    first = run_agentops("health")
+    assert first.returncode == 1
+    [line] = first.stdout.splitlines()
+    assert line.startswith("agent: stale: no successful run since the tick at ")
+    [message] = webhook.messages()
+    assert message["text"] == message["content"] == f"agentops [{message['kind']}] {line}"
+    assert (message["kind"], message["agent"]) == ("stale", "agent")
+    assert (message["status"], message["exit_code"], message["run_id"]) == (None, None, None)
+
+    again = run_agentops("health")
+    assert (again.returncode, again.stdout) == (1, first.stdout)
+    assert webhook.kinds() == ["stale"]
+    assert [e["kind"] for e in logged(project, "notify.cooled_down")] == ["stale"]
+
+    assert run_agentops("run", "agent").returncode == 0
+    assert webhook.kinds() == ["stale", "recovered"]
+    healthy = run_agentops("health")
+    assert (healthy.returncode, healthy.stdout) == (0, "")
+    assert webhook.kinds() == ["stale", "recovered"]
+
+
+def test_health_tells_of_a_stale_agent_again_after_the_cooldown(project, run_agentops, webhook):
+    """`health` has no clock to move: the notice is dated back past the cooldown (30m)."""
+    stale_agent(project)
+    configure(project, webhook.url(), cooldown="30m")
+    assert run_agentops("health").returncode == 1
+    path = project.home / "state" / "agent.notices.json"
+    kept = json.loads(path.read_text())
+    assert kept["open"] == ["stale"]
+    kept["sent"]["stale"] = "2000-01-01T00:00:00Z"
+    path.write_text(json.dumps(kept))
+    assert run_agentops("health").returncode == 1
+    assert webhook.kinds() == ["stale", "stale"]
+
+
+def test_a_failing_webhook_does_not_hang_the_watchdog(
+    project, run_agentops, webhook, ping, breakage
+):
+    """Dead, 500 or hanging webhook: `health` still exits 1 with its line, and still pings."""
+    stale_agent(project)
+    configure(project, webhook.url())
+    breakage.apply()
+    started = time.monotonic()
+    result = run_agentops("health", "--ping", ping.url("/hc/uuid"))
+    assert time.monotonic() - started < RETURNS_WITHIN_S
+    assert result.returncode == 1
+    assert result.stdout.startswith("agent: stale: ")
+    assert result.stderr == ""
+    [failed] = logged(project, "notify.failed")
+    assert (failed["kind"], failed["error"]) == ("stale", breakage.error)
+    assert [(r.method, r.path) for r in ping.received] == [("POST", "/hc/uuid/fail")]
+
+
+# -- health --ping -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ping() -> Iterator[Webhook]:
+    """A Healthchecks-style checks service on loopback."""
+    server = Webhook()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_healthy_project_pings_the_url(project, run_agentops, ping):
+    """Every agent fine: exit 0, nothing printed, one GET of the URL itself."""
+    project.add_agent("agent", AGENT)
+    assert run_agentops("run", "agent").returncode == 0
+    result = run_agentops("health", "--ping", ping.url("/hc/uuid"))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    [request] = ping.received
+    assert (request.method, request.path) == ("GET", "/hc/uuid")
+
+
+def test_an_unhealthy_project_posts_its_lines_to_url_fail(project, run_agentops, ping):
+    """One agent failing, one fine: exit 1, and URL/fail gets exactly the lines printed."""
+    project.add_agent("fine", AGENT)
+    project.add_agent("sick", AGENT)
+    assert run_agentops("run", "fine").returncode == 0
+    assert run_agentops("run", "sick", "-p", "fail=true").returncode == 1
+    stale_agent(project, "late")
+    result = run_agentops("health", "--ping", ping.url("/hc/uuid/"))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["late", "sick"]
+    [request] = ping.received
+    assert (request.method, request.path) == ("POST", "/hc/uuid/fail")
+    assert request.body.decode().splitlines() == lines
+
+    as_json = run_agentops("health", "--json", "--ping", ping.url("/hc/uuid"))
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["healthy"] is False
+    assert ping.received[-1].body == request.body
+
+
+def test_the_fail_ping_keeps_the_query_of_the_url(project, run_agentops, ping):
+    """URL?create=1 (Healthchecks' slugs): the failure goes to URL/fail?create=1, not URL."""
+    stale_agent(project)
+    assert run_agentops("health", "--ping", ping.url("/key/backups?create=1")).returncode == 1
+    [request] = ping.received
+    assert (request.method, request.path) == ("POST", "/key/backups/fail?create=1")
+
+
+@pytest.mark.parametrize("healthy", [True, False], ids=["healthy", "unhealthy"])
+def test_a_failing_ping_changes_nothing_but_is_said(project, run_agentops, breakage, healthy):
+    """Dead, 500 or hanging checks service: the same exit code and lines; one line on stderr."""
+    if healthy:
+        project.add_agent("agent", AGENT)
+        assert run_agentops("run", "agent").returncode == 0
+    else:
+        stale_agent(project)
+    url = breakage.webhook.url("/hc/uuid")
+    breakage.apply()
+    started = time.monotonic()
+    result = run_agentops("health", "--ping", url)
+    assert time.monotonic() - started < RETURNS_WITHIN_S
+    assert result.returncode == (0 if healthy else 1)
+    assert (result.stdout == "") is healthy
+    [said] = result.stderr.splitlines()
+    assert said.startswith(f"agentops: health: the heartbeat to {url} failed: ")
+    assert ("HTTP 500" if breakage.how == "500" else breakage.error) in said
+
+
+@pytest.mark.parametrize("url", ["http://[::1/hc", "hc-ping.com/uuid"])
+def test_a_malformed_ping_url_is_said_and_changes_nothing(project, run_agentops, url):
+    """A URL that cannot be sent to: a line on stderr; exit 0 and health's verdict stand."""
+    project.add_agent("agent", AGENT)
+    assert run_agentops("run", "agent").returncode == 0
+    result = run_agentops("health", "--ping", url)
+    assert (result.returncode, result.stdout) == (0, "")
+    [said] = result.stderr.splitlines()
+    assert said.startswith(f"agentops: health: the heartbeat to {url} failed: ")
