@@ -708,7 +708,8 @@ def test_a_failing_ping_changes_nothing_but_is_said(project, run_agentops, break
     assert result.returncode == (0 if healthy else 1)
     assert (result.stdout == "") is healthy
     [said] = result.stderr.splitlines()
-    assert said.startswith(f"agentops: health: the heartbeat to {url} failed: ")
+    assert said.startswith("agentops: health: the heartbeat to 127.0.0.1 failed: ")
+    assert "/hc/uuid" not in said  # a check's URL holds its token: only the host is said
     assert ("HTTP 500" if breakage.how == "500" else breakage.error) in said
 
 
@@ -720,4 +721,41 @@ def test_a_malformed_ping_url_is_said_and_changes_nothing(project, run_agentops,
     result = run_agentops("health", "--ping", url)
     assert (result.returncode, result.stdout) == (0, "")
     [said] = result.stderr.splitlines()
-    assert said.startswith(f"agentops: health: the heartbeat to {url} failed: ")
+    assert said.startswith("agentops: health: the heartbeat to ")
+    assert " failed: " in said
+
+
+KILLED_AGENT = """
+import os, signal
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    die: bool = False
+
+class Result(BaseModel):
+    pass
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.action("publish", key="item-1", do=lambda: "sent")
+    if params.die:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return Result()
+"""
+
+
+def test_a_run_killed_mid_run_is_told_by_the_next_which_then_recovers(
+    project, run_agentops, webhook
+):
+    """A dead run cannot speak: the run that recovers it posts its failure, then recovered."""
+    project.add_agent("agent", KILLED_AGENT)
+    configure(project, webhook.url())
+    killed = run_agentops("run", "agent", "-p", "die=true")
+    assert killed.returncode == -9
+    assert webhook.received == []
+    assert run_agentops("run", "agent").returncode == 0
+    assert webhook.kinds() == ["failure", "recovered"]
+    dead, recovered = webhook.messages()
+    assert dead["status"] == "crashed"
+    assert dead["run_id"] != recovered["run_id"]
+    assert "died before it finished" in dead["text"]

@@ -125,6 +125,8 @@ class Session:
         self.lease: Lease | None = None
         self._deadline: HardDeadline | None = None
         self._opened_by_recovery: str | None = None
+        self._dead_run: Outcome | None = None
+        """A dead run this invocation recovered and recorded: people are told of it too."""
         self.threads_left = 0
         self._ledger: Ledger | None = None
         self._is_run = True
@@ -174,7 +176,10 @@ class Session:
             config = self.project.config.notify
             if self.options.dry_run or not config.webhooks:
                 return
-            self.notifier().after_run(outcome)
+            notifier = self.notifier()
+            if self._dead_run is not None:  # it could not say so itself
+                notifier.after_run(self._dead_run)
+            notifier.after_run(outcome)
         except Exception as exc:  # noqa: BLE001 - never the run's outcome
             self.log.warning("notify.failed", error=f"{type(exc).__name__}: {exc}")
 
@@ -275,9 +280,14 @@ class Session:
             records = self.store.pending(self.name)
             if records is None and marker is None:
                 return
+            before = state.last_run.run_id if state.last_run else None
             opened = recover_dead_run(
                 state, spec, records=records, marker=marker, ledger=self.ledger, log=self.log
             )
+        dead = state.last_run
+        if dead is not None and dead.run_id != before and not self.options.dry_run:
+            message = f"{self.name}: run {dead.run_id} {dead.status}: {dead.error}"
+            self._dead_run = self.outcome(dead.status, 1, message)._replace(run_id=dead.run_id)
         if opened is not None:  # a dead run's failure opened the circuit: this run says so
             self._opened_by_recovery = self.circuit_opened(state, opened)
         self._commit(state, spec, drop_journal=records is not None)

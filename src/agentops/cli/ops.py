@@ -136,10 +136,21 @@ def _ping(url: str, lines: list[str]) -> None:
         else:
             response = httpx.get(url, timeout=PING_TIMEOUT_S)
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-        say(f"health: the heartbeat to {url} failed: {type(exc).__name__}: {exc}")
+        # A check's URL is its own secret (its token): only the host is said.
+        error = str(exc).replace(url, "URL")
+        say(f"health: the heartbeat to {_host(url)} failed: {type(exc).__name__}: {error}")
         return
     if response.is_error:  # a mistyped URL is a 404: the heartbeat went nowhere
-        say(f"health: the heartbeat to {url} failed: HTTP {response.status_code}")
+        say(f"health: the heartbeat to {_host(url)} failed: HTTP {response.status_code}")
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:  # "http://[::1": the URL is what failed
+        return "?"
 
 
 def _fail_url(url: str) -> str:

@@ -31,16 +31,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agentops._clock import utcnow
 from agentops.config import describe_validation_error
 from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.fsio import FileSystem, describe
 from agentops.journal import encode, parse_lines
-from agentops.ledger import Ledger, LedgerMap
+from agentops.ledger import Ledger
 from agentops.state import SCHEMA_VERSION, AgentState, migrate
 from agentops.store.base import Attempt, Holder, Notices, Pause
+from agentops.store.codec import LedgerDocument, dump, read_ledger
 from agentops.timestamps import iso
 
 if TYPE_CHECKING:
@@ -51,18 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FileJournal", "FileLease", "FileStore"]
 
-LEDGER_SCHEMA_VERSION = 1
-
 _M = TypeVar("_M", bound=BaseModel)
-
-
-class _LedgerFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", cache_strings="none")
-
-    schema_version: int = LEDGER_SCHEMA_VERSION
-    agent: str
-    journal_folded: str | None = None
-    entries: LedgerMap = {}
 
 
 class FileLease:
@@ -288,7 +278,7 @@ class FileStore:
         document, entries = migrate(document)
         try:
             state = AgentState.model_validate(document)
-            ledger = _LedgerFile(agent=name, entries=entries or {})
+            ledger = LedgerDocument(agent=name, entries=entries or {})
         except ValidationError as exc:
             raise self._unreadable(path, name, describe_validation_error(exc)) from exc
         if entries is not None and not os.path.lexists(self.path(name, ".ledger.json")):
@@ -304,18 +294,7 @@ class FileStore:
         if raw is None:
             migrated = self._migrated_ledgers.get(name)
             return Ledger() if migrated is None else migrated
-        try:
-            document = _LedgerFile.model_validate_json(raw)
-        except (ValidationError, ValueError) as exc:
-            why = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
-            raise self._unreadable(path, name, why, what="ledger") from exc
-        if document.agent != name:
-            why = f"it is the ledger of agent {document.agent!r}"
-            raise self._unreadable(path, name, why, what="ledger")
-        if document.schema_version > LEDGER_SCHEMA_VERSION:
-            why = f"schema_version {document.schema_version} was written by a newer agentops"
-            raise self._unreadable(path, name, why, what="ledger")
-        return Ledger(document.entries, folded=document.journal_folded)
+        return read_ledger(raw, name, lambda why: self._unreadable(path, name, why, what="ledger"))
 
     def commit(
         self,
@@ -331,14 +310,11 @@ class FileStore:
         migrated = self._migrated_ledgers.pop(name, None)
         ledger = ledger if ledger is not None else migrated
         if ledger is not None and ledger.changed:
-            # Built, not validated: its entries were checked as they entered.
-            document = _LedgerFile.model_construct(
-                agent=name, journal_folded=ledger.folded, entries=ledger.entries
-            )
-            self._replace(self.path(name, ".ledger.json"), name, _dump(document), what="ledger")
+            document = LedgerDocument.of(name, ledger)
+            self._replace(self.path(name, ".ledger.json"), name, dump(document), what="ledger")
             ledger.changed = False
         try:
-            data = _dump(state)
+            data = dump(state)
         except pydantic_core.PydanticSerializationError as exc:
             raise StateError(f"{self.path(name)}: state is not JSON: {exc}", agent=name) from exc
         self._replace(self.path(name), name, data, what="state")
@@ -373,7 +349,7 @@ class FileStore:
                 keep = self.path(name, ".json.pre-restore")
                 self.fs.unlink(keep)
                 self.fs.link(current, keep)
-            self.fs.replace(current, _dump(backup), backup=True)
+            self.fs.replace(current, dump(backup), backup=True)
         except OSError as exc:
             raise StateError(f"{current}: cannot restore: {describe(exc)}", agent=name) from exc
 
@@ -425,7 +401,7 @@ class FileStore:
     def record_attempt(self, name: str, attempt: Attempt) -> None:
         """``<name>.attempt.json``, replaced without fsync: losing it in a power cut is harmless."""
         self._replace(
-            self.path(name, ".attempt.json"), name, _dump(attempt), durable=False, what="attempt"
+            self.path(name, ".attempt.json"), name, dump(attempt), durable=False, what="attempt"
         )
 
     def last_attempt(self, name: str) -> Attempt | None:
@@ -441,7 +417,7 @@ class FileStore:
             except OSError as exc:
                 raise StateError(f"{path}: cannot remove: {describe(exc)}", agent=name) from exc
         else:
-            self._replace(path, name, _dump(pause), what="pause")
+            self._replace(path, name, dump(pause), what="pause")
 
     def pause(self, name: str) -> Pause | None:
         """The pause in ``<name>.paused.json``."""
@@ -454,7 +430,7 @@ class FileStore:
     def set_notices(self, name: str, notices: Notices) -> None:
         """``<name>.notices.json``, replaced without fsync (losing it costs one more message)."""
         self._replace(
-            self.path(name, ".notices.json"), name, _dump(notices), durable=False, what="notices"
+            self.path(name, ".notices.json"), name, dump(notices), durable=False, what="notices"
         )
 
     # -- machinery ---------------------------------------------------------------------
@@ -489,10 +465,6 @@ class FileStore:
             "fix it, or move it aside to start fresh",
             agent=name,
         )
-
-
-def _dump(model: BaseModel) -> bytes:
-    return model.model_dump_json(indent=2).encode() + b"\n"
 
 
 def _read_holder(raw: bytes) -> Holder | None:
