@@ -35,6 +35,7 @@ import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
@@ -43,6 +44,9 @@ from agentops.cli import main
 from agentops.redact import is_secret_env_name
 from agentops.session import Session
 from leakscan import FAKE_SECRETS, Leak, scan_text, scan_tree
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 AGENTOPS = Path(sys.executable).parent / "agentops"
@@ -272,3 +276,15 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     for leak in leaks:
         terminalreporter.write_line(f"LEAKED {leak}")
     terminalreporter.write_line("the session fails (exit 1): no file or output may hold a secret")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A PostgreSQL server of the suite's own (tests/pgserver.py), for the session."""
+    from pgserver import PostgresServer  # noqa: PLC0415 - only PostgreSQL tests start it
+
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from typing import NoReturn
 
 import pytest
 
-__all__ = ["ensure_tool"]
+__all__ = ["ensure_tool", "give_up", "install_package"]
 
 _APT_TIMEOUT_S = 900
 
@@ -24,8 +25,17 @@ def ensure_tool(binary: str, *, package: str) -> str:
     found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
     if found:
         return found
+    install_package(package)
+    found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
+    if not found:
+        give_up(f"{package} is installed but there is no {binary}")
+    return found
+
+
+def install_package(package: str) -> None:
+    """Install Debian's ``package`` with apt-get (as root), or skip (fail under CI) saying why."""
     if os.geteuid() != 0:
-        _give_up(f"{binary} is missing and only root may install {package}")
+        give_up(f"{package} is missing and only root may install it")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (
         ["apt-get", "update", "-qq"],
@@ -35,14 +45,11 @@ def ensure_tool(binary: str, *, package: str) -> str:
             command, env=env, capture_output=True, text=True, timeout=_APT_TIMEOUT_S, check=False
         )
         if result.returncode != 0:
-            _give_up(f"{' '.join(command)} failed: {result.stderr.strip()[-300:]}")
-    found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
-    if not found:
-        _give_up(f"{package} is installed but there is no {binary}")
-    return found
+            give_up(f"{' '.join(command)} failed: {result.stderr.strip()[-300:]}")
 
 
-def _give_up(why: str) -> None:
+def give_up(why: str) -> NoReturn:
+    """Skip the test saying why; under ``CI=true`` fail it instead."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI must not skip this: {why}")
     pytest.skip(why)

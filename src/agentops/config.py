@@ -301,6 +301,10 @@ class StoreConfig(_Section):
     """``[store]``: where agents' state lives; files in ``state/`` unless a URL is given."""
 
     url: Annotated[str, Field(pattern=r"^postgres(ql)?://")] | None = None
+    schema_name: Annotated[str, Field(alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = (
+        "agentops"
+    )
+    """The PostgreSQL schema the tables live in: projects sharing a database each need one."""
 
 
 class Provider(_Section):

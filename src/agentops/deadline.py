@@ -85,6 +85,7 @@ class HardDeadline:
     def __enter__(self) -> Self:
         """Write the marker and start the watchdog; ``StateError`` if the marker cannot be."""
         try:
+            self._fs.mkdir(self.path.parent)  # a local file, whatever the store
             self._fs.unlink(self.path)
             fd = self._fs.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         except OSError as exc:

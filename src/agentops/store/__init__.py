@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from agentops.errors import ConfigError
@@ -41,11 +42,14 @@ def open_store(
     ``$AGENTOPS_STORE_URL`` wins over ``[store] url`` in agentops.toml. Only
     the backend chosen is imported (psycopg is slow to import, and optional).
     """
-    url = (environ or {}).get(STORE_URL_ENV) or project.config.store.url
+    environ = os.environ if environ is None else environ
+    url = environ.get(STORE_URL_ENV) or project.config.store.url
     if url:
-        raise ConfigError(
-            f"a store URL is set ({STORE_URL_ENV} or [store] url), but only files are supported"
-        )
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"${STORE_URL_ENV} is not a postgresql:// URL")
+        from agentops.store.postgres import PostgresStore  # noqa: PLC0415
+
+        return PostgresStore(url, schema=project.config.store.schema_name)
     from agentops.store.file import FileStore  # noqa: PLC0415
 
     return FileStore(project.state_dir, fs=fs)

@@ -1,0 +1,626 @@
+"""The PostgreSQL store: agents' state, journals and leases shared by every host.
+
+Selected by ``[store] url = "postgresql://..."`` in agentops.toml or by
+``$AGENTOPS_STORE_URL``; installed with ``pip install 'agentops[postgres]'``
+(psycopg 3), imported only then. Each promise of the file store holds across
+hosts:
+
+- **no overlap anywhere**: a lease is a row per agent, taken in a transaction,
+  with a fencing token that grows with each holder and an expiry (the run's
+  hard deadline plus its grace). Its holder also holds a session advisory
+  lock on a connection of its own, which the server releases the moment the
+  process dies: the next run on any host then takes over at once, instead of
+  waiting for the expiry. Only a holder that stopped answering with its
+  connection open (a frozen host) keeps others waiting, until the expiry;
+- **fencing**: every journal record and every commit is written in the same
+  statement or transaction that checks the holder's token against the
+  lease row (which it locks), so a holder whose lease lapsed or was taken
+  over cannot write anything;
+- **durable before the effect**: a durable journal record is a committed
+  insert (``synchronous_commit`` on); the others are committed with it off,
+  which survives the process being killed and is made durable by the next
+  durable commit, as in the file store;
+- **atomic commit**: the state, its backup, the ledger and the dropping of
+  the journal are one transaction;
+- budgets, rate limits and tick claims live in the shared state, so every
+  host counts against the same caps.
+
+The tables live in a schema of their own (``[store] schema``, default
+``agentops``), created and migrated on first use under an advisory lock, so
+hosts starting together create them once. A password in the URL is never
+written anywhere by agentops: prefer libpq's own ``PGPASSWORD``,
+``~/.pgpass`` or service files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import socket
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from agentops.errors import LeaseLost, Overlap, StateError
+from agentops.journal import encode, parse_lines
+from agentops.ledger import Ledger
+from agentops.state import AgentState
+from agentops.store.base import Attempt, Holder, Notices, Pause
+from agentops.store.codec import LedgerDocument, dump, read_ledger, read_state
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import datetime
+
+    import psycopg
+
+    from agentops.store.base import Lease
+
+__all__ = ["SCHEMA_VERSION", "PostgresJournal", "PostgresLease", "PostgresStore", "safe_url"]
+
+SCHEMA_VERSION = 1
+"""The version of the tables this agentops reads and writes."""
+
+_CONNECT_TIMEOUT_S = 10
+
+_M = TypeVar("_M", bound=BaseModel)
+
+_KEPT: list[psycopg.Connection[Any]] = []
+"""Connections of leases kept until the process exits (threads of a run still going)."""
+
+_COLUMN_QUERIES = {
+    "state_json": "SELECT state_json FROM {s}.agent_state WHERE agent = %s",
+    "backup_json": "SELECT backup_json FROM {s}.agent_state WHERE agent = %s",
+    "ledger_json": "SELECT ledger_json FROM {s}.agent_state WHERE agent = %s",
+}
+
+_TABLES = """
+CREATE TABLE {s}.agent_state (
+    agent text PRIMARY KEY,
+    state_json text,
+    backup_json text,
+    ledger_json text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE {s}.lease (
+    agent text PRIMARY KEY,
+    token bigint NOT NULL,
+    held boolean NOT NULL,
+    locked boolean NOT NULL,
+    pid integer,
+    host text,
+    run_id text,
+    since timestamptz,
+    expires_at timestamptz
+);
+CREATE TABLE {s}.journal (
+    id bigserial PRIMARY KEY,
+    agent text NOT NULL,
+    run_id text NOT NULL,
+    record text NOT NULL
+);
+CREATE INDEX journal_agent ON {s}.journal (agent, id);
+CREATE TABLE {s}.agent_record (
+    agent text NOT NULL,
+    kind text NOT NULL,
+    value_json text NOT NULL,
+    PRIMARY KEY (agent, kind)
+);
+CREATE TABLE {s}.tick (
+    agent text PRIMARY KEY,
+    tick timestamptz NOT NULL
+);
+"""
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password, to be said in a message or a log."""
+    return re.sub(r"(://[^/@:?#]*):[^/@?#]*@", r"\1@", url)
+
+
+def _key(*parts: str) -> int:
+    """A signed 64-bit advisory-lock key for ``parts``."""
+    digest = hashlib.sha256("\0".join(("agentops", *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class _Row(NamedTuple):
+    token: int
+    held: bool
+    locked: bool
+    live: bool
+    pid: int | None
+    host: str | None
+    run_id: str | None
+    since: datetime | None
+
+
+class PostgresLease:
+    """An agent's lease, held through a connection of its own."""
+
+    def __init__(self, store: PostgresStore, agent: str, token: int, connection: Any) -> None:
+        """Held as ``token`` on ``connection``."""
+        self._store = store
+        self.agent = agent
+        self.token = token
+        self.connection: psycopg.Connection[Any] = connection
+        self.kept = False
+
+    def keep_until_exit(self) -> None:
+        """Hold it until the process exits: its connection stays open until then."""
+        self.kept = True
+        _KEPT.append(self.connection)
+
+    def check(self) -> None:
+        """Raise :class:`LeaseLost` unless the lease row still names this holder, unexpired."""
+        row = self._store.execute(
+            "SELECT 1 FROM {s}.lease WHERE agent = %s AND token = %s AND held "
+            "AND expires_at > now()",
+            (self.agent, self.token),
+            connection=self.connection,
+        ).fetchone()
+        if row is None:
+            raise self.lost()
+
+    def lost(self) -> LeaseLost:
+        """The error of a holder whose lease lapsed or was taken over."""
+        return LeaseLost(
+            f"{self.agent}: the run's lease lapsed or was taken over by another run; "
+            "it may not write any more",
+            agent=self.agent,
+        )
+
+
+class PostgresJournal:
+    """The running invocation's records, one row each, written only while the lease holds."""
+
+    def __init__(self, store: PostgresStore, lease: PostgresLease, run_id: str) -> None:
+        """Append for ``run_id`` under ``lease``."""
+        self.run_id = run_id
+        self._store = store
+        self._lease = lease
+        # One statement: the lease row is checked (and share-locked against a
+        # takeover) as the record goes in; synchronous_commit is set for this
+        # transaction only.
+        self._insert = (
+            "WITH setting AS (SELECT set_config('synchronous_commit', %s, true)) "
+            "INSERT INTO {s}.journal (agent, run_id, record) "
+            "SELECT l.agent, %s, %s FROM {s}.lease l, setting "
+            "WHERE l.agent = %s AND l.token = %s AND l.held AND l.expires_at > now() "
+            "FOR SHARE OF l"
+        )
+
+    def append(self, record: BaseModel, *, durable: bool = True) -> None:
+        """Insert ``record``; ``durable`` waits for it to reach the server's disk."""
+        line = encode(record)[:-1].decode()
+        cursor = self._store.execute(
+            self._insert,
+            ("on" if durable else "off", self.run_id, line, self._lease.agent, self._lease.token),
+            connection=self._lease.connection,
+        )
+        if cursor.rowcount != 1:
+            raise self._lease.lost()
+
+    def sync(self) -> None:
+        """Make every record so far durable: a synchronous commit flushes all before it."""
+        self._store.execute("SELECT txid_current()", (), connection=self._lease.connection)
+
+    def close(self) -> None:
+        """Nothing to release: the rows stay until the state holding them is committed."""
+
+
+class PostgresStore:
+    """Agents' state in a PostgreSQL database, shared by every host that points at it."""
+
+    def __init__(self, url: str, *, schema: str = "agentops") -> None:
+        """Keep state in ``schema`` of the database at ``url`` (connected on first use)."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+            raise ValueError(f"not a schema name agentops uses: {schema!r}")
+        self.url = url
+        self.schema = schema
+        self._connection: psycopg.Connection[Any] | None = None
+        self._ready = False
+
+    # -- connections and the schema ----------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            import psycopg  # noqa: PLC0415 - only a project with a PostgreSQL store needs it
+        except ImportError:
+            from agentops.errors import ConfigError  # noqa: PLC0415
+
+            raise ConfigError(
+                "the store is PostgreSQL, but psycopg is not installed: "
+                "pip install 'agentops[postgres]'"
+            ) from None
+        try:
+            return psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=_CONNECT_TIMEOUT_S,
+                application_name="agentops",
+            )
+        except psycopg.Error as exc:
+            raise StateError(f"cannot connect to the store {self.where}: {_said(exc)}") from None
+
+    @property
+    def where(self) -> str:
+        """The store, as said to people (no password)."""
+        return f"{safe_url(self.url)} (schema {self.schema})"
+
+    def _main(self) -> psycopg.Connection[Any]:
+        if self._connection is None or self._connection.closed:
+            self._connection = self._connect()
+        if not self._ready:
+            self.migrate(self._connection)
+            self._ready = True
+        return self._connection
+
+    def migrate(self, connection: psycopg.Connection[Any] | None = None) -> int:
+        """Create or migrate the tables (idempotent; safe when hosts start together).
+
+        Returns the schema version found before (0: none).
+        """
+        connection = connection or self._main()
+        import psycopg  # noqa: PLC0415 - imported by _connect already
+
+        try:
+            with connection.transaction():
+                self._exec(
+                    connection, "SELECT pg_advisory_xact_lock(%s)", (_key(self.schema, "migrate"),)
+                )
+                self._exec(connection, "CREATE SCHEMA IF NOT EXISTS {s}")
+                self._exec(
+                    connection,
+                    "CREATE TABLE IF NOT EXISTS {s}.meta "
+                    "(key text PRIMARY KEY, value text NOT NULL)",
+                )
+                row = self._exec(
+                    connection, "SELECT value FROM {s}.meta WHERE key = 'schema_version'"
+                ).fetchone()
+                found = int(row[0]) if row else 0
+                if found > SCHEMA_VERSION:
+                    raise StateError(
+                        f"the store {self.where} has schema version {found}, written by a "
+                        f"newer agentops (this one knows {SCHEMA_VERSION}): upgrade agentops"
+                    )
+                if found == 0:
+                    self._exec(connection, _TABLES)
+                    self._exec(
+                        connection,
+                        "INSERT INTO {s}.meta (key, value) VALUES ('schema_version', %s)",
+                        (str(SCHEMA_VERSION),),
+                    )
+        except psycopg.Error as exc:
+            raise StateError(f"cannot prepare the store {self.where}: {_said(exc)}") from None
+        return found
+
+    def execute(
+        self,
+        query: str,
+        args: tuple[Any, ...] = (),
+        *,
+        connection: psycopg.Connection[Any] | None = None,
+    ) -> psycopg.Cursor[Any]:
+        """Run one statement (on the store's connection unless told), errors as StateError."""
+        import psycopg  # noqa: PLC0415 - imported by _connect already
+
+        try:
+            return self._exec(connection or self._main(), query, args)
+        except psycopg.Error as exc:
+            raise StateError(f"the store {self.where} failed: {_said(exc)}") from None
+
+    def _exec(
+        self, connection: psycopg.Connection[Any], query: str, args: tuple[Any, ...] = ()
+    ) -> psycopg.Cursor[Any]:
+        # Every query names its tables {s}.table: the schema, a checked identifier.
+        return connection.execute(query.replace("{s}", self.schema), args)
+
+    @contextlib.contextmanager
+    def _transaction(self, connection: psycopg.Connection[Any] | None = None) -> Iterator[Any]:
+        import psycopg  # noqa: PLC0415 - imported by _connect already
+
+        connection = connection or self._main()
+        try:
+            with connection.transaction():
+                yield connection
+        except psycopg.Error as exc:
+            raise StateError(f"the store {self.where} failed: {_said(exc)}") from None
+
+    def close(self) -> None:
+        """Close the store's own connection (leases keep theirs)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    # -- the lease ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lease(self, name: str, *, run_id: str, ttl_s: float) -> Iterator[PostgresLease]:
+        """Take ``name``'s lease for ``ttl_s`` seconds at most, or raise :class:`Overlap`."""
+        self._main()  # the tables exist
+        connection = self._connect()
+        lease: PostgresLease | None = None
+        try:
+            got = self.execute(
+                "SELECT pg_try_advisory_lock(%s)", (_key(self.schema, name),), connection=connection
+            ).fetchone()
+            locked = bool(got and got[0])
+            with self._transaction(connection):
+                row = self._lease_row(name, connection, lock=True)
+                # Taken while its holder may live: a live row whose holder keeps its
+                # advisory lock, or one taken over without it (a frozen host's).
+                if row is not None and row.held and row.live and (not locked or not row.locked):
+                    raise Overlap(
+                        f"{name} is already running (pid {row.pid} on {row.host}, "
+                        f"run {row.run_id}, per the store {self.where})",
+                        agent=name,
+                    )
+                token = (row.token if row else 0) + 1
+                self._exec(
+                    connection,
+                    "INSERT INTO {s}.lease AS l "
+                    "(agent, token, held, locked, pid, host, run_id, since, expires_at) "
+                    "VALUES (%s, %s, true, %s, %s, %s, %s, now(), "
+                    "now() + %s * interval '1 second') "
+                    "ON CONFLICT (agent) DO UPDATE SET token = EXCLUDED.token, held = true, "
+                    "locked = EXCLUDED.locked, pid = EXCLUDED.pid, host = EXCLUDED.host, "
+                    "run_id = EXCLUDED.run_id, since = EXCLUDED.since, "
+                    "expires_at = EXCLUDED.expires_at",
+                    (name, token, locked, os.getpid(), socket.gethostname(), run_id, ttl_s),
+                )
+            lease = PostgresLease(self, name, token, connection)
+            yield lease
+        finally:
+            if lease is None or not lease.kept:
+                if lease is not None:
+                    with contextlib.suppress(StateError):
+                        self.execute(
+                            "UPDATE {s}.lease SET held = false WHERE agent = %s AND token = %s",
+                            (name, lease.token),
+                            connection=connection,
+                        )
+                connection.close()  # the advisory lock goes with the session
+
+    def _lease_row(
+        self, name: str, connection: psycopg.Connection[Any] | None = None, *, lock: bool = False
+    ) -> _Row | None:
+        found = self.execute(
+            "SELECT token, held, locked, expires_at > now(), pid, host, run_id, since "
+            "FROM {s}.lease WHERE agent = %s" + (" FOR UPDATE" if lock else ""),
+            (name,),
+            connection=connection,
+        ).fetchone()
+        return None if found is None else _Row(*found)
+
+    def holder(self, name: str) -> Holder | None:
+        """Who holds ``name``'s lease: a live holder (its connection open) not past its expiry."""
+        key = _key(self.schema, name) & 0xFFFF_FFFF_FFFF_FFFF
+        found = self.execute(
+            "SELECT l.pid, l.host, l.run_id, l.since, l.token, "
+            "(NOT l.locked OR EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' "
+            "AND p.granted AND p.classid = %s::oid AND p.objid = %s::oid AND p.objsubid = 1 "
+            "AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()))) "
+            "FROM {s}.lease l WHERE l.agent = %s AND l.held AND l.expires_at > now()",
+            (key >> 32, key & 0xFFFF_FFFF, name),
+        ).fetchone()
+        if found is None or not found[5]:
+            return None
+        pid, host, run_id, since, token, _ = found
+        return Holder(pid=pid or 0, host=host or "", run_id=run_id or "", since=since, token=token)
+
+    def _fenced(self, connection: psycopg.Connection[Any], lease: Lease) -> None:
+        # Inside a transaction: the lease row is locked until it ends, so no
+        # takeover can slip between this check and the writes after it.
+        row = self._exec(
+            connection,
+            "SELECT 1 FROM {s}.lease WHERE agent = %s AND token = %s AND held "
+            "AND expires_at > now() FOR UPDATE",
+            (lease.agent, lease.token),
+        ).fetchone()
+        if row is None:
+            raise LeaseLost(
+                f"{lease.agent}: the run's lease lapsed or was taken over by another run; "
+                "its state was not saved",
+                agent=lease.agent,
+            )
+
+    # -- state and ledger --------------------------------------------------------------
+
+    def load(self, name: str) -> AgentState:
+        """The agent's state; fresh if the store has none."""
+        raw = self._column(name, "state_json")
+        if raw is None:
+            return AgentState(agent=name)
+        return read_state(raw, name, lambda why: self._unreadable(name, why))
+
+    def load_ledger(self, name: str) -> Ledger:
+        """The agent's ledger; empty if the store has none."""
+        raw = self._column(name, "ledger_json")
+        if raw is None:
+            return Ledger()
+        return read_ledger(raw, name, lambda why: self._unreadable(name, why, what="ledger"))
+
+    def backup(self, name: str) -> AgentState | None:
+        """The state before the last commit."""
+        raw = self._column(name, "backup_json")
+        if raw is None:
+            return None
+        return read_state(raw, name, lambda why: self._unreadable(name, why, what="backup"))
+
+    def _column(self, name: str, column: str) -> str | None:
+        found = self.execute(
+            _COLUMN_QUERIES[column],
+            (name,),
+        ).fetchone()
+        return None if found is None else found[0]
+
+    def commit(
+        self,
+        lease: Lease,
+        state: AgentState,
+        *,
+        ledger: Ledger | None = None,
+        drop_journal: bool = False,
+    ) -> None:
+        """Save the state, the ledger if changed, and drop the journal: one transaction.
+
+        The state's previous version becomes the backup; the lease is checked
+        (and its row locked) in the same transaction.
+        """
+        name = state.agent
+        try:
+            state_json = dump(state).decode()
+        except ValueError as exc:
+            raise StateError(f"{name}: state is not JSON: {exc}", agent=name) from exc
+        ledger_json = None
+        if ledger is not None and ledger.changed:
+            ledger_json = dump(LedgerDocument.of(name, ledger)).decode()
+        with self._transaction() as connection:
+            self._fenced(connection, lease)
+            self._exec(
+                connection,
+                "INSERT INTO {s}.agent_state AS s (agent, state_json, ledger_json) "
+                "VALUES (%s, %s, %s) ON CONFLICT (agent) DO UPDATE SET "
+                "backup_json = s.state_json, state_json = EXCLUDED.state_json, "
+                "ledger_json = COALESCE(EXCLUDED.ledger_json, s.ledger_json), updated_at = now()",
+                (name, state_json, ledger_json),
+            )
+            if drop_journal:
+                self._exec(
+                    connection,
+                    "DELETE FROM {s}.journal WHERE agent = %s",
+                    (name,),
+                )
+        if ledger is not None:
+            ledger.changed = False
+
+    def restore(self, lease: Lease, name: str) -> None:
+        """Swap the state and its backup (a second restore undoes the first)."""
+        with self._transaction() as connection:
+            self._fenced(connection, lease)
+            swapped = self._exec(
+                connection,
+                "UPDATE {s}.agent_state SET state_json = backup_json, "
+                "backup_json = state_json, updated_at = now() "
+                "WHERE agent = %s AND backup_json IS NOT NULL",
+                (name,),
+            ).rowcount
+        if swapped != 1:
+            raise StateError(
+                f"{name}: the store {self.where} holds no backup to restore", agent=name
+            )
+
+    # -- the journal -------------------------------------------------------------------
+
+    def journal(self, lease: Lease, run_id: str) -> PostgresJournal:
+        """The journal of the invocation ``run_id``, written through the lease's connection."""
+        if not isinstance(lease, PostgresLease):
+            raise TypeError("a PostgreSQL journal needs a PostgreSQL lease")
+        lease.check()
+        return PostgresJournal(self, lease, run_id)
+
+    def pending(self, name: str) -> list[BaseModel] | None:
+        """The records a run that died left, in order; None if there are none."""
+        rows = self.execute(
+            "SELECT record FROM {s}.journal WHERE agent = %s ORDER BY id",
+            (name,),
+        ).fetchall()
+        if not rows:
+            return None
+        data = "".join(f"{row[0]}\n" for row in rows).encode()
+        try:
+            return parse_lines(data, agent=name)
+        except ValueError as exc:
+            raise StateError(
+                f"{name}: unreadable journal in the store {self.where} ({exc}); "
+                "it was left as it is",
+                agent=name,
+            ) from exc
+
+    # -- records kept without the lease ------------------------------------------------
+
+    def claim_tick(self, lease: Lease, tick: datetime) -> bool:
+        """Claim ``tick``, once across every host; False if it (or a later one) was claimed."""
+        with self._transaction() as connection:
+            self._fenced(connection, lease)
+            claimed = self._exec(
+                connection,
+                "INSERT INTO {s}.tick AS t (agent, tick) VALUES (%s, %s) "
+                "ON CONFLICT (agent) DO UPDATE SET tick = EXCLUDED.tick "
+                "WHERE t.tick < EXCLUDED.tick",
+                (lease.agent, tick),
+            ).rowcount
+        return claimed == 1
+
+    def last_tick(self, name: str) -> datetime | None:
+        """The last tick claimed."""
+        found = self.execute(
+            "SELECT tick FROM {s}.tick WHERE agent = %s",
+            (name,),
+        ).fetchone()
+        return None if found is None else found[0]
+
+    def record_attempt(self, name: str, attempt: Attempt) -> None:
+        """Remember the last attempt (not waiting for the disk: losing it is harmless)."""
+        self._put(name, "attempt", attempt, durable=False)
+
+    def last_attempt(self, name: str) -> Attempt | None:
+        """The last attempt recorded."""
+        return self._get(name, "attempt", Attempt)
+
+    def set_pause(self, name: str, pause: Pause | None) -> None:
+        """Pause the agent, or resume it."""
+        if pause is None:
+            self.execute(
+                "DELETE FROM {s}.agent_record WHERE agent = %s AND kind = 'pause'",
+                (name,),
+            )
+        else:
+            self._put(name, "pause", pause, durable=True)
+
+    def pause(self, name: str) -> Pause | None:
+        """The agent's pause, if it is paused."""
+        return self._get(name, "pause", Pause)
+
+    def notices(self, name: str) -> Notices | None:
+        """What people were told about the agent."""
+        return self._get(name, "notices", Notices)
+
+    def set_notices(self, name: str, notices: Notices) -> None:
+        """Remember what people were told."""
+        self._put(name, "notices", notices, durable=False)
+
+    def _put(self, name: str, kind: str, model: BaseModel, *, durable: bool) -> None:
+        self.execute(
+            "WITH setting AS (SELECT set_config('synchronous_commit', %s, true)) "
+            "INSERT INTO {s}.agent_record AS r (agent, kind, value_json) "
+            "SELECT %s, %s, %s FROM setting "
+            "ON CONFLICT (agent, kind) DO UPDATE SET value_json = EXCLUDED.value_json",
+            ("on" if durable else "off", name, kind, model.model_dump_json()),
+        )
+
+    def _get(self, name: str, kind: str, model: type[_M]) -> _M | None:
+        found = self.execute(
+            "SELECT value_json FROM {s}.agent_record WHERE agent = %s AND kind = %s",
+            (name, kind),
+        ).fetchone()
+        if found is None:
+            return None
+        try:
+            return model.model_validate_json(found[0])
+        except (ValidationError, ValueError) as exc:
+            raise self._unreadable(name, str(exc).splitlines()[0], what=kind) from exc
+
+    def _unreadable(self, name: str, why: str, *, what: str = "state") -> StateError:
+        return StateError(
+            f"{name}: unreadable {what} in the store {self.where} ({why}); it was left as it is",
+            agent=name,
+        )
+
+
+def _said(exc: Exception) -> str:
+    """A database error in one line, without a password a URL in it may hold."""
+    return safe_url(" ".join(str(exc).split())) or type(exc).__name__
