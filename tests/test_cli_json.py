@@ -19,6 +19,7 @@ from agentops.cli import main
 from agentops.cli.ops import HEALTH_KEYS, HEALTH_PROBLEM_KEYS
 from agentops.cli.project import LIST_KEYS
 from agentops.cli.review import HELD_KEYS
+from agentops.cli.store import STORE_CHECK_KEYS
 from agentops.ledger import ROW_KEYS as LEDGER_KEYS
 from agentops.log import FIRST_KEYS
 from agentops.ops.check import PROBLEM_KEYS
@@ -170,6 +171,13 @@ def test_logs(home):
     assert all(tuple(line)[: len(FIRST_KEYS)] == FIRST_KEYS for line in lines)
 
 
+def test_store_check(home):
+    """store check --json: STORE_CHECK_KEYS (the file store here; PostgreSQL in its own tests)."""
+    document = one_document(home, "store", "check", "--json", code=0)
+    assert tuple(document) == STORE_CHECK_KEYS
+    assert (document["backend"], document["agents"]) == ("files", 4)
+
+
 def test_report(home):
     """report --json: REPORT_KEYS; the figures of each agent and the total, FIGURE_KEYS."""
     document = one_document(home, "report", "--json", code=0)
@@ -188,6 +196,7 @@ KEYS = {
     "review list": HELD_KEYS,
     "logs": FIRST_KEYS,
     "report": (*REPORT_KEYS, *FIGURE_KEYS),
+    "store check": STORE_CHECK_KEYS,
 }
 """Each command with --json, and the keys its JSON has (tested above)."""
 
@@ -236,6 +245,7 @@ def documentation_of(command: str) -> str:
         "review list",
         "logs",
         "report",
+        "store check",
     ],
 )
 def test_the_readme_documents_every_key(command):

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from agentops.ledger import Ledger
     from agentops.state import AgentState
 
-__all__ = ["Attempt", "Holder", "JournalWriter", "Lease", "Notices", "Pause", "Store"]
+__all__ = ["Attempt", "Holder", "JournalWriter", "Lease", "Notices", "Pause", "Snapshot", "Store"]
 
 
 class Attempt(BaseModel):
@@ -84,6 +84,21 @@ class Holder(NamedTuple):
     run_id: str
     since: datetime
     token: int
+
+
+class Snapshot(NamedTuple):
+    """Everything a store keeps of one agent, as ``agentops store copy`` moves it."""
+
+    agent: str
+    state: AgentState | None
+    """None: the store holds nothing of the agent."""
+    backup: AgentState | None
+    ledger: Ledger | None
+    """None: it has no ledger (it never acted)."""
+    attempt: Attempt | None
+    pause: Pause | None
+    notices: Notices | None
+    tick: datetime | None
 
 
 class Lease(Protocol):
@@ -202,3 +217,9 @@ class Store(Protocol):
 
     def set_notices(self, name: str, notices: Notices) -> None:
         """Remember what people were told (no lease needed; losing it costs one more message)."""
+
+    def snapshot(self, name: str) -> Snapshot:
+        """Everything kept of ``name`` (hold its lease, so that no run changes it meanwhile)."""
+
+    def put_snapshot(self, lease: Lease, snapshot: Snapshot) -> None:
+        """Make ``snapshot`` everything kept of its agent, under ``lease``, durably."""

@@ -40,7 +40,7 @@ from agentops.fsio import FileSystem, describe
 from agentops.journal import encode, parse_lines
 from agentops.ledger import Ledger
 from agentops.state import SCHEMA_VERSION, AgentState, migrate
-from agentops.store.base import Attempt, Holder, Notices, Pause
+from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
 from agentops.store.codec import LedgerDocument, dump, read_ledger
 from agentops.timestamps import iso
 
@@ -432,6 +432,53 @@ class FileStore:
         self._replace(
             self.path(name, ".notices.json"), name, dump(notices), durable=False, what="notices"
         )
+
+    # -- copies ------------------------------------------------------------------------
+
+    def snapshot(self, name: str) -> Snapshot:
+        """Everything the files in ``state/`` keep of ``name``."""
+        present = os.path.lexists(self.path(name))
+        return Snapshot(
+            agent=name,
+            state=self.load(name) if present else None,
+            backup=self.backup(name) if present else None,
+            ledger=self._ledger_if_any(name) if present else None,
+            attempt=self.last_attempt(name),
+            pause=self.pause(name),
+            notices=self.notices(name),
+            tick=self.last_tick(name),
+        )
+
+    def _ledger_if_any(self, name: str) -> Ledger | None:
+        # After load(): a version-1 state's ledger counts, though it has no file yet.
+        has_file = os.path.lexists(self.path(name, ".ledger.json"))
+        return self.load_ledger(name) if has_file or name in self._migrated_ledgers else None
+
+    def put_snapshot(self, lease: Lease, snapshot: Snapshot) -> None:
+        """Write every file of the snapshot's agent (and remove those it does not have)."""
+        lease.check()
+        name = snapshot.agent
+        documents: list[tuple[str, bytes | None]] = [
+            (".json.bak", None if snapshot.backup is None else dump(snapshot.backup)),
+            (
+                ".ledger.json",
+                None if snapshot.ledger is None else dump(LedgerDocument.of(name, snapshot.ledger)),
+            ),
+            (".attempt.json", None if snapshot.attempt is None else dump(snapshot.attempt)),
+            (".paused.json", None if snapshot.pause is None else dump(snapshot.pause)),
+            (".notices.json", None if snapshot.notices is None else dump(snapshot.notices)),
+            (".tick", None if snapshot.tick is None else f"{iso(snapshot.tick)}\n".encode()),
+            (".json", None if snapshot.state is None else dump(snapshot.state)),
+        ]
+        for suffix, data in documents:
+            path = self.path(name, suffix)
+            try:
+                if data is None:
+                    self.fs.unlink(path)
+                else:
+                    self.fs.replace(path, data)
+            except OSError as exc:
+                raise StateError(f"{path}: cannot write: {describe(exc)}", agent=name) from exc
 
     # -- machinery ---------------------------------------------------------------------
 

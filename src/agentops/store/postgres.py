@@ -47,7 +47,7 @@ from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.journal import encode, parse_lines
 from agentops.ledger import Ledger
 from agentops.state import AgentState
-from agentops.store.base import Attempt, Holder, Notices, Pause
+from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_state
 
 if TYPE_CHECKING:
@@ -592,6 +592,64 @@ class PostgresStore:
     def set_notices(self, name: str, notices: Notices) -> None:
         """Remember what people were told."""
         self._put(name, "notices", notices, durable=False)
+
+    # -- copies ------------------------------------------------------------------------
+
+    def snapshot(self, name: str) -> Snapshot:
+        """Everything the store keeps of ``name``."""
+        present = self._column(name, "state_json") is not None
+        return Snapshot(
+            agent=name,
+            state=self.load(name) if present else None,
+            backup=self.backup(name),
+            ledger=self.load_ledger(name) if self._column(name, "ledger_json") else None,
+            attempt=self.last_attempt(name),
+            pause=self.pause(name),
+            notices=self.notices(name),
+            tick=self.last_tick(name),
+        )
+
+    def put_snapshot(self, lease: Lease, snapshot: Snapshot) -> None:
+        """Make the snapshot everything the store keeps of its agent: one transaction."""
+        name = snapshot.agent
+        state, backup = (
+            None if model is None else dump(model).decode()
+            for model in (snapshot.state, snapshot.backup)
+        )
+        ledger = None
+        if snapshot.ledger is not None:
+            ledger = dump(LedgerDocument.of(name, snapshot.ledger)).decode()
+        records = {
+            "attempt": snapshot.attempt,
+            "pause": snapshot.pause,
+            "notices": snapshot.notices,
+        }
+        with self._transaction() as connection:
+            self._fenced(connection, lease)
+            self._exec(connection, "DELETE FROM {s}.agent_state WHERE agent = %s", (name,))
+            self._exec(connection, "DELETE FROM {s}.agent_record WHERE agent = %s", (name,))
+            self._exec(connection, "DELETE FROM {s}.tick WHERE agent = %s", (name,))
+            if state is not None:
+                self._exec(
+                    connection,
+                    "INSERT INTO {s}.agent_state (agent, state_json, backup_json, ledger_json) "
+                    "VALUES (%s, %s, %s, %s)",
+                    (name, state, backup, ledger),
+                )
+            for kind, model in records.items():
+                if model is not None:
+                    self._exec(
+                        connection,
+                        "INSERT INTO {s}.agent_record (agent, kind, value_json) "
+                        "VALUES (%s, %s, %s)",
+                        (name, kind, model.model_dump_json()),
+                    )
+            if snapshot.tick is not None:
+                self._exec(
+                    connection,
+                    "INSERT INTO {s}.tick (agent, tick) VALUES (%s, %s)",
+                    (name, snapshot.tick),
+                )
 
     def _put(self, name: str, kind: str, model: BaseModel, *, durable: bool) -> None:
         self.execute(
