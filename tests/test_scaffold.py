@@ -66,3 +66,21 @@ def test_an_unknown_template_is_a_usage_error(project, invoke):
     result = invoke("init", "x", "--template", "quantum")
     assert result.exit_code == 2
     assert not (project.home / "agents" / "x").exists()
+
+
+def test_an_llm_agent_says_which_model_to_declare_then_runs_on_its_fallback(
+    project, invoke, run_agentops
+):
+    """init --template llm names the model to declare; declared, with no server, rules answer."""
+    result = invoke("init", "summariser", "--template", "llm")
+    assert "declare the model 'main'" in result.output
+    assert run_agentops("run", "summariser").returncode == 78  # not declared: found before a call
+    (project.home / "agentops.toml").write_text(
+        '[providers.nowhere]\nbase_url = "http://127.0.0.1:9/v1"\n\n'
+        '[models.main]\nprovider = "nowhere"\nname = "m"\n'
+        "input_usd_per_mtok = 1.0\noutput_usd_per_mtok = 1.0\n"
+    )
+    result = run_agentops("run", "summariser")
+    assert (result.returncode, result.stderr) == (0, "")
+    finished = project.events("summariser")[-1]
+    assert (finished["degraded"], finished["result"]["source"]) == (True, "rules")

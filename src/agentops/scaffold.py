@@ -167,9 +167,132 @@ def test_a_feed_that_is_down_is_retried_then_fails():
         assert len(run.events_named("retry.attempt")) == 2
 '''
 
+_LLM_TOML = """\
+description = "Asks a model to summarise a text, with a rule-based answer when no model can."
+timeout = "2m"
+
+[params]
+text = "agentops runs agents from cron: safely, with budgets, retries and logs."
+
+[llm]
+model = "main"               # declared in agentops.toml [models]: see the README, "Models"
+max_tokens = 300
+cache = "24h"
+
+[limits]
+cost_usd_per_day = 0.50      # each call is reserved against it before it is sent
+"""
+
+_LLM_PY = '''\
+"""{name}: asks a model to summarise a text; a rule-based summary when no model answers."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from agentops import Context
+
+
+class Params(BaseModel):
+    text: str = Field(min_length=1)
+
+
+class Summary(BaseModel):
+    """What the model is asked to reply with (validated; asked again if malformed)."""
+
+    summary: str = Field(max_length=500)
+    sentiment: Literal["positive", "neutral", "negative"]
+
+
+class Result(BaseModel):
+    summary: str
+    sentiment: str
+    source: Literal["model", "rules"]
+
+
+def run(params: Params, ctx: Context) -> Result:
+    reply = ctx.llm.complete(
+        [
+            {{"role": "system", "content": "You summarise texts in one sentence."}},
+            {{"role": "user", "content": ctx.llm.untrusted(params.text, source="params.text")}},
+        ],
+        schema=Summary,
+    )
+    return Result(summary=reply.parsed.summary, sentiment=reply.parsed.sentiment, source="model")
+
+
+def fallback(params: Params, ctx: Context, error: Exception) -> Result:
+    """Every model failed (LLMUnavailable): the first sentence will do."""
+    first = params.text.split(". ")[0].strip()
+    return Result(summary=first, sentiment="neutral", source="rules")
+'''
+
+_LLM_TEST = '''\
+"""Tests of {name}, run with `pytest agents/{name}`: no network, a fake model."""
+
+from pathlib import Path
+
+import httpx
+
+from agentops.testing import AgentHarness
+
+AGENT = Path(__file__).parent
+
+# The models of the test's own project: a fake provider the transport below answers.
+PROJECT = """
+[providers.fake]
+base_url = "https://llm.test/v1"
+
+[models.main]
+provider = "fake"
+name = "fake-1"
+input_usd_per_mtok = 1.0
+output_usd_per_mtok = 2.0
+context_window = 8000
+"""
+
+SUMMARY = \'{{"summary": "Agents, run safely.", "sentiment": "positive"}}\'
+REPLY = {{
+    "choices": [{{"message": {{"content": SUMMARY}}}}],
+    "usage": {{"prompt_tokens": 120, "completion_tokens": 20}},
+}}
+
+
+def model(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json=REPLY)
+
+
+def test_the_model_summarises_and_the_call_is_priced():
+    """One call, validated into the Result, costed from its usage."""
+    with AgentHarness(AGENT, http=model, project_toml=PROJECT) as agent:
+        run = agent.run()
+        assert run.exit_code == 0, run.outcome.message
+        assert run.result == {{
+            "summary": "Agents, run safely.",
+            "sentiment": "positive",
+            "source": "model",
+        }}
+        [call] = run.events_named("llm.call")
+        assert call["cost_usd"] == (120 * 1.0 + 20 * 2.0) / 1e6
+
+
+def down(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(503)
+
+
+def test_without_a_model_the_rules_answer():
+    """503 after every retry: LLMUnavailable reaches fallback(), the run is degraded."""
+    with AgentHarness(AGENT, http=down, project_toml=PROJECT) as agent:
+        run = agent.run()
+        assert run.exit_code == 0
+        assert run.result["source"] == "rules"
+        assert run.events_named("run.degraded")
+'''
+
 TEMPLATES: dict[str, tuple[str, str, str]] = {
     "basic": (_BASIC_TOML, _BASIC_PY, _BASIC_TEST),
     "http": (_HTTP_TOML, _HTTP_PY, _HTTP_TEST),
+    "llm": (_LLM_TOML, _LLM_PY, _LLM_TEST),
 }
 """Template name -> (agent.toml, agent.py, the test), formatted with ``name``."""
 

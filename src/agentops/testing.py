@@ -122,11 +122,14 @@ class AgentHarness:
         env: Mapping[str, str] | None = None,
         state: Mapping[str, Any] | None = None,
         home: Path | None = None,
+        project_toml: str | None = None,
     ) -> None:
         """Copy the agent's directory ``agent`` into ``home`` (a new temporary one by default).
 
         ``state`` is the ``ctx.state`` the first run starts from; ``env`` the
         environment the agent sees (its secrets, say), nothing else of yours.
+        ``project_toml`` is the home's agentops.toml (its models, say); by
+        default the one of the agent's own project, if it has one.
         """
         source = Path(agent)
         if not (source / "agent.toml").is_file():
@@ -135,6 +138,11 @@ class AgentHarness:
         self._own_home = home is None
         self.home = Path(tempfile.mkdtemp(prefix="agentops-test-")) if home is None else home
         shutil.copytree(source, self.home / "agents" / self.name, dirs_exist_ok=True)
+        project = source.absolute().parent.parent / "agentops.toml"
+        if project_toml is not None:
+            (self.home / "agentops.toml").write_text(project_toml)
+        elif project.is_file():
+            shutil.copy(project, self.home / "agentops.toml")
         self.clock = FakeClock(now)
         self.env = dict(env or {})
         self._transport = _transport(http)

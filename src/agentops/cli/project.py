@@ -212,7 +212,7 @@ def _own_command() -> str:
 @click.argument("name")
 @click.option(
     "--template",
-    type=click.Choice(["basic", "http"]),
+    type=click.Choice(["basic", "http", "llm"]),
     default="basic",
     show_default=True,
     help="What the new agent starts as.",
@@ -229,4 +229,9 @@ def init(ctx: click.Context, name: str, template: str) -> None:
     project = project_of(ctx)
     for path in scaffold(project, name, template):
         click.echo(f"wrote {path.relative_to(project.home)}")
+    if template == "llm" and "main" not in project.config.models:
+        click.echo(
+            "then: declare the model 'main' (or name yours in its agent.toml) in "
+            "agentops.toml [models], with its provider: README, Models"
+        )
     click.echo(f"next: pytest agents/{name} && agentops run {name}")
