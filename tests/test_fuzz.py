@@ -734,7 +734,9 @@ valid_states = st.fixed_dictionaries(
         ),
         "last_success_at": stamps | st.none(),
         "metrics": st.dictionaries(
-            st.sampled_from(["runs", "succeeded", "failed", "skipped", "stopped", "tokens"]),
+            st.sampled_from(
+                ["runs", "succeeded", "failed", "skipped", "stopped", "tokens", "notes"]
+            ),
             st.integers(min_value=0, max_value=10**12) | st.just(10**400),
         ),
         "errors": some(
@@ -793,6 +795,11 @@ valid_states = st.fixed_dictionaries(
             optional={"unresolved": some(st.tuples(st.just("publish"), st.text(max_size=4)))},
         ),
         "journal_folded": st.none() | run_ids,
+        "memory": st.dictionaries(
+            st.text(max_size=5),
+            st.fixed_dictionaries({"value": json_values}, optional={"expires_at": stamps}),
+            max_size=3,
+        ),
         "data": st.dictionaries(st.text(max_size=5), json_values, max_size=4),
     },
 )

@@ -1,10 +1,20 @@
-"""Long-term notes: an SQLite FTS5 file per agent, ranked as Generative Agents' retrieval."""
+"""ctx.memory: working memory with a time to live, long-term notes ranked as Generative Agents.
+
+Working memory lives in the state file and notes in ``state/<name>.memory.sqlite``;
+both follow the run's transaction as ``ctx.state`` does.
+"""
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,9 +23,303 @@ from hypothesis import strategies as st
 from agentops import notes as notes_module
 from agentops.config import Memory
 from agentops.errors import ConfigError, StateError
+from agentops.fsio import FileSystem
+from agentops.memory import RunMemory
 from agentops.notes import Note, NoteFile, fts_query, recency
+from agentops.project import Project as AgentopsProject
+from agentops.redact import Redactor
+from agentops.runner import run_agent
+from agentops.state import AgentState, Remembered
+from faults import FaultyFileSystem
+from leakscan import FAKE_SECRETS, scan_tree
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+# An agent driven by its params: what to remember, note, recall and search.
+MEMO = """
+from typing import Any
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    remember: dict[str, Any] = {}
+    ttl: str | float | None = None
+    forget: list[str] = []
+    recall: list[str] = []
+    note: list[str] = []
+    importance: int = 5
+    tags: list[str] = []
+    search: str | None = None
+    k: int = 5
+
+class Result(BaseModel):
+    recalled: dict[str, Any]
+    found: list[str]
+
+def run(params: Params, ctx: Context) -> Result:
+    recalled = {key: ctx.memory.recall(key) for key in params.recall}
+    for key, value in params.remember.items():
+        ctx.memory.remember(key, value, ttl=params.ttl)
+    for key in params.forget:
+        ctx.memory.forget(key)
+    for text in params.note:
+        ctx.memory.note(text, tags=params.tags, importance=params.importance)
+    found = []
+    if params.search is not None:
+        found = [n.text for n in ctx.memory.relevant(params.search, k=params.k)]
+    return Result(recalled=recalled, found=found)
+"""
+
+
+def run(project, name="memo", **kwargs):
+    return run_agent(AgentopsProject(project.home), name, environ={}, **kwargs)
+
+
+def memory_path(project, name="memo") -> Path:
+    return project.home / "state" / f"{name}.memory.sqlite"
+
+
+def stored_notes(project, name="memo") -> list[str]:
+    """The texts in the notes file, oldest first (read with plain sqlite3)."""
+    path = memory_path(project, name)
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return [row[0] for row in db.execute("SELECT text FROM notes ORDER BY at, id")]
+    finally:
+        db.close()
+
+
+def run_memory(tmp_path, clock, **kwargs) -> RunMemory:
+    defaults = {
+        "agent": "a",
+        "run_id": "r1",
+        "working": {},
+        "config": Memory(),
+        "path": tmp_path / "state" / "a.memory.sqlite",
+        "clock": clock,
+        "redactor": Redactor({}),
+        "fs": FileSystem(),
+    }
+    return RunMemory(**(defaults | kwargs))
+
+
+# -- working memory ----------------------------------------------------------------------
+
+
+def test_remember_recall_forget_and_expiry_by_the_runs_clock(tmp_path, clock):
+    """A value is recalled until its ttl has passed on the injected clock, and forgotten at once."""
+    memory = run_memory(tmp_path, clock)
+    memory.remember("topic", {"n": 1}, ttl="2h")
+    memory.remember("cursor", 42, ttl=90)
+    memory.remember("forever", "x")
+    assert memory.recall("topic") == {"n": 1}
+    clock.advance(seconds=89)
+    assert memory.recall("cursor") == 42
+    clock.advance(seconds=1)
+    assert memory.recall("cursor") is None  # exactly at its expiry it is gone
+    assert memory.recall("cursor", "gone") == "gone"
+    clock.advance(hours=2)
+    assert memory.recall("topic") is None
+    assert memory.recall("forever") == "x"
+    memory.forget("forever")
+    memory.forget("never-there")
+    assert memory.recall("forever") is None
+    assert not (tmp_path / "state").exists()  # working memory never touches the notes file
+
+
+def test_remembered_values_are_copies(tmp_path, clock):
+    """Changing an object after remembering it, or what recall returned, changes nothing kept."""
+    memory = run_memory(tmp_path, clock)
+    value = {"items": [1, 2]}
+    memory.remember("v", value)
+    value["items"].append(3)
+    memory.recall("v")["items"].append(4)
+    assert memory.recall("v") == {"items": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "ttl", "error"),
+    [
+        ("k", float("nan"), None, ValueError),
+        ("k", object(), None, ValueError),
+        ("k", {"deep": 1e400}, None, ValueError),
+        ("k", 1, 0, ValueError),
+        ("k", 1, "-5m", ValueError),
+        ("k", 1, "soon", ValueError),
+        ("k", 1, True, ValueError),
+        (3, 1, None, TypeError),
+        ("", 1, None, TypeError),
+        ("\udc80", 1, None, ValueError),
+    ],
+)
+def test_remember_refuses_what_the_state_file_could_not_hold(
+    tmp_path, clock, key, value, ttl, error
+):
+    """Values must be JSON and finite (as ctx.state's), ttls durations, keys non-empty strs."""
+    memory = run_memory(tmp_path, clock)
+    with pytest.raises(error):
+        memory.remember(key, value, ttl=ttl)
+    assert memory.kept() == {}
+
+
+def test_working_memory_is_saved_with_the_state_and_expired_entries_dropped(project, clock):
+    """The state file's memory holds each entry and its expiry; expired ones go when saved."""
+    project.add_agent("memo", MEMO)
+    run(project, clock=clock, overrides={"remember": {"short": 1}, "ttl": "10m"})
+    run(project, clock=clock, overrides={"remember": {"long": [1, "two"]}, "ttl": "1d"})
+    memory = project.state("memo")["memory"]
+    assert memory == {
+        "short": {"value": 1, "expires_at": "2026-11-22T12:10:00Z"},
+        "long": {"value": [1, "two"], "expires_at": "2026-11-23T12:00:00Z"},
+    }
+    clock.advance(minutes=10)
+    outcome = run(project, clock=clock, overrides={"recall": ["short", "long"]})
+    assert outcome.exit_code == 0
+    assert project.events("memo")[-1]["result"]["recalled"] == {"short": None, "long": [1, "two"]}
+    assert list(project.state("memo")["memory"]) == ["long"]
+
+
+def test_expired_entries_are_dropped_by_any_save_even_of_a_run_that_never_touched_memory(
+    project, clock
+):
+    """Saving the state drops what expired, whether or not the run used ctx.memory."""
+    project.add_agent("memo", MEMO)
+    run(project, clock=clock, overrides={"remember": {"k": 1}, "ttl": "1m"})
+    clock.advance(minutes=2)
+    run(project, clock=clock)
+    assert project.state("memo")["memory"] == {}
+
+
+def test_a_state_file_without_memory_loads_and_a_bad_entry_is_refused():
+    """Older state files have no memory (empty); an entry holding NaN does not validate."""
+    assert AgentState.model_validate({"schema_version": 2, "agent": "a"}).memory == {}
+    bad = {"schema_version": 2, "agent": "a", "memory": {"k": {"value": float("nan")}}}
+    with pytest.raises(ValueError, match=r"finite|NaN"):
+        AgentState.model_validate(bad)
+    entry = Remembered(value=1, expires_at=NOW)
+    assert entry.expired(NOW)
+    assert not entry.expired(NOW - timedelta(seconds=1))
+
+
+# -- the run's transaction ---------------------------------------------------------------
+
+FLAKY = """
+from pydantic import BaseModel
+from agentops import Context
+from agentops.errors import TransientError
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    attempt: int
+    before: object
+    found: list[str]
+
+def run(params: Params, ctx: Context) -> Result:
+    marker = ctx.home / "attempts"
+    attempt = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(attempt))
+    before = ctx.memory.recall("k")
+    found = [n.text for n in ctx.memory.relevant("attempt")]
+    ctx.memory.remember("k", f"attempt {attempt}")
+    ctx.memory.note(f"noted by attempt {attempt}")
+    if attempt == 1:
+        raise TransientError("try again")
+    return Result(attempt=attempt, before=before, found=found)
+"""
+
+
+def test_a_retry_attempt_starts_from_the_memory_the_run_loaded(project, clock):
+    """What a failed attempt remembered or noted is gone: the retry sees neither."""
+    project.add_agent("memo", FLAKY)
+    outcome = run(project, clock=clock, sleep=lambda _s: None)
+    assert outcome.exit_code == 0, outcome.message
+    result = project.events("memo")[-1]["result"]
+    assert result["attempt"] == 2
+    assert result["before"] is None  # attempt 1's remember() did not carry over
+    assert result["found"] == []  # nor did its note
+    assert stored_notes(project) == ["noted by attempt 2"]
+    assert project.state("memo")["memory"]["k"]["value"] == "attempt 2"
+
+
+OUTCOMES = MEMO.replace("    k: int = 5\n", "    k: int = 5\n    outcome: str = 'ok'\n").replace(
+    "    return Result(recalled=recalled, found=found)",
+    """    if params.outcome == "fail":
+        raise RuntimeError("it broke")
+    if params.outcome == "model":
+        return {"recalled": "not a dict", "found": found}
+    return Result(recalled=recalled, found=found)
+
+def validate(result, ctx):
+    if ctx.params.outcome == "validate":
+        raise ValueError("not good enough")""",
+)
+
+
+@pytest.mark.parametrize("how", ["model", "validate", "fail", "dry_run"])
+def test_a_run_that_is_not_kept_keeps_no_memory_and_writes_no_notes(project, clock, how):
+    """A rejected output (Result model or validate()), a failed run, a dry run: nothing kept."""
+    project.add_agent("memo", OUTCOMES)
+    seed = run(project, clock=clock, overrides={"remember": {"k": 1}, "note": ["kept"]})
+    assert seed.exit_code == 0
+    files = {k: v for k, v in project.snapshot().items() if ".memory.sqlite" in k}
+    overrides = {"remember": {"k": 2}, "note": ["discarded"], "search": "kept discarded"}
+    outcome = run(
+        project,
+        clock=clock,
+        overrides={**overrides, "outcome": "ok" if how == "dry_run" else how},
+        dry_run=how == "dry_run",
+    )
+    assert outcome.exit_code == {"model": 65, "validate": 65, "fail": 1, "dry_run": 0}[how]
+    assert {k: v for k, v in project.snapshot().items() if ".memory.sqlite" in k} == files
+    assert stored_notes(project) == ["kept"]
+    assert project.state("memo")["memory"]["k"]["value"] == 1
+    assert project.state("memo")["metrics"]["notes"] == 1
+    if how == "dry_run":  # it saw its own note all the same
+        assert project.events("memo")[-1]["result"]["found"] == ["discarded", "kept"]
+
+
+def test_relevant_sees_the_notes_this_attempt_made_ranked_with_the_stored_ones(project, clock):
+    """Read your writes: a note made in this run is found at once, as it will be found later."""
+    project.add_agent("memo", MEMO)
+    run(project, clock=clock, overrides={"note": ["disk full on db-1"], "importance": 2})
+    clock.advance(minutes=5)
+    run(
+        project,
+        clock=clock,
+        overrides={"note": ["disk latency on db-2"], "importance": 9, "search": "disk"},
+    )
+    assert project.events("memo")[-1]["result"]["found"] == [
+        "disk latency on db-2",
+        "disk full on db-1",
+    ]
+    clock.advance(minutes=5)
+    run(project, clock=clock, overrides={"search": "disk"})
+    assert project.events("memo")[-1]["result"]["found"] == [
+        "disk latency on db-2",
+        "disk full on db-1",
+    ]
+
+
+def test_notes_are_written_after_the_state_and_counted(project, clock):
+    """memory.saved follows the state's save; metrics.notes counts the notes kept."""
+    project.add_agent("memo", MEMO)
+    run(project, clock=clock, overrides={"note": ["one", "two"]})
+    run(project, clock=clock, overrides={"note": ["three"]})
+    run(project, clock=clock)
+    assert stored_notes(project) == ["one", "two", "three"]
+    assert project.state("memo")["metrics"]["notes"] == 3
+    saved = [e for e in project.events("memo") if e["event"] == "memory.saved"]
+    assert [(e["notes"], e["dropped"]) for e in saved] == [(2, 0), (1, 0)]
+
+
+# -- ranking -----------------------------------------------------------------------------
 
 
 def note(text, *, hours_ago=0.0, importance=5, tags=()):
@@ -119,6 +423,24 @@ def test_tags_are_searched_and_stemming_matches_word_forms(tmp_path):
     file.close()
 
 
+def test_the_weights_of_agent_toml_rank_a_runs_notes(project, clock):
+    """[memory] in agent.toml changes what relevant() puts first."""
+    project.add_agent("memo", MEMO)
+    run(project, clock=clock, overrides={"note": ["old disk note"], "importance": 10})
+    clock.advance(days=3)
+    run(project, clock=clock, overrides={"note": ["new disk note"], "importance": 1})
+    for toml, first in [
+        ("[memory]\nrecency_weight = 0\n", "old disk note"),
+        ("[memory]\nimportance_weight = 0\n", "new disk note"),
+    ]:
+        project.add_agent("memo", MEMO, toml)
+        run(project, clock=clock, overrides={"search": "disk"})
+        assert project.events("memo")[-1]["result"]["found"][0] == first
+
+
+# -- the FTS query -----------------------------------------------------------------------
+
+
 def test_the_fts_query_quotes_each_word_and_ors_them():
     """Operators and punctuation in free text are never FTS5 syntax."""
     assert (
@@ -154,6 +476,166 @@ def test_any_text_makes_a_query_sqlite_accepts(fts_table, text):
 
 
 # -- bounds ------------------------------------------------------------------------------
+
+
+def test_keep_notes_drops_the_least_important_then_the_oldest(project, clock):
+    """[memory] keep_notes bounds the file: lowest importance first, of those the oldest."""
+    project.add_agent("memo", MEMO, "[memory]\nkeep_notes = 3\n")
+    for text, importance in [("a5", 5), ("b9", 9), ("c5", 5), ("d1", 1)]:
+        run(project, clock=clock, overrides={"note": [text], "importance": importance})
+        clock.advance(minutes=1)
+    assert stored_notes(project) == ["a5", "b9", "c5"]  # d1 was the least important
+    run(project, clock=clock, overrides={"note": ["e7"], "importance": 7})
+    assert stored_notes(project) == ["b9", "c5", "e7"]  # then a5, the older of the fives
+    dropped = [e["dropped"] for e in project.events("memo") if e["event"] == "memory.saved"]
+    assert dropped == [0, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"text": ""}, "non-empty"),
+        ({"text": 5}, "non-empty"),
+        ({"text": "x" * 100_001}, "at most"),
+        ({"importance": 0}, "1 to 10"),
+        ({"importance": 11}, "1 to 10"),
+        ({"importance": True}, "1 to 10"),
+        ({"importance": 5.0}, "1 to 10"),
+        ({"tags": "ops"}, "tags"),
+        ({"tags": ["ops", ""]}, "tags"),
+        ({"tags": ["t"] * 51}, "tags"),
+    ],
+)
+def test_note_refuses_bad_notes(tmp_path, clock, kwargs, message):
+    """Text, tags and importance (an int from 1 to 10) are checked when noted."""
+    memory = run_memory(tmp_path, clock)
+    with pytest.raises(ValueError, match=message):
+        memory.note(**({"text": "fine"} | kwargs))
+    assert memory.pending == 0
+
+
+# -- files -------------------------------------------------------------------------------
+
+
+def test_the_notes_file_and_its_journal_are_owner_only(project, clock):
+    """state/<name>.memory.sqlite and its journal are 0600, in a 0700 directory."""
+    project.add_agent("memo", MEMO)
+    run(project, clock=clock, overrides={"note": ["x"]})
+    path = memory_path(project)
+    journal = path.with_name(path.name + "-journal")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(journal.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    assert not path.with_name(path.name + "-wal").exists()
+
+
+@pytest.mark.parametrize("suffix", ["", "-journal", "-wal"])
+def test_a_link_planted_at_the_notes_file_is_refused_and_nothing_outside_is_written(
+    project, clock, tmp_path, suffix
+):
+    """A symbolic link at the file or a sidecar: one line, exit 74, its target untouched."""
+    project.add_agent("memo", MEMO)
+    run(project, clock=clock, overrides={"note": ["first"]})
+    target = tmp_path / "outside"
+    target.write_bytes(b"")
+    link = memory_path(project).with_name(memory_path(project).name + suffix)
+    link.unlink(missing_ok=True)
+    link.symlink_to(target)
+    state_before = project.state("memo")
+    outcome = run(project, clock=clock, overrides={"note": ["second"]})
+    assert outcome.exit_code == 74
+    assert "symbolic link" in outcome.message
+    assert target.read_bytes() == b""
+    assert link.is_symlink()
+    # The run itself succeeded and its state is saved: only its notes are lost.
+    assert project.state("memo")["metrics"]["succeeded"] == state_before["metrics"]["succeeded"] + 1
+    searching = run(project, clock=clock, overrides={"search": "first"})
+    assert searching.exit_code == 74
+    assert target.read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"this is not a database, it is text" * 200, "not a database"),
+        (b"SQLite format 3\x00" + b"\xff" * 4000, "unreadable notes"),
+        ("other", "not an agentops notes file"),
+        ("future", "newer agentops"),
+    ],
+)
+def test_an_unreadable_notes_file_is_74_in_one_line_and_left_as_it_is(project, clock, content, why):
+    """A run that searches and a run that notes both refuse it, untouched."""
+    project.add_agent("memo", MEMO)
+    path = memory_path(project)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if content == "other":
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE mine (x)")
+        db.commit()
+        db.close()
+    elif content == "future":
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA user_version = 99")
+        db.commit()
+        db.close()
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    searching = run(project, clock=clock, overrides={"search": "x"})
+    assert searching.exit_code == 74
+    assert why in searching.message
+    assert "left as it is" in searching.message
+    noting = run(project, clock=clock, overrides={"note": ["x"]})
+    assert noting.exit_code == 74
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["memo.memory.sqlite", "memo.memory.sqlite-journal"])
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EACCES])
+def test_a_notes_file_that_cannot_be_made_is_74_after_the_state_is_saved(
+    project, clock, name, error
+):
+    """The notes are lost and said in one line; the run's state is kept; the next run notes."""
+    project.add_agent("memo", MEMO)
+    faulty = FaultyFileSystem("open", where=f"*/{name}", error=error)
+    outcome = run(project, clock=clock, fs=faulty, overrides={"note": ["lost"]})
+    assert faulty.failed is not None
+    assert outcome.exit_code == 74
+    assert outcome.message.startswith(f"{project.home / 'state' / name}: cannot create")
+    assert project.state("memo")["last_run"]["status"] == "succeeded"
+    assert "memory.save_failed" in project.event_names("memo")
+    assert run(project, clock=clock, overrides={"note": ["kept"]}).exit_code == 0
+    assert stored_notes(project) == ["kept"]
+
+
+def test_files_are_owner_only_whatever_the_umask(project, clock):
+    """With umask 0 the notes file and its journal are still 0600."""
+    project.add_agent("memo", MEMO)
+    old = os.umask(0)
+    try:
+        run(project, clock=clock, overrides={"note": ["x"]})
+    finally:
+        os.umask(old)
+    path = memory_path(project)
+    assert {p.name: p.stat().st_mode & 0o777 for p in path.parent.glob("*.memory.sqlite*")} == {
+        "memo.memory.sqlite": 0o600,
+        "memo.memory.sqlite-journal": 0o600,
+    }
+
+
+def test_an_agent_cannot_swallow_an_unreadable_notes_file(project, clock):
+    """relevant() failing on the file ends the run (74) even inside except Exception."""
+    code = MEMO.replace(
+        "        found = [n.text for n in ctx.memory.relevant(params.search, k=params.k)]",
+        "        try:\n            ctx.memory.relevant(params.search)\n        except Exception:\n"
+        "            pass",
+    )
+    project.add_agent("memo", code)
+    memory_path(project).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    memory_path(project).write_bytes(b"garbage" * 1000)
+    outcome = run(project, clock=clock, overrides={"search": "x"})
+    assert outcome.exit_code == 74
+    assert project.state("memo")["last_run"]["status"] == "failed"
 
 
 def test_a_write_cut_short_by_a_crash_loses_no_committed_note(tmp_path):
@@ -217,3 +699,94 @@ def test_a_sqlite_without_fts5_is_a_configuration_error(monkeypatch, tmp_path):
         assert not (tmp_path / "a.memory.sqlite").exists()
     finally:
         notes_module._sqlite.cache_clear()
+
+
+def test_secrets_in_notes_and_working_memory_never_reach_the_disk(project, clock):
+    """Note text and tags, memory keys and values are redacted before they are written."""
+    project.add_agent("memo", MEMO)
+    secret = FAKE_SECRETS["FAKE_SERVICE_API_KEY"]
+    token = FAKE_SECRETS["FAKE_GITHUB_TOKEN"]
+    outcome = run(
+        project,
+        clock=clock,
+        overrides={
+            "note": [f"the key is {secret} and sk-{'a1' * 15}", f"token={token}"],
+            "tags": [token],
+            "remember": {token: secret, "api_key": "plain-looking-value", "safe": f"x {secret}"},
+            "search": "key",
+        },
+    )
+    assert outcome.exit_code == 0
+    assert scan_tree(project.home) == []
+    texts = stored_notes(project)
+    assert texts[0].startswith("the key is [REDACTED]")
+    assert "[REDACTED]" in texts[1]
+    memory = project.state("memo")["memory"]
+    assert memory["api_key"]["value"] == "[REDACTED]"
+    assert memory["safe"]["value"] == "x [REDACTED]"
+    assert [k for k in memory if k.startswith("[REDACTED:")]  # a digest in place of the token
+
+
+def test_working_memory_alone_never_imports_sqlite(project, run_agentops):
+    """A run that only remembers and recalls pays nothing for SQLite (cron pays every import)."""
+    project.add_agent(
+        "lean",
+        """
+        import sys
+        from pydantic import BaseModel
+        from agentops import Context
+
+        class Params(BaseModel):
+            pass
+
+        class Result(BaseModel):
+            sqlite: bool
+            n: int
+
+        def run(params: Params, ctx: Context) -> Result:
+            n = (ctx.memory.recall("n") or 0) + 1
+            ctx.memory.remember("n", n, ttl="1h")
+            ctx.memory.note("a note") if n > 1 else None
+            return Result(sqlite="sqlite3" in sys.modules, n=n)
+        """,
+    )
+    assert run_agentops("run", "lean").returncode == 0
+    assert run_agentops("run", "lean").returncode == 0  # notes, but never searched
+    results = [e["result"] for e in project.events("lean") if e["event"] == "run.finished"]
+    assert results == [{"sqlite": False, "n": 1}, {"sqlite": False, "n": 2}]
+    assert stored_notes(project, "lean") == ["a note"]
+    code = (
+        "import agentops.runner, sys; "
+        "print('agentops.memory' in sys.modules, 'sqlite3' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False False"
+
+
+# -- across real runs --------------------------------------------------------------------
+
+
+def test_memory_expires_and_notes_rank_across_real_agentops_runs(project, run_agentops):
+    """Separate processes: a ttl passes between runs; notes rank by the weights in agent.toml."""
+    project.add_agent("memo", MEMO)
+
+    def agentops_run(**params):
+        done = run_agentops("run", "memo", "--params-json", json.dumps(params))
+        assert done.returncode == 0, done.stderr
+        return [e for e in project.events("memo") if e["event"] == "run.finished"][-1]["result"]
+
+    agentops_run(remember={"short": 1}, ttl=1)
+    agentops_run(remember={"long": 2}, ttl="1h")
+    agentops_run(note=["old disk note"], importance=10)
+    agentops_run(note=["new disk note"], importance=1)
+    time.sleep(1.2)  # past the short ttl, however fast the runs were
+    result = agentops_run(recall=["short", "long"], search="disk")
+    assert result["recalled"] == {"short": None, "long": 2}
+    assert result["found"] == ["old disk note", "new disk note"]  # importance decides
+    project.add_agent("memo", MEMO, '[memory]\nimportance_weight = 0\nrecency_half_life = "1s"\n')
+    assert agentops_run(search="disk")["found"] == ["new disk note", "old disk note"]
+
+
+# -- agentops memory ---------------------------------------------------------------------

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
     from agentops._clock import Clock
     from agentops.ledger import Ledger
+    from agentops.memory import RunMemory
     from agentops.notify import Notifier
     from agentops.project import AgentSpec, Project
     from agentops.state import AgentState
@@ -368,8 +369,26 @@ class Session:
             params=params,
             guards=guards,
             http_transport=self.options.http_transport,
+            memory=lambda: self._memory(spec, state, guards),
         )
         return ctx, guards
+
+    def _memory(self, spec: AgentSpec, state: AgentState, guards: RunGuards) -> RunMemory:
+        # Made when an agent first touches ctx.memory: the others never import it.
+        from agentops.memory import RunMemory  # noqa: PLC0415
+
+        return RunMemory(
+            agent=self.name,
+            run_id=self.run_id,
+            working=state.memory,
+            config=spec.config.memory,
+            path=self.project.memory_path(self.name),
+            clock=self.clock,
+            redactor=self.redactor,
+            fs=self.fs,
+            dry_run=self.options.dry_run,
+            stop=guards.stop,
+        )
 
     def save(self, state: AgentState, spec: AgentSpec, journal: JournalWriter | None) -> None:
         """Commit the state (and the ledger, if the run used it), dropping the run's journal."""
@@ -384,6 +403,16 @@ class Session:
             if journal is not None:
                 journal.close()
 
+    def save_notes(self, memory: RunMemory) -> None:
+        """Write the notes the run made (after its state is committed), and log it."""
+        try:
+            written, dropped = memory.save_notes()
+        except StateError as exc:
+            self.log.error("memory.save_failed", error=exc.message)
+            raise
+        if written:
+            self.log.info("memory.saved", notes=written, dropped=dropped)
+
     def _commit(self, state: AgentState, spec: AgentSpec, *, drop_journal: bool) -> None:
         now = self.clock()
         if self._ledger is not None:
@@ -393,6 +422,7 @@ class Session:
         if self.options.dry_run:
             return
         _prune_windows(state, spec, now)
+        state.forget_expired(now)
         assert self.lease is not None  # noqa: S101 - only called under the lease
         self.store.commit(self.lease, state, ledger=self._ledger, drop_journal=drop_journal)
 
