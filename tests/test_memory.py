@@ -26,10 +26,12 @@ from agentops.errors import ConfigError, StateError
 from agentops.fsio import FileSystem
 from agentops.memory import RunMemory
 from agentops.notes import Note, NoteFile, fts_query, recency
+from agentops.ops.memory import KEYS, NOTE_KEYS, WORKING_KEYS
 from agentops.project import Project as AgentopsProject
 from agentops.redact import Redactor
 from agentops.runner import run_agent
 from agentops.state import AgentState, Remembered
+from agentops.testing import AgentHarness
 from faults import FaultyFileSystem
 from leakscan import FAKE_SECRETS, scan_tree
 
@@ -563,8 +565,10 @@ def test_a_link_planted_at_the_notes_file_is_refused_and_nothing_outside_is_writ
         ("future", "newer agentops"),
     ],
 )
-def test_an_unreadable_notes_file_is_74_in_one_line_and_left_as_it_is(project, clock, content, why):
-    """A run that searches and a run that notes both refuse it, untouched."""
+def test_an_unreadable_notes_file_is_74_in_one_line_and_left_as_it_is(
+    project, clock, invoke, content, why
+):
+    """A run that searches, a run that notes and agentops memory all refuse it, untouched."""
     project.add_agent("memo", MEMO)
     path = memory_path(project)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -587,6 +591,10 @@ def test_an_unreadable_notes_file_is_74_in_one_line_and_left_as_it_is(project, c
     assert "left as it is" in searching.message
     noting = run(project, clock=clock, overrides={"note": ["x"]})
     assert noting.exit_code == 74
+    result = invoke("memory", "memo")
+    assert result.exit_code == 74
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert why in result.stderr
     assert path.read_bytes() == before
 
 
@@ -787,6 +795,93 @@ def test_memory_expires_and_notes_rank_across_real_agentops_runs(project, run_ag
     assert result["found"] == ["old disk note", "new disk note"]  # importance decides
     project.add_agent("memo", MEMO, '[memory]\nimportance_weight = 0\nrecency_half_life = "1s"\n')
     assert agentops_run(search="disk")["found"] == ["new disk note", "old disk note"]
+    done = run_agentops("memory", "memo", "--json", "--search", "disk", "--limit", "1")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert [n["text"] for n in shown["notes"]] == ["new disk note"]
+    assert shown["notes_total"] == 2
+    assert [e["key"] for e in shown["working"]] == ["long"]
 
 
 # -- agentops memory ---------------------------------------------------------------------
+
+
+def test_agentops_memory_shows_working_memory_and_notes(project, clock, invoke):
+    """Text: the live entries, then the notes newest first (or ranked, with a score)."""
+    project.add_agent("memo", MEMO)
+    run(project, clock=clock, overrides={"remember": {"cursor": 42}})
+    run(project, clock=clock, overrides={"note": ["first disk note"], "tags": ["ops"]})
+    clock.advance(minutes=1)
+    run(project, clock=clock, overrides={"note": ["second note \x1b[31m"], "importance": 9})
+    before = project.snapshot()
+    result = invoke("memory", "memo")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "working memory: 1"
+    assert lines[2].split() == ["cursor", "-", "42"]
+    assert "notes: 2 of 2, newest first" in result.stdout
+    texts = [line for line in lines if "note" in line and not line.startswith("notes:")]
+    assert "second note \\x1b[31m" in texts[0]  # control characters escaped
+    assert "first disk note" in texts[1]
+    assert "\x1b" not in result.stdout
+    ranked = invoke("memory", "memo", "--search", "disk note", "--limit", "1")
+    assert ranked.exit_code == 0
+    assert "notes: 1 of 2, best first for 'disk note'" in ranked.stdout
+    assert "SCORE" in ranked.stdout
+    none = invoke("memory", "memo", "--search", "zebra")
+    assert "notes: none of 2 match 'zebra'" in none.stdout
+    assert project.snapshot() == before  # a read command
+
+
+def test_agentops_memory_json_has_the_documented_keys(project, clock, invoke):
+    """--json: an object with KEYS; entries with WORKING_KEYS and NOTE_KEYS."""
+    project.add_agent("memo", MEMO)
+    result = invoke("memory", "memo", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {
+        "agent": "memo",
+        "working": [],
+        "notes": [],
+        "notes_total": 0,
+        "search": None,
+    }
+    clock.now = datetime.now(UTC)  # agentops memory reads by the real clock
+    run(project, clock=clock, overrides={"remember": {"k": [1]}, "ttl": "1h"})
+    run(project, clock=clock, overrides={"note": ["a note"], "tags": ["t"], "importance": 7})
+    shown = json.loads(invoke("memory", "memo", "--json").stdout)
+    assert tuple(shown) == KEYS
+    assert tuple(shown["working"][0]) == WORKING_KEYS
+    assert tuple(shown["notes"][0]) == NOTE_KEYS
+    assert shown["working"][0]["value"] == [1]
+    assert shown["notes"][0]["tags"] == ["t"]
+    assert shown["notes"][0]["importance"] == 7
+    assert shown["notes"][0]["score"] is None
+    searched = json.loads(invoke("memory", "memo", "--json", "--search", "note").stdout)
+    assert searched["notes"][0]["score"] > 0
+    assert searched["search"] == "note"
+
+
+def test_agentops_memory_of_an_unknown_agent_is_78(project, invoke):
+    """An unknown agent is a configuration error, in one line; a bad --limit is usage (2)."""
+    result = invoke("memory", "ghost")
+    assert result.exit_code == 78
+    assert "unknown agent 'ghost'" in result.stderr
+    project.add_agent("memo", MEMO)
+    assert invoke("memory", "memo", "--limit", "0").exit_code == 2
+
+
+# -- the test kit ------------------------------------------------------------------------
+
+
+def test_the_harness_keeps_memory_between_runs_and_shows_it(project, tmp_path):
+    """AgentHarness runs keep working memory and notes; agent.memory() shows them."""
+    directory = project.add_agent("memo", MEMO)
+    with AgentHarness(directory, now=NOW, home=tmp_path / "kit") as agent:
+        agent.run({"remember": {"cursor": 7}, "ttl": "1h", "note": ["disk full"], "importance": 8})
+        assert agent.memory().recall("cursor") == 7
+        assert agent.run({"search": "disk"}).result["found"] == ["disk full"]
+        view = agent.memory(search="disk")
+        assert [(n.text, n.importance) for n in view.notes] == [("disk full", 8)]
+        agent.clock.advance(hours=1)
+        assert agent.memory().recall("cursor") is None
+        assert agent.run({"recall": ["cursor"]}).result["recalled"] == {"cursor": None}
