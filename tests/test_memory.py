@@ -682,8 +682,8 @@ def test_a_write_cut_short_by_a_crash_loses_no_committed_note(tmp_path):
     file.close()
 
 
-def test_a_sqlite_without_fts5_is_a_configuration_error(monkeypatch, tmp_path):
-    """A Python whose SQLite lacks FTS5 is said plainly (78), before any file is made."""
+def no_fts5(monkeypatch):
+    """Make sqlite3 look like a build without FTS5, until the test ends."""
     real_connect = sqlite3.connect
 
     class NoFts5:
@@ -700,13 +700,35 @@ def test_a_sqlite_without_fts5_is_a_configuration_error(monkeypatch, tmp_path):
 
     notes_module._sqlite.cache_clear()
     monkeypatch.setattr(sqlite3, "connect", NoFts5)
-    try:
-        with pytest.raises(ConfigError, match="FTS5") as info:
-            NoteFile.open(tmp_path / "a.memory.sqlite", agent="a", writable=True)
-        assert info.value.exit_code == 78
-        assert not (tmp_path / "a.memory.sqlite").exists()
-    finally:
-        notes_module._sqlite.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sqlite_check():
+    """A test that faked a build without FTS5 leaves no cached verdict behind."""
+    yield
+    notes_module._sqlite.cache_clear()
+
+
+def test_a_sqlite_without_fts5_is_a_configuration_error(monkeypatch, tmp_path):
+    """A Python whose SQLite lacks FTS5 is said plainly (78), before any file is made."""
+    no_fts5(monkeypatch)
+    with pytest.raises(ConfigError, match="FTS5") as info:
+        NoteFile.open(tmp_path / "a.memory.sqlite", agent="a", writable=True)
+    assert info.value.exit_code == 78
+    assert not (tmp_path / "a.memory.sqlite").exists()
+
+
+def test_a_run_that_notes_without_fts5_saves_its_state_and_says_so(project, clock, monkeypatch):
+    """The notes cannot be written: one line, 78, memory.save_failed; the run's state is kept."""
+    project.add_agent("memo", MEMO)
+    no_fts5(monkeypatch)
+    outcome = run(project, clock=clock, overrides={"note": ["x"], "remember": {"k": 1}})
+    assert outcome.exit_code == 78
+    assert "FTS5" in outcome.message
+    assert project.state("memo")["last_run"]["status"] == "succeeded"
+    assert project.state("memo")["memory"]["k"]["value"] == 1
+    assert "memory.save_failed" in project.event_names("memo")
+    assert not memory_path(project).exists()
 
 
 def test_secrets_in_notes_and_working_memory_never_reach_the_disk(project, clock):

@@ -152,7 +152,7 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
             session.save(state, spec, journal)
             if notes:  # after the state: a crash between the two loses notes, never repeats them
                 session.save_notes(ctx.memory)
-        except StateError as exc:  # the journal stays: the next run recovers it
+        except (StateError, ConfigError) as exc:  # state unsaved (the journal stays) or notes
             outcome = outcome._replace(exit_code=exc.exit_code, message=exc.message)
     done = result is not None and (error is None or isinstance(error, Escalated))
     session.log.info(
@@ -281,7 +281,7 @@ def _approve(session: Session, held_id: str) -> Outcome:
         try:
             if notes:
                 session.save_notes(ctx.memory)
-        except StateError as exc:  # applied and saved all the same: said, as for a run
+        except (StateError, ConfigError) as exc:  # applied and saved all the same: said
             return session.outcome(RunStatus.SUCCEEDED, exc.exit_code, f"{message}; {exc.message}")
     return session.outcome(RunStatus.SUCCEEDED, 0, message)
 

@@ -404,10 +404,14 @@ class Session:
                 journal.close()
 
     def save_notes(self, memory: RunMemory) -> None:
-        """Write the notes the run made (after its state is committed), and log it."""
+        """Write the notes the run made (after its state is committed), and log it.
+
+        Raises :class:`~agentops.errors.StateError` if the file cannot be
+        written, :class:`~agentops.errors.ConfigError` if SQLite lacks FTS5.
+        """
         try:
             written, dropped = memory.save_notes()
-        except StateError as exc:
+        except AgentOpsError as exc:
             self.log.error("memory.save_failed", error=exc.message)
             raise
         if written:
