@@ -23,6 +23,8 @@ from agentops.cli.store import STORE_CHECK_KEYS
 from agentops.ledger import ROW_KEYS as LEDGER_KEYS
 from agentops.log import FIRST_KEYS
 from agentops.ops.check import PROBLEM_KEYS
+from agentops.ops.memory import KEYS as MEMORY_KEYS
+from agentops.ops.memory import NOTE_KEYS, WORKING_KEYS
 from agentops.ops.report import FIGURE_KEYS, REPORT_KEYS
 from agentops.ops.status import ROW_KEYS
 from agentops.state import Held
@@ -178,6 +180,13 @@ def test_store_check(home):
     assert (document["backend"], document["agents"]) == ("files", 4)
 
 
+def test_memory(home):
+    """memory AGENT --json: MEMORY_KEYS (an agent that never used memory has none of it)."""
+    document = one_document(home, "memory", "hello", "--json", code=0)
+    assert tuple(document) == MEMORY_KEYS
+    assert (document["working"], document["notes"]) == ([], [])
+
+
 def test_report(home):
     """report --json: REPORT_KEYS; the figures of each agent and the total, FIGURE_KEYS."""
     document = one_document(home, "report", "--json", code=0)
@@ -197,6 +206,7 @@ KEYS = {
     "logs": FIRST_KEYS,
     "report": (*REPORT_KEYS, *FIGURE_KEYS),
     "store check": STORE_CHECK_KEYS,
+    "memory": (*MEMORY_KEYS, *WORKING_KEYS, *NOTE_KEYS),
 }
 """Each command with --json, and the keys its JSON has (tested above)."""
 
@@ -246,6 +256,7 @@ def documentation_of(command: str) -> str:
         "logs",
         "report",
         "store check",
+        "memory",
     ],
 )
 def test_the_readme_documents_every_key(command):

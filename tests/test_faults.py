@@ -121,6 +121,8 @@ SAVE_UNSYNCED = {step: calls for step, calls in SAVE.items() if step not in ("fs
 
 PLACES = [
     Place("lock", "*/home/state", {"mkdir": (1,)}),
+    # The marker is a local file whatever the store: its directory is made if need be.
+    Place("deadline marker", "*/home/state", {"mkdir": (2,)}),
     Place("lock", "*/state/pub.lock", {"open": (1,)}),
     # unlink 1 clears a stale marker as the run starts, unlink 2 removes its own at
     # the end: a run that cannot write its marker stops; one that cannot remove it

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from agentops.guards import RunGuards
     from agentops.llm.client import LLMClient
     from agentops.log import EventLogger
+    from agentops.memory import RunMemory
 
 __all__ = ["Context"]
 
@@ -31,6 +32,9 @@ class Context:
     - ``ctx.http``: an httpx client whose every call is logged, timed and redacted.
     - ``ctx.llm``: the model client (``ctx.llm.complete(...)``), guarded by the
       budgets, retries and ``[permissions]`` of the run.
+    - ``ctx.memory``: working memory with a time to live (``remember``,
+      ``recall``, ``forget``) and long-term notes (``note``, ``relevant``),
+      kept like ``ctx.state``: only when the run succeeds.
     - ``ctx.log``: a structured logger bound to the agent and the run id, with
       structlog's interface (``ctx.log.info("feed.read", items=12)``, ``bind``).
     - ``ctx.params``: the run's validated Params (None before they are checked).
@@ -53,8 +57,9 @@ class Context:
         guards: RunGuards | None = None,
         http_transport: httpx.BaseTransport | None = None,
         llm: Callable[[Context], LLMClient] | None = None,
+        memory: Callable[[], RunMemory] | None = None,
     ) -> None:
-        """Made by the runner, once per run; ``llm`` makes ``ctx.llm`` on first use."""
+        """Made by the runner, once per run; ``llm`` and ``memory`` make theirs on first use."""
         self.agent = agent
         self.run_id = run_id
         self.now = now
@@ -68,6 +73,8 @@ class Context:
         self._http: httpx.Client | None = None
         self._make_llm = llm
         self._llm: LLMClient | None = None
+        self._make_memory = memory
+        self._memory: RunMemory | None = None
 
     def action(
         self,
@@ -118,6 +125,26 @@ class Context:
         return self._llm
 
     @property
+    def memory(self) -> RunMemory:
+        """The run's working memory and long-term notes (see :mod:`agentops.memory`)."""
+        if self._memory is None:
+            if self._make_memory is None:
+                raise RuntimeError("this Context belongs to no run: ctx.memory needs agentops run")
+            self._memory = self._make_memory()
+        return self._memory
+
+    @property
+    def memory_used(self) -> RunMemory | None:
+        """``ctx.memory`` if the agent has touched it, else None (nothing of it changed)."""
+        return self._memory
+
+    def restart(self, state: dict[str, Any]) -> None:
+        """Start an attempt afresh: ``ctx.state`` is ``state``, memory as the run loaded it."""
+        self.state = state
+        if self._memory is not None:
+            self._memory.rewind()
+
+    @property
     def _run_guards(self) -> RunGuards:
         if self._guards is None:
             raise RuntimeError("this Context belongs to no run: ctx.action needs agentops run")
@@ -131,3 +158,5 @@ class Context:
         if self._http is not None:
             self._http.close()
             self._http = None
+        if self._memory is not None:
+            self._memory.close()

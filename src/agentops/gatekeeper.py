@@ -184,12 +184,12 @@ class Gatekeeper:
     ) -> tuple[Any, bool]:
         """Gate 3: ``run()`` with retries, then ``fallback()``; return (output, degraded).
 
-        Each attempt starts from the state as loaded: only a successful
-        attempt's ``ctx.state`` is kept.
+        Each attempt starts from the state (and ``ctx.memory``) as loaded: only
+        a successful attempt's changes are kept.
         """
 
         def attempt() -> Any:
-            ctx.state = fresh_state()
+            ctx.restart(fresh_state())
             guards.new_attempt()
             output = self.call_agent("run()", self.code.run, params, ctx)
             _raise_if_stopped(guards)
@@ -205,7 +205,7 @@ class Gatekeeper:
                 raise
             cause = exc.__cause__ or exc
             self.log.warning("run.degraded", error=exc.message)
-            ctx.state = fresh_state()
+            ctx.restart(fresh_state())
             try:
                 output = self.call_agent("fallback()", fallback, params, ctx, cause)
             except AgentCodeFailed as fallback_exc:

@@ -455,6 +455,10 @@ class RunGuards:
         except StateError as exc:
             self._stop(exc)
 
+    def stop(self, error: AgentOpsError) -> NoReturn:
+        """End the run with ``error``, as a guard that trips does: agent code cannot swallow it."""
+        self._stop(error)
+
     def _stop(self, error: AgentOpsError) -> NoReturn:
         self.stopped = error
         raise GuardStop(error)

@@ -112,6 +112,10 @@ class Project:
         """``logs/<name>.jsonl``."""
         return self.logs_dir / f"{check_agent_name(name)}.jsonl"
 
+    def memory_path(self, name: str) -> Path:
+        """``state/<name>.memory.sqlite``: the agent's long-term notes (``ctx.memory.note``)."""
+        return self.state_dir / f"{check_agent_name(name)}.memory.sqlite"
+
     def agent(self, name: str) -> AgentSpec:
         """The agent called ``name``, its ``agent.toml`` read and validated."""
         directory = self.home / "agents" / check_agent_name(name)

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from agentops.failure import Failure
     from agentops.gatekeeper import Gatekeeper
     from agentops.guards import RunGuards
+    from agentops.memory import RunMemory
     from agentops.outcome import Outcome
     from agentops.project import AgentSpec, Project
     from agentops.state import AgentState
@@ -110,7 +111,7 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
         )
         clock_start = time.monotonic()
         result: BaseModel | None = None
-        route, degraded, error = APPLIED, False, None
+        route, degraded, error, notes = APPLIED, False, None, False
         try:
             guards.reconcile(gate.code.hook("reconcile"), ctx, gate.call_agent)
             output, degraded = gate.execute(
@@ -128,6 +129,7 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
             # apply() may have changed ctx.state too; checked again, not rolled back:
             # what it did is done (its actions are journaled).
             state.data = _agent_data(session, ctx.state) if route == APPLIED else data
+            notes = _keep_memory(state, ctx.memory_used)
         except AgentOpsError as exc:
             error = exc
             _log_failure(session, exc)
@@ -149,7 +151,9 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
         )
         try:
             session.save(state, spec, journal)
-        except StateError as exc:  # the journal stays: the next run recovers it
+            if notes:  # after the state: a crash between the two loses notes, never repeats them
+                session.save_notes(ctx.memory)
+        except (StateError, ConfigError) as exc:  # state unsaved (the journal stays) or notes
             outcome = outcome._replace(exit_code=exc.exit_code, message=exc.message)
     done = result is not None and (error is None or isinstance(error, Escalated))
     session.log.info(
@@ -265,6 +269,7 @@ def _approve(session: Session, held_id: str) -> Outcome:
         try:
             gate.apply(gate.check_output(held.result, ctx, guards), ctx, guards)
             state.data = _agent_data(session, ctx.state)
+            notes = _keep_memory(state, ctx.memory_used)
         except AgentOpsError as exc:
             _log_failure(session, exc)
             session.save(state, spec, journal)  # keeps what apply() committed
@@ -274,9 +279,13 @@ def _approve(session: Session, held_id: str) -> Outcome:
         state.review = [h for h in state.review if h.id != held_id]
         session.log.info("review.approved", id=held_id)
         session.save(state, spec, journal)
-    return session.outcome(
-        RunStatus.SUCCEEDED, 0, f"{session.name}: {held_id} approved and applied"
-    )
+        message = f"{session.name}: {held_id} approved and applied"
+        try:
+            if notes:
+                session.save_notes(ctx.memory)
+        except (StateError, ConfigError) as exc:  # applied and saved all the same: said
+            return session.outcome(RunStatus.SUCCEEDED, exc.exit_code, f"{message}; {exc.message}")
+    return session.outcome(RunStatus.SUCCEEDED, 0, message)
 
 
 def _hold(
@@ -319,6 +328,16 @@ def _agent_data(session: Session, data: object) -> dict[str, Any]:
             f"{session.name}: ctx.state holds a value that is not JSON: {exc}"
         ) from exc
     return redacted
+
+
+def _keep_memory(state: AgentState, memory: RunMemory | None) -> bool:
+    # Kept exactly when ctx.state is: the working memory now, the notes once
+    # the state is saved. Whether there are notes to save.
+    if memory is None:  # untouched: the state keeps what it holds
+        return False
+    state.memory = memory.kept()
+    state.metrics.notes += memory.pending
+    return memory.pending > 0
 
 
 def _log_failure(session: Session, exc: AgentOpsError) -> None:

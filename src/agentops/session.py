@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from agentops._clock import Clock
     from agentops.ledger import Ledger
     from agentops.llm.client import LLMClient
+    from agentops.memory import RunMemory
     from agentops.notify import Notifier
     from agentops.project import AgentSpec, Project
     from agentops.state import AgentState
@@ -395,6 +396,7 @@ class Session:
             guards=guards,
             http_transport=self.options.http_transport,
             llm=lambda ctx: self._llm_client(spec, state, ctx, guards),
+            memory=lambda: self._memory(spec, state, guards),
         )
         return ctx, guards
 
@@ -444,6 +446,23 @@ class Session:
             wall_clock=lambda: self.clock().timestamp(),
         )
 
+    def _memory(self, spec: AgentSpec, state: AgentState, guards: RunGuards) -> RunMemory:
+        # Made when an agent first touches ctx.memory: the others never import it.
+        from agentops.memory import RunMemory  # noqa: PLC0415
+
+        return RunMemory(
+            agent=self.name,
+            run_id=self.run_id,
+            working=state.memory,
+            config=spec.config.memory,
+            path=self.project.memory_path(self.name),
+            clock=self.clock,
+            redactor=self.redactor,
+            fs=self.fs,
+            dry_run=self.options.dry_run,
+            stop=guards.stop,
+        )
+
     def save(self, state: AgentState, spec: AgentSpec, journal: JournalWriter | None) -> None:
         """Commit the state (and the ledger, if the run used it), dropping the run's journal."""
         if journal is not None:
@@ -457,6 +476,20 @@ class Session:
             if journal is not None:
                 journal.close()
 
+    def save_notes(self, memory: RunMemory) -> None:
+        """Write the notes the run made (after its state is committed), and log it.
+
+        Raises :class:`~agentops.errors.StateError` if the file cannot be
+        written, :class:`~agentops.errors.ConfigError` if SQLite lacks FTS5.
+        """
+        try:
+            written, dropped = memory.save_notes()
+        except AgentOpsError as exc:
+            self.log.error("memory.save_failed", error=exc.message)
+            raise
+        if written:
+            self.log.info("memory.saved", notes=written, dropped=dropped)
+
     def _commit(self, state: AgentState, spec: AgentSpec, *, drop_journal: bool) -> None:
         now = self.clock()
         if self._ledger is not None:
@@ -466,6 +499,7 @@ class Session:
         if self.options.dry_run:
             return
         _prune_windows(state, spec, now)
+        state.forget_expired(now)
         assert self.lease is not None  # noqa: S101 - only called under the lease
         self.store.commit(self.lease, state, ledger=self._ledger, drop_journal=drop_journal)
 

@@ -16,7 +16,7 @@ refused when the file is read, and the file is left as it is.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pydantic_core
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -25,6 +25,9 @@ from agentops.budget import Budget
 from agentops.ledger import LedgerMap, unresolved_of
 from agentops.status import RunStatus  # noqa: TC001 - pydantic reads the annotations
 from agentops.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = [
     "MAX_ERRORS",
@@ -39,6 +42,7 @@ __all__ = [
     "LastRun",
     "LedgerSummary",
     "Metrics",
+    "Remembered",
     "check_readable",
     "migrate",
 ]
@@ -47,6 +51,8 @@ SCHEMA_VERSION = 2
 """Bumped when the file's shape changes; older files are migrated forward on load.
 
 2: the ledger moved to a file of its own, and ``ledger_summary`` took its place.
+Fields added since with defaults (``memory``, the model metrics) load from
+older files as they are: no new version was needed.
 """
 
 MAX_ERRORS = 20
@@ -133,6 +139,8 @@ class Metrics(_Record):
     """What the cache hits would have cost."""
     injections_suspected: int = Field(0, ge=0)
     """Untrusted texts in which ``ctx.llm.untrusted`` found injection phrasing."""
+    notes: int = Field(0, ge=0)
+    """Notes (``ctx.memory.note``) kept by runs that succeeded."""
 
     def count(self, status: RunStatus) -> None:
         """Count a run that ended with ``status``."""
@@ -195,6 +203,17 @@ class LedgerSummary(_Record):
         )
 
 
+class Remembered(_Record):
+    """A value in working memory (``ctx.memory.remember``): kept until ``expires_at``, if set."""
+
+    value: JsonValue
+    expires_at: UtcDatetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        """Whether its time to live has passed at ``now``."""
+        return self.expires_at is not None and self.expires_at <= now
+
+
 class AgentState(_Record):
     """Everything agentops remembers about one agent between runs.
 
@@ -218,7 +237,14 @@ class AgentState(_Record):
     review: list[Held] = []
     ledger_summary: LedgerSummary = Field(default_factory=LedgerSummary)
     journal_folded: str | None = None
+    memory: dict[str, Remembered] = {}
+    """Working memory (``ctx.memory.remember``), by key; expired entries go when it is saved."""
     data: JsonObject = {}
+
+    def forget_expired(self, now: datetime) -> None:
+        """Drop the working memory whose time to live has passed."""
+        if any(entry.expired(now) for entry in self.memory.values()):
+            self.memory = {k: e for k, e in self.memory.items() if not e.expired(now)}
 
     def record_error(self, error: ErrorRecord) -> None:
         """Remember ``error``, keeping only the :data:`MAX_ERRORS` most recent."""

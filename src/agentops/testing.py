@@ -29,7 +29,9 @@ is one ``agentops run`` through the whole gatekeeper, with:
 - **captured log events**: ``run.events`` are the run's log lines, parsed,
   as they would be written.
 
-The state is kept between runs of one harness, like between cron ticks.
+The state is kept between runs of one harness, like between cron ticks, and
+so is ``ctx.memory``: :meth:`AgentHarness.memory` shows what the agent
+remembers and the notes it kept, ranked as ``relevant()`` ranks them.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from agentops.ops.memory import MemoryView
     from agentops.outcome import Outcome
 
 __all__ = ["AgentHarness", "FakeClock", "TestRun"]
@@ -171,6 +174,22 @@ class AgentHarness:
         )
         lines = log.read_bytes().splitlines()[seen:] if log.exists() else []
         return TestRun(outcome, [json.loads(line) for line in lines], self._data())
+
+    def memory(self, search: str | None = None, *, limit: int = 20) -> MemoryView:
+        """What the agent remembers now (by the fake clock): working memory, and its notes.
+
+        The notes are the newest first, or ranked for ``search`` as
+        ``ctx.memory.relevant(search, k=limit)`` ranks them::
+
+            assert agent.memory().recall("cursor") == 42
+            assert agent.memory(search="disk full").notes[0].importance == 8
+        """
+        from agentops.ops.memory import read_memory  # noqa: PLC0415
+        from agentops.project import Project  # noqa: PLC0415
+
+        return read_memory(
+            Project(self.home), self.name, now=self.clock(), search=search, limit=limit
+        )
 
     def _data(self) -> dict[str, Any]:
         path = self.home / "state" / f"{self.name}.json"
