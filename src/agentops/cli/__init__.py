@@ -39,7 +39,16 @@ def main(ctx: click.Context, home: Path | None) -> None:
 def _register() -> None:
     # Each module adds its commands to `main`; imported here, so that
     # `from agentops.cli import main` is the whole command.
-    from agentops.cli import admin, logs, ops, project, report, review, run  # noqa: F401, PLC0415
+    from agentops.cli import (  # noqa: F401, PLC0415
+        admin,
+        export,
+        logs,
+        ops,
+        project,
+        report,
+        review,
+        run,
+    )
 
 
 _register()
