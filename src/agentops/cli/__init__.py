@@ -41,6 +41,7 @@ def _register() -> None:
     # `from agentops.cli import main` is the whole command.
     from agentops.cli import (  # noqa: F401, PLC0415
         admin,
+        export,
         logs,
         memory,
         ops,

@@ -1,0 +1,128 @@
+"""``agentops export``: the scheduled agents, written for a scheduler other than cron."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from agentops.cli import main
+from agentops.cli._common import project_of, reports_errors, say
+
+__all__ = ["export", "export_k8s"]
+
+
+@main.group()
+def export() -> None:
+    """Print the scheduled agents for another scheduler: Kubernetes (k8s)."""
+
+
+@export.command(name="k8s")
+@click.option(
+    "--image",
+    required=True,
+    metavar="IMAGE",
+    help="The image to run: agentops on its PATH, this project at --image-home.",
+)
+@click.option(
+    "--namespace",
+    metavar="NS",
+    help="The CronJobs' namespace (default: none written, so kubectl's current one).",
+)
+@click.option(
+    "--time-zone",
+    metavar="TZ",
+    help="The IANA zone schedules are read in (default: cron's here: $TZ, else this machine's).",
+)
+@click.option(
+    "--secret",
+    default="agentops-store",
+    metavar="NAME",
+    show_default=True,
+    help="The Secret holding the store URL, under the key `url`.",
+)
+@click.option(
+    "--keys-secret",
+    default="agentops-keys",
+    metavar="NAME",
+    show_default=True,
+    help="The Secret holding model providers' keys, each under its variable's name.",
+)
+@click.option(
+    "--image-home",
+    default="/srv/agentops",
+    show_default=True,
+    metavar="PATH",
+    help="Where the project is inside the image (the runs' --home).",
+)
+@click.pass_context
+@reports_errors
+def export_k8s(
+    ctx: click.Context,
+    *,
+    image: str,
+    namespace: str | None,
+    time_zone: str | None,
+    secret: str,
+    keys_secret: str,
+    image_home: str,
+) -> None:
+    """Print a Kubernetes CronJob per scheduled agent, for `kubectl apply -f -`.
+
+    A YAML stream, one CronJob (batch/v1) per agent with a schedule, sorted
+    by agent name: the same project gives the same text. Each is named after
+    its agent ('_' becomes '-'; a name too long for Kubernetes is cut and
+    ends with a hash), with the agent's name in the annotation
+    agentops.dev/agent, and runs `agentops --home PATH run AGENT --scheduled`
+    in IMAGE, as a crontab line would:
+
+    \b
+    - its schedule in --time-zone (spec.timeZone, and TZ in the pod, so each
+      run claims the tick it was started for);
+    - concurrencyPolicy Forbid; a start up to 5 minutes late, none later;
+    - backoffLimit 0 and restartPolicy Never: agentops retries inside the
+      run, and another pod would be another run;
+    - activeDeadlineSeconds: the run's hard deadline (timeout, twice the
+      grace, 1s) and 2 minutes to start the pod, so agentops records its
+      own timeout first;
+    - terminationGracePeriodSeconds: twice the grace, 1s and 10s to save,
+      so a stopped run ends cleanly;
+    - AGENTOPS_STORE_URL from the key `url` of --secret, so every run shares
+      one store; the api_key_env of each provider the agent's models use
+      from the key of that name in --keys-secret (a pod missing either does
+      not start);
+    - no service account token, no privilege escalation, no capabilities.
+
+    Refuses, with one line and exit 78 and printing nothing, an @reboot
+    schedule, a schedule Kubernetes reads differently from cron, an agent
+    that cannot be read, or a zone with no name (then pass --time-zone).
+    Warns when this project keeps its state in files here: it does not move
+    to the store by itself.
+    """  # noqa: D301 - \b keeps click from rewrapping the list
+    from agentops.ops.k8s import Target, cronjobs, local_zone_name, render  # noqa: PLC0415
+    from agentops.store import STORE_URL_ENV  # noqa: PLC0415
+
+    target = Target(
+        image=image,
+        time_zone=time_zone or local_zone_name(os.environ),
+        secret=secret,
+        keys_secret=keys_secret,
+        home=image_home,
+        namespace=namespace,
+    )
+    project = project_of(ctx)
+    specs, problems = project.agents()
+    if problems:  # a stream missing an agent would, applied with --prune, delete its CronJob
+        for problem in problems[1:]:
+            say(problem.message)
+        raise problems[0]
+    documents = cronjobs(specs, project.config, target)
+    if not documents:
+        say("no agent has a schedule: there is nothing to export")
+        return
+    if not (os.environ.get(STORE_URL_ENV) or project.config.store.url):
+        say(
+            f"this project keeps its state in files ({project.state_dir}); the CronJobs use "
+            f"the store of Secret {secret!r}, and that state does not move there by itself"
+        )
+    click.echo(render(documents), nl=False)
