@@ -55,7 +55,7 @@ def run(params: Params, ctx: Context) -> Result:
     """Ask the models, with the figures as untrusted data and the last conclusion."""
     rows = read_figures(ctx, params)
     table = "\n".join(f"{r['month']}: {r['orders']} orders, {r['revenue_usd']} USD" for r in rows)
-    earlier = ctx.state.get("last_conclusion")
+    earlier = [note.text for note in ctx.memory.relevant("sales revenue trend", k=3)]
     prompt = [
         {
             "role": "system",
@@ -66,14 +66,19 @@ def run(params: Params, ctx: Context) -> Result:
             "content": (
                 "Monthly sales:\n"
                 + ctx.llm.untrusted(table, source=params.data)
-                + (f"\nLast time you concluded: {earlier}" if earlier else "")
+                + ("\nEarlier conclusions:\n- " + "\n- ".join(earlier) if earlier else "")
                 + "\nWhat is the trend, and what stands out?"
             ),
         },
     ]
     reply = ctx.llm.complete(prompt, schema=Analysis)
     analysis: Analysis = reply.parsed
-    ctx.state["last_conclusion"] = analysis.summary
+    # Noted only if this run succeeds; the next runs recall the most relevant.
+    ctx.memory.note(
+        f"{rows[0]['month']} to {rows[-1]['month']}: {analysis.summary}",
+        tags=["sales", analysis.trend],
+        importance=max(1, round(analysis.confidence * 10)),
+    )
     ctx.log.info("analysis.made", model=reply.model, cached=reply.cached, cost_usd=reply.cost_usd)
     return Result(trend=analysis.trend, summary=analysis.summary, source="model", months=len(rows))
 
@@ -90,6 +95,7 @@ def fallback(params: Params, ctx: Context, error: Exception) -> Result:
         return Result(trend=None, summary=f"no analysis: {exc}", source="raw", months=0)
     change = (revenue[-1] - revenue[0]) / revenue[0] * 100 if revenue[0] else 0.0
     summary = f"revenue {trend} over {len(revenue)} months ({change:+.1f}% first to last)"
+    ctx.memory.note(f"by rule, {summary}", tags=["sales", trend, "rules"], importance=3)
     return Result(trend=trend, summary=summary, source="rules", months=len(rows))
 
 
