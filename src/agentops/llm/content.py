@@ -3,7 +3,7 @@
 **Untrusted text.** A web page, an email or a model's earlier reply may hold
 instructions written for the model ("ignore your previous instructions and
 ..."). :func:`wrap_untrusted` puts such text between delimiters no content
-can forge (a random id per wrapping), with a line telling the model it is
+can forge (a digest of the text itself), with a line telling the model it is
 data, truncated to a bound; and :func:`injection_phrases` names the known
 phrasings of an injection it holds, so the run can log and count them. The
 agent decides what to do: nothing is dropped silently. This lowers the risk;
@@ -18,8 +18,8 @@ to refuse the reply.
 
 from __future__ import annotations
 
+import hashlib
 import re
-import secrets
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -86,7 +86,11 @@ def wrap_untrusted(
     body = text[:max_chars] + (
         f"\n[truncated: {len(text) - max_chars} more characters]" if truncated else ""
     )
-    mark = secrets.token_hex(6)
+    # The mark is a digest of what it wraps: a text cannot hold its own digest
+    # (so it cannot close the wrapping early), and the same text wraps the same
+    # way each time, so a prompt built with it is the same request again (the
+    # cache, and a retried run's replies, still apply).
+    mark = hashlib.sha256(f"{source}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
     source_line = " ".join(source.split())[:200]
     wrapped = UntrustedText(
         f"<untrusted-{mark}>\n"
