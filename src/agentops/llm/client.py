@@ -143,8 +143,6 @@ class LLMClient:
         self._replies: dict[str, list[_Reply]] = {}
         self._replayed: Counter[str] = Counter()
         self._attempt = guards.attempt
-        if cache is not None and cache.reset_because:
-            log.warning("llm.cache_reset", error=cache.reset_because)
 
     # -- the calls ---------------------------------------------------------------------
 
@@ -297,6 +295,7 @@ class LLMClient:
         if self._cache is None:
             return None, False
         stored = self._cache.get(key, self._wall_clock())
+        self._tell_if_reset(self._cache)
         if stored is None:
             return None, False
         reply = _Reply(
@@ -326,6 +325,13 @@ class LLMClient:
                 "cost_usd": reply.cost_usd,
             }
             self._cache.put(key, stored, self._wall_clock())
+            self._tell_if_reset(self._cache)
+
+    def _tell_if_reset(self, cache: ReplyCache) -> None:
+        # The cache opens its file on first use: only then can it find it unreadable.
+        if cache.reset_because is not None:
+            self._log.warning("llm.cache_reset", error=cache.reset_because)
+            cache.reset_because = None
 
     def _screen(self, text: str, route: Route) -> str:
         if self._pii == "off":
