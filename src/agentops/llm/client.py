@@ -40,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 
 from agentops.errors import LLMUnavailable, PromptTooLarge, ReplyRejected
 from agentops.failure import classify
+from agentops.guards import GuardStop
 from agentops.llm.cache import request_key
 from agentops.llm.content import MAX_UNTRUSTED_CHARS, filter_reply, wrap_untrusted
 from agentops.llm.tokens import estimate, estimate_messages, prune
@@ -391,8 +392,9 @@ class LLMClient:
                 )
                 response.raise_for_status()
                 text, tokens_in, tokens_out = _read(response)
-            except (httpx.HTTPStatusError, *_NOT_SENT):
-                # Answered with an error, or never sent: nothing was billed.
+            except (httpx.HTTPStatusError, GuardStop, *_NOT_SENT):
+                # Answered with an error, or never sent (a refused host, the request
+                # limit, no connection): nothing was billed.
                 self._guards.settle(reservation, usd=0.0, tokens=0)
                 raise
             # Anything else (a timeout, a garbled reply) may have been billed:
