@@ -255,7 +255,7 @@ class LLMClient:
                     body = {**body, "messages": [*body["messages"], *_reask(text, str(exc))]}
                     continue
             if not cached:
-                self._store(key, reply)
+                self._store(key, reply, text)
             return self._completed(route, reply, text, parsed, cached=cached)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -316,11 +316,12 @@ class LLMClient:
         self._replies.setdefault(key, []).append(reply)
         self._replayed[key] += 1
 
-    def _store(self, key: str, reply: _Reply) -> None:
-        # Only a reply that was accepted (valid, not refused) is worth reusing.
+    def _store(self, key: str, reply: _Reply, text: str) -> None:
+        # Only a reply that was accepted (valid, not refused) is worth reusing,
+        # and only as the agent received it: personal data filtered, secrets too.
         if self._cache is not None:
             stored = {
-                "text": self._redactor.value(reply.text),
+                "text": self._redactor.value(text),
                 "tokens_in": reply.tokens_in,
                 "tokens_out": reply.tokens_out,
                 "cost_usd": reply.cost_usd,
@@ -345,6 +346,11 @@ class LLMClient:
                     f"{route.name}'s reply held {', '.join(kinds)}, and [guard] pii is reject"
                 )
         return cleaned
+
+    def _loggable(self, text: str) -> str:
+        # The log keeps a reply longer than the agent does: no personal data in it
+        # unless [guard] pii is off (the log redacts secrets itself).
+        return text if self._pii == "off" else filter_reply(text, self._redactor, redact=True)[0]
 
     def _completed(
         self, route: Route, reply: _Reply, text: str, parsed: Any, *, cached: bool
@@ -405,7 +411,11 @@ class LLMClient:
             self._guards.settle(reservation, usd=cost or 0.0, tokens=tokens_in + tokens_out)
             latency_ms = round((time.perf_counter() - started) * 1000, 1)
             self._metrics.llm_calls += 1
-            extra = {"request": body["messages"], "reply": text} if self.config.log_bodies else {}
+            extra = (
+                {"request": body["messages"], "reply": self._loggable(text)}
+                if self.config.log_bodies
+                else {}
+            )
             self._log.info(
                 "llm.call",
                 model=route.name,
