@@ -13,16 +13,24 @@ Every request is recorded (path, headers, JSON body) before it is answered,
 so a test can tell which models were asked, in what order, with what
 messages, and that no request arrived at all. A stall waits on the server's
 own shutdown too, so a test that walks away from one does not wait it out.
+
+Connections are served by a pool of threads started with the server, never
+one started per connection: a run in the same process (``run_agent``)
+counts the threads it leaves behind, and holds its lock until the process
+exits if there are any.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 if TYPE_CHECKING:
@@ -38,6 +46,9 @@ __all__ = [
     "server_error",
     "stall",
 ]
+
+WORKERS = 8
+"""Connections served at once (a stalled answer holds one)."""
 
 USAGE = (10, 5)
 """The ``(prompt_tokens, completion_tokens)`` a reply reports unless told otherwise."""
@@ -169,19 +180,74 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: pytest output is for failures."""
 
 
-class FakeLLM:
-    """An OpenAI-compatible server on 127.0.0.1 (a free port), answering in threads."""
+class _PooledServer(HTTPServer):
+    """An HTTP server whose connections are served by threads started with it."""
 
-    def __init__(self, default: Behaviour | None = None) -> None:
-        """Bind the port now; serve once entered. ``default`` answers when no queue has any."""
+    def __init__(self, handler: type[BaseHTTPRequestHandler], workers: int) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self._waiting: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue()
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"fakellm-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        self._threads.append(
+            threading.Thread(
+                target=self.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="fakellm-accept",
+                daemon=True,
+            )
+        )
+
+    def start(self) -> None:
+        """Start accepting connections, and the threads that serve them."""
+        for thread in self._threads:
+            thread.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._waiting.put((request, client_address))
+
+    def _work(self) -> None:
+        while (job := self._waiting.get()) is not None:
+            request, client_address = job
+            with self._lock:
+                self._open.add(request)
+            try:
+                self.finish_request(request, client_address)
+            except OSError:
+                pass  # the client went away
+            finally:
+                with self._lock:
+                    self._open.discard(request)
+                self.shutdown_request(request)
+
+    def stop(self) -> None:
+        """Stop accepting, end every connection, and the threads with them."""
+        self.shutdown()
+        self.server_close()
+        with self._lock:
+            for connection in self._open:  # idle keep-alive connections: let their workers go
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+        for _ in self._threads[:-1]:
+            self._waiting.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+class FakeLLM:
+    """An OpenAI-compatible server on 127.0.0.1 (a free port), answering in its own threads."""
+
+    def __init__(self, default: Behaviour | None = None, *, workers: int = WORKERS) -> None:
+        """Bind the port now; serve once entered, in ``workers`` threads.
+
+        ``default`` answers when no queue has anything.
+        """
         self._script = _Script(default=default or reply())
         handler = type("Handler", (_Handler,), {"script": self._script})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False  # a stalled answer must not hold up the end
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._server = _PooledServer(handler, workers)
 
     @property
     def base_url(self) -> str:
@@ -222,8 +288,8 @@ class FakeLLM:
             )
 
     def __enter__(self) -> Self:
-        """Start serving."""
-        self._thread.start()
+        """Start serving: every thread of the server starts here, before any run."""
+        self._server.start()
         return self
 
     def __exit__(
@@ -234,6 +300,4 @@ class FakeLLM:
     ) -> None:
         """Release stalled answers, stop serving and free the port."""
         self._script.closing.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.stop()
