@@ -40,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 
 from agentops.errors import LLMUnavailable, PromptTooLarge, ReplyRejected
 from agentops.failure import classify
+from agentops.guards import GuardStop
 from agentops.llm.cache import request_key
 from agentops.llm.content import MAX_UNTRUSTED_CHARS, filter_reply, wrap_untrusted
 from agentops.llm.tokens import estimate, estimate_messages, prune
@@ -143,8 +144,6 @@ class LLMClient:
         self._replies: dict[str, list[_Reply]] = {}
         self._replayed: Counter[str] = Counter()
         self._attempt = guards.attempt
-        if cache is not None and cache.reset_because:
-            log.warning("llm.cache_reset", error=cache.reset_because)
 
     # -- the calls ---------------------------------------------------------------------
 
@@ -256,7 +255,7 @@ class LLMClient:
                     body = {**body, "messages": [*body["messages"], *_reask(text, str(exc))]}
                     continue
             if not cached:
-                self._store(key, reply)
+                self._store(key, reply, text)
             return self._completed(route, reply, text, parsed, cached=cached)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -297,6 +296,7 @@ class LLMClient:
         if self._cache is None:
             return None, False
         stored = self._cache.get(key, self._wall_clock())
+        self._tell_if_reset(self._cache)
         if stored is None:
             return None, False
         reply = _Reply(
@@ -316,16 +316,24 @@ class LLMClient:
         self._replies.setdefault(key, []).append(reply)
         self._replayed[key] += 1
 
-    def _store(self, key: str, reply: _Reply) -> None:
-        # Only a reply that was accepted (valid, not refused) is worth reusing.
+    def _store(self, key: str, reply: _Reply, text: str) -> None:
+        # Only a reply that was accepted (valid, not refused) is worth reusing,
+        # and only as the agent received it: personal data filtered, secrets too.
         if self._cache is not None:
             stored = {
-                "text": self._redactor.value(reply.text),
+                "text": self._redactor.value(text),
                 "tokens_in": reply.tokens_in,
                 "tokens_out": reply.tokens_out,
                 "cost_usd": reply.cost_usd,
             }
             self._cache.put(key, stored, self._wall_clock())
+            self._tell_if_reset(self._cache)
+
+    def _tell_if_reset(self, cache: ReplyCache) -> None:
+        # The cache opens its file on first use: only then can it find it unreadable.
+        if cache.reset_because is not None:
+            self._log.warning("llm.cache_reset", error=cache.reset_because)
+            cache.reset_because = None
 
     def _screen(self, text: str, route: Route) -> str:
         if self._pii == "off":
@@ -338,6 +346,11 @@ class LLMClient:
                     f"{route.name}'s reply held {', '.join(kinds)}, and [guard] pii is reject"
                 )
         return cleaned
+
+    def _loggable(self, text: str) -> str:
+        # The log keeps a reply longer than the agent does: no personal data in it
+        # unless [guard] pii is off (the log redacts secrets itself).
+        return text if self._pii == "off" else filter_reply(text, self._redactor, redact=True)[0]
 
     def _completed(
         self, route: Route, reply: _Reply, text: str, parsed: Any, *, cached: bool
@@ -385,8 +398,9 @@ class LLMClient:
                 )
                 response.raise_for_status()
                 text, tokens_in, tokens_out = _read(response)
-            except (httpx.HTTPStatusError, *_NOT_SENT):
-                # Answered with an error, or never sent: nothing was billed.
+            except (httpx.HTTPStatusError, GuardStop, *_NOT_SENT):
+                # Answered with an error, or never sent (a refused host, the request
+                # limit, no connection): nothing was billed.
                 self._guards.settle(reservation, usd=0.0, tokens=0)
                 raise
             # Anything else (a timeout, a garbled reply) may have been billed:
@@ -397,7 +411,11 @@ class LLMClient:
             self._guards.settle(reservation, usd=cost or 0.0, tokens=tokens_in + tokens_out)
             latency_ms = round((time.perf_counter() - started) * 1000, 1)
             self._metrics.llm_calls += 1
-            extra = {"request": body["messages"], "reply": text} if self.config.log_bodies else {}
+            extra = (
+                {"request": body["messages"], "reply": self._loggable(text)}
+                if self.config.log_bodies
+                else {}
+            )
             self._log.info(
                 "llm.call",
                 model=route.name,

@@ -11,9 +11,10 @@ it cannot remove it, which is why ``[permissions] hosts`` exists.
 
 **Replies.** :func:`filter_reply` finds secrets (the run's own, and
 key-shaped strings) and personal data (e-mail addresses, phone numbers in
-international or North American form, card numbers that pass the Luhn
-check) in a model's reply, and redacts them or reports them for the caller
-to refuse the reply.
+international or North American form, card numbers of the major networks
+that pass the Luhn check) in a model's reply, and redacts them or reports
+them for the caller to refuse the reply. Dates, times with their UTC offset
+("+0100"), amounts and plain numbers are none of these.
 """
 
 from __future__ import annotations
@@ -109,10 +110,14 @@ _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
 )
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}"  # international: +44 20 7946 0958
+    r"(?<![\w+])(?:\+[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,5}"  # international: +44 20 7946 0958
     r"|\(?\b\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?!\w)"  # North American: (415) 555-0134
 )
-_CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+_PHONE_DIGITS = 7
+"""The fewest digits of a phone number (+683 4002 is one): "+0100" and "+150%" are not."""
+
+# Cards of the major networks start with 2 to 6; a millisecond timestamp starts with 1.
+_CARD = re.compile(r"(?<!\d)[2-6](?:[ -]?\d){12,18}(?!\d)")
 
 
 def _luhn(digits: str) -> bool:
@@ -144,9 +149,16 @@ def filter_reply(text: str, redactor: Redactor, *, redact: bool) -> tuple[str, l
             found.append("card")
         return "[REDACTED:card]"
 
+    def phone(match: re.Match[str]) -> str:
+        if sum(char.isdigit() for char in match[0]) < _PHONE_DIGITS:
+            return match[0]
+        if "phone" not in found:
+            found.append("phone")
+        return "[REDACTED:phone]"
+
     cleaned = _CARD.sub(card, cleaned)
-    for kind, pattern in (("email", _EMAIL), ("phone", _PHONE)):
-        cleaned, count = pattern.subn(f"[REDACTED:{kind}]", cleaned)
-        if count:
-            found.append(kind)
+    cleaned, emails = _EMAIL.subn("[REDACTED:email]", cleaned)
+    if emails:
+        found.append("email")
+    cleaned = _PHONE.sub(phone, cleaned)
     return (cleaned if redact else text), found

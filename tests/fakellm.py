@@ -1,0 +1,303 @@
+"""A fake OpenAI-compatible ``/chat/completions`` server on loopback, for ``ctx.llm``.
+
+Each request takes the next behaviour queued for its model (the ``model``
+of its JSON body), else the next of the global queue, else the default::
+
+    with FakeLLM() as server:
+        server.script(rate_limited(retry_after=2), reply("hi"), model="small")
+        server.script(server_error())          # for any model without a queue of its own
+        ...  # a provider's base_url is server.base_url
+        assert server.models() == ["small", "small"]
+
+Every request is recorded (path, headers, JSON body) before it is answered,
+so a test can tell which models were asked, in what order, with what
+messages, and that no request arrived at all. A stall waits on the server's
+own shutdown too, so a test that walks away from one does not wait it out.
+
+Connections are served by a pool of threads started with the server, never
+one started per connection: a run in the same process (``run_agent``)
+counts the threads it leaves behind, and holds its lock until the process
+exits if there are any.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = [
+    "Behaviour",
+    "FakeLLM",
+    "Seen",
+    "not_json",
+    "rate_limited",
+    "reply",
+    "server_error",
+    "stall",
+]
+
+WORKERS = 8
+"""Connections served at once (a stalled answer holds one)."""
+
+USAGE = (10, 5)
+"""The ``(prompt_tokens, completion_tokens)`` a reply reports unless told otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """One scripted answer: status, headers and body, sent after ``stall_s`` seconds."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    stall_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A request the server received."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any
+    """The JSON body, parsed (None when it was not JSON)."""
+    at: float
+    """Its arrival, on this process's ``time.monotonic()``."""
+
+    @property
+    def model(self) -> str | None:
+        """The model the request asked for."""
+        return self.body.get("model") if isinstance(self.body, dict) else None
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        """The request's messages."""
+        return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
+
+
+def reply(content: str = "ok", *, usage: tuple[int, int] | None = USAGE) -> Behaviour:
+    """200 with ``content`` as the reply; ``usage=None``: a reply that does not say its usage."""
+    payload: dict[str, Any] = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    if usage is not None:
+        prompt, completion = usage
+        payload["usage"] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+    return Behaviour(body=json.dumps(payload).encode())
+
+
+def rate_limited(*, retry_after: float | str | None = None) -> Behaviour:
+    """429, with a ``Retry-After`` header if given."""
+    headers = () if retry_after is None else (("Retry-After", str(retry_after)),)
+    return Behaviour(status=429, body=b'{"error": {"message": "slow down"}}', headers=headers)
+
+
+def server_error(status: int = 500) -> Behaviour:
+    """A 5xx (or any other status) with an OpenAI-style error body."""
+    return Behaviour(status=status, body=b'{"error": {"message": "the model is unwell"}}')
+
+
+def stall(seconds: float, then: Behaviour | None = None) -> Behaviour:
+    """``then`` (a normal reply by default), sent only after ``seconds``."""
+    answer = then or reply("late")
+    return Behaviour(answer.status, answer.body, answer.headers, stall_s=seconds)
+
+
+def not_json() -> Behaviour:
+    """200 that says it is JSON and is not."""
+    return Behaviour(body=b"<html>502 upstream confused</html>")
+
+
+@dataclass
+class _Script:
+    default: Behaviour
+    queues: dict[str | None, deque[Behaviour]] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+    closing: threading.Event = field(default_factory=threading.Event)
+
+    def answer(self, seen: Seen) -> Behaviour:
+        with self.arrived:
+            self.seen.append(seen)
+            self.arrived.notify_all()
+            for queue in (self.queues.get(seen.model), self.queues.get(None)):
+                if queue:
+                    return queue.popleft()
+            return self.default
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as providers do: clients reuse connections
+    wbufsize = -1  # headers and body leave in one write: no Nagle wait between them
+    script: ClassVar[_Script]
+
+    def do_POST(self) -> None:
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(data)
+        except ValueError:
+            body = None
+        seen = Seen(self.path, dict(self.headers.items()), body, time.monotonic())
+        behaviour = self.script.answer(seen)
+        if behaviour.stall_s and self.script.closing.wait(behaviour.stall_s):
+            self.close_connection = True
+            return  # shutting down: nobody is waiting for this one
+        try:
+            self.send_response(behaviour.status)
+            self.send_header("Content-Type", "application/json")
+            for name, value in behaviour.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(behaviour.body)))
+            self.end_headers()
+            self.wfile.write(behaviour.body)
+        except OSError:
+            self.close_connection = True  # the client gave up waiting
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        """Quiet: pytest output is for failures."""
+
+
+class _PooledServer(HTTPServer):
+    """An HTTP server whose connections are served by threads started with it."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], workers: int) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self._waiting: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue()
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"fakellm-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        self._threads.append(
+            threading.Thread(
+                target=self.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="fakellm-accept",
+                daemon=True,
+            )
+        )
+
+    def start(self) -> None:
+        """Start accepting connections, and the threads that serve them."""
+        for thread in self._threads:
+            thread.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._waiting.put((request, client_address))
+
+    def _work(self) -> None:
+        while (job := self._waiting.get()) is not None:
+            request, client_address = job
+            with self._lock:
+                self._open.add(request)
+            try:
+                self.finish_request(request, client_address)
+            except OSError:
+                pass  # the client went away
+            finally:
+                with self._lock:
+                    self._open.discard(request)
+                self.shutdown_request(request)
+
+    def stop(self) -> None:
+        """Stop accepting, end every connection, and the threads with them."""
+        self.shutdown()
+        self.server_close()
+        with self._lock:
+            for connection in self._open:  # idle keep-alive connections: let their workers go
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+        for _ in self._threads[:-1]:
+            self._waiting.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+class FakeLLM:
+    """An OpenAI-compatible server on 127.0.0.1 (a free port), answering in its own threads."""
+
+    def __init__(self, default: Behaviour | None = None, *, workers: int = WORKERS) -> None:
+        """Bind the port now; serve once entered, in ``workers`` threads.
+
+        ``default`` answers when no queue has anything.
+        """
+        self._script = _Script(default=default or reply())
+        handler = type("Handler", (_Handler,), {"script": self._script})
+        self._server = _PooledServer(handler, workers)
+
+    @property
+    def base_url(self) -> str:
+        """A provider's ``base_url``: ``http://127.0.0.1:PORT/v1``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def default(self) -> Behaviour:
+        """What a request gets when no queue has anything for it."""
+        return self._script.default
+
+    @default.setter
+    def default(self, behaviour: Behaviour) -> None:
+        with self._script.arrived:
+            self._script.default = behaviour
+
+    def script(self, *behaviours: Behaviour, model: str | None = None) -> None:
+        """Queue ``behaviours`` for requests to ``model`` (None: to any model), in turn."""
+        with self._script.arrived:
+            self._script.queues.setdefault(model, deque()).extend(behaviours)
+
+    @property
+    def requests(self) -> list[Seen]:
+        """Every request received so far, in arrival order."""
+        with self._script.arrived:
+            return list(self._script.seen)
+
+    def models(self) -> list[str | None]:
+        """The model each request asked for, in arrival order."""
+        return [seen.model for seen in self.requests]
+
+    def wait_for(self, count: int, *, timeout_s: float = 30.0) -> bool:
+        """Wait until ``count`` requests have arrived; whether they did in ``timeout_s``."""
+        with self._script.arrived:
+            return self._script.arrived.wait_for(
+                lambda: len(self._script.seen) >= count, timeout=timeout_s
+            )
+
+    def __enter__(self) -> Self:
+        """Start serving: every thread of the server starts here, before any run."""
+        self._server.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Release stalled answers, stop serving and free the port."""
+        self._script.closing.set()
+        self._server.stop()
