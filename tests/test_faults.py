@@ -121,6 +121,9 @@ SAVE_UNSYNCED = {step: calls for step, calls in SAVE.items() if step not in ("fs
 
 PLACES = [
     Place("lock", "*/home/state", {"mkdir": (1,)}),
+    # The marker's directory is made again: with a store that is not files, the
+    # lease makes none.
+    Place("deadline marker", "*/home/state", {"mkdir": (2,)}),
     Place("lock", "*/state/pub.lock", {"open": (1,)}),
     # unlink 1 clears a stale marker as the run starts, unlink 2 removes its own at
     # the end: a run that cannot write its marker stops; one that cannot remove it
