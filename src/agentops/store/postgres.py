@@ -155,6 +155,8 @@ class PostgresLease:
 
     def check(self) -> None:
         """Raise :class:`LeaseLost` unless the lease row still names this holder, unexpired."""
+        if self.connection.closed:  # released: its block ended
+            raise self.lost()
         row = self._store.execute(
             "SELECT 1 FROM {s}.lease WHERE agent = %s AND token = %s AND held "
             "AND expires_at > now()",
