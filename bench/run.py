@@ -30,7 +30,7 @@ from _bench import report  # noqa: E402 - needs the path above
 if TYPE_CHECKING:
     from _bench import Row
 
-ORDER = ("startup", "actions", "spends", "ledger", "journal", "report", "status")
+ORDER = ("startup", "actions", "spends", "ledger", "journal", "report", "status", "store")
 """The usual order of the table; benchmarks not named here follow, by name."""
 
 
