@@ -101,6 +101,16 @@ def test_check_json_as_cron_runs_it(project, run_agentops, url):
     assert (again["created"], again["agents"]) == (False, 0)
 
 
+def test_the_environment_wins_over_agentops_toml(project, invoke, url):
+    """$AGENTOPS_STORE_URL wins over the store agentops.toml names; unset, that one is used."""
+    project.add_agent("hello")
+    (project.home / "agentops.toml").write_text(
+        '[store]\nurl = "postgresql:///nowhere?host=/nonexistent"\n'
+    )
+    assert invoke("store", "check", env={STORE_URL_ENV: url}).exit_code == 0
+    assert invoke("store", "check", env={STORE_URL_ENV: ""}).exit_code == 74
+
+
 def test_check_of_a_store_it_cannot_reach_is_74_in_one_line(project, invoke):
     """No server there: 74, one line naming the store without its password."""
     project.add_agent("hello")
@@ -113,17 +123,19 @@ def test_check_of_a_store_it_cannot_reach_is_74_in_one_line(project, invoke):
     assert "pw-never-shown" not in done.output
 
 
-def test_check_of_tables_from_a_newer_agentops_is_74(project, invoke, url):
+def test_tables_from_a_newer_agentops_are_74_for_check_and_run(project, invoke, url):
     """A schema version this agentops does not know: 74, and a line saying to upgrade."""
     project.add_agent("hello")
     store = PostgresStore(url)
     store.migrate()
     store.execute("UPDATE {s}.meta SET value = '99' WHERE key = 'schema_version'")
     store.close()
-    done = invoke("store", "check", env={STORE_URL_ENV: url})
-    assert done.exit_code == 74
-    assert "schema version 99, written by a newer agentops" in done.stderr
-    assert "upgrade agentops" in done.stderr
+    for command in (("store", "check"), ("run", "hello")):
+        done = invoke(*command, env={STORE_URL_ENV: url})
+        assert done.exit_code == 74
+        (line,) = done.stderr.splitlines()
+        assert "schema version 99, written by a newer agentops" in line
+        assert "upgrade agentops" in line
 
 
 # -- store copy ------------------------------------------------------------------------------
