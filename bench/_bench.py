@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = [
     "ENV",
@@ -162,11 +162,25 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def wall_s(command: list[str], *, cwd: Path | None = None, expect: int = 0) -> float:
-    """Seconds a subprocess took, from start to exit; its exit code must be ``expect``."""
+def wall_s(
+    command: list[str],
+    *,
+    cwd: Path | None = None,
+    expect: int = 0,
+    env: Mapping[str, str] | None = None,
+) -> float:
+    """Seconds a subprocess took, from start to exit; its exit code must be ``expect``.
+
+    It runs in :data:`ENV`, or in ``env`` if given.
+    """
     started = time.perf_counter()
     done = subprocess.run(
-        command, cwd=cwd, env=ENV, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command,
+        cwd=cwd,
+        env=ENV if env is None else env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     elapsed = time.perf_counter() - started
     if done.returncode != expect:

@@ -390,16 +390,13 @@ def agent_tomls(draw) -> str:
 
 
 def check_toml_everywhere(home: Path) -> None:
-    """``run``, ``list`` and ``cron`` each work or refuse the agent.toml in one line.
-
-    A ``[store] url`` that parses but leads nowhere is a store that cannot be
-    reached: 74, like a state file that cannot be read.
-    """
+    """``run``, ``list`` and ``cron`` each work or refuse the agent.toml in one line."""
     result = cli(home, "run", "a")
     note_exit(result.exit_code)
-    assert_clean(result, {0, 1, 65, 74, 75, 78}, quiet={0, 75})
-    if result.exit_code == 74:
-        assert "cannot connect to the store" in result.output
+    codes = {0, 1, 65, 75, 78}
+    if "cannot connect to the store" in result.stderr:  # a [store] url that leads nowhere
+        codes.add(74)
+    assert_clean(result, codes, quiet={0, 75})
     assert_clean(cli(home, "list"), {0, 78})
     assert_clean(cli(home, "cron"), {0, 78})
 
@@ -466,10 +463,7 @@ def project_tomls(draw) -> str:
 @example(project_toml=b'[store]\nurl = "postgres://x"\n')
 @example(project_toml=b"[defaults]\ntimeout = 0\n")
 def test_any_agentops_toml_works_or_is_refused_in_one_line(project_toml):
-    """agentops.toml from its real keys, or random bytes: run, list and cron work or exit 78.
-
-    (Or 74, for a store URL that cannot be reached.)
-    """
+    """agentops.toml from its real keys, or random bytes: run, list and cron work or exit 78."""
     with scratch_home(a=HELLO) as home:
         (home / "agentops.toml").write_bytes(project_toml)
         check_toml_everywhere(home)
@@ -743,9 +737,7 @@ valid_states = st.fixed_dictionaries(
         ),
         "last_success_at": stamps | st.none(),
         "metrics": st.dictionaries(
-            st.sampled_from(
-                ["runs", "succeeded", "failed", "skipped", "stopped", "tokens", "notes"]
-            ),
+            st.sampled_from(["runs", "succeeded", "failed", "skipped", "stopped", "tokens"]),
             st.integers(min_value=0, max_value=10**12) | st.just(10**400),
         ),
         "errors": some(
@@ -804,11 +796,6 @@ valid_states = st.fixed_dictionaries(
             optional={"unresolved": some(st.tuples(st.just("publish"), st.text(max_size=4)))},
         ),
         "journal_folded": st.none() | run_ids,
-        "memory": st.dictionaries(
-            st.text(max_size=5),
-            st.fixed_dictionaries({"value": json_values}, optional={"expires_at": stamps}),
-            max_size=3,
-        ),
         "data": st.dictionaries(st.text(max_size=5), json_values, max_size=4),
     },
 )

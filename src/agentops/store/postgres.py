@@ -155,6 +155,8 @@ class PostgresLease:
 
     def check(self) -> None:
         """Raise :class:`LeaseLost` unless the lease row still names this holder, unexpired."""
+        if self.connection.closed:  # released: its block ended
+            raise self.lost()
         row = self._store.execute(
             "SELECT 1 FROM {s}.lease WHERE agent = %s AND token = %s AND held "
             "AND expires_at > now()",
@@ -263,7 +265,10 @@ class PostgresStore:
 
         Returns the schema version found before (0: none).
         """
-        connection = connection or self._main()
+        if connection is None:  # not _main(), which would migrate first and find them made
+            if self._connection is None or self._connection.closed:
+                self._connection = self._connect()
+            connection = self._connection
         import psycopg  # noqa: PLC0415 - imported by _connect already
 
         try:
@@ -295,6 +300,7 @@ class PostgresStore:
                     )
         except psycopg.Error as exc:
             raise StateError(f"cannot prepare the store {self.where}: {_said(exc)}") from None
+        self._ready = True
         return found
 
     def execute(
@@ -344,12 +350,21 @@ class PostgresStore:
         connection = self._connect()
         lease: PostgresLease | None = None
         try:
-            got = self.execute(
-                "SELECT pg_try_advisory_lock(%s)", (_key(self.schema, name),), connection=connection
-            ).fetchone()
-            locked = bool(got and got[0])
             with self._transaction(connection):
+                # Contenders take turns on the row (made first if need be), and each
+                # tries the advisory lock only in its turn: the one that takes the
+                # lease is then the one holding the lock, which its death frees at once.
+                self._exec(
+                    connection,
+                    "INSERT INTO {s}.lease (agent, token, held, locked) "
+                    "VALUES (%s, 0, false, false) ON CONFLICT (agent) DO NOTHING",
+                    (name,),
+                )
                 row = self._lease_row(name, connection, lock=True)
+                got = self._exec(
+                    connection, "SELECT pg_try_advisory_lock(%s)", (_key(self.schema, name),)
+                ).fetchone()
+                locked = bool(got and got[0])
                 # Taken while its holder may live: a live row whose holder keeps its
                 # advisory lock, or one taken over without it (a frozen host's).
                 if row is not None and row.held and row.live and (not locked or not row.locked):
@@ -375,14 +390,18 @@ class PostgresStore:
             yield lease
         finally:
             if lease is None or not lease.kept:
-                if lease is not None:
-                    with contextlib.suppress(StateError):
+                with contextlib.suppress(StateError):
+                    if lease is not None:
                         self.execute(
                             "UPDATE {s}.lease SET held = false WHERE agent = %s AND token = %s",
                             (name, lease.token),
                             connection=connection,
                         )
-                connection.close()  # the advisory lock goes with the session
+                    # Now, not when the server gets round to ending the session:
+                    # the next run must find the lock free, or it takes the lease
+                    # without it, and then its death frees nothing until the expiry.
+                    self.execute("SELECT pg_advisory_unlock_all()", (), connection=connection)
+                connection.close()  # the advisory lock goes with the session in any case
 
     def _lease_row(
         self, name: str, connection: psycopg.Connection[Any] | None = None, *, lock: bool = False

@@ -1,0 +1,158 @@
+"""The cost of a shared store: a run on PostgreSQL against the same run on the file store.
+
+A run on the PostgreSQL store imports psycopg, connects twice (the store's
+connection, and the lease's own), takes its lease in a transaction, and
+writes each journal record as an insert checked against the lease: a guarded
+action's intent waits for the server's disk, as the file store's fsync waits
+for the local one. This measures, in one run, real `agentops run` processes
+(as cron starts them) of an agent doing N guarded actions, on a PostgreSQL
+server of the bench's own on this machine (tests/pgserver.py: the database on
+the same disk as the files) and on the file store, alternating the two, and
+prints the median ratio and the milliseconds PostgreSQL adds to a run.
+
+    python bench/store.py [--actions 100] [--rounds 15] [--target 1.5] [--quick]
+
+Exits 1 if the median ratio passes the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from _bench import (
+    ENV,
+    Row,
+    agentops_executable,
+    alternate,
+    ratio_row,
+    report,
+    time_row,
+    wall_s,
+    write_agent,
+)
+from agentops.store import STORE_URL_ENV
+from agentops.store.postgres import PostgresStore
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+if str(TESTS) not in sys.path:  # the suite's server: one way to start PostgreSQL, not two
+    sys.path.insert(0, str(TESTS))
+
+TARGET = 1.5
+NAME = "touch"
+
+AGENT = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    actions: int
+
+class Result(BaseModel):
+    done: int
+
+def run(params: Params, ctx: Context) -> Result:
+    for i in range(params.actions):
+        ctx.action("touch", key=f"{ctx.run_id}-{i}", do=lambda: None)
+    return Result(done=params.actions)
+"""
+
+
+def start_server() -> Any:
+    """The bench's own PostgreSQL server (installed with apt-get where missing, as root)."""
+    from pgserver import PostgresServer  # noqa: PLC0415 - found through TESTS, on sys.path
+
+    try:
+        return PostgresServer()
+    except BaseException as exc:  # pytest's skip, raised when it cannot be installed
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        sys.exit(f"no PostgreSQL server for the benchmark: {exc}")
+
+
+def forget(home: Path, store: PostgresStore) -> None:
+    """Remove what a run left (but the lease), so each round starts as the first did."""
+    for leftover in (home / "state").glob(f"{NAME}.*"):
+        if leftover.suffix != ".lock":
+            leftover.unlink()
+    for table in ("agent_state", "journal", "agent_record", "tick"):
+        store.execute(f"DELETE FROM {{s}}.{table} WHERE agent = %s", (NAME,))  # noqa: S608 - ours
+
+
+def rows(
+    *,
+    quick: bool = False,
+    actions: int | None = None,
+    rounds: int | None = None,
+    target: float = TARGET,
+) -> list[Row]:
+    """``agentops run`` of N guarded actions, on PostgreSQL against on the file store."""
+    actions = actions or (20 if quick else 100)
+    rounds = rounds or (1 if quick else 15)
+    agentops = agentops_executable()
+    server = start_server()
+    try:
+        url = server.database()
+        store = PostgresStore(url)
+        # Beside the server's files, so both stores write to the same disk.
+        with tempfile.TemporaryDirectory(prefix="agentops-bench-") as tmp:
+            home = Path(tmp)
+            write_agent(home, NAME, AGENT, 'timeout = "1h"\n')
+            command = [agentops, "--home", str(home), "run", NAME, "-p", f"actions={actions}"]
+            files_env = {k: v for k, v in ENV.items() if k != STORE_URL_ENV}
+            postgres_env = {**files_env, STORE_URL_ENV: url}
+
+            def measure(env: dict[str, str]) -> float:
+                elapsed = wall_s(command, env=env)
+                forget(home, store)
+                return elapsed
+
+            for env in (files_env, postgres_env):  # imports, .pyc files, the tables
+                measure(env)
+            subject_s, baseline_s = alternate(
+                rounds, lambda: measure(files_env), lambda: measure(postgres_env)
+            )
+        store.close()
+    finally:
+        server.stop()
+    added_s = [s - b for s, b in zip(subject_s, baseline_s, strict=True)]
+    figure = f"agentops run, {actions} guarded actions"
+    return [
+        ratio_row(
+            "store",
+            f"{figure}: PostgreSQL store",
+            subject_s,
+            f"{figure}: file store",
+            baseline_s,
+            target=target,
+        ),
+        time_row(
+            "store",
+            "time PostgreSQL adds to that run",
+            added_s,
+            "the run on the file store",
+            baseline_s,
+            # The same target, said in time: at most (target - 1) file-store runs more.
+            target_s=(target - 1) * statistics.median(baseline_s),
+        ),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--actions", type=int, help="guarded actions in the run (default 100)")
+    parser.add_argument("--rounds", type=int, help="measurements of each (default 15)")
+    parser.add_argument("--target", type=float, default=TARGET, help="highest acceptable ratio")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few actions, one round")
+    args = parser.parse_args()
+    return report(
+        rows(quick=args.quick, actions=args.actions, rounds=args.rounds, target=args.target)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
