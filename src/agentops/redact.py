@@ -77,8 +77,9 @@ _SHAPES: list[tuple[tuple[str, ...], str]] = [
         ("private key-----",),
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
     ),
-    # The password of user:password@host, up to the last @ before the path.
-    (("://",), r"://[^/\s:@\"'<>]*:(?P<secret>[^\s/\"'<>]+)@"),
+    # The password of user:password@host, up to the last @ before the path. Looked
+    # for on "@", not "://": most log lines hold a URL, few an "@".
+    (("@",), r"://[^/\s:@\"'<>]*:(?P<secret>[^\s/\"'<>]+)@"),
     # ?api_key=… in URLs, and form bodies such as "grant_type=x&client_secret=…".
     (
         (
