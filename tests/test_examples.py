@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import pytest
 from agentops.project import Project as AgentopsProject
 from agentops.schedule import render_crontab
 from conftest import REPO
+from fakellm import FakeLLM, reply
 
 EXAMPLE_HOME = Path("/srv/agentops")
 """crontab.example shows an install at this path."""
@@ -64,6 +66,31 @@ def test_digest_dry_run_writes_no_file_and_forgets_nothing(repo_copy, run_agento
     assert not repo_copy.state_path("digest").exists()
     assert run_agentops("run", "digest").returncode == 0
     assert len(repo_copy.events("digest")[-1]["result"]["items"]) == 3
+
+
+def test_analyst_asks_the_model_and_recalls_its_last_conclusion(repo_copy, run_agentops):
+    """With a model answering: its validated analysis, noted, and recalled by the next run."""
+    toml = repo_copy.home / "agentops.toml"
+    analyses = [
+        {"trend": "up", "summary": "revenue grew steadily, spring strongest", "confidence": 0.8},
+        {"trend": "up", "summary": "growth held", "confidence": 0.6},
+    ]
+    with FakeLLM() as server:
+        toml.write_text(toml.read_text().replace("http://127.0.0.1:11434/v1", server.base_url))
+        server.script(*(reply(json.dumps(analysis)) for analysis in analyses))
+        for analysis in analyses:
+            result = run_agentops("run", "analyst")
+            assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+            finished = repo_copy.events("analyst")[-1]
+            assert finished["result"]["source"] == "model"
+            assert finished["result"]["summary"] == analysis["summary"]
+            assert finished["degraded"] is False
+        first, second = (seen.messages[-1]["content"] for seen in server.requests)
+    assert server.models() == ["llama3.2", "llama3.2"]
+    assert "<untrusted-" in first
+    assert "2026-01: 412 orders, 18230 USD" in first
+    assert "Earlier conclusions" not in first
+    assert "revenue grew steadily, spring strongest" in second.split("Earlier conclusions")[1]
 
 
 def test_analyst_works_offline_by_rule_when_no_model_answers(repo_copy, run_agentops):
