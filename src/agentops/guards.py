@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import shlex
+import threading
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
@@ -129,6 +130,9 @@ class RunGuards:
         self.attempt = 0
         """The attempt of ``run()`` under way (retries count up from 1)."""
         self._reservations = 0
+        # Agents call models and tools from threads: a cap checked by one thread
+        # must still hold when another records, and journal appends must not interleave.
+        self._lock = threading.RLock()
         self._hosts: HostPolicy | None = None
         self._names: dict[str, str] = {}
 
@@ -298,11 +302,12 @@ class RunGuards:
 
     def spend(self, *, usd: float = 0.0, tokens: int = 0) -> None:
         """Record a cost before it is incurred; refuse it if it would pass a cap."""
-        self._admit_cost(usd, tokens)
-        with self.interrupts.critical():
-            self._record(Spend, durable=True, usd=usd, tokens=tokens)
-        self.tokens += tokens
-        self.usd += usd
+        with self._lock:
+            self._admit_cost(usd, tokens)
+            with self.interrupts.critical():
+                self._record(Spend, durable=True, usd=usd, tokens=tokens)
+            self.tokens += tokens
+            self.usd += usd
         self.log.info_redacted("budget.spent", usd=usd, tokens=tokens)
 
     def reserve(self, *, usd: float, tokens: int = 0) -> str:
@@ -311,26 +316,29 @@ class RunGuards:
         Refused like a spend if it would pass a cap, before anything is sent.
         Journaled (durable), so a process killed before :meth:`settle` keeps it.
         """
-        self._admit_cost(usd, tokens)
-        self._reservations += 1
-        reservation = f"{self.run_id}-{self._reservations}"
-        with self.interrupts.critical():
-            self._record(Reserve, durable=True, id=reservation, usd=usd, tokens=tokens)
-        self.tokens += tokens
-        self.usd += usd
+        with self._lock:
+            self._admit_cost(usd, tokens)
+            self._reservations += 1
+            reservation = f"{self.run_id}-{self._reservations}"
+            with self.interrupts.critical():
+                self._record(Reserve, durable=True, id=reservation, usd=usd, tokens=tokens)
+            self.tokens += tokens
+            self.usd += usd
         self.log.info("budget.reserved", id=reservation, usd=usd, tokens=tokens)
         return reservation
 
     def settle(self, reservation: str, *, usd: float, tokens: int) -> None:
         """Replace a reservation by what the cost came to (usually less)."""
         _check_amounts(usd, tokens)
-        was = next((s for s in reversed(self.state.budget.spends) if s.id == reservation), None)
-        if was is None:
-            raise ValueError(f"no reservation {reservation!r} to settle")
-        with self.interrupts.critical():
-            self._record(Settle, id=reservation, usd=usd, tokens=tokens)
-        self.tokens += tokens - was.tokens
-        self.usd += usd - was.usd
+        with self._lock:
+            spends = self.state.budget.spends
+            was = next((s for s in reversed(spends) if s.id == reservation), None)
+            if was is None:
+                raise ValueError(f"no reservation {reservation!r} to settle")
+            with self.interrupts.critical():
+                self._record(Settle, id=reservation, usd=usd, tokens=tokens)
+            self.tokens += tokens - was.tokens
+            self.usd += usd - was.usd
         self.log.info(
             "budget.settled", id=reservation, usd=usd, tokens=tokens, reserved_usd=was.usd
         )
@@ -409,8 +417,12 @@ class RunGuards:
         rate = self.limits.request_rate
         if rate is None:
             return
-        wait = self._window_wait(REQUESTS, rate, record=False)
-        if wait > 0:
+        while True:  # another thread may take the slot this one waited for: ask again
+            with self._lock:
+                wait = self._window_wait(REQUESTS, rate, record=False)
+                if wait <= 0:
+                    self._window_wait(REQUESTS, rate, record=True)
+                    return
             left = self.interrupts.remaining_s()
             if wait > left:
                 self._stop(
@@ -422,7 +434,6 @@ class RunGuards:
                 )
             self.log.info("requests.waiting", wait_s=round(wait, 3), limit=str(rate))
             self.sleep(wait)
-        self._window_wait(REQUESTS, rate, record=True)
 
     def _window_wait(self, key: str, rate: Rate, *, record: bool) -> float:
         """Seconds until ``rate`` allows one more event under ``key``; record it if ``record``."""
@@ -439,13 +450,14 @@ class RunGuards:
     def _record(self, kind: type[RecordBase], *, durable: bool = False, **fields: Any) -> None:
         journal = self.journal
         run_id = journal.run_id if journal is not None else "dry-run"
-        record = build(kind, run_id=run_id, at=self.clock(), **fields)
-        if journal is not None:
-            try:
-                journal.append(record, durable=durable)
-            except StateError as exc:  # without its journal the run cannot go on safely
-                self._stop(StateError(f"{self.agent}: {exc.message}", agent=self.agent))
-        apply(self.state, self._the_ledger() if "action" in fields else None, record)
+        with self._lock:
+            record = build(kind, run_id=run_id, at=self.clock(), **fields)
+            if journal is not None:
+                try:
+                    journal.append(record, durable=durable)
+                except StateError as exc:  # without its journal the run cannot go on safely
+                    self._stop(StateError(f"{self.agent}: {exc.message}", agent=self.agent))
+            apply(self.state, self._the_ledger() if "action" in fields else None, record)
 
     def _the_ledger(self) -> Ledger:
         # A ledger that cannot be read stops the run like a guard: it is no
