@@ -221,3 +221,47 @@ def test_a_copy_onto_agents_the_target_holds_needs_overwrite(ran, invoke, url):
         assert target.load("hello") == FileStore(ran.home / "state").load("hello")
     finally:
         target.close()
+
+
+@pytest.mark.usefixtures("ran")  # a home whose agents ran: there is something to copy
+def test_a_copy_onto_an_agent_only_paused_in_the_target_needs_overwrite(invoke, url, clock):
+    """A pause set in the target before cutting over is the operator's: not replaced unasked."""
+    target = PostgresStore(url)
+    try:
+        target.set_pause("hello", Pause(at=clock(), reason="cutting over"))
+        refused = invoke("store", "copy", "--to", url)
+        assert refused.exit_code == 2
+        assert "hello: the target store holds this agent already" in refused.stderr
+        assert target.snapshot("acting").state is None, "nothing is written unless all can be"
+        assert target.pause("hello") is not None
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "query",  # libpq takes ?password=
+        "slash",  # an unencoded password holding a /
+        "at",  # an unencoded password holding an @
+    ],
+)
+def test_a_password_in_the_url_is_never_printed(project, run_agentops, url, spelled):
+    """However the URL holds it, store check and store copy name the store without it."""
+    project.add_agent("hello")
+    secret = "pw-never-shown"
+    secret_url = {
+        "query": f"{url}&password={secret}",
+        "slash": with_password(url, f"{secret}/x"),
+        "at": with_password(url, f"{secret}@x"),
+    }[spelled]
+    env = cron_env(project.home)
+    for args in (
+        ("store", "check"),
+        ("store", "check", "--json"),
+        ("store", "copy", "--to", secret_url),
+    ):
+        env_for = env if args[1] == "copy" else {**env, STORE_URL_ENV: secret_url}
+        done = run_agentops(*args, env=env_for)
+        assert secret not in done.stdout + done.stderr, (args, done.stdout, done.stderr)
+        assert secret[:8] not in done.stdout + done.stderr

@@ -16,7 +16,7 @@ from agentops.errors import StateError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from agentops.store.base import Store
+    from agentops.store.base import Snapshot, Store
 
 __all__ = ["COPY_TTL_S", "copy_agents"]
 
@@ -36,23 +36,35 @@ def copy_agents(
                 "run the agent once (it recovers the journal), then copy",
                 agent=name,
             )
-        if target.pending(name) is not None or (
-            not overwrite and target.snapshot(name).state is not None
-        ):
-            raise UsageError(
-                f"{name}: the target store holds this agent already; "
-                "--overwrite replaces what it holds",
-                agent=name,
-            )
+        _refuse_to_replace(target, name, overwrite=overwrite)
     copied = []
     for name in names:
         with (
             source.lease(name, run_id=run_id, ttl_s=COPY_TTL_S),
             target.lease(name, run_id=run_id, ttl_s=COPY_TTL_S) as lease,
         ):
+            # Again, under the lease: a run or a pause may have come since.
+            _refuse_to_replace(target, name, overwrite=overwrite)
             snapshot = source.snapshot(name)
-            if snapshot.state is None and snapshot.ledger is None:
+            if not _holds_anything(snapshot):
                 continue  # it never ran: nothing to move
             target.put_snapshot(lease, snapshot)
             copied.append(name)
     return copied
+
+
+def _refuse_to_replace(target: Store, name: str, *, overwrite: bool) -> None:
+    # A pause, a claimed tick or a pending notice is the operator's too:
+    # anything the target holds of the agent is replaced only when asked.
+    if target.pending(name) is not None or (
+        not overwrite and _holds_anything(target.snapshot(name))
+    ):
+        raise UsageError(
+            f"{name}: the target store holds this agent already; "
+            "--overwrite replaces what it holds",
+            agent=name,
+        )
+
+
+def _holds_anything(snapshot: Snapshot) -> bool:
+    return any(part is not None for part in snapshot[1:])

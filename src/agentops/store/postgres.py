@@ -40,12 +40,14 @@ import os
 import re
 import socket
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ValidationError
 
 from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.journal import encode, parse_lines
 from agentops.ledger import Ledger
+from agentops.redact import MIN_SECRET_LENGTH, REDACTED
 from agentops.state import AgentState
 from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_state
@@ -115,9 +117,29 @@ CREATE TABLE {s}.tick (
 """
 
 
+_USER_INFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^\s?#]*)@")
+"""A URL's user info: up to its last @, since an unencoded password may hold / or @."""
+_PASSWORD_PARAMETER = re.compile(r"(?i)(?P<name>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^&\s]*)")
+"""libpq's ?password=... in a URL, and password=... in a key=value connection string."""
+
+
 def safe_url(url: str) -> str:
-    """``url`` without its password, to be said in a message or a log."""
-    return re.sub(r"(://[^/@:?#]*):[^/@?#]*@", r"\1@", url)
+    """``url`` (or a message holding one) without its password, to be said anywhere."""
+    url = _USER_INFO.sub(lambda m: m["scheme"] + m["info"].split(":", 1)[0] + "@", url)
+    return _PASSWORD_PARAMETER.sub(lambda m: m["name"] + REDACTED, url)
+
+
+def _passwords(url: str) -> list[str]:
+    """The passwords ``url`` holds, decoded too, and the pieces a parser may quote alone.
+
+    libpq reads an unencoded ``/`` or ``:`` in a password as the start of the
+    host's path or port, and quotes that piece in its error.
+    """
+    found = {m["info"].partition(":")[2] for m in _USER_INFO.finditer(url)}
+    found |= {url[m.end("name") : m.end()].strip("'") for m in _PASSWORD_PARAMETER.finditer(url)}
+    found |= {unquote(password) for password in found}
+    found |= {piece for password in found for piece in re.split(r"[/:@?#&]", password)}
+    return sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
 
 
 def _key(*parts: str) -> int:
@@ -222,6 +244,7 @@ class PostgresStore:
             raise ValueError(f"not a schema name agentops uses: {schema!r}")
         self.url = url
         self.schema = schema
+        self._passwords = _passwords(url)
         self._connection: psycopg.Connection[Any] | None = None
         self._ready = False
 
@@ -245,7 +268,9 @@ class PostgresStore:
                 application_name="agentops",
             )
         except psycopg.Error as exc:
-            raise StateError(f"cannot connect to the store {self.where}: {_said(exc)}") from None
+            raise StateError(
+                f"cannot connect to the store {self.where}: {self._said(exc)}"
+            ) from None
 
     @property
     def where(self) -> str:
@@ -299,7 +324,7 @@ class PostgresStore:
                         (str(SCHEMA_VERSION),),
                     )
         except psycopg.Error as exc:
-            raise StateError(f"cannot prepare the store {self.where}: {_said(exc)}") from None
+            raise StateError(f"cannot prepare the store {self.where}: {self._said(exc)}") from None
         self._ready = True
         return found
 
@@ -316,7 +341,7 @@ class PostgresStore:
         try:
             return self._exec(connection or self._main(), query, args)
         except psycopg.Error as exc:
-            raise StateError(f"the store {self.where} failed: {_said(exc)}") from None
+            raise StateError(f"the store {self.where} failed: {self._said(exc)}") from None
 
     def _exec(
         self, connection: psycopg.Connection[Any], query: str, args: tuple[Any, ...] = ()
@@ -333,7 +358,7 @@ class PostgresStore:
             with connection.transaction():
                 yield connection
         except psycopg.Error as exc:
-            raise StateError(f"the store {self.where} failed: {_said(exc)}") from None
+            raise StateError(f"the store {self.where} failed: {self._said(exc)}") from None
 
     def close(self) -> None:
         """Close the store's own connection (leases keep theirs)."""
@@ -697,7 +722,9 @@ class PostgresStore:
             agent=name,
         )
 
-
-def _said(exc: Exception) -> str:
-    """A database error in one line, without a password a URL in it may hold."""
-    return safe_url(" ".join(str(exc).split())) or type(exc).__name__
+    def _said(self, exc: Exception) -> str:
+        """A database error in one line, without the store's password nor one a URL holds."""
+        said = safe_url(" ".join(str(exc).split()))
+        for password in self._passwords:
+            said = said.replace(password, REDACTED)
+        return said or type(exc).__name__
