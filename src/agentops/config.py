@@ -97,6 +97,11 @@ class Limits(_Section):
     actions: dict[str, RateSpec] = {}
 
     @property
+    def usd_capped(self) -> bool:
+        """Whether a USD cap is kept (every cost must then be counted)."""
+        return self.cost_usd_per_hour is not None or self.cost_usd_per_day is not None
+
+    @property
     def request_rate(self) -> Rate | None:
         """``requests_per_minute`` as a :class:`~agentops.units.Rate`."""
         per_minute = self.requests_per_minute

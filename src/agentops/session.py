@@ -108,6 +108,9 @@ class Session:
         self.run_id = new_run_id(self.clock())
         self.environ = os.environ if options.environ is None else options.environ
         self.redactor = Redactor(self.environ)
+        # A model's key is a secret whatever its variable is called.
+        keys = (self.environ.get(p.api_key_env or "") for p in project.config.providers.values())
+        self.redactor.add(form for key in keys if key for form in (key, key.strip()))
         logs = project.config.logs
         self.sink = RunLogSink(
             project.log_path(name),

@@ -24,8 +24,13 @@ __all__ = ["connect"]
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
-def connect(fs: FileSystem, path: Path, *, timeout_s: float = 5.0) -> sqlite3.Connection:
+def connect(
+    fs: FileSystem, path: Path, *, timeout_s: float = 5.0, threads: bool = False
+) -> sqlite3.Connection:
     """The database at ``path`` (created if missing), in WAL mode, never through a link.
+
+    With ``threads`` the connection may be used from any thread (the caller
+    serialises its use).
 
     Raises ``OSError`` (``ELOOP`` for a link) when the file cannot be made, and
     ``sqlite3.DatabaseError`` when it is not a database.
@@ -37,7 +42,9 @@ def connect(fs: FileSystem, path: Path, *, timeout_s: float = 5.0) -> sqlite3.Co
         if os.path.islink(candidate):  # noqa: PTH114 - the seam speaks os
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(candidate))
     fs.close(fs.open(path, os.O_WRONLY | os.O_CREAT))  # owner-only, no link followed
-    connection = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    connection = sqlite3.connect(
+        path, timeout=timeout_s, isolation_level=None, check_same_thread=not threads
+    )
     try:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(

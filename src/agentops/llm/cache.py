@@ -6,16 +6,20 @@ for the TTL and bounded to ``cache_entries`` replies, the oldest dropped
 first. What is kept is the reply as the agent received it (secrets and
 personal data already filtered), never the prompt: the key is its digest.
 
-It is a cache: a file that cannot be read is replaced by an empty one (and
-the run says so), never a reason to fail a run.
+It is a cache: a file that cannot be read is replaced by an empty one, and
+one that cannot be opened at all (a link or a directory in its place, a
+refused write) is done without for the run; the run says so, and never
+fails for it. An agent's threads may share it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from typing import TYPE_CHECKING, Any
 
+from agentops.fsio import describe
 from agentops.sqlitefile import connect
 
 if TYPE_CHECKING:
@@ -55,46 +59,64 @@ class ReplyCache:
         self._db: sqlite3.Connection | None = None
         self.reset_because: str | None = None
         """Why the file was found unreadable and started afresh, if it was."""
+        self.unavailable: str | None = None
+        """Why the file cannot be used at all this run, if it cannot."""
+        self._lock = threading.RLock()
 
     def get(self, key: str, now: float) -> dict[str, Any] | None:
         """The reply stored under ``key`` if it has not expired."""
-        row = self._execute("SELECT reply FROM replies WHERE key = ? AND expires > ?", (key, now))
-        found = row.fetchone() if row is not None else None
+        with self._lock:
+            row = self._execute(
+                "SELECT reply FROM replies WHERE key = ? AND expires > ?", (key, now)
+            )
+            found = row.fetchone() if row is not None else None
         return None if found is None else dict(json.loads(found[0]))
 
     def put(self, key: str, reply: dict[str, Any], now: float) -> None:
         """Keep ``reply`` under ``key``; drop expired replies, and the oldest past the bound."""
         text = json.dumps(reply, separators=(",", ":"))
-        self._execute(
-            "INSERT OR REPLACE INTO replies (key, reply, stored, expires) VALUES (?, ?, ?, ?)",
-            (key, text, now, now + self.ttl_s),
-        )
-        self._execute("DELETE FROM replies WHERE expires <= ?", (now,))
-        self._execute(
-            "DELETE FROM replies WHERE key IN (SELECT key FROM replies ORDER BY stored DESC "
-            "LIMIT -1 OFFSET ?)",
-            (self.max_entries,),
-        )
+        with self._lock:
+            self._execute(
+                "INSERT OR REPLACE INTO replies (key, reply, stored, expires) VALUES (?, ?, ?, ?)",
+                (key, text, now, now + self.ttl_s),
+            )
+            self._execute("DELETE FROM replies WHERE expires <= ?", (now,))
+            self._execute(
+                "DELETE FROM replies WHERE key IN (SELECT key FROM replies ORDER BY stored DESC "
+                "LIMIT -1 OFFSET ?)",
+                (self.max_entries,),
+            )
 
     def _execute(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor | None:
         import sqlite3  # noqa: PLC0415 - imported by connect() already
 
+        if self.unavailable is not None:
+            return None
         try:
-            return self._connection().execute(sql, args)
-        except sqlite3.DatabaseError as exc:
-            self._start_afresh(f"{type(exc).__name__}: {exc}")
-            return self._connection().execute(sql, args)
+            try:
+                return self._connection().execute(sql, args)
+            except sqlite3.DatabaseError as exc:
+                self._start_afresh(f"{type(exc).__name__}: {exc}")
+                return self._connection().execute(sql, args)
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            self.unavailable = (
+                f"{self.path}: {describe(exc)}"
+                if isinstance(exc, OSError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            return None
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
             import sqlite3  # noqa: PLC0415 - imported by connect() already
 
             try:
-                self._db = connect(self._fs, self.path)
+                self._db = connect(self._fs, self.path, threads=True)
                 self._db.executescript(_SCHEMA)
             except sqlite3.DatabaseError as exc:
                 self._start_afresh(f"{type(exc).__name__}: {exc}")
-                self._db = connect(self._fs, self.path)
+                self._db = connect(self._fs, self.path, threads=True)
                 self._db.executescript(_SCHEMA)
         return self._db
 

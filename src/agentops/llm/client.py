@@ -43,7 +43,7 @@ from agentops.failure import classify
 from agentops.guards import GuardStop
 from agentops.llm.cache import request_key
 from agentops.llm.content import MAX_UNTRUSTED_CHARS, filter_reply, wrap_untrusted
-from agentops.llm.tokens import estimate, estimate_messages, prune
+from agentops.llm.tokens import bound_messages, estimate, estimate_messages, prune
 from agentops.retry import call_with_retries
 
 if TYPE_CHECKING:
@@ -67,7 +67,14 @@ _ROLES = frozenset({"system", "user", "assistant"})
 
 _FENCE = re.compile(r"^```[\w-]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
 
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.InvalidURL,
+)
 """Failures before a request reached the provider: nothing can have been billed."""
 
 
@@ -140,6 +147,7 @@ class LLMClient:
         self._metrics = metrics
         self._pii = pii
         self._cache = cache
+        self._told_unavailable = False
         self._wall_clock = wall_clock
         self._replies: dict[str, list[_Reply]] = {}
         self._replayed: Counter[str] = Counter()
@@ -201,6 +209,7 @@ class LLMClient:
         and named in ``.suspected``: the agent decides what to do.
         """
         wrapped = wrap_untrusted(str(text), source=source, max_chars=max_chars)
+        source = wrapped.source  # a URL parameter is often a pydantic HttpUrl: now text
         if wrapped.suspected:
             self._metrics.injections_suspected += 1
             self._log.warning(
@@ -217,6 +226,9 @@ class LLMClient:
             raise ValueError(f"model {name!r} is not in agentops.toml [models]") from None
         if found.key_env and not found.api_key:
             raise ValueError(f"model {name!r} needs ${found.key_env}, which is not set")
+        if not found.priced and self._guards.limits.usd_capped:
+            # What it costs could not be counted: the cap could be passed unseen.
+            raise ValueError(f"model {name!r} has no prices, and the agent has a USD cap to keep")
         return found
 
     def _complete_with(
@@ -334,6 +346,9 @@ class LLMClient:
         if cache.reset_because is not None:
             self._log.warning("llm.cache_reset", error=cache.reset_because)
             cache.reset_because = None
+        if cache.unavailable is not None and not self._told_unavailable:
+            self._log.warning("llm.cache_unavailable", error=cache.unavailable)
+            self._told_unavailable = True
 
     def _screen(self, text: str, route: Route) -> str:
         if self._pii == "off":
@@ -382,8 +397,9 @@ class LLMClient:
     def _send(self, route: Route, body: dict[str, Any]) -> _Reply:
         headers = {"Authorization": f"Bearer {route.api_key}"} if route.api_key else {}
         estimate_in = estimate_messages(body["messages"])
-        worst_tokens = estimate_in + body["max_tokens"]
-        worst_usd = route.cost_usd(estimate_in, body["max_tokens"]) or 0.0
+        most_in = bound_messages(body["messages"])  # the reservation must be a true bound
+        worst_tokens = most_in + body["max_tokens"]
+        worst_usd = route.cost_usd(most_in, body["max_tokens"]) or 0.0
         attempt = 0
 
         def call() -> _Reply:
@@ -503,7 +519,10 @@ def _reask(reply: str, error: str) -> list[dict[str, str]]:
 
 def _read(response: httpx.Response) -> tuple[str, int, int]:
     """The reply's text and its usage (0 where the provider did not say)."""
-    payload = response.json()
+    try:
+        payload = response.json()
+    except RecursionError:  # a reply nested past Python's limit is garbled, not a crash
+        raise ValueError("the reply is JSON nested too deeply") from None
     try:
         text = payload["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):

@@ -82,6 +82,7 @@ def wrap_untrusted(
     text: str, *, source: str, max_chars: int = MAX_UNTRUSTED_CHARS
 ) -> UntrustedText:
     """``text`` between delimiters it cannot forge, cut to ``max_chars``, its injections named."""
+    source = str(source)  # a URL parameter is often a pydantic HttpUrl
     suspected = injection_phrases(text)
     truncated = len(text) > max_chars
     body = text[:max_chars] + (

@@ -60,19 +60,23 @@ def models_of(config: AgentConfig) -> list[str]:
 def problems(config: AgentConfig, project: ProjectConfig, environ: Mapping[str, str]) -> list[str]:
     """What stops the agent's models from being called as configured, one line each."""
     found = []
-    capped = (
-        config.limits.cost_usd_per_hour is not None or config.limits.cost_usd_per_day is not None
-    )
+    capped = config.limits.usd_capped
     for name in models_of(config):
         model = project.models.get(name)
         if model is None:
             found.append(f"[llm] model {name!r} is not in agentops.toml [models]")
             continue
         provider = project.providers[model.provider]
-        if provider.api_key_env and not environ.get(provider.api_key_env):
+        if provider.api_key_env and not environ.get(provider.api_key_env, "").strip():
             found.append(f"[llm] {name}: ${provider.api_key_env} is not set for {model.provider}")
         if capped and not model.priced:
             found.append(f"[llm] {name} has no prices, and the agent has a USD cap to keep")
+        window = model.context_window
+        if window is not None and config.llm.max_tokens >= window:
+            found.append(
+                f"[llm] max_tokens {config.llm.max_tokens} leaves no room for a prompt in "
+                f"{name}'s context_window {window}"
+            )
     return found
 
 
@@ -83,7 +87,10 @@ def route(name: str, project: ProjectConfig, environ: Mapping[str, str]) -> Rout
     return Route(
         name=name,
         url=provider.base_url.rstrip("/") + "/chat/completions",
-        api_key=environ.get(provider.api_key_env) if provider.api_key_env else None,
+        # Stripped: a key read from a file or a Secret often ends in a newline.
+        api_key=(environ.get(provider.api_key_env) or "").strip() or None
+        if provider.api_key_env
+        else None,
         key_env=provider.api_key_env,
         model=model.name,
         input_usd_per_mtok=model.input_usd_per_mtok,

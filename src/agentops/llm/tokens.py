@@ -1,18 +1,25 @@
 """Token estimates that need no download, and pruning a conversation to a context window.
 
 A tokenizer would mean a model download (or a large dependency) per
-provider. agentops only needs a bound: what to reserve before a call, and
-whether a request fits. So it overestimates: a token per three bytes of
-UTF-8 (English averages about four characters a token, code and other
-scripts fewer), plus a few tokens per message for the chat format. The
-reply's ``usage`` settles the real cost afterwards.
+provider. agentops needs two figures, and neither needs one:
+
+- whether a request fits a context window (and what to prune): an estimate,
+  a token per three bytes of UTF-8 (English averages about four characters
+  a token, code and other scripts fewer);
+- what to reserve before a call: a true upper bound, a token per byte. A
+  byte-level tokenizer (GPT's, Llama's byte fallback) never makes more, and
+  rare scripts, hex or base64 come close to it: an estimate there would let
+  the reply's ``usage`` settle past a cap the reservation kept.
+
+Both add a few tokens per message for the chat format. The reply's
+``usage`` settles the real cost afterwards.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MESSAGE_OVERHEAD", "estimate", "estimate_messages", "prune"]
+__all__ = ["MESSAGE_OVERHEAD", "bound_messages", "estimate", "estimate_messages", "prune"]
 
 MESSAGE_OVERHEAD = 4
 """Tokens each message costs beyond its text (role, separators)."""
@@ -28,6 +35,14 @@ def estimate(text: str) -> int:
 def estimate_messages(messages: list[dict[str, Any]]) -> int:
     """An upper estimate of the prompt tokens of a chat request."""
     return 3 + sum(MESSAGE_OVERHEAD + estimate(str(m.get("content", ""))) for m in messages)
+
+
+def bound_messages(messages: list[dict[str, Any]]) -> int:
+    """The most prompt tokens a chat request can be: a token per byte of its text."""
+    return 3 + sum(
+        MESSAGE_OVERHEAD + max(1, len(str(m.get("content", "")).encode("utf-8", "surrogatepass")))
+        for m in messages
+    )
 
 
 def prune(messages: list[dict[str, Any]], budget: int) -> tuple[list[dict[str, Any]], int]:
