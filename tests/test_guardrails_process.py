@@ -660,3 +660,92 @@ def test_rejected_output_undoes_actions_newest_first(project, run_agentops):
         "do c",
     ]
     assert len((project.home / "undo.txt").read_text().splitlines()) == 3, "nothing undone again"
+
+
+RACING_ACTIONS = """
+import threading
+import time
+from pathlib import Path
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    threads: int = 8
+
+class Result(BaseModel):
+    results: list[str]
+
+def run(params: Params, ctx: Context) -> Result:
+    barrier = threading.Barrier(params.threads)
+    done = ctx.home / "done"
+
+    def send() -> str:
+        with done.open("a") as out:
+            out.write("sent\\n")
+        time.sleep(0.2)  # long enough for every other thread to ask meanwhile
+        return "sent"
+
+    def one(_: int) -> str:
+        barrier.wait()
+        return ctx.action("send", "k1", send)
+
+    threads = []
+    results = []
+    for i in range(params.threads):
+        thread = threading.Thread(target=lambda i=i: results.append(one(i)))
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+    return Result(results=results)
+"""
+
+
+def test_threads_racing_for_one_action_run_it_once(project, run_agentops):
+    """Eight threads ask for the same (name, key) at once: do() runs once, all get its result."""
+    project.add_agent("racer", RACING_ACTIONS)
+    result = run_agentops("run", "racer")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert (project.home / "done").read_text() == "sent\n"
+    assert project.events("racer")[-1]["result"] == {"results": ["sent"] * 8}
+    names = project.event_names("racer")
+    assert (names.count("action.committed"), names.count("action.skipped")) == (1, 7)
+
+
+LEFT_RUNNING = """
+import threading
+import time
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    started: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    def keep_going() -> None:
+        i = 0
+        while True:
+            ctx.spend(usd=0.0001, tokens=1)
+            ctx.action("note", f"k{i}", lambda: i)
+            i += 1
+
+    threading.Thread(target=keep_going, daemon=True).start()
+    time.sleep(0.05)
+    return Result(started=True)
+"""
+
+
+def test_a_thread_left_acting_after_the_run_cannot_spoil_the_next_runs(project, run_agentops):
+    """A daemon thread spending and acting past run(): refused once the run ends, never
+    written into the committed journal; every later run works and prints nothing."""
+    project.add_agent("leaky", LEFT_RUNNING)
+    for _ in range(10):
+        result = run_agentops("run", "leaky")
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+        assert not (project.home / "state" / "leaky.journal").exists()
+        assert not list((project.home / "state").glob("leaky.journal*"))
+    state = project.state("leaky")
+    assert state["metrics"]["runs"] == 10

@@ -151,7 +151,9 @@ class Context:
         return self._guards
 
     def close(self) -> None:
-        """Release what the run opened."""
+        """Release what the run opened; threads it left running can no longer use the guards."""
+        if self._guards is not None:
+            self._guards.close()
         if self._llm is not None:
             self._llm.close()
             self._llm = None

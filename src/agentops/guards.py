@@ -31,6 +31,7 @@ from agentops.errors import (
     RunTimeout,
     StateError,
     StepLimitExceeded,
+    TaskFailed,
 )
 from agentops.journal import (
     Abort,
@@ -133,6 +134,10 @@ class RunGuards:
         # Agents call models and tools from threads: a cap checked by one thread
         # must still hold when another records, and journal appends must not interleave.
         self._lock = threading.RLock()
+        self._in_flight: dict[tuple[str, str], threading.Event] = {}
+        """Actions whose ``do()`` a thread is running: another asking waits for it."""
+        self._closing = False  # no new effect may start
+        self._closed = False  # nothing more may be recorded
         self._hosts: HostPolicy | None = None
         self._names: dict[str, str] = {}
 
@@ -158,46 +163,61 @@ class RunGuards:
             self._names[name] = self.redactor.identifier(name)
         name, key = self._names[name], self.redactor.identifier(str(key))
         self._check_permitted(name)
-        ledger = self._the_ledger()
-        entry = ledger.get(name, key)
-        if entry is not None and entry.status == COMMITTED:
-            self.log.info_redacted("action.skipped", action=name, key=key, reason="duplicate")
-            return entry.result
-        if entry is not None and entry.status == UNRESOLVED:
-            settle = shlex.join(
-                ["agentops", "ledger", self.agent, "--action", name, "--resolve", key]
-            )
-            self._stop(
-                ActionUnresolved(
-                    f"{self.agent}: action {name} {key!r} is unresolved: the process died inside "
-                    f"do() or undo(). Settle it: {settle} --done (it is done) or --redo",
-                    agent=self.agent,
-                )
-            )
-        self._check_action_rate(name)
-        if self.dry_run or self.journal is None:
-            self.log.info("action.skipped", action=name, key=key, reason="dry_run")
-            return None
-        with self.interrupts.critical():
-            # Durable before the effect: after a crash, the intent says it may have happened.
-            self._record(Intent, durable=True, action=name, key=key)
+        with self.interrupts.critical():  # from the intent to the commit: no stop between
+            while True:  # of threads asking for one action at once, one runs do(); others see it
+                with self._lock:
+                    running = self._in_flight.get((name, key))
+                    if running is None:
+                        entry = self._the_ledger().get(name, key)
+                        if entry is not None and entry.status == COMMITTED:
+                            self.log.info_redacted(
+                                "action.skipped", action=name, key=key, reason="duplicate"
+                            )
+                            return entry.result
+                        if entry is not None and entry.status == UNRESOLVED:
+                            self._unresolved(name, key)
+                        self._check_action_rate(name)
+                        if self.dry_run or self.journal is None:
+                            self.log.info("action.skipped", action=name, key=key, reason="dry_run")
+                            return None
+                        # Durable before the effect: after a crash, the intent says it
+                        # may have happened.
+                        self._record(Intent, durable=True, action=name, key=key)
+                        done = self._in_flight[name, key] = threading.Event()
+                        break
+                running.wait()
             try:
-                result = do()
-            except (Exception, GuardStop) as exc:
-                # A guard that stops the run inside do() (a refused spend, the step
-                # limit) stops it before the effect: that is why costs are asked first.
-                error = self.redactor.value(f"{type(exc).__name__}: {exc}")
-                self._record(Abort, action=name, key=key, error=error)
-                self.log.warning("action.failed", action=name, key=key, error=error)
-                raise
-            recorded = self._recordable(result, name, key)
-            # Written before ctx.action returns, so it survives a kill of the
-            # process; the next durable record (or the commit) makes it survive
-            # a power cut. One fsync per effect.
-            self._record(Commit, action=name, key=key, result=recorded)
-        self.committed.append(_Committed(name, key, recorded, undo))
+                try:
+                    result = do()
+                except (Exception, GuardStop) as exc:
+                    # A guard that stops the run inside do() (a refused spend, the step
+                    # limit) stops it before the effect: that is why costs are asked first.
+                    error = self.redactor.value(f"{type(exc).__name__}: {exc}")
+                    self._record(Abort, action=name, key=key, error=error)
+                    self.log.warning("action.failed", action=name, key=key, error=error)
+                    raise
+                recorded = self._recordable(result, name, key)
+                # Written before ctx.action returns, so it survives a kill of the
+                # process; the next durable record (or the commit) makes it survive
+                # a power cut. One fsync per effect.
+                self._record(Commit, action=name, key=key, result=recorded)
+                self.committed.append(_Committed(name, key, recorded, undo))
+            finally:
+                with self._lock:
+                    del self._in_flight[name, key]
+                done.set()
         self.log.info_redacted("action.committed", action=name, key=key)
         return recorded
+
+    def _unresolved(self, name: str, key: str) -> NoReturn:
+        settle = shlex.join(["agentops", "ledger", self.agent, "--action", name, "--resolve", key])
+        self._stop(
+            ActionUnresolved(
+                f"{self.agent}: action {name} {key!r} is unresolved: the process died inside "
+                f"do() or undo(). Settle it: {settle} --done (it is done) or --redo",
+                agent=self.agent,
+            )
+        )
 
     def _check_permitted(self, name: str) -> None:
         allowed = self.permissions.actions if self.permissions else None
@@ -225,8 +245,12 @@ class RunGuards:
         rate = self.limits.actions.get(name)
         if rate is None:
             return
-        wait = self._window_wait(action_key(name), rate, record=False)
-        if wait > 0:
+        now = self.clock()
+        times = self.state.rate_limits.setdefault(action_key(name), [])
+        ratelimit.trim(times, rate, now)
+        # Actions of this name under way in other threads count: their commits will.
+        in_flight = sum(1 for running, _ in self._in_flight if running == name)
+        if ratelimit.wait_s([*times, *[now] * in_flight], rate, now) > 0:
             self._stop(
                 ActionRateLimited(
                     f"{self.agent}: action {name} reached its rate limit {rate}; "
@@ -403,6 +427,8 @@ class RunGuards:
         A wait longer than the time the run has left fails at once: sleeping
         into the timeout would only end the run later, the same way.
         """
+        if self._closing:
+            self._refuse_after_close()
         if self.permissions is not None and self.permissions.hosts is not None:
             if self._hosts is None:
                 from agentops.permissions import HostPolicy  # noqa: PLC0415 - only when listed
@@ -447,10 +473,41 @@ class RunGuards:
 
     # -- machinery ---------------------------------------------------------------------
 
+    def close(self) -> None:
+        """End the run's use of its guards, before its state is committed.
+
+        A thread the agent left running can no longer start an action, spend
+        or send a request: that is refused (in that thread), never written
+        into a journal the run has committed, nor done unrecorded. An action
+        whose ``do()`` such a thread is running is waited for, up to the
+        grace, so that its commit is kept; past that it stays unresolved, as
+        after a crash.
+        """
+        with self._lock:
+            self._closing = True
+            running = list(self._in_flight.values())
+        deadline = time.monotonic() + self.interrupts.grace_s
+        for done in running:
+            done.wait(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._closed = True
+
+    def _refuse_after_close(self) -> NoReturn:
+        # Not _stop: the run's outcome is settled, and this thread's refusal is not it.
+        raise GuardStop(
+            TaskFailed(
+                f"{self.agent}: the run has ended: a thread it left running cannot act, "
+                "spend or send a request",
+                agent=self.agent,
+            )
+        )
+
     def _record(self, kind: type[RecordBase], *, durable: bool = False, **fields: Any) -> None:
         journal = self.journal
         run_id = journal.run_id if journal is not None else "dry-run"
         with self._lock:
+            if self._closed or (self._closing and kind in _STARTS):
+                self._refuse_after_close()
             record = build(kind, run_id=run_id, at=self.clock(), **fields)
             if journal is not None:
                 try:
@@ -474,6 +531,10 @@ class RunGuards:
     def _stop(self, error: AgentOpsError) -> NoReturn:
         self.stopped = error
         raise GuardStop(error)
+
+
+_STARTS = (Intent, Spend, Reserve)
+"""Records that begin an effect or a cost: refused once the run is ending."""
 
 
 def _nothing() -> None:

@@ -124,10 +124,15 @@ class RunLogSink:
         self._fs.rename(self.path, old[0])
 
     def close(self) -> None:
-        """Close the log file, if it was opened."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Close the log file, if it was opened (a thread left running opens it again).
+
+        Under the lock: closed while a thread writes, the descriptor's number
+        could be reused by another file before that write.
+        """
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def _echo(self, event: dict[str, Any]) -> None:
         assert self._console is not None  # noqa: S101 - only called with a console
