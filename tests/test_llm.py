@@ -860,6 +860,21 @@ def test_calls_from_many_threads_never_pass_a_cap_together(project, clock, serve
     assert len(events(project, "budget.reserved")) == 1
 
 
+def test_usage_past_the_reservation_is_counted_said_and_stops_the_next_cost(
+    project, clock, server
+):
+    """A provider billing tokens it added itself: counted, budget.overrun, no second call."""
+    writer(project, server, more="[limits]\ntokens_per_run = 1000\n")
+    server.default = reply("ok", usage=(2000, 400))
+    outcome, _ = run(project, clock, prompts=["hi", "again"])
+    assert (outcome.exit_code, outcome.status) == (75, "budget_exceeded"), outcome.message
+    assert len(server.requests) == 1
+    (overrun,) = events(project, "budget.overrun")
+    assert overrun["tokens"] == 2400
+    assert overrun["reserved_tokens"] < 1000
+    assert project.state("writer")["metrics"]["tokens"] == 2400
+
+
 def test_tokens_per_run_refuses_a_call_whose_worst_case_is_too_big(project, clock, server):
     """tokens_per_run below max_tokens: no call can ever fit; none is sent (exit 1)."""
     writer(project, server, more="[limits]\ntokens_per_run = 50\n")

@@ -425,6 +425,17 @@ class LLMClient:
             tokens_out = tokens_out or estimate(text)
             cost = route.cost_usd(tokens_in, tokens_out)
             self._guards.settle(reservation, usd=cost or 0.0, tokens=tokens_in + tokens_out)
+            if tokens_in + tokens_out > worst_tokens:
+                # Tokens the provider added itself (a chat template, hidden reasoning):
+                # paid all the same, and counted, so the next cost past a cap is refused.
+                self._log.warning(
+                    "budget.overrun",
+                    model=route.name,
+                    reserved_tokens=worst_tokens,
+                    tokens=tokens_in + tokens_out,
+                    reserved_usd=worst_usd,
+                    usd=cost,
+                )
             latency_ms = round((time.perf_counter() - started) * 1000, 1)
             self._metrics.llm_calls += 1
             extra = (
