@@ -244,6 +244,9 @@ def test_a_copy_onto_an_agent_only_paused_in_the_target_needs_overwrite(invoke, 
         "query",  # libpq takes ?password=
         "slash",  # an unencoded password holding a /
         "at",  # an unencoded password holding an @
+        "question",  # an unencoded password holding a ?
+        "ssl",  # libpq takes ?sslpassword= (a client key's)
+        "encoded",  # libpq decodes parameter names too: ?pass%77ord=
     ],
 )
 def test_a_password_in_the_url_is_never_printed(project, run_agentops, url, spelled):
@@ -254,6 +257,9 @@ def test_a_password_in_the_url_is_never_printed(project, run_agentops, url, spel
         "query": f"{url}&password={secret}",
         "slash": with_password(url, f"{secret}/x"),
         "at": with_password(url, f"{secret}@x"),
+        "question": with_password(url, f"{secret}?x"),
+        "ssl": f"{url}&sslpassword={secret}",
+        "encoded": f"{url}&pass%77ord={secret}",
     }[spelled]
     env = cron_env(project.home)
     for args in (

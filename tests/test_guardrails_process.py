@@ -739,8 +739,11 @@ def run(params: Params, ctx: Context) -> Result:
 
 
 def test_a_thread_left_acting_after_the_run_cannot_spoil_the_next_runs(project, run_agentops):
-    """A daemon thread spending and acting past run(): refused once the run ends, never
-    written into the committed journal; every later run works and prints nothing."""
+    """A daemon thread spending and acting past run(): refused once the run ends.
+
+    Nothing is written into a journal the run committed: every later run works
+    and prints nothing.
+    """
     project.add_agent("leaky", LEFT_RUNNING)
     for _ in range(10):
         result = run_agentops("run", "leaky")

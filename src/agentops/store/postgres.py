@@ -117,16 +117,32 @@ CREATE TABLE {s}.tick (
 """
 
 
-_USER_INFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^\s?#]*)@")
-"""A URL's user info: up to its last @, since an unencoded password may hold / or @."""
-_PASSWORD_PARAMETER = re.compile(r"(?i)(?P<name>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^&\s]*)")
-"""libpq's ?password=... in a URL, and password=... in a key=value connection string."""
+_SCHEME = r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)"
+_USER_INFOS = (
+    # libpq's reading: the user info ends at the authority's last @ (? and # are
+    # the password's then) ...
+    re.compile(_SCHEME + r"(?P<info>[^\s/]*)@"),
+    # ... and a password holding an unencoded / reaches past the authority.
+    re.compile(_SCHEME + r"(?P<info>[^\s?#]*)@"),
+)
+_PARAMETER = re.compile(r"(?P<name>(?<![\w%])[\w%]+\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^&\s]*)")
+"""``name=value`` in a URL's query or a key=value connection string."""
+_PASSWORD_NAMES = frozenset({"password", "sslpassword"})
+"""libpq's parameters holding a password (as libpq does, names percent-decoded)."""
 
 
 def safe_url(url: str) -> str:
-    """``url`` (or a message holding one) without its password, to be said anywhere."""
-    url = _USER_INFO.sub(lambda m: m["scheme"] + m["info"].split(":", 1)[0] + "@", url)
-    return _PASSWORD_PARAMETER.sub(lambda m: m["name"] + REDACTED, url)
+    """``url`` (or a message holding one) without its passwords, to be said anywhere."""
+    for user_info in _USER_INFOS:
+        url = user_info.sub(lambda m: m["scheme"] + m["info"].split(":", 1)[0] + "@", url)
+    return _PARAMETER.sub(
+        lambda m: m["name"] + REDACTED if _is_password(m["name"]) else m[0],
+        url,
+    )
+
+
+def _is_password(name: str) -> bool:
+    return unquote(name.rstrip(" =\t")).lower() in _PASSWORD_NAMES
 
 
 def _passwords(url: str) -> list[str]:
@@ -135,8 +151,8 @@ def _passwords(url: str) -> list[str]:
     libpq reads an unencoded ``/`` or ``:`` in a password as the start of the
     host's path or port, and quotes that piece in its error.
     """
-    found = {m["info"].partition(":")[2] for m in _USER_INFO.finditer(url)}
-    found |= {url[m.end("name") : m.end()].strip("'") for m in _PASSWORD_PARAMETER.finditer(url)}
+    found = {m["info"].partition(":")[2] for pattern in _USER_INFOS for m in pattern.finditer(url)}
+    found |= {m["value"].strip("'") for m in _PARAMETER.finditer(url) if _is_password(m["name"])}
     found |= {unquote(password) for password in found}
     found |= {piece for password in found for piece in re.split(r"[/:@?#&]", password)}
     return sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
