@@ -860,9 +860,7 @@ def test_calls_from_many_threads_never_pass_a_cap_together(project, clock, serve
     assert len(events(project, "budget.reserved")) == 1
 
 
-def test_usage_past_the_reservation_is_counted_said_and_stops_the_next_cost(
-    project, clock, server
-):
+def test_usage_past_the_reservation_is_counted_said_and_stops_the_next_cost(project, clock, server):
     """A provider billing tokens it added itself: counted, budget.overrun, no second call."""
     writer(project, server, more="[limits]\ntokens_per_run = 1000\n")
     server.default = reply("ok", usage=(2000, 400))
