@@ -86,6 +86,14 @@ def test_readable_by_default(ran, invoke):
     assert "\x1b[" not in result.output  # no colours off a terminal
 
 
+def test_a_count_past_any_log_is_refused_in_one_line(ran, invoke):
+    """-n beyond what a machine could hold: exit 2 with the range, not a crash."""
+    result = invoke("logs", "worker", "-n", "9" * 30)
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert "is not in the range 0<=x<=1000000000" in line
+
+
 def test_json_prints_the_lines_as_they_are(ran, invoke):
     """--json: the file's own lines, byte for byte."""
     result = invoke("logs", "worker", "--json")

@@ -852,6 +852,9 @@ def test_agentops_memory_shows_working_memory_and_notes(project, clock, invoke):
     assert "SCORE" in ranked.stdout
     none = invoke("memory", "memo", "--search", "zebra")
     assert "notes: none of 2 match 'zebra'" in none.stdout
+    huge = invoke("memory", "memo", "--limit", "9" * 30)
+    assert huge.exit_code == 2
+    assert "is not in the range 1<=x<=1000000" in huge.stderr
     assert project.snapshot() == before  # a read command
 
 

@@ -42,7 +42,13 @@ LEVEL_NAMES = ("debug", "info", "warning", "error", "critical")
     help="Only events matching this glob (action.*); repeat for several.",
 )
 @since_option(None, "Only lines of the last DURATION (2h, 30m, 7d).")
-@click.option("-n", "--lines", "count", type=click.IntRange(min=0), help="Only the last N lines.")
+@click.option(
+    "-n",
+    "--lines",
+    "count",
+    type=click.IntRange(min=0, max=1_000_000_000),
+    help="Only the last N lines.",
+)
 @click.option("-f", "--follow", is_flag=True, help="Then show lines as they are appended.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")
 @click.pass_context

@@ -22,7 +22,7 @@ __all__ = ["memory"]
 @click.option("--search", metavar="QUERY", help="Rank the notes for QUERY, as relevant() does.")
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=1_000_000),
     default=20,
     show_default=True,
     help="Show at most this many notes.",
