@@ -86,7 +86,8 @@ def test_readable_by_default(ran, invoke):
     assert "\x1b[" not in result.output  # no colours off a terminal
 
 
-def test_a_count_past_any_log_is_refused_in_one_line(ran, invoke):
+@pytest.mark.usefixtures("ran")  # a log to count from
+def test_a_count_past_any_log_is_refused_in_one_line(invoke):
     """-n beyond what a machine could hold: exit 2 with the range, not a crash."""
     result = invoke("logs", "worker", "-n", "9" * 30)
     assert result.exit_code == 2

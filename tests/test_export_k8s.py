@@ -278,6 +278,10 @@ def test_agents_sharing_a_cronjob_name_are_refused(agents, run_agentops):
     [
         (["--image", ""], ["--image"]),
         (["--image", "a b"], ["--image"]),
+        (["--image", "img\udcff"], ["--image"]),  # a byte the argv could not decode
+        (["--image", IMAGE, "--image-home", "/srv/\udcff"], ["--image-home"]),
+        (["--image", IMAGE, "--time-zone", "right/UTC"], ["--time-zone"]),
+        (["--image", IMAGE, "--time-zone", "Factory"], ["--time-zone"]),
         (["--image", IMAGE, "--namespace", "Agents_NS"], ["--namespace"]),
         (["--image", IMAGE, "--time-zone", "Mars/Olympus"], ["--time-zone", "Mars/Olympus"]),
         (["--image", IMAGE, "--time-zone", "Local"], ["--time-zone"]),

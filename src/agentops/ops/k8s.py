@@ -120,7 +120,11 @@ class Target:
 
     def __post_init__(self) -> None:
         """Refuse what Kubernetes or the pod would refuse later, one line each (exit 2)."""
-        if not self.image or any(char.isspace() for char in self.image):
+        if not self.image or not (self.image.isascii() and self.image.isprintable()):
+            raise UsageError(
+                f"--image must name an image in printable ASCII, no spaces, got {self.image!r}"
+            )
+        if any(char.isspace() for char in self.image):
             raise UsageError(f"--image must name an image without spaces, got {self.image!r}")
         if self.namespace is not None and not _is_label(self.namespace, 63):
             raise UsageError(
@@ -133,12 +137,25 @@ class Target:
                     f"{option} {secret!r} is not a Secret name: at most 253 lowercase letters, "
                     "digits, '-' and '.', starting and ending with a letter or digit"
                 )
-        if not self.home.startswith("/") or any(char.isspace() for char in self.home):
+        if (
+            not self.home.startswith("/")
+            or any(char.isspace() for char in self.home)
+            or not _is_text(self.home)
+        ):
             raise UsageError(f"--image-home must be an absolute path, got {self.home!r}")
         if not _known_zone(self.time_zone):
             raise UsageError(
                 f"--time-zone {self.time_zone!r} is not an IANA time zone such as Europe/Paris"
             )
+
+
+def _is_text(value: str) -> bool:
+    """Printable, and valid Unicode (no byte an argv could not decode)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return value.isprintable()
 
 
 def _is_label(name: str, most: int) -> bool:
@@ -149,8 +166,9 @@ def _known_zone(name: str) -> bool:
     """Whether ``name`` is a zone both zoneinfo and Kubernetes take."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
 
-    # "Local" (any case) means the controller's own zone to Kubernetes, which refuses it.
-    if name.lower() in {"local", "localtime"}:
+    # "Local" (any case) means the controller's own zone to Kubernetes, which refuses it;
+    # posix/ and right/ are copies (right/ counting leap seconds), Factory is no place.
+    if name.lower() in {"local", "localtime", "factory"} or name.startswith(("posix/", "right/")):
         return False
     try:
         ZoneInfo(name)
