@@ -752,3 +752,27 @@ def test_a_thread_left_acting_after_the_run_cannot_spoil_the_next_runs(project, 
         assert not list((project.home / "state").glob("leaky.journal*"))
     state = project.state("leaky")
     assert state["metrics"]["runs"] == 10
+
+
+NESTED_ACTION = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    done: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.action("send", "k1", lambda: ctx.action("send", "k1", lambda: "inner"))
+    return Result(done=True)
+"""
+
+
+def test_an_action_asked_again_inside_its_own_do_stops_rather_than_waits(project, run_agentops):
+    """do() asking for its own (name, key): the run stops with one line; it never hangs."""
+    project.add_agent("nested", NESTED_ACTION, 'timeout = "30s"\n')
+    result = run_agentops("run", "nested", timeout=20)
+    assert result.returncode == 1
+    assert "action send 'k1' is unresolved" in result.stderr

@@ -134,8 +134,8 @@ class RunGuards:
         # Agents call models and tools from threads: a cap checked by one thread
         # must still hold when another records, and journal appends must not interleave.
         self._lock = threading.RLock()
-        self._in_flight: dict[tuple[str, str], threading.Event] = {}
-        """Actions whose ``do()`` a thread is running: another asking waits for it."""
+        self._in_flight: dict[tuple[str, str], tuple[threading.Event, int]] = {}
+        """Actions whose ``do()`` a thread is running (and which): another asking waits."""
         self._closing = False  # no new effect may start
         self._closed = False  # nothing more may be recorded
         self._hosts: HostPolicy | None = None
@@ -166,7 +166,9 @@ class RunGuards:
         with self.interrupts.critical():  # from the intent to the commit: no stop between
             while True:  # of threads asking for one action at once, one runs do(); others see it
                 with self._lock:
-                    running = self._in_flight.get((name, key))
+                    running, owner = self._in_flight.get((name, key), (None, None))
+                    if owner == threading.get_ident():  # asked again inside its own do()
+                        self._unresolved(name, key)
                     if running is None:
                         entry = self._the_ledger().get(name, key)
                         if entry is not None and entry.status == COMMITTED:
@@ -183,7 +185,8 @@ class RunGuards:
                         # Durable before the effect: after a crash, the intent says it
                         # may have happened.
                         self._record(Intent, durable=True, action=name, key=key)
-                        done = self._in_flight[name, key] = threading.Event()
+                        done = threading.Event()
+                        self._in_flight[name, key] = done, threading.get_ident()
                         break
                 running.wait()
             try:
@@ -485,7 +488,7 @@ class RunGuards:
         """
         with self._lock:
             self._closing = True
-            running = list(self._in_flight.values())
+            running = [done for done, _ in self._in_flight.values()]
         deadline = time.monotonic() + self.interrupts.grace_s
         for done in running:
             done.wait(max(0.0, deadline - time.monotonic()))
