@@ -133,6 +133,15 @@ def test_every_filter(ran, invoke):
     assert len(shown("--since", "2h")) == len(shown()) - 1
 
 
+def test_a_traceback_field_that_is_not_text_is_shown_not_fatal(ran, invoke):
+    """A hand-written line with a number as exception, a list as stack: shown as text."""
+    with ran.log_path("worker").open("a") as file:
+        file.write('{"ts": "2026-11-30T10:00:00Z", "event": "odd", "exception": 5, "stack": [1]}\n')
+    result = invoke("logs", "worker")
+    assert result.exit_code == 0, result.output
+    assert "odd" in result.stdout
+
+
 def test_lines_that_are_not_json_are_shown_not_fatal(ran, invoke):
     """Readable: shown as they are. --json: said on stderr, so stdout stays JSON lines."""
     path = ran.log_path("worker")

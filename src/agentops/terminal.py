@@ -40,14 +40,15 @@ def printable_event(event: dict[str, Any], *, without: tuple[str, ...] = ()) -> 
     """A log event ready for a console renderer: every key and text escaped, ``without`` left out.
 
     ``ts``, ``level`` and ``event`` become text (a renderer formats them as
-    such; a hand-written line may hold anything there), ``event`` always.
+    such; a hand-written line may hold anything there), ``event`` always;
+    ``exception`` and ``stack`` too when present (the renderer joins them as text).
     """
     shown = {
         printable(str(key)): _printable_value(value)
         for key, value in event.items()
         if key not in without
     }
-    for key in ("ts", "level", "event"):
+    for key in ("ts", "level", "event", "exception", "stack"):
         if key in shown or key == "event":
             shown[key] = printable(str(shown.get(key, "")))
     return shown
