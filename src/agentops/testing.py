@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
     from agentops.ops.memory import MemoryView
     from agentops.outcome import Outcome
+    from agentops.store.base import Store
 
 __all__ = ["AgentHarness", "FakeClock", "TestRun"]
 
@@ -158,7 +159,7 @@ class AgentHarness:
         from agentops.runner import run_agent  # noqa: PLC0415
         from agentops.session import RunOptions  # noqa: PLC0415
 
-        log = self.home / "logs" / f"{self.name}.jsonl"
+        log = Project(self.home).log_path(self.name)
         seen = len(log.read_bytes().splitlines()) if log.exists() else 0
         outcome = run_agent(
             Project(self.home),
@@ -175,7 +176,7 @@ class AgentHarness:
         lines = log.read_bytes().splitlines()[seen:] if log.exists() else []
         return TestRun(outcome, [json.loads(line) for line in lines], self._data())
 
-    def memory(self, search: str | None = None, *, limit: int = 20) -> MemoryView:
+    def memory(self, search: str | None = None, *, limit: int | None = None) -> MemoryView:
         """What the agent remembers now (by the fake clock): working memory, and its notes.
 
         The notes are the newest first, or ranked for ``search`` as
@@ -184,26 +185,34 @@ class AgentHarness:
             assert agent.memory().recall("cursor") == 42
             assert agent.memory(search="disk full").notes[0].importance == 8
         """
-        from agentops.ops.memory import read_memory  # noqa: PLC0415
+        from agentops.ops.memory import DEFAULT_LIMIT, read_memory  # noqa: PLC0415
         from agentops.project import Project  # noqa: PLC0415
 
         return read_memory(
-            Project(self.home), self.name, now=self.clock(), search=search, limit=limit
+            Project(self.home),
+            self.name,
+            now=self.clock(),
+            search=search,
+            limit=DEFAULT_LIMIT if limit is None else limit,
+            store=self._store(),
         )
 
+    def _store(self) -> Store:
+        # The store the runs use: chosen by the harness's env, not the developer's shell.
+        from agentops.project import Project  # noqa: PLC0415
+        from agentops.store import open_store  # noqa: PLC0415
+
+        return open_store(Project(self.home), environ=self.env)
+
     def _data(self) -> dict[str, Any]:
-        path = self.home / "state" / f"{self.name}.json"
-        if not path.exists():
-            return {}
-        data: dict[str, Any] = json.loads(path.read_text())["data"]
-        return data
+        return self._store().load(self.name).data
 
     def _seed(self, data: dict[str, Any]) -> None:
         from agentops.state import AgentState  # noqa: PLC0415
 
-        path = self.home / "state" / f"{self.name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(AgentState(agent=self.name, data=data).model_dump_json(indent=2))
+        store = self._store()
+        with store.lease(self.name, run_id="seed", ttl_s=60.0) as lease:
+            store.commit(lease, AgentState(agent=self.name, data=data))
 
     def close(self) -> None:
         """Remove the temporary home (one the test passed in is left to it)."""

@@ -23,7 +23,7 @@ __all__ = ["memory"]
 @click.option(
     "--limit",
     type=click.IntRange(min=1, max=1_000_000),
-    default=20,
+    default=20,  # ops.memory.DEFAULT_LIMIT, not imported: every command would pay for it
     show_default=True,
     help="Show at most this many notes.",
 )
