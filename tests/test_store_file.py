@@ -25,6 +25,7 @@ from agentops.ledger import Entry, Ledger
 from agentops.state import MAX_ERRORS, AgentState, ErrorRecord, LastRun, Metrics
 from agentops.status import RunStatus
 from agentops.store.base import Attempt, Pause
+from agentops.store.codec import read_state
 from agentops.store.file import FileStore
 from agentops.timestamps import iso_second
 
@@ -413,6 +414,30 @@ def test_a_ledger_file_written_before_a_crash_wins_over_the_v1_ledger(store, pro
     store.load("pub")
     ledger = store.load_ledger("pub")
     assert (ledger.entries, ledger.folded) == (newer, "run-2")
+
+
+def test_restoring_a_v1_backup_keeps_the_newest_ledger(store, project):
+    """Before any run of the new version, the older v1 backup becomes the state.
+
+    The ledger the current v1 state held stays, in its own file: no committed
+    action is forgotten.
+    """
+    path = write_v1(project, v1_document(V1_LEDGER))
+    path.with_name("pub.json.bak").write_text(json.dumps(v1_document({}), indent=2))
+    with store.lease("pub", run_id="restore") as lease:
+        store.restore(lease, "pub")
+    fresh = FileStore(project.home / "state")
+    assert fresh.load("pub").schema_version == 2
+    assert fresh.load_ledger("pub").entries == V1_LEDGER
+
+
+def test_a_snapshot_of_a_v1_agent_holds_its_current_ledger_not_its_backups(store, project):
+    """store copy reads the state and then the backup: the backup's older ledger is not taken."""
+    path = write_v1(project, v1_document(V1_LEDGER))
+    path.with_name("pub.json.bak").write_text(json.dumps(v1_document({}), indent=2))
+    snapshot = store.snapshot("pub")
+    assert snapshot.ledger is not None
+    assert snapshot.ledger.entries == V1_LEDGER
 
 
 def test_a_v1_file_with_a_bad_ledger_entry_is_refused_and_left_alone(store, project):
@@ -1068,3 +1093,10 @@ def test_any_state_that_loads_commits_and_loads_again_the_same(found):
         assert json.loads((directory / "pub.json.bak").read_text()) == json.loads(
             json.dumps(document)
         )
+
+
+def test_every_backend_reads_a_state_through_one_codec_that_refuses_a_newer_version():
+    """codec.read_state (what PostgreSQL reads with too) refuses what a newer agentops wrote."""
+    newer = json.dumps({"agent": "pub", "schema_version": 99}).encode()
+    with pytest.raises(StateError, match="schema_version 99 was written by a newer agentops"):
+        read_state(newer, "pub", StateError)

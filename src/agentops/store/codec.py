@@ -10,16 +10,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agentops.config import describe_validation_error
 from agentops.ledger import Ledger, LedgerMap
-from agentops.state import AgentState
+from agentops.state import SCHEMA_VERSION, AgentState, migrate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["LEDGER_SCHEMA_VERSION", "LedgerDocument", "dump", "read_ledger", "read_state"]
+__all__ = [
+    "LEDGER_SCHEMA_VERSION",
+    "LedgerDocument",
+    "dump",
+    "read_ledger",
+    "read_state",
+    "read_versioned_state",
+]
 
 LEDGER_SCHEMA_VERSION = 1
 
@@ -46,16 +54,56 @@ def dump(model: BaseModel) -> bytes:
 
 
 def read_state(raw: bytes | str, name: str, unreadable: Callable[[str], Exception]) -> AgentState:
-    """The state in ``raw``, for agent ``name``; ``unreadable(why)`` is raised otherwise."""
+    """The state in ``raw``, for agent ``name``; ``unreadable(why)`` is raised otherwise.
+
+    An older ``schema_version`` is brought forward, a newer one refused.
+    """
+    return read_versioned_state(raw, name, unreadable)[0]
+
+
+def read_versioned_state(
+    raw: bytes | str, name: str, unreadable: Callable[[str], Exception]
+) -> tuple[AgentState, LedgerMap | None]:
+    """:func:`read_state`, and the ledger a version-1 state held (None for any other).
+
+    Only the state an agent runs from may hand that ledger on: a backup's is older.
+    """
+    entries = None
     try:
         state = AgentState.model_validate_json(raw)
+        error = None
     except ValidationError as exc:
-        raise unreadable(describe_validation_error(exc)) from exc
+        error = exc
     except ValueError as exc:  # nesting too deep for the parser
         raise unreadable(f"not JSON: {exc}") from exc
+    if error is not None or state.schema_version != SCHEMA_VERSION:
+        state, entries = _migrated(raw, error, unreadable)
     if state.agent != name:
         raise unreadable(f"it holds the state of agent {state.agent!r}")
-    return state
+    return state, entries
+
+
+def _migrated(
+    raw: bytes | str, error: ValidationError | None, unreadable: Callable[[str], Exception]
+) -> tuple[AgentState, LedgerMap | None]:
+    try:
+        document = pydantic_core.from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
+        raise unreadable(f"not JSON: {exc}") from exc
+    version = document.get("schema_version", 1) if isinstance(document, dict) else None
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise unreadable(
+            f"schema_version {version} was written by a newer agentops; upgrade agentops"
+        )
+    if not (isinstance(version, int) and 1 <= version < SCHEMA_VERSION):
+        raise unreadable(
+            describe_validation_error(error) if error else f"bad schema_version {version!r}"
+        ) from error
+    document, entries = migrate(document)
+    try:
+        return AgentState.model_validate(document), entries
+    except ValidationError as exc:
+        raise unreadable(describe_validation_error(exc)) from exc
 
 
 def read_ledger(raw: bytes | str, name: str, unreadable: Callable[[str], Exception]) -> Ledger:

@@ -39,9 +39,15 @@ from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.fsio import FileSystem, describe
 from agentops.journal import encode, parse_lines
 from agentops.ledger import Ledger
-from agentops.state import SCHEMA_VERSION, AgentState, migrate
+from agentops.state import AgentState
 from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
-from agentops.store.codec import LedgerDocument, dump, read_ledger
+from agentops.store.codec import (
+    LedgerDocument,
+    dump,
+    read_ledger,
+    read_state,
+    read_versioned_state,
+)
 from agentops.timestamps import iso
 
 if TYPE_CHECKING:
@@ -238,51 +244,19 @@ class FileStore:
         A version-1 file is migrated in memory; its ledger is handed to
         :meth:`load_ledger`, and written to its own file by the next commit.
         """
-        state = self._load_from(self.path(name), name)
-        return AgentState(agent=name) if state is None else state
-
-    def _load_from(self, path: Path, name: str) -> AgentState | None:
+        path = self.path(name)
         raw = self._read(path, name, "state")
         if raw is None:
-            return None
-        try:
-            state = AgentState.model_validate_json(raw)
-        except ValidationError as exc:
-            state = self._migrated(raw, exc, path, name)
-        except ValueError as exc:  # nesting too deep for the parser
-            raise self._unreadable(path, name, f"not JSON: {exc}") from exc
-        if state.schema_version != SCHEMA_VERSION:
-            state = self._migrated(raw, None, path, name)
-        if state.agent != name:
-            raise StateError(
-                f"{path}: holds the state of agent {state.agent!r}, not {name!r}; "
-                "the file was left as it is",
-                agent=name,
-            )
-        return state
-
-    def _migrated(
-        self, raw: bytes, error: ValidationError | None, path: Path, name: str
-    ) -> AgentState:
-        try:
-            document = pydantic_core.from_json(raw, allow_inf_nan=False)
-        except ValueError as exc:
-            raise self._unreadable(path, name, f"not JSON: {exc}") from exc
-        version = document.get("schema_version", 1) if isinstance(document, dict) else None
-        if isinstance(version, int) and version > SCHEMA_VERSION:
-            why = f"schema_version {version} was written by a newer agentops; upgrade agentops"
-            raise self._unreadable(path, name, why)
-        if not (isinstance(version, int) and 1 <= version < SCHEMA_VERSION):
-            why = describe_validation_error(error) if error else f"bad schema_version {version!r}"
-            raise self._unreadable(path, name, why) from error
-        document, entries = migrate(document)
-        try:
-            state = AgentState.model_validate(document)
-            ledger = LedgerDocument(agent=name, entries=entries or {})
-        except ValidationError as exc:
-            raise self._unreadable(path, name, describe_validation_error(exc)) from exc
+            return AgentState(agent=name)
+        state, entries = read_versioned_state(
+            raw, name, lambda why: self._unreadable(path, name, why)
+        )
         if entries is not None and not os.path.lexists(self.path(name, ".ledger.json")):
-            migrated = Ledger(ledger.entries)
+            try:
+                document = LedgerDocument(agent=name, entries=entries)
+            except ValidationError as exc:
+                raise self._unreadable(path, name, describe_validation_error(exc)) from exc
+            migrated = Ledger(document.entries)
             migrated.changed = True  # the next commit writes it to its own file
             self._migrated_ledgers[name] = migrated
         return state
@@ -328,7 +302,11 @@ class FileStore:
 
     def backup(self, name: str) -> AgentState | None:
         """``<name>.json.bak``, the state before the last commit."""
-        return self._load_from(self.path(name, ".json.bak"), name)
+        path = self.path(name, ".json.bak")
+        raw = self._read(path, name, "state")
+        if raw is None:
+            return None
+        return read_state(raw, name, lambda why: self._unreadable(path, name, why))
 
     def restore(self, lease: Lease, name: str) -> None:
         """``<name>.json.bak`` becomes the state, and the state it replaces the ``.bak``.
@@ -338,18 +316,26 @@ class FileStore:
         ``.pre-restore``, which later saves leave alone.
         """
         lease.check()
-        backup = self.backup(name)
-        if backup is None:
-            raise StateError(
-                f"{self.path(name, '.json.bak')}: there is no backup to restore", agent=name
-            )
+        path = self.path(name, ".json.bak")
+        raw = self._read(path, name, "state")
+        if raw is None:
+            raise StateError(f"{path}: there is no backup to restore", agent=name)
+        read_state(raw, name, lambda why: self._unreadable(path, name, why))
+        # A version-1 state holds the newest ledger: it gets its own file before
+        # the state is swapped for an older one (whose ledger would be older too).
+        with contextlib.suppress(StateError):  # an unreadable state is what restore mends
+            self.load(name)
+        migrated = self._migrated_ledgers.pop(name, None)
+        if migrated is not None:
+            ledger_file = dump(LedgerDocument.of(name, migrated))
+            self._replace(self.path(name, ".ledger.json"), name, ledger_file, what="ledger")
         current = self.path(name)
         try:
             if os.path.lexists(current):
                 keep = self.path(name, ".json.pre-restore")
                 self.fs.unlink(keep)
                 self.fs.link(current, keep)
-            self.fs.replace(current, dump(backup), backup=True)
+            self.fs.replace(current, raw, backup=True)
         except OSError as exc:
             raise StateError(f"{current}: cannot restore: {describe(exc)}", agent=name) from exc
 
