@@ -303,6 +303,16 @@ def test_the_backup_is_the_previous_commit(store):
         assert store.load("pub") == state
 
 
+def test_a_commit_may_keep_the_backup_there(store):
+    """keep_backup (a dry run's money): the state changes, the restore point does not."""
+    first, second, third = (AgentState(agent="pub", data={"n": n}) for n in range(3))
+    commit(store, first)
+    commit(store, second)
+    commit(store, third, keep_backup=True)
+    assert store.load("pub") == third
+    assert store.backup("pub") == first
+
+
 def test_restore_swaps_the_state_and_its_backup(store):
     """A restore makes the backup the state and the state the backup; twice changes nothing."""
     old, new = AgentState(agent="pub", data={"n": 1}), AgentState(agent="pub", data={"n": 2})

@@ -40,7 +40,7 @@ class DryRunJournal:
             return
         stored = self._store.load(self._agent)  # not the dry run's state: it is not saved
         fold_state(stored, record)
-        self._store.commit(self._lease, stored, ledger=None, drop_journal=False)
+        self._store.commit(self._lease, stored, keep_backup=True)  # the last real run's stays
 
     def sync(self) -> None:
         """Nothing waits: every record kept is committed already."""

@@ -172,12 +172,15 @@ class Store(Protocol):
         *,
         ledger: Ledger | None = None,
         drop_journal: bool = False,
+        keep_backup: bool = False,
     ) -> None:
         """Save ``state`` (and ``ledger`` if it changed), then drop the journal they now hold.
 
         Atomic: after a crash at any moment the store holds the previous
         commit or this one, and a journal not dropped is folded again
-        harmlessly. Raises :class:`~agentops.errors.LeaseLost` if ``lease``
+        harmlessly. The previous state becomes the backup, unless
+        ``keep_backup`` keeps the one there (a dry run's money is no run to
+        restore to). Raises :class:`~agentops.errors.LeaseLost` if ``lease``
         lapsed, and :class:`~agentops.errors.StateError` if it cannot write.
         """
 

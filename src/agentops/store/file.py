@@ -277,6 +277,7 @@ class FileStore:
         *,
         ledger: Ledger | None = None,
         drop_journal: bool = False,
+        keep_backup: bool = False,
     ) -> None:
         """Write the ledger (if changed), then the state, then drop the journal."""
         lease.check()
@@ -291,7 +292,7 @@ class FileStore:
             data = dump(state)
         except pydantic_core.PydanticSerializationError as exc:
             raise StateError(f"{self.path(name)}: state is not JSON: {exc}", agent=name) from exc
-        self._replace(self.path(name), name, data, what="state")
+        self._replace(self.path(name), name, data, what="state", backup=not keep_backup)
         if drop_journal:
             try:
                 self.fs.unlink(self.path(name, ".journal"))
@@ -484,10 +485,18 @@ class FileStore:
             raise self._unreadable(path, name, str(exc).splitlines()[0], what="file") from exc
 
     def _replace(
-        self, path: Path, name: str, data: bytes, *, what: str, durable: bool = True
+        self,
+        path: Path,
+        name: str,
+        data: bytes,
+        *,
+        what: str,
+        durable: bool = True,
+        backup: bool = True,
     ) -> None:
         try:
-            self.fs.replace(path, data, backup=what in ("state", "ledger"), durable=durable)
+            backup = backup and what in ("state", "ledger")
+            self.fs.replace(path, data, backup=backup, durable=durable)
         except OSError as exc:
             raise StateError(f"{path}: cannot save {what}: {describe(exc)}", agent=name) from exc
 

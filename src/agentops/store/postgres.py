@@ -524,6 +524,7 @@ class PostgresStore:
         *,
         ledger: Ledger | None = None,
         drop_journal: bool = False,
+        keep_backup: bool = False,
     ) -> None:
         """Save the state, the ledger if changed, and drop the journal: one transaction.
 
@@ -544,9 +545,10 @@ class PostgresStore:
                 connection,
                 "INSERT INTO {s}.agent_state AS s (agent, state_json, ledger_json) "
                 "VALUES (%s, %s, %s) ON CONFLICT (agent) DO UPDATE SET "
-                "backup_json = s.state_json, state_json = EXCLUDED.state_json, "
+                "backup_json = CASE WHEN %s THEN s.backup_json ELSE s.state_json END, "
+                "state_json = EXCLUDED.state_json, "
                 "ledger_json = COALESCE(EXCLUDED.ledger_json, s.ledger_json), updated_at = now()",
-                (name, state_json, ledger_json),
+                (name, state_json, ledger_json, keep_backup),
             )
             if drop_journal:
                 self._exec(
