@@ -30,12 +30,7 @@ def copy_agents(
     """Copy every agent of ``names`` the source holds; return those copied."""
     names = list(names)
     for name in names:  # nothing is written until every agent can be copied
-        if source.pending(name) is not None:
-            raise StateError(
-                f"{name}: a run that died left a journal in the source store; "
-                "run the agent once (it recovers the journal), then copy",
-                agent=name,
-            )
+        _refuse_unrecovered(source, name)
         _refuse_to_replace(target, name, overwrite=overwrite)
     copied = []
     for name in names:
@@ -43,7 +38,8 @@ def copy_agents(
             source.lease(name, run_id=run_id, ttl_s=COPY_TTL_S),
             target.lease(name, run_id=run_id, ttl_s=COPY_TTL_S) as lease,
         ):
-            # Again, under the lease: a run or a pause may have come since.
+            # Again, under the leases: a run may have died, or a pause come, since.
+            _refuse_unrecovered(source, name)
             _refuse_to_replace(target, name, overwrite=overwrite)
             snapshot = source.snapshot(name)
             if not _holds_anything(snapshot):
@@ -51,6 +47,16 @@ def copy_agents(
             target.put_snapshot(lease, snapshot)
             copied.append(name)
     return copied
+
+
+def _refuse_unrecovered(source: Store, name: str) -> None:
+    # Its journal holds commits the state does not: copied without them, they would repeat.
+    if source.pending(name) is not None:
+        raise StateError(
+            f"{name}: a run that died left a journal in the source store; "
+            "run the agent once (it recovers the journal), then copy",
+            agent=name,
+        )
 
 
 def _refuse_to_replace(target: Store, name: str, *, overwrite: bool) -> None:
