@@ -296,11 +296,8 @@ def apply(state: AgentState, ledger: Ledger | None, record: BaseModel) -> None:
     if isinstance(record, _ActionRecord):
         if ledger is None:
             raise TypeError("an action record needs the ledger")
-        if isinstance(record, Commit):  # the state's share of an action record
-            state.rate_limits.setdefault(action_key(record.action), []).append(record.at)
         fold_ledger(ledger, record)
-    else:
-        fold_state(state, record)
+    fold_state(state, record)
 
 
 def fold_state(state: AgentState, record: BaseModel) -> None:
