@@ -8,7 +8,7 @@ what is wrong with it in one line, naming ``where`` it was read from.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -25,11 +25,14 @@ __all__ = [
     "LedgerDocument",
     "dump",
     "read_ledger",
+    "read_model",
     "read_state",
     "read_versioned_state",
 ]
 
 LEDGER_SCHEMA_VERSION = 1
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class LedgerDocument(BaseModel):
@@ -51,6 +54,16 @@ class LedgerDocument(BaseModel):
 def dump(model: BaseModel) -> bytes:
     """A document as stored: indented JSON, newline-terminated."""
     return model.model_dump_json(indent=2).encode() + b"\n"
+
+
+def read_model(raw: bytes | str, model: type[_M], unreadable: Callable[[str], Exception]) -> _M:
+    """A small record (a pause, the last attempt, notices) in ``raw``; ``unreadable(why)`` else."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise unreadable(describe_validation_error(exc)) from exc
+    except ValueError as exc:  # nesting too deep for the parser
+        raise unreadable(f"not JSON: {exc}") from exc
 
 
 def read_state(raw: bytes | str, name: str, unreadable: Callable[[str], Exception]) -> AgentState:

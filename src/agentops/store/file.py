@@ -45,6 +45,7 @@ from agentops.store.codec import (
     LedgerDocument,
     dump,
     read_ledger,
+    read_model,
     read_state,
     read_versioned_state,
 )
@@ -476,13 +477,10 @@ class FileStore:
             raise StateError(f"{path}: cannot read {what}: {describe(exc)}", agent=name) from exc
 
     def _read_model(self, model: type[_M], path: Path, name: str) -> _M | None:
-        raw = self._read(path, name, path.suffix)
+        raw = self._read(path, name, "file")
         if raw is None:
             return None
-        try:
-            return model.model_validate_json(raw)
-        except (ValidationError, ValueError) as exc:
-            raise self._unreadable(path, name, str(exc).splitlines()[0], what="file") from exc
+        return read_model(raw, model, lambda why: self._unreadable(path, name, why, what="file"))
 
     def _replace(
         self,

@@ -42,7 +42,7 @@ import socket
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import unquote
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.journal import encode, parse_lines
@@ -50,7 +50,7 @@ from agentops.ledger import Ledger
 from agentops.redact import MIN_SECRET_LENGTH, REDACTED
 from agentops.state import AgentState
 from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
-from agentops.store.codec import LedgerDocument, dump, read_ledger, read_state
+from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -729,10 +729,7 @@ class PostgresStore:
         ).fetchone()
         if found is None:
             return None
-        try:
-            return model.model_validate_json(found[0])
-        except (ValidationError, ValueError) as exc:
-            raise self._unreadable(name, str(exc).splitlines()[0], what=kind) from exc
+        return read_model(found[0], model, lambda why: self._unreadable(name, why, what=kind))
 
     def _unreadable(self, name: str, why: str, *, what: str = "state") -> StateError:
         return StateError(
