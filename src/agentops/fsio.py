@@ -147,8 +147,7 @@ class FileSystem:
         costs nothing (the last attempt of a run, for example).
         """
         self.mkdir(path.parent)
-        if os.path.islink(path):  # noqa: PTH114 - the seam speaks os  # renaming over it would be safe; keeping it as .bak is not
-            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+        self.refuse_link(path)  # renaming over it would be safe; keeping it as .bak is not
         tmp = path.with_name(path.name + ".tmp")
         self.unlink(tmp)  # left by a crash, or planted: created afresh, exclusively
         fd = self.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
@@ -172,6 +171,12 @@ class FileSystem:
                 self.unlink(tmp)
             raise
 
+    @staticmethod
+    def refuse_link(path: Path) -> None:
+        """Raise ``ELOOP`` if ``path`` is a symbolic link: agentops never goes through one."""
+        if os.path.islink(path):  # noqa: PTH114 - the seam speaks os
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+
     def create(self, path: Path, first: bytes) -> int:
         """Create ``path`` holding ``first``, durably and at once; return an fd writing after it.
 
@@ -181,8 +186,7 @@ class FileSystem:
         refused, like everywhere.
         """
         self.mkdir(path.parent)
-        if os.path.islink(path):  # noqa: PTH114 - the seam speaks os
-            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+        self.refuse_link(path)
         tmp = path.with_name(path.name + ".tmp")
         self.unlink(tmp)
         fd = self.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)

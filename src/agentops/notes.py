@@ -32,7 +32,6 @@ notes never pays for it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import heapq
 import json
@@ -43,6 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from agentops import sqlitefile
 from agentops.errors import ConfigError, StateError
 from agentops.fsio import FileSystem, describe
 
@@ -70,8 +70,6 @@ MAX_QUERY_TERMS = 32
 
 BUSY_TIMEOUT_S = 5.0
 """How long a reader waits for a write in progress (and a writer for readers)."""
-
-_SIDECARS = ("-journal", "-wal", "-shm")
 
 _SCHEMA = (
     """CREATE TABLE notes (
@@ -387,21 +385,18 @@ def _create_schema(db: sqlite3.Connection) -> None:
 
 
 def _refuse_links(path: Path, agent: str) -> None:
-    for name in (path, *(path.with_name(path.name + suffix) for suffix in _SIDECARS)):
-        if os.path.islink(name):  # noqa: PTH114 - the seam speaks os
-            link = OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(name))
-            raise StateError(f"{name}: cannot open notes: {describe(link)}", agent=agent)
+    try:
+        sqlitefile.refuse_links(path)
+    except OSError as link:
+        raise StateError(
+            f"{link.filename}: cannot open notes: {describe(link)}", agent=agent
+        ) from None
 
 
 def _create(fs: FileSystem, path: Path, agent: str) -> None:
     # Made by us, owner-only and never through a link, before SQLite opens it.
-    if os.path.lexists(path):
-        return
     try:
-        fs.mkdir(path.parent)
-        fd = fs.open(path, os.O_RDWR | os.O_CREAT)
-        fs.close(fd)
-        fs.fsync_dir(path.parent)
+        sqlitefile.create(fs, path)
     except OSError as exc:
         raise StateError(f"{path}: cannot create: {describe(exc)}", agent=agent) from exc
 

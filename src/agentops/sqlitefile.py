@@ -9,17 +9,16 @@ happens here only, when a run first needs a database.
 
 from __future__ import annotations
 
-import errno
 import os
 from typing import TYPE_CHECKING
+
+from agentops.fsio import FileSystem
 
 if TYPE_CHECKING:
     import sqlite3
     from pathlib import Path
 
-    from agentops.fsio import FileSystem
-
-__all__ = ["connect"]
+__all__ = ["connect", "create", "refuse_links"]
 
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -37,11 +36,8 @@ def connect(
     """
     import sqlite3  # noqa: PLC0415 - only runs that keep a database pay for it
 
-    fs.mkdir(path.parent)
-    for candidate in (path, *(path.with_name(path.name + side) for side in _SIDE_FILES)):
-        if os.path.islink(candidate):  # noqa: PTH114 - the seam speaks os
-            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(candidate))
-    fs.close(fs.open(path, os.O_WRONLY | os.O_CREAT))  # owner-only, no link followed
+    refuse_links(path)
+    create(fs, path)
     connection = sqlite3.connect(
         path, timeout=timeout_s, isolation_level=None, check_same_thread=not threads
     )
@@ -54,3 +50,18 @@ def connect(
         connection.close()
         raise
     return connection
+
+
+def refuse_links(path: Path) -> None:
+    """Raise ``ELOOP`` if a link stands where the database or a file SQLite adds would go."""
+    for candidate in (path, *(path.with_name(path.name + side) for side in _SIDE_FILES)):
+        FileSystem.refuse_link(candidate)
+
+
+def create(fs: FileSystem, path: Path) -> None:
+    """Make the file at ``path`` if missing: owner-only, through the seam, no link followed."""
+    if os.path.lexists(path):
+        return
+    fs.mkdir(path.parent)
+    fs.close(fs.open(path, os.O_RDWR | os.O_CREAT))
+    fs.fsync_dir(path.parent)
