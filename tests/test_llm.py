@@ -860,6 +860,49 @@ def test_calls_from_many_threads_never_pass_a_cap_together(project, clock, serve
     assert len(events(project, "budget.reserved")) == 1
 
 
+BAD_CALLS = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    errors: list[str]
+
+def run(params: Params, ctx: Context) -> Result:
+    errors = []
+    for call in (
+        lambda: ctx.llm.complete("hi", temperature=float("nan")),
+        lambda: ctx.llm.complete("file \\udcff name"),
+        lambda: ctx.llm.complete(["hi"]),
+        lambda: ctx.llm.complete(None),
+    ):
+        try:
+            call()
+        except ValueError as exc:
+            errors.append(str(exc))
+    return Result(errors=errors)
+"""
+
+
+def test_a_call_that_could_never_be_sent_is_refused_before_any_money_is_held(
+    project, clock, server
+):
+    """NaN temperature, text that is not Unicode, a message that is no dict: ValueError."""
+    writer(project, server, code=BAD_CALLS)
+    outcome, _ = run(project, clock)
+    assert outcome.exit_code == 0, outcome.message
+    errors = result_of(project)["errors"]
+    assert len(errors) == 4
+    assert errors[0].startswith("temperature must be a number from 0 to 2")
+    assert errors[1].startswith("a message holds text that is not Unicode")
+    assert errors[2].startswith("a message is a dict with role")
+    assert errors[3].startswith("a prompt is text or a list of messages")
+    assert server.requests == []
+    assert spends(project) == []
+
+
 def test_usage_past_the_reservation_is_counted_said_and_stops_the_next_cost(project, clock, server):
     """A provider billing tokens it added itself: counted, budget.overrun, no second call."""
     writer(project, server, more="[limits]\ntokens_per_run = 1000\n")

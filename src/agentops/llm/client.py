@@ -32,6 +32,7 @@ import json
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -64,6 +65,9 @@ __all__ = ["Completion", "LLMClient"]
 _S = TypeVar("_S", bound=BaseModel)
 
 _ROLES = frozenset({"system", "user", "assistant"})
+
+_HOTTEST = 2.0
+"""The highest temperature, as ``[llm] temperature`` allows."""
 
 _FENCE = re.compile(r"^```[\w-]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
 
@@ -182,6 +186,12 @@ class LLMClient:
         if not (isinstance(limit, int) and limit >= 1):
             raise ValueError(f"max_tokens must be a positive int, not {limit!r}")
         warmth = self.config.temperature if temperature is None else temperature
+        if warmth is not None and not (
+            isinstance(warmth, int | float)
+            and not isinstance(warmth, bool)
+            and 0 <= warmth <= _HOTTEST
+        ):
+            raise ValueError(f"temperature must be a number from 0 to 2, not {warmth!r}")
         if schema is not None:
             messages = _ask_for_json(messages, schema)
         failures: list[str] = []
@@ -395,7 +405,11 @@ class LLMClient:
     # -- the request -------------------------------------------------------------------
 
     def _send(self, route: Route, body: dict[str, Any]) -> _Reply:
-        headers = {"Authorization": f"Bearer {route.api_key}"} if route.api_key else {}
+        headers = {"Content-Type": "application/json"}
+        if route.api_key:
+            headers["Authorization"] = f"Bearer {route.api_key}"
+        # Encoded once, before any reservation: a body that cannot be sent holds no money.
+        content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
         estimate_in = estimate_messages(body["messages"])
         most_in = bound_messages(body["messages"])  # the reservation must be a true bound
         worst_tokens = most_in + body["max_tokens"]
@@ -410,7 +424,7 @@ class LLMClient:
             started = time.perf_counter()
             try:
                 response = self._http().post(
-                    route.url, json=body, headers=headers, timeout=self.config.timeout
+                    route.url, content=content, headers=headers, timeout=self.config.timeout
                 )
                 response.raise_for_status()
                 text, tokens_in, tokens_out = _read(response)
@@ -492,15 +506,24 @@ class LLMClient:
 
 def _messages(prompt: str | Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     if isinstance(prompt, str):
-        return [{"role": "user", "content": str(prompt)}]
+        prompt = [{"role": "user", "content": prompt}]
+    if not isinstance(prompt, list | tuple):
+        raise ValueError(f"a prompt is text or a list of messages, not {prompt!r:.100}")
     messages = []
     for message in prompt:
-        role, content = message.get("role"), message.get("content")
+        role = message.get("role") if isinstance(message, Mapping) else None
+        content = message.get("content") if isinstance(message, Mapping) else None
         if role not in _ROLES or not isinstance(content, str):
             raise ValueError(
                 "a message is a dict with role system, user or assistant and text content, "
                 f"not {message!r:.100}"
             )
+        try:
+            content.encode()
+        except UnicodeEncodeError:  # a lone surrogate: no request could carry it
+            raise ValueError(
+                f"a message holds text that is not Unicode: {content!r:.100}"
+            ) from None
         messages.append({"role": str(role), "content": str(content)})
     if not messages:
         raise ValueError("no message to send")
