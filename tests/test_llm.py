@@ -903,6 +903,37 @@ def test_a_call_that_could_never_be_sent_is_refused_before_any_money_is_held(
     assert spends(project) == []
 
 
+ASKS_THEN_FAILS = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    text: str
+    cached: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.llm.complete("summarise the day")
+    raise ValueError("a bug after the call")
+
+def fallback(params: Params, ctx: Context, error: Exception) -> Result:
+    reply = ctx.llm.complete("summarise the day")
+    return Result(text=reply.text, cached=reply.cached)
+"""
+
+
+def test_fallback_replays_the_reply_run_already_paid_for(project, clock, server):
+    """run() fails after its call; fallback() asks the same: the reply is replayed, not bought."""
+    writer(project, server, code=ASKS_THEN_FAILS)
+    server.script(reply("a calm day"))
+    outcome, _ = run(project, clock)
+    assert outcome.exit_code == 0, outcome.message
+    assert len(server.requests) == 1
+    assert result_of(project) == {"text": "a calm day", "cached": True}
+
+
 def test_usage_past_the_reservation_is_counted_said_and_stops_the_next_cost(project, clock, server):
     """A provider billing tokens it added itself: counted, budget.overrun, no second call."""
     writer(project, server, more="[limits]\ntokens_per_run = 1000\n")

@@ -139,10 +139,15 @@ class Context:
         return self._memory
 
     def restart(self, state: dict[str, Any]) -> None:
-        """Start an attempt afresh: ``ctx.state`` is ``state``, memory as the run loaded it."""
+        """Start an attempt afresh: ``ctx.state`` is ``state``, memory as the run loaded it.
+
+        Replies to the prompts an earlier attempt sent are replayed, not paid for again.
+        """
         self.state = state
         if self._memory is not None:
             self._memory.rewind()
+        if self._llm is not None:
+            self._llm.rewind()
 
     @property
     def _run_guards(self) -> RunGuards:

@@ -128,8 +128,6 @@ class RunGuards:
         self.tokens = 0
         self.usd = 0.0
         self.steps = 0
-        self.attempt = 0
-        """The attempt of ``run()`` under way (retries count up from 1)."""
         self._reservations = 0
         # Agents call models and tools from threads: a cap checked by one thread
         # must still hold when another records, and journal appends must not interleave.
@@ -144,7 +142,6 @@ class RunGuards:
     def new_attempt(self) -> None:
         """An attempt starts: ``steps_per_run`` counts each attempt's steps afresh."""
         self.steps = 0
-        self.attempt += 1
 
     # -- guarded actions ---------------------------------------------------------------
 

@@ -155,7 +155,6 @@ class LLMClient:
         self._wall_clock = wall_clock
         self._replies: dict[str, list[_Reply]] = {}
         self._replayed: Counter[str] = Counter()
-        self._attempt = guards.attempt
 
     # -- the calls ---------------------------------------------------------------------
 
@@ -308,9 +307,6 @@ class LLMClient:
     def _known(self, key: str) -> tuple[_Reply | None, bool]:
         # This run's earlier attempts first (a retried run re-sends nothing it
         # already paid for), then the cache.
-        if self._attempt != self._guards.attempt:
-            self._attempt = self._guards.attempt
-            self._replayed.clear()
         earlier = self._replies.get(key, [])
         if self._replayed[key] < len(earlier):
             self._replayed[key] += 1
@@ -489,6 +485,10 @@ class LLMClient:
         except (httpx.HTTPError, ValueError) as exc:
             raise _ModelFailed(f"{type(exc).__name__}: {exc}") from None
         return reply
+
+    def rewind(self) -> None:
+        """A new attempt (a retry, or ``fallback()``) replays the replies earlier ones had."""
+        self._replayed.clear()
 
     def close(self) -> None:
         """Release what the client opened (the cache)."""
