@@ -1180,7 +1180,7 @@ def test_a_model_without_prices_called_by_name_is_refused_under_a_usd_cap(projec
     writer(project, server, more="[limits]\ncost_usd_per_day = 1.0\n")
     outcome, _ = run(project, clock, model="local")
     assert outcome.exit_code == 1
-    assert "model 'local' has no prices, and the agent has a USD cap to keep" in outcome.message
+    assert "[llm] local has no prices, and the agent has a USD cap to keep" in outcome.message
     assert server.requests == []
     assert spends(project) == []
 

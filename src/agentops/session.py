@@ -437,7 +437,9 @@ class Session:
             )
         return LLMClient(
             config=config,
-            route=lambda name: route(name, self.project.config, self.environ),
+            route=lambda name: route(
+                name, self.project.config, self.environ, capped=spec.config.limits.usd_capped
+            ),
             http=lambda: ctx.http,
             guards=guards,
             retry=spec.config.retry,

@@ -197,7 +197,8 @@ class LLMClient:
         too_large = 0
         for name in chain:
             try:
-                return self._complete_with(self._resolve(name), messages, schema, limit, warmth)
+                # ValueError if it cannot be called as configured (routes.route)
+                return self._complete_with(self._route(name), messages, schema, limit, warmth)
             except _ModelFailed as exc:
                 too_large += isinstance(exc, _TooLarge)
                 failures.append(f"{name}: {exc}")
@@ -227,18 +228,6 @@ class LLMClient:
         return wrapped
 
     # -- one model ---------------------------------------------------------------------
-
-    def _resolve(self, name: str) -> Route:
-        try:
-            found = self._route(name)
-        except KeyError:
-            raise ValueError(f"model {name!r} is not in agentops.toml [models]") from None
-        if found.key_env and not found.api_key:
-            raise ValueError(f"model {name!r} needs ${found.key_env}, which is not set")
-        if not found.priced and self._guards.limits.usd_capped:
-            # What it costs could not be counted: the cap could be passed unseen.
-            raise ValueError(f"model {name!r} has no prices, and the agent has a USD cap to keep")
-        return found
 
     def _complete_with(
         self,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from agentops.config import AgentConfig, ProjectConfig
 
-__all__ = ["Route", "models_of", "problems", "route"]
+__all__ = ["Route", "model_problems", "models_of", "problems", "route"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,29 +59,61 @@ def models_of(config: AgentConfig) -> list[str]:
 
 def problems(config: AgentConfig, project: ProjectConfig, environ: Mapping[str, str]) -> list[str]:
     """What stops the agent's models from being called as configured, one line each."""
+    return [
+        problem
+        for name in models_of(config)
+        for problem in model_problems(
+            name,
+            project,
+            environ,
+            capped=config.limits.usd_capped,
+            max_tokens=config.llm.max_tokens,
+        )
+    ]
+
+
+def model_problems(
+    name: str,
+    project: ProjectConfig,
+    environ: Mapping[str, str],
+    *,
+    capped: bool,
+    max_tokens: int | None = None,
+) -> list[str]:
+    """What stops model ``name`` from being called, one line each.
+
+    ``capped``: the agent keeps a USD cap, so the model needs prices.
+    ``max_tokens``: the reply's room, checked against the context window.
+    """
+    model = project.models.get(name)
+    if model is None:
+        return [f"[llm] model {name!r} is not in agentops.toml [models]"]
     found = []
-    capped = config.limits.usd_capped
-    for name in models_of(config):
-        model = project.models.get(name)
-        if model is None:
-            found.append(f"[llm] model {name!r} is not in agentops.toml [models]")
-            continue
-        provider = project.providers[model.provider]
-        if provider.api_key_env and not environ.get(provider.api_key_env, "").strip():
-            found.append(f"[llm] {name}: ${provider.api_key_env} is not set for {model.provider}")
-        if capped and not model.priced:
-            found.append(f"[llm] {name} has no prices, and the agent has a USD cap to keep")
-        window = model.context_window
-        if window is not None and config.llm.max_tokens >= window:
-            found.append(
-                f"[llm] max_tokens {config.llm.max_tokens} leaves no room for a prompt in "
-                f"{name}'s context_window {window}"
-            )
+    provider = project.providers[model.provider]
+    if provider.api_key_env and not environ.get(provider.api_key_env, "").strip():
+        found.append(f"[llm] {name}: ${provider.api_key_env} is not set for {model.provider}")
+    if capped and not model.priced:  # what it costs could not be counted against the cap
+        found.append(f"[llm] {name} has no prices, and the agent has a USD cap to keep")
+    window = model.context_window
+    if window is not None and max_tokens is not None and max_tokens >= window:
+        found.append(
+            f"[llm] max_tokens {max_tokens} leaves no room for a prompt in "
+            f"{name}'s context_window {window}"
+        )
     return found
 
 
-def route(name: str, project: ProjectConfig, environ: Mapping[str, str]) -> Route:
-    """The route of model ``name`` (checked by :func:`problems` before the run began)."""
+def route(
+    name: str, project: ProjectConfig, environ: Mapping[str, str], *, capped: bool = False
+) -> Route:
+    """The route of model ``name``; ``ValueError`` names what stops it from being called.
+
+    A model named by the agent's code (``model=``) is checked here, as
+    :func:`problems` checks the configured ones before the run begins.
+    """
+    found = model_problems(name, project, environ, capped=capped)
+    if found:
+        raise ValueError(found[0])
     model = project.models[name]
     provider = project.providers[model.provider]
     return Route(
