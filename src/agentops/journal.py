@@ -37,6 +37,7 @@ from pydantic import (
     ValidationError,
 )
 
+from agentops.budget import MAX_TOKENS, MAX_USD
 from agentops.config import action_key
 from agentops.ledger import COMMITTED, FAILED, UNDONE, UNRESOLVED, Status
 from agentops.state import JsonValue  # noqa: TC001 - pydantic reads the annotations
@@ -85,8 +86,8 @@ def _aware(moment: datetime) -> datetime:
 
 RecordTime = Annotated[datetime, AfterValidator(_aware)]
 RunId = Annotated[str, StringConstraints(pattern=r"^\S{1,200}$")]
-Amount = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
-Tokens = Annotated[int, Field(ge=0, le=10**12)]
+Amount = Annotated[float, Field(ge=0, le=MAX_USD, allow_inf_nan=False)]
+Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
 
 
 class RecordBase(BaseModel):
