@@ -96,15 +96,14 @@ class ReplyCache:
             try:
                 return self._connection().execute(sql, args)
             except sqlite3.DatabaseError as exc:
+                if not _damaged(exc):
+                    raise
                 self._start_afresh(f"{type(exc).__name__}: {exc}")
                 return self._connection().execute(sql, args)
         except (OSError, sqlite3.Error) as exc:
             self.close()
-            self.unavailable = (
-                f"{self.path}: {describe(exc)}"
-                if isinstance(exc, OSError)
-                else f"{type(exc).__name__}: {exc}"
-            )
+            said = describe(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+            self.unavailable = f"{self.path}: {said}"
             return None
 
     def _connection(self) -> sqlite3.Connection:
@@ -115,6 +114,8 @@ class ReplyCache:
                 self._db = connect(self._fs, self.path, threads=True)
                 self._db.executescript(_SCHEMA)
             except sqlite3.DatabaseError as exc:
+                if not _damaged(exc):
+                    raise
                 self._start_afresh(f"{type(exc).__name__}: {exc}")
                 self._db = connect(self._fs, self.path, threads=True)
                 self._db.executescript(_SCHEMA)
@@ -129,6 +130,16 @@ class ReplyCache:
 
     def close(self) -> None:
         """Close the database (it stays on disk)."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        with self._lock:  # not under a thread still asking it
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Whether the file is no database (or a corrupt one): replaced, not worked around.
+
+    A full disk, an I/O error or a lock is no reason to throw replies away:
+    the cache is done without for the run instead.
+    """
+    return getattr(exc, "sqlite_errorname", None) in {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
