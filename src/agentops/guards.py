@@ -410,9 +410,11 @@ class RunGuards:
 
     def step(self, label: str | None = None) -> None:
         """Count one step of the agent's loop; too many end the run."""
-        self.steps += 1
+        with self._lock:  # threads stepping at once count every step
+            self.steps += 1
+            steps = self.steps
         cap = self.limits.steps_per_run
-        if cap is not None and self.steps > cap:
+        if cap is not None and steps > cap:
             self._stop(
                 StepLimitExceeded(
                     f"{self.agent}: more than steps_per_run {cap} steps"

@@ -438,7 +438,13 @@ class LLMClient:
             latency_ms = round((time.perf_counter() - started) * 1000, 1)
             self._metrics.llm_calls += 1
             extra = (
-                {"request": body["messages"], "reply": self._loggable(text)}
+                {
+                    "request": [
+                        {**message, "content": self._loggable(message["content"])}
+                        for message in body["messages"]
+                    ],
+                    "reply": self._loggable(text),
+                }
                 if self.config.log_bodies
                 else {}
             )
