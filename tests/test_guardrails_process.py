@@ -776,3 +776,38 @@ def test_an_action_asked_again_inside_its_own_do_stops_rather_than_waits(project
     result = run_agentops("run", "nested", timeout=20)
     assert result.returncode == 1
     assert "action send 'k1' is unresolved" in result.stderr
+
+
+UNSAVABLE_STATE = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    deep: bool = False
+
+class Result(BaseModel):
+    ok: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    if params.deep:
+        nested = []
+        for _ in range(100_000):
+            nested = [nested]
+        ctx.state["x"] = nested
+    else:
+        loop = {}
+        loop["self"] = loop
+        ctx.state["x"] = loop
+    return Result(ok=True)
+"""
+
+
+@pytest.mark.parametrize("deep", ["false", "true"])
+def test_a_state_that_cannot_be_json_fails_the_run_in_one_line(project, run_agentops, deep):
+    """A cycle, or nesting past any parser, in ctx.state: the task failed (1), not agentops (70)."""
+    project.add_agent("cyc", UNSAVABLE_STATE)
+    result = run_agentops("run", "cyc", "-p", f"deep={deep}")
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert "ctx.state holds a value that is not JSON" in line
+    assert project.state("cyc")["data"] == {}  # the failed run's state is not kept

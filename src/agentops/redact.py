@@ -225,7 +225,9 @@ class Redactor:
     ) -> bytes:
         try:
             return pydantic_core.to_json(value, fallback=fallback, inf_nan_mode=inf_nan)
-        except pydantic_core.PydanticSerializationError:
+        except pydantic_core.PydanticSerializationError as exc:
+            if "UnicodeEncodeError" not in str(exc):  # a cycle, too deep: escaping won't help
+                raise
             return pydantic_core.to_json(
                 _escape_surrogates(value), fallback=fallback, inf_nan_mode=inf_nan
             )
