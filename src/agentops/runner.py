@@ -127,8 +127,9 @@ def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
                 raise
             route = gate.route(result, ctx, guards)
             # apply() may have changed ctx.state too; checked again, not rolled back:
-            # what it did is done (its actions are journaled).
-            state.data = _agent_data(session, ctx.state) if route == APPLIED else data
+            # what it did is done (its actions are journaled). Without it, checked once.
+            applied = route == APPLIED and gate.code.hook("apply") is not None
+            state.data = _agent_data(session, ctx.state) if applied else data
             notes = _keep_memory(state, ctx.memory_used)
         except AgentOpsError as exc:
             error = exc

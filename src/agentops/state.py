@@ -64,11 +64,8 @@ MAX_REVIEW = 100
 
 def _finite_json(value: Any) -> Any:
     # JSON has no NaN or infinity: a value holding one would be saved in a
-    # form the next run cannot read. Checked in Rust, by a round trip.
-    try:
-        pydantic_core.from_json(pydantic_core.to_json(value), allow_inf_nan=False)
-    except ValueError:
-        raise ValueError("holds a number that is not finite (NaN or infinity)") from None
+    # form the next run cannot read.
+    check_readable(value)
     return value
 
 
@@ -87,7 +84,7 @@ def check_readable(value: Any, *, inside: int = 0, finite: bool = True) -> None:
     except ValueError as exc:
         if "recursion" in str(exc):
             raise ValueError("it is nested too deeply to be read back") from None
-        raise ValueError("it holds NaN or an infinity") from None
+        raise ValueError("it holds NaN or an infinity, a number that is not finite") from None
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]
