@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
-import logging
 import os
 import sys
 import threading
@@ -27,7 +26,6 @@ import pydantic_core
 
 from agentops.fsio import FileSystem, describe
 from agentops.output import real_stderr
-from agentops.terminal import printable_event
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -138,6 +136,8 @@ class RunLogSink:
         assert self._console is not None  # noqa: S101 - only called with a console
         if self._renderer is None:
             self._renderer = console_renderer(colors=self._console.isatty())
+        from agentops.terminal import printable_event  # noqa: PLC0415 - only terminals need it
+
         event = printable_event(event, without=("agent", "run_id"))  # what agents log is untrusted
         print(self._renderer(None, event.get("level", "info"), event), file=self._console)
 
@@ -150,6 +150,7 @@ def console_renderer(*, colors: bool) -> ConsoleRenderer:
 
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_INFO = _LEVELS["info"]  # logging.INFO, without importing logging on every run
 
 
 class _Emit(Protocol):
@@ -175,7 +176,7 @@ class EventLogger:
         context: dict[str, Any],
         *,
         base: dict[str, Any] | None = None,
-        level: int = logging.INFO,
+        level: int = _INFO,
     ) -> None:
         """Log through ``emit``; the context ``base`` survives :meth:`new`."""
         self._emit = emit
@@ -287,7 +288,7 @@ def make_logger(
     redactor: Redactor,
     agent: str,
     run_id: str,
-    level: int = logging.INFO,
+    level: int = _INFO,
 ) -> EventLogger:
     """A logger bound to ``agent`` and ``run_id``, stamping, redacting and writing into ``sink``."""
 

@@ -409,6 +409,8 @@ class Session:
         An unknown model, a key that is not set, a model without prices while
         a USD cap is to be kept: found before anything is spent.
         """
+        if not (spec.config.llm.chain() or spec.config.llm.tiers):
+            return  # calls no model: nothing to check, nothing to import
         from agentops.llm.routes import problems  # noqa: PLC0415 - small, but only [llm] needs it
 
         found = problems(spec.config, self.project.config, self.environ)
