@@ -104,7 +104,11 @@ class RunLogSink:
             # Locked through the file itself: of runs opening it together, one
             # rotates; the others find it rotated (another inode) and go on.
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.path.samestat(os.fstat(fd), self.path.lstat()):
+            try:
+                now_at_path = self.path.lstat()
+            except FileNotFoundError:  # another process is between its rename and its re-open
+                now_at_path = None
+            if now_at_path is not None and os.path.samestat(os.fstat(fd), now_at_path):
                 self._shift()
         finally:
             self._fs.close(fd)

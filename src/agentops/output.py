@@ -103,6 +103,7 @@ class OutputCapture:
             os.dup2(saved_out, 1)  # the pipes' last write ends close: the pumps read to the end
             os.dup2(saved_err, 2)
             os.close(saved_out)
+            os.close(saved_err)  # saved_stderr writes through a copy of its own
             for pump in self._pumps:
                 pump.join(_PUMP_JOIN_S)  # a child still writing keeps its pipe open: let it be
             if self.saved_stderr is not None:
