@@ -21,13 +21,14 @@ if TYPE_CHECKING:
 
     from agentops.errors import AgentOpsError
     from agentops.outcome import Outcome
-    from agentops.project import Project
+    from agentops.project import AgentSpec, Project
     from agentops.session import RunOptions
 
 __all__ = [
     "EX_SOFTWARE",
     "OneLineErrors",
     "clip",
+    "every_agent",
     "fail",
     "finish",
     "print_table",
@@ -141,6 +142,20 @@ def finish(outcome: Outcome, *, quiet: bool | None = None) -> NoReturn:
         sys.stderr.flush()
         os._exit(outcome.exit_code)
     sys.exit(outcome.exit_code)
+
+
+def every_agent(project: Project) -> list[AgentSpec]:
+    """Every agent of ``project``, or its first problem raised (the others said first).
+
+    For output that must name every agent: a crontab or a manifest stream
+    silently missing one would drop its schedule.
+    """
+    specs, problems = project.agents()
+    if problems:
+        for problem in problems[1:]:
+            say(problem.message)
+        raise problems[0]
+    return specs
 
 
 def said(problems: Sequence[AgentOpsError]) -> int:

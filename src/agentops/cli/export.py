@@ -7,7 +7,7 @@ import os
 import click
 
 from agentops.cli import main
-from agentops.cli._common import project_of, reports_errors, say
+from agentops.cli._common import every_agent, project_of, reports_errors, say
 
 __all__ = ["export", "export_k8s"]
 
@@ -111,11 +111,7 @@ def export_k8s(
         namespace=namespace,
     )
     project = project_of(ctx)
-    specs, problems = project.agents()
-    if problems:  # a stream missing an agent would, applied with --prune, delete its CronJob
-        for problem in problems[1:]:
-            say(problem.message)
-        raise problems[0]
+    specs = every_agent(project)  # a stream missing one would, with --prune, delete its CronJob
     documents = cronjobs(specs, project.config, target)
     if not documents:
         say("no agent has a schedule: there is nothing to export")

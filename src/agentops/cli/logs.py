@@ -72,16 +72,12 @@ def logs(
     pass all of them). Lines that are not JSON are shown as they are (with
     --json, on stderr), with the line before them. Ctrl-C ends -f (exit 0).
     """
-    from agentops.errors import UnknownAgent  # noqa: PLC0415
-    from agentops.ops.logs import LogFilter, LogReader, last_run_id, log_files  # noqa: PLC0415
+    from agentops.ops.logs import LogFilter, LogReader, agent_log, last_run_id  # noqa: PLC0415
 
     if run_id is not None and last:
         raise click.UsageError("--run and --last cannot be used together")
-    project = project_of(ctx)
-    path = project.log_path(agent)
-    if not log_files(path) and agent not in project.agent_names():
-        raise UnknownAgent(f"unknown agent {agent!r}: no agents/{agent}/agent.toml, no log")
-    if not log_files(path) and not follow:
+    path, files = agent_log(project_of(ctx), agent)
+    if not files and not follow:
         say(f"{agent} has no log yet ({path})")
         return
     with LogReader(path) as reader:

@@ -14,6 +14,7 @@ import click
 
 from agentops.cli import main
 from agentops.cli._common import (
+    every_agent,
     fail,
     print_table,
     project_of,
@@ -171,11 +172,7 @@ def _installed_crontab() -> str | None:
 def _crontab_lines(project: Project) -> str:
     from agentops.schedule import render_crontab  # noqa: PLC0415
 
-    specs, problems = project.agents()
-    if problems:  # a partial crontab would silently drop an agent: refuse instead
-        for problem in problems[1:]:
-            say(problem.message)
-        raise problems[0]
+    specs = every_agent(project)  # a partial crontab would silently drop an agent
     return render_crontab(
         [
             (spec.name, spec.config.schedule, spec.config.description)

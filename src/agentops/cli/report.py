@@ -43,8 +43,7 @@ def report(
     circuit openings, guarded actions, tokens, cost, confidence and review.
     Reads only the logs (rotated ones too): no agent code runs, no lock is taken.
     """
-    from agentops.errors import UnknownAgent  # noqa: PLC0415
-    from agentops.ops.logs import log_files  # noqa: PLC0415
+    from agentops.ops.logs import agent_log  # noqa: PLC0415
     from agentops.ops.report import build_report  # noqa: PLC0415
 
     if as_json and html_path is not None and str(html_path) == "-":
@@ -52,8 +51,7 @@ def report(
     project = project_of(ctx)
     names = None
     if agent is not None:
-        if not log_files(project.log_path(agent)) and agent not in project.agent_names():
-            raise UnknownAgent(f"unknown agent {agent!r}: no agents/{agent}/agent.toml, no log")
+        agent_log(project, agent)  # an agent, or a log left by one
         names = [agent]
     now = datetime.now(UTC)
     result = build_report(project, names, now=now, since_s=since)

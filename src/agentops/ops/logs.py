@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, Self
 
-from agentops.errors import StateError
+from agentops.errors import StateError, UnknownAgent
 from agentops.fsio import describe
 from agentops.terminal import printable, printable_event
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
     from structlog.dev import ConsoleRenderer
 
+    from agentops.project import Project
+
 __all__ = [
     "ENDINGS",
     "LEVELS",
@@ -39,6 +41,7 @@ __all__ = [
     "LogFilter",
     "LogLine",
     "LogReader",
+    "agent_log",
     "last_run_id",
     "level_rank",
     "line_time",
@@ -98,6 +101,18 @@ def parse_line(text: str, path: Path, lineno: int) -> LogLine:
     except (ValueError, RecursionError):  # not JSON, a number too long, nested too deeply
         event = None
     return LogLine(text, event if isinstance(event, dict) else None, path, lineno)
+
+
+def agent_log(project: Project, agent: str) -> tuple[Path, list[Path]]:
+    """The path of ``agent``'s log, and its files; ``UnknownAgent`` if it has neither.
+
+    An agent removed from agents/ still has its history: its log is read.
+    """
+    path = project.log_path(agent)
+    files = log_files(path)
+    if not files and agent not in project.agent_names():
+        raise UnknownAgent(f"unknown agent {agent!r}: no agents/{agent}/agent.toml, no log")
+    return path, files
 
 
 def log_files(path: Path) -> list[Path]:
