@@ -171,10 +171,10 @@ class Notifier:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             # A webhook URL is often its own secret (Slack's are): only its host is logged.
             self.log.warning(
-                "notify.failed", kind=kind, webhook=_host(url), error=type(exc).__name__
+                "notify.failed", kind=kind, webhook=host_of(url), error=type(exc).__name__
             )
             return False
-        self.log.info("notify.sent", kind=kind, webhook=_host(url), status=response.status_code)
+        self.log.info("notify.sent", kind=kind, webhook=host_of(url), status=response.status_code)
         return True
 
 
@@ -184,7 +184,8 @@ def _title(text: str) -> str:
     return _CONTROL.sub(" ", text[:200]).encode("ascii", "replace").decode().strip()
 
 
-def _host(url: str) -> str:
+def host_of(url: str) -> str:
+    """The host a URL names, to be said without its path or query (which may hold a token)."""
     from urllib.parse import urlsplit  # noqa: PLC0415
 
     try:

@@ -31,6 +31,7 @@ __all__ = [
     "every_agent",
     "fail",
     "finish",
+    "local_time",
     "print_table",
     "project_of",
     "report",
@@ -171,6 +172,13 @@ def short_time(iso: object) -> str:
         return "-"
     moment = datetime.fromisoformat(iso)
     return f"{moment:%Y-%m-%d %H:%M %z}"
+
+
+def local_time(iso: object) -> str:
+    """An ISO timestamp as ``2026-11-22 04:10`` in this machine's zone, ``-`` for none."""
+    if not isinstance(iso, str):
+        return "-"
+    return f"{datetime.fromisoformat(iso).astimezone():%Y-%m-%d %H:%M}"
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:

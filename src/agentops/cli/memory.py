@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from agentops.cli import main
-from agentops.cli._common import clip, print_table, project_of, reports_errors
+from agentops.cli._common import clip, local_time, print_table, project_of, reports_errors
 
 if TYPE_CHECKING:
     from agentops.ops.memory import MemoryView
@@ -56,7 +56,7 @@ def _print(view: MemoryView) -> None:
             [
                 [
                     clip(printable(entry["key"]), 30),
-                    _when(entry["expires_at"]),
+                    local_time(entry["expires_at"]),
                     clip(printable(json.dumps(entry["value"], ensure_ascii=False)), 70),
                 ]
                 for entry in working
@@ -73,7 +73,7 @@ def _print(view: MemoryView) -> None:
     header = ["AT", "IMPORTANCE", "TAGS", "TEXT"]
     rows = [
         [
-            _when(note["at"]),
+            local_time(note["at"]),
             str(note["importance"]),
             clip(printable(",".join(note["tags"])), 24),
             clip(printable(" ".join(note["text"].split())), 70),
@@ -85,9 +85,3 @@ def _print(view: MemoryView) -> None:
         for line, note in zip(rows, notes, strict=True):
             line.insert(0, f"{note['score']:.3f}")
     print_table(header, rows)
-
-
-def _when(iso: object) -> str:
-    if not isinstance(iso, str):
-        return "-"
-    return f"{datetime.fromisoformat(iso).astimezone():%Y-%m-%d %H:%M}"

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 import click
 
 from agentops.cli import main
-from agentops.cli._common import clip, print_table, project_of, reports_errors, say
+from agentops.cli._common import (
+    clip,
+    local_time,
+    print_table,
+    project_of,
+    reports_errors,
+    say,
+)
 
 if TYPE_CHECKING:
     from agentops.ops.status import AgentStatus
@@ -66,8 +73,8 @@ def status(ctx: click.Context, agent: str | None, as_json: bool) -> None:
                 row.agent,
                 row.health,
                 _last_run(row.row),
-                _when(row.row["last_success_at"]),
-                _when(row.row["next_run"]),
+                local_time(row.row["last_success_at"]),
+                local_time(row.row["next_run"]),
                 str(row.row["consecutive_failures"] or "-"),
                 clip(row.why or "", 60),
             ]
@@ -129,6 +136,8 @@ def _ping(url: str, lines: list[str]) -> None:
     # checks service notices the missing ping on its own.
     import httpx  # noqa: PLC0415 - only the watchdog pings
 
+    from agentops.notify import host_of  # noqa: PLC0415
+
     try:
         if lines:
             body = "\n".join(lines)
@@ -138,19 +147,10 @@ def _ping(url: str, lines: list[str]) -> None:
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         # A check's URL is its own secret (its token): only the host is said.
         error = str(exc).replace(url, "URL")
-        say(f"health: the heartbeat to {_host(url)} failed: {type(exc).__name__}: {error}")
+        say(f"health: the heartbeat to {host_of(url)} failed: {type(exc).__name__}: {error}")
         return
     if response.is_error:  # a mistyped URL is a 404: the heartbeat went nowhere
-        say(f"health: the heartbeat to {_host(url)} failed: HTTP {response.status_code}")
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit  # noqa: PLC0415
-
-    try:
-        return urlsplit(url).hostname or "?"
-    except ValueError:  # "http://[::1": the URL is what failed
-        return "?"
+        say(f"health: the heartbeat to {host_of(url)} failed: HTTP {response.status_code}")
 
 
 def _fail_url(url: str) -> str:
@@ -165,11 +165,4 @@ def _last_run(row: dict[str, object]) -> str:
     last = row["last_run"]
     if not isinstance(last, dict):
         return "-"
-    return f"{last['status']} {_when(last['finished_at'])}"
-
-
-def _when(iso: object) -> str:
-    if not isinstance(iso, str):
-        return "-"
-    moment = datetime.fromisoformat(iso).astimezone()
-    return f"{moment:%Y-%m-%d %H:%M}"
+    return f"{last['status']} {local_time(last['finished_at'])}"
