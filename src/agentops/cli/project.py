@@ -110,9 +110,8 @@ def cron(ctx: click.Context, action: str | None) -> None:
             )
         wanted = crontab.with_block(current, project.home, _crontab_lines(project))
     if action == "diff":
-        click.echo(
-            _diff(current, wanted) or "the crontab is up to date", nl=not _diff(current, wanted)
-        )
+        changes = _diff(current, wanted)
+        click.echo(changes or "the crontab is up to date", nl=not changes)
         return
     if wanted == current:
         click.echo(f"the crontab is already up to date for {project.home}")

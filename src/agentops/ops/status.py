@@ -36,7 +36,6 @@ from agentops.status import RunStatus
 from agentops.timestamps import iso
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from datetime import tzinfo
 
     from agentops.project import AgentSpec, Project
@@ -106,12 +105,10 @@ def project_status(
     *,
     now: datetime,
     zone: tzinfo,
-    names: Iterable[str] | None = None,
 ) -> list[AgentStatus]:
-    """The status of every agent (or of ``names``), sorted by name."""
+    """The status of every agent, sorted by name."""
     return [
-        agent_status(project, store, name, now=now, zone=zone)
-        for name in (project.agent_names() if names is None else names)
+        agent_status(project, store, name, now=now, zone=zone) for name in project.agent_names()
     ]
 
 
