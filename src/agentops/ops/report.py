@@ -209,20 +209,18 @@ class Report:
 
     def buckets(self) -> list[datetime]:
         """The start of every bucket of the run chart, oldest first."""
-        step = timedelta(seconds=BUCKETS[self.bucket])
-        start, end = floor(self.since, self.bucket), self.until
-        starts = []
-        while start <= end:
-            starts.append(start)
-            start += step
-        return starts
+        return self._starts(self.bucket)
 
     def days(self) -> list[datetime]:
         """The start of every day (UTC) of the period, oldest first."""
-        start, starts = floor(self.since, "day"), []
+        return self._starts("day")
+
+    def _starts(self, bucket: str) -> list[datetime]:
+        step = timedelta(seconds=BUCKETS[bucket])
+        start, starts = floor(self.since, bucket), []
         while start <= self.until:
             starts.append(start)
-            start += timedelta(days=1)
+            start += step
         return starts
 
 
