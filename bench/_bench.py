@@ -26,10 +26,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV",
+    "TOUCH_AGENT",
     "Row",
     "agentops_executable",
     "alternate",
     "exit_code",
+    "forget_runs",
     "interleave",
     "machine",
     "print_table",
@@ -205,6 +207,31 @@ def write_agent(home: Path, name: str, code: str, toml: str = "") -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "agent.py").write_text(textwrap.dedent(code))
     (directory / "agent.toml").write_text(textwrap.dedent(toml))
+
+
+TOUCH_AGENT = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    actions: int
+
+class Result(BaseModel):
+    done: int
+
+def run(params: Params, ctx: Context) -> Result:
+    for i in range(params.actions):
+        ctx.action("touch", key=f"{ctx.run_id}-{i}", do=lambda: None)
+    return Result(done=params.actions)
+"""
+"""An agent doing ``actions`` guarded actions that do nothing: the guard's own cost."""
+
+
+def forget_runs(state_dir: Path, name: str) -> None:
+    """Remove what runs of ``name`` left in ``state_dir`` (but the lock): the next starts afresh."""
+    for leftover in state_dir.glob(f"{name}.*"):
+        if leftover.suffix != ".lock":
+            leftover.unlink()
 
 
 def machine() -> str:

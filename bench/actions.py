@@ -22,27 +22,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import Row, alternate, ratio_row, report, timed, write_agent
+from _bench import (
+    TOUCH_AGENT,
+    Row,
+    alternate,
+    forget_runs,
+    ratio_row,
+    report,
+    timed,
+    write_agent,
+)
 from agentops.project import Project
 from agentops.runner import run_agent
 
 TARGET = 0.6
 
-AGENT = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    actions: int
-
-class Result(BaseModel):
-    done: int
-
-def run(params: Params, ctx: Context) -> Result:
-    for i in range(params.actions):
-        ctx.action("touch", key=f"{ctx.run_id}-{i}", do=lambda: None)
-    return Result(done=params.actions)
-"""
+AGENT = TOUCH_AGENT
 
 RECORD = b'{"op":"intent","run_id":"20261122T031000Z-3fa2c1","action":"touch","key":"k"}\n'
 
@@ -78,9 +73,7 @@ def agent_run(project: Project, name: str, overrides: dict[str, int]) -> float:
     elapsed = timed(run)
     if outcome is None or outcome.exit_code != 0:
         sys.exit(f"the benchmark agent {name} failed: {outcome and outcome.message}")
-    for leftover in project.state_dir.glob(f"{name}.*"):
-        if leftover.suffix != ".lock":
-            leftover.unlink()
+    forget_runs(project.state_dir, name)
     return elapsed
 
 

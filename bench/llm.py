@@ -34,7 +34,16 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _bench import Row, interleave, ratio_row, report, time_row, timed, write_agent
+from _bench import (
+    Row,
+    forget_runs,
+    interleave,
+    ratio_row,
+    report,
+    time_row,
+    timed,
+    write_agent,
+)
 from agentops.project import Project
 from agentops.runner import run_agent
 from fakellm import FakeLLM  # the tests' fake server, on the path above
@@ -97,9 +106,7 @@ def per_call_in_run(project: Project, name: str, calls: int, *, hits: bool = Fal
     state = json.loads((project.state_dir / f"{name}.json").read_text())
     if state["metrics"]["llm_cache_hits"] != (calls if hits else 0):
         sys.exit(f"{name}: {state['metrics']['llm_cache_hits']} cache hits in {calls} calls")
-    for leftover in project.state_dir.glob(f"{name}.*"):
-        if leftover.suffix != ".lock":
-            leftover.unlink()
+    forget_runs(project.state_dir, name)
     return float(state["data"]["per_call_s"])
 
 

@@ -26,9 +26,11 @@ from typing import Any
 
 from _bench import (
     ENV,
+    TOUCH_AGENT,
     Row,
     agentops_executable,
     alternate,
+    forget_runs,
     ratio_row,
     report,
     time_row,
@@ -45,21 +47,7 @@ if str(TESTS) not in sys.path:  # the suite's server: one way to start PostgreSQ
 TARGET = 1.5
 NAME = "touch"
 
-AGENT = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    actions: int
-
-class Result(BaseModel):
-    done: int
-
-def run(params: Params, ctx: Context) -> Result:
-    for i in range(params.actions):
-        ctx.action("touch", key=f"{ctx.run_id}-{i}", do=lambda: None)
-    return Result(done=params.actions)
-"""
+AGENT = TOUCH_AGENT
 
 
 def start_server() -> Any:
@@ -76,9 +64,7 @@ def start_server() -> Any:
 
 def forget(home: Path, store: PostgresStore) -> None:
     """Remove what a run left (but the lease), so each round starts as the first did."""
-    for leftover in (home / "state").glob(f"{NAME}.*"):
-        if leftover.suffix != ".lock":
-            leftover.unlink()
+    forget_runs(home / "state", NAME)
     for table in ("agent_state", "journal", "agent_record", "tick"):
         store.execute(f"DELETE FROM {{s}}.{table} WHERE agent = %s", (NAME,))  # noqa: S608 - ours
 
