@@ -32,8 +32,8 @@ from _bench import (
     timed,
     write_agent,
 )
-from agentops.project import Project
-from agentops.runner import run_agent
+from agentops.project.home import Project
+from agentops.run.runner import run_agent
 
 TARGET = 0.6
 

@@ -44,7 +44,7 @@ from _bench import (
     wall_s,
     write_agent,
 )
-from agentops.journal import Begin, Commit, Intent, Spend, encode
+from agentops.model.journal import Begin, Commit, Intent, Spend, encode
 from agentops.store.file import FileStore
 
 if TYPE_CHECKING:

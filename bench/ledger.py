@@ -41,10 +41,10 @@ from _bench import (
     wall_s,
     write_agent,
 )
-from agentops.ledger import Entry, Ledger
-from agentops.state import AgentState, LedgerSummary
+from agentops._infra.timestamps import iso_second
+from agentops.model.ledger import Entry, Ledger
+from agentops.model.state import AgentState, LedgerSummary
 from agentops.store.file import FileStore
-from agentops.timestamps import iso_second
 
 TARGET_MS = 150.0
 TARGET_RUN = 1.1

@@ -44,8 +44,8 @@ from _bench import (
     timed,
     write_agent,
 )
-from agentops.project import Project
-from agentops.runner import run_agent
+from agentops.project.home import Project
+from agentops.run.runner import run_agent
 from fakellm import FakeLLM  # the tests' fake server, on the path above
 
 TARGET = 1.3

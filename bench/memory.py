@@ -31,11 +31,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from _bench import Row, alternate, report, time_row, timed
-from agentops.config import Memory
-from agentops.fsio import FileSystem
-from agentops.memory import RunMemory
-from agentops.notes import Note, NoteFile, fts_query
-from agentops.redact import Redactor
+from agentops._infra.fs import FileSystem
+from agentops._infra.redact import Redactor
+from agentops.memory.notes import Note, NoteFile, fts_query
+from agentops.memory.run import RunMemory
+from agentops.project.config import Memory
 
 TARGET_MS = 20.0
 

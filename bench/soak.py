@@ -38,9 +38,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentops import admin
-from agentops.ledger import COMMITTED, FAILED, UNDONE, Entry
-from agentops.project import Project
+from agentops.model.ledger import COMMITTED, FAILED, UNDONE, Entry
+from agentops.ops import admin
+from agentops.project.home import Project
 
 AGENTOPS = Path(sys.executable).parent / "agentops"
 NAME = "publisher"

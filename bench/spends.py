@@ -23,7 +23,7 @@ from pathlib import Path
 
 from _bench import Row, alternate, ratio_row, report, write_agent
 from actions import agent_run, raw_appends
-from agentops.project import Project
+from agentops.project.home import Project
 
 TARGET = 2.0
 

@@ -33,13 +33,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from _bench import ENV, Row, agentops_executable, alternate, ratio_row, report, write_agent
-from agentops.budget import Budget
-from agentops.ledger import Entry, Ledger
-from agentops.state import AgentState, ErrorRecord, LastRun, LedgerSummary, Metrics
-from agentops.status import RunStatus
+from agentops._infra.timestamps import iso_second
+from agentops.model.ledger import Entry, Ledger
+from agentops.model.money import Budget
+from agentops.model.state import AgentState, ErrorRecord, LastRun, LedgerSummary, Metrics
+from agentops.model.status import RunStatus
 from agentops.store import Attempt
 from agentops.store.file import FileStore
-from agentops.timestamps import iso_second
 
 TARGET = 2.5
 FAILING = 10

@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from click.testing import CliRunner
 
+from agentops._infra.redact import is_secret_env_name
 from agentops.cli import main
-from agentops.redact import is_secret_env_name
-from agentops.session import Session
+from agentops.run.session import Session
 from leakscan import FAKE_SECRETS, Leak, scan_text, scan_tree
 
 if TYPE_CHECKING:

@@ -4,8 +4,8 @@
 makes the second fsync of the journal fail with EIO, and counts every call.
 
 ``where`` is matched (``fnmatch``) against the *subject* of each call: inside
-:meth:`~agentops.fsio.FileSystem.replace` and
-:meth:`~agentops.fsio.FileSystem.create` that is the file being
+:meth:`~agentops._infra.fs.FileSystem.replace` and
+:meth:`~agentops._infra.fs.FileSystem.create` that is the file being
 replaced or opened, so ``where="*/pub.json"`` reaches the temporary file,
 the ``.bak`` link and the directory fsync of saving the state; elsewhere it
 is the path the step acts on, or the path an ``fd`` was opened at.
@@ -20,7 +20,7 @@ import os
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from agentops.fsio import FILE_MODE, FileSystem
+from agentops._infra.fs import FILE_MODE, FileSystem
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -45,7 +45,7 @@ def open_at(where: str) -> Store:
 
 def records(run_id: str, count: int, agent: str = "pub") -> list[BaseModel]:
     """A run's journal: its begin, then ``count`` spends of 1, 2, ... cents."""
-    from agentops.journal import Begin, Spend  # noqa: PLC0415
+    from agentops.model.journal import Begin, Spend  # noqa: PLC0415
 
     return [
         Begin(run_id=run_id, at=T0, agent=agent),
@@ -92,7 +92,7 @@ class StoreProcess:
 
 def main(where: str, agent: str) -> None:
     """Answer commands on stdin until it closes."""
-    from agentops.state import AgentState  # noqa: PLC0415
+    from agentops.model.state import AgentState  # noqa: PLC0415
 
     store = open_at(where)
     lease: Any = None

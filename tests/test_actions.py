@@ -9,9 +9,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from agentops.ledger import Entry
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
+from agentops.model.ledger import Entry
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 
 EFFECTS = """
 import os

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from pydantic import ValidationError
 
-from agentops import breaker
-from agentops.config import Circuit as CircuitConfig
-from agentops.failure import Failure
-from agentops.state import Circuit
+from agentops.guards import breaker
+from agentops.guards.failure import Failure
+from agentops.model.state import Circuit
+from agentops.project.config import Circuit as CircuitConfig
 from conftest import FakeClock
 
 TWICE_HOURLY = CircuitConfig(failures=2, cooldown="1h")

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from agentops.budget import EPSILON_USD, LONGEST_WINDOW_S, Budget, Spend, Window, windows
-from agentops.config import Limits
+from agentops.model.money import EPSILON_USD, LONGEST_WINDOW_S, Budget, Spend, Window, windows
+from agentops.project.config import Limits
 from conftest import FakeClock
 
 HOURLY = Window("cost_usd_per_hour", 3600.0, 1.0)

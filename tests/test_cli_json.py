@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING
 import click
 import pytest
 
+from agentops._infra.log import FIRST_KEYS
 from agentops.cli import main
 from agentops.cli.ops import HEALTH_KEYS, HEALTH_PROBLEM_KEYS
 from agentops.cli.project import LIST_KEYS
 from agentops.cli.review import HELD_KEYS
 from agentops.cli.store import STORE_CHECK_KEYS
-from agentops.ledger import ROW_KEYS as LEDGER_KEYS
-from agentops.log import FIRST_KEYS
+from agentops.model.ledger import ROW_KEYS as LEDGER_KEYS
+from agentops.model.state import Held
 from agentops.ops.check import PROBLEM_KEYS
 from agentops.ops.memory import KEYS as MEMORY_KEYS
 from agentops.ops.memory import NOTE_KEYS, WORKING_KEYS
 from agentops.ops.report import FIGURE_KEYS, REPORT_KEYS
 from agentops.ops.status import ROW_KEYS
-from agentops.state import Held
 from conftest import AGENTOPS, HELLO, REPO, Project, cron_env, remember
 
 if TYPE_CHECKING:

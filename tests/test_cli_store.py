@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agentops.journal import Begin
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
+from agentops.model.journal import Begin
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 from agentops.store import STORE_URL_ENV
 from agentops.store.base import Notices, Pause
 from agentops.store.file import FileStore

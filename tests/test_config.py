@@ -7,7 +7,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from agentops.config import (
+from agentops.project.config import (
     DEFAULT_KEEP_S,
     DEFAULT_TIMEOUT_S,
     AgentConfig,
@@ -17,7 +17,7 @@ from agentops.config import (
     describe_validation_error,
     merge_defaults,
 )
-from agentops.units import Rate
+from agentops.project.units import Rate
 
 DAY = 86400.0
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentops.crontab import Crontab
+from agentops.project.crontab import Crontab
 from system import ensure_tool
 
 HOME = Path("/srv/agents")

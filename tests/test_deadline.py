@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agentops.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
-from agentops.fsio import FileSystem
+from agentops._infra.fs import FileSystem
+from agentops.run.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
 from conftest import AGENTOPS, cron_env
 
 HEADER = """
@@ -171,8 +171,8 @@ def watched(
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from agentops.deadline import HardDeadline
-from agentops.fsio import FileSystem
+from agentops.run.deadline import HardDeadline
+from agentops._infra.fs import FileSystem
 
 path = Path({str(tmp_path / "watched.deadline")!r})
 with HardDeadline(FileSystem(), path, run_id="r", started=datetime.now(UTC), seconds={seconds}):

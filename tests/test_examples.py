@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agentops.project import Project as AgentopsProject
-from agentops.schedule import render_crontab
+from agentops.project.home import Project as AgentopsProject
+from agentops.project.schedule import render_crontab
 from conftest import REPO
 from fakellm import FakeLLM, reply
 

@@ -18,9 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentops.cli.export import export_k8s
-from agentops.deadline import hard_deadline_s
 from agentops.errors import ConfigError, UsageError
-from agentops.interrupts import grace_s
+from agentops.guards.interrupts import grace_s
 from agentops.ops.k8s import (
     NAME_MAX,
     Target,
@@ -29,7 +28,8 @@ from agentops.ops.k8s import (
     kubernetes_schedule,
     local_zone_name,
 )
-from agentops.project import Project
+from agentops.project.home import Project
+from agentops.run.deadline import hard_deadline_s
 from conftest import REPO, cron_env
 
 KUBERNETES = ("1.27", "1.37")

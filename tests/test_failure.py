@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from agentops.errors import TransientError
-from agentops.failure import Failure, classify, parse_retry_after
+from agentops.guards.failure import Failure, classify, parse_retry_after
 
 URL = "https://api.example.com/v1/items/42"
 

@@ -33,11 +33,11 @@ from typing import NamedTuple
 
 import pytest
 
-from agentops.admin import reset_circuit
-from agentops.ledger import COMMITTED
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
-from agentops.session import RunOptions
+from agentops.model.ledger import COMMITTED
+from agentops.ops.admin import reset_circuit
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
+from agentops.run.session import RunOptions
 from agentops.store.file import FileStore
 from conftest import AGENTOPS, cron_env
 from faults import FaultyFileSystem

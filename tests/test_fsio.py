@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from agentops._infra.fs import FileSystem, describe
 from agentops.errors import StateError
-from agentops.fsio import FileSystem, describe
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
 from faults import FaultyFileSystem
 

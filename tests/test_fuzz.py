@@ -47,11 +47,11 @@ from hypothesis.errors import InvalidArgument
 
 from agentops.cli import main
 from agentops.errors import StateError
-from agentops.failure import parse_retry_after
-from agentops.journal import parse_lines, written
-from agentops.project import Project
-from agentops.runner import run_agent
-from agentops.status import RunStatus
+from agentops.guards.failure import parse_retry_after
+from agentops.model.journal import parse_lines, written
+from agentops.model.status import RunStatus
+from agentops.project.home import Project
+from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
 from conftest import AGENTOPS, HELLO, FakeClock, cron_env
 from faults import FaultyFileSystem

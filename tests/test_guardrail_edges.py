@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from agentops.failure import classify
-from agentops.ledger import Entry
-from agentops.project import Project as AgentopsProject
-from agentops.runner import approve_held, run_agent
+from agentops.guards.failure import classify
+from agentops.model.ledger import Entry
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import approve_held, run_agent
 from conftest import AGENTOPS, REPO, cron_env
 
 

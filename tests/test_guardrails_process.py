@@ -19,7 +19,7 @@ from collections import Counter
 
 import pytest
 
-from agentops.ledger import Entry
+from agentops.model.ledger import Entry
 from conftest import AGENTOPS, cron_env
 from faultserver import FaultServer, error, garbage, http_date, ok, slow, too_many
 

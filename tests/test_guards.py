@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agentops.config import Limits, Permissions
+from agentops._infra.fs import FileSystem
+from agentops._infra.log import RunLogSink, make_logger
+from agentops._infra.redact import Redactor
 from agentops.errors import (
     AgentCodeFailed,
     BudgetExceeded,
@@ -26,16 +28,14 @@ from agentops.errors import (
     RunTimeout,
     StepLimitExceeded,
 )
-from agentops.fsio import FileSystem
-from agentops.guards import GuardStop, RunGuards
-from agentops.interrupts import RunInterrupts
-from agentops.journal import Begin, parse_lines, written
-from agentops.ledger import Ledger
-from agentops.log import RunLogSink, make_logger
-from agentops.project import Project as AgentopsProject
-from agentops.redact import Redactor
-from agentops.runner import run_agent
-from agentops.state import AgentState
+from agentops.guards.facade import GuardStop, RunGuards
+from agentops.guards.interrupts import RunInterrupts
+from agentops.model.journal import Begin, parse_lines, written
+from agentops.model.ledger import Ledger
+from agentops.model.state import AgentState
+from agentops.project.config import Limits, Permissions
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 from agentops.store.file import FileJournal
 from conftest import AGENTOPS, cron_env
 

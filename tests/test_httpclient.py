@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from agentops._infra.log import RunLogSink, make_logger
+from agentops._infra.redact import REDACTED, Redactor
 from agentops.context import Context
-from agentops.log import RunLogSink, make_logger
-from agentops.redact import REDACTED, Redactor
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -154,7 +154,7 @@ def _python(code):
 
 def test_httpx_is_not_imported_by_the_runner():
     """Importing the runner (what every cron tick does) does not import httpx."""
-    assert _python("import agentops.runner, sys; print('httpx' in sys.modules)") == "False"
+    assert _python("import agentops.run.runner, sys; print('httpx' in sys.modules)") == "False"
 
 
 def test_httpx_is_imported_when_ctx_http_is_first_touched():

@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter
 
-from agentops.budget import Spend as BudgetSpend
-from agentops.journal import (
+from agentops.model.journal import (
     Abort,
     Begin,
     Commit,
@@ -30,8 +29,9 @@ from agentops.journal import (
     parse_lines,
     recover,
 )
-from agentops.ledger import Entry, Ledger, LedgerMap
-from agentops.state import AgentState
+from agentops.model.ledger import Entry, Ledger, LedgerMap
+from agentops.model.money import Spend as BudgetSpend
+from agentops.model.state import AgentState
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agentops.redact import Redactor
+from agentops._infra.redact import Redactor
 from conftest import REPO
 from leakscan import FAKE_SECRETS, MARKERS, Leak, forms, scan_bytes, scan_text, scan_tree
 

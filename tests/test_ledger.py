@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from agentops.ledger import Entry, Ledger, LedgerMap, unresolved_of
-from agentops.timestamps import iso_second
+from agentops._infra.timestamps import iso_second
+from agentops.model.ledger import Entry, Ledger, LedgerMap, unresolved_of
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 STATUSES = ("committed", "undone", "failed", "unresolved")
@@ -239,7 +239,7 @@ def test_rows_list_the_unresolved_or_every_entry_newest_first():
     assert [(r["action"], r["key"]) for r in ledger.rows(every=False)] == [("publish", "stuck")]
 
 
-# timestamps of entries (iso_second lives in agentops.timestamps; the ledger relies on it)
+# timestamps of entries (iso_second lives in agentops._infra.timestamps; the ledger relies on it)
 
 
 def test_iso_second_drops_the_fraction_and_ends_in_z():

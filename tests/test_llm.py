@@ -19,8 +19,8 @@ import textwrap
 import pytest
 from pydantic import HttpUrl
 
-from agentops.config import AgentConfig, ProjectConfig
-from agentops.fsio import FileSystem
+from agentops._infra.fs import FileSystem
+from agentops._infra.redact import Redactor
 from agentops.llm.cache import ReplyCache, request_key
 from agentops.llm.content import filter_reply, injection_phrases, wrap_untrusted
 from agentops.llm.routes import problems, route
@@ -31,9 +31,9 @@ from agentops.llm.tokens import (
     estimate_messages,
     prune,
 )
-from agentops.project import Project as AgentopsProject
-from agentops.redact import Redactor
-from agentops.runner import run_agent
+from agentops.project.config import AgentConfig, ProjectConfig
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 from conftest import AGENTOPS, cron_env
 from fakellm import Behaviour, FakeLLM, not_json, rate_limited, reply, server_error, stall
 from leakscan import FAKE_SECRETS, scan_tree

@@ -6,8 +6,8 @@ import textwrap
 import pytest
 
 from agentops.errors import ConfigError
-from agentops.loader import AgentCode, load_agent
-from agentops.project import Project
+from agentops.project.home import Project
+from agentops.run.loader import AgentCode, load_agent
 
 MODELS = """\
 from pydantic import BaseModel

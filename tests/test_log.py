@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from agentops.log import RunLogSink, make_logger
-from agentops.redact import REDACTED, Redactor
+from agentops._infra.log import RunLogSink, make_logger
+from agentops._infra.redact import REDACTED, Redactor
 
 ENV_SECRET = "correct-horse-battery-staple"
 

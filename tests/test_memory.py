@@ -20,17 +20,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentops import notes as notes_module
-from agentops.config import Memory
+from agentops._infra.fs import FileSystem
+from agentops._infra.redact import Redactor
 from agentops.errors import ConfigError, StateError
-from agentops.fsio import FileSystem
-from agentops.memory import RunMemory
-from agentops.notes import Note, NoteFile, fts_query, recency
+from agentops.memory import notes as notes_module
+from agentops.memory.notes import Note, NoteFile, fts_query, recency
+from agentops.memory.run import RunMemory
+from agentops.model.state import AgentState, Remembered
 from agentops.ops.memory import KEYS, NOTE_KEYS, WORKING_KEYS
-from agentops.project import Project as AgentopsProject
-from agentops.redact import Redactor
-from agentops.runner import run_agent
-from agentops.state import AgentState, Remembered
+from agentops.project.config import Memory
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 from agentops.testing import AgentHarness
 from faults import FaultyFileSystem
 from leakscan import FAKE_SECRETS, scan_tree
@@ -786,8 +786,8 @@ def test_working_memory_alone_never_imports_sqlite(project, run_agentops):
     assert results == [{"sqlite": False, "n": 1}, {"sqlite": False, "n": 2}]
     assert stored_notes(project, "lean") == ["a note"]
     code = (
-        "import agentops.runner, sys; "
-        "print('agentops.memory' in sys.modules, 'sqlite3' in sys.modules)"
+        "import agentops.run.runner, sys; "
+        "print('agentops.memory.run' in sys.modules, 'sqlite3' in sys.modules)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agentops.ledger import Entry
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
+from agentops.model.ledger import Entry
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 from agentops.store import STORE_URL_ENV
 from agentops.store.postgres import PostgresStore
 from conftest import AGENTOPS, FakeClock, Project, cron_env, remember

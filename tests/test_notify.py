@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 from conftest import FakeClock
 from leakscan import FAKE_SECRETS, scan_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from agentops.outcome import Outcome
+    from agentops.model.outcome import Outcome
 
 AGENT = """
 import os

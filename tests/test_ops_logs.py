@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from agentops._infra.log import console_renderer
 from agentops.cli.logs import LEVEL_NAMES
 from agentops.errors import StateError
-from agentops.log import console_renderer
 from agentops.ops.logs import (
     LEVELS,
     LogFilter,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from agentops.model.status import RunStatus
 from agentops.ops.report import (
     ACTION_KEYS,
     CONFIDENCE_KEYS,
@@ -22,8 +23,7 @@ from agentops.ops.report import (
     percentile,
     report_from_logs,
 )
-from agentops.project import Project
-from agentops.status import RunStatus
+from agentops.project.home import Project
 from known_logs import ALPHA, BETA, DAILY_COST, HOSTILE_ERROR, NOW, TOTAL, expect, write_known_logs
 
 WEEK_S = 7 * 86400

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agentops.ops.status import CONTENT, HEALTHS, ROW_KEYS, agent_status
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
 from conftest import FakeClock
 

@@ -12,9 +12,9 @@ import stat
 
 import pytest
 
-from agentops.permissions import HostPolicy
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
+from agentops.guards.permissions import HostPolicy
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 from faultserver import FaultServer, Reply, ok
 
 PUBLIC = "93.184.216.34"

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentops.ratelimit import prune, trim, wait_s
-from agentops.units import Rate, parse_rate
+from agentops.guards.rates import prune, trim, wait_s
+from agentops.project.units import Rate, parse_rate
 from conftest import FakeClock
 
 FOUR_PER_HOUR = parse_rate("4/hour")

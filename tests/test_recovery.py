@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agentops.config import AgentConfig
-from agentops.deadline import Marker
-from agentops.fsio import FileSystem
-from agentops.journal import parse_lines
-from agentops.ledger import Ledger
-from agentops.log import RunLogSink, make_logger
-from agentops.project import AgentSpec
-from agentops.project import Project as AgentopsProject
-from agentops.recovery import CRASHED_MESSAGE, recover_dead_run
-from agentops.redact import Redactor
-from agentops.runner import run_agent
-from agentops.state import AgentState
+from agentops._infra.fs import FileSystem
+from agentops._infra.log import RunLogSink, make_logger
+from agentops._infra.redact import Redactor
+from agentops.model.journal import parse_lines
+from agentops.model.ledger import Ledger
+from agentops.model.state import AgentState
+from agentops.project.config import AgentConfig
+from agentops.project.home import AgentSpec
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.deadline import Marker
+from agentops.run.recovery import CRASHED_MESSAGE, recover_dead_run
+from agentops.run.runner import run_agent
 from conftest import AGENTOPS, cron_env
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentops.redact import MIN_SECRET_LENGTH, REDACTED, Redactor
+from agentops._infra.redact import MIN_SECRET_LENGTH, REDACTED, Redactor
 
 # --- secrets from the environment ---------------------------------------------------------
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentops.config import Retry
 from agentops.errors import AgentCodeFailed, Interrupted, RunTimeout, TaskFailed, TransientError
-from agentops.failure import Failure
-from agentops.retry import call_with_retries, wait_s
+from agentops.guards.failure import Failure
+from agentops.guards.retry import call_with_retries, wait_s
+from agentops.project.config import Retry
 
 THREE = Retry(attempts=3, initial=1, max=60)
 PLAIN = Failure("timeout", "TimeoutError: slow", transient=True)
@@ -289,15 +289,15 @@ def python(code: str) -> str:
 
 def test_importing_retry_does_not_import_tenacity():
     """Cron pays every import on every tick: tenacity waits until a run retries."""
-    assert python("import agentops.retry, sys; print('tenacity' in sys.modules)") == "False"
+    assert python("import agentops.guards.retry, sys; print('tenacity' in sys.modules)") == "False"
 
 
 def test_a_call_that_succeeds_first_time_does_not_import_tenacity():
     """A run that never fails never loads tenacity."""
     code = """
         import sys
-        from agentops.config import Retry
-        from agentops.retry import call_with_retries
+        from agentops.project.config import Retry
+        from agentops.guards.retry import call_with_retries
         call_with_retries(lambda: 1, Retry(), sleep=print, before_sleep=print)
         print('tenacity' in sys.modules)
     """
@@ -308,9 +308,9 @@ def test_a_retry_imports_tenacity():
     """The first retry loads tenacity."""
     code = """
         import sys
-        from agentops.config import Retry
+        from agentops.project.config import Retry
         from agentops.errors import AgentCodeFailed
-        from agentops.retry import call_with_retries
+        from agentops.guards.retry import call_with_retries
         failures = [TimeoutError("slow")]
         def call():
             if failures:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from agentops import admin
-from agentops.project import Project as AgentopsProject
-from agentops.runner import approve_held, run_agent
+from agentops.ops import admin
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import approve_held, run_agent
 
 FALLBACK = """
 from pydantic import BaseModel

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+from agentops._infra.fs import FILE_MODE, FileSystem
 from agentops.errors import UnknownAgent
-from agentops.fsio import FILE_MODE, FileSystem
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 
 COUNTER = """
 from pydantic import BaseModel, Field
@@ -693,7 +693,7 @@ def apply(result: Result, ctx: Context) -> None:
 
 def test_the_review_queue_is_bounded_oldest_held_first_escalated_kept(project, clock, monkeypatch):
     """Past MAX_REVIEW the oldest held result goes (logged review.dropped); escalated ones stay."""
-    monkeypatch.setattr("agentops.state.MAX_REVIEW", 3)
+    monkeypatch.setattr("agentops.model.state.MAX_REVIEW", 3)
     project.add_agent("agent", HOLDER)
     ids = []
     for confidence in ("0.1", "0.6", "0.6", "0.6"):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from agentops.scaffold import TEMPLATES
+from agentops.project.scaffold import TEMPLATES
 
 
 @pytest.mark.parametrize("template", sorted(TEMPLATES))

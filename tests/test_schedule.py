@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentops.schedule import CRON_PATH, check_schedule, next_run, render_crontab
+from agentops.project.schedule import CRON_PATH, check_schedule, next_run, render_crontab
 
 PROGRAM = "/opt/agentops/.venv/bin/agentops"
 

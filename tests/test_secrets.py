@@ -21,9 +21,9 @@ import threading
 import httpx
 import pytest
 
-from agentops.journal import written
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
+from agentops.model.journal import written
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 from conftest import FAKE_SECRETS, cron_env
 from faultserver import FaultServer, ok
 from leakscan import scan_text, scan_tree

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from agentops.state import (
+from agentops.model.state import (
     MAX_ERRORS,
     MAX_REVIEW,
     SCHEMA_VERSION,
@@ -23,7 +23,7 @@ from agentops.state import (
     Metrics,
     migrate,
 )
-from agentops.status import RunStatus
+from agentops.model.status import RunStatus
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LEDGER = {

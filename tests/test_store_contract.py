@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from agentops._infra.timestamps import iso_second
 from agentops.errors import LeaseLost, Overlap, StateError
-from agentops.journal import Begin, Spend, apply, encode
-from agentops.ledger import Entry, Ledger
-from agentops.state import AgentState
-from agentops.status import RunStatus
+from agentops.model.journal import Begin, Spend, apply, encode
+from agentops.model.ledger import Entry, Ledger
+from agentops.model.state import AgentState
+from agentops.model.status import RunStatus
 from agentops.store.base import Attempt, Notices, Pause, Snapshot
-from agentops.timestamps import iso_second
 from storeprocess import T0, StoreProcess, open_at, records
 from test_store_file import full_state
 

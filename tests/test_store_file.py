@@ -18,16 +18,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentops._infra.fs import FileSystem
+from agentops._infra.timestamps import iso_second
 from agentops.errors import LeaseLost, Overlap, StateError
-from agentops.fsio import FileSystem
-from agentops.journal import Begin, Commit, Intent, Spend, apply, encode, written
-from agentops.ledger import Entry, Ledger
-from agentops.state import MAX_ERRORS, AgentState, ErrorRecord, LastRun, Metrics
-from agentops.status import RunStatus
+from agentops.model.journal import Begin, Commit, Intent, Spend, apply, encode, written
+from agentops.model.ledger import Entry, Ledger
+from agentops.model.state import MAX_ERRORS, AgentState, ErrorRecord, LastRun, Metrics
+from agentops.model.status import RunStatus
 from agentops.store.base import Attempt, Pause
 from agentops.store.codec import read_state
 from agentops.store.file import FileStore
-from agentops.timestamps import iso_second
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SYMLINK_REFUSED = "it is a symbolic link, and agentops does not read or write through links"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from agentops.errors import LeaseLost, Overlap, StateError
-from agentops.state import AgentState
+from agentops.model.state import AgentState
 from agentops.store.postgres import SCHEMA_VERSION, PostgresLease, PostgresStore
 from storeprocess import StoreProcess, records
 from test_store_contract import eventually

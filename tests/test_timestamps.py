@@ -15,9 +15,17 @@ import httpx
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from agentops.project import Project as AgentopsProject
-from agentops.runner import run_agent
-from agentops.timestamps import MAX_YEAR, MIN_YEAR, UtcDatetime, at_most, in_range, iso, iso_second
+from agentops._infra.timestamps import (
+    MAX_YEAR,
+    MIN_YEAR,
+    UtcDatetime,
+    at_most,
+    in_range,
+    iso,
+    iso_second,
+)
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=1))

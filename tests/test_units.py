@@ -7,7 +7,7 @@ import math
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from agentops.units import (
+from agentops.project.units import (
     MAX_DURATION_S,
     Duration,
     PositiveDuration,

@@ -12,10 +12,10 @@ if TYPE_CHECKING:
     import httpx
     from pydantic import BaseModel
 
-    from agentops.guards import RunGuards
+    from agentops._infra.log import EventLogger
+    from agentops.guards.facade import RunGuards
     from agentops.llm.client import LLMClient
-    from agentops.log import EventLogger
-    from agentops.memory import RunMemory
+    from agentops.memory.run import RunMemory
 
 __all__ = ["Context"]
 
@@ -106,7 +106,7 @@ class Context:
     def http(self) -> httpx.Client:
         """The run's logged httpx client, made on first use."""
         if self._http is None:
-            from agentops.httpclient import make_http_client  # noqa: PLC0415 - httpx is slow to import
+            from agentops._infra.http import make_http_client  # noqa: PLC0415 - httpx is slow to import
 
             self._http = make_http_client(
                 self.log,
@@ -126,7 +126,7 @@ class Context:
 
     @property
     def memory(self) -> RunMemory:
-        """The run's working memory and long-term notes (see :mod:`agentops.memory`)."""
+        """The run's working memory and long-term notes (see :mod:`agentops.memory.run`)."""
         if self._memory is None:
             if self._make_memory is None:
                 raise RuntimeError("this Context belongs to no run: ctx.memory needs agentops run")

@@ -38,12 +38,12 @@
 
 The CLI maps one exception to one exit code and prints its message as one line.
 The runner turns the same exceptions into a run status
-(:class:`~agentops.status.RunStatus`) stored in the state file.
+(:class:`~agentops.model.status.RunStatus`) stored in the state file.
 """
 
 from __future__ import annotations
 
-from agentops.status import RunStatus, SkipReason
+from agentops.model.status import RunStatus, SkipReason
 
 __all__ = [
     "ActionRateLimited",

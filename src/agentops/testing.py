@@ -50,8 +50,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from agentops.model.outcome import Outcome
     from agentops.ops.memory import MemoryView
-    from agentops.outcome import Outcome
     from agentops.store.base import Store
 
 __all__ = ["AgentHarness", "FakeClock", "TestRun"]
@@ -155,9 +155,9 @@ class AgentHarness:
 
     def run(self, params: Mapping[str, Any] | None = None, *, dry_run: bool = False) -> TestRun:
         """Run the agent once, through every gate; ``params`` as ``-p`` would give them."""
-        from agentops.project import Project  # noqa: PLC0415
-        from agentops.runner import run_agent  # noqa: PLC0415
-        from agentops.session import RunOptions  # noqa: PLC0415
+        from agentops.project.home import Project  # noqa: PLC0415
+        from agentops.run.runner import run_agent  # noqa: PLC0415
+        from agentops.run.session import RunOptions  # noqa: PLC0415
 
         log = Project(self.home).log_path(self.name)
         seen = len(log.read_bytes().splitlines()) if log.exists() else 0
@@ -186,7 +186,7 @@ class AgentHarness:
             assert agent.memory(search="disk full").notes[0].importance == 8
         """
         from agentops.ops.memory import DEFAULT_LIMIT, read_memory  # noqa: PLC0415
-        from agentops.project import Project  # noqa: PLC0415
+        from agentops.project.home import Project  # noqa: PLC0415
 
         return read_memory(
             Project(self.home),
@@ -199,7 +199,7 @@ class AgentHarness:
 
     def _store(self) -> Store:
         # The store the runs use: chosen by the harness's env, not the developer's shell.
-        from agentops.project import Project  # noqa: PLC0415
+        from agentops.project.home import Project  # noqa: PLC0415
         from agentops.store import open_store  # noqa: PLC0415
 
         return open_store(Project(self.home), environ=self.env)
@@ -208,7 +208,7 @@ class AgentHarness:
         return self._store().load(self.name).data
 
     def _seed(self, data: dict[str, Any]) -> None:
-        from agentops.state import AgentState  # noqa: PLC0415
+        from agentops.model.state import AgentState  # noqa: PLC0415
 
         store = self._store()
         with store.lease(self.name, run_id="seed", ttl_s=60.0) as lease:

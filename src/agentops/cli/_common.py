@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from agentops.errors import AgentOpsError
-    from agentops.outcome import Outcome
-    from agentops.project import AgentSpec, Project
-    from agentops.session import RunOptions
+    from agentops.model.outcome import Outcome
+    from agentops.project.home import AgentSpec, Project
+    from agentops.run.session import RunOptions
 
 __all__ = [
     "EX_SOFTWARE",
@@ -51,7 +51,7 @@ _F = TypeVar("_F", bound="Callable[..., Any]")
 
 def say(message: str, *, file: TextIO | None = None) -> None:
     """Print one line on stderr (or ``file``), secrets redacted: under cron it is mailed."""
-    from agentops.redact import Redactor  # noqa: PLC0415 - only when there is something to say
+    from agentops._infra.redact import Redactor  # noqa: PLC0415 - only when there is something to say
 
     click.echo(f"agentops: {Redactor(os.environ).value(message)}", err=file is None, file=file)
 
@@ -110,14 +110,14 @@ class OneLineErrors(click.Group):
 
 def project_of(ctx: click.Context) -> Project:
     """The project at ``--home`` (kept in the root context's ``obj``)."""
-    from agentops.project import Project  # noqa: PLC0415
+    from agentops.project.home import Project  # noqa: PLC0415
 
     return Project.locate(ctx.find_root().obj)
 
 
 def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions:
     """Options for a run started from the command line: a console only on a terminal."""
-    from agentops.session import RunOptions  # noqa: PLC0415
+    from agentops.run.session import RunOptions  # noqa: PLC0415
 
     interactive = sys.stdout.isatty()
     return RunOptions(
@@ -131,7 +131,7 @@ def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions
 def finish(outcome: Outcome, *, quiet: bool | None = None) -> NoReturn:
     """Say what happened unless ``quiet`` (default: the outcome's own), then exit."""
     # With threads left, the capture stays: what they print still goes to the log.
-    from agentops.output import real_stderr  # noqa: PLC0415
+    from agentops.run.capture import real_stderr  # noqa: PLC0415
 
     real = real_stderr() if outcome.threads_left else None
     if not (outcome.quiet if quiet is None else quiet):
@@ -203,7 +203,7 @@ def report(outcome: Outcome) -> NoReturn:
 def _seconds(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
-    from agentops.units import parse_duration  # noqa: PLC0415
+    from agentops.project.units import parse_duration  # noqa: PLC0415
 
     try:
         return parse_duration(value)

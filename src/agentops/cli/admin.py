@@ -26,7 +26,7 @@ def reset(
     """Reset guards of AGENT by hand (under its lock; logged)."""
     if not (circuit or budget or limits or everything):
         raise click.UsageError("say what to reset: --circuit, --budget, --limits or --all")
-    from agentops.admin import reset_guards  # noqa: PLC0415
+    from agentops.ops.admin import reset_guards  # noqa: PLC0415
 
     report(
         reset_guards(
@@ -49,7 +49,7 @@ def pause(ctx: click.Context, agent: str, reason: str | None) -> None:
 
     Takes effect at once, also while a run holds the agent's lock.
     """
-    from agentops import admin  # noqa: PLC0415
+    from agentops.ops import admin  # noqa: PLC0415
 
     report(admin.pause(project_of(ctx), agent, reason=reason))
 
@@ -60,7 +60,7 @@ def pause(ctx: click.Context, agent: str, reason: str | None) -> None:
 @reports_errors
 def resume(ctx: click.Context, agent: str) -> None:
     """Let a paused AGENT run again."""
-    from agentops import admin  # noqa: PLC0415
+    from agentops.ops import admin  # noqa: PLC0415
 
     report(admin.resume(project_of(ctx), agent))
 
@@ -76,7 +76,7 @@ def state() -> None:
 @reports_errors
 def state_show(ctx: click.Context, agent: str) -> None:
     """Print AGENT's state, with a crashed run's journal folded in (in memory only)."""
-    from agentops.admin import read_state  # noqa: PLC0415
+    from agentops.ops.admin import read_state  # noqa: PLC0415
 
     click.echo(read_state(project_of(ctx), agent).model_dump_json(indent=2))
 
@@ -87,7 +87,7 @@ def state_show(ctx: click.Context, agent: str) -> None:
 @reports_errors
 def state_diff(ctx: click.Context, agent: str) -> None:
     """Show what the last save changed: the backup against the state, unified."""
-    from agentops.admin import state_diff as diff  # noqa: PLC0415
+    from agentops.ops.admin import state_diff as diff  # noqa: PLC0415
 
     text = diff(project_of(ctx), agent)
     click.echo(text or f"{agent}: the state and its backup are the same\n", nl=False)
@@ -104,7 +104,7 @@ def state_restore(ctx: click.Context, agent: str) -> None:
     state/AGENT.json.pre-restore. Works on an unreadable state; refused (75)
     while a run holds the agent's lock.
     """
-    from agentops.admin import restore_state  # noqa: PLC0415
+    from agentops.ops.admin import restore_state  # noqa: PLC0415
 
     report(restore_state(project_of(ctx), agent))
 
@@ -139,7 +139,7 @@ def ledger(
     `agentops ledger AGENT --resolve KEY --done` (it did) or `--redo` (it did
     not: the next run may do it again).
     """
-    from agentops import admin  # noqa: PLC0415
+    from agentops.ops import admin  # noqa: PLC0415
 
     if key is None:
         if done or redo or action:

@@ -125,15 +125,15 @@ class _Printer:
         if line.event is not None:
             click.echo(line.text)
             return
-        from agentops.terminal import printable  # noqa: PLC0415
+        from agentops._infra.terminal import printable  # noqa: PLC0415
 
         # Kept off stdout, so that it stays JSON lines for jq and friends.
         say(f"{line.path}:{line.lineno}: not a JSON line: {clip(printable(line.text), 500)}")
 
     def _readable(self, line: LogLine) -> None:
-        from agentops.log import console_renderer  # noqa: PLC0415
+        from agentops._infra.log import console_renderer  # noqa: PLC0415
+        from agentops._infra.terminal import printable  # noqa: PLC0415
         from agentops.ops.logs import readable  # noqa: PLC0415
-        from agentops.terminal import printable  # noqa: PLC0415
 
         if self._renderer is None:
             self._renderer = console_renderer(colors=sys.stdout.isatty())

@@ -45,7 +45,7 @@ def memory(ctx: click.Context, agent: str, search: str | None, limit: int, as_js
 
 
 def _print(view: MemoryView) -> None:
-    from agentops.terminal import printable  # noqa: PLC0415
+    from agentops._infra.terminal import printable  # noqa: PLC0415
 
     row = view.row()
     working = row["working"]

@@ -37,7 +37,7 @@ PING_TIMEOUT_S = 5.0
 
 def _statuses(ctx: click.Context, agent: str | None) -> list[AgentStatus]:
     from agentops.ops.status import agent_status, project_status  # noqa: PLC0415
-    from agentops.schedule import cron_zone  # noqa: PLC0415
+    from agentops.project.schedule import cron_zone  # noqa: PLC0415
     from agentops.store import open_store  # noqa: PLC0415
 
     project = project_of(ctx)
@@ -121,7 +121,7 @@ def _notify_stale(ctx: click.Context, stale: list[AgentStatus]) -> None:
     project = project_of(ctx)
     if not stale or not project.config.notify.webhooks:
         return
-    from agentops.session import RunOptions, Session  # noqa: PLC0415
+    from agentops.run.session import RunOptions, Session  # noqa: PLC0415
 
     for row in stale:
         session = Session(project, row.agent, RunOptions())
@@ -136,7 +136,7 @@ def _ping(url: str, lines: list[str]) -> None:
     # checks service notices the missing ping on its own.
     import httpx  # noqa: PLC0415 - only the watchdog pings
 
-    from agentops.notify import host_of  # noqa: PLC0415
+    from agentops.notify.notifier import host_of  # noqa: PLC0415
 
     try:
         if lines:

@@ -27,7 +27,7 @@ from agentops.errors import AgentOpsError
 
 if TYPE_CHECKING:
     from agentops.ops.check import Problem
-    from agentops.project import Project
+    from agentops.project.home import Project
 
 __all__ = ["LIST_KEYS", "check", "cron", "init", "list_agents"]
 
@@ -41,7 +41,7 @@ LIST_KEYS = ("name", "schedule", "next_run", "description")
 @reports_errors
 def list_agents(ctx: click.Context, as_json: bool) -> None:
     """List the agents with their schedule and description (reads only TOML)."""
-    from agentops.schedule import next_run  # noqa: PLC0415
+    from agentops.project.schedule import next_run  # noqa: PLC0415
 
     specs, problems = project_of(ctx).agents()
     now = datetime.now().astimezone()  # cron reads schedules in the machine's local time
@@ -89,7 +89,7 @@ def cron(ctx: click.Context, action: str | None) -> None:
     is; installing twice changes nothing), and refuses, changing nothing,
     while `agentops check` finds a problem. `--uninstall` takes the block out.
     """
-    from agentops.crontab import Crontab  # noqa: PLC0415
+    from agentops.project.crontab import Crontab  # noqa: PLC0415
 
     project = project_of(ctx)
     if action is None:
@@ -148,8 +148,8 @@ def check(ctx: click.Context, as_json: bool) -> None:
 
 
 def _problems(project: Project, *, crontab_text: str | None) -> list[Problem]:
-    from agentops.crontab import Crontab  # noqa: PLC0415
     from agentops.ops.check import check_project  # noqa: PLC0415
+    from agentops.project.crontab import Crontab  # noqa: PLC0415
 
     block = None if crontab_text is None else Crontab.block(crontab_text, project.home)
     try:
@@ -160,7 +160,7 @@ def _problems(project: Project, *, crontab_text: str | None) -> list[Problem]:
 
 
 def _installed_crontab() -> str | None:
-    from agentops.crontab import Crontab  # noqa: PLC0415
+    from agentops.project.crontab import Crontab  # noqa: PLC0415
 
     try:
         return Crontab().read()
@@ -169,7 +169,7 @@ def _installed_crontab() -> str | None:
 
 
 def _crontab_lines(project: Project) -> str:
-    from agentops.schedule import render_crontab  # noqa: PLC0415
+    from agentops.project.schedule import render_crontab  # noqa: PLC0415
 
     specs = every_agent(project)  # a partial crontab would silently drop an agent
     return render_crontab(
@@ -220,7 +220,7 @@ def init(ctx: click.Context, name: str, template: str) -> None:
 
     Run its test with `pytest agents/NAME`, the agent with `agentops run NAME`.
     """
-    from agentops.scaffold import scaffold  # noqa: PLC0415
+    from agentops.project.scaffold import scaffold  # noqa: PLC0415
 
     project = project_of(ctx)
     for path in scaffold(project, name, template):

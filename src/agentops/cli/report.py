@@ -66,8 +66,8 @@ def report(
 
 
 def _write_html(result: Report, path: Path, *, now: datetime) -> None:
+    from agentops._infra.fs import FileSystem, describe  # noqa: PLC0415
     from agentops.errors import StateError  # noqa: PLC0415
-    from agentops.fsio import FileSystem, describe  # noqa: PLC0415
     from agentops.ops.html import render_html  # noqa: PLC0415
 
     page = render_html(result, generated_at=now)
@@ -140,7 +140,7 @@ def _cells(figures: dict[str, Any]) -> list[str]:
 
 def _details(figures: dict[str, Any]) -> list[str]:
     """The figures the table has no room for, when there is something to say."""
-    from agentops.terminal import printable  # noqa: PLC0415
+    from agentops._infra.terminal import printable  # noqa: PLC0415
 
     lines = []
     errors = {k: n for k, n in figures["errors"]["by_category"].items() if n}

@@ -41,8 +41,8 @@ def review() -> None:
 @reports_errors
 def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
     """List held results, of AGENT or of every agent."""
-    from agentops.admin import read_state  # noqa: PLC0415
     from agentops.errors import AgentOpsError  # noqa: PLC0415
+    from agentops.ops.admin import read_state  # noqa: PLC0415
 
     project = project_of(ctx)
     names = [agent] if agent is not None else project.agent_names()
@@ -87,7 +87,7 @@ def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
 @reports_errors
 def approve(ctx: click.Context, agent: str, held_id: str) -> None:
     """Apply the held result ID of AGENT, under the same guards as a run."""
-    from agentops.runner import approve_held  # noqa: PLC0415
+    from agentops.run.runner import approve_held  # noqa: PLC0415
 
     outcome = approve_held(project_of(ctx), agent, held_id, options=run_options())
     report(outcome)
@@ -101,6 +101,6 @@ def approve(ctx: click.Context, agent: str, held_id: str) -> None:
 @reports_errors
 def reject(ctx: click.Context, agent: str, held_id: str, reason: str | None) -> None:
     """Drop the held result ID of AGENT without applying it."""
-    from agentops.admin import reject_held  # noqa: PLC0415
+    from agentops.ops.admin import reject_held  # noqa: PLC0415
 
     report(reject_held(project_of(ctx), agent, held_id, reason=reason))

@@ -47,7 +47,7 @@ def run(
     nothing; any other outcome prints one line naming the log.
     """
     overrides = _parse_params(param_pairs, params_json)
-    from agentops.runner import run_agent  # noqa: PLC0415
+    from agentops.run.runner import run_agent  # noqa: PLC0415
 
     outcome = run_agent(
         project_of(ctx),

@@ -14,7 +14,7 @@ from agentops.cli import main
 from agentops.cli._common import project_of, reports_errors
 
 if TYPE_CHECKING:
-    from agentops.project import Project
+    from agentops.project.home import Project
     from agentops.store import Store
 
 __all__ = ["STORE_CHECK_KEYS", "store"]
@@ -92,7 +92,7 @@ def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
     a journal a dead run left must be recovered first (run the agent once).
     A copy there and back changes nothing.
     """
-    from agentops.session import new_run_id  # noqa: PLC0415
+    from agentops.run.session import new_run_id  # noqa: PLC0415
     from agentops.store import open_store  # noqa: PLC0415
     from agentops.store.copy import copy_agents  # noqa: PLC0415
 

@@ -19,14 +19,14 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
-from agentops.fsio import describe
-from agentops.sqlitefile import connect
+from agentops._infra.fs import describe
+from agentops._infra.sqlite import connect
 
 if TYPE_CHECKING:
     import sqlite3
     from pathlib import Path
 
-    from agentops.fsio import FileSystem
+    from agentops._infra.fs import FileSystem
 
 __all__ = ["ReplyCache", "request_key"]
 

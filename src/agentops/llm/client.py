@@ -40,25 +40,25 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from agentops.errors import LLMUnavailable, PromptTooLarge, ReplyRejected
-from agentops.failure import classify
-from agentops.guards import GuardStop
+from agentops.guards.facade import GuardStop
+from agentops.guards.failure import classify
+from agentops.guards.retry import call_with_retries
 from agentops.llm.cache import request_key
 from agentops.llm.content import MAX_UNTRUSTED_CHARS, filter_reply, wrap_untrusted
 from agentops.llm.tokens import bound_messages, estimate, estimate_messages, prune
-from agentops.retry import call_with_retries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from agentops.config import Llm, Retry
-    from agentops.failure import Failure
-    from agentops.guards import RunGuards
+    from agentops._infra.log import EventLogger
+    from agentops._infra.redact import Redactor
+    from agentops.guards.facade import RunGuards
+    from agentops.guards.failure import Failure
     from agentops.llm.cache import ReplyCache
     from agentops.llm.content import UntrustedText
     from agentops.llm.routes import Route
-    from agentops.log import EventLogger
-    from agentops.redact import Redactor
-    from agentops.state import Metrics
+    from agentops.model.state import Metrics
+    from agentops.project.config import Llm, Retry
 
 __all__ = ["Completion", "LLMClient"]
 

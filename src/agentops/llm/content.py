@@ -24,7 +24,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agentops.redact import Redactor
+    from agentops._infra.redact import Redactor
 
 __all__ = ["UntrustedText", "filter_reply", "injection_phrases", "wrap_untrusted"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from agentops.config import AgentConfig, ProjectConfig
+    from agentops.project.config import AgentConfig, ProjectConfig
 
 __all__ = ["Route", "model_problems", "models_of", "problems", "route"]
 

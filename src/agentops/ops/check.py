@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from agentops.loader import AgentCode
-    from agentops.project import AgentSpec, Project
+    from agentops.project.home import AgentSpec, Project
+    from agentops.run.loader import AgentCode
 
 __all__ = ["PROBLEM_KEYS", "Problem", "check_project"]
 
@@ -90,7 +90,7 @@ def _check_agent(project: Project, name: str, environ: Mapping[str, str]) -> lis
         code = _import(spec)
     except AgentOpsError as exc:
         return [*problems, _from_error(project, name, spec.code_path, exc)]
-    from agentops.loader import unknown_params  # noqa: PLC0415
+    from agentops.run.loader import unknown_params  # noqa: PLC0415
 
     typos = unknown_params(code.params_model, spec.config.params)
     for key in typos:
@@ -130,8 +130,8 @@ def _check_llm(project: Project, spec: AgentSpec, environ: Mapping[str, str]) ->
 
 
 def _import(spec: AgentSpec) -> AgentCode:
-    from agentops.interrupts import RunInterrupts, StopRun  # noqa: PLC0415
-    from agentops.loader import load_agent  # noqa: PLC0415
+    from agentops.guards.interrupts import RunInterrupts, StopRun  # noqa: PLC0415
+    from agentops.run.loader import load_agent  # noqa: PLC0415
 
     try:
         with RunInterrupts(spec.config.timeout) as interrupts, interrupts.armed():

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agentops import __version__
+from agentops.model.status import RunStatus
 from agentops.ops.report import seconds, usd
-from agentops.status import RunStatus
 
 if TYPE_CHECKING:
     from agentops.ops.report import Report

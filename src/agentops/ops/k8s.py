@@ -6,7 +6,7 @@ cluster adds is made to fit what agentops already does:
 
 - **one run per tick**: ``concurrencyPolicy: Forbid``, and ``TZ`` in the pod
   set to the CronJob's ``timeZone``, so the run claims the tick the
-  controller started it for (:func:`agentops.schedule.previous_run` reads
+  controller started it for (:func:`agentops.project.schedule.previous_run` reads
   the pod's zone);
 - **no retries by Kubernetes**: ``backoffLimit: 0`` and ``restartPolicy:
   Never``. agentops retries transient failures inside the run; a second pod
@@ -42,17 +42,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentops.deadline import hard_deadline_s
 from agentops.errors import ConfigError, UsageError
 from agentops.llm.routes import models_of
 from agentops.ops._yaml import dump_all
+from agentops.run.deadline import hard_deadline_s
 from agentops.store import STORE_URL_ENV
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from agentops.config import ProjectConfig
-    from agentops.project import AgentSpec
+    from agentops.project.config import ProjectConfig
+    from agentops.project.home import AgentSpec
 
 __all__ = [
     "AGENT_ANNOTATION",
@@ -282,7 +282,7 @@ def active_deadline_s(timeout_s: float) -> int:
     """The Job's ``activeDeadlineSeconds``: the run's hard deadline, plus time to start.
 
     agentops ends its own run by the hard deadline (the timeout, twice the
-    grace, a second: :func:`agentops.deadline.hard_deadline_s`) and records a
+    grace, a second: :func:`agentops.run.deadline.hard_deadline_s`) and records a
     timeout; the pod must outlive that, and its clock starts earlier, when
     the Job is created (:data:`START_MARGIN_S`).
     """

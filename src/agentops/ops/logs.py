@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, Self
 
+from agentops._infra.fs import describe
+from agentops._infra.terminal import printable, printable_event
 from agentops.errors import StateError, UnknownAgent
-from agentops.fsio import describe
-from agentops.terminal import printable, printable_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from structlog.dev import ConsoleRenderer
 
-    from agentops.project import Project
+    from agentops.project.home import Project
 
 __all__ = [
     "ENDINGS",

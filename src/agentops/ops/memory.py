@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agentops.notes import NoteFile
+from agentops._infra.timestamps import iso
+from agentops.memory.notes import NoteFile
 from agentops.store import open_store
-from agentops.timestamps import iso
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from agentops.notes import Note
-    from agentops.project import Project
-    from agentops.state import Remembered
+    from agentops.memory.notes import Note
+    from agentops.model.state import Remembered
+    from agentops.project.home import Project
     from agentops.store import Store
 
 __all__ = ["DEFAULT_LIMIT", "KEYS", "NOTE_KEYS", "WORKING_KEYS", "MemoryView", "read_memory"]

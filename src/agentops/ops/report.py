@@ -19,17 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from agentops._infra.timestamps import iso
+from agentops.model.status import RunStatus
 from agentops.ops.logs import log_files, scan_file
 from agentops.ops.tally import EVENTS, Reader, Series, Tally, floor, percentile
-from agentops.status import RunStatus
-from agentops.timestamps import iso
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from pathlib import Path
 
     from agentops.ops.logs import LogLine
-    from agentops.project import Project
+    from agentops.project.home import Project
 
 __all__ = [
     "ACTION_KEYS",
@@ -275,7 +275,7 @@ def build_report(
 
 def _is_agent_name(name: str) -> bool:
     from agentops.errors import UsageError  # noqa: PLC0415
-    from agentops.project import check_agent_name  # noqa: PLC0415
+    from agentops.project.home import check_agent_name  # noqa: PLC0415
 
     try:
         check_agent_name(name)

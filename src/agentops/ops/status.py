@@ -29,17 +29,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from agentops.budget import LONGEST_WINDOW_S, windows
+from agentops._infra.timestamps import iso
 from agentops.errors import AgentOpsError
-from agentops.schedule import next_run, previous_run
-from agentops.status import RunStatus
-from agentops.timestamps import iso
+from agentops.model.money import LONGEST_WINDOW_S, windows
+from agentops.model.status import RunStatus
+from agentops.project.schedule import next_run, previous_run
 
 if TYPE_CHECKING:
     from datetime import tzinfo
 
-    from agentops.project import AgentSpec, Project
-    from agentops.state import AgentState
+    from agentops.model.state import AgentState
+    from agentops.project.home import AgentSpec, Project
     from agentops.store import Attempt, Holder, Pause, Store
 
 __all__ = ["CONTENT", "HEALTHS", "ROW_KEYS", "AgentStatus", "agent_status", "project_status"]

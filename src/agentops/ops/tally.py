@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from agentops._infra.timestamps import iso
+from agentops.model.status import RunStatus
 from agentops.ops.logs import line_time
-from agentops.status import RunStatus
-from agentops.timestamps import iso
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

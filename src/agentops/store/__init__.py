@@ -15,8 +15,8 @@ from agentops.store.base import Attempt, Holder, JournalWriter, Lease, Notices, 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from agentops.fsio import FileSystem
-    from agentops.project import Project
+    from agentops._infra.fs import FileSystem
+    from agentops.project.home import Project
 
 __all__ = [
     "STORE_URL_ENV",

@@ -8,8 +8,8 @@ several (:mod:`agentops.store.postgres`). A backend keeps, per agent:
 - a **lease**: the exclusive right to run the agent. A run holds it from
   start to end, so runs never overlap; its fencing ``token`` grows with each
   holder, and a holder whose lease has lapsed cannot commit;
-- the **state** (:class:`~agentops.state.AgentState`) and the **ledger**
-  (:class:`~agentops.ledger.Ledger`), committed together, atomically, with
+- the **state** (:class:`~agentops.model.state.AgentState`) and the **ledger**
+  (:class:`~agentops.model.ledger.Ledger`), committed together, atomically, with
   the run's journal dropped in the same step;
 - the running invocation's **journal**: each record durable before the side
   effect it announces; one left behind by a run that died comes back from
@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from agentops.status import RunStatus  # noqa: TC001 - pydantic reads the annotations
-from agentops.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
+from agentops._infra.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
+from agentops.model.status import RunStatus  # noqa: TC001 - pydantic reads the annotations
 
 if TYPE_CHECKING:
     import contextlib
 
-    from agentops.ledger import Ledger
-    from agentops.state import AgentState
+    from agentops.model.ledger import Ledger
+    from agentops.model.state import AgentState
 
 __all__ = ["Attempt", "Holder", "JournalWriter", "Lease", "Notices", "Pause", "Snapshot", "Store"]
 

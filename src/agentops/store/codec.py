@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, TypeVar
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from agentops.config import describe_validation_error
-from agentops.ledger import Ledger, LedgerMap
-from agentops.state import SCHEMA_VERSION, AgentState, migrate
+from agentops.model.ledger import Ledger, LedgerMap
+from agentops.model.state import SCHEMA_VERSION, AgentState, migrate
+from agentops.project.config import describe_validation_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable

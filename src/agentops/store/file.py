@@ -12,7 +12,7 @@ Per agent ``<name>``::
     <name>.notices.json    what people were told about it (notifications)
     <name>.tick            the last schedule tick a run claimed
 
-Every write goes through the :class:`~agentops.fsio.FileSystem` seam: atomic
+Every write goes through the :class:`~agentops._infra.fs.FileSystem` seam: atomic
 replaces (temporary file, fsync, rename, directory fsync), no link followed,
 files owner-only. A commit writes the ledger, then the state, then drops the
 journal: after a crash at any point each file holds its previous or its new
@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
-from agentops._clock import utcnow
-from agentops.config import describe_validation_error
+from agentops._infra.clock import utcnow
+from agentops._infra.fs import FileSystem, describe
+from agentops._infra.timestamps import iso
 from agentops.errors import LeaseLost, Overlap, StateError
-from agentops.fsio import FileSystem, describe
-from agentops.journal import encode, parse_lines
-from agentops.ledger import Ledger
-from agentops.state import AgentState
+from agentops.model.journal import encode, parse_lines
+from agentops.model.ledger import Ledger
+from agentops.model.state import AgentState
+from agentops.project.config import describe_validation_error
 from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
 from agentops.store.codec import (
     LedgerDocument,
@@ -49,7 +50,6 @@ from agentops.store.codec import (
     read_state,
     read_versioned_state,
 )
-from agentops.timestamps import iso
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -95,7 +95,7 @@ class FileJournal:
     that makes an intent durable writes its data alone, instead of also
     committing a new file size to the file system's journal (a third less
     time per guarded action: ``bench/actions.py``). A reader stops at the
-    first zero byte (:func:`~agentops.journal.parse_lines`).
+    first zero byte (:func:`~agentops.model.journal.parse_lines`).
     """
 
     def __init__(self, fs: FileSystem, path: Path, run_id: str) -> None:

@@ -44,11 +44,11 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel
 
+from agentops._infra.redact import MIN_SECRET_LENGTH, REDACTED
 from agentops.errors import LeaseLost, Overlap, StateError
-from agentops.journal import encode, parse_lines
-from agentops.ledger import Ledger
-from agentops.redact import MIN_SECRET_LENGTH, REDACTED
-from agentops.state import AgentState
+from agentops.model.journal import encode, parse_lines
+from agentops.model.ledger import Ledger
+from agentops.model.state import AgentState
 from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 

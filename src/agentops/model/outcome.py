@@ -1,0 +1,56 @@
+"""How one invocation ended, as data: what the CLI prints, notifications and health read.
+
+The runner fills an :class:`Outcome` with facts (the status, the exit code,
+why, whether the circuit changed, what was spent) rather than only a message,
+so that every reader decides from the same facts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+from agentops.model.status import RunStatus
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["CircuitChange", "Outcome"]
+
+CircuitChange = Literal["opened", "closed"]
+"""What a run did to the circuit breaker, if anything."""
+
+
+class Outcome(NamedTuple):
+    """How an invocation ended.
+
+    ``reason`` says why a run was skipped (a :class:`~agentops.model.status.SkipReason`)
+    or, for a failed run, the category of its failure (``http_5xx``,
+    ``timeout``...). ``threads_left`` counts threads the agent started that
+    were still running at the end: the process holds the agent's lease until
+    it exits, and the CLI exits at once rather than wait for them.
+    """
+
+    agent: str
+    run_id: str
+    status: RunStatus
+    exit_code: int
+    message: str
+    log_path: Path
+    reason: str | None = None
+    circuit: CircuitChange | None = None
+    degraded: bool = False
+    spent_usd: float = 0.0
+    tokens: int = 0
+    duration_s: float | None = None
+    threads_left: int = 0
+
+    @property
+    def quiet(self) -> bool:
+        """Success and skips print nothing under cron: only failures mail a human.
+
+        A run that opens the circuit, or that a budget stops, is the
+        exception: it says so once, and the skips that follow are quiet.
+        """
+        if self.circuit == "opened" or self.status == RunStatus.BUDGET_EXCEEDED:
+            return False
+        return self.exit_code in (0, RunStatus.SKIPPED.exit_code)

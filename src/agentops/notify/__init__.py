@@ -1,0 +1,1 @@
+"""Telling people when an agent needs them (and when it recovers)."""

@@ -1,0 +1,301 @@
+"""An operator's edits of an agent's state, and the views behind them.
+
+Each edit takes the agent's lock, recovers a crashed run's journal first, is
+logged in the agent's log like a run, and is saved the same crash-safe way:
+
+- :func:`reset_circuit`: close the circuit breaker by hand;
+- :func:`resolve_action`: settle a ledger entry whose effect is unknown,
+  as done (never run again) or to redo (``do()`` may run again);
+- :func:`reject_held`: drop a result held for review;
+- :func:`reset_guards`: forget the breaker's failures, the spends, the rate windows.
+
+:func:`restore_state` (make the previous state the state again) takes the
+lock but loads nothing: the state it replaces may be unreadable.
+:func:`pause` and :func:`resume` need no lock: a pause works while a run
+holds it (the runs after it are skipped).
+
+Approving a held result runs agent code, so it lives in
+:func:`agentops.run.runner.approve_held`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agentops._infra.timestamps import iso_second
+from agentops.errors import UsageError
+from agentops.guards import breaker
+from agentops.model.journal import gc_paused, needs_ledger, recover
+from agentops.model.ledger import COMMITTED, FAILED, Entry, Ledger
+from agentops.model.money import Budget
+from agentops.model.state import LedgerSummary
+from agentops.model.status import RunStatus
+from agentops.run.deadline import lease_ttl_s
+from agentops.run.session import RunOptions, Session
+from agentops.store import Pause, open_store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from agentops.model.outcome import Outcome
+    from agentops.model.state import AgentState
+    from agentops.project.home import Project
+    from agentops.store import Store
+
+__all__ = [
+    "pause",
+    "read_ledger",
+    "read_state",
+    "reject_held",
+    "reset_circuit",
+    "reset_guards",
+    "resolve_action",
+    "restore_state",
+    "resume",
+    "state_diff",
+]
+
+
+def read_state(project: Project, name: str, *, store: Store | None = None) -> AgentState:
+    """The agent's state, without taking its lease (commits are atomic).
+
+    A journal left by a run that died, or by one still running, is folded in
+    (in memory only): what it did is what an operator needs to see.
+    """
+    return _read(project, name, store, with_ledger=False)[0]
+
+
+def read_ledger(project: Project, name: str, *, store: Store | None = None) -> Ledger:
+    """The agent's ledger, with a running or crashed run's journal folded in (in memory)."""
+    ledger = _read(project, name, store, with_ledger=True)[1]
+    assert ledger is not None  # noqa: S101 - asked for
+    return ledger
+
+
+def _read(
+    project: Project, name: str, store: Store | None, *, with_ledger: bool
+) -> tuple[AgentState, Ledger | None]:
+    project.agent(name)  # an unknown agent is an error, not an empty state
+    store = store or open_store(project)
+    with gc_paused():
+        state = store.load(name)
+        records = store.pending(name)
+        wanted = with_ledger or (records and needs_ledger(records))
+        ledger = store.load_ledger(name) if wanted else None
+        if records:
+            recover(state, ledger, records)
+            if not with_ledger and ledger is not None and ledger.changed:
+                # As the run that recovers it will save it (a ledger view needs no summary).
+                state.ledger_summary = LedgerSummary.of(ledger.entries)
+    return state, ledger
+
+
+def reset_circuit(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
+    """Close the agent's circuit breaker: its next run goes ahead."""
+    return reset_guards(project, name, circuit=True, options=options)
+
+
+def reset_guards(
+    project: Project,
+    name: str,
+    *,
+    circuit: bool = False,
+    budget: bool = False,
+    limits: bool = False,
+    options: RunOptions | None = None,
+) -> Outcome:
+    """Reset guards by hand: close the circuit, forget the spends, empty the rate windows."""
+
+    def change(session: Session, state: AgentState) -> str:
+        done = []
+        if circuit:
+            was = state.circuit.state
+            breaker.reset(state.circuit)
+            session.log.info("circuit.reset", was=was)
+            done.append(f"circuit closed (it was {was.replace('_', '-')})")
+        if budget:
+            spent = len(state.budget.spends)
+            state.budget = Budget()
+            session.log.info("budget.reset", spends=spent)
+            done.append(f"budget reset ({spent} spend(s) forgotten)")
+        if limits:
+            windows = sorted(state.rate_limits)
+            state.rate_limits = {}
+            session.log.info("limits.reset", windows=windows)
+            done.append(f"rate limits reset ({len(windows)} window(s) emptied)")
+        return f"{name}: " + "; ".join(done)
+
+    return _edit(project, name, change, options)
+
+
+def restore_state(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
+    """Make the state before the last save the state again; the one it replaces, the backup.
+
+    A second restore undoes the first. Only the lease is taken: the state is
+    not loaded, since an unreadable one is what a restore mends, and a crashed
+    run's journal is left for the next run to fold into the restored state.
+    The ledger is left as it is.
+    """
+    session = Session(project, name, options or RunOptions())
+
+    def body() -> Outcome:
+        spec = project.agent(name)
+        ttl_s = lease_ttl_s(spec.config.timeout)
+        with session.store.lease(name, run_id=session.run_id, ttl_s=ttl_s) as lease:
+            session.store.restore(lease, name)
+            session.log.info("state.restored")
+        return session.outcome(
+            RunStatus.SUCCEEDED,
+            0,
+            f"{name}: the previous state is restored; the one it replaced is the backup now "
+            "(restore again to undo)",
+        )
+
+    return session.run(body, attempt=False)
+
+
+def state_diff(project: Project, name: str, *, store: Store | None = None) -> str:
+    """The difference between the state before the last save and the state now, unified."""
+    import difflib  # noqa: PLC0415
+
+    project.agent(name)
+    store = store or open_store(project)
+    before, now = store.backup(name), store.load(name)
+    return "".join(
+        difflib.unified_diff(
+            _lines(before), _lines(now), f"{name} (before the last save)", f"{name} (now)"
+        )
+    )
+
+
+def _lines(state: AgentState | None) -> list[str]:
+    # Every line ends with a newline, the last one too: the diff ends as a text does.
+    if state is None:
+        return []
+    return (state.model_dump_json(indent=2) + "\n").splitlines(keepends=True)
+
+
+def pause(
+    project: Project, name: str, *, reason: str | None = None, options: RunOptions | None = None
+) -> Outcome:
+    """Pause the agent: its runs are skipped (75, quietly) until :func:`resume`."""
+    session = Session(project, name, options or RunOptions())
+
+    def body() -> Outcome:
+        project.agent(name)
+        session.store.set_pause(name, Pause(at=session.clock(), reason=reason))
+        session.log.info("agent.paused", reason=reason)
+        return session.outcome(
+            RunStatus.SUCCEEDED, 0, f"{name}: paused" + (f" ({reason})" if reason else "")
+        )
+
+    return session.run(body, attempt=False)
+
+
+def resume(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
+    """Let a paused agent run again."""
+    session = Session(project, name, options or RunOptions())
+
+    def body() -> Outcome:
+        project.agent(name)
+        was = session.store.pause(name)
+        session.store.set_pause(name, None)
+        session.log.info("agent.resumed", was_paused=was is not None)
+        return session.outcome(
+            RunStatus.SUCCEEDED, 0, f"{name}: resumed" if was else f"{name}: was not paused"
+        )
+
+    return session.run(body, attempt=False)
+
+
+def resolve_action(
+    project: Project,
+    name: str,
+    key: str,
+    *,
+    done: bool,
+    action: str | None = None,
+    options: RunOptions | None = None,
+) -> Outcome:
+    """Settle the ledger entry ``key``: ``done`` (committed) or not (may run again)."""
+
+    def change(session: Session, _state: AgentState) -> str:
+        ledger = session.ledger()
+        matches = [
+            found
+            for found, entries in ledger.entries.items()
+            if key in entries and action in (None, found)
+        ]
+        if not matches:
+            raise UsageError(f"{name} has no ledger entry {key!r}" + _for(action))
+        if len(matches) > 1:
+            raise UsageError(
+                f"{key!r} is a key of several actions ({', '.join(matches)}): add --action"
+            )
+        was = ledger.get(matches[0], key)
+        assert was is not None  # noqa: S101 - found above
+        if not done and was.status == COMMITTED:
+            raise UsageError(
+                f"{matches[0]} {key!r} is committed: its effect happened, and --redo would "
+                "do it again. Only unresolved or failed entries are redone"
+            )
+        # The entry keeps when, and by which run, its effect happened; the
+        # operator's settlement is in the log.
+        now = Entry(was.at, COMMITTED if done else FAILED, was.run_id, was.result_json)
+        ledger.put(matches[0], key, now)
+        session.log.info(
+            "ledger.resolved",
+            action=matches[0],
+            key=key,
+            was=was.status,
+            now=now.status,
+            entry_at=was.at,
+            entry_run=was.run_id,
+            resolved_at=iso_second(session.clock()),
+        )
+        outcome = "done: it will not run again" if done else "to redo: do() may run again"
+        return f"{name}: {matches[0]} {key!r} marked {outcome} (it was {was.status})"
+
+    return _edit(project, name, change, options)
+
+
+def reject_held(
+    project: Project,
+    name: str,
+    held_id: str,
+    *,
+    reason: str | None = None,
+    options: RunOptions | None = None,
+) -> Outcome:
+    """Drop a result held for review without applying it."""
+
+    def change(session: Session, state: AgentState) -> str:
+        if not any(h.id == held_id for h in state.review):
+            raise UsageError(f"{name} holds no result {held_id!r} for review")
+        state.review = [h for h in state.review if h.id != held_id]
+        session.log.info("review.rejected", id=held_id, reason=reason)
+        return f"{name}: {held_id} rejected"
+
+    return _edit(project, name, change, options)
+
+
+def _edit(
+    project: Project,
+    name: str,
+    change: Callable[[Session, AgentState], str],
+    options: RunOptions | None,
+) -> Outcome:
+    session = Session(project, name, options or RunOptions())
+
+    def body() -> Outcome:
+        spec = project.agent(name)
+        with session.locked(spec) as (state, _):
+            message = change(session, state)
+            session.save(state, spec, None)
+        return session.outcome(RunStatus.SUCCEEDED, 0, message)
+
+    return session.run(body, attempt=False)
+
+
+def _for(action: str | None) -> str:
+    return f" for action {action!r}" if action else ""

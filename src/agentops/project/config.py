@@ -1,0 +1,388 @@
+"""Configuration: ``agents/<name>/agent.toml`` and the project's ``agentops.toml``.
+
+Both are pydantic models that forbid unknown keys, so a typo is an error that
+names the key instead of a setting silently ignored. Numbers are strict: a
+boolean is never a number. Durations and rates are written as
+:mod:`agentops.project.units` describes.
+
+``agentops.toml`` is optional. Its ``[defaults]`` apply to every agent unless
+the agent's own ``agent.toml`` says otherwise, key by key
+(:func:`merge_defaults`); its ``[providers]`` and ``[models]`` are shared by
+every agent's ``[llm]``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from agentops.project.schedule import check_schedule, longest_interval_s
+from agentops.project.units import Duration, PositiveDuration, Rate, RateSpec, parse_size
+
+__all__ = [
+    "DEFAULT_KEEP_S",
+    "DEFAULT_TIMEOUT_S",
+    "NOTIFY_KINDS",
+    "REQUESTS",
+    "RUNS",
+    "AgentConfig",
+    "Circuit",
+    "Defaults",
+    "Guard",
+    "Ledger",
+    "Limits",
+    "Llm",
+    "Logs",
+    "Memory",
+    "ModelSpec",
+    "Notify",
+    "Permissions",
+    "ProjectConfig",
+    "Provider",
+    "Retry",
+    "StoreConfig",
+    "action_key",
+    "describe_validation_error",
+    "merge_defaults",
+]
+
+DEFAULT_TIMEOUT_S = 600.0
+"""A run that has not finished after ten minutes is stopped, unless ``timeout`` says otherwise."""
+
+DEFAULT_KEEP_S = 30 * 86400.0
+"""How long guarded actions are remembered unless ``[ledger] keep`` says otherwise."""
+
+Money = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(strict=True, ge=0)]
+Fraction = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
+Weight = Annotated[float, Field(strict=True, ge=0, le=1000, allow_inf_nan=False)]
+
+Schedule = Annotated[str, PlainValidator(check_schedule)]
+"""A five-field cron expression or an ``@daily``-style macro, checked with cronsim."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+RUNS = "runs"
+REQUESTS = "requests"
+"""Keys under which the state file's ``rate_limits`` counts runs and HTTP requests."""
+
+
+def action_key(name: str) -> str:
+    """The ``rate_limits`` key under which commits of the action ``name`` are counted."""
+    return f"action:{name}"
+
+
+class Limits(_Section):
+    """``[limits]``: rate limits and budgets that hold across cron runs."""
+
+    runs: RateSpec | None = None
+    cost_usd_per_hour: Money | None = None
+    cost_usd_per_day: Money | None = None
+    tokens_per_run: Count | None = None
+    requests_per_minute: Annotated[int, Field(strict=True, ge=1)] | None = None
+    steps_per_run: Annotated[int, Field(strict=True, ge=1)] | None = None
+    actions: dict[str, RateSpec] = {}
+
+    @property
+    def usd_capped(self) -> bool:
+        """Whether a USD cap is kept (every cost must then be counted)."""
+        return self.cost_usd_per_hour is not None or self.cost_usd_per_day is not None
+
+    @property
+    def request_rate(self) -> Rate | None:
+        """``requests_per_minute`` as a :class:`~agentops.project.units.Rate`."""
+        per_minute = self.requests_per_minute
+        return None if per_minute is None else Rate(per_minute, 60.0, f"{per_minute}/minute")
+
+    def rates(self) -> dict[str, Rate]:
+        """Every rate limit set, by the ``rate_limits`` key its events are counted under."""
+        rates = {action_key(name): rate for name, rate in self.actions.items()}
+        if self.runs is not None:
+            rates[RUNS] = self.runs
+        if self.request_rate is not None:
+            rates[REQUESTS] = self.request_rate
+        return rates
+
+
+class Retry(_Section):
+    """``[retry]``: how transient failures are retried (of ``run()``, and of each model call)."""
+
+    attempts: Annotated[int, Field(strict=True, ge=1, le=100)] = 3
+    initial: PositiveDuration = 1.0
+    max: PositiveDuration = 60.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Retry:
+        if self.max < self.initial:
+            raise ValueError("max must not be shorter than initial")
+        return self
+
+
+class Circuit(_Section):
+    """``[circuit]``: stop running after the same failure repeats."""
+
+    failures: Annotated[int, Field(strict=True, ge=1)] = 2
+    cooldown: PositiveDuration = 3600.0
+
+
+class Ledger(_Section):
+    """``[ledger]``: how long guarded actions are remembered."""
+
+    keep: PositiveDuration = DEFAULT_KEEP_S
+
+
+class Guard(_Section):
+    """``[guard]``: confidence routing, and what to do with PII in model replies."""
+
+    auto_threshold: Fraction = 0.85
+    review_threshold: Fraction = 0.5
+    pii: Literal["redact", "reject", "off"] = "redact"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Guard:
+        if self.review_threshold > self.auto_threshold:
+            raise ValueError("review_threshold must not be above auto_threshold")
+        return self
+
+
+class Permissions(_Section):
+    """``[permissions]``: least privilege. No list means no restriction.
+
+    ``actions`` names the guarded actions the agent may perform; ``hosts`` the
+    hosts ``ctx.http`` (and every client built on it) may reach: exact names,
+    ``*.example.org`` for its subdomains, or IP addresses and networks
+    (``10.0.0.0/8``). Loopback and private addresses are refused unless listed,
+    whatever name resolves to them.
+    """
+
+    actions: list[str] | None = None
+    hosts: list[Annotated[str, Field(min_length=1)]] | None = None
+
+
+class Llm(_Section):
+    """``[llm]``: the models ``ctx.llm`` calls, in order, and how."""
+
+    model: str | None = None
+    fallbacks: list[str] = []
+    tiers: dict[str, str] = {}
+    max_tokens: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] = 1024
+    temperature: Annotated[float, Field(strict=True, ge=0, le=2)] | None = None
+    cache: Duration | None = None
+    """How long a reply is reused for the same request; none or zero: no cache."""
+    cache_entries: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 10_000
+    """The most replies the cache keeps; the oldest go first."""
+    max_reasks: Annotated[int, Field(strict=True, ge=0, le=10)] = 1
+    timeout: PositiveDuration = 60.0
+    """Seconds a model may take to answer one call."""
+    log_bodies: bool = False
+
+    def chain(self, model: str | None = None, tier: str | None = None) -> list[str]:
+        """The models to try for a call, first choice first."""
+        first = model or (self.tiers.get(tier) if tier else None) or self.model
+        chain = [first] if first else []
+        return chain + [m for m in self.fallbacks if m not in chain]
+
+
+class Memory(_Section):
+    """``[memory]``: long-term notes and how ``relevant()`` ranks them."""
+
+    keep_notes: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1000
+    relevance_weight: Weight = 1.0
+    recency_weight: Weight = 1.0
+    importance_weight: Weight = 1.0
+    recency_half_life: PositiveDuration = 86400.0
+
+
+class AgentConfig(_Section):
+    """``agents/<name>/agent.toml``: what the operator edits."""
+
+    description: str = ""
+    schedule: Schedule | None = None
+    timeout: PositiveDuration = DEFAULT_TIMEOUT_S
+    grace: PositiveDuration | None = None
+    """How late a scheduled run may succeed before ``agentops health`` calls it stale."""
+    params: dict[str, Any] = {}
+    limits: Limits = Limits()
+    retry: Retry = Retry()
+    circuit: Circuit = Circuit()
+    ledger: Ledger = Ledger()
+    guard: Guard = Guard()
+    permissions: Permissions = Permissions()
+    llm: Llm = Llm()
+    memory: Memory = Memory()
+
+    _keep_s: float = PrivateAttr(DEFAULT_KEEP_S)
+
+    @model_validator(mode="after")
+    def _keep_outlives_the_schedule(self) -> AgentConfig:
+        # Entries pruned before the next run would let that run redo them.
+        self._keep_s = self.ledger.keep
+        interval = longest_interval_s(self.schedule, at_least=self.ledger.keep)
+        if interval is None or interval <= self.ledger.keep:
+            return self
+        if "keep" in self.ledger.model_fields_set:
+            if math.isinf(interval):
+                raise ValueError(
+                    "[ledger] keep is too short to check against this schedule: keep at least "
+                    "a day (actions forgotten too soon are redone by the next run)"
+                )
+            raise ValueError(
+                f"[ledger] keep is shorter than the schedule's longest interval "
+                f"({interval:g}s): actions would be forgotten, and redone, by the next run"
+            )
+        self._keep_s = 2 * interval  # the default stretches to fit a slow schedule
+        return self
+
+    @property
+    def keep_s(self) -> float:
+        """How long ledger entries are kept: ``[ledger] keep``, stretched for a slow schedule."""
+        return self._keep_s
+
+    @property
+    def grace_s(self) -> float:
+        """The staleness grace: as set, else the timeout plus five minutes."""
+        return self.grace if self.grace is not None else self.timeout + 300.0
+
+
+class Defaults(_Section):
+    """``[defaults]`` in agentops.toml: for every agent, unless its agent.toml says otherwise."""
+
+    timeout: PositiveDuration | None = None
+    grace: PositiveDuration | None = None
+    limits: Limits | None = None
+    retry: Retry | None = None
+    circuit: Circuit | None = None
+    ledger: Ledger | None = None
+    guard: Guard | None = None
+    permissions: Permissions | None = None
+    llm: Llm | None = None
+    memory: Memory | None = None
+
+
+NotifyKind = Literal["failure", "circuit_open", "escalated", "stale", "budget", "recovered"]
+
+NOTIFY_KINDS: tuple[NotifyKind, ...] = (
+    "failure",
+    "circuit_open",
+    "escalated",
+    "stale",
+    "budget",
+    "recovered",
+)
+"""What a notification can be about."""
+
+HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+
+
+class Notify(_Section):
+    """``[notify]``: webhooks told when an agent needs a human, and when it recovers."""
+
+    webhooks: list[HttpUrl] = []
+    on: list[NotifyKind] = list(NOTIFY_KINDS)
+    cooldown: PositiveDuration = 3600.0
+
+
+class Logs(_Section):
+    """``[logs]``: when a log file is rotated (``max_size``), and how many old ones stay."""
+
+    max_size: Annotated[int, PlainValidator(parse_size)] = 10 * 1024 * 1024
+    keep: Annotated[int, Field(strict=True, ge=0, le=1000)] = 5
+
+
+class StoreConfig(_Section):
+    """``[store]``: where agents' state lives; files in ``state/`` unless a URL is given."""
+
+    url: Annotated[str, Field(pattern=r"^postgres(ql)?://")] | None = None
+    schema_name: Annotated[str, Field(alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = (
+        "agentops"
+    )
+    """The PostgreSQL schema the tables live in: projects sharing a database each need one."""
+
+
+class Provider(_Section):
+    """``[providers.NAME]``: an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    base_url: HttpUrl
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    """The environment variable holding the key (keys never live in files); none: no key."""
+
+
+class ModelSpec(_Section):
+    """``[models."NAME"]``: a model of a provider, its prices and its context window."""
+
+    provider: str
+    name: str
+    input_usd_per_mtok: Money | None = None
+    output_usd_per_mtok: Money | None = None
+    context_window: Annotated[int, Field(strict=True, ge=256)] | None = None
+    json_mode: bool = True
+    """Whether the provider takes ``response_format`` for JSON replies."""
+
+    @property
+    def priced(self) -> bool:
+        """Whether both prices are known, so a call's cost can be computed."""
+        return self.input_usd_per_mtok is not None and self.output_usd_per_mtok is not None
+
+
+class ProjectConfig(_Section):
+    """``agentops.toml`` at the home: defaults, notifications, logs, the store, LLM providers."""
+
+    defaults: Defaults = Defaults()
+    notify: Notify = Notify()
+    logs: Logs = Logs()
+    store: StoreConfig = StoreConfig()
+    providers: dict[str, Provider] = {}
+    models: dict[str, ModelSpec] = {}
+
+    @model_validator(mode="after")
+    def _models_name_providers(self) -> ProjectConfig:
+        for name, model in self.models.items():
+            if model.provider not in self.providers:
+                raise ValueError(f"model {name!r} names unknown provider {model.provider!r}")
+        return self
+
+
+def merge_defaults(defaults: Defaults, agent: dict[str, Any]) -> dict[str, Any]:
+    """``agent`` (agent.toml as read) over ``defaults``, key by key, section by section."""
+    return _merged(defaults.model_dump(mode="json", exclude_unset=True), agent)
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+MAX_PROBLEMS = 5
+"""How many problems one error line names; the rest are counted."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming the bad keys (the first few), for a config or state file error."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{where}'")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {message}")
+    more = len(problems) - MAX_PROBLEMS
+    return "; ".join(problems[:MAX_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")

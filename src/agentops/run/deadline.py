@@ -1,0 +1,147 @@
+"""The hard deadline: a run's process ends by then, whatever its code is doing.
+
+The timeout (:mod:`agentops.guards.interrupts`) stops agent code with a signal, but
+Python runs signal handlers only between bytecodes: ``sum(range(10**13))``
+or a blocking call inside a C library never sees it, and would hold the
+agent's lock forever. So the CLI also arms :mod:`faulthandler`'s watchdog,
+a C thread that needs no interpreter: at the hard deadline (the timeout, then
+twice the grace a stop waits, then a second) it writes the stack the run was
+stuck in and ends the process.
+
+Where it writes is the run's **deadline marker**, ``state/<name>.deadline``:
+its first line names the run; anything after it means the run was ended
+(by the watchdog, or abandoned for swallowing its stop). The next run reads
+it and records that run as ``timeout``, so it counts for the circuit breaker
+instead of looking like a crash; a run that ends normally removes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import json
+import os
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple, Self
+
+from agentops._infra.fs import describe
+from agentops._infra.timestamps import in_range, iso
+from agentops.errors import StateError
+from agentops.guards.interrupts import grace_s
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+
+    from agentops._infra.fs import FileSystem
+
+__all__ = ["HardDeadline", "Marker", "hard_deadline_s", "lease_ttl_s", "read_marker"]
+
+
+def hard_deadline_s(timeout_s: float) -> float:
+    """Seconds from the start of a run to its hard deadline."""
+    return timeout_s + 2 * grace_s(timeout_s) + 1
+
+
+def lease_ttl_s(timeout_s: float) -> float:
+    """How long a run may hold its agent's lease: past it, its process is gone."""
+    return hard_deadline_s(timeout_s) + grace_s(timeout_s)
+
+
+class Marker(NamedTuple):
+    """What a deadline marker says about the run that left it."""
+
+    run_id: str
+    started_at: datetime
+    ended: bool
+    """The run was ended by its deadline (the file holds more than its first line)."""
+    last_words: str
+    """The stack the run was stuck in, or why it was abandoned."""
+    kind: str = "run"
+    """What the invocation was: a ``run`` is recorded as one; an ``approve`` is not."""
+
+
+class HardDeadline:
+    """Arms the watchdog for one run (a context manager); the marker lives while the run does."""
+
+    def __init__(
+        self,
+        fs: FileSystem,
+        path: Path,
+        *,
+        run_id: str,
+        started: datetime,
+        seconds: float,
+        kind: str = "run",
+    ) -> None:
+        """A watchdog ending the invocation ``run_id`` (a ``kind``) ``seconds`` after entry."""
+        self._fs = fs
+        self.path = path
+        self.seconds = seconds
+        first = {"run_id": run_id, "started_at": iso(started), "kind": kind}
+        self._first_line = json.dumps(first) + "\n"
+        self._fd: int | None = None
+
+    def __enter__(self) -> Self:
+        """Write the marker and start the watchdog; ``StateError`` if the marker cannot be."""
+        try:
+            self._fs.mkdir(self.path.parent)  # a local file, whatever the store
+            self._fs.unlink(self.path)
+            fd = self._fs.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except OSError as exc:
+            raise self._failed(exc) from exc
+        try:
+            self._fs.write(fd, self._first_line.encode())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self._fs.close(fd)
+                self._fs.unlink(self.path)
+            raise self._failed(exc) from exc
+        self._fd = fd
+        faulthandler.dump_traceback_later(self.seconds, exit=True, file=fd)
+        return self
+
+    def _failed(self, exc: OSError) -> StateError:
+        return StateError(f"{self.path}: cannot write the run's deadline marker: {describe(exc)}")
+
+    def abandoned(self, reason: str) -> None:
+        """Say in the marker that the run is being abandoned (the process exits next)."""
+        if self._fd is not None:
+            os.write(self._fd, f"abandoned: {reason}\n".encode())
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """The run ended in time: stop the watchdog and remove the marker."""
+        if self._fd is None:
+            return
+        faulthandler.cancel_dump_traceback_later()
+        fd, self._fd = self._fd, None
+        # The run is over: a marker left behind (a disk error) says nothing more
+        # than its first line, which the next run reads as "ended in time".
+        with contextlib.suppress(OSError):
+            self._fs.close(fd)
+        with contextlib.suppress(OSError):
+            self._fs.unlink(self.path)
+
+
+def read_marker(fs: FileSystem, path: Path) -> Marker | None:
+    """The marker a run left at ``path``, None if there is none (or it says nothing usable)."""
+    try:
+        raw = fs.read(path)
+    except OSError:
+        return None
+    if not raw:
+        return None
+    first, _, rest = raw.decode(errors="replace").partition("\n")
+    try:
+        document = json.loads(first)
+        run_id = str(document["run_id"])
+        started = in_range(datetime.fromisoformat(document["started_at"]))
+        kind = str(document.get("kind", "run"))
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+        return None  # damaged, or not ours: it says nothing to rely on
+    return Marker(run_id, started, bool(rest.strip()), rest.strip()[-2000:], kind)

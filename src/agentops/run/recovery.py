@@ -1,0 +1,154 @@
+"""Recovering a run that died: fold its journal in, and record how it ended.
+
+At every start, under the agent's lease and before anything else, the
+session looks for what a dead run left behind:
+
+- its **journal** (a run killed, or crashed): the records are folded into
+  the state and the ledger (:func:`agentops.model.journal.recover`), so nothing it
+  committed is lost and nothing it may have done is blindly redone;
+- its **deadline marker** (:mod:`agentops.run.deadline`): the run was ended by
+  its hard deadline, or abandoned for swallowing its stop.
+
+The dead run is then recorded like any run (:func:`agentops.run.record.record_run`):
+as ``timeout`` if its deadline ended it, so the breaker counts it, else as
+``crashed``. Recording is idempotent: a run already recorded is not again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agentops.model.journal import needs_ledger, recover
+from agentops.model.status import RunStatus
+from agentops.project.config import RUNS
+from agentops.run.deadline import hard_deadline_s
+from agentops.run.record import FinishedRun, record_run
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from pydantic import BaseModel
+
+    from agentops._infra.log import EventLogger
+    from agentops.model.ledger import Ledger
+    from agentops.model.state import AgentState
+    from agentops.project.home import AgentSpec
+    from agentops.run.deadline import Marker
+
+__all__ = ["recover_dead_run"]
+
+CRASHED_MESSAGE = "the run died before it finished (killed or crashed); its journal was recovered"
+
+
+def recover_dead_run(
+    state: AgentState,
+    spec: AgentSpec,
+    *,
+    records: list[BaseModel] | None,
+    marker: Marker | None,
+    ledger: Callable[[], Ledger],
+    log: EventLogger,
+) -> str | None:
+    """Fold a dead run's journal ``records`` into ``state`` and record the run that left them.
+
+    ``ledger`` loads the ledger, if the records touch it. The caller commits.
+    Returns the dead run's message if recording it opened the circuit.
+    """
+    ended = marker if marker is not None and marker.ended else None
+    if records:
+        loaded = ledger() if needs_ledger(records) else None
+        recovered = recover(state, loaded, records)
+        if not recovered.new:
+            return None
+        unresolved = loaded.unresolved() if loaded is not None else []
+        log.warning(
+            "run.recovered",
+            crashed_run=recovered.run_id,
+            records=recovered.records,
+            unresolved=[f"{a}:{k}" for a, k in unresolved[:20]],
+        )
+        if recovered.kind != "run":
+            return None
+        timed_out = ended is not None and ended.run_id == recovered.run_id
+        state.rate_limits.setdefault(RUNS, []).append(recovered.started_at)
+        return _record_death(
+            state,
+            spec,
+            log,
+            run_id=recovered.run_id,
+            started=recovered.started_at,
+            last_seen=recovered.last_at,
+            words=ended.last_words if timed_out and ended is not None else None,
+        )
+    if ended is not None and ended.kind != "run":
+        log.warning(
+            "run.deadline_passed", dead_run=ended.run_id, kind=ended.kind, stack=ended.last_words
+        )
+        return None
+    if ended is not None and (state.last_run is None or state.last_run.run_id != ended.run_id):
+        # Ended before it wrote a journal (stuck importing its code, say).
+        return _record_death(
+            state,
+            spec,
+            log,
+            run_id=ended.run_id,
+            started=ended.started_at,
+            last_seen=ended.started_at + timedelta(seconds=hard_deadline_s(spec.config.timeout)),
+            words=ended.last_words,
+        )
+    return None
+
+
+def _record_death(
+    state: AgentState,
+    spec: AgentSpec,
+    log: EventLogger,
+    *,
+    run_id: str,
+    started: datetime,
+    last_seen: datetime,
+    words: str | None,
+) -> str | None:
+    failure = None
+    if words is None:
+        status, message = RunStatus.CRASHED, CRASHED_MESSAGE
+    else:
+        from agentops.guards.failure import Failure  # noqa: PLC0415 - only failed runs need it
+
+        where = _stuck_at(words)
+        status = RunStatus.TIMEOUT
+        message = (
+            f"{spec.name}: the run passed its hard deadline "
+            f"({hard_deadline_s(spec.config.timeout):g}s) and was ended"
+            + (f", stuck at {where}" if where else "")
+        )
+        failure = Failure("timeout", message, transient=False)
+        log.error("run.deadline_passed", dead_run=run_id, stack=words)
+    opened = record_run(
+        state,
+        FinishedRun(
+            run_id=run_id,
+            status=status,
+            started_at=started,
+            finished_at=last_seen,
+            duration_s=(last_seen - started).total_seconds(),
+            message=message,
+            failure=failure,
+        ),
+        spec.config.circuit,
+    )
+    return message if opened == "opened" else None
+
+
+def _stuck_at(words: str) -> str | None:
+    # faulthandler lists every thread, the main one last, each innermost frame
+    # first: '  File "/x/agent.py", line 12 in run'. The main thread is the run.
+    main = words.rsplit("Thread 0x", 1)[-1]
+    match = re.search(r'File "([^"]+)", line (\d+) in (\S+)', main)
+    if match is None:
+        return None
+    return f"{Path(match[1]).name}:{match[2]} in {match[3]}()"
