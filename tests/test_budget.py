@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from agentops.model.money import EPSILON_USD, LONGEST_WINDOW_S, Budget, Spend, Window, windows
+from agentops.guards.costs import Window, windows
+from agentops.model.money import EPSILON_USD, LONGEST_WINDOW_S, Budget, Spend
 from agentops.project.config import Limits
 from conftest import FakeClock
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 import pydantic_core
 
 from agentops._infra.fs import FileSystem, describe
-from agentops.run.capture import real_stderr
+from agentops._infra.stderr import real_stderr
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -12,12 +12,37 @@ from pathlib import Path
 import click
 
 from agentops import __version__
-from agentops.cli._common import OneLineErrors
+from agentops.cli._common import LazyCommands
 
 __all__ = ["main"]
 
 
-@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+COMMANDS = {
+    "check": "project:check",
+    "cron": "project:cron",
+    "export": "export:export",
+    "health": "ops:health",
+    "init": "project:init",
+    "ledger": "admin:ledger",
+    "list": "project:list_agents",
+    "logs": "logs:logs",
+    "memory": "memory:memory",
+    "pause": "admin:pause",
+    "report": "report:report",
+    "reset": "admin:reset",
+    "resume": "admin:resume",
+    "review": "review:review",
+    "run": "run:run",
+    "state": "admin:state",
+    "status": "ops:status",
+    "store": "store:store",
+}
+"""Each command, as ``module:function`` of this package: imported only when it is called."""
+
+
+@click.group(
+    cls=LazyCommands, commands_at=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="agentops", message="%(prog)s %(version)s")
 @click.option(
     "--home",
@@ -34,23 +59,3 @@ def main(ctx: click.Context, home: Path | None) -> None:
     file unreadable, 75 skipped or stopped by policy, 78 configuration error.
     """
     ctx.obj = home
-
-
-def _register() -> None:
-    # Each module adds its commands to `main`; imported here, so that
-    # `from agentops.cli import main` is the whole command.
-    from agentops.cli import (  # noqa: F401, PLC0415
-        admin,
-        export,
-        logs,
-        memory,
-        ops,
-        project,
-        report,
-        review,
-        run,
-        store,
-    )
-
-
-_register()

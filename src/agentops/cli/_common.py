@@ -9,6 +9,7 @@ stderr and its exit code; the core is imported inside the commands, so
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 from datetime import datetime
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EX_SOFTWARE",
+    "LazyCommands",
     "OneLineErrors",
     "clip",
     "every_agent",
@@ -131,7 +133,7 @@ def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions
 def finish(outcome: Outcome, *, quiet: bool | None = None) -> NoReturn:
     """Say what happened unless ``quiet`` (default: the outcome's own), then exit."""
     # With threads left, the capture stays: what they print still goes to the log.
-    from agentops.run.capture import real_stderr  # noqa: PLC0415
+    from agentops._infra.stderr import real_stderr  # noqa: PLC0415
 
     real = real_stderr() if outcome.threads_left else None
     if not (outcome.quiet if quiet is None else quiet):
@@ -221,3 +223,31 @@ def since_option(default: str | None, help_text: str) -> Callable[[_F], _F]:
 def clip(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, with an ellipsis when it was longer."""
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class LazyCommands(OneLineErrors):
+    """The root group: a command's module is imported only when that command runs.
+
+    Cron pays start-up on every tick: ``agentops run`` imports the run
+    command, not the report's or the store's.
+    """
+
+    def __init__(self, *args: Any, commands_at: dict[str, str], **kwargs: Any) -> None:
+        """``commands_at`` maps each command's name to ``module:function`` in this package."""
+        super().__init__(*args, **kwargs)
+        self.commands_at = commands_at
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, sorted (for ``--help``)."""
+        return sorted({*self.commands_at, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command called ``cmd_name``, its module imported now."""
+        where = self.commands_at.get(cmd_name)
+        if where is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = where.partition(":")
+        command: click.Command = getattr(
+            importlib.import_module(f"agentops.cli.{module}"), attribute
+        )
+        return command

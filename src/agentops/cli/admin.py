@@ -6,13 +6,12 @@ import json
 
 import click
 
-from agentops.cli import main
 from agentops.cli._common import print_table, project_of, report, reports_errors
 
 __all__ = ["ledger", "pause", "reset", "resume", "state"]
 
 
-@main.command()
+@click.command()
 @click.argument("agent")
 @click.option("--circuit", is_flag=True, help="Close the circuit breaker.")
 @click.option("--budget", is_flag=True, help="Forget the recorded spends (the cost windows).")
@@ -39,7 +38,7 @@ def reset(
     )
 
 
-@main.command()
+@click.command()
 @click.argument("agent")
 @click.option("--reason", help="Why, for the log and `agentops status`.")
 @click.pass_context
@@ -54,7 +53,7 @@ def pause(ctx: click.Context, agent: str, reason: str | None) -> None:
     report(admin.pause(project_of(ctx), agent, reason=reason))
 
 
-@main.command()
+@click.command()
 @click.argument("agent")
 @click.pass_context
 @reports_errors
@@ -65,7 +64,7 @@ def resume(ctx: click.Context, agent: str) -> None:
     report(admin.resume(project_of(ctx), agent))
 
 
-@main.group()
+@click.group()
 def state() -> None:
     """Look at an agent's state file, compare it with its backup, or restore the backup."""
 
@@ -109,7 +108,7 @@ def state_restore(ctx: click.Context, agent: str) -> None:
     report(restore_state(project_of(ctx), agent))
 
 
-@main.command()
+@click.command()
 @click.argument("agent")
 @click.option("--all", "every", is_flag=True, help="List every entry, not only unresolved ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")

@@ -6,13 +6,12 @@ import os
 
 import click
 
-from agentops.cli import main
 from agentops.cli._common import every_agent, project_of, reports_errors, say
 
 __all__ = ["export", "export_k8s"]
 
 
-@main.group()
+@click.group()
 def export() -> None:
     """Print the scheduled agents for another scheduler: Kubernetes (k8s)."""
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from agentops.cli import main
 from agentops.cli._common import clip, project_of, reports_errors, say, since_option
 
 if TYPE_CHECKING:
@@ -25,7 +24,7 @@ LEVEL_NAMES = ("debug", "info", "warning", "error", "critical")
 """``--level`` choices (the same as :data:`agentops.ops.logs.LEVELS`, kept here for fast --help)."""
 
 
-@main.command()
+@click.command()
 @click.argument("agent")
 @click.option("--run", "run_id", metavar="ID", help="Only the lines of the run ID.")
 @click.option("--last", is_flag=True, help="Only the lines of the last run (started or ended).")

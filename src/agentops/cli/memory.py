@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from agentops.cli import main
 from agentops.cli._common import clip, local_time, print_table, project_of, reports_errors
 
 if TYPE_CHECKING:
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["memory"]
 
 
-@main.command()
+@click.command()
 @click.argument("agent")
 @click.option("--search", metavar="QUERY", help="Rank the notes for QUERY, as relevant() does.")
 @click.option(

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from agentops.cli import main
 from agentops.cli._common import (
     clip,
     local_time,
@@ -49,7 +48,7 @@ def _statuses(ctx: click.Context, agent: str | None) -> list[AgentStatus]:
     return project_status(project, store, now=now, zone=zone)
 
 
-@main.command()
+@click.command()
 @click.argument("agent", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (documented keys).")
 @click.pass_context
@@ -83,7 +82,7 @@ def status(ctx: click.Context, agent: str | None, as_json: bool) -> None:
     )
 
 
-@main.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object (documented keys).")
 @click.option("--ping", metavar="URL", help="Send a heartbeat: URL when healthy, URL/fail if not.")
 @click.pass_context

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from agentops.cli import main
 from agentops.cli._common import (
     every_agent,
     fail,
@@ -35,7 +34,7 @@ LIST_KEYS = ("name", "schedule", "next_run", "description")
 """The keys of each agent ``agentops list --json`` prints, in order."""
 
 
-@main.command(name="list")
+@click.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.pass_context
 @reports_errors
@@ -74,7 +73,7 @@ def list_agents(ctx: click.Context, as_json: bool) -> None:
     sys.exit(said(problems))
 
 
-@main.command()
+@click.command()
 @click.option("--install", "action", flag_value="install", help="Put the lines in your crontab.")
 @click.option("--uninstall", "action", flag_value="uninstall", help="Take them out again.")
 @click.option("--diff", "action", flag_value="diff", help="Show what --install would change.")
@@ -121,7 +120,7 @@ def cron(ctx: click.Context, action: str | None) -> None:
     click.echo(f"agentops lines for {project.home} {done} the crontab")
 
 
-@main.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of problems.")
 @click.pass_context
 @reports_errors
@@ -204,7 +203,7 @@ def _own_command() -> str:
     return f"{shlex.quote(sys.executable)} -m agentops"
 
 
-@main.command()
+@click.command()
 @click.argument("name")
 @click.option(
     "--template",

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from agentops.cli import main
 from agentops.cli._common import clip, print_table, project_of, reports_errors, since_option
 
 if TYPE_CHECKING:
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["report"]
 
 
-@main.command()
+@click.command()
 @click.argument("agent", required=False)
 @since_option("7d", "The period, counted back from now (24h, 7d, 30d; default 7d).")
 @click.option(

@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from agentops.cli import main
 from agentops.cli._common import (
     clip,
     print_table,
@@ -24,7 +23,7 @@ HELD_KEYS = ("agent", "id", "run_id", "at", "confidence", "escalated", "result")
 """The keys of each result ``review list --json`` prints: the agent, then those of ``Held``."""
 
 
-@main.group()
+@click.group()
 def review() -> None:
     """Results held for a human: list, approve (apply) or reject them.
 

@@ -7,13 +7,12 @@ from typing import Any
 import click
 import pydantic_core
 
-from agentops.cli import main
 from agentops.cli._common import finish, project_of, reports_errors, run_options
 
 __all__ = ["run"]
 
 
-@main.command()
+@click.command()
 @click.argument("agent")
 @click.option(
     "-p",

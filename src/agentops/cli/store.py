@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from agentops.cli import main
 from agentops.cli._common import project_of, reports_errors
 
 if TYPE_CHECKING:
@@ -23,7 +22,7 @@ STORE_CHECK_KEYS = ("backend", "where", "schema_version", "created", "agents")
 """The keys of ``agentops store check --json``."""
 
 
-@main.group()
+@click.group()
 def store() -> None:
     """Where the agents' state lives: check it, or copy it to another store."""
 

@@ -31,7 +31,7 @@ from agentops.errors import (
     StepLimitExceeded,
     TaskFailed,
 )
-from agentops.guards import rates
+from agentops.guards import costs, rates
 from agentops.model import money
 from agentops.model.journal import (
     Abort,
@@ -47,8 +47,7 @@ from agentops.model.journal import (
     build,
 )
 from agentops.model.ledger import COMMITTED, UNRESOLVED
-from agentops.model.state import check_readable
-from agentops.project.config import REQUESTS, action_key
+from agentops.model.state import REQUESTS, action_key, check_readable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -388,7 +387,7 @@ class RunGuards:
                     agent=self.agent,
                 )
             )
-        for window in money.windows(self.limits):
+        for window in costs.windows(self.limits):
             if usd > window.cap_usd:
                 # Waiting would never help: a person must raise the cap or cut the cost.
                 self._stop(

@@ -40,8 +40,7 @@ from pydantic import (
 from agentops._infra.timestamps import in_range, iso_second
 from agentops.model.ledger import COMMITTED, FAILED, UNDONE, UNRESOLVED, Status
 from agentops.model.money import MAX_TOKENS, MAX_USD
-from agentops.model.state import JsonValue  # noqa: TC001 - pydantic reads the annotations
-from agentops.project.config import action_key
+from agentops.model.state import JsonValue, action_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -20,18 +20,13 @@ thousand times (bench/spends.py).
 from __future__ import annotations
 
 import bisect
-import math
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from agentops._infra.timestamps import UtcDatetime, at_most
+from agentops._infra.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
 
-if TYPE_CHECKING:
-    from agentops.project.config import Limits
-
-__all__ = ["EPSILON_USD", "LONGEST_WINDOW_S", "Budget", "Spend", "Window", "windows"]
+__all__ = ["EPSILON_USD", "LONGEST_WINDOW_S", "MAX_TOKENS", "MAX_USD", "Budget", "Spend"]
 
 LONGEST_WINDOW_S = 86400.0
 """Spends older than this matter to no window and are dropped from the state file."""
@@ -116,11 +111,11 @@ class Budget(BaseModel):
     def spent(self, seconds: float, now: datetime) -> float:
         """Dollars spent in the window of ``seconds`` ending at ``now``."""
         sums = self._prefix_sums()
-        return max(0.0, sums[-1] - sums[self._first_after(now - timedelta(seconds=seconds))])
+        return max(0.0, sums[-1] - sums[self.first_after(now - timedelta(seconds=seconds))])
 
     def prune(self, now: datetime) -> None:
         """Forget spends no window can see any more; count spends from the future as now."""
-        start = self._first_after(now - timedelta(seconds=LONGEST_WINDOW_S))
+        start = self.first_after(now - timedelta(seconds=LONGEST_WINDOW_S))
         kept = [s if s.at <= now else s.model_copy(update={"at": now}) for s in self.spends[start:]]
         self.spends = kept
         self._sums = [0.0]
@@ -139,7 +134,8 @@ class Budget(BaseModel):
                 self.spends[index] = self.spends[index].model_copy(update={"at": at})
         return at
 
-    def _first_after(self, start: datetime) -> int:
+    def first_after(self, start: datetime) -> int:
+        """The index of the first spend made after ``start`` (spends are sorted by time)."""
         return bisect.bisect_right(self.spends, start, key=_at)
 
     def _prefix_sums(self) -> list[float]:
@@ -153,61 +149,3 @@ class Budget(BaseModel):
 
 def _at(spend: Spend) -> datetime:
     return spend.at
-
-
-class Window(NamedTuple):
-    """A cap on the dollars spent in any window of ``seconds``."""
-
-    name: str
-    seconds: float
-    cap_usd: float
-
-    def spent(self, budget: Budget, now: datetime) -> float:
-        """Dollars spent in the window ending at ``now``."""
-        return budget.spent(self.seconds, now)
-
-    def allows(self, budget: Budget, now: datetime, usd: float) -> bool:
-        """Whether spending ``usd`` more now keeps the window at or under its cap."""
-        return self.spent(budget, now) + usd <= self.cap_usd + EPSILON_USD
-
-    def room_in_s(self, budget: Budget, now: datetime, *, need_usd: float = 0.0) -> float:
-        """Seconds until the window has room again; 0 if it has now.
-
-        Room is for ``need_usd`` more (the spend a run was refused), or, with no
-        need, any spend at all: the total below the cap.
-        """
-        if self.cap_usd <= 0 or need_usd > self.cap_usd + EPSILON_USD:
-            return math.inf
-        if need_usd > 0:
-            limit = self.cap_usd + EPSILON_USD - need_usd
-
-            def fits(total: float) -> bool:
-                return total <= limit
-        else:
-            # Below the cap by more than rounding, however small the cap.
-            below = self.cap_usd - min(EPSILON_USD, self.cap_usd / 2)
-
-            def fits(total: float) -> bool:
-                return total < below
-
-        total = self.spent(budget, now)
-        if fits(total):
-            return 0.0
-        start = now - timedelta(seconds=self.seconds)
-        recent = budget.spends[budget._first_after(start) :]  # noqa: SLF001 - same concept
-        for spend in recent:  # the oldest spends leave the window first
-            total -= spend.usd
-            if fits(total):
-                leaves = at_most(spend.at, now) + timedelta(seconds=self.seconds)
-                return max(0.0, (leaves - now).total_seconds())
-        return self.seconds
-
-
-def windows(limits: Limits) -> list[Window]:
-    """The cost windows ``[limits]`` sets, shortest first."""
-    found = []
-    if limits.cost_usd_per_hour is not None:
-        found.append(Window("cost_usd_per_hour", 3600.0, limits.cost_usd_per_hour))
-    if limits.cost_usd_per_day is not None:
-        found.append(Window("cost_usd_per_day", LONGEST_WINDOW_S, limits.cost_usd_per_day))
-    return found

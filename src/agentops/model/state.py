@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_ERRORS",
     "MAX_REVIEW",
+    "REQUESTS",
+    "RUNS",
     "SCHEMA_VERSION",
     "AgentState",
     "Circuit",
@@ -43,6 +45,7 @@ __all__ = [
     "LedgerSummary",
     "Metrics",
     "Remembered",
+    "action_key",
     "check_readable",
     "migrate",
 ]
@@ -60,6 +63,16 @@ MAX_ERRORS = 20
 
 MAX_REVIEW = 100
 """How many results may wait for review: beyond it the oldest held (not escalated) go."""
+
+
+RUNS = "runs"
+REQUESTS = "requests"
+"""Keys under which the state file's ``rate_limits`` counts runs and HTTP requests."""
+
+
+def action_key(name: str) -> str:
+    """The ``rate_limits`` key under which commits of the action ``name`` are counted."""
+    return f"action:{name}"
 
 
 def _finite_json(value: Any) -> Any:

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agentops._infra.timestamps import iso
 from agentops.errors import AgentOpsError
-from agentops.model.money import LONGEST_WINDOW_S, windows
+from agentops.guards.costs import windows
+from agentops.model.money import LONGEST_WINDOW_S
 from agentops.model.status import RunStatus
 from agentops.project.schedule import next_run, previous_run
 

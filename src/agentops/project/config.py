@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from agentops.model.state import REQUESTS, RUNS, action_key
 from agentops.project.schedule import check_schedule, longest_interval_s
 from agentops.project.units import Duration, PositiveDuration, Rate, RateSpec, parse_size
 
@@ -33,8 +34,6 @@ __all__ = [
     "DEFAULT_KEEP_S",
     "DEFAULT_TIMEOUT_S",
     "NOTIFY_KINDS",
-    "REQUESTS",
-    "RUNS",
     "AgentConfig",
     "Circuit",
     "Defaults",
@@ -51,7 +50,6 @@ __all__ = [
     "Provider",
     "Retry",
     "StoreConfig",
-    "action_key",
     "describe_validation_error",
     "merge_defaults",
 ]
@@ -73,16 +71,6 @@ Schedule = Annotated[str, PlainValidator(check_schedule)]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-RUNS = "runs"
-REQUESTS = "requests"
-"""Keys under which the state file's ``rate_limits`` counts runs and HTTP requests."""
-
-
-def action_key(name: str) -> str:
-    """The ``rate_limits`` key under which commits of the action ``name`` are counted."""
-    return f"action:{name}"
 
 
 class Limits(_Section):

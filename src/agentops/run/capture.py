@@ -16,7 +16,7 @@ agent code: a thread of the agent's may be printing while they would be
 swapped, and Python's ``print`` does not keep the stream it writes to alive.
 When a run leaves threads running, the capture stays in place until the
 process exits (:meth:`OutputCapture.keep`); agentops' own last line then
-goes to the real stderr (:func:`real_stderr`).
+goes to the real stderr (:func:`agentops._infra.stderr.real_stderr`).
 """
 
 from __future__ import annotations
@@ -28,28 +28,16 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
+from agentops._infra import stderr
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from agentops._infra.log import EventLogger
 
-__all__ = ["OutputCapture", "real_stderr"]
-
-_IN_PLACE: list[OutputCapture] = []
-"""Captures started and not stopped: running, or kept until the process exits."""
+__all__ = ["OutputCapture"]
 
 _PUMP_JOIN_S = 1.0
-
-
-def real_stderr() -> TextIO:
-    """Where a line for the operator goes: the real stderr, also while a capture is in place."""
-    for capture in _IN_PLACE:
-        stream: TextIO | None = capture.saved[1] if capture.saved is not None else None
-        if capture.saved_stderr is not None and (stream is None or _on_fd_2(stream)):
-            return capture.saved_stderr  # fd 2 itself goes to the log now: its copy
-        if stream is not None and not stream.closed:
-            return stream  # the stream that was there (a test runner's, say)
-    return sys.stderr
 
 
 def _on_fd_2(stream: TextIO) -> bool:
@@ -86,14 +74,13 @@ class OutputCapture:
             self._capture_fds()
         self.saved = (sys.stdout, sys.stderr)
         sys.stdout, sys.stderr = self._out, self._err
-        _IN_PLACE.append(self)
+        stderr.register(self.replaced_stderr)
 
     def stop(self) -> None:
         """Take it away again: what was printed so far is logged, the streams are back."""
         self._out.flush()
         self._err.flush()
-        if self in _IN_PLACE:
-            _IN_PLACE.remove(self)
+        stderr.unregister(self.replaced_stderr)
         if self.saved is not None:
             sys.stdout, sys.stderr = self.saved
             self.saved = None
@@ -115,6 +102,15 @@ class OutputCapture:
         """Leave it in place until the process exits: threads of the run may still print."""
         self._out.flush()
         self._err.flush()
+
+    def replaced_stderr(self) -> TextIO | None:
+        """The stderr this capture replaced, for a line meant for the operator."""
+        stream: TextIO | None = self.saved[1] if self.saved is not None else None
+        if self.saved_stderr is not None and (stream is None or _on_fd_2(stream)):
+            return self.saved_stderr  # fd 2 itself goes to the log now: its copy
+        if stream is not None and not stream.closed:
+            return stream  # the stream that was there (a test runner's, say)
+        return None
 
     def _capture_fds(self) -> None:
         sys.stdout.flush()

@@ -33,13 +33,11 @@ from agentops.errors import (
     ParamsRejected,
     RateLimited,
 )
-from agentops.guards import breaker, rates
+from agentops.guards import breaker, costs, rates
 from agentops.guards.facade import GuardStop
 from agentops.guards.interrupts import StopRun
 from agentops.guards.retry import call_with_retries
-from agentops.model import money
-from agentops.model.state import check_readable
-from agentops.project.config import RUNS
+from agentops.model.state import RUNS, check_readable
 from agentops.run.loader import unknown_params
 
 if TYPE_CHECKING:
@@ -146,7 +144,7 @@ class Gatekeeper:
             )
         limits = self.spec.config.limits
         need = state.budget.waiting_usd
-        for window in money.windows(limits):
+        for window in costs.windows(limits):
             room_in = window.room_in_s(state.budget, now, need_usd=need)
             if room_in > 0:
                 when = "it allows none" if math.isinf(room_in) else f"room in {room_in:.0f}s"

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentops.model.journal import needs_ledger, recover
+from agentops.model.state import RUNS
 from agentops.model.status import RunStatus
-from agentops.project.config import RUNS
 from agentops.run.deadline import hard_deadline_s
 from agentops.run.record import FinishedRun, record_run
 

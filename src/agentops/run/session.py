@@ -24,6 +24,7 @@ from agentops._infra.clock import utcnow
 from agentops._infra.fs import FileSystem, describe
 from agentops._infra.log import RunLogSink, make_logger
 from agentops._infra.redact import Redactor
+from agentops._infra.stderr import real_stderr
 from agentops._infra.timestamps import iso_second
 from agentops.context import Context
 from agentops.errors import (
@@ -41,7 +42,7 @@ from agentops.model.journal import Begin, gc_paused
 from agentops.model.outcome import Outcome
 from agentops.model.state import LedgerSummary
 from agentops.project.home import check_agent_name
-from agentops.run.capture import OutputCapture, real_stderr
+from agentops.run.capture import OutputCapture
 from agentops.run.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
 from agentops.run.gatekeeper import Gatekeeper
 from agentops.run.loader import load_agent
