@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"testing"},
     {"ops"},
     {"run"},
+    {"hooks"},
     {"context"},
     {"llm"},
     {"guards", "notify"},

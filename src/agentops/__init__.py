@@ -1,14 +1,102 @@
 """agentops: run AI and automation agents from cron, safely.
 
-Agents import what they need from here::
+An agent imports what it needs from here, and from nowhere else in agentops::
 
-    from agentops import Context
+    from agentops import Context, TransientError
+
+- :class:`Context`: ``ctx``, everything a run hands the agent's code.
+- :class:`TransientError`: raised by an agent to have its run retried.
+- :class:`LLMError` and its kinds :class:`LLMUnavailable`, :class:`PromptTooLarge`
+  and :class:`ReplyRejected`: what ``ctx.llm`` raises when it has no reply.
+- :class:`Completion`: a reply of ``ctx.llm.complete()``.
+- :class:`Note`: a long-term note, as ``ctx.memory.relevant()`` returns it.
+- :class:`RunHook`, :class:`ValidateHook`, :class:`RollbackHook`,
+  :class:`FallbackHook`, :class:`ApplyHook`, :class:`ReconcileHook`: the
+  functions an ``agent.py`` defines, as typing Protocols.
+- ``__version__``.
+
+cron imports this package on every tick, so it imports nothing itself: each
+name is imported from its module the first time it is used (PEP 562), and
+type checkers read the imports under ``TYPE_CHECKING``.
 """
 
-from __future__ import annotations
+import importlib as _importlib
+import typing as _typing
 
-from agentops.context import Context
+if _typing.TYPE_CHECKING:
+    from agentops.context import Context
+    from agentops.errors import (
+        LLMError,
+        LLMUnavailable,
+        PromptTooLarge,
+        ReplyRejected,
+        TransientError,
+    )
+    from agentops.hooks import (
+        ApplyHook,
+        FallbackHook,
+        ReconcileHook,
+        RollbackHook,
+        RunHook,
+        ValidateHook,
+    )
+    from agentops.llm.client import Completion
+    from agentops.memory.notes import Note
 
-__all__ = ["Context", "__version__"]
+__all__ = [
+    "ApplyHook",
+    "Completion",
+    "Context",
+    "FallbackHook",
+    "LLMError",
+    "LLMUnavailable",
+    "Note",
+    "PromptTooLarge",
+    "ReconcileHook",
+    "ReplyRejected",
+    "RollbackHook",
+    "RunHook",
+    "TransientError",
+    "ValidateHook",
+    "__version__",
+]
 
 __version__ = "0.1.0"
+
+_HOMES = {
+    "ApplyHook": "agentops.hooks",
+    "Completion": "agentops.llm.client",
+    "Context": "agentops.context",
+    "FallbackHook": "agentops.hooks",
+    "LLMError": "agentops.errors",
+    "LLMUnavailable": "agentops.errors",
+    "Note": "agentops.memory.notes",
+    "PromptTooLarge": "agentops.errors",
+    "ReconcileHook": "agentops.hooks",
+    "ReplyRejected": "agentops.errors",
+    "RollbackHook": "agentops.hooks",
+    "RunHook": "agentops.hooks",
+    "TransientError": "agentops.errors",
+    "ValidateHook": "agentops.hooks",
+}
+"""The module each public name lives in: a name that moves changes its line here and
+its import above (tests/test_public_api.py checks that the two agree)."""
+
+
+# Hidden from type checkers: they see the imports above, and a module-level
+# __getattr__ would let them accept any misspelt name as an `object`.
+if not _typing.TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        """Import a public name from its module on first use, then keep it here."""
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module 'agentops' has no attribute {name!r}")
+        value = getattr(_importlib.import_module(home), name)
+        globals()[name] = value  # the next lookup finds it without calling this again
+        return value
+
+
+def __dir__() -> list[str]:
+    """The public API (and the module's dunders), loaded or not yet."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
