@@ -390,8 +390,7 @@ def test_a_route_is_the_endpoint_key_and_prices_of_a_model():
 
 WRITER = """
 from pydantic import BaseModel
-from agentops import Context
-from agentops.errors import LLMError, TransientError
+from agentops import Context, LLMError, TransientError
 
 class Params(BaseModel):
     prompts: list[str] = ["hello"]

@@ -212,8 +212,7 @@ def test_a_state_file_without_memory_loads_and_a_bad_entry_is_refused():
 
 FLAKY = """
 from pydantic import BaseModel
-from agentops import Context
-from agentops.errors import TransientError
+from agentops import Context, TransientError
 
 class Params(BaseModel):
     pass

@@ -19,9 +19,15 @@ import pytest
 
 import agentops
 from agentops import hooks
+from agentops.project.scaffold import TEMPLATES
 from agentops.run.loader import HOOKS
 
 INIT = Path(agentops.__file__)
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "agents").rglob("*.py"))
+
+AUTHORS_MODULES = {"agentops", "agentops.testing"}
+"""What an agent's code and its tests import from agentops: the API and the test kit."""
 
 PUBLIC = sorted(agentops.__all__)
 
@@ -178,6 +184,26 @@ def test_each_hook_protocol_takes_what_the_loader_hands_the_hook():
         assert tuple(p.name for p in parameters) == arguments, hook
         # Positional-only: agentops passes them by position, so any names do.
         assert all(p.kind is inspect.Parameter.POSITIONAL_ONLY for p in parameters), hook
+
+
+def _agentops_imports(source: str) -> set[str]:
+    tree = ast.parse(source)
+    found = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    found |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    return {name for name in found if name.partition(".")[0] == "agentops"}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_example_agents_import_only_the_public_api(path):
+    """The agents under agents/ show authors the way: nothing from agentops' own modules."""
+    assert _agentops_imports(path.read_text()) <= AUTHORS_MODULES
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_the_scaffold_templates_import_only_the_public_api(template):
+    """What ``agentops init`` writes imports only the API and the test kit."""
+    for text in TEMPLATES[template][1:]:
+        assert _agentops_imports(text.format(name="example")) <= AUTHORS_MODULES
 
 
 AUTHOR = """
