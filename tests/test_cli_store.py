@@ -1,6 +1,9 @@
 """``agentops store check`` and ``agentops store copy`` against the suite's PostgreSQL server.
 
-(The file store's ``store check --json`` is in test_cli_json.py.)
+And against :mod:`memstore`'s in-memory store, registered under ``memory://``
+by the test (the command line reaches it through the registry, like any
+backend), and the one-line errors of a store URL no backend takes. (The
+file store's ``store check --json`` is in test_cli_json.py.)
 """
 
 from __future__ import annotations
@@ -10,17 +13,22 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from agentops.cli.store import STORE_CHECK_KEYS
 from agentops.model.journal import Begin
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
-from agentops.store import STORE_URL_ENV
+from agentops.store import STORE_URL_ENV, StoreDescription
 from agentops.store.base import Notices, Pause
 from agentops.store.file import FileStore
 from agentops.store.postgres import PostgresStore
 from conftest import cron_env
+from memstore import registered
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
+
+    from memstore import MemoryBackend
 
 ACTING = """
 from pydantic import BaseModel
@@ -271,3 +279,77 @@ def test_a_password_in_the_url_is_never_printed(project, run_agentops, url, spel
         done = run_agentops(*args, env=env_for)
         assert secret not in done.stdout + done.stderr, (args, done.stdout, done.stderr)
         assert secret[:8] not in done.stdout + done.stderr
+
+
+# -- a backend registered by the test, and URLs no backend takes ------------------------------
+
+
+@pytest.fixture
+def memory() -> Iterator[MemoryBackend]:
+    """``memory://`` registered for the test (``invoke`` runs the command in this process)."""
+    with registered() as backend:
+        yield backend
+
+
+@pytest.mark.usefixtures("memory")
+def test_check_describes_a_registered_backend(project, invoke):
+    """store check says what the registered store says of itself, in words and in JSON."""
+    project.add_agent("hello")
+    env = {STORE_URL_ENV: "memory://check"}
+    first = invoke("store", "check", env=env)
+    assert (first.exit_code, first.stderr) == (0, ""), first.output
+    assert (
+        first.stdout
+        == "store: memory at memory://check: tables created, 0 agent(s) with state: ok\n"
+    )
+    assert invoke("run", "hello", env=env).exit_code == 0
+    document = json.loads(invoke("store", "check", "--json", env=env).stdout)
+    assert document == {
+        "backend": "memory",
+        "where": "memory://check",
+        "schema_version": None,
+        "created": False,
+        "agents": 1,
+    }
+
+
+@pytest.mark.usefixtures("memory")
+def test_a_copy_to_a_registered_backend_and_back_changes_nothing(ran, invoke, tmp_path):
+    """Files -> memory:// -> files: every copied file byte for byte as it was."""
+    before = agent_files(ran.home / "state")
+    there = invoke("store", "copy", "--to", "memory://copy")
+    assert (there.exit_code, there.stdout) == (
+        0,
+        "copied 2 agent(s) to memory://copy: acting, hello\n",
+    )
+    env = {STORE_URL_ENV: "memory://copy"}
+    checked = invoke("store", "check", env=env)
+    assert checked.stdout == "store: memory at memory://copy: 2 agent(s) with state: ok\n"
+    back = tmp_path / "back"
+    again = invoke("store", "copy", "--to", str(back), env=env)
+    assert again.exit_code == 0, again.output
+    assert agent_files(back) == before
+
+
+def test_a_copy_to_a_url_no_backend_takes_is_2_in_one_line(project, invoke):
+    """--to with an unknown scheme: 2, one line naming it without its password; nothing written."""
+    project.add_agent("hello")
+    done = invoke("store", "copy", "--to", "mysql://u:pw-never-shown@db/agents")
+    assert (done.exit_code, done.stdout) == (2, "")
+    assert done.stderr == (
+        "agentops: --to takes a postgresql:// URL or a directory, not mysql://u@db/agents\n"
+    )
+
+
+@pytest.mark.parametrize("command", [("store", "check"), ("status",), ("run", "hello")])
+def test_a_store_url_no_backend_takes_is_78_in_one_line(project, invoke, command):
+    """$AGENTOPS_STORE_URL with an unknown scheme: every command exits 78 with the same line."""
+    project.add_agent("hello")
+    done = invoke(*command, env={STORE_URL_ENV: "mysql://db/agents"})
+    assert (done.exit_code, done.stdout) == (78, "")
+    assert done.stderr == f"agentops: ${STORE_URL_ENV} is not a postgresql:// URL\n"
+
+
+def test_check_json_has_a_key_for_each_thing_a_store_describes():
+    """STORE_CHECK_KEYS are the fields of StoreDescription, in order: describe() fills every key."""
+    assert StoreDescription._fields == STORE_CHECK_KEYS

@@ -1,10 +1,15 @@
-"""The Store contract: one suite, every backend (files in state/, and PostgreSQL).
+"""The Store contract: one suite, every backend (files, PostgreSQL, and one the tests register).
 
 Each test states one promise of :class:`~agentops.store.base.Store` and runs
-against a :class:`~agentops.store.file.FileStore` on a temporary directory
-and a :class:`~agentops.store.postgres.PostgresStore` on a fresh database of
-the suite's own server. "Another process" is :mod:`storeprocess`: the same
-store opened by another Python, as another run or another host would.
+against a :class:`~agentops.store.file.FileStore` on a temporary directory,
+a :class:`~agentops.store.postgres.PostgresStore` on a fresh database of
+the suite's own server, and :mod:`memstore`'s in-memory store, which the
+tests register under ``memory://`` (agentops does not know it): every store
+is opened by its URL through the registry of backends. "Another process"
+is :mod:`storeprocess`: the same store opened by another Python, as another
+run or another host would; for a store in one process's memory, another
+run in the same process (:class:`~storeprocess.InProcessRun`), and a test
+killing it is skipped: nothing outlives the process to look at.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +32,8 @@ from agentops.model.ledger import Entry, Ledger
 from agentops.model.state import AgentState
 from agentops.model.status import RunStatus
 from agentops.store.base import Attempt, Notices, Pause, Snapshot
-from storeprocess import T0, StoreProcess, open_at, records
+from memstore import MemoryStore, registered
+from storeprocess import T0, InProcessRun, StoreProcess, open_at, records
 from test_store_file import full_state
 
 if TYPE_CHECKING:
@@ -55,6 +62,10 @@ class Backend:
             path = Path(self.where) / f"{name}.journal"
             path.parent.mkdir(exist_ok=True)
             path.write_bytes(b"".join(lines))
+        elif self.kind == "memory":
+            store = self.open()
+            assert isinstance(store, MemoryStore)
+            store.damage_journal(name, lines)
         else:
             store = self.open()
             for line in lines:
@@ -64,13 +75,27 @@ class Backend:
                 )
 
 
-@pytest.fixture(params=["files", "postgresql"])
-def backend(request, tmp_path) -> Iterator[Backend]:
-    """A place for a store: a directory, or a fresh database."""
-    if request.param == "files":
-        found = Backend("files", str(tmp_path / "state"))
-    else:
-        found = Backend("postgresql", request.getfixturevalue("postgres").database())
+def place(kind: str, request: pytest.FixtureRequest) -> Backend:
+    """A new, empty place for a store of ``kind``."""
+    if kind == "files":
+        return Backend("files", str(request.getfixturevalue("tmp_path") / uuid.uuid4().hex))
+    if kind == "memory":
+        request.getfixturevalue("memory")  # registered
+        return Backend("memory", f"memory://{uuid.uuid4().hex}")
+    return Backend("postgresql", request.getfixturevalue("postgres").database())
+
+
+@pytest.fixture
+def memory() -> Iterator[object]:
+    """``memory://`` registered as a backend for the test, as any other package would."""
+    with registered() as backend:
+        yield backend
+
+
+@pytest.fixture(params=["files", "postgresql", "memory"])
+def backend(request) -> Iterator[Backend]:
+    """A place for a store: a directory, a fresh database, or a place in memory."""
+    found = place(request.param, request)
     yield found
     for store in found.opened:
         if hasattr(store, "close"):
@@ -84,12 +109,12 @@ def store(backend) -> Store:
 
 
 @pytest.fixture
-def other(backend) -> Iterator[Callable[[], StoreProcess]]:
-    """Start another process on the same store."""
-    started: list[StoreProcess] = []
+def other(backend) -> Iterator[Callable[[], StoreProcess | InProcessRun]]:
+    """Start another process on the same store (another run in this one, for a store in memory)."""
+    started: list[StoreProcess | InProcessRun] = []
 
-    def start() -> StoreProcess:
-        process = StoreProcess(backend.where)
+    def start() -> StoreProcess | InProcessRun:
+        process = (InProcessRun if backend.kind == "memory" else StoreProcess)(backend.where)
         started.append(process)
         return process
 
@@ -443,7 +468,7 @@ def test_a_pause_is_set_and_removed_while_another_process_holds_the_lease(store,
     assert store.pause("pub") is None
 
 
-def test_a_snapshot_put_elsewhere_is_the_same_snapshot(backend, store, tmp_path, request):
+def test_a_snapshot_put_elsewhere_is_the_same_snapshot(backend, store, request):
     """put_snapshot then snapshot gives back everything, in another store of the same kind."""
     state = full_state()
     ledger = one_entry_ledger()
@@ -458,11 +483,7 @@ def test_a_snapshot_put_elsewhere_is_the_same_snapshot(backend, store, tmp_path,
     assert snapshot.state == state
     assert snapshot.backup == AgentState(agent="pub", data={"n": 0})
 
-    if backend.kind == "files":
-        elsewhere = Backend("files", str(tmp_path / "elsewhere"))
-    else:
-        elsewhere = Backend("postgresql", request.getfixturevalue("postgres").database())
-    target = elsewhere.open()
+    target = place(backend.kind, request).open()
     try:
         with target.lease("pub", run_id="copy", ttl_s=60) as lease:
             target.put_snapshot(lease, snapshot)

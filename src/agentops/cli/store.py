@@ -5,16 +5,10 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
 from agentops.cli._common import project_of, reports_errors
-
-if TYPE_CHECKING:
-    from agentops.project.home import Project
-    from agentops.store import Store
 
 __all__ = ["STORE_CHECK_KEYS", "store"]
 
@@ -38,37 +32,16 @@ def store_check(ctx: click.Context, as_json: bool) -> None:
     misconfigured.
     """
     from agentops.store import open_store  # noqa: PLC0415
-    from agentops.store.postgres import SCHEMA_VERSION, PostgresStore  # noqa: PLC0415
 
-    project = project_of(ctx)
-    found = open_store(project, environ=os.environ)
-    if isinstance(found, PostgresStore):
-        before = found.migrate()
-        agents = found.execute("SELECT count(*) FROM {s}.agent_state").fetchone()
-        facts: dict[str, Any] = {
-            "backend": "postgresql",
-            "where": found.where,
-            "schema_version": SCHEMA_VERSION,
-            "created": before == 0,
-            "agents": int(agents[0]) if agents else 0,
-        }
-    else:
-        state_dir = project.state_dir
-        facts = {
-            "backend": "files",
-            "where": str(state_dir),
-            "schema_version": None,
-            "created": False,
-            "agents": sum((state_dir / f"{name}.json").exists() for name in project.agent_names()),
-        }
+    described = open_store(project_of(ctx), environ=os.environ).describe()
     if as_json:
-        click.echo(json.dumps({key: facts[key] for key in STORE_CHECK_KEYS}, indent=2))
+        click.echo(json.dumps({key: getattr(described, key) for key in STORE_CHECK_KEYS}, indent=2))
         return
-    version = f"schema version {facts['schema_version']}, " if facts["schema_version"] else ""
-    created = "tables created, " if facts["created"] else ""
+    version = f"schema version {described.schema_version}, " if described.schema_version else ""
+    created = "tables created, " if described.created else ""
     click.echo(
-        f"store: {facts['backend']} at {facts['where']}: {created}{version}"
-        f"{facts['agents']} agent(s) with state: ok"
+        f"store: {described.backend} at {described.where}: {created}{version}"
+        f"{described.agents} agent(s) with state: ok"
     )
 
 
@@ -92,12 +65,12 @@ def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
     A copy there and back changes nothing.
     """
     from agentops.run.session import new_run_id  # noqa: PLC0415
-    from agentops.store import open_store  # noqa: PLC0415
+    from agentops.store import open_store, safe_url  # noqa: PLC0415
     from agentops.store.copy import copy_agents  # noqa: PLC0415
 
     project = project_of(ctx)
     source = open_store(project, environ=os.environ)
-    destination = _store_at(project, target)
+    destination = open_store(project, url=target)
     copied = copy_agents(
         project.agent_names(),
         source,
@@ -105,24 +78,4 @@ def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
         run_id=new_run_id(datetime.now(UTC)),
         overwrite=overwrite,
     )
-    click.echo(f"copied {len(copied)} agent(s) to {_said(target)}: {', '.join(copied) or '-'}")
-
-
-def _store_at(project: Project, target: str) -> Store:
-    from agentops.errors import UsageError  # noqa: PLC0415
-
-    if target.startswith(("postgresql://", "postgres://")):
-        from agentops.store.postgres import PostgresStore  # noqa: PLC0415
-
-        return PostgresStore(target, schema=project.config.store.schema_name)
-    if "://" in target:
-        raise UsageError(f"--to takes a postgresql:// URL or a directory, not {_said(target)}")
-    from agentops.store.file import FileStore  # noqa: PLC0415
-
-    return FileStore(Path(target).absolute())
-
-
-def _said(target: str) -> str:
-    from agentops.store.postgres import safe_url  # noqa: PLC0415
-
-    return safe_url(target)
+    click.echo(f"copied {len(copied)} agent(s) to {safe_url(target)}: {', '.join(copied) or '-'}")

@@ -36,7 +36,17 @@ if TYPE_CHECKING:
     from agentops.model.ledger import Ledger
     from agentops.model.state import AgentState
 
-__all__ = ["Attempt", "Holder", "JournalWriter", "Lease", "Notices", "Pause", "Snapshot", "Store"]
+__all__ = [
+    "Attempt",
+    "Holder",
+    "JournalWriter",
+    "Lease",
+    "Notices",
+    "Pause",
+    "Snapshot",
+    "Store",
+    "StoreDescription",
+]
 
 
 class Attempt(BaseModel):
@@ -99,6 +109,21 @@ class Snapshot(NamedTuple):
     pause: Pause | None
     notices: Notices | None
     tick: datetime | None
+
+
+class StoreDescription(NamedTuple):
+    """What a store says of itself: what ``agentops store check`` prints."""
+
+    backend: str
+    """The kind of store: ``files``, ``postgresql``, or a registered backend's name."""
+    where: str
+    """Where it is, as said to people: never with a password."""
+    schema_version: int | None
+    """The version of its tables; None for a backend that has none (files)."""
+    created: bool
+    """Whether this store object created its tables (the first use of a new database)."""
+    agents: int
+    """How many agents it holds state for."""
 
 
 class Lease(Protocol):
@@ -226,3 +251,10 @@ class Store(Protocol):
 
     def put_snapshot(self, lease: Lease, snapshot: Snapshot) -> None:
         """Make ``snapshot`` everything kept of its agent, under ``lease``, durably."""
+
+    def describe(self) -> StoreDescription:
+        """Reach the store and say what it is, where, and how many agents it holds state for.
+
+        Raises :class:`~agentops.errors.StateError` if it cannot be reached or
+        used, as any other call would.
+        """

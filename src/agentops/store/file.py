@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import socket
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,7 +42,7 @@ from agentops.model.journal import encode, parse_lines
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.project.config import describe_validation_error
-from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
+from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot, StoreDescription
 from agentops.store.codec import (
     LedgerDocument,
     dump,
@@ -60,6 +61,9 @@ if TYPE_CHECKING:
 __all__ = ["FileJournal", "FileLease", "FileStore"]
 
 _M = TypeVar("_M", bound=BaseModel)
+
+_STATE_FILE = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}\.json")
+"""``<name>.json``: an agent's state (an agent's name holds no dot, so no other file matches)."""
 
 
 class FileLease:
@@ -171,6 +175,26 @@ class FileStore:
     def path(self, name: str, suffix: str = ".json") -> Path:
         """``state/<name><suffix>``."""
         return self.directory / f"{name}{suffix}"
+
+    def describe(self) -> StoreDescription:
+        """The directory, and how many agents have a state file in it (no tables: no version)."""
+        try:
+            with os.scandir(self.directory) as entries:
+                agents = sum(
+                    _STATE_FILE.fullmatch(entry.name) is not None and entry.is_file()
+                    for entry in entries
+                )
+        except FileNotFoundError:
+            agents = 0  # made by the first write
+        except OSError as exc:
+            raise StateError(f"{self.directory}: cannot read: {describe(exc)}") from exc
+        return StoreDescription(
+            backend="files",
+            where=str(self.directory),
+            schema_version=None,
+            created=False,
+            agents=agents,
+        )
 
     # -- lease -------------------------------------------------------------------------
 

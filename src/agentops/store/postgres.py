@@ -40,16 +40,16 @@ import os
 import re
 import socket
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
-from urllib.parse import unquote
 
 from pydantic import BaseModel
 
-from agentops._infra.redact import MIN_SECRET_LENGTH, REDACTED
+from agentops._infra.redact import REDACTED
 from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.model.journal import encode, parse_lines
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
-from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
+from agentops.store._url import safe_url, url_passwords
+from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot, StoreDescription
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
@@ -115,47 +115,6 @@ CREATE TABLE {s}.tick (
     tick timestamptz NOT NULL
 );
 """
-
-
-_SCHEME = r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)"
-_USER_INFOS = (
-    # libpq's reading: the user info ends at the authority's last @ (? and # are
-    # the password's then) ...
-    re.compile(_SCHEME + r"(?P<info>[^\s/]*)@"),
-    # ... and a password holding an unencoded / reaches past the authority.
-    re.compile(_SCHEME + r"(?P<info>[^\s?#]*)@"),
-)
-_PARAMETER = re.compile(r"(?P<name>(?<![\w%])[\w%]+\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^&\s]*)")
-"""``name=value`` in a URL's query or a key=value connection string."""
-_PASSWORD_NAMES = frozenset({"password", "sslpassword"})
-"""libpq's parameters holding a password (as libpq does, names percent-decoded)."""
-
-
-def safe_url(url: str) -> str:
-    """``url`` (or a message holding one) without its passwords, to be said anywhere."""
-    for user_info in _USER_INFOS:
-        url = user_info.sub(lambda m: m["scheme"] + m["info"].split(":", 1)[0] + "@", url)
-    return _PARAMETER.sub(
-        lambda m: m["name"] + REDACTED if _is_password(m["name"]) else m[0],
-        url,
-    )
-
-
-def _is_password(name: str) -> bool:
-    return unquote(name.rstrip(" =\t")).lower() in _PASSWORD_NAMES
-
-
-def _passwords(url: str) -> list[str]:
-    """The passwords ``url`` holds, decoded too, and the pieces a parser may quote alone.
-
-    libpq reads an unencoded ``/`` or ``:`` in a password as the start of the
-    host's path or port, and quotes that piece in its error.
-    """
-    found = {m["info"].partition(":")[2] for pattern in _USER_INFOS for m in pattern.finditer(url)}
-    found |= {m["value"].strip("'") for m in _PARAMETER.finditer(url) if _is_password(m["name"])}
-    found |= {unquote(password) for password in found}
-    found |= {piece for password in found for piece in re.split(r"[/:@?#&]", password)}
-    return sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
 
 
 def _key(*parts: str) -> int:
@@ -260,9 +219,11 @@ class PostgresStore:
             raise ValueError(f"not a schema name agentops uses: {schema!r}")
         self.url = url
         self.schema = schema
-        self._passwords = _passwords(url)
+        self._passwords = url_passwords(url)
         self._connection: psycopg.Connection[Any] | None = None
         self._ready = False
+        self._created = False
+        """Whether this object created the tables (it found none)."""
 
     # -- connections and the schema ----------------------------------------------------
 
@@ -342,7 +303,23 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StateError(f"cannot prepare the store {self.where}: {self._said(exc)}") from None
         self._ready = True
+        self._created = self._created or found == 0
         return found
+
+    def describe(self) -> StoreDescription:
+        """The database (no password), its schema's version, and the agents it holds state for.
+
+        Reaching it creates or migrates the tables, as any first use does;
+        ``created`` says whether this store made them.
+        """
+        found = self.execute("SELECT count(*) FROM {s}.agent_state").fetchone()
+        return StoreDescription(
+            backend="postgresql",
+            where=self.where,
+            schema_version=SCHEMA_VERSION,
+            created=self._created,
+            agents=int(found[0]) if found else 0,
+        )
 
     def execute(
         self,
