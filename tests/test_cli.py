@@ -7,31 +7,24 @@ import subprocess
 import time
 from datetime import datetime
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from agentops import __version__
 from agentops.cli import main
+from agentops.cli._common import command_tree
 from conftest import AGENTOPS, cron_env
 
-
-def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
-    for name, command in group.commands.items():
-        yield (*prefix, name)
-        if isinstance(command, click.Group):
-            yield from all_commands(command, (*prefix, name))
+COMMANDS = dict(command_tree(main))
 
 
-@pytest.mark.parametrize("path", [(), *all_commands(main)], ids=lambda p: " ".join(p) or "agentops")
+@pytest.mark.parametrize("path", [(), *COMMANDS], ids=lambda p: " ".join(p) or "agentops")
 def test_every_command_has_help(invoke, path):
     """Every command answers --help with a description, and exits 0."""
     result = invoke(*path, "--help")
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.output
-    command = main
-    for name in path:
-        command = command.commands[name]
+    command = COMMANDS.get(path, main)
     assert command.help, f"{' '.join(path)} has no help text"
 
 

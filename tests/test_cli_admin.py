@@ -20,6 +20,7 @@ import click
 import pytest
 
 from agentops.cli import main
+from agentops.cli._common import command_tree
 from agentops.ops.check import PROBLEM_KEYS
 from conftest import AGENTOPS, REPO, cron_env, remember
 
@@ -554,12 +555,9 @@ def test_check_of_a_sound_project_is_0(project, run_agentops):
 # -- help -----------------------------------------------------------------------------------
 
 
-def command_paths(group: click.Group, prefix: tuple[str, ...] = ()):
+def command_paths(group: click.Group):
     """Every command and group under ``group``, as the words that call it."""
-    for name, command in sorted(group.commands.items()):
-        yield (*prefix, name), command
-        if isinstance(command, click.Group):
-            yield from command_paths(command, (*prefix, name))
+    return command_tree(group)
 
 
 def test_every_command_answers_help_in_a_real_process(project, run_agentops):

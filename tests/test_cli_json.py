@@ -12,11 +12,11 @@ import re
 import subprocess
 from typing import TYPE_CHECKING
 
-import click
 import pytest
 
 from agentops._infra.log import FIRST_KEYS
 from agentops.cli import main
+from agentops.cli._common import command_tree
 from agentops.cli.ops import HEALTH_KEYS, HEALTH_PROBLEM_KEYS
 from agentops.cli.project import LIST_KEYS
 from agentops.cli.review import HELD_KEYS
@@ -33,6 +33,8 @@ from conftest import AGENTOPS, HELLO, REPO, Project, cron_env, remember
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    import click
 
 DRAFTER = """
 from pydantic import BaseModel
@@ -211,12 +213,9 @@ KEYS = {
 """Each command with --json, and the keys its JSON has (tested above)."""
 
 
-def commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
-    for name, command in group.commands.items():
-        path = f"{prefix}{name}"
-        yield path, command
-        if isinstance(command, click.Group):
-            yield from commands(command, f"{path} ")
+def commands(group: click.Group) -> Iterator[tuple[str, click.Command]]:
+    for path, command in command_tree(group):
+        yield " ".join(path), command
 
 
 def test_every_command_with_json_is_tested_here():

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from agentops.errors import AgentOpsError
     from agentops.model.outcome import Outcome
@@ -30,6 +30,7 @@ __all__ = [
     "LazyCommands",
     "OneLineErrors",
     "clip",
+    "command_tree",
     "every_agent",
     "fail",
     "finish",
@@ -251,3 +252,21 @@ class LazyCommands(OneLineErrors):
             importlib.import_module(f"agentops.cli.{module}"), attribute
         )
         return command
+
+
+def command_tree(
+    group: click.Group, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """Every command and group under ``group``, with the words that call it, in order.
+
+    For the help tests and the generated reference: the root group loads its
+    commands lazily, so its ``commands`` dict alone is not the whole tree.
+    """
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if command is None:
+            continue
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from command_tree(command, (*prefix, name))
