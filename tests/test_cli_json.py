@@ -231,16 +231,19 @@ def test_every_command_with_json_is_tested_here():
 
 # -- the README ------------------------------------------------------------------------------
 
-SECTIONS = re.split(r"(?m)^(?=#{2,4} )", (REPO / "README.md").read_text())
+SECTIONS = re.split(
+    r"(?m)^(?=#{1,4} )",
+    "\n".join(path.read_text() for path in sorted((REPO / "docs").rglob("*.md"))),
+)
 
 
 def documentation_of(command: str) -> str:
-    """The README's sections (## to ####) that speak of ``agentops <command>``.
+    """The documentation's sections (# to ####) that speak of ``agentops <command>``.
 
-    Every line of the log is described in "## The log", which `agentops logs
+    Every line of the log is described in "# Log events", which `agentops logs
     --json` prints as it is.
     """
-    needles = [f"agentops {command}"] + (["## The log\n"] if command == "logs" else [])
+    needles = [f"agentops {command}"] + (["# Log events\n"] if command == "logs" else [])
     return "".join(section for section in SECTIONS if any(n in section for n in needles))
 
 
