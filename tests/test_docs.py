@@ -292,13 +292,18 @@ def runnable_pages() -> list[Path]:
 
 
 def project_copy(home: Path) -> None:
-    """The repository's project, as a new user has it after a checkout: no state, no output."""
+    """The repository's project, as a new user has it after a checkout: no state, no output.
+
+    Files are written anew, not copied with their times: `agentops status` reads an
+    agent's age from its agent.toml, and a new project's agents have not missed a tick.
+    """
     shutil.copytree(
         ROOT / "agents",
         home / "agents",
         ignore=shutil.ignore_patterns("out", "outbox", "__pycache__"),
+        copy_function=shutil.copyfile,
     )
-    shutil.copy(ROOT / "agentops.toml", home / "agentops.toml")
+    shutil.copyfile(ROOT / "agentops.toml", home / "agentops.toml")
 
 
 def shell_environment(home: Path) -> dict[str, str]:
