@@ -2,7 +2,7 @@
 
 Each command's keys are a constant beside the code that builds the JSON (a
 stable interface for scripts); the JSON must have exactly those keys, in that
-order, and the README must name each of them where it speaks of the command.
+order, and the documentation must name each of them where it speaks of the command.
 """
 
 from __future__ import annotations
@@ -229,7 +229,7 @@ def test_every_command_with_json_is_tested_here():
     assert with_json == set(KEYS)
 
 
-# -- the README ------------------------------------------------------------------------------
+# -- the documentation -----------------------------------------------------------------------
 
 SECTIONS = re.split(
     r"(?m)^(?=#{1,4} )",
@@ -263,7 +263,7 @@ def documentation_of(command: str) -> str:
     ],
 )
 def test_the_readme_documents_every_key(command):
-    """Each key of the command's JSON is named (`key`) where the README speaks of the command."""
+    """Each key of the command's JSON is named (`key`) where the docs speak of the command."""
     text = documentation_of(command)
     missing = [key for key in KEYS[command] if f"`{key}`" not in text]
-    assert missing == [], f"agentops {command} --json: README lacks {missing}"
+    assert missing == [], f"agentops {command} --json: the docs lack {missing}"
