@@ -81,9 +81,9 @@ GUARDS = ("circuit", "budget", "rate_limits")
 
 
 def documented_exit_codes() -> set[int]:
-    """The codes in the README's table of exit codes."""
-    readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("### Exit codes and output") :]
+    """The codes in the documentation's table of exit codes."""
+    readme = (REPO / "docs" / "reference" / "exit-codes.md").read_text()
+    table = readme[readme.index("# Exit codes") :]
     table = table[: table.index("\n\n", table.index("| code |"))]
     return {int(code) for code in re.findall(r"^\| (\d+) \|", table, flags=re.MULTILINE)}
 

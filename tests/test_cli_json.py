@@ -2,7 +2,7 @@
 
 Each command's keys are a constant beside the code that builds the JSON (a
 stable interface for scripts); the JSON must have exactly those keys, in that
-order, and the README must name each of them where it speaks of the command.
+order, and the documentation must name each of them where it speaks of the command.
 """
 
 from __future__ import annotations
@@ -228,18 +228,21 @@ def test_every_command_with_json_is_tested_here():
     assert with_json == set(KEYS)
 
 
-# -- the README ------------------------------------------------------------------------------
+# -- the documentation -----------------------------------------------------------------------
 
-SECTIONS = re.split(r"(?m)^(?=#{2,4} )", (REPO / "README.md").read_text())
+SECTIONS = re.split(
+    r"(?m)^(?=#{1,4} )",
+    "\n".join(path.read_text() for path in sorted((REPO / "docs").rglob("*.md"))),
+)
 
 
 def documentation_of(command: str) -> str:
-    """The README's sections (## to ####) that speak of ``agentops <command>``.
+    """The documentation's sections (# to ####) that speak of ``agentops <command>``.
 
-    Every line of the log is described in "## The log", which `agentops logs
+    Every line of the log is described in "# Log events", which `agentops logs
     --json` prints as it is.
     """
-    needles = [f"agentops {command}"] + (["## The log\n"] if command == "logs" else [])
+    needles = [f"agentops {command}"] + (["# Log events\n"] if command == "logs" else [])
     return "".join(section for section in SECTIONS if any(n in section for n in needles))
 
 
@@ -259,7 +262,7 @@ def documentation_of(command: str) -> str:
     ],
 )
 def test_the_readme_documents_every_key(command):
-    """Each key of the command's JSON is named (`key`) where the README speaks of the command."""
+    """Each key of the command's JSON is named (`key`) where the docs speak of the command."""
     text = documentation_of(command)
     missing = [key for key in KEYS[command] if f"`{key}`" not in text]
-    assert missing == [], f"agentops {command} --json: README lacks {missing}"
+    assert missing == [], f"agentops {command} --json: the docs lack {missing}"

@@ -138,8 +138,8 @@ def test_a_project_without_agents_or_logs(invoke):
 
 
 def test_the_readme_documents_every_key():
-    """Each --json key and sub-key is named in the README's section on the report."""
-    readme = (REPO / "README.md").read_text()
+    """Each --json key and sub-key is named in the documentation's section on the report."""
+    readme = (REPO / "docs" / "operating.md").read_text()
     section = readme[readme.index("## The report") :]
     section = section[: section.index("\n## ", 1)]
     for key in (

@@ -466,9 +466,9 @@ def test_cronjobs_skip_agents_run_by_hand(agents):
 
 
 def test_the_readme_names_every_option():
-    """The README's Kubernetes part explains every option."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    text = readme[readme.index("### Kubernetes") :]
+    """The documentation's Kubernetes part explains every option."""
+    page = (REPO / "docs" / "deployment.md").read_text(encoding="utf-8")
+    text = page[page.index("## Kubernetes") :]
     for param in export_k8s.params:
         if isinstance(param, click.Option) and param.name != "help":
             assert param.opts[0] in text, param.opts[0]

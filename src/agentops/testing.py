@@ -99,7 +99,7 @@ class TestRun:
 
     @property
     def status(self) -> str:
-        """How the run ended: ``succeeded``, ``failed``, ``rejected``... (see the README)."""
+        """How the run ended: ``succeeded``, ``failed``, ``rejected``... as in the state file."""
         return str(self.outcome.status)
 
     @property
