@@ -22,6 +22,7 @@ from pydantic import HttpUrl
 from agentops._infra.fs import FileSystem
 from agentops._infra.redact import Redactor
 from agentops.llm.cache import ReplyCache, request_key
+from agentops.llm.client import LLMClient
 from agentops.llm.content import filter_reply, injection_phrases, wrap_untrusted
 from agentops.llm.providers import wire_format
 from agentops.llm.providers.base import ChatRequest
@@ -390,6 +391,20 @@ def test_a_route_is_the_endpoint_key_and_prices_of_a_model():
     assert small.cost_usd(10, 5) == pytest.approx(0.02)
     local = route("local", config, {})
     assert (local.api_key, local.priced, local.cost_usd(10, 5)) == (None, False, None)
+
+
+# -- the client's surface --------------------------------------------------------------
+
+
+def test_an_agent_sees_only_what_it_may_call_on_ctx_llm():
+    """complete, untrusted and a read-only config: the run's rewind and close are not public."""
+    assert [name for name in dir(LLMClient) if not name.startswith("_")] == [
+        "complete",
+        "config",
+        "untrusted",
+    ]
+    assert isinstance(LLMClient.config, property)
+    assert LLMClient.config.fset is None
 
 
 # -- runs against the fake server ------------------------------------------------------
