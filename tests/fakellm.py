@@ -9,9 +9,12 @@ of its JSON body), else the next of the global queue, else the default::
         ...  # a provider's base_url is server.base_url
         assert server.models() == ["small", "small"]
 
-Every request is recorded (path, headers, JSON body) before it is answered,
-so a test can tell which models were asked, in what order, with what
-messages, and that no request arrived at all. A stall waits on the server's
+Every request is recorded (path, headers, JSON body, its bytes) before it
+is answered, so a test can tell which models were asked, in what order, with
+what messages, and that no request arrived at all. A behaviour is a status,
+headers and bytes, so the same server can answer in another wire format
+(``tests/test_llm_providers.py`` scripts a toy one; its requests have no
+``model``, so they take the global queue). A stall waits on the server's
 own shutdown too, so a test that walks away from one does not wait it out.
 
 Connections are served by a pool of threads started with the server, never
@@ -74,6 +77,8 @@ class Seen:
     """The JSON body, parsed (None when it was not JSON)."""
     at: float
     """Its arrival, on this process's ``time.monotonic()``."""
+    raw: bytes = b""
+    """The body as it came."""
 
     @property
     def model(self) -> str | None:
@@ -160,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(data)
         except ValueError:
             body = None
-        seen = Seen(self.path, dict(self.headers.items()), body, time.monotonic())
+        seen = Seen(self.path, dict(self.headers.items()), body, time.monotonic(), data)
         behaviour = self.script.answer(seen)
         if behaviour.stall_s and self.script.closing.wait(behaviour.stall_s):
             self.close_connection = True

@@ -22,7 +22,10 @@ from pydantic import HttpUrl
 from agentops._infra.fs import FileSystem
 from agentops._infra.redact import Redactor
 from agentops.llm.cache import ReplyCache, request_key
+from agentops.llm.client import LLMClient
 from agentops.llm.content import filter_reply, injection_phrases, wrap_untrusted
+from agentops.llm.providers import wire_format
+from agentops.llm.providers.base import ChatRequest
 from agentops.llm.routes import problems, route
 from agentops.llm.tokens import (
     MESSAGE_OVERHEAD,
@@ -379,11 +382,29 @@ def test_a_route_is_the_endpoint_key_and_prices_of_a_model():
         local={"provider": "local", "name": "llama"},
     )
     small = route("small", config, {"FAKE_OPENAI_KEY": KEY})
-    assert small.url == "http://127.0.0.1:9/v1/chat/completions"
+    request = ChatRequest(model=small.model, messages=[], max_tokens=1)
+    assert small.kind == "openai"
+    assert wire_format(small.kind).build(request, small).url == (
+        "http://127.0.0.1:9/v1/chat/completions"
+    )
     assert (small.model, small.api_key, small.key_env) == ("small-2026", KEY, "FAKE_OPENAI_KEY")
     assert small.cost_usd(10, 5) == pytest.approx(0.02)
     local = route("local", config, {})
     assert (local.api_key, local.priced, local.cost_usd(10, 5)) == (None, False, None)
+
+
+# -- the client's surface --------------------------------------------------------------
+
+
+def test_an_agent_sees_only_what_it_may_call_on_ctx_llm():
+    """complete, untrusted and a read-only config: the run's rewind and close are not public."""
+    assert [name for name in dir(LLMClient) if not name.startswith("_")] == [
+        "complete",
+        "config",
+        "untrusted",
+    ]
+    assert isinstance(LLMClient.config, property)
+    assert LLMClient.config.fset is None
 
 
 # -- runs against the fake server ------------------------------------------------------

@@ -147,7 +147,7 @@ class Context:
         if self._memory is not None:
             self._memory.rewind()
         if self._llm is not None:
-            self._llm.rewind()
+            self._llm._rewind()  # noqa: SLF001 - the run's own handle on ctx.llm
 
     @property
     def _run_guards(self) -> RunGuards:
@@ -160,7 +160,7 @@ class Context:
         if self._guards is not None:
             self._guards.close()
         if self._llm is not None:
-            self._llm.close()
+            self._llm._close()  # noqa: SLF001 - the run's own handle on ctx.llm
             self._llm = None
         if self._http is not None:
             self._http.close()

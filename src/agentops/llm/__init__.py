@@ -1,14 +1,21 @@
 """``ctx.llm``: a model client that cannot run away.
 
-- :mod:`.routes`: which endpoint, key and prices a model name means
-  (``agentops.toml`` ``[providers]`` and ``[models]``), checked before a run
-  spends anything;
-- :mod:`.client`: the calls: retries per call, fallbacks, structured output,
-  money reserved before and settled after, the cache, context pruning;
+- :mod:`.client`: :class:`~.client.LLMClient` and :class:`~.client.Completion`,
+  the chain of models (fallbacks), structured output and its re-asks, the
+  context window and the PII screen;
+- :mod:`.providers`: the wire format of each provider ``kind`` (build a
+  request, read an error, parse a reply), OpenAI-compatible the first;
+- :mod:`.routes`: which endpoint, wire format, key and prices a model name
+  means (``agentops.toml`` ``[providers]`` and ``[models]``), checked before a
+  run spends anything;
 - :mod:`.tokens`: token estimates that need no download, and pruning;
 - :mod:`.cache`: replies reused for the same request (SQLite under ``state/``);
 - :mod:`.content`: untrusted text wrapped for a prompt, and the filter for
   secrets and personal data in replies.
+
+Private to the client: ``_send`` (one request: money reserved, sent,
+retried, settled), ``_replies`` (this run's replies, then the cache's) and
+``_prompt`` (the prompt checked, JSON asked for and read).
 
 Importing this package is cheap; httpx comes with :mod:`.client`, which a
 run imports only when an agent first touches ``ctx.llm``.

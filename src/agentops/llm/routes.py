@@ -1,17 +1,21 @@
-"""What a model name means: its provider's endpoint and key, its prices, its window.
+"""What a model name means: its provider's endpoint, API and key, its prices, its window.
 
 Names are those of ``agentops.toml`` ``[models]``; each names a provider of
-``[providers]``, an OpenAI-compatible ``/chat/completions`` endpoint whose key
-(if it needs one) comes from the environment variable ``api_key_env``, never
-from a file. :func:`problems` is what ``agentops check`` and every run check
-before anything is sent: an unknown model, a key that is not set, a model
-without prices while the agent has a USD cap to keep.
+``[providers]``: an endpoint speaking the wire format of its ``kind``
+(:mod:`agentops.llm.providers`; ``openai`` unless it says otherwise), whose
+key (if it needs one) comes from the environment variable ``api_key_env``,
+never from a file. :func:`problems` is what ``agentops check`` and every run
+check before anything is sent: an unknown model, a provider of a kind
+agentops does not know, a key that is not set, a model without prices while
+the agent has a USD cap to keep.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from agentops.llm.providers import kinds
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -27,8 +31,10 @@ class Route:
 
     name: str
     """The name in ``[models]`` (what ``llm.call`` logs)."""
-    url: str
-    """The ``/chat/completions`` endpoint."""
+    kind: str
+    """The wire format its provider speaks (:mod:`agentops.llm.providers`)."""
+    base_url: str
+    """The provider's ``base_url``: the wire format makes the request's URL from it."""
     api_key: str | None
     key_env: str | None
     """The environment variable the key comes from (None: the provider needs none)."""
@@ -90,6 +96,11 @@ def model_problems(
         return [f"[llm] model {name!r} is not in agentops.toml [models]"]
     found = []
     provider = project.providers[model.provider]
+    if provider.kind not in kinds():
+        found.append(
+            f"[llm] {name}: provider {model.provider!r} is of kind {provider.kind!r}, "
+            f"which agentops does not know (it knows {', '.join(kinds())})"
+        )
     if provider.api_key_env and not environ.get(provider.api_key_env, "").strip():
         found.append(f"[llm] {name}: ${provider.api_key_env} is not set for {model.provider}")
     if capped and not model.priced:  # what it costs could not be counted against the cap
@@ -118,7 +129,8 @@ def route(
     provider = project.providers[model.provider]
     return Route(
         name=name,
-        url=provider.base_url.rstrip("/") + "/chat/completions",
+        kind=provider.kind,
+        base_url=provider.base_url,
         # Stripped: a key read from a file or a Secret often ends in a newline.
         api_key=(environ.get(provider.api_key_env) or "").strip() or None
         if provider.api_key_env

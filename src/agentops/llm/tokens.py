@@ -17,7 +17,10 @@ Both add a few tokens per message for the chat format. The reply's
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["MESSAGE_OVERHEAD", "bound_messages", "estimate", "estimate_messages", "prune"]
 
@@ -32,12 +35,12 @@ def estimate(text: str) -> int:
     return max(1, -(-len(text.encode("utf-8", "surrogatepass")) // _BYTES_PER_TOKEN))
 
 
-def estimate_messages(messages: list[dict[str, Any]]) -> int:
+def estimate_messages(messages: Sequence[Mapping[str, Any]]) -> int:
     """An upper estimate of the prompt tokens of a chat request."""
     return 3 + sum(MESSAGE_OVERHEAD + estimate(str(m.get("content", ""))) for m in messages)
 
 
-def bound_messages(messages: list[dict[str, Any]]) -> int:
+def bound_messages(messages: Sequence[Mapping[str, Any]]) -> int:
     """The most prompt tokens a chat request can be: a token per byte of its text."""
     return 3 + sum(
         MESSAGE_OVERHEAD + max(1, len(str(m.get("content", "")).encode("utf-8", "surrogatepass")))

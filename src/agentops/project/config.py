@@ -301,11 +301,14 @@ class StoreConfig(_Section):
 
 
 class Provider(_Section):
-    """``[providers.NAME]``: an OpenAI-compatible ``/chat/completions`` endpoint."""
+    """``[providers.NAME]``: an endpoint serving models, and the API it speaks."""
 
     base_url: HttpUrl
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     """The environment variable holding the key (keys never live in files); none: no key."""
+    kind: str = "openai"
+    """Its wire format: ``openai`` (``/chat/completions``, the default). Whether agentops
+    knows the kind is checked with the models (``agentops check``, and before a run)."""
 
 
 class ModelSpec(_Section):
