@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from pydantic import ValidationError
 
+from agentops._infra.log import EventLogger
 from agentops.guards import breaker
 from agentops.guards.failure import Failure
-from agentops.model.state import Circuit
+from agentops.model.state import AgentState, Circuit
+from agentops.model.status import RunStatus
 from agentops.project.config import Circuit as CircuitConfig
 from conftest import FakeClock
 
@@ -197,6 +199,55 @@ def test_an_open_circuit_survives_the_state_file(clock):
     assert loaded == circuit
     clock.advance(minutes=30)
     assert breaker.admit(loaded, clock(), TWICE_HOURLY) == 1800
+
+
+# a run's end, and the line that says the circuit opened
+
+
+def test_record_end_closes_on_success_and_counts_only_failures_that_trip(clock):
+    """Success closes (and says so if it was not closed); a crash or a stop never counts."""
+    circuit = Circuit()
+    end = {"failure": FEED_DOWN, "at": clock()}
+    assert breaker.record_end(circuit, TWICE_HOURLY, status=RunStatus.CRASHED, **end) is None
+    assert (
+        breaker.record_end(circuit, TWICE_HOURLY, status=RunStatus.BUDGET_EXCEEDED, **end) is None
+    )
+    assert circuit == Circuit()
+    assert breaker.record_end(circuit, TWICE_HOURLY, status=RunStatus.FAILED, **end) is None
+    assert breaker.record_end(circuit, TWICE_HOURLY, status=RunStatus.TIMEOUT, **end) == "opened"
+    assert breaker.record_end(circuit, TWICE_HOURLY, status=RunStatus.SUCCEEDED, **end) == "closed"
+    assert circuit == Circuit()
+    assert breaker.record_end(circuit, TWICE_HOURLY, status=RunStatus.SUCCEEDED, **end) is None
+    unclassified = {"failure": None, "at": clock()}
+    assert (
+        breaker.record_end(circuit, TWICE_HOURLY, status=RunStatus.FAILED, **unclassified) is None
+    )
+    assert circuit.failures == 0
+
+
+def test_the_run_that_opens_the_circuit_says_so_loudly_and_logs_it(clock):
+    """CIRCUIT OPEN, until when, and how to close it; circuit.opened is logged with the facts."""
+    state = AgentState(agent="feeder")
+    for _ in range(2):
+        breaker.record_failure(state.circuit, FEED_DOWN, TWICE_HOURLY, clock())
+    logged: list[tuple[str, dict]] = []
+    log = EventLogger(lambda _level, event, fields, **_: logged.append((event, fields)), {})
+    line = breaker.opened(state, "feeder: TimeoutError: feed timed out", log)
+    assert line == (
+        "feeder: CIRCUIT OPEN after 2 identical failures, runs skipped until "
+        "2026-11-22T13:00:00Z (agentops reset feeder --circuit to close): "
+        "feeder: TimeoutError: feed timed out"
+    )
+    assert logged == [
+        (
+            "circuit.opened",
+            {
+                "fingerprint": state.circuit.fingerprint,
+                "failures": 2,
+                "until": clock() + timedelta(hours=1),
+            },
+        )
+    ]
 
 
 # The state machine: a reference model written from the specification, not the code.

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from agentops.guards.costs import Window, windows
+from agentops.guards.costs import Window, full_window, windows
 from agentops.model.money import EPSILON_USD, LONGEST_WINDOW_S, Budget, Spend
 from agentops.project.config import Limits
 from conftest import FakeClock
@@ -42,6 +42,16 @@ def test_windows_come_from_limits_shortest_first():
     ]
     assert windows(Limits(cost_usd_per_day=5)) == [Window("cost_usd_per_day", 86400.0, 5.0)]
     assert windows(Limits()) == []
+
+
+def test_the_full_window_is_the_first_without_room_for_what_a_run_was_refused():
+    """The hourly window has room for a cent, not for the 0.5 refused: it is full for 10 min."""
+    limits = Limits(cost_usd_per_hour=1.0, cost_usd_per_day=5.0)
+    budget = budget_of(spend(50, 0.5), spend(40, 0.4))
+    assert full_window(limits, budget, NOW) is None
+    budget.waiting_usd = 0.5
+    assert full_window(limits, budget, NOW) == (Window("cost_usd_per_hour", 3600.0, 1.0), 600)
+    assert full_window(Limits(cost_usd_per_day=5.0), budget, NOW) is None
 
 
 # spent

@@ -7,6 +7,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
+from agentops.guards.rates import rate_limits
 from agentops.project.config import (
     DEFAULT_KEEP_S,
     DEFAULT_TIMEOUT_S,
@@ -47,7 +48,7 @@ def test_an_empty_agent_toml_gives_the_defaults():
     assert config.timeout == DEFAULT_TIMEOUT_S == 600.0
     assert config.params == {}
     assert config.limits.runs is None
-    assert config.limits.rates() == {}
+    assert rate_limits(config.limits) == {}
     assert config.keep_s == DEFAULT_KEEP_S == 30 * DAY
     assert config.permissions.actions is None
     assert config.permissions.hosts is None
@@ -75,7 +76,7 @@ def test_limits_name_every_rate_by_the_key_its_events_are_counted_under():
     limits = AgentConfig.model_validate(
         {"limits": {"runs": "4/hour", "requests_per_minute": 30, "actions": {"post": "3/day"}}}
     ).limits
-    assert limits.rates() == {
+    assert rate_limits(limits) == {
         "runs": Rate(4, 3600.0, "4/hour"),
         "requests": Rate(30, 60.0, "30/minute"),
         "action:post": Rate(3, DAY, "3/day"),

@@ -23,17 +23,19 @@ from agentops._infra.redact import Redactor
 from agentops.errors import (
     AgentCodeFailed,
     BudgetExceeded,
+    BudgetExhausted,
     BudgetTooSmall,
     PermissionDenied,
     RunTimeout,
     StepLimitExceeded,
 )
+from agentops.guards import policies
 from agentops.guards.facade import GuardStop, RunGuards
 from agentops.guards.interrupts import RunInterrupts
 from agentops.model.journal import Begin, parse_lines, written
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
-from agentops.project.config import Limits, Permissions
+from agentops.project.config import AgentConfig, Limits, Permissions
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from agentops.store.file import FileJournal
@@ -556,6 +558,32 @@ def test_tokens_that_fit_one_by_one_but_not_together_stop_the_run(make_guards):
     assert isinstance(caught.value.error, BudgetExceeded)
     assert caught.value.error.exit_code == 75
     assert guarded.guards.tokens == 600
+    assert (caught.value.error.asked_tokens, caught.value.error.asked_usd) == (600, 0.0)
+    assert guarded.state.budget.waiting_usd == 0.0, "a run's tokens are no window to wait for"
+
+
+def test_a_spend_a_full_window_refuses_is_waited_for_by_the_next_runs(make_guards, clock):
+    """The refused amount is on the error and in the state; gate 2 skips until it fits."""
+    config = AgentConfig(limits=Limits(cost_usd_per_hour=1.0))
+    guarded = make_guards(limits=config.limits)
+    guarded.guards.spend(usd=0.75)
+    with pytest.raises(GuardStop) as caught:
+        guarded.guards.spend(usd=0.5)
+    assert isinstance(caught.value.error, BudgetExceeded)
+    assert caught.value.error.message == (
+        "agent: cost_usd_per_hour 1 reached (0.7500 spent, 0.5 more asked)"
+    )
+    assert caught.value.error.asked_usd == 0.5
+    assert guarded.state.budget.waiting_usd == 0.5
+    clock.advance(minutes=30)  # 0.25 of room would do for any spend, not for this one
+    with pytest.raises(BudgetExhausted) as skipped:
+        policies.admit(config, guarded.state, clock())
+    assert skipped.value.message == (
+        "agent: cost_usd_per_hour 1 has no room for the 0.5 a run asked for; room in 1800s"
+    )
+    clock.advance(minutes=30)
+    policies.admit(config, guarded.state, clock())
+    assert guarded.state.budget.waiting_usd == 0.0
 
 
 def test_each_attempt_gets_a_fresh_step_budget(make_guards):

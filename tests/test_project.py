@@ -1,8 +1,8 @@
 import pytest
 
 from agentops.errors import ConfigError, UnknownAgent, UsageError
-from agentops.project.config import Rate
 from agentops.project.home import Project, check_agent_name
+from agentops.project.units import Rate
 
 BAD_NAMES = ["../x", "a/b", "", "Hello", "-x", "_x", "my agent", ".", "..", "x\n", "/etc"]
 

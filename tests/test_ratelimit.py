@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentops.guards.rates import prune, trim, wait_s
+from agentops.errors import RateLimited
+from agentops.guards.rates import RatePolicy, count_run, prune, request_rate, trim, wait_s
+from agentops.model.state import AgentState
+from agentops.project.config import AgentConfig, Limits
 from agentops.project.units import Rate, parse_rate
 from conftest import FakeClock
 
@@ -51,6 +55,25 @@ def test_prune_counts_events_from_the_future_as_now(clock):
         *minutes_ago(clock, 10),
         clock(),
     ]
+
+
+# the rate policy
+
+
+def test_requests_per_minute_is_a_one_minute_window():
+    """30 requests a minute is the rate 30/minute; none set, none."""
+    assert request_rate(Limits(requests_per_minute=30)) == Rate(30, 60.0, "30/minute")
+    assert request_rate(Limits()) is None
+
+
+def test_a_dead_runs_start_counts_against_the_run_rate(clock):
+    """A run recovery found dead was counted by no gate: it is counted, and the next waits."""
+    config = AgentConfig(limits=Limits(runs="1/hour"))
+    state = AgentState(agent="agent")
+    count_run(state, clock() - timedelta(minutes=15))
+    with pytest.raises(RateLimited, match=r"run rate limit 1/hour reached; room again in 2700s"):
+        RatePolicy.admit_run(config, state, clock())
+    assert len(state.rate_limits["runs"]) == 1
 
 
 # trim

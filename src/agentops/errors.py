@@ -204,6 +204,19 @@ class BudgetExceeded(Skipped):
     status = RunStatus.BUDGET_EXCEEDED
     reason = SkipReason.BUDGET
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        agent: str | None = None,
+        asked_usd: float = 0.0,
+        asked_tokens: int = 0,
+    ) -> None:
+        """``asked_usd`` and ``asked_tokens``: the cost that was refused."""
+        super().__init__(message, agent=agent)
+        self.asked_usd = asked_usd
+        self.asked_tokens = asked_tokens
+
 
 class ActionRateLimited(Skipped):
     """An action's rate limit (``[limits.actions]``) is exhausted: the run stops cleanly."""

@@ -1,11 +1,18 @@
-"""Least privilege for hosts: which hosts ``ctx.http`` may reach (``[permissions] hosts``).
+"""Least privilege: which actions an agent may perform, and which hosts it may reach.
 
-An agent fed untrusted text (a web page, an email, a model's reply) can be
-talked into sending what it holds somewhere else. With ``hosts`` listed, any
-other host is refused before a connection is made, redirects included, and
-the refusal ends the run (the agent's ``except Exception`` cannot swallow it).
+``[permissions] actions`` names the guarded actions the agent may perform:
+any other is refused before anything of it happens, a duplicate included.
 
-Entries are exact host names (``api.example.com``), a wildcard for the
+``[permissions] hosts`` names the hosts ``ctx.http`` (and every client built
+on it) may reach. An agent fed untrusted text (a web page, an email, a
+model's reply) can be talked into sending what it holds somewhere else.
+With ``hosts`` listed, any other host is refused before a connection is
+made, redirects included (:class:`HostPolicy`).
+
+Either refusal ends the run (the agent's ``except Exception`` cannot
+swallow it). No list means no restriction.
+
+Host entries are exact host names (``api.example.com``), a wildcard for the
 subdomains of a name (``*.example.org``, which does not match
 ``example.org`` itself), or IP addresses and networks (``10.0.0.0/8``).
 Loopback, private, link-local and reserved addresses are refused unless
@@ -25,10 +32,52 @@ import ipaddress
 import socket
 from typing import TYPE_CHECKING
 
+from agentops.errors import PermissionDenied
+from agentops.guards.base import Policy
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["HostPolicy"]
+    from agentops.guards.base import GuardedRun
+
+__all__ = ["HostPolicy", "PermissionPolicy"]
+
+
+class PermissionPolicy(Policy):
+    """``[permissions]``: an action or a host not listed stops the run."""
+
+    name = "permissions"
+
+    def __init__(self, run: GuardedRun) -> None:
+        """No host judged yet in this run."""
+        super().__init__(run)
+        self._hosts: HostPolicy | None = None
+
+    def admit_action(self, name: str) -> None:
+        """Stop the run (:class:`~agentops.errors.PermissionDenied`) unless ``actions`` lists it."""
+        run = self.run
+        allowed = run.permissions.actions if run.permissions else None
+        if allowed is not None and name not in allowed:
+            run.log.warning("guard.denied", action=name, allowed=sorted(allowed))
+            run.stop(
+                PermissionDenied(
+                    f"{run.agent}: action {name!r} is not allowed by [permissions] actions",
+                    agent=run.agent,
+                )
+            )
+
+    def admit_request(self, host: str) -> None:
+        """Stop the run (:class:`~agentops.errors.PermissionDenied`) if ``hosts`` refuses it."""
+        run = self.run
+        if run.permissions is None or run.permissions.hosts is None:
+            return
+        if self._hosts is None:  # judged once per host and run
+            self._hosts = HostPolicy(run.permissions.hosts)
+        refusal = self._hosts.refusal(host)
+        if refusal is not None:
+            run.log.warning("guard.denied", host=host, reason=refusal)
+            run.stop(PermissionDenied(f"{run.agent}: request refused: {refusal}", agent=run.agent))
+
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -301,7 +301,12 @@ def apply(state: AgentState, ledger: Ledger | None, record: BaseModel) -> None:
 
 
 def fold_state(state: AgentState, record: BaseModel) -> None:
-    """The state's share of a record: costs, and the commits an action's rate limit counts."""
+    """The state's share of a record: costs, and the commits an action's rate limit counts.
+
+    Durable data, folded the same way by the live run and by crash recovery;
+    the guard policies (``agentops.guards.costs``, ``agentops.guards.rates``)
+    only read what it folds.
+    """
     if isinstance(record, Commit):
         state.rate_limits.setdefault(action_key(record.action), []).append(record.at)
     elif isinstance(record, Spend):

@@ -57,6 +57,8 @@ class Budget(BaseModel):
 
     ``waiting_usd`` is the spend a cost window last refused: runs are skipped
     until the windows have room for it, instead of each running into the cap.
+    The cost policy (``agentops.guards.costs``) sets it as it refuses the
+    spend, and reads it, then clears it, before the next run.
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING
 
 from agentops._infra.timestamps import iso_second
 from agentops.errors import UsageError
-from agentops.guards import breaker
+from agentops.guards import policies
 from agentops.model.journal import gc_paused, needs_ledger, recover
 from agentops.model.ledger import COMMITTED, FAILED, Entry, Ledger
-from agentops.model.money import Budget
 from agentops.model.state import LedgerSummary
 from agentops.model.status import RunStatus
 from agentops.run.deadline import lease_ttl_s
@@ -105,25 +104,11 @@ def reset_guards(
     options: RunOptions | None = None,
 ) -> Outcome:
     """Reset guards by hand: close the circuit, forget the spends, empty the rate windows."""
+    chosen = {"circuit": circuit, "budget": budget, "limits": limits}
 
     def change(session: Session, state: AgentState) -> str:
-        done = []
-        if circuit:
-            was = state.circuit.state
-            breaker.reset(state.circuit)
-            session.log.info("circuit.reset", was=was)
-            done.append(f"circuit closed (it was {was.replace('_', '-')})")
-        if budget:
-            spent = len(state.budget.spends)
-            state.budget = Budget()
-            session.log.info("budget.reset", spends=spent)
-            done.append(f"budget reset ({spent} spend(s) forgotten)")
-        if limits:
-            windows = sorted(state.rate_limits)
-            state.rate_limits = {}
-            session.log.info("limits.reset", windows=windows)
-            done.append(f"rate limits reset ({len(windows)} window(s) emptied)")
-        return f"{name}: " + "; ".join(done)
+        names = [policy for policy, reset in chosen.items() if reset]
+        return f"{name}: " + "; ".join(policies.reset(state, names, session.log))
 
     return _edit(project, name, change, options)
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agentops._infra.timestamps import iso
 from agentops.errors import AgentOpsError
-from agentops.guards.costs import windows
+from agentops.guards.costs import full_window
 from agentops.model.money import LONGEST_WINDOW_S
 from agentops.model.status import RunStatus
 from agentops.project.schedule import next_run, previous_run
@@ -227,13 +227,12 @@ class _Facts:
         return f"the last attempt, at {iso(attempt.at)}, could not start (exit {attempt.exit_code})"
 
     def _over_budget(self) -> Verdict | None:
-        budget = self.state.budget
-        for window in windows(self.spec.config.limits):
-            room_in = window.room_in_s(budget, self.now, need_usd=budget.waiting_usd)
-            if room_in > 0:
-                when = "ever" if room_in == float("inf") else f"{room_in:.0f}s"
-                return "over_budget", f"{window.name} {window.cap_usd:g} has no room for {when}"
-        return None
+        full = full_window(self.spec.config.limits, self.state.budget, self.now)
+        if full is None:
+            return None
+        window, room_in = full
+        when = "ever" if room_in == float("inf") else f"{room_in:.0f}s"
+        return "over_budget", f"{window.name} {window.cap_usd:g} has no room for {when}"
 
     def _succeeded_since(self, tick: datetime) -> bool:
         success = self.state.last_success_at

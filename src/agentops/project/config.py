@@ -26,9 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from agentops.model.state import REQUESTS, RUNS, action_key
 from agentops.project.schedule import check_schedule, longest_interval_s
-from agentops.project.units import Duration, PositiveDuration, Rate, RateSpec, parse_size
+from agentops.project.units import Duration, PositiveDuration, RateSpec, parse_size
 
 __all__ = [
     "DEFAULT_KEEP_S",
@@ -88,21 +87,6 @@ class Limits(_Section):
     def usd_capped(self) -> bool:
         """Whether a USD cap is kept (every cost must then be counted)."""
         return self.cost_usd_per_hour is not None or self.cost_usd_per_day is not None
-
-    @property
-    def request_rate(self) -> Rate | None:
-        """``requests_per_minute`` as a :class:`~agentops.project.units.Rate`."""
-        per_minute = self.requests_per_minute
-        return None if per_minute is None else Rate(per_minute, 60.0, f"{per_minute}/minute")
-
-    def rates(self) -> dict[str, Rate]:
-        """Every rate limit set, by the ``rate_limits`` key its events are counted under."""
-        rates = {action_key(name): rate for name, rate in self.actions.items()}
-        if self.runs is not None:
-            rates[RUNS] = self.runs
-        if self.request_rate is not None:
-            rates[REQUESTS] = self.request_rate
-        return rates
 
 
 class Retry(_Section):

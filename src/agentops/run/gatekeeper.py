@@ -18,26 +18,17 @@ turns it into the run's status and exit code.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from agentops.errors import (
-    AgentCodeFailed,
-    BudgetExhausted,
-    CircuitOpen,
-    ConfigError,
-    OutputRejected,
-    ParamsRejected,
-    RateLimited,
-)
-from agentops.guards import breaker, costs, rates
+from agentops.errors import AgentCodeFailed, ConfigError, OutputRejected, ParamsRejected
+from agentops.guards import policies
 from agentops.guards.facade import GuardStop
 from agentops.guards.interrupts import StopRun
 from agentops.guards.retry import call_with_retries
-from agentops.model.state import RUNS, check_readable
+from agentops.model.state import check_readable
 from agentops.run.loader import unknown_params
 
 if TYPE_CHECKING:
@@ -134,42 +125,7 @@ class Gatekeeper:
 
     def admit(self, state: AgentState, now: datetime) -> None:
         """Gate 2: refuse the run while the circuit is open or a window is full."""
-        wait = breaker.admit(state.circuit, now, self.spec.config.circuit)
-        if wait > 0:
-            raise CircuitOpen(
-                f"{self.name}: circuit open after {state.circuit.failures} identical failures "
-                f"({state.circuit.reason}); next try in {wait:.0f}s",
-                agent=self.name,
-                retry_after_s=wait,
-            )
-        limits = self.spec.config.limits
-        need = state.budget.waiting_usd
-        for window in costs.windows(limits):
-            room_in = window.room_in_s(state.budget, now, need_usd=need)
-            if room_in > 0:
-                when = "it allows none" if math.isinf(room_in) else f"room in {room_in:.0f}s"
-                raise BudgetExhausted(
-                    f"{self.name}: {window.name} {window.cap_usd:g} has no room"
-                    + (f" for the {need:g} a run asked for" if need else "")
-                    + f"; {when}",
-                    agent=self.name,
-                    retry_after_s=room_in,
-                )
-        state.budget.waiting_usd = 0.0
-        rate = limits.runs
-        if rate is None:
-            return
-        recent = state.rate_limits.setdefault(RUNS, [])
-        rates.trim(recent, rate, now)
-        wait = rates.wait_s(recent, rate, now)
-        if wait > 0:
-            when = "it allows no runs" if math.isinf(wait) else f"room again in {wait:.0f}s"
-            raise RateLimited(
-                f"{self.name}: run rate limit {rate} reached; {when}",
-                agent=self.name,
-                retry_after_s=wait,
-            )
-        recent.append(now)
+        policies.admit(self.spec.config, state, now)
 
     # -- 3 execute ---------------------------------------------------------------------
 

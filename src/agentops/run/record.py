@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from agentops._infra.timestamps import iso_second
 from agentops.guards import breaker
 from agentops.model.state import ErrorRecord, LastRun
 
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from agentops.model.status import RunStatus
     from agentops.project.config import Circuit as CircuitConfig
 
-__all__ = ["FinishedRun", "circuit_opened_line", "record_run"]
+__all__ = ["FinishedRun", "record_run"]
 
 
 class FinishedRun(NamedTuple):
@@ -38,15 +37,6 @@ class FinishedRun(NamedTuple):
     failure: Failure | None = None
     """The classified failure the breaker compares (a failed run's)."""
     degraded: bool = False
-
-
-def circuit_opened_line(agent: str, state: AgentState, message: str) -> str:
-    """The loud line of the run that opened the circuit (the skips that follow are quiet)."""
-    until = iso_second(state.circuit.until) if state.circuit.until else "?"
-    return (
-        f"{agent}: CIRCUIT OPEN after {state.circuit.failures} identical failures, runs skipped "
-        f"until {until} (agentops reset {agent} --circuit to close): {message}"
-    )
 
 
 def record_run(state: AgentState, run: FinishedRun, circuit: CircuitConfig) -> CircuitChange | None:
@@ -65,18 +55,15 @@ def record_run(state: AgentState, run: FinishedRun, circuit: CircuitConfig) -> C
     if run.status.ok:
         state.consecutive_failures = 0
         state.last_success_at = run.finished_at
-        was_closed = state.circuit.state == "closed"
-        breaker.record_success(state.circuit)
-        return None if was_closed else "closed"
-    if run.status.failed:
-        state.consecutive_failures += 1
-    if run.message is not None:
-        state.record_error(
-            ErrorRecord(
-                at=run.finished_at, run_id=run.run_id, category=run.status, message=run.message
+    else:
+        if run.status.failed:
+            state.consecutive_failures += 1
+        if run.message is not None:
+            state.record_error(
+                ErrorRecord(
+                    at=run.finished_at, run_id=run.run_id, category=run.status, message=run.message
+                )
             )
-        )
-    if run.status.trips_breaker and run.failure is not None:
-        opened = breaker.record_failure(state.circuit, run.failure, circuit, run.finished_at)
-        return "opened" if opened else None
-    return None
+    return breaker.record_end(
+        state.circuit, circuit, status=run.status, failure=run.failure, at=run.finished_at
+    )

@@ -21,8 +21,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentops.guards import rates
 from agentops.model.journal import needs_ledger, recover
-from agentops.model.state import RUNS
 from agentops.model.status import RunStatus
 from agentops.run.deadline import hard_deadline_s
 from agentops.run.record import FinishedRun, record_run
@@ -74,7 +74,7 @@ def recover_dead_run(
         if recovered.kind != "run":
             return None
         timed_out = ended is not None and ended.run_id == recovered.run_id
-        state.rate_limits.setdefault(RUNS, []).append(recovered.started_at)
+        rates.count_run(state, recovered.started_at)
         return _record_death(
             state,
             spec,

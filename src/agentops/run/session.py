@@ -35,7 +35,7 @@ from agentops.errors import (
     StateError,
     UnknownAgent,
 )
-from agentops.guards import rates
+from agentops.guards import breaker, policies
 from agentops.guards.facade import RunGuards
 from agentops.guards.interrupts import RunInterrupts, StopRun
 from agentops.model.journal import Begin, gc_paused
@@ -46,7 +46,6 @@ from agentops.run.capture import OutputCapture
 from agentops.run.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
 from agentops.run.gatekeeper import Gatekeeper
 from agentops.run.loader import load_agent
-from agentops.run.record import circuit_opened_line
 from agentops.run.recovery import recover_dead_run
 from agentops.store import Attempt, open_store
 
@@ -506,20 +505,14 @@ class Session:
                 state.ledger_summary = LedgerSummary.of(self._ledger.entries)
         if self.options.dry_run:
             return
-        _prune_windows(state, spec, now)
+        policies.prune(spec.config, state, now)
         state.forget_expired(now)
         assert self.lease is not None  # noqa: S101 - only called under the lease
         self.store.commit(self.lease, state, ledger=self._ledger, drop_journal=drop_journal)
 
     def circuit_opened(self, state: AgentState, message: str) -> str:
         """Log that the circuit opened; the loud line that says so."""
-        self.log.error(
-            "circuit.opened",
-            fingerprint=state.circuit.fingerprint,
-            failures=state.circuit.failures,
-            until=state.circuit.until,
-        )
-        return circuit_opened_line(self.name, state, message)
+        return breaker.opened(state, message, self.log)
 
     def not_started(self, exc: AgentOpsError) -> Outcome:
         """The outcome of an invocation stopped before its work, logged as skipped or aborted.
@@ -556,16 +549,3 @@ class Session:
             log_path=self.project.log_path(self.name),
             **facts,
         )
-
-
-def _prune_windows(state: AgentState, spec: AgentSpec, now: datetime) -> None:
-    # Keep each list to its window, and drop lists no limit reads any more:
-    # an action commits often and would otherwise grow its list forever.
-    limits = spec.config.limits.rates()
-    for key in list(state.rate_limits):
-        rate = limits.get(key)
-        if rate is None:
-            del state.rate_limits[key]
-        else:
-            state.rate_limits[key] = rates.prune(state.rate_limits[key], rate, now)
-    state.budget.prune(now)
