@@ -93,7 +93,13 @@ def recover(tmp_path):
             sink, clock=lambda: BEGUN, redactor=Redactor(), agent="agent", run_id="now"
         )
         recover_dead_run(
-            state, spec, records=records, marker=marker, ledger=lambda: ledger, log=log
+            state,
+            spec,
+            records=records,
+            marker=marker,
+            ledger=lambda: ledger,
+            log=log,
+            log_path=path,
         )
         sink.close()
         lines = path.read_text().splitlines() if path.exists() else []
