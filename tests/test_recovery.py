@@ -237,7 +237,7 @@ def test_timeouts_in_a_row_open_the_circuit(recover):
     assert (state.circuit.state, state.circuit.failures) == ("open", 2)
 
 
-# -- through a session -------------------------------------------------------------------
+# -- through a run -----------------------------------------------------------------------
 
 QUICK = """
 from pydantic import BaseModel

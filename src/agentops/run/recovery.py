@@ -1,7 +1,7 @@
 """Recovering a run that died: fold its journal in, and record how it ended.
 
 At every start, under the agent's lease and before anything else, the
-session looks for what a dead run left behind:
+invocation (:mod:`agentops.run.invocation`) looks for what a dead run left behind:
 
 - its **journal** (a run killed, or crashed): the records are folded into
   the state and the ledger (:func:`agentops.model.journal.recover`), so nothing it
