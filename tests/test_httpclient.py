@@ -66,7 +66,7 @@ def ctx(tmp_path, log_path, clock):
         agent="fetcher", run_id="run-1", now=clock(), home=tmp_path, state={}, log=log
     )
     yield context
-    context.close()
+    context.http.close()
     sink.close()
 
 

@@ -286,6 +286,62 @@ def test_a_run_that_is_not_kept_keeps_no_memory_and_writes_no_notes(project, clo
         assert project.events("memo")[-1]["result"]["found"] == ["discarded", "kept"]
 
 
+# An agent that calls every public method of ctx.memory (whatever dir() shows, so a
+# method added later is called too), records how each call went, then fails.
+EVERY_METHOD = """
+import json
+from pydantic import BaseModel
+from agentops import Context
+
+ARGS = {
+    "remember": ("k", 2),
+    "note": ("discarded",),
+    "recall": ("k",),
+    "forget": ("other",),
+    "relevant": ("kept discarded",),
+}
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    pass
+
+def run(params: Params, ctx: Context) -> Result:
+    called = {}
+    for name in sorted(name for name in dir(ctx.memory) if not name.startswith("_")):
+        # Something to keep before each call: a method that kept anything would keep it.
+        ctx.memory.remember("k", 2)
+        ctx.memory.note("discarded")
+        try:
+            getattr(ctx.memory, name)(*ARGS.get(name, ()))
+        except Exception as exc:
+            called[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            called[name] = "called"
+    (ctx.home / "called.json").write_text(json.dumps(called))
+    raise RuntimeError("the run fails after touching every method of ctx.memory")
+"""
+
+
+def test_a_run_that_calls_every_public_method_of_memory_then_raises_keeps_nothing(project, clock):
+    """Whatever an agent calls on ctx.memory, a failed run keeps no note and no working memory."""
+    project.add_agent("memo", MEMO)
+    seed = run(project, clock=clock, overrides={"remember": {"k": 1}, "note": ["kept"]})
+    assert seed.exit_code == 0
+    files = {k: v for k, v in project.snapshot().items() if ".memory.sqlite" in k}
+    project.add_agent("memo", EVERY_METHOD)
+    outcome = run(project, clock=clock)
+    assert (outcome.status, outcome.exit_code) == ("failed", 1), outcome.message
+    assert {k: v for k, v in project.snapshot().items() if ".memory.sqlite" in k} == files
+    assert stored_notes(project) == ["kept"]
+    assert project.state("memo")["memory"] == {"k": {"value": 1, "expires_at": None}}
+    assert project.state("memo")["metrics"]["notes"] == 1
+    called = json.loads((project.home / "called.json").read_text())
+    assert set(called) >= {"remember", "recall", "forget", "note", "relevant"}
+    assert all(how == "called" for how in called.values()), f"give ARGS for: {called}"
+
+
 def test_relevant_sees_the_notes_this_attempt_made_ranked_with_the_stored_ones(project, clock):
     """Read your writes: a note made in this run is found at once, as it will be found later."""
     project.add_agent("memo", MEMO)

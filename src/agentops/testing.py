@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import httpx
 
     from agentops.model.outcome import Outcome
+    from agentops.model.status import RunStatus
     from agentops.ops.memory import MemoryView
     from agentops.store.base import Store
 
@@ -82,11 +83,12 @@ class FakeClock:
 
 @dataclass(frozen=True, slots=True)
 class TestRun:
-    """What one run of the agent did."""
+    """What one run of the agent did: its outcome, its log lines and the state it left."""
 
     __test__: ClassVar[bool] = False  # not a pytest test class, whatever its name
 
     outcome: Outcome
+    """How the run ended, as ``agentops run`` saw it (status, exit code, message...)."""
     events: list[dict[str, Any]]
     """The run's log lines, parsed, in order."""
     state: dict[str, Any]
@@ -94,13 +96,13 @@ class TestRun:
 
     @property
     def exit_code(self) -> int:
-        """The exit code ``agentops run`` would have exited with."""
+        """The outcome's exit code: what ``agentops run`` would have exited with."""
         return self.outcome.exit_code
 
     @property
-    def status(self) -> str:
-        """How the run ended: ``succeeded``, ``failed``, ``rejected``... as in the state file."""
-        return str(self.outcome.status)
+    def status(self) -> RunStatus:
+        """The outcome's status: ``succeeded``, ``failed``, ``rejected``... as in the state file."""
+        return self.outcome.status
 
     @property
     def result(self) -> dict[str, Any] | None:
@@ -156,8 +158,8 @@ class AgentHarness:
     def run(self, params: Mapping[str, Any] | None = None, *, dry_run: bool = False) -> TestRun:
         """Run the agent once, through every gate; ``params`` as ``-p`` would give them."""
         from agentops.project.home import Project  # noqa: PLC0415
+        from agentops.run.options import RunOptions  # noqa: PLC0415
         from agentops.run.runner import run_agent  # noqa: PLC0415
-        from agentops.run.session import RunOptions  # noqa: PLC0415
 
         log = Project(self.home).log_path(self.name)
         seen = len(log.read_bytes().splitlines()) if log.exists() else 0

@@ -17,16 +17,17 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
 
+from agentops.model.status import ExitCode
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from agentops.errors import AgentOpsError
     from agentops.model.outcome import Outcome
     from agentops.project.home import AgentSpec, Project
-    from agentops.run.session import RunOptions
+    from agentops.run.options import RunOptions
 
 __all__ = [
-    "EX_SOFTWARE",
     "LazyCommands",
     "OneLineErrors",
     "clip",
@@ -45,9 +46,6 @@ __all__ = [
     "short_time",
     "since_option",
 ]
-
-EX_SOFTWARE = 70
-"""Exit code of an unexpected error inside agentops itself (a bug: please report it)."""
 
 _F = TypeVar("_F", bound="Callable[..., Any]")
 
@@ -81,7 +79,7 @@ def reports_errors(command: _F) -> _F:
         except Exception as exc:  # noqa: BLE001 - one line under cron, not a traceback
             fail(
                 f"internal error: {type(exc).__name__}: {exc} (a bug: please report it)",
-                EX_SOFTWARE,
+                ExitCode.INTERNAL,
             )
         return None
 
@@ -107,8 +105,8 @@ class OneLineErrors(click.Group):
             )
             fail(f"{message}{hint}", exc.exit_code)
         except click.Abort:
-            fail("aborted", 1)
-        sys.exit(code if isinstance(code, int) else 0)
+            fail("aborted", ExitCode.FAILED)
+        sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
 def project_of(ctx: click.Context) -> Project:
@@ -120,7 +118,7 @@ def project_of(ctx: click.Context) -> Project:
 
 def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions:
     """Options for a run started from the command line: a console only on a terminal."""
-    from agentops.run.session import RunOptions  # noqa: PLC0415
+    from agentops.run.options import RunOptions  # noqa: PLC0415
 
     interactive = sys.stdout.isatty()
     return RunOptions(
@@ -166,7 +164,7 @@ def said(problems: Sequence[AgentOpsError]) -> int:
     """Say each agent that could not be read; the exit code that makes (0 if none)."""
     for problem in problems:
         say(problem.message)
-    return problems[0].exit_code if problems else 0
+    return problems[0].exit_code if problems else ExitCode.OK
 
 
 def short_time(iso: object) -> str:
@@ -198,9 +196,9 @@ def report(outcome: Outcome) -> NoReturn:
     A person is waiting for the answer, so even a skip (another run holds the
     lock) is said, unlike a skipped run under cron.
     """
-    if outcome.exit_code == 0:
+    if outcome.exit_code == ExitCode.OK:
         click.echo(outcome.message)
-    finish(outcome, quiet=outcome.exit_code == 0)
+    finish(outcome, quiet=outcome.exit_code == ExitCode.OK)
 
 
 def _seconds(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:

@@ -18,6 +18,7 @@ from agentops.cli._common import (
     reports_errors,
     say,
 )
+from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
     from agentops.ops.status import AgentStatus
@@ -112,7 +113,7 @@ def health(ctx: click.Context, as_json: bool, ping: str | None) -> None:
     else:
         for line in lines:
             click.echo(line)
-    sys.exit(1 if trouble else 0)
+    sys.exit(ExitCode.FAILED if trouble else ExitCode.OK)
 
 
 def _notify_stale(ctx: click.Context, stale: list[AgentStatus]) -> None:
@@ -120,14 +121,16 @@ def _notify_stale(ctx: click.Context, stale: list[AgentStatus]) -> None:
     project = project_of(ctx)
     if not stale or not project.config.notify.webhooks:
         return
-    from agentops.run.session import RunOptions, Session  # noqa: PLC0415
+    from agentops.run.options import RunOptions  # noqa: PLC0415
+    from agentops.run.services import RunServices  # noqa: PLC0415
 
     for row in stale:
-        session = Session(project, row.agent, RunOptions())
+        # The agent's services only (its log, store, redactor): no run, no lease.
+        services = RunServices.assemble(project, row.agent, RunOptions())
         try:
-            session.notifier().stale(row.agent, row.why or "stale")
+            services.notifier().stale(row.agent, row.why or "stale")
         finally:
-            session.sink.close()
+            services.close()
 
 
 def _ping(url: str, lines: list[str]) -> None:

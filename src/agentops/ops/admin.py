@@ -28,9 +28,11 @@ from agentops.guards import policies
 from agentops.model.journal import gc_paused, needs_ledger, recover
 from agentops.model.ledger import COMMITTED, FAILED, Entry, Ledger
 from agentops.model.state import LedgerSummary
-from agentops.model.status import RunStatus
+from agentops.model.status import ExitCode, RunStatus
+from agentops.run.commit import save
 from agentops.run.deadline import lease_ttl_s
-from agentops.run.session import RunOptions, Session
+from agentops.run.invocation import Invocation
+from agentops.run.options import RunOptions
 from agentops.store import Pause, open_store
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from agentops.model.outcome import Outcome
     from agentops.model.state import AgentState
     from agentops.project.home import Project
+    from agentops.run.run import Run
     from agentops.store import Store
 
 __all__ = [
@@ -106,9 +109,9 @@ def reset_guards(
     """Reset guards by hand: close the circuit, forget the spends, empty the rate windows."""
     chosen = {"circuit": circuit, "budget": budget, "limits": limits}
 
-    def change(session: Session, state: AgentState) -> str:
+    def change(run: Run) -> str:
         names = [policy for policy, reset in chosen.items() if reset]
-        return f"{name}: " + "; ".join(policies.reset(state, names, session.log))
+        return f"{name}: " + "; ".join(policies.reset(run.state, names, run.log))
 
     return _edit(project, name, change, options)
 
@@ -121,22 +124,23 @@ def restore_state(project: Project, name: str, *, options: RunOptions | None = N
     run's journal is left for the next run to fold into the restored state.
     The ledger is left as it is.
     """
-    session = Session(project, name, options or RunOptions())
+    invocation = Invocation(project, name, options or RunOptions())
+    services = invocation.services
 
     def body() -> Outcome:
         spec = project.agent(name)
         ttl_s = lease_ttl_s(spec.config.timeout)
-        with session.store.lease(name, run_id=session.run_id, ttl_s=ttl_s) as lease:
-            session.store.restore(lease, name)
-            session.log.info("state.restored")
-        return session.outcome(
+        with services.store.lease(name, run_id=services.run_id, ttl_s=ttl_s) as lease:
+            services.store.restore(lease, name)
+            services.log.info("state.restored")
+        return invocation.outcome(
             RunStatus.SUCCEEDED,
-            0,
+            ExitCode.OK,
             f"{name}: the previous state is restored; the one it replaced is the backup now "
             "(restore again to undo)",
         )
 
-    return session.run(body, attempt=False)
+    return invocation.run(body, attempt=False)
 
 
 def state_diff(project: Project, name: str, *, store: Store | None = None) -> str:
@@ -164,33 +168,37 @@ def pause(
     project: Project, name: str, *, reason: str | None = None, options: RunOptions | None = None
 ) -> Outcome:
     """Pause the agent: its runs are skipped (75, quietly) until :func:`resume`."""
-    session = Session(project, name, options or RunOptions())
+    invocation = Invocation(project, name, options or RunOptions())
+    services = invocation.services
 
     def body() -> Outcome:
         project.agent(name)
-        session.store.set_pause(name, Pause(at=session.clock(), reason=reason))
-        session.log.info("agent.paused", reason=reason)
-        return session.outcome(
-            RunStatus.SUCCEEDED, 0, f"{name}: paused" + (f" ({reason})" if reason else "")
+        services.store.set_pause(name, Pause(at=services.clock(), reason=reason))
+        services.log.info("agent.paused", reason=reason)
+        return invocation.outcome(
+            RunStatus.SUCCEEDED, ExitCode.OK, f"{name}: paused" + (f" ({reason})" if reason else "")
         )
 
-    return session.run(body, attempt=False)
+    return invocation.run(body, attempt=False)
 
 
 def resume(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
     """Let a paused agent run again."""
-    session = Session(project, name, options or RunOptions())
+    invocation = Invocation(project, name, options or RunOptions())
+    services = invocation.services
 
     def body() -> Outcome:
         project.agent(name)
-        was = session.store.pause(name)
-        session.store.set_pause(name, None)
-        session.log.info("agent.resumed", was_paused=was is not None)
-        return session.outcome(
-            RunStatus.SUCCEEDED, 0, f"{name}: resumed" if was else f"{name}: was not paused"
+        was = services.store.pause(name)
+        services.store.set_pause(name, None)
+        services.log.info("agent.resumed", was_paused=was is not None)
+        return invocation.outcome(
+            RunStatus.SUCCEEDED,
+            ExitCode.OK,
+            f"{name}: resumed" if was else f"{name}: was not paused",
         )
 
-    return session.run(body, attempt=False)
+    return invocation.run(body, attempt=False)
 
 
 def resolve_action(
@@ -204,8 +212,8 @@ def resolve_action(
 ) -> Outcome:
     """Settle the ledger entry ``key``: ``done`` (committed) or not (may run again)."""
 
-    def change(session: Session, _state: AgentState) -> str:
-        ledger = session.ledger()
+    def change(run: Run) -> str:
+        ledger = run.ledger()
         matches = [
             found
             for found, entries in ledger.entries.items()
@@ -228,7 +236,7 @@ def resolve_action(
         # operator's settlement is in the log.
         now = Entry(was.at, COMMITTED if done else FAILED, was.run_id, was.result_json)
         ledger.put(matches[0], key, now)
-        session.log.info(
+        run.log.info(
             "ledger.resolved",
             action=matches[0],
             key=key,
@@ -236,7 +244,7 @@ def resolve_action(
             now=now.status,
             entry_at=was.at,
             entry_run=was.run_id,
-            resolved_at=iso_second(session.clock()),
+            resolved_at=iso_second(run.services.clock()),
         )
         outcome = "done: it will not run again" if done else "to redo: do() may run again"
         return f"{name}: {matches[0]} {key!r} marked {outcome} (it was {was.status})"
@@ -254,11 +262,11 @@ def reject_held(
 ) -> Outcome:
     """Drop a result held for review without applying it."""
 
-    def change(session: Session, state: AgentState) -> str:
-        if not any(h.id == held_id for h in state.review):
+    def change(run: Run) -> str:
+        if not any(h.id == held_id for h in run.state.review):
             raise UsageError(f"{name} holds no result {held_id!r} for review")
-        state.review = [h for h in state.review if h.id != held_id]
-        session.log.info("review.rejected", id=held_id, reason=reason)
+        run.state.review = [h for h in run.state.review if h.id != held_id]
+        run.log.info("review.rejected", id=held_id, reason=reason)
         return f"{name}: {held_id} rejected"
 
     return _edit(project, name, change, options)
@@ -267,19 +275,20 @@ def reject_held(
 def _edit(
     project: Project,
     name: str,
-    change: Callable[[Session, AgentState], str],
+    change: Callable[[Run], str],
     options: RunOptions | None,
 ) -> Outcome:
-    session = Session(project, name, options or RunOptions())
+    # Under the lease, a dead run's journal recovered first; no journal of its own.
+    invocation = Invocation(project, name, options or RunOptions())
 
     def body() -> Outcome:
         spec = project.agent(name)
-        with session.locked(spec) as (state, _):
-            message = change(session, state)
-            session.save(state, spec, None)
-        return session.outcome(RunStatus.SUCCEEDED, 0, message)
+        with invocation.locked(spec) as run:
+            message = change(run)
+            save(run)
+        return invocation.outcome(RunStatus.SUCCEEDED, ExitCode.OK, message)
 
-    return session.run(body, attempt=False)
+    return invocation.run(body, attempt=False)
 
 
 def _for(action: str | None) -> str:

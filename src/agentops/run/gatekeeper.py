@@ -13,12 +13,12 @@
    now, hold it for review, or escalate it to a human.
 
 Each gate raises the matching :mod:`agentops.errors` exception; the runner
-turns it into the run's status and exit code.
+turns it into the run's status and exit code. A gatekeeper gates one
+:class:`~agentops.run.run.Run`, and reaches its ``ctx`` and its guards through it.
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -35,14 +35,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
 
-    from agentops._infra.log import EventLogger
-    from agentops.context import Context
     from agentops.guards.facade import RunGuards
     from agentops.guards.failure import Failure
-    from agentops.guards.interrupts import RunInterrupts
     from agentops.model.state import AgentState
-    from agentops.project.home import AgentSpec
     from agentops.run.loader import AgentCode
+    from agentops.run.run import Run
 
 __all__ = ["APPLIED", "ESCALATED", "HELD", "Gatekeeper"]
 
@@ -54,21 +51,14 @@ ESCALATED = "escalated"
 class Gatekeeper:
     """Applies one agent's gates to one run."""
 
-    def __init__(
-        self,
-        spec: AgentSpec,
-        code: AgentCode,
-        *,
-        log: EventLogger,
-        interrupts: RunInterrupts,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        """Gate runs of the agent described by ``spec`` and implemented by ``code``."""
-        self.spec = spec
+    def __init__(self, run: Run, code: AgentCode) -> None:
+        """Gate ``run``, of the agent implemented by ``code``."""
+        self.run = run
+        self.spec = run.spec
         self.code = code
-        self.log = log
-        self.interrupts = interrupts
-        self.sleep = sleep
+        self.log = run.log
+        self.interrupts = run.interrupts
+        self.sleep = run.services.sleep
 
     @property
     def name(self) -> str:
@@ -130,21 +120,17 @@ class Gatekeeper:
     # -- 3 execute ---------------------------------------------------------------------
 
     def execute(
-        self,
-        params: BaseModel,
-        ctx: Context,
-        guards: RunGuards,
-        *,
-        fresh_state: Callable[[], dict[str, Any]],
+        self, params: BaseModel, *, fresh_state: Callable[[], dict[str, Any]]
     ) -> tuple[Any, bool]:
         """Gate 3: ``run()`` with retries, then ``fallback()``; return (output, degraded).
 
         Each attempt starts from the state (and ``ctx.memory``) as loaded: only
         a successful attempt's changes are kept.
         """
+        run, ctx, guards = self.run, self.run.ctx, self.run.guards
 
         def attempt() -> Any:
-            ctx.restart(fresh_state())
+            run.restart(fresh_state())
             guards.new_attempt()
             output = self.call_agent("run()", self.code.run, params, ctx)
             _raise_if_stopped(guards)
@@ -160,7 +146,7 @@ class Gatekeeper:
                 raise
             cause = exc.__cause__ or exc
             self.log.warning("run.degraded", error=exc.message)
-            ctx.restart(fresh_state())
+            run.restart(fresh_state())
             try:
                 output = self.call_agent("fallback()", fallback, params, ctx, cause)
             except AgentCodeFailed as fallback_exc:
@@ -192,8 +178,9 @@ class Gatekeeper:
 
     # -- 4 output ----------------------------------------------------------------------
 
-    def check_output(self, output: Any, ctx: Context, guards: RunGuards) -> BaseModel:
+    def check_output(self, output: Any) -> BaseModel:
         """Gate 4: the Result model, then ``validate()``; a rejection rolls back."""
+        ctx = self.run.ctx
         try:
             result = self._as_result(output)
             self._check_confidence(result)
@@ -210,7 +197,7 @@ class Gatekeeper:
                     ) from cause
         except OutputRejected as rejected:
             self.log.warning("gate.rejected", stage="output", errors=rejected.errors)
-            self.roll_back(output, ctx, guards)
+            self.roll_back(output)
             raise
         return result
 
@@ -226,18 +213,18 @@ class Gatekeeper:
                 f"{self.name}: output rejected: {error}", agent=self.name, errors=[error]
             )
 
-    def roll_back(self, output: Any, ctx: Context, guards: RunGuards) -> None:
+    def roll_back(self, output: Any) -> None:
         """Call ``rollback()`` on a rejected output, then undo the run's committed actions."""
         rollback = self.code.hook("rollback")
         if rollback is not None:
             self.log.info("rollback.started")
             try:
-                self.call_agent("rollback()", rollback, output, ctx)
+                self.call_agent("rollback()", rollback, output, self.run.ctx)
             except AgentCodeFailed as exc:
                 self.log.error("rollback.failed", error=exc.message)
             else:
                 self.log.info("rollback.finished")
-        guards.undo_committed(self.call_agent)
+        self.run.guards.undo_committed(self.call_agent)
 
     def _as_result(self, output: Any) -> BaseModel:
         model = self.code.result_model
@@ -264,7 +251,7 @@ class Gatekeeper:
 
     # -- 5 route -----------------------------------------------------------------------
 
-    def route(self, result: BaseModel, ctx: Context, guards: RunGuards) -> str:
+    def route(self, result: BaseModel) -> str:
         """Gate 5: apply the result now, or say it must be held or escalated.
 
         Without an ``apply()`` hook there is nothing to route: the run is done.
@@ -276,15 +263,15 @@ class Gatekeeper:
         guard = self.spec.config.guard
         if confidence is not None and confidence < guard.auto_threshold:
             return HELD if confidence >= guard.review_threshold else ESCALATED
-        self.apply(result, ctx, guards)
+        self.apply(result)
         return APPLIED
 
-    def apply(self, result: BaseModel, ctx: Context, guards: RunGuards) -> None:
+    def apply(self, result: BaseModel) -> None:
         """Perform a result with the agent's ``apply()``, under the run's guards."""
         apply = self.code.hook("apply")
         if apply is not None:
-            self.call_agent("apply()", apply, result, ctx)
-            _raise_if_stopped(guards)
+            self.call_agent("apply()", apply, result, self.run.ctx)
+            _raise_if_stopped(self.run.guards)
 
     # -- calling agent code --------------------------------------------------------------
 

@@ -3,51 +3,49 @@
 One function for every run that executed, whether it ended in this process
 or died and was recovered by the next one, so both are counted alike: a run
 killed by its hard deadline trips the breaker like one that timed out here.
+The run is its :class:`~agentops.model.outcome.Outcome`: ``last_run`` is
+made from it here, and nowhere else.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from agentops.guards import breaker
 from agentops.model.state import ErrorRecord, LastRun
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from agentops.guards.failure import Failure
-    from agentops.model.outcome import CircuitChange
+    from agentops.model.outcome import CircuitChange, Outcome
     from agentops.model.state import AgentState
-    from agentops.model.status import RunStatus
     from agentops.project.config import Circuit as CircuitConfig
 
-__all__ = ["FinishedRun", "record_run"]
+__all__ = ["record_run"]
 
 
-class FinishedRun(NamedTuple):
-    """What is recorded of a run that executed."""
+def record_run(
+    state: AgentState,
+    run: Outcome,
+    circuit: CircuitConfig,
+    *,
+    failure: Failure | None = None,
+) -> CircuitChange | None:
+    """Record ``run`` in ``state``; return what it did to the circuit breaker.
 
-    run_id: str
-    status: RunStatus
-    started_at: datetime
-    finished_at: datetime
-    duration_s: float
-    message: str | None = None
-    """The one-line error (None for a success)."""
-    failure: Failure | None = None
-    """The classified failure the breaker compares (a failed run's)."""
-    degraded: bool = False
-
-
-def record_run(state: AgentState, run: FinishedRun, circuit: CircuitConfig) -> CircuitChange | None:
-    """Record ``run`` in ``state``; return what it did to the circuit breaker."""
+    ``run`` executed, so it has its start and end; its message is its error
+    unless it succeeded. ``failure`` is the classified failure the breaker
+    compares (a failed run's).
+    """
+    if run.started_at is None or run.finished_at is None:
+        raise ValueError(f"{run.run_id} never started: only a run that executed is recorded")
+    error = None if run.status.ok else run.message
     state.last_run = LastRun(
         run_id=run.run_id,
         started_at=run.started_at,
         finished_at=run.finished_at,
         status=run.status,
-        duration_s=max(0.0, run.duration_s),
-        error=run.message,
+        duration_s=max(0.0, run.duration_s or 0.0),
+        error=error,
         degraded=run.degraded,
     )
     state.metrics.count(run.status)
@@ -58,12 +56,12 @@ def record_run(state: AgentState, run: FinishedRun, circuit: CircuitConfig) -> C
     else:
         if run.status.failed:
             state.consecutive_failures += 1
-        if run.message is not None:
+        if error is not None:
             state.record_error(
                 ErrorRecord(
-                    at=run.finished_at, run_id=run.run_id, category=run.status, message=run.message
+                    at=run.finished_at, run_id=run.run_id, category=run.status, message=error
                 )
             )
     return breaker.record_end(
-        state.circuit, circuit, status=run.status, failure=run.failure, at=run.finished_at
+        state.circuit, circuit, status=run.status, failure=failure, at=run.finished_at
     )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import contextlib
 
     from agentops.model.ledger import Ledger
+    from agentops.model.outcome import Outcome
     from agentops.model.state import AgentState
 
 __all__ = [
@@ -65,6 +66,18 @@ class Attempt(BaseModel):
     exit_code: int
     reason: str | None = None
     scheduled: bool = False
+
+    @classmethod
+    def of(cls, outcome: Outcome, *, at: datetime, scheduled: bool) -> Attempt:
+        """The attempt that ended in ``outcome``, at ``at``; ``scheduled`` if cron started it."""
+        return cls(
+            at=at,
+            run_id=outcome.run_id,
+            status=outcome.status,
+            exit_code=outcome.exit_code,
+            reason=outcome.reason,
+            scheduled=scheduled,
+        )
 
 
 class Pause(BaseModel):
