@@ -23,6 +23,7 @@ from agentops.cli._common import (
     short_time,
 )
 from agentops.errors import AgentOpsError
+from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
     from agentops.ops.check import Problem
@@ -105,7 +106,7 @@ def cron(ctx: click.Context, action: str | None) -> None:
                 say(str(problem))
             fail(
                 "cron --install refused: agentops check found a problem; the crontab is unchanged",
-                78,
+                ExitCode.CONFIG,
             )
         wanted = crontab.with_block(current, project.home, _crontab_lines(project))
     if action == "diff":
@@ -143,7 +144,7 @@ def check(ctx: click.Context, as_json: bool) -> None:
             click.echo(str(problem))
         if not problems:
             click.echo(f"{len(project.agent_names())} agent(s), no problem found")
-    sys.exit(78 if problems else 0)
+    sys.exit(ExitCode.CONFIG if problems else ExitCode.OK)
 
 
 def _problems(project: Project, *, crontab_text: str | None) -> list[Problem]:
@@ -227,6 +228,6 @@ def init(ctx: click.Context, name: str, template: str) -> None:
     if template == "llm" and "main" not in project.config.models:
         click.echo(
             "then: declare the model 'main' (or name yours in its agent.toml) in "
-            "agentops.toml [models], with its provider: README, Models"
+            "agentops.toml [models], with its provider: docs/models.md"
         )
     click.echo(f"next: pytest agents/{name} && agentops run {name}")

@@ -99,7 +99,7 @@ class Memory:
         self._run.note(text, tags=tags, importance=importance)
 
     def relevant(self, query: str, k: int = 5) -> list[Note]:
-        """The ``k`` notes most relevant to ``query``, best first (see the README's ranking).
+        """The ``k`` notes most relevant to ``query``, best first (docs/memory.md: the ranking).
 
         Only notes holding a word of ``query`` are candidates; the notes this
         attempt made count as if already written.

@@ -175,7 +175,7 @@ timeout = "2m"
 text = "agentops runs agents from cron: safely, with budgets, retries and logs."
 
 [llm]
-model = "main"               # declared in agentops.toml [models]: see the README, "Models"
+model = "main"               # declared in agentops.toml [models]: see docs/models.md
 max_tokens = 300
 cache = "24h"
 
