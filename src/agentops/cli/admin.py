@@ -75,9 +75,9 @@ def state() -> None:
 @reports_errors
 def state_show(ctx: click.Context, agent: str) -> None:
     """Print AGENT's state, with a crashed run's journal folded in (in memory only)."""
-    from agentops.ops.admin import read_state  # noqa: PLC0415
+    from agentops.ops.admin import current_state  # noqa: PLC0415
 
-    click.echo(read_state(project_of(ctx), agent).model_dump_json(indent=2))
+    click.echo(current_state(project_of(ctx), agent).model_dump_json(indent=2))
 
 
 @state.command(name="diff")
@@ -147,7 +147,7 @@ def ledger(
         raise click.UsageError("--resolve KEY needs one of --done or --redo")
     else:
         report(admin.resolve_action(project_of(ctx), agent, key, done=done, action=action))
-    rows = admin.read_ledger(project_of(ctx), agent).rows(every=every)
+    rows = admin.current_ledger(project_of(ctx), agent).rows(every=every)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -41,14 +41,14 @@ def review() -> None:
 def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
     """List held results, of AGENT or of every agent."""
     from agentops.errors import AgentOpsError  # noqa: PLC0415
-    from agentops.ops.admin import read_state  # noqa: PLC0415
+    from agentops.ops.admin import current_state  # noqa: PLC0415
 
     project = project_of(ctx)
     names = [agent] if agent is not None else project.agent_names()
     rows, problems = [], []
     for name in names:
         try:
-            held = read_state(project, name).review
+            held = current_state(project, name).review
         except AgentOpsError as exc:
             if agent is not None:  # the one asked for
                 raise

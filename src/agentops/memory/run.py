@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from agentops._infra.clock import Clock
     from agentops._infra.fs import FileSystem
     from agentops._infra.redact import Redactor
-    from agentops.project.config import Memory as MemoryConfig
+    from agentops.project.config import MemoryConfig
 
 __all__ = ["MAX_NOTE_CHARS", "MAX_TAGS", "Memory", "Note", "RunMemory"]
 

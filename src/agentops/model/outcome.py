@@ -3,7 +3,7 @@
 The runner fills an :class:`Outcome` with facts (the status, the exit code,
 why, whether the circuit changed, what was spent) rather than only a message,
 so that every reader decides from the same facts. It is the one account of
-how a run ended: the state's ``last_run`` (:func:`agentops.run.record.record_run`)
+how a run ended: the state's ``last_run`` (:func:`agentops.run.ending.record_run`)
 and the store's last attempt (:meth:`agentops.store.base.Attempt.of`) are
 made from it, and the test kit hands it to tests as it is.
 """

@@ -45,9 +45,9 @@ if TYPE_CHECKING:
     from agentops.store import Store
 
 __all__ = [
+    "current_ledger",
+    "current_state",
     "pause",
-    "read_ledger",
-    "read_state",
     "reject_held",
     "reset_circuit",
     "reset_guards",
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 
-def read_state(project: Project, name: str, *, store: Store | None = None) -> AgentState:
+def current_state(project: Project, name: str, *, store: Store | None = None) -> AgentState:
     """The agent's state, without taking its lease (commits are atomic).
 
     A journal left by a run that died, or by one still running, is folded in
@@ -67,7 +67,7 @@ def read_state(project: Project, name: str, *, store: Store | None = None) -> Ag
     return _read(project, name, store, with_ledger=False)[0]
 
 
-def read_ledger(project: Project, name: str, *, store: Store | None = None) -> Ledger:
+def current_ledger(project: Project, name: str, *, store: Store | None = None) -> Ledger:
     """The agent's ledger, with a running or crashed run's journal folded in (in memory)."""
     ledger = _read(project, name, store, with_ledger=True)[1]
     assert ledger is not None  # noqa: S101 - asked for

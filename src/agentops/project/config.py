@@ -34,14 +34,14 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "NOTIFY_KINDS",
     "AgentConfig",
-    "Circuit",
+    "CircuitConfig",
     "Defaults",
     "Guard",
-    "Ledger",
+    "LedgerConfig",
     "Limits",
     "Llm",
     "Logs",
-    "Memory",
+    "MemoryConfig",
     "ModelSpec",
     "Notify",
     "Permissions",
@@ -103,14 +103,14 @@ class Retry(_Section):
         return self
 
 
-class Circuit(_Section):
+class CircuitConfig(_Section):
     """``[circuit]``: stop running after the same failure repeats."""
 
     failures: Annotated[int, Field(strict=True, ge=1)] = 2
     cooldown: PositiveDuration = 3600.0
 
 
-class Ledger(_Section):
+class LedgerConfig(_Section):
     """``[ledger]``: how long guarded actions are remembered."""
 
     keep: PositiveDuration = DEFAULT_KEEP_S
@@ -168,7 +168,7 @@ class Llm(_Section):
         return chain + [m for m in self.fallbacks if m not in chain]
 
 
-class Memory(_Section):
+class MemoryConfig(_Section):
     """``[memory]``: long-term notes and how ``relevant()`` ranks them."""
 
     keep_notes: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1000
@@ -189,12 +189,12 @@ class AgentConfig(_Section):
     params: dict[str, Any] = {}
     limits: Limits = Limits()
     retry: Retry = Retry()
-    circuit: Circuit = Circuit()
-    ledger: Ledger = Ledger()
+    circuit: CircuitConfig = CircuitConfig()
+    ledger: LedgerConfig = LedgerConfig()
     guard: Guard = Guard()
     permissions: Permissions = Permissions()
     llm: Llm = Llm()
-    memory: Memory = Memory()
+    memory: MemoryConfig = MemoryConfig()
 
     _keep_s: float = PrivateAttr(DEFAULT_KEEP_S)
 
@@ -236,12 +236,12 @@ class Defaults(_Section):
     grace: PositiveDuration | None = None
     limits: Limits | None = None
     retry: Retry | None = None
-    circuit: Circuit | None = None
-    ledger: Ledger | None = None
+    circuit: CircuitConfig | None = None
+    ledger: LedgerConfig | None = None
     guard: Guard | None = None
     permissions: Permissions | None = None
     llm: Llm | None = None
-    memory: Memory | None = None
+    memory: MemoryConfig | None = None
 
 
 NotifyKind = Literal["failure", "circuit_open", "escalated", "stale", "budget", "recovered"]

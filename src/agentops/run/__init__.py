@@ -9,7 +9,7 @@ run, and what backs ``ctx``). Around it:
 - :mod:`.invocation`: the lease, the log, the output capture, the attempt's
   trace and the notification after it; turns errors into outcomes;
 - :mod:`.gatekeeper`: the numbered gates; :mod:`.loader` imports the agent's code;
-- :mod:`.record`: a finished run recorded in the state; :mod:`.commit`: what
+- :mod:`.ending`: a finished run recorded in the state; :mod:`.commit`: what
   a run keeps, committed in order (state and ledger, then notes);
 - :mod:`.recovery` folds in what a dead run left; :mod:`.deadline` ends a run
   stuck past its timeout; :mod:`.dryrun` is a dry run's journal;

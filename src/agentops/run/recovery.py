@@ -9,7 +9,7 @@ invocation (:mod:`agentops.run.invocation`) looks for what a dead run left behin
 - its **deadline marker** (:mod:`agentops.run.deadline`): the run was ended by
   its hard deadline, or abandoned for swallowing its stop.
 
-The dead run is then recorded like any run (:func:`agentops.run.record.record_run`),
+The dead run is then recorded like any run (:func:`agentops.run.ending.record_run`),
 from its :class:`~agentops.model.outcome.Outcome`: as ``timeout`` if its
 deadline ended it, so the breaker counts it, else as ``crashed``. Recording is
 idempotent: a run already recorded is not again.
@@ -27,7 +27,7 @@ from agentops.model.journal import needs_ledger, recover
 from agentops.model.outcome import Outcome
 from agentops.model.status import RunStatus
 from agentops.run.deadline import hard_deadline_s
-from agentops.run.record import record_run
+from agentops.run.ending import record_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -40,10 +40,10 @@ from agentops.model.state import Held
 from agentops.model.status import ExitCode, RunStatus
 from agentops.project.schedule import cron_zone, previous_run
 from agentops.run.commit import keep_memory, kept_data, save, save_notes
+from agentops.run.ending import record_run
 from agentops.run.gatekeeper import APPLIED, ESCALATED, HELD, Gatekeeper
 from agentops.run.invocation import Invocation
 from agentops.run.options import RunOptions
-from agentops.run.record import record_run
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from agentops.guards.failure import Failure
     from agentops.model.outcome import CircuitChange, Outcome
     from agentops.model.state import AgentState
-    from agentops.project.config import Circuit as CircuitConfig
+    from agentops.project.config import CircuitConfig
 
 __all__ = ["record_run"]
 
