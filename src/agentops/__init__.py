@@ -42,7 +42,7 @@ if _typing.TYPE_CHECKING:
         RunHook,
         ValidateHook,
     )
-    from agentops.llm.client import Completion
+    from agentops.llm.completion import Completion
     from agentops.memory.notes import Note
 
 __all__ = [
@@ -68,7 +68,7 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "ApplyHook": "agentops.hooks",
-    "Completion": "agentops.llm.client",
+    "Completion": "agentops.llm.completion",
     "Context": "agentops.context",
     "FallbackHook": "agentops.hooks",
     "LLMError": "agentops.errors",

@@ -42,6 +42,7 @@ from agentops.llm._prompt import ask_for_json, check_temperature, messages_of, p
 from agentops.llm._replies import Replies
 from agentops.llm._send import ModelFailed, Sender, Unsupported
 from agentops.llm.cache import request_key
+from agentops.llm.completion import Completion
 from agentops.llm.content import MAX_UNTRUSTED_CHARS, filter_reply, wrap_untrusted
 from agentops.llm.providers import wire_format
 from agentops.llm.providers.base import ChatRequest
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
     from agentops.model.state import Metrics
     from agentops.project.config import Llm, Retry
 
-__all__ = ["Completion", "LLMClient"]
+__all__ = ["LLMClient"]
 
 _S = TypeVar("_S", bound=BaseModel)
 
@@ -71,46 +72,6 @@ _PLAINER: dict[str | None, Structured] = {"json_schema": "json_object", "json_ob
 """How to ask for a schema once a provider refused the way it was asked."""
 
 _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_-]")
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """A model's reply, and what it cost."""
-
-    text: str | None
-    """The reply, secrets and personal data redacted (``[guard] pii``); None when the
-    model wrote nothing."""
-    parsed: Any
-    """With ``schema``: the reply as that pydantic model; else None."""
-    model: str
-    """The model that answered (its name in ``[models]``)."""
-    tokens_in: int
-    """The prompt's tokens (the provider's count; an estimate where it gave none)."""
-    tokens_out: int
-    """The reply's tokens, hidden reasoning included."""
-    cost_usd: float | None
-    """What it cost (0 from the cache; None for a model without prices)."""
-    cached: bool
-    """Whether it came from the cache (or an earlier attempt of this run): nothing was sent."""
-    latency_ms: float
-    """How long the request took, from sending it to its answer (0 from the cache)."""
-    finish_reason: str | None = "stop"
-    """Why the model stopped, the same word whatever the provider: ``stop``, ``length``
-    (the output limit), ``content_filter``, ``tool_calls``, ``refusal``, ``other``;
-    None when the provider did not say."""
-    raw_finish_reason: str | None = None
-    """The same in the provider's own word (``end_turn``, ``max_tokens``...)."""
-    truncated: bool = False
-    """Whether the text is not the whole answer: cut at the output limit, withheld by
-    a content filter, or empty (``llm.truncated`` says which)."""
-    refusal: str | None = None
-    """The model's refusal, when it refused (on :class:`~agentops.errors.ReplyRefused`)."""
-    tokens_cached: int = 0
-    """Of ``tokens_in``, those read from the provider's prompt cache."""
-    tokens_cache_write: int = 0
-    """Of ``tokens_in``, those written to the provider's prompt cache."""
-    tokens_reasoning: int = 0
-    """Of ``tokens_out``, those the model spent thinking."""
 
 
 class _TooLarge(ModelFailed):
@@ -269,9 +230,7 @@ class LLMClient:
 
     # -- one model ---------------------------------------------------------------------
 
-    def _complete_with(
-        self, route: Route, messages: list[dict[str, str]], ask: _Ask
-    ) -> Completion:
+    def _complete_with(self, route: Route, messages: list[dict[str, str]], ask: _Ask) -> Completion:
         wire = wire_format(route.kind)
         request = ChatRequest(
             model=route.model,
@@ -336,9 +295,7 @@ class LLMClient:
             self._replies.store(key, paid, text or "")
         return self._completed(route, paid, text, parsed, cached=cached, truncated=cut is not None)
 
-    def _ask_plainer(
-        self, route: Route, request: ChatRequest, refused: Unsupported
-    ) -> ChatRequest:
+    def _ask_plainer(self, route: Route, request: ChatRequest, refused: Unsupported) -> ChatRequest:
         # The model will not take the schema as it was asked for: ask more plainly,
         # now and for the rest of the run (the prompt still asks for it in words).
         plainer = _PLAINER.get(request.structured)
