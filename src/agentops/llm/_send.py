@@ -146,7 +146,7 @@ class Sender:
 
         :class:`Unsupported` when the provider refused a part of the request.
         """
-        call = _Call(route, wire, request, built)
+        call = _Call(route, wire, request, built, self._redactor)
         attempt = 0
 
         def attempt_once() -> Paid:
@@ -252,33 +252,35 @@ class Sender:
         latency_ms: float,
         attempt: int,
     ) -> None:
-        details: dict[str, object] = {
-            name: value
+        line: dict[str, str | float | None] = {
+            "model": call.logged_name,
+            "tokens_in": usage.input_tokens,
+            "tokens_out": usage.output_tokens,
+            "cost_usd": cost,
+            "latency_ms": latency_ms,
+            "cached": False,
+            "attempt": attempt,
+            "finish_reason": None if reply.finish_reason is None else str(reply.finish_reason),
+        }
+        line.update(
+            (name, value)
             for name, value in (
                 ("tokens_cached", usage.cached_tokens),
                 ("tokens_cache_write", usage.cache_write_tokens),
                 ("tokens_reasoning", usage.reasoning_tokens),
             )
             if value
-        }
-        if self._config.log_bodies:
-            details["request"] = [
-                {**message, "content": self._loggable(message["content"])}
-                for message in call.request.messages
-            ]
-            details["reply"] = None if reply.text is None else self._loggable(reply.text)
-        self._log.info(
-            "llm.call",
-            model=call.route.name,
-            tokens_in=usage.input_tokens,
-            tokens_out=usage.output_tokens,
-            cost_usd=cost,
-            latency_ms=latency_ms,
-            cached=False,
-            attempt=attempt,
-            finish_reason=reply.finish_reason,
-            **details,
         )
+        if not self._config.log_bodies:
+            # Numbers, and words redacted already: the line needs no second pass.
+            self._log.info_redacted("llm.call", **line)
+            return
+        request = [
+            {**message, "content": self._loggable(message["content"])}
+            for message in call.request.messages
+        ]
+        reply_text = None if reply.text is None else self._loggable(reply.text)
+        self._log.info("llm.call", **line, request=request, reply=reply_text)
 
     def _tell_failed(self, route: Route, attempt: int, exc: Exception) -> None:
         failure = _failure_of(exc)
@@ -316,6 +318,7 @@ class _Call:
         "content",
         "estimate_in",
         "headers",
+        "logged_name",
         "request",
         "route",
         "wire",
@@ -324,9 +327,15 @@ class _Call:
     )
 
     def __init__(
-        self, route: Route, wire: WireFormat, request: ChatRequest, built: WireRequest
+        self,
+        route: Route,
+        wire: WireFormat,
+        request: ChatRequest,
+        built: WireRequest,
+        redactor: Redactor,
     ) -> None:
         self.route = route
+        self.logged_name = str(redactor.value(route.name))
         self.wire = wire
         self.request = request
         self.built = built

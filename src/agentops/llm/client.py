@@ -130,6 +130,7 @@ class LLMClient:
             loggable=self._loggable,
         )
         self._learned: dict[str, Structured] = {}  # model: how it takes a schema, this run
+        self._routes: dict[str, Route] = {}  # what a model name means does not change in a run
 
     @property
     def config(self) -> Llm:
@@ -188,8 +189,7 @@ class LLMClient:
         too_large = 0
         for name in chain:
             try:
-                # ValueError if it cannot be called as configured (routes.route)
-                return self._complete_with(self._route(name), messages, ask)
+                return self._complete_with(self._route_of(name), messages, ask)
             except ModelFailed as exc:
                 too_large += isinstance(exc, _TooLarge)
                 failures.append(f"{name}: {exc}")
@@ -321,6 +321,13 @@ class LLMClient:
             model=route.name,
             completion=replace(completion, refusal=refusal),
         )
+
+    def _route_of(self, name: str) -> Route:
+        """``name``'s route; ``ValueError`` if it cannot be called as configured (asked again)."""
+        found = self._routes.get(name)
+        if found is None:
+            found = self._routes[name] = self._route(name)
+        return found
 
     def _fit(
         self, route: Route, messages: list[dict[str, str]], max_tokens: int
