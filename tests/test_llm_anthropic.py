@@ -337,6 +337,25 @@ def test_a_bad_key_is_an_error_with_the_apis_words_on_stderr(project, run_agento
     assert "HTTP 401 Unauthorized: authentication_error: invalid x-api-key" in lines[0]
 
 
+def test_an_anthropic_reply_is_cached_like_any_other(project, clock, claude, gpt):
+    """cache = "1h": the second run's same request is answered from the cache, for nothing."""
+    asker(project, claude, gpt, llm='cache = "1h"')
+    claude.script(message("kept", usage=(30, 6), cache_read=10))
+    assert run(project, clock)[0].exit_code == 0
+    clock.advance(minutes=5)
+    assert run(project, clock)[0].exit_code == 0
+    assert len(claude.requests) == 1
+    (got,) = result_of(project)["replies"]
+    assert (got["text"], got["cached"], got["cost_usd"], got["tokens_cached"]) == (
+        "kept",
+        True,
+        0.0,
+        10,
+    )
+    metrics = project.state("asker")["metrics"]
+    assert metrics["llm_usd_saved"] == pytest.approx(cost(30, 6, read=10))
+
+
 # -- across providers, and the key ------------------------------------------------------
 
 
