@@ -115,8 +115,9 @@ class OpenAIChat:
             if error is None or "choices" in body:
                 return None
             status = _status_named(error)
-        kind = _kind(error)
-        transient = (status in _RETRIED or status >= _SERVER_ERROR) and kind not in _OUT_OF_QUOTA
+        transient = (status in _RETRIED or status >= _SERVER_ERROR) and not (
+            _kinds(error) & _OUT_OF_QUOTA
+        )
         message = error_message(body, content)
         return WireError(
             status=status,
@@ -189,15 +190,11 @@ def _usage(usage: object) -> Usage:
     )
 
 
-def _kind(error: object) -> str | None:
-    """The error's ``code`` (when a word) or ``type``."""
+def _kinds(error: object) -> set[str]:
+    """The words an error names itself by: its ``code`` (when a word) and its ``type``."""
     if not isinstance(error, dict):
-        return None
-    for key in ("code", "type"):
-        value = error.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
+        return set()
+    return {value for key in ("code", "type") if isinstance(value := error.get(key), str)}
 
 
 def _status_named(error: object) -> int:
@@ -216,10 +213,11 @@ def _status_named(error: object) -> int:
 def _unsupported(error: object, message: str | None) -> Unsupported | None:
     """What of the request a 400 says the model does not take, if it says so."""
     said = f"{error.get('param') if isinstance(error, dict) else ''} {message or ''}".lower()
-    if "max_completion_tokens" in said or ("max_tokens" in said and "unsupported" in said):
+    refused = "unsupported" in said or "not supported" in said
+    if refused and ("max_tokens" in said or "max_completion_tokens" in said):
         return "token_param"
     if "response_format" in said or "json_schema" in said or "json_object" in said:
-        return "structured"
+        return "structured"  # refused, or a schema it cannot hold: asked more plainly either way
     return None
 
 
