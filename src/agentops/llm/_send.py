@@ -138,6 +138,7 @@ class Sender:
         self._redactor = redactor
         self._metrics = metrics
         self._loggable = loggable
+        self._logged_names: dict[str, str] = {}  # a model's name as the log may hold it
 
     def send(
         self, route: Route, wire: WireFormat, request: ChatRequest, built: WireRequest
@@ -146,7 +147,10 @@ class Sender:
 
         :class:`Unsupported` when the provider refused a part of the request.
         """
-        call = _Call(route, wire, request, built, self._redactor)
+        logged = self._logged_names.get(route.name)
+        if logged is None:  # redacted once: llm.call is written without a second pass
+            logged = self._logged_names[route.name] = str(self._redactor.value(route.name))
+        call = _Call(route, wire, request, built, logged_name=logged)
         attempt = 0
 
         def attempt_once() -> Paid:
@@ -332,10 +336,11 @@ class _Call:
         wire: WireFormat,
         request: ChatRequest,
         built: WireRequest,
-        redactor: Redactor,
+        *,
+        logged_name: str,
     ) -> None:
         self.route = route
-        self.logged_name = str(redactor.value(route.name))
+        self.logged_name = logged_name
         self.wire = wire
         self.request = request
         self.built = built
