@@ -277,7 +277,7 @@ def test_with_a_schema_a_cut_reply_is_asked_again_then_the_next_model(project, c
 def test_a_refusal_raises_reply_refused_and_its_usage_settles_the_reservation(
     project, clock, server
 ):
-    """content null, a refusal: ReplyRefused with its words, llm.call, 14 tokens paid, not 1,040."""
+    """content null, a refusal: ReplyRefused with its words, llm.call; its 14 tokens paid."""
     asker(project, server)
     server.default = reply(
         None, refusal="I can't help with that.", usage=(11, 3), finish_reason="stop"

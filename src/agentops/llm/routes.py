@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from agentops.llm.providers.base import Structured, Usage
     from agentops.project.config import AgentConfig, ProjectConfig
 
+__all__ = ["CACHE_WRITE_MARKUP", "Route", "model_problems", "models_of", "problems", "route"]
+
 CACHE_WRITE_MARKUP = 1.25
 """A cache write's price over input's when the model names none: Anthropic's five-minute cache."""
-
-__all__ = ["Route", "model_problems", "models_of", "problems", "route"]
 
 
 @dataclass(frozen=True, slots=True)
