@@ -357,6 +357,8 @@ class _Call:
 def _estimated(reply: ChatReply, estimate_in: int) -> Usage:
     """The reply's usage, an estimate where it says nothing: never zero."""
     usage = reply.usage
+    if usage.input_tokens and usage.output_tokens:  # the provider said both: the common case
+        return usage
     return replace(
         usage,
         input_tokens=usage.input_tokens or estimate_in,
