@@ -291,25 +291,58 @@ class Provider(_Section):
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     """The environment variable holding the key (keys never live in files); none: no key."""
     kind: str = "openai"
-    """Its wire format: ``openai`` (``/chat/completions``, the default). Whether agentops
-    knows the kind is checked with the models (``agentops check``, and before a run)."""
+    """Its wire format: ``openai`` (``/chat/completions``, the default) or ``anthropic``
+    (the Messages API). Whether agentops knows the kind is checked with the models
+    (``agentops check``, and before a run)."""
 
 
 class ModelSpec(_Section):
-    """``[models."NAME"]``: a model of a provider, its prices and its context window."""
+    """``[models."NAME"]``: a model of a provider, its prices, its window, and how it is asked."""
 
     provider: str
     name: str
     input_usd_per_mtok: Money | None = None
     output_usd_per_mtok: Money | None = None
+    cache_read_usd_per_mtok: Money | None = None
+    """Prompt tokens read from the provider's cache; unset: priced as input (a bound)."""
+    cache_write_usd_per_mtok: Money | None = None
+    """Prompt tokens written to the provider's cache; unset: 1.25 times input, what
+    Anthropic charges for its five-minute cache."""
     context_window: Annotated[int, Field(strict=True, ge=256)] | None = None
+    token_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"  # noqa: S105
+    """The parameter carrying the output limit (OpenAI's reasoning models take only
+    ``max_completion_tokens``); Anthropic's API always takes ``max_tokens``."""
+    structured: Literal["json_schema", "json_object", "prompt"] | None = None
+    """How a schema is asked for: the schema itself, a JSON mode, or in words alone.
+    Unset: ``json_schema``, or ``prompt`` where ``json_mode = false``."""
     json_mode: bool = True
-    """Whether the provider takes ``response_format`` for JSON replies."""
+    """The older spelling: false is ``structured = "prompt"``."""
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = (
+        None
+    )
+    """How hard a reasoning model thinks (OpenAI's ``reasoning_effort``, Anthropic's
+    ``effort``); unset: the provider's default."""
+
+    @model_validator(mode="after")
+    def _one_structured(self) -> ModelSpec:
+        if not self.json_mode and self.structured not in (None, "prompt"):
+            raise ValueError(
+                f"json_mode = false and structured = {self.structured!r} disagree: "
+                "keep structured alone"
+            )
+        return self
 
     @property
     def priced(self) -> bool:
         """Whether both prices are known, so a call's cost can be computed."""
         return self.input_usd_per_mtok is not None and self.output_usd_per_mtok is not None
+
+    @property
+    def structured_output(self) -> Literal["json_schema", "json_object", "prompt"]:
+        """How a schema is asked for, ``json_mode`` taken into account."""
+        if self.structured is not None:
+            return self.structured
+        return "json_schema" if self.json_mode else "prompt"
 
 
 class ProjectConfig(_Section):
