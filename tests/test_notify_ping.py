@@ -310,3 +310,34 @@ def test_the_service_refuses_a_rid_that_is_not_a_uuid(hc):
     run_id = "20261122T120000Z-abcdef"
     assert httpx.get(signal_url(url, "start", rid=run_id)).status_code == 400
     assert httpx.get(signal_url(url, "start", rid=rid_of("agent", run_id))).status_code == 200
+
+
+LOGGING_AGENT = """
+import logging
+from pydantic import BaseModel
+from agentops import Context
+
+logging.basicConfig(level=logging.INFO)  # httpx then logs every request, its URL whole
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    pass
+
+def run(params: Params, ctx: Context) -> Result:
+    return Result()
+"""
+
+
+def test_a_ping_an_agent_logs_is_redacted(project, run_agentops, hc):
+    """An agent that turns logging on hears httpx quote the ping's URL: it is logged redacted."""
+    url = hc.new_check()
+    token = url.rsplit("/", 1)[1]
+    project.add_agent("agent", LOGGING_AGENT, f'[notify]\nping = "{url}?create=0"\n')
+    result = run_agentops("run", "agent")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    quoted = [e for e in logged(project, "agent.output") if "HTTP Request" in e["line"]]
+    assert quoted, "httpx logged the start ping"
+    assert all("[REDACTED]" in e["line"] for e in quoted)
+    assert token not in project.log_path("agent").read_text()

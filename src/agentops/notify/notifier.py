@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from agentops.model.status import RunStatus
 from agentops.notify._tail import run_lines
 from agentops.notify.channels import ChannelSetup, Notification, channels_for, host_of
+from agentops.notify.channels.ping import secret_forms
 from agentops.notify.channels.webhook import TIMEOUT_S
 from agentops.notify.policy import NotifyPolicy, kinds_of
 from agentops.notify.slow import slow_run
@@ -65,6 +66,8 @@ class Notifier:
         """
         self.policy = NotifyPolicy(config, store, clock=clock, log=log)
         ping = None if agent is None else agent.notify.ping
+        if ping is not None:  # it holds the check's token: redacted wherever it is quoted
+            redactor.add(secret_forms(ping))
         setup = ChannelSetup(config=config, log=log, transport=transport, ping=ping)
         self.channels: list[Channel] = channels_for(setup)
         """The channels that hear the policy's alerts."""

@@ -37,7 +37,15 @@ if TYPE_CHECKING:
     from agentops._infra.log import EventLogger
     from agentops.notify.channels.base import ChannelSetup, Notification
 
-__all__ = ["MAX_BODY_BYTES", "TIMEOUT_S", "PingChannel", "ping_channels", "rid_of", "signal_url"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "TIMEOUT_S",
+    "PingChannel",
+    "ping_channels",
+    "rid_of",
+    "secret_forms",
+    "signal_url",
+]
 
 TIMEOUT_S = 5.0
 """The longest a ping may take: a run's start is never held up by more."""
@@ -61,6 +69,22 @@ def ping_channels(setup: ChannelSetup) -> list[PingChannel]:
 def rid_of(agent: str, run_id: str) -> str:
     """The UUID a run's pings carry as ``rid``, the same for its start and its end."""
     return str(uuid.uuid5(_RIDS, f"{agent}/{run_id}"))
+
+
+def secret_forms(url: str) -> list[str]:
+    """What of ``url`` is a secret wherever it is written: the URL, and it up to its path.
+
+    Every URL a ping is sent to begins with the second (what follows is a
+    signal and a query), so a line that quotes one (httpx logging its
+    requests, in an agent that turned logging on) is redacted too.
+    """
+    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a URL that cannot be split is never sent to
+        return [url]
+    return [url, urlunsplit(parts._replace(path=parts.path.rstrip("/"), query="", fragment=""))]
 
 
 def signal_url(url: str, signal: str, *, rid: str | None = None) -> str:
