@@ -78,11 +78,6 @@ class Notifier:
         self.log = log
         self.redactor = redactor
 
-    @property
-    def listening(self) -> bool:
-        """Whether any channel would hear anything."""
-        return bool(self.channels or self.run_channels)
-
     def started(self, agent: str, run_id: str) -> None:
         """Tell the channels that hear runs that ``run_id`` has started its work."""
         if self.run_channels:
