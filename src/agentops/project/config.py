@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "NOTIFY_KINDS",
     "AgentConfig",
+    "AgentNotify",
     "CircuitConfig",
     "Defaults",
     "Guard",
@@ -178,6 +179,17 @@ class MemoryConfig(_Section):
     recency_half_life: PositiveDuration = 86400.0
 
 
+HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+
+
+class AgentNotify(_Section):
+    """``[notify]`` in agent.toml: the agent's own check, in the Healthchecks protocol."""
+
+    ping: HttpUrl | None = None
+    """The check's URL: ``/start`` when a run starts, the URL itself or ``/<exit code>`` at its
+    end. A secret (it holds the check's token): nothing says more of it than its host."""
+
+
 class AgentConfig(_Section):
     """``agents/<name>/agent.toml``: what the operator edits."""
 
@@ -186,6 +198,9 @@ class AgentConfig(_Section):
     timeout: PositiveDuration = DEFAULT_TIMEOUT_S
     grace: PositiveDuration | None = None
     """How late a scheduled run may succeed before ``agentops health`` calls it stale."""
+    expected_duration: PositiveDuration | None = None
+    """How long a run should take at most: a run that succeeds after longer is ``slow``."""
+    notify: AgentNotify = AgentNotify()
     params: dict[str, Any] = {}
     limits: Limits = Limits()
     retry: Retry = Retry()
@@ -197,6 +212,16 @@ class AgentConfig(_Section):
     memory: MemoryConfig = MemoryConfig()
 
     _keep_s: float = PrivateAttr(DEFAULT_KEEP_S)
+
+    @model_validator(mode="after")
+    def _expected_within_the_timeout(self) -> AgentConfig:
+        # A run is stopped at its timeout: it could never be told as slow.
+        if self.expected_duration is not None and self.expected_duration >= self.timeout:
+            raise ValueError(
+                f"expected_duration ({self.expected_duration:g}s) must be shorter than "
+                f"timeout ({self.timeout:g}s): a run is stopped at its timeout"
+            )
+        return self
 
     @model_validator(mode="after")
     def _keep_outlives_the_schedule(self) -> AgentConfig:
@@ -244,7 +269,7 @@ class Defaults(_Section):
     memory: MemoryConfig | None = None
 
 
-NotifyKind = Literal["failure", "circuit_open", "escalated", "stale", "budget", "recovered"]
+NotifyKind = Literal["failure", "circuit_open", "escalated", "stale", "budget", "slow", "recovered"]
 
 NOTIFY_KINDS: tuple[NotifyKind, ...] = (
     "failure",
@@ -252,11 +277,10 @@ NOTIFY_KINDS: tuple[NotifyKind, ...] = (
     "escalated",
     "stale",
     "budget",
+    "slow",
     "recovered",
 )
 """What a notification can be about."""
-
-HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
 
 
 class Notify(_Section):
@@ -265,6 +289,8 @@ class Notify(_Section):
     webhooks: list[HttpUrl] = []
     on: list[NotifyKind] = list(NOTIFY_KINDS)
     cooldown: PositiveDuration = 3600.0
+    manual_runs: bool = True
+    """Whether runs started by hand (without ``--scheduled``) notify: alerts and pings."""
 
 
 class Logs(_Section):

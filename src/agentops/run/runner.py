@@ -102,7 +102,7 @@ def _run(invocation: Invocation, overrides: Mapping[str, Any]) -> Outcome:
         started = services.clock()
         _admit(gate, run, started)
         run.open_journal(started, "run")
-        run.log.info("run.started", params=params.model_dump(mode="json"))
+        invocation.started(params=params.model_dump(mode="json"))  # logged, and pinged
         loaded = pydantic_core.to_json(run.state.data)
         ctx = run.open_context(started=started, params=params, data=pydantic_core.from_json(loaded))
         clock_start = time.monotonic()

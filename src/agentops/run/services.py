@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from agentops._infra.clock import Clock
     from agentops._infra.log import EventLogger
     from agentops.notify.notifier import Notifier
+    from agentops.project.config import AgentConfig
     from agentops.project.home import Project
     from agentops.run.options import RunOptions
     from agentops.store import Store
@@ -107,8 +108,12 @@ class RunServices:
         """The agent's log file."""
         return self.project.log_path(self.name)
 
-    def notifier(self) -> Notifier:
-        """The project's notifications, sent and remembered for this agent."""
+    def notifier(self, agent: AgentConfig | None = None) -> Notifier:
+        """The project's notifications, sent and remembered for this agent.
+
+        ``agent`` is its agent.toml, when it could be read: its own check (``[notify] ping``)
+        and its ``expected_duration``.
+        """
         from agentops.notify.notifier import Notifier  # noqa: PLC0415 - only projects that notify
 
         return Notifier(
@@ -118,6 +123,7 @@ class RunServices:
             log=self.log,
             redactor=self.redactor,
             transport=self.http_transport,
+            agent=agent,
         )
 
     def close(self) -> None:

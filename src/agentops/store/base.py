@@ -90,13 +90,19 @@ class Pause(BaseModel):
 
 
 class Notices(BaseModel):
-    """What people were told about an agent: when each kind was last sent, what is open."""
+    """What people were told about an agent: when each kind was last sent, what is open.
+
+    Fields added later have defaults, so a file an older agentops wrote still loads.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     sent: dict[str, UtcDatetime] = {}
+    """When each kind was last told (a repeat within one incident waits for the cooldown)."""
     open: list[str] = []
-    """Problems told about and not yet over: a success then sends ``recovered``, once."""
+    """The problems of the incident now open, each told: a success ends it with ``recovered``.
+
+    Empty when none is open: the next problem is news, and is told at once."""
 
 
 class Holder(NamedTuple):
