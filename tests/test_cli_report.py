@@ -24,7 +24,9 @@ from known_logs import ALPHA, BETA, HOSTILE_ERROR, expect, write_known_logs
 
 @pytest.fixture
 def known(project):
-    """alpha's and beta's logs in the project, stamped back from now."""
+    """Agents alpha and beta, and their logs, stamped back from now."""
+    project.add_agent("alpha")
+    project.add_agent("beta")
     write_known_logs(project.home / "logs", now=datetime.now(UTC))
     return project
 

@@ -198,14 +198,18 @@ def test_real_runs_agree_with_the_state(project, invoke):
     assert report.total["runs"] == 5
 
 
-def test_the_log_of_a_removed_agent_is_reported(project, invoke):
-    """Every agent, and every log of one no longer in agents/."""
+def test_the_log_of_a_removed_agent_is_reported_only_when_asked(project, invoke):
+    """Every agent; with removed, also every log of one no longer in agents/."""
     project.add_agent("hello")
     invoke("run", "hello")
     (project.home / "logs" / "gone.jsonl").write_text(
         (project.home / "logs" / "hello.jsonl").read_text().replace('"hello"', '"gone"')
     )
+    (project.home / "logs" / "rotated.jsonl.1").write_text("")
     (project.home / "logs" / "not-an-agent!.jsonl").write_text("")
-    report = build_report(Project(project.home), now=datetime.now(UTC), since_s=3600)
-    assert list(report.agents) == ["gone", "hello"]
+    (project.home / "logs" / "notes.txt").write_text("")
+    now = datetime.now(UTC)
+    report = build_report(Project(project.home), now=now, since_s=3600, removed=True)
+    assert list(report.agents) == ["gone", "hello", "rotated"]
     assert report.agents["gone"]["runs"] == 1
+    assert list(build_report(Project(project.home), now=now, since_s=3600).agents) == ["hello"]
