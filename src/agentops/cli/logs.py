@@ -147,11 +147,12 @@ class _Printer:
             click.echo(line.text)
             return
         from agentops._infra.terminal import printable  # noqa: PLC0415
-        from agentops.ops.logs import line_number  # noqa: PLC0415
 
-        lineno = line.lineno if line.lineno is not None else line_number(line.path, line.offset)
+        # Read from the end, a line's number is not known (counting would read
+        # the whole file): its byte offset says where it is instead.
+        where = f":{line.lineno}" if line.lineno is not None else f" at byte {line.offset}"
         # Kept off stdout, so that it stays JSON lines for jq and friends.
-        say(f"{line.path}:{lineno}: not a JSON line: {clip(printable(line.text), 500)}")
+        say(f"{line.path}{where}: not a JSON line: {clip(printable(line.text), 500)}")
 
     def _readable(self, agent: str, line: LogLine) -> None:
         from agentops._infra.log import console_renderer  # noqa: PLC0415

@@ -141,7 +141,7 @@ def backward(fd: int, end: int) -> Iterator[RawLine]:
             right = newline
         size += right
         carry = _keep(chunk[:right] + carry[: MAX_LINE_BYTES + 1], size)
-    if size:
+    if size or line_end != end:  # the first line (empty, if the file starts with a newline)
         yield RawLine(carry, 0, size, complete=line_end != end)
 
 

@@ -62,7 +62,6 @@ __all__ = [
     "agent_logs",
     "last_run_id",
     "level_rank",
-    "line_number",
     "line_time",
     "log_files",
     "open_log",
@@ -290,24 +289,6 @@ def scan_file(
                 continue
             if not raw.blank:
                 yield log_line(raw, path, lineno)
-    finally:
-        os.close(fd)
-
-
-def line_number(path: Path, offset: int) -> int | None:
-    """The number (from 1) of the line that starts at ``offset`` in ``path`` (None if gone)."""
-    fd = open_log(path)
-    if fd is None:
-        return None
-    try:
-        newlines, position = 0, 0
-        while position < offset:
-            chunk = pread(fd, path, position)[: offset - position]
-            if not chunk:
-                break
-            newlines += chunk.count(b"\n")
-            position += len(chunk)
-        return newlines + 1
     finally:
         os.close(fd)
 

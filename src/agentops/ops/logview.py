@@ -90,15 +90,15 @@ def open_views(
 
 def shown(views: list[View], *, count: int | None, follow: bool) -> Iterator[tuple[View, LogLine]]:
     """The lines the views pick now, merged by time if there are several; the last ``count``."""
-    streams = [
-        (
-            (view, line)
-            for line in view.chosen.select(view.reader.lines(partial=not follow, start=view.start))
-        )
-        for view in views
-    ]
+    streams = [_picked(view, partial=not follow) for view in views]
     lines = streams[0] if len(streams) == 1 else _merged(streams)
     return iter(collections.deque(lines, maxlen=count)) if count is not None else lines
+
+
+def _picked(view: View, *, partial: bool) -> Iterator[tuple[View, LogLine]]:
+    """The lines of ``view``'s log now that its filter picks, from where it starts."""
+    for line in view.chosen.select(view.reader.lines(partial=partial, start=view.start)):
+        yield view, line
 
 
 def followed(
