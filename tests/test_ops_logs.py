@@ -413,11 +413,15 @@ def test_following_several_logs_merges_what_they_append_by_time(tmp_path):
         write(b, line("new.first", at=T0 + timedelta(seconds=1)), "not json, goes with it")
 
     seen = []
+
+    def follow_all() -> None:
+        for view, entry in followed(views, sleep=Script(append)):
+            seen.append((view.agent, entry.event["event"] if entry.event else entry.text))
+
     try:
         assert list(shown(views, count=0, follow=True)) == []
         with pytest.raises(Script.Done):
-            for view, entry in followed(views, sleep=Script(append)):
-                seen.append((view.agent, entry.event["event"] if entry.event else entry.text))
+            follow_all()
     finally:
         for view in views:
             view.reader.close()

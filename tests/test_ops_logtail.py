@@ -313,7 +313,7 @@ def test_the_end_of_a_2_gb_log_is_read_under_a_memory_limit(project):
             capture_output=True,
             text=True,
             timeout=600,
-            preexec_fn=_limited,  # noqa: PLW1509 - only sets a limit, before exec
+            preexec_fn=_limited,
             check=False,
         )
         assert done.returncode == 0, done.stderr

@@ -37,7 +37,6 @@ from agentops.ops._logfile import (
     log_line,
     open_log,
     parse_line,
-    pread,
     raw_lines,
 )
 
