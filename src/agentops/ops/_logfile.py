@@ -37,7 +37,6 @@ __all__ = [
     "open_log",
     "parse_line",
     "pread",
-    "raw_lines",
 ]
 
 
@@ -94,18 +93,6 @@ def pread(fd: int, path: Path, position: int) -> bytes:
         return os.pread(fd, CHUNK, position)
     except OSError as exc:
         raise StateError(f"{path}: cannot read: {describe(exc)}") from exc
-
-
-def raw_lines(fd: int, path: Path, *, offset: int = 0) -> Iterator[RawLine]:
-    """The lines of ``fd`` from ``offset`` (a line's start) to its end, as bytes."""
-    splitter = Splitter(offset)
-    position = offset
-    while chunk := pread(fd, path, position):
-        position += len(chunk)
-        yield from splitter.feed(chunk)
-    last = splitter.flush()
-    if last is not None:
-        yield last
 
 
 def forward(fd: int, path: Path, *, offset: int = 0, partial: bool = True) -> Iterator[LogLine]:

@@ -29,7 +29,7 @@ from agentops._infra.fs import describe
 from agentops._infra.terminal import printable, printable_event
 from agentops._infra.timestamps import in_range
 from agentops.errors import StateError, UnknownAgent
-from agentops.ops._lines import backward, event_of, stamp_of
+from agentops.ops._lines import Splitter, backward, stamp_of
 from agentops.ops._logfile import (
     LogLine,
     Tail,
@@ -37,7 +37,7 @@ from agentops.ops._logfile import (
     log_line,
     open_log,
     parse_line,
-    raw_lines,
+    pread,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from structlog.dev import ConsoleRenderer
 
+    from agentops.ops._lines import RawLine
     from agentops.project.home import Project
 
 __all__ = [
@@ -268,10 +269,12 @@ def scan_file(
 
     Most of a log is lines a reader does not want (``http.request``...):
     telling them by the ``"event":"`` agentops writes third on every line is
-    several times cheaper than parsing them. So are lines stamped (to the
-    second) before ``older`` (``b"2026-11-22T03:10:00"``), if given. A line
-    that cannot be told that way (not JSON, written by another tool) is
-    parsed and given. Reading starts at ``offset`` (a line's start).
+    several times cheaper than parsing them. So are the lines stamped (to
+    the second) before ``older`` (``b"2026-11-22T03:10:00"``) at the start
+    of the file, if given: until the first that is not. A line that cannot
+    be told that way (not JSON, written by another tool) is parsed and
+    given. Reading starts at ``offset`` (a line's start); the lines given
+    do not say where they are in the file (their offset is 0).
     """
     wanted = {name.encode() for name in events}
     fd = open_log(path)
@@ -279,17 +282,39 @@ def scan_file(
         return
     try:
         lineno = 0 if offset == 0 else None
-        for raw in raw_lines(fd, path, offset=offset):
+        for data in _cut(fd, path, offset):
             lineno = None if lineno is None else lineno + 1
-            name = event_of(raw.data)
-            if name is not None and name not in wanted:
+            if not isinstance(data, bytes):  # too long to be a line anyone wants: as text
+                yield log_line(data, path, lineno)
                 continue
-            if older is not None and (stamp := stamp_of(raw.data)) is not None and stamp < older:
+            start = data.find(_EVENT_KEY)
+            if start >= 0:
+                start += len(_EVENT_KEY)
+                if data[start : data.find(b'"', start)] not in wanted:
+                    continue
+            elif not data.strip():
                 continue
-            if not raw.blank:
-                yield log_line(raw, path, lineno)
+            if older is not None and (stamp := stamp_of(data)) is not None:
+                if stamp < older:
+                    continue
+                older = None  # the period has begun: the tally leaves out what is older still
+            yield parse_line(data.decode("utf-8", "replace"), path, lineno)
     finally:
         os.close(fd)
+
+
+_EVENT_KEY = b'"event":"'
+
+
+def _cut(fd: int, path: Path, offset: int) -> Iterator[bytes | RawLine]:
+    """The lines of ``fd`` from ``offset``, as :meth:`Splitter.cut` gives them, the last too."""
+    splitter, position = Splitter(offset), offset
+    while chunk := pread(fd, path, position):
+        position += len(chunk)
+        yield from splitter.cut(chunk)
+    last = splitter.flush()
+    if last is not None:
+        yield last.data if not last.clipped else last
 
 
 class LogReader:

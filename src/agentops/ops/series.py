@@ -53,19 +53,20 @@ MAX_POINTS = 5000
 RECENT_RUNS = 30
 """How many of an agent's last invocations its strip shows."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _Timed = TypeVar("_Timed", "Point", "Ending")
 
 
 def floor(moment: datetime, bucket: str) -> datetime:
     """The start of the bucket ``moment`` falls in (UTC; a week starts on Monday)."""
-    moment = moment.astimezone(UTC)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
     if bucket == "week":
         day = floor(moment, "day")
         return day - timedelta(days=day.weekday())
-    width = CHART_BUCKETS[bucket]
-    seconds = int((moment - _EPOCH).total_seconds())
-    return _EPOCH + timedelta(seconds=seconds - seconds % width)
+    if bucket == "day":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    minutes = CHART_BUCKETS[bucket] // 60  # each divides an hour
+    return moment.replace(minute=moment.minute - moment.minute % minutes, second=0, microsecond=0)
 
 
 def grain_for(span_s: float) -> str:
