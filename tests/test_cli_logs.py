@@ -366,3 +366,28 @@ def test_without_an_agent_or_any_agent(invoke):
     """No agents at all: said, exit 0."""
     result = invoke("logs")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "agentops: no agents\n")
+
+
+def test_follow_starts_with_the_last_ten_lines_as_tail_does(project):
+    """-f alone shows the last 10 lines first; -n says how many; then what is appended."""
+    project.add_agent("busy")
+    path = project.log_path("busy")
+    path.parent.mkdir()
+    at = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    lines = [
+        json.dumps({"ts": stamp(at), "level": "info", "event": f"step.{i}", "run_id": "r"})
+        for i in range(25)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    for args, first in (((), 15), (("-n", "3"), 22)):
+        follower = Follower(project.home, "busy", "--json", *args)
+        try:
+            shown = [json.loads(text)["event"] for text in follower.take(25 - first)]
+            assert shown == [f"step.{i}" for i in range(first, 25)]
+            with path.open("a") as file:
+                file.write(lines[0].replace("step.0", "appended") + "\n")
+            assert json.loads(follower.take(1)[0])["event"] == "appended"
+            assert follower.lines.empty()
+        finally:
+            assert follower.interrupt() == (0, "")
+        path.write_text("\n".join(lines) + "\n")
