@@ -57,7 +57,6 @@ def open_views(
     count: int | None,
     last: bool,
     follow: bool,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> list[View]:
     """A view of each log of ``logs`` (agent name -> log path), reading from where it should.
 
@@ -65,27 +64,34 @@ def open_views(
     lines will be followed, so a last line not yet ended is left for then.
     Each log is read backward only as far as it must be.
     """
-    views = []
-    partial = not follow
-    for agent, path in logs.items():
-        reader = LogReader(path, sleep=sleep)
-        view = View(agent, reader, chosen)
-        if last:
-            found = last_run(reader, partial=partial)
-            if found is None:
-                view.run_found = False
-                view.start = reader.end()
-            else:
-                view.chosen = replace(chosen, run_id=found[0])
-                view.start = found[1]
-        if count is not None and view.run_found:
-            view.start = start_of_last(reader, view.chosen, count, partial=partial)
-        elif view.start is None and chosen.since is not None:
-            view.start = next(
-                (Position(file, offset) for file, offset in periods_of(path, chosen.since)), None
-            )
-        views.append(view)
+    views: list[View] = []
+    try:
+        for agent, path in logs.items():
+            views.append(View(agent, LogReader(path), chosen))
+            _place(views[-1], last=last, count=count, partial=not follow)
+    except BaseException:
+        for view in views:
+            view.reader.close()
+        raise
     return views
+
+
+def _place(view: View, *, last: bool, count: int | None, partial: bool) -> None:
+    """Find where ``view`` starts: at its last run, its last ``count`` lines, or its period."""
+    reader, chosen = view.reader, view.chosen
+    if last:
+        found = last_run(reader, partial=partial)
+        if found is None:
+            view.run_found = False
+            view.start = reader.end()
+            return
+        view.chosen = replace(chosen, run_id=found[0])
+        view.start = found[1]
+    if count is not None:
+        view.start = start_of_last(reader, view.chosen, count, partial=partial)
+    elif view.start is None and chosen.since is not None:
+        periods = periods_of(reader.path, chosen.since)
+        view.start = next((Position(file, offset) for file, offset in periods), None)
 
 
 def shown(views: list[View], *, count: int | None, follow: bool) -> Iterator[tuple[View, LogLine]]:
