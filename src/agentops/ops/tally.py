@@ -38,12 +38,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentops._infra.timestamps import iso
-from agentops.model.money import MAX_TOKENS, MAX_USD
 from agentops.model.status import RunStatus
+from agentops.ops._numbers import (
+    MAX_DURATION_S,
+    Unreadable,
+    amounts_of,
+    bounded,
+    confidence_of,
+    id_of,
+    run_of,
+)
 from agentops.ops._sample import Sample
 from agentops.ops.logs import line_time
 from agentops.ops.series import Ending, Point, Series, floor
-from agentops.project.units import MAX_DURATION_S
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -78,29 +85,6 @@ MAX_KEYS = 100
 
 MAX_OPEN = 100_000
 """Runs started and not ended yet (or reservations not settled) kept at most; the oldest go."""
-
-
-class _Unreadable(Exception):
-    """A line whose numbers are not what agentops could have written."""
-
-
-def _bounded(value: object, high: float) -> float | None:
-    """A number read from a line: None if absent, else finite and from 0 to ``high``."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Unreadable
-    if not 0 <= value <= high:  # NaN fails this too; a huge int is compared exactly
-        raise _Unreadable
-    return float(value)
-
-
-def _confidence(result: object) -> float | None:
-    """A result's confidence, if it carries a number from 0 to 1 (the agent's field otherwise)."""
-    value = result.get("confidence") if isinstance(result, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if 0 <= value <= 1 else None
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
@@ -234,8 +218,8 @@ class Reader:
                 continue
             run_id = event.get("run_id")
             try:
-                handler(event, moment, _run_id(run_id))
-            except _Unreadable:
+                handler(event, moment, run_of(run_id))
+            except Unreadable:
                 counts["unreadable_lines"] += 1
         self._finish()
         return self.tally
@@ -265,13 +249,13 @@ class Reader:
     def _finished(self, event: dict[str, Any], moment: datetime, run_id: str) -> None:
         status = event.get("status")
         if not isinstance(status, str) or status not in _STATUSES:
-            raise _Unreadable
-        duration = _bounded(event.get("duration_s"), MAX_DURATION_S)
+            raise Unreadable
+        duration = bounded(event.get("duration_s"), MAX_DURATION_S)
         run = self._run(run_id, moment)
         run.status, run.ended, run.duration_s = RunStatus(status), moment, duration
         if event.get("degraded") is True:
             self.tally.counts["degraded"] += 1
-        confidence = _confidence(event.get("result"))
+        confidence = confidence_of(event.get("result"))
         if confidence is not None:
             self.tally.confidences.add(confidence)
         self._ended(run)
@@ -323,19 +307,19 @@ class Reader:
         self.tally.actions[str(event["event"]).removeprefix("action.")] += 1
 
     def _spent(self, event: dict[str, Any], moment: datetime, _run_id: str) -> None:
-        self._cost(moment, *_amounts(event))
+        self._cost(moment, *amounts_of(event))
 
     def _reserved(self, event: dict[str, Any], moment: datetime, _run_id: str) -> None:
-        usd, tokens = _amounts(event)
+        usd, tokens = amounts_of(event)
         if len(self.reserved) >= MAX_OPEN:  # the oldest never settled: it stays spent
             del self.reserved[next(iter(self.reserved))]
-        self.reserved[_reservation(event)] = (usd, tokens)
+        self.reserved[id_of(event)] = (usd, tokens)
         self._cost(moment, usd, tokens)
 
     def _settled(self, event: dict[str, Any], moment: datetime, _run_id: str) -> None:
         # A settlement replaces its reservation (if the reservation is in the period).
-        usd, tokens = _amounts(event)
-        was_usd, was_tokens = self.reserved.pop(_reservation(event), (0.0, 0))
+        usd, tokens = amounts_of(event)
+        was_usd, was_tokens = self.reserved.pop(id_of(event), (0.0, 0))
         self._cost(moment, usd - was_usd, tokens - was_tokens)
 
     def _cost(self, moment: datetime, usd: float, tokens: int) -> None:
@@ -395,24 +379,6 @@ _UNSAID = {
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _amounts(event: dict[str, Any]) -> tuple[float, int]:
-    """The USD and tokens of a cost line (0 where not said); :class:`_Unreadable` if implausible."""
-    usd = _bounded(event.get("usd"), MAX_USD) or 0.0
-    tokens = _bounded(event.get("tokens"), MAX_TOKENS) or 0.0
-    return usd, int(tokens)
-
-
-def _run_id(value: object) -> str:
-    if not isinstance(value, str):
-        raise _Unreadable
-    return value
-
-
-def _reservation(event: dict[str, Any]) -> str:
-    reservation = event.get("id")
-    return reservation if isinstance(reservation, str) else "?"
 
 
 _STATUSES = frozenset(str(status) for status in RunStatus)
