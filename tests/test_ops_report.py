@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agentops.model.status import RunStatus
+from agentops.ops import _lines, logtail
 from agentops.ops.html import render_html
 from agentops.ops.report import (
     ACTION_KEYS,
@@ -259,3 +260,26 @@ def test_numbers_that_are_not_finite_and_bounded_make_their_line_unreadable(tmp_
     page = render_html(report, generated_at=NOW)
     assert 'class="cost"' in page  # 5e-324 dollars were spent: a bar too small to see
     json.dumps(report.as_json(), allow_nan=False)  # nothing infinite or NaN reached the figures
+
+
+def test_skipping_what_is_older_than_the_period_changes_no_figure(tmp_path, monkeypatch):
+    """A file bisected to the period's start gives the figures reading all of it gives."""
+    lines = []
+    for minute in range(0, 3 * 24 * 60, 7):  # three days of runs, the period the last one
+        at = NOW - timedelta(minutes=minute)
+        run_id = f"{at:%Y%m%dT%H%M%SZ}-aaaaaa"
+        lines += [
+            _raw_line(at, "budget.spent", run_id, usd=0.01, tokens=10),
+            _raw_line(at, "run.finished", run_id, status="succeeded", duration_s=minute % 13),
+            _raw_line(at, "run.started", run_id),
+        ]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(reversed(lines)) + "\n")
+    whole = report_from_logs({"odd": path}, now=NOW, since_s=86400)
+    monkeypatch.setattr(logtail, "BISECT_BYTES", 0)
+    monkeypatch.setattr(_lines, "CHUNK", 4096)
+    ((_, offset),) = logtail.periods_of(path, NOW - timedelta(days=1))
+    assert offset > path.stat().st_size // 2  # two days of three were never read
+    skipped = report_from_logs({"odd": path}, now=NOW, since_s=86400)
+    assert skipped.as_json() == whole.as_json()
+    assert whole.agents["odd"]["runs"] == 206
