@@ -219,7 +219,7 @@ def test_the_log_of_a_removed_agent_is_reported_only_when_asked(project, invoke)
 
 def _raw_line(at: datetime, event: str, run_id: str, **data: object) -> str:
     head = {"ts": at.isoformat().replace("+00:00", "Z"), "level": "info", "event": event}
-    return json.dumps({**head, "agent": "odd", "run_id": run_id, **data})
+    return json.dumps({**head, "agent": "odd", "run_id": run_id, **data}, separators=(",", ":"))
 
 
 def test_numbers_that_are_not_finite_and_bounded_make_their_line_unreadable(tmp_path):
