@@ -7,23 +7,24 @@ them, and over a log of a gigabyte that is most of the cost.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from typing import TYPE_CHECKING
 
 from agentops.ops._lines import Splitter, stamp_of
-from agentops.ops._logfile import log_line, open_log, parse_line, pread
+from agentops.ops._logfile import LogLine, log_line, open_log, parse_line, pread
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from agentops.ops._lines import RawLine
-    from agentops.ops._logfile import LogLine
 
 __all__ = ["scan_file"]
 
 
-def scan_file(
+def scan_file(  # noqa: C901 - one flat loop: it runs for every line of a log
     path: Path, events: frozenset[str], *, offset: int = 0, older: bytes | None = None
 ) -> Iterator[LogLine]:
     """The lines of one file of a log that may be one of ``events``, others left unparsed.
@@ -42,37 +43,53 @@ def scan_file(
     if fd is None:
         return
     try:
-        lineno = 0 if offset == 0 else None
-        for data in _cut(fd, path, offset):
-            lineno = None if lineno is None else lineno + 1
-            if not isinstance(data, bytes):  # too long to be a line anyone wants: as text
-                yield log_line(data, path, lineno)
-                continue
-            start = data.find(_EVENT_KEY)
-            if start >= 0:
-                start += len(_EVENT_KEY)
-                if data[start : data.find(b'"', start)] not in wanted:
+        lineno = 0 if offset == 0 else None  # numbered only when read from the start
+        for batch in _batches(fd, path, offset):
+            for data in batch:
+                if lineno is not None:
+                    lineno += 1
+                if not isinstance(data, bytes):  # too long to be a line anyone wants: as text
+                    yield log_line(data, path, lineno)
                     continue
-            elif not data.strip():
-                continue
-            if older is not None and (stamp := stamp_of(data)) is not None:
-                if stamp < older:
+                found = _EVENT.search(data, 0, _EVENT_WITHIN)
+                if found is not None:
+                    if found[1] not in wanted:
+                        continue
+                elif not data.strip():
                     continue
-                older = None  # the period has begun: the tally leaves out what is older still
-            yield parse_line(data.decode("utf-8", "replace"), path, lineno)
+                if older is not None and (stamp := stamp_of(data)) is not None:
+                    if stamp < older:
+                        continue
+                    older = None  # the period has begun: the tally leaves out what is older
+                yield _parsed(data.decode("utf-8", "replace"), path, lineno)
     finally:
         os.close(fd)
 
 
-_EVENT_KEY = b'"event":"'
+_EVENT = re.compile(rb'"event":"([^"\\]*)"')
+_EVENT_WITHIN = 200
+"""How far into a line agentops writes its event: after a stamp and a level."""
+
+_decode = json.JSONDecoder().raw_decode
 
 
-def _cut(fd: int, path: Path, offset: int) -> Iterator[bytes | RawLine]:
-    """The lines of ``fd`` from ``offset``, as :meth:`Splitter.cut` gives them, the last too."""
+def _parsed(text: str, path: Path, lineno: int | None) -> LogLine:
+    """:func:`parse_line`, a third quicker for the lines agentops writes (one object, no spaces)."""
+    try:
+        event, end = _decode(text)
+    except (ValueError, RecursionError):
+        return parse_line(text, path, lineno)
+    if end != len(text) or not isinstance(event, dict):
+        return parse_line(text, path, lineno)
+    return LogLine(text, event, path, lineno, 0)
+
+
+def _batches(fd: int, path: Path, offset: int) -> Iterator[list[bytes | RawLine]]:
+    """The lines of ``fd`` from ``offset``, a chunk's worth at a time (the last line too)."""
     splitter, position = Splitter(offset), offset
     while chunk := pread(fd, path, position):
         position += len(chunk)
-        yield from splitter.cut(chunk)
+        yield splitter.cut(chunk)
     last = splitter.flush()
     if last is not None:
-        yield last.data if not last.clipped else last
+        yield [last.data if not last.clipped else last]
