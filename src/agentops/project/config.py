@@ -309,7 +309,8 @@ class Provider(_Section):
 
     base_url: HttpUrl
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
-    """The environment variable holding the key (keys never live in files); none: no key."""
+    """The environment variable holding the key (never agentops.toml: the environment or an env
+    file); none: no key."""
     kind: str = "openai"
     """Its wire format: ``openai`` (``/chat/completions``, the default). Whether agentops
     knows the kind is checked with the models (``agentops check``, and before a run)."""

@@ -16,7 +16,7 @@ The format is the common subset of systemd's ``EnvironmentFile``, Docker's
     GREETING="two words"              (double quotes: \" \\ \n \t \$ escapes)
     PATTERN='literal $HOME and \n'    (single quotes: nothing is escaped)
 
-No variable is expanded (``$HOME`` is four characters), a value is one line,
+No variable is expanded (``$HOME`` is five characters), a value is one line,
 and a name is set once per file. An unquoted value with `` #`` in it is
 refused rather than guessed at: quote it, or put the comment on its own line.
 A line that cannot be read is a configuration error naming the file and line,
