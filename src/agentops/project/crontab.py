@@ -91,12 +91,16 @@ class Crontab:
         """
         import pwd  # noqa: PLC0415 - only check asks
 
-        user = pwd.getpwuid(os.geteuid())
+        try:
+            user = pwd.getpwuid(os.geteuid())
+            home_dir, name = user.pw_dir, user.pw_name
+        except KeyError:  # a uid without an account (a container): cron would refuse it
+            home_dir, name = os.environ.get("HOME", "/"), str(os.geteuid())
         environ = {
             "SHELL": "/bin/sh",
-            "HOME": user.pw_dir,
-            "LOGNAME": user.pw_name,
-            "USER": user.pw_name,
+            "HOME": home_dir,
+            "LOGNAME": name,
+            "USER": name,
             "PATH": "/usr/bin:/bin",
         }
         lines = text.splitlines()
