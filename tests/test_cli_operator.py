@@ -170,15 +170,19 @@ def test_check_names_the_line_of_every_problem(project, invoke):
     project.add_agent("params", NEEDS_A_FEED, 'description = "x"\n\n[params]\nlimit = 3\n')
     directory = project.add_agent("env", NEEDS_A_FEED, '[params]\nfeed_url = "https://x.org"\n')
     (directory / ".env").write_text("# fine\nGOOD=1\nnot an assignment\n")
+    (project.home / ".env").write_text("SHARED='open\n")
     result = invoke("check", "--json")
     assert result.exit_code == 78
-    found = {(p["file"], p["line"], p["problem"].split(":")[0]) for p in json.loads(result.stdout)}
+    problems = json.loads(result.stdout)
+    found = {(p["file"], p["line"], p["problem"].split(":")[0]) for p in problems}
     assert found == {
+        (".env", 1, "SHARED"),
         ("agents/env/.env", 3, "not NAME=value (a comment starts with #)"),
         ("agents/many/agent.toml", 2, "timeout"),
         ("agents/many/agent.toml", 5, "limits.runs"),
         ("agents/params/agent.toml", 3, "[params] feed_url"),
     }
+    assert len(problems) == len(found), "the project's .env is said once, not once an agent"
 
 
 # -- check judges the environment cron gives a run -------------------------------------------

@@ -145,7 +145,8 @@ def test_permission_denied_names_the_owner_and_the_user(tmp_path):
     os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
     error = OSError(errno.EACCES, os.strerror(errno.EACCES), str(path))
     assert describe(error) == (
-        "Permission denied (it belongs to nobody, and agentops runs as root)"
+        f"Permission denied (it belongs to nobody, and agentops runs as root: chown root {path} "
+        "gives it back)"
     )
     missing = OSError(errno.EACCES, os.strerror(errno.EACCES), str(tmp_path / "x" / "new"))
     assert describe(missing) == "Permission denied"

@@ -74,7 +74,11 @@ def _ownership(path: str) -> str:
         if owner == me:
             return ""
         what = "it" if candidate == path else "its directory"
-        return f" ({what} belongs to {user_name(owner)}, and agentops runs as {user_name(me)})"
+        mine = user_name(me)
+        return (
+            f" ({what} belongs to {user_name(owner)}, and agentops runs as {mine}: "
+            f"chown {mine} {candidate} gives it back)"
+        )
     return ""
 
 

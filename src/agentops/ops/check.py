@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from pydantic import ValidationError
 
 from agentops.errors import AgentOpsError, ConfigError
+from agentops.project.envfile import ENV_FILE, read_env_file
 from agentops.project.tomlfile import key_line, validation_problems
 
 if TYPE_CHECKING:
@@ -75,8 +76,14 @@ def check_project(
         project.config  # noqa: B018 - reading it is the check
     except ConfigError as exc:
         return _from_config_error(project, None, project.config_path, exc)
+    shared = project.home / ENV_FILE
+    try:
+        shared_env = read_env_file(shared)
+    except ConfigError as exc:  # said once, not once an agent; the agents are judged without it
+        problems.append(_from_error(project, None, shared, exc))
+        shared_env = {}
     for name in project.agent_names():
-        problems += _check_agent(project, name, environ, cron_environ)
+        problems += _check_agent(project, name, environ, cron_environ, shared_env)
     if crontab_block is not None and expected_block is not None and crontab_block != expected_block:
         problems.append(
             Problem(
@@ -95,17 +102,18 @@ def _check_agent(
     name: str,
     environ: Mapping[str, str],
     cron_environ: Mapping[str, str] | None,
+    shared_env: Mapping[str, str],
 ) -> list[Problem]:
     toml_path = project.home / "agents" / name / "agent.toml"
     try:
         spec = project.agent(name)
     except AgentOpsError as exc:
         return _from_config_error(project, name, toml_path, exc)
+    own = project.env_paths(name)[1]
     try:
-        declared = project.agent_env(name)
+        declared = {**shared_env, **read_env_file(own)}  # as Project.agent_env merges them
     except ConfigError as exc:
-        path = next(p for p in reversed(project.env_paths(name)) if exc.message.startswith(str(p)))
-        return [_from_error(project, name, path, exc)]
+        return [_from_error(project, name, own, exc)]
     text = _text(toml_path)
     problems = _check_llm(
         project, spec, text=text, environ=environ, cron_environ=cron_environ, declared=declared
