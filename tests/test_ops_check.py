@@ -74,7 +74,7 @@ def test_each_problem_names_its_file_and_line(project, invoke):
         in lines
     )
     assert any(
-        line.startswith("agents/hooks/agent.py: validate() takes the wrong arguments")
+        line.startswith("agents/hooks/agent.py:13: validate() takes the wrong arguments")
         for line in lines
     ), lines
     assert "agents/params/agent.toml:3: [params] limt: unknown param" in lines
