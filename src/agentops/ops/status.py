@@ -30,7 +30,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from agentops._infra.timestamps import iso
+from agentops._infra.timestamps import iso, iso_second
 from agentops.errors import AgentOpsError
 from agentops.guards.costs import full_window
 from agentops.model.money import LONGEST_WINDOW_S
@@ -178,9 +178,11 @@ class _Facts:
         return ("never_run", None) if self.state.last_run is None else ("ok", None)
 
     def _paused(self) -> Verdict | None:
-        if self.pause is None:
+        pause = self.pause
+        if pause is None or not pause.holds(self.now):
             return None
-        return "paused", "paused" + (f": {self.pause.reason}" if self.pause.reason else "")
+        until = f" until {iso_second(pause.until)}" if pause.until else ""
+        return "paused", f"paused{until}" + (f": {pause.reason}" if pause.reason else "")
 
     def _circuit_open(self) -> Verdict | None:
         circuit = self.state.circuit
@@ -287,8 +289,12 @@ class _Facts:
                 "failures": state.circuit.failures,
             },
             "paused": None
-            if self.pause is None
-            else {"at": iso(self.pause.at), "reason": self.pause.reason},
+            if self.pause is None or not self.pause.holds(self.now)
+            else {
+                "at": iso(self.pause.at),
+                "reason": self.pause.reason,
+                "until": _iso(self.pause.until),
+            },
             "running": None
             if self.holder is None
             else {

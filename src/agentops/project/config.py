@@ -37,6 +37,7 @@ __all__ = [
     "AgentNotify",
     "CircuitConfig",
     "Defaults",
+    "Files",
     "Guard",
     "LedgerConfig",
     "Limits",
@@ -310,12 +311,32 @@ class StoreConfig(_Section):
     """The PostgreSQL schema the tables live in: projects sharing a database each need one."""
 
 
+UserName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
+
+
+class Files(_Section):
+    """``[files]``: who may read what agentops writes, and who besides the home's owner writes.
+
+    ``mode = "group"`` makes the files and directories agentops writes
+    group-readable (for a second operator or a log shipper); ``"owner"``
+    (the default) keeps them to the home's owner. ``allow_users`` names the
+    users besides the home's owner that may run agents and change their
+    state here; everyone else is refused, so a run as root cannot leave files
+    the owner's runs cannot write. What an allowed root run creates is handed
+    to the home's owner.
+    """
+
+    mode: Literal["owner", "group"] = "owner"
+    allow_users: list[UserName] = []
+
+
 class Provider(_Section):
     """``[providers.NAME]``: an endpoint serving models, and the API it speaks."""
 
     base_url: HttpUrl
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
-    """The environment variable holding the key (keys never live in files); none: no key."""
+    """The environment variable holding the key (never agentops.toml: the environment or an env
+    file); none: no key."""
     kind: str = "openai"
     """Its wire format: ``openai`` (``/chat/completions``, the default) or ``anthropic``
     (the Messages API). Whether agentops knows the kind is checked with the models
@@ -372,11 +393,12 @@ class ModelSpec(_Section):
 
 
 class ProjectConfig(_Section):
-    """``agentops.toml`` at the home: defaults, notifications, logs, the store, LLM providers."""
+    """``agentops.toml`` at the home: defaults, notifications, logs, files, store, LLM providers."""
 
     defaults: Defaults = Defaults()
     notify: Notify = Notify()
     logs: Logs = Logs()
+    files: Files = Files()
     store: StoreConfig = StoreConfig()
     providers: dict[str, Provider] = {}
     models: dict[str, ModelSpec] = {}

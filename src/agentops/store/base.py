@@ -81,12 +81,18 @@ class Attempt(BaseModel):
 
 
 class Pause(BaseModel):
-    """An operator paused the agent: its runs are skipped until it is resumed."""
+    """An operator paused the agent: its runs are skipped until it is resumed, or ``until``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     at: UtcDatetime
     reason: str | None = None
+    until: UtcDatetime | None = None
+    """When the pause ends by itself; None: when the agent is resumed."""
+
+    def holds(self, now: datetime) -> bool:
+        """Whether the agent is paused at ``now`` (a pause past its ``until`` is over)."""
+        return self.until is None or now < self.until
 
 
 class Notices(BaseModel):
