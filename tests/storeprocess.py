@@ -102,7 +102,7 @@ class StoreCommands:
         self.hold: contextlib.ExitStack | None = None
         self.run_id = ""
 
-    def answer(self, line: str) -> str:
+    def answer(self, line: str) -> str:  # noqa: PLR0911 - one return a command
         """Run one command; ``ok``, a value, or the name of the exception it raised."""
         from agentops.model.state import AgentState  # noqa: PLC0415
 
