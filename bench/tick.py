@@ -105,9 +105,7 @@ def one_tick(agentops: str, home: Path, names: list[str]) -> float:
     return wall_s([agentops, "--home", str(home), "tick"], env=_cron_env(home))
 
 
-def rows(
-    *, quick: bool = False, agents: int | None = None, rounds: int | None = None
-) -> list[Row]:
+def rows(*, quick: bool = False, agents: int | None = None, rounds: int | None = None) -> list[Row]:
     """The tick against a process per agent, and the tick's own time."""
     count = agents or (10 if quick else 500)
     rounds = rounds or 1

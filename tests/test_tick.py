@@ -19,7 +19,7 @@ from agentops.run.options import RunOptions
 from agentops.run.runner import run_agent
 from agentops.run.tick import NEEDS_A_HUMAN, due_agents, tick
 from agentops.store import open_store
-from conftest import FakeClock, remember
+from conftest import FakeClock, cron_env, remember
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -283,6 +283,34 @@ def test_agentops_tick_under_cron_is_silent_when_all_is_well(project, run_agento
     lines = failed.stderr.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("agentops: c: ")
+
+
+def test_a_bad_agentops_toml_or_an_unreachable_store_stops_the_tick_in_one_line(
+    project, run_agentops
+):
+    """78 for agentops.toml, 74 for a store it cannot reach: one line each, no agent run."""
+    project.add_agent("a", toml='schedule = "* * * * *"\n')
+    (project.home / "agentops.toml").write_text("[tick]\nparallel = 0\n")
+    bad = run_agentops("tick")
+    assert bad.returncode == 78
+    assert len(bad.stderr.splitlines()) == 1
+    assert "agentops.toml" in bad.stderr
+    (project.home / "agentops.toml").write_text("")
+    env = cron_env(project.home, AGENTOPS_STORE_URL="postgresql://agentops@127.0.0.1:9/none")
+    unreachable = run_agentops("tick", env=env)
+    assert unreachable.returncode == 74
+    assert len(unreachable.stderr.splitlines()) == 1
+    assert not (project.home / "logs").exists(), "no agent ran"
+
+
+def test_check_names_a_group_that_agentops_toml_does_not_list(project, invoke):
+    """agentops check: a group without its [groups] limit is a problem on its line."""
+    project.add_agent("a", toml='schedule = "* * * * *"\ngroup = "llm"\n')
+    result = invoke("check")
+    assert result.exit_code == 78
+    assert "agents/a/agent.toml:2: group 'llm' is not in agentops.toml's [groups]" in result.output
+    (project.home / "agentops.toml").write_text("[groups]\nllm = 2\n")
+    assert invoke("check").exit_code == 0
 
 
 def test_the_tick_is_one_line_of_the_crontab(project, invoke):

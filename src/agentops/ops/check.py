@@ -118,6 +118,16 @@ def _check_agent(
     problems = _check_llm(
         project, spec, text=text, environ=environ, cron_environ=cron_environ, declared=declared
     )
+    group = spec.config.group
+    if group is not None and group not in project.config.groups:
+        problems.append(
+            Problem(
+                name,
+                _rel(project, toml_path),
+                key_line(text, ("group",)),
+                f"group {group!r} is not in agentops.toml's [groups] (add: {group} = N)",
+            )
+        )
     try:
         code = _import(spec)
     except AgentOpsError as exc:
