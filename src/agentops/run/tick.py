@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import select
 import signal
 import sys
 from typing import TYPE_CHECKING, NamedTuple
@@ -161,6 +162,7 @@ def tick(
 
 
 def _close(store: Store) -> None:
+    # Not in the Store protocol (a run's process simply ends); PostgreSQL's has one.
     close = getattr(store, "close", None)
     if callable(close):
         close()
@@ -185,6 +187,7 @@ class _Children:
         self.say = say
         self.told: list[str] = []
         self._running: dict[int, Due] = {}
+        self._pidfds: dict[int, int] = {}
         self._told_bytes = b""
         self._told_r, self._told_w = os.pipe()
         os.set_blocking(self._told_r, False)
@@ -200,9 +203,8 @@ class _Children:
                     waiting.remove(startable)
                     self._start(startable)
                     continue
-                pid, status = os.wait()
-                due = self._running.pop(pid, None)
-                if due is not None:
+                for pid, status in self._wait():
+                    due = self._running.pop(pid)
                     ran[due.name] = self._ended(due, status)
                 self._read_told()
         finally:
@@ -211,6 +213,21 @@ class _Children:
             os.close(self._told_r)
             self.told.extend(name for name in self._told_bytes.decode().split("\n") if name)
         return ran
+
+    def _wait(self) -> list[tuple[int, int]]:
+        # Only our own children, each through its pidfd: os.wait() would also
+        # reap a child this process started otherwise (a caller's subprocess).
+        poller = select.poll()
+        for pidfd in self._pidfds.values():
+            poller.register(pidfd, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll()}
+        ended = []
+        for pid, pidfd in list(self._pidfds.items()):
+            if pidfd in ready:
+                _, status = os.waitpid(pid, 0)
+                os.close(self._pidfds.pop(pid))
+                ended.append((pid, status))
+        return ended
 
     def _may_start(self, due: Due) -> bool:
         if len(self._running) >= self.parallel:
@@ -227,12 +244,12 @@ class _Children:
         if pid == 0:  # pragma: no cover - the child ends in os._exit, which coverage cannot see
             self._child(due)
         self._running[pid] = due
+        self._pidfds[pid] = os.pidfd_open(pid)  # readable once the child has ended
 
     def _child(self, due: Due) -> None:
         code: int = ExitCode.INTERNAL
         try:
             os.close(self._told_r)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
             options = self.options._replace(tick=due.tick)
             try:
                 outcome = run_agent(self.project, due.name, options=options)
