@@ -242,6 +242,20 @@ def test_catch_up_runs_a_missed_tick_once_at_the_next_tick(ticks):
     assert ticks().ran == {"catching": 0, "waiting": 0, "newcomer": 0}
 
 
+def test_a_scheduled_run_that_claims_late_claims_the_tick_it_was_started_for(ticks):
+    """Started at 12:00:30 but claiming at 12:02 (a busy host): the 12:00 tick, not 12:02's."""
+    ticks.add("late")
+    project = AgentopsProject(ticks.project.home)
+    ticks.clock.now = NOON + timedelta(minutes=1, seconds=30)
+    outcome = run_agent(
+        project, "late", clock=ticks.clock, scheduled=True, tick=NOON, environ={"TZ": "UTC"}
+    )
+    assert outcome.exit_code == 0
+    assert open_store(project).last_tick("late") == NOON.replace(second=0)
+    on_time = run_agent(project, "late", clock=ticks.clock, scheduled=True, environ={"TZ": "UTC"})
+    assert on_time.exit_code == 0, "the 12:01 tick was still free"
+
+
 def test_a_run_waiting_for_a_full_group_is_skipped_after_its_timeout(ticks):
     """Every slot held elsewhere: the run waits its timeout (fake time), then 75 group_full."""
     (ticks.project.home / "agentops.toml").write_text("[groups]\nllm = 1\n")
