@@ -1,0 +1,126 @@
+"""What the suite's tests share: a project home on tmp_path, and ways to run agentops in it.
+
+The fixtures in ``conftest.py`` hand these out (``project``, ``clock``,
+``run_agentops``, ``invoke``); a test imports from here what it builds
+itself (``cron_env`` for a subprocess of its own, ``AGENTOPS``, ``HELLO``).
+
+Time is :class:`agentops.testing.FakeClock`, the kit agent authors use: the
+suite uses the public kit itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import textwrap
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agentops.testing import FakeClock
+from leakscan import FAKE_SECRETS
+
+__all__ = [
+    "AGENTOPS",
+    "HELLO",
+    "PRINTED",
+    "REPO",
+    "T0",
+    "FakeClock",
+    "Project",
+    "cron_env",
+    "remember",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+AGENTOPS = Path(sys.executable).parent / "agentops"
+"""The real ``agentops`` executable of this virtual environment."""
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+"""Where the ``clock`` fixture starts: a Sunday noon, UTC."""
+
+HELLO = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    name: str = "world"
+
+class Result(BaseModel):
+    greeting: str
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.state["runs"] = ctx.state.get("runs", 0) + 1
+    return Result(greeting=f"Hello, {params.name}!")
+"""
+
+
+@dataclass
+class Project:
+    """A home directory on tmp_path, with helpers to add agents and inspect files."""
+
+    home: Path
+
+    def add_agent(self, name: str, code: str = HELLO, toml: str = "") -> Path:
+        """Write agents/<name>/agent.py and agent.toml (both dedented)."""
+        directory = self.home / "agents" / name
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "agent.py").write_text(textwrap.dedent(code))
+        (directory / "agent.toml").write_text(textwrap.dedent(toml))
+        return directory
+
+    def state_path(self, name: str) -> Path:
+        return self.home / "state" / f"{name}.json"
+
+    def state(self, name: str) -> dict:
+        return json.loads(self.state_path(name).read_text())
+
+    def ledger(self, name: str) -> dict:
+        """The entries of the agent's ledger file (action -> key -> entry line)."""
+        path = self.home / "state" / f"{name}.ledger.json"
+        return json.loads(path.read_text())["entries"] if path.exists() else {}
+
+    def log_path(self, name: str) -> Path:
+        return self.home / "logs" / f"{name}.jsonl"
+
+    def events(self, name: str) -> list[dict]:
+        """Every log line of the agent, parsed."""
+        path = self.log_path(name)
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    def event_names(self, name: str) -> list[str]:
+        return [event["event"] for event in self.events(name)]
+
+    def snapshot(self, subdir: str = "state") -> dict[str, str]:
+        """Name -> sha256 of every file under home/<subdir>: to prove nothing changed.
+
+        Lock files and the last attempt are left out: every invocation writes
+        them, by design (the holder's pid; when it was tried and how it ended).
+        """
+        root = self.home / subdir
+        if not root.exists():
+            return {}
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.suffix != ".lock" and not p.name.endswith(".attempt.json")
+        }
+
+
+def cron_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment cron gives a job: almost nothing, and the session's fake secrets."""
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "SHELL": "/bin/sh", **FAKE_SECRETS, **extra}
+
+
+PRINTED: list[tuple[str, str]] = []
+"""(what printed it, the text) of every output the suite captured: scanned at the end."""
+
+
+def remember(where: str, *texts: str | bytes | None) -> None:
+    """Keep what a command printed, for the scan for secrets at the end of the session."""
+    for text in texts:
+        decoded = text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
+        PRINTED.append((where, decoded or ""))
