@@ -17,7 +17,7 @@ from agentops.guards.failure import Failure
 from agentops.model.state import AgentState, Circuit
 from agentops.model.status import RunStatus
 from agentops.project.config import CircuitConfig
-from conftest import FakeClock
+from helpers import T0, FakeClock
 
 TWICE_HOURLY = CircuitConfig(failures=2, cooldown="1h")
 
@@ -306,7 +306,7 @@ class CircuitMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = FakeClock()
+        self.clock = FakeClock(T0)
         self.circuit = Circuit()
         self.config = CircuitConfig()
         self.model = Model(threshold=2, cooldown=timedelta(hours=1))

@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from agentops.guards.costs import Window, full_window, windows
 from agentops.model.money import EPSILON_USD, LONGEST_WINDOW_S, Budget, BudgetEntry
 from agentops.project.config import Limits
-from conftest import FakeClock
+from helpers import T0, FakeClock
 
 HOURLY = Window("cost_usd_per_hour", 3600.0, 1.0)
 MICROSECOND = timedelta(microseconds=1)
-NOW = FakeClock()()
+NOW = FakeClock(T0)()
 
 
 def spend(minutes_ago: float, usd: float, now: datetime = NOW) -> BudgetEntry:
@@ -360,7 +360,7 @@ def test_spending_only_when_allowed_never_overfills_any_window(data, hourly, dai
     """However spends fall, no stretch of a window's length ever holds more than its cap."""
     limits = Limits(cost_usd_per_hour=hourly, cost_usd_per_day=daily)
     caps = windows(limits)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     budget = Budget()  # what the state file holds between runs
     admitted: list[BudgetEntry] = []
     for gap, asked in data.draw(attempts(LONGEST_WINDOW_S if daily is not None else 3600.0)):

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from agentops import __version__
 from agentops.cli import main
 from agentops.cli._common import command_tree
-from conftest import AGENTOPS, cron_env
+from helpers import AGENTOPS, cron_env
 
 COMMANDS = dict(command_tree(main))
 

@@ -12,8 +12,8 @@ import pytest
 
 from agentops.project.home import Project as AgentopsProject
 from agentops.project.schedule import render_crontab
-from conftest import REPO
 from fakellm import FakeLLM, reply
+from helpers import REPO
 
 EXAMPLE_HOME = Path("/srv/agentops")
 """crontab.example shows an install at this path."""

@@ -39,8 +39,8 @@ from agentops.project.home import Project as AgentopsProject
 from agentops.run.options import RunOptions
 from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
-from conftest import AGENTOPS, cron_env
 from faults import FaultyFileSystem
+from helpers import AGENTOPS, cron_env
 
 AGENT = """
 from pydantic import BaseModel

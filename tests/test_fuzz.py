@@ -53,8 +53,8 @@ from agentops.model.status import RunStatus
 from agentops.project.home import Project
 from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
-from conftest import AGENTOPS, HELLO, FakeClock, cron_env
 from faults import FaultyFileSystem
+from helpers import AGENTOPS, HELLO, FakeClock, cron_env
 
 SCALE = int(os.environ.get("AGENTOPS_FUZZ_SCALE", "1"))
 """Multiplies every example count: ``AGENTOPS_FUZZ_SCALE=40`` for a long hunt."""

@@ -18,7 +18,7 @@ from agentops.guards.failure import classify
 from agentops.model.ledger import Entry
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import approve_held, run_agent
-from conftest import AGENTOPS, REPO, cron_env
+from helpers import AGENTOPS, REPO, cron_env
 
 
 def run(project, name="agent", **kwargs):

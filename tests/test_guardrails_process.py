@@ -20,8 +20,8 @@ from collections import Counter
 import pytest
 
 from agentops.model.ledger import Entry
-from conftest import AGENTOPS, cron_env
 from faultserver import FaultServer, error, garbage, http_date, ok, slow, too_many
+from helpers import AGENTOPS, cron_env
 
 FAST_RETRY = """
 [retry]

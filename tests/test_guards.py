@@ -39,7 +39,7 @@ from agentops.project.config import AgentConfig, Limits, Permissions
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from agentops.store.file import FileJournal
-from conftest import AGENTOPS, cron_env
+from helpers import AGENTOPS, cron_env
 
 if TYPE_CHECKING:
     from pathlib import Path

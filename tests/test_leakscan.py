@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agentops._infra.redact import Redactor
-from conftest import REPO
+from helpers import REPO
 from leakscan import FAKE_SECRETS, MARKERS, Leak, forms, scan_bytes, scan_text, scan_tree
 
 EVERY_FORM = [

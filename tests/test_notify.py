@@ -19,7 +19,7 @@ import pytest
 
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
-from conftest import FakeClock
+from helpers import T0, FakeClock
 from leakscan import FAKE_SECRETS, scan_bytes
 from webhookserver import Webhook
 
@@ -186,7 +186,7 @@ def test_after_the_cooldown_a_failure_posts_again(project, webhook):
     """cooldown 10m: a failure 9m after the message posts nothing, one 10m after it does."""
     project.add_agent("agent", AGENT, "[circuit]\nfailures = 5\n")
     configure(project, webhook.url(), cooldown="10m")
-    clock = FakeClock()
+    clock = FakeClock(T0)
     run(project, clock, fail=True)
     clock.advance(minutes=9)
     run(project, clock, fail=True)
@@ -235,7 +235,7 @@ def test_recovered_is_not_held_back_by_an_earlier_recovered(project, webhook):
     """Told of an open circuit 10m after a `recovered`: its end is told at once, not an hour on."""
     project.add_agent("agent", AGENT, '[circuit]\nfailures = 2\ncooldown = "5m"\n')
     configure(project, webhook.url())
-    clock = FakeClock()
+    clock = FakeClock(T0)
     run(project, clock, fail=True)  # failure
     clock.advance(minutes=5)
     run(project, clock)  # recovered

@@ -13,7 +13,7 @@ from agentops.ops.status import CONTENT, HEALTHS, ROW_KEYS, agent_status
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
-from conftest import FakeClock
+from helpers import T0, FakeClock
 
 FAILS_ON_DEMAND = """
 from pydantic import BaseModel
@@ -77,7 +77,7 @@ def test_a_successful_run_is_ok_until_a_tick_passes_without_one(project):
 def test_a_failed_run_is_failing_until_one_succeeds(project):
     """failing names the count of failures in a row and the error."""
     project.add_agent("flaky", FAILS_ON_DEMAND, "[circuit]\nfailures = 5\n")
-    clock = FakeClock()
+    clock = FakeClock(T0)
     run(project, "flaky", clock, fail=True)
     run(project, "flaky", clock, fail=True)
     status = status_of(project, "flaky", clock.now)
@@ -91,7 +91,7 @@ def test_a_failed_run_is_failing_until_one_succeeds(project):
 def test_an_open_circuit_a_pause_and_running_come_first(project, invoke):
     """paused > circuit_open > failing; running shows while a run holds the lease."""
     project.add_agent("flaky", FAILS_ON_DEMAND, "[circuit]\nfailures = 1\n")
-    clock = FakeClock()
+    clock = FakeClock(T0)
     run(project, "flaky", clock, fail=True)
     assert status_of(project, "flaky", clock.now).health == "circuit_open"
     assert invoke("pause", "flaky", "--reason", "maintenance").exit_code == 0
@@ -112,7 +112,7 @@ def test_an_open_circuit_a_pause_and_running_come_first(project, invoke):
 def test_a_run_that_cannot_start_is_failing_by_its_attempt(project):
     """A state file that cannot be read leaves no run, only an attempt: failing, and why."""
     project.add_agent("broken", FAILS_ON_DEMAND)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     run(project, "broken", clock)
     project.state_path("broken").write_text("{not json")
     clock.advance(minutes=5)
@@ -139,7 +139,7 @@ def test_an_agent_whose_files_cannot_be_read_is_broken(project):
 def test_status_reads_neither_agent_code_nor_the_ledger(project):
     """agent.py failing on import and a garbled ledger file change nothing: status is still ok."""
     project.add_agent("agent", FAILS_ON_DEMAND)
-    clock = FakeClock()
+    clock = FakeClock(T0)
     assert run(project, "agent", clock).exit_code == 0
     (project.home / "agents" / "agent" / "agent.py").write_text("raise RuntimeError('imported')\n")
     (project.home / "state" / "agent.ledger.json").write_text("not a ledger")
@@ -200,7 +200,7 @@ def test_status_json_has_the_documented_keys(project, invoke):
     """Every row of `status --json` has exactly ROW_KEYS, in order; healths are documented."""
     project.add_agent("one", FAILS_ON_DEMAND, 'schedule = "@hourly"\n')
     project.add_agent("two", FAILS_ON_DEMAND)
-    run(project, "two", FakeClock(), fail=True)
+    run(project, "two", FakeClock(T0), fail=True)
     rows = json.loads(invoke("status", "--json").output)
     assert [row["agent"] for row in rows] == ["one", "two"]
     assert all(list(row) == list(ROW_KEYS) for row in rows)

@@ -14,7 +14,7 @@ from agentops.guards.rates import RatePolicy, count_run, prune, request_rate, tr
 from agentops.model.state import AgentState
 from agentops.project.config import AgentConfig, Limits
 from agentops.project.units import Rate, parse_rate
-from conftest import FakeClock
+from helpers import T0, FakeClock
 
 FOUR_PER_HOUR = parse_rate("4/hour")
 MICROSECOND = timedelta(microseconds=1)
@@ -148,7 +148,7 @@ def attempts(draw, period_s: float) -> list[timedelta | None]:
 def test_admitting_only_when_wait_is_zero_never_overfills_any_window(data, count, period_s):
     """However attempts fall, no window of one period ever holds more than `count` events."""
     rate = Rate(count=count, period_s=period_s, text=f"{count}/{period_s}s")
-    clock = FakeClock()
+    clock = FakeClock(T0)
     kept: list[datetime] = []  # what the state file holds between runs
     admitted: list[datetime] = []
     for gap in data.draw(attempts(period_s)):
@@ -176,7 +176,7 @@ def test_admitting_only_when_wait_is_zero_never_overfills_any_window(data, count
 def test_wait_s_is_exact(count, period_s, ages):
     """After wait_s seconds one more event fits; a microsecond earlier it does not."""
     rate = Rate(count=count, period_s=period_s, text=f"{count}/{period_s}s")
-    now = FakeClock()()
+    now = FakeClock(T0)()
     times = [now - timedelta(seconds=age * period_s) for age in ages]
     wait = wait_s(prune(times, rate, now), rate, now)
     if wait == 0:
@@ -198,7 +198,7 @@ def test_wait_s_is_exact(count, period_s, ages):
 def test_a_window_never_blocks_for_longer_than_itself(count, period_s, ages):
     """Whatever the stored times, future ones included, the wait is at most one period."""
     rate = Rate(count=count, period_s=period_s, text=f"{count}/{period_s}s")
-    now = FakeClock()()
+    now = FakeClock(T0)()
     times = [now - timedelta(seconds=age * period_s) for age in ages]
     assert wait_s(prune(times, rate, now), rate, now) <= period_s
 
@@ -210,7 +210,7 @@ def test_a_window_never_blocks_for_longer_than_itself(count, period_s, ages):
 def test_trim_and_prune_agree(period_s, ages):
     """Trimming a sorted list in place leaves what prune returns for it."""
     rate = Rate(count=1, period_s=period_s, text=f"1/{period_s}s")
-    now = FakeClock()()
+    now = FakeClock(T0)()
     times = sorted(now - timedelta(seconds=age * period_s) for age in ages)
     expected = prune(times, rate, now)
     trim(times, rate, now)

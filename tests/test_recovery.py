@@ -29,7 +29,7 @@ from agentops.project.home import Project as AgentopsProject
 from agentops.run.deadline import Marker
 from agentops.run.recovery import CRASHED_MESSAGE, recover_dead_run
 from agentops.run.runner import run_agent
-from conftest import AGENTOPS, cron_env
+from helpers import AGENTOPS, cron_env
 
 if TYPE_CHECKING:
     from pathlib import Path

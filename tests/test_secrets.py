@@ -24,8 +24,8 @@ import pytest
 from agentops.model.journal import written
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
-from conftest import FAKE_SECRETS, cron_env
 from faultserver import FaultServer, ok
+from helpers import FAKE_SECRETS, cron_env
 from leakscan import scan_text, scan_tree
 
 API, SK, GH, PW = FAKE_SECRETS.values()

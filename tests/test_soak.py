@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, cron_env, remember
+from helpers import REPO, cron_env, remember
 
 SOAK = REPO / "bench" / "soak.py"
 
