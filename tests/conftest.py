@@ -65,6 +65,17 @@ __all__ = [  # what tests import from here (helpers.py is where they live)
 ]
 
 
+PROCESSES = Path(__file__).parent / "processes"
+"""The guarantees that need real processes: every test in it is marked ``slow``."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test in tests/processes/ ``slow``: ``-m "not slow"`` is the quick loop."""
+    for item in items:
+        if PROCESSES in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     """An empty project: a home with an agents/ directory."""

@@ -14,22 +14,29 @@ import hashlib
 import json
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentops.testing import FakeClock
 from leakscan import FAKE_SECRETS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "AGENTOPS",
     "HELLO",
     "PRINTED",
     "REPO",
+    "SPENDING_AGENT",
     "T0",
     "FakeClock",
     "Project",
     "cron_env",
+    "eventually",
     "remember",
 ]
 
@@ -124,3 +131,41 @@ def remember(where: str, *texts: str | bytes | None) -> None:
     for text in texts:
         decoded = text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
         PRINTED.append((where, decoded or ""))
+
+
+def eventually(check: Callable[[], bool], *, within_s: float = 120.0) -> bool:
+    """Whether ``check()`` comes true within ``within_s`` seconds, looking every 50 ms.
+
+    For a wait on another process (a server noticing a death, a file
+    appearing): the deadline only bounds a hang, so it is generous; a busy
+    machine makes the wait longer, never the test fail.
+    """
+    deadline = time.monotonic() + within_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+SPENDING_AGENT = """
+import time
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    usd: float = 0.3
+    tokens: int = 0
+    calls: int = 10
+    pause: float = 0.0
+
+class Result(BaseModel):
+    calls: int
+
+def run(params: Params, ctx: Context) -> Result:
+    for _ in range(params.calls):
+        ctx.spend(usd=params.usd, tokens=params.tokens)
+        time.sleep(params.pause)
+    return Result(calls=params.calls)
+"""
+"""An agent that spends ``usd`` and ``tokens`` ``calls`` times, ``pause`` seconds apart."""

@@ -122,7 +122,6 @@ def run(params: Params, ctx: Context) -> Result:
 """
 
 
-@pytest.mark.slow
 def test_sigkill_at_random_moments_never_corrupts_state(project):
     """kill -9 during runs that save a large state: the file always parses, old or new."""
     project.add_agent("big", BIG_STATE)

@@ -21,7 +21,7 @@ import pytest
 
 from agentops.model.ledger import Entry
 from faultserver import FaultServer, error, garbage, http_date, ok, slow, too_many
-from helpers import AGENTOPS, cron_env
+from helpers import AGENTOPS, SPENDING_AGENT, cron_env
 
 FAST_RETRY = """
 [retry]
@@ -390,7 +390,6 @@ def reconcile(name: str, key: str, ctx: Context) -> bool:
 """
 
 
-@pytest.mark.slow
 def test_actions_happen_exactly_once_under_random_sigkill(project):
     """kill -9 at random moments, rerun until done: each of 200 effects happened exactly once."""
     project.add_agent("effects", EFFECTS_AGENT)
@@ -430,27 +429,6 @@ def test_actions_happen_exactly_once_under_random_sigkill(project):
 
 
 # -- budgets ---------------------------------------------------------------------------
-
-SPENDING_AGENT = """
-import time
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    usd: float = 0.3
-    tokens: int = 0
-    calls: int = 10
-    pause: float = 0.0
-
-class Result(BaseModel):
-    calls: int
-
-def run(params: Params, ctx: Context) -> Result:
-    for _ in range(params.calls):
-        ctx.spend(usd=params.usd, tokens=params.tokens)
-        time.sleep(params.pause)
-    return Result(calls=params.calls)
-"""
 
 
 def test_daily_budget_stops_the_run_then_skips_the_next(project, run_agentops):

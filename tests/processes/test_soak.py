@@ -8,8 +8,6 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from helpers import REPO, cron_env, remember
 
 SOAK = REPO / "bench" / "soak.py"
@@ -23,7 +21,6 @@ def load_soak():
     return sys.modules["soak"]
 
 
-@pytest.mark.slow
 def test_a_short_kill_soak_publishes_every_item_exactly_once(tmp_path):
     """20 kills at random moments, some inside do() and undo(): no violation, every item once."""
     result = subprocess.run(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,9 +31,10 @@ from agentops.model.ledger import Entry, Ledger
 from agentops.model.state import AgentState
 from agentops.model.status import RunStatus
 from agentops.store.base import Attempt, Notices, Pause, Snapshot
+from helpers import eventually
 from memstore import MemoryStore, registered
+from samples import full_state
 from storeprocess import T0, InProcessRun, StoreProcess, open_at, records
-from test_store_file import full_state
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -121,19 +121,6 @@ def other(backend) -> Iterator[Callable[[], StoreProcess | InProcessRun]]:
     yield start
     for process in started:
         process.close()
-
-
-def eventually(check: Callable[[], bool], *, within_s: float = 20.0) -> bool:
-    """Whether ``check()`` comes true within ``within_s``.
-
-    A server notices a death soon, not at once.
-    """
-    deadline = time.monotonic() + within_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def lease_free(store: Store, name: str = "pub") -> bool:

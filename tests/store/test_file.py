@@ -23,11 +23,12 @@ from agentops._infra.timestamps import iso_second
 from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.model.journal import Begin, Commit, Intent, Spend, apply, encode, written
 from agentops.model.ledger import Entry, Ledger
-from agentops.model.state import MAX_ERRORS, AgentState, ErrorRecord, LastRun, Metrics
+from agentops.model.state import AgentState
 from agentops.model.status import RunStatus
 from agentops.store.base import Attempt, Pause
 from agentops.store.codec import read_state
 from agentops.store.file import FileStore
+from samples import full_state
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SYMLINK_REFUSED = "it is a symbolic link, and agentops does not read or write through links"
@@ -42,31 +43,6 @@ def commit(store: FileStore, state: AgentState, **kwargs) -> None:
     """Take the agent's lease and commit ``state``, as a run ends."""
     with store.lease(state.agent, run_id="run-c") as lease:
         store.commit(lease, state, **kwargs)
-
-
-def full_state(name: str = "pub") -> AgentState:
-    """A state with every kind of field filled in."""
-    state = AgentState(
-        agent=name,
-        last_run=LastRun(
-            run_id="run-7",
-            started_at=T0,
-            finished_at=T0 + timedelta(seconds=3.25),
-            status=RunStatus.FAILED,
-            duration_s=3.25,
-            error="feed timed out",
-        ),
-        last_success_at=T0 - timedelta(hours=1),
-        metrics=Metrics(runs=7, succeeded=5, failed=1, rejected=1),
-        rate_limits={"publish": [T0, T0 + timedelta(minutes=5)]},
-        data={"seen": ["a", "b"], "cursor": 42, "nested": {"ok": True, "ratio": 0.5}},
-    )
-    state.budget.record(at=T0, run_id="run-7", usd=0.25, tokens=100)
-    for n in range(MAX_ERRORS + 2):
-        state.record_error(
-            ErrorRecord(at=T0, run_id=f"run-{n}", category=RunStatus.TIMEOUT, message="slow")
-        )
-    return state
 
 
 def v1_document(ledger: dict | None = None, **fields) -> dict:
