@@ -37,7 +37,8 @@ from click.testing import CliRunner
 from agentops._infra.redact import is_secret_env_name
 from agentops.cli import main
 from agentops.run.invocation import Invocation
-from helpers import (  # re-exported: tests import these from conftest too
+from leakscan import FAKE_SECRETS, Leak, scan_text, scan_tree
+from suite import (  # re-exported: tests import these from conftest too
     AGENTOPS,
     HELLO,
     PRINTED,
@@ -48,12 +49,11 @@ from helpers import (  # re-exported: tests import these from conftest too
     cron_env,
     remember,
 )
-from leakscan import FAKE_SECRETS, Leak, scan_text, scan_tree
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = [  # what tests import from here (helpers.py is where they live)
+__all__ = [  # what tests import from here (suite.py is where they live)
     "AGENTOPS",
     "HELLO",
     "REPO",
@@ -125,7 +125,7 @@ def invoke(project: Project, request: pytest.FixtureRequest):
 
 @pytest.fixture
 def clock() -> FakeClock:
-    """A fake clock at :data:`helpers.T0`, moved only by the test."""
+    """A fake clock at :data:`suite.T0`, moved only by the test."""
     return FakeClock(T0)
 
 

@@ -13,7 +13,7 @@ import pytest
 from agentops.project.home import Project as AgentopsProject
 from agentops.project.schedule import render_crontab
 from fakellm import FakeLLM, reply
-from helpers import REPO
+from suite import REPO
 
 EXAMPLE_HOME = Path("/srv/agentops")
 """crontab.example shows an install at this path."""

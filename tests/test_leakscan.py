@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from agentops._infra.redact import Redactor
-from helpers import REPO
 from leakscan import FAKE_SECRETS, MARKERS, Leak, forms, scan_bytes, scan_text, scan_tree
+from suite import REPO
 
 EVERY_FORM = [
     pytest.param(name, form, id=f"{name}: {form}")

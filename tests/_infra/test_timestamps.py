@@ -115,12 +115,6 @@ def run(params: Params, ctx: Context) -> Result:
 """
 
 
-def run(project, clock, **overrides):
-    return run_agent(
-        AgentopsProject(project.home), "agent", environ={}, clock=clock, overrides=overrides
-    )
-
-
 @pytest.mark.parametrize(
     ("toml", "first", "then", "blocked", "window_s"),
     [
@@ -164,15 +158,15 @@ def test_a_clock_stepped_back_a_day_blocks_no_longer_than_the_window(
 ):
     """A day back, what was recorded counts as now: blocked for the window, then free."""
     project.add_agent("agent", AGENT, toml)
-    run(project, clock, **first)
+    project.run(clock=clock, overrides=first)
     clock.advance(days=-1)
-    stopped = run(project, clock, **then)
+    stopped = project.run(clock=clock, overrides=then)
     assert stopped.exit_code == 75
     assert blocked in stopped.message
     clock.advance(seconds=window_s - 1)
-    assert run(project, clock, **then).exit_code == 75, "the window itself still holds"
+    assert project.run(clock=clock, overrides=then).exit_code == 75, "the window itself still holds"
     clock.advance(seconds=2)
-    assert run(project, clock, **then).exit_code == 0
+    assert project.run(clock=clock, overrides=then).exit_code == 0
 
 
 def test_a_clock_stepped_back_a_day_delays_a_request_no_longer_than_a_minute(project, clock):
@@ -196,9 +190,9 @@ def test_a_clock_stepped_back_a_day_delays_a_request_no_longer_than_a_minute(pro
 def test_recorded_times_from_the_future_are_saved_as_now(project, clock):
     """The next save brings the future stamps back: the state holds no time ahead of its clock."""
     project.add_agent("agent", AGENT, '[limits]\nruns = "5/hour"\ncost_usd_per_hour = 10.0\n')
-    run(project, clock, usd=1.0)
+    project.run(clock=clock, overrides={"usd": 1.0})
     clock.advance(days=-1)
-    run(project, clock, usd=1.0)
+    project.run(clock=clock, overrides={"usd": 1.0})
     state = project.state("agent")
     now = iso(clock())
     assert state["rate_limits"]["runs"] == [now, now]

@@ -22,7 +22,7 @@ import pytest
 from agentops.cli import main
 from agentops.cli._common import command_tree
 from agentops.ops.check import PROBLEM_KEYS
-from helpers import AGENTOPS, REPO, cron_env, remember
+from suite import AGENTOPS, REPO, cron_env, remember
 
 GUARDED = """
 from pydantic import BaseModel

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from agentops import __version__
 from agentops.cli import main
 from agentops.cli._common import command_tree
-from helpers import AGENTOPS, cron_env
+from suite import AGENTOPS, cron_env
 
 COMMANDS = dict(command_tree(main))
 

@@ -28,7 +28,7 @@ from agentops.ops.memory import KEYS as MEMORY_KEYS
 from agentops.ops.memory import NOTE_KEYS, WORKING_KEYS
 from agentops.ops.report import FIGURE_KEYS, REPORT_KEYS
 from agentops.ops.status import ROW_KEYS
-from helpers import AGENTOPS, HELLO, REPO, Project, cron_env, remember
+from suite import AGENTOPS, HELLO, REPO, Project, cron_env, remember
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

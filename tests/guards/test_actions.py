@@ -10,8 +10,6 @@ import httpx
 import pytest
 
 from agentops.model.ledger import Entry
-from agentops.project.home import Project as AgentopsProject
-from agentops.run.runner import run_agent
 
 EFFECTS = """
 import os
@@ -48,10 +46,6 @@ def reconcile(name, key, ctx):
 """
 
 
-def run(project, name="agent", **kwargs):
-    return run_agent(AgentopsProject(project.home), name, environ={}, **kwargs)
-
-
 def effects(project):
     path = project.home / "effects"
     return path.read_text().splitlines() if path.exists() else []
@@ -60,9 +54,9 @@ def effects(project):
 def test_an_action_runs_once_and_returns_its_recorded_result(project, clock):
     """The second run skips committed actions and gets their recorded results."""
     project.add_agent("agent", EFFECTS)
-    first = run(project, clock=clock)
+    first = project.run(clock=clock)
     assert first.exit_code == 0
-    second = run(project, clock=clock, overrides={"keys": "a,b,c,d"})
+    second = project.run(clock=clock, overrides={"keys": "a,b,c,d"})
     assert second.exit_code == 0
     assert effects(project) == ["a", "b", "c", "d"]
     results = project.events("agent")[-1]["result"]["results"]
@@ -157,16 +151,16 @@ def test_failing_do_is_recorded_and_may_run_again(project, clock):
             return Result(ok=True)
         """,
     )
-    assert run(project, clock=clock).exit_code == 1
+    assert project.run(clock=clock).exit_code == 1
     assert Entry.parse(project.ledger("agent")["flaky"]["k"]).status == "failed"
-    assert run(project, clock=clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0
     assert Entry.parse(project.ledger("agent")["flaky"]["k"]).status == "committed"
 
 
 def test_dry_run_performs_no_action(project, clock):
     """In a dry run do() is not called, nothing is journaled or saved."""
     project.add_agent("agent", EFFECTS.replace("results: list", "results: list[None]"))
-    outcome = run(project, clock=clock, dry_run=True)
+    outcome = project.run(clock=clock, dry_run=True)
     assert outcome.exit_code == 0
     assert effects(project) == []
     assert not project.state_path("agent").exists()
@@ -179,15 +173,15 @@ def test_dry_run_performs_no_action(project, clock):
 def test_action_rate_limit_slides(project, clock):
     """publish = "2/hour": two per window; the run stops (75) and the rest waits."""
     project.add_agent("agent", EFFECTS, '[limits.actions]\neffect = "2/hour"\n')
-    outcome = run(project, clock=clock, overrides={"keys": "a,b,c,d"})
+    outcome = project.run(clock=clock, overrides={"keys": "a,b,c,d"})
     assert (outcome.status, outcome.exit_code) == ("rate_limited", 75)
     assert effects(project) == ["a", "b"]
     assert project.state("agent")["metrics"]["stopped"] == 1
     clock.advance(minutes=59)
-    assert run(project, clock=clock, overrides={"keys": "a,b,c,d"}).exit_code == 75
+    assert project.run(clock=clock, overrides={"keys": "a,b,c,d"}).exit_code == 75
     assert effects(project) == ["a", "b"]
     clock.advance(minutes=2)
-    assert run(project, clock=clock, overrides={"keys": "a,b,c,d"}).exit_code == 0
+    assert project.run(clock=clock, overrides={"keys": "a,b,c,d"}).exit_code == 0
     assert effects(project) == ["a", "b", "c", "d"]
 
 
@@ -215,42 +209,42 @@ def run(params: Params, ctx: Context) -> Result:
 def test_step_limit_ends_a_runaway_loop(project, clock):
     """steps_per_run = 3 ends a five-step loop: exit 1, naming where it stopped."""
     project.add_agent("agent", LOOP, "[limits]\nsteps_per_run = 3\n")
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert outcome.exit_code == 1
     assert "more than steps_per_run 3 steps (at step 3)" in outcome.message
-    assert run(project, clock=clock, overrides={"steps": "3"}).exit_code == 0
+    assert project.run(clock=clock, overrides={"steps": "3"}).exit_code == 0
 
 
 def test_hourly_budget_holds_across_runs_and_slides(project, clock):
     """cost_usd_per_hour = 1: spends stop at the cap; runs skip until the refused spend fits."""
     project.add_agent("agent", LOOP, "[limits]\ncost_usd_per_hour = 1.0\n")
-    outcome = run(project, clock=clock, overrides={"usd": "0.4"})
+    outcome = project.run(clock=clock, overrides={"usd": "0.4"})
     assert (outcome.status, outcome.exit_code) == ("budget_exceeded", 75)
     assert "cost_usd_per_hour 1 reached" in outcome.message
     state = project.state("agent")
     assert state["metrics"]["cost_usd"] == pytest.approx(0.8)
     assert state["budget"]["waiting_usd"] == 0.4
     clock.advance(minutes=30)
-    skipped = run(project, clock=clock, overrides={"usd": "0.1", "steps": "1"})
+    skipped = project.run(clock=clock, overrides={"usd": "0.1", "steps": "1"})
     assert (skipped.status, skipped.exit_code) == ("skipped", 75)
     assert "no room for the 0.4 a run asked for" in skipped.message
     assert project.events("agent")[-1]["reason"] == "budget"
     assert project.events("agent")[-1]["retry_after_s"] == 30 * 60
     clock.advance(minutes=30, seconds=1)  # the first run's spends leave the window
-    assert run(project, clock=clock, overrides={"usd": "0.5", "steps": "2"}).exit_code == 0
+    assert project.run(clock=clock, overrides={"usd": "0.5", "steps": "2"}).exit_code == 0
     assert project.state("agent")["budget"]["waiting_usd"] == 0.0
     clock.advance(minutes=1)
-    full = run(project, clock=clock, overrides={"usd": "0.1", "steps": "1"})
+    full = project.run(clock=clock, overrides={"usd": "0.1", "steps": "1"})
     assert full.exit_code == 75, "exactly at the cap: no room for any spend"
 
 
 def test_tokens_per_run_caps_each_run(project, clock):
     """tokens_per_run = 100: a run asking for more stops; the next run starts afresh."""
     project.add_agent("agent", LOOP, "[limits]\ntokens_per_run = 100\n")
-    outcome = run(project, clock=clock, overrides={"tokens": "40"})
+    outcome = project.run(clock=clock, overrides={"tokens": "40"})
     assert outcome.exit_code == 75
     assert "tokens_per_run 100 reached (80 used, 40 more asked)" in outcome.message
-    assert run(project, clock=clock, overrides={"tokens": "50", "steps": "2"}).exit_code == 0
+    assert project.run(clock=clock, overrides={"tokens": "50", "steps": "2"}).exit_code == 0
     assert project.state("agent")["metrics"]["tokens"] == 180
 
 
@@ -278,7 +272,7 @@ def test_a_swallowed_guard_stop_still_ends_the_run(project, clock):
         """,
         "[limits]\ntokens_per_run = 100\n",
     )
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert (outcome.status, outcome.exit_code) == ("budget_exceeded", 75)
 
 
@@ -286,10 +280,10 @@ def test_a_swallowed_guard_stop_still_ends_the_run(project, clock):
 def test_a_spend_that_is_not_a_finite_amount_fails_the_run(project, clock, usd):
     """ctx.spend(usd=nan) fails the run; the state file stays loadable."""
     project.add_agent("agent", LOOP)
-    outcome = run(project, clock=clock, overrides={"usd": usd, "steps": "1"})
+    outcome = project.run(clock=clock, overrides={"usd": usd, "steps": "1"})
     assert outcome.exit_code == 1
     assert "finite amounts" in outcome.message
-    assert run(project, clock=clock, overrides={"steps": "1"}).exit_code == 0
+    assert project.run(clock=clock, overrides={"steps": "1"}).exit_code == 0
     assert project.state("agent")["metrics"]["cost_usd"] == 0.0
 
 
@@ -320,7 +314,7 @@ def test_requests_per_minute_waits_for_room(project, clock):
         clock.advance(seconds=seconds)
 
     transport = httpx.MockTransport(lambda _request: httpx.Response(200, text="ok"))
-    outcome = run(project, clock=clock, sleep=sleep, http_transport=transport)
+    outcome = project.run(clock=clock, sleep=sleep, http_transport=transport)
     assert outcome.exit_code == 0
     assert waits == [pytest.approx(60.0)]
     assert project.state("agent")["rate_limits"]["requests"] == ["2026-11-22T12:01:00Z"]

@@ -17,7 +17,7 @@ from agentops.guards.failure import Failure
 from agentops.model.state import AgentState, Circuit
 from agentops.model.status import RunStatus
 from agentops.project.config import CircuitConfig
-from helpers import T0, FakeClock
+from suite import T0, FakeClock
 
 TWICE_HOURLY = CircuitConfig(failures=2, cooldown="1h")
 

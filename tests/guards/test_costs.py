@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from agentops.guards.costs import Window, full_window, windows
 from agentops.model.money import EPSILON_USD, LONGEST_WINDOW_S, Budget, BudgetEntry
 from agentops.project.config import Limits
-from helpers import T0, FakeClock
+from suite import T0, FakeClock
 
 HOURLY = Window("cost_usd_per_hour", 3600.0, 1.0)
 MICROSECOND = timedelta(microseconds=1)

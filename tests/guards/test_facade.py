@@ -36,10 +36,8 @@ from agentops.model.journal import Begin, parse_lines, written
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.project.config import AgentConfig, Limits, Permissions
-from agentops.project.home import Project as AgentopsProject
-from agentops.run.runner import run_agent
 from agentops.store.file import FileJournal
-from helpers import AGENTOPS, cron_env
+from suite import AGENTOPS, cron_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -151,10 +149,6 @@ def call_agent(what, function, *args):
         return function(*args)
     except Exception as exc:
         raise AgentCodeFailed(f"agent: {what} raised {type(exc).__name__}: {exc}") from exc
-
-
-def run(project, name="agent", **kwargs):
-    return run_agent(AgentopsProject(project.home), name, environ={}, **kwargs)
 
 
 # -- secrets in names and keys ---------------------------------------------------------
@@ -341,14 +335,14 @@ def test_a_kill_inside_undo_leaves_the_action_unresolved_until_reconciled(projec
     assert [(r["key"], r["status"]) for r in json.loads(listed.stdout)] == [
         ("post-1", "unresolved")
     ]
-    blocked = run(project, clock=clock)
+    blocked = project.run(clock=clock)
     assert blocked.exit_code == 1
     assert "action publish 'post-1' is unresolved" in blocked.message
     assert "--resolve post-1" in blocked.message
     assert not (project.home / "post-1").exists(), "nothing is redone blindly"
     assert project.state("agent")["errors"][0]["category"] == "crashed"
     project.add_agent("agent", UNDOING + RECONCILE)
-    settled = run(project, clock=clock)
+    settled = project.run(clock=clock)
     assert settled.exit_code == 0
     assert (project.home / "post-1").exists(), "reconcile() found it gone, so do() ran again"
     assert project.ledger("agent")["publish"]["post-1"].split()[1] == "committed"
@@ -404,7 +398,7 @@ def test_an_undo_that_hangs_past_the_grace_is_abandoned_as_unresolved(project, c
     """A stop waits for undo() only for the grace: then the run ends, the effect left unknown."""
     project.add_agent("agent", HANGING_UNDO, 'timeout = "2s"\n')
     started = time.monotonic()
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert time.monotonic() - started < 10
     assert (outcome.status, outcome.exit_code) == ("interrupted", 1)
     assert "undo() of publish interrupted by SIGTERM" in outcome.message
@@ -447,7 +441,7 @@ def validate(result: Result, ctx: Context) -> None:
 def test_a_stop_during_one_undo_leaves_the_undos_not_started_as_they_are(project, clock):
     """A stop while undoing the newer action: the older one, never undone, is not unresolved."""
     project.add_agent("agent", STOPPED_BETWEEN_UNDOS)
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert outcome.exit_code == 1
     assert "interrupted by SIGTERM" in outcome.message
     ledger = project.ledger("agent")["publish"]
@@ -509,7 +503,7 @@ def test_an_agent_cannot_swallow_a_refused_action(project, clock):
         """,
         '[permissions]\nactions = ["publish"]\n',
     )
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert (outcome.status, outcome.exit_code) == ("failed", 1)
     assert "action 'delete' is not allowed by [permissions] actions" in outcome.message
     assert not (project.home / "deleted").exists()
@@ -678,7 +672,7 @@ def test_thousands_of_spends_and_limited_actions_in_one_run_add_up(project, cloc
         MANY,
         '[limits]\ncost_usd_per_hour = 2.0005\n\n[limits.actions]\npublish = "2000/hour"\n',
     )
-    outcome = run(project, clock=clock, fs=NoSync(), overrides={"spends": 2000, "actions": 2000})
+    outcome = project.run(clock=clock, fs=NoSync(), overrides={"spends": 2000, "actions": 2000})
     assert outcome.exit_code == 0
     assert (outcome.spent_usd, outcome.tokens) == (pytest.approx(2.0), 2000)
     state = project.state("agent")
@@ -691,11 +685,11 @@ def test_thousands_of_spends_and_limited_actions_in_one_run_add_up(project, cloc
     assert json.loads(ledger["1999"].split(" ", 3)[3]) == 1999
     # Both windows are full: one more of either waits until the hour has passed.
     clock.advance(minutes=59)
-    more_actions = run(project, clock=clock, overrides={"start": 2000, "actions": 1})
+    more_actions = project.run(clock=clock, overrides={"start": 2000, "actions": 1})
     assert (more_actions.status, more_actions.exit_code) == ("rate_limited", 75)
-    more_spends = run(project, clock=clock, overrides={"spends": 1})
+    more_spends = project.run(clock=clock, overrides={"spends": 1})
     assert (more_spends.status, more_spends.exit_code) == ("budget_exceeded", 75)
     clock.advance(minutes=1, seconds=1)
-    later = run(project, clock=clock, overrides={"start": 2000, "actions": 1, "spends": 1})
+    later = project.run(clock=clock, overrides={"start": 2000, "actions": 1, "spends": 1})
     assert later.exit_code == 0
     assert project.state("agent")["metrics"]["tokens"] == 2001

@@ -17,12 +17,8 @@ import pytest
 from agentops.guards.failure import classify
 from agentops.model.ledger import Entry
 from agentops.project.home import Project as AgentopsProject
-from agentops.run.runner import approve_held, run_agent
-from helpers import AGENTOPS, REPO, cron_env
-
-
-def run(project, name="agent", **kwargs):
-    return run_agent(AgentopsProject(project.home), name, environ={}, **kwargs)
+from agentops.run.runner import approve_held
+from suite import AGENTOPS, REPO, cron_env
 
 
 def write_journal(project, name, *records):
@@ -95,7 +91,7 @@ def test_reconcile_can_return_the_result_it_found(project, clock):
     """reconcile() returning a receipt: ctx.action returns it; returning True: None."""
     project.add_agent("agent", RECONCILED)
     write_journal(project, "agent", BEGIN, intent("a"), intent("b", second=2))
-    assert run(project, clock=clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0
     assert project.events("agent")[-1]["result"] == {"results": [{"found": "a"}, None]}
 
 
@@ -105,7 +101,7 @@ def test_a_damaged_journal_is_left_alone_and_nothing_is_redone(project, clock):
     path = write_journal(project, "agent", BEGIN, commit("a"), commit("b", second=3))
     damaged = path.read_bytes().replace(b'{"run_id"', b'#"run_id"', 2)
     path.write_bytes(damaged)
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert outcome.exit_code == 74
     assert "unreadable journal (line 1 is not a journal record: not JSON)" in outcome.message
     assert path.read_bytes() == damaged
@@ -115,7 +111,7 @@ def test_a_journal_of_another_agent_is_refused(project, clock):
     """A journal copied from another agent is not folded in: exit 74."""
     project.add_agent("agent", RECONCILED)
     write_journal(project, "agent", {**BEGIN, "agent": "other"}, commit("a"))
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert outcome.exit_code == 74
     assert "journal of agent 'other'" in outcome.message
 
@@ -136,7 +132,7 @@ def test_a_dry_run_after_a_crash_reconciles_in_memory_and_saves_nothing(project,
     """A dry run sees what a real run would, and leaves the journal for the real one."""
     project.add_agent("agent", RECONCILED)
     path = write_journal(project, "agent", BEGIN, intent("a"))
-    assert run(project, clock=clock, dry_run=True).exit_code == 0
+    assert project.run(clock=clock, dry_run=True).exit_code == 0
     assert path.exists()
     assert not project.state_path("agent").exists()
 
@@ -194,7 +190,7 @@ def run(params: Params, ctx: Context) -> Result:
 def test_a_guard_stop_inside_do_means_not_done(project, clock):
     """A spend refused inside do() aborts the action: no false 'unresolved' later."""
     project.add_agent("agent", ACTING, "[limits]\ntokens_per_run = 100\n")
-    outcome = run(project, clock=clock, overrides={"mode": "spend-inside"})
+    outcome = project.run(clock=clock, overrides={"mode": "spend-inside"})
     assert (outcome.status, outcome.exit_code) == ("failed", 1)
     assert "a single spend of 500 tokens is more than tokens_per_run 100" in outcome.message
     entry = Entry.parse(project.ledger("agent")["ask"]["q1"])
@@ -205,7 +201,7 @@ def test_a_guard_stop_inside_do_means_not_done(project, clock):
 def test_a_result_that_is_not_json_still_commits(project, clock, mode):
     """do() ran, so its commit is written even if its result cannot be JSON."""
     project.add_agent("agent", ACTING)
-    assert run(project, clock=clock, overrides={"mode": mode}).exit_code == 0
+    assert project.run(clock=clock, overrides={"mode": mode}).exit_code == 0
     [entries] = project.ledger("agent")["raw"].values()
     assert Entry.parse(entries).status == "committed"
     assert "action.result_not_json" in project.event_names("agent")
@@ -215,7 +211,7 @@ def test_action_names_and_keys_are_text(project, clock):
     """ctx.action(7, key=1) is the same action after a reload: done once."""
     project.add_agent("agent", ACTING)
     for _ in range(2):
-        assert run(project, clock=clock, overrides={"mode": "int-name"}).exit_code == 0
+        assert project.run(clock=clock, overrides={"mode": "int-name"}).exit_code == 0
     assert (project.home / "sevens").read_text() == "7\n"
 
 
@@ -238,19 +234,19 @@ def run(params: Params, ctx: Context) -> Result:
 def test_a_spend_larger_than_the_cap_fails_loudly_and_does_not_block(project, clock):
     """One spend above the whole cap: exit 1 saying so; smaller spends still run."""
     project.add_agent("agent", SPENDER, "[limits]\ncost_usd_per_hour = 1.0\n")
-    outcome = run(project, clock=clock, overrides={"usd": "2"})
+    outcome = project.run(clock=clock, overrides={"usd": "2"})
     assert outcome.exit_code == 1
     assert "a single spend of 2 is more than cost_usd_per_hour 1" in outcome.message
     assert project.state("agent")["budget"]["waiting_usd"] == 0.0
-    assert run(project, clock=clock, overrides={"usd": "0.1"}).exit_code == 0
+    assert project.run(clock=clock, overrides={"usd": "0.1"}).exit_code == 0
 
 
 @pytest.mark.parametrize("usd", ["1e10", "1e308"])
 def test_implausible_spends_are_refused(project, clock, usd):
     """Amounts that would overflow the totals fail the run; the state stays loadable."""
     project.add_agent("agent", SPENDER)
-    assert run(project, clock=clock, overrides={"usd": usd}).exit_code == 1
-    assert run(project, clock=clock, overrides={"usd": "0.5"}).exit_code == 0
+    assert project.run(clock=clock, overrides={"usd": usd}).exit_code == 1
+    assert project.run(clock=clock, overrides={"usd": "0.5"}).exit_code == 0
 
 
 def test_rate_limit_lists_stay_bounded(project, clock):
@@ -264,7 +260,7 @@ def test_rate_limit_lists_stay_bounded(project, clock):
             '    elif params.mode == "spend-inside":',
         ),
     )
-    assert run(project, clock=clock, overrides={"mode": "many"}).exit_code == 0
+    assert project.run(clock=clock, overrides={"mode": "many"}).exit_code == 0
     assert "action:note" not in project.state("agent")["rate_limits"]
 
 
@@ -294,7 +290,7 @@ def test_a_negative_retry_after_is_not_a_crash(project, clock):
         """,
     )
     slept = []
-    outcome = run(project, clock=clock, sleep=slept.append)
+    outcome = project.run(clock=clock, sleep=slept.append)
     assert outcome.exit_code == 0
     assert slept == [0.0]
 
@@ -380,7 +376,7 @@ def apply(result: Result, ctx: Context) -> None:
 def test_a_confidence_that_is_not_a_probability_is_rejected(project, clock, confidence):
     """NaN, out of range or text: the output is rejected (65), never applied."""
     project.add_agent("agent", DRAFTER)
-    outcome = run(project, clock=clock, overrides={"confidence": confidence})
+    outcome = project.run(clock=clock, overrides={"confidence": confidence})
     assert outcome.exit_code == 65
     expected = (
         "NaN or an infinity" if confidence == "nan" else "confidence must be a number from 0 to 1"
@@ -392,9 +388,9 @@ def test_a_confidence_that_is_not_a_probability_is_rejected(project, clock, conf
 def test_what_apply_keeps_in_ctx_state_is_saved(project, clock):
     """apply() writing ctx.state: kept after an automatic apply and after an approval."""
     project.add_agent("agent", DRAFTER)
-    assert run(project, clock=clock, overrides={"confidence": "0.99"}).exit_code == 0
+    assert project.run(clock=clock, overrides={"confidence": "0.99"}).exit_code == 0
     assert project.state("agent")["data"] == {"drafted": True, "applied": 1}
-    held = run(project, clock=clock, overrides={"confidence": "0.6"})
+    held = project.run(clock=clock, overrides={"confidence": "0.6"})
     assert held.status == "held"
     approved = approve_held(AgentopsProject(project.home), "agent", held.run_id, environ={})
     assert approved.exit_code == 0
@@ -404,7 +400,7 @@ def test_what_apply_keeps_in_ctx_state_is_saved(project, clock):
 def test_approving_without_apply_is_a_configuration_error(project, clock):
     """If apply() is gone, approving applies nothing: exit 78, the result stays held."""
     project.add_agent("agent", DRAFTER)
-    held = run(project, clock=clock, overrides={"confidence": "0.6"})
+    held = project.run(clock=clock, overrides={"confidence": "0.6"})
     project.add_agent("agent", DRAFTER.split("def apply", maxsplit=1)[0])
     approved = approve_held(AgentopsProject(project.home), "agent", held.run_id, environ={})
     assert approved.exit_code == 78

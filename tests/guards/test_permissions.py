@@ -13,8 +13,6 @@ import stat
 import pytest
 
 from agentops.guards.permissions import HostPolicy
-from agentops.project.home import Project as AgentopsProject
-from agentops.run.runner import run_agent
 from faultserver import FaultServer, Reply, ok
 
 PUBLIC = "93.184.216.34"
@@ -183,16 +181,12 @@ def run(params: Params, ctx: Context) -> Result:
 """
 
 
-def run(project, **kwargs):
-    return run_agent(AgentopsProject(project.home), "agent", environ={}, **kwargs)
-
-
 def test_a_host_not_listed_is_refused_before_any_connection(project, clock):
     """hosts = ["api.example.com"]: a request to the loopback server never reaches it."""
     project.add_agent("agent", FETCHER, '[permissions]\nhosts = ["api.example.com"]\n')
     with FaultServer() as server:
         url = server.script("/feed", ok())
-        outcome = run(project, clock=clock, overrides={"url": url})
+        outcome = project.run(clock=clock, overrides={"url": url})
         assert server.requests == []
     assert (outcome.status, outcome.exit_code) == ("failed", 1)
     assert outcome.message == ("agent: request refused: 127.0.0.1 is not in [permissions] hosts")
@@ -206,7 +200,7 @@ def test_a_listed_loopback_address_is_reached(project, clock):
     project.add_agent("agent", FETCHER, '[permissions]\nhosts = ["127.0.0.1"]\n')
     with FaultServer() as server:
         url = server.script("/feed", ok())
-        outcome = run(project, clock=clock, overrides={"url": url})
+        outcome = project.run(clock=clock, overrides={"url": url})
         assert len(server.hits("/feed")) == 1
     assert outcome.exit_code == 0
     assert project.events("agent")[-1]["result"] == {"status": 200}
@@ -221,7 +215,7 @@ def test_a_redirect_to_a_host_not_listed_is_refused_before_it_is_followed(projec
         url = server.script(
             "/start", Reply(status=302, body=b"", headers=(("Location", elsewhere),))
         )
-        outcome = run(project, clock=clock, overrides={"url": url})
+        outcome = project.run(clock=clock, overrides={"url": url})
         assert [r.path for r in server.requests] == ["/start"]
     assert outcome.exit_code == 1
     assert outcome.message == "agent: request refused: localhost is not in [permissions] hosts"
@@ -258,8 +252,8 @@ def open_umask():
 def test_files_a_run_creates_are_0600_and_directories_0700(project, clock):
     """State, ledger, backups, lock, attempt and log: owner only, whatever the umask."""
     project.add_agent("agent", ACTING)
-    assert run(project, clock=clock).exit_code == 0
-    assert run(project, clock=clock).exit_code == 0  # the second save leaves .bak files
+    assert project.run(clock=clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0  # the second save leaves .bak files
     created = [p for d in ("state", "logs") for p in (project.home / d).rglob("*")]
     names = {p.name for p in created}
     assert {"agent.json", "agent.json.bak", "agent.ledger.json", "agent.lock"} <= names

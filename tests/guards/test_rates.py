@@ -14,7 +14,7 @@ from agentops.guards.rates import RatePolicy, count_run, prune, request_rate, tr
 from agentops.model.state import AgentState
 from agentops.project.config import AgentConfig, Limits
 from agentops.project.units import Rate, parse_rate
-from helpers import T0, FakeClock
+from suite import T0, FakeClock
 
 FOUR_PER_HOUR = parse_rate("4/hour")
 MICROSECOND = timedelta(microseconds=1)

@@ -29,8 +29,6 @@ from agentops.memory.run import RunMemory
 from agentops.model.state import AgentState, Remembered
 from agentops.ops.memory import KEYS, NOTE_KEYS, WORKING_KEYS
 from agentops.project.config import MemoryConfig
-from agentops.project.home import Project as AgentopsProject
-from agentops.run.runner import run_agent
 from agentops.testing import AgentHarness
 from faults import FaultyFileSystem
 from leakscan import FAKE_SECRETS, scan_tree
@@ -74,10 +72,6 @@ def run(params: Params, ctx: Context) -> Result:
         found = [n.text for n in ctx.memory.relevant(params.search, k=params.k)]
     return Result(recalled=recalled, found=found)
 """
-
-
-def run(project, name="memo", **kwargs):
-    return run_agent(AgentopsProject(project.home), name, environ={}, **kwargs)
 
 
 def memory_path(project, name="memo") -> Path:
@@ -172,15 +166,15 @@ def test_remember_refuses_what_the_state_file_could_not_hold(
 def test_working_memory_is_saved_with_the_state_and_expired_entries_dropped(project, clock):
     """The state file's memory holds each entry and its expiry; expired ones go when saved."""
     project.add_agent("memo", MEMO)
-    run(project, clock=clock, overrides={"remember": {"short": 1}, "ttl": "10m"})
-    run(project, clock=clock, overrides={"remember": {"long": [1, "two"]}, "ttl": "1d"})
+    project.run("memo", clock=clock, overrides={"remember": {"short": 1}, "ttl": "10m"})
+    project.run("memo", clock=clock, overrides={"remember": {"long": [1, "two"]}, "ttl": "1d"})
     memory = project.state("memo")["memory"]
     assert memory == {
         "short": {"value": 1, "expires_at": "2026-11-22T12:10:00Z"},
         "long": {"value": [1, "two"], "expires_at": "2026-11-23T12:00:00Z"},
     }
     clock.advance(minutes=10)
-    outcome = run(project, clock=clock, overrides={"recall": ["short", "long"]})
+    outcome = project.run("memo", clock=clock, overrides={"recall": ["short", "long"]})
     assert outcome.exit_code == 0
     assert project.events("memo")[-1]["result"]["recalled"] == {"short": None, "long": [1, "two"]}
     assert list(project.state("memo")["memory"]) == ["long"]
@@ -191,9 +185,9 @@ def test_expired_entries_are_dropped_by_any_save_even_of_a_run_that_never_touche
 ):
     """Saving the state drops what expired, whether or not the run used ctx.memory."""
     project.add_agent("memo", MEMO)
-    run(project, clock=clock, overrides={"remember": {"k": 1}, "ttl": "1m"})
+    project.run("memo", clock=clock, overrides={"remember": {"k": 1}, "ttl": "1m"})
     clock.advance(minutes=2)
-    run(project, clock=clock)
+    project.run("memo", clock=clock)
     assert project.state("memo")["memory"] == {}
 
 
@@ -239,7 +233,7 @@ def run(params: Params, ctx: Context) -> Result:
 def test_a_retry_attempt_starts_from_the_memory_the_run_loaded(project, clock):
     """What a failed attempt remembered or noted is gone: the retry sees neither."""
     project.add_agent("memo", FLAKY)
-    outcome = run(project, clock=clock, sleep=lambda _s: None)
+    outcome = project.run("memo", clock=clock, sleep=lambda _s: None)
     assert outcome.exit_code == 0, outcome.message
     result = project.events("memo")[-1]["result"]
     assert result["attempt"] == 2
@@ -267,12 +261,12 @@ def validate(result, ctx):
 def test_a_run_that_is_not_kept_keeps_no_memory_and_writes_no_notes(project, clock, how):
     """A rejected output (Result model or validate()), a failed run, a dry run: nothing kept."""
     project.add_agent("memo", OUTCOMES)
-    seed = run(project, clock=clock, overrides={"remember": {"k": 1}, "note": ["kept"]})
+    seed = project.run("memo", clock=clock, overrides={"remember": {"k": 1}, "note": ["kept"]})
     assert seed.exit_code == 0
     files = {k: v for k, v in project.snapshot().items() if ".memory.sqlite" in k}
     overrides = {"remember": {"k": 2}, "note": ["discarded"], "search": "kept discarded"}
-    outcome = run(
-        project,
+    outcome = project.run(
+        "memo",
         clock=clock,
         overrides={**overrides, "outcome": "ok" if how == "dry_run" else how},
         dry_run=how == "dry_run",
@@ -327,11 +321,11 @@ def run(params: Params, ctx: Context) -> Result:
 def test_a_run_that_calls_every_public_method_of_memory_then_raises_keeps_nothing(project, clock):
     """Whatever an agent calls on ctx.memory, a failed run keeps no note and no working memory."""
     project.add_agent("memo", MEMO)
-    seed = run(project, clock=clock, overrides={"remember": {"k": 1}, "note": ["kept"]})
+    seed = project.run("memo", clock=clock, overrides={"remember": {"k": 1}, "note": ["kept"]})
     assert seed.exit_code == 0
     files = {k: v for k, v in project.snapshot().items() if ".memory.sqlite" in k}
     project.add_agent("memo", EVERY_METHOD)
-    outcome = run(project, clock=clock)
+    outcome = project.run("memo", clock=clock)
     assert (outcome.status, outcome.exit_code) == ("failed", 1), outcome.message
     assert {k: v for k, v in project.snapshot().items() if ".memory.sqlite" in k} == files
     assert stored_notes(project) == ["kept"]
@@ -345,10 +339,10 @@ def test_a_run_that_calls_every_public_method_of_memory_then_raises_keeps_nothin
 def test_relevant_sees_the_notes_this_attempt_made_ranked_with_the_stored_ones(project, clock):
     """Read your writes: a note made in this run is found at once, as it will be found later."""
     project.add_agent("memo", MEMO)
-    run(project, clock=clock, overrides={"note": ["disk full on db-1"], "importance": 2})
+    project.run("memo", clock=clock, overrides={"note": ["disk full on db-1"], "importance": 2})
     clock.advance(minutes=5)
-    run(
-        project,
+    project.run(
+        "memo",
         clock=clock,
         overrides={"note": ["disk latency on db-2"], "importance": 9, "search": "disk"},
     )
@@ -357,7 +351,7 @@ def test_relevant_sees_the_notes_this_attempt_made_ranked_with_the_stored_ones(p
         "disk full on db-1",
     ]
     clock.advance(minutes=5)
-    run(project, clock=clock, overrides={"search": "disk"})
+    project.run("memo", clock=clock, overrides={"search": "disk"})
     assert project.events("memo")[-1]["result"]["found"] == [
         "disk latency on db-2",
         "disk full on db-1",
@@ -367,9 +361,9 @@ def test_relevant_sees_the_notes_this_attempt_made_ranked_with_the_stored_ones(p
 def test_notes_are_written_after_the_state_and_counted(project, clock):
     """memory.saved follows the state's save; metrics.notes counts the notes kept."""
     project.add_agent("memo", MEMO)
-    run(project, clock=clock, overrides={"note": ["one", "two"]})
-    run(project, clock=clock, overrides={"note": ["three"]})
-    run(project, clock=clock)
+    project.run("memo", clock=clock, overrides={"note": ["one", "two"]})
+    project.run("memo", clock=clock, overrides={"note": ["three"]})
+    project.run("memo", clock=clock)
     assert stored_notes(project) == ["one", "two", "three"]
     assert project.state("memo")["metrics"]["notes"] == 3
     saved = [e for e in project.events("memo") if e["event"] == "memory.saved"]
@@ -483,15 +477,15 @@ def test_tags_are_searched_and_stemming_matches_word_forms(tmp_path):
 def test_the_weights_of_agent_toml_rank_a_runs_notes(project, clock):
     """[memory] in agent.toml changes what relevant() puts first."""
     project.add_agent("memo", MEMO)
-    run(project, clock=clock, overrides={"note": ["old disk note"], "importance": 10})
+    project.run("memo", clock=clock, overrides={"note": ["old disk note"], "importance": 10})
     clock.advance(days=3)
-    run(project, clock=clock, overrides={"note": ["new disk note"], "importance": 1})
+    project.run("memo", clock=clock, overrides={"note": ["new disk note"], "importance": 1})
     for toml, first in [
         ("[memory]\nrecency_weight = 0\n", "old disk note"),
         ("[memory]\nimportance_weight = 0\n", "new disk note"),
     ]:
         project.add_agent("memo", MEMO, toml)
-        run(project, clock=clock, overrides={"search": "disk"})
+        project.run("memo", clock=clock, overrides={"search": "disk"})
         assert project.events("memo")[-1]["result"]["found"][0] == first
 
 
@@ -539,10 +533,10 @@ def test_keep_notes_drops_the_least_important_then_the_oldest(project, clock):
     """[memory] keep_notes bounds the file: lowest importance first, of those the oldest."""
     project.add_agent("memo", MEMO, "[memory]\nkeep_notes = 3\n")
     for text, importance in [("a5", 5), ("b9", 9), ("c5", 5), ("d1", 1)]:
-        run(project, clock=clock, overrides={"note": [text], "importance": importance})
+        project.run("memo", clock=clock, overrides={"note": [text], "importance": importance})
         clock.advance(minutes=1)
     assert stored_notes(project) == ["a5", "b9", "c5"]  # d1 was the least important
-    run(project, clock=clock, overrides={"note": ["e7"], "importance": 7})
+    project.run("memo", clock=clock, overrides={"note": ["e7"], "importance": 7})
     assert stored_notes(project) == ["b9", "c5", "e7"]  # then a5, the older of the fives
     dropped = [e["dropped"] for e in project.events("memo") if e["event"] == "memory.saved"]
     assert dropped == [0, 0, 0, 1, 1]
@@ -577,7 +571,7 @@ def test_note_refuses_bad_notes(tmp_path, clock, kwargs, message):
 def test_the_notes_file_and_its_journal_are_owner_only(project, clock):
     """state/<name>.memory.sqlite and its journal are 0600, in a 0700 directory."""
     project.add_agent("memo", MEMO)
-    run(project, clock=clock, overrides={"note": ["x"]})
+    project.run("memo", clock=clock, overrides={"note": ["x"]})
     path = memory_path(project)
     journal = path.with_name(path.name + "-journal")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
@@ -592,21 +586,21 @@ def test_a_link_planted_at_the_notes_file_is_refused_and_nothing_outside_is_writ
 ):
     """A symbolic link at the file or a sidecar: one line, exit 74, its target untouched."""
     project.add_agent("memo", MEMO)
-    run(project, clock=clock, overrides={"note": ["first"]})
+    project.run("memo", clock=clock, overrides={"note": ["first"]})
     target = tmp_path / "outside"
     target.write_bytes(b"")
     link = memory_path(project).with_name(memory_path(project).name + suffix)
     link.unlink(missing_ok=True)
     link.symlink_to(target)
     state_before = project.state("memo")
-    outcome = run(project, clock=clock, overrides={"note": ["second"]})
+    outcome = project.run("memo", clock=clock, overrides={"note": ["second"]})
     assert outcome.exit_code == 74
     assert "symbolic link" in outcome.message
     assert target.read_bytes() == b""
     assert link.is_symlink()
     # The run itself succeeded and its state is saved: only its notes are lost.
     assert project.state("memo")["metrics"]["succeeded"] == state_before["metrics"]["succeeded"] + 1
-    searching = run(project, clock=clock, overrides={"search": "first"})
+    searching = project.run("memo", clock=clock, overrides={"search": "first"})
     assert searching.exit_code == 74
     assert target.read_bytes() == b""
 
@@ -640,11 +634,11 @@ def test_an_unreadable_notes_file_is_74_in_one_line_and_left_as_it_is(
     else:
         path.write_bytes(content)
     before = path.read_bytes()
-    searching = run(project, clock=clock, overrides={"search": "x"})
+    searching = project.run("memo", clock=clock, overrides={"search": "x"})
     assert searching.exit_code == 74
     assert why in searching.message
     assert "left as it is" in searching.message
-    noting = run(project, clock=clock, overrides={"note": ["x"]})
+    noting = project.run("memo", clock=clock, overrides={"note": ["x"]})
     assert noting.exit_code == 74
     result = invoke("memory", "memo")
     assert result.exit_code == 74
@@ -661,13 +655,13 @@ def test_a_notes_file_that_cannot_be_made_is_74_after_the_state_is_saved(
     """The notes are lost and said in one line; the run's state is kept; the next run notes."""
     project.add_agent("memo", MEMO)
     faulty = FaultyFileSystem("open", where=f"*/{name}", error=error)
-    outcome = run(project, clock=clock, fs=faulty, overrides={"note": ["lost"]})
+    outcome = project.run("memo", clock=clock, fs=faulty, overrides={"note": ["lost"]})
     assert faulty.failed is not None
     assert outcome.exit_code == 74
     assert outcome.message.startswith(f"{project.home / 'state' / name}: cannot create")
     assert project.state("memo")["last_run"]["status"] == "succeeded"
     assert "memory.save_failed" in project.event_names("memo")
-    assert run(project, clock=clock, overrides={"note": ["kept"]}).exit_code == 0
+    assert project.run("memo", clock=clock, overrides={"note": ["kept"]}).exit_code == 0
     assert stored_notes(project) == ["kept"]
 
 
@@ -676,7 +670,7 @@ def test_files_are_owner_only_whatever_the_umask(project, clock):
     project.add_agent("memo", MEMO)
     old = os.umask(0)
     try:
-        run(project, clock=clock, overrides={"note": ["x"]})
+        project.run("memo", clock=clock, overrides={"note": ["x"]})
     finally:
         os.umask(old)
     path = memory_path(project)
@@ -696,7 +690,7 @@ def test_an_agent_cannot_swallow_an_unreadable_notes_file(project, clock):
     project.add_agent("memo", code)
     memory_path(project).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     memory_path(project).write_bytes(b"garbage" * 1000)
-    outcome = run(project, clock=clock, overrides={"search": "x"})
+    outcome = project.run("memo", clock=clock, overrides={"search": "x"})
     assert outcome.exit_code == 74
     assert project.state("memo")["last_run"]["status"] == "failed"
 
@@ -777,7 +771,7 @@ def test_a_run_that_notes_without_fts5_saves_its_state_and_says_so(project, cloc
     """The notes cannot be written: one line, 78, memory.save_failed; the run's state is kept."""
     project.add_agent("memo", MEMO)
     no_fts5(monkeypatch)
-    outcome = run(project, clock=clock, overrides={"note": ["x"], "remember": {"k": 1}})
+    outcome = project.run("memo", clock=clock, overrides={"note": ["x"], "remember": {"k": 1}})
     assert outcome.exit_code == 78
     assert "FTS5" in outcome.message
     assert project.state("memo")["last_run"]["status"] == "succeeded"
@@ -791,8 +785,8 @@ def test_secrets_in_notes_and_working_memory_never_reach_the_disk(project, clock
     project.add_agent("memo", MEMO)
     secret = FAKE_SECRETS["FAKE_SERVICE_API_KEY"]
     token = FAKE_SECRETS["FAKE_GITHUB_TOKEN"]
-    outcome = run(
-        project,
+    outcome = project.run(
+        "memo",
         clock=clock,
         overrides={
             "note": [f"the key is {secret} and sk-{'a1' * 15}", f"token={token}"],
@@ -886,10 +880,10 @@ def test_memory_expires_and_notes_rank_across_real_agentops_runs(project, run_ag
 def test_agentops_memory_shows_working_memory_and_notes(project, clock, invoke):
     """Text: the live entries, then the notes newest first (or ranked, with a score)."""
     project.add_agent("memo", MEMO)
-    run(project, clock=clock, overrides={"remember": {"cursor": 42}})
-    run(project, clock=clock, overrides={"note": ["first disk note"], "tags": ["ops"]})
+    project.run("memo", clock=clock, overrides={"remember": {"cursor": 42}})
+    project.run("memo", clock=clock, overrides={"note": ["first disk note"], "tags": ["ops"]})
     clock.advance(minutes=1)
-    run(project, clock=clock, overrides={"note": ["second note \x1b[31m"], "importance": 9})
+    project.run("memo", clock=clock, overrides={"note": ["second note \x1b[31m"], "importance": 9})
     before = project.snapshot()
     result = invoke("memory", "memo")
     assert result.exit_code == 0, result.output
@@ -926,8 +920,8 @@ def test_agentops_memory_json_has_the_documented_keys(project, clock, invoke):
         "search": None,
     }
     clock.now = datetime.now(UTC)  # agentops memory reads by the real clock
-    run(project, clock=clock, overrides={"remember": {"k": [1]}, "ttl": "1h"})
-    run(project, clock=clock, overrides={"note": ["a note"], "tags": ["t"], "importance": 7})
+    project.run("memo", clock=clock, overrides={"remember": {"k": [1]}, "ttl": "1h"})
+    project.run("memo", clock=clock, overrides={"note": ["a note"], "tags": ["t"], "importance": 7})
     shown = json.loads(invoke("memory", "memo", "--json").stdout)
     assert tuple(shown) == KEYS
     assert tuple(shown["working"][0]) == WORKING_KEYS

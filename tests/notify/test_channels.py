@@ -29,8 +29,6 @@ from agentops.notify.channels import (
 )
 from agentops.notify.channels.webhook import WebhookChannel
 from agentops.project.config import Notify
-from agentops.project.home import Project as AgentopsProject
-from agentops.run.runner import run_agent
 from agentops.testing import FakeClock
 from leakscan import FAKE_SECRETS
 from webhookserver import Webhook
@@ -38,7 +36,6 @@ from webhookserver import Webhook
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from agentops.model.outcome import Outcome
 
 AGENT = """
 import os
@@ -117,13 +114,6 @@ def configure(project, webhook: Webhook, cooldown: str = "1h") -> None:
     )
 
 
-def run(project, clock: FakeClock, name: str = "agent", **overrides: object) -> Outcome:
-    """Run the agent in-process at the clock's time."""
-    return run_agent(
-        AgentopsProject(project.home), name, environ={}, clock=clock, overrides=overrides
-    )
-
-
 def logged(project, event: str, name: str = "agent") -> list[dict]:
     """The agent's log lines called ``event``."""
     return [e for e in project.events(name) if e["event"] == event]
@@ -146,11 +136,13 @@ def test_a_registered_channel_receives_what_the_webhook_receives(
     os.utime(project.home / "agents" / "late" / "agent.toml", (0, 0))  # stale whatever the time
     configure(project, webhook)
     clock = FakeClock()
-    run(project, clock, fail=True)  # failure
+    project.run(clock=clock, overrides={"fail": True})  # failure
     clock.advance(minutes=1)
-    assert run(project, clock, fail=True).circuit == "opened"  # failure cooled down
+    assert (
+        project.run(clock=clock, overrides={"fail": True}).circuit == "opened"
+    )  # failure cooled down
     clock.advance(minutes=6)  # past the circuit's cooldown: a trial run, which succeeds
-    assert run(project, clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0
     assert invoke("health").exit_code == 1  # in-process: the registry is this process's
 
     assert recorder.kinds() == webhook.kinds() == ["failure", "circuit_open", "recovered", "stale"]
@@ -183,10 +175,10 @@ def test_one_channel_delivering_is_enough_to_count_as_told(project, webhook, rec
     configure(project, webhook)
     webhook.status = 500
     clock = FakeClock()
-    run(project, clock, fail=True)
+    project.run(clock=clock, overrides={"fail": True})
     assert notices(project)["open"] == ["failure"]
     clock.advance(minutes=1)
-    run(project, clock, fail=True)
+    project.run(clock=clock, overrides={"fail": True})
     assert recorder.kinds() == webhook.kinds() == ["failure"]
     assert [e["kind"] for e in logged(project, "notify.failed")] == ["failure"]
 
@@ -198,9 +190,9 @@ def test_nobody_delivering_leaves_the_problem_untold(project, webhook, recorder)
     webhook.status = 500
     recorder.delivered = False
     clock = FakeClock()
-    run(project, clock, fail=True)
+    project.run(clock=clock, overrides={"fail": True})
     clock.advance(minutes=1)
-    run(project, clock, fail=True)
+    project.run(clock=clock, overrides={"fail": True})
     assert recorder.kinds() == webhook.kinds() == ["failure", "failure"]
     assert not (project.home / "state" / "agent.notices.json").exists()
 
@@ -211,7 +203,7 @@ def test_a_channel_that_raises_does_not_silence_the_others(project, webhook, rec
     try:
         project.add_agent("agent", AGENT)
         configure(project, webhook)
-        outcome = run(project, FakeClock(), fail=True)
+        outcome = project.run(clock=FakeClock(), overrides={"fail": True})
     finally:
         unregister("exploding")
     assert outcome.exit_code == 1
@@ -229,7 +221,7 @@ def test_a_channel_is_handed_redacted_text(project, webhook, recorder):
     """An error quoting an API key: the channel never sees the key."""
     project.add_agent("agent", AGENT)
     configure(project, webhook)
-    run(project, FakeClock(), secret=True)
+    project.run(clock=FakeClock(), overrides={"secret": True})
     [told] = recorder.received
     assert told.text == "agent: run() raised RuntimeError: the feed refused [REDACTED]"
     assert not any(secret in told.text for secret in FAKE_SECRETS.values())

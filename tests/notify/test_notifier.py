@@ -17,16 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agentops.project.home import Project as AgentopsProject
-from agentops.run.runner import run_agent
-from helpers import T0, FakeClock
 from leakscan import FAKE_SECRETS, scan_bytes
+from suite import T0, FakeClock
 from webhookserver import Webhook
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from agentops.model.outcome import Outcome
 
 AGENT = """
 import os
@@ -80,13 +77,6 @@ def configure(project, *webhooks: str, on: list[str] | None = None, cooldown: st
     if on is not None:
         lines.append(f"on = {json.dumps(on)}")
     (project.home / "agentops.toml").write_text("\n".join(lines) + "\n")
-
-
-def run(project, clock: FakeClock, name: str = "agent", **overrides: Any) -> Outcome:
-    """Run the agent in-process at the clock's time."""
-    return run_agent(
-        AgentopsProject(project.home), name, environ={}, clock=clock, overrides=overrides
-    )
 
 
 def logged(project, event: str, name: str = "agent") -> list[dict[str, Any]]:
@@ -187,12 +177,12 @@ def test_after_the_cooldown_a_failure_posts_again(project, webhook):
     project.add_agent("agent", AGENT, "[circuit]\nfailures = 5\n")
     configure(project, webhook.url(), cooldown="10m")
     clock = FakeClock(T0)
-    run(project, clock, fail=True)
+    project.run(clock=clock, overrides={"fail": True})
     clock.advance(minutes=9)
-    run(project, clock, fail=True)
+    project.run(clock=clock, overrides={"fail": True})
     assert webhook.kinds() == ["failure"]
     clock.advance(minutes=1)
-    run(project, clock, fail=True)
+    project.run(clock=clock, overrides={"fail": True})
     assert webhook.kinds() == ["failure", "failure"]
     assert [m["at"] for m in webhook.messages()] == ["2026-11-22T12:00:00Z", "2026-11-22T12:10:00Z"]
 
@@ -236,16 +226,16 @@ def test_recovered_is_not_held_back_by_an_earlier_recovered(project, webhook):
     project.add_agent("agent", AGENT, '[circuit]\nfailures = 2\ncooldown = "5m"\n')
     configure(project, webhook.url())
     clock = FakeClock(T0)
-    run(project, clock, fail=True)  # failure
+    project.run(clock=clock, overrides={"fail": True})  # failure
     clock.advance(minutes=5)
-    run(project, clock)  # recovered
+    project.run(clock=clock)  # recovered
     clock.advance(minutes=5)
-    run(project, clock, fail=True)  # failure again: cooled down, nobody is told
+    project.run(clock=clock, overrides={"fail": True})  # failure again: cooled down, nobody is told
     clock.advance(minutes=5)
-    opened = run(project, clock, fail=True)
+    opened = project.run(clock=clock, overrides={"fail": True})
     assert opened.circuit == "opened"
     clock.advance(minutes=6)  # past the circuit's cooldown: a trial run, which succeeds
-    assert run(project, clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0
     assert webhook.kinds() == ["failure", "recovered", "circuit_open", "recovered"]
     assert notices(project)["open"] == []
 

@@ -30,7 +30,7 @@ from agentops.ops.k8s import (
 )
 from agentops.project.home import Project
 from agentops.run.deadline import hard_deadline_s
-from helpers import REPO, cron_env
+from suite import REPO, cron_env
 
 KUBERNETES = ("1.27", "1.37")
 """The first Kubernetes with spec.timeZone stable, and the newest the schemas cover."""

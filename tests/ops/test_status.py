@@ -11,9 +11,8 @@ import pytest
 
 from agentops.ops.status import CONTENT, HEALTHS, ROW_KEYS, agent_status
 from agentops.project.home import Project as AgentopsProject
-from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
-from helpers import T0, FakeClock
+from suite import T0, FakeClock
 
 FAILS_ON_DEMAND = """
 from pydantic import BaseModel
@@ -39,12 +38,6 @@ def status_of(project, name, now, zone=UTC):
     return agent_status(home, FileStore(project.home / "state"), name, now=now, zone=zone)
 
 
-def run(project, name, clock, **overrides):
-    return run_agent(
-        AgentopsProject(project.home), name, environ={}, clock=clock, overrides=overrides
-    )
-
-
 def set_up_long_ago(project, name):
     """Date agent.toml back, so a tick after it was set up is due (not never_run)."""
     toml = project.home / "agents" / name / "agent.toml"
@@ -66,7 +59,7 @@ def test_a_successful_run_is_ok_until_a_tick_passes_without_one(project):
     """Hourly, timeout 1m, grace 6m: ok after a run; stale once the next tick is 6m late."""
     project.add_agent("hourly", FAILS_ON_DEMAND, 'schedule = "0 * * * *"\ntimeout = "1m"\n')
     clock = FakeClock(datetime(2026, 11, 22, 12, 0, 5, tzinfo=UTC))
-    assert run(project, "hourly", clock).exit_code == 0
+    assert project.run("hourly", clock=clock).exit_code == 0
     assert status_of(project, "hourly", clock.now + timedelta(minutes=60)).health == "ok"
     late = datetime(2026, 11, 22, 13, 6, 1, tzinfo=UTC)
     status = status_of(project, "hourly", late)
@@ -78,13 +71,13 @@ def test_a_failed_run_is_failing_until_one_succeeds(project):
     """failing names the count of failures in a row and the error."""
     project.add_agent("flaky", FAILS_ON_DEMAND, "[circuit]\nfailures = 5\n")
     clock = FakeClock(T0)
-    run(project, "flaky", clock, fail=True)
-    run(project, "flaky", clock, fail=True)
+    project.run("flaky", clock=clock, overrides={"fail": True})
+    project.run("flaky", clock=clock, overrides={"fail": True})
     status = status_of(project, "flaky", clock.now)
     assert status.health == "failing"
     assert status.why.startswith("2 failed run(s): flaky: run() raised RuntimeError")
     assert status.row["consecutive_failures"] == 2
-    run(project, "flaky", clock)
+    project.run("flaky", clock=clock)
     assert status_of(project, "flaky", clock.now).health == "ok"
 
 
@@ -92,7 +85,7 @@ def test_an_open_circuit_a_pause_and_running_come_first(project, invoke):
     """paused > circuit_open > failing; running shows while a run holds the lease."""
     project.add_agent("flaky", FAILS_ON_DEMAND, "[circuit]\nfailures = 1\n")
     clock = FakeClock(T0)
-    run(project, "flaky", clock, fail=True)
+    project.run("flaky", clock=clock, overrides={"fail": True})
     assert status_of(project, "flaky", clock.now).health == "circuit_open"
     assert invoke("pause", "flaky", "--reason", "maintenance").exit_code == 0
     status = status_of(project, "flaky", clock.now)
@@ -113,15 +106,15 @@ def test_a_run_that_cannot_start_is_failing_by_its_attempt(project):
     """A state file that cannot be read leaves no run, only an attempt: failing, and why."""
     project.add_agent("broken", FAILS_ON_DEMAND)
     clock = FakeClock(T0)
-    run(project, "broken", clock)
+    project.run("broken", clock=clock)
     project.state_path("broken").write_text("{not json")
     clock.advance(minutes=5)
-    assert run(project, "broken", clock).exit_code == 74
+    assert project.run("broken", clock=clock).exit_code == 74
     status = status_of(project, "broken", clock.now)
     assert status.health == "broken"  # and now the state itself cannot be read
     project.state_path("broken").unlink()
     project.add_agent("broken", FAILS_ON_DEMAND, 'schedule = "*/5 * * * *"\n[params]\nnope = 1\n')
-    assert run(project, "broken", clock).exit_code == 78
+    assert project.run("broken", clock=clock).exit_code == 78
     status = status_of(project, "broken", clock.now)
     assert status.health == "failing"
     assert "could not start (exit 78)" in status.why
@@ -140,7 +133,7 @@ def test_status_reads_neither_agent_code_nor_the_ledger(project):
     """agent.py failing on import and a garbled ledger file change nothing: status is still ok."""
     project.add_agent("agent", FAILS_ON_DEMAND)
     clock = FakeClock(T0)
-    assert run(project, "agent", clock).exit_code == 0
+    assert project.run("agent", clock=clock).exit_code == 0
     (project.home / "agents" / "agent" / "agent.py").write_text("raise RuntimeError('imported')\n")
     (project.home / "state" / "agent.ledger.json").write_text("not a ledger")
     assert status_of(project, "agent", clock.now).health == "ok"
@@ -171,7 +164,7 @@ def test_staleness_follows_the_schedule(project, schedule, last_success, now, ex
     set_up_long_ago(project, "agent")
     if last_success:
         at = datetime.fromisoformat(last_success).replace(tzinfo=UTC)
-        run(project, "agent", FakeClock(at))
+        project.run("agent", clock=FakeClock(at))
     moment = datetime.fromisoformat(now).replace(tzinfo=UTC)
     assert status_of(project, "agent", moment).health == expected
 
@@ -181,7 +174,7 @@ def test_staleness_is_judged_in_crons_time_zone_across_dst(project):
     project.add_agent("nightly", FAILS_ON_DEMAND, 'schedule = "30 2 * * *"\ngrace = "20m"\n')
     set_up_long_ago(project, "nightly")
     # Saturday 28 March 2026, 02:30 CET = 01:30 UTC: the run of that night.
-    run(project, "nightly", FakeClock(datetime(2026, 3, 28, 1, 31, tzinfo=UTC)))
+    project.run("nightly", clock=FakeClock(datetime(2026, 3, 28, 1, 31, tzinfo=UTC)))
     # Sunday 29 March: 02:30 does not exist; cron runs it at 03:00 CEST = 01:00 UTC.
     before_the_late_tick = datetime(2026, 3, 29, 1, 15, tzinfo=UTC)
     assert status_of(project, "nightly", before_the_late_tick, BERLIN).health == "ok"
@@ -200,7 +193,7 @@ def test_status_json_has_the_documented_keys(project, invoke):
     """Every row of `status --json` has exactly ROW_KEYS, in order; healths are documented."""
     project.add_agent("one", FAILS_ON_DEMAND, 'schedule = "@hourly"\n')
     project.add_agent("two", FAILS_ON_DEMAND)
-    run(project, "two", FakeClock(T0), fail=True)
+    project.run("two", clock=FakeClock(T0), overrides={"fail": True})
     rows = json.loads(invoke("status", "--json").output)
     assert [row["agent"] for row in rows] == ["one", "two"]
     assert all(list(row) == list(ROW_KEYS) for row in rows)
@@ -213,8 +206,8 @@ def test_health_exits_1_with_a_line_per_agent_that_needs_a_human(project, invoke
     project.add_agent("fine", FAILS_ON_DEMAND)
     project.add_agent("sick", FAILS_ON_DEMAND)
     clock = FakeClock(datetime.now(UTC))
-    run(project, "fine", clock)
-    run(project, "sick", clock, fail=True)
+    project.run("fine", clock=clock)
+    project.run("sick", clock=clock, overrides={"fail": True})
     result = invoke("health")
     assert result.exit_code == 1
     assert result.output.splitlines() == [
@@ -223,5 +216,5 @@ def test_health_exits_1_with_a_line_per_agent_that_needs_a_human(project, invoke
     report = json.loads(invoke("health", "--json").output)
     assert list(report) == ["healthy", "agents", "problems"]
     assert report["agents"] == {"fine": "ok", "sick": "failing"}
-    run(project, "sick", clock)
+    project.run("sick", clock=clock)
     assert invoke("health").exit_code == 0

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import AGENTOPS, cron_env
+from suite import AGENTOPS, cron_env
 
 
 def test_run_under_crons_minimal_environment(project, run_agentops):

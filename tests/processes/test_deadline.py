@@ -21,7 +21,7 @@ import pytest
 
 from agentops._infra.fs import FileSystem
 from agentops.run.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
-from helpers import AGENTOPS, cron_env
+from suite import AGENTOPS, cron_env
 
 HEADER = """
 from pydantic import BaseModel

@@ -40,7 +40,7 @@ from agentops.run.options import RunOptions
 from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
 from faults import FaultyFileSystem
-from helpers import AGENTOPS, cron_env
+from suite import AGENTOPS, cron_env
 
 AGENT = """
 from pydantic import BaseModel

@@ -54,7 +54,7 @@ from agentops.project.home import Project
 from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
 from faults import FaultyFileSystem
-from helpers import AGENTOPS, HELLO, FakeClock, cron_env
+from suite import AGENTOPS, HELLO, FakeClock, cron_env
 
 SCALE = int(os.environ.get("AGENTOPS_FUZZ_SCALE", "1"))
 """Multiplies every example count: ``AGENTOPS_FUZZ_SCALE=40`` for a long hunt."""

@@ -21,7 +21,7 @@ import pytest
 
 from agentops.model.ledger import Entry
 from faultserver import FaultServer, error, garbage, http_date, ok, slow, too_many
-from helpers import AGENTOPS, SPENDING_AGENT, cron_env
+from suite import AGENTOPS, SPENDING_AGENT, cron_env
 
 FAST_RETRY = """
 [retry]

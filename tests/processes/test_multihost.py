@@ -27,7 +27,7 @@ from agentops.run.runner import run_agent
 from agentops.store import STORE_URL_ENV
 from agentops.store.postgres import PostgresStore
 from conftest import AGENTOPS, FakeClock, Project, cron_env, remember
-from helpers import SPENDING_AGENT
+from suite import SPENDING_AGENT
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -25,8 +25,8 @@ from agentops.model.journal import written
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from faultserver import FaultServer, ok
-from helpers import FAKE_SECRETS, cron_env
 from leakscan import scan_text, scan_tree
+from suite import FAKE_SECRETS, cron_env
 
 API, SK, GH, PW = FAKE_SECRETS.values()
 

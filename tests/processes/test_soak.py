@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 
-from helpers import REPO, cron_env, remember
+from suite import REPO, cron_env, remember
 
 SOAK = REPO / "bench" / "soak.py"
 

@@ -6,7 +6,7 @@ import json
 
 from agentops.ops import admin
 from agentops.project.home import Project as AgentopsProject
-from agentops.run.runner import approve_held, run_agent
+from agentops.run.runner import approve_held
 
 FALLBACK = """
 from pydantic import BaseModel
@@ -30,14 +30,10 @@ def fallback(params: Params, ctx: Context, error: Exception) -> Result:
 """
 
 
-def run(project, name="agent", **kwargs):
-    return run_agent(AgentopsProject(project.home), name, environ={}, **kwargs)
-
-
 def test_fallback_result_is_used_and_marked_degraded(project, clock):
     """run() fails, fallback() answers: exit 0, degraded in state and log."""
     project.add_agent("agent", FALLBACK)
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert (outcome.status, outcome.exit_code) == ("succeeded", 0)
     state = project.state("agent")
     assert state["last_run"]["degraded"] is True
@@ -53,7 +49,7 @@ def test_fallback_result_is_used_and_marked_degraded(project, clock):
 def test_failing_fallback_fails_the_run_naming_both_errors(project, clock):
     """When fallback() fails too, the run fails and the line names both failures."""
     project.add_agent("agent", FALLBACK)
-    outcome = run(project, clock=clock, overrides={"fallback_fails": "true"})
+    outcome = project.run(clock=clock, overrides={"fallback_fails": "true"})
     assert outcome.exit_code == 1
     assert "the model is down" in outcome.message
     assert "no cached answer either" in outcome.message
@@ -91,7 +87,7 @@ def sent(project):
 def test_confident_result_is_applied_at_once(project, clock):
     """At or above auto_threshold, apply() runs in the same run."""
     project.add_agent("agent", DRAFTER)
-    outcome = run(project, clock=clock, overrides={"confidence": "0.9"})
+    outcome = project.run(clock=clock, overrides={"confidence": "0.9"})
     assert (outcome.status, outcome.exit_code) == ("succeeded", 0)
     assert sent(project) == ["Thanks, refund approved."]
     assert project.state("agent")["review"] == []
@@ -100,14 +96,14 @@ def test_confident_result_is_applied_at_once(project, clock):
 def test_a_result_without_confidence_is_applied(project, clock):
     """A Result whose confidence is None is not routed: apply() runs."""
     project.add_agent("agent", DRAFTER)
-    assert run(project, clock=clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0
     assert sent(project) == ["Thanks, refund approved."]
 
 
 def test_unsure_result_is_held_then_approved(project, clock):
     """Between the thresholds: held (exit 0, nothing sent); approving applies it once."""
     project.add_agent("agent", DRAFTER)
-    outcome = run(project, clock=clock, overrides={"confidence": "0.6"})
+    outcome = project.run(clock=clock, overrides={"confidence": "0.6"})
     assert (outcome.status, outcome.exit_code) == ("held", 0)
     assert sent(project) == []
     state = project.state("agent")
@@ -132,7 +128,7 @@ def test_unsure_result_is_held_then_approved(project, clock):
 def test_low_confidence_is_escalated_loudly(project, clock):
     """Below review_threshold: exit 1 with a line saying so, held for a human."""
     project.add_agent("agent", DRAFTER, "[guard]\nauto_threshold = 0.9\nreview_threshold = 0.4\n")
-    outcome = run(project, clock=clock, overrides={"confidence": "0.2"})
+    outcome = project.run(clock=clock, overrides={"confidence": "0.2"})
     assert (outcome.status, outcome.exit_code) == ("escalated", 1)
     assert "confidence 0.2 is below review_threshold 0.4" in outcome.message
     assert sent(project) == []
@@ -145,7 +141,7 @@ def test_low_confidence_is_escalated_loudly(project, clock):
 def test_rejecting_a_held_result_drops_it_unapplied(project, clock):
     """review reject removes the held result without calling apply()."""
     project.add_agent("agent", DRAFTER)
-    outcome = run(project, clock=clock, overrides={"confidence": "0.6"})
+    outcome = project.run(clock=clock, overrides={"confidence": "0.6"})
     rejected = admin.reject_held(
         AgentopsProject(project.home), "agent", outcome.run_id, reason="wrong customer"
     )
@@ -159,7 +155,7 @@ def test_rejecting_a_held_result_drops_it_unapplied(project, clock):
 def test_without_apply_confidence_is_only_data(project, clock):
     """An agent with no apply() hook is never held, whatever its confidence."""
     project.add_agent("agent", DRAFTER.split("def apply", maxsplit=1)[0])
-    outcome = run(project, clock=clock, overrides={"confidence": "0.1"})
+    outcome = project.run(clock=clock, overrides={"confidence": "0.1"})
     assert (outcome.status, outcome.exit_code) == ("succeeded", 0)
     assert project.state("agent")["review"] == []
 

@@ -25,11 +25,9 @@ from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.project.config import AgentConfig
 from agentops.project.home import AgentSpec
-from agentops.project.home import Project as AgentopsProject
 from agentops.run.deadline import Marker
 from agentops.run.recovery import CRASHED_MESSAGE, recover_dead_run
-from agentops.run.runner import run_agent
-from helpers import AGENTOPS, cron_env
+from suite import AGENTOPS, cron_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -106,10 +104,6 @@ def recover(tmp_path):
         return state, ledger, [json.loads(line) for line in lines]
 
     return call
-
-
-def run(project, name="agent", **kwargs):
-    return run_agent(AgentopsProject(project.home), name, environ={}, **kwargs)
 
 
 # -- crashed or timeout ----------------------------------------------------------------
@@ -275,10 +269,10 @@ def test_a_marker_left_after_its_run_was_committed_is_recorded_once(project, clo
     project.add_agent("agent", QUICK, 'timeout = "1s"\n')
     write_marker(project, started=clock() - timedelta(minutes=5))
     with pytest.raises(SystemExit):
-        run(project, clock=clock, fs=DiesRemovingTheMarker())
+        project.run(clock=clock, fs=DiesRemovingTheMarker())
     assert project.state("agent")["last_run"]["run_id"] == DEAD
     assert (project.home / "state" / "agent.deadline").exists()
-    assert run(project, clock=clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0
     assert not (project.home / "state" / "agent.deadline").exists()
     state = project.state("agent")
     assert [e["category"] for e in state["errors"]] == ["timeout"]
@@ -289,10 +283,10 @@ def test_a_dry_run_leaves_a_real_runs_marker_alone(project, clock):
     """A dry run saves nothing, so it must not consume the marker the next real run records."""
     project.add_agent("agent", QUICK, 'timeout = "1s"\n')
     write_marker(project, started=clock() - timedelta(minutes=5))
-    assert run(project, clock=clock, dry_run=True).exit_code == 0
+    assert project.run(clock=clock, dry_run=True).exit_code == 0
     assert (project.home / "state" / "agent.deadline").exists()
     assert not project.state_path("agent").exists()
-    assert run(project, clock=clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0
     assert project.state("agent")["errors"][0]["category"] == "timeout"
 
 
@@ -300,14 +294,14 @@ def test_a_circuit_opened_by_a_recovered_timeout_is_announced_once(project, cloc
     """The run whose recovered timeout opens the circuit says so, loudly, once."""
     project.add_agent("agent", QUICK, 'timeout = "1s"\n\n[circuit]\nfailures = 1\n')
     write_marker(project, started=clock() - timedelta(minutes=1))
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert (outcome.status, outcome.exit_code) == ("skipped", 75)
     assert project.state("agent")["circuit"]["state"] == "open"
     assert "circuit.opened" in project.event_names("agent")
     assert not outcome.quiet
     assert "CIRCUIT OPEN" in outcome.message
     clock.advance(minutes=1)
-    assert run(project, clock=clock).quiet, "the skips that follow stay quiet"
+    assert project.run(clock=clock).quiet, "the skips that follow stay quiet"
 
 
 SLEEPER = """

@@ -31,14 +31,10 @@ def run(params: Params, ctx: Context) -> Result:
 """
 
 
-def run(project, name="agent", **kwargs):
-    return run_agent(AgentopsProject(project.home), name, environ={}, **kwargs)
-
-
 def test_success_records_the_run_in_state_and_log(project, clock):
     """A good run exits 0 and leaves last_run, metrics, data and two log lines."""
     project.add_agent("agent", COUNTER)
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert (outcome.status, outcome.exit_code) == ("succeeded", 0)
     state = project.state("agent")
     assert state["last_run"]["status"] == "succeeded"
@@ -63,15 +59,15 @@ def test_success_records_the_run_in_state_and_log(project, clock):
 def test_state_data_carries_over_between_runs(project, clock):
     """ctx.state is the agent's memory: the second run sees what the first saved."""
     project.add_agent("agent", COUNTER)
-    run(project, clock=clock)
-    run(project, clock=clock, overrides={"n": "5"})
+    project.run(clock=clock)
+    project.run(clock=clock, overrides={"n": "5"})
     assert project.state("agent")["data"] == {"total": 6}
 
 
 def test_bad_params_execute_nothing_and_save_nothing(project, clock):
     """Params rejected: exit 65, run() never called, no state written, gate.rejected logged."""
     project.add_agent("agent", COUNTER)
-    outcome = run(project, clock=clock, overrides={"n": "99"})
+    outcome = project.run(clock=clock, overrides={"n": "99"})
     assert (outcome.status, outcome.exit_code) == ("rejected", 65)
     assert "n: Input should be less than or equal to 10" in outcome.message
     assert not (project.home / "executed").exists()
@@ -85,7 +81,7 @@ def test_bad_params_execute_nothing_and_save_nothing(project, clock):
 def test_params_from_toml_are_validated_too(project, clock):
     """A bad [params] value in agent.toml is rejected like a bad -p."""
     project.add_agent("agent", COUNTER, "[params]\nn = 0\n")
-    assert run(project, clock=clock).exit_code == 65
+    assert project.run(clock=clock).exit_code == 65
 
 
 ROLLBACK = """
@@ -117,7 +113,7 @@ def test_validate_rejection_calls_rollback_and_keeps_old_data(project, clock):
     """validate() raising rejects the output (65), calls rollback() and discards ctx.state."""
     project.add_agent("agent", ROLLBACK)
     (project.home / "reject").write_text("")
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert (outcome.status, outcome.exit_code) == ("rejected", 65)
     assert "count looks wrong" in outcome.message
     assert (project.home / "rolled-back").read_text() == "Result(count=3)"
@@ -138,7 +134,7 @@ def test_validate_rejection_calls_rollback_and_keeps_old_data(project, clock):
 def test_output_failing_the_result_model_is_rejected(project, clock):
     """A result the Result model refuses is rejected, and rollback() gets the raw output."""
     project.add_agent("agent", ROLLBACK)
-    outcome = run(project, clock=clock, overrides={"verdict": "not-a-model"})
+    outcome = project.run(clock=clock, overrides={"verdict": "not-a-model"})
     assert outcome.exit_code == 65
     assert "count: Input should be a valid integer" in outcome.message
     assert (project.home / "rolled-back").read_text() == "{'count': 'many'}"
@@ -163,7 +159,7 @@ def run(params: Params, ctx: Context) -> Result:
 def test_failure_exits_1_records_error_and_traceback(project, clock):
     """run() raising: exit 1, status failed, the error in state, the traceback in the log."""
     project.add_agent("agent", FAILING)
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert (outcome.status, outcome.exit_code) == ("failed", 1)
     assert outcome.message == "agent: run() raised RuntimeError: the feed is down"
     state = project.state("agent")
@@ -216,7 +212,7 @@ def test_timeout_stops_the_run(project, clock, mode):
     """A run past its timeout ends with status timeout, even if it catches exceptions."""
     project.add_agent("agent", SLOW, 'timeout = "0.3s"\n')
     started = time.monotonic()
-    outcome = run(project, clock=clock, overrides={"mode": mode})
+    outcome = project.run(clock=clock, overrides={"mode": mode})
     assert time.monotonic() - started < 10
     assert (outcome.status, outcome.exit_code) == ("timeout", 1)
     assert "passed the timeout of 0.3s" in outcome.message
@@ -226,7 +222,7 @@ def test_timeout_stops_the_run(project, clock, mode):
 def test_sigterm_interrupts_the_run(project, clock):
     """SIGTERM during run() ends it as interrupted, with state saved."""
     project.add_agent("agent", SLOW)
-    outcome = run(project, clock=clock, overrides={"mode": "sigterm"})
+    outcome = project.run(clock=clock, overrides={"mode": "sigterm"})
     assert (outcome.status, outcome.exit_code) == ("interrupted", 1)
     assert "SIGTERM" in outcome.message
     assert project.state("agent")["last_run"]["status"] == "interrupted"
@@ -235,11 +231,11 @@ def test_sigterm_interrupts_the_run(project, clock):
 def test_run_rate_limit_is_a_sliding_window(project, clock):
     """runs = "2/hour": the third run in an hour is skipped (75) until the window slides."""
     project.add_agent("agent", COUNTER, '[limits]\nruns = "2/hour"\n')
-    assert run(project, clock=clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0
     clock.advance(minutes=30)
-    assert run(project, clock=clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0
     clock.advance(minutes=29)
-    skipped = run(project, clock=clock)
+    skipped = project.run(clock=clock)
     assert (skipped.status, skipped.exit_code) == ("skipped", 75)
     assert "room again in 60s" in skipped.message
     state = project.state("agent")
@@ -247,13 +243,13 @@ def test_run_rate_limit_is_a_sliding_window(project, clock):
     assert state["metrics"]["runs"] == 2
     assert project.events("agent")[-1]["reason"] == "rate_limit"
     clock.advance(minutes=1, seconds=1)
-    assert run(project, clock=clock).exit_code == 0
+    assert project.run(clock=clock).exit_code == 0
 
 
 def test_zero_rate_never_runs(project, clock):
     """runs = "0/hour" is a way to stop an agent: every run is skipped."""
     project.add_agent("agent", COUNTER, '[limits]\nruns = "0/day"\n')
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert outcome.exit_code == 75
     assert "allows no runs" in outcome.message
 
@@ -265,25 +261,25 @@ def test_dry_run_runs_but_saves_nothing(project, clock):
         COUNTER.replace('write_text("yes")', "write_text(str(ctx.dry_run))"),
         '[limits]\nruns = "1/hour"\n',
     )
-    outcome = run(project, clock=clock, dry_run=True)
+    outcome = project.run(clock=clock, dry_run=True)
     assert outcome.exit_code == 0
     assert (project.home / "executed").read_text() == "True"
     assert not project.state_path("agent").exists()
     assert project.events("agent")[0]["dry_run"] is True
-    assert run(project, clock=clock, dry_run=True).exit_code == 0, "dry runs use no rate"
+    assert project.run(clock=clock, dry_run=True).exit_code == 0, "dry runs use no rate"
 
 
 def test_state_value_that_is_not_json_fails_the_run_cleanly(project, clock):
     """Putting a non-JSON value in ctx.state fails the run and keeps the old state."""
     project.add_agent("agent", COUNTER)
-    run(project, clock=clock)
+    project.run(clock=clock)
     project.add_agent(
         "agent",
         COUNTER.replace(
             'ctx.state["total"] = ', 'ctx.state["bad"] = object(); ctx.state["total"] = '
         ),
     )
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert outcome.exit_code == 1
     assert "ctx.state holds a value that is not JSON" in outcome.message
     assert project.state("agent")["data"] == {"total": 1}
@@ -292,7 +288,7 @@ def test_state_value_that_is_not_json_fails_the_run_cleanly(project, clock):
 def test_unknown_agent_raises_and_writes_nothing(project, clock):
     """An unknown agent is an error before any file is created."""
     with pytest.raises(UnknownAgent) as caught:
-        run(project, "ghost", clock=clock)
+        project.run("ghost", clock=clock)
     assert caught.value.exit_code == 78
     assert not (project.home / "logs").exists()
     assert not (project.home / "state").exists()
@@ -301,7 +297,7 @@ def test_unknown_agent_raises_and_writes_nothing(project, clock):
 def test_config_error_is_logged_as_aborted(project, clock):
     """A broken agent.toml is exit 78, logged as run.aborted; no state is written."""
     project.add_agent("agent", COUNTER, "timeout = 'soon'\n")
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert outcome.exit_code == 78
     assert "timeout: expected a duration" in outcome.message
     assert project.events("agent")[-1]["event"] == "run.aborted"
@@ -314,7 +310,7 @@ def test_unreadable_state_is_left_alone(project, clock):
     project.state_path("agent").parent.mkdir()
     project.state_path("agent").write_text('{"agent": "agent", "metrics": {"runs": "many"}}')
     before = project.snapshot()
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert outcome.exit_code == 74
     assert str(project.state_path("agent")) in outcome.message
     assert "metrics.runs" in outcome.message
@@ -371,7 +367,7 @@ def test_sigterm_during_rollback_ends_the_run_as_interrupted(project, clock):
         ),
     )
     (project.home / "reject").write_text("")
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert (outcome.status, outcome.exit_code) == ("interrupted", 1)
     assert "rollback() interrupted by SIGTERM" in outcome.message
     assert "rollback.failed" not in project.event_names("agent")
@@ -435,7 +431,7 @@ def test_params_models_that_allow_extra_keys_get_them(project, clock):
             return Result(extra=params.model_extra)
         """,
     )
-    outcome = run(project, clock=clock, overrides={"colour": "blue"})
+    outcome = project.run(clock=clock, overrides={"colour": "blue"})
     assert outcome.exit_code == 0
     assert project.events("agent")[-1]["result"] == {"extra": {"colour": "blue"}}
 
@@ -486,7 +482,7 @@ def test_result_instances_are_validated_again(project, clock, body, expected):
     project.add_agent(
         "agent", agent(f"def run(params: Params, ctx: Context) -> Result:\n    {body}\n")
     )
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     if expected is None:
         assert outcome.exit_code == 0
     else:
@@ -511,7 +507,7 @@ def test_a_result_that_is_not_json_is_rejected(project, clock):
             return Result(payload=b"\\xff\\xfe")
         """,
     )
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert outcome.exit_code == 65
     assert "not JSON" in outcome.message
     assert project.state("agent")["last_run"]["status"] == "rejected"
@@ -541,7 +537,7 @@ def run(params: Params, ctx: Context) -> Result:
 def test_a_result_holding_a_number_json_cannot_hold_is_rejected(project, clock, value):
     """Result(value=nan): it could be neither logged strictly nor held for review: 65."""
     project.add_agent("agent", NUMBERS)
-    outcome = run(project, clock=clock, overrides={"value": value})
+    outcome = project.run(clock=clock, overrides={"value": value})
     assert (outcome.status, outcome.exit_code) == ("rejected", 65)
     assert "the result is not JSON: it holds NaN or an infinity" in outcome.message
 
@@ -550,8 +546,8 @@ def test_a_result_holding_a_number_json_cannot_hold_is_rejected(project, clock, 
 def test_a_number_json_cannot_hold_in_ctx_state_fails_the_run_cleanly(project, clock, value):
     """ctx.state holding NaN: exit 1, the state file keeps its last good data and stays loadable."""
     project.add_agent("agent", NUMBERS)
-    assert run(project, clock=clock).exit_code == 0
-    outcome = run(project, clock=clock, overrides={"value": value, "where": "state"})
+    assert project.run(clock=clock).exit_code == 0
+    outcome = project.run(clock=clock, overrides={"value": value, "where": "state"})
     assert (outcome.status, outcome.exit_code) == ("failed", 1)
     assert "ctx.state holds a value that is not JSON" in outcome.message
 
@@ -560,7 +556,7 @@ def test_a_number_json_cannot_hold_in_ctx_state_fails_the_run_cleanly(project, c
 
     state = json.loads(project.state_path("agent").read_text(), parse_constant=refuse)
     assert state["data"] == {"runs": 1}
-    assert run(project, clock=clock).exit_code == 0, "the next run loads it (not exit 74)"
+    assert project.run(clock=clock).exit_code == 0, "the next run loads it (not exit 74)"
 
 
 @pytest.mark.parametrize(
@@ -598,7 +594,7 @@ def test_a_hook_with_the_wrong_signature_stops_the_run_before_run_is_called(proj
         "agent",
         COUNTER + "\n\ndef validate(result):\n    raise ValueError('never reached')\n",
     )
-    outcome = run(project, clock=clock)
+    outcome = project.run(clock=clock)
     assert (outcome.status, outcome.exit_code) == ("aborted", 78)
     assert "validate() takes the wrong arguments: write def validate(result, ctx)" in (
         outcome.message
@@ -619,7 +615,7 @@ class FullWhenTheJournalIsCreated(FileSystem):
 def test_a_full_disk_when_the_journal_is_created_is_exit_74_in_one_line(project, clock):
     """No journal, no run: exit 74 with one line naming the file; run() never executes."""
     project.add_agent("agent", COUNTER)
-    outcome = run(project, clock=clock, fs=FullWhenTheJournalIsCreated())
+    outcome = project.run(clock=clock, fs=FullWhenTheJournalIsCreated())
     assert (outcome.status, outcome.exit_code) == ("aborted", 74)
     journal = project.home / "state" / "agent.journal"
     assert outcome.message == f"{journal}: cannot write the journal: No space left on device"
@@ -655,7 +651,7 @@ def test_a_retry_waits_as_long_as_initial_says_in_milliseconds(project, clock):
     """[retry] initial = "500ms": the retry sleeps from half a second (plus jitter), not 500 s."""
     project.add_agent("agent", FLAKY, '[retry]\ninitial = "500ms"\nmax = "2s"\n')
     waits = []
-    outcome = run(project, clock=clock, sleep=waits.append)
+    outcome = project.run(clock=clock, sleep=waits.append)
     assert outcome.exit_code == 0
     assert len(waits) == 1
     assert 0.5 <= waits[0] < 1.0
@@ -665,10 +661,10 @@ def test_a_retry_waits_as_long_as_initial_says_in_milliseconds(project, clock):
 def test_a_retried_run_gets_a_fresh_step_budget(project, clock):
     """steps_per_run = 3 and three steps per attempt: the retry is not stopped by the first's."""
     project.add_agent("agent", FLAKY, "[limits]\nsteps_per_run = 3\n")
-    outcome = run(project, clock=clock, sleep=lambda _s: None)
+    outcome = project.run(clock=clock, sleep=lambda _s: None)
     assert outcome.exit_code == 0, outcome.message
     assert project.events("agent")[-1]["result"] == {"attempts": 2}
-    too_many = run(project, clock=clock, sleep=lambda _s: None, overrides={"steps": 4})
+    too_many = project.run(clock=clock, sleep=lambda _s: None, overrides={"steps": 4})
     assert too_many.exit_code == 1
     assert "more than steps_per_run 3 steps (at fetch)" in too_many.message
 
@@ -697,7 +693,7 @@ def test_the_review_queue_is_bounded_oldest_held_first_escalated_kept(project, c
     project.add_agent("agent", HOLDER)
     ids = []
     for confidence in ("0.1", "0.6", "0.6", "0.6"):
-        ids.append(run(project, clock=clock, overrides={"confidence": confidence}).run_id)
+        ids.append(project.run(clock=clock, overrides={"confidence": confidence}).run_id)
         clock.advance(minutes=1)
     review = project.state("agent")["review"]
     assert [h["id"] for h in review] == [ids[0], ids[2], ids[3]]
@@ -733,10 +729,10 @@ def run(params: Params, ctx: Context) -> Result:
 """
         ),
     )
-    first = run(project, clock=clock)
+    first = project.run(clock=clock)
     assert (first.exit_code, first.threads_left) == (0, 1)
     assert "run.threads_left" in project.event_names("agent")
-    assert run(project, clock=clock).exit_code == 75, "the straggler still holds the lock"
+    assert project.run(clock=clock).exit_code == 75, "the straggler still holds the lock"
 
 
 # -- secrets ---------------------------------------------------------------------------

@@ -31,10 +31,10 @@ from agentops.model.ledger import Entry, Ledger
 from agentops.model.state import AgentState
 from agentops.model.status import RunStatus
 from agentops.store.base import Attempt, Notices, Pause, Snapshot
-from helpers import eventually
 from memstore import MemoryStore, registered
 from samples import full_state
 from storeprocess import T0, InProcessRun, StoreProcess, open_at, records
+from suite import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -19,8 +19,8 @@ import pytest
 from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.model.state import AgentState
 from agentops.store.postgres import SCHEMA_VERSION, PostgresLease, PostgresStore
-from helpers import eventually
 from storeprocess import StoreProcess, records
+from suite import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 import textwrap
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentops.testing import FakeClock
 from leakscan import FAKE_SECRETS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+
+    from agentops.model.outcome import Outcome
 
 __all__ = [
     "AGENTOPS",
@@ -35,6 +38,7 @@ __all__ = [
     "T0",
     "FakeClock",
     "Project",
+    "agent_source",
     "cron_env",
     "eventually",
     "remember",
@@ -77,6 +81,28 @@ class Project:
         (directory / "agent.toml").write_text(textwrap.dedent(toml))
         return directory
 
+    def run(
+        self, name: str = "agent", *, overrides: Mapping[str, Any] | None = None, **options: Any
+    ) -> Outcome:
+        """``agentops run NAME`` in-process, through every gate; ``options`` as RunOptions takes.
+
+        The run sees no environment but the session's fake secrets, unless
+        ``environ`` is given. Given a :class:`FakeClock`, its waits (a retry's,
+        a rate limit's) move that clock instead of sleeping, unless ``sleep`` is given.
+        """
+        from agentops.project.home import Project as Home  # noqa: PLC0415
+        from agentops.run.runner import run_agent  # noqa: PLC0415
+
+        options.setdefault("environ", {})
+        if isinstance(options.get("clock"), FakeClock):
+            options.setdefault("sleep", options["clock"].sleep)
+        return run_agent(Home(self.home), name, overrides=overrides, **options)
+
+    def copy(self, destination: Path) -> Project:
+        """A copy of this home at ``destination``: one home built once, used by many tests."""
+        shutil.copytree(self.home, destination, symlinks=True)
+        return Project(destination)
+
     def state_path(self, name: str) -> Path:
         return self.home / "state" / f"{name}.json"
 
@@ -115,6 +141,45 @@ class Project:
             for p in sorted(root.rglob("*"))
             if p.is_file() and p.suffix != ".lock" and not p.name.endswith(".attempt.json")
         }
+
+
+def agent_source(
+    run: str,
+    *,
+    params: str = "",
+    result: str = "ok: bool = True",
+    imports: str = "",
+    extra: str = "",
+) -> str:
+    """The ``agent.py`` of a test: its Params and Result fields, and the body of its ``run()``.
+
+    ::
+
+        agent_source(
+            '''
+            ctx.spend(usd=params.usd)
+            return Result()
+            ''',
+            params="usd: float = 0.1",
+        )
+
+    ``imports`` go first (``import time``); ``extra`` is module code after ``run()``
+    (a helper, ``validate()``, ``reconcile()``...). Each piece may be indented
+    as it reads best in the test: it is dedented here.
+    """
+    parts = [
+        textwrap.dedent(imports).strip(),
+        "from pydantic import BaseModel\nfrom agentops import Context",
+        "class Params(BaseModel):\n" + _indented(params or "pass"),
+        "class Result(BaseModel):\n" + _indented(result or "pass"),
+        "def run(params: Params, ctx: Context) -> Result:\n" + _indented(run),
+        textwrap.dedent(extra).strip(),
+    ]
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _indented(code: str) -> str:
+    return textwrap.indent(textwrap.dedent(code).strip(), "    ")
 
 
 def cron_env(home: Path, **extra: str) -> dict[str, str]:
