@@ -37,6 +37,7 @@ from click.testing import CliRunner
 from agentops._infra.redact import is_secret_env_name
 from agentops.cli import main
 from agentops.run.invocation import Invocation
+from faultserver import FaultServer
 from leakscan import FAKE_SECRETS, Leak, scan_text, scan_tree
 from suite import (  # re-exported: tests import these from conftest too
     AGENTOPS,
@@ -203,6 +204,13 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     for leak in leaks:
         terminalreporter.write_line(f"LEAKED {leak}")
     terminalreporter.write_line("the session fails (exit 1): no file or output may hold a secret")
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    """A server on loopback answering each path with the replies a test scripts (faultserver.py)."""
+    with FaultServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -32,15 +32,20 @@ if TYPE_CHECKING:
 __all__ = [
     "AGENTOPS",
     "HELLO",
+    "HTTP_AGENT",
     "PRINTED",
     "REPO",
     "SPENDING_AGENT",
     "T0",
     "FakeClock",
     "Project",
+    "Waits",
+    "add_http_agent",
     "agent_source",
     "cron_env",
     "eventually",
+    "logged",
+    "one_line",
     "remember",
 ]
 
@@ -215,6 +220,7 @@ def eventually(check: Callable[[], bool], *, within_s: float = 120.0) -> bool:
 
 SPENDING_AGENT = """
 import time
+from pathlib import Path
 from pydantic import BaseModel
 from agentops import Context
 
@@ -223,14 +229,78 @@ class Params(BaseModel):
     tokens: int = 0
     calls: int = 10
     pause: float = 0.0
+    gate: str = ""
 
 class Result(BaseModel):
     calls: int
 
 def run(params: Params, ctx: Context) -> Result:
+    while params.gate and not Path(params.gate).exists():
+        time.sleep(0.01)
     for _ in range(params.calls):
         ctx.spend(usd=params.usd, tokens=params.tokens)
         time.sleep(params.pause)
     return Result(calls=params.calls)
 """
-"""An agent that spends ``usd`` and ``tokens`` ``calls`` times, ``pause`` seconds apart."""
+"""An agent that spends ``usd`` and ``tokens`` ``calls`` times, ``pause`` seconds apart.
+
+Given a ``gate`` (a path), it holds its lock until that file exists.
+"""
+
+
+class Waits(list[float]):
+    """A run's ``sleep`` on a fake clock: each wait is remembered, and moves the clock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        self.clock.sleep(seconds)
+
+
+HTTP_AGENT = agent_source(
+    """
+    response = ctx.http.get(params.url, timeout=params.timeout)
+    response.raise_for_status()
+    return Result(status=response.status_code, body=response.json())
+    """,
+    params="url: str\ntimeout: float = 5.0",
+    result="status: int\nbody: dict",
+)
+"""An agent that GETs ``url`` (a client ``timeout``) and returns the JSON it got."""
+
+
+def add_http_agent(
+    project: Project,
+    name: str,
+    url: str,
+    *,
+    attempts: int = 3,
+    max_wait: str = "2s",
+    timeout: float = 5.0,
+    toml: str = "",
+) -> None:
+    """:data:`HTTP_AGENT` as ``name``, GETting ``url`` once per attempt, retried after 0.05s."""
+    project.add_agent(
+        name,
+        HTTP_AGENT,
+        f'{toml}[params]\nurl = "{url}"\ntimeout = {timeout}\n'
+        f'[retry]\nattempts = {attempts}\ninitial = "0.05s"\nmax = "{max_wait}"\n',
+    )
+
+
+def logged(project: Project, name: str, event: str) -> list[dict[str, Any]]:
+    """The agent's log lines called ``event``, in order."""
+    return [line for line in project.events(name) if line["event"] == event]
+
+
+def one_line(result: Any, project: Project, name: str) -> str:
+    """The one stderr line of a failed command (a process's or ``invoke``'s), naming the log."""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"agentops: {name}: ")
+    assert lines[0].endswith(f"(log: {project.log_path(name)})")
+    assert result.stdout == ""
+    return str(lines[0])

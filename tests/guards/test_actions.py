@@ -319,3 +319,79 @@ def test_requests_per_minute_waits_for_room(project, clock):
     assert waits == [pytest.approx(60.0)]
     assert project.state("agent")["rate_limits"]["requests"] == ["2026-11-22T12:01:00Z"]
     assert [e["event"] for e in project.events("agent")].count("http.request") == 3
+
+
+# -- one action asked for by many threads, or by itself ------------------------------
+
+RACING_ACTIONS = """
+import threading
+import time
+from pathlib import Path
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    threads: int = 8
+
+class Result(BaseModel):
+    results: list[str]
+
+def run(params: Params, ctx: Context) -> Result:
+    barrier = threading.Barrier(params.threads)
+    done = ctx.home / "done"
+
+    def send() -> str:
+        with done.open("a") as out:
+            out.write("sent\\n")
+        time.sleep(0.2)  # long enough for every other thread to ask meanwhile
+        return "sent"
+
+    def one(_: int) -> str:
+        barrier.wait()
+        return ctx.action("send", "k1", send)
+
+    threads = []
+    results = []
+    for i in range(params.threads):
+        thread = threading.Thread(target=lambda i=i: results.append(one(i)))
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+    return Result(results=results)
+"""
+
+
+def test_threads_racing_for_one_action_run_it_once(project, invoke):
+    """Eight threads ask for the same (name, key) at once: do() runs once, all get its result."""
+    project.add_agent("racer", RACING_ACTIONS)
+    result = invoke("run", "racer")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert (project.home / "done").read_text() == "sent\n"
+    assert project.events("racer")[-1]["result"] == {"results": ["sent"] * 8}
+    names = project.event_names("racer")
+    assert (names.count("action.committed"), names.count("action.skipped")) == (1, 7)
+
+
+NESTED_ACTION = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    done: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.action("send", "k1", lambda: ctx.action("send", "k1", lambda: "inner"))
+    return Result(done=True)
+"""
+
+
+def test_an_action_asked_again_inside_its_own_do_stops_rather_than_waits(project, invoke):
+    """do() asking for its own (name, key): the run stops with one line; it never hangs."""
+    project.add_agent("nested", NESTED_ACTION, 'timeout = "30s"\n')
+    result = invoke("run", "nested")
+    assert result.exit_code == 1
+    assert "action send 'k1' is unresolved" in result.stderr

@@ -17,7 +17,8 @@ from agentops.guards.failure import Failure
 from agentops.model.state import AgentState, Circuit
 from agentops.model.status import RunStatus
 from agentops.project.config import CircuitConfig
-from suite import T0, FakeClock
+from faultserver import error, ok
+from suite import T0, FakeClock, add_http_agent, logged, one_line
 
 TWICE_HOURLY = CircuitConfig(failures=2, cooldown="1h")
 
@@ -374,3 +375,79 @@ class CircuitMachine(RuleBasedStateMachine):
 
 CircuitMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=40)
 test_circuit_follows_the_reference_model = CircuitMachine.TestCase
+
+
+# -- real runs against a server on loopback ----------------------------------------------
+
+
+def test_circuit_opens_after_two_identical_failures_and_reset_closes_it(
+    project, invoke, fault_server
+):
+    """Always 500: fail, fail with CIRCUIT OPEN, then skipped without a request; reset reopens."""
+    url = fault_server.script("/api", error(500))
+    add_http_agent(project, "api", url, attempts=1)
+
+    first = invoke("run", "api")
+    assert first.exit_code == 1
+    assert "CIRCUIT OPEN" not in one_line(first, project, "api")
+
+    second = invoke("run", "api")
+    assert second.exit_code == 1
+    line = one_line(second, project, "api")
+    assert "CIRCUIT OPEN" in line
+    assert "agentops reset api --circuit" in line
+    assert len(fault_server.hits("/api")) == 2
+    assert project.state("api")["circuit"]["state"] == "open"
+
+    third = invoke("run", "api")
+    assert (third.exit_code, third.stdout, third.stderr) == (75, "", "")
+    assert len(fault_server.hits("/api")) == 2, "an open circuit makes no request"
+    assert logged(project, "api", "run.skipped")[-1]["reason"] == "circuit_open"
+
+    reset = invoke("reset", "api", "--circuit")
+    assert reset.exit_code == 0, reset.stderr
+    assert "circuit closed" in reset.stdout
+    assert project.state("api")["circuit"]["state"] == "closed"
+
+    fourth = invoke("run", "api")
+    assert fourth.exit_code == 1
+    assert "CIRCUIT OPEN" not in one_line(fourth, project, "api")
+    assert len(fault_server.hits("/api")) == 3
+
+
+def test_two_different_failures_do_not_open_the_circuit(project, invoke, fault_server):
+    """500 then 404 then 500: no two consecutive failures alike, so every run calls the server."""
+    url = fault_server.script("/api", error(500), error(404), error(500), error(500))
+    add_http_agent(project, "api", url, attempts=1)
+    results = [invoke("run", "api") for _ in range(3)]
+    assert [r.exit_code for r in results] == [1, 1, 1]
+    assert not any("CIRCUIT OPEN" in r.stderr for r in results)
+    assert len(fault_server.hits("/api")) == 3
+    assert project.state("api")["circuit"]["state"] == "closed"
+
+    fourth = invoke("run", "api")  # the same 500 twice in a row now
+    assert "CIRCUIT OPEN" in one_line(fourth, project, "api")
+
+
+def test_circuit_half_open_after_cooldown_reopens_or_closes(project, fault_server, clock):
+    """cooldown = "1h": after it one trial run goes ahead; a failure reopens, a success closes."""
+    url = fault_server.script("/api", error(500))
+    add_http_agent(
+        project, "api", url, attempts=1, toml='[circuit]\nfailures = 2\ncooldown = "1h"\n'
+    )
+    assert [project.run("api", clock=clock).exit_code for _ in range(3)] == [1, 1, 75]
+    assert len(fault_server.hits("/api")) == 2
+
+    clock.advance(hours=1)
+    trial = project.run("api", clock=clock)
+    assert trial.exit_code == 1
+    assert "CIRCUIT OPEN" in trial.message, "the failed trial reopens it"
+    assert len(fault_server.hits("/api")) == 3
+    assert project.run("api", clock=clock).exit_code == 75
+
+    clock.advance(hours=1)
+    fault_server.script("/api", ok())
+    assert project.run("api", clock=clock).exit_code == 0
+    circuit = project.state("api")["circuit"]
+    assert (circuit["state"], circuit["failures"]) == ("closed", 0)
+    assert len(fault_server.hits("/api")) == 4

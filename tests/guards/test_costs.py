@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from agentops.guards.costs import Window, full_window, windows
 from agentops.model.money import EPSILON_USD, LONGEST_WINDOW_S, Budget, BudgetEntry
 from agentops.project.config import Limits
-from suite import T0, FakeClock
+from suite import SPENDING_AGENT, T0, FakeClock, logged
 
 HOURLY = Window("cost_usd_per_hour", 3600.0, 1.0)
 MICROSECOND = timedelta(microseconds=1)
@@ -450,3 +450,60 @@ def test_prune_keeps_exactly_the_spends_a_day_window_can_see(times):
         visible = [run for when, run in recorded if when > at - timedelta(days=1)]
         assert [s.run_id for s in budget.spends] == visible
         assert Window("d", LONGEST_WINDOW_S, 1e9).spent(budget, at) == 0.5 * len(visible)
+
+
+# -- real runs ---------------------------------------------------------------------------
+
+
+def spent(state: dict) -> float:
+    return sum(spend["usd"] for spend in state["budget"]["spends"])
+
+
+def test_daily_budget_stops_the_run_then_skips_the_next(project, invoke):
+    """Spends of 0.3 under a 1.0 daily cap: stop at 0.9 (75, one line); the next skips quietly."""
+    project.add_agent("spender", SPENDING_AGENT, "[limits]\ncost_usd_per_day = 1.0\n")
+    first = invoke("run", "spender")
+    assert (first.exit_code, first.stdout) == (75, "")
+    assert first.stderr.count("\n") == 1
+    assert "cost_usd_per_day 1 reached (0.9000 spent, 0.3 more asked)" in first.stderr
+    state = project.state("spender")
+    assert state["last_run"]["status"] == "budget_exceeded"
+    assert spent(state) == pytest.approx(0.9)
+    assert state["metrics"]["cost_usd"] == pytest.approx(0.9)
+    assert len(logged(project, "spender", "budget.spent")) == 3
+
+    second = invoke("run", "spender")
+    assert (second.exit_code, second.stdout, second.stderr) == (75, "", "")
+    assert spent(project.state("spender")) <= 1.0
+    assert logged(project, "spender", "run.skipped")[-1]["reason"] == "budget"
+    assert len(logged(project, "spender", "run.started")) == 1, "the second run never started"
+
+
+def test_daily_budget_spent_to_the_cent_skips_the_next_run(project, invoke):
+    """Spends of 0.25 fill cost_usd_per_day = 1.0 exactly: the next run is skipped (budget)."""
+    project.add_agent("spender", SPENDING_AGENT, "[limits]\ncost_usd_per_day = 1.0\n")
+    first = invoke("run", "spender", "-p", "usd=0.25")
+    assert first.exit_code == 75
+    assert spent(project.state("spender")) == pytest.approx(1.0)
+    second = invoke("run", "spender", "-p", "usd=0.25")
+    assert (second.exit_code, second.stdout, second.stderr) == (75, "", "")
+    assert logged(project, "spender", "run.skipped")[-1]["reason"] == "budget"
+    assert spent(project.state("spender")) == pytest.approx(1.0)
+
+
+def test_tokens_per_run_caps_one_run_only(project, invoke):
+    """tokens_per_run = 100: a run stops at its third spend of 40; the next run may spend again."""
+    project.add_agent("tokens", SPENDING_AGENT, "[limits]\ntokens_per_run = 100\n")
+    first = invoke("run", "tokens", "-p", "usd=0", "-p", "tokens=40", "-p", "calls=3")
+    assert first.exit_code == 75
+    assert "tokens_per_run 100 reached (80 used, 40 more asked)" in first.stderr
+    state = project.state("tokens")
+    assert state["last_run"]["status"] == "budget_exceeded"
+    assert state["metrics"]["tokens"] == 80
+
+    second = invoke("run", "tokens", "-p", "usd=0", "-p", "tokens=40", "-p", "calls=2")
+    assert (second.exit_code, second.stderr) == (0, "")
+    state = project.state("tokens")
+    assert state["last_run"]["status"] == "succeeded"
+    assert state["metrics"]["tokens"] == 160
+    assert [s["tokens"] for s in state["budget"]["spends"]] == [40, 40, 40, 40]

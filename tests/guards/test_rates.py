@@ -14,7 +14,7 @@ from agentops.guards.rates import RatePolicy, count_run, prune, request_rate, tr
 from agentops.model.state import AgentState
 from agentops.project.config import AgentConfig, Limits
 from agentops.project.units import Rate, parse_rate
-from suite import T0, FakeClock
+from suite import T0, FakeClock, agent_source, logged
 
 FOUR_PER_HOUR = parse_rate("4/hour")
 MICROSECOND = timedelta(microseconds=1)
@@ -215,3 +215,51 @@ def test_trim_and_prune_agree(period_s, ages):
     expected = prune(times, rate, now)
     trim(times, rate, now)
     assert times == expected
+
+
+# -- real runs ---------------------------------------------------------------------------
+
+PUBLISHING_AGENT = agent_source(
+    """
+    outbox = ctx.home / "outbox.txt"
+    published = []
+    for i in range(params.items):
+        key = f"item-{i}"
+        receipt = ctx.action(
+            "publish", key=key, do=lambda key=key: _publish(outbox, key, ctx.run_id)
+        )
+        if receipt["run_id"] == ctx.run_id:
+            published.append(key)
+    return Result(published=published)
+    """,
+    params="items: int = 5",
+    result="published: list[str]",
+    extra="""
+    def _publish(path, key, run_id):
+        with path.open("a") as f:
+            f.write(key + "\\n")
+        return {"key": key, "run_id": run_id}
+    """,
+)
+
+
+def test_action_rate_limit_stops_the_run_and_keeps_committed_work(project, invoke):
+    """publish = "3/hour", five items: both runs exit 75 with the same three published once."""
+    project.add_agent("pub", PUBLISHING_AGENT, '[limits.actions]\npublish = "3/hour"\n')
+    first = invoke("run", "pub")
+    assert (first.exit_code, first.stdout, first.stderr) == (75, "", "")
+    state = project.state("pub")
+    assert state["last_run"]["status"] == "rate_limited"
+    committed = sorted(project.ledger("pub")["publish"])
+    assert committed == ["item-0", "item-1", "item-2"]
+    assert (project.home / "outbox.txt").read_text().splitlines() == committed
+
+    second = invoke("run", "pub")
+    assert (second.exit_code, second.stdout, second.stderr) == (75, "", "")
+    state = project.state("pub")
+    assert state["last_run"]["status"] == "rate_limited"
+    assert sorted(project.ledger("pub")["publish"]) == committed
+    assert (project.home / "outbox.txt").read_text().splitlines() == committed, "none repeated"
+    assert len(state["rate_limits"]["action:publish"]) == 3
+    duplicates = [e for e in logged(project, "pub", "action.skipped") if e["reason"] == "duplicate"]
+    assert [e["key"] for e in duplicates] == committed

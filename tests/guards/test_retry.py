@@ -14,6 +14,8 @@ from agentops.errors import AgentCodeFailed, Interrupted, RunTimeout, TaskFailed
 from agentops.guards.failure import Failure
 from agentops.guards.retry import call_with_retries, wait_s
 from agentops.project.config import Retry
+from faultserver import error, garbage, http_date, ok, slow, too_many
+from suite import Waits, add_http_agent, logged, one_line
 
 THREE = Retry(attempts=3, initial=1, max=60)
 PLAIN = Failure("timeout", "TimeoutError: slow", transient=True)
@@ -320,3 +322,121 @@ def test_a_retry_imports_tenacity():
         print('tenacity' in sys.modules)
     """
     assert python(code) == "True"
+
+
+# -- real runs against a server on loopback --------------------------------------------
+#
+# Each run is in-process with a fake clock: a retry's wait moves the clock
+# (``Waits``) instead of passing, so what is checked is the wait the run chose.
+
+
+def test_429_with_retry_after_is_retried_after_the_wait(project, fault_server, clock):
+    """429 Retry-After: 1 then 200: exit 0, two requests, and the run waited one second."""
+    url = fault_server.script("/api", too_many(retry_after=1), ok({"n": 1}))
+    add_http_agent(project, "api", url)
+    waits = Waits(clock)
+    outcome = project.run("api", clock=clock, sleep=waits)
+    assert outcome.exit_code == 0
+    assert len(fault_server.hits("/api")) == 2
+    assert waits == [1.0]
+    (retry,) = logged(project, "api", "retry.attempt")
+    assert (retry["attempt"], retry["category"], retry["wait_s"]) == (1, "http_429", 1.0)
+    assert project.state("api")["last_run"]["status"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    [pytest.param("30", id="seconds"), pytest.param(http_date(3600), id="http-date")],
+)
+def test_retry_after_is_capped_by_max(project, fault_server, clock, retry_after):
+    """Retry-After far beyond [retry] max = 0.3s: the wait is 0.3s, not the server's."""
+    url = fault_server.script("/api", too_many(retry_after=retry_after), ok())
+    add_http_agent(project, "api", url, max_wait="0.3s")
+    waits = Waits(clock)
+    outcome = project.run("api", clock=clock, sleep=waits)
+    assert outcome.exit_code == 0, outcome.message
+    (retry,) = logged(project, "api", "retry.attempt")
+    assert (retry["category"], retry["wait_s"]) == ("http_429", 0.3)
+    assert waits == [0.3]
+
+
+def test_retry_after_as_an_http_date_is_honoured(project, fault_server, clock):
+    """Retry-After as an HTTP date an hour ahead, [retry] max 2h: the run waits until about then.
+
+    The date is read against the real time (an HTTP date is absolute), so the
+    wait is an hour less the moments the reply took: minutes of slack for a busy machine.
+    """
+    url = fault_server.script("/api", too_many(retry_after=http_date(3600)), ok())
+    add_http_agent(project, "api", url, max_wait="2h")
+    waits = Waits(clock)
+    outcome = project.run("api", clock=clock, sleep=waits)
+    assert outcome.exit_code == 0, outcome.message
+    (retry,) = logged(project, "api", "retry.attempt")
+    assert retry["category"] == "http_429"
+    assert 3000 <= retry["wait_s"] <= 3600
+    assert waits == [pytest.approx(retry["wait_s"], abs=0.001)]  # logged to the millisecond
+
+
+def test_503_with_retry_after_is_honoured(project, fault_server, clock):
+    """503 with Retry-After: 1 is a transient 5xx: retried after the server's wait."""
+    url = fault_server.script("/api", error(503, retry_after=1), ok())
+    add_http_agent(project, "api", url)
+    waits = Waits(clock)
+    assert project.run("api", clock=clock, sleep=waits).exit_code == 0
+    (retry,) = logged(project, "api", "retry.attempt")
+    assert (retry["category"], retry["wait_s"]) == ("http_5xx", 1.0)
+    assert waits == [1.0]
+
+
+def test_persistent_500_fails_after_all_attempts(project, invoke, fault_server):
+    """500, 500, 500 with attempts = 3: exit 1 after exactly 3 requests, one line on stderr."""
+    url = fault_server.script("/api", error(500))
+    add_http_agent(project, "api", url, attempts=3)
+    result = invoke("run", "api")
+    assert result.exit_code == 1
+    line = one_line(result, project, "api")
+    assert "HTTPStatusError" in line
+    assert "500 Internal Server Error" in line
+    assert len(fault_server.hits("/api")) == 3
+    retries = logged(project, "api", "retry.attempt")
+    assert [(r["attempt"], r["category"]) for r in retries] == [(1, "http_5xx"), (2, "http_5xx")]
+    assert all(retry["wait_s"] >= 0.05 for retry in retries)
+    assert project.state("api")["last_run"]["status"] == "failed"
+
+
+def test_404_is_not_retried(project, invoke, fault_server):
+    """404 is a client error: exit 1 after exactly one request, no retry."""
+    url = fault_server.script("/api", error(404), ok())
+    add_http_agent(project, "api", url)
+    result = invoke("run", "api")
+    assert result.exit_code == 1
+    assert "404 Not Found" in one_line(result, project, "api")
+    assert len(fault_server.hits("/api")) == 1
+    assert logged(project, "api", "retry.attempt") == []
+
+
+def test_body_that_is_not_json_is_not_retried(project, invoke, fault_server):
+    """A 200 whose body is not JSON: response.json() fails, exit 1 after one request."""
+    url = fault_server.script("/api", garbage(), ok())
+    add_http_agent(project, "api", url)
+    result = invoke("run", "api")
+    assert result.exit_code == 1
+    assert "JSONDecodeError" in one_line(result, project, "api")
+    assert len(fault_server.hits("/api")) == 1
+    assert logged(project, "api", "retry.attempt") == []
+    assert project.state("api")["errors"][-1]["category"] == "failed"
+
+
+def test_slow_response_past_the_client_timeout_is_retried(project, fault_server, clock):
+    """A reply slower than ctx.http's 1s timeout is a timeout: retried, then 200."""
+    url = fault_server.script("/api", slow(600.0), ok({"n": 2}))
+    add_http_agent(project, "api", url, attempts=3, timeout=1.0)
+    outcome = project.run("api", clock=clock)
+    assert outcome.exit_code == 0, outcome.message
+    assert len(fault_server.hits("/api")) == 2
+    (gap,) = fault_server.gaps("/api")
+    assert gap < 300, "the client gave up after 1s; it did not wait for the 600s reply"
+    (retry,) = logged(project, "api", "retry.attempt")
+    assert retry["category"] == "timeout"
+    assert "ReadTimeout" in retry["error"]
+    assert len(logged(project, "api", "http.error")) == 1

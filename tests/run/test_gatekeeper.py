@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+from agentops.model.ledger import Entry
 from agentops.ops import admin
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import approve_held
+from suite import logged, one_line
 
 FALLBACK = """
 from pydantic import BaseModel
@@ -180,3 +182,70 @@ def test_review_commands(project, invoke):
     unknown = invoke("review", "approve", "drafter", "nope")
     assert unknown.exit_code == 2
     assert "holds no result 'nope'" in unknown.output
+
+
+# -- the output gate: a rejected output is rolled back ----------------------------------
+
+ROLLBACK_AGENT = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    accept: bool = False
+
+class Result(BaseModel):
+    keys: list[str]
+
+def _append(path, line):
+    with path.open("a") as f:
+        f.write(line + "\\n")
+
+def _do(ctx, key):
+    _append(ctx.home / "effects.txt", f"do {key}")
+    return {"key": key}
+
+def run(params: Params, ctx: Context) -> Result:
+    for key in ("a", "b", "c"):
+        ctx.action(
+            "write",
+            key=key,
+            do=lambda key=key: _do(ctx, key),
+            undo=lambda result: _append(ctx.home / "undo.txt", f"undo {result['key']}"),
+        )
+    return Result(keys=["a", "b", "c"])
+
+def validate(result: Result, ctx: Context) -> None:
+    if not ctx.params.accept:
+        raise ValueError("the editor said no")
+"""
+
+
+def test_rejected_output_undoes_actions_newest_first(project, invoke):
+    """validate() raises: exit 65, undo c, b, a in that order, ledger undone; then redone."""
+    project.add_agent("writer", ROLLBACK_AGENT)
+    first = invoke("run", "writer")
+    assert first.exit_code == 65
+    assert "output rejected by validate(): the editor said no" in one_line(first, project, "writer")
+    assert (project.home / "undo.txt").read_text().splitlines() == ["undo c", "undo b", "undo a"]
+    state = project.state("writer")
+    assert state["last_run"]["status"] == "rejected"
+    assert {
+        k: Entry.parse(e).status for k, e in project.ledger("writer")["write"].items()
+    } == dict.fromkeys("abc", "undone")
+    assert [e["key"] for e in logged(project, "writer", "action.undone")] == ["c", "b", "a"]
+
+    second = invoke("run", "writer", "-p", "accept=true")
+    assert (second.exit_code, second.stderr) == (0, "")
+    state = project.state("writer")
+    assert {
+        k: Entry.parse(e).status for k, e in project.ledger("writer")["write"].items()
+    } == dict.fromkeys("abc", "committed")
+    assert (project.home / "effects.txt").read_text().splitlines() == [
+        "do a",
+        "do b",
+        "do c",
+        "do a",
+        "do b",
+        "do c",
+    ]
+    assert len((project.home / "undo.txt").read_text().splitlines()) == 3, "nothing undone again"
