@@ -115,7 +115,9 @@ def invoke(project: Project, request: pytest.FixtureRequest):
 
     def run(*args: str, env: dict[str, str] | None = None):
         runner = CliRunner()
-        result = runner.invoke(main, ["--home", str(project.home), *args], env=env)
+        result = runner.invoke(
+            main, ["--home", str(project.home), *args], env=env, prog_name="agentops"
+        )
         where = f"{request.node.nodeid}: agentops {' '.join(args)} (in-process)"
         remember(f"{where}: stdout", result.stdout)
         remember(f"{where}: stderr", result.stderr)

@@ -1,10 +1,10 @@
-"""Operator commands in real ``agentops`` processes: pause, resume, reset, state, init, check.
+"""Operator commands: pause, resume, reset, state, ledger, init, check.
 
-Each command is run as cron or a person at a shell runs it (a subprocess, no
-TTY, cron's environment). What they must do: change what they say and
-nothing else, log it, work or refuse cleanly while a run holds the agent's
-lock, and answer bad input with one line, a documented exit code, and no
-change.
+Each command runs in-process (the click app), as a person at a shell runs
+it, while a real ``agentops run`` process holds the agent's lock where that
+is the point. What they must do: change what they say and nothing else, log
+it, work or refuse cleanly while a run holds the agent's lock, and answer
+bad input with one line, a documented exit code, and no change.
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ import subprocess
 import sys
 import time
 
-import click
 import pytest
 
-from agentops.cli import main
-from agentops.cli._common import command_tree
 from agentops.ops.check import PROBLEM_KEYS
 from suite import AGENTOPS, REPO, cron_env, remember
 
@@ -88,7 +85,7 @@ def documented_exit_codes() -> set[int]:
     return {int(code) for code in re.findall(r"^\| (\d+) \|", table, flags=re.MULTILINE)}
 
 
-def said_one_line(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+def said_one_line(result, *expected: str) -> None:
     """Nothing on stdout, one ``agentops: ...`` line on stderr holding each of ``expected``."""
     assert result.stdout == "", result.stdout
     assert len(result.stderr.splitlines()) == 1, result.stderr
@@ -128,41 +125,41 @@ def run_holding_the_lock(project, name: str):
 # -- pause and resume ------------------------------------------------------------------------
 
 
-def test_a_pause_takes_effect_at_once_even_while_a_run_holds_the_lock(project, run_agentops):
+def test_a_pause_takes_effect_at_once_even_while_a_run_holds_the_lock(project, invoke):
     """pause returns while a run holds the lock; that run ends well, the next is skipped (75)."""
     project.add_agent("slow", BLOCKING, 'timeout = "2m"\n')
     with run_holding_the_lock(project, "slow") as running:
-        paused = run_agentops("pause", "slow", "--reason", "maintenance window", timeout=60)
+        paused = invoke("pause", "slow", "--reason", "maintenance window")
         assert running.poll() is None, "pause returned without waiting for the lock"
-        assert (paused.returncode, paused.stderr) == (0, "")
+        assert (paused.exit_code, paused.stderr) == (0, "")
         assert paused.stdout == "slow: paused (maintenance window)\n"
         assert (project.home / "state" / "slow.paused.json").exists()
-        [row] = json.loads(run_agentops("status", "slow", "--json").stdout)
+        [row] = json.loads(invoke("status", "slow", "--json").stdout)
         assert (row["health"], row["why"]) == ("paused", "paused: maintenance window")
         assert row["paused"]["reason"] == "maintenance window"
         assert row["running"]["pid"] == running.pid
     assert project.state("slow")["data"] == {"runs": 1}, "the run under way was left to finish"
 
-    skipped = run_agentops("run", "slow")
-    assert (skipped.returncode, skipped.stdout, skipped.stderr) == (75, "", "")
+    skipped = invoke("run", "slow")
+    assert (skipped.exit_code, skipped.stdout, skipped.stderr) == (75, "", "")
     last = project.events("slow")[-1]
     assert (last["event"], last["reason"]) == ("run.skipped", "paused")
     assert project.state("slow")["data"] == {"runs": 1}
-    table = run_agentops("status").stdout.splitlines()
+    table = invoke("status").stdout.splitlines()
     assert table[0].split()[:2] == ["AGENT", "HEALTH"]
     assert table[1].split()[:2] == ["slow", "paused"]
     assert table[1].endswith("paused: maintenance window")
 
-    assert run_agentops("run", "slow").returncode == 75, "paused until resumed, however often"
-    resumed = run_agentops("resume", "slow")
-    assert (resumed.returncode, resumed.stdout, resumed.stderr) == (0, "slow: resumed\n", "")
+    assert invoke("run", "slow").exit_code == 75, "paused until resumed, however often"
+    resumed = invoke("resume", "slow")
+    assert (resumed.exit_code, resumed.stdout, resumed.stderr) == (0, "slow: resumed\n", "")
     assert not (project.home / "state" / "slow.paused.json").exists()
-    assert run_agentops("run", "slow").returncode == 0
+    assert invoke("run", "slow").exit_code == 0
     assert project.state("slow")["data"] == {"runs": 2}
-    [row] = json.loads(run_agentops("status", "slow", "--json").stdout)
+    [row] = json.loads(invoke("status", "slow", "--json").stdout)
     assert (row["health"], row["paused"]) == ("ok", None)
-    again = run_agentops("resume", "slow")
-    assert (again.returncode, again.stdout) == (0, "slow: was not paused\n")
+    again = invoke("resume", "slow")
+    assert (again.exit_code, again.stdout) == (0, "slow: was not paused\n")
 
     names = project.event_names("slow")
     paused_line = next(e for e in project.events("slow") if e["event"] == "agent.paused")
@@ -170,17 +167,17 @@ def test_a_pause_takes_effect_at_once_even_while_a_run_holds_the_lock(project, r
     assert names.count("agent.resumed") == 2
 
 
-def test_a_pause_without_a_reason_and_of_an_agent_whose_state_is_unreadable(project, run_agentops):
+def test_a_pause_without_a_reason_and_of_an_agent_whose_state_is_unreadable(project, invoke):
     """A pause reads no state: it works on an agent whose state is damaged; runs are skipped."""
     project.add_agent("hello")
     project.state_path("hello").parent.mkdir()
     project.state_path("hello").write_text("{damaged")
-    paused = run_agentops("pause", "hello")
-    assert (paused.returncode, paused.stdout) == (0, "hello: paused\n")
-    skipped = run_agentops("run", "hello")
-    assert (skipped.returncode, skipped.stdout, skipped.stderr) == (75, "", "")
+    paused = invoke("pause", "hello")
+    assert (paused.exit_code, paused.stdout) == (0, "hello: paused\n")
+    skipped = invoke("run", "hello")
+    assert (skipped.exit_code, skipped.stdout, skipped.stderr) == (75, "", "")
     assert project.state_path("hello").read_text() == "{damaged"
-    [row] = json.loads(run_agentops("status", "--json").stdout)
+    [row] = json.loads(invoke("status", "--json").stdout)
     assert row["health"] == "broken", "an unreadable state outranks the pause"
 
 
@@ -188,20 +185,20 @@ def test_a_pause_without_a_reason_and_of_an_agent_whose_state_is_unreadable(proj
 
 
 @pytest.fixture
-def guarded(project, run_agentops):
+def guarded(project, invoke):
     """An agent with an open circuit, two spends, and entries in two rate-limit windows."""
     project.add_agent("guarded", GUARDED, GUARDED_TOML)
-    assert run_agentops("run", "guarded").returncode == 0
-    failed = run_agentops("run", "guarded", "-p", "fail=true")
-    assert failed.returncode == 1
+    assert invoke("run", "guarded").exit_code == 0
+    failed = invoke("run", "guarded", "-p", "fail=true")
+    assert failed.exit_code == 1
     assert "CIRCUIT OPEN" in failed.stderr
     state = project.state("guarded")
     assert state["circuit"]["state"] == "open"
     assert len(state["budget"]["spends"]) == 2
     assert sorted(state["rate_limits"]) == ["action:publish", "runs"]
     assert all(len(window) == 2 for window in state["rate_limits"].values())
-    skipped = run_agentops("run", "guarded")
-    assert (skipped.returncode, skipped.stderr) == (75, "")
+    skipped = invoke("run", "guarded")
+    assert (skipped.exit_code, skipped.stderr) == (75, "")
     assert project.events("guarded")[-1]["reason"] == "circuit_open"
     return project
 
@@ -238,13 +235,13 @@ CLOSED = {
         ),
     ],
 )
-def test_reset_clears_only_what_it_says(guarded, run_agentops, flag, cleared, said, logged):
+def test_reset_clears_only_what_it_says(guarded, invoke, flag, cleared, said, logged):
     """Each flag empties its guard, leaves the others and everything else as they were; logged."""
     project = guarded
     before, ledger = project.state("guarded"), project.ledger("guarded")
     lines = len(project.events("guarded"))
-    result = run_agentops("reset", "guarded", flag)
-    assert (result.returncode, result.stdout, result.stderr) == (0, said + "\n", "")
+    result = invoke("reset", "guarded", flag)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, said + "\n", "")
     after = project.state("guarded")
     empty = {"circuit": CLOSED, "budget": {"spends": [], "waiting_usd": 0.0}, "rate_limits": {}}
     for guard in GUARDS:
@@ -264,19 +261,19 @@ def test_reset_clears_only_what_it_says(guarded, run_agentops, flag, cleared, sa
         assert by_name["limits.reset"]["windows"] == ["action:publish", "runs"]
     # The circuit is what kept runs from starting: only its reset lets them go again.
     expected = 0 if "circuit" in cleared else 75
-    assert run_agentops("run", "guarded").returncode == expected
+    assert invoke("run", "guarded").exit_code == expected
 
 
-def test_reset_of_an_unreadable_state_is_74_and_leaves_it(project, run_agentops):
+def test_reset_of_an_unreadable_state_is_74_and_leaves_it(project, invoke):
     """The state does not parse: every reset exits 74 naming the file; no file changes."""
     project.add_agent("hello")
-    assert run_agentops("run", "hello").returncode == 0
-    assert run_agentops("run", "hello").returncode == 0
+    assert invoke("run", "hello").exit_code == 0
+    assert invoke("run", "hello").exit_code == 0
     project.state_path("hello").write_text('{"schema_version": 2, "agent": "hel')
     files = project.snapshot()
     for flag in ("--circuit", "--budget", "--limits", "--all"):
-        result = run_agentops("reset", "hello", flag)
-        assert result.returncode == 74
+        result = invoke("reset", "hello", flag)
+        assert result.exit_code == 74
         said_one_line(result, str(project.state_path("hello")), "unreadable state")
         assert project.snapshot() == files
     refused = [e for e in project.events("hello") if e["event"] == "command.refused"]
@@ -288,32 +285,32 @@ def test_reset_of_an_unreadable_state_is_74_and_leaves_it(project, run_agentops)
 
 
 @pytest.fixture
-def saved_twice(project, run_agentops):
+def saved_twice(project, invoke):
     """hello, run twice: its state says runs=2, its backup runs=1."""
     project.add_agent("hello")
     for _ in range(2):
-        assert run_agentops("run", "hello").returncode == 0
+        assert invoke("run", "hello").exit_code == 0
     assert json.loads(project.state_path("hello").with_suffix(".json.bak").read_text())["data"] == {
         "runs": 1
     }
     return project
 
 
-def test_state_show_prints_the_state_file_as_it_is(saved_twice, run_agentops):
+def test_state_show_prints_the_state_file_as_it_is(saved_twice, invoke):
     """show: the state pretty-printed, exactly as the file holds it; nothing written."""
     project = saved_twice
     files = project.snapshot()
-    shown = run_agentops("state", "show", "hello")
-    assert (shown.returncode, shown.stderr) == (0, "")
+    shown = invoke("state", "show", "hello")
+    assert (shown.exit_code, shown.stderr) == (0, "")
     assert shown.stdout == project.state_path("hello").read_text()
     assert shown.stdout.startswith('{\n  "schema_version": 2,\n  "agent": "hello",\n')
     assert project.snapshot() == files
 
 
-def test_state_show_folds_a_crashed_runs_journal_in_memory_only(project, run_agentops):
+def test_state_show_folds_a_crashed_runs_journal_in_memory_only(project, invoke):
     """A dead run's journal shows in the state printed (an unresolved action); no file changes."""
     project.add_agent("hello")
-    assert run_agentops("run", "hello").returncode == 0
+    assert invoke("run", "hello").exit_code == 0
     dead = "20261122T100000Z-dead00"
     records = [
         {"op": "begin", "at": "2026-11-22T10:00:00Z", "agent": "hello", "kind": "run"},
@@ -322,8 +319,8 @@ def test_state_show_folds_a_crashed_runs_journal_in_memory_only(project, run_age
     journal = project.home / "state" / "hello.journal"
     journal.write_text("".join(json.dumps({"run_id": dead, **r}) + "\n" for r in records))
     files = project.snapshot()
-    shown = run_agentops("state", "show", "hello")
-    assert shown.returncode == 0, shown.stderr
+    shown = invoke("state", "show", "hello")
+    assert shown.exit_code == 0, shown.stderr
     state = json.loads(shown.stdout)
     assert state["ledger_summary"]["unresolved"] == [["publish", "post-1"]]
     assert project.state("hello")["ledger_summary"]["unresolved"] == []
@@ -331,10 +328,10 @@ def test_state_show_folds_a_crashed_runs_journal_in_memory_only(project, run_age
 
 
 @pytest.mark.usefixtures("saved_twice")
-def test_state_diff_shows_what_the_last_save_changed(run_agentops):
+def test_state_diff_shows_what_the_last_save_changed(invoke):
     """diff: unified, the backup against the state, ending with a newline."""
-    diff = run_agentops("state", "diff", "hello")
-    assert (diff.returncode, diff.stderr) == (0, "")
+    diff = invoke("state", "diff", "hello")
+    assert (diff.exit_code, diff.stderr) == (0, "")
     lines = diff.stdout.splitlines()
     assert lines[:2] == ["--- hello (before the last save)", "+++ hello (now)"]
     assert '-    "runs": 1' in lines
@@ -342,9 +339,7 @@ def test_state_diff_shows_what_the_last_save_changed(run_agentops):
     assert diff.stdout.endswith("\n")
 
 
-def test_restore_swaps_the_state_and_its_backup_so_a_second_restore_undoes_it(
-    saved_twice, run_agentops
-):
+def test_restore_swaps_the_state_and_its_backup_so_a_second_restore_undoes_it(saved_twice, invoke):
     """restore: the backup becomes the state, the state the backup; a second restore undoes it."""
     project = saved_twice
     state_path = project.state_path("hello")
@@ -352,63 +347,63 @@ def test_restore_swaps_the_state_and_its_backup_so_a_second_restore_undoes_it(
     kept_path = state_path.with_suffix(".json.pre-restore")
     newer, older = state_path.read_bytes(), backup_path.read_bytes()
 
-    first = run_agentops("state", "restore", "hello")
-    assert (first.returncode, first.stderr) == (0, "")
+    first = invoke("state", "restore", "hello")
+    assert (first.exit_code, first.stderr) == (0, "")
     assert first.stdout == (
         "hello: the previous state is restored; the one it replaced is the backup now "
         "(restore again to undo)\n"
     )
     assert (state_path.read_bytes(), backup_path.read_bytes()) == (older, newer)
     assert kept_path.read_bytes() == newer
-    diff = run_agentops("state", "diff", "hello").stdout.splitlines()
+    diff = invoke("state", "diff", "hello").stdout.splitlines()
     assert '-    "runs": 2' in diff
     assert '+    "runs": 1' in diff
 
-    second = run_agentops("state", "restore", "hello")
-    assert second.returncode == 0
+    second = invoke("state", "restore", "hello")
+    assert second.exit_code == 0
     assert (state_path.read_bytes(), backup_path.read_bytes()) == (newer, older)
     assert kept_path.read_bytes() == older
     assert project.event_names("hello")[-2:] == ["state.restored", "state.restored"]
 
-    assert run_agentops("state", "restore", "hello").returncode == 0
-    assert run_agentops("run", "hello").returncode == 0
+    assert invoke("state", "restore", "hello").exit_code == 0
+    assert invoke("run", "hello").exit_code == 0
     assert project.state("hello")["data"] == {"runs": 2}, "the run went on from the restored state"
     assert kept_path.read_bytes() == newer, "a save after the restore leaves .pre-restore"
 
 
-def test_restore_mends_an_unreadable_state_and_keeps_it_aside(saved_twice, run_agentops):
+def test_restore_mends_an_unreadable_state_and_keeps_it_aside(saved_twice, invoke):
     """The state does not parse: restore puts the backup back, keeps the bad file; runs go on."""
     project = saved_twice
     state_path = project.state_path("hello")
     backup = state_path.with_suffix(".json.bak").read_bytes()
     state_path.write_text("{damaged")
-    assert run_agentops("run", "hello").returncode == 74
-    restored = run_agentops("state", "restore", "hello")
-    assert (restored.returncode, restored.stderr) == (0, "")
+    assert invoke("run", "hello").exit_code == 74
+    restored = invoke("state", "restore", "hello")
+    assert (restored.exit_code, restored.stderr) == (0, "")
     assert state_path.read_bytes() == backup
     assert state_path.with_suffix(".json.pre-restore").read_text() == "{damaged"
-    assert run_agentops("run", "hello").returncode == 0
+    assert invoke("run", "hello").exit_code == 0
     assert project.state("hello")["data"] == {"runs": 2}
 
 
 @pytest.mark.parametrize("backup", [None, "{damaged"], ids=["no-backup", "unreadable-backup"])
-def test_restore_without_a_readable_backup_is_74_and_changes_nothing(project, run_agentops, backup):
+def test_restore_without_a_readable_backup_is_74_and_changes_nothing(project, invoke, backup):
     """No backup, or one that does not parse: 74, one line naming it; the state stays."""
     project.add_agent("hello")
-    assert run_agentops("run", "hello").returncode == 0
+    assert invoke("run", "hello").exit_code == 0
     backup_path = project.state_path("hello").with_suffix(".json.bak")
     assert not backup_path.exists(), "the first save has nothing to back up"
     if backup is not None:
         backup_path.write_text(backup)
     files = project.snapshot()
-    result = run_agentops("state", "restore", "hello")
-    assert result.returncode == 74
+    result = invoke("state", "restore", "hello")
+    assert result.exit_code == 74
     why = "there is no backup to restore" if backup is None else "unreadable state"
     said_one_line(result, str(backup_path), why)
     assert project.snapshot() == files
 
 
-def test_edits_are_refused_while_a_run_holds_the_lock_and_are_no_runs(project, run_agentops):
+def test_edits_are_refused_while_a_run_holds_the_lock_and_are_no_runs(project, invoke):
     """reset, restore, ledger --resolve: 75 and one line while a run holds the lock; no change.
 
     Refusals of operator commands are logged as command.refused, never as a run
@@ -417,7 +412,7 @@ def test_edits_are_refused_while_a_run_holds_the_lock_and_are_no_runs(project, r
     project.add_agent("slow", BLOCKING, 'timeout = "2m"\n')
     (project.home / "go").write_text("")
     for _ in range(2):
-        assert run_agentops("run", "slow").returncode == 0
+        assert invoke("run", "slow").exit_code == 0
     (project.home / "go").unlink()
     (project.home / "started").unlink()
     with run_holding_the_lock(project, "slow"):
@@ -428,23 +423,22 @@ def test_edits_are_refused_while_a_run_holds_the_lock_and_are_no_runs(project, r
             ["ledger", "slow", "--resolve", "k", "--done"],
             ["review", "reject", "slow", "x"],
         ):
-            refused = run_agentops(*edit)
-            assert refused.returncode == 75, (edit, refused.stderr)
+            refused = invoke(*edit)
+            assert refused.exit_code == 75, (edit, refused.stderr)
             said_one_line(refused, "slow is already running (pid")
             assert project.snapshot() == files
     refusals = [e for e in project.events("slow") if e["event"] == "command.refused"]
     assert [(e["exit_code"], e["reason"]) for e in refusals] == [(75, "overlap")] * 4
-    typo = run_agentops("ledger", "slow", "--resolve", "k", "--done")
+    typo = invoke("ledger", "slow", "--resolve", "k", "--done")
     said_one_line(typo, "slow has no ledger entry 'k'")
-    assert typo.returncode == 2
-    report = json.loads(run_agentops("report", "slow", "--json").stdout)["agents"]["slow"]
+    assert typo.exit_code == 2
+    report = json.loads(invoke("report", "slow", "--json").stdout)["agents"]["slow"]
     assert (report["invocations"], report["runs"]) == (3, 3)
     assert report["statuses"]["succeeded"] == 3
     assert report["skip_reasons"] == {}
     assert report["errors"]["total"] == 0
     last = [
-        json.loads(line)
-        for line in run_agentops("logs", "slow", "--last", "--json").stdout.splitlines()
+        json.loads(line) for line in invoke("logs", "slow", "--last", "--json").stdout.splitlines()
     ]
     assert [e["event"] for e in last] == ["run.started", "run.finished"], "--last skips edits"
 
@@ -453,10 +447,10 @@ def test_edits_are_refused_while_a_run_holds_the_lock_and_are_no_runs(project, r
 
 
 @pytest.mark.parametrize("template", ["basic", "http"])
-def test_init_scaffolds_an_agent_whose_test_passes_and_that_checks(project, run_agentops, template):
+def test_init_scaffolds_an_agent_whose_test_passes_and_that_checks(project, invoke, template):
     """init NAME: agents/NAME/ with its files; its own pytest test passes; check finds nothing."""
-    made = run_agentops("init", "fresh-one", "--template", template)
-    assert (made.returncode, made.stderr) == (0, "")
+    made = invoke("init", "fresh-one", "--template", template)
+    assert (made.exit_code, made.stderr) == (0, "")
     assert made.stdout.splitlines() == [
         "wrote agents/fresh-one/agent.toml",
         "wrote agents/fresh-one/agent.py",
@@ -476,20 +470,20 @@ def test_init_scaffolds_an_agent_whose_test_passes_and_that_checks(project, run_
     remember("pytest of a new agent", tested.stdout, tested.stderr)
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert re.search(r"\b[12] passed\b", tested.stdout), tested.stdout
-    checked = run_agentops("check")
-    assert (checked.returncode, checked.stdout) == (0, "1 agent(s), no problem found\n")
+    checked = invoke("check")
+    assert (checked.exit_code, checked.stdout) == (0, "1 agent(s), no problem found\n")
 
 
-def test_init_over_an_existing_agent_refuses_and_overwrites_nothing(project, run_agentops):
+def test_init_over_an_existing_agent_refuses_and_overwrites_nothing(project, invoke):
     """init twice, or over an agent written by hand: exit 2, one line, every file as it was."""
-    assert run_agentops("init", "greeter").returncode == 0
+    assert invoke("init", "greeter").exit_code == 0
     code = project.home / "agents" / "greeter" / "agent.py"
     code.write_text(code.read_text() + "# edited by hand\n")
     project.add_agent("mine", toml='description = "mine"\n')
     files = project.snapshot("agents")
     for name, template in (("greeter", "basic"), ("greeter", "http"), ("mine", "basic")):
-        result = run_agentops("init", name, "--template", template)
-        assert result.returncode == 2
+        result = invoke("init", name, "--template", template)
+        assert result.exit_code == 2
         said_one_line(result, f"{project.home / 'agents' / name} exists already")
         assert project.snapshot("agents") == files
     assert not (project.home / "state").exists()
@@ -510,14 +504,14 @@ raise RuntimeError("the settings file is missing")
 """
 
 
-def test_check_prints_a_line_per_problem_naming_its_file_and_exits_78(project, run_agentops):
+def test_check_prints_a_line_per_problem_naming_its_file_and_exits_78(project, invoke):
     """Text: `file[:line]: problem`, one per problem; --json: the same, PROBLEM_KEYS each."""
     project.add_agent("fine")
     project.add_agent("typo", toml='[params]\nname = "x"\nnmae = "y"\n')
     project.add_agent("imports", IMPORT_FAILS)
     project.add_agent("when", toml='schedule = "every day"\n')
-    text = run_agentops("check")
-    assert (text.returncode, text.stderr) == (78, "")
+    text = invoke("check")
+    assert (text.exit_code, text.stderr) == (78, "")
     lines = text.stdout.splitlines()
     assert len(lines) == 3, lines
     assert "agents/typo/agent.toml:3: [params] nmae: unknown param" in lines
@@ -526,8 +520,8 @@ def test_check_prints_a_line_per_problem_naming_its_file_and_exits_78(project, r
         in lines
     )
     assert any(line.startswith("agents/when/agent.toml: schedule:") for line in lines), lines
-    as_json = run_agentops("check", "--json")
-    assert (as_json.returncode, as_json.stderr) == (78, "")
+    as_json = invoke("check", "--json")
+    assert (as_json.exit_code, as_json.stderr) == (78, "")
     problems = json.loads(as_json.stdout)
     assert all(tuple(problem) == PROBLEM_KEYS for problem in problems)
     assert sorted(p["agent"] for p in problems) == ["imports", "typo", "when"]
@@ -539,50 +533,17 @@ def test_check_prints_a_line_per_problem_naming_its_file_and_exits_78(project, r
     assert not (project.home / "state").exists(), "check runs no agent"
 
 
-def test_check_of_a_sound_project_is_0(project, run_agentops):
+def test_check_of_a_sound_project_is_0(project, invoke):
     """No problem: exit 0, one line; --json: an empty array."""
     project.add_agent("fine")
-    result = run_agentops("check")
-    assert (result.returncode, result.stdout, result.stderr) == (
+    result = invoke("check")
+    assert (result.exit_code, result.stdout, result.stderr) == (
         0,
         "1 agent(s), no problem found\n",
         "",
     )
-    empty = run_agentops("check", "--json")
-    assert (empty.returncode, json.loads(empty.stdout)) == (0, [])
-
-
-# -- help -----------------------------------------------------------------------------------
-
-
-def command_paths(group: click.Group):
-    """Every command and group under ``group``, as the words that call it."""
-    return command_tree(group)
-
-
-def test_every_command_answers_help_in_a_real_process(project, run_agentops):
-    """agentops [GROUP] COMMAND --help: exit 0, its usage line, its help; every option explained.
-
-    A walk of the click tree, so a new command is covered the day it is added
-    (tests/test_cli.py walks it in-process too).
-    """
-    paths = [((), main), *command_paths(main)]
-    assert len(paths) > 20
-    for path, command in paths:
-        shown = run_agentops(*path, "--help")
-        where = " ".join(("agentops", *path))
-        assert (shown.returncode, shown.stderr) == (0, ""), where
-        assert shown.stdout.startswith(f"Usage: {where} "), shown.stdout
-        assert command.help, f"{where} has no help text"
-        assert command.get_short_help_str().strip(), f"{where} has no short help"
-        assert command.help.split("\n")[0].rstrip(".") in shown.stdout.replace("\n  ", " ")
-        for param in command.params:
-            if isinstance(param, click.Option) and param.name != "help":
-                assert param.help, f"{where} {param.opts[0]} has no help text"
-        if isinstance(command, click.Group):
-            assert "Commands:" in shown.stdout, where
-    assert not (project.home / "state").exists()
-    assert not (project.home / "logs").exists()
+    empty = invoke("check", "--json")
+    assert (empty.exit_code, json.loads(empty.stdout)) == (0, [])
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -633,7 +594,7 @@ def test_every_command_answers_help_in_a_real_process(project, run_agentops):
     ids=lambda value: (" ".join(value) or "(none)") if isinstance(value, list) else None,
 )
 def test_bad_input_is_one_line_a_documented_code_and_changes_nothing(
-    project, run_agentops, args, code, expected
+    project, invoke, args, code, expected
 ):
     """Each mistake: its exit code (in the README's table), one line, and no file changed.
 
@@ -642,10 +603,10 @@ def test_bad_input_is_one_line_a_documented_code_and_changes_nothing(
     """
     project.add_agent("hello")
     for _ in range(2):
-        assert run_agentops("run", "hello").returncode == 0
+        assert invoke("run", "hello").exit_code == 0
     state, agents, logged = project.snapshot(), project.snapshot("agents"), project.events("hello")
-    result = run_agentops(*args)
-    assert result.returncode == code, result.stderr
+    result = invoke(*args)
+    assert result.exit_code == code, result.stderr
     assert code in documented_exit_codes()
     said_one_line(result, expected)
     assert project.snapshot() == state

@@ -7,6 +7,7 @@ import subprocess
 import time
 from datetime import datetime
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -19,13 +20,26 @@ COMMANDS = dict(command_tree(main))
 
 
 @pytest.mark.parametrize("path", [(), *COMMANDS], ids=lambda p: " ".join(p) or "agentops")
-def test_every_command_has_help(invoke, path):
-    """Every command answers --help with a description, and exits 0."""
+def test_every_command_has_help(project, invoke, path):
+    """agentops [GROUP] COMMAND --help: exit 0, its usage line, its help; every option explained.
+
+    A walk of the click tree, so a new command is covered the day it is added.
+    """
     result = invoke(*path, "--help")
-    assert result.exit_code == 0, result.output
-    assert "Usage:" in result.output
+    where = " ".join(("agentops", *path))
+    assert (result.exit_code, result.stderr) == (0, ""), where
+    assert result.stdout.startswith(f"Usage: {where} "), result.stdout
     command = COMMANDS.get(path, main)
-    assert command.help, f"{' '.join(path)} has no help text"
+    assert command.help, f"{where} has no help text"
+    assert command.get_short_help_str().strip(), f"{where} has no short help"
+    assert command.help.split("\n")[0].rstrip(".") in result.stdout.replace("\n  ", " ")
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name != "help":
+            assert param.help, f"{where} {param.opts[0]} has no help text"
+    if isinstance(command, click.Group):
+        assert "Commands:" in result.stdout, where
+    assert not (project.home / "state").exists()
+    assert not (project.home / "logs").exists()
 
 
 def test_version(invoke):
