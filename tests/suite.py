@@ -47,6 +47,7 @@ __all__ = [
     "logged",
     "one_line",
     "remember",
+    "said_one_line",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -304,3 +305,12 @@ def one_line(result: Any, project: Project, name: str) -> str:
     assert lines[0].endswith(f"(log: {project.log_path(name)})")
     assert result.stdout == ""
     return str(lines[0])
+
+
+def said_one_line(result: Any, *expected: str) -> None:
+    """Nothing on stdout, one ``agentops: ...`` line on stderr holding each of ``expected``."""
+    assert result.stdout == "", result.stdout
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("agentops: ")
+    for text in expected:
+        assert text in result.stderr

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import subprocess
-import sys
 import time
 
 import pytest
 
-from agentops.ops.check import PROBLEM_KEYS
-from suite import AGENTOPS, REPO, cron_env, remember
+from suite import AGENTOPS, cron_env, remember, said_one_line
 
 GUARDED = """
 from pydantic import BaseModel
@@ -75,23 +72,6 @@ def run(params: Params, ctx: Context) -> Result:
 
 GUARDS = ("circuit", "budget", "rate_limits")
 """The parts of the state ``agentops reset`` may clear."""
-
-
-def documented_exit_codes() -> set[int]:
-    """The codes in the documentation's table of exit codes."""
-    readme = (REPO / "docs" / "reference" / "exit-codes.md").read_text()
-    table = readme[readme.index("# Exit codes") :]
-    table = table[: table.index("\n\n", table.index("| code |"))]
-    return {int(code) for code in re.findall(r"^\| (\d+) \|", table, flags=re.MULTILINE)}
-
-
-def said_one_line(result, *expected: str) -> None:
-    """Nothing on stdout, one ``agentops: ...`` line on stderr holding each of ``expected``."""
-    assert result.stdout == "", result.stdout
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert result.stderr.startswith("agentops: ")
-    for text in expected:
-        assert text in result.stderr
 
 
 def new_events(project, name: str, before: int) -> list[dict]:
@@ -446,173 +426,28 @@ def test_edits_are_refused_while_a_run_holds_the_lock_and_are_no_runs(project, i
 # -- init ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("template", ["basic", "http"])
-def test_init_scaffolds_an_agent_whose_test_passes_and_that_checks(project, invoke, template):
-    """init NAME: agents/NAME/ with its files; its own pytest test passes; check finds nothing."""
-    made = invoke("init", "fresh-one", "--template", template)
-    assert (made.exit_code, made.stderr) == (0, "")
-    assert made.stdout.splitlines() == [
-        "wrote agents/fresh-one/agent.toml",
-        "wrote agents/fresh-one/agent.py",
-        "wrote agents/fresh-one/test_fresh_one.py",
-        "next: pytest agents/fresh-one && agentops run fresh-one",
-    ]
-    directory = project.home / "agents" / "fresh-one"
-    tested = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(directory)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=project.home,
-        env=cron_env(project.home),
-    )
-    remember("pytest of a new agent", tested.stdout, tested.stderr)
-    assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert re.search(r"\b[12] passed\b", tested.stdout), tested.stdout
-    checked = invoke("check")
-    assert (checked.exit_code, checked.stdout) == (0, "1 agent(s), no problem found\n")
-
-
-def test_init_over_an_existing_agent_refuses_and_overwrites_nothing(project, invoke):
-    """init twice, or over an agent written by hand: exit 2, one line, every file as it was."""
-    assert invoke("init", "greeter").exit_code == 0
-    code = project.home / "agents" / "greeter" / "agent.py"
-    code.write_text(code.read_text() + "# edited by hand\n")
-    project.add_agent("mine", toml='description = "mine"\n')
-    files = project.snapshot("agents")
-    for name, template in (("greeter", "basic"), ("greeter", "http"), ("mine", "basic")):
-        result = invoke("init", name, "--template", template)
-        assert result.exit_code == 2
-        said_one_line(result, f"{project.home / 'agents' / name} exists already")
-        assert project.snapshot("agents") == files
-    assert not (project.home / "state").exists()
-
-
 # -- check -----------------------------------------------------------------------------------
-
-IMPORT_FAILS = """
-from pydantic import BaseModel
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    ok: bool
-
-raise RuntimeError("the settings file is missing")
-"""
-
-
-def test_check_prints_a_line_per_problem_naming_its_file_and_exits_78(project, invoke):
-    """Text: `file[:line]: problem`, one per problem; --json: the same, PROBLEM_KEYS each."""
-    project.add_agent("fine")
-    project.add_agent("typo", toml='[params]\nname = "x"\nnmae = "y"\n')
-    project.add_agent("imports", IMPORT_FAILS)
-    project.add_agent("when", toml='schedule = "every day"\n')
-    text = invoke("check")
-    assert (text.exit_code, text.stderr) == (78, "")
-    lines = text.stdout.splitlines()
-    assert len(lines) == 3, lines
-    assert "agents/typo/agent.toml:3: [params] nmae: unknown param" in lines
-    assert (
-        "agents/imports/agent.py:10: cannot import: RuntimeError: the settings file is missing"
-        in lines
-    )
-    assert any(line.startswith("agents/when/agent.toml: schedule:") for line in lines), lines
-    as_json = invoke("check", "--json")
-    assert (as_json.exit_code, as_json.stderr) == (78, "")
-    problems = json.loads(as_json.stdout)
-    assert all(tuple(problem) == PROBLEM_KEYS for problem in problems)
-    assert sorted(p["agent"] for p in problems) == ["imports", "typo", "when"]
-    rendered = [
-        f"{p['file']}{'' if p['line'] is None else ':' + str(p['line'])}: {p['problem']}"
-        for p in problems
-    ]
-    assert rendered == lines
-    assert not (project.home / "state").exists(), "check runs no agent"
-
-
-def test_check_of_a_sound_project_is_0(project, invoke):
-    """No problem: exit 0, one line; --json: an empty array."""
-    project.add_agent("fine")
-    result = invoke("check")
-    assert (result.exit_code, result.stdout, result.stderr) == (
-        0,
-        "1 agent(s), no problem found\n",
-        "",
-    )
-    empty = invoke("check", "--json")
-    assert (empty.exit_code, json.loads(empty.stdout)) == (0, [])
 
 
 # -- bad input ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("args", "code", "expected"),
-    [
-        (["reset", "hello"], 2, "say what to reset: --circuit, --budget, --limits or --all"),
-        (["reset", "nobody", "--all"], 78, "unknown agent 'nobody'"),
-        (["reset", "../x", "--circuit"], 2, "invalid agent name '../x'"),
-        (["reset", "hello", "--everything"], 2, "No such option '--everything'"),
-        (["pause"], 2, "Missing argument 'AGENT'"),
-        (["pause", "nobody"], 78, "unknown agent 'nobody'"),
-        (["resume", "nobody"], 78, "unknown agent 'nobody'"),
-        (["pause", "hello", "--reason"], 2, "Option '--reason' requires an argument"),
-        (["state"], 2, "Missing command; see agentops state --help"),
-        (["state", "undo", "hello"], 2, "No such command 'undo'"),
-        (["state", "show", "nobody"], 78, "unknown agent 'nobody'"),
-        (["state", "diff", "nobody"], 78, "unknown agent 'nobody'"),
-        (["state", "restore", "nobody"], 78, "unknown agent 'nobody'"),
-        (["state", "show", "Hello"], 2, "invalid agent name 'Hello'"),
-        (["ledger", "hello", "--resolve", "k"], 2, "--resolve KEY needs one of --done or --redo"),
-        (["ledger", "hello", "--resolve", "k", "--done", "--redo"], 2, "needs one of --done or"),
-        (["ledger", "hello", "--done"], 2, "--done, --redo and --action go with --resolve KEY"),
-        (["ledger", "hello", "--action", "publish"], 2, "go with --resolve KEY"),
-        (["ledger", "hello", "--resolve", "k", "--done"], 2, "hello has no ledger entry 'k'"),
-        (["ledger", "nobody"], 78, "unknown agent 'nobody'"),
-        (["review"], 2, "Missing command; see agentops review --help"),
-        (["review", "list", "nobody"], 78, "unknown agent 'nobody'"),
-        (["review", "reject", "hello", "nope"], 2, "hello holds no result 'nope' for review"),
-        (["review", "approve", "hello", "nope"], 2, "hello holds no result 'nope' for review"),
-        (["review", "approve", "nobody", "x"], 78, "unknown agent 'nobody'"),
-        (["status", "nobody"], 78, "unknown agent 'nobody'"),
-        (["status", "--jsn"], 2, "No such option '--jsn'"),
-        (["health", "--ping"], 2, "Option '--ping' requires an argument"),
-        (["check", "hello"], 2, "Got unexpected extra argument (hello)"),
-        (["list", "hello"], 2, "Got unexpected extra argument (hello)"),
-        (["init", "hello"], 2, "exists already: agentops init never overwrites"),
-        (["init", "new", "--template", "quantum"], 2, "'quantum' is not one of 'basic', 'http'"),
-        (["init", "../new"], 2, "invalid agent name '../new'"),
-        (["logs", "hello", "--run", "x", "--last"], 2, "--run and --last cannot be used together"),
-        (["logs", "nobody"], 78, "unknown agent 'nobody'"),
-        (["report", "nobody"], 78, "unknown agent 'nobody'"),
-        (["report", "--since", "soon"], 2, "Invalid value for '--since'"),
-        ([], 2, "Missing command; see agentops --help"),
-    ],
-    ids=lambda value: (" ".join(value) or "(none)") if isinstance(value, list) else None,
-)
-def test_bad_input_is_one_line_a_documented_code_and_changes_nothing(
-    project, invoke, args, code, expected
-):
-    """Each mistake: its exit code (in the README's table), one line, and no file changed.
-
-    A refused edit may leave a command.refused line in the agent's log, and
-    nothing else: no run is logged, no state, agent or log file is written.
-    """
-    project.add_agent("hello")
-    for _ in range(2):
-        assert invoke("run", "hello").exit_code == 0
-    state, agents, logged = project.snapshot(), project.snapshot("agents"), project.events("hello")
-    result = invoke(*args)
-    assert result.exit_code == code, result.stderr
-    assert code in documented_exit_codes()
-    said_one_line(result, expected)
-    assert project.snapshot() == state
-    assert project.snapshot("agents") == agents
-    assert [p.name for p in (project.home / "logs").iterdir()] == ["hello.jsonl"]
-    added = project.events("hello")[len(logged) :]
-    assert project.events("hello")[: len(logged)] == logged
-    assert [e["event"] for e in added] in ([], ["command.refused"])
-    assert not list((project.home / "state").glob("nobody*"))
+def test_resolving_an_entry_done_keeps_when_and_by_which_run_it_happened(project, invoke):
+    """ledger --resolve KEY --done: committed, still stamped with the dead run and its time."""
+    project.add_agent("agent")
+    journal = project.home / "state" / "agent.journal"
+    journal.parent.mkdir()
+    dead = "20261122T100000Z-dead00"
+    records = [
+        {"op": "begin", "at": "2026-11-22T10:00:00Z", "agent": "agent", "kind": "run"},
+        {"op": "intent", "at": "2026-11-22T10:00:07.5Z", "action": "publish", "key": "post-1"},
+    ]
+    journal.write_text("".join(json.dumps({"run_id": dead, **r}) + "\n" for r in records))
+    result = invoke("ledger", "agent", "--resolve", "post-1", "--done")
+    assert result.exit_code == 0, result.output
+    assert "marked done" in result.stdout
+    entry = project.ledger("agent")["publish"]["post-1"]
+    assert entry == f"2026-11-22T10:00:07Z committed {dead} null"
+    resolved = next(e for e in project.events("agent") if e["event"] == "ledger.resolved")
+    assert (resolved["entry_at"], resolved["entry_run"]) == ("2026-11-22T10:00:07Z", dead)
+    assert (resolved["was"], resolved["now"]) == ("unresolved", "committed")
