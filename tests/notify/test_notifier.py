@@ -2,9 +2,9 @@
 
 The webhook (:class:`webhookserver.Webhook`) is a server on 127.0.0.1 that
 records every request (method, path, headers, body). It can answer an error,
-hang until the test ends, or be shut down so that connecting is refused. Runs
-go through the real ``agentops`` executable where the wall clock will do, and
-in-process (``run_agent`` with a :class:`~conftest.FakeClock`) where time must move.
+hang until the test ends, or be shut down so that connecting is refused. Commands
+run in-process (the click app), and runs in-process with a fake clock where
+time must move; a run that kills itself is a real process.
 """
 
 from __future__ import annotations
@@ -106,14 +106,12 @@ def stale_agent(project, name: str = "agent") -> None:
 # -- a failure, and what it posts --------------------------------------------------------
 
 
-def test_a_failed_run_posts_one_message_that_slack_discord_and_ntfy_read(
-    project, run_agentops, webhook
-):
+def test_a_failed_run_posts_one_message_that_slack_discord_and_ntfy_read(project, invoke, webhook):
     """One JSON POST: text (Slack), content (Discord), a Title header (ntfy), and the facts."""
     project.add_agent("agent", AGENT)
     configure(project, webhook.url("/services/T0/B0"))
-    result = run_agentops("run", "agent", "-p", "fail=true")
-    assert result.returncode == 1
+    result = invoke("run", "agent", "-p", "fail=true")
+    assert result.exit_code == 1
     assert result.stderr.splitlines() == [cron_line(project)], "nothing added to cron's mail"
 
     [request] = webhook.received
@@ -138,35 +136,35 @@ def test_a_failed_run_posts_one_message_that_slack_discord_and_ntfy_read(
     assert notices(project)["open"] == ["failure"]
 
 
-def test_a_second_failure_within_the_cooldown_posts_nothing(project, run_agentops, webhook):
+def test_a_second_failure_within_the_cooldown_posts_nothing(project, invoke, webhook):
     """Two failures a moment apart, cooldown 1h: one message; the second run says why not."""
     project.add_agent("agent", AGENT, "[circuit]\nfailures = 5\n")
     configure(project, webhook.url())
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
     assert webhook.kinds() == ["failure"]
     [cooled] = logged(project, "notify.cooled_down")
     assert cooled["kind"] == "failure"
 
 
-def test_the_cooldown_is_per_agent(project, run_agentops, webhook):
+def test_the_cooldown_is_per_agent(project, invoke, webhook):
     """Two agents failing a moment apart: one message each."""
     project.add_agent("one", AGENT)
     project.add_agent("two", AGENT)
     configure(project, webhook.url())
-    assert run_agentops("run", "one", "-p", "fail=true").returncode == 1
-    assert run_agentops("run", "two", "-p", "fail=true").returncode == 1
+    assert invoke("run", "one", "-p", "fail=true").exit_code == 1
+    assert invoke("run", "two", "-p", "fail=true").exit_code == 1
     assert [(m["agent"], m["kind"]) for m in webhook.messages()] == [
         ("one", "failure"),
         ("two", "failure"),
     ]
 
 
-def test_a_run_that_cannot_start_posts_failure(project, run_agentops, webhook):
+def test_a_run_that_cannot_start_posts_failure(project, invoke, webhook):
     """params agent.toml names that the agent does not take: exit 78, and `failure`."""
     project.add_agent("agent", AGENT, "[params]\nnope = 1\n")
     configure(project, webhook.url())
-    assert run_agentops("run", "agent").returncode == 78
+    assert invoke("run", "agent").exit_code == 78
     [message] = webhook.messages()
     assert (message["kind"], message["status"], message["exit_code"]) == ("failure", "aborted", 78)
     assert "nope" in message["text"]
@@ -187,13 +185,13 @@ def test_after_the_cooldown_a_failure_posts_again(project, webhook):
     assert [m["at"] for m in webhook.messages()] == ["2026-11-22T12:00:00Z", "2026-11-22T12:10:00Z"]
 
 
-def test_a_success_after_a_notified_failure_posts_recovered_once(project, run_agentops, webhook):
+def test_a_success_after_a_notified_failure_posts_recovered_once(project, invoke, webhook):
     """failure, then two successes: one `recovered`, from the first, and nothing left open."""
     project.add_agent("agent", AGENT)
     configure(project, webhook.url())
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
-    result = run_agentops("run", "agent")
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
+    result = invoke("run", "agent")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
     recovered = webhook.messages()[-1]
     assert recovered["text"] == recovered["content"] == "agentops [recovered] agent: recovered"
     assert (recovered["kind"], recovered["status"], recovered["exit_code"]) == (
@@ -202,22 +200,22 @@ def test_a_success_after_a_notified_failure_posts_recovered_once(project, run_ag
         0,
     )
     assert recovered["run_id"] == project.state("agent")["last_run"]["run_id"]
-    assert run_agentops("run", "agent").returncode == 0
+    assert invoke("run", "agent").exit_code == 0
     assert webhook.kinds() == ["failure", "recovered"]
     assert notices(project)["open"] == []
 
 
-def test_successes_nobody_was_warned_about_post_nothing(project, run_agentops, webhook):
+def test_successes_nobody_was_warned_about_post_nothing(project, invoke, webhook):
     """Successes alone, or after a failure no webhook heard of, post no `recovered`."""
     project.add_agent("agent", AGENT)
     configure(project, webhook.url())
-    assert run_agentops("run", "agent").returncode == 0
-    assert run_agentops("run", "agent").returncode == 0
+    assert invoke("run", "agent").exit_code == 0
+    assert invoke("run", "agent").exit_code == 0
     assert webhook.received == []
     webhook.status = 500
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
     webhook.status = 200
-    assert run_agentops("run", "agent").returncode == 0
+    assert invoke("run", "agent").exit_code == 0
     assert webhook.kinds() == ["failure"], "the failure was refused: nobody is waiting to hear"
 
 
@@ -243,15 +241,13 @@ def test_recovered_is_not_held_back_by_an_earlier_recovered(project, webhook):
 # -- the other kinds -------------------------------------------------------------------------
 
 
-def test_the_circuit_opening_posts_circuit_open_and_the_skips_are_quiet(
-    project, run_agentops, webhook
-):
+def test_the_circuit_opening_posts_circuit_open_and_the_skips_are_quiet(project, invoke, webhook):
     """failures = 2: the first failure posts `failure`, the second `circuit_open`, skips nothing."""
     project.add_agent("agent", AGENT)
     configure(project, webhook.url())
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
-    assert run_agentops("run", "agent").returncode == 75
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
+    assert invoke("run", "agent").exit_code == 75
     assert webhook.kinds() == ["failure", "circuit_open"]
     opened = webhook.messages()[1]
     assert opened["text"].startswith("agentops [circuit_open] agent: CIRCUIT OPEN after 2 ")
@@ -259,12 +255,12 @@ def test_the_circuit_opening_posts_circuit_open_and_the_skips_are_quiet(
     assert sorted(notices(project)["open"]) == ["circuit_open", "failure"]
 
 
-def test_a_budget_stop_posts_budget(project, run_agentops, webhook):
+def test_a_budget_stop_posts_budget(project, invoke, webhook):
     """tokens_per_run = 100 and two spends of 60: exit 75 and one `budget` message."""
     project.add_agent("agent", AGENT, "[limits]\ntokens_per_run = 100\n")
     configure(project, webhook.url())
-    result = run_agentops("run", "agent", "-p", "tokens=60")
-    assert result.returncode == 75
+    result = invoke("run", "agent", "-p", "tokens=60")
+    assert result.exit_code == 75
     [message] = webhook.messages()
     assert (message["kind"], message["status"], message["exit_code"]) == (
         "budget",
@@ -274,43 +270,43 @@ def test_a_budget_stop_posts_budget(project, run_agentops, webhook):
     assert "tokens_per_run 100 reached" in message["text"]
 
 
-def test_an_escalated_result_posts_escalated(project, run_agentops, webhook):
+def test_an_escalated_result_posts_escalated(project, invoke, webhook):
     """Confidence under review_threshold: exit 1 and `escalated`, not `failure`."""
     project.add_agent("agent", AGENT)
     configure(project, webhook.url())
-    assert run_agentops("run", "agent", "-p", "confidence=0.1").returncode == 1
+    assert invoke("run", "agent", "-p", "confidence=0.1").exit_code == 1
     [message] = webhook.messages()
     assert (message["kind"], message["status"]) == ("escalated", "escalated")
     assert "confidence 0.1 is below review_threshold" in message["text"]
 
 
-def test_on_chooses_the_kinds_that_are_sent(project, run_agentops, webhook):
+def test_on_chooses_the_kinds_that_are_sent(project, invoke, webhook):
     """on = ["circuit_open"]: no `failure`, no `budget`, only the circuit opening."""
     project.add_agent("agent", AGENT, "[limits]\ntokens_per_run = 100\n")
     configure(project, webhook.url(), on=["circuit_open"])
-    assert run_agentops("run", "agent", "-p", "tokens=60").returncode == 75
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert invoke("run", "agent", "-p", "tokens=60").exit_code == 75
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
     assert webhook.received == []
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
     assert webhook.kinds() == ["circuit_open"]
 
 
-def test_a_dry_run_posts_nothing(project, run_agentops, webhook):
+def test_a_dry_run_posts_nothing(project, invoke, webhook):
     """A dry run saves nothing and tells nobody."""
     project.add_agent("agent", AGENT)
     configure(project, webhook.url())
-    assert run_agentops("run", "agent", "--dry-run", "-p", "fail=true").returncode == 1
+    assert invoke("run", "agent", "--dry-run", "-p", "fail=true").exit_code == 1
     assert webhook.received == []
 
 
 # -- what goes in a message ------------------------------------------------------------------
 
 
-def test_no_secret_from_the_environment_reaches_the_webhook(project, run_agentops, webhook):
+def test_no_secret_from_the_environment_reaches_the_webhook(project, invoke, webhook):
     """An error quoting two API keys: the body and the headers hold them redacted."""
     project.add_agent("agent", AGENT)
     configure(project, webhook.url())
-    assert run_agentops("run", "agent", "-p", "secret=true").returncode == 1
+    assert invoke("run", "agent", "-p", "secret=true").exit_code == 1
     [request] = webhook.received
     assert request.json()["text"].count("[REDACTED]") == 2
     raw = request.body + json.dumps(request.headers).encode()
@@ -337,26 +333,22 @@ FAILURE = "agentops [failure] agent: run() raised RuntimeError: "
         pytest.param("Ünïcødé is down", FAILURE + "?n?c?d? is down", id="not-ascii"),
     ],
 )
-def test_any_error_is_sent_with_a_title_a_header_can_carry(
-    project, run_agentops, webhook, why, title
-):
+def test_any_error_is_sent_with_a_title_a_header_can_carry(project, invoke, webhook, why, title):
     """ntfy's Title header: one ASCII line, never ending in a space, or the message is lost."""
     project.add_agent("agent", AGENT)
     configure(project, webhook.url())
-    assert run_agentops("run", "agent", "-p", "fail=true", "-p", f"why={why}").returncode == 1
+    assert invoke("run", "agent", "-p", "fail=true", "-p", f"why={why}").exit_code == 1
     assert logged(project, "notify.failed") == []
     [request] = webhook.received
     assert request.headers["title"] == title
     assert request.json()["text"].startswith(FAILURE)
 
 
-def test_a_long_error_fits_discord(project, run_agentops, webhook):
+def test_a_long_error_fits_discord(project, invoke, webhook):
     """Discord refuses content over 2000 characters: a 5000-character error is cut to fit."""
     project.add_agent("agent", AGENT)
     configure(project, webhook.url())
-    assert (
-        run_agentops("run", "agent", "-p", "fail=true", "-p", "why=" + "x" * 5000).returncode == 1
-    )
+    assert invoke("run", "agent", "-p", "fail=true", "-p", "why=" + "x" * 5000).exit_code == 1
     [message] = webhook.messages()
     assert 1000 < len(message["content"]) <= 2000
     assert message["text"] == message["content"]
@@ -393,17 +385,15 @@ def breakage(request: pytest.FixtureRequest, webhook: Webhook) -> Breakage:
     return Breakage(how, error, webhook)
 
 
-def test_a_webhook_that_fails_changes_nothing_about_the_run(
-    project, run_agentops, webhook, breakage
-):
+def test_a_webhook_that_fails_changes_nothing_about_the_run(project, invoke, webhook, breakage):
     """Dead, 500 or hanging: the same exit code, line and state; notify.failed; no hang."""
     project.add_agent("agent", AGENT, "[circuit]\nfailures = 5\n")
     configure(project, webhook.url())
     breakage.apply()
     started = time.monotonic()
-    result = run_agentops("run", "agent", "-p", "fail=true")
+    result = invoke("run", "agent", "-p", "fail=true")
     assert time.monotonic() - started < RETURNS_WITHIN_S
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == [cron_line(project)]
     state = project.state("agent")
@@ -419,20 +409,20 @@ def test_a_webhook_that_fails_changes_nothing_about_the_run(
     assert not (project.home / "state" / "agent.notices.json").exists()
 
     # Nothing was delivered, so nothing is cooled down: the next failure tries again.
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
     assert [e["kind"] for e in logged(project, "notify.failed")] == ["failure", "failure"]
 
 
-def test_a_success_with_a_failing_webhook_still_succeeds(project, run_agentops, webhook, breakage):
+def test_a_success_with_a_failing_webhook_still_succeeds(project, invoke, webhook, breakage):
     """A `recovered` that cannot be sent: exit 0, silent; the next success sends it."""
     project.add_agent("agent", AGENT)
     configure(project, webhook.url())
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
     breakage.apply()
     started = time.monotonic()
-    result = run_agentops("run", "agent")
+    result = invoke("run", "agent")
     assert time.monotonic() - started < RETURNS_WITHIN_S
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
     assert project.state("agent")["last_run"]["status"] == "succeeded"
     [failed] = logged(project, "notify.failed")
     assert (failed["kind"], failed["error"]) == ("recovered", breakage.error)
@@ -441,30 +431,30 @@ def test_a_success_with_a_failing_webhook_still_succeeds(project, run_agentops, 
     other = Webhook()
     try:
         configure(project, other.url())
-        assert run_agentops("run", "agent").returncode == 0
+        assert invoke("run", "agent").exit_code == 0
         assert other.kinds() == ["recovered"]
     finally:
         other.close()
 
 
-def test_one_dead_webhook_does_not_keep_the_message_from_the_others(project, run_agentops, webhook):
+def test_one_dead_webhook_does_not_keep_the_message_from_the_others(project, invoke, webhook):
     """A dead webhook and a malformed one, then a live one: the live one gets the message."""
     dead = Webhook()
     dead.kill()
     project.add_agent("agent", AGENT)
     configure(project, dead.url(), "http://[::1/hook", webhook.url())
-    assert run_agentops("run", "agent", "-p", "fail=true").returncode == 1
+    assert invoke("run", "agent", "-p", "fail=true").exit_code == 1
     assert webhook.kinds() == ["failure"]
     assert [e["error"] for e in logged(project, "notify.failed")] == ["ConnectError", "InvalidURL"]
     assert notices(project)["open"] == ["failure"]
 
 
-def test_a_malformed_webhook_does_not_stop_the_watchdog(project, run_agentops, webhook):
+def test_a_malformed_webhook_does_not_stop_the_watchdog(project, invoke, webhook):
     """`health` telling of a stale agent through a URL httpx refuses: exit 1, not a crash."""
     stale_agent(project)
     configure(project, "http://[::1/hook", webhook.url())
-    result = run_agentops("health")
-    assert result.returncode == 1
+    result = invoke("health")
+    assert result.exit_code == 1
     assert result.stdout.startswith("agent: stale: ")
     assert webhook.kinds() == ["stale"]
 
@@ -472,12 +462,12 @@ def test_a_malformed_webhook_does_not_stop_the_watchdog(project, run_agentops, w
 # -- stale, from the watchdog ---------------------------------------------------------------
 
 
-def test_health_tells_of_a_stale_agent_once_and_of_its_recovery(project, run_agentops, webhook):
+def test_health_tells_of_a_stale_agent_once_and_of_its_recovery(project, invoke, webhook):
     """`health` posts `stale` once per cooldown; the agent's next success posts `recovered`."""
     stale_agent(project)
     configure(project, webhook.url())
-    first = run_agentops("health")
-    assert first.returncode == 1
+    first = invoke("health")
+    assert first.exit_code == 1
     [line] = first.stdout.splitlines()
     assert line.startswith("agent: stale: no successful run since the tick at ")
     [message] = webhook.messages()
@@ -485,43 +475,41 @@ def test_health_tells_of_a_stale_agent_once_and_of_its_recovery(project, run_age
     assert (message["kind"], message["agent"]) == ("stale", "agent")
     assert (message["status"], message["exit_code"], message["run_id"]) == (None, None, None)
 
-    again = run_agentops("health")
-    assert (again.returncode, again.stdout) == (1, first.stdout)
+    again = invoke("health")
+    assert (again.exit_code, again.stdout) == (1, first.stdout)
     assert webhook.kinds() == ["stale"]
     assert [e["kind"] for e in logged(project, "notify.cooled_down")] == ["stale"]
 
-    assert run_agentops("run", "agent").returncode == 0
+    assert invoke("run", "agent").exit_code == 0
     assert webhook.kinds() == ["stale", "recovered"]
-    healthy = run_agentops("health")
-    assert (healthy.returncode, healthy.stdout) == (0, "")
+    healthy = invoke("health")
+    assert (healthy.exit_code, healthy.stdout) == (0, "")
     assert webhook.kinds() == ["stale", "recovered"]
 
 
-def test_health_tells_of_a_stale_agent_again_after_the_cooldown(project, run_agentops, webhook):
+def test_health_tells_of_a_stale_agent_again_after_the_cooldown(project, invoke, webhook):
     """`health` has no clock to move: the notice is dated back past the cooldown (30m)."""
     stale_agent(project)
     configure(project, webhook.url(), cooldown="30m")
-    assert run_agentops("health").returncode == 1
+    assert invoke("health").exit_code == 1
     path = project.home / "state" / "agent.notices.json"
     kept = json.loads(path.read_text())
     assert kept["open"] == ["stale"]
     kept["sent"]["stale"] = "2000-01-01T00:00:00Z"
     path.write_text(json.dumps(kept))
-    assert run_agentops("health").returncode == 1
+    assert invoke("health").exit_code == 1
     assert webhook.kinds() == ["stale", "stale"]
 
 
-def test_a_failing_webhook_does_not_hang_the_watchdog(
-    project, run_agentops, webhook, ping, breakage
-):
+def test_a_failing_webhook_does_not_hang_the_watchdog(project, invoke, webhook, ping, breakage):
     """Dead, 500 or hanging webhook: `health` still exits 1 with its line, and still pings."""
     stale_agent(project)
     configure(project, webhook.url())
     breakage.apply()
     started = time.monotonic()
-    result = run_agentops("health", "--ping", ping.url("/hc/uuid"))
+    result = invoke("health", "--ping", ping.url("/hc/uuid"))
     assert time.monotonic() - started < RETURNS_WITHIN_S
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert result.stdout.startswith("agent: stale: ")
     assert result.stderr == ""
     [failed] = logged(project, "notify.failed")
@@ -542,59 +530,59 @@ def ping() -> Iterator[Webhook]:
         server.close()
 
 
-def test_a_healthy_project_pings_the_url(project, run_agentops, ping):
+def test_a_healthy_project_pings_the_url(project, invoke, ping):
     """Every agent fine: exit 0, nothing printed, one GET of the URL itself."""
     project.add_agent("agent", AGENT)
-    assert run_agentops("run", "agent").returncode == 0
-    result = run_agentops("health", "--ping", ping.url("/hc/uuid"))
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert invoke("run", "agent").exit_code == 0
+    result = invoke("health", "--ping", ping.url("/hc/uuid"))
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
     [request] = ping.received
     assert (request.method, request.path) == ("GET", "/hc/uuid")
 
 
-def test_an_unhealthy_project_posts_its_lines_to_url_fail(project, run_agentops, ping):
+def test_an_unhealthy_project_posts_its_lines_to_url_fail(project, invoke, ping):
     """One agent failing, one fine: exit 1, and URL/fail gets exactly the lines printed."""
     project.add_agent("fine", AGENT)
     project.add_agent("sick", AGENT)
-    assert run_agentops("run", "fine").returncode == 0
-    assert run_agentops("run", "sick", "-p", "fail=true").returncode == 1
+    assert invoke("run", "fine").exit_code == 0
+    assert invoke("run", "sick", "-p", "fail=true").exit_code == 1
     stale_agent(project, "late")
-    result = run_agentops("health", "--ping", ping.url("/hc/uuid/"))
-    assert result.returncode == 1
+    result = invoke("health", "--ping", ping.url("/hc/uuid/"))
+    assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["late", "sick"]
     [request] = ping.received
     assert (request.method, request.path) == ("POST", "/hc/uuid/fail")
     assert request.body.decode().splitlines() == lines
 
-    as_json = run_agentops("health", "--json", "--ping", ping.url("/hc/uuid"))
-    assert as_json.returncode == 1
+    as_json = invoke("health", "--json", "--ping", ping.url("/hc/uuid"))
+    assert as_json.exit_code == 1
     assert json.loads(as_json.stdout)["healthy"] is False
     assert ping.received[-1].body == request.body
 
 
-def test_the_fail_ping_keeps_the_query_of_the_url(project, run_agentops, ping):
+def test_the_fail_ping_keeps_the_query_of_the_url(project, invoke, ping):
     """URL?create=1 (Healthchecks' slugs): the failure goes to URL/fail?create=1, not URL."""
     stale_agent(project)
-    assert run_agentops("health", "--ping", ping.url("/key/backups?create=1")).returncode == 1
+    assert invoke("health", "--ping", ping.url("/key/backups?create=1")).exit_code == 1
     [request] = ping.received
     assert (request.method, request.path) == ("POST", "/key/backups/fail?create=1")
 
 
 @pytest.mark.parametrize("healthy", [True, False], ids=["healthy", "unhealthy"])
-def test_a_failing_ping_changes_nothing_but_is_said(project, run_agentops, breakage, healthy):
+def test_a_failing_ping_changes_nothing_but_is_said(project, invoke, breakage, healthy):
     """Dead, 500 or hanging checks service: the same exit code and lines; one line on stderr."""
     if healthy:
         project.add_agent("agent", AGENT)
-        assert run_agentops("run", "agent").returncode == 0
+        assert invoke("run", "agent").exit_code == 0
     else:
         stale_agent(project)
     url = breakage.webhook.url("/hc/uuid")
     breakage.apply()
     started = time.monotonic()
-    result = run_agentops("health", "--ping", url)
+    result = invoke("health", "--ping", url)
     assert time.monotonic() - started < RETURNS_WITHIN_S
-    assert result.returncode == (0 if healthy else 1)
+    assert result.exit_code == (0 if healthy else 1)
     assert (result.stdout == "") is healthy
     [said] = result.stderr.splitlines()
     assert said.startswith("agentops: health: the heartbeat to 127.0.0.1 failed: ")
@@ -603,12 +591,12 @@ def test_a_failing_ping_changes_nothing_but_is_said(project, run_agentops, break
 
 
 @pytest.mark.parametrize("url", ["http://[::1/hc", "hc-ping.com/uuid"])
-def test_a_malformed_ping_url_is_said_and_changes_nothing(project, run_agentops, url):
+def test_a_malformed_ping_url_is_said_and_changes_nothing(project, invoke, url):
     """A URL that cannot be sent to: a line on stderr; exit 0 and health's verdict stand."""
     project.add_agent("agent", AGENT)
-    assert run_agentops("run", "agent").returncode == 0
-    result = run_agentops("health", "--ping", url)
-    assert (result.returncode, result.stdout) == (0, "")
+    assert invoke("run", "agent").exit_code == 0
+    result = invoke("health", "--ping", url)
+    assert (result.exit_code, result.stdout) == (0, "")
     [said] = result.stderr.splitlines()
     assert said.startswith("agentops: health: the heartbeat to ")
     assert " failed: " in said
@@ -634,7 +622,7 @@ def run(params: Params, ctx: Context) -> Result:
 
 
 def test_a_run_killed_mid_run_is_told_by_the_next_which_then_recovers(
-    project, run_agentops, webhook
+    project, run_agentops, invoke, webhook
 ):
     """A dead run cannot speak: the run that recovers it posts its failure, then recovered."""
     project.add_agent("agent", KILLED_AGENT)
@@ -642,7 +630,7 @@ def test_a_run_killed_mid_run_is_told_by_the_next_which_then_recovers(
     killed = run_agentops("run", "agent", "-p", "die=true")
     assert killed.returncode == -9
     assert webhook.received == []
-    assert run_agentops("run", "agent").returncode == 0
+    assert invoke("run", "agent").exit_code == 0
     assert webhook.kinds() == ["failure", "recovered"]
     dead, recovered = webhook.messages()
     assert dead["status"] == "crashed"
