@@ -31,9 +31,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGENTOPS",
+    "DEAD_BEGIN",
     "HELLO",
     "HTTP_AGENT",
     "PRINTED",
+    "RECONCILED",
     "REPO",
     "SPENDING_AGENT",
     "T0",
@@ -43,11 +45,14 @@ __all__ = [
     "add_http_agent",
     "agent_source",
     "cron_env",
+    "dead_commit",
+    "dead_intent",
     "eventually",
     "logged",
     "one_line",
     "remember",
     "said_one_line",
+    "write_journal",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -314,3 +319,53 @@ def said_one_line(result: Any, *expected: str) -> None:
     assert result.stderr.startswith("agentops: ")
     for text in expected:
         assert text in result.stderr
+
+
+# -- what a run that died leaves -------------------------------------------------------
+
+
+def write_journal(project, name, *records):
+    """A journal as a run that died would leave it."""
+    lines = [
+        json.dumps(
+            {
+                "run_id": "20261122T100000Z-dead00",
+                **({"agent": name} if r["op"] == "begin" else {}),
+                **r,
+            }
+        )
+        for r in records
+    ]
+    path = project.home / "state" / f"{name}.journal"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+DEAD_BEGIN = {"op": "begin", "at": "2026-11-22T10:00:00Z", "kind": "run"}
+
+
+def dead_intent(key, action="effect", second=1):
+    return {"op": "intent", "at": f"2026-11-22T10:00:0{second}Z", "action": action, "key": key}
+
+
+def dead_commit(key, action="effect", second=2):
+    return {**dead_intent(key, action, second), "op": "commit", "result": {"key": key}}
+
+
+RECONCILED = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    results: list
+
+def run(params: Params, ctx: Context) -> Result:
+    return Result(results=[ctx.action("effect", key=k, do=lambda: "fresh") for k in "ab"])
+
+def reconcile(name, key, ctx):
+    return {"found": key} if key == "a" else True
+"""

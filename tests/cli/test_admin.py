@@ -16,7 +16,17 @@ import time
 
 import pytest
 
-from suite import AGENTOPS, cron_env, remember, said_one_line
+from suite import (
+    AGENTOPS,
+    DEAD_BEGIN,
+    RECONCILED,
+    cron_env,
+    dead_commit,
+    dead_intent,
+    remember,
+    said_one_line,
+    write_journal,
+)
 
 GUARDED = """
 from pydantic import BaseModel
@@ -451,3 +461,73 @@ def test_resolving_an_entry_done_keeps_when_and_by_which_run_it_happened(project
     resolved = next(e for e in project.events("agent") if e["event"] == "ledger.resolved")
     assert (resolved["entry_at"], resolved["entry_run"]) == ("2026-11-22T10:00:07Z", dead)
     assert (resolved["was"], resolved["now"]) == ("unresolved", "committed")
+
+
+# -- the ledger command after a crash ------------------------------------------------------
+
+
+def test_the_ledger_command_shows_a_crashed_runs_actions(project, run_agentops):
+    """After a kill, `agentops ledger` lists the unresolved action from the journal."""
+    project.add_agent("agent", RECONCILED)
+    write_journal(project, "agent", DEAD_BEGIN, dead_commit("a"), dead_intent("b", second=3))
+    listing = run_agentops("ledger", "agent")
+    assert listing.returncode == 0
+    assert listing.stdout.splitlines()[1].split()[:3] == ["effect", "b", "unresolved"]
+    every = json.loads(run_agentops("ledger", "agent", "--all", "--json").stdout)
+    assert {(r["key"], r["status"]) for r in every} == {("a", "committed"), ("b", "unresolved")}
+    assert (project.home / "state" / "agent.journal").exists(), "looking changes nothing"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--resolve", "a", "--done", "--redo"], "needs one of --done or --redo"),
+        (["--action", "effect"], "go with --resolve KEY"),
+        (["--resolve", "a", "--redo"], "'a' is committed"),
+    ],
+)
+def test_ledger_refuses_ambiguous_or_dangerous_settlements(project, run_agentops, args, expected):
+    """Both --done and --redo, --action alone, --redo of a committed action: exit 2."""
+    project.add_agent("agent", RECONCILED)
+    assert run_agentops("run", "agent").returncode == 0
+    result = run_agentops("ledger", "agent", *args)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_operator_commands_say_why_when_the_agent_is_busy(project):
+    """reset while a run holds the lock: exit 75 with one line, not silence."""
+    project.add_agent(
+        "agent",
+        """
+        import time
+        from pydantic import BaseModel
+        class Params(BaseModel):
+            pass
+        class Result(BaseModel):
+            ok: bool
+        def run(params: Params, ctx) -> Result:
+            (ctx.home / "running").write_text("")
+            time.sleep(30)
+        """,
+    )
+    base = [str(AGENTOPS), "--home", str(project.home)]
+    holder = subprocess.Popen([*base, "run", "agent"], env=cron_env(project.home))
+    try:
+        deadline = time.monotonic() + 30
+        while not (project.home / "running").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        result = subprocess.run(
+            [*base, "reset", "agent", "--circuit"],
+            env=cron_env(project.home),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 75
+    assert "is already running" in result.stderr
+    assert result.stderr.count("\n") == 1

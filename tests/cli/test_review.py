@@ -37,3 +37,14 @@ def test_review_list_with_an_unreadable_agent_still_lists_the_others(project, in
     table = invoke("review", "list")
     assert table.exit_code == 74
     assert [line.split()[0] for line in table.stdout.splitlines()] == ["AGENT", "alpha", "omega"]
+
+
+def test_review_list_survives_a_broken_agent(project, invoke):
+    """One agent with broken TOML is reported; the others' held results are listed."""
+    project.add_agent("drafter", DRAFTER)
+    assert invoke("run", "drafter").exit_code == 0
+    project.add_agent("broken", toml="nonsense = [\n")
+    result = invoke("review", "list", "--json")
+    assert result.exit_code == 78
+    assert "bad TOML" in result.stderr
+    assert [row["agent"] for row in json.loads(result.stdout)] == ["drafter"]

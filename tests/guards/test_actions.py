@@ -395,3 +395,74 @@ def test_an_action_asked_again_inside_its_own_do_stops_rather_than_waits(project
     result = invoke("run", "nested")
     assert result.exit_code == 1
     assert "action send 'k1' is unresolved" in result.stderr
+
+
+# -- results, names and stops inside do() --------------------------------------------------
+
+
+ACTING = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    mode: str
+
+class Result(BaseModel):
+    ok: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    if params.mode == "spend-inside":
+        ctx.action("ask", key="q1", do=lambda: ctx.spend(tokens=500))
+    elif params.mode == "bytes":
+        ctx.action("raw", key="r1", do=lambda: b"\\xff\\xfe")
+    elif params.mode == "cycle":
+        loop = {}
+        loop["self"] = loop
+        ctx.action("raw", key="c1", do=lambda: loop)
+    elif params.mode == "int-name":
+        ctx.action(7, key=1, do=lambda: (ctx.home / "sevens").open("a").write("7\\n"))
+    return Result(ok=True)
+"""
+
+
+def test_a_guard_stop_inside_do_means_not_done(project, clock):
+    """A spend refused inside do() aborts the action: no false 'unresolved' later."""
+    project.add_agent("agent", ACTING, "[limits]\ntokens_per_run = 100\n")
+    outcome = project.run(clock=clock, overrides={"mode": "spend-inside"})
+    assert (outcome.status, outcome.exit_code) == ("failed", 1)
+    assert "a single spend of 500 tokens is more than tokens_per_run 100" in outcome.message
+    entry = Entry.parse(project.ledger("agent")["ask"]["q1"])
+    assert entry.status == "failed"
+
+
+@pytest.mark.parametrize("mode", ["bytes", "cycle"])
+def test_a_result_that_is_not_json_still_commits(project, clock, mode):
+    """do() ran, so its commit is written even if its result cannot be JSON."""
+    project.add_agent("agent", ACTING)
+    assert project.run(clock=clock, overrides={"mode": mode}).exit_code == 0
+    [entries] = project.ledger("agent")["raw"].values()
+    assert Entry.parse(entries).status == "committed"
+    assert "action.result_not_json" in project.event_names("agent")
+
+
+def test_action_names_and_keys_are_text(project, clock):
+    """ctx.action(7, key=1) is the same action after a reload: done once."""
+    project.add_agent("agent", ACTING)
+    for _ in range(2):
+        assert project.run(clock=clock, overrides={"mode": "int-name"}).exit_code == 0
+    assert (project.home / "sevens").read_text() == "7\n"
+
+
+def test_rate_limit_lists_stay_bounded(project, clock):
+    """Commits of an action with no rate limit leave no growing list in the state."""
+    project.add_agent(
+        "agent",
+        ACTING.replace(
+            'if params.mode == "spend-inside":',
+            'if params.mode == "many":\n'
+            '        [ctx.action("note", key=str(i), do=lambda: None) for i in range(50)]\n'
+            '    elif params.mode == "spend-inside":',
+        ),
+    )
+    assert project.run(clock=clock, overrides={"mode": "many"}).exit_code == 0
+    assert "action:note" not in project.state("agent")["rate_limits"]

@@ -507,3 +507,40 @@ def test_tokens_per_run_caps_one_run_only(project, invoke):
     assert state["last_run"]["status"] == "succeeded"
     assert state["metrics"]["tokens"] == 160
     assert [s["tokens"] for s in state["budget"]["spends"]] == [40, 40, 40, 40]
+
+
+# -- spends that are not amounts -----------------------------------------------------------
+
+
+SPENDER = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    usd: float
+
+class Result(BaseModel):
+    ok: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.spend(usd=params.usd)
+    return Result(ok=True)
+"""
+
+
+def test_a_spend_larger_than_the_cap_fails_loudly_and_does_not_block(project, clock):
+    """One spend above the whole cap: exit 1 saying so; smaller spends still run."""
+    project.add_agent("agent", SPENDER, "[limits]\ncost_usd_per_hour = 1.0\n")
+    outcome = project.run(clock=clock, overrides={"usd": "2"})
+    assert outcome.exit_code == 1
+    assert "a single spend of 2 is more than cost_usd_per_hour 1" in outcome.message
+    assert project.state("agent")["budget"]["waiting_usd"] == 0.0
+    assert project.run(clock=clock, overrides={"usd": "0.1"}).exit_code == 0
+
+
+@pytest.mark.parametrize("usd", ["1e10", "1e308"])
+def test_implausible_spends_are_refused(project, clock, usd):
+    """Amounts that would overflow the totals fail the run; the state stays loadable."""
+    project.add_agent("agent", SPENDER)
+    assert project.run(clock=clock, overrides={"usd": usd}).exit_code == 1
+    assert project.run(clock=clock, overrides={"usd": "0.5"}).exit_code == 0

@@ -279,3 +279,55 @@ def test_fingerprint_is_the_same_whatever_the_uuid(a, b):
     first = Failure("error", f"run {a} lost", transient=False)
     second = Failure("error", f"run {str(b).upper()} lost", transient=False)
     assert first.fingerprint == second.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("make", "category", "transient"),
+    [
+        (
+            "import urllib.error\nraise urllib.error.URLError(ConnectionRefusedError(1, 'no'))",
+            "connection",
+            True,
+        ),
+        (
+            "import urllib.error\nraise urllib.error.HTTPError('http://x', 503, 'busy', {}, None)",
+            "http_5xx",
+            True,
+        ),
+        (
+            "import urllib.error\nraise urllib.error.HTTPError('http://x', 408, 'slow', {}, None)",
+            "timeout",
+            True,
+        ),
+        (
+            "import urllib.error\nraise urllib.error.HTTPError('http://x', 404, 'gone', {}, None)",
+            "http_4xx",
+            False,
+        ),
+        ("import httpx\nhttpx.get('example.com/no-scheme')", "error", False),
+    ],
+    ids=["urllib refused", "urllib 503", "urllib 408", "urllib 404", "httpx no scheme"],
+)
+def test_more_failures_are_classified(make, category, transient):
+    """urllib's errors and a URL without a scheme are classified like their httpx kin."""
+    try:
+        exec(make, {})  # noqa: S102 - fixed test snippets
+    except Exception as exc:  # noqa: BLE001 - the exception is what is tested
+        failure = classify(exc)
+    assert (failure.category, failure.transient) == (category, transient)
+
+
+def test_the_same_api_failing_on_different_paths_is_one_failure():
+    """A fingerprint ignores the URL and ids, so a failing API trips the breaker."""
+    import httpx  # noqa: PLC0415
+
+    def failure(path):
+        request = httpx.Request("GET", f"http://127.0.0.1:8731/items/{path}")
+        response = httpx.Response(503, request=request)
+        try:
+            response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            return classify(exc)
+        raise AssertionError
+
+    assert failure("rec_8c1f2a").fingerprint == failure("abc-def").fingerprint

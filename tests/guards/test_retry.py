@@ -440,3 +440,31 @@ def test_slow_response_past_the_client_timeout_is_retried(project, fault_server,
     assert retry["category"] == "timeout"
     assert "ReadTimeout" in retry["error"]
     assert len(logged(project, "api", "http.error")) == 1
+
+
+def test_a_negative_retry_after_is_not_a_crash(project, clock):
+    """TransientError(retry_after_s=-5) is retried at once, not an internal error."""
+    project.add_agent(
+        "agent",
+        """
+        from pydantic import BaseModel
+        from agentops.errors import TransientError
+
+        class Params(BaseModel):
+            pass
+
+        class Result(BaseModel):
+            ok: bool
+
+        def run(params: Params, ctx) -> Result:
+            tries = ctx.home / "tries"
+            tries.write_text(tries.read_text() + "x" if tries.exists() else "x")
+            if len(tries.read_text()) < 2:
+                raise TransientError("busy", retry_after_s=-5)
+            return Result(ok=True)
+        """,
+    )
+    slept = []
+    outcome = project.run(clock=clock, sleep=slept.append)
+    assert outcome.exit_code == 0
+    assert slept == [0.0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from agentops.model.ledger import Entry
 from agentops.ops import admin
 from agentops.project.home import Project as AgentopsProject
@@ -249,3 +251,65 @@ def test_rejected_output_undoes_actions_newest_first(project, invoke):
         "do c",
     ]
     assert len((project.home / "undo.txt").read_text().splitlines()) == 3, "nothing undone again"
+
+
+# -- confidences that are not numbers, apply() and its absence -----------------------------
+
+
+LOOSE_DRAFTER = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    confidence: str | None = None
+
+class Result(BaseModel):
+    confidence: float | str | None
+
+def run(params: Params, ctx: Context) -> Result:
+    ctx.state["drafted"] = True
+    try:
+        confidence = float(params.confidence)
+    except (TypeError, ValueError):
+        confidence = params.confidence  # "high": not a number at all
+    return Result(confidence=confidence)
+
+def apply(result: Result, ctx: Context) -> None:
+    ctx.state["applied"] = ctx.state.get("applied", 0) + 1
+"""
+
+
+@pytest.mark.parametrize("confidence", ["nan", "1.5", "-0.1", "high"])
+def test_a_confidence_that_is_not_a_probability_is_rejected(project, clock, confidence):
+    """NaN, out of range or text: the output is rejected (65), never applied."""
+    project.add_agent("agent", LOOSE_DRAFTER)
+    outcome = project.run(clock=clock, overrides={"confidence": confidence})
+    assert outcome.exit_code == 65
+    expected = (
+        "NaN or an infinity" if confidence == "nan" else "confidence must be a number from 0 to 1"
+    )
+    assert expected in outcome.message
+    assert "applied" not in project.state("agent")["data"]
+
+
+def test_what_apply_keeps_in_ctx_state_is_saved(project, clock):
+    """apply() writing ctx.state: kept after an automatic apply and after an approval."""
+    project.add_agent("agent", LOOSE_DRAFTER)
+    assert project.run(clock=clock, overrides={"confidence": "0.99"}).exit_code == 0
+    assert project.state("agent")["data"] == {"drafted": True, "applied": 1}
+    held = project.run(clock=clock, overrides={"confidence": "0.6"})
+    assert held.status == "held"
+    approved = approve_held(AgentopsProject(project.home), "agent", held.run_id, environ={})
+    assert approved.exit_code == 0
+    assert project.state("agent")["data"] == {"drafted": True, "applied": 2}
+
+
+def test_approving_without_apply_is_a_configuration_error(project, clock):
+    """If apply() is gone, approving applies nothing: exit 78, the result stays held."""
+    project.add_agent("agent", LOOSE_DRAFTER)
+    held = project.run(clock=clock, overrides={"confidence": "0.6"})
+    project.add_agent("agent", LOOSE_DRAFTER.split("def apply", maxsplit=1)[0])
+    approved = approve_held(AgentopsProject(project.home), "agent", held.run_id, environ={})
+    assert approved.exit_code == 78
+    assert "no apply()" in approved.message
+    assert len(project.state("agent")["review"]) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -27,7 +28,16 @@ from agentops.project.config import AgentConfig
 from agentops.project.home import AgentSpec
 from agentops.run.deadline import Marker
 from agentops.run.recovery import CRASHED_MESSAGE, recover_dead_run
-from suite import AGENTOPS, cron_env
+from suite import (
+    AGENTOPS,
+    DEAD_BEGIN,
+    RECONCILED,
+    REPO,
+    cron_env,
+    dead_commit,
+    dead_intent,
+    write_journal,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -340,3 +350,83 @@ def test_a_run_killed_midway_still_counts_for_the_rate_limit(project):
     state = project.state("agent")
     assert state["last_run"]["status"] == "crashed"
     assert len(state["rate_limits"]["runs"]) == 1
+
+
+# -- crashes found by a review: recovery must not lose or repeat a commit ------------------
+
+
+def test_publisher_recovers_a_crash_inside_a_write(project, run_agentops):
+    """Killed after writing post-01 but before its commit: reconciled, never rewritten."""
+    shutil.copytree(REPO / "agents" / "publisher", project.home / "agents" / "publisher")
+    shutil.rmtree(project.home / "agents" / "publisher" / "outbox", ignore_errors=True)
+    outbox = project.home / "agents" / "publisher" / "outbox"
+    outbox.mkdir()
+    (outbox / "post-01.md").write_text("written by the run that died\n")
+    write_journal(project, "publisher", DEAD_BEGIN, dead_intent("post-01", "publish"))
+    for _ in range(2):
+        result = run_agentops("run", "publisher")
+        assert (result.returncode, result.stderr) == (0, "")
+    assert (outbox / "post-01.md").read_text() == "written by the run that died\n"
+    assert len(list(outbox.glob("*.md"))) == 12
+    assert project.events("publisher")[-1]["result"] == {"published": [], "already": 12}
+
+
+def test_reconcile_can_return_the_result_it_found(project, clock):
+    """reconcile() returning a receipt: ctx.action returns it; returning True: None."""
+    project.add_agent("agent", RECONCILED)
+    write_journal(project, "agent", DEAD_BEGIN, dead_intent("a"), dead_intent("b", second=2))
+    assert project.run(clock=clock).exit_code == 0
+    assert project.events("agent")[-1]["result"] == {"results": [{"found": "a"}, None]}
+
+
+def test_a_damaged_journal_is_left_alone_and_nothing_is_redone(project, clock):
+    """A garbled line before other records: exit 74, the journal kept, no commit lost."""
+    project.add_agent("agent", RECONCILED)
+    path = write_journal(project, "agent", DEAD_BEGIN, dead_commit("a"), dead_commit("b", second=3))
+    damaged = path.read_bytes().replace(b'{"run_id"', b'#"run_id"', 2)
+    path.write_bytes(damaged)
+    outcome = project.run(clock=clock)
+    assert outcome.exit_code == 74
+    assert "unreadable journal (line 1 is not a journal record: not JSON)" in outcome.message
+    assert path.read_bytes() == damaged
+
+
+def test_a_journal_of_another_agent_is_refused(project, clock):
+    """A journal copied from another agent is not folded in: exit 74."""
+    project.add_agent("agent", RECONCILED)
+    write_journal(project, "agent", {**DEAD_BEGIN, "agent": "other"}, dead_commit("a"))
+    outcome = project.run(clock=clock)
+    assert outcome.exit_code == 74
+    assert "journal of agent 'other'" in outcome.message
+
+
+def test_a_dry_run_after_a_crash_reconciles_in_memory_and_saves_nothing(project, clock):
+    """A dry run sees what a real run would, and leaves the journal for the real one."""
+    project.add_agent("agent", RECONCILED)
+    path = write_journal(project, "agent", DEAD_BEGIN, dead_intent("a"))
+    assert project.run(clock=clock, dry_run=True).exit_code == 0
+    assert path.exists()
+    assert not project.state_path("agent").exists()
+
+
+def test_settle_command_is_quoted_for_the_shell(project, run_agentops):
+    """A key with spaces or shell characters is quoted in the line that says how to settle it."""
+    project.add_agent(
+        "agent",
+        """
+        from pydantic import BaseModel
+        class Params(BaseModel):
+            pass
+        class Result(BaseModel):
+            ok: bool
+        def run(params: Params, ctx) -> Result:
+            ctx.action("post", key="post 1; rm -rf ~", do=lambda: None)
+            return Result(ok=True)
+        """,
+    )
+    write_journal(project, "agent", DEAD_BEGIN, dead_intent("post 1; rm -rf ~", "post"))
+    result = run_agentops("run", "agent")
+    assert result.returncode == 1
+    assert (
+        "agentops ledger agent --action post --resolve 'post 1; rm -rf ~' --done" in result.stderr
+    )
