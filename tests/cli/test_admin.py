@@ -466,14 +466,14 @@ def test_resolving_an_entry_done_keeps_when_and_by_which_run_it_happened(project
 # -- the ledger command after a crash ------------------------------------------------------
 
 
-def test_the_ledger_command_shows_a_crashed_runs_actions(project, run_agentops):
+def test_the_ledger_command_shows_a_crashed_runs_actions(project, invoke):
     """After a kill, `agentops ledger` lists the unresolved action from the journal."""
     project.add_agent("agent", RECONCILED)
     write_journal(project, "agent", DEAD_BEGIN, dead_commit("a"), dead_intent("b", second=3))
-    listing = run_agentops("ledger", "agent")
-    assert listing.returncode == 0
+    listing = invoke("ledger", "agent")
+    assert listing.exit_code == 0
     assert listing.stdout.splitlines()[1].split()[:3] == ["effect", "b", "unresolved"]
-    every = json.loads(run_agentops("ledger", "agent", "--all", "--json").stdout)
+    every = json.loads(invoke("ledger", "agent", "--all", "--json").stdout)
     assert {(r["key"], r["status"]) for r in every} == {("a", "committed"), ("b", "unresolved")}
     assert (project.home / "state" / "agent.journal").exists(), "looking changes nothing"
 
@@ -486,48 +486,21 @@ def test_the_ledger_command_shows_a_crashed_runs_actions(project, run_agentops):
         (["--resolve", "a", "--redo"], "'a' is committed"),
     ],
 )
-def test_ledger_refuses_ambiguous_or_dangerous_settlements(project, run_agentops, args, expected):
+def test_ledger_refuses_ambiguous_or_dangerous_settlements(project, invoke, args, expected):
     """Both --done and --redo, --action alone, --redo of a committed action: exit 2."""
     project.add_agent("agent", RECONCILED)
-    assert run_agentops("run", "agent").returncode == 0
-    result = run_agentops("ledger", "agent", *args)
-    assert result.returncode == 2
+    assert invoke("run", "agent").exit_code == 0
+    result = invoke("ledger", "agent", *args)
+    assert result.exit_code == 2
     assert expected in result.stderr
     assert result.stderr.count("\n") == 1
 
 
-def test_operator_commands_say_why_when_the_agent_is_busy(project):
+def test_operator_commands_say_why_when_the_agent_is_busy(project, invoke):
     """reset while a run holds the lock: exit 75 with one line, not silence."""
-    project.add_agent(
-        "agent",
-        """
-        import time
-        from pydantic import BaseModel
-        class Params(BaseModel):
-            pass
-        class Result(BaseModel):
-            ok: bool
-        def run(params: Params, ctx) -> Result:
-            (ctx.home / "running").write_text("")
-            time.sleep(30)
-        """,
-    )
-    base = [str(AGENTOPS), "--home", str(project.home)]
-    holder = subprocess.Popen([*base, "run", "agent"], env=cron_env(project.home))
-    try:
-        deadline = time.monotonic() + 30
-        while not (project.home / "running").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        result = subprocess.run(
-            [*base, "reset", "agent", "--circuit"],
-            env=cron_env(project.home),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    finally:
-        holder.kill()
-        holder.wait()
-    assert result.returncode == 75
+    project.add_agent("agent", BLOCKING, 'timeout = "2m"\n')
+    with run_holding_the_lock(project, "agent"):
+        result = invoke("reset", "agent", "--circuit")
+    assert result.exit_code == 75
     assert "is already running" in result.stderr
     assert result.stderr.count("\n") == 1

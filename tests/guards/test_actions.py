@@ -115,11 +115,11 @@ def test_redo_lets_the_action_run_again(project, run_agentops):
     assert effects(project) == ["a", "b", "b", "c"]
 
 
-def test_resolving_an_unknown_key_is_a_usage_error(project, run_agentops):
+def test_resolving_an_unknown_key_is_a_usage_error(project, invoke):
     """--resolve of a key the ledger does not hold: exit 2, one line."""
     project.add_agent("agent", EFFECTS)
-    result = run_agentops("ledger", "agent", "--resolve", "zzz", "--done")
-    assert result.returncode == 2
+    result = invoke("ledger", "agent", "--resolve", "zzz", "--done")
+    assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"agentops: agent has no ledger entry 'zzz' (log: {project.log_path('agent')})"
     ]

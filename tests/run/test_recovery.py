@@ -355,7 +355,7 @@ def test_a_run_killed_midway_still_counts_for_the_rate_limit(project):
 # -- crashes found by a review: recovery must not lose or repeat a commit ------------------
 
 
-def test_publisher_recovers_a_crash_inside_a_write(project, run_agentops):
+def test_publisher_recovers_a_crash_inside_a_write(project, invoke):
     """Killed after writing post-01 but before its commit: reconciled, never rewritten."""
     shutil.copytree(REPO / "agents" / "publisher", project.home / "agents" / "publisher")
     shutil.rmtree(project.home / "agents" / "publisher" / "outbox", ignore_errors=True)
@@ -364,8 +364,8 @@ def test_publisher_recovers_a_crash_inside_a_write(project, run_agentops):
     (outbox / "post-01.md").write_text("written by the run that died\n")
     write_journal(project, "publisher", DEAD_BEGIN, dead_intent("post-01", "publish"))
     for _ in range(2):
-        result = run_agentops("run", "publisher")
-        assert (result.returncode, result.stderr) == (0, "")
+        result = invoke("run", "publisher")
+        assert (result.exit_code, result.stderr) == (0, "")
     assert (outbox / "post-01.md").read_text() == "written by the run that died\n"
     assert len(list(outbox.glob("*.md"))) == 12
     assert project.events("publisher")[-1]["result"] == {"published": [], "already": 12}
@@ -409,7 +409,7 @@ def test_a_dry_run_after_a_crash_reconciles_in_memory_and_saves_nothing(project,
     assert not project.state_path("agent").exists()
 
 
-def test_settle_command_is_quoted_for_the_shell(project, run_agentops):
+def test_settle_command_is_quoted_for_the_shell(project, invoke):
     """A key with spaces or shell characters is quoted in the line that says how to settle it."""
     project.add_agent(
         "agent",
@@ -425,8 +425,8 @@ def test_settle_command_is_quoted_for_the_shell(project, run_agentops):
         """,
     )
     write_journal(project, "agent", DEAD_BEGIN, dead_intent("post 1; rm -rf ~", "post"))
-    result = run_agentops("run", "agent")
-    assert result.returncode == 1
+    result = invoke("run", "agent")
+    assert result.exit_code == 1
     assert (
         "agentops ledger agent --action post --resolve 'post 1; rm -rf ~' --done" in result.stderr
     )
