@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
 
 from agentops._infra.redact import is_secret_env_name
 from agentops.cli import main
@@ -65,6 +66,11 @@ __all__ = [  # what tests import from here (suite.py is where they live)
     "remember",
 ]
 
+
+# Hypothesis's deadline (200 ms an example) and its too_slow health check measure the
+# machine's speed, not the code: no property has them, as those that start processes must not.
+settings.register_profile("agentops", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("agentops")
 
 PROCESSES = Path(__file__).parent / "processes"
 """The guarantees that need real processes: every test in it is marked ``slow``."""
