@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 import sys
 import textwrap
 import time
@@ -34,6 +35,7 @@ __all__ = [
     "DEAD_BEGIN",
     "HELLO",
     "HTTP_AGENT",
+    "MEMO",
     "PRINTED",
     "RECONCILED",
     "REPO",
@@ -49,9 +51,11 @@ __all__ = [
     "dead_intent",
     "eventually",
     "logged",
+    "memory_path",
     "one_line",
     "remember",
     "said_one_line",
+    "stored_notes",
     "write_journal",
 ]
 
@@ -369,3 +373,58 @@ def run(params: Params, ctx: Context) -> Result:
 def reconcile(name, key, ctx):
     return {"found": key} if key == "a" else True
 """
+
+
+# -- an agent with a memory, driven by its params ------------------------------------------
+
+
+MEMO = """
+from typing import Any
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    remember: dict[str, Any] = {}
+    ttl: str | float | None = None
+    forget: list[str] = []
+    recall: list[str] = []
+    note: list[str] = []
+    importance: int = 5
+    tags: list[str] = []
+    search: str | None = None
+    k: int = 5
+
+class Result(BaseModel):
+    recalled: dict[str, Any]
+    found: list[str]
+
+def run(params: Params, ctx: Context) -> Result:
+    recalled = {key: ctx.memory.recall(key) for key in params.recall}
+    for key, value in params.remember.items():
+        ctx.memory.remember(key, value, ttl=params.ttl)
+    for key in params.forget:
+        ctx.memory.forget(key)
+    for text in params.note:
+        ctx.memory.note(text, tags=params.tags, importance=params.importance)
+    found = []
+    if params.search is not None:
+        found = [n.text for n in ctx.memory.relevant(params.search, k=params.k)]
+    return Result(recalled=recalled, found=found)
+"""
+"""An agent driven by its params: what to remember, note, recall and search."""
+
+
+def memory_path(project, name="memo") -> Path:
+    return project.home / "state" / f"{name}.memory.sqlite"
+
+
+def stored_notes(project, name="memo") -> list[str]:
+    """The texts in the notes file, oldest first (read with plain sqlite3)."""
+    path = memory_path(project, name)
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return [row[0] for row in db.execute("SELECT text FROM notes ORDER BY at, id")]
+    finally:
+        db.close()
