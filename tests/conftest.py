@@ -37,6 +37,7 @@ from hypothesis import HealthCheck, settings
 
 from agentops._infra.redact import is_secret_env_name
 from agentops.cli import main
+from agentops.project.crontab import Crontab
 from agentops.run.invocation import Invocation
 from faultserver import FaultServer
 from leakscan import FAKE_SECRETS, Leak, scan_text, scan_tree
@@ -51,6 +52,7 @@ from suite import (  # re-exported: tests import these from conftest too
     cron_env,
     remember,
 )
+from system import ensure_tool
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -231,3 +233,18 @@ def postgres() -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def user_crontab():
+    """The real crontab of the user running the suite, given back as it was afterwards."""
+    ensure_tool("crontab", package="cron")
+    found = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
+    saved = found.stdout if found.returncode == 0 else None
+    mine = 'MAILTO=""\n# a line of the user\'s own\n0 5 * * * /bin/true  # kept as it is\n'
+    Crontab().write(mine)
+    yield mine
+    if saved is None:
+        subprocess.run(["crontab", "-r"], capture_output=True, check=False)
+    else:
+        Crontab().write(saved)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import subprocess
 import sys
 import textwrap
 import time
@@ -47,6 +48,7 @@ __all__ = [
     "add_http_agent",
     "agent_source",
     "cron_env",
+    "crontab_now",
     "dead_commit",
     "dead_intent",
     "eventually",
@@ -428,3 +430,10 @@ def stored_notes(project, name="memo") -> list[str]:
         return [row[0] for row in db.execute("SELECT text FROM notes ORDER BY at, id")]
     finally:
         db.close()
+
+
+# -- the user's real crontab ---------------------------------------------------------------
+
+
+def crontab_now() -> str:
+    return subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout

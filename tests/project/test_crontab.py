@@ -6,12 +6,6 @@ daemon, and waits for it to run an agent: the real thing, as a user has it.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentops.project.crontab import Crontab
-from system import ensure_tool
+from suite import crontab_now
 
 HOME = Path("/srv/agents")
 BLOCK = "*/5 * * * * PATH=/usr/bin:/bin /x/agentops --home /srv/agents run a --scheduled\n"
@@ -65,25 +59,6 @@ def test_each_home_keeps_its_own_block():
 # -- the real crontab command ---------------------------------------------------------------
 
 
-@pytest.fixture
-def user_crontab():
-    """The real crontab of the user running the suite, given back as it was afterwards."""
-    ensure_tool("crontab", package="cron")
-    found = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
-    saved = found.stdout if found.returncode == 0 else None
-    mine = 'MAILTO=""\n# a line of the user\'s own\n0 5 * * * /bin/true  # kept as it is\n'
-    Crontab().write(mine)
-    yield mine
-    if saved is None:
-        subprocess.run(["crontab", "-r"], capture_output=True, check=False)
-    else:
-        Crontab().write(saved)
-
-
-def crontab_now() -> str:
-    return subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout
-
-
 def test_install_diff_and_uninstall_keep_the_users_lines(project, invoke, user_crontab):
     """--diff shows the block, --install adds it once, --uninstall takes exactly it out."""
     project.add_agent("hello", toml='schedule = "*/15 * * * *"\n')
@@ -127,43 +102,3 @@ def test_check_finds_a_block_out_of_step(project, invoke):
 
 
 # -- the real cron daemon -------------------------------------------------------------------
-
-
-@pytest.fixture
-def cron_daemon():
-    """Debian's cron daemon, started if it is not running (and stopped again if we started it)."""
-    cron = ensure_tool("cron", package="cron")
-    running = subprocess.run(["pgrep", "-x", "cron"], capture_output=True, check=False)
-    if running.returncode == 0:
-        yield
-        return
-    subprocess.run([cron], check=True, timeout=30)  # daemonizes; writes /var/run/crond.pid
-    pid_file = Path("/var/run/crond.pid")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("cron_daemon")
-def test_the_cron_daemon_runs_an_installed_agent(project, invoke, user_crontab):
-    """cron --install, then the real daemon runs a * * * * * agent within two minutes: status ok."""
-    project.add_agent("minutely", toml='schedule = "* * * * *"\n')
-    assert invoke("cron", "--install").exit_code == 0
-    # cron notices a changed crontab by its mtime, in whole seconds: a change in
-    # the second it last read it would go unseen. Written again a second later.
-    time.sleep(1.1)
-    Crontab().write(crontab_now())
-    deadline = time.monotonic() + 150
-    state = project.state_path("minutely")
-    while not state.exists() and time.monotonic() < deadline:
-        time.sleep(1)
-    assert state.exists(), f"cron did not run the agent; crontab:\n{crontab_now()}"
-    time.sleep(1)  # the run that wrote it has finished: its attempt follows its state
-    status = json.loads(invoke("status", "minutely", "--json").output)
-    assert status[0]["health"] == "ok", status[0]
-    assert status[0]["last_run"]["status"] == "succeeded"
-    assert status[0]["last_attempt"]["reason"] is None
-    assert crontab_now().startswith(user_crontab), "the other lines are byte for byte unchanged"
