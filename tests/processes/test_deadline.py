@@ -9,18 +9,14 @@ saying where it was stuck.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, datetime
-
-import pytest
 
 from agentops._infra.fs import FileSystem
-from agentops.run.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
+from agentops.run.deadline import hard_deadline_s, read_marker
 from suite import AGENTOPS, cron_env
 
 HEADER = """
@@ -53,14 +49,18 @@ def run(params: Params, ctx: Context) -> Result:
 
 STUCK_AT_IMPORT = "TOTAL = sum(range(10**13))  # stuck before run() is even found\n" + QUICK
 
-STARTED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+TIMEOUT_S = 2.0
+TIMEOUT = "2s"
+"""The timeout of the stuck runs: many times what starting one takes, so each is stuck
+where the test means it to be (in run(), importing its code) when time runs out."""
 
 
 def line_of(code: str, text: str) -> int:
     return next(n for n, line in enumerate(code.splitlines(), 1) if text in line)
 
 
-def agentops(project, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def agentops(project, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(AGENTOPS), "--home", str(project.home), *args],
         env=cron_env(project.home),
@@ -83,82 +83,6 @@ def lock_is_free(project, name: str = "agent") -> bool:
     return True
 
 
-# -- the arithmetic --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("timeout_s", "deadline_s", "ttl_s"),
-    [(0.5, 5.5, 7.5), (1.0, 6.0, 8.0), (10.0, 31.0, 41.0), (600.0, 661.0, 691.0)],
-)
-def test_the_hard_deadline_is_the_timeout_plus_twice_the_grace_plus_a_second(
-    timeout_s, deadline_s, ttl_s
-):
-    """Past the timeout a stop waits one grace, then the agent one more: then the watchdog."""
-    assert hard_deadline_s(timeout_s) == deadline_s
-    assert lease_ttl_s(timeout_s) == ttl_s
-
-
-# -- the marker ----------------------------------------------------------------------
-
-
-def test_a_marker_lives_while_the_run_does(tmp_path):
-    """Entering writes the marker naming the run (owner only); leaving in time removes it."""
-    path = tmp_path / "agent.deadline"
-    with HardDeadline(FileSystem(), path, run_id="r-1", started=STARTED, seconds=3600):
-        assert json.loads(path.read_text()) == {
-            "run_id": "r-1",
-            "started_at": "2026-11-22T12:00:00Z",
-            "kind": "run",
-        }
-        assert path.stat().st_mode & 0o777 == 0o600
-        assert read_marker(FileSystem(), path) == ("r-1", STARTED, False, "", "run")
-    assert not path.exists()
-
-
-def test_an_abandoned_run_says_so_in_its_marker(tmp_path):
-    """abandoned() appends why: the marker then says the run was ended."""
-    path = tmp_path / "agent.deadline"
-    deadline = HardDeadline(FileSystem(), path, run_id="r-1", started=STARTED, seconds=3600)
-    with deadline:
-        deadline.abandoned("timeout")
-        marker = read_marker(FileSystem(), path)
-    assert marker is not None
-    assert (marker.ended, marker.last_words) == (True, "abandoned: timeout")
-
-
-def test_a_marker_left_before_a_run_is_replaced(tmp_path):
-    """A stale marker in the way (a run killed by hand) is replaced by the next run's own."""
-    path = tmp_path / "agent.deadline"
-    path.write_text('{"run_id": "old", "started_at": "2026-11-22T11:00:00Z"}\nstack\n')
-    with HardDeadline(FileSystem(), path, run_id="new", started=STARTED, seconds=3600):
-        marker = read_marker(FileSystem(), path)
-        assert marker is not None
-        assert (marker.run_id, marker.ended) == ("new", False)
-
-
-@pytest.mark.parametrize(
-    "content",
-    [None, "", "not json\nstack\n", '{"run_id": "r"}\n', '{"run_id": "r", "started_at": 5}\n'],
-    ids=["missing", "empty", "garbage", "no start", "bad start"],
-)
-def test_a_marker_that_says_nothing_usable_is_none(tmp_path, content):
-    """A missing, empty or damaged marker is no marker: the dead run is recorded without it."""
-    path = tmp_path / "agent.deadline"
-    if content is not None:
-        path.write_text(content)
-    assert read_marker(FileSystem(), path) is None
-
-
-def test_a_markers_last_words_are_bounded(tmp_path):
-    """A huge stack is kept to its last 2,000 characters, where the innermost frames are not."""
-    path = tmp_path / "agent.deadline"
-    path.write_text('{"run_id": "r", "started_at": "2026-11-22T12:00:00Z"}\n' + "x" * 10_000)
-    marker = read_marker(FileSystem(), path)
-    assert marker is not None
-    assert marker.ended
-    assert len(marker.last_words) == 2000
-
-
 # -- the watchdog, in real processes -------------------------------------------------
 
 
@@ -179,7 +103,7 @@ with HardDeadline(FileSystem(), path, run_id="r", started=datetime.now(UTC), sec
 """
     script.write_text(head + textwrap.indent(body, "    ") + "\n" + after)
     result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False
     )
     return result, str(script)
 
@@ -188,7 +112,7 @@ def test_the_watchdog_ends_a_process_stuck_in_c_code(tmp_path):
     """sum(range(10**13)) never sees a signal: the watchdog ends it and writes where it was."""
     started = time.monotonic()
     result, script = watched(tmp_path, "sum(range(10**13))", seconds=0.5)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 120, "ended, not left to run for hours"
     assert result.returncode != 0
     marker = read_marker(FileSystem(), tmp_path / "watched.deadline")
     assert marker is not None
@@ -198,30 +122,31 @@ def test_the_watchdog_ends_a_process_stuck_in_c_code(tmp_path):
 
 def test_a_run_that_ends_in_time_disarms_the_watchdog(tmp_path):
     """Leaving the deadline in time cancels the watchdog: sleeping past it afterwards is fine."""
-    after = "time.sleep(1.0)\nprint('still alive')\n"
-    result, _ = watched(tmp_path, "time.sleep(0)", seconds=0.3, after=after)
+    after = "time.sleep(3.0)\nprint('still alive')\n"
+    result, _ = watched(tmp_path, "time.sleep(0)", seconds=2.0, after=after)
     assert (result.returncode, result.stdout) == (0, "still alive\n"), result.stderr
     assert not (tmp_path / "watched.deadline").exists()
 
 
 def test_a_run_stuck_in_c_code_is_ended_and_recorded_as_a_timeout(project):
     """Stuck in run(): ended at the deadline, lock free; a timeout the breaker counts."""
-    project.add_agent("agent", STUCK_IN_RUN, 'timeout = "0.5s"\n\n[circuit]\nfailures = 1\n')
+    project.add_agent("agent", STUCK_IN_RUN, f'timeout = "{TIMEOUT}"\n\n[circuit]\nfailures = 1\n')
     started = time.monotonic()
     stuck = agentops(project, "run", "agent")
     took = time.monotonic() - started
     assert (project.home / "started").exists(), "it was stuck in run()"
-    assert hard_deadline_s(0.5) <= took < hard_deadline_s(0.5) + 10
+    assert hard_deadline_s(TIMEOUT_S) <= took < hard_deadline_s(TIMEOUT_S) + 120
     assert stuck.returncode != 0
     assert lock_is_free(project)
-    project.add_agent("agent", QUICK, 'timeout = "0.5s"\n\n[circuit]\nfailures = 1\n')
+    project.add_agent("agent", QUICK, f'timeout = "{TIMEOUT}"\n\n[circuit]\nfailures = 1\n')
     following = agentops(project, "run", "agent")
     assert following.returncode == 75, "the timeout opened the circuit: this run is skipped"
     state = project.state("agent")
     where = f"stuck at agent.py:{line_of(STUCK_IN_RUN, 'sum(range')} in run()"
     assert state["last_run"]["status"] == "timeout"
     assert state["last_run"]["error"] == (
-        "agent: the run passed its hard deadline (5.5s) and was ended, " + where
+        f"agent: the run passed its hard deadline ({hard_deadline_s(TIMEOUT_S):g}s) and was ended, "
+        + where
     )
     assert state["errors"][-1]["category"] == "timeout"
     assert state["metrics"]["failed"] == 1
@@ -235,14 +160,14 @@ def test_a_run_stuck_in_c_code_is_ended_and_recorded_as_a_timeout(project):
 
 def test_a_run_stuck_while_importing_its_code_is_recorded_as_a_timeout(project):
     """Stuck importing agent.py, before the journal exists: still ended, and recorded as timeout."""
-    project.add_agent("agent", STUCK_AT_IMPORT, 'timeout = "0.5s"\n')
+    project.add_agent("agent", STUCK_AT_IMPORT, f'timeout = "{TIMEOUT}"\n')
     started = time.monotonic()
     stuck = agentops(project, "run", "agent")
-    assert time.monotonic() - started < hard_deadline_s(0.5) + 10
+    assert time.monotonic() - started < hard_deadline_s(TIMEOUT_S) + 120
     assert stuck.returncode != 0
     assert not (project.home / "state" / "agent.journal").exists(), "it never got that far"
     assert lock_is_free(project)
-    project.add_agent("agent", QUICK, 'timeout = "0.5s"\n')
+    project.add_agent("agent", QUICK, f'timeout = "{TIMEOUT}"\n')
     assert agentops(project, "run", "agent").returncode == 0
     state = project.state("agent")
     [error] = state["errors"]
@@ -278,15 +203,15 @@ def run(params: Params, ctx: Context) -> Result:
 
 def test_agent_code_that_swallows_every_stop_is_abandoned_and_recorded_as_a_timeout(project):
     """A bare except around a sleep loop: one line, the process exits; recorded as a timeout."""
-    project.add_agent("agent", STUBBORN, 'timeout = "1s"\n')
+    project.add_agent("agent", STUBBORN, f'timeout = "{TIMEOUT}"\n')
     started = time.monotonic()
     result = agentops(project, "run", "agent")
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 120, "abandoned, not left to loop"
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "run abandoned: timeout" in result.stderr
     assert lock_is_free(project)
-    project.add_agent("agent", QUICK, 'timeout = "1s"\n')
+    project.add_agent("agent", QUICK, f'timeout = "{TIMEOUT}"\n')
     assert agentops(project, "run", "agent").returncode == 0
     names = project.event_names("agent")
     assert "run.abandoned" in names
