@@ -157,16 +157,19 @@ class Params(BaseModel):
 class Result(BaseModel):
     done: int
 
+printed = threading.Event()
+
 def chatter():
     # It prints before, while and after run() returns, until the process ends.
     while True:
         print("chatter:", *SECRETS, flush=True)
         os.write(1, b"and at the fd level\\n")
+        printed.set()
         time.sleep(0.001)
 
 def run(params: Params, ctx: Context) -> Result:
     threading.Thread(target=chatter, name="chatter", daemon=True).start()
-    time.sleep(0.05)
+    printed.wait(600)  # it has printed both ways once: it goes on as run() returns
     ctx.log.info("run.returning")
     return Result(done=0)
 """
@@ -460,7 +463,7 @@ def test_what_a_thread_prints_after_the_run_still_goes_to_the_log(project, capsy
     try:
         outcome = run_agent(AgentopsProject(project.home), "agent", environ={})
         (project.home / "release").write_text("")
-        next(t for t in threading.enumerate() if t.name == "later").join(10)
+        next(t for t in threading.enumerate() if t.name == "later").join(120)
     finally:
         sys.stdout, sys.stderr = saved  # the redirect must not outlive the test
     assert outcome.threads_left == 1
