@@ -32,11 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from agentops._infra.redact import is_secret_env_name
-from agentops.cli import main
 from agentops.project.crontab import Crontab
 from agentops.run.invocation import Invocation
 from faultserver import FaultServer
@@ -50,6 +48,7 @@ from suite import (  # re-exported: tests import these from conftest too
     FakeClock,
     Project,
     cron_env,
+    invoke_cli,
     remember,
 )
 from system import ensure_tool
@@ -119,25 +118,12 @@ def run_agentops(project: Project, request: pytest.FixtureRequest):
 
 @pytest.fixture
 def invoke(project: Project, request: pytest.FixtureRequest):
-    """Run the click app in-process against the project."""
+    """Run the click app in-process against the project (:func:`suite.invoke_cli`)."""
 
     def run(*args: str, env: dict[str, str] | None = None):
-        runner = CliRunner()
-        result = runner.invoke(
-            main, ["--home", str(project.home), *args], env=env, prog_name="agentops"
-        )
-        where = f"{request.node.nodeid}: agentops {' '.join(args)} (in-process)"
-        remember(f"{where}: stdout", result.stdout)
-        remember(f"{where}: stderr", result.stderr)
-        return result
+        return invoke_cli(project.home, *args, env=env, where=request.node.nodeid)
 
     return run
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """A fake clock at :data:`suite.T0`, moved only by the test."""
-    return FakeClock(T0)
 
 
 # -- secrets ---------------------------------------------------------------------------

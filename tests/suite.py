@@ -29,6 +29,8 @@ from leakscan import FAKE_SECRETS
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from click.testing import Result
+
     from agentops.model.outcome import Outcome
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "dead_commit",
     "dead_intent",
     "eventually",
+    "invoke_cli",
     "logged",
     "memory_path",
     "one_line",
@@ -197,6 +200,24 @@ def agent_source(
 
 def _indented(code: str) -> str:
     return textwrap.indent(textwrap.dedent(code).strip(), "    ")
+
+
+def invoke_cli(
+    home: Path, *args: str, env: Mapping[str, str] | None = None, where: str = ""
+) -> Result:
+    """``agentops --home HOME ARGS`` in-process: the click app, named ``agentops`` as installed.
+
+    What it printed is remembered (``where`` says who asked), for the scan for secrets.
+    """
+    from click.testing import CliRunner  # noqa: PLC0415 - only tests that invoke pay for it
+
+    from agentops.cli import main  # noqa: PLC0415
+
+    result = CliRunner().invoke(main, ["--home", str(home), *args], env=env, prog_name="agentops")
+    said = f"{where}: agentops {' '.join(args)} (in-process)"
+    remember(f"{said}: stdout", result.stdout)
+    remember(f"{said}: stderr", result.stderr)
+    return result
 
 
 def cron_env(home: Path, **extra: str) -> dict[str, str]:

@@ -10,14 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 
-import click
 import kubernetes_validate
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentops.cli.export import export_k8s
 from agentops.errors import ConfigError, UsageError
 from agentops.guards.interrupts import grace_s
 from agentops.ops.k8s import (
@@ -30,71 +27,34 @@ from agentops.ops.k8s import (
 )
 from agentops.project.home import Project
 from agentops.run.deadline import hard_deadline_s
-from suite import REPO, cron_env
+from exported import AGENTS, IMAGE, LONG, container, env, export, pod, write_agents
+from suite import Project as HomeOnDisk
+from suite import invoke_cli
 
 KUBERNETES = ("1.27", "1.37")
 """The first Kubernetes with spec.timeZone stable, and the newest the schemas cover."""
 
-LONG = "quarterly_report_for_the_board_" + "and_everyone_who_reads_it_" * 2
-"""An agent name with '_', too long for a CronJob name (83 characters)."""
 
-AGENTS = {
-    "hourly": 'schedule = "0 * * * *"\ntimeout = "5m"\n',
-    "weekdays": 'schedule = "30 7 * * mon-fri"\n[llm]\nmodel = "gpt"\n',
-    "nightly": 'schedule = "@daily"\ntimeout = "2s"\n',
-    "daily_digest": 'schedule = "0 6 * * *"\n',
-    "by_hand": "",
-    LONG: 'schedule = "*/15 * * * *"\n',
-}
-
-PROJECT_TOML = """
-[providers.openai]
-base_url = "https://api.openai.com/v1"
-api_key_env = "FAKE_OPENAI_KEY"
-
-[models.gpt]
-provider = "openai"
-name = "gpt-4o-mini"
-"""
-
-IMAGE = "registry.example.org/agents:1.4"
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 @pytest.fixture
 def agents(project):
-    (project.home / "agentops.toml").write_text(PROJECT_TOML)
-    for name, toml in AGENTS.items():
-        project.add_agent(name, toml=toml)
-    return project
+    return write_agents(project)
 
 
-def export(run_agentops, *args: str, env: dict[str, str] | None = None):
-    """Run `agentops export k8s`; the process, and its stream as documents."""
-    done = run_agentops("export", "k8s", "--image", IMAGE, *args, env=env)
-    assert done.returncode == 0, done.stderr
-    return done, list(yaml.safe_load_all(done.stdout))
-
-
-@pytest.fixture
-def documents(agents, run_agentops):  # noqa: ARG001 - needs the agents written
-    _, docs = export(run_agentops, "--time-zone", "Europe/Paris")
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory):
+    """The CronJobs of the AGENTS in Europe/Paris, by agent: exported once for the module."""
+    home = tmp_path_factory.mktemp("k8s") / "home"
+    (home / "agents").mkdir(parents=True)
+    write_agents(HomeOnDisk(home))
+    _, docs = export(
+        lambda *args, env=None: invoke_cli(home, *args, env=env, where=__name__),
+        "--time-zone",
+        "Europe/Paris",
+    )
     return {doc["metadata"]["annotations"]["agentops.dev/agent"]: doc for doc in docs}
-
-
-def pod(doc):
-    return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-
-
-def container(doc):
-    (only,) = pod(doc)["containers"]
-    return only
-
-
-def env(doc):
-    return {
-        item["name"]: item.get("value", item.get("valueFrom")) for item in container(doc)["env"]
-    }
 
 
 # -- the stream ----------------------------------------------------------------------------
@@ -111,9 +71,9 @@ def test_every_cronjob_is_valid_for_kubernetes(documents, version):
 
 
 @pytest.mark.usefixtures("agents")
-def test_one_cronjob_per_scheduled_agent_sorted_by_name(run_agentops):
+def test_one_cronjob_per_scheduled_agent_sorted_by_name(invoke):
     """Agents without a schedule are left out; the rest come in order of their names."""
-    _, docs = export(run_agentops, "--time-zone", "UTC")
+    _, docs = export(invoke, "--time-zone", "UTC")
     names = [doc["metadata"]["annotations"]["agentops.dev/agent"] for doc in docs]
     assert names == sorted(name for name, toml in AGENTS.items() if "schedule" in toml)
     assert {doc["kind"] for doc in docs} == {"CronJob"}
@@ -184,137 +144,7 @@ def test_model_keys_come_from_the_keys_secret(documents):
     assert set(env(documents["hourly"])) == {"AGENTOPS_STORE_URL", "TZ"}
 
 
-@pytest.mark.usefixtures("agents")
-def test_options_name_the_namespace_secrets_and_home(run_agentops):
-    """--namespace, --secret, --keys-secret and --image-home land where they belong."""
-    _, docs = export(
-        run_agentops,
-        *("--time-zone", "UTC", "--namespace", "agents", "--secret", "db.url"),
-        *("--keys-secret", "llm-keys", "--image-home", "/app"),
-    )
-    weekdays = next(d for d in docs if d["metadata"]["name"] == "weekdays")
-    assert {doc["metadata"]["namespace"] for doc in docs} == {"agents"}
-    assert env(weekdays)["AGENTOPS_STORE_URL"]["secretKeyRef"]["name"] == "db.url"
-    assert env(weekdays)["FAKE_OPENAI_KEY"]["secretKeyRef"]["name"] == "llm-keys"
-    assert container(weekdays)["args"][:2] == ["--home", "/app"]
-    _, without = export(run_agentops, "--time-zone", "UTC")
-    assert all("namespace" not in doc["metadata"] for doc in without)
-
-
-@pytest.mark.usefixtures("agents")
-def test_the_output_is_the_same_every_time(run_agentops):
-    """The same project gives the same text, byte for byte."""
-    first, _ = export(run_agentops, "--time-zone", "UTC")
-    second, _ = export(run_agentops, "--time-zone", "UTC")
-    assert first.stdout == second.stdout
-    assert first.stdout.startswith("# Generated by `agentops export k8s`")
-
-
-def test_the_zone_is_crons_unless_told(agents, run_agentops):
-    """Without --time-zone the zone is cron's here ($TZ); --time-zone wins."""
-    new_york = cron_env(agents.home, TZ="America/New_York")
-    _, docs = export(run_agentops, env=new_york)
-    assert {doc["spec"]["timeZone"] for doc in docs} == {"America/New_York"}
-    assert {env(doc)["TZ"] for doc in docs} == {"America/New_York"}
-    _, docs = export(run_agentops, "--time-zone", "Asia/Tokyo", env=new_york)
-    assert {doc["spec"]["timeZone"] for doc in docs} == {"Asia/Tokyo"}
-
-
-def test_a_project_keeping_files_is_warned_and_a_store_url_is_not(agents, run_agentops):
-    """State in files here does not follow the CronJobs: one line says so, and stdout is whole."""
-    done, docs = export(run_agentops, "--time-zone", "UTC")
-    assert len(docs) == 5
-    assert done.stderr.count("\n") == 1
-    assert "keeps its state in files" in done.stderr
-    assert "Secret 'agentops-store'" in done.stderr
-    shared = cron_env(agents.home, AGENTOPS_STORE_URL="postgresql://agents@db/agents")
-    done, _ = export(run_agentops, "--time-zone", "UTC", env=shared)
-    assert done.stderr == ""
-
-
-@pytest.mark.usefixtures("agents")
-def test_agentops_check_still_passes(run_agentops):
-    """The project the export reads is one `agentops check` finds nothing wrong with."""
-    checked = run_agentops("check")
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-
-
 # -- refusals ----------------------------------------------------------------------------
-
-
-def refused(done, code: int, *words: str) -> None:
-    """Exit ``code``, nothing on stdout, one line on stderr holding ``words``."""
-    assert done.returncode == code, done.stderr
-    assert done.stdout == ""
-    assert done.stderr.count("\n") == 1, done.stderr
-    assert done.stderr.startswith("agentops: ")
-    for word in words:
-        assert word in done.stderr
-
-
-def test_reboot_is_refused_and_nothing_is_printed(agents, run_agentops):
-    """@reboot has no CronJob equivalent: exit 78, the agent named, no partial stream."""
-    agents.add_agent("at_boot", toml='schedule = "@reboot"\n')
-    done = run_agentops("export", "k8s", "--image", IMAGE, "--time-zone", "UTC")
-    refused(done, 78, "at_boot", "@reboot")
-
-
-def test_an_unreadable_agent_refuses_the_whole_export(agents, run_agentops):
-    """A stream missing an agent would drop its CronJob: exit 78, nothing printed."""
-    agents.add_agent("broken", toml='schedule = "every day"\n')
-    done = run_agentops("export", "k8s", "--image", IMAGE, "--time-zone", "UTC")
-    refused(done, 78, "agents/broken/agent.toml")
-
-
-def test_agents_sharing_a_cronjob_name_are_refused(agents, run_agentops):
-    """`a_b` and `a-b` would both be CronJob a-b: refused rather than one overwriting the other."""
-    agents.add_agent("daily-digest", toml='schedule = "0 7 * * *"\n')
-    done = run_agentops("export", "k8s", "--image", IMAGE, "--time-zone", "UTC")
-    refused(done, 78, "'daily-digest'", "'daily_digest'")
-
-
-@pytest.mark.parametrize(
-    ("args", "words"),
-    [
-        (["--image", ""], ["--image"]),
-        (["--image", "a b"], ["--image"]),
-        (["--image", "img\udcff"], ["--image"]),  # a byte the argv could not decode
-        (["--image", IMAGE, "--image-home", "/srv/\udcff"], ["--image-home"]),
-        (["--image", IMAGE, "--time-zone", "right/UTC"], ["--time-zone"]),
-        (["--image", IMAGE, "--time-zone", "Factory"], ["--time-zone"]),
-        (["--image", IMAGE, "--namespace", "Agents_NS"], ["--namespace"]),
-        (["--image", IMAGE, "--time-zone", "Mars/Olympus"], ["--time-zone", "Mars/Olympus"]),
-        (["--image", IMAGE, "--time-zone", "Local"], ["--time-zone"]),
-        (["--image", IMAGE, "--secret", "Store Secret"], ["--secret"]),
-        (["--image", IMAGE, "--keys-secret", "-keys"], ["--keys-secret"]),
-        (["--image", IMAGE, "--image-home", "srv/agentops"], ["--image-home"]),
-        ([], ["Missing option '--image'"]),
-    ],
-    ids=lambda value: " ".join(value) if isinstance(value, list) else None,
-)
-@pytest.mark.usefixtures("agents")
-def test_bad_options_are_one_line_and_exit_2(run_agentops, args, words):
-    """A bad --image, name, zone or path: exit 2, one line naming the option, nothing printed."""
-    refused(run_agentops("export", "k8s", *args), 2, *words)
-
-
-def test_a_zone_without_a_name_is_refused(agents, run_agentops):
-    """TZ naming no zone this machine knows: exit 78 and the way out, --time-zone."""
-    done = run_agentops("export", "k8s", "--image", IMAGE, env=cron_env(agents.home, TZ="Nowhere"))
-    refused(done, 78, "--time-zone")
-
-
-def test_export_without_a_command_is_a_usage_error(run_agentops):
-    """`agentops export` alone names its help, in one line."""
-    refused(run_agentops("export"), 2, "Missing command; see agentops export --help")
-
-
-def test_no_scheduled_agent_prints_nothing(project, run_agentops):
-    """Nothing to export: exit 0, an empty stdout, one line saying why."""
-    project.add_agent("by_hand")
-    done = run_agentops("export", "k8s", "--image", IMAGE, "--time-zone", "UTC")
-    assert (done.returncode, done.stdout) == (0, "")
-    assert "no agent has a schedule" in done.stderr
 
 
 # -- schedules ---------------------------------------------------------------------------
@@ -463,12 +293,3 @@ def test_cronjobs_skip_agents_run_by_hand(agents):
     docs = cronjobs(specs, project.config, target())
     assert len(docs) == len(specs) - 1
     assert all(doc["spec"]["schedule"] for doc in docs)
-
-
-def test_the_readme_names_every_option():
-    """The documentation's Kubernetes part explains every option."""
-    page = (REPO / "docs" / "deployment.md").read_text(encoding="utf-8")
-    text = page[page.index("## Kubernetes") :]
-    for param in export_k8s.params:
-        if isinstance(param, click.Option) and param.name != "help":
-            assert param.opts[0] in text, param.opts[0]
