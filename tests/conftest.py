@@ -126,6 +126,12 @@ def invoke(project: Project, request: pytest.FixtureRequest):
     return run
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at :data:`suite.T0`, moved only by the test."""
+    return FakeClock(T0)
+
+
 # -- secrets ---------------------------------------------------------------------------
 
 _BASETEMP = pytest.StashKey[Path]()

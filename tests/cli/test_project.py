@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
-import sys
 from datetime import datetime
 
 import pytest
 
 from agentops.ops.check import PROBLEM_KEYS
-from suite import AGENTOPS, cron_env, remember, said_one_line
+from suite import AGENTOPS, cron_env, said_one_line
 
 
 @pytest.mark.parametrize("template", ["basic", "http"])
-def test_init_scaffolds_an_agent_whose_test_passes_and_that_checks(project, invoke, template):
-    """init NAME: agents/NAME/ with its files; its own pytest test passes; check finds nothing."""
+def test_init_scaffolds_an_agent_whose_test_passes_and_that_checks(invoke, template):
+    """init NAME: agents/NAME/ with its files, and check finds nothing.
+
+    That the new agent's own test passes is tests/project/test_scaffold.py's.
+    """
     made = invoke("init", "fresh-one", "--template", template)
     assert (made.exit_code, made.stderr) == (0, "")
     assert made.stdout.splitlines() == [
@@ -25,19 +26,6 @@ def test_init_scaffolds_an_agent_whose_test_passes_and_that_checks(project, invo
         "wrote agents/fresh-one/test_fresh_one.py",
         "next: pytest agents/fresh-one && agentops run fresh-one",
     ]
-    directory = project.home / "agents" / "fresh-one"
-    tested = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(directory)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=project.home,
-        env=cron_env(project.home),
-    )
-    remember("pytest of a new agent", tested.stdout, tested.stderr)
-    assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert re.search(r"\b[12] passed\b", tested.stdout), tested.stdout
     checked = invoke("check")
     assert (checked.exit_code, checked.stdout) == (0, "1 agent(s), no problem found\n")
 
