@@ -19,7 +19,7 @@ import sys
 import textwrap
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from click.testing import Result
 
+    from agentops.model.money import Budget, BudgetEntry
     from agentops.model.outcome import Outcome
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Waits",
     "add_http_agent",
     "agent_source",
+    "budget_of",
     "cron_env",
     "crontab_now",
     "dead_commit",
@@ -60,6 +62,7 @@ __all__ = [
     "one_line",
     "remember",
     "said_one_line",
+    "spend",
     "stored_notes",
     "write_journal",
 ]
@@ -458,3 +461,20 @@ def stored_notes(project, name="memo") -> list[str]:
 
 def crontab_now() -> str:
     return subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout
+
+
+# -- money -----------------------------------------------------------------------------------
+
+
+def spend(minutes_ago: float, usd: float, now: datetime = T0) -> BudgetEntry:
+    """A spend that many minutes before ``now`` (negative: after it)."""
+    from agentops.model.money import BudgetEntry  # noqa: PLC0415
+
+    return BudgetEntry(at=now - timedelta(minutes=minutes_ago), run_id="r", usd=usd)
+
+
+def budget_of(*spends: BudgetEntry) -> Budget:
+    """A budget holding ``spends``, as the state file is read back."""
+    from agentops.model.money import Budget  # noqa: PLC0415
+
+    return Budget(spends=list(spends))
