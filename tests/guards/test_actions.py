@@ -206,15 +206,6 @@ def run(params: Params, ctx: Context) -> Result:
 """
 
 
-def test_step_limit_ends_a_runaway_loop(project, clock):
-    """steps_per_run = 3 ends a five-step loop: exit 1, naming where it stopped."""
-    project.add_agent("agent", LOOP, "[limits]\nsteps_per_run = 3\n")
-    outcome = project.run(clock=clock)
-    assert outcome.exit_code == 1
-    assert "more than steps_per_run 3 steps (at step 3)" in outcome.message
-    assert project.run(clock=clock, overrides={"steps": "3"}).exit_code == 0
-
-
 def test_hourly_budget_holds_across_runs_and_slides(project, clock):
     """cost_usd_per_hour = 1: spends stop at the cap; runs skip until the refused spend fits."""
     project.add_agent("agent", LOOP, "[limits]\ncost_usd_per_hour = 1.0\n")
