@@ -52,6 +52,7 @@ from suite import (  # re-exported: tests import these from conftest too
     remember,
 )
 from system import ensure_tool
+from webhookserver import Webhook
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -213,6 +214,26 @@ def fault_server() -> Iterator[FaultServer]:
     """A server on loopback answering each path with the replies a test scripts (faultserver.py)."""
     with FaultServer() as server:
         yield server
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A webhook on loopback recording what it is sent (webhookserver.py), stopped after."""
+    server = Webhook()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def ping() -> Iterator[Webhook]:
+    """A Healthchecks-style checks service on loopback: a second webhook server."""
+    server = Webhook()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")

@@ -31,10 +31,11 @@ from agentops.notify.channels.webhook import WebhookChannel
 from agentops.project.config import Notify
 from agentops.testing import FakeClock
 from leakscan import FAKE_SECRETS
-from webhookserver import Webhook
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from webhookserver import Webhook
 
 
 AGENT = """
@@ -95,16 +96,6 @@ def recorder() -> Iterator[Recorder]:
         yield channel
     finally:
         unregister("recorder")
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    """A webhook on loopback, stopped at the end of the test."""
-    server = Webhook()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def configure(project, webhook: Webhook, cooldown: str = "1h") -> None:

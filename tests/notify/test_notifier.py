@@ -13,17 +13,13 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from leakscan import FAKE_SECRETS, scan_bytes
 from suite import T0, FakeClock
 from webhookserver import Webhook
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
 
 AGENT = """
 import os
@@ -59,16 +55,6 @@ def apply(result: Result, ctx: Context) -> None:
 
 RETURNS_WITHIN_S = 60.0
 """A generous bound for "it did not hang": the short timeouts are 5 s, the machine is busy."""
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    """A webhook on loopback, stopped at the end of the test."""
-    server = Webhook()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def configure(project, *webhooks: str, on: list[str] | None = None, cooldown: str = "1h") -> None:
@@ -520,55 +506,6 @@ def test_a_failing_webhook_does_not_hang_the_watchdog(project, invoke, webhook, 
 # -- health --ping -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def ping() -> Iterator[Webhook]:
-    """A Healthchecks-style checks service on loopback."""
-    server = Webhook()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-def test_a_healthy_project_pings_the_url(project, invoke, ping):
-    """Every agent fine: exit 0, nothing printed, one GET of the URL itself."""
-    project.add_agent("agent", AGENT)
-    assert invoke("run", "agent").exit_code == 0
-    result = invoke("health", "--ping", ping.url("/hc/uuid"))
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
-    [request] = ping.received
-    assert (request.method, request.path) == ("GET", "/hc/uuid")
-
-
-def test_an_unhealthy_project_posts_its_lines_to_url_fail(project, invoke, ping):
-    """One agent failing, one fine: exit 1, and URL/fail gets exactly the lines printed."""
-    project.add_agent("fine", AGENT)
-    project.add_agent("sick", AGENT)
-    assert invoke("run", "fine").exit_code == 0
-    assert invoke("run", "sick", "-p", "fail=true").exit_code == 1
-    stale_agent(project, "late")
-    result = invoke("health", "--ping", ping.url("/hc/uuid/"))
-    assert result.exit_code == 1
-    lines = result.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["late", "sick"]
-    [request] = ping.received
-    assert (request.method, request.path) == ("POST", "/hc/uuid/fail")
-    assert request.body.decode().splitlines() == lines
-
-    as_json = invoke("health", "--json", "--ping", ping.url("/hc/uuid"))
-    assert as_json.exit_code == 1
-    assert json.loads(as_json.stdout)["healthy"] is False
-    assert ping.received[-1].body == request.body
-
-
-def test_the_fail_ping_keeps_the_query_of_the_url(project, invoke, ping):
-    """URL?create=1 (Healthchecks' slugs): the failure goes to URL/fail?create=1, not URL."""
-    stale_agent(project)
-    assert invoke("health", "--ping", ping.url("/key/backups?create=1")).exit_code == 1
-    [request] = ping.received
-    assert (request.method, request.path) == ("POST", "/key/backups/fail?create=1")
-
-
 @pytest.mark.parametrize("healthy", [True, False], ids=["healthy", "unhealthy"])
 def test_a_failing_ping_changes_nothing_but_is_said(project, invoke, breakage, healthy):
     """Dead, 500 or hanging checks service: the same exit code and lines; one line on stderr."""
@@ -588,18 +525,6 @@ def test_a_failing_ping_changes_nothing_but_is_said(project, invoke, breakage, h
     assert said.startswith("agentops: health: the heartbeat to 127.0.0.1 failed: ")
     assert "/hc/uuid" not in said  # a check's URL holds its token: only the host is said
     assert ("HTTP 500" if breakage.how == "500" else breakage.error) in said
-
-
-@pytest.mark.parametrize("url", ["http://[::1/hc", "hc-ping.com/uuid"])
-def test_a_malformed_ping_url_is_said_and_changes_nothing(project, invoke, url):
-    """A URL that cannot be sent to: a line on stderr; exit 0 and health's verdict stand."""
-    project.add_agent("agent", AGENT)
-    assert invoke("run", "agent").exit_code == 0
-    result = invoke("health", "--ping", url)
-    assert (result.exit_code, result.stdout) == (0, "")
-    [said] = result.stderr.splitlines()
-    assert said.startswith("agentops: health: the heartbeat to ")
-    assert " failed: " in said
 
 
 KILLED_AGENT = """

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from agentops.ops.status import CONTENT, HEALTHS, ROW_KEYS, agent_status
+from agentops.ops.status import CONTENT, ROW_KEYS, agent_status
 from agentops.project.home import Project as AgentopsProject
 from agentops.store.file import FileStore
 from suite import T0, FakeClock
@@ -187,34 +186,3 @@ def test_staleness_is_judged_in_crons_time_zone_across_dst(project):
 
 
 # -- the commands ---------------------------------------------------------------------------
-
-
-def test_status_json_has_the_documented_keys(project, invoke):
-    """Every row of `status --json` has exactly ROW_KEYS, in order; healths are documented."""
-    project.add_agent("one", FAILS_ON_DEMAND, 'schedule = "@hourly"\n')
-    project.add_agent("two", FAILS_ON_DEMAND)
-    project.run("two", clock=FakeClock(T0), overrides={"fail": True})
-    rows = json.loads(invoke("status", "--json").output)
-    assert [row["agent"] for row in rows] == ["one", "two"]
-    assert all(list(row) == list(ROW_KEYS) for row in rows)
-    assert {row["health"] for row in rows} <= set(HEALTHS)
-    assert rows[1]["last_run"]["status"] == "failed"
-
-
-def test_health_exits_1_with_a_line_per_agent_that_needs_a_human(project, invoke):
-    """One failing agent among fine ones: exit 1, its line only; all fine: exit 0."""
-    project.add_agent("fine", FAILS_ON_DEMAND)
-    project.add_agent("sick", FAILS_ON_DEMAND)
-    clock = FakeClock(datetime.now(UTC))
-    project.run("fine", clock=clock)
-    project.run("sick", clock=clock, overrides={"fail": True})
-    result = invoke("health")
-    assert result.exit_code == 1
-    assert result.output.splitlines() == [
-        "sick: failing: 1 failed run(s): sick: run() raised RuntimeError: the feed is down"
-    ]
-    report = json.loads(invoke("health", "--json").output)
-    assert list(report) == ["healthy", "agents", "problems"]
-    assert report["agents"] == {"fine": "ok", "sick": "failing"}
-    project.run("sick", clock=clock)
-    assert invoke("health").exit_code == 0
