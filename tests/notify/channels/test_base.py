@@ -22,13 +22,9 @@ from agentops._infra.timestamps import iso
 from agentops.notify.channels import (
     ChannelSetup,
     Notification,
-    channels_for,
     register,
-    registered,
     unregister,
 )
-from agentops.notify.channels.webhook import WebhookChannel
-from agentops.project.config import Notify
 from agentops.testing import FakeClock
 from leakscan import FAKE_SECRETS
 
@@ -219,28 +215,6 @@ def test_a_channel_is_handed_redacted_text(project, webhook, recorder):
 
 
 # -- the registry -----------------------------------------------------------------------
-
-
-def test_the_webhook_is_the_channel_built_in():
-    """Only `webhook` is registered out of the box: one channel per URL, in their order."""
-    assert registered() == ["webhook"]
-    urls = ["https://hooks.example.org/a", "https://ntfy.example.org/b"]
-    setup = ChannelSetup(config=Notify(webhooks=urls), log=None)
-    channels = channels_for(setup)
-    assert [type(c) for c in channels] == [WebhookChannel, WebhookChannel]
-    assert [c.url for c in channels] == urls
-    assert repr(channels[0]) == "WebhookChannel('hooks.example.org')"  # the host only
-    assert channels_for(ChannelSetup(config=Notify(), log=None)) == []
-
-
-@pytest.mark.usefixtures("recorder")
-def test_a_name_is_registered_once():
-    """A second `recorder` is refused; unregistering an unknown name is a KeyError."""
-    assert registered() == ["webhook", "recorder"]
-    with pytest.raises(ValueError, match="'recorder' is registered already"):
-        register("recorder", lambda _setup: [])
-    with pytest.raises(KeyError):
-        unregister("carrier-pigeon")
 
 
 def test_notifying_does_not_import_httpx_until_something_is_sent():
