@@ -1,4 +1,4 @@
-"""``--json`` of every read command: exactly its documented keys, in a real process.
+"""``--json`` of every read command: exactly its documented keys.
 
 Each command's keys are a constant beside the code that builds the JSON (a
 stable interface for scripts); the JSON must have exactly those keys, in that
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
@@ -28,7 +27,7 @@ from agentops.ops.memory import KEYS as MEMORY_KEYS
 from agentops.ops.memory import NOTE_KEYS, WORKING_KEYS
 from agentops.ops.report import FIGURE_KEYS, REPORT_KEYS
 from agentops.ops.status import ROW_KEYS
-from suite import AGENTOPS, HELLO, REPO, Project, cron_env, remember
+from suite import HELLO, REPO, Project, invoke_cli
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -82,18 +81,9 @@ def run(params: Params, ctx) -> Result:
 """
 
 
-def agentops(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(AGENTOPS), "--home", str(home), *args],
-        env=cron_env(home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    remember(f"test_cli_json: agentops {' '.join(args)}", result.stdout, result.stderr)
-    return result
+def agentops(home: Path, *args: str):
+    """``agentops ARGS`` on ``home``, in-process."""
+    return invoke_cli(home, *args, where=__name__)
 
 
 @pytest.fixture(scope="module")
@@ -107,13 +97,13 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project.add_agent("sick", SICK)
     project.add_agent("typo", HELLO, "[params]\nnmae = 1\n")
     for name, code in (("hello", 0), ("drafter", 0), ("actor", 0), ("sick", 1)):
-        assert agentops(project.home, "run", name).returncode == code
+        assert agentops(project.home, "run", name).exit_code == code
     return project.home
 
 
 def one_document(home: Path, *args: str, code: int) -> object:
     result = agentops(home, *args)
-    assert result.returncode == code, result.stderr
+    assert result.exit_code == code, result.stderr
     assert result.stderr == ""
     return json.loads(result.stdout)
 
@@ -169,7 +159,7 @@ def test_review_list(home):
 def test_logs(home):
     """logs --json: the log's lines as they are, each starting with FIRST_KEYS."""
     result = agentops(home, "logs", "hello", "--json")
-    assert (result.returncode, result.stderr) == (0, "")
+    assert (result.exit_code, result.stderr) == (0, "")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["event"] for line in lines] == ["run.started", "run.finished"]
     assert all(tuple(line)[: len(FIRST_KEYS)] == FIRST_KEYS for line in lines)
