@@ -9,25 +9,21 @@ import httpx
 import pytest
 
 from agentops.testing import AgentHarness, FakeClock
-from suite import MEMO, T0
+from suite import MEMO, T0, agent_source
 
-FETCHER = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    url: str = "https://api.example.org/count"
-
-class Result(BaseModel):
-    count: int
-    seen: int
-
-def run(params: Params, ctx: Context) -> Result:
+FETCHER = agent_source(
+    """
     count = ctx.http.get(params.url).raise_for_status().json()["count"]
     ctx.state["seen"] = ctx.state.get("seen", 0) + 1
     ctx.log.info("count.read", count=count)
     return Result(count=count, seen=ctx.state["seen"])
-"""
+    """,
+    params='url: str = "https://api.example.org/count"',
+    result="""
+    count: int
+    seen: int
+    """,
+)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
 from faults import FaultyFileSystem
+from suite import agent_source
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -227,18 +228,8 @@ def test_open_read_and_append_refuse_a_link(tmp_path, fs, victim, dangling):
 
 # -- links planted in a home, met by a run ---------------------------------------------------
 
-AGENT = """
-import os, stat
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+AGENT = agent_source(
+    """
     ctx.spend(tokens=1)
     ctx.action("post", ctx.run_id, lambda: "done")
     # The files that exist only while a run does: their modes, seen from inside.
@@ -246,7 +237,10 @@ def run(params: Params, ctx: Context) -> Result:
     ctx.state["modes"] = {n: oct(stat.S_IMODE(p.lstat().st_mode)) for n, p in files.items()}
     ctx.state["runs"] = ctx.state.get("runs", 0) + 1
     return Result(ok=True)
-"""
+    """,
+    result="ok: bool",
+    imports="import os, stat",
+)
 
 REFUSED = {
     "state/pub.json": "cannot read state",

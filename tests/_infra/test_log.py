@@ -7,6 +7,7 @@ import pytest
 
 from agentops._infra.log import RunLogSink, make_logger
 from agentops._infra.redact import REDACTED, Redactor
+from suite import agent_source
 
 ENV_SECRET = "correct-horse-battery-staple"
 
@@ -208,20 +209,14 @@ def test_every_line_of_a_run_given_nan_is_strict_json(project, invoke):
     """agentops run -p ratio=nan: the params, the agent's own lines, the result, all strict JSON."""
     project.add_agent(
         "agent",
-        """
-        from pydantic import BaseModel
-        from agentops import Context
-
-        class Params(BaseModel):
-            ratio: float = 1.0
-
-        class Result(BaseModel):
-            ratio: str
-
-        def run(params: Params, ctx: Context) -> Result:
+        agent_source(
+            """
             ctx.log.info("ratio.seen", ratio=params.ratio, scaled=params.ratio * 2)
             return Result(ratio=str(params.ratio))
-        """,
+            """,
+            params="ratio: float = 1.0",
+            result="ratio: str",
+        ),
     )
     result = invoke("run", "agent", "-p", "ratio=nan")
     assert result.exit_code == 0, result.output
@@ -323,21 +318,14 @@ def test_a_run_never_imports_structlog(project, run_agentops):
     """structlog costs a third of a run's start-up: a run (not on a terminal) never imports it."""
     project.add_agent(
         "probe",
-        """
-        import sys
-        from pydantic import BaseModel
-        from agentops import Context
-
-        class Params(BaseModel):
-            pass
-
-        class Result(BaseModel):
-            structlog: bool
-
-        def run(params: Params, ctx: Context) -> Result:
+        agent_source(
+            """
             ctx.log.info("probe.logged", n=1)
             return Result(structlog="structlog" in sys.modules)
-        """,
+            """,
+            result="structlog: bool",
+            imports="import sys",
+        ),
     )
     assert run_agentops("run", "probe").returncode == 0
     assert project.events("probe")[-1]["result"] == {"structlog": False}

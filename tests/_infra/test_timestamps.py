@@ -26,6 +26,7 @@ from agentops._infra.timestamps import (
 )
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
+from suite import agent_source
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=1))
@@ -89,20 +90,8 @@ def test_a_stored_timestamp_without_a_zone_is_read_as_utc():
 
 # -- every window after the clock is stepped back ----------------------------------------
 
-AGENT = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    usd: float = 0.0
-    key: str = ""
-    requests: int = 0
-    fail: bool = False
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+AGENT = agent_source(
+    """
     if params.fail:
         raise RuntimeError("the feed is down")
     if params.usd:
@@ -112,7 +101,15 @@ def run(params: Params, ctx: Context) -> Result:
     for _ in range(params.requests):
         ctx.http.get("http://feed.test/")
     return Result(ok=True)
-"""
+    """,
+    params="""
+    usd: float = 0.0
+    key: str = ""
+    requests: int = 0
+    fail: bool = False
+    """,
+    result="ok: bool",
+)
 
 
 @pytest.mark.parametrize(

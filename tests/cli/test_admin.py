@@ -20,6 +20,7 @@ from suite import (
     AGENTOPS,
     DEAD_BEGIN,
     RECONCILED,
+    agent_source,
     cron_env,
     dead_commit,
     dead_intent,
@@ -28,24 +29,18 @@ from suite import (
     write_journal,
 )
 
-GUARDED = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    fail: bool = False
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+GUARDED = agent_source(
+    """
     ctx.state["runs"] = ctx.state.get("runs", 0) + 1
     ctx.spend(usd=0.01, tokens=10)
     ctx.action("publish", key=ctx.run_id, do=lambda: "sent")
     if params.fail:
         raise RuntimeError("the feed is down")
     return Result(ok=True)
-"""
+    """,
+    params="fail: bool = False",
+    result="ok: bool",
+)
 
 GUARDED_TOML = """
 [limits]
@@ -60,25 +55,18 @@ failures = 1
 cooldown = "1h"
 """
 
-BLOCKING = """
-import time
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    runs: int
-
-def run(params: Params, ctx: Context) -> Result:
+BLOCKING = agent_source(
+    """
     (ctx.home / "started").write_text("")
     deadline = time.monotonic() + 100
     while not (ctx.home / "go").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     ctx.state["runs"] = ctx.state.get("runs", 0) + 1
     return Result(runs=ctx.state["runs"])
-"""
+    """,
+    result="runs: int",
+    imports="import time",
+)
 
 GUARDS = ("circuit", "budget", "rate_limits")
 """The parts of the state ``agentops reset`` may clear."""

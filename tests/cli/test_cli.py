@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from agentops import __version__
 from agentops.cli import main
 from agentops.cli._common import command_tree
-from suite import REPO, cron_env, said_one_line
+from suite import REPO, agent_source, cron_env, said_one_line
 
 COMMANDS = dict(command_tree(main))
 
@@ -100,19 +100,11 @@ def test_internal_errors_are_redacted_too(project, run_agentops):
     """Even the one line of an unexpected error hides secrets from the environment."""
     project.add_agent(
         "agent",
-        """
-        import os
-        from pydantic import BaseModel
-
-        class Params(BaseModel):
-            pass
-
-        class Result(BaseModel):
-            ok: bool
-
-        def run(params: Params, ctx) -> Result:
-            raise RuntimeError("token " + os.environ["GITHUB_TOKEN"])
-        """,
+        agent_source(
+            'raise RuntimeError("token " + os.environ["GITHUB_TOKEN"])',
+            result="ok: bool",
+            imports="import os",
+        ),
     )
     token = "ghp_" + "a1" * 18
     result = run_agentops("run", "agent", env=cron_env(project.home, GITHUB_TOKEN=token))

@@ -27,7 +27,7 @@ from agentops.ops.memory import KEYS as MEMORY_KEYS
 from agentops.ops.memory import NOTE_KEYS, WORKING_KEYS
 from agentops.ops.report import FIGURE_KEYS, REPORT_KEYS
 from agentops.ops.status import ROW_KEYS
-from suite import HELLO, REPO, Project, invoke_cli
+from suite import HELLO, REPO, Project, agent_source, invoke_cli
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,50 +35,27 @@ if TYPE_CHECKING:
 
     import click
 
-DRAFTER = """
-from pydantic import BaseModel
-from agentops import Context
+DRAFTER = agent_source(
+    "return Result(confidence=0.6)",
+    result="confidence: float",
+    extra="""
+    def apply(result: Result, ctx: Context) -> None:
+        pass
+    """,
+)
 
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    confidence: float
-
-def run(params: Params, ctx: Context) -> Result:
-    return Result(confidence=0.6)
-
-def apply(result: Result, ctx: Context) -> None:
-    pass
-"""
-
-ACTOR = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+ACTOR = agent_source(
+    """
     ctx.action("publish", key="post-1", do=lambda: {"url": "https://example.org/1"})
     return Result(ok=True)
-"""
+    """,
+    result="ok: bool",
+)
 
-SICK = """
-from pydantic import BaseModel
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx) -> Result:
-    raise RuntimeError("the feed is down")
-"""
+SICK = agent_source(
+    'raise RuntimeError("the feed is down")',
+    result="ok: bool",
+)
 
 
 def agentops(home: Path, *args: str):

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import json
 
-DRAFTER = """
-from pydantic import BaseModel
-from agentops import Context
+from suite import agent_source
 
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    confidence: float
-
-def run(params: Params, ctx: Context) -> Result:
-    return Result(confidence=0.6)
-
-def apply(result: Result, ctx: Context) -> None:
-    pass
-"""
+DRAFTER = agent_source(
+    "return Result(confidence=0.6)",
+    result="confidence: float",
+    extra="""
+    def apply(result: Result, ctx: Context) -> None:
+        pass
+    """,
+)
 
 
 def test_review_list_with_an_unreadable_agent_still_lists_the_others(project, invoke):

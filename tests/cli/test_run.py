@@ -32,15 +32,10 @@ def test_failed_run_prints_one_line_naming_the_log(project, invoke):
     """A failure prints one line: what happened and where the log is."""
     project.add_agent(
         "broken",
-        """
-        from pydantic import BaseModel
-        class Params(BaseModel):
-            pass
-        class Result(BaseModel):
-            pass
-        def run(params: Params, ctx) -> Result:
-            raise ValueError("no feed")
-        """,
+        agent_source(
+            'raise ValueError("no feed")',
+            result="",
+        ),
     )
     result = invoke("run", "broken")
     assert result.exit_code == 1
@@ -48,21 +43,17 @@ def test_failed_run_prints_one_line_naming_the_log(project, invoke):
     assert result.output == f"agentops: broken: run() raised ValueError: no feed (log: {log})\n"
 
 
-SPENDER = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    usd: float = 0.0
-    tokens: int = 0
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+SPENDER = agent_source(
+    """
     ctx.spend(usd=params.usd, tokens=params.tokens)
     return Result(ok=True)
-"""
+    """,
+    params="""
+    usd: float = 0.0
+    tokens: int = 0
+    """,
+    result="ok: bool",
+)
 
 
 def test_a_token_spend_larger_than_tokens_per_run_fails_in_one_line(project, invoke):

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from agentops.model.ledger import Entry
+from suite import agent_source
 
 EFFECTS = """
 import os
@@ -185,25 +186,21 @@ def test_action_rate_limit_slides(project, clock):
     assert effects(project) == ["a", "b", "c", "d"]
 
 
-LOOP = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    steps: int = 5
-    usd: float = 0.0
-    tokens: int = 0
-
-class Result(BaseModel):
-    steps: int
-
-def run(params: Params, ctx: Context) -> Result:
+LOOP = agent_source(
+    """
     for i in range(params.steps):
         ctx.step(f"step {i}")
         if params.usd or params.tokens:
             ctx.spend(usd=params.usd, tokens=params.tokens)
     return Result(steps=params.steps)
-"""
+    """,
+    params="""
+    steps: int = 5
+    usd: float = 0.0
+    tokens: int = 0
+    """,
+    result="steps: int",
+)
 
 
 def test_hourly_budget_holds_across_runs_and_slides(project, clock):
@@ -243,24 +240,17 @@ def test_a_swallowed_guard_stop_still_ends_the_run(project, clock):
     """An agent that catches everything around ctx.spend still ends budget_exceeded."""
     project.add_agent(
         "agent",
-        """
-        from pydantic import BaseModel
-        from agentops import Context
-
-        class Params(BaseModel):
-            pass
-
-        class Result(BaseModel):
-            ok: bool
-
-        def run(params: Params, ctx: Context) -> Result:
+        agent_source(
+            """
             for _ in range(3):
                 try:
                     ctx.spend(tokens=60)
                 except BaseException:
                     pass
             return Result(ok=True)
-        """,
+            """,
+            result="ok: bool",
+        ),
         "[limits]\ntokens_per_run = 100\n",
     )
     outcome = project.run(clock=clock)
@@ -282,20 +272,13 @@ def test_requests_per_minute_waits_for_room(project, clock):
     """requests_per_minute = 2: the third request waits until the minute has room."""
     project.add_agent(
         "agent",
-        """
-        from pydantic import BaseModel
-        from agentops import Context
-
-        class Params(BaseModel):
-            pass
-
-        class Result(BaseModel):
-            statuses: list[int]
-
-        def run(params: Params, ctx: Context) -> Result:
+        agent_source(
+            """
             responses = [ctx.http.get("http://feed.test/") for _ in range(3)]
             return Result(statuses=[r.status_code for r in responses])
-        """,
+            """,
+            result="statuses: list[int]",
+        ),
         "[limits]\nrequests_per_minute = 2\n",
     )
     waits = []
@@ -314,20 +297,8 @@ def test_requests_per_minute_waits_for_room(project, clock):
 
 # -- one action asked for by many threads, or by itself ------------------------------
 
-RACING_ACTIONS = """
-import threading
-import time
-from pathlib import Path
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    threads: int = 8
-
-class Result(BaseModel):
-    results: list[str]
-
-def run(params: Params, ctx: Context) -> Result:
+RACING_ACTIONS = agent_source(
+    """
     barrier = threading.Barrier(params.threads)
     done = ctx.home / "done"
 
@@ -350,7 +321,11 @@ def run(params: Params, ctx: Context) -> Result:
     for thread in threads:
         thread.join()
     return Result(results=results)
-"""
+    """,
+    params="threads: int = 8",
+    result="results: list[str]",
+    imports="import threading, time",
+)
 
 
 def test_threads_racing_for_one_action_run_it_once(project, invoke):
@@ -364,20 +339,13 @@ def test_threads_racing_for_one_action_run_it_once(project, invoke):
     assert (names.count("action.committed"), names.count("action.skipped")) == (1, 7)
 
 
-NESTED_ACTION = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    done: bool
-
-def run(params: Params, ctx: Context) -> Result:
+NESTED_ACTION = agent_source(
+    """
     ctx.action("send", "k1", lambda: ctx.action("send", "k1", lambda: "inner"))
     return Result(done=True)
-"""
+    """,
+    result="done: bool",
+)
 
 
 def test_an_action_asked_again_inside_its_own_do_stops_rather_than_waits(project, invoke):
@@ -391,17 +359,8 @@ def test_an_action_asked_again_inside_its_own_do_stops_rather_than_waits(project
 # -- results, names and stops inside do() --------------------------------------------------
 
 
-ACTING = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    mode: str
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+ACTING = agent_source(
+    """
     if params.mode == "spend-inside":
         ctx.action("ask", key="q1", do=lambda: ctx.spend(tokens=500))
     elif params.mode == "bytes":
@@ -413,7 +372,10 @@ def run(params: Params, ctx: Context) -> Result:
     elif params.mode == "int-name":
         ctx.action(7, key=1, do=lambda: (ctx.home / "sevens").open("a").write("7\\n"))
     return Result(ok=True)
-"""
+    """,
+    params="mode: str",
+    result="ok: bool",
+)
 
 
 def test_a_guard_stop_inside_do_means_not_done(project, clock):

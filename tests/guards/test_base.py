@@ -18,6 +18,7 @@ from agentops.guards import policies
 from agentops.guards.base import Policy
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
+from suite import agent_source
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -69,22 +70,15 @@ def one_effect_a_run(monkeypatch):
     return _OneEffectARun
 
 
-POSTER = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    posted: list[str]
-
-def run(params: Params, ctx: Context) -> Result:
+POSTER = agent_source(
+    """
     posted = []
     for key in ("a", "b"):
         ctx.action("post", key=key, do=lambda key=key: posted.append(key))
     return Result(posted=posted)
-"""
+    """,
+    result="posted: list[str]",
+)
 
 
 def test_a_registered_guard_checks_real_runs(project, clock, one_effect_a_run):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from agentops.guards.costs import Window, full_window, windows
 from agentops.model.money import EPSILON_USD, LONGEST_WINDOW_S, Budget, BudgetEntry
 from agentops.project.config import Limits
-from suite import SPENDING_AGENT, T0, FakeClock, budget_of, logged, spend
+from suite import SPENDING_AGENT, T0, FakeClock, agent_source, budget_of, logged, spend
 
 HOURLY = Window("cost_usd_per_hour", 3600.0, 1.0)
 MICROSECOND = timedelta(microseconds=1)
@@ -344,20 +344,14 @@ def test_tokens_per_run_caps_one_run_only(project, invoke):
 # -- spends that are not amounts -----------------------------------------------------------
 
 
-SPENDER = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    usd: float
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+SPENDER = agent_source(
+    """
     ctx.spend(usd=params.usd)
     return Result(ok=True)
-"""
+    """,
+    params="usd: float",
+    result="ok: bool",
+)
 
 
 def test_a_spend_larger_than_the_cap_fails_loudly_and_does_not_block(project, clock):

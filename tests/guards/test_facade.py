@@ -37,7 +37,7 @@ from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.project.config import AgentConfig, Limits, Permissions
 from agentops.store.file import FileJournal
-from suite import AGENTOPS, cron_env
+from suite import AGENTOPS, agent_source, cron_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -484,23 +484,16 @@ def test_an_agent_cannot_swallow_a_refused_action(project, clock):
     """except Exception around a refused ctx.action: the run still fails with the refusal."""
     project.add_agent(
         "agent",
-        """
-        from pydantic import BaseModel
-        from agentops import Context
-
-        class Params(BaseModel):
-            pass
-
-        class Result(BaseModel):
-            ok: bool
-
-        def run(params: Params, ctx: Context) -> Result:
+        agent_source(
+            """
             try:
                 ctx.action("delete", "everything", do=lambda: (ctx.home / "deleted").write_text(""))
             except Exception:
                 pass
             return Result(ok=True)
-        """,
+            """,
+            result="ok: bool",
+        ),
         '[permissions]\nactions = ["publish"]\n',
     )
     outcome = project.run(clock=clock)
@@ -633,26 +626,22 @@ def test_a_host_not_in_permissions_is_refused_before_the_request(make_guards):
     assert denied["reason"] == "evil.example.net is not in [permissions] hosts"
 
 
-MANY = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    start: int = 0
-    spends: int = 0
-    actions: int = 0
-
-class Result(BaseModel):
-    last: int | None
-
-def run(params: Params, ctx: Context) -> Result:
+MANY = agent_source(
+    """
     last = None
     for i in range(params.spends):
         ctx.spend(usd=0.001, tokens=1)
     for i in range(params.start, params.start + params.actions):
         last = ctx.action("publish", str(i), do=lambda i=i: i)
     return Result(last=last)
-"""
+    """,
+    params="""
+    start: int = 0
+    spends: int = 0
+    actions: int = 0
+    """,
+    result="last: int | None",
+)
 
 
 class NoSync(FileSystem):

@@ -14,6 +14,7 @@ import pytest
 
 from agentops.guards.permissions import HostPolicy
 from faultserver import FaultServer, Reply, ok
+from suite import agent_source
 
 PUBLIC = "93.184.216.34"
 
@@ -162,23 +163,17 @@ def test_a_host_is_judged_once_per_run():
 
 # -- ctx.http against a real server ------------------------------------------------------
 
-FETCHER = """
-import httpx
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    url: str
-
-class Result(BaseModel):
-    status: int
-
-def run(params: Params, ctx: Context) -> Result:
+FETCHER = agent_source(
+    """
     try:
         return Result(status=ctx.http.get(params.url).status_code)
     except Exception:  # the refusal is not an Exception: this does not swallow it
         return Result(status=0)
-"""
+    """,
+    params="url: str",
+    result="status: int",
+    imports="import httpx",
+)
 
 
 def test_a_host_not_listed_is_refused_before_any_connection(project, clock):
@@ -224,20 +219,13 @@ def test_a_redirect_to_a_host_not_listed_is_refused_before_it_is_followed(projec
 
 # -- what a run creates is its owner's only ------------------------------------------------
 
-ACTING = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+ACTING = agent_source(
+    """
     ctx.action("publish", ctx.run_id, do=lambda: "done")
     return Result(ok=True)
-"""
+    """,
+    result="ok: bool",
+)
 
 
 @pytest.fixture

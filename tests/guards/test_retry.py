@@ -15,7 +15,7 @@ from agentops.guards.failure import Failure
 from agentops.guards.retry import call_with_retries, wait_s
 from agentops.project.config import Retry
 from faultserver import error, garbage, http_date, ok, slow, too_many
-from suite import Waits, add_http_agent, logged, one_line
+from suite import Waits, add_http_agent, agent_source, logged, one_line
 
 THREE = Retry(attempts=3, initial=1, max=60)
 PLAIN = Failure("timeout", "TimeoutError: slow", transient=True)
@@ -446,23 +446,17 @@ def test_a_negative_retry_after_is_not_a_crash(project, clock):
     """TransientError(retry_after_s=-5) is retried at once, not an internal error."""
     project.add_agent(
         "agent",
-        """
-        from pydantic import BaseModel
-        from agentops.errors import TransientError
-
-        class Params(BaseModel):
-            pass
-
-        class Result(BaseModel):
-            ok: bool
-
-        def run(params: Params, ctx) -> Result:
+        agent_source(
+            """
             tries = ctx.home / "tries"
             tries.write_text(tries.read_text() + "x" if tries.exists() else "x")
             if len(tries.read_text()) < 2:
                 raise TransientError("busy", retry_after_s=-5)
             return Result(ok=True)
-        """,
+            """,
+            result="ok: bool",
+            imports="from agentops.errors import TransientError",
+        ),
     )
     slept = []
     outcome = project.run(clock=clock, sleep=slept.append)

@@ -19,7 +19,7 @@ from agentops.memory.run import RunMemory
 from agentops.model.state import AgentState, Remembered
 from agentops.project.config import MemoryConfig
 from leakscan import FAKE_SECRETS, scan_tree
-from suite import MEMO, T0, memory_path, stored_notes
+from suite import MEMO, T0, agent_source, memory_path, stored_notes
 
 
 def run_memory(tmp_path, clock, **kwargs) -> RunMemory:
@@ -136,19 +136,8 @@ def test_a_state_file_without_memory_loads_and_a_bad_entry_is_refused():
 
 # -- the run's transaction ---------------------------------------------------------------
 
-FLAKY = """
-from pydantic import BaseModel
-from agentops import Context, TransientError
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    attempt: int
-    before: object
-    found: list[str]
-
-def run(params: Params, ctx: Context) -> Result:
+FLAKY = agent_source(
+    """
     marker = ctx.home / "attempts"
     attempt = int(marker.read_text()) + 1 if marker.exists() else 1
     marker.write_text(str(attempt))
@@ -159,7 +148,14 @@ def run(params: Params, ctx: Context) -> Result:
     if attempt == 1:
         raise TransientError("try again")
     return Result(attempt=attempt, before=before, found=found)
-"""
+    """,
+    result="""
+    attempt: int
+    before: object
+    found: list[str]
+    """,
+    imports="from agentops import Context, TransientError",
+)
 
 
 def test_a_retry_attempt_starts_from_the_memory_the_run_loaded(project, clock):
@@ -401,24 +397,19 @@ def test_working_memory_alone_never_imports_sqlite(project, run_agentops):
     """A run that only remembers and recalls pays nothing for SQLite (cron pays every import)."""
     project.add_agent(
         "lean",
-        """
-        import sys
-        from pydantic import BaseModel
-        from agentops import Context
-
-        class Params(BaseModel):
-            pass
-
-        class Result(BaseModel):
-            sqlite: bool
-            n: int
-
-        def run(params: Params, ctx: Context) -> Result:
+        agent_source(
+            """
             n = (ctx.memory.recall("n") or 0) + 1
             ctx.memory.remember("n", n, ttl="1h")
             ctx.memory.note("a note") if n > 1 else None
             return Result(sqlite="sqlite3" in sys.modules, n=n)
-        """,
+            """,
+            result="""
+            sqlite: bool
+            n: int
+            """,
+            imports="import sys",
+        ),
     )
     assert run_agentops("run", "lean").returncode == 0
     assert run_agentops("run", "lean").returncode == 0  # notes, but never searched

@@ -18,25 +18,11 @@ from typing import Any
 import pytest
 
 from leakscan import FAKE_SECRETS, scan_bytes
-from suite import T0, FakeClock
+from suite import T0, FakeClock, agent_source
 from webhookserver import Webhook
 
-AGENT = """
-import os
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    fail: bool = False
-    why: str = "the feed is down"
-    secret: bool = False
-    tokens: int = 0
-    confidence: float | None = None
-
-class Result(BaseModel):
-    confidence: float | None = None
-
-def run(params: Params, ctx: Context) -> Result:
+AGENT = agent_source(
+    """
     for _ in range(2):
         if params.tokens:
             ctx.spend(tokens=params.tokens)
@@ -48,10 +34,21 @@ def run(params: Params, ctx: Context) -> Result:
     if params.fail:
         raise RuntimeError(params.why)
     return Result(confidence=params.confidence)
-
-def apply(result: Result, ctx: Context) -> None:
-    pass
-"""
+    """,
+    params="""
+    fail: bool = False
+    why: str = "the feed is down"
+    secret: bool = False
+    tokens: int = 0
+    confidence: float | None = None
+    """,
+    result="confidence: float | None = None",
+    imports="import os",
+    extra="""
+    def apply(result: Result, ctx: Context) -> None:
+        pass
+    """,
+)
 
 RETURNS_WITHIN_S = 60.0
 """A generous bound for "it did not hang": the short timeouts are 5 s, the machine is busy."""
@@ -527,23 +524,17 @@ def test_a_failing_ping_changes_nothing_but_is_said(project, invoke, breakage, h
     assert ("HTTP 500" if breakage.how == "500" else breakage.error) in said
 
 
-KILLED_AGENT = """
-import os, signal
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    die: bool = False
-
-class Result(BaseModel):
-    pass
-
-def run(params: Params, ctx: Context) -> Result:
+KILLED_AGENT = agent_source(
+    """
     ctx.action("publish", key="item-1", do=lambda: "sent")
     if params.die:
         os.kill(os.getpid(), signal.SIGKILL)
     return Result()
-"""
+    """,
+    params="die: bool = False",
+    result="",
+    imports="import os, signal",
+)
 
 
 def test_a_run_killed_mid_run_is_told_by_the_next_which_then_recovers(

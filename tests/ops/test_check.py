@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from suite import agent_source
+
 BROKEN_IMPORT = """
 from pydantic import BaseModel
 
@@ -19,36 +21,25 @@ def run(params: Params, ctx) -> Result:
     return Result(ok=True)
 """
 
-WRONG_HOOK = """
-from pydantic import BaseModel
+WRONG_HOOK = agent_source(
+    "return Result(ok=True)",
+    params="limit: int = 3",
+    result="ok: bool",
+    extra="""
+    def validate(result):
+        pass
+    """,
+)
 
-class Params(BaseModel):
-    limit: int = 3
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx) -> Result:
-    return Result(ok=True)
-
-def validate(result):
-    pass
-"""
-
-RUNS_SOMETHING = """
-from pathlib import Path
-from pydantic import BaseModel
-
-class Params(BaseModel):
-    limit: int = 3
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx) -> Result:
+RUNS_SOMETHING = agent_source(
+    """
     Path(ctx.home, "ran").write_text("yes")
     return Result(ok=True)
-"""
+    """,
+    params="limit: int = 3",
+    result="ok: bool",
+    imports="from pathlib import Path",
+)
 
 
 def test_a_sound_project_passes(project, invoke):

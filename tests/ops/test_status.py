@@ -11,23 +11,17 @@ import pytest
 from agentops.ops.status import CONTENT, ROW_KEYS, agent_status
 from agentops.project.home import Project as AgentopsProject
 from agentops.store.file import FileStore
-from suite import T0, FakeClock
+from suite import T0, FakeClock, agent_source
 
-FAILS_ON_DEMAND = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    fail: bool = False
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+FAILS_ON_DEMAND = agent_source(
+    """
     if params.fail:
         raise RuntimeError("the feed is down")
     return Result(ok=True)
-"""
+    """,
+    params="fail: bool = False",
+    result="ok: bool",
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from suite import AGENTOPS, cron_env, eventually
+from suite import AGENTOPS, agent_source, cron_env, eventually
 
 
 def test_run_under_crons_minimal_environment(project, run_agentops):
@@ -28,15 +28,10 @@ def test_failure_under_cron_prints_exactly_one_line(project, run_agentops):
     """A failing run prints one line to stderr (cron mails it) and nothing to stdout."""
     project.add_agent(
         "boom",
-        """
-        from pydantic import BaseModel
-        class Params(BaseModel):
-            pass
-        class Result(BaseModel):
-            pass
-        def run(params: Params, ctx) -> Result:
-            raise RuntimeError("disk on fire")
-        """,
+        agent_source(
+            'raise RuntimeError("disk on fire")',
+            result="",
+        ),
     )
     result = run_agentops("run", "boom")
     assert result.returncode == 1
@@ -46,26 +41,21 @@ def test_failure_under_cron_prints_exactly_one_line(project, run_agentops):
     ]
 
 
-BLOCKING = """
-import time
-from pathlib import Path
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    pid: int
-
-def run(params: Params, ctx: Context) -> Result:
+BLOCKING = agent_source(
+    """
     import os
     with (ctx.home / "executions").open("a") as f:
         f.write(f"{os.getpid()}\\n")
     while not (ctx.home / "release").exists():
         time.sleep(0.02)
     return Result(pid=os.getpid())
-"""
+    """,
+    result="pid: int",
+    imports="""
+    import time
+    from pathlib import Path
+    """,
+)
 
 
 def test_overlapping_runs_execute_exactly_once(project):
@@ -101,23 +91,16 @@ def test_rate_limit_holds_across_processes(project, run_agentops):
     assert len(state["rate_limits"]["runs"]) == 2
 
 
-BIG_STATE = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    version: int
-
-def run(params: Params, ctx: Context) -> Result:
+BIG_STATE = agent_source(
+    """
     version = ctx.state.get("version", 0) + 1
     ctx.state["version"] = version
     # About 4 MB of state, so saving it takes long enough to be killed midway.
     ctx.state["payload"] = [f"{version}-{i:07d}-" + "x" * 40 for i in range(80_000)]
     return Result(version=version)
-"""
+    """,
+    result="version: int",
+)
 
 
 def test_sigkill_at_random_moments_never_corrupts_state(project):
@@ -193,16 +176,14 @@ def bad_input_cases():
     ]
 
 
-COUNTING = """
-from pydantic import BaseModel
-class Params(BaseModel):
-    count: int = 1
-class Result(BaseModel):
-    count: int
-def run(params: Params, ctx) -> Result:
+COUNTING = agent_source(
+    """
     ctx.state["count"] = params.count
     return Result(count=params.count)
-"""
+    """,
+    params="count: int = 1",
+    result="count: int",
+)
 
 
 @pytest.mark.parametrize(
@@ -298,17 +279,14 @@ def test_a_closed_pipe_ends_a_listing_quietly(project, run_agentops):
     """`agentops ledger X --all | head -1`: no 'internal error' when head stops reading."""
     project.add_agent(
         "many",
-        """
-        from pydantic import BaseModel
-        class Params(BaseModel):
-            pass
-        class Result(BaseModel):
-            ok: bool
-        def run(params: Params, ctx) -> Result:
+        agent_source(
+            """
             for i in range(3000):
                 ctx.action("note", key=str(i), do=lambda: None)
             return Result(ok=True)
-        """,
+            """,
+            result="ok: bool",
+        ),
     )
     assert run_agentops("run", "many").returncode == 0
     shell = f"{AGENTOPS} --home {project.home} ledger many --all | head -1"

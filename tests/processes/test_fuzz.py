@@ -54,7 +54,7 @@ from agentops.project.home import Project
 from agentops.run.runner import run_agent
 from agentops.store.file import FileStore
 from faults import FaultyFileSystem
-from suite import AGENTOPS, HELLO, FakeClock, cron_env
+from suite import AGENTOPS, HELLO, FakeClock, agent_source, cron_env
 
 SCALE = int(os.environ.get("AGENTOPS_FUZZ_SCALE", "1"))
 """Multiplies every example count: ``AGENTOPS_FUZZ_SCALE=40`` for a long hunt."""
@@ -525,24 +525,21 @@ def test_params_nested_past_serialization_are_refused(depth):
 
 # -- -p KEY=VALUE and --params-json ----------------------------------------------------
 
-TYPED = """
-from pydantic import BaseModel
-
-class Params(BaseModel):
+TYPED = agent_source(
+    """
+    ctx.state["params"] = params.model_dump(mode="json")
+    return Result(ok=True)
+    """,
+    params="""
     f: float = 0.0
     i: int = 0
     s: str = ""
     b: bool = False
     d: dict = {}
     l: list = []
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx) -> Result:
-    ctx.state["params"] = params.model_dump(mode="json")
-    return Result(ok=True)
-"""
+    """,
+    result="ok: bool",
+)
 
 FIELDS = ["f", "i", "s", "b", "d", "l"]
 

@@ -18,7 +18,15 @@ import pytest
 
 from agentops.model.ledger import Entry
 from faultserver import ok, too_many
-from suite import AGENTOPS, SPENDING_AGENT, add_http_agent, cron_env, eventually, logged
+from suite import (
+    AGENTOPS,
+    SPENDING_AGENT,
+    add_http_agent,
+    agent_source,
+    cron_env,
+    eventually,
+    logged,
+)
 
 
 def start(project, *args: str) -> subprocess.Popen[bytes]:
@@ -180,30 +188,26 @@ def test_racing_runs_never_spend_past_the_cap(project):
 
 # -- threads that outlive a run -------------------------------------------------------
 
-LEFT_RUNNING = """
-import threading
-import time
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    started: bool
-
-def run(params: Params, ctx: Context) -> Result:
+LEFT_RUNNING = agent_source(
+    """
     def keep_going() -> None:
         i = 0
         while True:
             ctx.spend(usd=0.0001, tokens=1)
             ctx.action("note", f"k{i}", lambda: i)
             i += 1
-
+    """,
+    result="started: bool",
+    imports="""
+    import threading
+    import time
+    """,
+    extra="""
     threading.Thread(target=keep_going, daemon=True).start()
     time.sleep(0.05)
     return Result(started=True)
-"""
+    """,
+)
 
 
 def test_a_thread_left_acting_after_the_run_cannot_spoil_the_next_runs(project, run_agentops):

@@ -10,28 +10,23 @@ from agentops.model.ledger import Entry
 from agentops.ops import admin
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import approve_held
-from suite import logged, one_line
+from suite import agent_source, logged, one_line
 
-FALLBACK = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    fallback_fails: bool = False
-
-class Result(BaseModel):
-    answer: str
-
-def run(params: Params, ctx: Context) -> Result:
+FALLBACK = agent_source(
+    """
     ctx.state["from_run"] = True
     raise RuntimeError("the model is down")
-
-def fallback(params: Params, ctx: Context, error: Exception) -> Result:
-    if params.fallback_fails:
-        raise ValueError("no cached answer either")
-    ctx.state["from_fallback"] = True
-    return Result(answer=f"cached (because {error})")
-"""
+    """,
+    params="fallback_fails: bool = False",
+    result="answer: str",
+    extra="""
+    def fallback(params: Params, ctx: Context, error: Exception) -> Result:
+        if params.fallback_fails:
+            raise ValueError("no cached answer either")
+        ctx.state["from_fallback"] = True
+        return Result(answer=f"cached (because {error})")
+    """,
+)
 
 
 def test_fallback_result_is_used_and_marked_degraded(project, clock):
@@ -59,28 +54,25 @@ def test_failing_fallback_fails_the_run_naming_both_errors(project, clock):
     assert "no cached answer either" in outcome.message
 
 
-DRAFTER = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    confidence: float | None = None
-
-class Result(BaseModel):
-    reply: str
-    confidence: float | None
-
-def run(params: Params, ctx: Context) -> Result:
+DRAFTER = agent_source(
+    """
     ctx.state["drafts"] = ctx.state.get("drafts", 0) + 1
     return Result(reply="Thanks, refund approved.", confidence=params.confidence)
-
-def apply(result: Result, ctx: Context) -> None:
-    ctx.action(
-        "send",
-        key=ctx.run_id,
-        do=lambda: (ctx.home / "sent").open("a").write(result.reply + "\\n"),
-    )
-"""
+    """,
+    params="confidence: float | None = None",
+    result="""
+    reply: str
+    confidence: float | None
+    """,
+    extra="""
+    def apply(result: Result, ctx: Context) -> None:
+        ctx.action(
+            "send",
+            key=ctx.run_id,
+            do=lambda: (ctx.home / "sent").open("a").write(result.reply + "\\n"),
+        )
+    """,
+)
 
 
 def sent(project):
@@ -256,27 +248,22 @@ def test_rejected_output_undoes_actions_newest_first(project, invoke):
 # -- confidences that are not numbers, apply() and its absence -----------------------------
 
 
-LOOSE_DRAFTER = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    confidence: str | None = None
-
-class Result(BaseModel):
-    confidence: float | str | None
-
-def run(params: Params, ctx: Context) -> Result:
+LOOSE_DRAFTER = agent_source(
+    """
     ctx.state["drafted"] = True
     try:
         confidence = float(params.confidence)
     except (TypeError, ValueError):
         confidence = params.confidence  # "high": not a number at all
     return Result(confidence=confidence)
-
-def apply(result: Result, ctx: Context) -> None:
-    ctx.state["applied"] = ctx.state.get("applied", 0) + 1
-"""
+    """,
+    params="confidence: str | None = None",
+    result="confidence: float | str | None",
+    extra="""
+    def apply(result: Result, ctx: Context) -> None:
+        ctx.state["applied"] = ctx.state.get("applied", 0) + 1
+    """,
+)
 
 
 @pytest.mark.parametrize("confidence", ["nan", "1.5", "-0.1", "high"])

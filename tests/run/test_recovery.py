@@ -33,6 +33,7 @@ from suite import (
     DEAD_BEGIN,
     RECONCILED,
     REPO,
+    agent_source,
     cron_env,
     dead_commit,
     dead_intent,
@@ -243,19 +244,10 @@ def test_timeouts_in_a_row_open_the_circuit(recover):
 
 # -- through a run -----------------------------------------------------------------------
 
-QUICK = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
-    return Result(ok=True)
-"""
+QUICK = agent_source(
+    "return Result(ok=True)",
+    result="ok: bool",
+)
 
 
 def write_marker(project, *, run_id: str = DEAD, started: datetime, words: str = STACK) -> None:
@@ -314,21 +306,14 @@ def test_a_circuit_opened_by_a_recovered_timeout_is_announced_once(project, cloc
     assert project.run(clock=clock).quiet, "the skips that follow stay quiet"
 
 
-SLEEPER = """
-import time
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+SLEEPER = agent_source(
+    """
     time.sleep(30)
     return Result(ok=True)
-"""
+    """,
+    result="ok: bool",
+    imports="import time",
+)
 
 
 def test_a_run_killed_midway_still_counts_for_the_rate_limit(project):
@@ -413,16 +398,13 @@ def test_settle_command_is_quoted_for_the_shell(project, invoke):
     """A key with spaces or shell characters is quoted in the line that says how to settle it."""
     project.add_agent(
         "agent",
-        """
-        from pydantic import BaseModel
-        class Params(BaseModel):
-            pass
-        class Result(BaseModel):
-            ok: bool
-        def run(params: Params, ctx) -> Result:
+        agent_source(
+            """
             ctx.action("post", key="post 1; rm -rf ~", do=lambda: None)
             return Result(ok=True)
-        """,
+            """,
+            result="ok: bool",
+        ),
     )
     write_journal(project, "agent", DEAD_BEGIN, dead_intent("post 1; rm -rf ~", "post"))
     result = invoke("run", "agent")

@@ -13,6 +13,7 @@ from agentops._infra.fs import FILE_MODE, FileSystem
 from agentops.errors import UnknownAgent
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
+from suite import agent_source
 
 COUNTER = """
 from pydantic import BaseModel, Field
@@ -84,29 +85,24 @@ def test_params_from_toml_are_validated_too(project, clock):
     assert project.run(clock=clock).exit_code == 65
 
 
-ROLLBACK = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    verdict: str = "ok"
-
-class Result(BaseModel):
-    count: int
-
-def run(params: Params, ctx: Context) -> Result:
+ROLLBACK = agent_source(
+    """
     ctx.state["touched"] = True
     if params.verdict == "not-a-model":
         return {"count": "many"}
     return Result(count=3)
+    """,
+    params='verdict: str = "ok"',
+    result="count: int",
+    extra="""
+    def validate(result: Result, ctx: Context) -> None:
+        if ctx.state.get("touched") and (ctx.home / "reject").exists():
+            raise ValueError("count looks wrong")
 
-def validate(result: Result, ctx: Context) -> None:
-    if ctx.state.get("touched") and (ctx.home / "reject").exists():
-        raise ValueError("count looks wrong")
-
-def rollback(result, ctx: Context) -> None:
-    (ctx.home / "rolled-back").write_text(repr(result))
-"""
+    def rollback(result, ctx: Context) -> None:
+        (ctx.home / "rolled-back").write_text(repr(result))
+    """,
+)
 
 
 def test_validate_rejection_calls_rollback_and_keeps_old_data(project, clock):
@@ -140,20 +136,13 @@ def test_output_failing_the_result_model_is_rejected(project, clock):
     assert (project.home / "rolled-back").read_text() == "{'count': 'many'}"
 
 
-FAILING = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+FAILING = agent_source(
+    """
     ctx.state["half-done"] = True
     raise RuntimeError("the feed is down")
-"""
+    """,
+    result="ok: bool",
+)
 
 
 def test_failure_exits_1_records_error_and_traceback(project, clock):
@@ -172,18 +161,8 @@ def test_failure_exits_1_records_error_and_traceback(project, clock):
     assert 'raise RuntimeError("the feed is down")' in failed["exception"]
 
 
-SLOW = """
-import time
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    mode: str = "sleep"
-
-class Result(BaseModel):
-    ok: bool
-
-def run(params: Params, ctx: Context) -> Result:
+SLOW = agent_source(
+    """
     if params.mode == "sleep":
         time.sleep(600)
     elif params.mode == "swallow":
@@ -204,7 +183,11 @@ def run(params: Params, ctx: Context) -> Result:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(600)
     return Result(ok=True)
-"""
+    """,
+    params='mode: str = "sleep"',
+    result="ok: bool",
+    imports="import time",
+)
 
 
 @pytest.mark.parametrize("mode", ["sleep", "swallow", "stubborn"])
@@ -322,23 +305,16 @@ def test_secrets_never_reach_state_or_log(project, clock):
     """An API key from the environment is redacted in ctx.state and in the log."""
     project.add_agent(
         "agent",
-        """
-        import os
-        from pydantic import BaseModel
-        from agentops import Context
-
-        class Params(BaseModel):
-            pass
-
-        class Result(BaseModel):
-            echoed: str
-
-        def run(params: Params, ctx: Context) -> Result:
+        agent_source(
+            """
             key = os.environ["SERVICE_API_KEY"]
             ctx.state["leak"] = f"key={key}"
             ctx.log.info("agent.leaking", value=key, password="hunter22")
             return Result(echoed=key)
-        """,
+            """,
+            result="echoed: str",
+            imports="import os",
+        ),
     )
     secret = "s3cr3t-value-123"
     with pytest.MonkeyPatch.context() as patch:
@@ -494,18 +470,10 @@ def test_a_result_that_is_not_json_is_rejected(project, clock):
     """A Result holding bytes that are not text cannot be logged or held: rejected."""
     project.add_agent(
         "agent",
-        """
-        from pydantic import BaseModel
-
-        class Params(BaseModel):
-            pass
-
-        class Result(BaseModel):
-            payload: bytes
-
-        def run(params: Params, ctx) -> Result:
-            return Result(payload=b"\\xff\\xfe")
-        """,
+        agent_source(
+            'return Result(payload=b"\\xff\\xfe")',
+            result="payload: bytes",
+        ),
     )
     outcome = project.run(clock=clock)
     assert outcome.exit_code == 65
@@ -513,24 +481,20 @@ def test_a_result_that_is_not_json_is_rejected(project, clock):
     assert project.state("agent")["last_run"]["status"] == "rejected"
 
 
-NUMBERS = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    value: float = 1.0
-    where: str = "result"
-
-class Result(BaseModel):
-    value: float
-
-def run(params: Params, ctx: Context) -> Result:
+NUMBERS = agent_source(
+    """
     ctx.state["runs"] = ctx.state.get("runs", 0) + 1
     if params.where == "state":
         ctx.state["value"] = {"nested": [params.value]}
         return Result(value=1.0)
     return Result(value=params.value)
-"""
+    """,
+    params="""
+    value: float = 1.0
+    where: str = "result"
+    """,
+    result="value: float",
+)
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
@@ -624,18 +588,8 @@ def test_a_full_disk_when_the_journal_is_created_is_exit_74_in_one_line(project,
     assert project.events("agent")[-1]["event"] == "run.aborted"
 
 
-FLAKY = """
-from pydantic import BaseModel
-from agentops import Context
-from agentops.errors import TransientError
-
-class Params(BaseModel):
-    steps: int = 3
-
-class Result(BaseModel):
-    attempts: int
-
-def run(params: Params, ctx: Context) -> Result:
+FLAKY = agent_source(
+    """
     marker = ctx.home / "attempts"
     tried = int(marker.read_text()) + 1 if marker.exists() else 1
     marker.write_text(str(tried))
@@ -644,7 +598,11 @@ def run(params: Params, ctx: Context) -> Result:
     if tried == 1:
         raise TransientError("the feed is busy")
     return Result(attempts=tried)
-"""
+    """,
+    params="steps: int = 3",
+    result="attempts: int",
+    imports="from agentops.errors import TransientError",
+)
 
 
 def test_a_retry_waits_as_long_as_initial_says_in_milliseconds(project, clock):
@@ -669,22 +627,15 @@ def test_a_retried_run_gets_a_fresh_step_budget(project, clock):
     assert "more than steps_per_run 3 steps (at fetch)" in too_many.message
 
 
-HOLDER = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    confidence: float = 0.6
-
-class Result(BaseModel):
-    confidence: float
-
-def run(params: Params, ctx: Context) -> Result:
-    return Result(confidence=params.confidence)
-
-def apply(result: Result, ctx: Context) -> None:
-    raise AssertionError("held results are not applied")
-"""
+HOLDER = agent_source(
+    "return Result(confidence=params.confidence)",
+    params="confidence: float = 0.6",
+    result="confidence: float",
+    extra="""
+    def apply(result: Result, ctx: Context) -> None:
+        raise AssertionError("held results are not applied")
+    """,
+)
 
 
 def test_the_review_queue_is_bounded_oldest_held_first_escalated_kept(project, clock, monkeypatch):

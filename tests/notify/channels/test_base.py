@@ -27,6 +27,7 @@ from agentops.notify.channels import (
 )
 from agentops.testing import FakeClock
 from leakscan import FAKE_SECRETS
+from suite import agent_source
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,25 +35,21 @@ if TYPE_CHECKING:
     from webhookserver import Webhook
 
 
-AGENT = """
-import os
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    fail: bool = False
-    secret: bool = False
-
-class Result(BaseModel):
-    pass
-
-def run(params: Params, ctx: Context) -> Result:
+AGENT = agent_source(
+    """
     if params.secret:
         raise RuntimeError("the feed refused " + os.environ["FAKE_SERVICE_API_KEY"])
     if params.fail:
         raise RuntimeError("the feed is down")
     return Result()
-"""
+    """,
+    params="""
+    fail: bool = False
+    secret: bool = False
+    """,
+    result="",
+    imports="import os",
+)
 
 
 class Recorder:
