@@ -196,17 +196,13 @@ LEFT_RUNNING = agent_source(
             ctx.spend(usd=0.0001, tokens=1)
             ctx.action("note", f"k{i}", lambda: i)
             i += 1
-    """,
-    result="started: bool",
-    imports="""
-    import threading
-    import time
-    """,
-    extra="""
+
     threading.Thread(target=keep_going, daemon=True).start()
     time.sleep(0.05)
     return Result(started=True)
     """,
+    result="started: bool",
+    imports="import threading, time",
 )
 
 
