@@ -21,8 +21,8 @@ from agentops.store import STORE_URL_ENV, StoreDescription
 from agentops.store.base import Notices, Pause
 from agentops.store.file import FileStore
 from agentops.store.postgres import PostgresStore
-from conftest import cron_env
 from memstore import registered
+from suite import cron_env
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -211,13 +211,15 @@ def test_recovered_is_not_held_back_by_an_earlier_recovered(project, webhook):
     clock.advance(minutes=5)
     project.run(clock=clock)  # recovered
     clock.advance(minutes=5)
-    project.run(clock=clock, overrides={"fail": True})  # failure again: cooled down, nobody is told
+    project.run(
+        clock=clock, overrides={"fail": True}
+    )  # failure again: a new incident, told at once
     clock.advance(minutes=5)
     opened = project.run(clock=clock, overrides={"fail": True})
     assert opened.circuit == "opened"
     clock.advance(minutes=6)  # past the circuit's cooldown: a trial run, which succeeds
     assert project.run(clock=clock).exit_code == 0
-    assert webhook.kinds() == ["failure", "recovered", "circuit_open", "recovered"]
+    assert webhook.kinds() == ["failure", "recovered", "failure", "circuit_open", "recovered"]
     assert notices(project)["open"] == []
 
 

@@ -26,8 +26,7 @@ from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from agentops.store import STORE_URL_ENV
 from agentops.store.postgres import PostgresStore
-from conftest import AGENTOPS, FakeClock, Project, cron_env, remember
-from suite import SPENDING_AGENT
+from suite import AGENTOPS, SPENDING_AGENT, FakeClock, Project, cron_env, remember
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,8 +16,8 @@ from agentops.project.config import Notify
 
 
 def test_the_webhook_is_the_channel_built_in():
-    """Only `webhook` is registered out of the box: one channel per URL, in their order."""
-    assert registered() == ["webhook"]
+    """`webhook` and `ping` are registered out of the box: one webhook per URL, in their order."""
+    assert registered() == ["webhook", "ping"]
     urls = ["https://hooks.example.org/a", "https://ntfy.example.org/b"]
     setup = ChannelSetup(config=Notify(webhooks=urls), log=None)
     channels = channels_for(setup)
@@ -31,11 +31,11 @@ def test_a_name_is_registered_once():
     """A second channel of a name is refused; unregistering an unknown name is a KeyError."""
     register("recorder", lambda _setup: [])
     try:
-        assert registered() == ["webhook", "recorder"]
+        assert registered() == ["webhook", "ping", "recorder"]
         with pytest.raises(ValueError, match="'recorder' is registered already"):
             register("recorder", lambda _setup: [])
     finally:
         unregister("recorder")
-    assert registered() == ["webhook"]
+    assert registered() == ["webhook", "ping"]
     with pytest.raises(KeyError):
         unregister("carrier-pigeon")
