@@ -8,6 +8,7 @@ hand-written logs are tests/ops/test_report.py's.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,8 @@ WORKER = agent_source(
 
 
 def tally(project, name: str = "agent", *, since=T0 - timedelta(days=1), until=None):
-    reader = Reader(name, since=since, until=until or T0 + timedelta(days=1), bucket="hour")
+    until = until or T0 + timedelta(days=1)
+    reader = Reader(name, since=since, until=until, bucket="hour", grain="hour")
     return reader.read(read_file(project.log_path(name)))
 
 
@@ -41,7 +43,7 @@ def test_each_invocation_is_counted_once_by_how_it_ended(project, clock):
     assert counted.statuses == {"succeeded": 2, "failed": 1, "skipped": 1}
     assert counted.skip_reasons == {"rate_limit": 1}
     assert sum(counted.errors.values()) == 1
-    assert len(counted.durations) == 3, "only runs that executed have a duration"
+    assert counted.durations.count == 3, "only runs that executed have a duration"
 
 
 def test_money_and_tokens_are_summed_and_dry_runs_counted_apart(project, clock):
@@ -76,15 +78,16 @@ def test_tallies_merge_into_the_projects():
         parse_line(
             '{"ts": "2026-11-22T12:00:00Z", "event": "run.finished", "run_id": "r1",'
             ' "status": "succeeded", "duration_s": 2.0}',
-            path=None,
+            path=Path("a.jsonl"),
             lineno=1,
         )
     ]
-    one = Reader("a", since=T0 - timedelta(hours=1), until=T0, bucket="day").read(lines)
-    two = Reader("b", since=T0 - timedelta(hours=1), until=T0, bucket="day").read(lines)
+    period = {"since": T0 - timedelta(hours=1), "until": T0, "bucket": "day", "grain": "day"}
+    one = Reader("a", **period).read(lines)
+    two = Reader("b", **period).read(lines)
     one.merge(two)
     assert one.statuses == {"succeeded": 2}
-    assert one.durations == [2.0, 2.0]
+    assert one.durations.ordered() == [2.0, 2.0]
 
 
 def test_percentiles_interpolate_as_numpy_does():

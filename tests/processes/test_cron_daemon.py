@@ -5,36 +5,13 @@ Debian's cron is installed where it is missing and started if it is not running.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from agentops.project.crontab import Crontab
 from suite import crontab_now, eventually
-from system import ensure_tool
-
-
-@pytest.fixture
-def cron_daemon():
-    """Debian's cron daemon, started if it is not running (and stopped again if we started it)."""
-    cron = ensure_tool("cron", package="cron")
-    running = subprocess.run(["pgrep", "-x", "cron"], capture_output=True, check=False)
-    if running.returncode == 0:
-        yield
-        return
-    subprocess.run([cron], check=True, timeout=30)  # daemonizes; writes /var/run/crond.pid
-    pid_file = Path("/var/run/crond.pid")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
 
 
 @pytest.mark.usefixtures("cron_daemon")

@@ -24,7 +24,6 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import site
 import subprocess
 import sys
@@ -77,22 +76,6 @@ def run(params: Params, ctx: Context) -> Result:
     ctx.log.info("key.used", key=key)
     return Result(runs=ctx.state["runs"])
 """
-
-
-@pytest.fixture
-def cron_daemon():
-    """Debian's cron daemon, started if it is not running (and stopped again if we started it)."""
-    cron = ensure_tool("cron", package="cron")
-    if subprocess.run(["pgrep", "-x", "cron"], capture_output=True, check=False).returncode == 0:
-        yield
-        return
-    subprocess.run([cron], check=True, timeout=30)  # daemonizes; writes /var/run/crond.pid
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(Path("/var/run/crond.pid").read_text().split()[0])
-            os.kill(pid, signal.SIGTERM)
 
 
 @pytest.fixture
