@@ -103,6 +103,8 @@ class _Scripts:
     served: dict[str, int] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set as the server stops: a slow reply still waiting gives up, so its thread ends."""
 
     def next_reply(self, method: str, path: str, query: str = "") -> Reply:
         with self.lock:
@@ -131,8 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _reply(self) -> None:
         path, _, query = self.path.partition("?")
         reply = self.scripts.next_reply(self.command, path, query)
-        if reply.delay_s:
-            time.sleep(reply.delay_s)
+        if reply.delay_s and self.scripts.stopping.wait(reply.delay_s):
+            return
         try:
             self.send_response(reply.status)
             for name, value in reply.headers:
@@ -207,6 +209,7 @@ class FaultServer:
         tb: TracebackType | None,
     ) -> None:
         """Stop serving and free the port."""
+        self._scripts.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
+import threading
 import time
 
 import pytest
 
 from agentops._infra.fs import FILE_MODE, FileSystem
+from agentops._infra.stderr import real_stderr
 from agentops.errors import UnknownAgent
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
@@ -697,6 +700,13 @@ def run(params: Params, ctx: Context) -> Result:
         assert project.run(clock=clock).exit_code == 75, "the straggler still holds the lock"
     finally:
         (project.home / "go").write_text("")
+    # In the caller's process, the run's output capture goes once its threads have ended.
+    for thread in threading.enumerate():
+        if thread.name in {"straggler", "agentops-output-keeper"}:
+            thread.join(timeout=120)  # bounds a hang only
+    assert real_stderr() is sys.stderr
+    sys.stderr.write("after the run\n")
+    assert "after the run" not in project.log_path("agent").read_text()
 
 
 # -- secrets ---------------------------------------------------------------------------
