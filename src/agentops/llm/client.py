@@ -26,6 +26,11 @@ A model that still fails hands over to the next. When every model has
 failed, :class:`~agentops.errors.LLMUnavailable` reaches the agent (and its
 ``fallback()``), and the run does not retry it: that would send every
 earlier prompt again.
+
+:meth:`LLMClient.run` is the tool loop: each of its turns goes down the same
+chain (the conversation kept across a fallback), the calls performed by
+:mod:`._loop`. Its turns are neither cached nor pruned (a call and its
+result are never parted).
 """
 
 from __future__ import annotations
@@ -37,7 +42,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from agentops.errors import LLMUnavailable, PromptTooLarge, ReplyRefused, ReplyRejected
+from agentops.errors import (
+    LLMUnavailable,
+    PromptTooLarge,
+    ReplyRefused,
+    ReplyRejected,
+    ToolFailed,
+)
+from agentops.llm._loop import ToolLoop
 from agentops.llm._prompt import ask_for_json, check_temperature, messages_of, parse_reply, reask
 from agentops.llm._replies import Replies
 from agentops.llm._send import ModelFailed, Sender, Unsupported
@@ -59,7 +71,7 @@ if TYPE_CHECKING:
     from agentops.llm._replies import Paid
     from agentops.llm.cache import ReplyCache
     from agentops.llm.content import UntrustedText
-    from agentops.llm.providers.base import ChatReply, Structured
+    from agentops.llm.providers.base import ChatReply, Structured, ToolSpec
     from agentops.llm.routes import Route
     from agentops.model.state import Metrics
     from agentops.project.config import Llm, Retry
@@ -108,9 +120,12 @@ class LLMClient:
         pii: str,
         cache: ReplyCache | None = None,
         wall_clock: Callable[[], float] = time.time,
+        context: Callable[[], object] = lambda: None,
     ) -> None:
-        """Made by the run on first use of ``ctx.llm``."""
+        """Made by the run on first use of ``ctx.llm``; ``context``: the ``ctx`` tools get."""
         self._config = config
+        self._guards = guards
+        self._context = context
         self._route = route
         self._log = log
         self._redactor = redactor
@@ -163,28 +178,17 @@ class LLMClient:
         ``cache_control``; OpenAI caches on its own).
         """
         messages = messages_of(prompt)
-        if tier is not None and tier not in self._config.tiers:
-            raise ValueError(f"no tier {tier!r} in [llm] tiers")
-        chain = self._config.chain(model, tier)
-        if not chain:
-            raise ValueError("no model to call: set [llm] model in agent.toml or pass model=")
-        limit = self._config.max_tokens if max_tokens is None else max_tokens
-        if not (isinstance(limit, int) and limit >= 1):
-            raise ValueError(f"max_tokens must be a positive int, not {limit!r}")
-        warmth = self._config.temperature if temperature is None else temperature
-        check_temperature(warmth)
-        json_schema = None
-        if schema is not None:
-            json_schema = schema.model_json_schema()
-            messages = ask_for_json(messages, json_schema)
-        ask = _Ask(
-            schema=schema,
-            json_schema=json_schema,
-            max_tokens=limit,
-            temperature=warmth,
-            allow_truncated=bool(allow_truncated),
-            cache_system=bool(cache_system),
+        chain, ask = self._ask(
+            model,
+            tier,
+            schema,
+            max_tokens,
+            temperature,
+            cache_system=cache_system,
+            allow_truncated=allow_truncated,
         )
+        if ask.json_schema is not None:
+            messages = ask_for_json(messages, ask.json_schema)
         failures: list[str] = []
         too_large = 0
         for name in chain:
@@ -198,6 +202,106 @@ class LLMClient:
         if too_large == len(chain):
             raise PromptTooLarge(f"the request does not fit any model: {summary}")
         raise LLMUnavailable(f"every model failed: {summary}")
+
+    def run(
+        self,
+        prompt: str | Sequence[dict[str, Any]],
+        *,
+        tools: Sequence[Callable[..., Any]],
+        schema: type[_S] | None = None,
+        max_steps: int = 8,
+        model: str | None = None,
+        tier: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Any:
+        """Let the model call ``tools`` until it answers: the validated ``schema``, or a Completion.
+
+        ``tools`` are typed functions with docstrings (:mod:`agentops.llm.tools`;
+        ``@agentops.tool`` says which have an effect or need a human's yes), of
+        which only those ``[permissions] tools`` lists are offered. Each model
+        turn is a call like :meth:`complete`'s (budgets, retries, fallbacks)
+        and a step; more than ``max_steps`` turns, or a tool failing the same
+        way twice in a row, ends the run (:class:`~agentops.errors.ToolFailed`).
+        Without ``schema`` the Completion is the last turn's, with the tokens
+        and cost of every turn.
+        """
+        from agentops.llm.tools import Tool  # noqa: PLC0415 - pydantic's create_model, on use
+
+        if not (isinstance(max_steps, int) and max_steps >= 1):
+            raise ValueError(f"max_steps must be a positive int, not {max_steps!r}")
+        declared = [Tool.of(function) for function in tools]
+        allowed = self._guards.permissions.tools if self._guards.permissions else None
+        offered = [t for t in declared if allowed is None or t.name in allowed]
+        self._log.info(
+            "llm.tools_offered",
+            tools=[t.name for t in offered],
+            hidden=[t.name for t in declared if t not in offered],
+        )
+        messages: list[dict[str, Any]] = list(messages_of(prompt))
+        chain, ask = self._ask(model, tier, schema, max_tokens, temperature, cache_system=False)
+        if ask.json_schema is not None:
+            messages = ask_for_json(messages, ask.json_schema)
+        loop = ToolLoop(
+            agent=self._guards.agent,
+            tools=offered,
+            guards=self._guards,
+            log=self._log,
+            redactor=self._redactor,
+            metrics=self._metrics,
+            wrap=lambda text, source: str(self.untrusted(text, source=source)),
+            context=self._context,
+        )
+        specs = tuple(t.spec() for t in offered)
+        spent = [0, 0, 0.0]  # tokens in, out, dollars: of every turn
+        asked = 1
+        for step in range(1, max_steps + 1):
+            self._guards.step("llm.run")
+            route, paid = self._turn(chain, messages, ask, specs)
+            spent[0] += paid.tokens_in
+            spent[1] += paid.tokens_out
+            spent[2] += paid.cost_usd or 0.0
+            reply = paid.reply
+            if reply.refusal is not None:
+                self._refused(route, paid, cached=False)
+            if reply.tool_calls:
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": reply.text or "",
+                        "tool_calls": [
+                            {"id": c.id, "name": c.name, "arguments": c.arguments}
+                            for c in reply.tool_calls
+                        ],
+                    }
+                )
+                messages.extend(loop.answer(call, step) for call in reply.tool_calls)
+                continue
+            try:
+                completion = self._accepted(route, None, paid, ask, cached=False)
+            except _Malformed as exc:
+                self._log.warning("llm.malformed", model=route.name, ask=asked, error=str(exc))
+                if asked > self._config.max_reasks:
+                    raise LLMUnavailable(f"no valid reply in {asked} asks: {exc}") from None
+                asked += 1
+                messages.extend(reask(exc.text, str(exc)))
+                continue
+            if schema is not None:
+                return completion.parsed
+            return replace(
+                completion,
+                tokens_in=int(spent[0]),
+                tokens_out=int(spent[1]),
+                cost_usd=float(spent[2]),
+                cached=False,
+                latency_ms=paid.latency_ms,
+            )
+        return self._guards.stop(
+            ToolFailed(
+                f"{self._guards.agent}: ctx.llm.run had no answer in max_steps {max_steps} turns",
+                agent=self._guards.agent,
+            )
+        )
 
     def untrusted(
         self, text: str, *, source: str, max_chars: int = MAX_UNTRUSTED_CHARS
@@ -230,6 +334,73 @@ class LLMClient:
 
     # -- one model ---------------------------------------------------------------------
 
+    def _ask(
+        self,
+        model: str | None,
+        tier: str | None,
+        schema: type[BaseModel] | None,
+        max_tokens: int | None,
+        temperature: float | None,
+        *,
+        cache_system: bool,
+        allow_truncated: bool = True,
+    ) -> tuple[list[str], _Ask]:
+        """The chain of models to ask, and what to ask each; ``ValueError`` for a bad option."""
+        if tier is not None and tier not in self._config.tiers:
+            raise ValueError(f"no tier {tier!r} in [llm] tiers")
+        chain = self._config.chain(model, tier)
+        if not chain:
+            raise ValueError("no model to call: set [llm] model in agent.toml or pass model=")
+        limit = self._config.max_tokens if max_tokens is None else max_tokens
+        if not (isinstance(limit, int) and limit >= 1):
+            raise ValueError(f"max_tokens must be a positive int, not {limit!r}")
+        warmth = self._config.temperature if temperature is None else temperature
+        check_temperature(warmth)
+        ask = _Ask(
+            schema=schema,
+            json_schema=None if schema is None else schema.model_json_schema(),
+            max_tokens=limit,
+            temperature=warmth,
+            allow_truncated=bool(allow_truncated),
+            cache_system=bool(cache_system),
+        )
+        return list(chain), ask
+
+    def _turn(
+        self,
+        chain: Sequence[str],
+        messages: list[dict[str, Any]],
+        ask: _Ask,
+        tools: Sequence[ToolSpec],
+    ) -> tuple[Route, Paid]:
+        """One turn of a tool loop, down the chain: the first model that answers."""
+        failures: list[str] = []
+        for name in chain:
+            route = self._route_of(name)
+            request = ChatRequest(
+                model=route.model,
+                messages=self._fit(route, messages, ask.max_tokens, prune_them=False),
+                max_tokens=ask.max_tokens,
+                temperature=ask.temperature,
+                schema=ask.json_schema,
+                structured=self._learned.get(route.name, route.structured) if ask.schema else None,
+                schema_name=_schema_name(ask),
+                tools=tools,
+            )
+            wire = wire_format(route.kind)
+            try:
+                while True:
+                    try:
+                        return route, self._sender.send(
+                            route, wire, request, wire.build(request, route)
+                        )
+                    except Unsupported as exc:
+                        request = self._ask_plainer(route, request, exc)
+            except ModelFailed as exc:
+                failures.append(f"{name}: {exc}")
+                self._log.warning("llm.model_failed", model=name, error=str(exc))
+        raise LLMUnavailable(f"every model failed: {'; '.join(failures)}")
+
     def _complete_with(self, route: Route, messages: list[dict[str, str]], ask: _Ask) -> Completion:
         wire = wire_format(route.kind)
         request = ChatRequest(
@@ -239,7 +410,7 @@ class LLMClient:
             temperature=ask.temperature,
             schema=ask.json_schema,
             structured=self._learned.get(route.name, route.structured) if ask.schema else None,
-            schema_name=_NOT_A_NAME.sub("_", ask.schema.__name__)[:64] if ask.schema else "reply",
+            schema_name=_schema_name(ask),
             cache_system=ask.cache_system,
         )
         asked = 1
@@ -265,9 +436,12 @@ class LLMClient:
                 request = replace(request, messages=[*request.messages, *reask(exc.text, str(exc))])
 
     def _accepted(
-        self, route: Route, key: str, paid: Paid, ask: _Ask, *, cached: bool
+        self, route: Route, key: str | None, paid: Paid, ask: _Ask, *, cached: bool
     ) -> Completion:
-        """``paid`` as the agent receives it; :class:`_Malformed` if it must be asked again."""
+        """``paid`` as the agent receives it; :class:`_Malformed` if it must be asked again.
+
+        ``key``: the request's, to cache it by (None: not cached, as a tool loop's turn).
+        """
         reply = paid.reply
         if reply.refusal is not None:
             self._refused(route, paid, cached=cached)
@@ -291,7 +465,7 @@ class LLMClient:
             )
             if not ask.allow_truncated:
                 raise ModelFailed(f"the reply {cut}, and allow_truncated is False")
-        if not cached and cut is None:
+        if key is not None and not cached and cut is None:
             self._replies.store(key, paid, text or "")
         return self._completed(route, paid, text, parsed, cached=cached, truncated=cut is not None)
 
@@ -330,13 +504,18 @@ class LLMClient:
         return found
 
     def _fit(
-        self, route: Route, messages: list[dict[str, str]], max_tokens: int
-    ) -> list[dict[str, str]]:
+        self,
+        route: Route,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        *,
+        prune_them: bool = True,
+    ) -> list[dict[str, Any]]:
         window = route.context_window
         if window is None:
             return messages
         budget = window - max_tokens
-        kept, dropped = prune(messages, budget)
+        kept, dropped = prune(messages, budget) if prune_them else (messages, 0)
         size = estimate_messages(kept)
         if size > budget:
             raise _TooLarge(
@@ -421,6 +600,11 @@ class _Ask:
     temperature: float | None
     allow_truncated: bool
     cache_system: bool
+
+
+def _schema_name(ask: _Ask) -> str:
+    """The schema's name as an API takes it (letters, digits, ``_``, ``-``)."""
+    return _NOT_A_NAME.sub("_", ask.schema.__name__)[:64] if ask.schema else "reply"
 
 
 def _cut_short(reply: ChatReply, text: str | None) -> str | None:

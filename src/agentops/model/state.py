@@ -153,6 +153,10 @@ class Metrics(_Record):
     """What the cache hits would have cost."""
     injections_suspected: int = Field(0, ge=0)
     """Untrusted texts in which ``ctx.llm.untrusted`` found injection phrasing."""
+    tool_calls: int = Field(0, ge=0)
+    """Tools a model called through ``ctx.llm.run`` (each call, whatever came of it)."""
+    tool_calls_unknown: int = Field(0, ge=0)
+    """Of those, calls of a tool that was not offered (a model inventing one)."""
     notes: int = Field(0, ge=0)
     """Notes (``ctx.memory.note``) kept by runs that succeeded."""
 
@@ -190,6 +194,11 @@ class Held(_Record):
     confidence: float | None = Field(None, ge=0, le=1)
     escalated: bool = False
     result: JsonObject
+    """The result held; for a tool call, its arguments."""
+    tool: str | None = None
+    """The tool whose call is held (``confirm=True``); None for a result."""
+    key: str | None = None
+    """The held call's key: its guarded action is ``tool.<tool>`` of this key."""
 
 
 class ErrorRecord(_Record):

@@ -1,0 +1,438 @@
+"""``ctx.llm.run(prompt, tools=[...])``: the tool loop, against fakes of both wire formats.
+
+Each test is run against the OpenAI-compatible fake (``tool_calls`` whose
+``function.arguments`` is a JSON string, ``finish_reason`` ``tool_calls``,
+results as ``role: tool`` messages) and the Anthropic fake (``tool_use``
+blocks, ``stop_reason`` ``tool_use``, results as ``tool_result`` blocks in
+one user message), scripted turn by turn.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from agentops.ops.admin import reject_held
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import approve_held
+from fakeanthropic import FakeAnthropic, message
+from fakellm import FakeLLM, reply
+from llmagent import events, result_of, run
+
+TOOLER = '''
+import json
+from pydantic import BaseModel
+from agentops import Context, tool
+
+class Params(BaseModel):
+    prompt: str = "triage"
+    structured: bool = False
+    max_steps: int = 8
+    hide: bool = False
+
+class Verdict(BaseModel):
+    verdict: str
+
+class Result(BaseModel):
+    text: str | None = None
+    parsed: dict | None = None
+    tokens_in: int = 0
+
+def _effect(ctx, what):
+    with open(ctx.home / "effects.jsonl", "a") as out:
+        out.write(json.dumps(what) + "\\n")
+
+def search_orders(query: str, limit: int = 3) -> list[dict]:
+    """Find orders matching query. Use it before any refund."""
+    return [{"order": f"o-{query}", "amount": 12.5}][:limit]
+
+@tool(effect=True)
+def refund(order_id: str, amount: float, ctx: Context) -> dict:
+    """Refund an order, once. Use it only for an order search_orders found."""
+    _effect(ctx, {"refund": order_id, "amount": amount})
+    return {"refunded": order_id}
+
+@tool(confirm=True)
+def close_account(user: str, ctx: Context) -> str:
+    """Close a customer's account for good. Destructive: a human approves it."""
+    _effect(ctx, {"closed": user})
+    return f"closed {user}"
+
+def flaky(x: int) -> str:
+    """Always fails, the same way."""
+    raise ValueError("the backend is down")
+
+def run(params: Params, ctx: Context) -> Result:
+    tools = [search_orders, refund, close_account, flaky]
+    if params.structured:
+        got = ctx.llm.run(params.prompt, tools=tools, schema=Verdict, max_steps=params.max_steps)
+        return Result(parsed=got.model_dump())
+    done = ctx.llm.run(params.prompt, tools=tools, max_steps=params.max_steps)
+    return Result(text=done.text, tokens_in=done.tokens_in)
+'''
+
+
+# -- the two wire formats, scripted the same way ------------------------------------------
+
+
+class Wire:
+    """One fake server and how its turns are written."""
+
+    def __init__(self, kind: str, server: FakeLLM) -> None:
+        self.kind = kind
+        self.server = server
+
+    def calls(self, *calls: tuple[str, object]):
+        """A turn asking for ``calls`` (name, arguments), ids call_1, call_2..."""
+        if self.kind == "openai":
+            return reply(
+                None,
+                finish_reason="tool_calls",
+                tool_calls=[
+                    {
+                        "id": f"call_{n}",
+                        "type": "function",
+                        "function": {
+                            "name": name,
+                            "arguments": args if isinstance(args, str) else json.dumps(args),
+                        },
+                    }
+                    for n, (name, args) in enumerate(calls, 1)
+                ],
+            )
+        return message(
+            None,
+            stop_reason="tool_use",
+            blocks=[
+                {"type": "tool_use", "id": f"call_{n}", "name": name, "input": args}
+                for n, (name, args) in enumerate(calls, 1)
+            ],
+        )
+
+    def answer(self, text: str):
+        """A final turn of ``text``."""
+        return reply(text) if self.kind == "openai" else message(text)
+
+    def results(self, request) -> list[dict]:
+        """The tool results a request sent back, as ``{"id", "content", "error"}``."""
+        body = request.body
+        if self.kind == "openai":
+            return [
+                {"id": m["tool_call_id"], "content": m["content"], "error": None}
+                for m in body["messages"]
+                if m["role"] == "tool"
+            ]
+        return [
+            {"id": b["tool_use_id"], "content": b["content"], "error": b.get("is_error", False)}
+            for m in body["messages"]
+            if m["role"] == "user" and isinstance(m["content"], list)
+            for b in m["content"]
+            if b["type"] == "tool_result"
+        ]
+
+    def offered(self, request) -> list[str]:
+        """The names of the tools a request offered."""
+        tools = request.body.get("tools", [])
+        if self.kind == "openai":
+            return [t["function"]["name"] for t in tools]
+        return [t["name"] for t in tools]
+
+
+@pytest.fixture(params=["openai", "anthropic"])
+def wire(request):
+    server = FakeLLM() if request.param == "openai" else FakeAnthropic()
+    with server:
+        yield Wire(request.param, server)
+
+
+def tooler(project, wire, *, limits: str = "", permissions: str = "", usd: str = "10.0"):
+    kind = "anthropic" if wire.kind == "anthropic" else "openai"
+    (project.home / "agentops.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [providers.p]
+            kind = "{kind}"
+            base_url = "{wire.server.base_url}"
+
+            [models.m]
+            provider = "p"
+            name = "model-x"
+            input_usd_per_mtok = 1000.0
+            output_usd_per_mtok = 1000.0
+            """
+        )
+    )
+    project.add_agent(
+        "tooler",
+        TOOLER,
+        textwrap.dedent(
+            f"""
+            [llm]
+            model = "m"
+            max_tokens = 100
+
+            [limits]
+            cost_usd_per_day = {usd}
+            {limits}
+
+            {permissions}
+            """
+        ),
+    )
+
+
+def go(project, clock, **params):
+    outcome, _ = run(project, clock, name="tooler", **params)
+    return outcome
+
+
+def effects(project) -> list[dict]:
+    path = project.home / "effects.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def calls(project) -> list[dict]:
+    return events(project, "llm.tool_call", name="tooler")
+
+
+# -- the loop ---------------------------------------------------------------------------
+
+
+def test_a_loop_of_tool_calls_ends_in_a_validated_result(project, clock, wire):
+    """Search, then refund, then the answer: each result goes back, the schema is validated."""
+    tooler(project, wire)
+    wire.server.script(
+        wire.calls(("search_orders", {"query": "42"})),
+        wire.calls(("refund", {"order_id": "o-42", "amount": 12.5})),
+        wire.answer('{"verdict": "refunded"}'),
+    )
+    outcome = go(project, clock, structured=True)
+    assert outcome.exit_code == 0, outcome.message
+    assert result_of(project, "tooler")["parsed"] == {"verdict": "refunded"}
+    first, second, third = wire.server.requests
+    assert wire.offered(first) == ["search_orders", "refund", "close_account", "flaky"]
+    (found,) = wire.results(second)
+    assert found["id"] == "call_1"
+    assert "o-42" in found["content"]
+    assert "untrusted" in found["content"].lower(), "a tool's result is wrapped as untrusted"
+    assert [r["id"] for r in wire.results(third)] == ["call_1", "call_1"]
+    assert effects(project) == [{"refund": "o-42", "amount": 12.5}]
+    assert [(c["tool"], c["ok"]) for c in calls(project)] == [
+        ("search_orders", True),
+        ("refund", True),
+    ]
+    assert calls(project)[1]["kind"] == "effect"
+    assert calls(project)[1]["arguments"] == {"order_id": "o-42", "amount": 12.5}
+    assert project.state("tooler")["metrics"]["tool_calls"] == 2
+
+
+def test_a_tool_schema_comes_from_the_signature_and_the_docstring(project, clock, wire):
+    """Typed parameters become the JSON Schema, defaults optional; ctx is not shown."""
+    tooler(project, wire)
+    wire.server.script(wire.answer("nothing to do"))
+    assert go(project, clock).exit_code == 0
+    (asked,) = wire.server.requests
+    tools = asked.body["tools"]
+    if wire.kind == "openai":
+        assert tools[0]["type"] == "function"
+        spec = {t["function"]["name"]: t["function"] for t in tools}
+        schema = spec["refund"]["parameters"]
+    else:
+        spec = {t["name"]: t for t in tools}
+        schema = spec["refund"]["input_schema"]
+    assert spec["search_orders"]["description"].startswith("Find orders matching query.")
+    assert schema["required"] == ["order_id", "amount"]
+    assert set(schema["properties"]) == {"order_id", "amount"}
+    assert schema["properties"]["amount"]["type"] == "number"
+
+
+def test_parallel_calls_in_one_turn_are_each_answered(project, clock, wire):
+    """Two calls in one turn: both performed, in order, both results in the next request."""
+    tooler(project, wire)
+    wire.server.script(
+        wire.calls(("search_orders", {"query": "a"}), ("search_orders", {"query": "b"})),
+        wire.answer("done"),
+    )
+    outcome = go(project, clock)
+    assert outcome.exit_code == 0, outcome.message
+    results = wire.results(wire.server.requests[1])
+    assert [r["id"] for r in results] == ["call_1", "call_2"]
+    assert "o-a" in results[0]["content"]
+    assert "o-b" in results[1]["content"]
+    if wire.kind == "anthropic":  # the results of one turn go back in one user message
+        users = [m for m in wire.server.requests[1].body["messages"] if m["role"] == "user"]
+        assert len(users[-1]["content"]) == 2
+    assert result_of(project, "tooler")["text"] == "done"
+
+
+def test_invalid_arguments_go_back_and_a_corrected_call_runs(project, clock, wire):
+    """A missing argument: the model is told what was wrong; its corrected call runs once."""
+    tooler(project, wire)
+    wire.server.script(
+        wire.calls(("refund", {"order_id": "o-1"})),
+        wire.calls(("refund", {"order_id": "o-1", "amount": 3})),
+        wire.answer("done"),
+    )
+    assert go(project, clock).exit_code == 0
+    (told,) = wire.results(wire.server.requests[1])
+    assert told["content"].startswith("error: invalid arguments: amount: Field required")
+    assert effects(project) == [{"refund": "o-1", "amount": 3.0}]
+    assert [c["ok"] for c in calls(project)] == [False, True]
+
+
+def test_arguments_that_are_not_json_are_refused_to_the_model(project, clock):
+    """OpenAI's arguments are a string: garbled JSON is an error result, not a crash."""
+    with FakeLLM() as server:
+        wire = Wire("openai", server)
+        tooler(project, wire)
+        server.script(wire.calls(("search_orders", '{"query": ')), wire.answer("sorry"))
+        assert go(project, clock).exit_code == 0
+        (told,) = wire.results(server.requests[1])
+        assert "not valid JSON" in told["content"]
+
+
+def test_an_unknown_tool_is_an_error_result_logged_and_counted(project, clock, wire):
+    """A model inventing a tool: told there is none, logged, counted; nothing runs."""
+    tooler(project, wire)
+    wire.server.script(wire.calls(("drop_database", {})), wire.answer("ok"))
+    assert go(project, clock).exit_code == 0
+    (told,) = wire.results(wire.server.requests[1])
+    assert "there is no tool 'drop_database'" in told["content"]
+    (call,) = calls(project)
+    assert (call["tool"], call["ok"]) == ("drop_database", False)
+    assert project.state("tooler")["metrics"]["tool_calls_unknown"] == 1
+
+
+def test_a_tool_failing_the_same_way_twice_ends_the_run(project, clock, wire):
+    """The first failure goes back to the model; the same again ends the run in one line."""
+    tooler(project, wire)
+    wire.server.script(
+        wire.calls(("flaky", {"x": 1})),
+        wire.calls(("flaky", {"x": 2})),
+        wire.answer("never asked"),
+    )
+    outcome = go(project, clock)
+    assert outcome.exit_code == 1
+    assert "tool flaky failed twice in a row: ValueError: the backend is down" in outcome.message
+    assert len(wire.server.requests) == 2
+    (told,) = wire.results(wire.server.requests[1])
+    assert "the backend is down" in told["content"]
+    assert [c["ok"] for c in calls(project)] == [False, False]
+
+
+def test_max_steps_bounds_the_loop(project, clock, wire):
+    """A model that never stops calling tools: max_steps turns, then the run fails."""
+    tooler(project, wire)
+    wire.server.default = wire.calls(("search_orders", {"query": "again"}))
+    outcome = go(project, clock, max_steps=3)
+    assert outcome.exit_code == 1
+    assert "no answer in max_steps 3 turns" in outcome.message
+    assert len(wire.server.requests) == 3
+
+
+def test_steps_per_run_bounds_the_loop_too(project, clock, wire):
+    """Each turn is a step of [limits] steps_per_run."""
+    tooler(project, wire, limits="steps_per_run = 2")
+    wire.server.default = wire.calls(("search_orders", {"query": "again"}))
+    outcome = go(project, clock)
+    assert outcome.exit_code == 1
+    assert "steps_per_run 2" in outcome.message
+    assert len(wire.server.requests) == 2
+
+
+# -- effects, exactly once -----------------------------------------------------------------
+
+
+def test_the_same_arguments_twice_are_one_effect(project, clock, wire):
+    """refund twice with the same arguments, in one run and the next: done once."""
+    tooler(project, wire)
+    same = ("refund", {"order_id": "o-7", "amount": 1})
+    wire.server.script(wire.calls(same), wire.calls(same), wire.answer("done"))
+    assert go(project, clock).exit_code == 0
+    wire.server.script(wire.calls(same), wire.answer("done"))
+    assert go(project, clock).exit_code == 0
+    assert effects(project) == [{"refund": "o-7", "amount": 1.0}]
+    results = [wire.results(r)[-1]["content"] for r in wire.server.requests if wire.results(r)]
+    assert all('"refunded": "o-7"' in r for r in results), "the recorded result each time"
+    assert list(project.ledger("tooler")) == ["tool.refund"]
+
+
+# -- destructive tools: held for a human ------------------------------------------------------
+
+
+def test_a_destructive_call_is_held_then_approved_once(project, clock, wire):
+    """confirm=True: the run ends held; approve performs it once; the next run sees its result."""
+    tooler(project, wire)
+    close = ("close_account", {"user": "ann"})
+    wire.server.script(wire.calls(close))
+    outcome = go(project, clock)
+    assert (outcome.exit_code, str(outcome.status)) == (0, "held"), outcome.message
+    assert effects(project) == []
+    (held,) = project.state("tooler")["review"]
+    assert (held["tool"], held["result"]) == ("close_account", {"user": "ann"})
+    assert calls(project)[-1]["held"] is True
+
+    wire.server.script(wire.calls(close))  # the next run asks again: held once, not twice
+    assert str(go(project, clock).status) == "held"
+    assert len(project.state("tooler")["review"]) == 1
+
+    approved = approve_held(
+        AgentopsProject(project.home), "tooler", held["id"], environ={}, clock=clock
+    )
+    assert approved.exit_code == 0, approved.message
+    assert effects(project) == [{"closed": "ann"}]
+    assert project.state("tooler")["review"] == []
+
+    wire.server.script(wire.calls(close), wire.answer("closed"))
+    assert go(project, clock).exit_code == 0
+    assert effects(project) == [{"closed": "ann"}], "performed once, by the approval"
+    (seen,) = wire.results(wire.server.requests[-1])
+    assert "closed ann" in seen["content"]
+
+
+def test_a_rejected_call_is_never_performed_and_the_model_is_told_why(project, clock, wire):
+    """review reject: on the next run the model hears a human said no, and why."""
+    tooler(project, wire)
+    close = ("close_account", {"user": "bob"})
+    wire.server.script(wire.calls(close))
+    assert str(go(project, clock).status) == "held"
+    (held,) = project.state("tooler")["review"]
+    rejected = reject_held(AgentopsProject(project.home), "tooler", held["id"], reason="VIP")
+    assert rejected.exit_code == 0, rejected.message
+    wire.server.script(wire.calls(close), wire.answer("left open"))
+    assert go(project, clock).exit_code == 0
+    (told,) = wire.results(wire.server.requests[-1])
+    assert "a human rejected this call: VIP" in told["content"]
+    assert effects(project) == []
+    assert project.state("tooler")["review"] == []
+
+
+# -- least privilege and money ----------------------------------------------------------------
+
+
+def test_permissions_tools_hides_a_tool_from_the_model(project, clock, wire):
+    """[permissions] tools: a tool not listed is never offered; calling it is unknown."""
+    tooler(project, wire, permissions='[permissions]\ntools = ["search_orders"]')
+    wire.server.script(wire.calls(("refund", {"order_id": "x", "amount": 1})), wire.answer("ok"))
+    assert go(project, clock).exit_code == 0
+    assert wire.offered(wire.server.requests[0]) == ["search_orders"]
+    (told,) = wire.results(wire.server.requests[1])
+    assert "there is no tool 'refund'" in told["content"]
+    assert effects(project) == []
+    (offered,) = events(project, "llm.tools_offered", name="tooler")
+    assert offered["hidden"] == ["refund", "close_account", "flaky"]
+
+
+def test_a_budget_exhausted_mid_loop_sends_nothing_past_the_cap(project, clock, wire):
+    """Each turn is reserved like any call: the turn that could pass the cap is never sent."""
+    # About 1 dollar a turn reserved at these prices: a cap of 2.5 leaves room for two.
+    tooler(project, wire, usd="2.5")
+    wire.server.default = wire.calls(("search_orders", {"query": "q"}))
+    outcome = go(project, clock)
+    assert outcome.exit_code == 75, outcome.message
+    sent = len(wire.server.requests)
+    assert 1 <= sent < 8
+    spent = project.state("tooler")["metrics"]["cost_usd"]
+    assert spent <= 2.5
