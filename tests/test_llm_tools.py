@@ -436,3 +436,55 @@ def test_a_budget_exhausted_mid_loop_sends_nothing_past_the_cap(project, clock, 
     assert 1 <= sent < 8
     spent = project.state("tooler")["metrics"]["cost_usd"]
     assert spent <= 2.5
+
+
+# -- agentops check ---------------------------------------------------------------------------
+
+UNDESCRIBED = '''
+from pydantic import BaseModel
+from agentops import Context, tool
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    text: str | None = None
+
+def lookup(query: str) -> str:
+    return query
+
+@tool(effect=True)
+def send(to, text: str) -> None:
+    """Send a message."""
+
+def run(params: Params, ctx: Context) -> Result:
+    return Result(text=ctx.llm.run("hi", tools=[lookup, send]).text)
+'''
+
+
+def test_check_names_each_tool_the_model_could_not_be_shown(project, invoke):
+    """No docstring, an untyped parameter, a listed tool that is no function: file:line each."""
+    project.add_agent("undescribed", UNDESCRIBED, '[permissions]\ntools = ["lookup", "ghost"]\n')
+    result = invoke("check")
+    assert result.exit_code == 78
+    lines = result.output.splitlines()
+    assert "agents/undescribed/agent.py:11: tool lookup has no docstring" in lines, lines
+    assert "agents/undescribed/agent.py:14: tool send: parameter to has no type" in lines, lines
+    assert "agents/undescribed/agent.py: [permissions] tools: ghost is no function of agent.py" in (
+        lines
+    ), lines
+
+
+def test_a_tool_without_a_docstring_is_refused_by_the_run_too(project, clock):
+    """ctx.llm.run refuses an undescribed tool before any request: the run fails in one line."""
+    with FakeLLM() as server:
+        tooler(project, Wire("openai", server))
+        project.add_agent(
+            "tooler",
+            UNDESCRIBED,
+            (project.home / "agents" / "tooler" / "agent.toml").read_text(),
+        )
+        outcome = go(project, clock)
+        assert outcome.exit_code == 1
+        assert "tool lookup has no docstring" in outcome.message
+        assert server.requests == []

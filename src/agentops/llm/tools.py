@@ -35,14 +35,14 @@ from agentops.llm.providers.base import ToolSpec
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["REJECTED", "Tool", "ToolDeclarationError", "rejection", "tool"]
+__all__ = ["MARK", "REJECTED", "Tool", "ToolDeclarationError", "rejection", "tool"]
 
 REJECTED = "agentops.rejected"
 """The key of the result ``agentops review reject`` records for a held call."""
 
 _F = TypeVar("_F", bound="Callable[..., Any]")
 
-_MARK = "__agentops_tool__"
+MARK = "__agentops_tool__"
 """The attribute :func:`tool` sets on a function: its :class:`_Declared`."""
 
 CONTEXT_PARAMETER = "ctx"
@@ -62,6 +62,15 @@ _PLAIN = _Declared(effect=False, confirm=False, key=None)
 
 class ToolDeclarationError(ValueError):
     """A function that cannot be offered as a tool (no docstring, an untyped parameter...)."""
+
+    def __init__(self, function: Callable[..., Any], problem: str) -> None:
+        """``problem``: what is wrong with ``function``, said after where it is."""
+        code = getattr(function, "__code__", None)
+        self.file: str | None = code.co_filename if code else None
+        self.line: int | None = code.co_firstlineno if code else None
+        self.problem = problem
+        where = f"{self.file}:{self.line}" if code else getattr(function, "__qualname__", "?")
+        super().__init__(f"{where}: {problem}")
 
 
 @overload
@@ -94,7 +103,7 @@ def tool(
 
     def mark(fn: _F) -> _F:
         declared = _Declared(effect=bool(effect or confirm), confirm=bool(confirm), key=keys)
-        setattr(fn, _MARK, declared)
+        setattr(fn, MARK, declared)
         return fn
 
     return mark(function) if function is not None else mark
@@ -120,16 +129,15 @@ class Tool:
         if isinstance(function, Tool):
             return function
         if not inspect.isfunction(function):
-            raise ToolDeclarationError(f"a tool is a function, not {function!r:.80}")
-        where = _where(function)
+            raise ToolDeclarationError(function, f"a tool is a function, not {function!r:.80}")
         name = function.__name__
         description = inspect.getdoc(function)
         if not description:
-            raise ToolDeclarationError(f"{where}: tool {name} has no docstring")
+            raise ToolDeclarationError(function, f"tool {name} has no docstring")
         try:
             hints = typing.get_type_hints(function, include_extras=True)
         except Exception as exc:  # noqa: BLE001 - a name the annotations use is not defined
-            raise ToolDeclarationError(f"{where}: tool {name}'s annotations: {exc}") from None
+            raise ToolDeclarationError(function, f"tool {name}'s annotations: {exc}") from None
         fields: dict[str, Any] = {}
         takes_ctx = False
         for parameter in inspect.signature(function).parameters.values():
@@ -138,18 +146,18 @@ class Tool:
                 continue
             if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
                 raise ToolDeclarationError(
-                    f"{where}: tool {name}: *{parameter.name} cannot be described to a model"
+                    function, f"tool {name}: *{parameter.name} cannot be described to a model"
                 )
             if parameter.name not in hints:
                 raise ToolDeclarationError(
-                    f"{where}: tool {name}: parameter {parameter.name} has no type"
+                    function, f"tool {name}: parameter {parameter.name} has no type"
                 )
             default = ... if parameter.default is parameter.empty else parameter.default
             fields[parameter.name] = (hints[parameter.name], default)
-        declared: _Declared = getattr(function, _MARK, None) or _PLAIN
+        declared: _Declared = getattr(function, MARK, None) or _PLAIN
         if declared.key is not None and (missing := set(declared.key) - set(fields)):
             raise ToolDeclarationError(
-                f"{where}: tool {name}: key names no parameter {', '.join(sorted(missing))}"
+                function, f"tool {name}: key names no parameter {', '.join(sorted(missing))}"
             )
         arguments = create_model(
             f"{name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
@@ -219,10 +227,3 @@ class Tool:
 def rejection(reason: str | None) -> dict[str, Any]:
     """The result recorded for a held call a human rejected: what the model is told."""
     return {REJECTED: True, "reason": reason or "no reason given"}
-
-
-def _where(function: Callable[..., Any]) -> str:
-    code = getattr(function, "__code__", None)
-    if code is None:
-        return function.__qualname__
-    return f"{code.co_filename}:{code.co_firstlineno}"
