@@ -362,7 +362,7 @@ def test_the_same_arguments_twice_are_one_effect(project, clock, wire):
 # -- destructive tools: held for a human ------------------------------------------------------
 
 
-def test_a_destructive_call_is_held_then_approved_once(project, clock, wire):
+def test_a_destructive_call_is_held_then_approved_once(project, clock, wire, invoke):
     """confirm=True: the run ends held; approve performs it once; the next run sees its result."""
     tooler(project, wire)
     close = ("close_account", {"user": "ann"})
@@ -373,6 +373,8 @@ def test_a_destructive_call_is_held_then_approved_once(project, clock, wire):
     (held,) = project.state("tooler")["review"]
     assert (held["tool"], held["result"]) == ("close_account", {"user": "ann"})
     assert calls(project)[-1]["held"] is True
+    listed = invoke("review", "list", "tooler")
+    assert 'close_account({"user": "ann"})' in listed.output, listed.output
 
     wire.server.script(wire.calls(close))  # the next run asks again: held once, not twice
     assert str(go(project, clock).status) == "held"
