@@ -490,3 +490,41 @@ def test_a_tool_without_a_docstring_is_refused_by_the_run_too(project, clock):
         assert outcome.exit_code == 1
         assert "tool lookup has no docstring" in outcome.message
         assert server.requests == []
+
+
+# -- seen: the report -------------------------------------------------------------------------
+
+
+def test_the_report_shows_calls_errors_p95_and_tools_never_called(project, clock, wire, invoke):
+    """report --json and --html: per tool its calls and errors; offered but never called."""
+    tooler(project, wire)
+    wire.server.script(
+        wire.calls(("search_orders", {"query": "a"}), ("search_orders", {"limit": 1})),
+        wire.calls(("refund", {"order_id": "o-a", "amount": 2})),
+        wire.answer("done"),
+    )
+    assert go(project, clock).exit_code == 0
+    from datetime import timedelta  # noqa: PLC0415
+
+    from agentops.ops.html import render_html  # noqa: PLC0415
+    from agentops.ops.report import build_report  # noqa: PLC0415
+
+    report = build_report(
+        AgentopsProject(project.home), now=clock() + timedelta(minutes=1), since_s=86400
+    )
+    figures = report.agents["tooler"]
+    assert figures["tools"]["search_orders"]["calls"] == 2
+    assert figures["tools"]["search_orders"]["errors"] == 1
+    assert figures["tools"]["refund"] == {
+        "calls": 1,
+        "errors": 0,
+        "p95_ms": figures["tools"]["refund"]["p95_ms"],
+    }
+    assert figures["tools"]["refund"]["p95_ms"] >= 0
+    assert figures["tools_never_called"] == ["close_account", "flaky"]
+    page = render_html(report)
+    assert 'data-tool="search_orders"' in page
+    assert "never called" in page
+    text = invoke("report", "--since", "3650d")  # the fake clock is in the past
+    assert "tool search_orders: 2 call(s), 1 error(s)" in text.output, text.output
+    assert "tools never called: close_account, flaky" in text.output
