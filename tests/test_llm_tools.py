@@ -10,19 +10,26 @@ one user message), scripted turn by turn.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import textwrap
+import time
 
 import pytest
 
 from agentops.ops.admin import reject_held
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import approve_held
+from conftest import AGENTOPS, cron_env
 from fakeanthropic import FakeAnthropic, message
 from fakellm import FakeLLM, reply
 from llmagent import events, result_of, run
 
 TOOLER = '''
 import json
+import os
+import signal
+import time
 from pydantic import BaseModel
 from agentops import Context, tool
 
@@ -48,11 +55,31 @@ def search_orders(query: str, limit: int = 3) -> list[dict]:
     """Find orders matching query. Use it before any refund."""
     return [{"order": f"o-{query}", "amount": 12.5}][:limit]
 
-@tool(effect=True)
+def _die_if(ctx, moment):
+    # A test's kill switch: the process dies here, SIGKILL, once.
+    switch = ctx.home / "kill-at"
+    if switch.exists() and switch.read_text() == moment:
+        switch.unlink()
+        if moment == "outside":  # the test kills it from outside while it waits
+            (ctx.home / "effect-done").write_text("yes")
+            time.sleep(600)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+@tool(effect=True, key="order_id")
 def refund(order_id: str, amount: float, ctx: Context) -> dict:
     """Refund an order, once. Use it only for an order search_orders found."""
+    _die_if(ctx, "before")
     _effect(ctx, {"refund": order_id, "amount": amount})
+    _die_if(ctx, "after")
+    _die_if(ctx, "outside")
     return {"refunded": order_id}
+
+def reconcile(action, key, ctx):
+    """A refund cut short by a crash happened if the effects file holds it."""
+    path = ctx.home / "effects.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    done = any(json.loads(line).get("refund") == key for line in lines)
+    return {"refunded": key} if done else False
 
 @tool(confirm=True)
 def close_account(user: str, ctx: Context) -> str:
@@ -528,3 +555,43 @@ def test_the_report_shows_calls_errors_p95_and_tools_never_called(project, clock
     text = invoke("report", "--since", "3650d")  # the fake clock is in the past
     assert "tool search_orders: 2 call(s), 1 error(s)" in text.output, text.output
     assert "tools never called: close_account, flaky" in text.output
+
+
+# -- a kill -9 inside an effect tool ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("moment", ["before", "after", "outside"])
+def test_a_kill_inside_an_effect_tool_then_the_next_run_makes_it_happen_once(
+    project, clock, moment
+):
+    """SIGKILL before the effect, after it, or from outside in do(): then exactly one refund.
+
+    The next run asks reconcile(), and the model asks for the refund again.
+    """
+    with FakeLLM() as server:
+        wire = Wire("openai", server)
+        tooler(project, wire)
+        (project.home / "kill-at").write_text(moment)
+        server.script(wire.calls(("refund", {"order_id": "o-9", "amount": 5})))
+        process = subprocess.Popen(
+            [str(AGENTOPS), "--home", str(project.home), "run", "tooler"],
+            env=cron_env(project.home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        if moment == "outside":
+            deadline = time.monotonic() + 60  # bounds a hang only: waits on the file
+            while not (project.home / "effect-done").exists():
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "the tool never ran"
+                time.sleep(0.01)
+            process.kill()
+        process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGKILL
+        server.script(wire.calls(("refund", {"order_id": "o-9", "amount": 5})), wire.answer("ok"))
+        outcome = go(project, clock)
+        assert outcome.exit_code == 0, outcome.message
+    assert effects(project) == [{"refund": "o-9", "amount": 5.0}]
+    assert project.ledger("tooler")["tool.refund"]["o-9"].split()[1] == "committed"
+    reconciled = events(project, "action.reconciled", name="tooler")
+    assert [e["happened"] for e in reconciled] == [moment != "before"]
