@@ -22,7 +22,7 @@ from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import approve_held
 from conftest import AGENTOPS, cron_env
 from fakeanthropic import FakeAnthropic, message
-from fakellm import FakeLLM, reply
+from fakellm import Behaviour, FakeLLM, reply
 from llmagent import events, result_of, run
 
 TOOLER = '''
@@ -595,3 +595,63 @@ def test_a_kill_inside_an_effect_tool_then_the_next_run_makes_it_happen_once(
     assert project.ledger("tooler")["tool.refund"]["o-9"].split()[1] == "committed"
     reconciled = events(project, "action.reconciled", name="tooler")
     assert [e["happened"] for e in reconciled] == [moment != "before"]
+
+
+# -- fallbacks mid-loop ------------------------------------------------------------------------
+
+
+def test_a_fallback_mid_loop_takes_the_conversation_in_its_own_wire_format(project, clock):
+    """OpenAI fails after a tool call: Anthropic gets the call and its result as tool blocks."""
+    with FakeLLM() as gpt, FakeAnthropic() as claude:
+        first = Wire("openai", gpt)
+        tooler(project, first)
+        toml = project.home / "agentops.toml"
+        toml.write_text(
+            toml.read_text()
+            + textwrap.dedent(
+                f"""
+                [providers.claude]
+                kind = "anthropic"
+                base_url = "{claude.base_url}"
+
+                [models.claude]
+                provider = "claude"
+                name = "claude-x"
+                input_usd_per_mtok = 1000.0
+                output_usd_per_mtok = 1000.0
+                """
+            )
+        )
+        agent_toml = project.home / "agents" / "tooler" / "agent.toml"
+        agent_toml.write_text(
+            agent_toml.read_text().replace('model = "m"', 'model = "m"\nfallbacks = ["claude"]')
+        )
+        gpt.script(
+            first.calls(("search_orders", {"query": "7"})),
+            Behaviour(
+                status=400,
+                body=b'{"error": {"message": "context too long", "type": "invalid_request_error"}}',
+            ),
+        )
+        claude.script(message("found o-7"))
+        outcome = go(project, clock)
+        assert outcome.exit_code == 0, outcome.message
+        assert result_of(project, "tooler")["text"] == "found o-7"
+        (asked,) = claude.requests
+        turns = asked.body["messages"]
+        assert [t["role"] for t in turns] == ["user", "assistant", "user"]
+        assert turns[1]["content"][0] == {
+            "type": "tool_use",
+            "id": "call_1",
+            "name": "search_orders",
+            "input": {"query": "7"},
+        }
+        (result,) = turns[2]["content"]
+        assert (result["type"], result["tool_use_id"]) == ("tool_result", "call_1")
+        assert "o-7" in result["content"]
+        assert [t["name"] for t in asked.body["tools"]] == [
+            "search_orders",
+            "refund",
+            "close_account",
+            "flaky",
+        ]

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ToolLoop"]
 
+_SHOWN_CHARS = 1000
+"""The most of a model's arguments that are not JSON the log keeps."""
+
 
 class ToolLoop:
     """Performs the tool calls of one ``ctx.llm.run()``, and keeps its conversation."""
@@ -84,7 +87,8 @@ class ToolLoop:
         try:
             arguments = tool.validate(call.arguments)
         except ValueError as exc:
-            logged["arguments"] = call.arguments
+            shown = call.arguments  # the model's garbled text may be long: the log keeps its start
+            logged["arguments"] = shown[:_SHOWN_CHARS] if isinstance(shown, str) else shown
             return self._told(call, logged, started, f"invalid arguments: {exc}")
         logged["arguments"] = arguments.model_dump(mode="json")
         try:
@@ -115,7 +119,8 @@ class ToolLoop:
         ctx = self._context()
         if not tool.effect:
             return tool.call(arguments, ctx)
-        key = tool.key(arguments)
+        # As ctx.action keeps it: a secret in a key is replaced by its digest.
+        key = self._redactor.identifier(tool.key(arguments))
         logged["key"] = key
         if tool.confirm:
             entry = self._guards.ledger().get(tool.action, key)

@@ -109,6 +109,10 @@ def tool(
     return mark(function) if function is not None else mark
 
 
+_MADE: dict[Callable[..., Any], Tool] = {}
+"""The tools made, by function: a run is one process, its tools the functions of its module."""
+
+
 @dataclass(frozen=True, slots=True)
 class Tool:
     """A function ready to be offered to a model: its schema, and how far it reaches."""
@@ -125,11 +129,21 @@ class Tool:
 
     @classmethod
     def of(cls, function: Callable[..., Any]) -> Tool:
-        """``function`` as a tool; :class:`ToolDeclarationError` saying where it is not one."""
+        """``function`` as a tool; :class:`ToolDeclarationError` saying where it is not one.
+
+        Made once per function (a loop in a loop asks for the same tools again).
+        """
         if isinstance(function, Tool):
             return function
         if not inspect.isfunction(function):
             raise ToolDeclarationError(function, f"a tool is a function, not {function!r:.80}")
+        made = _MADE.get(function)
+        if made is None:
+            made = _MADE[function] = cls._made_of(function)
+        return made
+
+    @classmethod
+    def _made_of(cls, function: Callable[..., Any]) -> Tool:
         name = function.__name__
         description = inspect.getdoc(function)
         if not description:
