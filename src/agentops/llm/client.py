@@ -375,6 +375,7 @@ class LLMClient:
     ) -> tuple[Route, Paid]:
         """One turn of a tool loop, down the chain: the first model that answers."""
         failures: list[str] = []
+        too_large = 0
         for name in chain:
             route = self._route_of(name)
             request = ChatRequest(
@@ -397,9 +398,13 @@ class LLMClient:
                     except Unsupported as exc:
                         request = self._ask_plainer(route, request, exc)
             except ModelFailed as exc:
+                too_large += isinstance(exc, _TooLarge)
                 failures.append(f"{name}: {exc}")
                 self._log.warning("llm.model_failed", model=name, error=str(exc))
-        raise LLMUnavailable(f"every model failed: {'; '.join(failures)}")
+        summary = "; ".join(failures)
+        if too_large == len(chain):
+            raise PromptTooLarge(f"the conversation does not fit any model: {summary}")
+        raise LLMUnavailable(f"every model failed: {summary}")
 
     def _complete_with(self, route: Route, messages: list[dict[str, str]], ask: _Ask) -> Completion:
         wire = wire_format(route.kind)

@@ -300,7 +300,8 @@ def reject_held(
             from agentops.llm.tools import rejection  # noqa: PLC0415 - pydantic's models
 
             now = iso_second(run.services.clock())
-            result = json.dumps(rejection(reason), ensure_ascii=False)
+            said = rejection(None if reason is None else run.services.redactor.value(reason))
+            result = json.dumps(said, ensure_ascii=False)
             run.ledger().put(
                 f"tool.{held.tool}", held.key, Entry(now, COMMITTED, held.run_id, result)
             )
