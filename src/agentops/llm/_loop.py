@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from agentops.errors import ToolCallHeld, ToolFailed
+from agentops.errors import LLMUnavailable, ToolCallHeld, ToolFailed
+from agentops.llm._prompt import Malformed, reask
 from agentops.llm.tools import REJECTED
 from agentops.model.ledger import COMMITTED, UNRESOLVED
 
@@ -36,7 +38,10 @@ if TYPE_CHECKING:
     from agentops._infra.log import EventLogger
     from agentops._infra.redact import Redactor
     from agentops.guards.facade import RunGuards
+    from agentops.llm._replies import Paid
+    from agentops.llm.completion import Completion
     from agentops.llm.providers.base import ToolCall
+    from agentops.llm.routes import Route
     from agentops.llm.tools import Tool
     from agentops.model.state import Metrics
 
@@ -71,6 +76,71 @@ class ToolLoop:
         self._wrap = wrap
         self._context = context
         self._failed: dict[str, str] = {}  # a tool's last error, until it succeeds
+
+    def run(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        max_steps: int,
+        turn: Callable[[list[dict[str, Any]]], tuple[Route, Paid]],
+        accept: Callable[[Route, Paid], Completion],
+        refused: Callable[[Route, Paid], None],
+        max_reasks: int,
+        parsed: bool,
+    ) -> Any:
+        """Turns until the model answers: its ``parsed`` object, or the Completion of them all.
+
+        ``turn`` sends the conversation down the chain of models; ``accept`` reads
+        a final reply (:class:`~agentops.llm._prompt.Malformed`: asked again, up to
+        ``max_reasks`` times); ``refused`` raises for a refusal.
+        """
+        spent = [0, 0, 0.0]  # tokens in, out, dollars: of every turn
+        asked = 1
+        for step in range(1, max_steps + 1):
+            self._guards.step("llm.run")
+            route, paid = turn(messages)
+            spent[0] += paid.tokens_in
+            spent[1] += paid.tokens_out
+            spent[2] += paid.cost_usd or 0.0
+            reply = paid.reply
+            if reply.refusal is not None:
+                refused(route, paid)
+            if reply.tool_calls:
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": reply.text or "",
+                        "tool_calls": [
+                            {"id": c.id, "name": c.name, "arguments": c.arguments}
+                            for c in reply.tool_calls
+                        ],
+                    }
+                )
+                messages.extend(self.answer(call, step) for call in reply.tool_calls)
+                continue
+            try:
+                completion = accept(route, paid)
+            except Malformed as exc:
+                self._log.warning("llm.malformed", model=route.name, ask=asked, error=str(exc))
+                if asked > max_reasks:
+                    raise LLMUnavailable(f"no valid reply in {asked} asks: {exc}") from None
+                asked += 1
+                messages.extend(reask(exc.text, str(exc)))
+                continue
+            if parsed:
+                return completion.parsed
+            return replace(
+                completion,
+                tokens_in=int(spent[0]),
+                tokens_out=int(spent[1]),
+                cost_usd=float(spent[2]),
+            )
+        return self._guards.stop(
+            ToolFailed(
+                f"{self._agent}: ctx.llm.run had no answer in max_steps {max_steps} turns",
+                agent=self._agent,
+            )
+        )
 
     def answer(self, call: ToolCall, step: int) -> dict[str, Any]:
         """The tool message answering ``call``, once performed (or refused)."""

@@ -47,10 +47,16 @@ from agentops.errors import (
     PromptTooLarge,
     ReplyRefused,
     ReplyRejected,
-    ToolFailed,
 )
 from agentops.llm._loop import ToolLoop
-from agentops.llm._prompt import ask_for_json, check_temperature, messages_of, parse_reply, reask
+from agentops.llm._prompt import (
+    Malformed,
+    ask_for_json,
+    check_temperature,
+    messages_of,
+    parse_reply,
+    reask,
+)
 from agentops.llm._replies import Replies
 from agentops.llm._send import ModelFailed, Sender, Unsupported
 from agentops.llm.cache import request_key
@@ -88,14 +94,6 @@ _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 class _TooLarge(ModelFailed):
     """The request does not fit this model's window."""
-
-
-class _Malformed(ValueError):
-    """A reply that did not validate (or was cut short), to be asked again."""
-
-    def __init__(self, error: str, text: str | None) -> None:
-        super().__init__(error)
-        self.text = text
 
 
 class LLMClient:
@@ -253,54 +251,14 @@ class LLMClient:
             context=self._context,
         )
         specs = tuple(t.spec() for t in offered)
-        spent = [0, 0, 0.0]  # tokens in, out, dollars: of every turn
-        asked = 1
-        for step in range(1, max_steps + 1):
-            self._guards.step("llm.run")
-            route, paid = self._turn(chain, messages, ask, specs)
-            spent[0] += paid.tokens_in
-            spent[1] += paid.tokens_out
-            spent[2] += paid.cost_usd or 0.0
-            reply = paid.reply
-            if reply.refusal is not None:
-                self._refused(route, paid, cached=False)
-            if reply.tool_calls:
-                messages.append(
-                    {
-                        "role": "assistant",
-                        "content": reply.text or "",
-                        "tool_calls": [
-                            {"id": c.id, "name": c.name, "arguments": c.arguments}
-                            for c in reply.tool_calls
-                        ],
-                    }
-                )
-                messages.extend(loop.answer(call, step) for call in reply.tool_calls)
-                continue
-            try:
-                completion = self._accepted(route, None, paid, ask, cached=False)
-            except _Malformed as exc:
-                self._log.warning("llm.malformed", model=route.name, ask=asked, error=str(exc))
-                if asked > self._config.max_reasks:
-                    raise LLMUnavailable(f"no valid reply in {asked} asks: {exc}") from None
-                asked += 1
-                messages.extend(reask(exc.text, str(exc)))
-                continue
-            if schema is not None:
-                return completion.parsed
-            return replace(
-                completion,
-                tokens_in=int(spent[0]),
-                tokens_out=int(spent[1]),
-                cost_usd=float(spent[2]),
-                cached=False,
-                latency_ms=paid.latency_ms,
-            )
-        return self._guards.stop(
-            ToolFailed(
-                f"{self._guards.agent}: ctx.llm.run had no answer in max_steps {max_steps} turns",
-                agent=self._guards.agent,
-            )
+        return loop.run(
+            messages,
+            max_steps=max_steps,
+            turn=lambda conversation: self._turn(chain, conversation, ask, specs),
+            accept=lambda route, paid: self._accepted(route, None, paid, ask, cached=False),
+            refused=lambda route, paid: self._refused(route, paid, cached=False),
+            max_reasks=self._config.max_reasks,
+            parsed=schema is not None,
         )
 
     def untrusted(
@@ -433,7 +391,7 @@ class LLMClient:
                 self._replies.keep(key, paid)
             try:
                 return self._accepted(route, key, paid, ask, cached=cached)
-            except _Malformed as exc:
+            except Malformed as exc:
                 self._log.warning("llm.malformed", model=route.name, ask=asked, error=str(exc))
                 if asked > self._config.max_reasks:
                     raise ModelFailed(f"no valid reply in {asked} asks: {exc}") from None
@@ -443,7 +401,7 @@ class LLMClient:
     def _accepted(
         self, route: Route, key: str | None, paid: Paid, ask: _Ask, *, cached: bool
     ) -> Completion:
-        """``paid`` as the agent receives it; :class:`_Malformed` if it must be asked again.
+        """``paid`` as the agent receives it; :class:`Malformed` if it must be asked again.
 
         ``key``: the request's, to cache it by (None: not cached, as a tool loop's turn).
         """
@@ -455,11 +413,11 @@ class LLMClient:
         parsed = None
         if ask.schema is not None:
             if cut is not None:  # a reply cut short is one that failed validation
-                raise _Malformed(cut, text)
+                raise Malformed(cut, text)
             try:
                 parsed = parse_reply(text or "", ask.schema)
             except ValueError as exc:
-                raise _Malformed(str(exc), text) from None
+                raise Malformed(str(exc), text) from None
         elif cut is not None:
             self._log.warning(
                 "llm.truncated",
