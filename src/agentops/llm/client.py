@@ -229,6 +229,9 @@ class LLMClient:
         if not (isinstance(max_steps, int) and max_steps >= 1):
             raise ValueError(f"max_steps must be a positive int, not {max_steps!r}")
         declared = [Tool.of(function) for function in tools]
+        names = [t.name for t in declared]
+        if len(set(names)) < len(names):
+            raise ValueError(f"two tools of one name among {', '.join(names)}")
         allowed = self._guards.permissions.tools if self._guards.permissions else None
         offered = [t for t in declared if allowed is None or t.name in allowed]
         self._log.info(

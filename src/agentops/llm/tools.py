@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -55,6 +56,9 @@ class _Declared:
     confirm: bool
     key: tuple[str, ...] | None
 
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""A tool's name as both APIs take it."""
 
 _PLAIN = _Declared(effect=False, confirm=False, key=None)
 """A bare function: a read-only tool."""
@@ -145,6 +149,10 @@ class Tool:
     @classmethod
     def _made_of(cls, function: Callable[..., Any]) -> Tool:
         name = function.__name__
+        if not _NAME.fullmatch(name):
+            raise ToolDeclarationError(
+                function, f"tool {name}: a tool's name is 1 to 64 ASCII letters, digits, _ or -"
+            )
         description = inspect.getdoc(function)
         if not description:
             raise ToolDeclarationError(function, f"tool {name} has no docstring")
