@@ -14,9 +14,13 @@ import signal
 import subprocess
 import textwrap
 import time
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
+from agentops.llm.providers import wire_format
+from agentops.llm.providers.base import ChatRequest, ToolSpec
 from agentops.ops.admin import reject_held
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import approve_held
@@ -655,3 +659,112 @@ def test_a_fallback_mid_loop_takes_the_conversation_in_its_own_wire_format(proje
             "close_account",
             "flaky",
         ]
+
+
+# -- the wire formats alone ---------------------------------------------------------------------
+
+ENDPOINT = SimpleNamespace(
+    base_url="http://h/v1", api_key=None, token_param="max_tokens", reasoning_effort=None
+)
+
+CONVERSATION = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "refund 7"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "c1", "name": "search_orders", "arguments": {"query": "7"}},
+            {"id": "c2", "name": "refund", "arguments": '{"order_id": '},
+        ],
+    },
+    {"role": "tool", "tool_call_id": "c1", "name": "search_orders", "content": "[]"},
+    {
+        "role": "tool",
+        "tool_call_id": "c2",
+        "name": "refund",
+        "content": "error: x",
+        "is_error": True,
+    },
+]
+
+SPEC = ToolSpec(name="search_orders", description="Find orders.", parameters={"type": "object"})
+
+
+def test_openai_sends_tools_and_the_conversation_as_its_api_documents():
+    """tools as functions; the calls' arguments as JSON strings; each result a role tool message."""
+    request = ChatRequest(model="m", messages=CONVERSATION, max_tokens=5, tools=(SPEC,))
+    body = wire_format("openai").build(request, ENDPOINT).body
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "search_orders",
+                "description": "Find orders.",
+                "parameters": {"type": "object"},
+            },
+        }
+    ]
+    system, user, assistant, first, second = body["messages"]
+    assert (system["role"], user["content"]) == ("system", "refund 7")
+    assert assistant["content"] is None
+    assert [c["function"]["arguments"] for c in assistant["tool_calls"]] == [
+        '{"query": "7"}',
+        '{"order_id": ',
+    ]
+    assert all(c["type"] == "function" for c in assistant["tool_calls"])
+    assert first == {"role": "tool", "tool_call_id": "c1", "content": "[]"}
+    assert second["tool_call_id"] == "c2"
+
+
+def test_anthropic_sends_tool_use_blocks_and_the_results_in_one_user_message():
+    """tools with input_schema; tool_use blocks; both results as tool_result blocks together."""
+    request = ChatRequest(model="m", messages=CONVERSATION, max_tokens=5, tools=(SPEC,))
+    body = wire_format("anthropic").build(request, ENDPOINT).body
+    assert body["tools"] == [
+        {"name": "search_orders", "description": "Find orders.", "input_schema": {"type": "object"}}
+    ]
+    assert body["system"] == "Be brief."
+    user, assistant, results = body["messages"]
+    assert user == {"role": "user", "content": "refund 7"}
+    assert assistant["content"] == [
+        {"type": "tool_use", "id": "c1", "name": "search_orders", "input": {"query": "7"}},
+        {"type": "tool_use", "id": "c2", "name": "refund", "input": {}},
+    ]
+    assert results == {
+        "role": "user",
+        "content": [
+            {"type": "tool_result", "tool_use_id": "c1", "content": "[]"},
+            {"type": "tool_result", "tool_use_id": "c2", "content": "error: x", "is_error": True},
+        ],
+    }
+
+
+def test_openai_tool_calls_are_read_whatever_compatible_servers_send():
+    """A JSON string, an object (some servers), garbled text (kept for the loop), no id."""
+    calls = [
+        {"id": "a", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}},
+        {"type": "function", "function": {"name": "g", "arguments": {"y": 2}}},
+        {"id": "c", "type": "function", "function": {"name": "h", "arguments": "{oops"}},
+    ]
+    body = reply(None, finish_reason="tool_calls", tool_calls=calls).body
+    read = wire_format("openai").parse(httpx.Response(200, content=body))
+    assert read.finish_reason == "tool_calls"
+    assert read.text is None
+    assert [(c.id, c.name, c.arguments) for c in read.tool_calls] == [
+        ("a", "f", {"x": 1}),
+        ("call_1", "g", {"y": 2}),
+        ("c", "h", "{oops"),
+    ]
+
+
+def test_anthropic_tool_use_blocks_are_read_beside_the_text():
+    """Text and tool_use blocks in one reply; stop_reason tool_use."""
+    blocks = [
+        {"type": "text", "text": "Let me look."},
+        {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"x": 1}},
+    ]
+    body = message(None, stop_reason="tool_use", blocks=blocks).body
+    read = wire_format("anthropic").parse(httpx.Response(200, content=body))
+    assert (read.text, read.finish_reason) == ("Let me look.", "tool_calls")
+    assert [(c.id, c.name, c.arguments) for c in read.tool_calls] == [("toolu_1", "f", {"x": 1})]
