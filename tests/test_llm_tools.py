@@ -296,6 +296,8 @@ def test_parallel_calls_in_one_turn_are_each_answered(project, clock, wire):
         users = [m for m in wire.server.requests[1].body["messages"] if m["role"] == "user"]
         assert len(users[-1]["content"]) == 2
     assert result_of(project, "tooler")["text"] == "done"
+    per_turn = 10 if wire.kind == "openai" else 20  # the fakes' usage of a reply
+    assert result_of(project, "tooler")["tokens_in"] == 2 * per_turn, "the tokens of every turn"
 
 
 def test_invalid_arguments_go_back_and_a_corrected_call_runs(project, clock, wire):

@@ -94,14 +94,15 @@ class ToolLoop:
         a final reply (:class:`~agentops.llm._prompt.Malformed`: asked again, up to
         ``max_reasks`` times); ``refused`` raises for a refusal.
         """
-        spent = [0, 0, 0.0]  # tokens in, out, dollars: of every turn
+        tokens_in = tokens_out = 0
+        usd: float | None = 0.0  # None once a turn's model has no prices
         asked = 1
         for step in range(1, max_steps + 1):
             self._guards.step("llm.run")
             route, paid = turn(messages)
-            spent[0] += paid.tokens_in
-            spent[1] += paid.tokens_out
-            spent[2] += paid.cost_usd or 0.0
+            tokens_in += paid.tokens_in
+            tokens_out += paid.tokens_out
+            usd = None if usd is None or paid.cost_usd is None else usd + paid.cost_usd
             reply = paid.reply
             if reply.refusal is not None:
                 refused(route, paid)
@@ -129,12 +130,7 @@ class ToolLoop:
                 continue
             if parsed:
                 return completion.parsed
-            return replace(
-                completion,
-                tokens_in=int(spent[0]),
-                tokens_out=int(spent[1]),
-                cost_usd=float(spent[2]),
-            )
+            return replace(completion, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=usd)
         return self._guards.stop(
             ToolFailed(
                 f"{self._agent}: ctx.llm.run had no answer in max_steps {max_steps} turns",
