@@ -1,4 +1,9 @@
-"""``agentops run``: what every crontab line calls."""
+"""``agentops run``: what every crontab line calls.
+
+A crontab's own line runs without click (:mod:`agentops.cli._cron_line`);
+this command runs every other form, and both read ``-p`` with
+:func:`~agentops.cli._cron_line.split_param`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import click
 import pydantic_core
 
 from agentops.cli._common import finish, project_of, reports_errors, run_options
+from agentops.cli._cron_line import split_param
 
 __all__ = ["run"]
 
@@ -68,8 +74,9 @@ def _parse_params(pairs: tuple[str, ...], params_json: str | None) -> dict[str, 
             raise click.BadParameter("must be a JSON object", param_hint="--params-json")
         overrides.update(decoded)
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
+        split = split_param(pair)
+        if split is None:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-p")
-        overrides[key.strip()] = value
+        key, value = split
+        overrides[key] = value
     return overrides
