@@ -8,6 +8,7 @@ unchanged (agentops.cli._cron_line).
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import re
 import subprocess
@@ -54,10 +55,11 @@ def failed(name: str) -> Outcome:
 
 @pytest.fixture
 def fake_run(monkeypatch, capsys):
-    """run_agent faked for both paths."""
+    """run_agent faked for both paths; the fast path's gc.freeze() kept out of pytest's process."""
     del capsys  # requested first, so the streams restored below are its own
     fake = FakeRun()
     monkeypatch.setattr("agentops.run.runner.run_agent", fake)
+    monkeypatch.setattr(gc, "freeze", lambda: None)
     monkeypatch.setattr(sys, "stdout", sys.stdout)  # a closed pipe replaces them: put them back
     monkeypatch.setattr(sys, "stderr", sys.stderr)
     return fake
@@ -262,9 +264,9 @@ def test_a_crontab_line_runs_without_click(project, tmp_path):
     project.add_agent("hello")
     seen = tmp_path / "seen.json"
     probe = (
-        "import atexit, json, os, sys\n"
+        "import atexit, gc, json, os, sys\n"
         "def seen():\n"
-        "    facts = {'click': 'click' in sys.modules}\n"
+        "    facts = {'click': 'click' in sys.modules, 'frozen': gc.get_freeze_count() > 0}\n"
         "    open(os.environ['SEEN'], 'w').write(json.dumps(facts))\n"
         "atexit.register(seen)\n"
         "from agentops.cli import main\n"
@@ -279,7 +281,7 @@ def test_a_crontab_line_runs_without_click(project, tmp_path):
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
-    assert json.loads(seen.read_text()) == {"click": False}
+    assert json.loads(seen.read_text()) == {"click": False, "frozen": True}
     state = json.loads((project.home / "state" / "hello.json").read_text())
     assert state["metrics"]["runs"] == 1
 
