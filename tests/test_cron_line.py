@@ -260,13 +260,18 @@ def test_main_is_the_click_group_for_everything_else():
 
 
 def test_a_crontab_line_runs_without_click(project, tmp_path):
-    """The real process: the run happens, prints nothing, and click is never imported."""
+    """The real process: the run happens, prints nothing, click is never imported.
+
+    What agentops loaded is frozen out of the garbage collector's sight, which
+    collects the agent's objects as ever.
+    """
     project.add_agent("hello")
     seen = tmp_path / "seen.json"
     probe = (
         "import atexit, gc, json, os, sys\n"
         "def seen():\n"
-        "    facts = {'click': 'click' in sys.modules, 'frozen': gc.get_freeze_count() > 0}\n"
+        "    facts = {'click': 'click' in sys.modules, 'frozen': gc.get_freeze_count() > 0,\n"
+        "             'collecting': gc.isenabled()}\n"
         "    open(os.environ['SEEN'], 'w').write(json.dumps(facts))\n"
         "atexit.register(seen)\n"
         "from agentops.cli import main\n"
@@ -281,7 +286,7 @@ def test_a_crontab_line_runs_without_click(project, tmp_path):
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
-    assert json.loads(seen.read_text()) == {"click": False, "frozen": True}
+    assert json.loads(seen.read_text()) == {"click": False, "frozen": True, "collecting": True}
     state = json.loads((project.home / "state" / "hello.json").read_text())
     assert state["metrics"]["runs"] == 1
 

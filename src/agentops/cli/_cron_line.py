@@ -10,14 +10,16 @@ always did. tests/test_cron_line.py holds the two to the same reading.
 
 :func:`run_cron_line` then runs the agent as ``agentops run`` does, with the
 same options, the same one-line errors and exit codes
-(:mod:`agentops.cli._basics`). Before the run it moves what is loaded so far
-out of the garbage collector's sight (:func:`gc.freeze`): it lives until the
-process exits anyway, and scanning it again at every collection and at exit
-cost more than anything else agentops adds to a short run.
+(:mod:`agentops.cli._basics`). It loads agentops with the garbage collector
+paused, then freezes what it loaded out of the collector's sight
+(:func:`gc.freeze`): that lives until the process exits anyway, and scanning
+it again at every collection and at exit cost more than anything else
+agentops adds to a short run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import os
@@ -30,7 +32,7 @@ from agentops.cli._basics import fail, finish, report_error, run_options
 from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
 __all__ = ["HOME_ENV", "CronLine", "parse", "run_cron_line", "split_param"]
 
@@ -144,14 +146,10 @@ def run_cron_line(argv: Sequence[str], environ: Mapping[str, str]) -> None:
 def run(line: CronLine) -> NoReturn:
     """Run the agent as ``agentops run`` does, say what it says, exit with its code."""
     try:
-        from agentops.project.home import Project  # noqa: PLC0415
-        from agentops.run.runner import run_agent  # noqa: PLC0415
+        with _kept_for_good():
+            from agentops.project.home import Project  # noqa: PLC0415
+            from agentops.run.runner import run_agent  # noqa: PLC0415
 
-        # What is loaded by now (agentops, pydantic, their models) lives until
-        # the process exits: no collection need scan it again, during the run
-        # or at exit, where that took a fifth of a short run. What the agent
-        # makes is collected as ever.
-        gc.freeze()
         outcome = run_agent(
             Project.locate(line.home),
             line.agent,
@@ -170,6 +168,27 @@ def run(line: CronLine) -> NoReturn:
 
         click.echo(file=sys.stderr)  # click ends a ^C with a blank line, then one of its own
         fail("aborted", ExitCode.FAILED)
+
+
+@contextlib.contextmanager
+def _kept_for_good() -> Iterator[None]:
+    """Load with the garbage collector paused, then freeze all there is out of its sight.
+
+    What agentops loads (its modules, pydantic's, their models) lives until
+    the process exits: each collection scanned all of it again, while pydantic
+    built the models, during the run and at exit, and that cost more than
+    anything else agentops adds to a short run. What the agent makes is
+    collected as ever. (The little garbage loading leaves, a few hundred KB,
+    stays until exit.)
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 def _pipe_closed() -> NoReturn:
