@@ -4,7 +4,7 @@ This package is the only place that imports click. Each command parses,
 calls the core, renders, and exits with the code of what happened
 (:mod:`agentops.cli._common`).
 
-Cron pays start-up on every tick, and importing click is a tenth of a run's.
+Cron pays start-up on every tick, and importing click is a good part of it.
 So :data:`main`, what the ``agentops`` executable and ``python -m agentops``
 call, first looks whether the command line is a crontab's own
 (:mod:`agentops.cli._cron_line`) and runs it without click; any other line,

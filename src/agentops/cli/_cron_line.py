@@ -1,8 +1,8 @@
 """Cron's own command line, run without click: ``[--home DIR] run NAME [--scheduled]...``.
 
 Every line ``agentops cron`` writes calls ``agentops --home DIR run NAME
---scheduled``, and cron pays the start-up on every tick: importing click is a
-tenth of it. :func:`parse` reads such a line (``--dry-run`` and ``-p
+--scheduled``, and cron pays the start-up on every tick, of which importing
+click is a good part. :func:`parse` reads such a line (``--dry-run`` and ``-p
 KEY=VALUE`` too) exactly as the click command would, and takes nothing else:
 a line it does not take (help, a typo, any other option, a value click would
 refuse) goes to click unchanged, which runs it or says what is wrong as it
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["HOME_ENV", "CronLine", "parse", "run_cron_line", "split_param"]
 
 HOME_ENV = "AGENTOPS_HOME"
-"""Where ``--home`` comes from when the line does not say (the root group's ``envvar``)."""
+"""Where ``--home`` comes from when the line does not say (the root group's ``envvar`` too)."""
 
 
 class CronLine(NamedTuple):

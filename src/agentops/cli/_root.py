@@ -13,6 +13,7 @@ import click
 
 from agentops import __version__
 from agentops.cli._common import LazyCommands
+from agentops.cli._cron_line import HOME_ENV
 
 __all__ = ["COMMANDS", "main"]
 
@@ -47,7 +48,7 @@ COMMANDS = {
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="AGENTOPS_HOME",
+    envvar=HOME_ENV,
     help="The project directory holding agents/ (default: $AGENTOPS_HOME, else the current one).",
 )
 @click.pass_context
