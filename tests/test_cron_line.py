@@ -11,6 +11,7 @@ import errno
 import gc
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -293,20 +294,35 @@ def test_a_crontab_line_runs_without_click(project, tmp_path):
 
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 
+FAILS = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    pass
+
+def run(params: Params, ctx: Context) -> Result:
+    raise ValueError("no")
+"""
+
 
 @pytest.mark.parametrize(
-    ("name", "code"),
+    ("name", "code", "exit_code"),
     [
-        ("hello", "from agentops import Context\n"),  # no run(): the agent cannot be loaded
-        ("nosuch", None),
-        ("../up", None),
-        ("fails", "def run(params, ctx):\n    raise ValueError('no')\n"),
+        ("hello", None, ExitCode.OK),
+        ("nosuch", "", ExitCode.CONFIG),
+        ("../up", "", ExitCode.USAGE),
+        ("fails", FAILS, ExitCode.FAILED),
     ],
+    ids=["succeeds", "unknown", "bad-name", "fails"],
 )
-def test_the_real_process_ends_alike_either_way(project, name, code):
+def test_the_real_process_ends_alike_either_way(project, name, code, exit_code):
     """A crontab line, and the same line click reads (it takes --params-json): same ending."""
-    if code is not None:
-        project.add_agent(name, code)
+    if code != "":
+        project.add_agent(name, *([code] if code else []))
     line = [str(AGENTOPS), "--home", str(project.home), "run", name, "--scheduled"]
     endings = []
     for argv in (line, [*line, "--params-json", "{}"]):
@@ -319,5 +335,6 @@ def test_the_real_process_ends_alike_either_way(project, name, code):
             check=False,
         )
         endings.append((done.returncode, done.stdout, RUN_ID.sub("RUN", done.stderr)))
+        shutil.rmtree(project.home / "state", ignore_errors=True)  # each starts afresh
     assert endings[0] == endings[1]
-    assert endings[0][0] != ExitCode.OK
+    assert endings[0][0] == exit_code
