@@ -485,6 +485,37 @@ def test_daily_budget_spent_to_the_cent_skips_the_next_run(project, run_agentops
     assert spent(project.state("spender")) == pytest.approx(1.0)
 
 
+def test_a_cap_filled_exactly_is_announced_once(project, run_agentops):
+    """Four spends of 0.25 fill cost_usd_per_day = 1.0 and succeed: that run says so, once.
+
+    The run exits 0 with one line naming the cap (a cap reached exactly stops
+    nothing, but every run after it is skipped); the skips that follow are quiet.
+    """
+    project.add_agent("spender", SPENDING_AGENT, "[limits]\ncost_usd_per_day = 1.0\n")
+    first = run_agentops("run", "spender", "-p", "usd=0.25", "-p", "calls=4")
+    assert (first.returncode, first.stdout) == (0, "")
+    assert first.stderr.count("\n") == 1
+    assert "spender: succeeded; cost_usd_per_day 1 now spent: the next runs are skipped" in (
+        first.stderr
+    )
+    assert project.state("spender")["last_run"]["status"] == "succeeded"
+    (filled,) = events(project, "spender", "budget.filled")
+    assert (filled["window"], filled["cap_usd"]) == ("cost_usd_per_day", 1.0)
+    for _ in range(2):
+        skipped = run_agentops("run", "spender", "-p", "usd=0.25", "-p", "calls=4")
+        assert (skipped.returncode, skipped.stdout, skipped.stderr) == (75, "", "")
+    assert len(events(project, "spender", "budget.filled")) == 1
+    assert spent(project.state("spender")) == pytest.approx(1.0)
+
+
+def test_a_cap_left_with_room_says_nothing(project, run_agentops):
+    """Three spends of 0.25 under 1.0: a quiet success, no budget.filled."""
+    project.add_agent("spender", SPENDING_AGENT, "[limits]\ncost_usd_per_day = 1.0\n")
+    run = run_agentops("run", "spender", "-p", "usd=0.25", "-p", "calls=3")
+    assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
+    assert events(project, "spender", "budget.filled") == []
+
+
 def test_racing_runs_never_spend_past_the_cap(project):
     """Five runs started at once, twice over: recorded spend stays within cost_usd_per_day."""
     project.add_agent("spender", SPENDING_AGENT, "[limits]\ncost_usd_per_day = 1.0\n")

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
-from agentops.cli._basics import fail, finish, report_error, run_options
+from agentops.cli._basics import fail, finish, report_error, run_options, skip_exit_code
 from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
@@ -146,6 +146,7 @@ def run_cron_line(argv: Sequence[str], environ: Mapping[str, str]) -> None:
 def run(line: CronLine) -> NoReturn:
     """Run the agent as ``agentops run`` does, say what it says, exit with its code."""
     try:
+        skip_code = skip_exit_code(os.environ)
         with _kept_for_good():
             from agentops.project.home import Project  # noqa: PLC0415
             from agentops.run.runner import run_agent  # noqa: PLC0415
@@ -156,7 +157,7 @@ def run(line: CronLine) -> NoReturn:
             overrides=line.overrides,
             options=run_options(dry_run=line.dry_run, scheduled=line.scheduled),
         )
-        finish(outcome)
+        finish(outcome, skip_code=skip_code)
     except BrokenPipeError as exc:
         if exc.errno != errno.EPIPE:
             raise  # as click lets it through

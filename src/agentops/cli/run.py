@@ -7,12 +7,13 @@ this command runs every other form, and both read ``-p`` with
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 import pydantic_core
 
-from agentops.cli._common import finish, project_of, reports_errors, run_options
+from agentops.cli._common import finish, project_of, reports_errors, run_options, skip_exit_code
 from agentops.cli._cron_line import split_param
 
 __all__ = ["run"]
@@ -52,6 +53,7 @@ def run(
     nothing; any other outcome prints one line naming the log.
     """
     overrides = _parse_params(param_pairs, params_json)
+    skip_code = skip_exit_code(os.environ)
     from agentops.run.runner import run_agent  # noqa: PLC0415
 
     outcome = run_agent(
@@ -60,7 +62,7 @@ def run(
         overrides=overrides,
         options=run_options(dry_run=dry_run, scheduled=scheduled),
     )
-    finish(outcome)
+    finish(outcome, skip_code=skip_code)
 
 
 def _parse_params(pairs: tuple[str, ...], params_json: str | None) -> dict[str, Any]:
