@@ -8,7 +8,11 @@ the oldest Kubernetes with ``spec.timeZone`` stable and the newest it knows.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import shutil
+import subprocess
 
 import click
 import kubernetes_validate
@@ -30,7 +34,7 @@ from agentops.ops.k8s import (
 )
 from agentops.project.home import Project
 from agentops.run.deadline import hard_deadline_s
-from conftest import REPO, cron_env
+from conftest import AGENTOPS, REPO, cron_env
 
 KUBERNETES = ("1.27", "1.37")
 """The first Kubernetes with spec.timeZone stable, and the newest the schemas cover."""
@@ -181,7 +185,12 @@ def test_model_keys_come_from_the_keys_secret(documents):
     assert env(documents["weekdays"])["FAKE_OPENAI_KEY"] == {
         "secretKeyRef": {"name": "agentops-keys", "key": "FAKE_OPENAI_KEY"}
     }
-    assert set(env(documents["hourly"])) == {"AGENTOPS_STORE_URL", "TZ"}
+    assert set(env(documents["hourly"])) == {
+        "AGENTOPS_STORE_URL",
+        "TZ",
+        "AGENTOPS_SKIP_EXIT_CODE",
+        "AGENTOPS_LOG_STDOUT",
+    }
 
 
 @pytest.mark.usefixtures("agents")
@@ -288,6 +297,20 @@ def test_agents_sharing_a_cronjob_name_are_refused(agents, run_agentops):
         (["--image", IMAGE, "--secret", "Store Secret"], ["--secret"]),
         (["--image", IMAGE, "--keys-secret", "-keys"], ["--keys-secret"]),
         (["--image", IMAGE, "--image-home", "srv/agentops"], ["--image-home"]),
+        (["--image", IMAGE, "--user", "0"], ["--user"]),
+        (["--image", IMAGE, "--skip-exit-code", "256"], ["--skip-exit-code"]),
+        (["--image", IMAGE, "--cpu-request", "1 core"], ["--cpu-request", "quantity"]),
+        (["--image", IMAGE, "--memory-limit", "512MB"], ["--memory-limit", "quantity"]),
+        (["--image", IMAGE, "--memory-request", "0"], ["--memory-request"]),
+        (["--image", IMAGE, "--cpu-limit", "1e3"], ["--cpu-limit"]),
+        (
+            ["--image", IMAGE, "--memory-request", "1Gi", "--memory-limit", "512Mi"],
+            ["--memory-request 1Gi is more than --memory-limit 512Mi"],
+        ),
+        (
+            ["--image", IMAGE, "--cpu-request", "2", "--cpu-limit", "1500m"],
+            ["--cpu-request 2 is more than --cpu-limit 1500m"],
+        ),
         ([], ["Missing option '--image'"]),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
@@ -472,3 +495,277 @@ def test_the_readme_names_every_option():
     for param in export_k8s.params:
         if isinstance(param, click.Option) and param.name != "help":
             assert param.opts[0] in text, param.opts[0]
+
+
+# -- the Pod Security Standards' "restricted" profile -------------------------------------
+
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+"""The volume types the restricted profile allows (every other, hostPath first, is refused)."""
+
+BASELINE_CAPABILITIES = {
+    *("AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD"),
+    *("NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"),
+}
+
+
+def restricted_violations(pod_spec: dict) -> list[str]:
+    """What in ``pod_spec`` the Pod Security Standards' restricted profile refuses.
+
+    The controls of the baseline and restricted profiles as
+    https://kubernetes.io/docs/concepts/security/pod-security-standards/ lists
+    them, field by field (pod-level values hold for a container that leaves
+    them unset, as the admission controller reads them).
+    """
+    context = pod_spec.get("securityContext", {})
+    found = [
+        f"spec.{field}" for field in ("hostNetwork", "hostPID", "hostIPC") if pod_spec.get(field)
+    ]
+    if context.get("windowsOptions", {}).get("hostProcess"):
+        found.append("spec.securityContext.windowsOptions.hostProcess")
+    for volume in pod_spec.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            found.append(f"volume {volume['name']}: {sorted(kinds - RESTRICTED_VOLUMES)}")
+    # No sysctl is needed: any, even a safe one, is worth a look.
+    found += [f"sysctl {sysctl['name']}" for sysctl in context.get("sysctls", [])]
+    if context.get("runAsUser") == 0:
+        found.append("spec.securityContext.runAsUser 0")
+    if context.get("seccompProfile", {}).get("type") not in (None, "RuntimeDefault", "Localhost"):
+        found.append("spec.securityContext.seccompProfile")
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for one in pod_spec.get(key, []):
+            found += [f"container {one['name']}: {v}" for v in _container_violations(one, context)]
+    return found
+
+
+def _container_violations(one: dict, pod_context: dict) -> list[str]:
+    context = one.get("securityContext", {})
+    capabilities = context.get("capabilities", {})
+    added = set(capabilities.get("add", []))
+    non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
+    seccomp = context.get("seccompProfile", pod_context.get("seccompProfile", {})).get("type")
+    checks = {
+        "privileged": bool(context.get("privileged")),
+        "hostPort": any(port.get("hostPort") for port in one.get("ports", [])),
+        "procMount": context.get("procMount", "Default") != "Default",
+        "allowPrivilegeEscalation must be false": context.get("allowPrivilegeEscalation")
+        is not False,
+        "runAsNonRoot must be true": non_root is not True,
+        "runAsUser 0": context.get("runAsUser") == 0,
+        "seccompProfile must be RuntimeDefault or Localhost": seccomp
+        not in ("RuntimeDefault", "Localhost"),
+        "capabilities must drop ALL": "ALL" not in capabilities.get("drop", []),
+        "capabilities may add only NET_BIND_SERVICE": bool(added - {"NET_BIND_SERVICE"}),
+        "capabilities beyond the baseline's": bool(added - BASELINE_CAPABILITIES),
+    }
+    return [violation for violation, refused in checks.items() if refused]
+
+
+def test_every_pod_passes_the_restricted_profile(documents):
+    """Every field the restricted profile checks, in every pod the CronJobs make."""
+    for doc in documents.values():
+        assert restricted_violations(pod(doc)) == [], doc["metadata"]["name"]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda p: p["securityContext"].pop("runAsNonRoot"),
+        lambda p: p["securityContext"].update(runAsUser=0),
+        lambda p: p["containers"][0]["securityContext"].update(allowPrivilegeEscalation=True),
+        lambda p: p["containers"][0]["securityContext"].pop("capabilities"),
+        lambda p: p["securityContext"].pop("seccompProfile"),
+        lambda p: p["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
+        lambda p: p["containers"][0]["securityContext"].update(privileged=True),
+        lambda p: p.update(hostNetwork=True),
+    ],
+    ids=[
+        "root allowed",
+        "uid 0",
+        "escalation",
+        "capabilities kept",
+        "no seccomp",
+        "hostPath",
+        "privileged",
+        "host network",
+    ],
+)
+def test_the_profile_check_catches_what_the_profile_refuses(documents, spoil):
+    """The check above is not vacuous: each spoiled field of an exported pod is found."""
+    spoiled = pod(documents["hourly"])
+    spoil(spoiled)
+    assert restricted_violations(spoiled) != []
+
+
+def test_the_root_file_system_is_read_only_and_what_agentops_writes_is_an_empty_dir(documents):
+    """state/ and logs/ under the home, and /tmp: emptyDir volumes; everything else read-only."""
+    for doc in documents.values():
+        spec = pod(doc)
+        assert container(doc)["securityContext"]["readOnlyRootFilesystem"] is True
+        mounts = {m["name"]: m["mountPath"] for m in container(doc)["volumeMounts"]}
+        assert mounts == {
+            "state": "/srv/agentops/state",
+            "logs": "/srv/agentops/logs",
+            "tmp": "/tmp",  # noqa: S108 - the pod's own volume
+        }
+        assert {v["name"]: v for v in spec["volumes"]} == {
+            name: {"name": name, "emptyDir": {}} for name in mounts
+        }
+        assert spec["securityContext"]["runAsUser"] == 10001
+        assert spec["securityContext"]["fsGroup"] == 10001, "the emptyDirs are the user's"
+
+
+def test_skips_end_the_job_successfully_and_the_log_goes_to_stdout(documents):
+    """AGENTOPS_SKIP_EXIT_CODE 0 and AGENTOPS_LOG_STDOUT 1 by default; resources set."""
+    for doc in documents.values():
+        assert env(doc)["AGENTOPS_SKIP_EXIT_CODE"] == "0"
+        assert env(doc)["AGENTOPS_LOG_STDOUT"] == "1"
+        assert container(doc)["resources"] == {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "512Mi"},
+        }
+
+
+@pytest.mark.usefixtures("agents")
+def test_user_resources_and_skip_exit_code_are_options(run_agentops):
+    """--user, --cpu-request, --memory-request, --cpu-limit, --memory-limit, --skip-exit-code."""
+    _, docs = export(
+        run_agentops,
+        *("--time-zone", "UTC", "--user", "2000", "--skip-exit-code", "75"),
+        *("--cpu-request", "0.25", "--memory-request", "1Gi"),
+        *("--cpu-limit", "1", "--memory-limit", "1Gi"),
+    )
+    for doc in docs:
+        assert pod(doc)["securityContext"]["runAsUser"] == 2000
+        assert env(doc)["AGENTOPS_SKIP_EXIT_CODE"] == "75"
+        assert container(doc)["resources"] == {
+            "requests": {"cpu": "0.25", "memory": "1Gi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        }
+        for version in KUBERNETES:
+            assert kubernetes_validate.validate(doc, version, strict=True) == version
+
+
+# -- the pod's run, for real ----------------------------------------------------------------
+
+
+READ_ONLY_ROOT = """
+set -e
+mount --bind "$1/state" "$1/state"
+mount --bind "$1/logs" "$1/logs"
+mount --bind "$2" "$2"
+mount --rbind / /
+mount -o remount,bind,ro /
+shift 2
+exec "$@"
+"""
+"""The pod's file system, in a mount namespace of its own: everything read-only but the
+project's state/ and logs/ and a temporary directory (the emptyDirs), which stay writable."""
+
+
+@pytest.fixture
+def pod_home(project):
+    """A project with a scheduled agent, to run as its pod would."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("mounts the root file system read-only in a namespace: needs root, unshare")
+    project.add_agent("hello", toml='schedule = "*/5 * * * *"\n')
+    return project
+
+
+def pod_run(project, doc) -> subprocess.CompletedProcess[str]:
+    """The container's command and environment, run with the pod's read-only root.
+
+    Every file system is read-only but state/ and logs/ under the project and
+    a temporary directory (``TMPDIR``), as the pod's emptyDirs are: a write
+    anywhere else fails (EROFS), root or not. The store URL comes from a
+    Secret in the cluster: here the files of state/ are the store.
+    """
+    tmp = project.home.parent / "pod-tmp"
+    for directory in (project.home / "state", project.home / "logs", tmp):
+        directory.mkdir(exist_ok=True)
+    spec = container(doc)
+    variables = {item["name"]: item["value"] for item in spec["env"] if "value" in item}
+    args = [str(project.home) if word == "/srv/agentops" else word for word in spec["args"]]
+    return subprocess.run(
+        [
+            *("unshare", "-m", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT, "pod"),
+            *(str(project.home), str(tmp), str(AGENTOPS), *args),
+        ],
+        env=cron_env(tmp, TMPDIR=str(tmp), **variables),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def pod_export(project, *args: str) -> dict:
+    """The CronJob `agentops export k8s` writes for hello."""
+    done = subprocess.run(
+        [
+            *(str(AGENTOPS), "--home", str(project.home), "export", "k8s", "--image", IMAGE),
+            *("--time-zone", "UTC", *args),
+        ],
+        env=cron_env(project.home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    (doc,) = yaml.safe_load_all(done.stdout)
+    return doc
+
+
+def test_the_pods_run_writes_only_where_its_volumes_are(pod_home):
+    """With every file system read-only but the emptyDirs: it succeeds, its log on stdout too."""
+    doc = pod_export(pod_home)
+    done = pod_run(pod_home, doc)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    logged = pod_home.log_path("hello").read_text()
+    assert done.stdout == logged, "every line of the log, as it is, on stdout"
+    assert [json.loads(line)["event"] for line in done.stdout.splitlines()][-1] == "run.finished"
+    assert pod_home.state("hello")["last_run"]["status"] == "succeeded"
+
+
+@pytest.mark.parametrize(("option", "code"), [((), 0), (("--skip-exit-code", "75"), 75)])
+def test_a_skipped_run_exits_with_the_skip_exit_code(pod_home, option, code):
+    """A paused agent, run as its pod runs it: exit 0 (the Job succeeds), or as configured."""
+    paused = subprocess.run(
+        [str(AGENTOPS), "--home", str(pod_home.home), "pause", "hello", "--reason", "deploy"],
+        env=cron_env(pod_home.home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert paused.returncode == 0, paused.stderr
+    done = pod_run(pod_home, pod_export(pod_home, *option))
+    assert (done.returncode, done.stderr) == (code, ""), done.stderr
+    (skipped,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (skipped["event"], skipped["reason"]) == ("run.skipped", "paused")
+
+
+@pytest.mark.parametrize("value", ["-1", "256", "zero", "0x4b"])
+def test_a_skip_exit_code_that_is_not_one_refuses_the_run(project, run_agentops, value):
+    """AGENTOPS_SKIP_EXIT_CODE that is no exit code: exit 78, one line, the agent not run."""
+    project.add_agent("hello")
+    done = run_agentops("run", "hello", env=cron_env(project.home, AGENTOPS_SKIP_EXIT_CODE=value))
+    refused(done, 78, "AGENTOPS_SKIP_EXIT_CODE")
+    assert not project.log_path("hello").exists()
+
+
+def test_a_log_stdout_that_is_neither_on_nor_off_refuses_the_run(project, run_agentops):
+    """AGENTOPS_LOG_STDOUT=maybe: exit 78, one line."""
+    project.add_agent("hello")
+    done = run_agentops("run", "hello", env=cron_env(project.home, AGENTOPS_LOG_STDOUT="maybe"))
+    refused(done, 78, "AGENTOPS_LOG_STDOUT")

@@ -16,25 +16,16 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from agentops.model.outcome import Outcome
     from agentops.run.options import RunOptions
 
 __all__ = [
-    "SKIP_EXIT_CODE_ENV",
     "fail",
     "finish",
     "report_error",
     "run_options",
     "say",
-    "skip_exit_code",
 ]
-
-SKIP_EXIT_CODE_ENV = "AGENTOPS_SKIP_EXIT_CODE"
-"""The exit code of a run skipped or stopped by policy, instead of 75 (a Kubernetes Job sets 0)."""
-
-_HIGHEST_EXIT_CODE = 255
 
 
 def say(message: str, *, file: TextIO | None = None) -> None:
@@ -77,31 +68,13 @@ def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions
     )
 
 
-def skip_exit_code(environ: Mapping[str, str]) -> int:
-    """The exit code of a run skipped or stopped by policy: ``$AGENTOPS_SKIP_EXIT_CODE``, else 75.
-
-    Read before the run starts, so a value that is not an exit code refuses the
-    run (:class:`~agentops.errors.ConfigError`, 78) rather than ending it wrongly.
-    """
-    raw = environ.get(SKIP_EXIT_CODE_ENV, "").strip()
-    if not raw:
-        return ExitCode.SKIPPED
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > _HIGHEST_EXIT_CODE:
-        from agentops.errors import ConfigError  # noqa: PLC0415 - only for a wrong value
-
-        raise ConfigError(
-            f"{SKIP_EXIT_CODE_ENV}={raw!r} is not an exit code: give a number from 0 to 255"
-        )
-    return int(raw)
-
-
 def finish(
     outcome: Outcome, *, quiet: bool | None = None, skip_code: int = ExitCode.SKIPPED
 ) -> NoReturn:
     """Say what happened unless ``quiet`` (default: the outcome's own), then exit.
 
     A run skipped or stopped by policy (75) exits with ``skip_code``
-    (:func:`skip_exit_code`); what it says, its log and its state are the same.
+    (:func:`agentops.run.options.skip_exit_code`); what it says, its log and its state are the same.
     """
     # With threads left, the capture stays: what they print still goes to the log.
     from agentops._infra.stderr import real_stderr  # noqa: PLC0415

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from agentops.cli._basics import fail, finish, report_error, run_options, say, skip_exit_code
+from agentops.cli._basics import fail, finish, report_error, run_options, say
 from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ __all__ = [
     "say",
     "short_time",
     "since_option",
-    "skip_exit_code",
 ]
 
 _F = TypeVar("_F", bound="Callable[..., Any]")

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
-from agentops.cli._basics import fail, finish, report_error, run_options, skip_exit_code
+from agentops.cli._basics import fail, finish, report_error, run_options
 from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
@@ -146,10 +146,12 @@ def run_cron_line(argv: Sequence[str], environ: Mapping[str, str]) -> None:
 def run(line: CronLine) -> NoReturn:
     """Run the agent as ``agentops run`` does, say what it says, exit with its code."""
     try:
-        skip_code = skip_exit_code(os.environ)
         with _kept_for_good():
             from agentops.project.home import Project  # noqa: PLC0415
+            from agentops.run.options import skip_exit_code  # noqa: PLC0415
             from agentops.run.runner import run_agent  # noqa: PLC0415
+
+        skip_code = skip_exit_code(os.environ)
 
         outcome = run_agent(
             Project.locate(line.home),

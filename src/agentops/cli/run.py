@@ -13,7 +13,7 @@ from typing import Any
 import click
 import pydantic_core
 
-from agentops.cli._common import finish, project_of, reports_errors, run_options, skip_exit_code
+from agentops.cli._common import finish, project_of, reports_errors, run_options
 from agentops.cli._cron_line import split_param
 
 __all__ = ["run"]
@@ -53,8 +53,10 @@ def run(
     nothing; any other outcome prints one line naming the log.
     """
     overrides = _parse_params(param_pairs, params_json)
-    skip_code = skip_exit_code(os.environ)
+    from agentops.run.options import skip_exit_code  # noqa: PLC0415
     from agentops.run.runner import run_agent  # noqa: PLC0415
+
+    skip_code = skip_exit_code(os.environ)
 
     outcome = run_agent(
         project_of(ctx),
