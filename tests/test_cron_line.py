@@ -253,6 +253,27 @@ def test_a_run_that_raises_ends_as_the_click_command_ends(project, fake_run, cap
     assert fast[1] != ExitCode.OK
 
 
+def skipped(name: str) -> Outcome:
+    """A run skipped by policy: quiet, exit 75 (or $AGENTOPS_SKIP_EXIT_CODE)."""
+    return failed(name)._replace(
+        status=RunStatus.SKIPPED, exit_code=ExitCode.SKIPPED, message=f"{name} is paused"
+    )
+
+
+@pytest.mark.parametrize(("value", "code"), [(None, 75), ("0", 0), ("3", 3), ("x", 78)])
+def test_the_skip_exit_code_is_read_alike(project, fake_run, capsys, monkeypatch, value, code):
+    """$AGENTOPS_SKIP_EXIT_CODE: the same exit code (or the same refusal) either way."""
+    if value is not None:
+        monkeypatch.setenv("AGENTOPS_SKIP_EXIT_CODE", value)
+    fake_run.ending = skipped
+    argv = ["--home", str(project.home), "run", "hello"]
+    fast = through_cron_line(fake_run, argv, {}, capsys)
+    assert fast == through_click(fake_run, argv, {})
+    assert fast[1] == code
+    if code == ExitCode.CONFIG:
+        assert fast[0] == [], "a wrong value runs nothing"
+
+
 def test_main_is_the_click_group_for_everything_else():
     """Tests, the help walk and the docs use main as the group itself."""
     assert isinstance(main, click.Group)

@@ -755,6 +755,17 @@ def test_a_skipped_run_exits_with_the_skip_exit_code(pod_home, option, code):
     assert (skipped["event"], skipped["reason"]) == ("run.skipped", "paused")
 
 
+def test_a_tick_run_already_ends_its_job_successfully(pod_home):
+    """Two pods for one tick (a Job retried by hand, say): the second is skipped, and exits 0."""
+    doc = pod_export(pod_home)
+    first = pod_run(pod_home, doc)
+    assert first.returncode == 0, first.stderr
+    second = pod_run(pod_home, doc)
+    assert (second.returncode, second.stderr) == (0, ""), second.stderr
+    (skipped,) = [json.loads(line) for line in second.stdout.splitlines()]
+    assert (skipped["event"], skipped["reason"]) == ("run.skipped", "tick_taken")
+
+
 @pytest.mark.parametrize("value", ["-1", "256", "zero", "0x4b"])
 def test_a_skip_exit_code_that_is_not_one_refuses_the_run(project, run_agentops, value):
     """AGENTOPS_SKIP_EXIT_CODE that is no exit code: exit 78, one line, the agent not run."""

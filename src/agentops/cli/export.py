@@ -7,6 +7,9 @@ import os
 import click
 
 from agentops.cli._common import every_agent, project_of, reports_errors, say
+from agentops.ops.k8s import DEFAULT_USER, Resources
+
+_DEFAULT = Resources()
 
 __all__ = ["export", "export_k8s"]
 
@@ -57,20 +60,32 @@ def export() -> None:
 @click.option(
     "--user",
     type=click.IntRange(min=1, max=2**31 - 1),
-    default=10001,
+    default=DEFAULT_USER,
     show_default=True,
     metavar="UID",
     help="The user (and group) id the pods run as: never root.",
 )
 @click.option(
-    "--cpu-request", default="100m", show_default=True, metavar="CPU", help="Requested CPU."
+    "--cpu-request",
+    default=_DEFAULT.cpu_request,
+    show_default=True,
+    metavar="CPU",
+    help="Requested CPU.",
 )
 @click.option(
-    "--memory-request", default="128Mi", show_default=True, metavar="MEM", help="Requested memory."
+    "--memory-request",
+    default=_DEFAULT.memory_request,
+    show_default=True,
+    metavar="MEM",
+    help="Requested memory.",
 )
 @click.option("--cpu-limit", metavar="CPU", help="CPU limit (default: none).")
 @click.option(
-    "--memory-limit", default="512Mi", show_default=True, metavar="MEM", help="Memory limit."
+    "--memory-limit",
+    default=_DEFAULT.memory_limit,
+    show_default=True,
+    metavar="MEM",
+    help="Memory limit.",
 )
 @click.option(
     "--skip-exit-code",
@@ -141,13 +156,7 @@ def export_k8s(
     Warns when this project keeps its state in files here: it does not move
     to the store by itself.
     """  # noqa: D301 - \b keeps click from rewrapping the list
-    from agentops.ops.k8s import (  # noqa: PLC0415
-        Resources,
-        Target,
-        cronjobs,
-        local_zone_name,
-        render,
-    )
+    from agentops.ops.k8s import Target, cronjobs, local_zone_name, render  # noqa: PLC0415
     from agentops.store import STORE_URL_ENV  # noqa: PLC0415
 
     target = Target(
