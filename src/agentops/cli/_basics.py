@@ -19,13 +19,7 @@ if TYPE_CHECKING:
     from agentops.model.outcome import Outcome
     from agentops.run.options import RunOptions
 
-__all__ = [
-    "fail",
-    "finish",
-    "report_error",
-    "run_options",
-    "say",
-]
+__all__ = ["fail", "finish", "report_error", "run_options", "say"]
 
 
 def say(message: str, *, file: TextIO | None = None) -> None:
@@ -74,7 +68,8 @@ def finish(
     """Say what happened unless ``quiet`` (default: the outcome's own), then exit.
 
     A run skipped or stopped by policy (75) exits with ``skip_code``
-    (:func:`agentops.run.options.skip_exit_code`); what it says, its log and its state are the same.
+    (:func:`agentops.run.options.skip_exit_code`); what it says, its log
+    and its state stay the same.
     """
     # With threads left, the capture stays: what they print still goes to the log.
     from agentops._infra.stderr import real_stderr  # noqa: PLC0415

@@ -131,7 +131,7 @@ _SUFFIX = {
 _LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
 _SUBDOMAIN = re.compile(rf"{_LABEL.pattern}(?:\.{_LABEL.pattern})*")
 _HASH_CHARS = 8
-_MAX_ID = 2**31 - 1  # Kubernetes takes int64, but a Linux user id is 32 bits, 2**32-1 reserved
+_MAX_ID = 2**31 - 1  # Kubernetes takes an int64; a user id every runtime and image tool takes
 _MAX_EXIT_CODE = 255
 _REBOOT = "@reboot"
 
