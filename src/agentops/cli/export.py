@@ -6,7 +6,7 @@ import os
 
 import click
 
-from agentops.cli._common import every_agent, project_of, reports_errors, say
+from agentops.cli._common import SuggestingGroup, every_agent, project_of, reports_errors, say
 from agentops.ops.k8s import DEFAULT_USER, Resources
 
 _DEFAULT = Resources()
@@ -14,7 +14,7 @@ _DEFAULT = Resources()
 __all__ = ["export", "export_k8s"]
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def export() -> None:
     """Print the scheduled agents for another scheduler: Kubernetes (k8s)."""
 

@@ -10,7 +10,8 @@ share it. An :class:`Invocation`:
   runs; the hard deadline armed (:mod:`.deadline`); threads the agent leaves
   running keep the lease until the process exits;
 - turns every expected error into an :class:`~agentops.model.outcome.Outcome`;
-- leaves a trace of a run's attempt in the store, then notifies people.
+- leaves a trace of a run's attempt in the store, then notifies people (and
+  the agent's check, which also hears when the run starts: :meth:`Invocation.started`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from agentops.guards import breaker
 from agentops.guards.interrupts import RunInterrupts, StopRun
 from agentops.model.journal import gc_paused
 from agentops.model.outcome import Outcome
+from agentops.model.status import RunStatus
 from agentops.run.capture import OutputCapture
 from agentops.run.commit import commit
 from agentops.run.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
     from agentops._infra.log import EventLogger
     from agentops.model.state import AgentState
-    from agentops.model.status import RunStatus
+    from agentops.notify.notifier import Notifier
     from agentops.project.home import AgentSpec, Project
     from agentops.run.options import RunOptions
 
@@ -58,11 +60,15 @@ class Invocation:
         self.services = RunServices.assemble(project, name, options)
         self.threads_left = 0
         """Threads the agent left running: they hold the lease until the process exits."""
+        self._left: list[threading.Thread] = []
         self._deadline: HardDeadline | None = None
         self._opened_by_recovery: str | None = None
         self._dead_run: Outcome | None = None
         """A dead run this invocation recovered and recorded: people are told of it too."""
         self._is_run = True
+        self._run: Run | None = None
+        """The run under the lease, once it is held: its agent.toml and state tell the notifier."""
+        self._notifier: Notifier | None = None
 
     @property
     def name(self) -> str:
@@ -110,7 +116,7 @@ class Invocation:
                 # Threads still running may print until the process exits: it
                 # goes to the log, never to cron's mail (the capture stays).
                 if self.threads_left:
-                    capture.keep()
+                    capture.keep(self._left)
                 else:
                     capture.stop()
             services.close()
@@ -128,18 +134,61 @@ class Invocation:
         except StateError as exc:
             services.log.warning("attempt.not_recorded", error=exc.message)
 
-    def _notify(self, outcome: Outcome) -> None:
-        # After everything is saved: a webhook never changes what happened.
+    def started(self, *, params: dict[str, Any]) -> None:
+        """Log ``run.started``, and tell the channels that hear runs (the agent's ping).
+
+        ``params`` are the run's, as JSON. A ping waits no more than its short
+        timeout, and never changes the run.
+        """
+        self.log.info("run.started", params=params)
         try:
-            services = self.services
-            if services.dry_run or not services.project.config.notify.webhooks:
+            notifier = self._notifier_for(None)
+            if notifier is not None and self._tells_its_own():
+                notifier.started(self.name, self.services.run_id)
+        except Exception as exc:  # noqa: BLE001 - never the run's outcome
+            self.log.warning("notify.failed", kind="start", error=f"{type(exc).__name__}: {exc}")
+
+    def _notify(self, outcome: Outcome) -> None:
+        # After everything is saved: a webhook or a ping never changes what happened.
+        try:
+            notifier = self._notifier_for(outcome)
+            if notifier is None:
                 return
-            notifier = services.notifier()
             if self._dead_run is not None:  # it could not say so itself
                 notifier.after_run(self._dead_run)
-            notifier.after_run(outcome)
+            if self._tells_its_own():
+                notifier.after_run(outcome, state=None if self._run is None else self._run.state)
         except Exception as exc:  # noqa: BLE001 - never the run's outcome
             self.log.warning("notify.failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _tells_its_own(self) -> bool:
+        # A run started by hand tells nobody when [notify] manual_runs is false
+        # (a dead run it recovered still is told: cron most likely started that one).
+        services = self.services
+        return services.options.scheduled or services.project.config.notify.manual_runs
+
+    def _notifier_for(self, outcome: Outcome | None) -> Notifier | None:
+        # Built once, and only when someone listens: webhooks, or the agent's ping.
+        services = self.services
+        if services.dry_run:
+            return None
+        if self._notifier is None:
+            spec = self._run.spec if self._run is not None else self._spec_if_readable(outcome)
+            agent = None if spec is None else spec.config
+            if not (services.project.config.notify.webhooks or (agent and agent.notify.ping)):
+                return None
+            self._notifier = services.notifier(agent)
+        return self._notifier
+
+    def _spec_if_readable(self, outcome: Outcome | None) -> AgentSpec | None:
+        # A run stopped before its lease: its agent.toml says where its check is,
+        # if it can be read (a skip is no run: its check hears nothing of it).
+        if outcome is None or outcome.status == RunStatus.SKIPPED:
+            return None
+        try:
+            return self.services.project.agent(self.name)
+        except AgentOpsError:
+            return None
 
     # -- the lease ---------------------------------------------------------------------
 
@@ -162,6 +211,7 @@ class Invocation:
         ):
             try:
                 run = Run(services, spec, services.store.load(self.name), interrupts, lease)
+                self._run = run
                 self._recover(run)
                 with self._hard_deadline(spec, kind):
                     yield run
@@ -170,6 +220,7 @@ class Invocation:
                 if left:
                     lease.keep_until_exit()
                     self.threads_left = len(left)
+                    self._left = left
                     self.log.warning("run.threads_left", threads=[t.name for t in left][:10])
 
     def _hard_deadline(
