@@ -2,7 +2,8 @@
 
 For the project and each agent: agentops.toml and agent.toml valid (schedules
 included), the env files readable, agent.py importable with a ``run`` and
-hooks of the right signatures, ``[params]`` valid for its ``Params``, every
+hooks of the right signatures, its tools described (a docstring, a type
+on every parameter), ``[params]`` valid for its ``Params``, every
 ``[llm]`` model known with its provider's key in the environment (and
 priced, when a USD cap is set), and the crontab block of this home in step
 with the schedules.
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from pydantic import ValidationError
 
 from agentops.errors import AgentOpsError, ConfigError
+from agentops.ops._tools import tool_problems
 from agentops.project.envfile import ENV_FILE, read_env_file
 from agentops.project.tomlfile import key_line, validation_problems
 
@@ -97,6 +99,22 @@ def check_project(
     return problems
 
 
+def _check_group(project: Project, spec: AgentSpec, text: str) -> list[Problem]:
+    # A group without its limit would stop every run of the agent (78).
+    group = spec.config.group
+    if group is None or group in project.config.groups:
+        return []
+    toml_path = spec.directory / "agent.toml"
+    return [
+        Problem(
+            spec.name,
+            _rel(project, toml_path),
+            key_line(text, ("group",)),
+            f"group {group!r} is not in agentops.toml's [groups] (add: {group} = N)",
+        )
+    ]
+
+
 def _check_agent(
     project: Project,
     name: str,
@@ -118,16 +136,7 @@ def _check_agent(
     problems = _check_llm(
         project, spec, text=text, environ=environ, cron_environ=cron_environ, declared=declared
     )
-    group = spec.config.group
-    if group is not None and group not in project.config.groups:
-        problems.append(
-            Problem(
-                name,
-                _rel(project, toml_path),
-                key_line(text, ("group",)),
-                f"group {group!r} is not in agentops.toml's [groups] (add: {group} = N)",
-            )
-        )
+    problems += _check_group(project, spec, text)
     try:
         code = _import(spec)
     except AgentOpsError as exc:
@@ -151,6 +160,10 @@ def _check_agent(
                 problems.append(Problem(*where, line, f"[params] {key}: {error['msg']}"))
         except Exception as exc:  # noqa: BLE001 - a validator of the agent's raised
             problems.append(Problem(*where, key_line(text, ("params",)), f"[params]: {exc}"))
+    code_file = _rel(project, spec.code_path)
+    listed = spec.config.permissions.tools
+    for line, problem in tool_problems(code.module, _text(spec.code_path), listed):
+        problems.append(Problem(name, code_file, line, problem))
     return problems
 
 

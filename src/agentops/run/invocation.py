@@ -230,15 +230,28 @@ class Invocation:
         services = self.services
         if not services.options.exit_on_abandon:
             return nullcontext()
+        seconds = hard_deadline_s(spec.config.timeout)
         self._deadline = HardDeadline(
             services.fs,
             self._marker_path(),
             run_id=services.run_id,
             started=services.clock(),
-            seconds=hard_deadline_s(spec.config.timeout),
+            seconds=seconds,
             kind=kind,
+            announce=self._deadline_line(seconds),
         )
         return self._deadline
+
+    def _deadline_line(self, seconds: float) -> tuple[int, str] | None:
+        # What the watcher says if the watchdog ends this process: the one line
+        # cron mails, on the stream the operator sees (not the captured one).
+        try:
+            fd = real_stderr().fileno()
+        except (OSError, ValueError):  # no stderr to say it on
+            return None
+        message = f"{self.name}: the run passed its hard deadline ({seconds:g}s) and was ended"
+        line = f"agentops: {self.services.redactor.value(message)} (log: {self.services.sink.path})"
+        return fd, line
 
     def _marker_path(self) -> Path:
         # A dry run never consumes a real run's marker, so it keeps its own.
