@@ -47,8 +47,8 @@ class RunOptions(NamedTuple):
     scheduled: bool = False
     """Started by cron (``--scheduled``): claim the schedule's tick first."""
     tick: datetime | None = None
-    """The moment whose schedule tick a scheduled run claims: when ``agentops tick`` started.
-    None: the run's own start."""
+    """The moment whose schedule tick a scheduled run claims: when its command (``agentops run``
+    or ``agentops tick``) started, however late the claim is made. None: the run's own start."""
     tick_claimed: bool = False
     """``agentops tick`` claimed the tick already, with every other due agent's."""
 
