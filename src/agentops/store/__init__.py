@@ -4,7 +4,8 @@
 ``tests/test_store_contract.py`` the suite every backend passes;
 :mod:`agentops.store.registry` picks the backend from a URL's scheme:
 :class:`~agentops.store.file.FileStore` (files in ``state/``) when there is
-no URL, :class:`~agentops.store.postgres.PostgresStore` for ``postgresql://``.
+no URL, :class:`~agentops.store.postgres.PostgresStore` for ``postgresql://``
+(or a libpq keyword string).
 :mod:`agentops.store.copy` moves agents from one store to another.
 """
 
@@ -20,6 +21,7 @@ from agentops.store.base import (
     Pause,
     Store,
     StoreDescription,
+    StoreUnavailable,
 )
 from agentops.store.registry import (
     STORE_URL_ENV,
@@ -43,6 +45,7 @@ __all__ = [
     "Store",
     "StoreDescription",
     "StoreOptions",
+    "StoreUnavailable",
     "backend_for",
     "open_store",
     "register_backend",
