@@ -62,7 +62,14 @@ COPIED = (
 
 @pytest.fixture
 def url(postgres) -> str:
+    """A fresh database, its tables made (``agentops store init``)."""
     return postgres.database()
+
+
+@pytest.fixture
+def bare(postgres) -> str:
+    """A fresh database without agentops' tables."""
+    return postgres.database(init=False)
 
 
 def with_password(url: str, password: str) -> str:
@@ -73,16 +80,25 @@ def with_password(url: str, password: str) -> str:
 # -- store check -----------------------------------------------------------------------------
 
 
-def test_check_creates_the_tables_then_finds_them(project, invoke, url):
-    """The first check says the tables were created; the next finds them; agents are counted."""
+def test_init_creates_the_tables_and_check_finds_them(project, invoke, bare):
+    """Before init, check says to run it (74); init creates the tables once; agents are counted.
+
+    (Until issue 18 the first check created them: now only init does.)
+    """
     project.add_agent("hello")
-    env = {STORE_URL_ENV: url}
-    first = invoke("store", "check", env=env)
+    env = {STORE_URL_ENV: bare}
+    before = invoke("store", "check", env=env)
+    assert (before.exit_code, before.stdout) == (74, "")
+    (line,) = before.stderr.splitlines()
+    assert "has no schema agentops, so no agentops tables: `agentops store init` creates" in line
+    first = invoke("store", "init", env=env)
     assert first.exit_code == 0, first.output
     assert first.stdout.startswith("store: postgresql at postgresql:///")
     assert first.stdout.endswith(
         "(schema agentops): tables created, schema version 1, 0 agent(s) with state: ok\n"
     )
+    again = invoke("store", "init", env=env)
+    assert again.stdout.endswith("(schema agentops): schema version 1, 0 agent(s) with state: ok\n")
     assert run_agent(AgentopsProject(project.home), "hello", environ=env).exit_code == 0
     second = invoke("store", "check", env=env)
     assert second.stdout.endswith(
@@ -90,17 +106,17 @@ def test_check_creates_the_tables_then_finds_them(project, invoke, url):
     )
 
 
-def test_check_json_as_cron_runs_it(project, run_agentops, url):
+def test_init_and_check_json_as_cron_runs_them(project, run_agentops, bare):
     """--json from a real process: the documented keys, the store named without its password."""
     project.add_agent("hello")
-    secret_url = with_password(url, "pw-never-shown")
+    secret_url = with_password(bare, "pw-never-shown")
     env = cron_env(project.home, **{STORE_URL_ENV: secret_url})
-    done = run_agentops("store", "check", "--json", env=env)
+    done = run_agentops("store", "init", "--json", env=env)
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
     document = json.loads(done.stdout)
     assert document == {
         "backend": "postgresql",
-        "where": f"{url.replace('postgresql:///', 'postgresql://postgres@/')} (schema agentops)",
+        "where": f"{bare.replace('postgresql:///', 'postgresql://postgres@/')} (schema agentops)",
         "schema_version": 1,
         "created": True,
         "agents": 0,
