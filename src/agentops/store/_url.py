@@ -21,6 +21,7 @@ a driver. Kept apart from the backends, so that naming a store imports none.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -44,13 +45,31 @@ FRAGMENT = 4
 """The shortest piece of a password :func:`scrub` removes (shorter ones are in every word)."""
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_PARAMETER = re.compile(
-    r"(?P<name>(?<![\w%])[\w%]+\s*=\s*)"
-    # A quoted value, or everything up to the next parameter (or the end).
-    r"(?P<value>'(?:[^'\\]|\\.)*'?|.*?)(?=(?:&|\s+)[\w%]+\s*=|$)",
-    re.DOTALL,
-)
-"""``name=value`` in a URL's query or a keyword string."""
+_KEYWORDS = (  # noqa: SIM905 - libpq's list, as its documentation prints it
+    "host hostaddr port dbname user password passfile require_auth channel_binding "
+    "connect_timeout client_encoding options application_name fallback_application_name "
+    "keepalives keepalives_idle keepalives_interval keepalives_count tcp_user_timeout "
+    "replication gssencmode sslmode sslnegotiation requiressl sslcompression sslcert sslkey "
+    "sslkeylogfile sslpassword sslcertmode sslrootcert sslcrl sslcrldir sslsni requirepeer "
+    "ssl_min_protocol_version ssl_max_protocol_version min_protocol_version "
+    "max_protocol_version krbsrvname gsslib gssdelegation service target_session_attrs "
+    "load_balance_hosts"
+).split()
+"""libpq's connection parameters: ``&name=`` of another name is still the value before it."""
+_NEXT = r"(?:{})\s*=".format("|".join([r"[\w%]*%[0-9A-Fa-f]{2}[\w%]*", *_KEYWORDS]))
+"""The start of the next parameter: a name of libpq's, or one percent-encoded (maybe one)."""
+
+
+@functools.cache  # compiled when first needed: a project on files never needs it
+def _parameters(separator: str) -> re.Pattern[str]:
+    """``name=value``, ``separator`` ending a bare value: quoted, or all up to the next name."""
+    return re.compile(
+        r"(?P<name>(?<![\w%])[\w%]+\s*=\s*)"
+        rf"(?P<value>'(?:[^'\\]|\\.)*'?|.*?)(?=(?:{separator}){_NEXT}|$)",
+        re.DOTALL,
+    )
+
+
 _PASSWORD_NAMES = frozenset({"password", "sslpassword"})
 """libpq's parameters holding a password (as libpq does, names percent-decoded)."""
 _KEYWORD_START = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
@@ -117,7 +136,7 @@ def safe_url(url: str) -> str:
     span = _user_info_password(url)
     if span is not None:  # user:password@ said as user@
         url = url[: span[0] - 1] + url[span[1] :]
-    return _PARAMETER.sub(
+    return _parameter(url).sub(
         lambda m: m["name"] + REDACTED if _is_password(m["name"]) else m[0],
         url,
     )
@@ -125,7 +144,7 @@ def safe_url(url: str) -> str:
 
 def url_passwords(url: str) -> list[str]:
     """The passwords ``url`` may hold, read generously, raw and percent-decoded; longest first."""
-    found = {m["value"] for m in _PARAMETER.finditer(url) if _is_password(m["name"])}
+    found = {m["value"] for m in _parameter(url).finditer(url) if _is_password(m["name"])}
     found = {value[1:].removesuffix("'") if value.startswith("'") else value for value in found}
     found |= {re.sub(r"\\(.)", r"\1", value) for value in found}  # a keyword string's escapes
     span = _user_info_password(url)
@@ -188,6 +207,12 @@ def _user_info_password(url: str) -> tuple[int, int] | None:
     if at < 0 or colon < 0:
         return None
     return colon + 1, at
+
+
+def _parameter(location: str) -> re.Pattern[str]:
+    """How ``location``'s parameters are written: a URL's query, or a keyword string."""
+    # A URL's query: & ends a value, a space does not. A keyword string: a space does.
+    return _parameters("&" if _SCHEME.search(location) else r"\s+")
 
 
 def _is_password(name: str) -> bool:
