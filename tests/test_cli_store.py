@@ -9,6 +9,9 @@ file store's ``store check --json`` is in test_cli_json.py.)
 from __future__ import annotations
 
 import json
+import subprocess
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,12 +24,12 @@ from agentops.store import STORE_URL_ENV, StoreDescription
 from agentops.store.base import Notices, Pause
 from agentops.store.file import FileStore
 from agentops.store.postgres import PostgresStore
-from conftest import cron_env
+from conftest import AGENTOPS, cron_env, remember
 from memstore import registered
+from pgserver import Psql
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from memstore import MemoryBackend
 
@@ -260,6 +263,180 @@ def test_a_copy_onto_an_agent_only_paused_in_the_target_needs_overwrite(invoke, 
         assert target.pause("hello") is not None
     finally:
         target.close()
+
+
+GATED = """
+import time
+from pathlib import Path
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    gate: str
+
+class Result(BaseModel):
+    done: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    Path(params.gate + ".waiting").write_text(ctx.run_id)
+    while not Path(params.gate).exists():
+        time.sleep(0.02)
+    ctx.state["done"] = True
+    return Result(done=True)
+"""
+
+
+def start_agentops(home: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    """``agentops ARGS`` started as cron starts it."""
+    return subprocess.Popen(
+        [str(AGENTOPS), "--home", str(home), *args],
+        env=cron_env(home, **env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    """Wait for ``process``; what it printed is kept for the scan for secrets."""
+    stdout, stderr = process.communicate(timeout=120)
+    remember(f"{process.args}: stdout", stdout)
+    remember(f"{process.args}: stderr", stderr)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def eventually(check, *, within_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def holds_nothing(url: str, names: list[str]) -> bool:
+    """Whether the store at ``url`` holds nothing of any of ``names``."""
+    store = PostgresStore(url)
+    try:
+        return all(not any(store.snapshot(name)[1:]) for name in names)
+    finally:
+        store.close()
+
+
+def test_a_copy_while_a_run_is_live_exits_75_and_writes_nothing(ran, url, tmp_path):
+    """A run holds its lease: the copy exits 75 in one line before writing anything.
+
+    Until issue 18 it exited 74, taking the live run's journal for a dead run's.
+    """
+    gate = tmp_path / "gate"
+    ran.add_agent("gated", GATED, f'[params]\ngate = "{gate}"\n')
+    run = start_agentops(ran.home, "run", "gated")
+    try:
+        assert eventually(Path(f"{gate}.waiting").exists), "the run never started"
+        copy = finish(start_agentops(ran.home, "store", "copy", "--to", url))
+    finally:
+        gate.write_text("")
+        done = finish(run)
+    assert (copy.returncode, copy.stdout) == (75, "")
+    (line,) = copy.stderr.splitlines()
+    assert line.startswith("agentops: gated is already running (pid ")
+    assert holds_nothing(url, ["acting", "gated", "hello"])
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_run_starting_mid_copy_is_skipped_and_every_agent_is_copied(project, url, postgres):
+    """A copy held up writing its first agent; a run of another starts: 75; all agents copied.
+
+    Until issue 18 the copy took each agent's leases in turn, and a run that
+    started meanwhile left it half done.
+    """
+    names = [f"agent{n:02}" for n in range(12)]
+    for name in names:
+        project.add_agent(name)
+        assert run_agent(AgentopsProject(project.home), name, environ={}).exit_code == 0
+    (project.home / "agentops.toml").write_text('[store]\nlock_timeout = "10m"\n')
+    before = project.snapshot()
+    holder, watcher = Psql(postgres, url), Psql(postgres, url)
+    try:
+        holder.send("BEGIN; LOCK TABLE agentops.agent_state IN EXCLUSIVE MODE;")
+        copy = start_agentops(project.home, "store", "copy", "--to", url)
+        assert eventually(
+            lambda: (
+                watcher.send(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'agentops' "
+                    "AND wait_event_type = 'Lock';"
+                )
+                == ["1"]
+            )
+        ), "the copy never reached its first write"
+        late = finish(start_agentops(project.home, "run", "agent07"))
+        holder.send("ROLLBACK;")
+        copied = finish(copy)
+    finally:
+        holder.close()
+        watcher.close()
+    assert (late.returncode, late.stdout, late.stderr) == (75, "", "")
+    assert project.events("agent07")[-1]["reason"] == "overlap"
+    assert copied.returncode == 0, copied.stderr
+    assert copied.stdout.startswith("copied 12 agent(s) to postgresql:///")
+    assert project.snapshot() == before, "the late run changed nothing"
+    files, target = FileStore(project.home / "state"), PostgresStore(url)
+    try:
+        assert all(target.load(name) == files.load(name) for name in names)
+    finally:
+        target.close()
+
+
+def keyword_string(url: str, password: str | None = None) -> str:
+    """``url`` (of the suite's server) as a libpq keyword string."""
+    database, _, query = url.removeprefix("postgresql:///").partition("?")
+    found = f"{query.replace('&', ' ')} dbname={database}"
+    return found if password is None else f"{found} password='{password}'"
+
+
+def test_a_copy_to_a_keyword_string_goes_to_postgresql(ran, invoke, url, tmp_path, monkeypatch):
+    """--to "host=... password=...": the agents go to PostgreSQL; no directory; no password.
+
+    Until issue 18 they went into a directory named after the string.
+    """
+    monkeypatch.chdir(tmp_path)
+    target = keyword_string(url, "pw never shown")
+    done = invoke("store", "copy", "--to", target)
+    assert done.exit_code == 0, done.output
+    assert done.stdout == (
+        f"copied 2 agent(s) to {keyword_string(url)} password=[REDACTED]: acting, hello\n"
+    )
+    assert not list(tmp_path.glob("*=*")), "no directory named after the string"
+    store = PostgresStore(url)
+    try:
+        assert store.load("hello") == FileStore(ran.home / "state").load("hello")
+    finally:
+        store.close()
+
+
+def test_a_keyword_string_libpq_cannot_read_is_2_in_one_line(ran, invoke, tmp_path, monkeypatch):
+    """--to with an unterminated quote: 2, one line, the password not in it; nothing made."""
+    monkeypatch.chdir(tmp_path)
+    done = invoke("store", "copy", "--to", "host=db password='pw never shown")
+    assert (done.exit_code, done.stdout) == (2, "")
+    assert done.stderr == (
+        "agentops: --to takes a postgresql:// URL or a directory, not host=db password=[REDACTED]\n"
+    )
+    assert not list(tmp_path.glob("*=*"))
+    assert ran.home.exists()
+
+
+def test_a_keyword_string_names_the_configured_store(project, invoke, url):
+    """$AGENTOPS_STORE_URL as a keyword string: runs keep their state there; check names it."""
+    project.add_agent("hello")
+    env = {STORE_URL_ENV: keyword_string(url)}
+    assert invoke("run", "hello", env=env).exit_code == 0
+    checked = invoke("store", "check", env=env)
+    assert checked.stdout == (
+        f"store: postgresql at {keyword_string(url)} (schema agentops): "
+        "schema version 1, 1 agent(s) with state: ok\n"
+    )
 
 
 @pytest.mark.parametrize(
