@@ -110,22 +110,23 @@ def test_init_creates_the_tables_and_check_finds_them(project, invoke, bare):
 
 
 def test_init_and_check_json_as_cron_runs_them(project, run_agentops, bare):
-    """--json from a real process: the documented keys, the store named without its password."""
+    """From real processes: init creates; check --json has the documented keys, no password."""
     project.add_agent("hello")
     secret_url = with_password(bare, "pw-never-shown")
     env = cron_env(project.home, **{STORE_URL_ENV: secret_url})
-    done = run_agentops("store", "init", "--json", env=env)
+    done = run_agentops("store", "init", env=env)
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
-    document = json.loads(done.stdout)
+    assert "tables created" in done.stdout
+    checked = run_agentops("store", "check", "--json", env=env)
+    assert (checked.returncode, checked.stderr) == (0, ""), checked.stderr
+    document = json.loads(checked.stdout)
     assert document == {
         "backend": "postgresql",
         "where": f"{bare.replace('postgresql:///', 'postgresql://postgres@/')} (schema agentops)",
         "schema_version": 1,
-        "created": True,
+        "created": False,
         "agents": 0,
     }
-    again = json.loads(run_agentops("store", "check", "--json", env=env).stdout)
-    assert (again["created"], again["agents"]) == (False, 0)
 
 
 def test_the_environment_wins_over_agentops_toml(project, invoke, url):

@@ -17,11 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["STORE_CHECK_KEYS", "store"]
 
 STORE_CHECK_KEYS = ("backend", "where", "schema_version", "created", "agents")
-"""The keys of ``agentops store check --json`` (and of ``store init`` and ``store migrate``)."""
-
-_JSON = click.option(
-    "--json", "as_json", is_flag=True, help="Print a JSON object (documented keys)."
-)
+"""The keys of ``agentops store check --json``."""
 
 
 @click.group()
@@ -30,7 +26,7 @@ def store() -> None:
 
 
 @store.command(name="check")
-@_JSON
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (documented keys).")
 @click.pass_context
 @reports_errors
 def store_check(ctx: click.Context, as_json: bool) -> None:
@@ -46,10 +42,9 @@ def store_check(ctx: click.Context, as_json: bool) -> None:
 
 
 @store.command(name="init")
-@_JSON
 @click.pass_context
 @reports_errors
-def store_init(ctx: click.Context, as_json: bool) -> None:
+def store_init(ctx: click.Context) -> None:
     """Create the configured store's schema and tables, or migrate those an older agentops made.
 
     Run once before the first run on a PostgreSQL store (no other command
@@ -59,14 +54,13 @@ def store_init(ctx: click.Context, as_json: bool) -> None:
     """
     from agentops.store import open_store  # noqa: PLC0415
 
-    _say(open_store(project_of(ctx), environ=os.environ).prepare(create=True), as_json=as_json)
+    _say(open_store(project_of(ctx), environ=os.environ).prepare(create=True))
 
 
 @store.command(name="migrate")
-@_JSON
 @click.pass_context
 @reports_errors
-def store_migrate(ctx: click.Context, as_json: bool) -> None:
+def store_migrate(ctx: click.Context) -> None:
     """Migrate the configured store's tables to this agentops' version; never creates them.
 
     After upgrading agentops, when commands say to run it. A store holding no
@@ -76,10 +70,10 @@ def store_migrate(ctx: click.Context, as_json: bool) -> None:
     """
     from agentops.store import open_store  # noqa: PLC0415
 
-    _say(open_store(project_of(ctx), environ=os.environ).prepare(create=False), as_json=as_json)
+    _say(open_store(project_of(ctx), environ=os.environ).prepare(create=False))
 
 
-def _say(described: StoreDescription, *, as_json: bool) -> None:
+def _say(described: StoreDescription, *, as_json: bool = False) -> None:
     if as_json:
         click.echo(json.dumps({key: getattr(described, key) for key in STORE_CHECK_KEYS}, indent=2))
         return

@@ -101,7 +101,7 @@ class Connector:
         # SET, not libpq's startup "options": connection poolers refuse those.
         settings = "; ".join(f"SET {k} = {math.ceil(s * 1000)}" for k, s in milliseconds.items())
         try:
-            with self.answering(connection, failed="cannot set up a session of"):
+            with self.answering(connection, failed="could not set up its session"):
                 connection.execute(settings)
         except StateError:
             connection.close()
