@@ -508,6 +508,21 @@ def test_check_describes_a_registered_backend(project, invoke):
 
 
 @pytest.mark.usefixtures("memory")
+@pytest.mark.parametrize("command", ["init", "migrate"])
+def test_init_and_migrate_of_stores_without_tables_only_describe_them(project, invoke, command):
+    """Files and a registered backend have no tables to make: init and migrate describe them."""
+    project.add_agent("hello")
+    files = invoke("store", command)
+    assert (files.exit_code, files.stderr) == (0, "")
+    assert files.stdout == f"store: files at {project.home / 'state'}: 0 agent(s) with state: ok\n"
+    assert not (project.home / "state").exists(), "made by the first write, as ever"
+    memory = invoke("store", command, env={STORE_URL_ENV: "memory://m"})
+    assert (
+        memory.stdout == "store: memory at memory://m: tables created, 0 agent(s) with state: ok\n"
+    )
+
+
+@pytest.mark.usefixtures("memory")
 def test_a_copy_to_a_registered_backend_and_back_changes_nothing(ran, invoke, tmp_path):
     """Files -> memory:// -> files: every copied file byte for byte as it was."""
     before = agent_files(ran.home / "state")
