@@ -1,7 +1,9 @@
 """The cost of a shared store: a run on PostgreSQL against the same run on the file store.
 
 A run on the PostgreSQL store imports psycopg, connects twice (the store's
-connection, and the lease's own), takes its lease in a transaction, and
+connection, and the lease's own: each given its bounds in one statement),
+checks the tables' version (one statement: ``agentops store init`` made
+them, as the bench's server does), takes its lease in a transaction, and
 writes each journal record as an insert checked against the lease: a guarded
 action's intent waits for the server's disk, as the file store's fsync waits
 for the local one. This measures, in one run, real `agentops run` processes
@@ -10,7 +12,7 @@ server of the bench's own on this machine (tests/pgserver.py: the database on
 the same disk as the files) and on the file store, alternating the two, and
 prints the median ratio and the milliseconds PostgreSQL adds to a run.
 
-    python bench/store.py [--actions 100] [--rounds 15] [--target 1.5] [--quick]
+    python bench/store.py [--actions 100] [--rounds 15] [--target 1.3] [--quick]
 
 Exits 1 if the median ratio passes the target.
 """
@@ -44,7 +46,8 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 if str(TESTS) not in sys.path:  # the suite's server: one way to start PostgreSQL, not two
     sys.path.insert(0, str(TESTS))
 
-TARGET = 1.5
+TARGET = 1.3
+"""Issue 18: at most 1.3 times the run on files (1.34x measured before it, on a quiet machine)."""
 NAME = "touch"
 
 AGENT = TOUCH_AGENT
