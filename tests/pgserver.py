@@ -46,10 +46,14 @@ def _bindir() -> Path | None:
 
 
 class PostgresServer:
-    """A cluster started for the test session."""
+    """A cluster started for the test session, or a hot standby replicating another."""
 
-    def __init__(self) -> None:
-        """Install the binaries if need be, make the cluster and start it."""
+    def __init__(self, *, standby_of: PostgresServer | None = None) -> None:
+        """Install the binaries if need be, make the cluster and start it.
+
+        ``standby_of``: a read-only replica of that server, streaming its
+        changes (``pg_basebackup -R``), as a deployment's replica would.
+        """
         bindir = _bindir()
         if bindir is None:
             install_package("postgresql")
@@ -67,16 +71,31 @@ class PostgresServer:
             entry = pwd.getpwnam(self._user)
             for path in (self.root, self.socket_dir):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-instructions",
-        )
+        if standby_of is None:
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-instructions",
+            )
+        else:
+            primary = f"host={standby_of.socket_dir} user=postgres"
+            self._run(
+                "pg_basebackup",
+                "-D",
+                str(self.data),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "-d",
+                primary,
+            )
         options = f"-k {self.socket_dir} -c listen_addresses='' -c max_connections=200"
         log = str(self.root / "log")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")

@@ -9,7 +9,7 @@ Each command ends within its bound with exit 74 and one line saying what it
 waited for, and those that need no lock are not held up at all. A lease
 granted after a long wait counts its life from the grant, by the database's
 clock. ``status``, ``ledger`` and ``store check`` read a database that
-allows nothing but reading.
+allows nothing but reading, and a real hot standby.
 """
 
 from __future__ import annotations
@@ -381,3 +381,39 @@ def test_a_bad_bound_is_a_configuration_error(project, toml, problem):
         _ = AgentopsProject(project.home).config
     assert info.value.exit_code == 78
     assert problem in info.value.message
+
+
+def test_reading_commands_work_against_a_streaming_replica(project, tmp_path):
+    """A real hot standby: status, ledger and store check read it; a run there is 74, one line."""
+    from pgserver import PostgresServer  # noqa: PLC0415 - two servers of this test's own
+
+    project.add_agent("acting", ACTING)
+    primary = PostgresServer()
+    try:
+        url = primary.database()
+        replica = PostgresServer(standby_of=primary)
+        try:
+            on_primary = Fleet(project, url, primary, tmp_path / "gate")
+            quiet(on_primary.run("run", "acting"))
+            replica_url = url.replace(str(primary.socket_dir), str(replica.socket_dir))
+            on_replica = Fleet(project, replica_url, replica, tmp_path / "gate")
+            watcher = on_replica.psql()
+            try:
+                assert watcher.send("SELECT pg_is_in_recovery();") == ["t"]
+                assert eventually(
+                    lambda: watcher.send("SELECT count(*) FROM agentops.agent_state;") == ["1"]
+                ), "the replica never caught up"
+            finally:
+                watcher.close()
+            status = on_replica.run("status", "acting", "--json")
+            quiet(status)
+            assert json.loads(status.stdout)[0]["last_run"]["status"] == "succeeded"
+            ledger = on_replica.run("ledger", "acting", "--all", "--json")
+            quiet(ledger)
+            assert [row["key"] for row in json.loads(ledger.stdout)] == ["item-1"]
+            quiet(on_replica.run("store", "check"))
+            assert "read-only transaction" in one_line(on_replica.run("run", "acting"))
+        finally:
+            replica.stop()
+    finally:
+        primary.stop()
