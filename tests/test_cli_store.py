@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from agentops.store.postgres import PostgresStore
 from conftest import AGENTOPS, cron_env, remember
 from memstore import registered
 from pgserver import Psql
+from test_store_contract import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -307,15 +307,6 @@ def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def eventually(check, *, within_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def holds_nothing(url: str, names: list[str]) -> bool:
     """Whether the store at ``url`` holds nothing of any of ``names``."""
     store = PostgresStore(url)
@@ -334,7 +325,7 @@ def test_a_copy_while_a_run_is_live_exits_75_and_writes_nothing(ran, url, tmp_pa
     ran.add_agent("gated", GATED, f'[params]\ngate = "{gate}"\n')
     run = start_agentops(ran.home, "run", "gated")
     try:
-        assert eventually(Path(f"{gate}.waiting").exists), "the run never started"
+        assert eventually(Path(f"{gate}.waiting").exists, within_s=120), "the run never started"
         copy = finish(start_agentops(ran.home, "store", "copy", "--to", url))
     finally:
         gate.write_text("")
@@ -369,7 +360,8 @@ def test_a_run_starting_mid_copy_is_skipped_and_every_agent_is_copied(project, u
                     "AND wait_event_type = 'Lock';"
                 )
                 == ["1"]
-            )
+            ),
+            within_s=120,
         ), "the copy never reached its first write"
         late = finish(start_agentops(project.home, "run", "agent07"))
         holder.send("ROLLBACK;")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from agentops.store._pgschema import advisory_key
 from agentops.store.postgres import PostgresStore
 from conftest import AGENTOPS, Project, cron_env, remember
 from pgserver import Psql, frozen
+from test_store_contract import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -161,15 +161,6 @@ def quiet(done: subprocess.CompletedProcess[str]) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def eventually(check: Callable[[], bool], *, within_s: float = HANG_S) -> bool:
-    deadline = time.monotonic() + within_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_a_session_holding_the_migration_lock_holds_up_init_and_migrate_only(fleet, psql):
     """psql holds the migration lock: init and migrate end at lock_timeout; the rest run."""
     quiet(fleet.run("run", "acting"))
@@ -216,7 +207,7 @@ def test_a_run_whose_backends_freeze_between_two_statements_ends_within_its_boun
     """
     run = fleet.start("run", "gated")
     waiting = Path(f"{fleet.gate}.waiting")
-    assert eventually(waiting.exists), "the agent never started"
+    assert eventually(waiting.exists, within_s=HANG_S), "the agent never started"
     session = psql()
     backends = [
         int(pid)
@@ -288,10 +279,11 @@ def test_a_lease_granted_after_a_long_wait_counts_its_life_from_the_grant(fleet,
                         "AND clock_timestamp() - xact_start > interval '1.5 seconds';"
                     )
                     == ["1"]
-                )
+                ),
+                within_s=HANG_S,
             )
             session.send("ROLLBACK;")
-            assert eventually(lambda: bool(granted))
+            assert eventually(lambda: bool(granted), within_s=HANG_S)
             ((lease, held),) = granted
             assert held, "the holder is live"
             assert lease.token == 2
@@ -401,7 +393,8 @@ def test_reading_commands_work_against_a_streaming_replica(project, tmp_path):
             try:
                 assert watcher.send("SELECT pg_is_in_recovery();") == ["t"]
                 assert eventually(
-                    lambda: watcher.send("SELECT count(*) FROM agentops.agent_state;") == ["1"]
+                    lambda: watcher.send("SELECT count(*) FROM agentops.agent_state;") == ["1"],
+                    within_s=HANG_S,
                 ), "the replica never caught up"
             finally:
                 watcher.close()
