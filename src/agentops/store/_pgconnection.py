@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentops.errors import ConfigError, StateError
-from agentops.store._url import misread, safe_url, scrub, url_passwords
+from agentops.store._url import is_keyword_string, misread, safe_url, scrub, url_passwords
 from agentops.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -58,10 +58,12 @@ The server's own timeout answers first when the server can; this is for when it 
 APPLICATION_NAME = "agentops"
 """How agentops' sessions are named in ``pg_stat_activity`` (unless the URL names them)."""
 
-_ENCODE_HINT = (
+_OUT = "or keep the password out of it: PGPASSWORD, ~/.pgpass or a service file"
+_URL_HINT = (
     "percent-encode @ / ? # % : & and spaces in its password (%40 %2F %3F %23 %25 %3A %26 %20), "
-    "or keep the password out of it: PGPASSWORD, ~/.pgpass or a service file"
+    + _OUT
 )
+_KEYWORD_HINT = "quote a value holding spaces or quotes ('it\\'s'), " + _OUT
 
 
 class Connector:
@@ -93,13 +95,13 @@ class Connector:
             raise self._gone(
                 f"cannot connect to the store {self.where}: {self.said(exc)}"
             ) from None
-        milliseconds = {
+        waits = {
             "statement_timeout": self.config.statement_timeout,
             "lock_timeout": self.config.lock_timeout,
             "idle_in_transaction_session_timeout": self.config.idle_in_transaction_timeout,
         }
-        # SET, not libpq's startup "options": connection poolers refuse those.
-        settings = "; ".join(f"SET {k} = {math.ceil(s * 1000)}" for k, s in milliseconds.items())
+        # SET (in milliseconds), not libpq's startup "options": connection poolers refuse those.
+        settings = "; ".join(f"SET {k} = {math.ceil(s * 1000)}" for k, s in waits.items())
         try:
             with self.answering(connection, failed="could not set up its session"):
                 connection.execute(settings)
@@ -116,13 +118,14 @@ class Connector:
         try:
             parameters: dict[str, Any] = conninfo_to_dict(self.location)
         except psycopg.Error as exc:
+            hint = _KEYWORD_HINT if is_keyword_string(self.location) else _URL_HINT
             raise ConfigError(
-                f"cannot read the store's location {self.where}: {self.said(exc)}; " + _ENCODE_HINT
+                f"cannot read the store's location {self.where}: {self.said(exc)}; {hint}"
             ) from None
         if misread(self.location, parameters):
             raise ConfigError(
                 f"libpq reads the store URL {self.where} otherwise than it was written: "
-                + _ENCODE_HINT
+                + _URL_HINT
             )
         defaults = {
             "connect_timeout": max(2, math.ceil(self.config.connect_timeout)),  # libpq's least
