@@ -10,6 +10,8 @@ An agent imports what it needs from here, and from nowhere else in agentops::
   and :class:`ReplyRejected`: what ``ctx.llm`` raises when it has no reply.
 - :class:`Completion`: a reply of ``ctx.llm.complete()``.
 - :class:`Note`: a long-term note, as ``ctx.memory.relevant()`` returns it.
+- :class:`Ticket`: what ``ctx.action`` hands a ``do(ticket)``: its idempotency
+  key and the lease's fencing token.
 - :class:`RunHook`, :class:`ValidateHook`, :class:`RollbackHook`,
   :class:`FallbackHook`, :class:`ApplyHook`, :class:`ReconcileHook`: the
   functions an ``agent.py`` defines, as typing Protocols.
@@ -32,6 +34,7 @@ if _typing.TYPE_CHECKING:
         ReplyRejected,
         TransientError,
     )
+    from agentops.guards.ticket import Ticket
     from agentops.hooks import (
         ApplyHook,
         FallbackHook,
@@ -56,6 +59,7 @@ __all__ = [
     "ReplyRejected",
     "RollbackHook",
     "RunHook",
+    "Ticket",
     "TransientError",
     "ValidateHook",
     "__version__",
@@ -76,6 +80,7 @@ _HOMES = {
     "ReplyRejected": "agentops.errors",
     "RollbackHook": "agentops.hooks",
     "RunHook": "agentops.hooks",
+    "Ticket": "agentops.guards.ticket",
     "TransientError": "agentops.errors",
     "ValidateHook": "agentops.hooks",
 }

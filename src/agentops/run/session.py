@@ -384,6 +384,7 @@ class Session:
             permissions=spec.config.permissions,
             run_id=self.run_id,
             dry_run=self.options.dry_run,
+            lease=self.lease,
         )
         ctx = Context(
             agent=self.name,
