@@ -410,3 +410,42 @@ def test_reading_commands_work_against_a_streaming_replica(project, tmp_path):
             replica.stop()
     finally:
         primary.stop()
+
+
+PATIENT = """[store]
+connect_timeout = "60s"
+statement_timeout = "60s"
+lock_timeout = "60s"
+idle_in_transaction_timeout = "60s"
+"""
+"""Bounds far past the run's own hard deadline: only the deadline can end its wait."""
+
+
+@pytest.mark.parametrize("holder", ["lease_row", "server"])
+def test_a_run_without_its_lease_by_its_hard_deadline_ends_with_one_line(fleet, psql, holder):
+    """The hard deadline counts from the start: a run kept from its lease ends there, 74.
+
+    ``brief`` times out after 1 s, so its hard deadline is 6 s from its
+    start, far before the store's own 60 s bounds: a psql session holding
+    its lease row with its backend frozen, or the whole server frozen,
+    cannot keep it longer. It says so in one line and in its log.
+    """
+    fleet.project.add_agent("brief", ACTING, 'timeout = "1s"\n')
+    (fleet.project.home / "agentops.toml").write_text(PATIENT)
+    quiet(fleet.run("run", "brief"))
+    if holder == "lease_row":
+        session = psql()
+        session.send("BEGIN; SELECT agent FROM agentops.lease WHERE agent = 'brief' FOR UPDATE;")
+        pid = session.pid
+    else:
+        pid = fleet.server.postmaster_pid()
+    with frozen(pid):
+        line = one_line(fleet.run("run", "brief"))
+    assert line.startswith("agentops: brief: the store gave the run no lease and state within")
+    assert "its hard deadline (6 s from its start); nothing was run (log: " in line
+    aborted = [e for e in fleet.project.events("brief") if e["event"] == "run.aborted"]
+    assert [e["exit_code"] for e in aborted] == [74]
+    if holder == "lease_row":
+        session.close()
+    quiet(fleet.run("run", "brief"))
+    assert fleet.project.events("brief")[-1]["event"] == "run.finished"

@@ -89,7 +89,7 @@ def approve_held(
 def _run(session: Session, overrides: Mapping[str, Any]) -> Outcome:
     spec = session.project.agent(session.name)
     session.check_models(spec)
-    _refuse_if_paused(session)
+    _refuse_if_paused(session, spec)
     with session.locked(spec) as (state, interrupts):
         _claim_tick(session, spec)
         gate = session.load_code(spec, interrupts)
@@ -242,8 +242,10 @@ def _claim_tick(session: Session, spec: AgentSpec) -> None:
         )
 
 
-def _refuse_if_paused(session: Session) -> None:
-    # Before the lease: a pause works even while a run holds it.
+def _refuse_if_paused(session: Session, spec: AgentSpec) -> None:
+    # Before the lease: a pause works even while a run holds it. The store's
+    # first use: the hard deadline is armed before it.
+    session.watch_start(spec)
     pause = session.store.pause(session.name)
     if pause is not None:
         raise Paused(

@@ -43,7 +43,13 @@ from agentops.model.outcome import Outcome
 from agentops.model.state import LedgerSummary
 from agentops.project.home import check_agent_name
 from agentops.run.capture import OutputCapture
-from agentops.run.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
+from agentops.run.deadline import (
+    HardDeadline,
+    StartWatch,
+    hard_deadline_s,
+    lease_ttl_s,
+    read_marker,
+)
 from agentops.run.gatekeeper import Gatekeeper
 from agentops.run.loader import load_agent
 from agentops.run.recovery import recover_dead_run
@@ -127,6 +133,9 @@ class Session:
         self.store = options.store or open_store(project, environ=self.environ, fs=options.fs)
         self.fs = options.fs or FileSystem()
         self.lease: Lease | None = None
+        self._started = time.monotonic()
+        """When the invocation started: its hard deadline counts from here."""
+        self._watch: StartWatch | None = None
         self._deadline: HardDeadline | None = None
         self._opened_by_recovery: str | None = None
         self._dead_run: Outcome | None = None
@@ -161,6 +170,8 @@ class Session:
             self.log.exception("run.crashed")
             raise
         finally:
+            if self._watch is not None:  # a run that never got its lease
+                self._watch.stop()
             if outcome is not None and attempt:
                 self._leave_trace(outcome)
                 self._notify(outcome)
@@ -228,6 +239,7 @@ class Session:
         its deadline marker. The timeout clock starts here. Threads the agent leaves running keep
         the lease held until the process exits, so no other run overlaps them.
         """
+        self.watch_start(spec)
         before = set(threading.enumerate())
         abandon = self._abandon if self.options.exit_on_abandon else None
         with (
@@ -249,18 +261,48 @@ class Session:
                     self.threads_left = len(left)
                     self.log.warning("run.threads_left", threads=[t.name for t in left][:10])
 
+    def watch_start(self, spec: AgentSpec) -> None:
+        """Arm the hard deadline, counted from the start, until the lease is held.
+
+        Call it before the first use of the store: a store that keeps the
+        invocation waiting longer ends it (74) with one line. Only a process of
+        its own (the CLI's) is ended.
+        """
+        if self.options.exit_on_abandon and self._watch is None:
+            seconds = hard_deadline_s(spec.config.timeout)
+            self._watch = StartWatch(
+                seconds - (time.monotonic() - self._started), lambda: self._stalled(seconds)
+            )
+
+    def _stalled(self, seconds: float) -> NoReturn:
+        # In the watch's thread, while the main one waits on the store: say it, and end.
+        message = (
+            f"{self.name}: the store gave the run no lease and state within its hard "
+            f"deadline ({seconds:g} s from its start); nothing was run"
+        )
+        print(
+            f"agentops: {self.redactor.value(message)} (log: {self.sink.path})", file=real_stderr()
+        )
+        with contextlib.suppress(Exception):
+            self.log.error("run.aborted", error=message, exit_code=StateError.exit_code)
+            self.sink.close()
+        os._exit(StateError.exit_code)
+
     def _hard_deadline(
         self, spec: AgentSpec, kind: str
     ) -> contextlib.AbstractContextManager[object]:
         # Only a process of its own may be ended: the CLI's, not a library caller's.
         if not self.options.exit_on_abandon:
             return nullcontext()
+        if self._watch is not None:  # the watchdog takes over, with what is left
+            self._watch.stop()
+        left = hard_deadline_s(spec.config.timeout) - (time.monotonic() - self._started)
         self._deadline = HardDeadline(
             self.fs,
             self._marker_path(),
             run_id=self.run_id,
             started=self.clock(),
-            seconds=hard_deadline_s(spec.config.timeout),
+            seconds=max(left, 0.01),
             kind=kind,
         )
         return self._deadline
