@@ -118,6 +118,14 @@ class MemoryStore:
         self._place = place
         self._created = created
 
+    def note_rows(self, name: str) -> None:  # noqa: ARG002 - the same for every agent
+        """None: notes are files, as with the file store."""
+        return
+
+    def reply_cache(self, name: str, *, ttl_s: float, max_entries: int) -> None:  # noqa: ARG002
+        """None: the cache is a file, as with the file store."""
+        return
+
     def describe(self) -> StoreDescription:
         """``memory`` at its URL: no tables, so no version; the agents it holds state for."""
         with self._place.lock:

@@ -160,7 +160,7 @@ def test_an_empty_schema_a_dba_made_is_filled_by_init(home, url, sql):
     assert "is empty" in refused(agentops(home, url, "store", "migrate"))
     done = agentops(home, url, "store", "init")
     assert done.returncode == 0, done.stderr
-    assert "tables created, schema version 1" in done.stdout
+    assert f"tables created, schema version {schema_module.SCHEMA_VERSION}" in done.stdout
     assert agentops(home, url, "run", "hello").returncode == 0
 
 
@@ -174,7 +174,8 @@ def test_a_deleted_version_row_is_said_not_relation_already_exists(home, url, sq
         assert "the schema_version row of agentops.meta is gone" in line
         assert "already exists" not in line
     assert sql.send("SELECT count(*) FROM agentops.agent_state;") == ["1"]
-    sql.send("INSERT INTO agentops.meta VALUES ('schema_version', '1');")
+    version = schema_module.SCHEMA_VERSION
+    sql.send(f"INSERT INTO agentops.meta VALUES ('schema_version', '{version}');")  # noqa: S608
     assert agentops(home, url, "run", "hello").returncode == 0
 
 
@@ -192,22 +193,44 @@ def test_migrate_never_creates_the_tables(home, postgres):
 
 def test_tables_of_an_older_version_are_refused_until_migrated(url, monkeypatch):
     """An agentops one version on: its commands ask for store migrate, which migrates once."""
-    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(schema_module.MIGRATIONS, 2, "CREATE TABLE {s}.note (id int)")
+    now = schema_module.SCHEMA_VERSION
+    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", now + 1)
+    monkeypatch.setitem(schema_module.MIGRATIONS, now + 1, "CREATE TABLE {s}.later (id int)")
     store = PostgresStore(url)
     try:
         with pytest.raises(StoreUnavailable) as info:
             store.describe()
         assert info.value.exit_code == 74
         assert info.value.message.endswith(
-            "has schema version 1, older than this agentops' 2: run `agentops store migrate`"
+            f"has schema version {now}, older than this agentops' {now + 1}: "
+            "run `agentops store migrate`"
         )
-        assert store.migrate(create=False) == 1
-        assert store.migrate(create=False) == 2
+        assert store.migrate(create=False) == now
+        assert store.migrate(create=False) == now + 1
         other = PostgresStore(url)
         described = other.describe()
         other.close()
-        assert (described.schema_version, described.created) == (2, False)
+        assert (described.schema_version, described.created) == (now + 1, False)
+        assert store.execute("SELECT count(*) FROM {s}.later").fetchone() == (0,)
+    finally:
+        store.close()
+
+
+def test_a_version_1_store_migrates_to_keep_notes_and_keeps_its_state(postgres, monkeypatch):
+    """Tables of version 1: refused until migrated; then notes go in, and the state is kept."""
+    bare = postgres.database(init=False)
+    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", 1)
+    old = PostgresStore(bare)
+    old.migrate(create=True)
+    old.execute("INSERT INTO {s}.agent_state (agent, state_json) VALUES ('a', '{}')")
+    old.close()
+    monkeypatch.undo()
+    store = PostgresStore(bare)
+    try:
+        with pytest.raises(StoreUnavailable, match="run `agentops store migrate`"):
+            store.describe()
+        assert store.migrate(create=False) == 1
+        assert store.describe().agents == 1
         assert store.execute("SELECT count(*) FROM {s}.note").fetchone() == (0,)
     finally:
         store.close()

@@ -49,11 +49,11 @@ if TYPE_CHECKING:
     from agentops._infra.redact import Redactor
     from agentops.guards.facade import RunGuards
     from agentops.llm._replies import Paid
-    from agentops.llm.cache import ReplyCache
     from agentops.llm.content import UntrustedText
     from agentops.llm.routes import Route
     from agentops.model.state import Metrics
     from agentops.project.config import Llm, Retry
+    from agentops.store import ReplyStore
 
 __all__ = ["Completion", "LLMClient"]
 
@@ -103,7 +103,7 @@ class LLMClient:
         redactor: Redactor,
         metrics: Metrics,
         pii: str,
-        cache: ReplyCache | None = None,
+        cache: ReplyStore | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """Made by the run on first use of ``ctx.llm``."""

@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from agentops.model.status import RunStatus
     from agentops.notify.notifier import Notifier
     from agentops.project.home import AgentSpec, Project
-    from agentops.store import JournalWriter, Lease, Store
+    from agentops.store import JournalWriter, Lease, ReplyStore, Store
 
 __all__ = ["RunOptions", "Session", "new_run_id"]
 
@@ -470,16 +470,21 @@ class Session:
         from agentops.llm.routes import route  # noqa: PLC0415
 
         config = spec.config.llm
-        cache = None
+        cache: ReplyStore | None = None
         if config.cache:  # zero, like none, keeps nothing
-            from agentops.llm.cache import ReplyCache  # noqa: PLC0415
-
-            cache = ReplyCache(
-                self.fs,
-                self.project.state_dir / f"{self.name}.llm-cache.sqlite",
-                ttl_s=config.cache,
-                max_entries=config.cache_entries,
+            # In the store when it keeps one (shared by hosts), else a file of this host's.
+            cache = self.store.reply_cache(
+                self.name, ttl_s=config.cache, max_entries=config.cache_entries
             )
+            if cache is None:
+                from agentops.llm.cache import ReplyCache  # noqa: PLC0415
+
+                cache = ReplyCache(
+                    self.fs,
+                    self.project.state_dir / f"{self.name}.llm-cache.sqlite",
+                    ttl_s=config.cache,
+                    max_entries=config.cache_entries,
+                )
         return LLMClient(
             config=config,
             route=lambda name: route(
@@ -511,6 +516,7 @@ class Session:
             fs=self.fs,
             dry_run=self.options.dry_run,
             stop=guards.stop,
+            shared=self.store.note_rows(self.name),
         )
 
     def save(self, state: AgentState, spec: AgentSpec, journal: JournalWriter | None) -> None:

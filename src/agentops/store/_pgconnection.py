@@ -34,20 +34,20 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agentops.errors import ConfigError, StateError
 from agentops.store._url import is_keyword_string, misread, safe_url, scrub, url_passwords
 from agentops.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import psycopg
 
     from agentops.project.config import StoreConfig
 
-__all__ = ["ANSWER_GRACE_S", "APPLICATION_NAME", "Connector"]
+__all__ = ["ANSWER_GRACE_S", "APPLICATION_NAME", "Connector", "Statements"]
 
 ANSWER_GRACE_S = 5.0
 """How much longer than ``statement_timeout`` a call may go unanswered before it is cut off.
@@ -64,6 +64,22 @@ _URL_HINT = (
     + _OUT
 )
 _KEYWORD_HINT = "quote a value holding spaces or quotes ('it\\'s'), " + _OUT
+
+
+Run = "Callable[[str, tuple[Any, ...]], Any]"
+"""``run(query, args)``: one statement of a transaction."""
+
+
+class Statements(Protocol):
+    """What the store's parts (notes, the reply cache) run their statements with: the store."""
+
+    def execute(self, query: str, args: tuple[Any, ...] = ()) -> Any:
+        """Run one statement on the store's connection (``{s}``: the schema)."""
+
+    def transaction(
+        self,
+    ) -> contextlib.AbstractContextManager[Callable[[str, tuple[Any, ...]], Any]]:
+        """Run statements in one transaction, as ``run(query, args)``."""
 
 
 class Connector:

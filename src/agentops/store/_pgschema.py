@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "advisory_key", "check_version", "migrate"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version of the tables this agentops reads and writes."""
 
 MIGRATIONS: dict[int, str] = {
@@ -70,6 +70,30 @@ CREATE TABLE {s}.tick (
     agent text PRIMARY KEY,
     tick timestamptz NOT NULL
 );
+""",
+    2: """
+CREATE TABLE {s}.note (
+    id bigserial PRIMARY KEY,
+    agent text NOT NULL,
+    text text NOT NULL,
+    tags text NOT NULL,
+    at double precision NOT NULL,
+    importance integer NOT NULL CHECK (importance BETWEEN 1 AND 10),
+    run_id text NOT NULL,
+    words tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, text || ' ' || tags))
+        STORED
+);
+CREATE INDEX note_words ON {s}.note USING gin (words);
+CREATE INDEX note_to_drop ON {s}.note (agent, importance, at, id);
+CREATE TABLE {s}.reply (
+    agent text NOT NULL,
+    key text NOT NULL,
+    reply text NOT NULL,
+    stored double precision NOT NULL,
+    expires double precision NOT NULL,
+    PRIMARY KEY (agent, key)
+);
+CREATE INDEX reply_stored ON {s}.reply (agent, stored);
 """,
 }
 """The statements taking the tables from the version before to each version ({s}: the schema)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime  # noqa: TC003 - pydantic reads the annotations at run time
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from agentops.model.ledger import Ledger
+    from agentops.model.noterows import NoteRows
     from agentops.model.state import AgentState
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Lease",
     "Notices",
     "Pause",
+    "ReplyStore",
     "Snapshot",
     "Store",
     "StoreDescription",
@@ -157,6 +159,28 @@ class Lease(Protocol):
 
     def check(self) -> None:
         """Raise :class:`~agentops.errors.LeaseLost` if the lease is no longer held."""
+
+
+class ReplyStore(Protocol):
+    """An agent's LLM reply cache kept by the store (``[llm] cache``): never fails a run.
+
+    A store that cannot answer leaves the cache ``unavailable`` (why) for the
+    run, and the reply is asked of the model instead.
+    """
+
+    reset_because: str | None
+    """Why the cache was found unreadable and started afresh, if it was."""
+    unavailable: str | None
+    """Why the cache cannot be used this run, if it cannot."""
+
+    def get(self, key: str, now: float) -> dict[str, Any] | None:
+        """The reply stored under ``key``, unless it expired by ``now`` (a POSIX time)."""
+
+    def put(self, key: str, reply: dict[str, Any], now: float) -> None:
+        """Keep ``reply``; drop expired replies, and the oldest past the bound."""
+
+    def close(self) -> None:
+        """Release what it holds."""
 
 
 class JournalWriter(Protocol):
@@ -276,6 +300,17 @@ class Store(Protocol):
 
     def put_snapshot(self, lease: Lease, snapshot: Snapshot) -> None:
         """Make ``snapshot`` everything kept of its agent, under ``lease``, durably."""
+
+    def note_rows(self, name: str) -> NoteRows | None:
+        """``name``'s long-term notes, if the store keeps them; None: they are files.
+
+        A store shared by hosts keeps them, so that a note made on one host
+        is recalled on every other; the file store leaves them to
+        ``state/<name>.memory.sqlite`` (:mod:`agentops.memory.notes`).
+        """
+
+    def reply_cache(self, name: str, *, ttl_s: float, max_entries: int) -> ReplyStore | None:
+        """``name``'s LLM reply cache, if the store keeps it; None: it is a file on the host."""
 
     def prepare(self, *, create: bool) -> StoreDescription:
         """Make the store ready for this agentops (its tables), then :meth:`describe` it.

@@ -188,6 +188,14 @@ class FileStore:
         """Describe the store: files need no tables (the directory is made by the first write)."""
         return self.describe()
 
+    def note_rows(self, name: str) -> None:  # noqa: ARG002 - the same for every agent
+        """None: notes are SQLite files beside the state (:mod:`agentops.memory.notes`)."""
+        return
+
+    def reply_cache(self, name: str, *, ttl_s: float, max_entries: int) -> None:  # noqa: ARG002
+        """None: the cache is a file of the host (:mod:`agentops.llm.cache`)."""
+        return
+
     def describe(self) -> StoreDescription:
         """The directory, and how many agents have a state file in it (no tables: no version)."""
         try:

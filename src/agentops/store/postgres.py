@@ -60,11 +60,13 @@ from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot, Store
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime
 
     import psycopg
 
+    from agentops.store._pgcache import PostgresReplyCache
+    from agentops.store._pgnotes import PostgresNoteRows
     from agentops.store.base import Lease
 
 __all__ = ["SCHEMA_VERSION", "PostgresJournal", "PostgresLease", "PostgresStore", "safe_url"]
@@ -280,6 +282,24 @@ class PostgresStore:
         connection = connection or self._main()
         with self._connector.answering(connection), connection.transaction():
             yield connection
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Callable[[str, tuple[Any, ...]], psycopg.Cursor[Any]]]:
+        """Run statements in one transaction on the store's connection, as ``run(query, args)``."""
+        with self._transaction() as connection:
+            yield lambda query, args: self._exec(connection, query, args)
+
+    def note_rows(self, name: str) -> PostgresNoteRows:
+        """``name``'s long-term notes, kept in the database: every host recalls them."""
+        from agentops.store._pgnotes import PostgresNoteRows  # noqa: PLC0415 - runs that keep notes
+
+        return PostgresNoteRows(self, name)
+
+    def reply_cache(self, name: str, *, ttl_s: float, max_entries: int) -> PostgresReplyCache:
+        """``name``'s LLM reply cache, in the database: a reply paid for on one host serves all."""
+        from agentops.store._pgcache import PostgresReplyCache  # noqa: PLC0415 - [llm] cache only
+
+        return PostgresReplyCache(self, name, ttl_s=ttl_s, max_entries=max_entries)
 
     def close(self) -> None:
         """Close the store's own connection (leases keep theirs)."""
