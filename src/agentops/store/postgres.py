@@ -38,11 +38,9 @@ location is never written anywhere by agentops: prefer libpq's own
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 import socket
-import time
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
@@ -83,10 +81,6 @@ _COLUMN_QUERIES = {
 }
 
 
-_FRESH_S = 0.05
-"""How recently a fenced write must have found the lease held for a check to trust it."""
-
-
 class _Row(NamedTuple):
     token: int
     held: bool
@@ -111,8 +105,6 @@ class PostgresLease:
         self.connection: psycopg.Connection[Any] = connection
         self.locked = locked
         self.kept = False
-        self.confirmed = -math.inf
-        """When (monotonic) a write checked against the lease row last found it held."""
 
     def keep_until_exit(self) -> None:
         """Hold it until the process exits: its connection stays open until then."""
@@ -123,11 +115,6 @@ class PostgresLease:
         """Raise :class:`LeaseLost` unless the lease row still names this holder, unexpired."""
         if self.connection.closed:  # released: its block ended
             raise self.lost()
-        # A write that checked the row a moment ago (the intent just before an
-        # action's do()) is as good a check as another round trip. The monotonic
-        # clock counts while a process is stopped: a frozen one asks again.
-        if time.monotonic() - self.confirmed < _FRESH_S:
-            return
         row = self._store.execute(
             "SELECT 1 FROM {s}.lease WHERE agent = %s AND token = %s AND held "
             "AND expires_at > clock_timestamp()",
@@ -175,7 +162,6 @@ class PostgresJournal:
         )
         if cursor.rowcount != 1:
             raise self._lease.lost()
-        self._lease.confirmed = time.monotonic()
 
     def sync(self) -> None:
         """Make every record so far durable: a synchronous commit flushes all before it."""
