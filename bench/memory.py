@@ -35,7 +35,7 @@ from agentops._infra.fs import FileSystem
 from agentops._infra.redact import Redactor
 from agentops.memory.notes import Note, NoteFile, fts_query
 from agentops.memory.run import RunMemory
-from agentops.project.config import Memory
+from agentops.project.config import MemoryConfig
 
 TARGET_MS = 20.0
 
@@ -120,7 +120,7 @@ def run_memory(path: Path) -> RunMemory:
         agent="bench",
         run_id="20261122T120000Z-000000",
         working={},
-        config=Memory(),
+        config=MemoryConfig(),
         path=path,
         clock=lambda: NOW,
         redactor=Redactor({}),

@@ -237,8 +237,8 @@ class Soak:
         where = f"after round {self.counts['rounds']}"
         project = Project.locate(self.home)
         try:
-            admin.read_state(project, NAME)
-            ledger = admin.read_ledger(project, NAME)
+            admin.current_state(project, NAME)
+            ledger = admin.current_ledger(project, NAME)
         except Exception as exc:  # noqa: BLE001 - any error here is the finding
             self.violations.append(f"{where}: the state or ledger does not load: {exc!r}")
             return
@@ -288,7 +288,7 @@ class Soak:
     def check_batch(self, items: list[str]) -> None:
         """Every one of ``items`` is out, and committed in the ledger."""
         out = self.replay()[0]
-        ledger = admin.read_ledger(Project.locate(self.home), NAME).entries.get("publish", {})
+        ledger = admin.current_ledger(Project.locate(self.home), NAME).entries.get("publish", {})
         for item in items:
             if item not in out:
                 self.violations.append(f"{item} is missing from the outbox")

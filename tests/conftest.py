@@ -42,7 +42,7 @@ from click.testing import CliRunner
 
 from agentops._infra.redact import is_secret_env_name
 from agentops.cli import main
-from agentops.run.session import Session
+from agentops.run.invocation import Invocation
 from leakscan import FAKE_SECRETS, Leak, scan_text, scan_tree
 
 if TYPE_CHECKING:
@@ -240,14 +240,14 @@ def _no_secrets_from_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _fake_secrets_in_run_options(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process runs given an ``environ`` get the fake secrets in it, as CLI runs do."""
-    init = Session.__init__
+    init = Invocation.__init__
 
-    def with_fakes(self: Session, project, name: str, options) -> None:
+    def with_fakes(self: Invocation, project, name: str, options) -> None:
         if options.environ is not None:
             options = options._replace(environ={**FAKE_SECRETS, **options.environ})
         init(self, project, name, options)
 
-    monkeypatch.setattr(Session, "__init__", with_fakes)
+    monkeypatch.setattr(Invocation, "__init__", with_fakes)
 
 
 def find_leaks(basetemp: Path | None) -> list[Leak]:

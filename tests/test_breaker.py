@@ -16,7 +16,7 @@ from agentops.guards import breaker
 from agentops.guards.failure import Failure
 from agentops.model.state import AgentState, Circuit
 from agentops.model.status import RunStatus
-from agentops.project.config import Circuit as CircuitConfig
+from agentops.project.config import CircuitConfig
 from conftest import FakeClock
 
 TWICE_HOURLY = CircuitConfig(failures=2, cooldown="1h")

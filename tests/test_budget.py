@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from agentops.guards.costs import Window, full_window, windows
-from agentops.model.money import EPSILON_USD, LONGEST_WINDOW_S, Budget, Spend
+from agentops.model.money import EPSILON_USD, LONGEST_WINDOW_S, Budget, BudgetEntry
 from agentops.project.config import Limits
 from conftest import FakeClock
 
@@ -20,12 +20,12 @@ MICROSECOND = timedelta(microseconds=1)
 NOW = FakeClock()()
 
 
-def spend(minutes_ago: float, usd: float, now: datetime = NOW) -> Spend:
+def spend(minutes_ago: float, usd: float, now: datetime = NOW) -> BudgetEntry:
     """A spend that many minutes before ``now`` (negative: after it)."""
-    return Spend(at=now - timedelta(minutes=minutes_ago), run_id="r", usd=usd)
+    return BudgetEntry(at=now - timedelta(minutes=minutes_ago), run_id="r", usd=usd)
 
 
-def budget_of(*spends: Spend) -> Budget:
+def budget_of(*spends: BudgetEntry) -> Budget:
     """A budget holding ``spends``, as the state file is read back."""
     return Budget(spends=list(spends))
 
@@ -65,8 +65,8 @@ def test_spent_sums_only_the_spends_inside_the_window():
 
 def test_spent_drops_a_spend_exactly_one_window_old():
     """A spend exactly an hour ago has left the window; a microsecond younger one has not."""
-    exactly = Spend(at=NOW - timedelta(hours=1), run_id="r", usd=1.0)
-    younger = Spend(at=exactly.at + MICROSECOND, run_id="r", usd=1.0)
+    exactly = BudgetEntry(at=NOW - timedelta(hours=1), run_id="r", usd=1.0)
+    younger = BudgetEntry(at=exactly.at + MICROSECOND, run_id="r", usd=1.0)
     assert HOURLY.spent(budget_of(exactly), NOW) == 0
     assert HOURLY.spent(budget_of(younger), NOW) == 1.0
 
@@ -200,7 +200,7 @@ def test_record_keeps_what_was_spent():
     """A recorded spend holds its time, run, dollars and tokens, and is no reservation."""
     budget = Budget()
     budget.record(at=NOW, run_id="r1", usd=0.5, tokens=5)
-    assert budget.spends == [Spend(at=NOW, run_id="r1", usd=0.5, tokens=5)]
+    assert budget.spends == [BudgetEntry(at=NOW, run_id="r1", usd=0.5, tokens=5)]
     assert budget.pending() == []
 
 
@@ -222,7 +222,7 @@ def test_settle_replaces_the_reservation_by_what_it_cost():
     assert (was.id, was.usd, was.tokens) == ("call-1", 0.5, 1000)
     assert HOURLY.spent(budget, NOW) == 0.375
     assert budget.pending() == []
-    assert budget.spends[-1] == Spend(at=NOW, run_id="r", usd=0.125, tokens=300)
+    assert budget.spends[-1] == BudgetEntry(at=NOW, run_id="r", usd=0.125, tokens=300)
 
 
 def test_settling_an_older_reservation_updates_every_window_total():
@@ -269,14 +269,14 @@ def test_prune_forgets_spends_a_day_old_or_older():
     budget.record(at=start + timedelta(hours=54), run_id="r54", usd=0.5, tokens=5)
     budget.prune(start + timedelta(hours=54))
     assert [s.run_id for s in budget.spends] == ["r40", "r47", "r54"]
-    assert budget.spends[-1] == Spend(
+    assert budget.spends[-1] == BudgetEntry(
         at=start + timedelta(hours=54), run_id="r54", usd=0.5, tokens=5
     )
 
 
 def test_prune_drops_a_spend_exactly_one_day_old():
     """The daily window is half-open, and so is what the state file keeps."""
-    budget = budget_of(Spend(at=NOW, run_id="old", usd=1.0))
+    budget = budget_of(BudgetEntry(at=NOW, run_id="old", usd=1.0))
     budget.record(at=NOW + timedelta(days=1), run_id="new", usd=1.0, tokens=0)
     budget.prune(NOW + timedelta(days=1))
     assert [s.run_id for s in budget.spends] == ["new"]
@@ -311,7 +311,7 @@ def test_spends_read_out_of_order_are_sorted():
 def test_a_spend_that_could_not_be_saved_again_is_refused(bad):
     """Negative, non-finite or absurd amounts and unknown keys are refused when read."""
     with pytest.raises(ValidationError):
-        Spend.model_validate({"at": NOW, "run_id": "r", **bad})
+        BudgetEntry.model_validate({"at": NOW, "run_id": "r", **bad})
 
 
 def test_budgets_holding_the_same_spends_are_equal():
@@ -362,7 +362,7 @@ def test_spending_only_when_allowed_never_overfills_any_window(data, hourly, dai
     caps = windows(limits)
     clock = FakeClock()
     budget = Budget()  # what the state file holds between runs
-    admitted: list[Spend] = []
+    admitted: list[BudgetEntry] = []
     for gap, asked in data.draw(attempts(LONGEST_WINDOW_S if daily is not None else 3600.0)):
         if gap is None:  # a run that comes back exactly when the gatekeeper said
             waits = [w.room_in_s(budget, clock()) for w in caps]
@@ -398,7 +398,7 @@ def test_room_in_s_is_exact(seconds, cap, spent):
     window = Window("w", seconds, cap)
     budget = budget_of(
         *(
-            Spend(at=NOW - timedelta(seconds=age * seconds), run_id="r", usd=usd)
+            BudgetEntry(at=NOW - timedelta(seconds=age * seconds), run_id="r", usd=usd)
             for age, usd in spent
         )
     )
@@ -430,7 +430,7 @@ def test_a_window_never_blocks_for_longer_than_itself(seconds, cap, spent, need)
     window = Window("w", seconds, cap)
     budget = budget_of(
         *(
-            Spend(at=NOW - timedelta(seconds=age * seconds), run_id="r", usd=usd)
+            BudgetEntry(at=NOW - timedelta(seconds=age * seconds), run_id="r", usd=usd)
             for age, usd in spent
         )
     )

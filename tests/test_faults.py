@@ -36,8 +36,8 @@ import pytest
 from agentops.model.ledger import COMMITTED
 from agentops.ops.admin import reset_circuit
 from agentops.project.home import Project as AgentopsProject
+from agentops.run.options import RunOptions
 from agentops.run.runner import run_agent
-from agentops.run.session import RunOptions
 from agentops.store.file import FileStore
 from conftest import AGENTOPS, cron_env
 from faults import FaultyFileSystem

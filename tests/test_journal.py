@@ -30,7 +30,7 @@ from agentops.model.journal import (
     recover,
 )
 from agentops.model.ledger import Entry, Ledger, LedgerMap
-from agentops.model.money import Spend as BudgetSpend
+from agentops.model.money import BudgetEntry
 from agentops.model.state import AgentState
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -379,8 +379,8 @@ def test_apply_spend_records_the_budget_and_the_metrics():
         rec(Spend, 1, usd=0.2, tokens=250),
     )
     assert state.budget.spends == [
-        BudgetSpend(at=at(0), run_id="run-1", usd=0.1, tokens=100),
-        BudgetSpend(at=at(1), run_id="run-1", usd=0.2, tokens=250),
+        BudgetEntry(at=at(0), run_id="run-1", usd=0.1, tokens=100),
+        BudgetEntry(at=at(1), run_id="run-1", usd=0.2, tokens=250),
     ]
     assert state.metrics.tokens == 350
     assert state.metrics.cost_usd == 0.3

@@ -128,3 +128,29 @@ def test_no_import_cycle():
     for module in sorted(GRAPH):
         if state.get(module) is None:
             visit(module)
+
+
+def _private_owner(module: str) -> str | None:
+    """The package a private module (``_x``, or inside a ``_x`` package) belongs to, if any."""
+    parts = module.split(".")
+    for index, part in enumerate(parts[1:], start=1):
+        if part.startswith("_") and not part.startswith("__"):
+            return ".".join(parts[:index])
+    return None
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_a_private_module_is_imported_only_inside_its_package(module):
+    """``llm/_send.py`` is the model client's machinery: only ``llm`` imports it.
+
+    A module or package whose name starts with ``_`` belongs to the package
+    holding it; other packages go through that package's public modules.
+    ``agentops._infra`` belongs to all of agentops, and to nothing outside it.
+    """
+    strangers = sorted(
+        target
+        for target in GRAPH[module]
+        if (owner := _private_owner(target)) is not None
+        and not (module == owner or module.startswith(f"{owner}."))
+    )
+    assert not strangers, f"{module} imports private modules of another package: {strangers}"

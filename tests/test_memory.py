@@ -28,7 +28,7 @@ from agentops.memory.notes import Note, NoteFile, fts_query, recency
 from agentops.memory.run import RunMemory
 from agentops.model.state import AgentState, Remembered
 from agentops.ops.memory import KEYS, NOTE_KEYS, WORKING_KEYS
-from agentops.project.config import Memory
+from agentops.project.config import MemoryConfig
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from agentops.testing import AgentHarness
@@ -101,7 +101,7 @@ def run_memory(tmp_path, clock, **kwargs) -> RunMemory:
         "agent": "a",
         "run_id": "r1",
         "working": {},
-        "config": Memory(),
+        "config": MemoryConfig(),
         "path": tmp_path / "state" / "a.memory.sqlite",
         "clock": clock,
         "redactor": Redactor({}),
@@ -286,6 +286,62 @@ def test_a_run_that_is_not_kept_keeps_no_memory_and_writes_no_notes(project, clo
         assert project.events("memo")[-1]["result"]["found"] == ["discarded", "kept"]
 
 
+# An agent that calls every public method of ctx.memory (whatever dir() shows, so a
+# method added later is called too), records how each call went, then fails.
+EVERY_METHOD = """
+import json
+from pydantic import BaseModel
+from agentops import Context
+
+ARGS = {
+    "remember": ("k", 2),
+    "note": ("discarded",),
+    "recall": ("k",),
+    "forget": ("other",),
+    "relevant": ("kept discarded",),
+}
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    pass
+
+def run(params: Params, ctx: Context) -> Result:
+    called = {}
+    for name in sorted(name for name in dir(ctx.memory) if not name.startswith("_")):
+        # Something to keep before each call: a method that kept anything would keep it.
+        ctx.memory.remember("k", 2)
+        ctx.memory.note("discarded")
+        try:
+            getattr(ctx.memory, name)(*ARGS.get(name, ()))
+        except Exception as exc:
+            called[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            called[name] = "called"
+    (ctx.home / "called.json").write_text(json.dumps(called))
+    raise RuntimeError("the run fails after touching every method of ctx.memory")
+"""
+
+
+def test_a_run_that_calls_every_public_method_of_memory_then_raises_keeps_nothing(project, clock):
+    """Whatever an agent calls on ctx.memory, a failed run keeps no note and no working memory."""
+    project.add_agent("memo", MEMO)
+    seed = run(project, clock=clock, overrides={"remember": {"k": 1}, "note": ["kept"]})
+    assert seed.exit_code == 0
+    files = {k: v for k, v in project.snapshot().items() if ".memory.sqlite" in k}
+    project.add_agent("memo", EVERY_METHOD)
+    outcome = run(project, clock=clock)
+    assert (outcome.status, outcome.exit_code) == ("failed", 1), outcome.message
+    assert {k: v for k, v in project.snapshot().items() if ".memory.sqlite" in k} == files
+    assert stored_notes(project) == ["kept"]
+    assert project.state("memo")["memory"] == {"k": {"value": 1, "expires_at": None}}
+    assert project.state("memo")["metrics"]["notes"] == 1
+    called = json.loads((project.home / "called.json").read_text())
+    assert set(called) >= {"remember", "recall", "forget", "note", "relevant"}
+    assert all(how == "called" for how in called.values()), f"give ARGS for: {called}"
+
+
 def test_relevant_sees_the_notes_this_attempt_made_ranked_with_the_stored_ones(project, clock):
     """Read your writes: a note made in this run is found at once, as it will be found later."""
     project.add_agent("memo", MEMO)
@@ -358,9 +414,9 @@ def order(file, weights, query="backup"):
 
 def test_ranking_follows_each_weight_and_their_sum(ranked):
     """Relevance, recency and importance each put their best first; the weights trade them."""
-    relevance = Memory(relevance_weight=1, recency_weight=0, importance_weight=0)
-    recent = Memory(relevance_weight=0, recency_weight=1, importance_weight=0)
-    important = Memory(relevance_weight=0, recency_weight=0, importance_weight=1)
+    relevance = MemoryConfig(relevance_weight=1, recency_weight=0, importance_weight=0)
+    recent = MemoryConfig(relevance_weight=0, recency_weight=1, importance_weight=0)
+    important = MemoryConfig(relevance_weight=0, recency_weight=0, importance_weight=1)
     assert order(ranked, relevance)[0] == ["backup", "backup"]
     assert order(ranked, recent)[0] == ["the", "nightly"]
     assert order(ranked, important) == [
@@ -369,15 +425,15 @@ def test_ranking_follows_each_weight_and_their_sum(ranked):
         ["backup", "backup"],
     ]
     # The default weights, 1 each: 1.4 (recent), 1.225 (relevant), 1.125 (important).
-    assert order(ranked, Memory()) == [
+    assert order(ranked, MemoryConfig()) == [
         ["the", "nightly"],
         ["backup", "backup"],
         ["restore", "the"],
     ]
-    assert order(ranked, Memory(importance_weight=5))[0] == ["restore", "the"]
-    assert order(ranked, Memory(relevance_weight=5))[0] == ["backup", "backup"]
+    assert order(ranked, MemoryConfig(importance_weight=5))[0] == ["restore", "the"]
+    assert order(ranked, MemoryConfig(relevance_weight=5))[0] == ["backup", "backup"]
     # A week's half-life: three days old is still 0.74 recent, and the new note falls last.
-    assert order(ranked, Memory(recency_half_life="1w")) == [
+    assert order(ranked, MemoryConfig(recency_half_life="1w")) == [
         ["backup", "backup"],
         ["restore", "the"],
         ["the", "nightly"],
@@ -386,7 +442,7 @@ def test_ranking_follows_each_weight_and_their_sum(ranked):
 
 def test_scores_are_the_weighted_sum_of_normalised_parts(ranked):
     """score = wr*relevance + wc*recency + wi*importance/10, relevance min-max over matches."""
-    found = ranked.search("backup", k=10, now=NOW, weights=Memory(recency_half_life="1d"))
+    found = ranked.search("backup", k=10, now=NOW, weights=MemoryConfig(recency_half_life="1d"))
     scores = {n.text.split()[0]: n.score for n in found}
     # Relevance: the best match 1, the two equal weaker ones 0; 72 hours is three half-lives.
     assert scores == {
@@ -394,7 +450,7 @@ def test_scores_are_the_weighted_sum_of_normalised_parts(ranked):
         "backup": pytest.approx(1 + 0.125 + 0.1),
         "restore": pytest.approx(0 + 0.125 + 1.0),
     }
-    alone = ranked.search("weather", k=10, now=NOW, weights=Memory())
+    alone = ranked.search("weather", k=10, now=NOW, weights=MemoryConfig())
     assert alone[0].score == pytest.approx(1 + 1 + 1.0)  # a lone match is fully relevant
     assert recency(86400, 86400) == 0.5
     assert recency(-60, 86400) == 1.0  # from the future: now
@@ -402,23 +458,23 @@ def test_scores_are_the_weighted_sum_of_normalised_parts(ranked):
 
 def test_notes_that_match_no_word_are_not_returned(ranked):
     """Only notes holding a word of the query are candidates; no word at all: nothing."""
-    assert {n.text for n in ranked.search("weather", k=10, now=NOW, weights=Memory())} == {
+    assert {n.text for n in ranked.search("weather", k=10, now=NOW, weights=MemoryConfig())} == {
         "the weather is fine"
     }
-    assert ranked.search("xylophone", k=10, now=NOW, weights=Memory()) == []
-    assert ranked.search("?!* -- ()", k=10, now=NOW, weights=Memory()) == []
-    assert ranked.search("", k=10, now=NOW, weights=Memory()) == []
-    assert len(ranked.search("backup", k=2, now=NOW, weights=Memory())) == 2
+    assert ranked.search("xylophone", k=10, now=NOW, weights=MemoryConfig()) == []
+    assert ranked.search("?!* -- ()", k=10, now=NOW, weights=MemoryConfig()) == []
+    assert ranked.search("", k=10, now=NOW, weights=MemoryConfig()) == []
+    assert len(ranked.search("backup", k=2, now=NOW, weights=MemoryConfig())) == 2
 
 
 def test_tags_are_searched_and_stemming_matches_word_forms(tmp_path):
     """A tag finds its note; "deploys" finds "deployed" (porter stemming)."""
     file = NoteFile.open(tmp_path / "a.memory.sqlite", agent="a", writable=True)
     file.add([note("it went well", tags=["billing"]), note("we deployed twice")])
-    assert [n.tags for n in file.search("billing", k=5, now=NOW, weights=Memory())] == [
+    assert [n.tags for n in file.search("billing", k=5, now=NOW, weights=MemoryConfig())] == [
         ("billing",)
     ]
-    assert [n.text for n in file.search("deploys", k=5, now=NOW, weights=Memory())] == [
+    assert [n.text for n in file.search("deploys", k=5, now=NOW, weights=MemoryConfig())] == [
         "we deployed twice"
     ]
     file.close()
@@ -677,7 +733,7 @@ def test_a_write_cut_short_by_a_crash_loses_no_committed_note(tmp_path):
     file = NoteFile.open(path, agent="a", writable=True)  # as the next run opens it
     assert file.count() == 50
     assert file._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert len(file.search("kept", k=100, now=NOW, weights=Memory())) == 50
+    assert len(file.search("kept", k=100, now=NOW, weights=MemoryConfig())) == 50
     file.close()
 
 

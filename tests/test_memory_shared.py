@@ -14,7 +14,7 @@ import pytest
 
 from agentops.memory.shared import SharedNotes
 from agentops.ops.memory import read_memory
-from agentops.project.config import Memory
+from agentops.project.config import MemoryConfig
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from agentops.store import STORE_URL_ENV
@@ -65,12 +65,12 @@ def test_tags_are_searched_stemmed_and_query_syntax_is_only_words(store):
     notes = SharedNotes(store.note_rows("a"), agent="a")
     notes.add([note("it went well", tags=["billing"]), note("we deployed twice")])
     search = notes.search
-    assert [n.tags for n in search("billing", k=5, now=NOW, weights=Memory())] == [("billing",)]
-    assert [n.text for n in search("deploys", k=5, now=NOW, weights=Memory())] == [
+    assert [n.tags for n in search("billing", k=5, now=NOW, weights=MemoryConfig())] == [("billing",)]
+    assert [n.text for n in search("deploys", k=5, now=NOW, weights=MemoryConfig())] == [
         "we deployed twice"
     ]
     for text in ("it's", "a & b | !c", "'; DROP TABLE x; --", "(((", "the", "\\'"):
-        assert isinstance(search(text, k=5, now=NOW, weights=Memory()), list)
+        assert isinstance(search(text, k=5, now=NOW, weights=MemoryConfig()), list)
     assert SharedNotes(store.note_rows("b"), agent="b").count() == 0, "notes are per agent"
 
 
@@ -79,7 +79,7 @@ def test_pending_notes_are_ranked_with_the_stored_ones(store):
     notes = SharedNotes(store.note_rows("a"), agent="a")
     notes.add([note("disk full on db-1", hours_ago=1, importance=2)])
     with_pending = notes.including([note("disk latency on db-2", importance=9)])
-    found = with_pending.search("disk", k=5, now=NOW, weights=Memory())
+    found = with_pending.search("disk", k=5, now=NOW, weights=MemoryConfig())
     assert [n.text for n in found] == ["disk latency on db-2", "disk full on db-1"]
     assert notes.count() == 1, "a pending note is not written by a search"
 

@@ -93,7 +93,13 @@ def recover(tmp_path):
             sink, clock=lambda: BEGUN, redactor=Redactor(), agent="agent", run_id="now"
         )
         recover_dead_run(
-            state, spec, records=records, marker=marker, ledger=lambda: ledger, log=log
+            state,
+            spec,
+            records=records,
+            marker=marker,
+            ledger=lambda: ledger,
+            log=log,
+            log_path=path,
         )
         sink.close()
         lines = path.read_text().splitlines() if path.exists() else []
@@ -231,7 +237,7 @@ def test_timeouts_in_a_row_open_the_circuit(recover):
     assert (state.circuit.state, state.circuit.failures) == ("open", 2)
 
 
-# -- through a session -------------------------------------------------------------------
+# -- through a run -----------------------------------------------------------------------
 
 QUICK = """
 from pydantic import BaseModel

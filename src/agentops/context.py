@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -16,9 +16,33 @@ if TYPE_CHECKING:
     from agentops.guards.facade import RunGuards
     from agentops.guards.ticket import Ticket
     from agentops.llm.client import LLMClient
-    from agentops.memory.run import RunMemory
+    from agentops.memory.run import Memory
 
-__all__ = ["Context"]
+__all__ = ["Context", "RunResources"]
+
+
+class RunResources(Protocol):
+    """What ``ctx`` is backed by: the run it belongs to, which makes each of these on first use.
+
+    The run keeps them, and what it does with them (restarting an attempt,
+    closing them at the end) is its own business: ``ctx`` only hands them on.
+    """
+
+    @property
+    def guards(self) -> RunGuards:
+        """The run's guards (actions, spends, steps)."""
+
+    @property
+    def http(self) -> httpx.Client:
+        """The run's logged, guarded httpx client."""
+
+    @property
+    def llm(self) -> LLMClient:
+        """The run's model client."""
+
+    @property
+    def memory(self) -> Memory:
+        """The run's memory, as its agent sees it."""
 
 
 class Context:
@@ -42,6 +66,9 @@ class Context:
     - ``ctx.run_id``, ``ctx.now`` (the run's start, UTC), ``ctx.dry_run``.
     - ``ctx.home``: the project directory; resolve relative paths against it.
     - ``ctx.agent``: the agent's name.
+
+    That is all of it: what the runner does with a run (restart an attempt,
+    close it, keep its memory) it does through the run, not through ``ctx``.
     """
 
     def __init__(
@@ -55,12 +82,13 @@ class Context:
         log: EventLogger,
         dry_run: bool = False,
         params: BaseModel | None = None,
-        guards: RunGuards | None = None,
-        http_transport: httpx.BaseTransport | None = None,
-        llm: Callable[[Context], LLMClient] | None = None,
-        memory: Callable[[], RunMemory] | None = None,
+        run: RunResources | None = None,
     ) -> None:
-        """Made by the runner, once per run; ``llm`` and ``memory`` make theirs on first use."""
+        """Made by the runner, once per run, backed by ``run``.
+
+        Without a run (a test of a helper, say) ``ctx.http`` is a plain logged
+        client, and what needs a run raises :class:`RuntimeError`.
+        """
         self.agent = agent
         self.run_id = run_id
         self.now = now
@@ -69,13 +97,7 @@ class Context:
         self.log = log
         self.dry_run = dry_run
         self.params = params
-        self._guards = guards
-        self._http_transport = http_transport
-        self._http: httpx.Client | None = None
-        self._make_llm = llm
-        self._llm: LLMClient | None = None
-        self._make_memory = memory
-        self._memory: RunMemory | None = None
+        self._run: RunResources = run if run is not None else _NoRun(log)
 
     def action(
         self,
@@ -99,78 +121,55 @@ class Context:
         first, when the run's output is rejected. In a dry run ``do()`` is not
         called and None is returned.
         """
-        return self._run_guards.action(name, key, do, undo=undo)
+        return self._run.guards.action(name, key, do, undo=undo)
 
     def spend(self, *, usd: float = 0.0, tokens: int = 0) -> None:
         """Record a cost *before* incurring it; a spend that would pass a cap ends the run."""
-        self._run_guards.spend(usd=usd, tokens=tokens)
+        self._run.guards.spend(usd=usd, tokens=tokens)
 
     def step(self, label: str | None = None) -> None:
         """Count one step of a loop; more than ``[limits] steps_per_run`` ends the run."""
-        self._run_guards.step(label)
+        self._run.guards.step(label)
 
     @property
     def http(self) -> httpx.Client:
         """The run's logged httpx client, made on first use."""
-        if self._http is None:
-            from agentops._infra.http import make_http_client  # noqa: PLC0415 - httpx is slow to import
-
-            self._http = make_http_client(
-                self.log,
-                transport=self._http_transport,
-                before_request=self._guards.admit_request if self._guards else None,
-            )
-        return self._http
+        return self._run.http
 
     @property
     def llm(self) -> LLMClient:
         """The run's model client, made on first use (see :mod:`agentops.llm.client`)."""
-        if self._llm is None:
-            if self._make_llm is None:
-                raise RuntimeError("this Context belongs to no run: ctx.llm needs agentops run")
-            self._llm = self._make_llm(self)
-        return self._llm
+        return self._run.llm
 
     @property
-    def memory(self) -> RunMemory:
+    def memory(self) -> Memory:
         """The run's working memory and long-term notes (see :mod:`agentops.memory.run`)."""
-        if self._memory is None:
-            if self._make_memory is None:
-                raise RuntimeError("this Context belongs to no run: ctx.memory needs agentops run")
-            self._memory = self._make_memory()
-        return self._memory
+        return self._run.memory
+
+
+class _NoRun:
+    """What backs a Context made outside a run: a plain HTTP client, and nothing else."""
+
+    def __init__(self, log: EventLogger) -> None:
+        self._log = log
+        self._http: httpx.Client | None = None
 
     @property
-    def memory_used(self) -> RunMemory | None:
-        """``ctx.memory`` if the agent has touched it, else None (nothing of it changed)."""
-        return self._memory
-
-    def restart(self, state: dict[str, Any]) -> None:
-        """Start an attempt afresh: ``ctx.state`` is ``state``, memory as the run loaded it.
-
-        Replies to the prompts an earlier attempt sent are replayed, not paid for again.
-        """
-        self.state = state
-        if self._memory is not None:
-            self._memory.rewind()
-        if self._llm is not None:
-            self._llm._rewind()  # noqa: SLF001 - the run's own handle on ctx.llm
+    def guards(self) -> RunGuards:
+        raise RuntimeError("this Context belongs to no run: ctx.action needs agentops run")
 
     @property
-    def _run_guards(self) -> RunGuards:
-        if self._guards is None:
-            raise RuntimeError("this Context belongs to no run: ctx.action needs agentops run")
-        return self._guards
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            from agentops._infra.http import make_http_client  # noqa: PLC0415 - httpx is slow to import
 
-    def close(self) -> None:
-        """Release what the run opened; threads it left running can no longer use the guards."""
-        if self._guards is not None:
-            self._guards.close()
-        if self._llm is not None:
-            self._llm._close()  # noqa: SLF001 - the run's own handle on ctx.llm
-            self._llm = None
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-        if self._memory is not None:
-            self._memory.close()
+            self._http = make_http_client(self._log)
+        return self._http
+
+    @property
+    def llm(self) -> LLMClient:
+        raise RuntimeError("this Context belongs to no run: ctx.llm needs agentops run")
+
+    @property
+    def memory(self) -> Memory:
+        raise RuntimeError("this Context belongs to no run: ctx.memory needs agentops run")

@@ -34,16 +34,18 @@
     LLMError                           raised to agents by ctx.llm (not an AgentOpsError)
     ├── LLMUnavailable                 every model failed; not retried by the run
     ├── PromptTooLarge                 a request does not fit a model's context window
-    └── ReplyRejected                  [guard] pii = "reject" and a reply held PII
+    ├── ReplyRejected                  [guard] pii = "reject" and a reply held PII
+    └── ReplyRefused                   the model refused to answer
 
 The CLI maps one exception to one exit code and prints its message as one line.
+The codes are :class:`~agentops.model.status.ExitCode`'s, defined there once.
 The runner turns the same exceptions into a run status
 (:class:`~agentops.model.status.RunStatus`) stored in the state file.
 """
 
 from __future__ import annotations
 
-from agentops.model.status import RunStatus, SkipReason
+from agentops.model.status import ExitCode, RunStatus, SkipReason
 
 __all__ = [
     "ActionRateLimited",
@@ -68,6 +70,7 @@ __all__ = [
     "PromptTooLarge",
     "RateLimited",
     "Rejected",
+    "ReplyRefused",
     "ReplyRejected",
     "RunTimeout",
     "Skipped",
@@ -84,7 +87,7 @@ __all__ = [
 class AgentOpsError(Exception):
     """Base of every error agentops raises on purpose."""
 
-    exit_code: int = 1
+    exit_code: ExitCode = ExitCode.FAILED
     status: RunStatus = RunStatus.FAILED
 
     def __init__(self, message: str, *, agent: str | None = None) -> None:
@@ -101,14 +104,14 @@ class AgentOpsError(Exception):
 class UsageError(AgentOpsError):
     """The command line is wrong: an invalid agent name, a malformed ``-p``."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     status = RunStatus.ABORTED
 
 
 class ConfigError(AgentOpsError):
     """Configuration is wrong: bad TOML, unknown keys, bad schedule, agent code unusable."""
 
-    exit_code = 78
+    exit_code = ExitCode.CONFIG
     status = RunStatus.ABORTED
 
 
@@ -119,7 +122,7 @@ class UnknownAgent(ConfigError):
 class StateError(AgentOpsError):
     """A state file cannot be read, validated or written. It is never overwritten."""
 
-    exit_code = 74
+    exit_code = ExitCode.STATE
     status = RunStatus.ABORTED
 
 
@@ -130,7 +133,7 @@ class LeaseLost(StateError):
 class Rejected(AgentOpsError):
     """The gatekeeper refused the run's params or its output."""
 
-    exit_code = 65
+    exit_code = ExitCode.REJECTED
     status = RunStatus.REJECTED
 
     def __init__(
@@ -152,7 +155,7 @@ class OutputRejected(Rejected):
 class Skipped(AgentOpsError):
     """The run was not executed, by policy. Not a failure: cron stays quiet."""
 
-    exit_code = 75
+    exit_code = ExitCode.SKIPPED
     status = RunStatus.SKIPPED
     reason: SkipReason = SkipReason.OVERLAP
 
@@ -310,3 +313,22 @@ class PromptTooLarge(LLMError):
 
 class ReplyRejected(LLMError):
     """A model's reply held a secret or personal data, and ``[guard] pii = "reject"``."""
+
+
+class ReplyRefused(LLMError):
+    """The model refused to answer (a refusal in its reply, or ``stop_reason`` refusal).
+
+    Not asked of the next model: the agent decides, and may ask another
+    (``model=``) with another prompt. ``refusal`` holds the model's words (or
+    the provider's), ``model`` the model that refused, and ``completion`` the
+    reply as an :class:`agentops.Completion`, for its usage.
+    """
+
+    def __init__(
+        self, message: str, *, refusal: str, model: str, completion: object = None
+    ) -> None:
+        """Describe the refusal in ``message``; the rest is for the agent to read."""
+        super().__init__(message)
+        self.refusal = refusal
+        self.model = model
+        self.completion = completion

@@ -17,23 +17,27 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
 
+from agentops.model.status import ExitCode
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from agentops.errors import AgentOpsError
     from agentops.model.outcome import Outcome
     from agentops.project.home import AgentSpec, Project
-    from agentops.run.session import RunOptions
+    from agentops.run.options import RunOptions
 
 __all__ = [
-    "EX_SOFTWARE",
     "LazyCommands",
     "OneLineErrors",
+    "SuggestingGroup",
     "clip",
     "command_tree",
+    "did_you_mean",
     "every_agent",
     "fail",
     "finish",
+    "help_command",
     "local_time",
     "print_table",
     "project_of",
@@ -45,9 +49,6 @@ __all__ = [
     "short_time",
     "since_option",
 ]
-
-EX_SOFTWARE = 70
-"""Exit code of an unexpected error inside agentops itself (a bug: please report it)."""
 
 _F = TypeVar("_F", bound="Callable[..., Any]")
 
@@ -81,7 +82,7 @@ def reports_errors(command: _F) -> _F:
         except Exception as exc:  # noqa: BLE001 - one line under cron, not a traceback
             fail(
                 f"internal error: {type(exc).__name__}: {exc} (a bug: please report it)",
-                EX_SOFTWARE,
+                ExitCode.INTERNAL,
             )
         return None
 
@@ -107,8 +108,8 @@ class OneLineErrors(click.Group):
             )
             fail(f"{message}{hint}", exc.exit_code)
         except click.Abort:
-            fail("aborted", 1)
-        sys.exit(code if isinstance(code, int) else 0)
+            fail("aborted", ExitCode.FAILED)
+        sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
 def project_of(ctx: click.Context) -> Project:
@@ -120,7 +121,7 @@ def project_of(ctx: click.Context) -> Project:
 
 def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions:
     """Options for a run started from the command line: a console only on a terminal."""
-    from agentops.run.session import RunOptions  # noqa: PLC0415
+    from agentops.run.options import RunOptions  # noqa: PLC0415
 
     interactive = sys.stdout.isatty()
     return RunOptions(
@@ -166,7 +167,7 @@ def said(problems: Sequence[AgentOpsError]) -> int:
     """Say each agent that could not be read; the exit code that makes (0 if none)."""
     for problem in problems:
         say(problem.message)
-    return problems[0].exit_code if problems else 0
+    return problems[0].exit_code if problems else ExitCode.OK
 
 
 def short_time(iso: object) -> str:
@@ -198,9 +199,9 @@ def report(outcome: Outcome) -> NoReturn:
     A person is waiting for the answer, so even a skip (another run holds the
     lock) is said, unlike a skipped run under cron.
     """
-    if outcome.exit_code == 0:
+    if outcome.exit_code == ExitCode.OK:
         click.echo(outcome.message)
-    finish(outcome, quiet=outcome.exit_code == 0)
+    finish(outcome, quiet=outcome.exit_code == ExitCode.OK)
 
 
 def _seconds(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
@@ -226,11 +227,59 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class LazyCommands(OneLineErrors):
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'status'?)`` for the choice closest to ``word``, or nothing."""
+    import difflib  # noqa: PLC0415 - only for a word that was not found
+
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class SuggestingGroup(click.Group):
+    """A group that answers a mistyped command with the command it most looks like."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """The command ``args`` name; an unknown one is a usage error saying what was meant."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            name = click.utils.make_str(args[0]) if args else ""
+            known = self.list_commands(ctx)
+            if name in known:
+                raise
+            raise click.UsageError(
+                f"No such command {name!r}{did_you_mean(name, known)}", ctx
+            ) from None
+
+
+@click.command(name="help")
+@click.argument("words", nargs=-1, metavar="[COMMAND]...")
+@click.pass_context
+def help_command(ctx: click.Context, words: tuple[str, ...]) -> None:
+    """Show the help of agentops, or of COMMAND (`agentops help state show`)."""
+    context = ctx.find_root()
+    command = context.command
+    for word in words:
+        known = command.list_commands(context) if isinstance(command, click.Group) else []
+        found = command.get_command(context, word) if isinstance(command, click.Group) else None
+        if found is None:
+            raise click.UsageError(
+                f"{context.command_path} has no command {word!r}{did_you_mean(word, known)}",
+                context,
+            )
+        context = click.Context(found, info_name=word, parent=context)
+        command = found
+    click.echo(command.get_help(context))
+
+
+class LazyCommands(SuggestingGroup, OneLineErrors):
     """The root group: a command's module is imported only when that command runs.
 
     Cron pays start-up on every tick: ``agentops run`` imports the run
-    command, not the report's or the store's.
+    command, not the report's or the store's. ``agentops help`` is here too,
+    beside the table of commands.
     """
 
     def __init__(self, *args: Any, commands_at: dict[str, str], **kwargs: Any) -> None:
@@ -240,13 +289,14 @@ class LazyCommands(OneLineErrors):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command's name, sorted (for ``--help``)."""
-        return sorted({*self.commands_at, *super().list_commands(ctx)})
+        return sorted({*self.commands_at, *super().list_commands(ctx), "help"})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """The command called ``cmd_name``, its module imported now."""
         where = self.commands_at.get(cmd_name)
         if where is None:
-            return super().get_command(ctx, cmd_name)
+            found = super().get_command(ctx, cmd_name)
+            return help_command if found is None and cmd_name == "help" else found
         module, _, attribute = where.partition(":")
         command: click.Command = getattr(
             importlib.import_module(f"agentops.cli.{module}"), attribute

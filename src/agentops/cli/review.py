@@ -8,6 +8,7 @@ import sys
 import click
 
 from agentops.cli._common import (
+    SuggestingGroup,
     clip,
     print_table,
     project_of,
@@ -23,7 +24,7 @@ HELD_KEYS = ("agent", "id", "run_id", "at", "confidence", "escalated", "result")
 """The keys of each result ``review list --json`` prints: the agent, then those of ``Held``."""
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def review() -> None:
     """Results held for a human: list, approve (apply) or reject them.
 
@@ -41,14 +42,14 @@ def review() -> None:
 def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
     """List held results, of AGENT or of every agent."""
     from agentops.errors import AgentOpsError  # noqa: PLC0415
-    from agentops.ops.admin import read_state  # noqa: PLC0415
+    from agentops.ops.admin import current_state  # noqa: PLC0415
 
     project = project_of(ctx)
     names = [agent] if agent is not None else project.agent_names()
     rows, problems = [], []
     for name in names:
         try:
-            held = read_state(project, name).review
+            held = current_state(project, name).review
         except AgentOpsError as exc:
             if agent is not None:  # the one asked for
                 raise

@@ -108,7 +108,7 @@ def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
     agent can be copied: a journal a dead run left must be recovered first
     (run the agent once). A copy there and back changes nothing.
     """
-    from agentops.run.session import new_run_id  # noqa: PLC0415
+    from agentops.run.options import new_run_id  # noqa: PLC0415
     from agentops.store import open_store, safe_url  # noqa: PLC0415
     from agentops.store.copy import copy_agents  # noqa: PLC0415
 

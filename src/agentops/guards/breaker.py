@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     from agentops.model.outcome import CircuitChange
     from agentops.model.state import AgentState, Circuit
     from agentops.model.status import RunStatus
-    from agentops.project.config import AgentConfig
-    from agentops.project.config import Circuit as CircuitConfig
+    from agentops.project.config import AgentConfig, CircuitConfig
 
 __all__ = [
     "BreakerPolicy",

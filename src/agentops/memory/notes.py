@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from pathlib import Path
 
-    from agentops.project.config import Memory
+    from agentops.project.config import MemoryConfig
 
 __all__ = [
     "MAX_QUERY_TERMS",
@@ -150,7 +150,7 @@ def recency(age_s: float, half_life_s: float) -> float:
 
 
 def scored(
-    candidates: list[tuple[int, float, float, int]], now_s: float, weights: Memory
+    candidates: list[tuple[int, float, float, int]], now_s: float, weights: MemoryConfig
 ) -> list[tuple[float, float, int]]:
     """``(score, at, id)`` of each ``(id, rank, at, importance)``: the module's score.
 
@@ -305,7 +305,7 @@ class NoteFile:
             ).fetchall()
         return [self._note(row) for row in rows]
 
-    def search(self, query: str, *, k: int, now: datetime, weights: Memory) -> list[Note]:
+    def search(self, query: str, *, k: int, now: datetime, weights: MemoryConfig) -> list[Note]:
         """The ``k`` notes matching a word of ``query`` that score highest, best first.
 
         Ties go to the newer note.

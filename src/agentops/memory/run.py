@@ -21,6 +21,12 @@ rejected output and a dry run keep nothing.
 
 SQLite is opened, and imported, only when ``relevant()`` is first called or
 notes are written.
+
+The agent holds a :class:`Memory`, which offers only those five methods;
+the run holds the :class:`RunMemory` behind it, and with it the run's side
+of the transaction (``rewind``, ``kept``, ``pending``, ``save_notes``,
+``close``), out of the agent's reach: an agent cannot keep what its run does
+not.
 """
 
 from __future__ import annotations
@@ -44,9 +50,9 @@ if TYPE_CHECKING:
     from agentops._infra.fs import FileSystem
     from agentops._infra.redact import Redactor
     from agentops.model.noterows import NoteRows
-    from agentops.project.config import Memory
+    from agentops.project.config import MemoryConfig
 
-__all__ = ["MAX_NOTE_CHARS", "MAX_TAGS", "Note", "RunMemory"]
+__all__ = ["MAX_NOTE_CHARS", "MAX_TAGS", "Memory", "Note", "RunMemory"]
 
 MAX_NOTE_CHARS = 100_000
 """The longest note text: notes are observations, not documents."""
@@ -58,12 +64,60 @@ _VALUE_DEPTH = 3
 """How deep in the state file a remembered value sits: ``{"memory": {key: {"value": ...``."""
 
 
-class RunMemory:
-    """One run's ``ctx.memory``: the working memory it loaded, and the notes it makes.
+class Memory:
+    """``ctx.memory``: working memory with a time to live, and long-term notes.
 
-    Made by the session for each run. ``stop`` ends the run when the notes
-    file cannot be read (a file error, not the agent's: its ``except
-    Exception`` must not hide it).
+    What an agent may do with its memory, and nothing else: what is kept,
+    and when, is its run's business.
+    """
+
+    __slots__ = ("_run",)
+
+    def __init__(self, run: RunMemory) -> None:
+        """The agent's hand on ``run``, its run's memory."""
+        self._run = run
+
+    def remember(self, key: str, value: Any, *, ttl: str | float | None = None) -> None:
+        """Keep ``value`` (JSON, every number finite) under ``key`` until ``ttl`` has passed.
+
+        ``ttl`` is a duration as agent.toml writes them (``"90s"``, ``"2h"``,
+        ``"7d"``) or seconds; None keeps it until it is forgotten. The value is
+        copied: changing the object afterwards changes nothing remembered.
+        """
+        self._run.remember(key, value, ttl=ttl)
+
+    def recall(self, key: str, default: Any = None) -> Any:
+        """The value remembered under ``key``, or ``default`` if none is (or it expired)."""
+        return self._run.recall(key, default)
+
+    def forget(self, key: str) -> None:
+        """Forget ``key`` (nothing happens if it is not remembered)."""
+        self._run.forget(key)
+
+    def note(self, text: str, *, tags: Sequence[str] = (), importance: int = 5) -> None:
+        """Note ``text`` for later runs, with ``tags`` and an ``importance`` from 1 to 10.
+
+        Held until the run succeeds, then written (secrets redacted). Tags
+        are searched as the text is.
+        """
+        self._run.note(text, tags=tags, importance=importance)
+
+    def relevant(self, query: str, k: int = 5) -> list[Note]:
+        """The ``k`` notes most relevant to ``query``, best first (docs/memory.md: the ranking).
+
+        Only notes holding a word of ``query`` are candidates; the notes this
+        attempt made count as if already written.
+        """
+        return self._run.relevant(query, k)
+
+
+class RunMemory:
+    """One run's memory: the working memory it loaded, and the notes it makes.
+
+    Made by the run when its agent first touches ``ctx.memory`` (which is
+    :attr:`agent_view`). ``stop`` ends the run when the notes file cannot be
+    read (a file error, not the agent's: its ``except Exception`` must not
+    hide it).
     """
 
     def __init__(
@@ -72,7 +126,7 @@ class RunMemory:
         agent: str,
         run_id: str,
         working: Mapping[str, Remembered],
-        config: Memory,
+        config: MemoryConfig,
         path: Path,
         clock: Clock,
         redactor: Redactor,
@@ -102,16 +156,13 @@ class RunMemory:
         self._opened = False
         self._scratch: NoteFile | None = None
         self._in_scratch = 0
+        self.agent_view = Memory(self)
+        """What the agent is handed as ``ctx.memory``."""
 
     # -- working memory ----------------------------------------------------------------
 
     def remember(self, key: str, value: Any, *, ttl: str | float | None = None) -> None:
-        """Keep ``value`` (JSON, every number finite) under ``key`` until ``ttl`` has passed.
-
-        ``ttl`` is a duration as agent.toml writes them (``"90s"``, ``"2h"``,
-        ``"7d"``) or seconds; None keeps it until it is forgotten. The value is
-        copied: changing the object afterwards changes nothing remembered.
-        """
+        """Keep ``value`` under ``key`` (checked and copied): :meth:`Memory.remember`."""
         if not isinstance(key, str) or not key:
             raise TypeError(f"a memory key is a non-empty str, not {key!r}")
         if not key.isprintable() and not _encodable(key):
@@ -127,7 +178,7 @@ class RunMemory:
         self._working[key] = Remembered(value=copy, expires_at=expires_at)
 
     def recall(self, key: str, default: Any = None) -> Any:
-        """The value remembered under ``key``, or ``default`` if none is (or it expired)."""
+        """The value under ``key``, unless it expired: :meth:`Memory.recall`."""
         entry = self._working.get(key)
         if entry is None or entry.expired(self._clock()):
             return default
@@ -137,17 +188,13 @@ class RunMemory:
         return value
 
     def forget(self, key: str) -> None:
-        """Forget ``key`` (nothing happens if it is not remembered)."""
+        """Forget ``key``: :meth:`Memory.forget`."""
         self._working.pop(key, None)
 
     # -- notes -------------------------------------------------------------------------
 
     def note(self, text: str, *, tags: Sequence[str] = (), importance: int = 5) -> None:
-        """Note ``text`` for later runs, with ``tags`` and an ``importance`` from 1 to 10.
-
-        Held until the run succeeds, then written (secrets redacted). Tags
-        are searched as the text is.
-        """
+        """Hold a note (checked, redacted) until the run is kept: :meth:`Memory.note`."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"a note is a non-empty str, not {text!r:.80}")
         if len(text) > MAX_NOTE_CHARS:
@@ -168,11 +215,7 @@ class RunMemory:
         )
 
     def relevant(self, query: str, k: int = 5) -> list[Note]:
-        """The ``k`` notes most relevant to ``query``, best first (see the README's ranking).
-
-        Only notes holding a word of ``query`` are candidates; the notes this
-        attempt made count as if already written.
-        """
+        """The notes most relevant to ``query``: :meth:`Memory.relevant`."""
         if not isinstance(query, str):
             raise TypeError(f"a query is a str, not {type(query).__name__}")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from agentops.model.noterows import NoteRows
-    from agentops.project.config import Memory
+    from agentops.project.config import MemoryConfig
 
 __all__ = ["SharedNotes"]
 
@@ -49,7 +49,7 @@ class SharedNotes:
         """The ``limit`` most recent notes, newest first."""
         return [note_of(row, where=None, agent=self.agent) for row in self._rows.newest(limit)]
 
-    def search(self, query: str, *, k: int, now: datetime, weights: Memory) -> list[Note]:
+    def search(self, query: str, *, k: int, now: datetime, weights: MemoryConfig) -> list[Note]:
         """The ``k`` notes matching a word of ``query`` that score highest, best first."""
         found = words(query)[:MAX_QUERY_TERMS]
         if not found:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from agentops._infra.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
 
-__all__ = ["EPSILON_USD", "LONGEST_WINDOW_S", "MAX_TOKENS", "MAX_USD", "Budget", "Spend"]
+__all__ = ["EPSILON_USD", "LONGEST_WINDOW_S", "MAX_TOKENS", "MAX_USD", "Budget", "BudgetEntry"]
 
 LONGEST_WINDOW_S = 86400.0
 """Spends older than this matter to no window and are dropped from the state file."""
@@ -39,7 +39,7 @@ MAX_TOKENS = 10**12
 """The largest single amounts accepted: larger ones are mistakes, and would overflow totals."""
 
 
-class Spend(BaseModel):
+class BudgetEntry(BaseModel):
     """Money or tokens a run spent (or reserved: ``id`` names a reservation not yet settled)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -63,7 +63,7 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    spends: list[Spend] = []
+    spends: list[BudgetEntry] = []
     waiting_usd: float = Field(0.0, ge=0, le=MAX_USD)
     _sums: list[float] = PrivateAttr(default_factory=lambda: [0.0])
     """``_sums[i]`` is the dollars of ``spends[:i]``, extended as spends are added."""
@@ -85,7 +85,7 @@ class Budget(BaseModel):
         """Add a spend made at ``at`` (the latest time of all: the clock only counts forward)."""
         # Built without validation: the amounts were checked where they entered.
         self.spends.append(
-            Spend.model_construct(at=self._latest(at), run_id=run_id, usd=usd, tokens=tokens)
+            BudgetEntry.model_construct(at=self._latest(at), run_id=run_id, usd=usd, tokens=tokens)
         )
 
     def reserve(
@@ -93,12 +93,12 @@ class Budget(BaseModel):
     ) -> None:
         """Hold the worst case of a cost until :meth:`settle` says what it came to."""
         self.spends.append(
-            Spend.model_construct(
+            BudgetEntry.model_construct(
                 at=self._latest(at), run_id=run_id, usd=usd, tokens=tokens, id=reservation
             )
         )
 
-    def settle(self, reservation: str, *, usd: float, tokens: int) -> Spend | None:
+    def settle(self, reservation: str, *, usd: float, tokens: int) -> BudgetEntry | None:
         """Replace a reservation by what it cost; return what was reserved (None if unknown)."""
         for index in range(len(self.spends) - 1, -1, -1):  # reservations are recent
             spend = self.spends[index]
@@ -122,7 +122,7 @@ class Budget(BaseModel):
         self.spends = kept
         self._sums = [0.0]
 
-    def pending(self) -> list[Spend]:
+    def pending(self) -> list[BudgetEntry]:
         """Reservations not settled: a run that died left them, and they still count."""
         return [s for s in self.spends if s.id is not None]
 
@@ -149,5 +149,5 @@ class Budget(BaseModel):
         return sums
 
 
-def _at(spend: Spend) -> datetime:
+def _at(spend: BudgetEntry) -> datetime:
     return spend.at

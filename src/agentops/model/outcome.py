@@ -2,16 +2,20 @@
 
 The runner fills an :class:`Outcome` with facts (the status, the exit code,
 why, whether the circuit changed, what was spent) rather than only a message,
-so that every reader decides from the same facts.
+so that every reader decides from the same facts. It is the one account of
+how a run ended: the state's ``last_run`` (:func:`agentops.run.ending.record_run`)
+and the store's last attempt (:meth:`agentops.store.base.Attempt.of`) are
+made from it, and the test kit hands it to tests as it is.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from agentops.model.status import RunStatus
+from agentops.model.status import ExitCode, RunStatus
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from pathlib import Path
 
 __all__ = ["CircuitChange", "Outcome"]
@@ -28,6 +32,8 @@ class Outcome(NamedTuple):
     ``timeout``...). ``threads_left`` counts threads the agent started that
     were still running at the end: the process holds the agent's lease until
     it exits, and the CLI exits at once rather than wait for them.
+    ``started_at`` and ``finished_at`` are set for a run that executed (the
+    ones recorded as ``last_run``), None for one that never started.
     """
 
     agent: str
@@ -43,6 +49,8 @@ class Outcome(NamedTuple):
     tokens: int = 0
     duration_s: float | None = None
     threads_left: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
     @property
     def quiet(self) -> bool:
@@ -53,4 +61,4 @@ class Outcome(NamedTuple):
         """
         if self.circuit == "opened" or self.status == RunStatus.BUDGET_EXCEEDED:
             return False
-        return self.exit_code in (0, RunStatus.SKIPPED.exit_code)
+        return self.exit_code in (ExitCode.OK, ExitCode.SKIPPED)

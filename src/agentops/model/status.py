@@ -24,14 +24,36 @@ status                 exit   metric    meaning
 =====================  =====  ========  =====================================
 
 The last two never appear in ``last_run``: only executed runs are recorded
-there.
+there. The exit codes themselves are :class:`ExitCode`, the one list the
+errors, this table and the command line all use.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
-__all__ = ["RunStatus", "SkipReason"]
+__all__ = ["ExitCode", "RunStatus", "SkipReason"]
+
+
+class ExitCode(IntEnum):
+    """The exit codes of ``agentops`` (sysexits where one fits), defined once."""
+
+    OK = 0
+    """Done (also "nothing to do")."""
+    FAILED = 1
+    """The task failed after its retries and fallbacks (or a check found a problem)."""
+    USAGE = 2
+    """The command line is wrong."""
+    REJECTED = 65
+    """Params or output rejected (``EX_DATAERR``)."""
+    INTERNAL = 70
+    """An unexpected error inside agentops itself, a bug (``EX_SOFTWARE``)."""
+    STATE = 74
+    """A state file cannot be read or written (``EX_IOERR``)."""
+    SKIPPED = 75
+    """Skipped or stopped by policy: try again later (``EX_TEMPFAIL``)."""
+    CONFIG = 78
+    """Configuration error (``EX_CONFIG``)."""
 
 
 class RunStatus(StrEnum):
@@ -76,7 +98,7 @@ class RunStatus(StrEnum):
         return self in _TRIPS_BREAKER
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """The exit code of a run ending so (an aborted run's comes from its error)."""
         return _EXIT_CODE[self]
 
@@ -120,16 +142,16 @@ _METRIC = {
     RunStatus.SKIPPED: "skipped",
 }
 _EXIT_CODE = {
-    RunStatus.SUCCEEDED: 0,
-    RunStatus.HELD: 0,
-    RunStatus.FAILED: 1,
-    RunStatus.TIMEOUT: 1,
-    RunStatus.INTERRUPTED: 1,
-    RunStatus.ESCALATED: 1,
-    RunStatus.CRASHED: 1,
-    RunStatus.REJECTED: 65,
-    RunStatus.RATE_LIMITED: 75,
-    RunStatus.BUDGET_EXCEEDED: 75,
-    RunStatus.SKIPPED: 75,
-    RunStatus.ABORTED: 70,
+    RunStatus.SUCCEEDED: ExitCode.OK,
+    RunStatus.HELD: ExitCode.OK,
+    RunStatus.FAILED: ExitCode.FAILED,
+    RunStatus.TIMEOUT: ExitCode.FAILED,
+    RunStatus.INTERRUPTED: ExitCode.FAILED,
+    RunStatus.ESCALATED: ExitCode.FAILED,
+    RunStatus.CRASHED: ExitCode.FAILED,
+    RunStatus.REJECTED: ExitCode.REJECTED,
+    RunStatus.RATE_LIMITED: ExitCode.SKIPPED,
+    RunStatus.BUDGET_EXCEEDED: ExitCode.SKIPPED,
+    RunStatus.SKIPPED: ExitCode.SKIPPED,
+    RunStatus.ABORTED: ExitCode.INTERNAL,
 }

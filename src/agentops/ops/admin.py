@@ -28,23 +28,27 @@ from agentops.guards import policies
 from agentops.model.journal import gc_paused, needs_ledger, recover
 from agentops.model.ledger import COMMITTED, FAILED, Entry, Ledger
 from agentops.model.state import LedgerSummary
-from agentops.model.status import RunStatus
+from agentops.model.status import ExitCode, RunStatus
+from agentops.run.commit import save
 from agentops.run.deadline import lease_ttl_s
-from agentops.run.session import RunOptions, Session
+from agentops.run.invocation import Invocation
+from agentops.run.options import RunOptions
 from agentops.store import Pause, open_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     from agentops.model.outcome import Outcome
     from agentops.model.state import AgentState
     from agentops.project.home import Project
+    from agentops.run.run import Run
     from agentops.store import Store
 
 __all__ = [
+    "current_ledger",
+    "current_state",
     "pause",
-    "read_ledger",
-    "read_state",
     "reject_held",
     "reset_circuit",
     "reset_guards",
@@ -55,7 +59,7 @@ __all__ = [
 ]
 
 
-def read_state(project: Project, name: str, *, store: Store | None = None) -> AgentState:
+def current_state(project: Project, name: str, *, store: Store | None = None) -> AgentState:
     """The agent's state, without taking its lease (commits are atomic).
 
     A journal left by a run that died, or by one still running, is folded in
@@ -64,7 +68,7 @@ def read_state(project: Project, name: str, *, store: Store | None = None) -> Ag
     return _read(project, name, store, with_ledger=False)[0]
 
 
-def read_ledger(project: Project, name: str, *, store: Store | None = None) -> Ledger:
+def current_ledger(project: Project, name: str, *, store: Store | None = None) -> Ledger:
     """The agent's ledger, with a running or crashed run's journal folded in (in memory)."""
     ledger = _read(project, name, store, with_ledger=True)[1]
     assert ledger is not None  # noqa: S101 - asked for
@@ -106,9 +110,9 @@ def reset_guards(
     """Reset guards by hand: close the circuit, forget the spends, empty the rate windows."""
     chosen = {"circuit": circuit, "budget": budget, "limits": limits}
 
-    def change(session: Session, state: AgentState) -> str:
+    def change(run: Run) -> str:
         names = [policy for policy, reset in chosen.items() if reset]
-        return f"{name}: " + "; ".join(policies.reset(state, names, session.log))
+        return f"{name}: " + "; ".join(policies.reset(run.state, names, run.log))
 
     return _edit(project, name, change, options)
 
@@ -121,22 +125,23 @@ def restore_state(project: Project, name: str, *, options: RunOptions | None = N
     run's journal is left for the next run to fold into the restored state.
     The ledger is left as it is.
     """
-    session = Session(project, name, options or RunOptions())
+    invocation = Invocation(project, name, options or RunOptions())
+    services = invocation.services
 
     def body() -> Outcome:
         spec = project.agent(name)
         ttl_s = lease_ttl_s(spec.config.timeout)
-        with session.store.lease(name, run_id=session.run_id, ttl_s=ttl_s) as lease:
-            session.store.restore(lease, name)
-            session.log.info("state.restored")
-        return session.outcome(
+        with services.store.lease(name, run_id=services.run_id, ttl_s=ttl_s) as lease:
+            services.store.restore(lease, name)
+            services.log.info("state.restored")
+        return invocation.outcome(
             RunStatus.SUCCEEDED,
-            0,
+            ExitCode.OK,
             f"{name}: the previous state is restored; the one it replaced is the backup now "
             "(restore again to undo)",
         )
 
-    return session.run(body, attempt=False)
+    return invocation.run(body, attempt=False)
 
 
 def state_diff(project: Project, name: str, *, store: Store | None = None) -> str:
@@ -161,36 +166,66 @@ def _lines(state: AgentState | None) -> list[str]:
 
 
 def pause(
-    project: Project, name: str, *, reason: str | None = None, options: RunOptions | None = None
+    project: Project,
+    name: str,
+    *,
+    reason: str | None = None,
+    until: datetime | None = None,
+    options: RunOptions | None = None,
 ) -> Outcome:
-    """Pause the agent: its runs are skipped (75, quietly) until :func:`resume`."""
-    session = Session(project, name, options or RunOptions())
+    """Pause the agent: its runs are skipped (75, quietly) until :func:`resume`, or ``until``.
+
+    Pausing a paused agent changes only what it is given: the reason and the
+    end it had stay unless a new one is said.
+    """
+    invocation = Invocation(project, name, options or RunOptions())
+    services = invocation.services
 
     def body() -> Outcome:
         project.agent(name)
-        session.store.set_pause(name, Pause(at=session.clock(), reason=reason))
-        session.log.info("agent.paused", reason=reason)
-        return session.outcome(
-            RunStatus.SUCCEEDED, 0, f"{name}: paused" + (f" ({reason})" if reason else "")
+        now = services.clock()
+        if until is not None and until <= now:
+            raise UsageError(f"--until {iso_second(until)} is not in the future")
+        was = services.store.pause(name)
+        if was is not None and not was.holds(now):
+            was = None  # over by itself: this is a new pause
+        paused = Pause(
+            at=was.at if was else now,
+            reason=reason if reason is not None else was.reason if was else None,
+            until=until if until is not None else was.until if was else None,
         )
+        services.store.set_pause(name, paused)
+        services.log.info(
+            "agent.paused",
+            reason=paused.reason,
+            until=iso_second(paused.until) if paused.until else None,
+        )
+        said = f" until {iso_second(paused.until)}" if paused.until else ""
+        said += f" ({paused.reason})" if paused.reason else ""
+        return invocation.outcome(RunStatus.SUCCEEDED, ExitCode.OK, f"{name}: paused{said}")
 
-    return session.run(body, attempt=False)
+    return invocation.run(body, attempt=False)
 
 
 def resume(project: Project, name: str, *, options: RunOptions | None = None) -> Outcome:
     """Let a paused agent run again."""
-    session = Session(project, name, options or RunOptions())
+    invocation = Invocation(project, name, options or RunOptions())
+    services = invocation.services
 
     def body() -> Outcome:
         project.agent(name)
-        was = session.store.pause(name)
-        session.store.set_pause(name, None)
-        session.log.info("agent.resumed", was_paused=was is not None)
-        return session.outcome(
-            RunStatus.SUCCEEDED, 0, f"{name}: resumed" if was else f"{name}: was not paused"
+        was = services.store.pause(name)
+        if was is not None and not was.holds(services.clock()):
+            was = None  # its pause was over already
+        services.store.set_pause(name, None)
+        services.log.info("agent.resumed", was_paused=was is not None)
+        return invocation.outcome(
+            RunStatus.SUCCEEDED,
+            ExitCode.OK,
+            f"{name}: resumed" if was else f"{name}: was not paused",
         )
 
-    return session.run(body, attempt=False)
+    return invocation.run(body, attempt=False)
 
 
 def resolve_action(
@@ -204,8 +239,8 @@ def resolve_action(
 ) -> Outcome:
     """Settle the ledger entry ``key``: ``done`` (committed) or not (may run again)."""
 
-    def change(session: Session, _state: AgentState) -> str:
-        ledger = session.ledger()
+    def change(run: Run) -> str:
+        ledger = run.ledger()
         matches = [
             found
             for found, entries in ledger.entries.items()
@@ -228,7 +263,7 @@ def resolve_action(
         # operator's settlement is in the log.
         now = Entry(was.at, COMMITTED if done else FAILED, was.run_id, was.result_json)
         ledger.put(matches[0], key, now)
-        session.log.info(
+        run.log.info(
             "ledger.resolved",
             action=matches[0],
             key=key,
@@ -236,7 +271,7 @@ def resolve_action(
             now=now.status,
             entry_at=was.at,
             entry_run=was.run_id,
-            resolved_at=iso_second(session.clock()),
+            resolved_at=iso_second(run.services.clock()),
         )
         outcome = "done: it will not run again" if done else "to redo: do() may run again"
         return f"{name}: {matches[0]} {key!r} marked {outcome} (it was {was.status})"
@@ -254,11 +289,11 @@ def reject_held(
 ) -> Outcome:
     """Drop a result held for review without applying it."""
 
-    def change(session: Session, state: AgentState) -> str:
-        if not any(h.id == held_id for h in state.review):
+    def change(run: Run) -> str:
+        if not any(h.id == held_id for h in run.state.review):
             raise UsageError(f"{name} holds no result {held_id!r} for review")
-        state.review = [h for h in state.review if h.id != held_id]
-        session.log.info("review.rejected", id=held_id, reason=reason)
+        run.state.review = [h for h in run.state.review if h.id != held_id]
+        run.log.info("review.rejected", id=held_id, reason=reason)
         return f"{name}: {held_id} rejected"
 
     return _edit(project, name, change, options)
@@ -267,19 +302,20 @@ def reject_held(
 def _edit(
     project: Project,
     name: str,
-    change: Callable[[Session, AgentState], str],
+    change: Callable[[Run], str],
     options: RunOptions | None,
 ) -> Outcome:
-    session = Session(project, name, options or RunOptions())
+    # Under the lease, a dead run's journal recovered first; no journal of its own.
+    invocation = Invocation(project, name, options or RunOptions())
 
     def body() -> Outcome:
         spec = project.agent(name)
-        with session.locked(spec) as (state, _):
-            message = change(session, state)
-            session.save(state, spec, None)
-        return session.outcome(RunStatus.SUCCEEDED, 0, message)
+        with invocation.locked(spec) as run:
+            message = change(run)
+            save(run)
+        return invocation.outcome(RunStatus.SUCCEEDED, ExitCode.OK, message)
 
-    return session.run(body, attempt=False)
+    return invocation.run(body, attempt=False)
 
 
 def _for(action: str | None) -> str:

@@ -1,7 +1,10 @@
 """The gates every run passes through, in order.
 
 1. params: ``[params]`` and command-line overrides validated by the Params model;
-   a rejection means nothing is executed.
+   a rejection means nothing is executed. A problem of agent.toml's own values
+   (a required param it lacks, a value of the wrong type) is a configuration
+   error (78) naming its line, as every other agent.toml problem is; one of
+   the command line's overrides is a rejection (65).
 2. admit: the run rate limit, the circuit breaker and the cost windows, all
    counted in the state file.
 3. execute: ``run(params, ctx)`` under the timeout, retried on transient
@@ -13,13 +16,13 @@
    now, hold it for review, or escalate it to a human.
 
 Each gate raises the matching :mod:`agentops.errors` exception; the runner
-turns it into the run's status and exit code.
+turns it into the run's status and exit code. A gatekeeper gates one
+:class:`~agentops.run.run.Run`, and reaches its ``ctx`` and its guards through it.
 """
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
@@ -35,14 +38,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
 
-    from agentops._infra.log import EventLogger
-    from agentops.context import Context
     from agentops.guards.facade import RunGuards
     from agentops.guards.failure import Failure
-    from agentops.guards.interrupts import RunInterrupts
     from agentops.model.state import AgentState
-    from agentops.project.home import AgentSpec
     from agentops.run.loader import AgentCode
+    from agentops.run.run import Run
 
 __all__ = ["APPLIED", "ESCALATED", "HELD", "Gatekeeper"]
 
@@ -54,21 +54,14 @@ ESCALATED = "escalated"
 class Gatekeeper:
     """Applies one agent's gates to one run."""
 
-    def __init__(
-        self,
-        spec: AgentSpec,
-        code: AgentCode,
-        *,
-        log: EventLogger,
-        interrupts: RunInterrupts,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        """Gate runs of the agent described by ``spec`` and implemented by ``code``."""
-        self.spec = spec
+    def __init__(self, run: Run, code: AgentCode) -> None:
+        """Gate ``run``, of the agent implemented by ``code``."""
+        self.run = run
+        self.spec = run.spec
         self.code = code
-        self.log = log
-        self.interrupts = interrupts
-        self.sleep = sleep
+        self.log = run.log
+        self.interrupts = run.interrupts
+        self.sleep = run.services.sleep
 
     @property
     def name(self) -> str:
@@ -86,11 +79,7 @@ class Gatekeeper:
         model = self.code.params_model
         typos = unknown_params(model, self.spec.config.params)
         if typos:  # the operator's file, not this run's input: a configuration error
-            raise ConfigError(
-                f"{self.spec.directory / 'agent.toml'}: [params] "
-                + ", ".join(f"{key}: unknown param" for key in typos),
-                agent=self.name,
-            )
+            self._refuse_toml([(key, "unknown param") for key in typos])
         values = {**self.spec.config.params, **overrides}
         errors = [f"{key}: unknown param" for key in unknown_params(model, values)]
         if not errors:
@@ -99,8 +88,19 @@ class Gatekeeper:
                 # They are logged (a NaN as a string): only their depth matters.
                 check_readable(params.model_dump(mode="json"), inside=1, finite=False)
             except ValidationError as exc:
+                # An error of a key no override touched is agent.toml's; one of the
+                # whole model is too, when there is no override to blame it on.
+                own = [
+                    (".".join(str(part) for part in error["loc"]) or "params", error["msg"])
+                    for error in exc.errors(include_url=False, include_input=False)
+                    if (str(error["loc"][0]) not in overrides if error["loc"] else not overrides)
+                ]
+                if own:
+                    self._refuse_toml(own)
                 errors = _describe(exc)
             except AgentCodeFailed as exc:  # a validator raised something else
+                if not overrides:
+                    self._refuse_toml([("params", exc.message)])
                 errors = [exc.message]
             except ValueError as exc:  # nested too deeply, or a number that is not finite
                 errors = [f"params: {exc}"]
@@ -110,6 +110,20 @@ class Gatekeeper:
         raise ParamsRejected(
             f"{self.name}: params rejected: {'; '.join(errors)}", agent=self.name, errors=errors
         )
+
+    def _refuse_toml(self, problems: list[tuple[str, str]]) -> NoReturn:
+        # agent.toml's own [params] is wrong: 78, naming the line of the first.
+        from agentops.project.tomlfile import key_line  # noqa: PLC0415 - only a broken file
+
+        path = self.spec.directory / "agent.toml"
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        line = key_line(text, ("params", *problems[0][0].split(".")))
+        where = f"{path}:{line}" if line else str(path)
+        said = "; ".join(f"{key}: {message}" for key, message in problems)
+        raise ConfigError(f"{where}: [params] {said}", agent=self.name)
 
     def _validate(self, model: type[BaseModel], data: Any, what: str) -> BaseModel:
         # Models run the agent's own validators: agent code, so under the timeout.
@@ -130,21 +144,17 @@ class Gatekeeper:
     # -- 3 execute ---------------------------------------------------------------------
 
     def execute(
-        self,
-        params: BaseModel,
-        ctx: Context,
-        guards: RunGuards,
-        *,
-        fresh_state: Callable[[], dict[str, Any]],
+        self, params: BaseModel, *, fresh_state: Callable[[], dict[str, Any]]
     ) -> tuple[Any, bool]:
         """Gate 3: ``run()`` with retries, then ``fallback()``; return (output, degraded).
 
         Each attempt starts from the state (and ``ctx.memory``) as loaded: only
         a successful attempt's changes are kept.
         """
+        run, ctx, guards = self.run, self.run.ctx, self.run.guards
 
         def attempt() -> Any:
-            ctx.restart(fresh_state())
+            run.restart(fresh_state())
             guards.new_attempt()
             output = self.call_agent("run()", self.code.run, params, ctx)
             _raise_if_stopped(guards)
@@ -160,7 +170,7 @@ class Gatekeeper:
                 raise
             cause = exc.__cause__ or exc
             self.log.warning("run.degraded", error=exc.message)
-            ctx.restart(fresh_state())
+            run.restart(fresh_state())
             try:
                 output = self.call_agent("fallback()", fallback, params, ctx, cause)
             except AgentCodeFailed as fallback_exc:
@@ -192,8 +202,9 @@ class Gatekeeper:
 
     # -- 4 output ----------------------------------------------------------------------
 
-    def check_output(self, output: Any, ctx: Context, guards: RunGuards) -> BaseModel:
+    def check_output(self, output: Any) -> BaseModel:
         """Gate 4: the Result model, then ``validate()``; a rejection rolls back."""
+        ctx = self.run.ctx
         try:
             result = self._as_result(output)
             self._check_confidence(result)
@@ -210,7 +221,7 @@ class Gatekeeper:
                     ) from cause
         except OutputRejected as rejected:
             self.log.warning("gate.rejected", stage="output", errors=rejected.errors)
-            self.roll_back(output, ctx, guards)
+            self.roll_back(output)
             raise
         return result
 
@@ -226,18 +237,18 @@ class Gatekeeper:
                 f"{self.name}: output rejected: {error}", agent=self.name, errors=[error]
             )
 
-    def roll_back(self, output: Any, ctx: Context, guards: RunGuards) -> None:
+    def roll_back(self, output: Any) -> None:
         """Call ``rollback()`` on a rejected output, then undo the run's committed actions."""
         rollback = self.code.hook("rollback")
         if rollback is not None:
             self.log.info("rollback.started")
             try:
-                self.call_agent("rollback()", rollback, output, ctx)
+                self.call_agent("rollback()", rollback, output, self.run.ctx)
             except AgentCodeFailed as exc:
                 self.log.error("rollback.failed", error=exc.message)
             else:
                 self.log.info("rollback.finished")
-        guards.undo_committed(self.call_agent)
+        self.run.guards.undo_committed(self.call_agent)
 
     def _as_result(self, output: Any) -> BaseModel:
         model = self.code.result_model
@@ -264,7 +275,7 @@ class Gatekeeper:
 
     # -- 5 route -----------------------------------------------------------------------
 
-    def route(self, result: BaseModel, ctx: Context, guards: RunGuards) -> str:
+    def route(self, result: BaseModel) -> str:
         """Gate 5: apply the result now, or say it must be held or escalated.
 
         Without an ``apply()`` hook there is nothing to route: the run is done.
@@ -276,15 +287,15 @@ class Gatekeeper:
         guard = self.spec.config.guard
         if confidence is not None and confidence < guard.auto_threshold:
             return HELD if confidence >= guard.review_threshold else ESCALATED
-        self.apply(result, ctx, guards)
+        self.apply(result)
         return APPLIED
 
-    def apply(self, result: BaseModel, ctx: Context, guards: RunGuards) -> None:
+    def apply(self, result: BaseModel) -> None:
         """Perform a result with the agent's ``apply()``, under the run's guards."""
         apply = self.code.hook("apply")
         if apply is not None:
-            self.call_agent("apply()", apply, result, ctx)
-            _raise_if_stopped(guards)
+            self.call_agent("apply()", apply, result, self.run.ctx)
+            _raise_if_stopped(self.run.guards)
 
     # -- calling agent code --------------------------------------------------------------
 

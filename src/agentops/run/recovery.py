@@ -1,7 +1,7 @@
 """Recovering a run that died: fold its journal in, and record how it ended.
 
 At every start, under the agent's lease and before anything else, the
-session looks for what a dead run left behind:
+invocation (:mod:`agentops.run.invocation`) looks for what a dead run left behind:
 
 - its **journal** (a run killed, or crashed): the records are folded into
   the state and the ledger (:func:`agentops.model.journal.recover`), so nothing it
@@ -9,9 +9,10 @@ session looks for what a dead run left behind:
 - its **deadline marker** (:mod:`agentops.run.deadline`): the run was ended by
   its hard deadline, or abandoned for swallowing its stop.
 
-The dead run is then recorded like any run (:func:`agentops.run.record.record_run`):
-as ``timeout`` if its deadline ended it, so the breaker counts it, else as
-``crashed``. Recording is idempotent: a run already recorded is not again.
+The dead run is then recorded like any run (:func:`agentops.run.ending.record_run`),
+from its :class:`~agentops.model.outcome.Outcome`: as ``timeout`` if its
+deadline ended it, so the breaker counts it, else as ``crashed``. Recording is
+idempotent: a run already recorded is not again.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from typing import TYPE_CHECKING
 
 from agentops.guards import rates
 from agentops.model.journal import needs_ledger, recover
+from agentops.model.outcome import Outcome
 from agentops.model.status import RunStatus
 from agentops.run.deadline import hard_deadline_s
-from agentops.run.record import FinishedRun, record_run
+from agentops.run.ending import record_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,11 +54,14 @@ def recover_dead_run(
     marker: Marker | None,
     ledger: Callable[[], Ledger],
     log: EventLogger,
-) -> str | None:
+    log_path: Path,
+) -> Outcome | None:
     """Fold a dead run's journal ``records`` into ``state`` and record the run that left them.
 
     ``ledger`` loads the ledger, if the records touch it. The caller commits.
-    Returns the dead run's message if recording it opened the circuit.
+    Returns the outcome of the dead run, if one was recorded now (its
+    ``circuit`` says whether that opened the circuit); ``log_path`` is the
+    agent's log, for it.
     """
     ended = marker if marker is not None and marker.ended else None
     if records:
@@ -79,6 +84,7 @@ def recover_dead_run(
             state,
             spec,
             log,
+            log_path,
             run_id=recovered.run_id,
             started=recovered.started_at,
             last_seen=recovered.last_at,
@@ -97,6 +103,7 @@ def recover_dead_run(
             state,
             spec,
             log,
+            log_path,
             run_id=ended.run_id,
             started=ended.started_at,
             last_seen=ended.started_at + timedelta(seconds=hard_deadline_s(spec.config.timeout)),
@@ -118,12 +125,13 @@ def _record_death(
     state: AgentState,
     spec: AgentSpec,
     log: EventLogger,
+    log_path: Path,
     *,
     run_id: str,
     started: datetime,
     last_seen: datetime,
     words: str | None,
-) -> str | None:
+) -> Outcome:
     failure = None
     if words is None:
         status, message = RunStatus.CRASHED, CRASHED_MESSAGE
@@ -139,20 +147,18 @@ def _record_death(
         )
         failure = Failure("timeout", message, transient=False)
         log.error("run.deadline_passed", dead_run=run_id, stack=words)
-    opened = record_run(
-        state,
-        FinishedRun(
-            run_id=run_id,
-            status=status,
-            started_at=started,
-            finished_at=last_seen,
-            duration_s=(last_seen - started).total_seconds(),
-            message=message,
-            failure=failure,
-        ),
-        spec.config.circuit,
+    dead = Outcome(
+        agent=spec.name,
+        run_id=run_id,
+        status=status,
+        exit_code=status.exit_code,
+        message=message,
+        log_path=log_path,
+        duration_s=(last_seen - started).total_seconds(),
+        started_at=started,
+        finished_at=last_seen,
     )
-    return message if opened == "opened" else None
+    return dead._replace(circuit=record_run(state, dead, spec.config.circuit, failure=failure))
 
 
 def _stuck_at(words: str) -> str | None:

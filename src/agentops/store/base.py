@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from agentops.model.ledger import Ledger
     from agentops.model.noterows import NoteRows
+    from agentops.model.outcome import Outcome
     from agentops.model.state import AgentState
 
 __all__ = [
@@ -83,24 +84,48 @@ class Attempt(BaseModel):
     reason: str | None = None
     scheduled: bool = False
 
+    @classmethod
+    def of(cls, outcome: Outcome, *, at: datetime, scheduled: bool) -> Attempt:
+        """The attempt that ended in ``outcome``, at ``at``; ``scheduled`` if cron started it."""
+        return cls(
+            at=at,
+            run_id=outcome.run_id,
+            status=outcome.status,
+            exit_code=outcome.exit_code,
+            reason=outcome.reason,
+            scheduled=scheduled,
+        )
+
 
 class Pause(BaseModel):
-    """An operator paused the agent: its runs are skipped until it is resumed."""
+    """An operator paused the agent: its runs are skipped until it is resumed, or ``until``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     at: UtcDatetime
     reason: str | None = None
+    until: UtcDatetime | None = None
+    """When the pause ends by itself; None: when the agent is resumed."""
+
+    def holds(self, now: datetime) -> bool:
+        """Whether the agent is paused at ``now`` (a pause past its ``until`` is over)."""
+        return self.until is None or now < self.until
 
 
 class Notices(BaseModel):
-    """What people were told about an agent: when each kind was last sent, what is open."""
+    """What people were told about an agent: when each kind was last sent, what is open.
+
+    Fields added later have defaults, so a file an older agentops wrote still loads.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     sent: dict[str, UtcDatetime] = {}
+    """When each kind was last told (a repeat within one incident waits for the cooldown)."""
     open: list[str] = []
-    """Problems told about and not yet over: a success then sends ``recovered``, once."""
+    """The problems of the incident now open, each told: a success ends it with ``recovered``.
+
+    Empty when none is open: the next problem is news, and is told at once."""
 
 
 class Holder(NamedTuple):

@@ -1,0 +1,46 @@
+"""What a caller may vary about one invocation, and the run id it gets."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, NamedTuple
+
+from agentops._infra.clock import utcnow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from datetime import datetime
+    from typing import TextIO
+
+    import httpx
+
+    from agentops._infra.clock import Clock
+    from agentops._infra.fs import FileSystem
+    from agentops.store import Store
+
+__all__ = ["RunOptions", "new_run_id"]
+
+
+class RunOptions(NamedTuple):
+    """What a caller may vary about a run: mostly for tests, which drive time and faults."""
+
+    dry_run: bool = False
+    clock: Clock = utcnow
+    sleep: Callable[[float], None] = time.sleep
+    environ: Mapping[str, str] | None = None
+    console: TextIO | None = None
+    http_transport: httpx.BaseTransport | None = None
+    exit_on_abandon: bool = False
+    """Exit the process when agent code will not stop (the CLI sets this)."""
+    fs: FileSystem | None = None
+    """The file-system seam of the file store (tests make its steps fail)."""
+    store: Store | None = None
+    """The store to use instead of the one the project is configured for."""
+    scheduled: bool = False
+    """Started by cron (``--scheduled``): claim the schedule's tick first."""
+
+
+def new_run_id(now: datetime) -> str:
+    """A run id that sorts by time and is unique enough: ``20261122T031000Z-3fa2c1``."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
