@@ -65,7 +65,8 @@ def test_tags_are_searched_stemmed_and_query_syntax_is_only_words(store):
     notes = SharedNotes(store.note_rows("a"), agent="a")
     notes.add([note("it went well", tags=["billing"]), note("we deployed twice")])
     search = notes.search
-    assert [n.tags for n in search("billing", k=5, now=NOW, weights=MemoryConfig())] == [("billing",)]
+    weights = MemoryConfig()
+    assert [n.tags for n in search("billing", k=5, now=NOW, weights=weights)] == [("billing",)]
     assert [n.text for n in search("deploys", k=5, now=NOW, weights=MemoryConfig())] == [
         "we deployed twice"
     ]
