@@ -85,6 +85,17 @@ def test_pending_notes_are_ranked_with_the_stored_ones(store):
     assert notes.count() == 1, "a pending note is not written by a search"
 
 
+def test_a_note_holding_a_nul_character_is_kept_with_a_replacement(store):
+    """PostgreSQL's text holds no NUL: the note is kept with U+FFFD in its place, and found."""
+    notes = SharedNotes(store.note_rows("a"), agent="a")
+    pending = notes.including([note("nul\0here on the disk")])
+    assert [n.text for n in pending.search("disk", k=5, now=NOW, weights=MemoryConfig())] == [
+        "nul\0here on the disk"
+    ]
+    notes.add([note("nul\0here")])
+    assert [n.text for n in notes.newest(5)] == ["nul\ufffdhere"]
+
+
 def test_keep_bounds_the_notes_least_important_then_oldest(store):
     notes = SharedNotes(store.note_rows("a"), agent="a")
     for hours, (text, importance) in enumerate([("a5", 5), ("b9", 9), ("c5", 5), ("d1", 1)]):

@@ -55,7 +55,7 @@ class SharedNotes:
         if not found:
             return []
         pending = [
-            (n.text, json.dumps(list(n.tags)), n.at.timestamp(), n.importance)
+            (_storable(n.text), json.dumps(list(n.tags)), n.at.timestamp(), n.importance)
             for n in self._pending
         ]
         candidates = self._rows.matches(found, pending)
@@ -77,10 +77,15 @@ class SharedNotes:
     def add(self, notes: Sequence[Note], *, keep: int | None = None) -> int:
         """Write ``notes`` and keep at most ``keep``; return how many were dropped."""
         rows = [
-            (n.text, json.dumps(list(n.tags)), n.at.timestamp(), n.importance, n.run_id)
+            (_storable(n.text), json.dumps(list(n.tags)), n.at.timestamp(), n.importance, n.run_id)
             for n in notes
         ]
         return self._rows.add(rows, keep)
 
     def close(self) -> None:
         """Nothing to close: the store's connection is the store's."""
+
+
+def _storable(text: str) -> str:
+    # A database's text holds no NUL character (SQLite's does): it becomes U+FFFD.
+    return text.replace("\0", "\ufffd")
