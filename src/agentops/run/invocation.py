@@ -70,6 +70,7 @@ class Invocation:
         self._watch: StartWatch | None = None
         self.threads_left = 0
         """Threads the agent left running: they hold the lease until the process exits."""
+        self._left: list[threading.Thread] = []
         self._deadline: HardDeadline | None = None
         self._opened_by_recovery: str | None = None
         self._dead_run: Outcome | None = None
@@ -127,7 +128,7 @@ class Invocation:
                 # Threads still running may print until the process exits: it
                 # goes to the log, never to cron's mail (the capture stays).
                 if self.threads_left:
-                    capture.keep()
+                    capture.keep(self._left)
                 else:
                     capture.stop()
             services.close()
@@ -232,6 +233,7 @@ class Invocation:
                 if left:
                     lease.keep_until_exit()
                     self.threads_left = len(left)
+                    self._left = left
                     self.log.warning("run.threads_left", threads=[t.name for t in left][:10])
 
     def watch_start(self, spec: AgentSpec) -> None:
