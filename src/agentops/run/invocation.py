@@ -274,7 +274,8 @@ class Invocation:
             return nullcontext()
         if self._watch is not None:  # the watchdog takes over, with what is left
             self._watch.stop()
-        left = hard_deadline_s(spec.config.timeout) - (time.monotonic() - self._started)
+        seconds = hard_deadline_s(spec.config.timeout)
+        left = seconds - (time.monotonic() - self._started)
         self._deadline = HardDeadline(
             services.fs,
             self._marker_path(),
@@ -282,8 +283,20 @@ class Invocation:
             started=services.clock(),
             seconds=max(left, 0.01),
             kind=kind,
+            announce=self._deadline_line(seconds),
         )
         return self._deadline
+
+    def _deadline_line(self, seconds: float) -> tuple[int, str] | None:
+        # What the watcher says if the watchdog ends this process: the one line
+        # cron mails, on the stream the operator sees (not the captured one).
+        try:
+            fd = real_stderr().fileno()
+        except (OSError, ValueError):  # no stderr to say it on
+            return None
+        message = f"{self.name}: the run passed its hard deadline ({seconds:g}s) and was ended"
+        line = f"agentops: {self.services.redactor.value(message)} (log: {self.services.sink.path})"
+        return fd, line
 
     def _marker_path(self) -> Path:
         # A dry run never consumes a real run's marker, so it keeps its own.

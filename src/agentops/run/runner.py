@@ -16,6 +16,7 @@ exception, turned into an :class:`~agentops.model.outcome.Outcome` by the
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -234,10 +235,31 @@ def _conclude(
         finished_at=run.services.clock(),
     )
     circuit = record_run(run.state, outcome, run.spec.config.circuit, failure=failure)
+    outcome = _budget_filled(run, outcome)
     if circuit == "opened":
         loud = invocation.circuit_opened(run.state, message)
         return outcome._replace(circuit=circuit, message=redactor.value(loud))
     return outcome._replace(circuit=circuit)
+
+
+def _budget_filled(run: Run, outcome: Outcome) -> Outcome:
+    # A cap reached exactly stopped nothing, but skips every run after this
+    # one: this run says so (a run that a cap stopped has said it already).
+    if run.services.dry_run or outcome.status == RunStatus.BUDGET_EXCEEDED:
+        return outcome
+    from agentops.guards.costs import filled_line  # noqa: PLC0415 - already loaded by the guards
+
+    filled = filled_line(run.spec.config.limits, run.state.budget, run.services.clock())
+    if filled is None:
+        return outcome
+    window, room_in, line = filled
+    run.log.warning(
+        "budget.filled",
+        window=window.name,
+        cap_usd=window.cap_usd,
+        room_in_s=None if math.isinf(room_in) else round(room_in, 3),
+    )
+    return outcome._replace(message=f"{outcome.message}; {line}", budget_filled=True)
 
 
 def _approve(invocation: Invocation, held_id: str) -> Outcome:
