@@ -145,7 +145,8 @@ def safe_url(url: str) -> str:
 def url_passwords(url: str) -> list[str]:
     """The passwords ``url`` may hold, read generously, raw and percent-decoded; longest first."""
     found = {m["value"] for m in _parameter(url).finditer(url) if _is_password(m["name"])}
-    found = {value[1:].removesuffix("'") if value.startswith("'") else value for value in found}
+    # A quoted value (a keyword string's) is its inside; in a URL the quote is the password's.
+    found |= {value[1:].removesuffix("'") for value in found if value.startswith("'")}
     found |= {re.sub(r"\\(.)", r"\1", value) for value in found}  # a keyword string's escapes
     span = _user_info_password(url)
     if span is not None:
