@@ -20,30 +20,31 @@ files owner-only. A commit writes the ledger, then the state, then drops the
 journal: after a crash at any point each file holds its previous or its new
 version, and the journal, still there, is folded again harmlessly (each file
 remembers the last journal folded into it).
+
+The locks (the lease, a group's slots) are :mod:`agentops.store._filelock`;
+the journal is :mod:`agentops.store._filejournal`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import os
 import re
-import socket
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
-from agentops._infra.clock import utcnow
 from agentops._infra.fs import FileSystem, describe
 from agentops._infra.timestamps import iso
-from agentops.errors import LeaseLost, Overlap, StateError
-from agentops.model.journal import encode, parse_lines
+from agentops.errors import StateError
+from agentops.model.journal import parse_lines
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.project.config import describe_validation_error
+from agentops.store._filejournal import FileJournal
+from agentops.store._filelock import FileLease, group_slot, hold_lock, lock_holder
 from agentops.store.base import (
     Attempt,
     Holder,
@@ -63,7 +64,7 @@ from agentops.store.codec import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Mapping
     from pathlib import Path
 
     from agentops.store.base import Lease
@@ -74,100 +75,6 @@ _M = TypeVar("_M", bound=BaseModel)
 
 _STATE_FILE = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}\.json")
 """``<name>.json``: an agent's state (an agent's name holds no dot, so no other file matches)."""
-
-
-class FileLease:
-    """An exclusive ``flock`` on ``<name>.lock``: released by the kernel when the process dies."""
-
-    def __init__(self, agent: str, fd: int, token: int) -> None:
-        """Held through the open descriptor ``fd``."""
-        self.agent = agent
-        self.token = token
-        self.fd: int | None = fd
-        self.kept = False
-
-    def keep_until_exit(self) -> None:
-        """Hold the lock until this process exits."""
-        self.kept = True
-
-    def check(self) -> None:
-        """A local lock cannot lapse while its process lives; only a released one is lost."""
-        if self.fd is None:
-            raise LeaseLost(f"{self.agent}: the run's lock was released", agent=self.agent)
-
-
-_PAGE = 4096
-_MAX_GROWTH = 1 << 20
-
-
-class FileJournal:
-    """``<name>.journal``: records appended with ``write``, fsynced when they must be durable.
-
-    The file is zero-filled ahead of its records (a page, then doubling, at
-    most a MiB at a time), as databases preallocate their write-ahead logs:
-    an append into space already written changes no metadata, so the fsync
-    that makes an intent durable writes its data alone, instead of also
-    committing a new file size to the file system's journal (a third less
-    time per guarded action: ``bench/actions.py``). A reader stops at the
-    first zero byte (:func:`~agentops.model.journal.parse_lines`).
-    """
-
-    def __init__(self, fs: FileSystem, path: Path, run_id: str) -> None:
-        """Append to ``path``, created (no link followed) by the first record."""
-        self.run_id = run_id
-        self._fs = fs
-        self.path = path
-        self._fd: int | None = None
-        self._end = 0  # where the next record goes
-        self._filled = 0  # the file's size: records, then zeros
-
-    def append(self, record: BaseModel, *, durable: bool = True) -> None:
-        """Write ``record``; with ``durable``, fsync it and every record before it.
-
-        The first record (the run's ``begin``) is written to a temporary file
-        that is then renamed into place: a journal that exists always starts
-        with a whole record, so a run killed as it starts is recovered too.
-        """
-        line = encode(record)
-        try:
-            if self._fd is None:
-                self._fd = self._fs.create(self.path, line)
-                self._end = self._filled = len(line)
-                return
-            end = self._end + len(line)
-            if end > self._filled:
-                self._fill_ahead(self._fd, end)
-            self._fs.write(self._fd, line)
-            self._end = end
-            if durable:
-                self._fs.fsync(self._fd)
-        except OSError as exc:
-            raise self._failed(exc) from exc
-
-    def _fill_ahead(self, fd: int, end: int) -> None:
-        # The fsync that follows commits the new size once; later ones write data only.
-        size = max(end, min(2 * self._filled, self._filled + _MAX_GROWTH))
-        size = -(-size // _PAGE) * _PAGE
-        self._fs.zero_fill(fd, self._filled, size - self._filled)
-        self._filled = size
-
-    def sync(self) -> None:
-        """Fsync every record written so far."""
-        if self._fd is not None:
-            try:
-                self._fs.fsync(self._fd)
-            except OSError as exc:
-                raise self._failed(exc) from exc
-
-    def _failed(self, exc: OSError) -> StateError:
-        return StateError(f"{self.path}: cannot write the journal: {describe(exc)}")
-
-    def close(self) -> None:
-        """Close the file, keeping it (the descriptor is released even if close fails)."""
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            with contextlib.suppress(OSError):  # the state holding its records is committed
-                self._fs.close(fd)
 
 
 class FileStore:
@@ -220,46 +127,15 @@ class FileStore:
 
     # -- lease -------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def lease(self, name: str, *, run_id: str, ttl_s: float = 0.0) -> Iterator[FileLease]:  # noqa: ARG002 - a local lock dies with its process
-        """Hold an exclusive, non-blocking ``flock`` on ``<name>.lock``.
-
-        The file names the holder (pid, host, run id, since, token) for people
-        and for ``agentops status``; when the run ends, only the token stays.
-        """
-        lock_path = self.path(name, ".lock")
-        try:
-            self.fs.mkdir(self.directory)
-            fd = self.fs.open(lock_path, os.O_RDWR | os.O_CREAT)
-        except OSError as exc:
-            raise StateError(f"{lock_path}: cannot open lock: {describe(exc)}", agent=name) from exc
-        lease: FileLease | None = None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _read_holder(os.pread(fd, 4096, 0))
-                pid = holder.pid if holder else "?"
-                raise Overlap(
-                    f"{name} is already running (pid {pid} holds {lock_path})", agent=name
-                ) from None
-            previous = _read_holder(os.pread(fd, 4096, 0))
-            token = (previous.token if previous else 0) + 1
-            try:
-                self._write_lock(fd, pid=os.getpid(), run_id=run_id, token=token)
-            except OSError as exc:
-                raise StateError(
-                    f"{lock_path}: cannot write the lock: {describe(exc)}", agent=name
-                ) from exc
-            lease = FileLease(name, fd, token=token)
-            yield lease
-        finally:
-            if lease is None or not lease.kept:
-                if lease is not None:
-                    with contextlib.suppress(OSError):
-                        self._write_lock(fd, token=lease.token)
-                    lease.fd = None
-                os.close(fd)  # closing the descriptor releases the flock
+    def lease(
+        self,
+        name: str,
+        *,
+        run_id: str,
+        ttl_s: float = 0.0,  # noqa: ARG002 - a local lock dies with its process
+    ) -> contextlib.AbstractContextManager[FileLease]:
+        """Hold an exclusive, non-blocking ``flock`` on ``<name>.lock`` (naming its holder)."""
+        return hold_lock(self.fs, self.directory, name, run_id=run_id)
 
     def leases(
         self, names: Iterable[str], *, run_id: str, ttl_s: float = 0.0
@@ -267,27 +143,9 @@ class FileStore:
         """Hold the lock of every agent of ``names``, or raise :class:`Overlap` holding none."""
         return each_lease(self, names, run_id=run_id, ttl_s=ttl_s)
 
-    def _write_lock(self, fd: int, *, token: int, pid: int | None = None, run_id: str = "") -> None:
-        document: dict[str, Any] = {"token": token}
-        if pid is not None:
-            document |= {
-                "pid": pid,
-                "host": socket.gethostname(),
-                "run_id": run_id,
-                "since": iso(utcnow()),
-            }
-        self.fs.rewrite(fd, json.dumps(document).encode() + b"\n")
-
     def holder(self, name: str) -> Holder | None:
         """The pid and run holding ``name``'s lock, if a live process holds it."""
-        try:
-            raw = self.fs.read(self.path(name, ".lock"))
-        except OSError:
-            return None
-        holder = _read_holder(raw or b"")
-        if holder is None or not holder.pid or not _alive(holder.pid):
-            return None
-        return holder
+        return lock_holder(self.fs, self.path(name, ".lock"))
 
     # -- state and ledger --------------------------------------------------------------
 
@@ -434,30 +292,9 @@ class FileStore:
         """None: each run claims its own tick under its lock (one host, no round trips to save)."""
         return
 
-    @contextlib.contextmanager
-    def group_slot(self, group: str, limit: int) -> Iterator[bool]:
+    def group_slot(self, group: str, limit: int) -> contextlib.AbstractContextManager[bool]:
         """Try each slot of the group: an ``flock`` on ``.group.<group>.<slot>.lock``."""
-        try:
-            self.fs.mkdir(self.directory)
-        except OSError as exc:
-            raise StateError(f"{self.directory}: cannot create: {describe(exc)}") from exc
-        for slot in range(limit):
-            path = self.directory / f".group.{group}.{slot}.lock"
-            try:
-                fd = self.fs.open(path, os.O_RDWR | os.O_CREAT)
-            except OSError as exc:
-                raise StateError(f"{path}: cannot open lock: {describe(exc)}") from exc
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            try:
-                yield True
-            finally:
-                os.close(fd)  # closing the descriptor releases the flock
-            return
-        yield False
+        return group_slot(self.fs, self.directory, group, limit)
 
     def last_tick(self, name: str) -> datetime | None:
         """The tick in ``<name>.tick``."""
@@ -586,27 +423,3 @@ class FileStore:
             "fix it, or move it aside to start fresh",
             agent=name,
         )
-
-
-def _read_holder(raw: bytes) -> Holder | None:
-    try:
-        document = json.loads(raw)
-        return Holder(
-            pid=int(document.get("pid") or 0),
-            host=str(document.get("host", "")),
-            run_id=str(document.get("run_id", "")),
-            since=datetime.fromisoformat(document["since"]) if "since" in document else utcnow(),
-            token=int(document.get("token", 0)),
-        )
-    except (ValueError, TypeError, AttributeError, KeyError, OverflowError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    return True
