@@ -33,11 +33,11 @@ from agentops.model.journal import encode, parse_lines
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.store import Backend, StoreDescription, register_backend, unregister_backend
-from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
+from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot, each_lease
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
     from datetime import datetime
 
     from agentops.store import StoreOptions
@@ -64,6 +64,8 @@ class _Place:
     ticks: dict[str, datetime] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     holders: dict[str, Holder] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)
+    """How many slots of each group are held."""
 
 
 class MemoryLease:
@@ -118,6 +120,14 @@ class MemoryStore:
         self._place = place
         self._created = created
 
+    def note_rows(self, name: str) -> None:  # noqa: ARG002 - the same for every agent
+        """None: notes are files, as with the file store."""
+        return
+
+    def reply_cache(self, name: str, *, ttl_s: float, max_entries: int) -> None:  # noqa: ARG002
+        """None: the cache is a file, as with the file store."""
+        return
+
     def describe(self) -> StoreDescription:
         """``memory`` at its URL: no tables, so no version; the agents it holds state for."""
         with self._place.lock:
@@ -130,7 +140,17 @@ class MemoryStore:
             agents=agents,
         )
 
+    def prepare(self, *, create: bool) -> StoreDescription:  # noqa: ARG002 - nothing to make
+        """Describe the place: a place in memory needs no tables."""
+        return self.describe()
+
     # -- the lease ---------------------------------------------------------------------
+
+    def leases(
+        self, names: Iterable[str], *, run_id: str, ttl_s: float
+    ) -> contextlib.AbstractContextManager[Mapping[str, Lease]]:
+        """Hold every agent's lease of ``names``, or raise :class:`Overlap` holding none."""
+        return each_lease(self, names, run_id=run_id, ttl_s=ttl_s)
 
     @contextlib.contextmanager
     def lease(self, name: str, *, run_id: str, ttl_s: float) -> Iterator[MemoryLease]:  # noqa: ARG002 - it dies with its process
@@ -273,6 +293,25 @@ class MemoryStore:
                 return False
             place.ticks[lease.agent] = tick
             return True
+
+    def claim_ticks(self, ticks: Mapping[str, datetime]) -> None:  # noqa: ARG002 - claimed per run
+        """None: each run claims its tick under its lease."""
+        return
+
+    @contextlib.contextmanager
+    def group_slot(self, group: str, limit: int) -> Iterator[bool]:
+        """One of ``limit`` slots of ``group``, counted in the place."""
+        place = self._place
+        with place.lock:
+            held = place.groups.get(group, 0) < limit
+            if held:
+                place.groups[group] = place.groups.get(group, 0) + 1
+        try:
+            yield held
+        finally:
+            if held:
+                with place.lock:
+                    place.groups[group] -= 1
 
     def last_tick(self, name: str) -> datetime | None:
         """The last tick claimed."""

@@ -229,6 +229,33 @@ def test_each_holder_gets_a_larger_token(store, other):
     assert len(tokens) == 4
 
 
+def test_leases_are_taken_all_together_or_none(store, other):
+    """leases(): while another process holds one of them, Overlap, and none is kept."""
+    holder = other()
+    holder.send("lease other-run 60")
+    with (
+        pytest.raises(Overlap) as info,
+        store.leases(["digest", "pub", "zeta"], run_id="copy", ttl_s=60),
+    ):
+        pytest.fail("a lease was taken twice")
+    assert info.value.exit_code == 75
+    assert lease_free(store, "digest")
+    assert lease_free(store, "zeta")
+    holder.send("release")
+
+
+def test_leases_held_together_each_hold_their_agent(backend, store):
+    """Each lease of leases() is its agent's: exclusive, writable, released with the block."""
+    with store.leases(["digest", "pub"], run_id="copy", ttl_s=60) as held:
+        assert sorted(held) == ["digest", "pub"]
+        for name in ("digest", "pub"):
+            assert not lease_free(backend.open(), name)
+            store.commit(held[name], AgentState(agent=name, data={"by": "copy"}))
+    assert lease_free(store, "digest")
+    assert lease_free(store, "pub")
+    assert store.load("digest").data == {"by": "copy"}
+
+
 def test_a_released_lease_can_neither_commit_nor_journal(store):
     """After its block, a commit under the lease raises LeaseLost (74); so does a journal."""
     with store.lease("pub", run_id="a", ttl_s=60) as lease:
@@ -419,6 +446,52 @@ def test_a_tick_is_claimed_once(store):
     with store.lease("pub", run_id="b", ttl_s=60) as lease:
         assert not store.claim_tick(lease, T0 + timedelta(minutes=15)), "claimed by another run"
     assert store.last_tick("pub") == T0 + timedelta(minutes=15)
+
+
+def test_claim_ticks_claims_each_tick_once_or_leaves_it_to_each_run(store):
+    """agentops tick's claims: all won at once, none the second time, only a later tick after.
+
+    A store that claims per run (None) leaves every tick to the run's own claim.
+    """
+    ticks = {"pub": T0, "other": T0}
+    won = store.claim_ticks(ticks)
+    if won is None:
+        return
+    assert won == {"pub", "other"}
+    assert store.claim_ticks(ticks) == set(), "claimed already"
+    assert store.claim_ticks({"pub": T0 - timedelta(minutes=1)}) == set(), "an earlier tick"
+    assert store.claim_ticks({"pub": T0 + timedelta(minutes=1), "new": T0}) == {"pub", "new"}
+    assert store.last_tick("pub") == T0 + timedelta(minutes=1)
+    with store.lease("other", run_id="a", ttl_s=60) as lease:
+        assert not store.claim_tick(lease, T0), "a run's own claim sees agentops tick's"
+    assert store.claim_ticks({}) == set()
+
+
+def test_a_group_has_as_many_slots_as_its_limit(store):
+    """Two slots: two held at once, the third refused; one given back is taken again."""
+    with store.group_slot("llm", 2) as first, store.group_slot("llm", 2) as second:
+        assert (first, second) == (True, True)
+        with store.group_slot("llm", 2) as third:
+            assert not third
+        with store.group_slot("other", 1) as elsewhere:
+            assert elsewhere, "each group has slots of its own"
+    with store.group_slot("llm", 2) as again:
+        assert again
+
+
+def test_a_group_slot_is_freed_when_its_holder_is_killed(store, other):
+    """A slot dies with the process holding it: the next run takes it."""
+    holder = other()
+    assert holder.send("slot llm 1") == "held"
+    with store.group_slot("llm", 1) as held:
+        assert not held
+    holder.kill()
+    assert eventually(lambda: _slot_free(store, "llm"))
+
+
+def _slot_free(store: Store, group: str) -> bool:
+    with store.group_slot(group, 1) as held:
+        return held
 
 
 def test_the_last_attempt_round_trips(store):

@@ -20,6 +20,7 @@ import contextlib
 import math
 import os
 import threading
+import time
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -33,7 +34,13 @@ from agentops.model.outcome import Outcome
 from agentops.model.status import RunStatus
 from agentops.run.capture import OutputCapture
 from agentops.run.commit import commit
-from agentops.run.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
+from agentops.run.deadline import (
+    HardDeadline,
+    StartWatch,
+    hard_deadline_s,
+    lease_ttl_s,
+    read_marker,
+)
 from agentops.run.recovery import recover_dead_run
 from agentops.run.run import Run
 from agentops.run.services import RunServices
@@ -57,7 +64,10 @@ class Invocation:
 
     def __init__(self, project: Project, name: str, options: RunOptions) -> None:
         """Check the name (before any path is built from it) and set up the services."""
+        self._started = time.monotonic()
+        """When the invocation started: its hard deadline counts from here."""
         self.services = RunServices.assemble(project, name, options)
+        self._watch: StartWatch | None = None
         self.threads_left = 0
         """Threads the agent left running: they hold the lease until the process exits."""
         self._left: list[threading.Thread] = []
@@ -109,6 +119,8 @@ class Invocation:
             services.log.exception("run.crashed")
             raise
         finally:
+            if self._watch is not None:  # a run that never got its lease
+                self._watch.stop()
             if outcome is not None and attempt:
                 self._leave_trace(outcome)
                 self._notify(outcome)
@@ -201,6 +213,7 @@ class Invocation:
         the lease held until the process exits, so no other run overlaps them.
         """
         services = self.services
+        self.watch_start(spec)
         before = set(threading.enumerate())
         abandon = self._abandon if services.options.exit_on_abandon else None
         with (
@@ -223,6 +236,52 @@ class Invocation:
                     self._left = left
                     self.log.warning("run.threads_left", threads=[t.name for t in left][:10])
 
+    def watch_start(self, spec: AgentSpec) -> None:
+        """Arm the hard deadline, counted from the start, until the lease is held.
+
+        Call it before the first use of the store: a store that keeps the
+        invocation waiting longer ends it (74) with one line. Only a process of
+        its own (the CLI's) is ended.
+        """
+        if self.services.options.exit_on_abandon and self._watch is None:
+            seconds = hard_deadline_s(spec.config.timeout)
+            self._watch = StartWatch(
+                seconds - (time.monotonic() - self._started), lambda: self._stalled(seconds)
+            )
+
+    @contextlib.contextmanager
+    def deadline_paused(self, spec: AgentSpec) -> Iterator[None]:
+        """A wait by policy (for a slot of the agent's group), not a stall: uncounted.
+
+        The watch over the start stops while the block lasts (the wait has its
+        own bound), and the hard deadline counts again from its end, so a run
+        that waited keeps all its time.
+        """
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
+        try:
+            yield
+        finally:
+            self._started = time.monotonic()
+            self.watch_start(spec)
+
+    def _stalled(self, seconds: float) -> NoReturn:
+        # In the watch's thread, while the main one waits on the store: say it, and end.
+        services = self.services
+        message = (
+            f"{self.name}: the store gave the run no lease and state within its hard "
+            f"deadline ({seconds:g} s from its start); nothing was run"
+        )
+        print(
+            f"agentops: {services.redactor.value(message)} (log: {services.sink.path})",
+            file=real_stderr(),
+        )
+        with contextlib.suppress(Exception):
+            self.log.error("run.aborted", error=message, exit_code=StateError.exit_code)
+            services.close()
+        os._exit(StateError.exit_code)
+
     def _hard_deadline(
         self, spec: AgentSpec, kind: str
     ) -> contextlib.AbstractContextManager[object]:
@@ -230,13 +289,16 @@ class Invocation:
         services = self.services
         if not services.options.exit_on_abandon:
             return nullcontext()
+        if self._watch is not None:  # the watchdog takes over, with what is left
+            self._watch.stop()
         seconds = hard_deadline_s(spec.config.timeout)
+        left = seconds - (time.monotonic() - self._started)
         self._deadline = HardDeadline(
             services.fs,
             self._marker_path(),
             run_id=services.run_id,
             started=services.clock(),
-            seconds=seconds,
+            seconds=max(left, 0.01),
             kind=kind,
             announce=self._deadline_line(seconds),
         )

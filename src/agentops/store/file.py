@@ -12,6 +12,8 @@ Per agent ``<name>``::
     <name>.notices.json    what people were told about it (notifications)
     <name>.tick            the last schedule tick a run claimed
 
+and ``.group.<group>.<slot>.lock``: one of a group's slots, ``flock``'ed by the run holding it.
+
 Every write goes through the :class:`~agentops._infra.fs.FileSystem` seam: atomic
 replaces (temporary file, fsync, rename, directory fsync), no link followed,
 files owner-only. A commit writes the ledger, then the state, then drops the
@@ -42,7 +44,15 @@ from agentops.model.journal import encode, parse_lines
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.project.config import describe_validation_error
-from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot, StoreDescription
+from agentops.store.base import (
+    Attempt,
+    Holder,
+    Notices,
+    Pause,
+    Snapshot,
+    StoreDescription,
+    each_lease,
+)
 from agentops.store.codec import (
     LedgerDocument,
     dump,
@@ -53,7 +63,7 @@ from agentops.store.codec import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
     from pathlib import Path
 
     from agentops.store.base import Lease
@@ -176,6 +186,18 @@ class FileStore:
         """``state/<name><suffix>``."""
         return self.directory / f"{name}{suffix}"
 
+    def prepare(self, *, create: bool) -> StoreDescription:  # noqa: ARG002 - no tables to make
+        """Describe the store: files need no tables (the directory is made by the first write)."""
+        return self.describe()
+
+    def note_rows(self, name: str) -> None:  # noqa: ARG002 - the same for every agent
+        """None: notes are SQLite files beside the state (:mod:`agentops.memory.notes`)."""
+        return
+
+    def reply_cache(self, name: str, *, ttl_s: float, max_entries: int) -> None:  # noqa: ARG002
+        """None: the cache is a file of the host (:mod:`agentops.llm.cache`)."""
+        return
+
     def describe(self) -> StoreDescription:
         """The directory, and how many agents have a state file in it (no tables: no version)."""
         try:
@@ -238,6 +260,12 @@ class FileStore:
                         self._write_lock(fd, token=lease.token)
                     lease.fd = None
                 os.close(fd)  # closing the descriptor releases the flock
+
+    def leases(
+        self, names: Iterable[str], *, run_id: str, ttl_s: float = 0.0
+    ) -> contextlib.AbstractContextManager[Mapping[str, Lease]]:
+        """Hold the lock of every agent of ``names``, or raise :class:`Overlap` holding none."""
+        return each_lease(self, names, run_id=run_id, ttl_s=ttl_s)
 
     def _write_lock(self, fd: int, *, token: int, pid: int | None = None, run_id: str = "") -> None:
         document: dict[str, Any] = {"token": token}
@@ -401,6 +429,35 @@ class FileStore:
             what="tick",
         )
         return True
+
+    def claim_ticks(self, ticks: Mapping[str, datetime]) -> None:  # noqa: ARG002 - claimed per run
+        """None: each run claims its own tick under its lock (one host, no round trips to save)."""
+        return
+
+    @contextlib.contextmanager
+    def group_slot(self, group: str, limit: int) -> Iterator[bool]:
+        """Try each slot of the group: an ``flock`` on ``.group.<group>.<slot>.lock``."""
+        try:
+            self.fs.mkdir(self.directory)
+        except OSError as exc:
+            raise StateError(f"{self.directory}: cannot create: {describe(exc)}") from exc
+        for slot in range(limit):
+            path = self.directory / f".group.{group}.{slot}.lock"
+            try:
+                fd = self.fs.open(path, os.O_RDWR | os.O_CREAT)
+            except OSError as exc:
+                raise StateError(f"{path}: cannot open lock: {describe(exc)}") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield True
+            finally:
+                os.close(fd)  # closing the descriptor releases the flock
+            return
+        yield False
 
     def last_tick(self, name: str) -> datetime | None:
         """The tick in ``<name>.tick``."""
