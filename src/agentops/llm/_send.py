@@ -32,7 +32,7 @@ from agentops.guards.retry import call_with_retries
 from agentops.llm._block import Blocks
 from agentops.llm._replies import Paid
 from agentops.llm.providers.base import UnreadableReply
-from agentops.llm.tokens import bound_messages, estimate, estimate_messages
+from agentops.llm.tokens import Sizes, estimate
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -158,16 +158,23 @@ class Sender:
             blocks.close()
 
     def send(
-        self, route: Route, wire: WireFormat, request: ChatRequest, built: WireRequest
+        self,
+        route: Route,
+        wire: WireFormat,
+        request: ChatRequest,
+        built: WireRequest,
+        *,
+        sizes: Sizes | None = None,
     ) -> Paid:
         """Send ``built`` (``request`` in ``wire``'s format); ``ModelFailed`` if no reply came.
 
         :class:`Unsupported` when the provider refused a part of the request.
+        ``sizes``: the conversation's token figures, kept from turn to turn (a tool loop's).
         """
         logged = self._logged_names.get(route.name)
         if logged is None:  # redacted once: llm.call is written without a second pass
             logged = self._logged_names[route.name] = str(self._redactor.value(route.name))
-        call = _Call(route, wire, request, built, logged_name=logged)
+        call = _Call(route, wire, request, built, logged_name=logged, sizes=sizes or Sizes())
         attempt = 0
 
         def attempt_once() -> Paid:
@@ -358,6 +365,7 @@ class _Call:
         built: WireRequest,
         *,
         logged_name: str,
+        sizes: Sizes,
     ) -> None:
         self.route = route
         self.logged_name = logged_name
@@ -373,8 +381,8 @@ class _Call:
             + len(json.dumps([spec.name, spec.description, spec.parameters]).encode())
             for spec in request.tools
         )
-        most_in = bound_messages(request.messages) + tools
-        self.estimate_in = estimate_messages(request.messages) + tools // 3
+        most_in = sizes.bound(request.messages) + tools
+        self.estimate_in = sizes.estimate(request.messages) + tools // 3
         self.worst_tokens = most_in + request.max_tokens
         worst = route.worst_usd(most_in, request.max_tokens, cache_write=request.cache_system)
         self.worst_usd = worst or 0.0
