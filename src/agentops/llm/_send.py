@@ -174,7 +174,8 @@ class Sender:
         logged = self._logged_names.get(route.name)
         if logged is None:  # redacted once: llm.call is written without a second pass
             logged = self._logged_names[route.name] = str(self._redactor.value(route.name))
-        call = _Call(route, wire, request, built, logged_name=logged, sizes=sizes or Sizes())
+        sizes = Sizes() if sizes is None else sizes  # one call: its own figures
+        call = _Call(route, wire, request, built, logged_name=logged, sizes=sizes)
         attempt = 0
 
         def attempt_once() -> Paid:
