@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import ValidationError
 
+from agentops._infra.files import CONFIG_FILE_LIMIT, read_regular
 from agentops.errors import AgentOpsError, ConfigError
 
 if TYPE_CHECKING:
@@ -170,7 +171,8 @@ def _rel(project: Project, path: Path) -> str:
 def _line_of(path: Path, key: str) -> int | None:
     # The first line that sets ``key``: good enough to point a person at it.
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        raw = read_regular(path, limit=CONFIG_FILE_LIMIT, follow_links=True) or b""
+        lines = raw.decode("utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError):
         return None
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")

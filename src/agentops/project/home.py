@@ -5,6 +5,7 @@ Nothing here imports agent code: ``list``, ``status`` and ``cron`` need only TOM
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -14,6 +15,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
+from agentops._infra.files import CONFIG_FILE_LIMIT, read_regular
 from agentops.errors import ConfigError, UnknownAgent, UsageError
 from agentops.project.config import (
     AgentConfig,
@@ -166,8 +168,12 @@ class Project:
 
 def _read_toml(path: Path, *, agent: str | None) -> dict[str, Any]:
     try:
+        # Checked first: a FIFO or a device is refused, never waited on.
+        raw = read_regular(path, limit=CONFIG_FILE_LIMIT, follow_links=True)
+        if raw is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
         # utf-8-sig: a byte-order mark left by an editor is not a TOML error.
-        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        return tomllib.loads(raw.decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: bad TOML: {exc}", agent=agent) from exc
     except RecursionError:

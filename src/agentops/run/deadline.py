@@ -24,6 +24,7 @@ import os
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple, Self
 
+from agentops._infra.files import SIDE_FILE_LIMIT, load_json
 from agentops._infra.fs import describe
 from agentops._infra.timestamps import in_range, iso
 from agentops.errors import StateError
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
     from agentops._infra.fs import FileSystem
 
 __all__ = ["HardDeadline", "Marker", "hard_deadline_s", "lease_ttl_s", "read_marker"]
+
+
+_MARKER_LIMIT = 4 * SIDE_FILE_LIMIT
+"""A marker holds a line and a stack (of thousands of threads, at worst)."""
 
 
 def hard_deadline_s(timeout_s: float) -> float:
@@ -131,14 +136,14 @@ class HardDeadline:
 def read_marker(fs: FileSystem, path: Path) -> Marker | None:
     """The marker a run left at ``path``, None if there is none (or it says nothing usable)."""
     try:
-        raw = fs.read(path)
-    except OSError:
+        raw = fs.read(path, limit=_MARKER_LIMIT)
+    except OSError:  # not a file, too large: nothing to rely on (the run moves it aside)
         return None
     if not raw:
         return None
     first, _, rest = raw.decode(errors="replace").partition("\n")
     try:
-        document = json.loads(first)
+        document = load_json(first)
         run_id = str(document["run_id"])
         started = in_range(datetime.fromisoformat(document["started_at"]))
         kind = str(document.get("kind", "run"))
