@@ -136,7 +136,7 @@ def finish(outcome: Outcome, *, quiet: bool | None = None) -> NoReturn:
 
     real = real_stderr() if outcome.threads_left else None
     if not (outcome.quiet if quiet is None else quiet):
-        say(f"{outcome.message} (log: {outcome.log_path})", file=real)
+        say(outcome.summary, file=real)
     if outcome.threads_left:
         # Threads the agent left running hold its lock until this process
         # ends: end it now rather than wait for them.

@@ -51,6 +51,8 @@ class Outcome(NamedTuple):
     threads_left: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    log_unwritable: str | None = None
+    """Why the log could not be written, if it could not: :attr:`summary` says so too."""
 
     @property
     def quiet(self) -> bool:
@@ -62,3 +64,10 @@ class Outcome(NamedTuple):
         if self.circuit == "opened" or self.status == RunStatus.BUDGET_EXCEEDED:
             return False
         return self.exit_code in (ExitCode.OK, ExitCode.SKIPPED)
+
+    @property
+    def summary(self) -> str:
+        """The one line said about it: the message and the log (or why it could not be written)."""
+        if self.log_unwritable is None:
+            return f"{self.message} (log: {self.log_path})"
+        return f"{self.message} (cannot write the log {self.log_path}: {self.log_unwritable})"
