@@ -9,6 +9,7 @@ Health, most pressing first (an agent has the first that applies):
 
 =================  ===========================================================
 ``paused``         an operator paused it (``agentops pause``)
+``blocked``        a process that is not a run of it holds its lock: every run is skipped
 ``circuit_open``   the same failure repeated: runs are skipped until the cooldown
 ``unresolved``     a guarded action's effect is unknown after a crash
 ``failing``        its last run failed (or timed out, crashed, was rejected...)
@@ -29,6 +30,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from agentops._infra.procs import command_of
 from agentops._infra.timestamps import iso
 from agentops.errors import AgentOpsError
 from agentops.guards.costs import full_window
@@ -47,6 +49,7 @@ __all__ = ["CONTENT", "HEALTHS", "ROW_KEYS", "AgentStatus", "agent_status", "pro
 
 HEALTHS = (
     "paused",
+    "blocked",
     "circuit_open",
     "unresolved",
     "failing",
@@ -161,6 +164,7 @@ class _Facts:
         """The health, and why: the first check, most pressing first, that applies."""
         checks = (
             self._paused,
+            self._blocked,
             self._circuit_open,
             self._unresolved,
             self._failing,
@@ -199,8 +203,18 @@ class _Facts:
         refused = self._refused_attempt()
         return None if refused is None else ("failing", refused)
 
+    def _blocked(self) -> Verdict | None:
+        holder = self.holder
+        if holder is None or not holder.stray:
+            return None
+        who = f"pid {holder.pid} ({command_of(holder.pid)})" if holder.pid else "a process"
+        return (
+            "blocked",
+            f"{who} holds its lock and is not a run of it: runs are skipped until it ends",
+        )
+
     def _running(self) -> Verdict | None:
-        return None if self.holder is None else ("running", None)
+        return None if self.holder is None or self.holder.stray else ("running", None)
 
     def _stale(self) -> Verdict | None:
         if self.due is None or self._succeeded_since(self.due):
@@ -287,7 +301,7 @@ class _Facts:
             if self.pause is None
             else {"at": iso(self.pause.at), "reason": self.pause.reason},
             "running": None
-            if self.holder is None
+            if self.holder is None or self.holder.stray
             else {
                 "pid": self.holder.pid,
                 "host": self.holder.host,
