@@ -410,3 +410,51 @@ def test_an_unknown_tracking_is_a_configuration_error_in_one_line(spawner):
     assert len(result.stderr.splitlines()) == 1
     assert "AGENTOPS_PROCESS_TRACKING" in result.stderr
     assert not (spawner.home / "started").exists()
+
+
+def test_a_process_forked_during_a_run_gets_the_handlers_from_before_it(tmp_path):
+    """A SIGTERM to a forked copy ends it: StopRun is never raised into the run's code there."""
+    from agentops.guards.interrupts import RunInterrupts  # noqa: PLC0415
+
+    before = signal.getsignal(signal.SIGTERM)
+    report = tmp_path / "handler"
+    with RunInterrupts(600):
+        assert signal.getsignal(signal.SIGTERM) != before
+        child = os.fork()
+        if child == 0:  # the forked copy: say what it has, then exit at once
+            try:
+                same = signal.getsignal(signal.SIGTERM) == before
+                report.write_text("before" if same else "the run's")
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+    assert report.read_text() == "before"
+
+
+def test_the_kernel_names_who_holds_a_lock_and_who_descends_from_whom(tmp_path):
+    """/proc/locks names the locker; /proc/<pid>/stat links a grandchild to its grandparent."""
+    lock = tmp_path / "x.lock"
+    lock.write_text("")
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        assert procs.flock_holders(lock) == []
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert procs.flock_holders(lock) == [os.getpid()]
+        assert os.getpid() in procs.holding_open(lock)
+    finally:
+        os.close(fd)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys; subprocess.run(['sleep', '600'])"]
+    )
+    grandchild = 0
+    try:
+        wait_for(lambda: len(procs.descendants(child.pid)) == 1, "the grandchild")
+        [grandchild] = procs.descendants(child.pid)
+        assert grandchild in procs.descendants(os.getpid())
+        assert procs.command_of(grandchild) == "sleep 600"
+    finally:
+        child.kill()
+        child.wait()
+        if grandchild:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(grandchild, signal.SIGKILL)
