@@ -29,6 +29,7 @@ from agentops._infra import procs
 from agentops._infra.cgroup import RunCgroup
 from agentops.errors import Overlap
 from agentops.run.deadline import hard_deadline_s
+from agentops.run.processes import cgroup_prefix
 from agentops.store.file import FileStore
 from conftest import AGENTOPS, cron_env, remember
 from system import give_up
@@ -48,6 +49,7 @@ class Result(BaseModel):
 
 CHILD = """
 import os, signal, sys
+from pathlib import Path
 pids, ignore = Path(sys.argv[1]), sys.argv[2] == "1"
 pid = os.getpid()
 if ignore:
@@ -126,7 +128,9 @@ def cgroups() -> None:
 @pytest.fixture
 def spawner(project):
     """The agent that starts processes; whatever it started is killed after the test."""
-    project.add_agent("spawner", SPAWNER, 'timeout = "1s"\n')
+    # Long enough to start its processes on a busy machine; tests about the
+    # timeout set a shorter one.
+    project.add_agent("spawner", SPAWNER, 'timeout = "5s"\n')
     yield project
     for pid in started(project):
         with contextlib.suppress(ProcessLookupError):
@@ -238,6 +242,7 @@ def test_at_the_timeout_its_processes_get_sigterm_and_the_next_run_is_not_blocke
     """Timed out while a detached grandchild runs: SIGTERM reaches it; the lock is free after."""
     if tracking == "cgroup":
         request.getfixturevalue("cgroups")
+    (spawner.home / "agents" / "spawner" / "agent.toml").write_text('timeout = "3s"\n')
     result = agentops(
         spawner, "run", "spawner", "-p", "how=double_fork", "-p", "then=sleep", tracking=tracking
     )
@@ -277,11 +282,11 @@ def test_no_process_survives_the_hard_deadline(spawner, tracking, how, request):
     """Stuck in C code with a child that ignores SIGTERM: the keeper kills it at the deadline."""
     if tracking == "cgroup":
         request.getfixturevalue("cgroups")
-    (spawner.home / "agents" / "spawner" / "agent.toml").write_text('timeout = "0.5s"\n')
+    (spawner.home / "agents" / "spawner" / "agent.toml").write_text('timeout = "2s"\n')
     args = ("-p", f"how={how}", "-p", "then=stuck", "-p", "ignore_term=true")
     begun = time.monotonic()
     result = agentops(spawner, "run", "spawner", *args, tracking=tracking)
-    assert time.monotonic() - begun >= hard_deadline_s(0.5) - 1, "it was stuck until the deadline"
+    assert time.monotonic() - begun >= hard_deadline_s(2) - 1, "it was stuck until the deadline"
     assert result.returncode != 0
     [pid] = started(spawner)
     wait_for(lambda: gone(pid), f"{pid} to be killed by the keeper")
@@ -326,6 +331,46 @@ def test_a_run_killed_with_sigkill_leaves_nothing_running(spawner, tracking, how
     [event] = said()
     assert [p["pid"] for p in event["processes"]] == [pid]
     assert lock_is_free(spawner)
+
+
+@pytest.mark.usefixtures("cgroups")
+def test_a_cgroup_an_earlier_run_left_is_emptied_and_no_other_agents(spawner, tmp_path):
+    """The run and its keeper both killed: the agent's next run ends what their cgroup holds.
+
+    The cgroups of an agent whose name starts the same, or of the same agent
+    in another home, are left alone: they may belong to runs still going.
+    """
+    home = spawner.home.absolute()
+    left = RunCgroup.create(f"{cgroup_prefix('spawner', home)}20261207T000000Z-dead00")[0]
+    others = [
+        RunCgroup.create(f"{cgroup_prefix('spawner-x', home)}20261207T000000Z-live00")[0],
+        RunCgroup.create(f"{cgroup_prefix('spawner', tmp_path / 'elsewhere')}2026-live01")[0],
+    ]
+    assert left is not None
+    assert None not in others
+    sleepers = {}
+    try:
+        for cgroup in [left, *others]:
+            sleeper = subprocess.Popen(["sleep", "600"])
+            sleepers[cgroup.path] = sleeper
+            (cgroup.path / "cgroup.procs").write_text(str(sleeper.pid))
+        result = agentops(spawner, "run", "spawner", tracking="cgroup")
+        assert (result.returncode, result.stderr) == (0, "")
+        stale = sleepers[left.path]
+        assert stale.wait(timeout=WAIT_S) == -signal.SIGKILL
+        assert not left.path.exists(), "removed once empty"
+        [event] = ended_events(spawner)
+        assert event["reason"] == "left_by_an_earlier_run"
+        assert [p["pid"] for p in event["processes"]] == [stale.pid]
+        assert event["processes"][0]["command"] == "sleep 600"
+        for cgroup in others:
+            assert sleepers[cgroup.path].poll() is None, "another agent's: left alone"
+    finally:
+        for sleeper in sleepers.values():
+            sleeper.kill()
+            sleeper.wait()
+        for cgroup in [left, *others]:
+            cgroup.remove()
 
 
 def test_the_lock_is_not_inherited_by_a_program_the_agent_runs(project):

@@ -12,7 +12,9 @@ parent (a double fork) or outlive it. These are the pieces the run's keeper
 - :func:`command_of`, for the log;
 - :func:`flock_holders` and :func:`holding_open`: who holds a lock file
   (``/proc/locks``) and who has it open, so ``status`` can name a process
-  that keeps an agent's lock without being a run of it.
+  that keeps an agent's lock without being a run of it;
+- :class:`Watch`: one process waiting for another to say a word on a pipe,
+  or to end (a pidfd); :func:`lead_a_group`.
 
 On a system without ``/proc`` every function here finds nothing.
 """
@@ -21,16 +23,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
+import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "ProcessInfo",
+    "Watch",
     "alive",
     "command_of",
     "descendants",
     "flock_holders",
     "holding_open",
+    "lead_a_group",
     "read_process",
     "set_child_subreaper",
     "snapshot",
@@ -40,6 +49,8 @@ PROC = Path("/proc")
 
 _PR_SET_CHILD_SUBREAPER = 36
 _COMMAND_CHARS = 300
+_FOREVER = 365 * 86400.0
+_POLL_GONE_S = 0.05
 
 
 class ProcessInfo(NamedTuple):
@@ -166,3 +177,76 @@ def holding_open(path: Path) -> list[int]:
                 found.append(int(process.name))
                 break
     return found
+
+
+class Watch:
+    """One process watched by another: what it said on a pipe, or that it died.
+
+    A pidfd tells a death at once; without one (before Linux 5.3) it is
+    polled. A pipe that reaches its end says nothing: the pidfd decides.
+    """
+
+    def __init__(
+        self, pid: int, pipe: int | None = None, *, words: Mapping[bytes, str] | None = None
+    ) -> None:
+        """Watch ``pid``; ``pipe`` (a read end) carries ``words``, one byte each."""
+        self.pid = pid
+        self.pipe = pipe
+        self.words = words or {}
+        try:
+            self.death: int | None = os.pidfd_open(pid)
+        except (OSError, AttributeError):  # before Linux 5.3: polled instead
+            self.death = None
+
+    def wait(self, until: float | None) -> str:
+        """A word said on the pipe, ``died`` or ``deadline``: whichever comes first.
+
+        ``until`` is a ``time.monotonic()``; without it the wait lasts as long as it takes.
+        """
+        while (left := _FOREVER if until is None else until - time.monotonic()) > 0:
+            watched = [fd for fd in (self.pipe, self.death) if fd is not None]
+            slice_s = left if self.death is not None else min(left, _POLL_GONE_S)
+            ready, _, _ = select.select(watched, [], [], slice_s)
+            if self.pipe is not None and self.pipe in ready:
+                word = os.read(self.pipe, 1)
+                if word:
+                    return self.words.get(word, "died")
+                # Its end was closed: the process said what it had to, or died.
+                os.close(self.pipe)
+                self.pipe = None
+                continue
+            if (ready and self.pipe not in ready) or (self.death is None and self._gone()):
+                return "died"
+        return "deadline"
+
+    def close(self) -> None:
+        """Stop watching (the pidfd is closed)."""
+        if self.death is not None:
+            os.close(self.death)
+            self.death = None
+
+    def _gone(self) -> bool:
+        if self.pid == os.getppid():
+            return False  # the parent still lives
+        with contextlib.suppress(ChildProcessError):
+            return os.waitpid(self.pid, os.WNOHANG)[0] != 0
+        return not alive(self.pid)
+
+
+def lead_a_group() -> bool:
+    """Lead a new process group (True if this process leads one now).
+
+    Not when this process is a terminal's foreground job without leading
+    it: moved out, Ctrl-C would no longer reach it.
+    """
+    if os.getpgrp() == os.getpid():
+        return True
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
+                return False
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        return False
+    return True

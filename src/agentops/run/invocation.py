@@ -231,6 +231,7 @@ class Invocation:
             return nullcontext()
         self._processes = RunProcesses(
             name=self.name,
+            home=services.project.home,
             run_id=services.run_id,
             grace_s=grace_s(spec.config.timeout),
             deadline_s=hard_deadline_s(spec.config.timeout),

@@ -30,14 +30,17 @@ A run stuck in C code never gets that far: its hard deadline
 when tracking starts, watches the run: just before the hard deadline it
 kills the run's processes (after the run's death an orphan could no longer
 be found without a cgroup), and if the run dies without saying it is done
-(the watchdog, ``kill -9``) it kills what the cgroup still holds.
+(the watchdog, ``kill -9``) it kills what the run's cgroup, or its process
+group, still holds. A run that ends leaving threads running (a
+``multiprocessing`` pool's, which start workers again) keeps its tracking
+until the process exits, and the keeper ends what they started then.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-import select
 import signal
 import sys
 import threading
@@ -50,11 +53,12 @@ from agentops.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from pathlib import Path
     from types import TracebackType
 
     from agentops._infra.log import EventLogger
 
-__all__ = ["KEEPER_LEAD_S", "TRACKINGS", "RunProcesses"]
+__all__ = ["KEEPER_LEAD_S", "TRACKINGS", "RunProcesses", "cgroup_prefix"]
 
 TRACKINGS = ("cgroup", "subreaper", "group")
 """The means of keeping a run's processes in view, best first."""
@@ -71,9 +75,17 @@ _DONE = b"d"
 _KEEP = b"k"
 _WORDS = {_DONE: "done", _KEEP: "kept"}
 """What the run says to its keeper: it is done, or it ended leaving threads running."""
-_FOREVER = 365 * 86400.0
 _MAX_FD = 1 << 20
-_POLL_GONE_S = 0.05
+
+
+def cgroup_prefix(name: str, home: Path) -> str:
+    """How the cgroups of the runs of agent ``name`` of the home ``home`` are named.
+
+    The home's digest is in it: another home may have an agent of that name,
+    and its runs' cgroups are none of this agent's.
+    """
+    where = hashlib.sha256(str(home).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"agentops-{name}-{where}-"
 
 
 class RunProcesses:
@@ -83,6 +95,7 @@ class RunProcesses:
         self,
         *,
         name: str,
+        home: Path,
         run_id: str,
         grace_s: float,
         deadline_s: float,
@@ -90,7 +103,7 @@ class RunProcesses:
         keeper_log: Callable[[], EventLogger],
         environ: Mapping[str, str],
     ) -> None:
-        """Track the processes of the run ``run_id`` of agent ``name``.
+        """Track the processes of the run ``run_id`` of agent ``name`` of the project at ``home``.
 
         ``grace_s`` is how long they get between SIGTERM and SIGKILL;
         ``deadline_s`` is how far away the run's hard deadline is. The keeper
@@ -98,6 +111,7 @@ class RunProcesses:
         """
         self.name = name
         self.run_id = run_id
+        self._prefix = cgroup_prefix(name, home)
         self.grace_s = grace_s
         self.deadline_s = deadline_s
         self.log = log
@@ -132,7 +146,7 @@ class RunProcesses:
         if self._cgroup is None:
             if self._wanted != "group" and procs.set_child_subreaper(on=True):
                 self._subreaper, self.tracking = True, "subreaper"
-            self._own_group = _lead_a_group()
+            self._own_group = procs.lead_a_group()
             # Children this process had before the run (a library caller's) are not the run's.
             self._before = set(self.members())
         else:
@@ -141,7 +155,7 @@ class RunProcesses:
         return self
 
     def _enter_cgroup(self) -> None:
-        cgroup, _ = RunCgroup.create(f"agentops-{self.name}-{self.run_id}")
+        cgroup, _ = RunCgroup.create(f"{self._prefix}{self.run_id}")
         if cgroup is None:
             return
         if cgroup.enter() is not None:
@@ -153,7 +167,12 @@ class RunProcesses:
         read_end, write_end = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no process to spare: the run ends its processes itself, if it can
+            os.close(read_end)
+            os.close(write_end)
+            return
         if pid == 0:  # the keeper: never returns
             code = 1
             try:
@@ -271,7 +290,7 @@ class RunProcesses:
         # Cgroups of this agent's earlier runs that died with their keeper: under
         # the lease no other run of the agent is alive, so what is in them is left over.
         assert self._cgroup is not None  # noqa: S101 - only with a cgroup
-        for stale in self._cgroup.siblings(f"agentops-{self.name}-"):
+        for stale in self._cgroup.siblings(self._prefix):
             self._settle(stale.pids)  # a zombie is no longer listed
             stale.remove()
         self._say("left_by_an_earlier_run")
@@ -288,7 +307,7 @@ class RunProcesses:
             return  # it stays until this process exits
         # It leaves at once (unless it is ending the run's processes at the
         # deadline): waited for a few seconds at most, then ended.
-        watch = _Watch(keeper, None)
+        watch = procs.Watch(keeper)
         try:
             if watch.wait(time.monotonic() + _SETTLE_S) != "died":
                 os.kill(keeper, signal.SIGKILL)
@@ -311,7 +330,7 @@ class RunProcesses:
         os.closerange(3, from_run)
         os.closerange(from_run + 1, _MAX_FD)
         self._ended = _Ended()
-        watch = _Watch(self._pid, from_run)
+        watch = procs.Watch(self._pid, from_run, words=_WORDS)
         how = watch.wait(deadline_at - KEEPER_LEAD_S)
         if how == "deadline":  # end the run's processes while they can still be found
             self._settle(self.members)
@@ -359,76 +378,3 @@ class _Ended:
                 for pid, command in list(self.commands.items())[:_LOGGED]
             ],
         }
-
-
-class _Watch:
-    """One process watched by another: done (it said so on a pipe), died, or still running.
-
-    The keeper watches the run (its parent); the run watches the keeper (its child).
-    """
-
-    def __init__(self, pid: int, pipe: int | None) -> None:
-        self.pid = pid
-        self.pipe = pipe
-        try:
-            self.death: int | None = os.pidfd_open(pid)
-        except (OSError, AttributeError):  # before Linux 5.3: polled instead
-            self.death = None
-
-    def wait(self, until: float | None) -> str:
-        """``done``, ``kept``, ``died`` or ``deadline``: whichever comes first, until ``until``.
-
-        ``done`` and ``kept`` are what the process said on the pipe; without
-        ``until`` it waits for as long as that takes.
-        """
-        while (left := _FOREVER if until is None else until - time.monotonic()) > 0:
-            watched = [fd for fd in (self.pipe, self.death) if fd is not None]
-            slice_s = left if self.death is not None else min(left, _POLL_GONE_S)
-            ready, _, _ = select.select(watched, [], [], slice_s)
-            if self.pipe is not None and self.pipe in ready:
-                word = os.read(self.pipe, 1)
-                if word:
-                    return _WORDS.get(word, "died")
-                # Its end was closed: the process said what it had to, or died.
-                os.close(self.pipe)
-                self.pipe = None
-                continue
-            if (ready and self.pipe not in ready) or (self.death is None and self._gone()):
-                return "died"
-        return "deadline"
-
-    def close(self) -> None:
-        """Stop watching (the pidfd is closed)."""
-        if self.death is not None:
-            os.close(self.death)
-            self.death = None
-
-    def _gone(self) -> bool:
-        if self.pid == os.getppid():
-            return False  # the parent still lives
-        with contextlib.suppress(ChildProcessError):
-            return os.waitpid(self.pid, os.WNOHANG)[0] != 0
-        return not procs.alive(self.pid)
-
-
-def _lead_a_group() -> bool:
-    """Lead a new process group, unless that would take the run off its terminal."""
-    if os.getpgrp() == os.getpid():
-        return True
-    for fd in (0, 1, 2):
-        with contextlib.suppress(OSError):
-            if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
-                return False  # the foreground job: Ctrl-C must still reach it
-    try:
-        os.setpgid(0, 0)
-    except OSError:
-        return False
-    return True
-
-
-def _death_of(pid: int) -> int | None:
-    """A descriptor that becomes readable when ``pid`` ends (a pidfd); None without one."""
-    try:
-        return os.pidfd_open(pid)
-    except (OSError, AttributeError):
-        return None
