@@ -22,12 +22,13 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from agentops._infra import procs
 from agentops._infra.cgroup import RunCgroup
-from agentops.errors import Overlap
+from agentops.errors import LeaseLost, Overlap
 from agentops.run.deadline import hard_deadline_s
 from agentops.run.processes import cgroup_prefix
 from agentops.store.file import FileStore
@@ -235,25 +236,33 @@ def check_ends_with_the_run(project, how: str, tracking: str) -> None:
     assert_next_run_is_not_blocked(project, tracking)
 
 
+@pytest.mark.parametrize("how", HOWS)
 @pytest.mark.parametrize("tracking", ["cgroup", "subreaper"])
 def test_at_the_timeout_its_processes_get_sigterm_and_the_next_run_is_not_blocked(
-    spawner, tracking, request
+    spawner, tracking, how, request
 ):
-    """Timed out while a detached grandchild runs: SIGTERM reaches it; the lock is free after."""
+    """Timed out while its processes run, detached or not: SIGTERM reaches them; the lock is free.
+
+    A pool's thread starts workers again as they end: those it starts after
+    the run are ended when the process exits (a second line may say so).
+    """
     if tracking == "cgroup":
         request.getfixturevalue("cgroups")
     (spawner.home / "agents" / "spawner" / "agent.toml").write_text('timeout = "3s"\n')
     result = agentops(
-        spawner, "run", "spawner", "-p", "how=double_fork", "-p", "then=sleep", tracking=tracking
+        spawner, "run", "spawner", "-p", f"how={how}", "-p", "then=sleep", tracking=tracking
     )
     assert result.returncode == 1
     assert "timeout" in result.stderr
-    [pid] = started(spawner)
-    assert gone(pid)
-    assert got_sigterm(spawner, pid)
-    [event] = ended_events(spawner)
+    event = ended_events(spawner)[0]
     assert (event["reason"], event["signal"], event["tracking"]) == ("timeout", "SIGTERM", tracking)
-    assert [p["pid"] for p in event["processes"]] == [pid]
+    named = [p["pid"] for p in event["processes"]]
+    assert len(named) >= (2 if how == "pool" else 1)
+    for pid in {*named, *started(spawner)}:
+        wait_for(lambda pid=pid: gone(pid), f"{pid} to end")
+    if how != "pool":  # a worker restarted before it could handle SIGTERM is ended by it
+        assert named == started(spawner)
+        assert got_sigterm(spawner, named[0])
     assert_next_run_is_not_blocked(spawner, tracking)
 
 
@@ -371,6 +380,63 @@ def test_a_cgroup_an_earlier_run_left_is_emptied_and_no_other_agents(spawner, tm
             sleeper.wait()
         for cgroup in [left, *others]:
             cgroup.remove()
+
+
+def test_a_process_that_escapes_every_tracking_does_not_keep_the_lock(spawner, tmp_path):
+    """Process group only, a grandchild double-forked into its own session: it lives on, lockless.
+
+    The forked copies of the run close their copy of the lock's descriptor
+    at once: the lock is the run's alone, released when it ends.
+    """
+    # Output to files: the grandchild keeps a copy of the run's descriptors,
+    # and a pipe would not reach its end while it lives.
+    with (tmp_path / "out").open("w+") as out, (tmp_path / "err").open("w+") as err:
+        run = subprocess.run(
+            [str(AGENTOPS), "--home", str(spawner.home), "run", "spawner", "-p", "how=double_fork"],
+            env=cron_env(spawner.home, AGENTOPS_PROCESS_TRACKING="group"),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            timeout=WAIT_S,
+            check=False,
+        )
+        err.seek(0)
+        assert (run.returncode, err.read()) == (0, "")
+    [pid] = started(spawner)
+    assert not gone(pid), "out of the run's group and descent: not found, as documented"
+    lock = spawner.home / "state" / "spawner.lock"
+    assert not any(fd.resolve() == lock for fd in Path(f"/proc/{pid}/fd").iterdir())
+    assert lock_is_free(spawner)
+    status = agentops(spawner, "status", "--json", tracking="group")
+    assert json.loads(status.stdout)[0]["health"] == "ok"
+    assert_next_run_is_not_blocked(spawner, "group")
+
+
+def test_a_forked_copy_of_a_run_holds_no_lease(tmp_path):
+    """In a process forked under a lease: no lock descriptor, and the lease refuses to be used."""
+    store = FileStore(tmp_path)
+    report = tmp_path / "child"
+    with store.lease("a", run_id="r") as lease:
+        held = lease.fd
+        child = os.fork()
+        if child == 0:  # the forked copy: say what it has, then exit at once
+            try:
+                try:
+                    lease.check()
+                    checked = "usable"
+                except LeaseLost:
+                    checked = "lost"
+                open_fd = held is not None and Path(f"/proc/self/fd/{held}").exists()
+                report.write_text(f"{checked} {lease.fd} {open_fd}")
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        assert report.read_text() == "lost None False"
+        lease.check()  # the run's own lease is untouched
+        with pytest.raises(Overlap), FileStore(tmp_path).lease("a", run_id="other"):
+            pass  # its lock is untouched too
+    with FileStore(tmp_path).lease("a", run_id="next"):
+        pass
 
 
 def test_the_lock_is_not_inherited_by_a_program_the_agent_runs(project):

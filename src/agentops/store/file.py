@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import re
@@ -80,7 +81,13 @@ _STATE_FILE = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}\.json")
 
 
 class FileLease:
-    """An exclusive ``flock`` on ``<name>.lock``: released by the kernel when the process dies."""
+    """An exclusive ``flock`` on ``<name>.lock``: released by the kernel when the process dies.
+
+    Only by this process: a process it forks (``multiprocessing``, a daemon
+    that double-forks) has its copy of the descriptor closed at once, so
+    one that outlives the run never keeps the agent's lock (the lease is
+    lost there: :meth:`check` raises ``LeaseLost``).
+    """
 
     def __init__(self, agent: str, fd: int, token: int) -> None:
         """Held through the open descriptor ``fd``."""
@@ -88,6 +95,17 @@ class FileLease:
         self.token = token
         self.fd: int | None = fd
         self.kept = False
+        self.forked = False
+        """True in a forked copy of the process: the descriptor was closed there."""
+        _HELD.add(self)
+        _drop_leases_in_forked_children()
+
+    def release(self) -> None:
+        """Close the descriptor, releasing the ``flock`` (nothing in a forked copy)."""
+        fd, self.fd = self.fd, None
+        _HELD.discard(self)
+        if fd is not None and not self.forked:
+            os.close(fd)
 
     def keep_until_exit(self) -> None:
         """Hold the lock until this process exits."""
@@ -95,8 +113,33 @@ class FileLease:
 
     def check(self) -> None:
         """A local lock cannot lapse while its process lives; only a released one is lost."""
+        if self.forked:
+            raise LeaseLost(
+                f"{self.agent}: a forked process holds no lease of the run's", agent=self.agent
+            )
         if self.fd is None:
             raise LeaseLost(f"{self.agent}: the run's lock was released", agent=self.agent)
+
+
+_HELD: set[FileLease] = set()
+"""The leases this process holds."""
+
+
+@functools.cache
+def _drop_leases_in_forked_children() -> None:
+    # Registered once (a registration cannot be undone). Closing the child's
+    # copy of the descriptor leaves the parent's flock as it is: the lock
+    # belongs to the open file, and goes only when its last descriptor does.
+    os.register_at_fork(after_in_child=_drop_leases)
+
+
+def _drop_leases() -> None:
+    for lease in list(_HELD):
+        if lease.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(lease.fd)
+        lease.fd, lease.forked = None, True
+    _HELD.clear()
 
 
 _PAGE = 4096
@@ -261,12 +304,12 @@ class FileStore:
             lease = FileLease(name, fd, token=token)
             yield lease
         finally:
-            if lease is None or not lease.kept:
-                if lease is not None:
-                    with contextlib.suppress(OSError):
-                        self._write_lock(fd, token=lease.token)
-                    lease.fd = None
-                os.close(fd)  # closing the descriptor releases the flock
+            if lease is None:
+                os.close(fd)
+            elif not lease.kept and not lease.forked:
+                with contextlib.suppress(OSError):
+                    self._write_lock(fd, token=lease.token)
+                lease.release()  # closing the descriptor releases the flock
 
     def _write_lock(self, fd: int, *, token: int, pid: int | None = None, run_id: str = "") -> None:
         document: dict[str, Any] = {"token": token}
