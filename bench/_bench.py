@@ -15,6 +15,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ __all__ = [
     "forget_runs",
     "interleave",
     "machine",
+    "memory_row",
+    "peak_run",
     "print_table",
     "ratio_row",
     "report",
@@ -55,9 +58,11 @@ class Row:
     """One figure of the table: what was measured, against what, and the target it must meet.
 
     ``unit`` says what the target bounds: ``"x"`` the ratio to the baseline,
-    ``"s"`` the figure's own time in seconds. ``samples`` holds that
-    quantity for each round (a paired ratio, or a time); its median is what
-    is compared with the target, its spread is the noise.
+    ``"s"`` the figure's own time in seconds, ``"MB"`` the peak memory of a
+    process (``seconds`` and ``baseline_seconds`` then hold megabytes).
+    ``samples`` holds that quantity for each round (a paired ratio, a time,
+    a peak); its median is what is compared with the target, its spread is
+    the noise.
     """
 
     bench: str
@@ -65,7 +70,7 @@ class Row:
     seconds: float
     baseline: str
     baseline_seconds: float
-    unit: Literal["x", "s"]
+    unit: Literal["x", "s", "MB"]
     target: float
     samples: tuple[float, ...]
 
@@ -129,6 +134,43 @@ def time_row(
         target_s,
         tuple(subject_s),
     )
+
+
+def memory_row(
+    bench: str,
+    figure: str,
+    subject_mb: Sequence[float],
+    baseline: str,
+    baseline_mb: Sequence[float],
+    *,
+    target_mb: float,
+) -> Row:
+    """A row whose target bounds a process's peak memory, in MB; the baseline is for scale."""
+    return Row(
+        bench,
+        figure,
+        statistics.median(subject_mb),
+        baseline,
+        statistics.median(baseline_mb),
+        "MB",
+        target_mb,
+        tuple(subject_mb),
+    )
+
+
+def peak_run(command: list[str], *, expect: int = 0) -> tuple[float, float]:
+    """Run ``command`` (output discarded): the seconds it took and its peak memory (RSS, MB)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=errors)
+        _pid, status, usage = os.wait4(process.pid, 0)  # this child's own peak, not all children's
+        elapsed = time.perf_counter() - started
+        process.returncode = code = os.waitstatus_to_exitcode(status)
+        if code != expect:
+            errors.seek(0)
+            said = errors.read().decode(errors="replace").strip()
+            sys.exit(f"{' '.join(command)} exited {code}, not {expect}: {said}")
+    return elapsed, usage.ru_maxrss / 1024  # kilobytes on Linux
 
 
 def alternate(
@@ -259,7 +301,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
+def _megabytes(value: float) -> str:
+    return f"{value:,.0f} MB"
+
+
 def _measured(row: Row, value: float) -> str:
+    if row.unit == "MB":
+        return _megabytes(value)
     return f"{value:.2f}x" if row.unit == "x" else _duration(value)
 
 
@@ -273,13 +321,14 @@ def print_table(rows: Sequence[Row]) -> None:
     for row in rows:
         low, high = min(row.samples), max(row.samples)
         spread = "" if len(row.samples) < 2 else f"{_measured(row, low)}-{_measured(row, high)}"  # noqa: PLR2004
+        show = _megabytes if row.unit == "MB" else _duration
         lines.append(
             (
                 row.bench,
                 row.figure,
-                _duration(row.seconds),
+                show(row.seconds),
                 row.baseline,
-                _duration(row.baseline_seconds),
+                show(row.baseline_seconds),
                 _measured(row, row.measured) + ("" if row.unit == "x" else f" ({row.ratio:.1f}x)"),
                 spread,
                 f"<= {_measured(row, row.target)}",

@@ -8,6 +8,7 @@ under CI (``CI=true``), where a browser test that cannot run is a failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -113,6 +114,37 @@ class Chromium:
         """A PNG of ``page`` as the browser paints it."""
         self._run(f"--screenshot={png}", f"--window-size={size}", page.resolve().as_uri())
         return png.read_bytes()
+
+    def measure(self, page: Path, script: str, *, width: int, height: int = 900) -> object:
+        """What ``script`` returns about ``page`` laid out in a window ``width`` pixels wide.
+
+        The page is shown in a frame of that width (headless Chromium will
+        not open a window narrower than 500 pixels, a phone is narrower), and
+        ``script`` is the body of a function of ``doc`` (the page's document)
+        and ``win`` (its window), run once the page has loaded. The page
+        itself runs no script: its CSP forbids it; the frame around it reads it.
+        """
+        frame = page.with_name(f"{page.stem}.measure-{width}.html")
+        frame.write_text(
+            "<!DOCTYPE html><html><body style='margin:0'>"
+            f"<iframe id='page' src='{page.name}' "
+            f"style='border:0;width:{width}px;height:{height}px'></iframe>"
+            "<script>document.getElementById('page').addEventListener('load', () => {"
+            "const win = document.getElementById('page').contentWindow;"
+            "const doc = win.document;"
+            f"const found = (function (doc, win) {{ {script} }})(doc, win);"
+            "document.body.setAttribute('data-measured', JSON.stringify(found));"
+            "});</script></body></html>"
+        )
+        dom = self._run(
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=10000",
+            "--window-size=1400,1000",
+            "--dump-dom",
+            frame.resolve().as_uri(),
+        ).stdout
+        (body,) = parse_dom(dom).find_all("body")
+        return json.loads(body.attrs["data-measured"])
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,18 @@ is answered, so a test can tell which models were asked, in what order, with
 what messages, and that no request arrived at all. A behaviour is a status,
 headers and bytes, so the same server can answer in another wire format
 (``tests/test_llm_providers.py`` scripts a toy one; its requests have no
-``model``, so they take the global queue). A stall waits on the server's
-own shutdown too, so a test that walks away from one does not wait it out.
+``model``, so they take the global queue; ``tests/fakeanthropic.py`` speaks
+Anthropic's Messages API). A stall waits on the server's own shutdown too,
+so a test that walks away from one does not wait it out.
+
+The behaviours here answer as OpenAI documents its chat completions: a
+``choices[0]`` whose ``message`` holds ``content`` (text, a list of parts,
+or null) and ``refusal``, a ``finish_reason`` (``stop``, ``length``,
+``content_filter``, ``tool_calls``), and a ``usage`` with
+``prompt_tokens_details.cached_tokens`` and
+``completion_tokens_details.reasoning_tokens``; errors as ``{"error":
+{"message", "type", "param", "code"}}``, at their status or (as some
+gateways send them) in a 200.
 
 Connections are served by a pool of threads started with the server, never
 one started per connection: a run in the same process (``run_agent``)
@@ -32,18 +42,22 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
 __all__ = [
     "Behaviour",
     "FakeLLM",
     "Seen",
+    "error_in_200",
     "not_json",
+    "openai_error",
+    "plain_error",
     "rate_limited",
     "reply",
     "server_error",
@@ -65,6 +79,7 @@ class Behaviour:
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
     stall_s: float = 0.0
+    content_type: str = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +106,30 @@ class Seen:
         return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
 
 
-def reply(content: str = "ok", *, usage: tuple[int, int] | None = USAGE) -> Behaviour:
-    """200 with ``content`` as the reply; ``usage=None``: a reply that does not say its usage."""
+def reply(
+    content: str | list[Any] | None = "ok",
+    *,
+    usage: tuple[float, float] | None = USAGE,
+    finish_reason: str | None = "stop",
+    refusal: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+    cached: float | None = None,
+    reasoning: float | None = None,
+) -> Behaviour:
+    """200 with ``content`` as the reply; ``usage=None``: a reply that does not say its usage.
+
+    ``content`` may be a list of parts or None (a refusal, tool calls, a
+    reasoning model that spent its budget thinking); ``cached`` and
+    ``reasoning`` fill ``usage``'s details.
+    """
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
+    if tool_calls is not None:
+        message["tool_calls"] = tool_calls
     payload: dict[str, Any] = {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
-            }
-        ],
+        "model": "fake",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
     }
     if usage is not None:
         prompt, completion = usage
@@ -111,13 +138,26 @@ def reply(content: str = "ok", *, usage: tuple[int, int] | None = USAGE) -> Beha
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
+        if cached is not None:
+            payload["usage"]["prompt_tokens_details"] = {"cached_tokens": cached}
+        if reasoning is not None:
+            payload["usage"]["completion_tokens_details"] = {"reasoning_tokens": reasoning}
     return Behaviour(body=json.dumps(payload).encode())
 
 
-def rate_limited(*, retry_after: float | str | None = None) -> Behaviour:
-    """429, with a ``Retry-After`` header if given."""
-    headers = () if retry_after is None else (("Retry-After", str(retry_after)),)
-    return Behaviour(status=429, body=b'{"error": {"message": "slow down"}}', headers=headers)
+def rate_limited(
+    *, retry_after: float | str | None = None, retry_after_ms: float | str | None = None
+) -> Behaviour:
+    """429, with ``Retry-After`` and ``retry-after-ms`` headers if given."""
+    headers = []
+    if retry_after is not None:
+        headers.append(("Retry-After", str(retry_after)))
+    if retry_after_ms is not None:
+        headers.append(("retry-after-ms", str(retry_after_ms)))
+    refused = openai_error(
+        429, "Rate limit reached for requests", kind="requests", code="rate_limit_exceeded"
+    )
+    return replace(refused, headers=tuple(headers))
 
 
 def server_error(status: int = 500) -> Behaviour:
@@ -125,10 +165,40 @@ def server_error(status: int = 500) -> Behaviour:
     return Behaviour(status=status, body=b'{"error": {"message": "the model is unwell"}}')
 
 
+def openai_error(
+    status: int,
+    message: str,
+    *,
+    kind: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | int | None = None,
+) -> Behaviour:
+    """``status`` with OpenAI's error body: ``{"error": {"message", "type", "param", "code"}}``."""
+    error = {"message": message, "type": kind, "param": param, "code": code}
+    return Behaviour(status=status, body=json.dumps({"error": error}).encode())
+
+
+def error_in_200(
+    message: str, *, kind: str | None = None, code: str | int | None = None
+) -> Behaviour:
+    """A 200 whose body is an error, as some gateways answer."""
+    error: dict[str, Any] = {"message": message}
+    if kind is not None:
+        error["type"] = kind
+    if code is not None:
+        error["code"] = code
+    return Behaviour(body=json.dumps({"error": error}).encode())
+
+
+def plain_error(status: int, text: str) -> Behaviour:
+    """``status`` with a body of plain text, as a proxy or a crashed server sends."""
+    return Behaviour(status=status, body=text.encode(), content_type="text/plain; charset=utf-8")
+
+
 def stall(seconds: float, then: Behaviour | None = None) -> Behaviour:
     """``then`` (a normal reply by default), sent only after ``seconds``."""
     answer = then or reply("late")
-    return Behaviour(answer.status, answer.body, answer.headers, stall_s=seconds)
+    return replace(answer, stall_s=seconds)
 
 
 def not_json() -> Behaviour:
@@ -139,6 +209,7 @@ def not_json() -> Behaviour:
 @dataclass
 class _Script:
     default: Behaviour
+    check: Callable[[Seen], Behaviour | None] | None = None
     queues: dict[str | None, deque[Behaviour]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
@@ -148,6 +219,9 @@ class _Script:
         with self.arrived:
             self.seen.append(seen)
             self.arrived.notify_all()
+            refused = self.check(seen) if self.check is not None else None
+            if refused is not None:  # what the real API answers a request it will not take
+                return refused
             for queue in (self.queues.get(seen.model), self.queues.get(None)):
                 if queue:
                     return queue.popleft()
@@ -172,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
             return  # shutting down: nobody is waiting for this one
         try:
             self.send_response(behaviour.status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", behaviour.content_type)
             for name, value in behaviour.headers:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(behaviour.body)))
@@ -245,12 +319,19 @@ class _PooledServer(HTTPServer):
 class FakeLLM:
     """An OpenAI-compatible server on 127.0.0.1 (a free port), answering in its own threads."""
 
-    def __init__(self, default: Behaviour | None = None, *, workers: int = WORKERS) -> None:
+    def __init__(
+        self,
+        default: Behaviour | None = None,
+        *,
+        workers: int = WORKERS,
+        check: Callable[[Seen], Behaviour | None] | None = None,
+    ) -> None:
         """Bind the port now; serve once entered, in ``workers`` threads.
 
-        ``default`` answers when no queue has anything.
+        ``default`` answers when no queue has anything. ``check`` answers first
+        a request the real API would refuse (its answer, else None).
         """
-        self._script = _Script(default=default or reply())
+        self._script = _Script(default=default or reply(), check=check)
         handler = type("Handler", (_Handler,), {"script": self._script})
         self._server = _PooledServer(handler, workers)
 

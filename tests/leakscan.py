@@ -38,6 +38,8 @@ FAKE_SECRETS: dict[str, str] = {
     "FAKE_GITHUB_TOKEN": "ghp_Kp6SaffronGt93Lw0Xc2Vb7Nm4Qz1Ry8Jq",
     # A password: nothing in its shape says it is one, only its variable's name.
     "FAKE_DB_PASSWORD": "Tr0ub4dorQ & Vg6Sumac horse",
+    # Shaped like an Anthropic key (sent in x-api-key, not Authorization).
+    "FAKE_ANTHROPIC_KEY": "sk-ant-api03-Mv4HibiscusTq8Wn-Zr2Clove5Anise",
 }
 """What the suite's environment holds, by variable name: known, so they can be looked for."""
 
@@ -46,6 +48,7 @@ MARKERS: dict[str, tuple[str, str]] = {
     "FAKE_OPENAI_KEY": ("Hx3Junip", "g4Fennel"),
     "FAKE_GITHUB_TOKEN": ("Kp6Saffr", "Qz1Ry8Jq"),
     "FAKE_DB_PASSWORD": ("Tr0ub4do", "Vg6Sumac"),
+    "FAKE_ANTHROPIC_KEY": ("Mv4Hibis", "e5Anise"),
 }
 """Per secret, letters and digits near each end, in every form of it however encoded.
 

@@ -306,3 +306,88 @@ def test_follow_readable_and_last(ran, run_agentops):
     finally:
         code, stderr = follower.interrupt()
     assert (code, stderr) == (0, "")
+
+
+def merged_logs(project) -> None:
+    """Two agents whose runs interleave in time, and one that never ran."""
+    base = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    for name, minutes in (("alpha", (0, 20)), ("beta", (10, 30))):
+        project.add_agent(name)
+        lines = []
+        for minute in minutes:
+            at = base + timedelta(minutes=minute)
+            run_id = f"{at:%Y%m%dT%H%M%SZ}-{name[:3]}"
+            for second, event in enumerate(("run.started", "work.done", "run.finished")):
+                ts = stamp(at + timedelta(seconds=second))
+                lines.append(
+                    json.dumps(
+                        {"ts": ts, "level": "info", "event": event, "agent": name, "run_id": run_id}
+                    )
+                )
+        project.log_path(name).parent.mkdir(exist_ok=True)
+        project.log_path(name).write_text("\n".join(lines) + "\n")
+    project.add_agent("idle")
+
+
+def test_without_an_agent_every_log_is_merged_by_time(project, invoke):
+    """Lines of every agent in time order; readable, a '--- AGENT run' line where one begins."""
+    merged_logs(project)
+    raw = invoke("logs", "--json")
+    assert raw.exit_code == 0, raw.output
+    lines = [json.loads(text) for text in raw.stdout.splitlines()]
+    assert [line["ts"] for line in lines] == sorted(line["ts"] for line in lines)
+    assert [line["agent"] for line in lines] == ["alpha"] * 3 + ["beta"] * 3 + ["alpha"] * 3 + [
+        "beta"
+    ] * 3
+    readable = invoke("logs").stdout.splitlines()
+    headers = [text for text in readable if text.startswith("---")]
+    assert headers == [
+        "--- alpha run 20261122T030000Z-alp",
+        "--- beta run 20261122T031000Z-bet",
+        "--- alpha run 20261122T032000Z-alp",
+        "--- beta run 20261122T033000Z-bet",
+    ]
+    last = [json.loads(text) for text in invoke("logs", "--json", "-n", "4").stdout.splitlines()]
+    assert [(line["agent"], line["event"]) for line in last] == [
+        ("alpha", "run.finished"),
+        ("beta", "run.started"),
+        ("beta", "work.done"),
+        ("beta", "run.finished"),
+    ]
+    runs = [json.loads(text) for text in invoke("logs", "--last", "--json").stdout.splitlines()]
+    assert {line["run_id"] for line in runs} == {
+        "20261122T032000Z-alp",
+        "20261122T033000Z-bet",
+    }
+    assert [line["agent"] for line in runs] == ["alpha"] * 3 + ["beta"] * 3
+
+
+def test_without_an_agent_or_any_agent(invoke):
+    """No agents at all: said, exit 0."""
+    result = invoke("logs")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "agentops: no agents\n")
+
+
+def test_follow_starts_with_the_last_ten_lines_as_tail_does(project):
+    """-f alone shows the last 10 lines first; -n says how many; then what is appended."""
+    project.add_agent("busy")
+    path = project.log_path("busy")
+    path.parent.mkdir()
+    at = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    lines = [
+        json.dumps({"ts": stamp(at), "level": "info", "event": f"step.{i}", "run_id": "r"})
+        for i in range(25)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    for args, first in (((), 15), (("-n", "3"), 22)):
+        follower = Follower(project.home, "busy", "--json", *args)
+        try:
+            shown = [json.loads(text)["event"] for text in follower.take(25 - first)]
+            assert shown == [f"step.{i}" for i in range(first, 25)]
+            with path.open("a") as file:
+                file.write(lines[0].replace("step.0", "appended") + "\n")
+            assert json.loads(follower.take(1)[0])["event"] == "appended"
+            assert follower.lines.empty()
+        finally:
+            assert follower.interrupt() == (0, "")
+        path.write_text("\n".join(lines) + "\n")

@@ -24,7 +24,9 @@ from known_logs import ALPHA, BETA, HOSTILE_ERROR, expect, write_known_logs
 
 @pytest.fixture
 def known(project):
-    """alpha's and beta's logs in the project, stamped back from now."""
+    """Agents alpha and beta, and their logs, stamped back from now."""
+    project.add_agent("alpha")
+    project.add_agent("beta")
     write_known_logs(project.home / "logs", now=datetime.now(UTC))
     return project
 
@@ -155,3 +157,20 @@ def test_the_readme_documents_every_key():
         assert re.search(rf"`{key}`", section), key
     for command in ("agentops logs AGENT", "agentops report [AGENT]"):
         assert command in readme
+
+
+def test_removed_agents_are_left_out_unless_asked(known, invoke, tmp_path):
+    """An agent gone from agents/ is not in the table, the JSON or the page; --removed brings it."""
+    for path in (known.home / "agents" / "beta").iterdir():
+        path.unlink()
+    (known.home / "agents" / "beta").rmdir()
+    page = tmp_path / "report.html"
+    plain = invoke("report", "--json", "--html", str(page))
+    assert list(json.loads(plain.stdout)["agents"]) == ["alpha"]
+    assert 'data-agent="beta"' not in page.read_text()
+    assert "beta" not in invoke("report").stdout
+    asked = invoke("report", "--removed", "--json", "--html", str(page))
+    assert list(json.loads(asked.stdout)["agents"]) == ["alpha", "beta"]
+    assert 'data-agent="beta"' in page.read_text()
+    named = json.loads(invoke("report", "beta", "--json").stdout)
+    assert list(named["agents"]) == ["beta"]

@@ -352,8 +352,10 @@ def test_an_empty_agentops_toml_gives_the_defaults():
         "escalated",
         "stale",
         "budget",
+        "slow",
         "recovered",
     ]
+    assert config.notify.manual_runs is True
     assert (config.logs.max_size, config.logs.keep) == (10 * 1024 * 1024, 5)
     assert config.store.url is None
     assert (config.providers, config.models) == ({}, {})

@@ -88,11 +88,12 @@ def test_install_diff_and_uninstall_keep_the_users_lines(project, invoke, user_c
     """--diff shows the block, --install adds it once, --uninstall takes exactly it out."""
     project.add_agent("hello", toml='schedule = "*/15 * * * *"\n')
     diff = invoke("cron", "--diff")
-    assert diff.exit_code == 0, diff.output
+    assert diff.exit_code == 1, diff.output  # as diff(1): there is a difference
     assert "+# >>> agentops" in diff.output
     assert crontab_now() == user_crontab, "--diff changes nothing"
 
     assert invoke("cron", "--install").exit_code == 0
+    assert invoke("cron", "--diff").exit_code == 0, "nothing to change: 0"
     installed = crontab_now()
     assert installed.startswith(user_crontab)
     assert " run hello --scheduled" in installed

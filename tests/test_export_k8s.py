@@ -232,9 +232,10 @@ def test_a_project_keeping_files_is_warned_and_a_store_url_is_not(agents, run_ag
     assert done.stderr == ""
 
 
-@pytest.mark.usefixtures("agents")
-def test_agentops_check_still_passes(run_agentops):
+def test_agentops_check_still_passes(agents, run_agentops):
     """The project the export reads is one `agentops check` finds nothing wrong with."""
+    # check judges a scheduled agent in cron's environment: its key is declared where cron sees it.
+    (agents.home / ".env").write_text("FAKE_OPENAI_KEY=sk-declared-for-cron-0123456789abcdef\n")
     checked = run_agentops("check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

@@ -127,15 +127,15 @@ def test_request_headers_never_appear_in_the_log(ctx, log_path, server):
     assert "Authorization" not in text
 
 
-def test_connection_refused_logs_http_error_and_raises(ctx, log_path):
-    """A closed port raises httpx.ConnectError and logs http.error, not http.request."""
+def test_connection_refused_logs_http_error_and_its_request_and_raises(ctx, log_path):
+    """A closed port raises httpx.ConnectError, logs http.error and an http.request of no status."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/bytes/1"
     with pytest.raises(httpx.ConnectError):
         ctx.http.get(url)
-    (line,) = events(log_path)
+    line, request = events(log_path)
     assert (line["level"], line["event"], line["method"], line["url"]) == (
         "warning",
         "http.error",
@@ -143,6 +143,9 @@ def test_connection_refused_logs_http_error_and_raises(ctx, log_path):
         url,
     )
     assert "ConnectError" in line["error"]
+    assert (request["event"], request["method"], request["url"]) == ("http.request", "GET", url)
+    assert (request["status"], request["bytes"], request["error"]) == (None, 0, line["error"])
+    assert request["duration_ms"] >= 0
 
 
 def _python(code):

@@ -707,19 +707,43 @@ def test_a_retried_run_does_not_send_its_earlier_prompts_again(project, clock, s
 # -- structured output -----------------------------------------------------------------
 
 
-def test_structured_output_asks_for_json_and_tolerates_a_code_fence(project, clock, server):
-    """json_mode: response_format json_object; a fenced object is parsed all the same."""
+def test_structured_output_sends_the_schema_and_tolerates_a_code_fence(project, clock, server):
+    """By default the schema itself, strict; a fenced object is parsed all the same."""
     writer(project, server)
     server.script(reply('```json\n{"answer": "yes", "score": 3}\n```'))
     outcome, _ = run(project, clock, structured=True)
     assert outcome.exit_code == 0, outcome.message
     (request,) = server.requests
-    assert request.body["response_format"] == {"type": "json_object"}
+    assert request.body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "Answer",
+            "schema": {
+                "additionalProperties": False,
+                "properties": {
+                    "answer": {"title": "Answer", "type": "string"},
+                    "score": {"title": "Score", "type": "integer"},
+                },
+                "required": ["answer", "score"],
+                "title": "Answer",
+                "type": "object",
+            },
+            "strict": True,
+        },
+    }
     system = request.messages[0]
     assert system["role"] == "system"
     assert "JSON Schema" in system["content"]
     assert '"score"' in system["content"]
     assert result_of(project)["parsed"] == [{"answer": "yes", "score": 3}]
+
+
+def test_a_model_set_to_json_object_is_sent_the_json_mode(project, clock, server):
+    """structured = "json_object": response_format json_object, the schema in words."""
+    writer(project, server, small='structured = "json_object"')
+    server.script(reply('{"answer": "yes", "score": 3}'))
+    assert run(project, clock, structured=True)[0].exit_code == 0
+    assert server.requests[0].body["response_format"] == {"type": "json_object"}
 
 
 def test_a_model_without_json_mode_is_not_sent_response_format(project, clock, server):

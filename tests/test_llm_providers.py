@@ -45,6 +45,12 @@ IN_USD, OUT_USD = 1000.0, 2000.0
 """Prices per million tokens: a token in costs $0.001, a token out $0.002."""
 
 
+ENDPOINT = SimpleNamespace(
+    base_url="http://h/v1", api_key=None, token_param="max_tokens", reasoning_effort=None
+)
+"""An Endpoint that is no route: a format asks nothing else of one."""
+
+
 def cost(tokens_in: int, tokens_out: int) -> float:
     return (tokens_in * IN_USD + tokens_out * OUT_USD) / 1e6
 
@@ -149,7 +155,7 @@ def test_a_provider_speaks_openai_unless_it_names_another_kind():
     )
     assert config.providers["plain"].kind == DEFAULT_KIND == "openai"
     assert (route("a", config, {}).kind, route("t", config, {}).kind) == ("openai", "toy")
-    assert kinds() == ["openai", "toy"]
+    assert kinds() == ["anthropic", "openai", "toy"]
     assert isinstance(wire_format("toy"), ToyWire)
     with pytest.raises(ValueError, match="already registered"):
         register("toy", ToyWire())
@@ -162,7 +168,7 @@ def test_a_kind_once_unregistered_is_unknown_and_openai_stays():
     register("passing", ToyWire())
     unregister("passing")
     unregister("openai")
-    assert kinds() == ["openai"]
+    assert kinds() == ["anthropic", "openai"]
     with pytest.raises(ValueError, match="no wire format of kind 'passing'"):
         wire_format("passing")
 
@@ -192,7 +198,7 @@ def test_an_unknown_kind_is_found_by_check_and_stops_a_run_before_anything_is_se
     )
     expected = (
         "[llm] m: provider 'mystery' is of kind 'carrier-pigeon', "
-        "which agentops does not know (it knows openai)"
+        "which agentops does not know (it knows anthropic, openai)"
     )
     assert model_problems("m", config, {}, capped=False) == [expected]
     with pytest.raises(ValueError, match="carrier-pigeon"):
@@ -214,7 +220,7 @@ def test_importing_the_registry_imports_no_wire_format_and_no_httpx():
         import sys
         import agentops.llm.routes
         from agentops.llm.providers import kinds
-        assert kinds() == ["openai"]
+        assert kinds() == ["anthropic", "openai"]
         print(sorted(m for m in sys.modules if m == "httpx" or "providers." in m))
         """
     )
@@ -248,10 +254,10 @@ def test_the_openai_format_builds_what_the_client_always_sent():
             messages=messages,
             max_tokens=5,
             temperature=0.5,
-            want_json=True,
+            structured="json_object",
             schema={"type": "object"},
         ),
-        SimpleNamespace(base_url="http://h/v1", api_key=None),  # any Endpoint will do
+        ENDPOINT,  # any Endpoint will do
     )
     assert full.headers == {}, "no key, no Authorization"
     assert list(full.body) == ["model", "messages", "max_tokens", "temperature", "response_format"]
@@ -262,12 +268,12 @@ def test_the_openai_format_reads_text_usage_and_finish_reason():
     """choices[0].message.content and usage; missing usage is 0; the finish reason kept raw."""
     wire = wire_format("openai")
     read = wire.parse(httpx.Response(200, content=reply("hi", usage=(3, 4)).body))
-    assert read == ChatReply("hi", Usage(3, 4), finish_reason="stop")
+    assert read == ChatReply("hi", Usage(3, 4), finish_reason="stop", raw_finish_reason="stop")
     bare = wire.parse(httpx.Response(200, json={"choices": [{"message": {"content": "x"}}]}))
     assert bare == ChatReply("x", Usage(0, 0), finish_reason=None)
     for body, error in [
-        ({"choices": []}, "the reply has no choices[0].message.content"),
-        ({"choices": [{"message": {"content": None}}]}, "the reply's content is not text"),
+        ({"choices": []}, "the reply has no choices[0].message"),
+        ({"choices": [{"message": {"content": 7}}]}, "the reply's content is not text"),
     ]:
         with pytest.raises(ValueError, match=re.escape(error)):
             wire.parse(httpx.Response(200, json=body))
@@ -292,12 +298,14 @@ def test_the_openai_format_classifies_an_error_as_any_http_call_is(status):
         expected.transient,
         expected.retry_after_s,
     )
-    assert error.message is None, "the body's message is not read yet"
+    assert error.message == "no", "the body's message is read"
     assert wire.error(httpx.Response(200, content=b"{}")) is None
 
 
-def test_openai_requests_and_error_lines_are_byte_for_byte_what_they_were(project, clock, openai):
-    """The body's bytes, the headers, and httpx's words for a 503 in llm.model_failed."""
+def test_openai_requests_are_byte_for_byte_what_they_were_and_errors_say_the_providers_word(
+    project, clock, openai
+):
+    """The body's bytes and headers as before; a 503's line is its status and its body's words."""
     (project.home / "agentops.toml").write_text(toml(openai, openai))
     project.add_agent("writer", WRITER, agent_toml(model="big", fallbacks="[]"))
     openai.script(server_error(503), server_error(503), model="big")
@@ -314,12 +322,7 @@ def test_openai_requests_and_error_lines_are_byte_for_byte_what_they_were(projec
     assert first.headers["Content-Type"] == "application/json"
     assert first.headers["Authorization"] == f"Bearer {OPENAI_KEY}"
     (failed,) = events(project, "llm.model_failed")
-    assert failed["error"] == (
-        "HTTPStatusError: Server error '503 Service Unavailable' for url "
-        f"'{openai.base_url}/chat/completions'\n"
-        "For more information check: "
-        "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/503"
-    )
+    assert failed["error"] == "HTTP 503 Service Unavailable: the model is unwell"
 
 
 # -- the toy format in real runs -------------------------------------------------------

@@ -240,13 +240,13 @@ def test_recovered_is_not_held_back_by_an_earlier_recovered(project, webhook):
     clock.advance(minutes=5)
     run(project, clock)  # recovered
     clock.advance(minutes=5)
-    run(project, clock, fail=True)  # failure again: cooled down, nobody is told
+    run(project, clock, fail=True)  # failure again: a new incident, told at once
     clock.advance(minutes=5)
     opened = run(project, clock, fail=True)
     assert opened.circuit == "opened"
     clock.advance(minutes=6)  # past the circuit's cooldown: a trial run, which succeeds
     assert run(project, clock).exit_code == 0
-    assert webhook.kinds() == ["failure", "recovered", "circuit_open", "recovered"]
+    assert webhook.kinds() == ["failure", "recovered", "failure", "circuit_open", "recovered"]
     assert notices(project)["open"] == []
 
 

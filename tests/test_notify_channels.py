@@ -239,8 +239,8 @@ def test_a_channel_is_handed_redacted_text(project, webhook, recorder):
 
 
 def test_the_webhook_is_the_channel_built_in():
-    """Only `webhook` is registered out of the box: one channel per URL, in their order."""
-    assert registered() == ["webhook"]
+    """`webhook` and `ping` are registered out of the box: one webhook per URL, in their order."""
+    assert registered() == ["webhook", "ping"]
     urls = ["https://hooks.example.org/a", "https://ntfy.example.org/b"]
     setup = ChannelSetup(config=Notify(webhooks=urls), log=None)
     channels = channels_for(setup)
@@ -253,7 +253,7 @@ def test_the_webhook_is_the_channel_built_in():
 @pytest.mark.usefixtures("recorder")
 def test_a_name_is_registered_once():
     """A second `recorder` is refused; unregistering an unknown name is a KeyError."""
-    assert registered() == ["webhook", "recorder"]
+    assert registered() == ["webhook", "ping", "recorder"]
     with pytest.raises(ValueError, match="'recorder' is registered already"):
         register("recorder", lambda _setup: [])
     with pytest.raises(KeyError):

@@ -208,9 +208,15 @@ def test_recovered_is_not_cooled_down(setting):
     setting.after_run(RunStatus.FAILED)
     setting.after_run(RunStatus.SUCCEEDED)
     setting.clock.advance(minutes=1)
-    setting.after_run(RunStatus.FAILED, circuit="opened")  # failure cooled down, circuit_open told
+    setting.after_run(RunStatus.FAILED, circuit="opened")  # a new incident: both told at once
     setting.after_run(RunStatus.SUCCEEDED)
-    assert setting.tell.kinds() == ["failure", "recovered", "circuit_open", "recovered"]
+    assert setting.tell.kinds() == [
+        "failure",
+        "recovered",
+        "circuit_open",
+        "failure",
+        "recovered",
+    ]
 
 
 def test_a_recovered_nobody_heard_is_tried_again(setting):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import json
 import struct
 import xml.etree.ElementTree as ET
 import zlib
 from collections import Counter
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
 
 from agentops.ops.html import COST_COLOUR, STATUS_COLOURS, TABLE_COLUMNS, render_html
 from agentops.ops.report import report_from_logs
+from agentops.ops.series import RECENT_RUNS
 from browser import chromium, parse_dom  # noqa: F401 - chromium is a fixture
 from known_logs import HOSTILE_ERROR, HOSTILE_RUN, NOW, write_known_logs
 
@@ -91,13 +94,12 @@ def test_text_from_the_logs_is_escaped(page):
     assert "b1&quot;&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in text
 
 
-def test_an_empty_period_says_so():
-    """No runs: each chart says there is nothing, and the table is still there."""
+def test_an_empty_period_says_so_in_one_line_without_empty_charts():
+    """No runs: no chart at all, one line saying so, and the table is still there."""
     report = report_from_logs({}, now=NOW, since_s=WEEK_S)
     text = render_html(report, generated_at=NOW)
-    assert "no invocation in this period" in text
-    assert "no run with a duration in this period" in text
-    assert "nothing spent in this period" in text
+    assert "<svg" not in text
+    assert "No run and nothing spent in this period." in text
     assert 'class="total"' in text
 
 
@@ -265,3 +267,126 @@ def test_without_chromium_the_browser_tests_skip_but_fail_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="only root may apt-get install it"):
         browser.chromium_or_skip()
+
+
+# -- the page as an operator reads it ------------------------------------------------------
+
+GEOMETRY = """
+const table = doc.querySelector('#figures table');
+const cells = [...table.querySelectorAll('td')];
+const page = doc.documentElement;
+return {
+  width: win.innerWidth,
+  page_width: page.scrollWidth,
+  visible_width: page.clientWidth,
+  table_right: table.getBoundingClientRect().right,
+  cells_right: Math.max(...cells.map(cell => cell.getBoundingClientRect().right)),
+  hidden_cells: cells.filter(cell => cell.getBoundingClientRect().width === 0).length,
+  smallest_font: Math.min(...cells.map(cell => parseFloat(win.getComputedStyle(cell).fontSize))),
+  labels: cells.slice(0, 3).map(cell => win.getComputedStyle(cell, '::before').content),
+};
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_whole_table_is_in_the_window_at_desktop_and_phone_width(chromium, page, width):  # noqa: F811
+    """At 1280 px and at 390 px nothing of the table lies past the window's right edge."""
+    found = chromium.measure(page, GEOMETRY, width=width)
+    assert found["width"] == width
+    assert found["page_width"] <= found["visible_width"]  # no scrolling sideways
+    assert found["table_right"] <= found["visible_width"]
+    assert found["cells_right"] <= found["visible_width"]
+    assert found["hidden_cells"] == 0
+    assert found["smallest_font"] >= (13 if width == 1280 else 15)
+    if width == 390:  # a card per agent: each figure labelled with its heading
+        assert found["labels"][1:] == ['"Runs"', '"Success"']
+
+
+def test_screenshots_at_desktop_and_phone_width(chromium, page, tmp_path):  # noqa: F811
+    """Chromium paints the page at both widths: a PNG of each window, far from blank."""
+    for width, height in ((1280, 2400), (390, 3600)):
+        data = chromium.screenshot(page, tmp_path / f"{width}.png", size=f"{width},{height}")
+        assert _png_size(data) == (width, height)
+        assert len(set(_png_rows(data, width))) > 300
+
+
+def _runs(now, *, minutes: int, every: int = 2, agent: str = "fresh") -> list[str]:
+    """A new project's first runs: one every ``every`` minutes for the last ``minutes``."""
+    lines = []
+    for minute in range(minutes, 0, -every):
+        at = now - timedelta(minutes=minute)
+        run_id = f"{at:%Y%m%dT%H%M%SZ}-{minute:06x}"
+        status = "failed" if minute % 10 == 0 else "succeeded"
+        for event, data in (("run.started", {}), ("run.finished", {"status": status})):
+            lines.append(
+                json.dumps(
+                    {"ts": at.isoformat().replace("+00:00", "Z"), "level": "info", "event": event}
+                    | {"agent": agent, "run_id": run_id, "duration_s": 1.5 + minute % 3, **data}
+                )
+            )
+    return lines
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """A project an hour old, reported over the default seven days."""
+    path = tmp_path / "fresh.jsonl"
+    path.write_text("\n".join(_runs(NOW, minutes=60)) + "\n")
+    return report_from_logs(
+        {"fresh": path, "idle": tmp_path / "idle.jsonl"}, now=NOW, since_s=WEEK_S
+    )
+
+
+def test_the_charts_span_the_data_not_the_period(fresh):
+    """An hour of runs in a week's report: minute bars across the chart, labelled by the clock."""
+    assert fresh.chart_bucket() == "minute"
+    page = render_html(fresh, generated_at=NOW)
+    runs = ET.fromstring(_svg(page, "runs"))  # noqa: S314 - our own page
+    bars = [element for element in runs.iter(f"{SVG}rect") if element.get("class") == "bar"]
+    xs = sorted(float(bar.get("x")) for bar in bars)
+    assert len({bar.get("data-at") for bar in bars}) == 30
+    assert xs[0] < 120  # from the left of the chart...
+    assert xs[-1] > 600  # ...to its right: not one bar at the right edge of empty days
+    labels = [text.text for text in runs.iter(f"{SVG}text") if text.get("class") == "tick x"]
+    assert labels[0].startswith("Nov 22 ")
+    assert all(len(label) == 5 and label[2] == ":" for label in labels[1:])  # 11:15, 11:30...
+    durations = ET.fromstring(_svg(page, "durations"))  # noqa: S314
+    assert [text.text for text in durations.iter(f"{SVG}text") if text.get("class") == "tick x"]
+
+
+def test_axes_have_round_ticks_in_their_units(fresh):
+    """Counts on the run chart, seconds on the duration chart: several round ticks from 0."""
+    page = render_html(fresh, generated_at=NOW)
+    for section, expected in (("runs", ["0", "1"]), ("durations", ["0 s", "1 s", "2 s"])):
+        svg = ET.fromstring(_svg(page, section))  # noqa: S314
+        ticks = [text.text for text in svg.iter(f"{SVG}text") if text.get("class") == "tick y"]
+        assert ticks[: len(expected)] == expected, section
+        assert len(ticks) >= 2
+        units = [text.text for text in svg.iter(f"{SVG}text") if text.get("class") == "unit"]
+        assert "time (UTC)" in units
+    assert _svg(page, "cost") is None  # nothing spent: no cost chart at all
+
+
+def test_a_strip_of_each_agents_last_runs(fresh):
+    """Each agent's last runs, oldest first, a square each coloured by how it ended."""
+    page = render_html(fresh, generated_at=NOW)
+    strips = page[page.index('<section id="recent">') : page.index("</section>")]
+    squares = strips.split('<li data-agent="fresh">')[1].split("</li>")[0].count('class="run"')
+    assert squares == RECENT_RUNS
+    assert f'data-status="failed" style="background:{STATUS_COLOURS["failed"]}"' in strips
+    last = fresh.recent["fresh"][-1]
+    assert last.at == max(ending.at for ending in fresh.recent["fresh"])
+    assert '<li data-agent="idle"><span class="name">idle</span>' in strips
+    assert "no run in this period" in strips
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _svg(page: str, section: str) -> str | None:
+    """The chart of the section ``section`` of ``page`` (None if the section is not there)."""
+    start = page.find(f'<section id="{section}">')
+    if start < 0:
+        return None
+    chunk = page[start:]
+    return chunk[chunk.index("<svg") : chunk.index("</svg>") + 6]

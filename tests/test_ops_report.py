@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agentops.model.status import RunStatus
+from agentops.ops import _lines, logtail
+from agentops.ops.html import render_html
 from agentops.ops.report import (
     ACTION_KEYS,
     CONFIDENCE_KEYS,
@@ -198,14 +200,86 @@ def test_real_runs_agree_with_the_state(project, invoke):
     assert report.total["runs"] == 5
 
 
-def test_the_log_of_a_removed_agent_is_reported(project, invoke):
-    """Every agent, and every log of one no longer in agents/."""
+def test_the_log_of_a_removed_agent_is_reported_only_when_asked(project, invoke):
+    """Every agent; with removed, also every log of one no longer in agents/."""
     project.add_agent("hello")
     invoke("run", "hello")
     (project.home / "logs" / "gone.jsonl").write_text(
         (project.home / "logs" / "hello.jsonl").read_text().replace('"hello"', '"gone"')
     )
+    (project.home / "logs" / "rotated.jsonl.1").write_text("")
     (project.home / "logs" / "not-an-agent!.jsonl").write_text("")
-    report = build_report(Project(project.home), now=datetime.now(UTC), since_s=3600)
-    assert list(report.agents) == ["gone", "hello"]
+    (project.home / "logs" / "notes.txt").write_text("")
+    now = datetime.now(UTC)
+    report = build_report(Project(project.home), now=now, since_s=3600, removed=True)
+    assert list(report.agents) == ["gone", "hello", "rotated"]
     assert report.agents["gone"]["runs"] == 1
+    assert list(build_report(Project(project.home), now=now, since_s=3600).agents) == ["hello"]
+
+
+def _raw_line(at: datetime, event: str, run_id: str, **data: object) -> str:
+    head = {"ts": at.isoformat().replace("+00:00", "Z"), "level": "info", "event": event}
+    return json.dumps({**head, "agent": "odd", "run_id": run_id, **data}, separators=(",", ":"))
+
+
+def test_numbers_that_are_not_finite_and_bounded_make_their_line_unreadable(tmp_path):
+    """10**400, NaN, Infinity, -1, "5", true: the line is unreadable; 5e-324 is a number."""
+    at = NOW - timedelta(hours=1)
+    bad = [10**400, float("nan"), float("inf"), -1, "5", True, 1e300]
+    lines = [
+        _raw_line(at, "run.started", "tiny"),
+        _raw_line(at, "budget.spent", "tiny", usd=5e-324, tokens=1),
+        _raw_line(at, "run.finished", "tiny", status="succeeded", duration_s=5e-324),
+        *(_raw_line(at, "budget.spent", "b", usd=value, tokens=1) for value in bad),
+        *(_raw_line(at, "budget.spent", "b", usd=0.5, tokens=value) for value in bad),
+        *(
+            _raw_line(at, "run.finished", f"d{i}", status="failed", duration_s=value)
+            for i, value in enumerate(bad)
+        ),
+        _raw_line(
+            at, "run.finished", "c", status="held", duration_s=1, result={"confidence": 10**400}
+        ),
+        _raw_line(
+            at,
+            "run.finished",
+            "n",
+            status="held",
+            duration_s=1,
+            result={"confidence": float("nan")},
+        ),
+    ]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    report = report_from_logs({"odd": path}, now=NOW, since_s=86400)
+    odd = report.agents["odd"]
+    assert odd["unreadable_lines"] == 3 * len(bad)
+    assert (odd["runs"], odd["tokens"], odd["cost_usd"]) == (3, 1, 0.0)
+    assert odd["duration_s"]["max"] == 1
+    assert odd["confidence"]["count"] == 0  # not numbers from 0 to 1: not confidences
+    assert odd["statuses"]["failed"] == 0
+    page = render_html(report, generated_at=NOW)
+    assert 'class="cost"' in page  # 5e-324 dollars were spent: a bar too small to see
+    json.dumps(report.as_json(), allow_nan=False)  # nothing infinite or NaN reached the figures
+
+
+def test_skipping_what_is_older_than_the_period_changes_no_figure(tmp_path, monkeypatch):
+    """A file bisected to the period's start gives the figures reading all of it gives."""
+    lines = []
+    for minute in range(0, 3 * 24 * 60, 7):  # three days of runs, the period the last one
+        at = NOW - timedelta(minutes=minute)
+        run_id = f"{at:%Y%m%dT%H%M%SZ}-aaaaaa"
+        lines += [
+            _raw_line(at, "budget.spent", run_id, usd=0.01, tokens=10),
+            _raw_line(at, "run.finished", run_id, status="succeeded", duration_s=minute % 13),
+            _raw_line(at, "run.started", run_id),
+        ]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(reversed(lines)) + "\n")
+    whole = report_from_logs({"odd": path}, now=NOW, since_s=86400)
+    monkeypatch.setattr(logtail, "BISECT_BYTES", 0)
+    monkeypatch.setattr(_lines, "CHUNK", 4096)
+    ((_, offset),) = logtail.periods_of(path, NOW - timedelta(days=1))
+    assert offset > path.stat().st_size // 2  # two days of three were never read
+    skipped = report_from_logs({"odd": path}, now=NOW, since_s=86400)
+    assert skipped.as_json() == whole.as_json()
+    assert whole.agents["odd"]["runs"] == 206

@@ -142,7 +142,7 @@ def test_an_unknown_key_is_a_config_error_naming_it(project, home):
     with pytest.raises(ConfigError) as caught:
         home.agent("hello")
     message = caught.value.message
-    assert message.startswith(f"{directory / 'agent.toml'}: ")
+    assert message.startswith(f"{directory / 'agent.toml'}:3: ")  # the first problem's line
     assert "unknown key 'scheduel'" in message
     assert "unknown key 'limits.rn'" in message
 
@@ -152,7 +152,7 @@ def test_a_bad_value_is_a_config_error_naming_the_key(project, home):
     directory = project.add_agent("hello", toml='schedule = "every day"\n')
     with pytest.raises(ConfigError) as caught:
         home.agent("hello")
-    assert caught.value.message.startswith(f"{directory / 'agent.toml'}: schedule: ")
+    assert caught.value.message.startswith(f"{directory / 'agent.toml'}:1: schedule: ")
 
 
 def test_a_non_utf8_agent_toml_is_a_config_error_naming_the_file(project, home):
@@ -187,7 +187,7 @@ def test_agents_returns_good_specs_and_one_error_per_broken_agent(project, home)
     agents_dir = project.home / "agents"
     assert messages[0].startswith(f"{agents_dir / 'Upper'}: invalid agent name 'Upper'")
     assert messages[1].startswith(f"{agents_dir / 'broken' / 'agent.toml'}: bad TOML")
-    assert messages[2].startswith(f"{agents_dir / 'typo' / 'agent.toml'}: unknown key 'scheduel'")
+    assert messages[2].startswith(f"{agents_dir / 'typo' / 'agent.toml'}:1: unknown key 'scheduel'")
 
 
 def test_agents_of_an_empty_project_is_empty(home):

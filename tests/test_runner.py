@@ -83,9 +83,11 @@ def test_bad_params_execute_nothing_and_save_nothing(project, clock):
 
 
 def test_params_from_toml_are_validated_too(project, clock):
-    """A bad [params] value in agent.toml is rejected like a bad -p."""
+    """A bad [params] value in agent.toml is a configuration error (78), naming its line."""
     project.add_agent("agent", COUNTER, "[params]\nn = 0\n")
-    assert run(project, clock=clock).exit_code == 65
+    outcome = run(project, clock=clock)
+    assert outcome.exit_code == 78
+    assert "agent.toml:2: [params] n: Input should be greater than" in outcome.message
 
 
 ROLLBACK = """
@@ -410,7 +412,7 @@ def test_a_typo_in_params_is_refused(project, run_agentops):
     project.add_agent("agent", GREETS, '[params]\nnmae = "x"\n')
     toml_typo = run_agentops("run", "agent")
     assert toml_typo.returncode == 78
-    assert "agent.toml: [params] nmae: unknown param" in toml_typo.stderr
+    assert "agent.toml:2: [params] nmae: unknown param" in toml_typo.stderr
     assert toml_typo.stderr.count("\n") == 1
     project.add_agent("agent", GREETS)
     flag_typo = run_agentops("run", "agent", "-p", "nmae=x")

@@ -28,7 +28,10 @@ from conftest import FAKE_SECRETS, cron_env
 from faultserver import FaultServer, ok
 from leakscan import scan_text, scan_tree
 
-API, SK, GH, PW = FAKE_SECRETS.values()
+API, SK, GH, PW = (
+    FAKE_SECRETS[name]
+    for name in ("FAKE_SERVICE_API_KEY", "FAKE_OPENAI_KEY", "FAKE_GITHUB_TOKEN", "FAKE_DB_PASSWORD")
+)
 
 HEADER = """
 import os

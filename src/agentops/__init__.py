@@ -6,8 +6,9 @@ An agent imports what it needs from here, and from nowhere else in agentops::
 
 - :class:`Context`: ``ctx``, everything a run hands the agent's code.
 - :class:`TransientError`: raised by an agent to have its run retried.
-- :class:`LLMError` and its kinds :class:`LLMUnavailable`, :class:`PromptTooLarge`
-  and :class:`ReplyRejected`: what ``ctx.llm`` raises when it has no reply.
+- :class:`LLMError` and its kinds :class:`LLMUnavailable`, :class:`PromptTooLarge`,
+  :class:`ReplyRejected` and :class:`ReplyRefused`: what ``ctx.llm`` raises when it
+  has no reply.
 - :class:`Completion`: a reply of ``ctx.llm.complete()``.
 - :class:`Note`: a long-term note, as ``ctx.memory.relevant()`` returns it.
 - :class:`RunHook`, :class:`ValidateHook`, :class:`RollbackHook`,
@@ -29,6 +30,7 @@ if _typing.TYPE_CHECKING:
         LLMError,
         LLMUnavailable,
         PromptTooLarge,
+        ReplyRefused,
         ReplyRejected,
         TransientError,
     )
@@ -40,7 +42,7 @@ if _typing.TYPE_CHECKING:
         RunHook,
         ValidateHook,
     )
-    from agentops.llm.client import Completion
+    from agentops.llm.completion import Completion
     from agentops.memory.notes import Note
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "Note",
     "PromptTooLarge",
     "ReconcileHook",
+    "ReplyRefused",
     "ReplyRejected",
     "RollbackHook",
     "RunHook",
@@ -65,7 +68,7 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "ApplyHook": "agentops.hooks",
-    "Completion": "agentops.llm.client",
+    "Completion": "agentops.llm.completion",
     "Context": "agentops.context",
     "FallbackHook": "agentops.hooks",
     "LLMError": "agentops.errors",
@@ -73,6 +76,7 @@ _HOMES = {
     "Note": "agentops.memory.notes",
     "PromptTooLarge": "agentops.errors",
     "ReconcileHook": "agentops.hooks",
+    "ReplyRefused": "agentops.errors",
     "ReplyRejected": "agentops.errors",
     "RollbackHook": "agentops.hooks",
     "RunHook": "agentops.hooks",

@@ -34,7 +34,8 @@
     LLMError                           raised to agents by ctx.llm (not an AgentOpsError)
     ├── LLMUnavailable                 every model failed; not retried by the run
     ├── PromptTooLarge                 a request does not fit a model's context window
-    └── ReplyRejected                  [guard] pii = "reject" and a reply held PII
+    ├── ReplyRejected                  [guard] pii = "reject" and a reply held PII
+    └── ReplyRefused                   the model refused to answer
 
 The CLI maps one exception to one exit code and prints its message as one line.
 The codes are :class:`~agentops.model.status.ExitCode`'s, defined there once.
@@ -69,6 +70,7 @@ __all__ = [
     "PromptTooLarge",
     "RateLimited",
     "Rejected",
+    "ReplyRefused",
     "ReplyRejected",
     "RunTimeout",
     "Skipped",
@@ -311,3 +313,22 @@ class PromptTooLarge(LLMError):
 
 class ReplyRejected(LLMError):
     """A model's reply held a secret or personal data, and ``[guard] pii = "reject"``."""
+
+
+class ReplyRefused(LLMError):
+    """The model refused to answer (a refusal in its reply, or ``stop_reason`` refusal).
+
+    Not asked of the next model: the agent decides, and may ask another
+    (``model=``) with another prompt. ``refusal`` holds the model's words (or
+    the provider's), ``model`` the model that refused, and ``completion`` the
+    reply as an :class:`agentops.Completion`, for its usage.
+    """
+
+    def __init__(
+        self, message: str, *, refusal: str, model: str, completion: object = None
+    ) -> None:
+        """Describe the refusal in ``message``; the rest is for the agent to read."""
+        super().__init__(message)
+        self.refusal = refusal
+        self.model = model
+        self.completion = completion

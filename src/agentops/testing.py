@@ -14,9 +14,13 @@
             assert run.result == {"greeting": "Hello, Ada!"}
             assert run.events_named("run.finished")
 
-The harness copies the agent's directory (its ``agent.toml``, ``agent.py``
-and helpers) into a temporary home, so the real configuration and guards
-apply and nothing of the real project is touched. Each :meth:`AgentHarness.run`
+The harness copies the agent's directory (its ``agent.toml``, ``agent.py``,
+helpers and data) into a temporary home, so the real configuration and guards
+apply and nothing of the real project is touched. What is not the agent's
+source stays behind: what its ``.gitignore`` (or the project's) ignores,
+such as the outbox its real runs filled, its ``.env`` (the test's
+environment is ``env=``) and Python's caches. So a test sees the agent as
+written, however often it has run for real. Each :meth:`AgentHarness.run`
 is one ``agentops run`` through the whole gatekeeper, with:
 
 - **fake time**: ``agent.clock`` starts at ``now`` and moves only when the
@@ -36,6 +40,7 @@ remembers and the notes it kept, ranked as ``relevant()`` ranks them.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shutil
 import tempfile
@@ -143,8 +148,14 @@ class AgentHarness:
         self.name = source.name
         self._own_home = home is None
         self.home = Path(tempfile.mkdtemp(prefix="agentops-test-")) if home is None else home
-        shutil.copytree(source, self.home / "agents" / self.name, dirs_exist_ok=True)
-        project = source.absolute().parent.parent / "agentops.toml"
+        root = source.absolute().parent.parent
+        shutil.copytree(
+            source.absolute(),
+            self.home / "agents" / self.name,
+            dirs_exist_ok=True,
+            ignore=_NotSource(root, source.absolute()),
+        )
+        project = root / "agentops.toml"
         if project_toml is not None:
             (self.home / "agentops.toml").write_text(project_toml)
         elif project.is_file():
@@ -233,6 +244,50 @@ class AgentHarness:
     ) -> None:
         """Remove the temporary home."""
         self.close()
+
+
+class _NotSource:
+    """What the harness leaves behind: ``.gitignore``'d paths, ``.env``, caches.
+
+    Reads the common part of git's patterns, in the agent's ``.gitignore``
+    and the project's: a name matches at any depth, a pattern with a ``/``
+    from the file's directory, a trailing ``/`` only directories; ``!``
+    (putting a path back) is not followed.
+    """
+
+    ALWAYS = ("__pycache__", "*.pyc", ".pytest_cache", ".env")
+
+    def __init__(self, *directories: Path) -> None:
+        self.rules = [(Path(), pattern) for pattern in self.ALWAYS]
+        for directory in directories:
+            ignore = directory / ".gitignore"
+            if ignore.is_file():
+                lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
+                self.rules += [(directory, line.strip()) for line in lines if _pattern(line)]
+
+    def __call__(self, directory: str, names: list[str]) -> set[str]:
+        """The ``names`` in ``directory`` not to copy (``shutil.copytree``'s ``ignore``)."""
+        return {name for name in names if self._ignored(Path(directory, name))}
+
+    def _ignored(self, path: Path) -> bool:
+        for base, pattern in self.rules:
+            only_dirs = pattern.endswith("/")
+            glob = pattern.rstrip("/")
+            if only_dirs and not path.is_dir():
+                continue
+            if "/" in glob:  # from the directory of its .gitignore
+                if path.is_relative_to(base) and fnmatch.fnmatchcase(
+                    str(path.relative_to(base)), glob.lstrip("/")
+                ):
+                    return True
+            elif fnmatch.fnmatchcase(path.name, glob):
+                return True
+        return False
+
+
+def _pattern(line: str) -> bool:
+    text = line.strip()
+    return bool(text) and not text.startswith(("#", "!"))
 
 
 def _transport(

@@ -11,7 +11,11 @@ Three promises rest on this module:
   is ``ELOOP``: :func:`describe` turns it into a clear line), and temporary
   files are created exclusively;
 - **owner only**: files are created ``0600`` and directories ``0700``; they
-  hold an agent's data and its history.
+  hold an agent's data and its history. A home that asks for it
+  (``[files] mode = "group"``) gets them group-readable (``0640``, ``0750``)
+  for a second operator or a log shipper, whatever the umask; and a root run
+  a home allows hands what it creates to the home's owner, so the owner's own
+  runs can still write it.
 
 Each step (open, write, zero fill, fsync, rename, directory fsync, link,
 unlink, mkdir) is one method, and the composed operations call only those methods. A test
@@ -32,7 +36,7 @@ from agentops._infra.files import STATE_FILE_LIMIT, read_regular
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["DIR_MODE", "FILE_MODE", "FileSystem", "MovedAside", "describe"]
+__all__ = ["DIR_MODE", "FILE_MODE", "FileSystem", "MovedAside", "describe", "user_name"]
 
 FILE_MODE = 0o600
 """Files agentops creates are readable by their owner only."""
@@ -41,6 +45,10 @@ DIR_MODE = 0o700
 """So are the directories it creates."""
 
 _NO_FOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+_GROUP_READ = 0o040
+_GROUP_LIST = 0o050
 
 
 class MovedAside(NamedTuple):
@@ -52,20 +60,86 @@ class MovedAside(NamedTuple):
 
 
 def describe(exc: OSError) -> str:
-    """A short reason for a failed file operation, naming a planted link for what it is."""
+    """A short reason for a failed file operation, naming a planted link for what it is.
+
+    A permission denied names the file's owner and the user agentops runs as,
+    when they differ: the usual cause is a run as another user (root) that
+    left files behind.
+    """
     if exc.errno == errno.ELOOP:
         return "it is a symbolic link, and agentops does not read or write through links"
-    return exc.strerror or str(exc)
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM) and isinstance(exc.filename, str | bytes):
+        reason += _ownership(os.fsdecode(exc.filename))
+    return reason
+
+
+def _ownership(path: str) -> str:
+    # The file, or the directory that would hold it if it does not exist.
+    for candidate in (path, os.path.dirname(path)):  # noqa: PTH120 - the seam speaks os
+        try:
+            owner = os.lstat(candidate).st_uid
+        except OSError:
+            continue
+        me = os.geteuid()
+        if owner == me:
+            return ""
+        what = "it" if candidate == path else "its directory"
+        mine = user_name(me)
+        return (
+            f" ({what} belongs to {user_name(owner)}, and agentops runs as {mine}: "
+            f"chown {mine} {candidate} gives it back)"
+        )
+    return ""
+
+
+def user_name(uid: int) -> str:
+    """The login name of ``uid``, or ``uid N`` when it has none."""
+    import pwd  # noqa: PLC0415 - only when a name is shown
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 class FileSystem:
-    """The steps agentops writes files with; subclass it to inject faults in tests."""
+    """The steps agentops writes files with; subclass it to inject faults in tests.
+
+    ``group``: what it creates (and the files it opens to write) are made
+    group-readable. ``owner``: a ``(uid, gid)`` that what it creates is
+    handed to (a root run in another user's home, allowed by that home).
+    """
+
+    group: bool = False
+    owner: tuple[int, int] | None = None
+
+    def __init__(self, *, group: bool = False, owner: tuple[int, int] | None = None) -> None:
+        """Owner-only files unless ``group``; kept by the running user unless ``owner``."""
+        self.group = group
+        self.owner = owner
 
     # -- the steps ---------------------------------------------------------------------
 
     def open(self, path: Path, flags: int, mode: int = FILE_MODE) -> int:
         """``os.open`` that never follows a link at ``path``."""
-        return os.open(path, flags | _NO_FOLLOW, mode)
+        fd = os.open(path, flags | _NO_FOLLOW, mode)
+        if flags & os.O_CREAT and (self.group or self.owner):
+            try:
+                self._adopt(fd, _GROUP_READ)
+            except BaseException:
+                os.close(fd)
+                raise
+        return fd
+
+    def _adopt(self, target: int | Path, group_bits: int) -> None:
+        # After creation, so no umask can take the group's bits away again.
+        info = os.stat(target)  # noqa: PTH116 - a descriptor, or a directory just made
+        mode = info.st_mode & 0o7777
+        if self.group and info.st_uid == os.geteuid() and mode & group_bits != group_bits:
+            os.chmod(target, mode | group_bits)  # noqa: PTH101 - a descriptor, or a directory
+        if self.owner is not None and (info.st_uid, info.st_gid) != self.owner:
+            os.chown(target, *self.owner)
 
     def write(self, fd: int, data: bytes) -> None:
         """Write all of ``data`` (``os.write`` may write less than asked)."""
@@ -128,10 +202,14 @@ class FileSystem:
     def mkdir(self, directory: Path) -> None:
         """Create ``directory`` (and its missing parents) owner-only, if missing."""
         if directory.is_dir():
+            if self.group:  # made owner-only before the home asked for group: opened up now
+                self._adopt(directory, _GROUP_LIST)
             return
         missing = [directory, *(p for p in directory.parents if not p.exists())]
         for path in reversed(missing):
             path.mkdir(mode=DIR_MODE, exist_ok=True)
+            if self.group or self.owner:
+                self._adopt(path, _GROUP_LIST)
 
     # -- composed of the steps -----------------------------------------------------------
 

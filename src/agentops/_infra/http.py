@@ -2,9 +2,11 @@
 
 Each request logs ``http.request`` with method, URL, status, duration_ms and
 bytes once its response is closed, so streamed downloads stay streamed and
-are counted as they are read; a request that fails logs ``http.error``. Log
-lines are redacted like every other line, so secrets in URLs never reach the
-log, and headers are never logged.
+are counted as they are read. A request that got no response (or whose body
+broke off) logs ``http.error`` with why, and its ``http.request`` all the
+same, its ``status`` null (or the status that came) and its ``error``: every
+request sent has its line. Log lines are redacted like every other line, so
+secrets in URLs never reach the log, and headers are never logged.
 
 httpx is imported only when an agent first touches ``ctx.http``.
 """
@@ -56,7 +58,7 @@ class LoggingTransport(httpx.BaseTransport):
         try:
             response = self._inner.handle_request(request)
         except httpx.TransportError as exc:
-            self._failed(request, exc, started)
+            self._failed(request, exc, started, status=None, size=0)
             raise
 
         def finished(size: int) -> None:
@@ -75,17 +77,35 @@ class LoggingTransport(httpx.BaseTransport):
         response.stream = _CountingStream(
             response.stream,  # type: ignore[arg-type]
             on_close=finished,
-            on_error=lambda exc: self._failed(request, exc, started),
+            on_error=lambda exc, size: self._failed(
+                request, exc, started, status=response.status_code, size=size
+            ),
         )
         return response
 
-    def _failed(self, request: httpx.Request, exc: Exception, started: float) -> None:
+    def _failed(
+        self,
+        request: httpx.Request,
+        exc: Exception,
+        started: float,
+        *,
+        status: int | None,
+        size: int,
+    ) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        duration_ms = _ms_since(started)
+        url = str(request.url)
         self._log.warning(
-            "http.error",
+            "http.error", method=request.method, url=url, error=error, duration_ms=duration_ms
+        )
+        self._log.info(
+            "http.request",
             method=request.method,
-            url=str(request.url),
-            error=f"{type(exc).__name__}: {exc}",
-            duration_ms=_ms_since(started),
+            url=url,
+            status=status,
+            duration_ms=duration_ms,
+            bytes=size,
+            error=error,
         )
 
     def close(self) -> None:
@@ -101,7 +121,7 @@ class _CountingStream(httpx.SyncByteStream):
         inner: httpx.SyncByteStream,
         *,
         on_close: Callable[[int], None],
-        on_error: Callable[[Exception], None],
+        on_error: Callable[[Exception, int], None],
     ) -> None:
         self._inner = inner
         self._on_close = on_close
@@ -115,8 +135,8 @@ class _CountingStream(httpx.SyncByteStream):
                 self._size += len(chunk)
                 yield chunk
         except httpx.TransportError as exc:
-            self._closed = True  # reported as an error, not as a request
-            self._on_error(exc)
+            self._closed = True  # reported once, with the error and the bytes that came
+            self._on_error(exc, self._size)
             raise
 
     def close(self) -> None:

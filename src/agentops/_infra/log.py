@@ -155,6 +155,10 @@ class RunLogSink:
         from agentops._infra.terminal import printable_event  # noqa: PLC0415 - only terminals need it
 
         event = printable_event(event, without=("agent", "run_id"))  # what agents log is untrusted
+        if event.get("category", "error") != "error" and "exception" in event:
+            # An expected failure (the network, a timeout, a refused request):
+            # its one line says it; the traceback stays in the log file.
+            event["exception"] = "(the traceback is in the log file)"
         print(self._renderer(None, event.get("level", "info"), event), file=self._console)
 
 

@@ -15,6 +15,12 @@ Three kinds of secret are replaced by ``[REDACTED]``:
 - the string value of any key named like a secret (``password``,
   ``api_key``, ``access_token``, ``Authorization``, ``cookie``, …).
 
+An agent's own data (``ctx.state``) is not agentops' to judge: there
+:meth:`Redactor.known` replaces only the secrets agentops was given (the
+environment's, a provider's key, an env file's values, secret params), and
+:meth:`Redactor.looks_secret` says where the rest looks secret, so the run
+can warn instead of destroying an agent's cursor named ``next_page_token``.
+
 Redaction works on values, not on serialized text: strings are rewritten one
 by one, so a replacement can never break the JSON written afterwards or touch
 a number. An agent's data can be megabytes, so the whole document is first
@@ -250,6 +256,67 @@ class Redactor:
             if trigger in lowered:
                 return True
         return False
+
+    def known(self, value: Any) -> Any:
+        """A JSON copy of ``value`` with the secrets this redactor was given replaced, only them.
+
+        Neither a key's name nor a value's shape makes anything secret here:
+        for data that is the agent's own, where a cursor named
+        ``next_page_token`` must survive. Raises as :meth:`value` does.
+        """
+        if value is None or type(value) in (bool, int):
+            return value
+        data = self._serialized(value, None)
+        copy = pydantic_core.from_json(data, allow_inf_nan=False)
+        text = data.decode()
+        if not any(needle in text for needle in self._needles):
+            return copy
+        return self._walk_known(copy)
+
+    def _walk_known(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {self._known_text(k): self._walk_known(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk_known(item) for item in value]
+        if isinstance(value, str):
+            return self._known_text(value)
+        return value
+
+    def _known_text(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
+
+    def looks_secret(self, value: Any) -> list[str]:
+        """Where JSON ``value`` holds what :meth:`value` would redact: paths such as ``a.b[0]``.
+
+        A string under a key named like a secret, or shaped like a key or a
+        credential. Sorted; empty for almost every value, found at the
+        prefilter's speed.
+        """
+        if value is None or type(value) in (bool, int):
+            return []
+        if not self._suspect(self._serialized(value, None).decode()):
+            return []
+        found: list[str] = []
+        self._find(value, "", secret=False, found=found)
+        return sorted(found)
+
+    def _find(self, value: Any, path: str, *, secret: bool, found: list[str]) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                inner = f"{path}.{key}" if path else str(key)
+                self._find(item, inner, secret=secret or is_secret_key(str(key)), found=found)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self._find(item, f"{path}[{index}]", secret=secret, found=found)
+        elif (
+            value not in (None, "", REDACTED)
+            and not isinstance(value, bool)
+            and (secret or (isinstance(value, str) and self._text(value) != value))
+        ):
+            found.append(path)
 
     def _walk(self, value: Any, key: str | None, *, secret: bool = False) -> Any:
         # Under a secret-named key every value is secret, however deep.

@@ -30,11 +30,14 @@ if TYPE_CHECKING:
 __all__ = [
     "LazyCommands",
     "OneLineErrors",
+    "SuggestingGroup",
     "clip",
     "command_tree",
+    "did_you_mean",
     "every_agent",
     "fail",
     "finish",
+    "help_command",
     "local_time",
     "print_table",
     "project_of",
@@ -224,11 +227,59 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class LazyCommands(OneLineErrors):
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'status'?)`` for the choice closest to ``word``, or nothing."""
+    import difflib  # noqa: PLC0415 - only for a word that was not found
+
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class SuggestingGroup(click.Group):
+    """A group that answers a mistyped command with the command it most looks like."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """The command ``args`` name; an unknown one is a usage error saying what was meant."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            name = click.utils.make_str(args[0]) if args else ""
+            known = self.list_commands(ctx)
+            if name in known:
+                raise
+            raise click.UsageError(
+                f"No such command {name!r}{did_you_mean(name, known)}", ctx
+            ) from None
+
+
+@click.command(name="help")
+@click.argument("words", nargs=-1, metavar="[COMMAND]...")
+@click.pass_context
+def help_command(ctx: click.Context, words: tuple[str, ...]) -> None:
+    """Show the help of agentops, or of COMMAND (`agentops help state show`)."""
+    context = ctx.find_root()
+    command = context.command
+    for word in words:
+        known = command.list_commands(context) if isinstance(command, click.Group) else []
+        found = command.get_command(context, word) if isinstance(command, click.Group) else None
+        if found is None:
+            raise click.UsageError(
+                f"{context.command_path} has no command {word!r}{did_you_mean(word, known)}",
+                context,
+            )
+        context = click.Context(found, info_name=word, parent=context)
+        command = found
+    click.echo(command.get_help(context))
+
+
+class LazyCommands(SuggestingGroup, OneLineErrors):
     """The root group: a command's module is imported only when that command runs.
 
     Cron pays start-up on every tick: ``agentops run`` imports the run
-    command, not the report's or the store's.
+    command, not the report's or the store's. ``agentops help`` is here too,
+    beside the table of commands.
     """
 
     def __init__(self, *args: Any, commands_at: dict[str, str], **kwargs: Any) -> None:
@@ -238,13 +289,14 @@ class LazyCommands(OneLineErrors):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command's name, sorted (for ``--help``)."""
-        return sorted({*self.commands_at, *super().list_commands(ctx)})
+        return sorted({*self.commands_at, *super().list_commands(ctx), "help"})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """The command called ``cmd_name``, its module imported now."""
         where = self.commands_at.get(cmd_name)
         if where is None:
-            return super().get_command(ctx, cmd_name)
+            found = super().get_command(ctx, cmd_name)
+            return help_command if found is None and cmd_name == "help" else found
         module, _, attribute = where.partition(":")
         command: click.Command = getattr(
             importlib.import_module(f"agentops.cli.{module}"), attribute

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import click
 
-from agentops.cli._common import print_table, project_of, report, reports_errors
+from agentops.cli._common import (
+    SuggestingGroup,
+    print_table,
+    project_of,
+    report,
+    reports_errors,
+)
 
 __all__ = ["ledger", "pause", "reset", "resume", "state"]
 
@@ -38,19 +45,48 @@ def reset(
     )
 
 
+def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    # A duration from now ("2h", "3d"), or a date and time (local unless it says its zone).
+    if value is None:
+        return None
+    from agentops.project.units import parse_duration  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    try:
+        return now + timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither a duration (30m, 2h, 3d) nor a date and time "
+            "(2026-12-01 09:00, local unless it says its zone)"
+        ) from None
+    return moment.astimezone(UTC)  # a naive time is the machine's local time, as cron's
+
+
 @click.command()
 @click.argument("agent")
-@click.option("--reason", help="Why, for the log and `agentops status`.")
+@click.option("--reason", help="Why, for the log and `agentops status` (kept if not given).")
+@click.option(
+    "--until",
+    metavar="WHEN",
+    callback=_moment,
+    help="End the pause by itself: after a duration (2h, 3d) or at a date and time "
+    "(2026-12-01 09:00, local unless it says its zone).",
+)
 @click.pass_context
 @reports_errors
-def pause(ctx: click.Context, agent: str, reason: str | None) -> None:
-    """Pause AGENT: its runs exit 75 quietly (reason=paused) until it is resumed.
+def pause(ctx: click.Context, agent: str, reason: str | None, until: datetime | None) -> None:
+    """Pause AGENT: its runs exit 75 quietly (reason=paused) until it is resumed, or --until.
 
-    Takes effect at once, also while a run holds the agent's lock.
+    Takes effect at once, also while a run holds the agent's lock. Pausing a
+    paused agent changes only what it is given: its reason and end stay.
     """
     from agentops.ops import admin  # noqa: PLC0415
 
-    report(admin.pause(project_of(ctx), agent, reason=reason))
+    report(admin.pause(project_of(ctx), agent, reason=reason, until=until))
 
 
 @click.command()
@@ -64,7 +100,7 @@ def resume(ctx: click.Context, agent: str) -> None:
     report(admin.resume(project_of(ctx), agent))
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def state() -> None:
     """Look at an agent's state file, compare it with its backup, or restore the backup."""
 

@@ -6,12 +6,12 @@ import os
 
 import click
 
-from agentops.cli._common import every_agent, project_of, reports_errors, say
+from agentops.cli._common import SuggestingGroup, every_agent, project_of, reports_errors, say
 
 __all__ = ["export", "export_k8s"]
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def export() -> None:
     """Print the scheduled agents for another scheduler: Kubernetes (k8s)."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import collections
+import contextlib
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -13,10 +13,13 @@ from agentops.cli._common import clip, project_of, reports_errors, say, since_op
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from pathlib import Path
 
     from structlog.dev import ConsoleRenderer
 
     from agentops.ops.logs import LogLine
+    from agentops.ops.logview import View
+    from agentops.project.home import Project
 
 __all__ = ["LEVEL_NAMES", "logs"]
 
@@ -25,7 +28,7 @@ LEVEL_NAMES = ("debug", "info", "warning", "error", "critical")
 
 
 @click.command()
-@click.argument("agent")
+@click.argument("agent", required=False)
 @click.option("--run", "run_id", metavar="ID", help="Only the lines of the run ID.")
 @click.option("--last", is_flag=True, help="Only the lines of the last run (started or ended).")
 @click.option(
@@ -46,7 +49,7 @@ LEVEL_NAMES = ("debug", "info", "warning", "error", "critical")
     "--lines",
     "count",
     type=click.IntRange(min=0, max=1_000_000_000),
-    help="Only the last N lines.",
+    help="Only the last N lines (with -f, 10 unless said).",
 )
 @click.option("-f", "--follow", is_flag=True, help="Then show lines as they are appended.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")
@@ -55,7 +58,7 @@ LEVEL_NAMES = ("debug", "info", "warning", "error", "critical")
 def logs(
     ctx: click.Context,
     *,
-    agent: str,
+    agent: str | None,
     run_id: str | None,
     last: bool,
     level: str | None,
@@ -65,60 +68,79 @@ def logs(
     follow: bool,
     as_json: bool,
 ) -> None:
-    """Show AGENT's log: readable, or raw JSON lines with --json; -f follows it.
+    """Show AGENT's log (every agent's, merged by time, without AGENT); -f follows it.
 
-    Rotated files are read too, oldest first. Filters combine (a line must
-    pass all of them). Lines that are not JSON are shown as they are (with
-    --json, on stderr), with the line before them. Ctrl-C ends -f (exit 0).
+    Readable, or raw JSON lines with --json. Rotated files are read too,
+    oldest first; -n, --last and -f read from the end, only as far back as
+    they must. Filters combine (a line must pass all of them). Lines that
+    are not JSON are shown as they are (with --json, on stderr), with the
+    line before them. Ctrl-C ends -f (exit 0).
     """
-    from agentops.ops.logs import LogFilter, LogReader, agent_log, last_run_id  # noqa: PLC0415
+    from agentops.ops.logs import LogFilter  # noqa: PLC0415
+    from agentops.ops.logview import FOLLOW_LINES, followed, open_views, shown  # noqa: PLC0415
 
     if run_id is not None and last:
         raise click.UsageError("--run and --last cannot be used together")
-    path, files = agent_log(project_of(ctx), agent)
-    if not files and not follow:
-        say(f"{agent} has no log yet ({path})")
+    paths = _logs_of(project_of(ctx), agent, follow=follow)
+    if not paths:
         return
-    with LogReader(path) as reader:
-        if last:
-            run_id = last_run_id(reader.lines())
-            if run_id is None:
-                following = "; following every line" if follow else ""
-                say(f"{agent}: no run in its log yet{following}")
-                if not follow:
-                    return
-        chosen = LogFilter(
-            run_id=run_id,
-            level=level,
-            events=events,
-            since=None if since is None else datetime.now(UTC) - timedelta(seconds=since),
-        )
-        printer = _Printer(as_json=as_json)
-        lines: Iterable[LogLine] = chosen.select(reader.lines(partial=not follow))
-        if count is not None:
-            lines = collections.deque(lines, maxlen=count)
+    if follow and count is None and not (last or run_id):
+        count = FOLLOW_LINES
+    chosen = LogFilter(
+        run_id=run_id,
+        level=level,
+        events=events,
+        since=None if since is None else datetime.now(UTC) - timedelta(seconds=since),
+    )
+    with contextlib.ExitStack() as stack:
+        views = open_views(paths, chosen, count=count, last=last, follow=follow)
+        for view in views:
+            stack.enter_context(view.reader)
+        if agent is not None and not views[0].run_found:
+            following = "; following every line" if follow else ""
+            say(f"{agent}: no run in its log yet{following}")
+            if not follow:
+                return
+        printer = _Printer(as_json=as_json, merged=agent is None)
         try:
-            printer.print(lines)
+            printer.print(shown(views, count=count, follow=follow))
             if follow:
-                printer.print(chosen.select(reader.follow()))
+                printer.print(followed(views))
         except KeyboardInterrupt:  # Ctrl-C is how -f ends: not an error
             sys.stdout.flush()
 
 
-class _Printer:
-    """Prints log lines readable or raw, and marks where each run begins."""
+def _logs_of(project: Project, agent: str | None, *, follow: bool) -> dict[str, Path]:
+    """The logs to read, by agent: AGENT's, or every agent's; none (said why) if there is none."""
+    from agentops.ops.logs import agent_log, agent_logs  # noqa: PLC0415
 
-    def __init__(self, *, as_json: bool) -> None:
+    if agent is None:
+        paths = agent_logs(project)
+        if not paths:
+            say("no agents")
+        return paths
+    path, files = agent_log(project, agent)
+    if not files and not follow:
+        say(f"{agent} has no log yet ({path})")
+        return {}
+    return {agent: path}
+
+
+class _Printer:
+    """Prints log lines readable or raw, and marks where each run (of each agent) begins."""
+
+    def __init__(self, *, as_json: bool, merged: bool) -> None:
         self.as_json = as_json
-        self.run_id: str | None = None
+        self.merged = merged
+        self.run: tuple[str, str] | None = None
         self._renderer: ConsoleRenderer | None = None
 
-    def print(self, lines: Iterable[LogLine]) -> None:
-        for line in lines:
+    def print(self, lines: Iterable[tuple[View, LogLine]]) -> None:
+        for view, line in lines:
             if self.as_json:
                 self._raw(line)
             else:
-                self._readable(line)
+                self._readable(view.agent, line)
 
     def _raw(self, line: LogLine) -> None:
         if line.event is not None:
@@ -126,10 +148,13 @@ class _Printer:
             return
         from agentops._infra.terminal import printable  # noqa: PLC0415
 
+        # Read from the end, a line's number is not known (counting would read
+        # the whole file): its byte offset says where it is instead.
+        where = f":{line.lineno}" if line.lineno is not None else f" at byte {line.offset}"
         # Kept off stdout, so that it stays JSON lines for jq and friends.
-        say(f"{line.path}:{line.lineno}: not a JSON line: {clip(printable(line.text), 500)}")
+        say(f"{line.path}{where}: not a JSON line: {clip(printable(line.text), 500)}")
 
-    def _readable(self, line: LogLine) -> None:
+    def _readable(self, agent: str, line: LogLine) -> None:
         from agentops._infra.log import console_renderer  # noqa: PLC0415
         from agentops._infra.terminal import printable  # noqa: PLC0415
         from agentops.ops.logs import readable  # noqa: PLC0415
@@ -137,7 +162,8 @@ class _Printer:
         if self._renderer is None:
             self._renderer = console_renderer(colors=sys.stdout.isatty())
         run_id = None if line.event is None else line.event.get("run_id")
-        if isinstance(run_id, str) and run_id != self.run_id:
-            self.run_id = run_id
-            click.echo(f"--- run {printable(run_id)}")
+        if isinstance(run_id, str) and (agent, run_id) != self.run:
+            self.run = (agent, run_id)
+            whose = f"{printable(agent)} " if self.merged else ""
+            click.echo(f"--- {whose}run {printable(run_id)}")
         click.echo(readable(line, self._renderer))

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,9 +30,6 @@ HEALTH_KEYS = ("healthy", "agents", "problems")
 
 HEALTH_PROBLEM_KEYS = ("agent", "health", "why")
 """The keys of each of its ``problems``: an agent that needs a human."""
-
-PING_TIMEOUT_S = 5.0
-"""A heartbeat never holds up the watchdog for longer than this."""
 
 
 def _statuses(ctx: click.Context, agent: str | None) -> list[AgentStatus]:
@@ -76,7 +73,7 @@ def status(ctx: click.Context, agent: str | None, as_json: bool) -> None:
                 local_time(row.row["last_success_at"]),
                 local_time(row.row["next_run"]),
                 str(row.row["consecutive_failures"] or "-"),
-                clip(row.why or "", 60),
+                clip(row.why or _slow_line(row.row), 60),
             ]
             for row in rows
         ],
@@ -134,33 +131,40 @@ def _notify_stale(ctx: click.Context, stale: list[AgentStatus]) -> None:
 
 
 def _ping(url: str, lines: list[str]) -> None:
-    # A heartbeat that cannot be sent is said, and changes nothing else: the
-    # checks service notices the missing ping on its own.
-    import httpx  # noqa: PLC0415 - only the watchdog pings
+    # The watchdog's own check, through the ping channel: the URL itself when all
+    # is well, URL/fail with the lines as body if not. A heartbeat that cannot be
+    # sent is said, and changes nothing else: the service notices the missing ping.
+    import socket  # noqa: PLC0415
 
-    from agentops.notify.notifier import host_of  # noqa: PLC0415
+    from agentops._infra.log import EventLogger  # noqa: PLC0415
+    from agentops.notify.channels import Notification  # noqa: PLC0415
+    from agentops.notify.channels.ping import PingChannel  # noqa: PLC0415 - only the watchdog pings
 
-    try:
-        if lines:
-            body = "\n".join(lines)
-            response = httpx.post(_fail_url(url), content=body, timeout=PING_TIMEOUT_S)
-        else:
-            response = httpx.get(url, timeout=PING_TIMEOUT_S)
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-        # A check's URL is its own secret (its token): only the host is said.
-        error = str(exc).replace(url, "URL")
-        say(f"health: the heartbeat to {host_of(url)} failed: {type(exc).__name__}: {error}")
-        return
-    if response.is_error:  # a mistyped URL is a 404: the heartbeat went nowhere
-        say(f"health: the heartbeat to {host_of(url)} failed: HTTP {response.status_code}")
+    def said(level: str, event: str | None, fields: dict[str, Any], *, redacted: bool) -> None:
+        del level, redacted
+        if event == "notify.failed":  # the channel names the host only: the URL holds a token
+            say(f"health: the heartbeat to {fields['ping']} failed: {fields['error']}")
+
+    heartbeat = Notification(
+        agent="health",
+        kind="failure" if lines else "success",
+        text="\n".join(lines) or "healthy",
+        status=None,
+        exit_code=None,
+        run_id=None,
+        host=socket.gethostname(),
+        at=datetime.now(UTC),
+        lines=tuple(lines),
+    )
+    PingChannel(url, log=EventLogger(said, {})).deliver(heartbeat)
 
 
-def _fail_url(url: str) -> str:
-    # Healthchecks.io's URL/fail: after the path, before a query (``?create=1``).
-    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+def _slow_line(row: dict[str, Any]) -> str:
+    # A slow run is no health: said where nothing more pressing is.
+    from agentops.notify.slow import Slow, describe  # noqa: PLC0415
 
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/fail"))
+    slow = row["slow"]
+    return "" if slow is None else f"slow: {describe(Slow(**slow))}"
 
 
 def _last_run(row: dict[str, object]) -> str:

@@ -77,7 +77,12 @@ def list_agents(ctx: click.Context, as_json: bool) -> None:
 @click.command()
 @click.option("--install", "action", flag_value="install", help="Put the lines in your crontab.")
 @click.option("--uninstall", "action", flag_value="uninstall", help="Take them out again.")
-@click.option("--diff", "action", flag_value="diff", help="Show what --install would change.")
+@click.option(
+    "--diff",
+    "action",
+    flag_value="diff",
+    help="Show what --install would change; exit 1 if it would change anything.",
+)
 @click.pass_context
 @reports_errors
 def cron(ctx: click.Context, action: str | None) -> None:
@@ -95,12 +100,14 @@ def cron(ctx: click.Context, action: str | None) -> None:
     if action is None:
         click.echo(_crontab_lines(project), nl=False)
         return
+    if action == "install":  # its runs would be this user's: refused in another's home
+        project.check_writer()
     crontab = Crontab()
     current = crontab.read()
     if action == "uninstall":
         wanted = crontab.without_block(current, project.home)
     else:
-        problems = _problems(project, crontab_text=None)
+        problems = _problems(project, crontab_text=current, block_in_step=False)
         if problems and action == "install":
             for problem in problems:
                 say(str(problem))
@@ -109,10 +116,10 @@ def cron(ctx: click.Context, action: str | None) -> None:
                 ExitCode.CONFIG,
             )
         wanted = crontab.with_block(current, project.home, _crontab_lines(project))
-    if action == "diff":
+    if action == "diff":  # as diff(1) does: 1 when there is a difference
         changes = _diff(current, wanted)
         click.echo(changes or "the crontab is up to date", nl=not changes)
-        return
+        sys.exit(ExitCode.FAILED if changes else ExitCode.OK)
     if wanted == current:
         click.echo(f"the crontab is already up to date for {project.home}")
         return
@@ -132,7 +139,8 @@ def check(ctx: click.Context, as_json: bool) -> None:
     Imports each agent's code (under its timeout) to check it.
     """
     project = project_of(ctx)
-    problems = _problems(project, crontab_text=_installed_crontab())
+    installed = _installed_crontab()
+    problems = _problems(project, crontab_text=installed)
     if as_json:
         from agentops.ops.check import PROBLEM_KEYS  # noqa: PLC0415
 
@@ -144,19 +152,35 @@ def check(ctx: click.Context, as_json: bool) -> None:
             click.echo(str(problem))
         if not problems:
             click.echo(f"{len(project.agent_names())} agent(s), no problem found")
+        note = _no_block_note(project, installed)
+        if note:
+            click.echo(note)
     sys.exit(ExitCode.CONFIG if problems else ExitCode.OK)
 
 
-def _problems(project: Project, *, crontab_text: str | None) -> list[Problem]:
+def _problems(
+    project: Project, *, crontab_text: str | None, block_in_step: bool = True
+) -> list[Problem]:
+    # Scheduled agents are judged in the environment cron gives the block's
+    # lines (the one it will be installed with, when it is not yet), never
+    # in the shell this runs in. ``block_in_step``: an installed block that
+    # differs from the schedules is a problem (not to the install mending it).
     from agentops.ops.check import check_project  # noqa: PLC0415
     from agentops.project.crontab import Crontab  # noqa: PLC0415
 
-    block = None if crontab_text is None else Crontab.block(crontab_text, project.home)
+    judged = crontab_text if block_in_step else None
+    block = None if judged is None else Crontab.block(judged, project.home)
     try:
         expected = _crontab_lines(project)
     except AgentOpsError:
         expected = None  # the agents' own problems are found one by one
-    return check_project(project, environ=os.environ, crontab_block=block, expected_block=expected)
+    return check_project(
+        project,
+        environ=os.environ,
+        cron_environ=Crontab.environment(crontab_text or "", project.home),
+        crontab_block=block,
+        expected_block=expected,
+    )
 
 
 def _installed_crontab() -> str | None:
@@ -166,6 +190,24 @@ def _installed_crontab() -> str | None:
         return Crontab().read()
     except AgentOpsError:
         return None  # no cron here: nothing to be in step with
+
+
+def _no_block_note(project: Project, installed: str | None) -> str | None:
+    # Not a problem (the agents may run from systemd timers or Kubernetes),
+    # but "no problem found" alone would let a person think cron runs them.
+    from agentops.project.crontab import Crontab  # noqa: PLC0415
+
+    if installed is not None and Crontab.block(installed, project.home) is not None:
+        return None
+    specs, _ = project.agents()
+    scheduled = sum(spec.config.schedule is not None for spec in specs)
+    if not scheduled:
+        return None
+    why = "there is no crontab command here" if installed is None else "the crontab has no block"
+    return (
+        f"note: cron runs none of the {scheduled} scheduled agent(s) of {project.home}: "
+        f"{why} for it (agentops cron --install puts it there)"
+    )
 
 
 def _crontab_lines(project: Project) -> str:
@@ -218,11 +260,19 @@ def _own_command() -> str:
 def init(ctx: click.Context, name: str, template: str) -> None:
     """Create agents/NAME/ with agent.toml, agent.py and a test that passes at once.
 
-    Run its test with `pytest agents/NAME`, the agent with `agentops run NAME`.
+    In a directory that is not a project yet (no agents/), it makes one there
+    first. Run its test with `pytest agents/NAME`, the agent with
+    `agentops run NAME`.
     """
+    from agentops.project.home import Project, check_agent_name  # noqa: PLC0415
     from agentops.project.scaffold import scaffold  # noqa: PLC0415
 
-    project = project_of(ctx)
+    check_agent_name(name)  # before anything is made
+    home = ctx.find_root().obj
+    new = not Path(home if home is not None else Path.cwd(), "agents").is_dir()
+    project = Project.create(home)
+    if new:
+        click.echo(f"made a new project in {project.home}")
     for path in scaffold(project, name, template):
         click.echo(f"wrote {path.relative_to(project.home)}")
     if template == "llm" and "main" not in project.config.models:

@@ -31,16 +31,25 @@ __all__ = ["report"]
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     help="Also write one self-contained HTML page with charts to FILE (- for stdout).",
 )
+@click.option("--removed", is_flag=True, help="Also the logs of agents no longer in agents/.")
 @click.pass_context
 @reports_errors
 def report(
-    ctx: click.Context, agent: str | None, since: float, as_json: bool, html_path: Path | None
+    ctx: click.Context,
+    *,
+    agent: str | None,
+    since: float,
+    as_json: bool,
+    html_path: Path | None,
+    removed: bool,
 ) -> None:
     """Figures of every agent (or AGENT) over a period, from their logs.
 
     Runs, success rate, p50/p95/max duration, errors by category, retries,
     circuit openings, guarded actions, tokens, cost, confidence and review.
-    Reads only the logs (rotated ones too): no agent code runs, no lock is taken.
+    Reads only the logs (rotated ones too): no agent code runs, no lock is
+    taken. An agent removed from agents/ is left out unless --removed (or
+    named as AGENT).
     """
     from agentops.ops.logs import agent_log  # noqa: PLC0415
     from agentops.ops.report import build_report  # noqa: PLC0415
@@ -53,7 +62,7 @@ def report(
         agent_log(project, agent)  # an agent, or a log left by one
         names = [agent]
     now = datetime.now(UTC)
-    result = build_report(project, names, now=now, since_s=since)
+    result = build_report(project, names, now=now, since_s=since, removed=removed)
     if html_path is not None:
         _write_html(result, html_path, now=now)
     if as_json:

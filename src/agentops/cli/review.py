@@ -8,6 +8,7 @@ import sys
 import click
 
 from agentops.cli._common import (
+    SuggestingGroup,
     clip,
     print_table,
     project_of,
@@ -23,7 +24,7 @@ HELD_KEYS = ("agent", "id", "run_id", "at", "confidence", "escalated", "result")
 """The keys of each result ``review list --json`` prints: the agent, then those of ``Held``."""
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def review() -> None:
     """Results held for a human: list, approve (apply) or reject them.
 

@@ -1,10 +1,11 @@
 """``ctx.llm``: a model client that cannot run away.
 
-- :mod:`.client`: :class:`~.client.LLMClient` and :class:`~.client.Completion`,
-  the chain of models (fallbacks), structured output and its re-asks, the
-  context window and the PII screen;
+- :mod:`.client`: :class:`~.client.LLMClient`, the chain of models
+  (fallbacks), structured output and its re-asks, the context window, the
+  PII screen, replies truncated or refused;
+- :mod:`.completion`: :class:`~.completion.Completion`, what a call returns;
 - :mod:`.providers`: the wire format of each provider ``kind`` (build a
-  request, read an error, parse a reply), OpenAI-compatible the first;
+  request, read an error, parse a reply): OpenAI-compatible and Anthropic;
 - :mod:`.routes`: which endpoint, wire format, key and prices a model name
   means (``agentops.toml`` ``[providers]`` and ``[models]``), checked before a
   run spends anything;

@@ -78,10 +78,15 @@ def ask_for_json(messages: list[dict[str, str]], schema: Mapping[str, Any]) -> l
     return [*messages[:head], {"role": "system", "content": instruction}, *messages[head:]]
 
 
-def reask(reply: str, error: str) -> list[dict[str, str]]:
-    """The turns that show the model its invalid ``reply`` and ask again."""
+def reask(reply: str | None, error: str) -> list[dict[str, str]]:
+    """The turns that show the model its invalid ``reply`` and ask again.
+
+    A reply with no text is not shown (an empty turn is refused by some APIs):
+    the model is told what was wrong with it.
+    """
+    shown = [{"role": "assistant", "content": reply}] if reply and reply.strip() else []
     return [
-        {"role": "assistant", "content": reply},
+        *shown,
         {
             "role": "user",
             "content": f"That reply is not valid: {error}. Reply again with only the JSON object.",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from agentops.llm.providers.base import ChatReply, Usage
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,11 +29,22 @@ __all__ = ["Paid", "Replies"]
 class Paid:
     """A model's reply, and what it cost."""
 
-    text: str
-    tokens_in: int
-    tokens_out: int
+    reply: ChatReply
+    """As its wire format read it."""
+    usage: Usage
+    """What was settled: the reply's usage, estimates where it said nothing."""
     cost_usd: float | None
     latency_ms: float
+
+    @property
+    def tokens_in(self) -> int:
+        """The prompt's tokens, as settled."""
+        return self.usage.input_tokens
+
+    @property
+    def tokens_out(self) -> int:
+        """The reply's tokens, as settled."""
+        return self.usage.output_tokens
 
 
 class Replies:
@@ -70,13 +83,7 @@ class Replies:
         self._tell_if_reset(self._cache)
         if stored is None:
             return None
-        reply = Paid(
-            text=str(stored["text"]),
-            tokens_in=int(stored["tokens_in"]),
-            tokens_out=int(stored["tokens_out"]),
-            cost_usd=stored.get("cost_usd"),
-            latency_ms=0.0,
-        )
+        reply = _unstored(stored)
         self.keep(key, reply)
         self._metrics.llm_cache_hits += 1
         self._metrics.llm_usd_saved += reply.cost_usd or 0.0
@@ -92,11 +99,17 @@ class Replies:
         # Only a reply that was accepted (valid, not refused) is worth reusing,
         # and only as the agent received it: personal data filtered, secrets too.
         if self._cache is not None:
+            usage, read = reply.usage, reply.reply
             stored = {
                 "text": self._redactor.value(text),
-                "tokens_in": reply.tokens_in,
-                "tokens_out": reply.tokens_out,
+                "tokens_in": usage.input_tokens,
+                "tokens_out": usage.output_tokens,
                 "cost_usd": reply.cost_usd,
+                "finish_reason": read.finish_reason,
+                "raw_finish_reason": read.raw_finish_reason,
+                "tokens_cached": usage.cached_tokens,
+                "tokens_cache_write": usage.cache_write_tokens,
+                "tokens_reasoning": usage.reasoning_tokens,
             }
             self._cache.put(key, stored, self._wall_clock())
             self._tell_if_reset(self._cache)
@@ -118,3 +131,21 @@ class Replies:
         if cache.unavailable is not None and not self._told_unavailable:
             self._log.warning("llm.cache_unavailable", error=cache.unavailable)
             self._told_unavailable = True
+
+
+def _unstored(stored: dict[str, Any]) -> Paid:
+    """A cached reply as the run pays nothing for it (entries of older versions say less)."""
+    usage = Usage(
+        input_tokens=int(stored["tokens_in"]),
+        output_tokens=int(stored["tokens_out"]),
+        cached_tokens=int(stored.get("tokens_cached", 0)),
+        cache_write_tokens=int(stored.get("tokens_cache_write", 0)),
+        reasoning_tokens=int(stored.get("tokens_reasoning", 0)),
+    )
+    read = ChatReply(
+        text=str(stored["text"]),
+        usage=usage,
+        finish_reason=stored.get("finish_reason", "stop"),
+        raw_finish_reason=stored.get("raw_finish_reason"),
+    )
+    return Paid(read, usage, stored.get("cost_usd"), latency_ms=0.0)

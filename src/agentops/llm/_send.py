@@ -1,22 +1,26 @@
 """One request to one model: money reserved, sent, read by its wire format, settled, retried.
 
 For each attempt the worst case (the prompt's bound plus ``max_tokens``, at
-the model's prices) is reserved through the budget guard, so a call that
-could pass a cap is refused before any request leaves the machine. The
-request goes through ``ctx.http`` (logged, ``[permissions] hosts``,
-``requests_per_minute``). The provider's wire format says whether the answer
-is an error (settled to 0: nothing was billed) and reads the reply, whose
-``usage`` settles the reservation (an estimate when it has none, never
-zero); a reply that never came, or came garbled, keeps the reservation:
-money that may have been spent is never forgotten. Transient failures are
-retried by the agent's ``[retry]`` policy; a wait longer than the run has
-left gives up on the model at once.
+the dearest price its prompt may have) is reserved through the budget
+guard, so a call that could pass a cap is refused before any request leaves
+the machine. The request goes through ``ctx.http`` (logged,
+``[permissions] hosts``, ``requests_per_minute``). The provider's wire
+format says whether the answer is an error (settled to 0: nothing was
+billed) and reads the reply, whose ``usage`` settles the reservation (an
+estimate where it says nothing, never zero). A reply that never came keeps
+the reservation, and so does one that came garbled without a word of its
+usage: money that may have been spent is never forgotten. Each attempt that
+got no usable reply logs ``llm.error`` with the provider's own words.
+Transient failures are retried by the agent's ``[retry]`` policy; a wait
+longer than the run has left gives up on the model at once, before saying
+it would wait.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import httpx
@@ -25,6 +29,7 @@ from agentops.guards.facade import GuardStop
 from agentops.guards.failure import Failure, classify
 from agentops.guards.retry import call_with_retries
 from agentops.llm._replies import Paid
+from agentops.llm.providers.base import UnreadableReply
 from agentops.llm.tokens import bound_messages, estimate, estimate_messages
 
 if TYPE_CHECKING:
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
     from agentops.llm.providers.base import (
         ChatReply,
         ChatRequest,
+        Usage,
         WireError,
         WireFormat,
         WireRequest,
@@ -44,7 +50,7 @@ if TYPE_CHECKING:
     from agentops.model.state import Metrics
     from agentops.project.config import Llm, Retry
 
-__all__ = ["ErrorAnswer", "ModelFailed", "Sender", "category_of"]
+__all__ = ["ErrorAnswer", "ModelFailed", "Sender", "Unsupported", "category_of"]
 
 _NOT_SENT = (
     httpx.ConnectError,
@@ -58,9 +64,20 @@ _NOT_SENT = (
 
 _HEADERS = {"Content-Type": "application/json"}
 
+_OTHER_TOKEN_PARAM = {"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}
+
 
 class ModelFailed(Exception):
     """The model gave no usable reply: the next one is tried."""
+
+
+class Unsupported(ModelFailed):
+    """The provider refused a part of the request (``feature``): asked plainer, it may answer."""
+
+    def __init__(self, message: str, feature: str) -> None:
+        """``feature``: what it refused (:data:`~agentops.llm.providers.base.Unsupported`)."""
+        super().__init__(message)
+        self.feature = feature
 
 
 class ErrorAnswer(Exception):
@@ -121,80 +138,36 @@ class Sender:
         self._redactor = redactor
         self._metrics = metrics
         self._loggable = loggable
+        self._logged_names: dict[str, str] = {}  # a model's name as the log may hold it
 
     def send(
         self, route: Route, wire: WireFormat, request: ChatRequest, built: WireRequest
     ) -> Paid:
-        """Send ``built`` (``request`` in ``wire``'s format); ``ModelFailed`` if no reply came."""
-        headers = {**_HEADERS, **built.headers}
-        # Encoded once, before any reservation: a body that cannot be sent holds no money.
-        content = json.dumps(built.body, ensure_ascii=False, allow_nan=False).encode()
-        estimate_in = estimate_messages(request.messages)
-        most_in = bound_messages(request.messages)  # the reservation must be a true bound
-        worst_tokens = most_in + request.max_tokens
-        worst_usd = route.cost_usd(most_in, request.max_tokens) or 0.0
+        """Send ``built`` (``request`` in ``wire``'s format); ``ModelFailed`` if no reply came.
+
+        :class:`Unsupported` when the provider refused a part of the request.
+        """
+        logged = self._logged_names.get(route.name)
+        if logged is None:  # redacted once: llm.call is written without a second pass
+            logged = self._logged_names[route.name] = str(self._redactor.value(route.name))
+        call = _Call(route, wire, request, built, logged_name=logged)
         attempt = 0
 
-        def call() -> Paid:
+        def attempt_once() -> Paid:
             nonlocal attempt
             attempt += 1
-            # Refused here, before anything is sent, if it could pass a cap.
-            reservation = self._guards.reserve(usd=worst_usd, tokens=worst_tokens)
-            started = time.perf_counter()
             try:
-                response = self._http().post(
-                    built.url, content=content, headers=headers, timeout=self._config.timeout
-                )
-                reply = self._read(wire, response)
-            except (ErrorAnswer, GuardStop, *_NOT_SENT):
-                # Answered with an error, or never sent (a refused host, the request
-                # limit, no connection): nothing was billed.
-                self._guards.settle(reservation, usd=0.0, tokens=0)
+                return self._attempt(call, attempt)
+            except Exception as exc:
+                self._tell_failed(route, attempt, exc)
                 raise
-            # Anything else (a timeout, a garbled reply) may have been billed:
-            # the reservation stands.
-            tokens_in = reply.usage.input_tokens or estimate_in
-            tokens_out = reply.usage.output_tokens or estimate(reply.text)
-            cost = route.cost_usd(tokens_in, tokens_out)
-            self._guards.settle(reservation, usd=cost or 0.0, tokens=tokens_in + tokens_out)
-            if tokens_in + tokens_out > worst_tokens:
-                # Tokens the provider added itself (a chat template, hidden reasoning):
-                # paid all the same, and counted, so the next cost past a cap is refused.
-                self._log.warning(
-                    "budget.overrun",
-                    model=route.name,
-                    reserved_tokens=worst_tokens,
-                    tokens=tokens_in + tokens_out,
-                    reserved_usd=worst_usd,
-                    usd=cost,
-                )
-            latency_ms = round((time.perf_counter() - started) * 1000, 1)
-            self._metrics.llm_calls += 1
-            extra = (
-                {
-                    "request": [
-                        {**message, "content": self._loggable(message["content"])}
-                        for message in request.messages
-                    ],
-                    "reply": self._loggable(reply.text),
-                }
-                if self._config.log_bodies
-                else {}
-            )
-            self._log.info(
-                "llm.call",
-                model=route.name,
-                tokens_in=tokens_in,
-                tokens_out=tokens_out,
-                cost_usd=cost,
-                latency_ms=latency_ms,
-                cached=False,
-                attempt=attempt,
-                **extra,
-            )
-            return Paid(reply.text, tokens_in, tokens_out, cost, latency_ms)
 
         def retrying(number: int, failure: Failure, wait_s: float) -> None:
+            left = self._guards.interrupts.remaining_s()
+            if wait_s >= left:  # said before any llm.retry: no wait is announced and not taken
+                raise _NoTimeLeft(
+                    f"a retry would wait {wait_s:.0f}s, and the run has {left:.0f}s left"
+                )
             self._log.warning(
                 "llm.retry",
                 model=route.name,
@@ -206,40 +179,191 @@ class Sender:
 
         try:
             paid: Paid = call_with_retries(
-                call, self._retry, sleep=self._wait, before_sleep=retrying, classify=_failure_of
+                attempt_once,
+                self._retry,
+                sleep=self._guards.sleep,
+                before_sleep=retrying,
+                classify=_failure_of,
             )
-        except (_NoTimeLeft, ErrorAnswer) as exc:
+        except _NoTimeLeft as exc:
+            raise ModelFailed(str(exc)) from None
+        except ErrorAnswer as exc:
+            if exc.error.unsupported is not None:
+                raise Unsupported(str(exc), exc.error.unsupported) from None
             raise ModelFailed(str(exc)) from None
         except (httpx.HTTPError, ValueError) as exc:
             raise ModelFailed(f"{type(exc).__name__}: {exc}") from None
         return paid
 
-    def _read(self, wire: WireFormat, response: httpx.Response) -> ChatReply:
-        error = wire.error(response)
-        if error is not None:
-            raise ErrorAnswer(error, self._described(error, response))
-        return wire.parse(response)
-
-    def _described(self, error: WireError, response: httpx.Response) -> str:
-        # httpx's own words for an error status, as operators have always read them,
-        # then the provider's (redacted: a body may echo what was sent).
+    def _attempt(self, call: _Call, attempt: int) -> Paid:
+        client = self._http()  # made before the clock starts: latency is the request's alone
+        # Refused here, before anything is sent, if it could pass a cap.
+        reservation = self._guards.reserve(usd=call.worst_usd, tokens=call.worst_tokens)
+        started = time.perf_counter()
         try:
-            response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            said = f"HTTPStatusError: {exc}"
-        else:  # a 2xx the format read as an error
-            said = f"an error in a {response.status_code} answer"
-        if error.message is None:
-            return said
-        return f"{said}: {self._redactor.value(str(error.message))}"
-
-    def _wait(self, seconds: float) -> None:
-        left = self._guards.interrupts.remaining_s()
-        if seconds >= left:
-            raise _NoTimeLeft(
-                f"a retry would wait {seconds:.0f}s, and the run has {left:.0f}s left"
+            response = client.post(
+                call.built.url,
+                content=call.content,
+                headers=call.headers,
+                timeout=self._config.timeout,
             )
-        self._guards.sleep(seconds)
+        except (GuardStop, *_NOT_SENT):
+            # Never sent (a refused host, the request limit, no connection): nothing billed.
+            self._guards.settle(reservation, usd=0.0, tokens=0)
+            raise
+        # A timeout or a broken answer may have been billed: the reservation stands.
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        error = call.wire.error(response)
+        if error is not None:  # an error answer: nothing was billed
+            self._guards.settle(reservation, usd=0.0, tokens=0)
+            raise ErrorAnswer(error, self._described(call.route, error, response))
+        try:
+            reply = call.wire.parse(response)
+        except UnreadableReply as exc:
+            if exc.usage is not None and exc.usage.said:  # what it said it cost, it cost
+                self._settle(call, reservation, exc.usage)
+            raise
+        usage = _estimated(reply, call.estimate_in)
+        cost = self._settle(call, reservation, usage)
+        self._metrics.llm_calls += 1
+        self._log_call(call, reply, usage, cost=cost, latency_ms=latency_ms, attempt=attempt)
+        return Paid(reply, usage, cost, latency_ms)
+
+    def _settle(self, call: _Call, reservation: str, usage: Usage) -> float | None:
+        cost = call.route.cost_of(usage)
+        tokens = usage.input_tokens + usage.output_tokens
+        self._guards.settle(reservation, usd=cost or 0.0, tokens=tokens)
+        if tokens > call.worst_tokens or (cost or 0.0) > call.worst_usd:
+            # Tokens the provider added itself (a chat template, hidden reasoning):
+            # paid all the same, and counted, so the next cost past a cap is refused.
+            self._log.warning(
+                "budget.overrun",
+                model=call.route.name,
+                reserved_tokens=call.worst_tokens,
+                tokens=tokens,
+                reserved_usd=call.worst_usd,
+                usd=cost,
+            )
+        return cost
+
+    def _log_call(
+        self,
+        call: _Call,
+        reply: ChatReply,
+        usage: Usage,
+        *,
+        cost: float | None,
+        latency_ms: float,
+        attempt: int,
+    ) -> None:
+        line: dict[str, str | float | None] = {
+            "model": call.logged_name,
+            "tokens_in": usage.input_tokens,
+            "tokens_out": usage.output_tokens,
+            "cost_usd": cost,
+            "latency_ms": latency_ms,
+            "cached": False,
+            "attempt": attempt,
+            "finish_reason": None if reply.finish_reason is None else str(reply.finish_reason),
+        }
+        line.update(
+            (name, value)
+            for name, value in (
+                ("tokens_cached", usage.cached_tokens),
+                ("tokens_cache_write", usage.cache_write_tokens),
+                ("tokens_reasoning", usage.reasoning_tokens),
+            )
+            if value
+        )
+        if not self._config.log_bodies:
+            # Numbers, and words redacted already: the line needs no second pass.
+            self._log.info_redacted("llm.call", **line)
+            return
+        request = [
+            {**message, "content": self._loggable(message["content"])}
+            for message in call.request.messages
+        ]
+        reply_text = None if reply.text is None else self._loggable(reply.text)
+        self._log.info("llm.call", **line, request=request, reply=reply_text)
+
+    def _tell_failed(self, route: Route, attempt: int, exc: Exception) -> None:
+        failure = _failure_of(exc)
+        self._log.warning(
+            "llm.error",
+            model=route.name,
+            attempt=attempt,
+            status=exc.error.status if isinstance(exc, ErrorAnswer) else None,
+            category=failure.category,
+            transient=failure.transient,
+            error=failure.message,
+        )
+
+    def _described(self, route: Route, error: WireError, response: httpx.Response) -> str:
+        # The status as HTTP names it (or the 2xx that carried the error), then the
+        # provider's words, redacted: a body may echo what was sent.
+        status = response.status_code
+        if 200 <= status < 300:  # noqa: PLR2004 - HTTP semantics
+            said = f"an error in a {status} answer"
+        else:
+            said = f"HTTP {status} {response.reason_phrase}".rstrip()
+        if error.message is not None:
+            said += f": {self._redactor.value(str(error.message))}"
+        if error.unsupported == "token_param":
+            other = _OTHER_TOKEN_PARAM.get(route.token_param, "max_completion_tokens")
+            said += f' (try token_param = "{other}" in [models."{route.name}"])'
+        return said
+
+
+class _Call:
+    """One request ready to send, whatever its attempt: its bytes and what it may cost."""
+
+    __slots__ = (
+        "built",
+        "content",
+        "estimate_in",
+        "headers",
+        "logged_name",
+        "request",
+        "route",
+        "wire",
+        "worst_tokens",
+        "worst_usd",
+    )
+
+    def __init__(
+        self,
+        route: Route,
+        wire: WireFormat,
+        request: ChatRequest,
+        built: WireRequest,
+        *,
+        logged_name: str,
+    ) -> None:
+        self.route = route
+        self.logged_name = logged_name
+        self.wire = wire
+        self.request = request
+        self.built = built
+        self.headers = {**_HEADERS, **built.headers}
+        # Encoded once, before any reservation: a body that cannot be sent holds no money.
+        self.content = json.dumps(built.body, ensure_ascii=False, allow_nan=False).encode()
+        most_in = bound_messages(request.messages)  # the reservation must be a true bound
+        self.estimate_in = estimate_messages(request.messages)
+        self.worst_tokens = most_in + request.max_tokens
+        worst = route.worst_usd(most_in, request.max_tokens, cache_write=request.cache_system)
+        self.worst_usd = worst or 0.0
+
+
+def _estimated(reply: ChatReply, estimate_in: int) -> Usage:
+    """The reply's usage, an estimate where it says nothing: never zero."""
+    usage = reply.usage
+    if usage.input_tokens and usage.output_tokens:  # the provider said both: the common case
+        return usage
+    return replace(
+        usage,
+        input_tokens=usage.input_tokens or estimate_in,
+        output_tokens=usage.output_tokens or estimate(reply.text or ""),
+    )
 
 
 def _failure_of(exc: BaseException) -> Failure:

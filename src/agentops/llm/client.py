@@ -10,11 +10,17 @@ one asked for, or ``[llm] model``, then ``fallbacks``). For each model:
 3. the request is made in the wire format of the model's provider
    (:mod:`agentops.llm.providers`) and sent with its worst case reserved
    through the budget guard, retried on transient failures, and settled to
-   the reply's ``usage`` (:mod:`._send`);
-4. secrets and personal data in the reply are redacted (or the reply is
-   refused), and with ``schema`` the reply is parsed and validated; a
-   malformed one is asked again with the error, ``max_reasks`` times
-   (:mod:`._prompt`).
+   the reply's ``usage`` (:mod:`._send`); a provider that refuses the schema
+   asked for is asked more plainly (``json_schema``, then ``json_object``,
+   then the prompt alone) for the rest of the run;
+4. a refusal raises :class:`~agentops.errors.ReplyRefused`; secrets and
+   personal data in the reply are redacted (or the reply is refused); a
+   reply cut short (the output limit, a content filter) or empty is never
+   silent: with ``schema`` it is a reply that failed validation, else it is
+   returned ``truncated`` and logged (``llm.truncated``), or, with
+   ``allow_truncated=False``, the next model is asked; with ``schema`` the
+   reply is parsed and validated, and a malformed one is asked again with
+   the error, ``max_reasks`` times (:mod:`._prompt`).
 
 A model that still fails hands over to the next. When every model has
 failed, :class:`~agentops.errors.LLMUnavailable` reaches the agent (and its
@@ -24,17 +30,19 @@ earlier prompt again.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from agentops.errors import LLMUnavailable, PromptTooLarge, ReplyRejected
+from agentops.errors import LLMUnavailable, PromptTooLarge, ReplyRefused, ReplyRejected
 from agentops.llm._prompt import ask_for_json, check_temperature, messages_of, parse_reply, reask
 from agentops.llm._replies import Replies
-from agentops.llm._send import ModelFailed, Sender
+from agentops.llm._send import ModelFailed, Sender, Unsupported
 from agentops.llm.cache import request_key
+from agentops.llm.completion import Completion
 from agentops.llm.content import MAX_UNTRUSTED_CHARS, filter_reply, wrap_untrusted
 from agentops.llm.providers import wire_format
 from agentops.llm.providers.base import ChatRequest
@@ -51,36 +59,31 @@ if TYPE_CHECKING:
     from agentops.llm._replies import Paid
     from agentops.llm.cache import ReplyCache
     from agentops.llm.content import UntrustedText
+    from agentops.llm.providers.base import ChatReply, Structured
     from agentops.llm.routes import Route
     from agentops.model.state import Metrics
     from agentops.project.config import Llm, Retry
 
-__all__ = ["Completion", "LLMClient"]
+__all__ = ["LLMClient"]
 
 _S = TypeVar("_S", bound=BaseModel)
 
+_PLAINER: dict[str | None, Structured] = {"json_schema": "json_object", "json_object": "prompt"}
+"""How to ask for a schema once a provider refused the way it was asked."""
 
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """A model's reply, and what it cost."""
-
-    text: str
-    """The reply, secrets and personal data redacted (``[guard] pii``)."""
-    parsed: Any
-    """With ``schema``: the reply as that pydantic model; else None."""
-    model: str
-    """The model that answered (its name in ``[models]``)."""
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float | None
-    """What it cost (0 from the cache; None for a model without prices)."""
-    cached: bool
-    """Whether it came from the cache (or an earlier attempt of this run): nothing was sent."""
-    latency_ms: float
+_NOT_A_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class _TooLarge(ModelFailed):
     """The request does not fit this model's window."""
+
+
+class _Malformed(ValueError):
+    """A reply that did not validate (or was cut short), to be asked again."""
+
+    def __init__(self, error: str, text: str | None) -> None:
+        super().__init__(error)
+        self.text = text
 
 
 class LLMClient:
@@ -126,6 +129,8 @@ class LLMClient:
             metrics=metrics,
             loggable=self._loggable,
         )
+        self._learned: dict[str, Structured] = {}  # model: how it takes a schema, this run
+        self._routes: dict[str, Route] = {}  # what a model name means does not change in a run
 
     @property
     def config(self) -> Llm:
@@ -143,13 +148,19 @@ class LLMClient:
         schema: type[_S] | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        allow_truncated: bool = True,
+        cache_system: bool = False,
     ) -> Completion:
         """Ask the chain of models; the first usable reply wins.
 
         ``prompt`` is the user's message, or a list of ``{"role", "content"}``
         messages. ``model`` or ``tier`` (a name of ``[llm] tiers``) picks the
         first model; ``[llm] fallbacks`` follow. With ``schema`` (a pydantic
-        model) the reply is JSON validated into ``.parsed``.
+        model) the reply is JSON validated into ``.parsed``. Without it, a
+        reply cut short or empty comes back ``truncated``, or with
+        ``allow_truncated=False`` counts as the model failing. ``cache_system``
+        asks the provider to cache the system prompt (Anthropic's
+        ``cache_control``; OpenAI caches on its own).
         """
         messages = messages_of(prompt)
         if tier is not None and tier not in self._config.tiers:
@@ -166,19 +177,19 @@ class LLMClient:
         if schema is not None:
             json_schema = schema.model_json_schema()
             messages = ask_for_json(messages, json_schema)
+        ask = _Ask(
+            schema=schema,
+            json_schema=json_schema,
+            max_tokens=limit,
+            temperature=warmth,
+            allow_truncated=bool(allow_truncated),
+            cache_system=bool(cache_system),
+        )
         failures: list[str] = []
         too_large = 0
         for name in chain:
             try:
-                # ValueError if it cannot be called as configured (routes.route)
-                return self._complete_with(
-                    self._route(name),
-                    messages,
-                    schema=schema,
-                    json_schema=json_schema,
-                    max_tokens=limit,
-                    temperature=warmth,
-                )
+                return self._complete_with(self._route_of(name), messages, ask)
             except ModelFailed as exc:
                 too_large += isinstance(exc, _TooLarge)
                 failures.append(f"{name}: {exc}")
@@ -219,48 +230,104 @@ class LLMClient:
 
     # -- one model ---------------------------------------------------------------------
 
-    def _complete_with(
-        self,
-        route: Route,
-        messages: list[dict[str, str]],
-        *,
-        schema: type[BaseModel] | None,
-        json_schema: dict[str, Any] | None,
-        max_tokens: int,
-        temperature: float | None,
-    ) -> Completion:
+    def _complete_with(self, route: Route, messages: list[dict[str, str]], ask: _Ask) -> Completion:
         wire = wire_format(route.kind)
         request = ChatRequest(
             model=route.model,
-            messages=self._fit(route, messages, max_tokens),
-            max_tokens=max_tokens,
-            temperature=temperature,
-            want_json=schema is not None and route.json_mode,
-            schema=json_schema,
+            messages=self._fit(route, messages, ask.max_tokens),
+            max_tokens=ask.max_tokens,
+            temperature=ask.temperature,
+            schema=ask.json_schema,
+            structured=self._learned.get(route.name, route.structured) if ask.schema else None,
+            schema_name=_NOT_A_NAME.sub("_", ask.schema.__name__)[:64] if ask.schema else "reply",
+            cache_system=ask.cache_system,
         )
-        for ask in range(1, self._config.max_reasks + 2):
+        asked = 1
+        while True:
             built = wire.build(request, route)
             key = request_key({"url": built.url, "body": built.body})
-            reply = self._replies.known(key)
-            cached = reply is not None
-            if reply is None:
-                reply = self._sender.send(route, wire, request, built)
-                self._replies.keep(key, reply)
-            text = self._screen(reply.text, route)
-            parsed = None
-            if schema is not None:
+            paid = self._replies.known(key)
+            cached = paid is not None
+            if paid is None:
                 try:
-                    parsed = parse_reply(text, schema)
-                except ValueError as exc:
-                    self._log.warning("llm.malformed", model=route.name, ask=ask, error=str(exc))
-                    if ask > self._config.max_reasks:
-                        raise ModelFailed(f"no valid reply in {ask} asks: {exc}") from None
-                    request = replace(request, messages=[*request.messages, *reask(text, str(exc))])
+                    paid = self._sender.send(route, wire, request, built)
+                except Unsupported as exc:
+                    request = self._ask_plainer(route, request, exc)
                     continue
-            if not cached:
-                self._replies.store(key, reply, text)
-            return self._completed(route, reply, text, parsed, cached=cached)
-        raise AssertionError("unreachable")  # pragma: no cover
+                self._replies.keep(key, paid)
+            try:
+                return self._accepted(route, key, paid, ask, cached=cached)
+            except _Malformed as exc:
+                self._log.warning("llm.malformed", model=route.name, ask=asked, error=str(exc))
+                if asked > self._config.max_reasks:
+                    raise ModelFailed(f"no valid reply in {asked} asks: {exc}") from None
+                asked += 1
+                request = replace(request, messages=[*request.messages, *reask(exc.text, str(exc))])
+
+    def _accepted(
+        self, route: Route, key: str, paid: Paid, ask: _Ask, *, cached: bool
+    ) -> Completion:
+        """``paid`` as the agent receives it; :class:`_Malformed` if it must be asked again."""
+        reply = paid.reply
+        if reply.refusal is not None:
+            self._refused(route, paid, cached=cached)
+        text = None if reply.text is None else self._screen(reply.text, route)
+        cut = _cut_short(reply, text)
+        parsed = None
+        if ask.schema is not None:
+            if cut is not None:  # a reply cut short is one that failed validation
+                raise _Malformed(cut, text)
+            try:
+                parsed = parse_reply(text or "", ask.schema)
+            except ValueError as exc:
+                raise _Malformed(str(exc), text) from None
+        elif cut is not None:
+            self._log.warning(
+                "llm.truncated",
+                model=route.name,
+                finish_reason=reply.finish_reason,
+                reason=cut,
+                chars=len(text or ""),
+            )
+            if not ask.allow_truncated:
+                raise ModelFailed(f"the reply {cut}, and allow_truncated is False")
+        if not cached and cut is None:
+            self._replies.store(key, paid, text or "")
+        return self._completed(route, paid, text, parsed, cached=cached, truncated=cut is not None)
+
+    def _ask_plainer(self, route: Route, request: ChatRequest, refused: Unsupported) -> ChatRequest:
+        # The model will not take the schema as it was asked for: ask more plainly,
+        # now and for the rest of the run (the prompt still asks for it in words).
+        plainer = _PLAINER.get(request.structured)
+        if refused.feature != "structured" or plainer is None:
+            raise refused
+        self._learned[route.name] = plainer
+        self._log.warning(
+            "llm.structured_fallback",
+            model=route.name,
+            structured=request.structured,
+            to=plainer,
+            error=str(refused),
+        )
+        return replace(request, structured=plainer)
+
+    def _refused(self, route: Route, paid: Paid, *, cached: bool) -> None:
+        refusal = self._loggable(paid.reply.refusal or "")
+        self._log.warning("llm.refused", model=route.name, refusal=refusal)
+        completion = self._completed(route, paid, None, None, cached=cached, truncated=False)
+        raise ReplyRefused(
+            f"{route.name} refused to answer: {refusal}",
+            refusal=refusal,
+            model=route.name,
+            completion=replace(completion, refusal=refusal),
+        )
+
+    def _route_of(self, name: str) -> Route:
+        """``name``'s route; ``ValueError`` if it cannot be called as configured (asked again)."""
+        found = self._routes.get(name)
+        if found is None:
+            found = self._routes[name] = self._route(name)
+        return found
 
     def _fit(
         self, route: Route, messages: list[dict[str, str]], max_tokens: int
@@ -304,26 +371,65 @@ class LLMClient:
         return text if self._pii == "off" else filter_reply(text, self._redactor, redact=True)[0]
 
     def _completed(
-        self, route: Route, reply: Paid, text: str, parsed: Any, *, cached: bool
+        self,
+        route: Route,
+        paid: Paid,
+        text: str | None,
+        parsed: Any,
+        *,
+        cached: bool,
+        truncated: bool,
     ) -> Completion:
+        reply, usage = paid.reply, paid.usage
         if cached:
             self._log.info(
                 "llm.call",
                 model=route.name,
-                tokens_in=reply.tokens_in,
-                tokens_out=reply.tokens_out,
+                tokens_in=usage.input_tokens,
+                tokens_out=usage.output_tokens,
                 cost_usd=0.0,
                 latency_ms=0.0,
                 cached=True,
                 attempt=0,
+                finish_reason=reply.finish_reason,
             )
         return Completion(
             text=text,
             parsed=parsed,
             model=route.name,
-            tokens_in=reply.tokens_in,
-            tokens_out=reply.tokens_out,
-            cost_usd=0.0 if cached else reply.cost_usd,
+            tokens_in=usage.input_tokens,
+            tokens_out=usage.output_tokens,
+            cost_usd=0.0 if cached else paid.cost_usd,
             cached=cached,
-            latency_ms=0.0 if cached else reply.latency_ms,
+            latency_ms=0.0 if cached else paid.latency_ms,
+            finish_reason=reply.finish_reason,
+            raw_finish_reason=reply.raw_finish_reason,
+            truncated=truncated,
+            tokens_cached=usage.cached_tokens,
+            tokens_cache_write=usage.cache_write_tokens,
+            tokens_reasoning=usage.reasoning_tokens,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """What one ``complete()`` asks of every model of its chain."""
+
+    schema: type[BaseModel] | None
+    json_schema: dict[str, Any] | None
+    max_tokens: int
+    temperature: float | None
+    allow_truncated: bool
+    cache_system: bool
+
+
+def _cut_short(reply: ChatReply, text: str | None) -> str | None:
+    """Why the reply is not the whole answer, if it is not."""
+    said = reply.raw_finish_reason or reply.finish_reason
+    if reply.finish_reason == "length":
+        return f"was cut short at the output limit (finish_reason {said})"
+    if reply.finish_reason == "content_filter":
+        return f"was withheld by the provider's content filter (finish_reason {said})"
+    if not text or not text.strip():
+        return f"is empty (finish_reason {said})"
+    return None

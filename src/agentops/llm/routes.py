@@ -20,9 +20,13 @@ from agentops.llm.providers import kinds
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from agentops.llm.providers.base import Structured, Usage
     from agentops.project.config import AgentConfig, ProjectConfig
 
-__all__ = ["Route", "model_problems", "models_of", "problems", "route"]
+__all__ = ["CACHE_WRITE_MARKUP", "Route", "model_problems", "models_of", "problems", "route"]
+
+CACHE_WRITE_MARKUP = 1.25
+"""A cache write's price over input's when the model names none: Anthropic's five-minute cache."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +46,13 @@ class Route:
     """The provider's own name for it."""
     input_usd_per_mtok: float | None
     output_usd_per_mtok: float | None
+    cache_read_usd_per_mtok: float | None
+    cache_write_usd_per_mtok: float | None
     context_window: int | None
-    json_mode: bool
+    structured: Structured
+    """How a schema is asked for, as configured (a run may learn to ask more plainly)."""
+    token_param: str
+    reasoning_effort: str | None
 
     @property
     def priced(self) -> bool:
@@ -51,10 +60,45 @@ class Route:
         return self.input_usd_per_mtok is not None and self.output_usd_per_mtok is not None
 
     def cost_usd(self, tokens_in: int, tokens_out: int) -> float | None:
-        """The price of a call; None for a model without prices (a local one, say)."""
+        """The price of a call, no prompt cache involved; None for a model without prices."""
         if self.input_usd_per_mtok is None or self.output_usd_per_mtok is None:
             return None
         return (tokens_in * self.input_usd_per_mtok + tokens_out * self.output_usd_per_mtok) / 1e6
+
+    def cost_of(self, usage: Usage) -> float | None:
+        """The price of a reply's ``usage``, its cached and cache-writing prompt tokens apart."""
+        if self.input_usd_per_mtok is None or self.output_usd_per_mtok is None:
+            return None
+        fresh = max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens)
+        return (
+            fresh * self.input_usd_per_mtok
+            + usage.cached_tokens * self._read_price()
+            + usage.cache_write_tokens * self._write_price()
+            + usage.output_tokens * self.output_usd_per_mtok
+        ) / 1e6
+
+    def worst_usd(self, tokens_in: int, tokens_out: int, *, cache_write: bool) -> float | None:
+        """The most a call can cost: every prompt token at the dearest price it may have.
+
+        ``cache_write``: the request asks the provider to cache its prompt, which
+        may cost more than reading it.
+        """
+        if self.input_usd_per_mtok is None or self.output_usd_per_mtok is None:
+            return None
+        prices = [self.input_usd_per_mtok, self._read_price()]
+        if cache_write:
+            prices.append(self._write_price())
+        return (tokens_in * max(prices) + tokens_out * self.output_usd_per_mtok) / 1e6
+
+    def _read_price(self) -> float:
+        if self.cache_read_usd_per_mtok is not None:
+            return self.cache_read_usd_per_mtok
+        return self.input_usd_per_mtok or 0.0
+
+    def _write_price(self) -> float:
+        if self.cache_write_usd_per_mtok is not None:
+            return self.cache_write_usd_per_mtok
+        return (self.input_usd_per_mtok or 0.0) * CACHE_WRITE_MARKUP
 
 
 def models_of(config: AgentConfig) -> list[str]:
@@ -101,6 +145,11 @@ def model_problems(
             f"[llm] {name}: provider {model.provider!r} is of kind {provider.kind!r}, "
             f"which agentops does not know (it knows {', '.join(kinds())})"
         )
+    if provider.kind == "anthropic" and model.token_param != "max_tokens":  # noqa: S105 - no secret
+        found.append(
+            f"[llm] {name}: token_param {model.token_param!r} is for OpenAI-compatible models "
+            "(Anthropic's API takes max_tokens)"
+        )
     if provider.api_key_env and not environ.get(provider.api_key_env, "").strip():
         found.append(f"[llm] {name}: ${provider.api_key_env} is not set for {model.provider}")
     if capped and not model.priced:  # what it costs could not be counted against the cap
@@ -139,6 +188,10 @@ def route(
         model=model.name,
         input_usd_per_mtok=model.input_usd_per_mtok,
         output_usd_per_mtok=model.output_usd_per_mtok,
+        cache_read_usd_per_mtok=model.cache_read_usd_per_mtok,
+        cache_write_usd_per_mtok=model.cache_write_usd_per_mtok,
         context_window=model.context_window,
-        json_mode=model.json_mode,
+        structured=model.structured_output,
+        token_param=model.token_param,
+        reasoning_effort=model.reasoning_effort,
     )

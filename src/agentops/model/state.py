@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 __all__ = [
+    "MAX_DURATIONS",
     "MAX_ERRORS",
     "MAX_REVIEW",
     "REQUESTS",
@@ -60,6 +61,9 @@ older files as they are: no new version was needed.
 
 MAX_ERRORS = 20
 """How many recent errors the state file keeps."""
+
+MAX_DURATIONS = 20
+"""How many durations of recent successful runs the state keeps: what ``slow`` is judged by."""
 
 MAX_REVIEW = 100
 """How many results may wait for review: beyond it the oldest held (not escalated) go."""
@@ -249,12 +253,18 @@ class AgentState(_Record):
     journal_folded: str | None = None
     memory: dict[str, Remembered] = {}
     """Working memory (``ctx.memory.remember``), by key; expired entries go when it is saved."""
+    durations: list[Annotated[float, Field(ge=0)]] = []
+    """Seconds each recent successful run took, the oldest first (:data:`MAX_DURATIONS`)."""
     data: JsonObject = {}
 
     def forget_expired(self, now: datetime) -> None:
         """Drop the working memory whose time to live has passed."""
         if any(entry.expired(now) for entry in self.memory.values()):
             self.memory = {k: e for k, e in self.memory.items() if not e.expired(now)}
+
+    def record_duration(self, seconds: float) -> None:
+        """Remember how long a successful run took, keeping the :data:`MAX_DURATIONS` latest."""
+        self.durations = [*self.durations, seconds][-MAX_DURATIONS:]
 
     def record_error(self, error: ErrorRecord) -> None:
         """Remember ``error``, keeping only the :data:`MAX_ERRORS` most recent."""

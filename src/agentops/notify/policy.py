@@ -1,4 +1,4 @@
-"""What is worth telling people, and when: the kinds, ``on``, the cooldown, ``recovered``.
+"""What is worth telling people, and when: the kinds, ``on``, incidents, ``recovered``.
 
 =================  ===============================================================
 ``failure``        a run failed, timed out, crashed, or could not start
@@ -6,14 +6,21 @@
 ``escalated``      a result's confidence was too low: a person must look
 ``budget``         a budget stopped a run (or one spend is larger than a cap)
 ``stale``          ``agentops health`` found no success since the schedule's tick
-``recovered``      an agent people were told about succeeded again (once)
+``slow``           a run succeeded, but took longer than it should (:mod:`.slow`)
+``recovered``      the agent succeeded again after an incident people were told of
 =================  ===============================================================
 
-Only the kinds in ``[notify] on`` are told, at most one message per agent and
-kind per ``cooldown``. ``recovered`` answers the problems told about, once,
-however soon after the last one. A problem counts as told when at least one
-channel delivered it: a problem nobody heard of is neither cooled down nor
-answered.
+Only the kinds in ``[notify] on`` are told. Problems are told by incident: the
+first problem told while none is open opens one, and it lasts until the agent
+succeeds again (which is told as ``recovered``, once, at once). Within an
+incident a kind already told is told again only once ``cooldown`` has passed
+since it was; any other is told at once. So the first failure after a
+recovery is told however soon it comes, and every ``recovered`` answers an
+incident people heard of. ``slow`` is a notice, not a problem: it opens no
+incident, and is told at most once per ``cooldown``.
+
+A problem counts as told when at least one channel delivered it: a problem
+nobody heard of is neither cooled down nor answered.
 
 What was told, and what is still open, is kept per agent by the store as
 :class:`~agentops.store.Notices` (``state/<name>.notices.json``), beside the
@@ -33,6 +40,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 from agentops._infra.timestamps import iso
 from agentops.model.status import RunStatus
+from agentops.notify.slow import describe
 from agentops.store import Notices
 
 if TYPE_CHECKING:
@@ -40,10 +48,14 @@ if TYPE_CHECKING:
 
     from agentops._infra.log import EventLogger
     from agentops.model.outcome import Outcome
+    from agentops.notify.slow import Slow
     from agentops.project.config import Notify
     from agentops.store import Store
 
-__all__ = ["Due", "NotifyPolicy", "Tell", "kinds_of"]
+__all__ = ["NOTICES", "Due", "NotifyPolicy", "Tell", "kinds_of"]
+
+NOTICES = frozenset({"slow"})
+"""Kinds that are no problem: told on their own, in no incident, never answered."""
 
 
 def kinds_of(outcome: Outcome) -> list[str]:
@@ -90,8 +102,11 @@ class NotifyPolicy:
         self.clock = clock
         self.log = log
 
-    def after_run(self, outcome: Outcome, tell: Tell) -> None:
-        """Tell what a finished invocation needs a human for, or that it recovered."""
+    def after_run(self, outcome: Outcome, tell: Tell, *, slow: Slow | None = None) -> None:
+        """Tell what a finished invocation needs a human for, that it recovered, or was slow.
+
+        ``slow`` is the run, if it succeeded but took longer than it should.
+        """
         kinds = kinds_of(outcome)
         if not kinds and not outcome.status.ok:
             return
@@ -99,9 +114,10 @@ class NotifyPolicy:
         notices = self._notices(agent)
         if outcome.status.ok:
             if notices.open:
-                self._tell(
-                    agent, "recovered", f"{agent}: recovered", outcome, notices=notices, tell=tell
-                )
+                self._recovered(agent, outcome, notices=notices, tell=tell)
+            if slow is not None:
+                text = f"{agent}: slow: {describe(slow)}"
+                self._tell(agent, "slow", text, outcome, notices=notices, tell=tell)
             return
         for kind in kinds:
             self._tell(agent, kind, outcome.message, outcome, notices=notices, tell=tell)
@@ -119,6 +135,13 @@ class NotifyPolicy:
             found = None
         return found or Notices()
 
+    def _recovered(self, agent: str, outcome: Outcome, *, notices: Notices, tell: Tell) -> None:
+        if "recovered" in self.config.on:
+            text = f"{agent}: recovered"
+            self._tell(agent, "recovered", text, outcome, notices=notices, tell=tell)
+        else:  # nobody waits to hear it: the incident ends untold
+            self._keep(agent, notices, Notices(sent=notices.sent, open=[]))
+
     def _tell(
         self,
         agent: str,
@@ -132,18 +155,26 @@ class NotifyPolicy:
         if kind not in self.config.on:
             return
         now = self.clock()
-        # ``recovered`` answers a problem people were told about, and each of those
-        # is cooled down already: holding it back would leave them thinking an agent
-        # that works again is still broken.
-        last = None if kind == "recovered" else notices.sent.get(kind)
-        if last is not None and now - last < timedelta(seconds=self.config.cooldown):
+        # Only a repeat waits for its cooldown: a kind told in the incident now
+        # open, or a notice. The first problem of an incident is news, and
+        # ``recovered`` answers an incident people were told of.
+        repeat = kind in notices.open or kind in NOTICES
+        last = notices.sent.get(kind)
+        if repeat and last is not None and now - last < timedelta(seconds=self.config.cooldown):
             self.log.info("notify.cooled_down", kind=kind, last=iso(last))
             return
         if not tell(Due(agent, kind, text, outcome, now)):
             return
-        # Telling that it recovered closes every problem; telling a problem opens it.
-        still_open = [] if kind == "recovered" else sorted({*notices.open, kind})
-        updated = Notices(sent={**notices.sent, kind: now}, open=still_open)
+        # Telling that it recovered ends the incident; telling a problem opens it, or adds to it.
+        if kind == "recovered":
+            still_open = []
+        elif kind in NOTICES:
+            still_open = list(notices.open)
+        else:
+            still_open = sorted({*notices.open, kind})
+        self._keep(agent, notices, Notices(sent={**notices.sent, kind: now}, open=still_open))
+
+    def _keep(self, agent: str, notices: Notices, updated: Notices) -> None:
         try:
             self.store.set_notices(agent, updated)
         except Exception as exc:  # noqa: BLE001 - a notice not kept means, at worst, one more message

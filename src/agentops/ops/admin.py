@@ -37,6 +37,7 @@ from agentops.store import Pause, open_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     from agentops.model.outcome import Outcome
     from agentops.model.state import AgentState
@@ -165,19 +166,43 @@ def _lines(state: AgentState | None) -> list[str]:
 
 
 def pause(
-    project: Project, name: str, *, reason: str | None = None, options: RunOptions | None = None
+    project: Project,
+    name: str,
+    *,
+    reason: str | None = None,
+    until: datetime | None = None,
+    options: RunOptions | None = None,
 ) -> Outcome:
-    """Pause the agent: its runs are skipped (75, quietly) until :func:`resume`."""
+    """Pause the agent: its runs are skipped (75, quietly) until :func:`resume`, or ``until``.
+
+    Pausing a paused agent changes only what it is given: the reason and the
+    end it had stay unless a new one is said.
+    """
     invocation = Invocation(project, name, options or RunOptions())
     services = invocation.services
 
     def body() -> Outcome:
         project.agent(name)
-        services.store.set_pause(name, Pause(at=services.clock(), reason=reason))
-        services.log.info("agent.paused", reason=reason)
-        return invocation.outcome(
-            RunStatus.SUCCEEDED, ExitCode.OK, f"{name}: paused" + (f" ({reason})" if reason else "")
+        now = services.clock()
+        if until is not None and until <= now:
+            raise UsageError(f"--until {iso_second(until)} is not in the future")
+        was = services.store.pause(name)
+        if was is not None and not was.holds(now):
+            was = None  # over by itself: this is a new pause
+        paused = Pause(
+            at=was.at if was else now,
+            reason=reason if reason is not None else was.reason if was else None,
+            until=until if until is not None else was.until if was else None,
         )
+        services.store.set_pause(name, paused)
+        services.log.info(
+            "agent.paused",
+            reason=paused.reason,
+            until=iso_second(paused.until) if paused.until else None,
+        )
+        said = f" until {iso_second(paused.until)}" if paused.until else ""
+        said += f" ({paused.reason})" if paused.reason else ""
+        return invocation.outcome(RunStatus.SUCCEEDED, ExitCode.OK, f"{name}: paused{said}")
 
     return invocation.run(body, attempt=False)
 
@@ -190,6 +215,8 @@ def resume(project: Project, name: str, *, options: RunOptions | None = None) ->
     def body() -> Outcome:
         project.agent(name)
         was = services.store.pause(name)
+        if was is not None and not was.holds(services.clock()):
+            was = None  # its pause was over already
         services.store.set_pause(name, None)
         services.log.info("agent.resumed", was_paused=was is not None)
         return invocation.outcome(

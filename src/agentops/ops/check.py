@@ -1,24 +1,32 @@
 """``agentops check``: everything that would stop an agent from running, found before cron does.
 
 For the project and each agent: agentops.toml and agent.toml valid (schedules
-included), agent.py importable with a ``run`` and hooks of the right
-signatures, ``[params]`` valid for its ``Params``, every ``[llm]`` model known
-with its provider's key in the environment (and priced, when a USD cap is
-set), and the crontab block of this home in step with the schedules.
+included), the env files readable, agent.py importable with a ``run`` and
+hooks of the right signatures, ``[params]`` valid for its ``Params``, every
+``[llm]`` model known with its provider's key in the environment (and
+priced, when a USD cap is set), and the crontab block of this home in step
+with the schedules.
 
-Each problem is one line naming the file (and the line, where there is one).
+A scheduled agent is judged in the environment cron will run it with (the
+crontab's variables and its env files), not in the shell ``check`` runs in:
+a key set only in the operator's shell would pass here and fail every tick.
+
+Each problem is one line naming the file and, wherever there is one, the line.
 Importing agent code runs it, so each import is bounded by the agent's timeout.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import ValidationError
 
 from agentops._infra.files import CONFIG_FILE_LIMIT, read_regular
 from agentops.errors import AgentOpsError, ConfigError
+from agentops.project.envfile import ENV_FILE, read_env_file
+from agentops.project.tomlfile import key_line, validation_problems
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,21 +60,31 @@ def check_project(
     project: Project,
     *,
     environ: Mapping[str, str],
+    cron_environ: Mapping[str, str] | None = None,
     crontab_block: str | None = None,
     expected_block: str | None = None,
 ) -> list[Problem]:
     """Every problem found in the project; none means every agent can run.
 
-    ``crontab_block`` is this home's block as installed (None: none is), and
-    ``expected_block`` what ``agentops cron --install`` would write now.
+    ``environ`` is the environment runs by hand start with; ``cron_environ``
+    the one cron gives a scheduled run (None: scheduled agents are judged in
+    ``environ`` too). ``crontab_block`` is this home's block as installed
+    (None: none is), and ``expected_block`` what ``agentops cron --install``
+    would write now.
     """
     problems: list[Problem] = []
     try:
         project.config  # noqa: B018 - reading it is the check
     except ConfigError as exc:
-        return [_from_error(project, None, project.config_path, exc)]
+        return _from_config_error(project, None, project.config_path, exc)
+    shared = project.home / ENV_FILE
+    try:
+        shared_env = read_env_file(shared)
+    except ConfigError as exc:  # said once, not once an agent; the agents are judged without it
+        problems.append(_from_error(project, None, shared, exc))
+        shared_env = {}
     for name in project.agent_names():
-        problems += _check_agent(project, name, environ)
+        problems += _check_agent(project, name, environ, cron_environ, shared_env)
     if crontab_block is not None and expected_block is not None and crontab_block != expected_block:
         problems.append(
             Problem(
@@ -80,60 +98,91 @@ def check_project(
     return problems
 
 
-def _check_agent(project: Project, name: str, environ: Mapping[str, str]) -> list[Problem]:
+def _check_agent(
+    project: Project,
+    name: str,
+    environ: Mapping[str, str],
+    cron_environ: Mapping[str, str] | None,
+    shared_env: Mapping[str, str],
+) -> list[Problem]:
     toml_path = project.home / "agents" / name / "agent.toml"
     try:
         spec = project.agent(name)
     except AgentOpsError as exc:
-        return [_from_error(project, name, toml_path, exc)]
-    problems = _check_llm(project, spec, environ)
+        return _from_config_error(project, name, toml_path, exc)
+    own = project.env_paths(name)[1]
+    try:
+        declared = {**shared_env, **read_env_file(own)}  # as Project.agent_env merges them
+    except ConfigError as exc:
+        return [_from_error(project, name, own, exc)]
+    text = _text(toml_path)
+    problems = _check_llm(
+        project, spec, text=text, environ=environ, cron_environ=cron_environ, declared=declared
+    )
     try:
         code = _import(spec)
     except AgentOpsError as exc:
         return [*problems, _from_error(project, name, spec.code_path, exc)]
     from agentops.run.loader import unknown_params  # noqa: PLC0415
 
+    where = (name, _rel(project, toml_path))
     typos = unknown_params(code.params_model, spec.config.params)
     for key in typos:
         problems.append(
-            Problem(
-                name,
-                _rel(project, toml_path),
-                _line_of(toml_path, key),
-                f"[params] {key}: unknown param",
-            )
+            Problem(*where, key_line(text, ("params", key)), f"[params] {key}: unknown param")
         )
     if not typos:
         try:
             code.params_model.model_validate(spec.config.params)
         except ValidationError as exc:
             for error in exc.errors(include_url=False, include_input=False):
-                key = ".".join(str(part) for part in error["loc"]) or "params"
-                problems.append(
-                    Problem(
-                        name,
-                        _rel(project, toml_path),
-                        _line_of(toml_path, key.split(".")[0]),
-                        f"[params] {key}: {error['msg']}",
-                    )
-                )
+                loc = error["loc"]
+                key = ".".join(str(part) for part in loc) or "params"
+                line = key_line(text, ("params", *loc))
+                problems.append(Problem(*where, line, f"[params] {key}: {error['msg']}"))
         except Exception as exc:  # noqa: BLE001 - a validator of the agent's raised
-            problems.append(Problem(name, _rel(project, toml_path), None, f"[params]: {exc}"))
+            problems.append(Problem(*where, key_line(text, ("params",)), f"[params]: {exc}"))
     return problems
 
 
-def _check_llm(project: Project, spec: AgentSpec, environ: Mapping[str, str]) -> list[Problem]:
+def _check_llm(
+    project: Project,
+    spec: AgentSpec,
+    *,
+    text: str,
+    environ: Mapping[str, str],
+    cron_environ: Mapping[str, str] | None,
+    declared: Mapping[str, str],
+) -> list[Problem]:
     from agentops.llm.routes import problems  # noqa: PLC0415 - what every run checks too
 
-    toml_path = spec.directory / "agent.toml"
-    where = (spec.name, _rel(project, toml_path), _line_of(toml_path, "model"))
-    return [Problem(*where, problem) for problem in problems(spec.config, project.config, environ)]
+    by_hand = problems(spec.config, project.config, {**environ, **declared})
+    found = by_hand
+    if spec.config.schedule is not None and cron_environ is not None:
+        found = problems(spec.config, project.config, {**cron_environ, **declared})
+    where = (
+        spec.name,
+        _rel(project, spec.directory / "agent.toml"),
+        key_line(text, ("llm", "model")),
+    )
+    return [
+        Problem(
+            *where,
+            problem
+            if problem in by_hand
+            else f"{problem} in the environment cron runs it with (only this shell has it): "
+            f"put it in {_rel(project, project.env_paths(spec.name)[1])} or .env",
+        )
+        for problem in found
+    ]
 
 
 def _import(spec: AgentSpec) -> AgentCode:
     from agentops.guards.interrupts import RunInterrupts, StopRun  # noqa: PLC0415
     from agentops.run.loader import load_agent  # noqa: PLC0415
 
+    # check only reads: not even a __pycache__ is left (root checking a user's home).
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         with RunInterrupts(spec.config.timeout) as interrupts, interrupts.armed():
             return load_agent(spec)
@@ -141,6 +190,22 @@ def _import(spec: AgentSpec) -> AgentCode:
         raise ConfigError(
             f"{spec.code_path}: importing it passed the timeout ({stop.reason})", agent=spec.name
         ) from None
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
+
+
+def _from_config_error(
+    project: Project, agent: str | None, path: Path, exc: AgentOpsError
+) -> list[Problem]:
+    # A file that does not validate: a problem per bad key, each on its line.
+    cause = exc.__cause__
+    if not isinstance(cause, ValidationError) or not exc.message.startswith(str(path)):
+        return [_from_error(project, agent, path, exc)]
+    text = _text(path)
+    return [
+        Problem(agent, _rel(project, path), line, problem)
+        for line, problem in validation_problems(cause, text)
+    ]
 
 
 def _from_error(project: Project, agent: str | None, path: Path, exc: AgentOpsError) -> Problem:
@@ -168,12 +233,10 @@ def _rel(project: Project, path: Path) -> str:
         return str(path)
 
 
-def _line_of(path: Path, key: str) -> int | None:
-    # The first line that sets ``key``: good enough to point a person at it.
+def _text(path: Path) -> str:
     try:
-        raw = read_regular(path, limit=CONFIG_FILE_LIMIT, follow_links=True) or b""
-        lines = raw.decode("utf-8-sig").splitlines()
+        return (read_regular(path, limit=CONFIG_FILE_LIMIT, follow_links=True) or b"").decode(
+            "utf-8-sig"
+        )
     except (OSError, UnicodeDecodeError):
-        return None
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-    return next((number for number, line in enumerate(lines, 1) if pattern.match(line)), None)
+        return ""  # no line to point at: the problem is still said

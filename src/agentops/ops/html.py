@@ -2,9 +2,17 @@
 
 One file a person can open or mail around: inline CSS and inline SVG only,
 no script, no font, no image, nothing fetched (a Content-Security-Policy
-says so to the browser too). Three charts (invocations over time stacked by
-status, the duration of each run, the cost of each day), the table of
-figures, and the commonest errors.
+says so to the browser too). A strip per agent of its last runs coloured
+by how they ended (as Healthchecks shows a check's history), up to three
+charts (invocations over time stacked by status, the duration of each run,
+the cost of each day: a chart with nothing to draw is left out), the table
+of figures, and the commonest errors.
+
+The charts span the data, not the period asked for: they begin at the
+first thing they draw, in bars as wide as that span wants (minutes for a
+project an hour old, days for a month), with ticks on both axes labelled
+in their units. The table fits a 1280-pixel window whole; on a phone
+each agent's row becomes a card of labelled figures.
 
 Everything that comes from a log is untrusted (agent output, error messages,
 even a status a hand-edited line claims): it is HTML-escaped wherever it is
@@ -14,18 +22,19 @@ colour.
 
 from __future__ import annotations
 
-import html
-import math
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from agentops import __version__
 from agentops.model.status import RunStatus
+from agentops.ops._svg import Chart, escape, value_ticks
+from agentops.ops._table import TABLE_COLUMNS, figures_table
 from agentops.ops.report import seconds, usd
+from agentops.ops.series import CHART_BUCKETS, MAX_POINTS, floor
 
 if TYPE_CHECKING:
     from agentops.ops.report import Report
-    from agentops.ops.tally import Point
+    from agentops.ops.series import Ending, Point
 
 __all__ = ["MAX_POINTS", "STATUS_COLOURS", "TABLE_COLUMNS", "render_html"]
 
@@ -47,276 +56,214 @@ STATUS_COLOURS = {
 
 COST_COLOUR = "#5c6bc0"
 
-MAX_POINTS = 5000
-"""The duration chart shows at most this many runs, the most recent."""
-
-TABLE_COLUMNS = (
-    ("runs", "Runs"),
-    ("success_rate", "Success"),
-    ("p50", "p50"),
-    ("p95", "p95"),
-    ("max", "Max"),
-    ("errors", "Errors"),
-    ("skipped", "Skipped"),
-    ("retries", "Retries"),
-    ("circuit_openings", "Circuit opened"),
-    ("committed", "Actions committed"),
-    ("actions_skipped", "Actions skipped"),
-    ("undone", "Actions undone"),
-    ("tokens", "Tokens"),
-    ("cost_usd", "Cost"),
-    ("confidence", "Confidence (mean)"),
-    ("held", "Held"),
-    ("escalated", "Escalated"),
-    ("approved", "Approved"),
-    ("rejected", "Rejected"),
-)
-"""The table's columns: the ``data-key`` of each cell, and its heading."""
-
-_WIDTH, _HEIGHT = 760, 220
-_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 12, 30
-_PLOT_W, _PLOT_H = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _TOP - _BOTTOM
-_BASE = _TOP + _PLOT_H
-_MID = _TOP + _PLOT_H / 2
-
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #212121;
-       margin: 2em auto; max-width: 1100px; padding: 0 1em; line-height: 1.4; }
+       margin: 1.5em auto; max-width: 1400px; padding: 0 1em; line-height: 1.4; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
 .period { color: #616161; margin-top: 0; }
-svg { width: 100%; max-width: 760px; height: auto; display: block; }
-svg text { font-size: 11px; fill: #616161; }
+.chart { overflow-x: auto; }
+.chart svg { width: 100%; min-width: 520px; max-width: 900px; height: auto; display: block; }
+svg text { font-size: 12px; fill: #616161; }
+svg text.unit { fill: #424242; }
 .legend { list-style: none; padding: 0; margin: 0.4em 0; }
 .legend li { display: inline-block; margin-right: 1em; font-size: 0.9em; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.3em;
           vertical-align: middle; }
-table { border-collapse: collapse; font-size: 0.9em; }
-th, td { border: 1px solid #e0e0e0; padding: 0.3em 0.5em; text-align: right; }
+.strips { list-style: none; padding: 0; margin: 0; }
+.strips li { display: flex; flex-wrap: wrap; align-items: center; gap: 0.2em 1em;
+             margin: 0.3em 0; }
+.strips .name { min-width: 10em; font-weight: 600; overflow-wrap: anywhere; }
+.strip { display: flex; flex-wrap: wrap; gap: 2px; }
+.strip .run { display: inline-block; width: 10px; height: 18px; border-radius: 2px; }
+.strip .none { color: #9e9e9e; font-size: 0.9em; }
+table { border-collapse: collapse; font-size: 13px; width: 100%; }
+th, td { border: 1px solid #e0e0e0; padding: 0.25em 0.22em; text-align: right; }
+th { font-weight: 600; font-size: 11.5px; vertical-align: bottom; }
 td { white-space: nowrap; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child { text-align: left; white-space: normal; min-width: 6em;
+                                overflow-wrap: anywhere; }
 thead th { background: #f5f5f5; }
 tfoot td { font-weight: bold; background: #fafafa; }
-.figures { overflow-x: auto; }
 code { white-space: pre-wrap; word-break: break-word; }
 footer { color: #9e9e9e; font-size: 0.8em; margin-top: 3em; }
+@media (max-width: 760px) {
+  body { margin: 1em auto; }
+  svg text { font-size: 16px; }
+  table, tbody, tfoot, tr, td { display: block; width: auto; }
+  thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  tr { border: 1px solid #e0e0e0; border-radius: 4px; margin: 0 0 0.8em; padding: 0.2em 0; }
+  td { border: 0; display: flex; justify-content: space-between; gap: 1em;
+       padding: 0.15em 0.6em; white-space: normal; font-size: 15px; }
+  td::before { content: attr(data-label); color: #616161; text-align: left; }
+  td:first-child { font-weight: 600; font-size: 16px; }
+  td:first-child::before { content: none; }
+}
 """
 
 
-def _e(value: object) -> str:
-    """Text (or an attribute value) safe to put in HTML: agent output is untrusted."""
-    return html.escape(str(value), quote=True)
+def _chart_span(report: Report) -> tuple[datetime, datetime, str]:
+    """Where the time charts begin and end, and the width of the run chart's bars."""
+    bucket = report.chart_bucket()
+    starts = report.chart_buckets()
+    return starts[0], starts[-1] + timedelta(seconds=CHART_BUCKETS[bucket]), bucket
 
 
-def _num(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".")
+def _count(value: float) -> str:
+    return f"{value:,.0f}"
 
 
-def _nice_max(value: float) -> float:
-    """An axis top: the least 1, 2, 2.5 or 5 times a power of ten that is at least ``value``."""
-    if value <= 0:
-        return 1.0
-    power = 10.0 ** math.floor(math.log10(value))
-    return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value)
+def _dollars(value: float) -> str:
+    """An axis label in USD: cents only where the steps are cents."""
+    return f"${value:,.0f}" if value >= 10 else usd(value)  # noqa: PLR2004
 
 
-def _label(moment: datetime, bucket: str) -> str:
-    return f"{moment:%m-%d %Hh}" if bucket == "hour" else f"{moment:%m-%d}"
-
-
-def _frame(title: str, y_top: str, labels: list[tuple[float, str]], body: list[str]) -> str:
-    """An SVG chart: axes, the top of the y axis, labels under the x axis, and the marks."""
-    parts = [
-        (
-            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
-            f'role="img" aria-label="{_e(title)}">'
-        ),
-        f"<title>{_e(title)}</title>",
-        f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" y2="{_TOP + _PLOT_H}" stroke="#bdbdbd"/>',
-        f'<line x1="{_LEFT}" y1="{_BASE}" x2="{_LEFT + _PLOT_W}" y2="{_BASE}" stroke="#bdbdbd"/>',
-        f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT + _PLOT_W}" y2="{_TOP}" stroke="#eeeeee"/>',
-        f'<line x1="{_LEFT}" y1="{_MID}" x2="{_LEFT + _PLOT_W}" y2="{_MID}" stroke="#eeeeee"/>',
-        f'<text x="{_LEFT - 4}" y="{_TOP + 10}" text-anchor="end">{_e(y_top)}</text>',
-        f'<text x="{_LEFT - 4}" y="{_TOP + _PLOT_H}" text-anchor="end">0</text>',
-    ]
-    parts += [
-        f'<text x="{x:.1f}" y="{_HEIGHT - 10}" text-anchor="middle">{_e(text)}</text>'
-        for x, text in labels
-    ]
-    parts += body
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _empty(title: str, what: str) -> str:
-    return _frame(
-        title,
-        "",
-        [],
-        [
-            (
-                f'<text class="empty" x="{_LEFT + _PLOT_W / 2}" y="{_TOP + _PLOT_H / 2}" '
-                f'text-anchor="middle">{_e(what)}</text>'
-            )
-        ],
+def _runs_chart(report: Report) -> str | None:
+    bucket = report.chart_bucket()
+    runs = report.series.counts(bucket)
+    if not runs:
+        return None
+    start, end, bucket = _chart_span(report)
+    peak = max(sum(counts.values()) for counts in runs.values())
+    chart = Chart(
+        f"Invocations per {bucket}, by how they ended",
+        start,
+        end,
+        value_ticks(peak, least=1, whole=True),
+        _count,
+        f"invocations per {bucket}",
     )
-
-
-def _x_labels(starts: list[datetime], bucket: str, width: float) -> list[tuple[float, str]]:
-    every = max(1, len(starts) // 8)
-    return [
-        (_LEFT + (i + 0.5) * width, _label(start, bucket))
-        for i, start in enumerate(starts)
-        if i % every == 0
-    ]
-
-
-def _runs_chart(report: Report) -> str:
-    title = f"Invocations per {report.bucket}, by how they ended"
-    starts = report.buckets()
-    runs = report.series.runs
-    if not runs or not starts:
-        return _empty(title, "no invocation in this period")
-    top = _nice_max(max(sum(counts.values()) for counts in runs.values()))
-    width = _PLOT_W / len(starts)
-    gap = 1.0 if width > 4 else 0.0  # noqa: PLR2004 - thin bars touch
-    body = []
-    for i, start in enumerate(starts):
-        counts = runs.get(start)
-        if not counts:
-            continue
-        y = float(_TOP + _PLOT_H)
+    step = timedelta(seconds=CHART_BUCKETS[bucket])
+    for at, counts in sorted(runs.items()):
+        left, right = chart.x(at), chart.x(at + step)
+        gap = 1.0 if right - left > 4 else 0.0  # noqa: PLR2004 - thin bars touch
+        below = 0
         for status, colour in STATUS_COLOURS.items():
             count = counts.get(status, 0)
             if not count:
                 continue
-            height = count / top * _PLOT_H
-            y -= height
-            body.append(
-                f'<rect class="bar" data-status="{_e(status)}" data-count="{count}" '
-                f'data-at="{_e(start.isoformat())}" x="{_LEFT + i * width + gap / 2:.2f}" '
-                f'y="{y:.2f}" width="{max(width - gap, 0.5):.2f}" height="{height:.2f}" '
-                f'fill="{colour}"><title>{_e(_label(start, report.bucket))}: {count} '
-                f"{_e(status)}</title></rect>"
+            top, bottom = chart.y(below + count), chart.y(below)
+            below += count
+            chart.marks.append(
+                f'<rect class="bar" data-status="{escape(status)}" data-count="{count}" '
+                f'data-at="{escape(at.isoformat())}" x="{left + gap / 2:.2f}" y="{top:.2f}" '
+                f'width="{max(right - left - gap, 0.5):.2f}" height="{bottom - top:.2f}" '
+                f'fill="{colour}"><title>{escape(_when(at, bucket))}: {count} '
+                f"{escape(status)}</title></rect>"
             )
-    return _frame(title, _num(top), _x_labels(starts, report.bucket, width), body)
+    return chart.svg()
 
 
-def _durations_chart(report: Report) -> str:
-    title = "Duration of each run (seconds)"
-    points: list[Point] = sorted(report.series.points, key=lambda p: p.at)[-MAX_POINTS:]
+def _when(moment: datetime, bucket: str) -> str:
+    if bucket in ("day", "week"):
+        return f"{bucket} of {moment:%Y-%m-%d}"
+    return f"{bucket} from {moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _durations_chart(report: Report) -> str | None:
+    points: list[Point] = report.series.points
     if not points:
-        return _empty(title, "no run with a duration in this period")
-    span = (report.until - report.since).total_seconds() or 1.0
-    top = _nice_max(max(point.duration_s for point in points))
-    body = []
+        return None
+    start, end, _bucket = _chart_span(report)
+    peak = max(point.duration_s for point in points)
+    chart = Chart(
+        "Duration of each run", start, end, value_ticks(peak, least=0.01), seconds, "duration"
+    )
     p95 = report.total["duration_s"]["p95"]
     if p95 is not None:
-        y = _TOP + _PLOT_H - p95 / top * _PLOT_H
-        body.append(
-            f'<line class="p95" x1="{_LEFT}" y1="{y:.2f}" x2="{_LEFT + _PLOT_W}" y2="{y:.2f}" '
-            f'stroke="#757575" stroke-dasharray="4 3"><title>p95 {seconds(p95)}</title></line>'
+        y = chart.y(p95)
+        chart.marks.append(
+            f'<line class="p95" x1="{chart.x(start):.2f}" y1="{y:.2f}" x2="{chart.x(end):.2f}" '
+            f'y2="{y:.2f}" stroke="#757575" stroke-dasharray="4 3">'
+            f"<title>p95 {seconds(p95)}</title></line>"
         )
-        body.append(
-            f'<text x="{_LEFT + _PLOT_W}" y="{y - 3:.2f}" text-anchor="end">'
+        chart.marks.append(
+            f'<text x="{chart.x(end):.2f}" y="{y - 4:.2f}" text-anchor="end">'
             f"p95 {seconds(p95)}</text>"
         )
     for point in points:
-        x = _LEFT + (point.at - report.since).total_seconds() / span * _PLOT_W
-        y = _TOP + _PLOT_H - point.duration_s / top * _PLOT_H
         colour = STATUS_COLOURS.get(RunStatus(point.status), "#000000")
-        body.append(
-            f'<circle class="point" data-status="{_e(point.status)}" '
-            f'data-duration="{point.duration_s:g}" cx="{x:.2f}" cy="{y:.2f}" r="3" '
-            f'fill="{colour}" fill-opacity="0.75"><title>{_e(point.agent)} '
-            f"{_e(point.run_id)}: {seconds(point.duration_s)}, {_e(point.status)}</title></circle>"
+        chart.marks.append(
+            f'<circle class="point" data-status="{escape(point.status)}" '
+            f'data-duration="{point.duration_s:g}" cx="{chart.x(point.at):.2f}" '
+            f'cy="{chart.y(point.duration_s):.2f}" r="3" fill="{colour}" fill-opacity="0.75">'
+            f"<title>{escape(point.agent)} {escape(point.run_id)}: "
+            f"{seconds(point.duration_s)}, {escape(point.status)}</title></circle>"
         )
-    days = report.days()
-    labels = [
-        (_LEFT + (day - report.since).total_seconds() / span * _PLOT_W, _label(day, "day"))
-        for day in days[:: max(1, len(days) // 8)]
-        if day >= report.since
-    ]
-    return _frame(title, _num(top), labels, body)
+    return chart.svg()
 
 
-def _cost_chart(report: Report) -> str:
-    title = "Cost per day (USD)"
-    cost = report.series.cost
-    days = report.days()
-    if not any(cost.values()) or not days:
-        return _empty(title, "nothing spent in this period")
-    top = _nice_max(max(cost.values()))
-    width = _PLOT_W / len(days)
-    gap = 1.0 if width > 4 else 0.0  # noqa: PLR2004 - thin bars touch
-    body = []
-    for i, day in enumerate(days):
-        spent = cost.get(day, 0.0)
-        if spent <= 0:
-            continue
-        height = spent / top * _PLOT_H
-        body.append(
-            f'<rect class="cost" data-day="{day:%Y-%m-%d}" data-usd="{spent:.6f}" '
-            f'x="{_LEFT + i * width + gap / 2:.2f}" y="{_TOP + _PLOT_H - height:.2f}" '
-            f'width="{max(width - gap, 0.5):.2f}" height="{height:.2f}" fill="{COST_COLOUR}">'
-            f"<title>{day:%Y-%m-%d}: {usd(spent)}</title></rect>"
+def _cost_chart(report: Report) -> str | None:
+    cost = {day: spent for day, spent in report.series.cost.items() if spent > 0}
+    if not cost:
+        return None
+    day = timedelta(days=1)
+    start = min(*cost, floor(report.drawn_since(), "day"))
+    end = floor(report.until, "day") + day
+    peak = max(cost.values())
+    chart = Chart(
+        "Cost per day",
+        start,
+        end,
+        value_ticks(peak, least=0.01),
+        _dollars,
+        "USD per day",
+        days=True,
+    )
+    for at, spent in sorted(cost.items()):
+        left, right = chart.x(at), chart.x(at + day)
+        gap = 1.0 if right - left > 4 else 0.0  # noqa: PLR2004 - thin bars touch
+        top = chart.y(spent)
+        chart.marks.append(
+            f'<rect class="cost" data-day="{at:%Y-%m-%d}" data-usd="{spent:.6f}" '
+            f'x="{left + gap / 2:.2f}" y="{top:.2f}" width="{max(right - left - gap, 0.5):.2f}" '
+            f'height="{chart.y(0) - top:.2f}" fill="{COST_COLOUR}">'
+            f"<title>{at:%Y-%m-%d}: {usd(spent)}</title></rect>"
         )
-    return _frame(title, usd(top), _x_labels(days, "day", width), body)
+    return chart.svg()
 
 
 def _legend(report: Report) -> str:
-    seen = {status for counts in report.series.runs.values() for status in counts}
+    seen = {status for counts in report.series.ends.values() for status in counts}
     items = [
-        f'<li data-status="{_e(status)}"><span class="swatch" style="background:{colour}">'
-        f"</span>{_e(status)}</li>"
+        f'<li data-status="{escape(status)}"><span class="swatch" style="background:{colour}">'
+        f"</span>{escape(status)}</li>"
         for status, colour in STATUS_COLOURS.items()
         if status in seen
     ]
     return f'<ul class="legend">{"".join(items)}</ul>' if items else ""
 
 
-def _cells(figures: dict[str, Any]) -> dict[str, str]:
-    duration, actions, review = figures["duration_s"], figures["actions"], figures["review"]
-    rate, confidence = figures["success_rate"], figures["confidence"]["mean"]
-    return {
-        "runs": f"{figures['runs']:,}",
-        "success_rate": "-" if rate is None else f"{rate * 100:.1f}%",
-        "p50": seconds(duration["p50"]),
-        "p95": seconds(duration["p95"]),
-        "max": seconds(duration["max"]),
-        "errors": f"{figures['errors']['total']:,}",
-        "skipped": f"{figures['statuses']['skipped']:,}",
-        "retries": f"{figures['retries']['total']:,}",
-        "circuit_openings": f"{figures['circuit_openings']:,}",
-        "committed": f"{actions['committed']:,}",
-        "actions_skipped": f"{actions['skipped']:,}",
-        "undone": f"{actions['undone']:,}",
-        "tokens": f"{figures['tokens']:,}",
-        "cost_usd": usd(figures["cost_usd"]),
-        "confidence": "-" if confidence is None else f"{confidence:.2f}",
-        "held": f"{review['held']:,}",
-        "escalated": f"{review['escalated']:,}",
-        "approved": f"{review['approved']:,}",
-        "rejected": f"{review['rejected']:,}",
-    }
+def _strips(report: Report) -> str:
+    """Each agent's last invocations, a square each coloured by how it ended (oldest first)."""
+    items = []
+    for name, endings in report.recent.items():
+        squares = "".join(_square(ending) for ending in endings) or (
+            '<span class="none">no run in this period</span>'
+        )
+        items.append(
+            f'<li data-agent="{escape(name)}"><span class="name">{escape(name)}</span>'
+            f'<span class="strip">{squares}</span></li>'
+        )
+    return f'<ul class="strips">{"".join(items)}</ul>'
 
 
-def _row(figures: dict[str, Any], first: str, attrs: str) -> str:
-    cells = _cells(figures)
-    tds = "".join(f'<td data-key="{key}">{_e(cells[key])}</td>' for key, _ in TABLE_COLUMNS)
-    return f"<tr {attrs}><td>{first}</td>{tds}</tr>"
-
-
-def _table(report: Report) -> str:
-    head = "".join(f"<th>{_e(heading)}</th>" for _, heading in TABLE_COLUMNS)
-    rows = "\n".join(
-        _row(figures, _e(name), f'data-agent="{_e(name)}"')
-        for name, figures in report.agents.items()
-    )
-    total = _row(report.total, "All agents", 'class="total"')
+def _square(ending: Ending) -> str:
+    colour = STATUS_COLOURS.get(RunStatus(ending.status), "#000000")
+    took = "" if ending.duration_s is None else f", {seconds(ending.duration_s)}"
     return (
-        '<div class="figures"><table>'
-        f"<thead><tr><th>Agent</th>{head}</tr></thead>\n"
-        f"<tbody>\n{rows}\n</tbody>\n<tfoot>{total}</tfoot></table></div>"
+        f'<span class="run" data-status="{escape(ending.status)}" style="background:{colour}" '
+        f'title="{ending.at:%Y-%m-%d %H:%M} UTC: {escape(ending.status)}{took} '
+        f'({escape(ending.run_id)})"></span>'
+    )
+
+
+def _section(name: str, heading: str, body: str | None, after: str = "") -> str:
+    """A section of the page; none for a chart with nothing to draw."""
+    if body is None:
+        return ""
+    return (
+        f'<section id="{name}"><h2>{heading}</h2>\n'
+        f'<div class="chart">{body}</div>\n{after}</section>\n'
     )
 
 
@@ -332,10 +279,12 @@ def _errors(report: Report) -> str:
             continue
         items = "".join(
             f'<li data-count="{error["count"]}"><strong>{_times(error["count"])}</strong> '
-            f"<code>{_e(error['message'])}</code> (last {_e(error['last_at'])})</li>"
+            f"<code>{escape(error['message'])}</code> (last {escape(error['last_at'])})</li>"
             for error in top
         )
-        parts.append(f'<h3 data-agent="{_e(name)}">{_e(name)}</h3><ul class="errors">{items}</ul>')
+        parts.append(
+            f'<h3 data-agent="{escape(name)}">{escape(name)}</h3><ul class="errors">{items}</ul>'
+        )
     return "\n".join(parts) if parts else "<p>No errors in this period.</p>"
 
 
@@ -350,38 +299,36 @@ def render_html(report: Report, *, generated_at: datetime | None = None) -> str:
         + f", {total['errors']['total']:,} errors, {usd(total['cost_usd'])} spent"
     )
     period = f"{report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC"
-    capped = len(report.series.points) > MAX_POINTS
+    capped = report.series.point_count > MAX_POINTS
     note = f"<p>The {MAX_POINTS:,} most recent runs.</p>" if capped else ""
+    charts = (
+        _section("runs", "Runs over time", _runs_chart(report), _legend(report))
+        + _section("durations", "Duration per run", _durations_chart(report), note)
+        + _section("cost", "Cost per day", _cost_chart(report))
+    ) or '<p class="nothing">No run and nothing spent in this period.</p>\n'
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>agentops report: {_e(period)}</title>
+<title>agentops report: {escape(period)}</title>
 <style>{_STYLE}</style>
 </head>
 <body>
 <h1>agentops report</h1>
-<p class="period">{_e(period)}</p>
-<p class="summary">{_e(summary)}</p>
-<section id="runs"><h2>Runs over time</h2>
-{_runs_chart(report)}
-{_legend(report)}
+<p class="period">{escape(period)}</p>
+<p class="summary">{escape(summary)}</p>
+<section id="recent"><h2>Last runs</h2>
+{_strips(report)}
 </section>
-<section id="durations"><h2>Duration per run</h2>
-{_durations_chart(report)}
-{note}</section>
-<section id="cost"><h2>Cost per day</h2>
-{_cost_chart(report)}
-</section>
-<section id="figures"><h2>Figures</h2>
-{_table(report)}
+{charts}<section id="figures"><h2>Figures</h2>
+{figures_table(report)}
 </section>
 <section id="errors"><h2>Commonest errors</h2>
 {_errors(report)}
 </section>
-<footer>Generated by agentops {_e(__version__)} at {when:%Y-%m-%d %H:%M} UTC from the agents'
+<footer>Generated by agentops {escape(__version__)} at {when:%Y-%m-%d %H:%M} UTC from the agents'
 logs. Statuses: succeeded and held count as success; see the README for every figure.</footer>
 </body>
 </html>

@@ -6,25 +6,39 @@ first, never writes, and never takes a lock. A line that is not a JSON object
 (a crash in the middle of a write, a hand edit) is kept as text, never fatal:
 it goes with the line before it, so it is shown when that line is.
 
-Filters (:class:`LogFilter`) pick lines by run, minimum level, event name
-(a glob such as ``action.*``) and age. :class:`LogReader` reads what the log
-holds now, then, if asked, follows what is appended, across rotations.
+Memory stays flat whatever a log holds (:mod:`agentops.ops._lines`): lines
+are read a chunk at a time, and one too long to be JSON anyone wants is
+clipped. Filters (:class:`LogFilter`) pick lines by run, minimum level,
+event name (a glob such as ``action.*``) and age. :class:`LogReader` reads
+what the log holds now, from its start or from a :class:`Position` found by
+reading it backward (:mod:`agentops.ops.logtail`), then, if asked, follows
+what is appended, across rotations.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from agentops._infra.fs import describe
 from agentops._infra.terminal import printable, printable_event
+from agentops._infra.timestamps import in_range
 from agentops.errors import StateError, UnknownAgent
+from agentops.ops._lines import backward
+from agentops.ops._logfile import (
+    LogLine,
+    Tail,
+    forward,
+    log_line,
+    open_log,
+    parse_line,
+)
+from agentops.ops._scan import scan_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -38,17 +52,23 @@ __all__ = [
     "ENDINGS",
     "LEVELS",
     "POLL_S",
+    "RUN_MARKS",
     "LogFilter",
     "LogLine",
     "LogReader",
+    "Position",
     "agent_log",
+    "agent_logs",
     "last_run_id",
     "level_rank",
     "line_time",
     "log_files",
+    "open_log",
     "parse_line",
+    "printable",
     "read_file",
     "readable",
+    "run_mark",
     "scan_file",
 ]
 
@@ -63,44 +83,32 @@ ENDINGS = frozenset({"run.finished", "run.skipped", "run.aborted", "run.abandone
 POLL_S = 0.25
 """How often a followed log is looked at for new lines."""
 
-_READ_SIZE = 1 << 16
 
+class Position(NamedTuple):
+    """Where to start reading a log: a file of it, and an offset in that file."""
 
-class LogLine(NamedTuple):
-    """One line of a log file: its text, and the JSON object it holds (None if it holds none)."""
-
-    text: str
-    event: dict[str, Any] | None
     path: Path
-    lineno: int
-    """Where it is: the file, and the line's number in it (from 1)."""
+    offset: int
 
 
 def level_rank(level: object) -> int:
     """The position of ``level`` in :data:`LEVELS` (an unknown level counts as ``info``)."""
-    name = _ALIASES.get(str(level).lower(), str(level).lower())
+    if not isinstance(level, str):
+        return 1
+    name = _ALIASES.get(level.lower(), level.lower())
     return LEVELS.index(name) if name in LEVELS else 1
 
 
 def line_time(event: dict[str, Any]) -> datetime | None:
-    """The ``ts`` of a log line as an aware datetime (None if it has none that parses)."""
+    """The ``ts`` of a log line as an aware datetime in UTC (None if none parses, in sane years)."""
     ts = event.get("ts")
     if not isinstance(ts, str):
         return None
     try:
         moment = datetime.fromisoformat(ts)
+        return in_range(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def parse_line(text: str, path: Path, lineno: int) -> LogLine:
-    """A :class:`LogLine` of ``text``: its JSON object, or None if it is not one."""
-    try:
-        event = json.loads(text)
-    except (ValueError, RecursionError):  # not JSON, a number too long, nested too deeply
-        event = None
-    return LogLine(text, event if isinstance(event, dict) else None, path, lineno)
 
 
 def agent_log(project: Project, agent: str) -> tuple[Path, list[Path]]:
@@ -113,6 +121,38 @@ def agent_log(project: Project, agent: str) -> tuple[Path, list[Path]]:
     if not files and agent not in project.agent_names():
         raise UnknownAgent(f"unknown agent {agent!r}: no agents/{agent}/agent.toml, no log")
     return path, files
+
+
+def agent_logs(project: Project, *, removed: bool = False) -> dict[str, Path]:
+    """Every agent's log path, by name; with ``removed``, also those of agents removed since.
+
+    An agent removed from agents/ leaves its log behind: ``logs/<name>.jsonl``
+    (or only rotated files of it) under a name an agent could have.
+    """
+    names = set(project.agent_names())
+    if removed:
+        try:
+            with os.scandir(project.logs_dir) as entries:
+                for entry in entries:
+                    name, found, rotation = entry.name.partition(".jsonl")
+                    if found and rotation in ("", ".1") and _is_agent_name(name):
+                        names.add(name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StateError(f"{project.logs_dir}: cannot read: {describe(exc)}") from exc
+    return {name: project.log_path(name) for name in sorted(names)}
+
+
+def _is_agent_name(name: str) -> bool:
+    from agentops.errors import UsageError  # noqa: PLC0415
+    from agentops.project.home import check_agent_name  # noqa: PLC0415
+
+    try:
+        check_agent_name(name)
+    except UsageError:
+        return False
+    return True
 
 
 def log_files(path: Path) -> list[Path]:
@@ -184,64 +224,53 @@ def last_run_id(lines: Iterable[LogLine]) -> str | None:
     """The run id of the last invocation: the last that started or ended a run (None if none)."""
     last = None
     for line in lines:
-        event = line.event
-        if event is not None and event.get("event") in _RUN_MARKS:
-            run_id = event.get("run_id")
-            if isinstance(run_id, str):
-                last = run_id
+        found = run_mark(line)
+        if found is not None:
+            last = found
     return last
 
 
-_RUN_MARKS = ENDINGS | {"run.started"}
-# Operator commands (pause, reset, review approve) log under run ids of their
-# own, but never start or end a run: --last skips them.
+RUN_MARKS = ENDINGS | {"run.started"}
+"""The events that start or end a run: the last of them names the last run.
+
+Operator commands (pause, reset, review approve) log under run ids of their
+own, but never start or end a run: ``--last`` skips them.
+"""
+
+
+def run_mark(line: LogLine) -> str | None:
+    """The run id of ``line`` if it starts or ends a run (None otherwise)."""
+    event = line.event
+    if event is None:
+        return None
+    name = event.get("event")
+    if not isinstance(name, str) or name not in RUN_MARKS:
+        return None
+    run_id = event.get("run_id")
+    return run_id if isinstance(run_id, str) else None
 
 
 def read_file(path: Path) -> list[LogLine]:
     """Every line of one file of a log (none if it is gone)."""
-    return _Tail(path).read(partial=True, keep_open=False)
-
-
-_EVENT_KEY = b'"event":"'
-
-
-def scan_file(path: Path, events: frozenset[str]) -> Iterator[LogLine]:
-    """The lines of one file of a log that may be one of ``events``, others left unparsed.
-
-    Most of a log is lines a reader does not want (``http.request``...):
-    telling them by the ``"event":"`` agentops writes third on every line is
-    several times cheaper than parsing them. A line where it is not found
-    that way (not JSON, written by another tool) is parsed and given.
-    """
-    wanted = {name.encode() for name in events}
+    fd = open_log(path)
+    if fd is None:
+        return []
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise StateError(f"{path}: cannot read: {describe(exc)}") from exc
-    # Line by line: memory stays flat however large the log was let grow.
-    with os.fdopen(fd, "rb") as file:
-        try:
-            for lineno, raw in enumerate(file, start=1):
-                start = raw.find(_EVENT_KEY)
-                if start >= 0:
-                    start += len(_EVENT_KEY)
-                    if raw[start : raw.find(b'"', start)] not in wanted:
-                        continue
-                elif not raw.strip():
-                    continue
-                yield parse_line(raw.rstrip(b"\n").decode("utf-8", "replace"), path, lineno)
-        except OSError as exc:
-            raise StateError(f"{path}: cannot read: {describe(exc)}") from exc
+        return list(forward(fd, path))
+    finally:
+        os.close(fd)
 
 
 class LogReader:
     """Reads a log and the files rotation made of it; then, if asked, follows it.
 
-    :meth:`lines` gives what the files hold now. :meth:`follow` then gives
-    what is appended to the log after that, forever (stop it by closing the
-    generator, or with Ctrl-C), reopening the file when a rotation replaces it.
+    :meth:`lines` gives what the files hold now, from their start or from a
+    :class:`Position`; :meth:`backward` gives them last first, each with
+    its place. :meth:`follow` then gives what is appended to the log,
+    forever (stop it by closing the generator, or with Ctrl-C), reopening
+    the file when a rotation replaces it. Files read backward stay open
+    until :meth:`close`, so the positions found stay true if the log is
+    rotated meanwhile.
     """
 
     def __init__(
@@ -255,161 +284,113 @@ class LogReader:
         self.path = path
         self.poll_s = poll_s
         self.sleep = sleep
-        self._tail: _Tail | None = None
+        self._tail: Tail | None = None
+        self._opened: dict[Path, int] = {}
+        """The files read backward (newest first), open."""
+        self._sizes: dict[Path, int] = {}
+        """Their sizes when they were read."""
 
-    def lines(self, *, partial: bool = True) -> Iterator[LogLine]:
-        """Every line of the log now, oldest first (rotated files first).
+    def backward(self, *, partial: bool = True) -> Iterator[LogLine]:
+        """Every line of the log now, the last first (line numbers unknown: None).
+
+        Without ``partial``, a last line still missing its newline is left out.
+        """
+        for path in reversed(log_files(self.path)):
+            fd = self._opened[path] if path in self._opened else open_log(path)
+            if fd is None:
+                continue
+            self._opened[path] = fd
+            size = self._sizes.setdefault(path, os.fstat(fd).st_size)
+            for raw in backward(fd, size):
+                if not raw.blank and (raw.complete or partial):
+                    yield log_line(raw, path, None)
+
+    def end(self) -> Position:
+        """Where the log ended when it was read backward (else now): what follows is appended."""
+        if self.path not in self._opened:
+            fd = open_log(self.path)
+            if fd is None:
+                return Position(self.path, 0)
+            self._opened[self.path] = fd
+        size = self._sizes.setdefault(self.path, os.fstat(self._opened[self.path]).st_size)
+        return Position(self.path, size)
+
+    def lines(self, *, partial: bool = True, start: Position | None = None) -> Iterator[LogLine]:
+        """Every line of the log now, oldest first (rotated files first), from ``start``.
 
         With ``partial``, a last line still missing its newline is given too;
         without, it waits for :meth:`follow` to complete it.
         """
-        self.close()
-        for path in log_files(self.path):
+        if self._tail is not None:
+            self._tail.close()
+            self._tail = None
+        if start is not None and start.path in self._opened:
+            files = list(reversed(self._opened))  # as they were when read backward
+        else:
+            files = log_files(self.path)
+        if start is not None:
+            files = files[files.index(start.path) :] if start.path in files else []
+        for path in files:
+            offset = start.offset if start is not None and path == start.path else 0
+            self._sizes.pop(path, None)
+            fd = self._opened.pop(path) if path in self._opened else open_log(path)
             if path == self.path:
-                self._tail = _Tail(path)
+                self._tail = Tail(path, fd, offset=offset)
                 yield from self._tail.read(partial=partial)
-            else:
-                yield from read_file(path)
+            elif fd is not None:
+                try:
+                    yield from forward(fd, path, offset=offset)
+                finally:
+                    os.close(fd)
+        if self._tail is None:  # no current file yet: follow it from its start
+            self._tail = Tail(self.path, None)
+
+    def fresh(self) -> Iterator[LogLine]:
+        """The whole lines appended since the last look (the whole log at the first)."""
+        if self._tail is None:
+            self._tail = Tail(self.path, None)
+        return self._tail.read(partial=False)
 
     def follow(self) -> Iterator[LogLine]:
         """The lines appended after those :meth:`lines` gave (all, if it was not called)."""
-        if self._tail is None:
-            self._tail = _Tail(self.path)
-        tail = self._tail
         try:
             while True:
-                fresh = tail.read(partial=False)
-                yield from fresh
-                if not fresh:
+                seen = False
+                for line in self.fresh():
+                    seen = True
+                    yield line
+                if not seen:
                     self.sleep(self.poll_s)
         finally:
             self.close()
 
     def close(self) -> None:
-        """Close the file being followed, if any."""
+        """Close the files opened, and the one being followed."""
         if self._tail is not None:
             self._tail.close()
             self._tail = None
+        for fd in self._opened.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._opened.clear()
+        self._sizes.clear()
 
     def __enter__(self) -> Self:
         """Close on leaving."""
         return self
 
     def __exit__(self, *_: object) -> None:
-        """Close the file being followed."""
+        """Close the files."""
         self.close()
-
-
-class _Open:
-    """A file being read: where its next line starts, and how many lines came before it."""
-
-    def __init__(self, path: Path, file: IO[bytes]) -> None:
-        self.path = path
-        self.file = file
-        self.pending = b""
-        self.lineno = 0
-
-    def drain(self, *, partial: bool) -> list[LogLine]:
-        """The lines written since the last drain (with ``partial``, a last one without newline)."""
-        try:
-            chunks = [self.pending]
-            while chunk := self.file.read(_READ_SIZE):
-                chunks.append(chunk)
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot read: {describe(exc)}") from exc
-        *complete, self.pending = b"".join(chunks).split(b"\n")
-        if partial and self.pending:
-            complete.append(self.pending)
-            self.pending = b""
-        lines = []
-        for raw in complete:
-            self.lineno += 1
-            if raw.strip():
-                lines.append(parse_line(raw.decode("utf-8", "replace"), self.path, self.lineno))
-        return lines
-
-    def rewind(self) -> None:
-        """Read again from the start (the file was cut shorter in place)."""
-        self.file.seek(0)
-        self.pending, self.lineno = b"", 0
-
-    def close(self) -> None:
-        """Close the file."""
-        with contextlib.suppress(OSError):
-            self.file.close()
-
-
-class _Tail:
-    """A log read from where it was last read, across rotations and truncations.
-
-    After a rotation the old file is still read, until the next rotation: a
-    run that had it open when another invocation rotated the log (a skipped
-    run, an operator command) goes on writing its lines there.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.current: _Open | None = None
-        self.previous: _Open | None = None
-
-    def read(self, *, partial: bool, keep_open: bool = True) -> list[LogLine]:
-        lines: list[LogLine] = []
-        if self.previous is not None:
-            lines += self.previous.drain(partial=False)
-        if self.current is None:
-            self.current = self._open()
-            if self.current is None:
-                return lines
-        lines += self.current.drain(partial=partial)
-        change = self._change(self.current)
-        if change == "replaced":  # rotated, or removed and written afresh: the new one too
-            if self.previous is not None:
-                self.previous.close()
-            self.previous, self.current = self.current, self._open()
-        elif change == "truncated":  # cut in place (copytruncate): read again from the start
-            self.current.rewind()
-        if change is not None and self.current is not None:
-            lines += self.current.drain(partial=partial)
-        if not keep_open:
-            self.close()
-        return lines
-
-    def _open(self) -> _Open | None:
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot read: {describe(exc)}") from exc
-        return _Open(self.path, os.fdopen(fd, "rb"))
-
-    def _change(self, reading: _Open) -> Literal["replaced", "truncated"] | None:
-        """Whether another file took the log's place (a rotation), or it was cut shorter.
-
-        A log gone with nothing in its place yet is read on from the old
-        file until a new one appears.
-        """
-        try:
-            now = self.path.lstat()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot read: {describe(exc)}") from exc
-        if not os.path.samestat(now, os.fstat(reading.file.fileno())):
-            return "replaced"
-        return "truncated" if now.st_size < reading.file.tell() else None
-
-    def close(self) -> None:
-        for reading in (self.previous, self.current):
-            if reading is not None:
-                reading.close()
-        self.previous = self.current = None
 
 
 def readable(line: LogLine, renderer: ConsoleRenderer) -> str:
     """A log line for people, as a run shows it on a terminal (without agent and run id)."""
     if line.event is None:
         return printable(line.text)
-    event = printable_event(line.event, without=("agent", "run_id"))
-    rendered: str = renderer(None, event.get("level", "info"), event)
+    try:
+        event = printable_event(line.event, without=("agent", "run_id"))
+        rendered: str = renderer(None, event.get("level", "info"), event)
+    except RecursionError:  # nested too deeply to render: shown as the text it is
+        return printable(line.text)
     return rendered

@@ -14,18 +14,21 @@ module turns the counts into figures, and says what every key means.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+import contextlib
+import gc
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agentops._infra.timestamps import iso
+from agentops._infra.timestamps import iso, iso_second
 from agentops.model.status import RunStatus
-from agentops.ops.logs import log_files, scan_file
-from agentops.ops.tally import EVENTS, Reader, Series, Tally, floor, percentile
+from agentops.ops.logs import agent_logs, scan_file
+from agentops.ops.logtail import periods_of
+from agentops.ops.series import CHART_BUCKETS, Ending, Series, chart_bucket, floor, grain_for
+from agentops.ops.tally import EVENTS, Reader, Tally, percentile
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from pathlib import Path
 
     from agentops.ops.logs import LogLine
@@ -102,7 +105,7 @@ TOP_ERRORS = 5
 """How many of the commonest error messages ``errors.top`` lists."""
 
 BUCKETS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
-"""The widths of the time buckets of the charts, in seconds."""
+"""The widths of the period's buckets (``bucket`` in ``--json``), in seconds."""
 
 ERROR_CATEGORIES = (*(status for status in RunStatus if status.failed), RunStatus.ABORTED)
 """What ``errors.by_category`` counts: failed runs by status, and runs that could not start."""
@@ -117,6 +120,8 @@ def seconds(value: float | None) -> str:
     """A duration as people read it: ``7 ms``, ``8.5 s``, ``1,234 s``; ``-`` for none."""
     if value is None:
         return "-"
+    if 0 < value < 0.0001:  # noqa: PLR2004 - a tenth of a millisecond
+        return "< 0.1 ms"
     if 0 < value < 1:
         return f"{value * 1000:.3g} ms"
     return f"{value:.3g} s" if value < 10 else f"{value:,.0f} s"  # noqa: PLR2004
@@ -133,8 +138,9 @@ def figures(tally: Tally) -> dict[str, Any]:
     """The figures of ``tally``, under :data:`FIGURE_KEYS`."""
     runs = sum(n for status, n in tally.statuses.items() if RunStatus(status).executed)
     ok = sum(n for status, n in tally.statuses.items() if RunStatus(status).ok)
-    durations = sorted(tally.durations)
-    confidences = sorted(tally.confidences)
+    durations = tally.durations.ordered()
+    confidences = tally.confidences.ordered()
+    confident = len(tally.confidences)
     top = tally.messages.most_common(TOP_ERRORS)
     return {
         "invocations": tally.statuses.total() + tally.counts["unfinished"],
@@ -164,8 +170,8 @@ def figures(tally: Tally) -> dict[str, Any]:
         "tokens": tally.tokens,
         "cost_usd": round(tally.usd, 6),
         "confidence": {
-            "count": len(confidences),
-            "mean": _round(sum(confidences) / len(confidences)) if confidences else None,
+            "count": confident,
+            "mean": _round(tally.confidences.total / confident) if confident else None,
             "min": _round(confidences[0]) if confidences else None,
             "p50": _round(percentile(confidences, 0.5)),
         },
@@ -196,6 +202,8 @@ class Report:
     total: dict[str, Any]
     series: Series
     """Every agent's series together."""
+    recent: dict[str, list[Ending]] = field(default_factory=dict)
+    """Agent name -> how its last invocations ended, oldest first."""
 
     def as_json(self) -> dict[str, Any]:
         """The report as ``agentops report --json`` prints it (:data:`REPORT_KEYS`)."""
@@ -215,9 +223,23 @@ class Report:
         """The start of every day (UTC) of the period, oldest first."""
         return self._starts("day")
 
-    def _starts(self, bucket: str) -> list[datetime]:
-        step = timedelta(seconds=BUCKETS[bucket])
-        start, starts = floor(self.since, bucket), []
+    def drawn_since(self) -> datetime:
+        """Where the charts begin: at the first thing they draw, not before the period."""
+        first = self.series.first()
+        return self.since if first is None else max(self.since, first)
+
+    def chart_bucket(self) -> str:
+        """The width of the run chart's bars: the finest that shows the data's span in few bars."""
+        span = (self.until - self.drawn_since()).total_seconds()
+        return chart_bucket(span, self.series.grain)
+
+    def chart_buckets(self) -> list[datetime]:
+        """The start of every bar of the run chart, oldest first: from the first data on."""
+        return self._starts(self.chart_bucket(), since=self.drawn_since())
+
+    def _starts(self, bucket: str, *, since: datetime | None = None) -> list[datetime]:
+        step = timedelta(seconds=CHART_BUCKETS[bucket])
+        start, starts = floor(since or self.since, bucket), []
         while start <= self.until:
             starts.append(start)
             start += step
@@ -227,58 +249,55 @@ class Report:
 def report_from_logs(logs: Mapping[str, Path], *, now: datetime, since_s: float) -> Report:
     """The report of ``logs`` (agent name -> log path) over ``since_s`` seconds up to ``now``."""
     since = now - timedelta(seconds=since_s)
-    bucket = bucket_for(since_s)
+    bucket, grain = bucket_for(since_s), grain_for(since_s)
     agents: dict[str, dict[str, Any]] = {}
-    total = Tally("total")
-    for name in sorted(logs):
-        tally = Reader(name, since=since, until=now, bucket=bucket).read(
-            _lines_since(logs[name], since)
-        )
-        agents[name] = figures(tally)
-        total.merge(tally)
-    return Report(since, now, bucket, agents, figures(total), total.series)
+    recent: dict[str, list[Ending]] = {}
+    total = Tally("total", series=Series(grain=grain, bucket=bucket))
+    with _without_cycle_collection():
+        for name in sorted(logs):
+            reader = Reader(name, since=since, until=now, bucket=bucket, grain=grain)
+            tally = reader.read(_lines_since(logs[name], since))
+            agents[name] = figures(tally)
+            recent[name] = tally.series.recent
+            total.merge(tally)
+    return Report(since, now, bucket, agents, figures(total), total.series, recent)
+
+
+@contextlib.contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: reading a log makes millions of short-lived objects.
+
+    None of them is in a cycle (reference counting frees each), yet every
+    few thousand allocations the collector would walk them all: a fifth of a
+    report's time on a large log.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _lines_since(path: Path, since: datetime) -> Iterable[LogLine]:
-    # A rotated file last written before the period holds nothing of it: its
-    # modification time is that of its last line (a rename keeps it).
-    cutoff = since.timestamp()
-    for file in log_files(path):
-        try:
-            if file != path and file.lstat().st_mtime < cutoff:
-                continue
-        except OSError:
-            continue
-        yield from scan_file(file, EVENTS)
+    # Lines stamped before the period are skipped unparsed (to the second: the
+    # lines of that second are parsed, and the tally leaves out what is older).
+    older = iso_second(since)[:19].encode()
+    for file, offset in periods_of(path, since):
+        yield from scan_file(file, EVENTS, offset=offset, older=older)
 
 
 def build_report(
-    project: Project, names: Iterable[str] | None = None, *, now: datetime, since_s: float
+    project: Project,
+    names: Iterable[str] | None = None,
+    *,
+    now: datetime,
+    since_s: float,
+    removed: bool = False,
 ) -> Report:
-    """The report of ``names`` (default: every agent, and every log of one no longer there)."""
-    if names is None:
-        found = set(project.agent_names())
-        try:
-            with os.scandir(project.logs_dir) as entries:
-                found |= {
-                    entry.name.removesuffix(".jsonl")
-                    for entry in entries
-                    if entry.name.endswith(".jsonl") and _is_agent_name(entry.name[:-6])
-                }
-        except FileNotFoundError:
-            pass
-        names = found
-    return report_from_logs(
-        {name: project.log_path(name) for name in names}, now=now, since_s=since_s
-    )
-
-
-def _is_agent_name(name: str) -> bool:
-    from agentops.errors import UsageError  # noqa: PLC0415
-    from agentops.project.home import check_agent_name  # noqa: PLC0415
-
-    try:
-        check_agent_name(name)
-    except UsageError:
-        return False
-    return True
+    """The report of ``names`` (default: every agent; ``removed``: also logs of agents gone)."""
+    logs = agent_logs(project, removed=removed)
+    if names is not None:
+        logs = {name: project.log_path(name) for name in names}
+    return report_from_logs(logs, now=now, since_s=since_s)

@@ -22,7 +22,8 @@ Health, most pressing first (an agent has the first that applies):
 =================  ===========================================================
 
 ``agentops health`` is content with ``ok``, ``running``, ``paused`` and
-``never_run``; any other needs a human.
+``never_run``; any other needs a human. A last run that succeeded but was
+slow (:mod:`agentops.notify.slow`) is no health: the row's ``slow`` says so.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agentops._infra.procs import command_of
-from agentops._infra.timestamps import iso
+from agentops._infra.timestamps import iso, iso_second
 from agentops.errors import AgentOpsError
 from agentops.guards.costs import full_window
 from agentops.model.money import LONGEST_WINDOW_S
 from agentops.model.status import RunStatus
+from agentops.notify.slow import slow_run
 from agentops.project.schedule import next_run, previous_run
 
 if TYPE_CHECKING:
@@ -84,6 +86,7 @@ ROW_KEYS = (
     "escalated",
     "spent_usd_24h",
     "cost_usd_per_day",
+    "slow",
 )
 """The keys of a row of ``agentops status --json``, in order: a stable interface."""
 
@@ -179,9 +182,11 @@ class _Facts:
         return ("never_run", None) if self.state.last_run is None else ("ok", None)
 
     def _paused(self) -> Verdict | None:
-        if self.pause is None:
+        pause = self.pause
+        if pause is None or not pause.holds(self.now):
             return None
-        return "paused", "paused" + (f": {self.pause.reason}" if self.pause.reason else "")
+        until = f" until {iso_second(pause.until)}" if pause.until else ""
+        return "paused", f"paused{until}" + (f": {pause.reason}" if pause.reason else "")
 
     def _circuit_open(self) -> Verdict | None:
         circuit = self.state.circuit
@@ -298,8 +303,12 @@ class _Facts:
                 "failures": state.circuit.failures,
             },
             "paused": None
-            if self.pause is None
-            else {"at": iso(self.pause.at), "reason": self.pause.reason},
+            if self.pause is None or not self.pause.holds(self.now)
+            else {
+                "at": iso(self.pause.at),
+                "reason": self.pause.reason,
+                "until": _iso(self.pause.until),
+            },
             "running": None
             if self.holder is None or self.holder.stray
             else {
@@ -313,11 +322,17 @@ class _Facts:
             "escalated": sum(held.escalated for held in state.review),
             "spent_usd_24h": round(state.budget.spent(LONGEST_WINDOW_S, self.now), 6),
             "cost_usd_per_day": cap,
+            "slow": _slow(state, config.expected_duration),
         }
 
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else iso(moment)
+
+
+def _slow(state: AgentState, expected_s: float | None) -> dict[str, Any] | None:
+    slow = slow_run(state, expected_s)
+    return None if slow is None else slow._asdict()
 
 
 def _broken_row(name: str, why: str) -> dict[str, Any]:

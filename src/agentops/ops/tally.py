@@ -16,6 +16,18 @@ ended is ``crashed`` once a later run logged ``run.recovered`` for it
 gives, and for an abandoned run the time from its start to its abandonment;
 the duration of a run that died is not known. Dry runs are counted apart
 and nowhere else.
+
+Every number read from a line is checked before it is counted: a duration,
+a cost or a token count that is not a finite number within what agentops
+could have logged (:data:`~agentops.model.money.MAX_USD`,
+:data:`~agentops.model.money.MAX_TOKENS`, ten years) makes the line
+unreadable, as a line that is not JSON is. A result's ``confidence`` is the
+agent's own field: only a number from 0 to 1 is taken as one.
+
+Memory stays bounded however long the log: an invocation is counted as
+soon as it ends, durations and confidences are kept as a sample past
+:data:`~agentops.ops._sample.MAX_SAMPLE` values, and the commonest errors
+are counted among at most :data:`MAX_MESSAGES` distinct messages.
 """
 
 from __future__ import annotations
@@ -23,21 +35,56 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agentops._infra.timestamps import iso
 from agentops.model.status import RunStatus
+from agentops.ops._numbers import (
+    MAX_DURATION_S,
+    Unreadable,
+    amounts_of,
+    bounded,
+    confidence_of,
+    id_of,
+    run_of,
+)
+from agentops.ops._sample import Sample
 from agentops.ops.logs import line_time
+from agentops.ops.series import Ending, Point, Series, floor
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import datetime
 
     from agentops.ops.logs import LogLine
 
-__all__ = ["EVENTS", "Point", "Reader", "Series", "Tally", "floor", "percentile"]
+__all__ = [
+    "EVENTS",
+    "MAX_KEYS",
+    "MAX_MESSAGES",
+    "MAX_OPEN",
+    "MESSAGE_CHARS",
+    "Point",
+    "Reader",
+    "Series",
+    "Tally",
+    "floor",
+    "percentile",
+]
 
 _TIMEOUT_STATUS = RunStatus.TIMEOUT
+
+MAX_MESSAGES = 10_000
+"""Distinct error messages counted at most; past this, the rarest half is forgotten."""
+
+MESSAGE_CHARS = 1000
+"""An error message is counted by its first this many characters."""
+
+MAX_KEYS = 100
+"""Distinct skip reasons, or retry categories, counted at most; the rest count as ``other``."""
+
+MAX_OPEN = 100_000
+"""Runs started and not ended yet (or reservations not settled) kept at most; the oldest go."""
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
@@ -48,15 +95,6 @@ def percentile(ordered: list[float], fraction: float) -> float | None:
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def floor(moment: datetime, bucket: str) -> datetime:
-    """The start of the hour, day (UTC) or week (from Monday) ``moment`` falls in."""
-    start = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    if bucket == "hour":
-        return start
-    start = start.replace(hour=0)
-    return start if bucket == "day" else start - timedelta(days=start.weekday())
 
 
 @dataclass(slots=True)
@@ -74,37 +112,6 @@ class _Run:
     deadline: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One executed run on the duration chart."""
-
-    at: datetime
-    duration_s: float
-    status: str
-    agent: str
-    run_id: str
-
-
-@dataclass(slots=True)
-class Series:
-    """What the charts draw: invocations by status, durations, cost, over the period."""
-
-    runs: dict[datetime, Counter[str]] = field(default_factory=dict)
-    """Bucket start -> status -> invocations that ended in it."""
-    points: list[Point] = field(default_factory=list)
-    """Every executed run whose duration is known."""
-    cost: dict[datetime, float] = field(default_factory=dict)
-    """Day (UTC) -> USD spent."""
-
-    def merge(self, other: Series) -> None:
-        """Add ``other``'s figures to these."""
-        for start, counts in other.runs.items():
-            self.runs.setdefault(start, Counter()).update(counts)
-        self.points.extend(other.points)
-        for day, usd in other.cost.items():
-            self.cost[day] = self.cost.get(day, 0.0) + usd
-
-
 @dataclass(slots=True)
 class Tally:
     """Everything counted for one agent (or for all of them)."""
@@ -112,7 +119,6 @@ class Tally:
     agent: str
     statuses: Counter[str] = field(default_factory=Counter)
     skip_reasons: Counter[str] = field(default_factory=Counter)
-    durations: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     messages: Counter[str] = field(default_factory=Counter)
     last_seen: dict[str, str] = field(default_factory=dict)
@@ -120,7 +126,8 @@ class Tally:
     counts: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
     review: Counter[str] = field(default_factory=Counter)
-    confidences: list[float] = field(default_factory=list)
+    confidences: Sample = field(default_factory=Sample)
+    durations: Sample = field(default_factory=Sample)
     usd: float = 0.0
     tokens: int = 0
     series: Series = field(default_factory=Series)
@@ -140,31 +147,54 @@ class Tally:
             mine.update(theirs)
         for message, when in other.last_seen.items():
             self.last_seen[message] = max(when, self.last_seen.get(message, when))
-        self.durations += other.durations
-        self.confidences += other.confidences
+        self.durations.merge(other.durations)
+        self.confidences.merge(other.confidences)
         self.usd += other.usd
         self.tokens += other.tokens
         self.series.merge(other.series)
+        self._forget_rare_messages()
+
+    def error(self, message: str, when: str) -> None:
+        """Count one error ``message``, last seen ``when``."""
+        message = message[:MESSAGE_CHARS]
+        self.messages[message] += 1
+        self.last_seen[message] = max(when, self.last_seen.get(message, ""))
+        self._forget_rare_messages()
+
+    def _forget_rare_messages(self) -> None:
+        if len(self.messages) <= MAX_MESSAGES:
+            return
+        for message, _count in self.messages.most_common()[MAX_MESSAGES // 2 :]:
+            del self.messages[message]
+            del self.last_seen[message]
 
 
-def _number(value: object) -> float | None:
-    """A finite number read from a log line (a boolean or ``"NaN"`` is none)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
+def _key(counter: Counter[str], value: object) -> str:
+    """The key ``value`` is counted under: itself if it is text and room is left, else a word."""
+    if not isinstance(value, str):
+        return "unknown"
+    return value if value in counter or len(counter) < MAX_KEYS else "other"
 
 
 class Reader:
     """Reads one agent's lines into a :class:`Tally`."""
 
-    def __init__(self, agent: str, *, since: datetime, until: datetime, bucket: str) -> None:
-        """Count ``agent``'s lines stamped from ``since`` to ``until``; runs by ``bucket``."""
-        self.tally = Tally(agent)
+    def __init__(
+        self, agent: str, *, since: datetime, until: datetime, bucket: str, grain: str
+    ) -> None:
+        """Count ``agent``'s lines stamped from ``since`` to ``until``.
+
+        Invocations are kept by ``grain`` (the series' finest buckets), and
+        given by ``bucket`` (the period's) as the series' ``runs``.
+        """
+        self.tally = Tally(agent, series=Series(grain=grain, bucket=bucket))
         self.handlers = {event: getattr(self, name) for event, name in _HANDLERS.items()}
         self.since = since
         self.until = until
-        self.bucket = bucket
         self.runs: dict[str, _Run] = {}
+        """Runs heard of that have not ended (yet)."""
+        self.done: dict[str, None] = {}
+        """The ids of the runs that ended last (a later line may name one)."""
         self.reserved: dict[str, tuple[float, int]] = {}
 
     def read(self, lines: Iterable[LogLine]) -> Tally:
@@ -187,19 +217,29 @@ class Reader:
                     counts["dry_runs"] += 1
                 continue
             run_id = event.get("run_id")
-            if not isinstance(run_id, str):
+            try:
+                handler(event, moment, run_of(run_id))
+            except Unreadable:
                 counts["unreadable_lines"] += 1
-                continue
-            handler(event, moment, run_id)
         self._finish()
         return self.tally
 
     def _run(self, run_id: str, moment: datetime) -> _Run:
         run = self.runs.get(run_id)
         if run is None:
+            if len(self.runs) >= MAX_OPEN:  # the oldest left open: it will never be heard of
+                self._settle(self.runs.pop(next(iter(self.runs))))
             run = self.runs[run_id] = _Run(run_id)
         run.last_seen = moment
         return run
+
+    def _ended(self, run: _Run) -> None:
+        """Count a run that ended, and forget it."""
+        self.runs.pop(run.run_id, None)
+        if len(self.done) >= MAX_OPEN:
+            del self.done[next(iter(self.done))]
+        self.done[run.run_id] = None
+        self._count(run)
 
     # -- the events --------------------------------------------------------------------
 
@@ -207,37 +247,38 @@ class Reader:
         self._run(run_id, moment).started = moment
 
     def _finished(self, event: dict[str, Any], moment: datetime, run_id: str) -> None:
-        try:
-            status = RunStatus(str(event.get("status")))
-        except ValueError:
-            self.tally.counts["unreadable_lines"] += 1
-            return
+        status = event.get("status")
+        if not isinstance(status, str) or status not in _STATUSES:
+            raise Unreadable
+        duration = bounded(event.get("duration_s"), MAX_DURATION_S)
         run = self._run(run_id, moment)
-        run.status, run.ended = status, moment
-        run.duration_s = _number(event.get("duration_s"))
+        run.status, run.ended, run.duration_s = RunStatus(status), moment, duration
         if event.get("degraded") is True:
             self.tally.counts["degraded"] += 1
-        result = event.get("result")
-        confidence = _number(result.get("confidence")) if isinstance(result, dict) else None
+        confidence = confidence_of(event.get("result"))
         if confidence is not None:
-            self.tally.confidences.append(confidence)
+            self.tally.confidences.add(confidence)
+        self._ended(run)
 
     def _skipped(self, event: dict[str, Any], moment: datetime, run_id: str) -> None:
         run = self._run(run_id, moment)
         run.status, run.ended = RunStatus.SKIPPED, moment
-        reason = event.get("reason")
-        self.tally.skip_reasons[reason if isinstance(reason, str) else "unknown"] += 1
+        reasons = self.tally.skip_reasons
+        reasons[_key(reasons, event.get("reason"))] += 1
+        self._ended(run)
 
     def _aborted(self, event: dict[str, Any], moment: datetime, run_id: str) -> None:
         run = self._run(run_id, moment)
         run.status, run.ended = RunStatus.ABORTED, moment
         run.error = _text(event.get("error")) or run.error
+        self._ended(run)
 
     def _abandoned(self, _event: dict[str, Any], moment: datetime, run_id: str) -> None:
         run = self._run(run_id, moment)
         run.status, run.ended = _TIMEOUT_STATUS, moment  # as the next run records it
         if run.started is not None:
             run.duration_s = (moment - run.started).total_seconds()
+        self._ended(run)
 
     def _failed(self, event: dict[str, Any], moment: datetime, run_id: str) -> None:
         self._run(run_id, moment).error = _text(event.get("error"))
@@ -251,13 +292,13 @@ class Reader:
     def _deadline(self, event: dict[str, Any], moment: datetime, _run_id: str) -> None:
         self.tally.counts["deadline_passed"] += 1
         dead = event.get("dead_run")
-        if isinstance(dead, str):
+        if isinstance(dead, str) and dead not in self.done:
             run = self.runs.get(dead) or self.runs.setdefault(dead, _Run(dead, last_seen=moment))
             run.deadline = True
 
     def _retry(self, event: dict[str, Any], _moment: datetime, _run_id: str) -> None:
-        category = event.get("category")
-        self.tally.retries[category if isinstance(category, str) else "unknown"] += 1
+        retries = self.tally.retries
+        retries[_key(retries, event.get("category"))] += 1
 
     def _circuit(self, _event: dict[str, Any], _moment: datetime, _run_id: str) -> None:
         self.tally.counts["circuit_openings"] += 1
@@ -266,25 +307,25 @@ class Reader:
         self.tally.actions[str(event["event"]).removeprefix("action.")] += 1
 
     def _spent(self, event: dict[str, Any], moment: datetime, _run_id: str) -> None:
-        self._cost(moment, _number(event.get("usd")) or 0.0, _number(event.get("tokens")) or 0)
+        self._cost(moment, *amounts_of(event))
 
     def _reserved(self, event: dict[str, Any], moment: datetime, _run_id: str) -> None:
-        usd, tokens = _number(event.get("usd")) or 0.0, _number(event.get("tokens")) or 0
-        self.reserved[str(event.get("id"))] = (usd, int(tokens))
+        usd, tokens = amounts_of(event)
+        if len(self.reserved) >= MAX_OPEN:  # the oldest never settled: it stays spent
+            del self.reserved[next(iter(self.reserved))]
+        self.reserved[id_of(event)] = (usd, tokens)
         self._cost(moment, usd, tokens)
 
     def _settled(self, event: dict[str, Any], moment: datetime, _run_id: str) -> None:
         # A settlement replaces its reservation (if the reservation is in the period).
-        usd, tokens = _number(event.get("usd")) or 0.0, _number(event.get("tokens")) or 0
-        was_usd, was_tokens = self.reserved.pop(str(event.get("id")), (0.0, 0))
+        usd, tokens = amounts_of(event)
+        was_usd, was_tokens = self.reserved.pop(id_of(event), (0.0, 0))
         self._cost(moment, usd - was_usd, tokens - was_tokens)
 
-    def _cost(self, moment: datetime, usd: float, tokens: float) -> None:
+    def _cost(self, moment: datetime, usd: float, tokens: int) -> None:
         self.tally.usd += usd
-        self.tally.tokens += int(tokens)
-        day = floor(moment, "day")
-        cost = self.tally.series.cost
-        cost[day] = cost.get(day, 0.0) + usd
+        self.tally.tokens += tokens
+        self.tally.series.spent(moment, usd)
 
     def _held(self, event: dict[str, Any], _moment: datetime, _run_id: str) -> None:
         self.tally.review["escalated" if event.get("escalated") is True else "held"] += 1
@@ -295,37 +336,38 @@ class Reader:
     # -- the end -----------------------------------------------------------------------
 
     def _finish(self) -> None:
-        tally = self.tally
         for run in self.runs.values():
-            if run.status is None and run.deadline:
-                run.status = _TIMEOUT_STATUS
-            elif run.status is None and run.recovered:
-                run.status = RunStatus.CRASHED
-            if run.status is None:
-                if run.started is not None:
-                    tally.counts["unfinished"] += 1
-                continue
-            if run.ended is None:  # died: placed when it was last heard of; how long, unknown
-                run.ended = run.last_seen
-            self._count(run)
+            self._settle(run)
+        self.runs.clear()
+
+    def _settle(self, run: _Run) -> None:
+        """Count a run that never said it ended: it died, passed its deadline, or is running."""
+        if run.deadline:
+            run.status = _TIMEOUT_STATUS
+        elif run.recovered:
+            run.status = RunStatus.CRASHED
+        else:
+            if run.started is not None:
+                self.tally.counts["unfinished"] += 1
+            return
+        run.ended = run.last_seen  # died: placed when it was last heard of; how long, unknown
+        self._count(run)
 
     def _count(self, run: _Run) -> None:
         tally, status = self.tally, run.status
         assert status is not None  # noqa: S101 - only runs that ended are counted
         assert run.ended is not None  # noqa: S101 - every run that ended has a time
         tally.statuses[status] += 1
-        start = floor(run.ended, self.bucket)
-        tally.series.runs.setdefault(start, Counter())[status] += 1
-        if status.executed and run.duration_s is not None and run.duration_s >= 0:
-            tally.durations.append(run.duration_s)
-            tally.series.points.append(
-                Point(run.ended, run.duration_s, str(status), tally.agent, run.run_id)
-            )
+        duration = run.duration_s if status.executed and run.duration_s is not None else None
+        tally.series.ended(Ending(run.ended, str(status), run.run_id, duration))
+        if duration is not None and duration >= 0:
+            tally.durations.add(duration)
+            tally.series.add_point(Point(run.ended, duration, str(status), tally.agent, run.run_id))
         if status.failed or status == RunStatus.ABORTED:
             tally.errors[status] += 1
-            message = run.error or f"{tally.agent}: {_UNSAID.get(status, status)}"
-            tally.messages[message] += 1
-            tally.last_seen[message] = max(iso(run.ended), tally.last_seen.get(message, ""))
+            tally.error(
+                run.error or f"{tally.agent}: {_UNSAID.get(status, status)}", iso(run.ended)
+            )
 
 
 _UNSAID = {
@@ -337,6 +379,9 @@ _UNSAID = {
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+_STATUSES = frozenset(str(status) for status in RunStatus)
 
 
 _HANDLERS = {  # event -> the method of Reader that counts it

@@ -34,8 +34,10 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "NOTIFY_KINDS",
     "AgentConfig",
+    "AgentNotify",
     "CircuitConfig",
     "Defaults",
+    "Files",
     "Guard",
     "LedgerConfig",
     "Limits",
@@ -178,6 +180,17 @@ class MemoryConfig(_Section):
     recency_half_life: PositiveDuration = 86400.0
 
 
+HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+
+
+class AgentNotify(_Section):
+    """``[notify]`` in agent.toml: the agent's own check, in the Healthchecks protocol."""
+
+    ping: HttpUrl | None = None
+    """The check's URL: ``/start`` when a run starts, the URL itself or ``/<exit code>`` at its
+    end. A secret (it holds the check's token): nothing says more of it than its host."""
+
+
 class AgentConfig(_Section):
     """``agents/<name>/agent.toml``: what the operator edits."""
 
@@ -186,6 +199,9 @@ class AgentConfig(_Section):
     timeout: PositiveDuration = DEFAULT_TIMEOUT_S
     grace: PositiveDuration | None = None
     """How late a scheduled run may succeed before ``agentops health`` calls it stale."""
+    expected_duration: PositiveDuration | None = None
+    """How long a run should take at most: a run that succeeds after longer is ``slow``."""
+    notify: AgentNotify = AgentNotify()
     params: dict[str, Any] = {}
     limits: Limits = Limits()
     retry: Retry = Retry()
@@ -197,6 +213,16 @@ class AgentConfig(_Section):
     memory: MemoryConfig = MemoryConfig()
 
     _keep_s: float = PrivateAttr(DEFAULT_KEEP_S)
+
+    @model_validator(mode="after")
+    def _expected_within_the_timeout(self) -> AgentConfig:
+        # A run is stopped at its timeout: it could never be told as slow.
+        if self.expected_duration is not None and self.expected_duration >= self.timeout:
+            raise ValueError(
+                f"expected_duration ({self.expected_duration:g}s) must be shorter than "
+                f"timeout ({self.timeout:g}s): a run is stopped at its timeout"
+            )
+        return self
 
     @model_validator(mode="after")
     def _keep_outlives_the_schedule(self) -> AgentConfig:
@@ -244,7 +270,7 @@ class Defaults(_Section):
     memory: MemoryConfig | None = None
 
 
-NotifyKind = Literal["failure", "circuit_open", "escalated", "stale", "budget", "recovered"]
+NotifyKind = Literal["failure", "circuit_open", "escalated", "stale", "budget", "slow", "recovered"]
 
 NOTIFY_KINDS: tuple[NotifyKind, ...] = (
     "failure",
@@ -252,11 +278,10 @@ NOTIFY_KINDS: tuple[NotifyKind, ...] = (
     "escalated",
     "stale",
     "budget",
+    "slow",
     "recovered",
 )
 """What a notification can be about."""
-
-HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
 
 
 class Notify(_Section):
@@ -265,6 +290,8 @@ class Notify(_Section):
     webhooks: list[HttpUrl] = []
     on: list[NotifyKind] = list(NOTIFY_KINDS)
     cooldown: PositiveDuration = 3600.0
+    manual_runs: bool = True
+    """Whether runs started by hand (without ``--scheduled``) notify: alerts and pings."""
 
 
 class Logs(_Section):
@@ -284,40 +311,94 @@ class StoreConfig(_Section):
     """The PostgreSQL schema the tables live in: projects sharing a database each need one."""
 
 
+UserName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
+
+
+class Files(_Section):
+    """``[files]``: who may read what agentops writes, and who besides the home's owner writes.
+
+    ``mode = "group"`` makes the files and directories agentops writes
+    group-readable (for a second operator or a log shipper); ``"owner"``
+    (the default) keeps them to the home's owner. ``allow_users`` names the
+    users besides the home's owner that may run agents and change their
+    state here; everyone else is refused, so a run as root cannot leave files
+    the owner's runs cannot write. What an allowed root run creates is handed
+    to the home's owner.
+    """
+
+    mode: Literal["owner", "group"] = "owner"
+    allow_users: list[UserName] = []
+
+
 class Provider(_Section):
     """``[providers.NAME]``: an endpoint serving models, and the API it speaks."""
 
     base_url: HttpUrl
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
-    """The environment variable holding the key (keys never live in files); none: no key."""
+    """The environment variable holding the key (never agentops.toml: the environment or an env
+    file); none: no key."""
     kind: str = "openai"
-    """Its wire format: ``openai`` (``/chat/completions``, the default). Whether agentops
-    knows the kind is checked with the models (``agentops check``, and before a run)."""
+    """Its wire format: ``openai`` (``/chat/completions``, the default) or ``anthropic``
+    (the Messages API). Whether agentops knows the kind is checked with the models
+    (``agentops check``, and before a run)."""
 
 
 class ModelSpec(_Section):
-    """``[models."NAME"]``: a model of a provider, its prices and its context window."""
+    """``[models."NAME"]``: a model of a provider, its prices, its window, and how it is asked."""
 
     provider: str
     name: str
     input_usd_per_mtok: Money | None = None
     output_usd_per_mtok: Money | None = None
+    cache_read_usd_per_mtok: Money | None = None
+    """Prompt tokens read from the provider's cache; unset: priced as input (a bound)."""
+    cache_write_usd_per_mtok: Money | None = None
+    """Prompt tokens written to the provider's cache; unset: 1.25 times input, what
+    Anthropic charges for its five-minute cache."""
     context_window: Annotated[int, Field(strict=True, ge=256)] | None = None
+    token_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"  # noqa: S105
+    """The parameter carrying the output limit (OpenAI's reasoning models take only
+    ``max_completion_tokens``); Anthropic's API always takes ``max_tokens``."""
+    structured: Literal["json_schema", "json_object", "prompt"] | None = None
+    """How a schema is asked for: the schema itself, a JSON mode, or in words alone.
+    Unset: ``json_schema``, or ``prompt`` where ``json_mode = false``."""
     json_mode: bool = True
-    """Whether the provider takes ``response_format`` for JSON replies."""
+    """The older spelling: false is ``structured = "prompt"``."""
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = (
+        None
+    )
+    """How hard a reasoning model thinks (OpenAI's ``reasoning_effort``, Anthropic's
+    ``effort``); unset: the provider's default."""
+
+    @model_validator(mode="after")
+    def _one_structured(self) -> ModelSpec:
+        if not self.json_mode and self.structured not in (None, "prompt"):
+            raise ValueError(
+                f"json_mode = false and structured = {self.structured!r} disagree: "
+                "keep structured alone"
+            )
+        return self
 
     @property
     def priced(self) -> bool:
         """Whether both prices are known, so a call's cost can be computed."""
         return self.input_usd_per_mtok is not None and self.output_usd_per_mtok is not None
 
+    @property
+    def structured_output(self) -> Literal["json_schema", "json_object", "prompt"]:
+        """How a schema is asked for, ``json_mode`` taken into account."""
+        if self.structured is not None:
+            return self.structured
+        return "json_schema" if self.json_mode else "prompt"
+
 
 class ProjectConfig(_Section):
-    """``agentops.toml`` at the home: defaults, notifications, logs, the store, LLM providers."""
+    """``agentops.toml`` at the home: defaults, notifications, logs, files, store, LLM providers."""
 
     defaults: Defaults = Defaults()
     notify: Notify = Notify()
     logs: Logs = Logs()
+    files: Files = Files()
     store: StoreConfig = StoreConfig()
     providers: dict[str, Provider] = {}
     models: dict[str, ModelSpec] = {}

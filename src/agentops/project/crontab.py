@@ -11,21 +11,31 @@ Every line outside the block stays byte for byte as it was. The crontab is
 read with ``crontab -l`` and written with ``crontab FILE`` (never by a pipe
 into ``crontab -``: a failure upstream would install an empty crontab), and
 only when it changes, so installing twice changes nothing.
+
+:meth:`Crontab.environment` is what cron gives the block's runs: its own
+few variables, the crontab's ``NAME=value`` lines above the block, and the
+``PATH`` each line sets. ``agentops check`` judges scheduled agents in it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from typing import TYPE_CHECKING
 
 from agentops.errors import ConfigError
+from agentops.project.schedule import CRON_PATH
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["Crontab", "markers"]
+
+# cron's own assignment syntax: NAME = value, blanks around "=" allowed, the
+# value optionally in matching quotes (to keep blanks at its ends).
+_ASSIGNMENT = re.compile(r"\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?)\s*")
 
 _TIMEOUT_S = 30.0
 
@@ -69,6 +79,41 @@ class Crontab:
         lines = text.splitlines(keepends=True)
         span = _span(lines, home)
         return None if span is None else "".join(lines[span[0] + 1 : span[1] - 1])
+
+    @staticmethod
+    def environment(text: str, home: Path) -> dict[str, str]:
+        """The environment cron runs ``home``'s block with, in the crontab ``text``.
+
+        What cron sets itself for this user (``SHELL``, ``HOME``, ``LOGNAME``,
+        ``USER``, its default ``PATH``), then each ``NAME=value`` line before
+        the block (before the end, when there is no block yet: where
+        ``--install`` puts it), then the ``PATH`` the block's lines set.
+        """
+        import pwd  # noqa: PLC0415 - only check asks
+
+        try:
+            user = pwd.getpwuid(os.geteuid())
+            home_dir, name = user.pw_dir, user.pw_name
+        except KeyError:  # a uid without an account (a container): cron would refuse it
+            home_dir, name = os.environ.get("HOME", "/"), str(os.geteuid())
+        environ = {
+            "SHELL": "/bin/sh",
+            "HOME": home_dir,
+            "LOGNAME": name,
+            "USER": name,
+            "PATH": "/usr/bin:/bin",
+        }
+        lines = text.splitlines()
+        span = _span([f"{line}\n" for line in lines], home)
+        for line in lines[: span[0] if span else len(lines)]:
+            found = _ASSIGNMENT.fullmatch(line)
+            if found is not None:
+                value = found["value"]
+                if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":  # noqa: PLR2004
+                    value = value[1:-1]
+                environ[found["name"]] = value
+        environ["PATH"] = CRON_PATH  # every line of the block sets it for its command
+        return environ
 
     @staticmethod
     def with_block(text: str, home: Path, lines: str) -> str:

@@ -5,17 +5,14 @@ Nothing here imports agent code: ``list``, ``status`` and ``cron`` need only TOM
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import re
-import tomllib
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from agentops._infra.files import CONFIG_FILE_LIMIT, read_regular
 from agentops.errors import ConfigError, UnknownAgent, UsageError
 from agentops.project.config import (
     AgentConfig,
@@ -23,6 +20,11 @@ from agentops.project.config import (
     describe_validation_error,
     merge_defaults,
 )
+from agentops.project.envfile import ENV_FILE, read_env_files
+from agentops.project.tomlfile import read_toml, validation_problems
+
+if TYPE_CHECKING:
+    from agentops._infra.fs import FileSystem
 
 __all__ = ["AgentSpec", "Project", "check_agent_name"]
 
@@ -84,8 +86,25 @@ class Project:
         root = Path(home if home is not None else Path.cwd()).absolute()
         if not (root / "agents").is_dir():
             raise ConfigError(
-                f"no agents/ directory in {root}: pass --home DIR or set AGENTOPS_HOME"
+                f"no agents/ directory in {root}: pass --home DIR or set AGENTOPS_HOME "
+                "(agentops init NAME makes a new project here)"
             )
+        return cls(root)
+
+    @classmethod
+    def create(cls, home: str | Path | None = None) -> Project:
+        """The project at ``home`` (default: the current directory), made if there is none.
+
+        A new project is its ``agents/`` directory (and the home, if missing):
+        ``state/`` and ``logs/`` come with the first run. A home another user
+        owns is refused (:meth:`check_writer`), before anything is made.
+        """
+        root = Path(home if home is not None else Path.cwd()).absolute()
+        cls(root).check_writer()
+        try:
+            (root / "agents").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{root / 'agents'}: cannot create: {exc.strerror}") from exc
         return cls(root)
 
     @property
@@ -99,11 +118,39 @@ class Project:
         path = self.config_path
         if not path.exists():
             return ProjectConfig()
-        raw = _read_toml(path, agent=None)
+        raw, text = read_toml(path, agent=None)
+        return _validated(ProjectConfig, raw, path, text, agent=None)
+
+    def check_writer(self) -> None:
+        """Refuse (:class:`ConfigError`) a user other than the home's owner, unless allowed.
+
+        Called before anything is written: a run, or a command that changes
+        the home (see :mod:`agentops.project.owner`).
+        """
+        from agentops.project.owner import check_writer  # noqa: PLC0415
+
+        check_writer(self.home, self.config.files)
+
+    def filesystem(self) -> FileSystem:
+        """The file system seam writing as ``[files]`` says: group-readable, handed to the owner."""
+        from agentops._infra.fs import FileSystem  # noqa: PLC0415
+        from agentops.project.owner import hand_over_to  # noqa: PLC0415
+
+        return FileSystem(group=self.config.files.mode == "group", owner=hand_over_to(self.home))
+
+    def env_paths(self, name: str) -> tuple[Path, Path]:
+        """The agent's env files: the project's ``.env``, then ``agents/<name>/.env``."""
+        return self.home / ENV_FILE, self.home / "agents" / check_agent_name(name) / ENV_FILE
+
+    def agent_env(self, name: str) -> dict[str, str]:
+        """The variables the agent's env files set, the agent's own overriding the project's.
+
+        Raises :class:`ConfigError` naming the file and line of one it cannot read.
+        """
         try:
-            return ProjectConfig.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(f"{path}: {describe_validation_error(exc)}") from exc
+            return read_env_files(self.env_paths(name))
+        except ConfigError as exc:
+            raise ConfigError(exc.message, agent=name) from exc
 
     @property
     def state_dir(self) -> Path:
@@ -132,13 +179,24 @@ class Project:
         except OSError as exc:
             raise ConfigError(f"{toml_path}: cannot read: {exc.strerror}", agent=name) from exc
         if not exists:
-            raise UnknownAgent(f"unknown agent {name!r}: there is no {toml_path}", agent=name)
-        raw = _read_toml(toml_path, agent=name)
-        try:
-            config = AgentConfig.model_validate(merge_defaults(self.config.defaults, raw))
-        except ValidationError as exc:
-            raise ConfigError(f"{toml_path}: {describe_validation_error(exc)}", agent=name) from exc
+            raise UnknownAgent(
+                f"unknown agent {name!r}: there is no {toml_path}{self._did_you_mean(name)}",
+                agent=name,
+            )
+        raw, text = read_toml(toml_path, agent=name)
+        merged = merge_defaults(self.config.defaults, raw)
+        config = _validated(AgentConfig, merged, toml_path, text, agent=name)
         return AgentSpec(name=name, directory=directory, config=config)
+
+    def _did_you_mean(self, name: str) -> str:
+        import difflib  # noqa: PLC0415 - only for a name that is not there
+
+        try:
+            names = self.agent_names()
+        except ConfigError:
+            return ""
+        close = difflib.get_close_matches(name, names, n=1)
+        return f"; did you mean {close[0]!r}?" if close else ""
 
     def agent_names(self) -> list[str]:
         """Names of the directories under ``agents/`` that hold an ``agent.toml``, sorted."""
@@ -166,17 +224,14 @@ class Project:
         return specs, problems
 
 
-def _read_toml(path: Path, *, agent: str | None) -> dict[str, Any]:
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validated(model: type[_M], raw: object, path: Path, text: str, *, agent: str | None) -> _M:
+    # The error names the line of its first bad key, as a compiler would.
     try:
-        # Checked first: a FIFO or a device is refused, never waited on.
-        raw = read_regular(path, limit=CONFIG_FILE_LIMIT, follow_links=True)
-        if raw is None:
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
-        # utf-8-sig: a byte-order mark left by an editor is not a TOML error.
-        return tomllib.loads(raw.decode("utf-8-sig"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: bad TOML: {exc}", agent=agent) from exc
-    except RecursionError:
-        raise ConfigError(f"{path}: bad TOML: nested too deeply", agent=agent) from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}", agent=agent) from exc
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        lines = [line for line, _ in validation_problems(exc, text) if line is not None]
+        where = f"{path}:{lines[0]}" if lines else str(path)
+        raise ConfigError(f"{where}: {describe_validation_error(exc)}", agent=agent) from exc

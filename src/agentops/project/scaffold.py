@@ -109,13 +109,13 @@ class Result(BaseModel):
 def run(params: Params, ctx: Context) -> Result:
     response = ctx.http.get(str(params.feed_url))
     response.raise_for_status()  # 429 and 5xx are retried, the rest fail the run
-    outbox = ctx.home / "agents" / ctx.agent / "outbox"
+    outbox = ctx.home / "outbox" / ctx.agent  # outputs: not in the agent's own folder
     published = []
     for item in response.json()["items"]:
         path = outbox / f"{{item['id']}}.txt"
 
         def publish(item: dict = item, path=path) -> str:
-            outbox.mkdir(exist_ok=True)
+            outbox.mkdir(parents=True, exist_ok=True)
             path.write_text(item["title"] + "\\n")
             return str(path.name)
 
@@ -151,7 +151,7 @@ def test_each_item_is_published_once():
         second = agent.run()
         assert second.exit_code == 0
         assert second.events_named("action.committed") == []
-        outbox = agent.home / "agents" / AGENT.name / "outbox"
+        outbox = agent.home / "outbox" / AGENT.name
         assert sorted(p.name for p in outbox.iterdir()) == ["a.txt", "b.txt"]
 
 

@@ -25,23 +25,42 @@ from agentops.model.state import LedgerSummary, check_readable
 if TYPE_CHECKING:
     from agentops.run.run import Run
 
-__all__ = ["commit", "keep_memory", "kept_data", "save", "save_notes"]
+__all__ = ["commit", "keep_data", "keep_memory", "kept_data", "save", "save_notes"]
+
+MAX_KEYS_SAID = 20
+"""How many secret-looking keys one ``state.looks_secret`` warning names."""
 
 
 def kept_data(run: Run, data: object) -> dict[str, Any]:
-    """``ctx.state`` as the state will keep it: redacted, and JSON the state file can hold.
+    """``ctx.state`` as the state will keep it: JSON the state file can hold, known secrets out.
 
-    A value that is not JSON fails this run cleanly (:class:`TaskFailed`)
-    instead of making the state file unwritable.
+    The agent's data is its own: only the secrets agentops knows (the
+    environment's, the providers' keys, env files' values, secret params)
+    are replaced; a value that merely looks secret is kept (:func:`keep_data`
+    warns of it). A value that is not JSON fails this run cleanly
+    (:class:`TaskFailed`) instead of making the state file unwritable.
     """
     if not isinstance(data, dict):
         raise TaskFailed(f"{run.name}: ctx.state must stay a dict, not {type(data).__name__}")
     try:
-        redacted: dict[str, Any] = run.services.redactor.value(data)
+        redacted: dict[str, Any] = run.services.redactor.known(data)
         check_readable(redacted, inside=1)  # the state file holds it under "data"
     except ValueError as exc:  # not JSON, NaN or infinity, nested too deeply
         raise TaskFailed(f"{run.name}: ctx.state holds a value that is not JSON: {exc}") from exc
     return redacted
+
+
+def keep_data(run: Run, data: dict[str, Any]) -> None:
+    """Make ``data`` (from :func:`kept_data`) the state's, warning of keys that look secret.
+
+    Said once: for the keys the state did not hold already, so an agent
+    keeping a token-like cursor is told on the run that first keeps it.
+    """
+    redactor = run.services.redactor
+    new = sorted(set(redactor.looks_secret(data)) - set(redactor.looks_secret(run.state.data)))
+    if new:
+        run.log.warning("state.looks_secret", keys=new[:MAX_KEYS_SAID], count=len(new))
+    run.state.data = data
 
 
 def keep_memory(run: Run) -> bool:

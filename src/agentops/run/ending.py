@@ -53,6 +53,7 @@ def record_run(
     if run.status.ok:
         state.consecutive_failures = 0
         state.last_success_at = run.finished_at
+        state.record_duration(state.last_run.duration_s)  # what a slow run is judged by
     else:
         if run.status.failed:
             state.consecutive_failures += 1

@@ -1,7 +1,10 @@
 """The gates every run passes through, in order.
 
 1. params: ``[params]`` and command-line overrides validated by the Params model;
-   a rejection means nothing is executed.
+   a rejection means nothing is executed. A problem of agent.toml's own values
+   (a required param it lacks, a value of the wrong type) is a configuration
+   error (78) naming its line, as every other agent.toml problem is; one of
+   the command line's overrides is a rejection (65).
 2. admit: the run rate limit, the circuit breaker and the cost windows, all
    counted in the state file.
 3. execute: ``run(params, ctx)`` under the timeout, retried on transient
@@ -19,7 +22,7 @@ turns it into the run's status and exit code. A gatekeeper gates one
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
@@ -76,11 +79,7 @@ class Gatekeeper:
         model = self.code.params_model
         typos = unknown_params(model, self.spec.config.params)
         if typos:  # the operator's file, not this run's input: a configuration error
-            raise ConfigError(
-                f"{self.spec.directory / 'agent.toml'}: [params] "
-                + ", ".join(f"{key}: unknown param" for key in typos),
-                agent=self.name,
-            )
+            self._refuse_toml([(key, "unknown param") for key in typos])
         values = {**self.spec.config.params, **overrides}
         errors = [f"{key}: unknown param" for key in unknown_params(model, values)]
         if not errors:
@@ -89,8 +88,19 @@ class Gatekeeper:
                 # They are logged (a NaN as a string): only their depth matters.
                 check_readable(params.model_dump(mode="json"), inside=1, finite=False)
             except ValidationError as exc:
+                # An error of a key no override touched is agent.toml's; one of the
+                # whole model is too, when there is no override to blame it on.
+                own = [
+                    (".".join(str(part) for part in error["loc"]) or "params", error["msg"])
+                    for error in exc.errors(include_url=False, include_input=False)
+                    if (str(error["loc"][0]) not in overrides if error["loc"] else not overrides)
+                ]
+                if own:
+                    self._refuse_toml(own)
                 errors = _describe(exc)
             except AgentCodeFailed as exc:  # a validator raised something else
+                if not overrides:
+                    self._refuse_toml([("params", exc.message)])
                 errors = [exc.message]
             except ValueError as exc:  # nested too deeply, or a number that is not finite
                 errors = [f"params: {exc}"]
@@ -100,6 +110,20 @@ class Gatekeeper:
         raise ParamsRejected(
             f"{self.name}: params rejected: {'; '.join(errors)}", agent=self.name, errors=errors
         )
+
+    def _refuse_toml(self, problems: list[tuple[str, str]]) -> NoReturn:
+        # agent.toml's own [params] is wrong: 78, naming the line of the first.
+        from agentops.project.tomlfile import key_line  # noqa: PLC0415 - only a broken file
+
+        path = self.spec.directory / "agent.toml"
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        line = key_line(text, ("params", *problems[0][0].split(".")))
+        where = f"{path}:{line}" if line else str(path)
+        said = "; ".join(f"{key}: {message}" for key, message in problems)
+        raise ConfigError(f"{where}: [params] {said}", agent=self.name)
 
     def _validate(self, model: type[BaseModel], data: Any, what: str) -> BaseModel:
         # Models run the agent's own validators: agent code, so under the timeout.

@@ -10,7 +10,8 @@ share it. An :class:`Invocation`:
   runs; the hard deadline armed (:mod:`.deadline`); threads the agent leaves
   running keep the lease until the process exits;
 - turns every expected error into an :class:`~agentops.model.outcome.Outcome`;
-- leaves a trace of a run's attempt in the store, then notifies people.
+- leaves a trace of a run's attempt in the store, then notifies people (and
+  the agent's check, which also hears when the run starts: :meth:`Invocation.started`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from agentops._infra.fs import MovedAside
     from agentops._infra.log import EventLogger
     from agentops.model.state import AgentState
+    from agentops.notify.notifier import Notifier
     from agentops.project.home import AgentSpec, Project
     from agentops.run.options import RunOptions
 
@@ -68,6 +70,9 @@ class Invocation:
         self._dead_run: Outcome | None = None
         """A dead run this invocation recovered and recorded: people are told of it too."""
         self._is_run = True
+        self._run: Run | None = None
+        """The run under the lease, once it is held: its agent.toml and state tell the notifier."""
+        self._notifier: Notifier | None = None
 
     @property
     def name(self) -> str:
@@ -154,18 +159,61 @@ class Invocation:
         except StateError as exc:
             services.log.warning("attempt.not_recorded", error=exc.message)
 
-    def _notify(self, outcome: Outcome) -> None:
-        # After everything is saved: a webhook never changes what happened.
+    def started(self, *, params: dict[str, Any]) -> None:
+        """Log ``run.started``, and tell the channels that hear runs (the agent's ping).
+
+        ``params`` are the run's, as JSON. A ping waits no more than its short
+        timeout, and never changes the run.
+        """
+        self.log.info("run.started", params=params)
         try:
-            services = self.services
-            if services.dry_run or not services.project.config.notify.webhooks:
+            notifier = self._notifier_for(None)
+            if notifier is not None and self._tells_its_own():
+                notifier.started(self.name, self.services.run_id)
+        except Exception as exc:  # noqa: BLE001 - never the run's outcome
+            self.log.warning("notify.failed", kind="start", error=f"{type(exc).__name__}: {exc}")
+
+    def _notify(self, outcome: Outcome) -> None:
+        # After everything is saved: a webhook or a ping never changes what happened.
+        try:
+            notifier = self._notifier_for(outcome)
+            if notifier is None:
                 return
-            notifier = services.notifier()
             if self._dead_run is not None:  # it could not say so itself
                 notifier.after_run(self._dead_run)
-            notifier.after_run(outcome)
+            if self._tells_its_own():
+                notifier.after_run(outcome, state=None if self._run is None else self._run.state)
         except Exception as exc:  # noqa: BLE001 - never the run's outcome
             self.log.warning("notify.failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _tells_its_own(self) -> bool:
+        # A run started by hand tells nobody when [notify] manual_runs is false
+        # (a dead run it recovered still is told: cron most likely started that one).
+        services = self.services
+        return services.options.scheduled or services.project.config.notify.manual_runs
+
+    def _notifier_for(self, outcome: Outcome | None) -> Notifier | None:
+        # Built once, and only when someone listens: webhooks, or the agent's ping.
+        services = self.services
+        if services.dry_run:
+            return None
+        if self._notifier is None:
+            spec = self._run.spec if self._run is not None else self._spec_if_readable(outcome)
+            agent = None if spec is None else spec.config
+            if not (services.project.config.notify.webhooks or (agent and agent.notify.ping)):
+                return None
+            self._notifier = services.notifier(agent)
+        return self._notifier
+
+    def _spec_if_readable(self, outcome: Outcome | None) -> AgentSpec | None:
+        # A run stopped before its lease: its agent.toml says where its check is,
+        # if it can be read (a skip is no run: its check hears nothing of it).
+        if outcome is None or outcome.status == RunStatus.SKIPPED:
+            return None
+        try:
+            return self.services.project.agent(self.name)
+        except AgentOpsError:
+            return None
 
     # -- the lease ---------------------------------------------------------------------
 
@@ -190,6 +238,7 @@ class Invocation:
         ):
             try:
                 run = Run(services, spec, services.store.load(self.name), interrupts, lease)
+                self._run = run
                 self._recover(run)
                 with self._hard_deadline(spec, kind), self._own_processes(spec):
                     yield run

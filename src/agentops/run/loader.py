@@ -87,7 +87,8 @@ def _inspect(module: ModuleType, spec: AgentSpec) -> AgentCode:
         raise ConfigError(f"{path}: defines no run(params, ctx) function", agent=spec.name)
     if _not_plain(run):
         raise ConfigError(
-            f"{path}: run() must be a plain function: async def and generators are not supported",
+            f"{_at(path, run)}: run() must be a plain function: async def and generators are "
+            "not supported",
             agent=spec.name,
         )
     usage = "write def run(params: Params, ctx: Context) -> Result with pydantic models"
@@ -97,7 +98,8 @@ def _inspect(module: ModuleType, spec: AgentSpec) -> AgentCode:
         result_model = _annotation(run, "return")
     except Exception as exc:
         raise ConfigError(
-            f"{path}: run()'s annotations cannot be resolved ({exc}); {usage}", agent=spec.name
+            f"{_at(path, run)}: run()'s annotations cannot be resolved ({exc}); {usage}",
+            agent=spec.name,
         ) from exc
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     if (
@@ -106,7 +108,9 @@ def _inspect(module: ModuleType, spec: AgentSpec) -> AgentCode:
         or not _is_model(params_model)
         or not _is_model(result_model)
     ):
-        raise ConfigError(f"{path}: run() has the wrong signature; {usage}", agent=spec.name)
+        raise ConfigError(
+            f"{_at(path, run)}: run() has the wrong signature; {usage}", agent=spec.name
+        )
     hooks = {}
     for name, arguments in HOOKS.items():
         hook = getattr(module, name, None)
@@ -126,18 +130,25 @@ def _check_hook(hook: object, name: str, arguments: tuple[str, ...], spec: Agent
     path = spec.code_path
     if not callable(hook) or _not_plain(hook):
         raise ConfigError(
-            f"{path}: {name} must be a plain function, not async def or a generator",
+            f"{_at(path, hook)}: {name} must be a plain function, not async def or a generator",
             agent=spec.name,
         )
     try:
         inspect.signature(hook).bind(*arguments)
     except TypeError:
         raise ConfigError(
-            f"{path}: {name}() takes the wrong arguments: write def {name}({', '.join(arguments)})",
+            f"{_at(path, hook)}: {name}() takes the wrong arguments: "
+            f"write def {name}({', '.join(arguments)})",
             agent=spec.name,
         ) from None
     except ValueError:  # no signature to read (a builtin): it is called as it is
         pass
+
+
+def _at(path: Path, function: object) -> str:
+    # ``agent.py:12``: the line of its def, as a compiler names where a problem is.
+    code = getattr(function, "__code__", None)
+    return f"{path}:{code.co_firstlineno}" if code is not None else str(path)
 
 
 def _not_plain(function: Callable[..., Any]) -> bool:

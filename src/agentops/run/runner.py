@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from agentops._infra.timestamps import iso
+from agentops._infra.timestamps import iso, iso_second
 from agentops.errors import (
     AgentCodeFailed,
     AgentOpsError,
@@ -39,7 +39,7 @@ from agentops.errors import (
 from agentops.model.state import Held
 from agentops.model.status import ExitCode, RunStatus
 from agentops.project.schedule import cron_zone, previous_run
-from agentops.run.commit import keep_memory, kept_data, save, save_notes
+from agentops.run.commit import keep_data, keep_memory, kept_data, save, save_notes
 from agentops.run.ending import record_run
 from agentops.run.gatekeeper import APPLIED, ESCALATED, HELD, Gatekeeper
 from agentops.run.invocation import Invocation
@@ -102,7 +102,7 @@ def _run(invocation: Invocation, overrides: Mapping[str, Any]) -> Outcome:
         started = services.clock()
         _admit(gate, run, started)
         run.open_journal(started, "run")
-        run.log.info("run.started", params=params.model_dump(mode="json"))
+        invocation.started(params=params.model_dump(mode="json"))  # logged, and pinged
         loaded = pydantic_core.to_json(run.state.data)
         ctx = run.open_context(started=started, params=params, data=pydantic_core.from_json(loaded))
         clock_start = time.monotonic()
@@ -125,7 +125,7 @@ def _run(invocation: Invocation, overrides: Mapping[str, Any]) -> Outcome:
             # apply() may have changed ctx.state too; checked again, not rolled back:
             # what it did is done (its actions are journaled). Without it, checked once.
             applied = route == APPLIED and gate.code.hook("apply") is not None
-            run.state.data = kept_data(run, ctx.state) if applied else data
+            keep_data(run, kept_data(run, ctx.state) if applied else data)
             notes = keep_memory(run)
         except AgentOpsError as exc:
             error = exc
@@ -171,9 +171,10 @@ def _check_models(services: RunServices, spec: AgentSpec) -> None:
 def _refuse_if_paused(services: RunServices) -> None:
     # Before the lease: a pause works even while a run holds it.
     pause = services.store.pause(services.name)
-    if pause is not None:
+    if pause is not None and pause.holds(services.clock()):
+        until = f" until {iso_second(pause.until)}" if pause.until else ""
         raise Paused(
-            f"{services.name} is paused" + (f": {pause.reason}" if pause.reason else ""),
+            f"{services.name} is paused{until}" + (f": {pause.reason}" if pause.reason else ""),
             agent=services.name,
         )
 
@@ -252,7 +253,7 @@ def _approve(invocation: Invocation, held_id: str) -> Outcome:
         ctx = run.open_context(started=services.clock(), params=params)
         try:
             gate.apply(gate.check_output(held.result))
-            run.state.data = kept_data(run, ctx.state)
+            keep_data(run, kept_data(run, ctx.state))
             notes = keep_memory(run)
         except AgentOpsError as exc:
             _log_failure(run.log, exc)
@@ -318,8 +319,21 @@ def _log_finished(
 def _log_failure(log: EventLogger, exc: AgentOpsError) -> None:
     if isinstance(exc, TaskFailed):
         cause = exc.__cause__
-        exc_info = (type(cause), cause, cause.__traceback__) if cause else False
-        log.error("run.failed", status=exc.status, error=exc.message, exc_info=exc_info)
+        if cause is None:
+            log.error("run.failed", status=exc.status, error=exc.message)
+            return
+        # The category says whether it was expected (a network error, a
+        # timeout, a refused request) or a bug ("error"): a terminal shows
+        # the traceback only of a bug; the log keeps every one.
+        from agentops.guards.failure import classify  # noqa: PLC0415 - only failed runs need it
+
+        log.error(
+            "run.failed",
+            status=exc.status,
+            error=exc.message,
+            category=classify(cause).category,
+            exc_info=(type(cause), cause, cause.__traceback__),
+        )
     elif isinstance(exc, Skipped):
         log.warning("run.stopped", status=exc.status, reason=exc.reason, error=exc.message)
 

@@ -5,15 +5,20 @@ surroundings is in one :class:`RunServices` bundle, made by
 :meth:`RunServices.assemble` from the project and the caller's
 :class:`~agentops.run.options.RunOptions`, and handed on whole instead of a
 handful of constructor arguments each.
+
+Assembling is where a run becomes the home's: a user other than the home's
+owner is refused before anything is written, and the agent's env files
+(:mod:`agentops.project.envfile`) join the environment, their values known
+to the redactor, however the run was started.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agentops._infra.fs import FileSystem
 from agentops._infra.log import RunLogSink, make_logger
 from agentops._infra.redact import Redactor
 from agentops.project.home import check_agent_name
@@ -27,8 +32,10 @@ if TYPE_CHECKING:
     import httpx
 
     from agentops._infra.clock import Clock
+    from agentops._infra.fs import FileSystem
     from agentops._infra.log import EventLogger
     from agentops.notify.notifier import Notifier
+    from agentops.project.config import AgentConfig
     from agentops.project.home import Project
     from agentops.run.options import RunOptions
     from agentops.store import Store
@@ -47,7 +54,7 @@ class RunServices:
     options: RunOptions
     """What the caller asked for (a dry run, a console, started by cron...)."""
     environ: Mapping[str, str]
-    """The environment the run sees: its secrets are learnt by the redactor."""
+    """The environment the run sees, env files included: its secrets are learnt by the redactor."""
     redactor: Redactor
     sink: RunLogSink
     """The agent's log file (and console); closed at the end of the invocation."""
@@ -62,19 +69,35 @@ class RunServices:
 
     @classmethod
     def assemble(cls, project: Project, name: str, options: RunOptions) -> RunServices:
-        """Check the name (before any path is built from it), then set up the log and store."""
+        """Check the name (before any path is built from it) and the user, then set up the rest.
+
+        Raises :class:`~agentops.errors.ConfigError`, before anything is
+        written, for a user the home does not allow or an env file it cannot read.
+        """
         check_agent_name(name)
+        project.check_writer()
+        declared = project.agent_env(name)
         run_id = new_run_id(options.clock())
-        environ = os.environ if options.environ is None else options.environ
+        if options.environ is None:  # the process's own: the agent's code reads os.environ
+            os.environ.update(declared)
+            environ: Mapping[str, str] = os.environ
+        else:
+            environ = {**options.environ, **declared}
         redactor = Redactor(environ)
-        # A model's key is a secret whatever its variable is called.
-        keys = (environ.get(p.api_key_env or "") for p in project.config.providers.values())
+        # A model's key, and whatever an env file holds, is a secret whatever its name.
+        keys = [environ.get(p.api_key_env or "") for p in project.config.providers.values()]
+        keys += declared.values()
         redactor.add(form for key in keys if key for form in (key, key.strip()))
+        fs = options.fs or project.filesystem()
+        if fs.owner is not None:
+            # Root in another's home (allowed): Python would leave a __pycache__ of
+            # root's in the agent's folder, that its owner could not clean.
+            sys.dont_write_bytecode = True
         logs = project.config.logs
         sink = RunLogSink(
             project.log_path(name),
             console=options.console,
-            fs=options.fs,
+            fs=fs,
             max_size=logs.max_size,
             keep=logs.keep,
         )
@@ -90,8 +113,8 @@ class RunServices:
             redactor=redactor,
             sink=sink,
             log=log,
-            store=options.store or open_store(project, environ=environ, fs=options.fs),
-            fs=options.fs or FileSystem(),
+            store=options.store or open_store(project, environ=environ, fs=fs),
+            fs=fs,
             clock=options.clock,
             sleep=options.sleep,
             http_transport=options.http_transport,
@@ -107,8 +130,12 @@ class RunServices:
         """The agent's log file."""
         return self.project.log_path(self.name)
 
-    def notifier(self) -> Notifier:
-        """The project's notifications, sent and remembered for this agent."""
+    def notifier(self, agent: AgentConfig | None = None) -> Notifier:
+        """The project's notifications, sent and remembered for this agent.
+
+        ``agent`` is its agent.toml, when it could be read: its own check (``[notify] ping``)
+        and its ``expected_duration``.
+        """
         from agentops.notify.notifier import Notifier  # noqa: PLC0415 - only projects that notify
 
         return Notifier(
@@ -118,12 +145,13 @@ class RunServices:
             log=self.log,
             redactor=self.redactor,
             transport=self.http_transport,
+            agent=agent,
         )
 
     def own_log(self) -> EventLogger:
         """A logger of the run writing through a log file of its own: for a forked process."""
         logs = self.project.config.logs
-        sink = RunLogSink(self.log_path, fs=FileSystem(), max_size=logs.max_size, keep=logs.keep)
+        sink = RunLogSink(self.log_path, fs=self.fs, max_size=logs.max_size, keep=logs.keep)
         return make_logger(
             sink, clock=self.clock, redactor=self.redactor, agent=self.name, run_id=self.run_id
         )

@@ -81,22 +81,34 @@ class Attempt(BaseModel):
 
 
 class Pause(BaseModel):
-    """An operator paused the agent: its runs are skipped until it is resumed."""
+    """An operator paused the agent: its runs are skipped until it is resumed, or ``until``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     at: UtcDatetime
     reason: str | None = None
+    until: UtcDatetime | None = None
+    """When the pause ends by itself; None: when the agent is resumed."""
+
+    def holds(self, now: datetime) -> bool:
+        """Whether the agent is paused at ``now`` (a pause past its ``until`` is over)."""
+        return self.until is None or now < self.until
 
 
 class Notices(BaseModel):
-    """What people were told about an agent: when each kind was last sent, what is open."""
+    """What people were told about an agent: when each kind was last sent, what is open.
+
+    Fields added later have defaults, so a file an older agentops wrote still loads.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     sent: dict[str, UtcDatetime] = {}
+    """When each kind was last told (a repeat within one incident waits for the cooldown)."""
     open: list[str] = []
-    """Problems told about and not yet over: a success then sends ``recovered``, once."""
+    """The problems of the incident now open, each told: a success ends it with ``recovered``.
+
+    Empty when none is open: the next problem is news, and is told at once."""
 
 
 class Holder(NamedTuple):

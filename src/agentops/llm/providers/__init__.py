@@ -1,10 +1,10 @@
 """Provider wire formats, by the ``kind`` of ``[providers.NAME]`` in ``agentops.toml``.
 
 Each kind names a :class:`~agentops.llm.providers.base.WireFormat` (build a
-request, read an error, parse a reply); ``openai`` (:mod:`.openai`) is the
-default. A new provider API is one module here holding its format, plus a
-line in ``_BUILT_IN``; code outside agentops (a test, a plugin) calls
-:func:`register` instead.
+request, read an error, parse a reply): ``openai`` (:mod:`.openai`, the
+default) and ``anthropic`` (:mod:`.anthropic`). A new provider API is one
+module here holding its format, plus a line in ``_BUILT_IN``; code outside
+agentops (a test, a plugin) calls :func:`register` instead.
 
 Importing this package is cheap: a format's module (and whatever it imports)
 is imported when a call first needs it, so ``agentops check`` can tell a
@@ -26,6 +26,7 @@ DEFAULT_KIND = "openai"
 """The kind of a provider that names none."""
 
 _BUILT_IN: dict[str, str] = {
+    "anthropic": "agentops.llm.providers.anthropic",
     "openai": "agentops.llm.providers.openai",
 }
 """Kind to the module whose ``WIRE_FORMAT`` speaks it, imported on first use."""

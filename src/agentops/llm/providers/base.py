@@ -9,33 +9,55 @@ steps that do no I/O:
 - :meth:`~WireFormat.build`: a provider-neutral :class:`ChatRequest` as the
   HTTP request this API expects (:class:`WireRequest`: URL, headers, JSON body);
 - :meth:`~WireFormat.error`: whether an answer is an error, and of what kind
-  (:class:`WireError`: transient or not, the provider's own message); a 200
-  may carry one, and a format may say so;
+  (:class:`WireError`: transient or not, the provider's own message, a
+  feature of the request it does not support); a 200 may carry one;
 - :meth:`~WireFormat.parse`: an answer that is no error, as a neutral
-  :class:`ChatReply` (the text, the :class:`Usage`, the raw finish reason).
+  :class:`ChatReply` (the text if any, the :class:`Usage`, why the model
+  stopped, a refusal), or :class:`UnreadableReply` with whatever usage it
+  could still read, since that usage settles the money.
 
 The client sends the request through ``ctx.http`` and hands the response to
 the format; a format never sees the network, the budget or the log.
+
+Tool calls (a later ``tools`` of :class:`ChatRequest`, ``tool_calls`` of
+:class:`ChatReply`) fit the same three steps: a reply that asks for tools
+already reads as ``finish_reason`` ``"tool_calls"`` with no text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 __all__ = [
+    "FINISH_REASONS",
     "ChatReply",
     "ChatRequest",
     "Endpoint",
     "Response",
+    "Structured",
+    "UnreadableReply",
+    "Unsupported",
     "Usage",
     "WireError",
     "WireFormat",
     "WireRequest",
 ]
+
+Structured = Literal["json_schema", "json_object", "prompt"]
+"""How a schema is asked for: the schema itself (strict where the provider
+takes it), a JSON mode, or the words of the prompt alone."""
+
+Unsupported = Literal["structured", "token_param"]
+"""A part of a request a provider may refuse: the schema or JSON mode asked for,
+or the parameter carrying the output limit."""
+
+FINISH_REASONS = frozenset({"stop", "length", "content_filter", "tool_calls", "refusal", "other"})
+"""Why a model stopped, in words every format maps its own to: a natural end (or a stop
+sequence), the output limit, a content filter, tool calls, a refusal, anything else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +69,29 @@ class ChatRequest:
     messages: Sequence[Mapping[str, str]]
     """The conversation: ``{"role": "system" | "user" | "assistant", "content": text}``."""
     max_tokens: int
-    """The most tokens the reply may have."""
+    """The most tokens the reply may have (hidden reasoning included)."""
     temperature: float | None = None
     """None: the provider's default."""
-    want_json: bool = False
-    """Whether to ask the provider for a JSON reply (the agent gave a schema, and the
-    model takes a JSON mode: ``[models] json_mode``)."""
     schema: Mapping[str, Any] | None = None
     """The JSON Schema the reply must conform to, when the agent gave one (the
-    messages already ask for it; a format may send it too)."""
+    messages already ask for it in words)."""
+    structured: Structured | None = None
+    """With ``schema``: how to ask the provider for it (``[models] structured``, or
+    what the provider's "unsupported" taught the run). None: a text reply."""
+    schema_name: str = "reply"
+    """A name for the schema, where the API wants one (letters, digits, ``_``, ``-``)."""
+    cache_system: bool = False
+    """Whether to ask the provider to cache the system prompt (a stable prefix every
+    run sends again), where its API asks to be told."""
+
+    @property
+    def want_json(self) -> bool:
+        """Whether the provider is asked for JSON itself (a schema or a JSON mode)."""
+        return self.structured in ("json_schema", "json_object")
 
 
 class Endpoint(Protocol):
-    """Where a model is served and how to prove the right to call it (a route)."""
+    """Where a model is served, the right to call it, and its API's options (a route)."""
 
     @property
     def base_url(self) -> str:
@@ -68,6 +100,14 @@ class Endpoint(Protocol):
     @property
     def api_key(self) -> str | None:
         """The key from the provider's ``api_key_env`` (None: it needs none)."""
+
+    @property
+    def token_param(self) -> str:
+        """The parameter that carries the output limit (``[models] token_param``)."""
+
+    @property
+    def reasoning_effort(self) -> str | None:
+        """How hard a reasoning model should think (``[models] reasoning_effort``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,20 +140,43 @@ class Response(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """What a reply cost in tokens; 0 where the provider did not say."""
+    """What a reply cost in tokens; 0 where the provider did not say.
+
+    ``input_tokens`` is the whole prompt, however the provider splits it:
+    ``cached_tokens`` and ``cache_write_tokens`` are parts of it, priced at
+    the model's cache prices. ``output_tokens`` is the whole reply,
+    ``reasoning_tokens`` (hidden thinking) a part of it.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
+    """Of ``input_tokens``, those read from the provider's prompt cache."""
+    cache_write_tokens: int = 0
+    """Of ``input_tokens``, those written to the provider's prompt cache."""
+    reasoning_tokens: int = 0
+    """Of ``output_tokens``, those spent thinking."""
+
+    @property
+    def said(self) -> bool:
+        """Whether the provider said anything of what the reply cost."""
+        return self.input_tokens > 0 or self.output_tokens > 0
 
 
 @dataclass(frozen=True, slots=True)
 class ChatReply:
     """A model's answer, whatever its provider's API."""
 
-    text: str
+    text: str | None
+    """What the model wrote; None when it wrote nothing (a refusal, tool calls, a
+    reasoning model that spent its budget thinking)."""
     usage: Usage
     finish_reason: str | None = None
-    """Why the model stopped, in the provider's own word (None: it did not say)."""
+    """Why the model stopped, as one of :data:`FINISH_REASONS` (None: it did not say)."""
+    raw_finish_reason: str | None = None
+    """The same in the provider's own word."""
+    refusal: str | None = None
+    """The model's refusal, in its words (or the provider's), when it refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +192,19 @@ class WireError:
     """The provider's own words about it (None: the answer said nothing usable)."""
     retry_after_s: float | None = None
     """How long the provider asked to wait before trying again."""
+    unsupported: Unsupported | None = None
+    """The part of the request the provider said it does not take: the schema or JSON
+    mode asked for (the run asks the model more plainly), or the output limit's
+    parameter (``[models] token_param``)."""
+
+
+class UnreadableReply(ValueError):
+    """A reply its format cannot read; ``usage``: what it still said it cost, if anything."""
+
+    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
+        """``message`` says what is wrong with it."""
+        super().__init__(message)
+        self.usage = usage
 
 
 class WireFormat(Protocol):
@@ -144,4 +220,8 @@ class WireFormat(Protocol):
         """
 
     def parse(self, response: Response) -> ChatReply:
-        """A reply (``error`` said it is none), read; ``ValueError`` if it is garbled."""
+        """A reply (``error`` said it is none), read.
+
+        ``ValueError`` if it is garbled: :class:`UnreadableReply` carries the
+        usage it still gave, which then settles what the call cost.
+        """
