@@ -26,99 +26,63 @@ hit fails the session (exit 1) with a report naming the file and the form.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
-import sys
-import textwrap
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
 
 from agentops._infra.redact import is_secret_env_name
-from agentops.cli import main
+from agentops.project.crontab import Crontab
 from agentops.run.invocation import Invocation
+from faultserver import FaultServer
 from leakscan import FAKE_SECRETS, Leak, scan_text, scan_tree
+from suite import (  # re-exported: tests import these from conftest too
+    AGENTOPS,
+    HELLO,
+    PRINTED,
+    REPO,
+    T0,
+    FakeClock,
+    Project,
+    cron_env,
+    invoke_cli,
+    remember,
+)
+from system import ensure_tool
+from webhookserver import Webhook
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-REPO = Path(__file__).resolve().parent.parent
-AGENTOPS = Path(sys.executable).parent / "agentops"
-
-HELLO = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    name: str = "world"
-
-class Result(BaseModel):
-    greeting: str
-
-def run(params: Params, ctx: Context) -> Result:
-    ctx.state["runs"] = ctx.state.get("runs", 0) + 1
-    return Result(greeting=f"Hello, {params.name}!")
-"""
+__all__ = [  # what tests import from here (suite.py is where they live)
+    "AGENTOPS",
+    "HELLO",
+    "REPO",
+    "T0",
+    "FakeClock",
+    "Project",
+    "cron_env",
+    "remember",
+]
 
 
-@dataclass
-class Project:
-    """A home directory on tmp_path, with helpers to add agents and inspect files."""
+# Hypothesis's deadline (200 ms an example) and its too_slow health check measure the
+# machine's speed, not the code: no property has them, as those that start processes must not.
+settings.register_profile("agentops", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("agentops")
 
-    home: Path
+PROCESSES = Path(__file__).parent / "processes"
+"""The guarantees that need real processes: every test in it is marked ``slow``."""
 
-    def add_agent(self, name: str, code: str = HELLO, toml: str = "") -> Path:
-        """Write agents/<name>/agent.py and agent.toml (both dedented)."""
-        directory = self.home / "agents" / name
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "agent.py").write_text(textwrap.dedent(code))
-        (directory / "agent.toml").write_text(textwrap.dedent(toml))
-        return directory
 
-    def state_path(self, name: str) -> Path:
-        return self.home / "state" / f"{name}.json"
-
-    def state(self, name: str) -> dict:
-        return json.loads(self.state_path(name).read_text())
-
-    def ledger(self, name: str) -> dict:
-        """The entries of the agent's ledger file (action -> key -> entry line)."""
-        path = self.home / "state" / f"{name}.ledger.json"
-        return json.loads(path.read_text())["entries"] if path.exists() else {}
-
-    def log_path(self, name: str) -> Path:
-        return self.home / "logs" / f"{name}.jsonl"
-
-    def events(self, name: str) -> list[dict]:
-        """Every log line of the agent, parsed."""
-        path = self.log_path(name)
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines()]
-
-    def event_names(self, name: str) -> list[str]:
-        return [event["event"] for event in self.events(name)]
-
-    def snapshot(self, subdir: str = "state") -> dict[str, str]:
-        """Name -> sha256 of every file under home/<subdir>: to prove nothing changed.
-
-        Lock files and the last attempt are left out: every invocation writes
-        them, by design (the holder's pid; when it was tried and how it ended).
-        """
-        root = self.home / subdir
-        if not root.exists():
-            return {}
-        return {
-            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*"))
-            if p.is_file() and p.suffix != ".lock" and not p.name.endswith(".attempt.json")
-        }
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test in tests/processes/ ``slow``: ``-m "not slow"`` is the quick loop."""
+    for item in items:
+        if PROCESSES in item.path.parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -127,22 +91,6 @@ def project(tmp_path: Path) -> Project:
     home = tmp_path / "home"
     (home / "agents").mkdir(parents=True)
     return Project(home)
-
-
-def cron_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment cron gives a job: almost nothing, and the session's fake secrets."""
-    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "SHELL": "/bin/sh", **FAKE_SECRETS, **extra}
-
-
-PRINTED: list[tuple[str, str]] = []
-"""(what printed it, the text) of every output the suite captured: scanned at the end."""
-
-
-def remember(where: str, *texts: str | bytes | None) -> None:
-    """Keep what a command printed, for the scan for secrets at the end of the session."""
-    for text in texts:
-        decoded = text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
-        PRINTED.append((where, decoded or ""))
 
 
 @pytest.fixture
@@ -171,35 +119,18 @@ def run_agentops(project: Project, request: pytest.FixtureRequest):
 
 @pytest.fixture
 def invoke(project: Project, request: pytest.FixtureRequest):
-    """Run the click app in-process against the project."""
+    """Run the click app in-process against the project (:func:`suite.invoke_cli`)."""
 
     def run(*args: str, env: dict[str, str] | None = None):
-        runner = CliRunner()
-        result = runner.invoke(main, ["--home", str(project.home), *args], env=env)
-        where = f"{request.node.nodeid}: agentops {' '.join(args)} (in-process)"
-        remember(f"{where}: stdout", result.stdout)
-        remember(f"{where}: stderr", result.stderr)
-        return result
+        return invoke_cli(project.home, *args, env=env, where=request.node.nodeid)
 
     return run
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    """A fake clock at :data:`suite.T0`, moved only by the test."""
+    return FakeClock(T0)
 
 
 # -- secrets ---------------------------------------------------------------------------
@@ -278,6 +209,33 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     terminalreporter.write_line("the session fails (exit 1): no file or output may hold a secret")
 
 
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    """A server on loopback answering each path with the replies a test scripts (faultserver.py)."""
+    with FaultServer() as server:
+        yield server
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A webhook on loopback recording what it is sent (webhookserver.py), stopped after."""
+    server = Webhook()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def ping() -> Iterator[Webhook]:
+    """A Healthchecks-style checks service on loopback: a second webhook server."""
+    server = Webhook()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Any]:
     """A PostgreSQL server of the suite's own (tests/pgserver.py), for the session."""
@@ -288,3 +246,18 @@ def postgres() -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def user_crontab():
+    """The real crontab of the user running the suite, given back as it was afterwards."""
+    ensure_tool("crontab", package="cron")
+    found = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
+    saved = found.stdout if found.returncode == 0 else None
+    mine = 'MAILTO=""\n# a line of the user\'s own\n0 5 * * * /bin/true  # kept as it is\n'
+    Crontab().write(mine)
+    yield mine
+    if saved is None:
+        subprocess.run(["crontab", "-r"], capture_output=True, check=False)
+    else:
+        Crontab().write(saved)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
     "FaultServer",
     "Reply",
     "Request",
+    "SilentServer",
     "error",
     "garbage",
     "http_date",
@@ -101,6 +103,8 @@ class _Scripts:
     served: dict[str, int] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set as the server stops: a slow reply still waiting gives up, so its thread ends."""
 
     def next_reply(self, method: str, path: str, query: str = "") -> Reply:
         with self.lock:
@@ -129,8 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _reply(self) -> None:
         path, _, query = self.path.partition("?")
         reply = self.scripts.next_reply(self.command, path, query)
-        if reply.delay_s:
-            time.sleep(reply.delay_s)
+        if reply.delay_s and self.scripts.stopping.wait(reply.delay_s):
+            return
         try:
             self.send_response(reply.status)
             for name, value in reply.headers:
@@ -205,6 +209,51 @@ class FaultServer:
         tb: TracebackType | None,
     ) -> None:
         """Stop serving and free the port."""
+        self._scripts.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class SilentServer:
+    """A socket on loopback that takes connections and never answers: a server hung for good.
+
+    The kernel completes each connection into the listening socket's backlog;
+    nothing reads or replies, and no thread serves it, so an in-process run
+    that calls it waits until its own timeout, and leaves no thread behind.
+    """
+
+    def __init__(self) -> None:
+        """Listen on a free port now."""
+        self._socket = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self._accepted: list[socket.socket] = []
+
+    def url(self, path: str) -> str:
+        """The full URL of ``path``."""
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}{path}"
+
+    def connections(self) -> int:
+        """How many connections clients made so far (each is accepted and kept here)."""
+        self._socket.settimeout(0.0)  # accept what is pending, wait for nothing
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except BlockingIOError:
+                return len(self._accepted)
+            self._accepted.append(connection)
+
+    def __enter__(self) -> Self:
+        """Use it in a ``with`` block: the socket and its connections close at its end."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close every connection and the listening socket."""
+        for connection in self._accepted:
+            connection.close()
+        self._socket.close()

@@ -9,25 +9,21 @@ import pytest
 from agentops.context import Context
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
+from suite import agent_source
 
 # An agent that says what it can see on ctx and on ctx.memory.
-LOOKER = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    pass
-
-class Result(BaseModel):
-    ctx: list[str]
-    memory: list[str]
-
-def run(params: Params, ctx: Context) -> Result:
+LOOKER = agent_source(
+    """
     return Result(
         ctx=[name for name in dir(ctx) if not name.startswith("_")],
         memory=[name for name in dir(ctx.memory) if not name.startswith("_")],
     )
-"""
+    """,
+    result="""
+    ctx: list[str]
+    memory: list[str]
+    """,
+)
 
 DOCUMENTED = set(re.findall(r"``ctx\.(\w+)", Context.__doc__ or ""))
 """What Context's docstring offers agents: ``ctx.state``, ``ctx.action(...)``..."""

@@ -12,8 +12,8 @@ import pytest
 
 from agentops.project.home import Project as AgentopsProject
 from agentops.project.schedule import render_crontab
-from conftest import REPO
 from fakellm import FakeLLM, reply
+from suite import REPO
 
 EXAMPLE_HOME = Path("/srv/agentops")
 """crontab.example shows an install at this path."""
@@ -28,47 +28,47 @@ def repo_copy(project):
     return project
 
 
-def test_hello_runs_as_the_quick_start_says(repo_copy, run_agentops):
+def test_hello_runs_as_the_quick_start_says(repo_copy, invoke):
     """`agentops run hello` succeeds and counts its runs in the state file."""
     for expected in (1, 2):
-        result = run_agentops("run", "hello")
-        assert (result.returncode, result.stderr) == (0, "")
+        result = invoke("run", "hello")
+        assert (result.exit_code, result.stderr) == (0, "")
         assert repo_copy.state("hello")["data"] == {"runs": expected}
     assert repo_copy.events("hello")[-1]["result"] == {"greeting": "Hello, world!", "runs": 2}
 
 
-def test_digest_digests_each_note_once(repo_copy, run_agentops):
+def test_digest_digests_each_note_once(repo_copy, invoke):
     """The digest example writes each inbox note into exactly one digest."""
     inbox = repo_copy.home / "agents" / "digest" / "inbox"
     notes = sorted(p.name for p in inbox.glob("*.md"))
-    assert run_agentops("run", "digest").returncode == 0
+    assert invoke("run", "digest").exit_code == 0
     first = repo_copy.events("digest")[-1]["result"]
     assert first["items"] == notes
     digest = (repo_copy.home / first["digest"]).read_text()
     assert digest.count("\n## ") == len(notes)
     assert "## Release 0.1 is out" in digest
 
-    assert run_agentops("run", "digest").returncode == 0
+    assert invoke("run", "digest").exit_code == 0
     assert repo_copy.events("digest")[-1]["result"] == {"digest": None, "items": [], "remaining": 0}
 
     (inbox / "2026-11-23-late.md").write_text("# A late note\n## not a section\nbody\n")
-    assert run_agentops("run", "digest").returncode == 0
+    assert invoke("run", "digest").exit_code == 0
     third = repo_copy.events("digest")[-1]["result"]
     assert third["items"] == ["2026-11-23-late.md"]
     assert (repo_copy.home / third["digest"]).read_text().count("\n## ") == 1
     assert len(list((repo_copy.home / "agents" / "digest" / "out").glob("*.md"))) == 2
 
 
-def test_digest_dry_run_writes_no_file_and_forgets_nothing(repo_copy, run_agentops):
+def test_digest_dry_run_writes_no_file_and_forgets_nothing(repo_copy, invoke):
     """--dry-run on the digest example writes no digest and keeps every note for later."""
-    assert run_agentops("run", "digest", "--dry-run").returncode == 0
+    assert invoke("run", "digest", "--dry-run").exit_code == 0
     assert not (repo_copy.home / "agents" / "digest" / "out").exists()
     assert not repo_copy.state_path("digest").exists()
-    assert run_agentops("run", "digest").returncode == 0
+    assert invoke("run", "digest").exit_code == 0
     assert len(repo_copy.events("digest")[-1]["result"]["items"]) == 3
 
 
-def test_analyst_asks_the_model_and_recalls_its_last_conclusion(repo_copy, run_agentops):
+def test_analyst_asks_the_model_and_recalls_its_last_conclusion(repo_copy, invoke):
     """With a model answering: its validated analysis, noted, and recalled by the next run."""
     toml = repo_copy.home / "agentops.toml"
     analyses = [
@@ -79,8 +79,8 @@ def test_analyst_asks_the_model_and_recalls_its_last_conclusion(repo_copy, run_a
         toml.write_text(toml.read_text().replace("http://127.0.0.1:11434/v1", server.base_url))
         server.script(*(reply(json.dumps(analysis)) for analysis in analyses))
         for analysis in analyses:
-            result = run_agentops("run", "analyst")
-            assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+            result = invoke("run", "analyst")
+            assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
             finished = repo_copy.events("analyst")[-1]
             assert finished["result"]["source"] == "model"
             assert finished["result"]["summary"] == analysis["summary"]
@@ -93,10 +93,10 @@ def test_analyst_asks_the_model_and_recalls_its_last_conclusion(repo_copy, run_a
     assert "revenue grew steadily, spring strongest" in second.split("Earlier conclusions")[1]
 
 
-def test_analyst_works_offline_by_rule_when_no_model_answers(repo_copy, run_agentops):
+def test_analyst_works_offline_by_rule_when_no_model_answers(repo_copy, invoke):
     """No model server: every model fails, fallback() analyses the figures by rule."""
-    result = run_agentops("run", "analyst")
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    result = invoke("run", "analyst")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
     finished = repo_copy.events("analyst")[-1]
     assert finished["event"] == "run.finished"
     assert finished["degraded"] is True
@@ -106,10 +106,10 @@ def test_analyst_works_offline_by_rule_when_no_model_answers(repo_copy, run_agen
     assert "llm.model_failed" in repo_copy.event_names("analyst")
 
 
-def test_analyst_reports_raw_figures_when_the_rules_fail_too(repo_copy, run_agentops):
+def test_analyst_reports_raw_figures_when_the_rules_fail_too(repo_copy, invoke):
     """Figures it cannot read: no model, no rules, then what it has: still a (raw) result."""
-    result = run_agentops("run", "analyst", "-p", "data=agents/analyst/data/missing.csv")
-    assert (result.returncode, result.stderr) == (0, "")
+    result = invoke("run", "analyst", "-p", "data=agents/analyst/data/missing.csv")
+    assert (result.exit_code, result.stderr) == (0, "")
     finished = repo_copy.events("analyst")[-1]
     assert finished["result"]["source"] == "raw"
     assert finished["result"]["summary"].startswith("no analysis: [Errno 2]")

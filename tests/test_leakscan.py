@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from agentops._infra.redact import Redactor
-from conftest import REPO
 from leakscan import FAKE_SECRETS, MARKERS, Leak, forms, scan_bytes, scan_text, scan_tree
+from suite import REPO
 
 EVERY_FORM = [
     pytest.param(name, form, id=f"{name}: {form}")
@@ -95,7 +95,7 @@ def test_writes_a_secret(tmp_path):
 
 def test_prints_a_secret(run_agentops):
     run_agentops("run", "ghost")  # its stderr is clean: the agent is unknown
-    from conftest import remember
+    from suite import remember
     remember("a planted print", "token=" + os.environ["FAKE_GITHUB_TOKEN"])
 """
 

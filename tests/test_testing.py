@@ -9,24 +9,21 @@ import httpx
 import pytest
 
 from agentops.testing import AgentHarness, FakeClock
+from suite import MEMO, T0, agent_source
 
-FETCHER = """
-from pydantic import BaseModel
-from agentops import Context
-
-class Params(BaseModel):
-    url: str = "https://api.example.org/count"
-
-class Result(BaseModel):
-    count: int
-    seen: int
-
-def run(params: Params, ctx: Context) -> Result:
+FETCHER = agent_source(
+    """
     count = ctx.http.get(params.url).raise_for_status().json()["count"]
     ctx.state["seen"] = ctx.state.get("seen", 0) + 1
     ctx.log.info("count.read", count=count)
     return Result(count=count, seen=ctx.state["seen"])
-"""
+    """,
+    params='url: str = "https://api.example.org/count"',
+    result="""
+    count: int
+    seen: int
+    """,
+)
 
 
 @pytest.fixture
@@ -122,3 +119,17 @@ def test_a_fake_clock_needs_an_aware_time():
     """A naive datetime would be read in no zone at all: refused."""
     with pytest.raises(ValueError, match="aware"):
         FakeClock(datetime(2026, 1, 1))  # noqa: DTZ001 - the mistake being refused
+
+
+def test_the_harness_keeps_memory_between_runs_and_shows_it(project, tmp_path):
+    """AgentHarness runs keep working memory and notes; agent.memory() shows them."""
+    directory = project.add_agent("memo", MEMO)
+    with AgentHarness(directory, now=T0, home=tmp_path / "kit") as agent:
+        agent.run({"remember": {"cursor": 7}, "ttl": "1h", "note": ["disk full"], "importance": 8})
+        assert agent.memory().recall("cursor") == 7
+        assert agent.run({"search": "disk"}).result["found"] == ["disk full"]
+        view = agent.memory(search="disk")
+        assert [(n.text, n.importance) for n in view.notes] == [("disk full", 8)]
+        agent.clock.advance(hours=1)
+        assert agent.memory().recall("cursor") is None
+        assert agent.run({"recall": ["cursor"]}).result["recalled"] == {"cursor": None}

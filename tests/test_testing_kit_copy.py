@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 from agentops.testing import AgentHarness
-from conftest import cron_env, remember
 from faultserver import FaultServer, ok
+from suite import cron_env, remember
 
 LISTS_ITS_FOLDER = """
 from pathlib import Path

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from agentops._infra import stderr
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from agentops._infra.log import EventLogger
 
@@ -98,10 +98,30 @@ class OutputCapture:
                     self.saved_stderr.close()
                 self.saved_stderr = None
 
-    def keep(self) -> None:
-        """Leave it in place until the process exits: threads of the run may still print."""
+    def keep(self, threads: Sequence[threading.Thread]) -> None:
+        """Leave it in place while ``threads`` (left running by the run) may still print.
+
+        A process of its own (``fds``) keeps it until it exits. In a caller's
+        process (a test, a library use) it is taken away once they have all
+        ended, so a later run or print of the caller is not sent to this log.
+        """
         self._out.flush()
         self._err.flush()
+        if self._fds:
+            return
+        threading.Thread(
+            target=self._stop_after, args=(threads,), name="agentops-output-keeper", daemon=True
+        ).start()
+
+    def _stop_after(self, threads: Sequence[threading.Thread]) -> None:
+        for thread in threads:
+            thread.join()
+        self._out.flush()
+        self._err.flush()
+        stderr.unregister(self.replaced_stderr)
+        if self.saved is not None and (sys.stdout, sys.stderr) == (self._out, self._err):
+            sys.stdout, sys.stderr = self.saved  # unless the caller has replaced them since
+        self.saved = None
 
     def replaced_stderr(self) -> TextIO | None:
         """The stderr this capture replaced, for a line meant for the operator."""

@@ -64,6 +64,7 @@ class Invocation:
         self.services = RunServices.assemble(project, name, options)
         self.threads_left = 0
         """Threads the agent left running: they hold the lease until the process exits."""
+        self._left: list[threading.Thread] = []
         self._deadline: HardDeadline | None = None
         self._processes: RunProcesses | None = None
         self._opened_by_recovery: str | None = None
@@ -124,7 +125,7 @@ class Invocation:
                 # Threads still running may print until the process exits: it
                 # goes to the log, never to cron's mail (the capture stays).
                 if self.threads_left:
-                    capture.keep()
+                    capture.keep(self._left)
                 else:
                     capture.stop()
             services.close()
@@ -247,6 +248,7 @@ class Invocation:
                 if left:
                     lease.keep_until_exit()
                     self.threads_left = len(left)
+                    self._left = left
                     self.log.warning("run.threads_left", threads=[t.name for t in left][:10])
 
     def _hard_deadline(

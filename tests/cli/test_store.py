@@ -1,0 +1,355 @@
+"""``agentops store check`` and ``agentops store copy`` against the suite's PostgreSQL server.
+
+And against :mod:`memstore`'s in-memory store, registered under ``memory://``
+by the test (the command line reaches it through the registry, like any
+backend), and the one-line errors of a store URL no backend takes. (The
+file store's ``store check --json`` is in test_cli_json.py.)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from agentops.cli.store import STORE_CHECK_KEYS
+from agentops.model.journal import Begin
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
+from agentops.store import STORE_URL_ENV, StoreDescription
+from agentops.store.base import Notices, Pause
+from agentops.store.file import FileStore
+from agentops.store.postgres import PostgresStore
+from memstore import registered
+from suite import cron_env
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from memstore import MemoryBackend
+
+ACTING = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    n: int
+
+def run(params: Params, ctx: Context) -> Result:
+    n = ctx.state.get("n", 0) + 1
+    ctx.state["n"] = n
+    ctx.action("publish", key=f"item-{n}", do=lambda: {"n": n})
+    ctx.spend(usd=0.01, tokens=5)
+    return Result(n=n)
+"""
+
+COPIED = (
+    ".json",
+    ".json.bak",
+    ".ledger.json",
+    ".attempt.json",
+    ".paused.json",
+    ".notices.json",
+    ".tick",
+)
+"""An agent's files a copy carries (a ledger's .bak and the lock are the file store's own)."""
+
+
+@pytest.fixture
+def url(postgres) -> str:
+    return postgres.database()
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with a user and password in it (the local server trusts, and ignores it)."""
+    return url.replace("postgresql:///", f"postgresql://postgres:{password}@/")
+
+
+# -- store check -----------------------------------------------------------------------------
+
+
+def test_check_creates_the_tables_then_finds_them(project, invoke, url):
+    """The first check says the tables were created; the next finds them; agents are counted."""
+    project.add_agent("hello")
+    env = {STORE_URL_ENV: url}
+    first = invoke("store", "check", env=env)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("store: postgresql at postgresql:///")
+    assert first.stdout.endswith(
+        "(schema agentops): tables created, schema version 1, 0 agent(s) with state: ok\n"
+    )
+    assert run_agent(AgentopsProject(project.home), "hello", environ=env).exit_code == 0
+    second = invoke("store", "check", env=env)
+    assert second.stdout.endswith(
+        "(schema agentops): schema version 1, 1 agent(s) with state: ok\n"
+    )
+
+
+def test_check_json_as_cron_runs_it(project, run_agentops, url):
+    """--json from a real process: the documented keys, the store named without its password."""
+    project.add_agent("hello")
+    secret_url = with_password(url, "pw-never-shown")
+    env = cron_env(project.home, **{STORE_URL_ENV: secret_url})
+    done = run_agentops("store", "check", "--json", env=env)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    document = json.loads(done.stdout)
+    assert document == {
+        "backend": "postgresql",
+        "where": f"{url.replace('postgresql:///', 'postgresql://postgres@/')} (schema agentops)",
+        "schema_version": 1,
+        "created": True,
+        "agents": 0,
+    }
+    again = json.loads(run_agentops("store", "check", "--json", env=env).stdout)
+    assert (again["created"], again["agents"]) == (False, 0)
+
+
+def test_the_environment_wins_over_agentops_toml(project, invoke, url):
+    """$AGENTOPS_STORE_URL wins over the store agentops.toml names; unset, that one is used."""
+    project.add_agent("hello")
+    (project.home / "agentops.toml").write_text(
+        '[store]\nurl = "postgresql:///nowhere?host=/nonexistent"\n'
+    )
+    assert invoke("store", "check", env={STORE_URL_ENV: url}).exit_code == 0
+    assert invoke("store", "check", env={STORE_URL_ENV: ""}).exit_code == 74
+
+
+def test_check_of_a_store_it_cannot_reach_is_74_in_one_line(project, invoke):
+    """No server there: 74, one line naming the store without its password."""
+    project.add_agent("hello")
+    url = "postgresql://postgres:pw-never-shown@/nowhere?host=/nonexistent&connect_timeout=2"
+    done = invoke("store", "check", env={STORE_URL_ENV: url})
+    assert done.exit_code == 74
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("agentops: cannot connect to the store postgresql://postgres@/nowhere")
+    assert "pw-never-shown" not in done.output
+
+
+def test_tables_from_a_newer_agentops_are_74_for_check_and_run(project, invoke, url):
+    """A schema version this agentops does not know: 74, and a line saying to upgrade."""
+    project.add_agent("hello")
+    store = PostgresStore(url)
+    store.migrate()
+    store.execute("UPDATE {s}.meta SET value = '99' WHERE key = 'schema_version'")
+    store.close()
+    for command in (("store", "check"), ("run", "hello")):
+        done = invoke(*command, env={STORE_URL_ENV: url})
+        assert done.exit_code == 74
+        (line,) = done.stderr.splitlines()
+        assert "schema version 99, written by a newer agentops" in line
+        assert "upgrade agentops" in line
+
+
+# -- store copy ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ran(project, clock):
+    """Two agents run twice each on the file store, by cron (ticks claimed); one paused."""
+    project.add_agent("hello", toml='schedule = "@hourly"\n')
+    project.add_agent("acting", ACTING, 'schedule = "@hourly"\n')
+    home = AgentopsProject(project.home)
+    for _ in range(2):
+        for name in ("hello", "acting"):
+            outcome = run_agent(home, name, environ={}, clock=clock, scheduled=True)
+            assert outcome.exit_code == 0, outcome.message
+        clock.advance(hours=1)
+    store = FileStore(project.home / "state")
+    store.set_pause("acting", Pause(at=clock(), reason="copying"))
+    store.set_notices("hello", Notices(open=["failed"]))
+    return project
+
+
+def agent_files(directory: Path) -> dict[str, bytes]:
+    """What a copy carries, file by file."""
+    return {
+        path.name: path.read_bytes()
+        for path in sorted(directory.iterdir())
+        if any(
+            path.name.endswith(f"{name}{suffix}")
+            for name in ("hello", "acting")
+            for suffix in COPIED
+        )
+        and not path.name.endswith(".ledger.json.bak")
+    }
+
+
+def test_a_copy_to_postgresql_and_back_changes_nothing(ran, invoke, url, tmp_path):
+    """Files -> PostgreSQL -> files: every copied file byte for byte as it was."""
+    before = agent_files(ran.home / "state")
+    assert {"hello.tick", "acting.ledger.json", "acting.paused.json", "hello.notices.json"} <= set(
+        before
+    )
+    there = invoke("store", "copy", "--to", url)
+    assert there.exit_code == 0, there.output
+    assert there.stdout.startswith("copied 2 agent(s) to postgresql:///")
+    assert there.stdout.endswith(": acting, hello\n")
+
+    back = tmp_path / "back"
+    again = invoke("store", "copy", "--to", str(back), env={STORE_URL_ENV: url})
+    assert again.exit_code == 0, again.output
+    assert agent_files(back) == before
+
+
+def test_a_copy_is_refused_while_a_dead_runs_journal_waits(ran, invoke, url, clock):
+    """A journal left by a dead run: 74, one line saying to run the agent; nothing copied."""
+    store = FileStore(ran.home / "state")
+    with store.lease("acting", run_id="dead") as lease:
+        journal = store.journal(lease, "dead")
+        journal.append(Begin(run_id="dead", at=clock(), agent="acting"))
+        journal.close()
+    done = invoke("store", "copy", "--to", url)
+    assert done.exit_code == 74
+    (line,) = done.stderr.splitlines()
+    assert "acting: a run that died left a journal in the source store" in line
+    target = PostgresStore(url)
+    try:
+        assert target.snapshot("hello").state is None, "nothing is written unless all can be"
+    finally:
+        target.close()
+
+
+def test_a_copy_onto_agents_the_target_holds_needs_overwrite(ran, invoke, url):
+    """A second copy is refused (2) unless --overwrite, which replaces what the target holds."""
+    assert invoke("store", "copy", "--to", url).exit_code == 0
+    refused = invoke("store", "copy", "--to", url)
+    assert refused.exit_code == 2
+    assert "--overwrite replaces what it holds" in refused.stderr
+    run_agent(AgentopsProject(ran.home), "hello", environ={})  # the files move on
+    replaced = invoke("store", "copy", "--to", url, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    target = PostgresStore(url)
+    try:
+        assert target.load("hello") == FileStore(ran.home / "state").load("hello")
+    finally:
+        target.close()
+
+
+@pytest.mark.usefixtures("ran")  # a home whose agents ran: there is something to copy
+def test_a_copy_onto_an_agent_only_paused_in_the_target_needs_overwrite(invoke, url, clock):
+    """A pause set in the target before cutting over is the operator's: not replaced unasked."""
+    target = PostgresStore(url)
+    try:
+        target.set_pause("hello", Pause(at=clock(), reason="cutting over"))
+        refused = invoke("store", "copy", "--to", url)
+        assert refused.exit_code == 2
+        assert "hello: the target store holds this agent already" in refused.stderr
+        assert target.snapshot("acting").state is None, "nothing is written unless all can be"
+        assert target.pause("hello") is not None
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "query",  # libpq takes ?password=
+        "slash",  # an unencoded password holding a /
+        "at",  # an unencoded password holding an @
+        "question",  # an unencoded password holding a ?
+        "ssl",  # libpq takes ?sslpassword= (a client key's)
+        "encoded",  # libpq decodes parameter names too: ?pass%77ord=
+    ],
+)
+def test_a_password_in_the_url_is_never_printed(project, run_agentops, url, spelled):
+    """However the URL holds it, store check and store copy name the store without it."""
+    project.add_agent("hello")
+    secret = "pw-never-shown"
+    secret_url = {
+        "query": f"{url}&password={secret}",
+        "slash": with_password(url, f"{secret}/x"),
+        "at": with_password(url, f"{secret}@x"),
+        "question": with_password(url, f"{secret}?x"),
+        "ssl": f"{url}&sslpassword={secret}",
+        "encoded": f"{url}&pass%77ord={secret}",
+    }[spelled]
+    env = cron_env(project.home)
+    for args in (
+        ("store", "check"),
+        ("store", "check", "--json"),
+        ("store", "copy", "--to", secret_url),
+    ):
+        env_for = env if args[1] == "copy" else {**env, STORE_URL_ENV: secret_url}
+        done = run_agentops(*args, env=env_for)
+        assert secret not in done.stdout + done.stderr, (args, done.stdout, done.stderr)
+        assert secret[:8] not in done.stdout + done.stderr
+
+
+# -- a backend registered by the test, and URLs no backend takes ------------------------------
+
+
+@pytest.fixture
+def memory() -> Iterator[MemoryBackend]:
+    """``memory://`` registered for the test (``invoke`` runs the command in this process)."""
+    with registered() as backend:
+        yield backend
+
+
+@pytest.mark.usefixtures("memory")
+def test_check_describes_a_registered_backend(project, invoke):
+    """store check says what the registered store says of itself, in words and in JSON."""
+    project.add_agent("hello")
+    env = {STORE_URL_ENV: "memory://check"}
+    first = invoke("store", "check", env=env)
+    assert (first.exit_code, first.stderr) == (0, ""), first.output
+    assert (
+        first.stdout
+        == "store: memory at memory://check: tables created, 0 agent(s) with state: ok\n"
+    )
+    assert invoke("run", "hello", env=env).exit_code == 0
+    document = json.loads(invoke("store", "check", "--json", env=env).stdout)
+    assert document == {
+        "backend": "memory",
+        "where": "memory://check",
+        "schema_version": None,
+        "created": False,
+        "agents": 1,
+    }
+
+
+@pytest.mark.usefixtures("memory")
+def test_a_copy_to_a_registered_backend_and_back_changes_nothing(ran, invoke, tmp_path):
+    """Files -> memory:// -> files: every copied file byte for byte as it was."""
+    before = agent_files(ran.home / "state")
+    there = invoke("store", "copy", "--to", "memory://copy")
+    assert (there.exit_code, there.stdout) == (
+        0,
+        "copied 2 agent(s) to memory://copy: acting, hello\n",
+    )
+    env = {STORE_URL_ENV: "memory://copy"}
+    checked = invoke("store", "check", env=env)
+    assert checked.stdout == "store: memory at memory://copy: 2 agent(s) with state: ok\n"
+    back = tmp_path / "back"
+    again = invoke("store", "copy", "--to", str(back), env=env)
+    assert again.exit_code == 0, again.output
+    assert agent_files(back) == before
+
+
+def test_a_copy_to_a_url_no_backend_takes_is_2_in_one_line(project, invoke):
+    """--to with an unknown scheme: 2, one line naming it without its password; nothing written."""
+    project.add_agent("hello")
+    done = invoke("store", "copy", "--to", "mysql://u:pw-never-shown@db/agents")
+    assert (done.exit_code, done.stdout) == (2, "")
+    assert done.stderr == (
+        "agentops: --to takes a postgresql:// URL or a directory, not mysql://u@db/agents\n"
+    )
+
+
+@pytest.mark.parametrize("command", [("store", "check"), ("status",), ("run", "hello")])
+def test_a_store_url_no_backend_takes_is_78_in_one_line(project, invoke, command):
+    """$AGENTOPS_STORE_URL with an unknown scheme: every command exits 78 with the same line."""
+    project.add_agent("hello")
+    done = invoke(*command, env={STORE_URL_ENV: "mysql://db/agents"})
+    assert (done.exit_code, done.stdout) == (78, "")
+    assert done.stderr == f"agentops: ${STORE_URL_ENV} is not a postgresql:// URL\n"
+
+
+def test_check_json_has_a_key_for_each_thing_a_store_describes():
+    """STORE_CHECK_KEYS are the fields of StoreDescription, in order: describe() fills every key."""
+    assert StoreDescription._fields == STORE_CHECK_KEYS

@@ -1,0 +1,234 @@
+"""The PostgreSQL store's own promises, beyond the contract every store keeps.
+
+Against the suite's own server (tests/pgserver.py), each test on a fresh
+database: a lease that lapsed while its holder lives (a frozen host) is taken
+over and fenced off, the winner of a race for a lease is the one a death
+frees at once, the tables are created once by hosts starting together and
+refused when a newer agentops made them, and ``agentops store check`` and
+``agentops store copy`` work against the server.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pytest
+
+from agentops.errors import LeaseLost, Overlap, StateError
+from agentops.model.state import AgentState
+from agentops.store.postgres import SCHEMA_VERSION, PostgresLease, PostgresStore
+from storeprocess import StoreProcess, records
+from suite import eventually
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def url(postgres) -> str:
+    """A fresh database."""
+    return postgres.database()
+
+
+@pytest.fixture
+def stores() -> Iterator[list[PostgresStore]]:
+    """Open PostgreSQL stores on the test's database; closed after it."""
+    opened: list[PostgresStore] = []
+    yield opened
+    for store in opened:
+        store.close()
+
+
+def open_store(stores: list[PostgresStore], url: str, **kwargs) -> PostgresStore:
+    store = PostgresStore(url, **kwargs)
+    stores.append(store)
+    return store
+
+
+def lapse(store: PostgresStore, name: str = "pub") -> None:
+    """Move ``name``'s lease's expiry to the past, as a frozen holder's time running out would."""
+    store.execute(
+        "UPDATE {s}.lease SET expires_at = now() - interval '1 second' WHERE agent = %s", (name,)
+    )
+
+
+def lapsed(store: PostgresStore, name: str = "pub") -> bool:
+    """Whether ``name``'s lease is past its expiry, by the server's clock."""
+    found = store.execute("SELECT expires_at <= now() FROM {s}.lease WHERE agent = %s", (name,))
+    return found.fetchone() == (True,)
+
+
+# -- leases across hosts ---------------------------------------------------------------------
+
+
+def test_a_lapsed_lease_is_taken_over_and_its_frozen_holder_fenced_off(stores, url):
+    """A holder past its expiry, its connection still open: taken over; it can write nothing."""
+    frozen, host_b = open_store(stores, url), open_store(stores, url)
+    with frozen.lease("pub", run_id="frozen", ttl_s=3600) as old:
+        journal = frozen.journal(old, "frozen")
+        journal.append(records("frozen", 0)[0])
+        with pytest.raises(Overlap), host_b.lease("pub", run_id="early", ttl_s=60):
+            pytest.fail("taken before it lapsed")
+        lapse(host_b)
+        with host_b.lease("pub", run_id="new", ttl_s=60) as new:
+            assert new.token > old.token
+            holder = host_b.holder("pub")
+            assert holder is not None
+            assert (holder.run_id, holder.token) == ("new", new.token)
+            with pytest.raises(LeaseLost) as info:
+                journal.append(records("frozen", 1)[1])
+            assert info.value.exit_code == 74
+            with pytest.raises(LeaseLost):
+                frozen.commit(old, AgentState(agent="pub", data={"by": "frozen"}))
+            with pytest.raises(LeaseLost):
+                old.check()
+            # A third run meets the new holder, though the frozen one holds the advisory lock.
+            with pytest.raises(Overlap), open_store(stores, url).lease("pub", run_id="3", ttl_s=60):
+                pytest.fail("the lease was taken twice")
+            assert host_b.pending("pub") == records("frozen", 0), "its late record never went in"
+            host_b.commit(new, AgentState(agent="pub", data={"by": "new"}), drop_journal=True)
+    assert host_b.load("pub").data == {"by": "new"}
+    assert host_b.pending("pub") is None
+
+
+def test_a_lease_past_its_ttl_in_a_live_process_is_taken_over(stores, url):
+    """Another process takes a lease for 0.2 s and stays alive: past it, taken over and fenced."""
+    store = open_store(stores, url)
+    process = StoreProcess(url)
+    try:
+        old_token = int(process.send("lease frozen 0.2").split()[1])
+        assert eventually(lambda: lapsed(store))
+        with store.lease("pub", run_id="new", ttl_s=60) as lease:
+            assert lease.token > old_token
+            assert process.send("journal 1") == "LeaseLost"
+            assert process.send("commit") == "LeaseLost"
+            assert store.pending("pub") is None
+            holder = store.holder("pub")
+            assert holder is not None
+            assert holder.run_id == "new"
+        assert store.load("pub") == AgentState(agent="pub"), "the frozen holder saved nothing"
+    finally:
+        process.close()
+
+
+class Race:
+    """Stores racing for one lease from threads of their own; the winner holds it until ended."""
+
+    def __init__(self, contenders: list[PostgresStore], run_id: str) -> None:
+        self.won: list[PostgresLease] = []
+        self.lost: list[Overlap] = []
+        self._barrier = threading.Barrier(len(contenders))
+        self._done = threading.Event()
+        self._run_id = run_id
+        self.threads = [threading.Thread(target=self._contend, args=(s,)) for s in contenders]
+        for thread in self.threads:
+            thread.start()
+        assert eventually(lambda: len(self.won) + len(self.lost) == len(contenders))
+
+    def _contend(self, store: PostgresStore) -> None:
+        self._barrier.wait()
+        try:
+            with store.lease("pub", run_id=self._run_id, ttl_s=3600) as lease:
+                self.won.append(lease)
+                self._done.wait(30)
+        except Overlap as exc:
+            self.lost.append(exc)
+
+    def end(self) -> None:
+        """Let the winner leave its block, and wait for every thread."""
+        self._done.set()
+        for thread in self.threads:
+            thread.join(30)
+
+
+def test_the_winner_of_a_race_for_a_lease_is_freed_by_its_death_at_once(stores, url):
+    """Runs racing for a free lease: the winner holds the advisory lock, so its death frees it.
+
+    A winner that took the row without the lock could only be taken over at
+    its expiry (an hour here) after being killed.
+    """
+    contenders = [open_store(stores, url) for _ in range(4)]
+    contenders[0].migrate()
+    for round_ in range(25):
+        race = Race(contenders, f"r{round_}")
+        try:
+            assert len(race.won) == 1, f"round {round_}: {len(race.won)} winners"
+            race.won[0].connection.close()  # as a SIGKILL would
+            # Once the server has ended the dead winner's session (soon, not at once)...
+            gone = eventually(lambda: contenders[0].holder("pub") is None)
+            assert gone, f"round {round_}: the dead winner still holds the lease"
+            # ...the next run takes the lease.
+            with contenders[0].lease("pub", run_id="next", ttl_s=60):
+                pass
+        finally:
+            race.end()
+
+
+def test_a_released_lease_frees_its_advisory_lock_before_the_block_returns(stores, url):
+    """The next run finds the lock free at once, so the lease it takes is freed by its death.
+
+    Closing the connection alone frees the lock only when the server has ended
+    the session: a run starting meanwhile would take the lease without it.
+    """
+    store = open_store(stores, url)
+    for run in range(50):
+        with store.lease("pub", run_id=f"r{run}", ttl_s=60):
+            pass
+        held = store.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        assert held.fetchone() == (0,)
+        with store.lease("pub", run_id=f"next{run}", ttl_s=60):
+            row = store.execute("SELECT locked FROM {s}.lease WHERE agent = 'pub'").fetchone()
+            assert row == (True,)
+
+
+# -- the tables ------------------------------------------------------------------------------
+
+
+def test_hosts_starting_together_create_the_tables_once(stores, url):
+    """Eight stores migrating a fresh schema at once: no error, one creates, one version row."""
+    racers = [open_store(stores, url, schema="team_a") for _ in range(8)]
+    barrier = threading.Barrier(len(racers))
+    found: list[int | BaseException] = []
+
+    def migrate(store: PostgresStore) -> None:
+        barrier.wait()
+        try:
+            found.append(store.migrate())
+        except BaseException as exc:  # noqa: BLE001 - reported by the assert
+            found.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(store,)) for store in racers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(found, key=str) == [0] + [SCHEMA_VERSION] * 7, found
+    rows = racers[0].execute("SELECT key, value FROM {s}.meta").fetchall()
+    assert rows == [("schema_version", str(SCHEMA_VERSION))]
+    assert open_store(stores, url, schema="team_a").migrate() == SCHEMA_VERSION
+
+
+def test_migrate_says_whether_it_created_the_tables(stores, url):
+    """A store's first use on a fresh schema creates the tables: migrate() then says 0, then 1."""
+    store = open_store(stores, url)
+    assert store.migrate() == 0
+    assert store.migrate() == SCHEMA_VERSION
+    assert open_store(stores, url).load("pub") == AgentState(agent="pub")
+    assert open_store(stores, url).migrate() == SCHEMA_VERSION
+
+
+def test_tables_of_a_newer_agentops_are_refused_with_74(stores, url):
+    """schema_version 2 in the store: every use raises StateError (74) saying to upgrade."""
+    open_store(stores, url).migrate()
+    open_store(stores, url).execute(
+        "UPDATE {s}.meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+    )
+    with pytest.raises(StateError) as info:
+        open_store(stores, url).load("pub")
+    assert info.value.exit_code == 74
+    assert f"schema version {SCHEMA_VERSION + 1}" in info.value.message
+    assert "upgrade agentops" in info.value.message
