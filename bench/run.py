@@ -35,6 +35,7 @@ ORDER = (
     "actions",
     "spends",
     "llm",
+    "tools",
     "memory",
     "ledger",
     "journal",

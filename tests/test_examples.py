@@ -25,6 +25,7 @@ def repo_copy(project):
     shutil.copytree(REPO / "agents", project.home / "agents", dirs_exist_ok=True)
     shutil.copy(REPO / "agentops.toml", project.home / "agentops.toml")
     shutil.rmtree(project.home / "agents" / "digest" / "out", ignore_errors=True)
+    shutil.rmtree(project.home / "agents" / "triage" / "out", ignore_errors=True)
     return project
 
 
@@ -113,6 +114,73 @@ def test_analyst_reports_raw_figures_when_the_rules_fail_too(repo_copy, invoke):
     finished = repo_copy.events("analyst")[-1]
     assert finished["result"]["source"] == "raw"
     assert finished["result"]["summary"].startswith("no analysis: [Errno 2]")
+
+
+def _calls(*calls: tuple[str, dict]):
+    """An OpenAI-compatible turn asking for ``calls``, arguments as a JSON string."""
+    return reply(
+        None,
+        finish_reason="tool_calls",
+        tool_calls=[
+            {
+                "id": f"call_{n}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(arguments)},
+            }
+            for n, (name, arguments) in enumerate(calls)
+        ],
+    )
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_triage_replies_once_and_closes_only_what_a_human_approved(repo_copy, run_agentops):
+    """Search, a reply per item exactly once, spam closed only after review approve."""
+    toml = repo_copy.home / "agentops.toml"
+    out = repo_copy.home / "agents" / "triage" / "out"
+    replied = json.dumps({"action": "replied", "note": "answered"})
+    with FakeLLM() as server:
+        toml.write_text(toml.read_text().replace("http://127.0.0.1:11434/v1", server.base_url))
+        server.script(
+            _calls(("search_items", {"query": "5521"})),
+            _calls(("post_reply", {"item_id": "T-101", "text": "Refunded the second charge."})),
+            reply(replied),
+            _calls(("close_item", {"item_id": "T-102", "reason": "spam"})),
+        )
+        held = run_agentops("run", "triage")
+        assert (held.returncode, held.stderr) == (0, "")
+        assert repo_copy.events("triage")[-1]["status"] == "held"
+        assert _lines(out / "replies.jsonl") == [
+            {"item": "T-101", "text": "Refunded the second charge."}
+        ]
+        assert not (out / "closed.jsonl").exists(), "never closed on the model's word"
+        listed = run_agentops("review", "list", "triage")
+        assert "close_item" in listed.stdout
+        assert '"T-102"' in listed.stdout
+        (waiting,) = repo_copy.state("triage")["review"]
+        approved = run_agentops("review", "approve", "triage", waiting["id"])
+        assert approved.returncode == 0, approved.stderr
+        assert _lines(out / "closed.jsonl") == [{"item": "T-102", "reason": "spam"}]
+
+        # The next run triages T-101 again (the held run kept nothing): its reply is not
+        # sent twice, the closing is the approved one, and T-103 gets its reply.
+        server.script(
+            _calls(("post_reply", {"item_id": "T-101", "text": "Refunded, as I said."})),
+            reply(replied),
+            _calls(("close_item", {"item_id": "T-102", "reason": "spam"})),
+            reply(json.dumps({"action": "closed", "note": "spam"})),
+            _calls(("post_reply", {"item_id": "T-103", "text": "It ships tomorrow."})),
+            reply(replied),
+        )
+        done = run_agentops("run", "triage")
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert [r["item"] for r in _lines(out / "replies.jsonl")] == ["T-101", "T-103"]
+    assert _lines(out / "closed.jsonl") == [{"item": "T-102", "reason": "spam"}]
+    finished = repo_copy.events("triage")[-1]
+    assert finished["result"]["triaged"]["T-102"]["action"] == "closed"
+    assert repo_copy.state("triage")["data"]["triaged"] == ["T-101", "T-102", "T-103"]
 
 
 def test_crontab_example_is_the_output_of_agentops_cron():

@@ -87,11 +87,11 @@ def test_every_public_name_imports_from_agentops(name):
 
 @pytest.mark.parametrize("name", sorted(set(PUBLIC) - {"__version__"}))
 def test_every_public_name_is_documented(name):
-    """Each public class has a docstring of its own, not one it inherits."""
+    """Each public class (or the ``tool`` decorator) has a docstring of its own, not inherited."""
     value = getattr(agentops, name)
-    assert inspect.isclass(value)
+    assert inspect.isclass(value) or inspect.isfunction(value)
     assert (value.__doc__ or "").strip(), f"{name} has no docstring"
-    assert "__doc__" in vars(value), f"{name} only inherits its docstring"
+    assert not inspect.isclass(value) or "__doc__" in vars(value), f"{name} inherits its docstring"
 
 
 def test_the_version_is_a_version():

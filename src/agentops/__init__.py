@@ -10,6 +10,8 @@ An agent imports what it needs from here, and from nowhere else in agentops::
   :class:`ReplyRejected` and :class:`ReplyRefused`: what ``ctx.llm`` raises when it
   has no reply.
 - :class:`Completion`: a reply of ``ctx.llm.complete()``.
+- :func:`tool`: declares how far a tool of ``ctx.llm.run()`` reaches
+  (``@tool(effect=True)``, ``@tool(confirm=True)``).
 - :class:`Note`: a long-term note, as ``ctx.memory.relevant()`` returns it.
 - :class:`RunHook`, :class:`ValidateHook`, :class:`RollbackHook`,
   :class:`FallbackHook`, :class:`ApplyHook`, :class:`ReconcileHook`: the
@@ -43,6 +45,7 @@ if _typing.TYPE_CHECKING:
         ValidateHook,
     )
     from agentops.llm.completion import Completion
+    from agentops.llm.tools import tool
     from agentops.memory.notes import Note
 
 __all__ = [
@@ -62,6 +65,7 @@ __all__ = [
     "TransientError",
     "ValidateHook",
     "__version__",
+    "tool",
 ]
 
 __version__ = "0.1.0"
@@ -82,6 +86,7 @@ _HOMES = {
     "RunHook": "agentops.hooks",
     "TransientError": "agentops.errors",
     "ValidateHook": "agentops.hooks",
+    "tool": "agentops.llm.tools",
 }
 """The module each public name lives in: a name that moves changes its line here and
 its import above (tests/test_public_api.py checks that the two agree)."""

@@ -11,6 +11,7 @@
     ├── Rejected                  65   the gatekeeper refused params or output
     │   ├── ParamsRejected        65
     │   └── OutputRejected        65
+    ├── ToolCallHeld               0   a destructive tool call waits for a human (run: held)
     ├── Skipped                   75   the run did not start (or stopped early), by policy
     │   ├── Overlap               75   another run of the agent holds the lock
     │   ├── Paused                75   an operator paused the agent
@@ -28,6 +29,7 @@
         ├── BudgetTooSmall         1   one spend is larger than a whole cap
         ├── ActionUnresolved       1   an action's effect is unknown after a crash
         ├── PermissionDenied       1   [permissions] does not allow the action or host
+        ├── ToolFailed             1   a tool loop could not go on (a tool failed twice, max_steps)
         └── Escalated              1   the result's confidence is below review_threshold
 
     TransientError                     raised by agents: "retry me" (not an AgentOpsError)
@@ -78,6 +80,8 @@ __all__ = [
     "StepLimitExceeded",
     "TaskFailed",
     "TickTaken",
+    "ToolCallHeld",
+    "ToolFailed",
     "TransientError",
     "UnknownAgent",
     "UsageError",
@@ -150,6 +154,25 @@ class ParamsRejected(Rejected):
 
 class OutputRejected(Rejected):
     """The Result model or the agent's ``validate()`` refused the output."""
+
+
+class ToolCallHeld(AgentOpsError):
+    """A model called a tool declared ``confirm=True``: the call waits for ``agentops review``.
+
+    The run ends ``held`` (exit 0); ``tool``, ``key`` and ``arguments`` say which call.
+    """
+
+    exit_code = ExitCode.OK
+    status = RunStatus.HELD
+
+    def __init__(
+        self, message: str, *, tool: str, key: str, arguments: dict[str, object], agent: str
+    ) -> None:
+        """The call held: the tool's name, its effect's key, its validated arguments."""
+        super().__init__(message, agent=agent)
+        self.tool = tool
+        self.key = key
+        self.arguments = arguments
 
 
 class Skipped(AgentOpsError):
@@ -273,6 +296,10 @@ class ActionUnresolved(TaskFailed):
 
 class PermissionDenied(TaskFailed):
     """``[permissions]`` does not allow the action or the host: refused before anything ran."""
+
+
+class ToolFailed(TaskFailed):
+    """``ctx.llm.run()`` could not go on: a tool failed the same way twice, or ``max_steps``."""
 
 
 class Escalated(TaskFailed):

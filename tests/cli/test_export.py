@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import click
+import kubernetes_validate
 import pytest
 
 from agentops.cli.export import export_k8s
-from exported import IMAGE, container, env, export, write_agents
+from exported import IMAGE, container, env, export, pod, write_agents
 from suite import REPO, cron_env
 
 
@@ -117,6 +118,20 @@ def test_agents_sharing_a_cronjob_name_are_refused(agents, invoke):
         (["--image", IMAGE, "--secret", "Store Secret"], ["--secret"]),
         (["--image", IMAGE, "--keys-secret", "-keys"], ["--keys-secret"]),
         (["--image", IMAGE, "--image-home", "srv/agentops"], ["--image-home"]),
+        (["--image", IMAGE, "--user", "0"], ["--user"]),
+        (["--image", IMAGE, "--skip-exit-code", "256"], ["--skip-exit-code"]),
+        (["--image", IMAGE, "--cpu-request", "1 core"], ["--cpu-request", "quantity"]),
+        (["--image", IMAGE, "--memory-limit", "512MB"], ["--memory-limit", "quantity"]),
+        (["--image", IMAGE, "--memory-request", "0"], ["--memory-request"]),
+        (["--image", IMAGE, "--cpu-limit", "1e3"], ["--cpu-limit"]),
+        (
+            ["--image", IMAGE, "--memory-request", "1Gi", "--memory-limit", "512Mi"],
+            ["--memory-request 1Gi is more than --memory-limit 512Mi"],
+        ),
+        (
+            ["--image", IMAGE, "--cpu-request", "2", "--cpu-limit", "1500m"],
+            ["--cpu-request 2 is more than --cpu-limit 1500m"],
+        ),
         ([], ["Missing option '--image'"]),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
@@ -153,3 +168,23 @@ def test_the_readme_names_every_option():
     for param in export_k8s.params:
         if isinstance(param, click.Option) and param.name != "help":
             assert param.opts[0] in text, param.opts[0]
+
+
+@pytest.mark.usefixtures("agents")
+def test_user_resources_and_skip_exit_code_are_options(invoke):
+    """--user, --cpu-request, --memory-request, --cpu-limit, --memory-limit, --skip-exit-code."""
+    _, docs = export(
+        invoke,
+        *("--time-zone", "UTC", "--user", "2000", "--skip-exit-code", "75"),
+        *("--cpu-request", "0.25", "--memory-request", "1Gi"),
+        *("--cpu-limit", "1", "--memory-limit", "1Gi"),
+    )
+    for doc in docs:
+        assert pod(doc)["securityContext"]["runAsUser"] == 2000
+        assert env(doc)["AGENTOPS_SKIP_EXIT_CODE"] == "75"
+        assert container(doc)["resources"] == {
+            "requests": {"cpu": "0.25", "memory": "1Gi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        }
+        for version in ("1.27", "1.37"):  # as tests/ops/test_k8s.py validates them
+            assert kubernetes_validate.validate(doc, version, strict=True) == version

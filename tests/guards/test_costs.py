@@ -323,6 +323,37 @@ def test_daily_budget_spent_to_the_cent_skips_the_next_run(project, invoke):
     assert spent(project.state("spender")) == pytest.approx(1.0)
 
 
+def test_a_cap_filled_exactly_is_announced_once(project, invoke):
+    """Four spends of 0.25 fill cost_usd_per_day = 1.0 and succeed: that run says so, once.
+
+    The run exits 0 with one line naming the cap (a cap reached exactly stops
+    nothing, but every run after it is skipped); the skips that follow are quiet.
+    """
+    project.add_agent("spender", SPENDING_AGENT, "[limits]\ncost_usd_per_day = 1.0\n")
+    first = invoke("run", "spender", "-p", "usd=0.25", "-p", "calls=4")
+    assert (first.exit_code, first.stdout) == (0, "")
+    assert first.stderr.count("\n") == 1
+    assert "spender: succeeded; cost_usd_per_day 1 now spent: the next runs are skipped" in (
+        first.stderr
+    )
+    assert project.state("spender")["last_run"]["status"] == "succeeded"
+    (filled,) = logged(project, "spender", "budget.filled")
+    assert (filled["window"], filled["cap_usd"]) == ("cost_usd_per_day", 1.0)
+    for _ in range(2):
+        skipped = invoke("run", "spender", "-p", "usd=0.25", "-p", "calls=4")
+        assert (skipped.exit_code, skipped.stdout, skipped.stderr) == (75, "", "")
+    assert len(logged(project, "spender", "budget.filled")) == 1
+    assert spent(project.state("spender")) == pytest.approx(1.0)
+
+
+def test_a_cap_left_with_room_says_nothing(project, invoke):
+    """Three spends of 0.25 under 1.0: a quiet success, no budget.filled."""
+    project.add_agent("spender", SPENDING_AGENT, "[limits]\ncost_usd_per_day = 1.0\n")
+    run = invoke("run", "spender", "-p", "usd=0.25", "-p", "calls=3")
+    assert (run.exit_code, run.stdout, run.stderr) == (0, "", "")
+    assert logged(project, "spender", "budget.filled") == []
+
+
 def test_tokens_per_run_caps_one_run_only(project, invoke):
     """tokens_per_run = 100: a run stops at its third spend of 40; the next run may spend again."""
     project.add_agent("tokens", SPENDING_AGENT, "[limits]\ntokens_per_run = 100\n")

@@ -397,10 +397,11 @@ def test_a_route_is_the_endpoint_key_and_prices_of_a_model():
 
 
 def test_an_agent_sees_only_what_it_may_call_on_ctx_llm():
-    """complete, untrusted and a read-only config: the run's rewind and close are not public."""
+    """complete, run, untrusted and a read-only config: the run's rewind and close are hidden."""
     assert [name for name in dir(LLMClient) if not name.startswith("_")] == [
         "complete",
         "config",
+        "run",
         "untrusted",
     ]
     assert isinstance(LLMClient.config, property)

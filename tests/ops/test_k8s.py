@@ -7,6 +7,7 @@ the oldest Kubernetes with ``spec.timeZone`` stable and the newest it knows.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 
@@ -141,7 +142,12 @@ def test_model_keys_come_from_the_keys_secret(documents):
     assert env(documents["weekdays"])["FAKE_OPENAI_KEY"] == {
         "secretKeyRef": {"name": "agentops-keys", "key": "FAKE_OPENAI_KEY"}
     }
-    assert set(env(documents["hourly"])) == {"AGENTOPS_STORE_URL", "TZ"}
+    assert set(env(documents["hourly"])) == {
+        "AGENTOPS_STORE_URL",
+        "TZ",
+        "AGENTOPS_SKIP_EXIT_CODE",
+        "AGENTOPS_LOG_STDOUT",
+    }
 
 
 # -- refusals ----------------------------------------------------------------------------
@@ -293,3 +299,141 @@ def test_cronjobs_skip_agents_run_by_hand(agents):
     docs = cronjobs(specs, project.config, target())
     assert len(docs) == len(specs) - 1
     assert all(doc["spec"]["schedule"] for doc in docs)
+
+
+# -- the Pod Security Standards' "restricted" profile -------------------------------------
+
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+"""The volume types the restricted profile allows (every other, hostPath first, is refused)."""
+
+BASELINE_CAPABILITIES = {
+    *("AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD"),
+    *("NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"),
+}
+
+
+def restricted_violations(pod_spec: dict) -> list[str]:
+    """What in ``pod_spec`` the Pod Security Standards' restricted profile refuses.
+
+    The controls of the baseline and restricted profiles as
+    https://kubernetes.io/docs/concepts/security/pod-security-standards/ lists
+    them, field by field (pod-level values hold for a container that leaves
+    them unset, as the admission controller reads them).
+    """
+    context = pod_spec.get("securityContext", {})
+    found = [
+        f"spec.{field}" for field in ("hostNetwork", "hostPID", "hostIPC") if pod_spec.get(field)
+    ]
+    if context.get("windowsOptions", {}).get("hostProcess"):
+        found.append("spec.securityContext.windowsOptions.hostProcess")
+    for volume in pod_spec.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            found.append(f"volume {volume['name']}: {sorted(kinds - RESTRICTED_VOLUMES)}")
+    # No sysctl is needed: any, even a safe one, is worth a look.
+    found += [f"sysctl {sysctl['name']}" for sysctl in context.get("sysctls", [])]
+    if context.get("runAsUser") == 0:
+        found.append("spec.securityContext.runAsUser 0")
+    if context.get("seccompProfile", {}).get("type") not in (None, "RuntimeDefault", "Localhost"):
+        found.append("spec.securityContext.seccompProfile")
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for one in pod_spec.get(key, []):
+            found += [f"container {one['name']}: {v}" for v in _container_violations(one, context)]
+    return found
+
+
+def _container_violations(one: dict, pod_context: dict) -> list[str]:
+    context = one.get("securityContext", {})
+    capabilities = context.get("capabilities", {})
+    added = set(capabilities.get("add", []))
+    non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
+    seccomp = context.get("seccompProfile", pod_context.get("seccompProfile", {})).get("type")
+    checks = {
+        "privileged": bool(context.get("privileged")),
+        "hostPort": any(port.get("hostPort") for port in one.get("ports", [])),
+        "procMount": context.get("procMount", "Default") != "Default",
+        "allowPrivilegeEscalation must be false": context.get("allowPrivilegeEscalation")
+        is not False,
+        "runAsNonRoot must be true": non_root is not True,
+        "runAsUser 0": context.get("runAsUser") == 0,
+        "seccompProfile must be RuntimeDefault or Localhost": seccomp
+        not in ("RuntimeDefault", "Localhost"),
+        "capabilities must drop ALL": "ALL" not in capabilities.get("drop", []),
+        "capabilities may add only NET_BIND_SERVICE": bool(added - {"NET_BIND_SERVICE"}),
+        "capabilities beyond the baseline's": bool(added - BASELINE_CAPABILITIES),
+    }
+    return [violation for violation, refused in checks.items() if refused]
+
+
+def test_every_pod_passes_the_restricted_profile(documents):
+    """Every field the restricted profile checks, in every pod the CronJobs make."""
+    for doc in documents.values():
+        assert restricted_violations(pod(doc)) == [], doc["metadata"]["name"]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda p: p["securityContext"].pop("runAsNonRoot"),
+        lambda p: p["securityContext"].update(runAsUser=0),
+        lambda p: p["containers"][0]["securityContext"].update(allowPrivilegeEscalation=True),
+        lambda p: p["containers"][0]["securityContext"].pop("capabilities"),
+        lambda p: p["securityContext"].pop("seccompProfile"),
+        lambda p: p["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
+        lambda p: p["containers"][0]["securityContext"].update(privileged=True),
+        lambda p: p.update(hostNetwork=True),
+    ],
+    ids=[
+        "root allowed",
+        "uid 0",
+        "escalation",
+        "capabilities kept",
+        "no seccomp",
+        "hostPath",
+        "privileged",
+        "host network",
+    ],
+)
+def test_the_profile_check_catches_what_the_profile_refuses(documents, spoil):
+    """The check above is not vacuous: each spoiled field of an exported pod is found."""
+    spoiled = copy.deepcopy(pod(documents["hourly"]))  # the documents are the module's
+    spoil(spoiled)
+    assert restricted_violations(spoiled) != []
+
+
+def test_the_root_file_system_is_read_only_and_what_agentops_writes_is_an_empty_dir(documents):
+    """state/ and logs/ under the home, and /tmp: emptyDir volumes; everything else read-only."""
+    for doc in documents.values():
+        spec = pod(doc)
+        assert container(doc)["securityContext"]["readOnlyRootFilesystem"] is True
+        mounts = {m["name"]: m["mountPath"] for m in container(doc)["volumeMounts"]}
+        assert mounts == {
+            "state": "/srv/agentops/state",
+            "logs": "/srv/agentops/logs",
+            "tmp": "/tmp",  # noqa: S108 - the pod's own volume
+        }
+        assert {v["name"]: v for v in spec["volumes"]} == {
+            name: {"name": name, "emptyDir": {}} for name in mounts
+        }
+        assert spec["securityContext"]["runAsUser"] == 10001
+        assert spec["securityContext"]["fsGroup"] == 10001, "the emptyDirs are the user's"
+
+
+def test_skips_end_the_job_successfully_and_the_log_goes_to_stdout(documents):
+    """AGENTOPS_SKIP_EXIT_CODE 0 and AGENTOPS_LOG_STDOUT 1 by default; resources set."""
+    for doc in documents.values():
+        assert env(doc)["AGENTOPS_SKIP_EXIT_CODE"] == "0"
+        assert env(doc)["AGENTOPS_LOG_STDOUT"] == "1"
+        assert container(doc)["resources"] == {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "512Mi"},
+        }

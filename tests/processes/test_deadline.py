@@ -158,6 +158,41 @@ def test_a_run_stuck_in_c_code_is_ended_and_recorded_as_a_timeout(project):
     assert not (project.home / "state" / "agent.deadline").exists()
 
 
+def test_a_run_ended_by_its_hard_deadline_prints_its_one_line_under_cron(project):
+    """Cron mails what a job prints: the run the watchdog ended says so, in one line, once."""
+    project.add_agent("agent", STUCK_IN_RUN, 'timeout = "0.5s"\n')
+    stuck = agentops(project, "run", "agent")
+    assert (stuck.returncode, stuck.stdout) == (1, "")
+    log = project.log_path("agent")
+    assert stuck.stderr == (
+        f"agentops: agent: the run passed its hard deadline (5.5s) and was ended (log: {log})\n"
+    )
+
+
+def test_a_run_killed_or_ended_in_time_leaves_the_watcher_silent(project):
+    """kill -9 is for the next run to tell, and a run that ends in time says nothing."""
+    project.add_agent("agent", STUCK_IN_RUN, 'timeout = "30s"\n')
+    proc = subprocess.Popen(
+        [str(AGENTOPS), "--home", str(project.home), "run", "agent"],
+        env=cron_env(project.home),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60  # only bounds a hang
+    while not (project.home / "started").exists():
+        assert proc.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.kill()
+    out, err = proc.communicate(timeout=60)  # EOF: the watcher has exited too
+    assert (out, err) == ("", "")
+    project.add_agent("agent", QUICK, 'timeout = "30s"\n')
+    done = agentops(project, "run", "agent")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
 def test_a_run_stuck_while_importing_its_code_is_recorded_as_a_timeout(project):
     """Stuck importing agent.py, before the journal exists: still ended, and recorded as timeout."""
     project.add_agent("agent", STUCK_AT_IMPORT, f'timeout = "{TIMEOUT}"\n')

@@ -41,8 +41,29 @@ FIRST_KEYS = ("ts", "level", "event", "agent", "run_id")
 """Keys every log line starts with, in this order."""
 
 
+_stdout_fd: int | None = None
+
+
+def _process_stdout() -> int:
+    """The process's stdout as it was before any capture: a copy of fd 1, made once.
+
+    While a run's output is captured, fd 1 leads into the log itself; the
+    copy, made before the first capture, still leads where the process's
+    stdout went (a pod's, read by ``kubectl logs``). It lives as long as the
+    process: threads left running may log after their run ended.
+    """
+    global _stdout_fd  # noqa: PLW0603 - one copy for the whole process
+    if _stdout_fd is None:
+        _stdout_fd = os.dup(1)
+    return _stdout_fd
+
+
 class RunLogSink:
     """Appends rendered JSON lines to the agent's log file, echoing them to a console.
+
+    With ``stdout``, each line is also written as it is to the process's
+    stdout (for a container's log collector), whatever captures the run's
+    own output.
 
     The file is opened lazily, so a run that logs nothing creates no file. A
     log that cannot be written does not stop the run: one line on stderr says
@@ -64,8 +85,13 @@ class RunLogSink:
         fs: FileSystem | None = None,
         max_size: int | None = None,
         keep: int = 5,
+        stdout: bool = False,
     ) -> None:
-        """Log to ``path``; when ``console`` is given, also render lines there for people."""
+        """Log to ``path``; when ``console`` is given, also render lines there for people.
+
+        ``stdout``: write each line to the process's stdout too (taken now,
+        before the run's output is captured).
+        """
         self.path = path
         self.max_size = max_size
         self.keep = keep
@@ -80,6 +106,7 @@ class RunLogSink:
         """Leave saying :attr:`problem` to the caller (set while an invocation runs)."""
         self._renderer: ConsoleRenderer | None = None
         self._lock = threading.Lock()
+        self._stdout = _process_stdout() if stdout else None
 
     def msg(self, line: bytes) -> None:
         """Write one rendered, redacted JSON line (threads of a run log too: one at a time)."""
@@ -97,6 +124,8 @@ class RunLogSink:
                 self.problem = describe(exc)
                 if not self.defer_problem:
                     self.say_problem()
+        if self._stdout is not None:
+            self._to_stdout(line)
         if self._console is not None:
             self._echo(json.loads(line))
 
@@ -106,6 +135,19 @@ class RunLogSink:
             f"agentops: cannot write the log {self.path}: {self.problem}",
             file=self._errors or real_stderr(),  # not into the log, which is broken
         )
+
+    def _to_stdout(self, line: bytes) -> None:
+        assert self._stdout is not None  # noqa: S101 - only called with a stdout
+        view = memoryview(line)
+        try:
+            while view:
+                view = view[os.write(self._stdout, view) :]
+        except OSError as exc:  # a closed pipe: the file log goes on
+            self._stdout = None
+            print(
+                f"agentops: cannot write the log to stdout: {describe(exc)}",
+                file=self._errors or real_stderr(),
+            )
 
     def _open(self) -> int:
         self._fs.mkdir(self.path.parent)

@@ -3,59 +3,72 @@
 This package is the only place that imports click. Each command parses,
 calls the core, renders, and exits with the code of what happened
 (:mod:`agentops.cli._common`).
+
+Cron pays start-up on every tick, and importing click is a good part of it.
+So :data:`main`, what the ``agentops`` executable and ``python -m agentops``
+call, first looks whether the command line is a crontab's own
+(:mod:`agentops.cli._cron_line`) and runs it without click; any other line,
+and every other use of :data:`main`, is the click group of
+:mod:`agentops.cli._root`, imported the first time it is needed.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
+import os
+import sys
+from typing import TYPE_CHECKING, Any
 
-import click
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-from agentops import __version__
-from agentops.cli._common import LazyCommands
+    from agentops.cli._common import LazyCommands
 
 __all__ = ["main"]
 
 
-COMMANDS = {
-    "check": "project:check",
-    "cron": "project:cron",
-    "export": "export:export",
-    "health": "ops:health",
-    "init": "project:init",
-    "ledger": "admin:ledger",
-    "list": "project:list_agents",
-    "logs": "logs:logs",
-    "memory": "memory:memory",
-    "pause": "admin:pause",
-    "report": "report:report",
-    "reset": "admin:reset",
-    "resume": "admin:resume",
-    "review": "review:review",
-    "run": "run:run",
-    "state": "admin:state",
-    "status": "ops:status",
-    "store": "store:store",
-}
-"""Each command, as ``module:function`` of this package: imported only when it is called."""
+@functools.cache
+def _group() -> LazyCommands:
+    from agentops.cli._root import main as group  # noqa: PLC0415 - click, when a line needs it
+
+    return group
 
 
-@click.group(
-    cls=LazyCommands, commands_at=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
-)
-@click.version_option(__version__, prog_name="agentops", message="%(prog)s %(version)s")
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="AGENTOPS_HOME",
-    help="The project directory holding agents/ (default: $AGENTOPS_HOME, else the current one).",
-)
-@click.pass_context
-def main(ctx: click.Context, home: Path | None) -> None:
-    """Run AI and automation agents from cron, safely.
+class CommandLine:
+    """The click group of every command, with a shortcut for cron's own command line.
 
-    Every crontab line calls `agentops run AGENT`. Exit codes: 0 done, 1 task
-    failed, 2 usage, 65 params or output rejected, 70 internal error, 74 state
-    file unreadable, 75 skipped or stopped by policy, 78 configuration error.
+    Called with no arguments, as the ``agentops`` executable and ``python -m
+    agentops`` call it, it runs a crontab's line (``agentops [--home DIR] run
+    NAME [--scheduled] [--dry-run] [-p KEY=VALUE]...``) itself, and hands any
+    other line to click. Everything else (``CliRunner().invoke(main, ...)``,
+    ``main.commands``, ``isinstance(main, click.Group)``) reaches the group
+    itself: this object stands in for it.
     """
-    ctx.obj = home
+
+    def __call__(
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        """Run the command line (``sys.argv`` unless ``args``), as click's ``main`` does."""
+        if args is None and not extra:
+            from agentops.cli._cron_line import run_cron_line  # noqa: PLC0415
+
+            run_cron_line(sys.argv[1:], os.environ)  # returns only if the line is not cron's
+        return _group().main(args, prog_name, **extra)
+
+    def __getattr__(self, name: str) -> Any:
+        """The group's attribute ``name``."""
+        return getattr(_group(), name)
+
+    def __repr__(self) -> str:
+        """The group's repr."""
+        return repr(_group())
+
+    if not TYPE_CHECKING:  # type checkers see a CommandLine; isinstance() sees the group's class
+
+        @property
+        def __class__(self) -> type:
+            return type(_group())
+
+
+main = CommandLine()
+"""The ``agentops`` command (the entry point in pyproject.toml)."""

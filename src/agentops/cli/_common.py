@@ -3,20 +3,21 @@
 Only the CLI imports click. Each command parses, calls the core, renders, and
 turns the core's :class:`~agentops.errors.AgentOpsError` into one line on
 stderr and its exit code; the core is imported inside the commands, so
-``--help`` stays fast.
+``--help`` stays fast. What needs no click (saying a line, exiting, a run's
+options) lives in :mod:`agentops.cli._basics` and is re-exported here.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-import os
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from agentops.cli._basics import fail, finish, report_error, run_options, say
 from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from agentops.errors import AgentOpsError
     from agentops.model.outcome import Outcome
     from agentops.project.home import AgentSpec, Project
-    from agentops.run.options import RunOptions
 
 __all__ = [
     "LazyCommands",
@@ -53,38 +53,17 @@ __all__ = [
 _F = TypeVar("_F", bound="Callable[..., Any]")
 
 
-def say(message: str, *, file: TextIO | None = None) -> None:
-    """Print one line on stderr (or ``file``), secrets redacted: under cron it is mailed."""
-    from agentops._infra.redact import Redactor  # noqa: PLC0415 - only when there is something to say
-
-    click.echo(f"agentops: {Redactor(os.environ).value(message)}", err=file is None, file=file)
-
-
-def fail(message: str, exit_code: int) -> NoReturn:
-    """Say ``message`` and exit with ``exit_code``."""
-    say(message)
-    sys.exit(exit_code)
-
-
 def reports_errors(command: _F) -> _F:
     """Turn agentops errors into one line and their exit code; never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from agentops.errors import AgentOpsError  # noqa: PLC0415
-
         try:
             return command(*args, **kwargs)
         except (click.ClickException, BrokenPipeError):
             raise  # click turns both into a message, or a quiet exit when a pipe closed
-        except AgentOpsError as exc:
-            fail(exc.message, exc.exit_code)
         except Exception as exc:  # noqa: BLE001 - one line under cron, not a traceback
-            fail(
-                f"internal error: {type(exc).__name__}: {exc} (a bug: please report it)",
-                ExitCode.INTERNAL,
-            )
-        return None
+            report_error(exc)
 
     return wrapper  # type: ignore[return-value]
 
@@ -117,36 +96,6 @@ def project_of(ctx: click.Context) -> Project:
     from agentops.project.home import Project  # noqa: PLC0415
 
     return Project.locate(ctx.find_root().obj)
-
-
-def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions:
-    """Options for a run started from the command line: a console only on a terminal."""
-    from agentops.run.options import RunOptions  # noqa: PLC0415
-
-    interactive = sys.stdout.isatty()
-    return RunOptions(
-        dry_run=dry_run,
-        console=sys.stderr if interactive else None,
-        exit_on_abandon=True,
-        scheduled=scheduled,
-    )
-
-
-def finish(outcome: Outcome, *, quiet: bool | None = None) -> NoReturn:
-    """Say what happened unless ``quiet`` (default: the outcome's own), then exit."""
-    # With threads left, the capture stays: what they print still goes to the log.
-    from agentops._infra.stderr import real_stderr  # noqa: PLC0415
-
-    real = real_stderr() if outcome.threads_left else None
-    if not (outcome.quiet if quiet is None else quiet):
-        say(outcome.summary, file=real)
-    if outcome.threads_left:
-        # Threads the agent left running hold its lock until this process
-        # ends: end it now rather than wait for them.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(outcome.exit_code)
-    sys.exit(outcome.exit_code)
 
 
 def every_agent(project: Project) -> list[AgentSpec]:

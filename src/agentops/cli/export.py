@@ -7,6 +7,9 @@ import os
 import click
 
 from agentops.cli._common import SuggestingGroup, every_agent, project_of, reports_errors, say
+from agentops.ops.k8s import DEFAULT_USER, Resources
+
+_DEFAULT = Resources()
 
 __all__ = ["export", "export_k8s"]
 
@@ -54,6 +57,44 @@ def export() -> None:
     metavar="PATH",
     help="Where the project is inside the image (the runs' --home).",
 )
+@click.option(
+    "--user",
+    type=click.IntRange(min=1, max=2**31 - 1),
+    default=DEFAULT_USER,
+    show_default=True,
+    metavar="UID",
+    help="The user (and group) id the pods run as: never root.",
+)
+@click.option(
+    "--cpu-request",
+    default=_DEFAULT.cpu_request,
+    show_default=True,
+    metavar="CPU",
+    help="Requested CPU.",
+)
+@click.option(
+    "--memory-request",
+    default=_DEFAULT.memory_request,
+    show_default=True,
+    metavar="MEM",
+    help="Requested memory.",
+)
+@click.option("--cpu-limit", metavar="CPU", help="CPU limit (default: none).")
+@click.option(
+    "--memory-limit",
+    default=_DEFAULT.memory_limit,
+    show_default=True,
+    metavar="MEM",
+    help="Memory limit.",
+)
+@click.option(
+    "--skip-exit-code",
+    type=click.IntRange(min=0, max=255),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Exit code of a run skipped or stopped by policy (0: its Job succeeds).",
+)
 @click.pass_context
 @reports_errors
 def export_k8s(
@@ -65,6 +106,12 @@ def export_k8s(
     secret: str,
     keys_secret: str,
     image_home: str,
+    user: int,
+    cpu_request: str,
+    memory_request: str,
+    cpu_limit: str | None,
+    memory_limit: str,
+    skip_exit_code: int,
 ) -> None:
     """Print a Kubernetes CronJob per scheduled agent, for `kubectl apply -f -`.
 
@@ -90,7 +137,18 @@ def export_k8s(
       one store; the api_key_env of each provider the agent's models use
       from the key of that name in --keys-secret (a pod missing either does
       not start);
-    - no service account token, no privilege escalation, no capabilities.
+    - a run skipped or stopped by policy (paused, circuit open, tick taken,
+      budget spent) exits --skip-exit-code (AGENTOPS_SKIP_EXIT_CODE), 0 by
+      default, so its Job succeeds; the log goes to stdout too
+      (AGENTOPS_LOG_STDOUT=1), for kubectl logs;
+    - the Pod Security Standards' "restricted" profile: runAsNonRoot as
+      --user, no privilege escalation, every capability dropped, seccomp
+      RuntimeDefault, no service account token; a read-only root file
+      system, with emptyDir volumes for state/ and logs/ under --image-home
+      and for /tmp;
+    - CPU and memory requests and limits from the options (a quantity as
+      Kubernetes writes it: 250m, 0.5, 512Mi; a request above its limit is
+      refused).
 
     Refuses, with one line and exit 78 and printing nothing, an @reboot
     schedule, a schedule Kubernetes reads differently from cron, an agent
@@ -108,6 +166,14 @@ def export_k8s(
         keys_secret=keys_secret,
         home=image_home,
         namespace=namespace,
+        user=user,
+        resources=Resources(
+            cpu_request=cpu_request,
+            memory_request=memory_request,
+            cpu_limit=cpu_limit,
+            memory_limit=memory_limit,
+        ),
+        skip_exit_code=skip_exit_code,
     )
     project = project_of(ctx)
     specs = every_agent(project)  # a stream missing one would, with --prune, delete its CronJob

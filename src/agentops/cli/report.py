@@ -149,6 +149,7 @@ def _cells(figures: dict[str, Any]) -> list[str]:
 def _details(figures: dict[str, Any]) -> list[str]:
     """The figures the table has no room for, when there is something to say."""
     from agentops._infra.terminal import printable  # noqa: PLC0415
+    from agentops.ops.report import seconds  # noqa: PLC0415
 
     lines = []
     errors = {k: n for k, n in figures["errors"]["by_category"].items() if n}
@@ -182,4 +183,11 @@ def _details(figures: dict[str, Any]) -> list[str]:
         lines.append(", ".join(f"{key.replace('_', ' ')} {figures[key]}" for key in more))
     if figures["unreadable_lines"]:
         lines.append(f"{figures['unreadable_lines']} line(s) not readable as log events")
+    lines += [
+        f"tool {name}: {tool['calls']} call(s), {tool['errors']} error(s), "
+        f"p95 {seconds(None if tool['p95_ms'] is None else tool['p95_ms'] / 1000)}"
+        for name, tool in figures["tools"].items()
+    ]
+    if figures["tools_never_called"]:
+        lines.append("tools never called: " + ", ".join(figures["tools_never_called"]))
     return lines

@@ -20,17 +20,18 @@ from agentops.cli._common import (
 
 __all__ = ["HELD_KEYS", "approve", "reject", "review", "review_list"]
 
-HELD_KEYS = ("agent", "id", "run_id", "at", "confidence", "escalated", "result")
+HELD_KEYS = ("agent", "id", "run_id", "at", "confidence", "escalated", "result", "tool", "key")
 """The keys of each result ``review list --json`` prints: the agent, then those of ``Held``."""
 
 
 @click.group(cls=SuggestingGroup)
 def review() -> None:
-    """Results held for a human: list, approve (apply) or reject them.
+    """Results and tool calls held for a human: list, approve (apply) or reject them.
 
     An agent with an apply() hook drafts results in run(); a result whose
     confidence is below [guard] auto_threshold is held here instead of applied
-    (escalated, with a failure line, below review_threshold).
+    (escalated, with a failure line, below review_threshold). A model's call of
+    a tool declared @tool(confirm=True) is held here too, with its arguments.
     """
 
 
@@ -72,12 +73,18 @@ def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
                 row["at"],
                 "-" if row["confidence"] is None else f"{row['confidence']:g}",
                 "yes" if row["escalated"] else "no",
-                clip(json.dumps(row["result"]), 60),
+                clip(_shown(row), 60),
             ]
             for row in rows
         ],
     )
     sys.exit(code)
+
+
+def _shown(row: dict[str, object]) -> str:
+    # A held tool call reads as the call: the tool and its arguments (redacted when held).
+    arguments = json.dumps(row["result"])
+    return f"{row['tool']}({arguments})" if row.get("tool") else arguments
 
 
 @review.command()
@@ -86,7 +93,7 @@ def review_list(ctx: click.Context, agent: str | None, as_json: bool) -> None:
 @click.pass_context
 @reports_errors
 def approve(ctx: click.Context, agent: str, held_id: str) -> None:
-    """Apply the held result ID of AGENT, under the same guards as a run."""
+    """Apply the held result ID of AGENT (or perform the held tool call), under a run's guards."""
     from agentops.run.runner import approve_held  # noqa: PLC0415
 
     outcome = approve_held(project_of(ctx), agent, held_id, options=run_options())
@@ -100,7 +107,7 @@ def approve(ctx: click.Context, agent: str, held_id: str) -> None:
 @click.pass_context
 @reports_errors
 def reject(ctx: click.Context, agent: str, held_id: str, reason: str | None) -> None:
-    """Drop the held result ID of AGENT without applying it."""
+    """Drop the held result ID of AGENT; a held tool call is never performed, and the model told."""
     from agentops.ops.admin import reject_held  # noqa: PLC0415
 
     report(reject_held(project_of(ctx), agent, held_id, reason=reason))

@@ -1,13 +1,20 @@
-"""``agentops run``: what every crontab line calls."""
+"""``agentops run``: what every crontab line calls.
+
+A crontab's own line runs without click (:mod:`agentops.cli._cron_line`);
+this command runs every other form, and both read ``-p`` with
+:func:`~agentops.cli._cron_line.split_param`.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 import pydantic_core
 
 from agentops.cli._common import finish, project_of, reports_errors, run_options
+from agentops.cli._cron_line import split_param
 
 __all__ = ["run"]
 
@@ -46,7 +53,10 @@ def run(
     nothing; any other outcome prints one line naming the log.
     """
     overrides = _parse_params(param_pairs, params_json)
+    from agentops.run.options import skip_exit_code  # noqa: PLC0415
     from agentops.run.runner import run_agent  # noqa: PLC0415
+
+    skip_code = skip_exit_code(os.environ)
 
     outcome = run_agent(
         project_of(ctx),
@@ -54,7 +64,7 @@ def run(
         overrides=overrides,
         options=run_options(dry_run=dry_run, scheduled=scheduled),
     )
-    finish(outcome)
+    finish(outcome, skip_code=skip_code)
 
 
 def _parse_params(pairs: tuple[str, ...], params_json: str | None) -> dict[str, Any]:
@@ -68,8 +78,9 @@ def _parse_params(pairs: tuple[str, ...], params_json: str | None) -> dict[str, 
             raise click.BadParameter("must be a JSON object", param_hint="--params-json")
         overrides.update(decoded)
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
+        split = split_param(pair)
+        if split is None:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-p")
-        overrides[key.strip()] = value
+        key, value = split
+        overrides[key] = value
     return overrides

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from agentops.model.state import AgentState
     from agentops.project.config import AgentConfig, Limits
 
-__all__ = ["CostPolicy", "Window", "check_amounts", "full_window", "windows"]
+__all__ = ["CostPolicy", "Window", "check_amounts", "filled_line", "full_window", "windows"]
 
 
 class Window(NamedTuple):
@@ -106,6 +106,22 @@ def full_window(limits: Limits, budget: Budget, now: datetime) -> tuple[Window, 
         room_in = window.room_in_s(budget, now, need_usd=budget.waiting_usd)
         if room_in > 0:
             return window, room_in
+    return None
+
+
+def filled_line(limits: Limits, budget: Budget, now: datetime) -> tuple[Window, float, str] | None:
+    """The first window a run left full (no room for any spend), its wait, and what to say.
+
+    Called as a run ends: a cap reached exactly stops no run (no spend passed
+    it), yet every run after it is skipped until spends leave the window, so
+    the run that filled it says so once, as one that a cap stops does.
+    """
+    for window in windows(limits):
+        room_in = window.room_in_s(budget, now)
+        if room_in > 0:
+            when = "it allows none" if math.isinf(room_in) else f"room in {room_in:.0f}s"
+            line = f"{window.name} {window.cap_usd:g} now spent: the next runs are skipped, {when}"
+            return window, room_in, line
     return None
 
 

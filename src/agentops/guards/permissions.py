@@ -2,6 +2,9 @@
 
 ``[permissions] actions`` names the guarded actions the agent may perform:
 any other is refused before anything of it happens, a duplicate included.
+The actions of tools with an effect (``tool.NAME``) are judged by
+``[permissions] tools`` instead, which names the tools a model may be offered
+(``ctx.llm.run`` never shows it another).
 
 ``[permissions] hosts`` names the hosts ``ctx.http`` (and every client built
 on it) may reach. An agent fed untrusted text (a web page, an email, a
@@ -40,7 +43,10 @@ if TYPE_CHECKING:
 
     from agentops.guards.base import GuardedRun
 
-__all__ = ["HostPolicy", "PermissionPolicy"]
+__all__ = ["TOOL_ACTION", "HostPolicy", "PermissionPolicy"]
+
+TOOL_ACTION = "tool."
+"""The prefix of the guarded action of a tool with an effect: ``tool.NAME``."""
 
 
 class PermissionPolicy(Policy):
@@ -56,12 +62,18 @@ class PermissionPolicy(Policy):
     def admit_action(self, name: str) -> None:
         """Stop the run (:class:`~agentops.errors.PermissionDenied`) unless ``actions`` lists it."""
         run = self.run
-        allowed = run.permissions.actions if run.permissions else None
+        if name.startswith(TOOL_ACTION):
+            allowed = run.permissions.tools if run.permissions else None
+            if allowed is None or name.removeprefix(TOOL_ACTION) in allowed:
+                return
+        else:
+            allowed = run.permissions.actions if run.permissions else None
         if allowed is not None and name not in allowed:
             run.log.warning("guard.denied", action=name, allowed=sorted(allowed))
             run.stop(
                 PermissionDenied(
-                    f"{run.agent}: action {name!r} is not allowed by [permissions] actions",
+                    f"{run.agent}: action {name!r} is not allowed by [permissions] "
+                    + ("tools" if name.startswith(TOOL_ACTION) else "actions"),
                     agent=run.agent,
                 )
             )

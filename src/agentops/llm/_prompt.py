@@ -16,7 +16,14 @@ from pydantic import BaseModel, ValidationError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["ask_for_json", "check_temperature", "messages_of", "parse_reply", "reask"]
+__all__ = [
+    "Malformed",
+    "ask_for_json",
+    "check_temperature",
+    "messages_of",
+    "parse_reply",
+    "reask",
+]
 
 _S = TypeVar("_S", bound=BaseModel)
 
@@ -26,6 +33,15 @@ _HOTTEST = 2.0
 """The highest temperature, as ``[llm] temperature`` allows."""
 
 _FENCE = re.compile(r"^```[\w-]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
+
+
+class Malformed(ValueError):
+    """A reply that did not validate (or was cut short), to be asked again."""
+
+    def __init__(self, error: str, text: str | None) -> None:
+        """``error``: what is wrong with it; ``text``: the reply, shown when asked again."""
+        super().__init__(error)
+        self.text = text
 
 
 def messages_of(prompt: str | Sequence[dict[str, Any]]) -> list[dict[str, str]]:

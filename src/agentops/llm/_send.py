@@ -64,6 +64,9 @@ _NOT_SENT = (
 
 _HEADERS = {"Content-Type": "application/json"}
 
+_TOOL_OVERHEAD = 16
+"""Tokens a tool offered costs beyond its name, description and schema (the format's own)."""
+
 _OTHER_TOKEN_PARAM = {"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}
 
 
@@ -280,7 +283,7 @@ class Sender:
             self._log.info_redacted("llm.call", **line)
             return
         request = [
-            {**message, "content": self._loggable(message["content"])}
+            {**message, "content": self._loggable(str(message.get("content") or ""))}
             for message in call.request.messages
         ]
         reply_text = None if reply.text is None else self._loggable(reply.text)
@@ -347,8 +350,14 @@ class _Call:
         self.headers = {**_HEADERS, **built.headers}
         # Encoded once, before any reservation: a body that cannot be sent holds no money.
         self.content = json.dumps(built.body, ensure_ascii=False, allow_nan=False).encode()
-        most_in = bound_messages(request.messages)  # the reservation must be a true bound
-        self.estimate_in = estimate_messages(request.messages)
+        # The reservation must be a true bound: the tools offered are sent too.
+        tools = sum(
+            _TOOL_OVERHEAD
+            + len(json.dumps([spec.name, spec.description, spec.parameters]).encode())
+            for spec in request.tools
+        )
+        most_in = bound_messages(request.messages) + tools
+        self.estimate_in = estimate_messages(request.messages) + tools // 3
         self.worst_tokens = most_in + request.max_tokens
         worst = route.worst_usd(most_in, request.max_tokens, cache_write=request.cache_system)
         self.worst_usd = worst or 0.0

@@ -26,6 +26,11 @@ A model that still fails hands over to the next. When every model has
 failed, :class:`~agentops.errors.LLMUnavailable` reaches the agent (and its
 ``fallback()``), and the run does not retry it: that would send every
 earlier prompt again.
+
+:meth:`LLMClient.run` is the tool loop: each of its turns goes down the same
+chain (the conversation kept across a fallback), the calls performed by
+:mod:`._loop`. Its turns are neither cached nor pruned (a call and its
+result are never parted).
 """
 
 from __future__ import annotations
@@ -37,8 +42,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from agentops.errors import LLMUnavailable, PromptTooLarge, ReplyRefused, ReplyRejected
-from agentops.llm._prompt import ask_for_json, check_temperature, messages_of, parse_reply, reask
+from agentops.errors import (
+    LLMUnavailable,
+    PromptTooLarge,
+    ReplyRefused,
+    ReplyRejected,
+)
+from agentops.llm._loop import ToolLoop
+from agentops.llm._prompt import (
+    Malformed,
+    ask_for_json,
+    check_temperature,
+    messages_of,
+    parse_reply,
+    reask,
+)
 from agentops.llm._replies import Replies
 from agentops.llm._send import ModelFailed, Sender, Unsupported
 from agentops.llm.cache import request_key
@@ -59,7 +77,7 @@ if TYPE_CHECKING:
     from agentops.llm._replies import Paid
     from agentops.llm.cache import ReplyCache
     from agentops.llm.content import UntrustedText
-    from agentops.llm.providers.base import ChatReply, Structured
+    from agentops.llm.providers.base import ChatReply, Structured, ToolSpec
     from agentops.llm.routes import Route
     from agentops.model.state import Metrics
     from agentops.project.config import Llm, Retry
@@ -76,14 +94,6 @@ _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 class _TooLarge(ModelFailed):
     """The request does not fit this model's window."""
-
-
-class _Malformed(ValueError):
-    """A reply that did not validate (or was cut short), to be asked again."""
-
-    def __init__(self, error: str, text: str | None) -> None:
-        super().__init__(error)
-        self.text = text
 
 
 class LLMClient:
@@ -108,9 +118,12 @@ class LLMClient:
         pii: str,
         cache: ReplyCache | None = None,
         wall_clock: Callable[[], float] = time.time,
+        context: Callable[[], object] = lambda: None,
     ) -> None:
-        """Made by the run on first use of ``ctx.llm``."""
+        """Made by the run on first use of ``ctx.llm``; ``context``: the ``ctx`` tools get."""
         self._config = config
+        self._guards = guards
+        self._context = context
         self._route = route
         self._log = log
         self._redactor = redactor
@@ -163,28 +176,17 @@ class LLMClient:
         ``cache_control``; OpenAI caches on its own).
         """
         messages = messages_of(prompt)
-        if tier is not None and tier not in self._config.tiers:
-            raise ValueError(f"no tier {tier!r} in [llm] tiers")
-        chain = self._config.chain(model, tier)
-        if not chain:
-            raise ValueError("no model to call: set [llm] model in agent.toml or pass model=")
-        limit = self._config.max_tokens if max_tokens is None else max_tokens
-        if not (isinstance(limit, int) and limit >= 1):
-            raise ValueError(f"max_tokens must be a positive int, not {limit!r}")
-        warmth = self._config.temperature if temperature is None else temperature
-        check_temperature(warmth)
-        json_schema = None
-        if schema is not None:
-            json_schema = schema.model_json_schema()
-            messages = ask_for_json(messages, json_schema)
-        ask = _Ask(
-            schema=schema,
-            json_schema=json_schema,
-            max_tokens=limit,
-            temperature=warmth,
-            allow_truncated=bool(allow_truncated),
-            cache_system=bool(cache_system),
+        chain, ask = self._ask(
+            model,
+            tier,
+            schema,
+            max_tokens,
+            temperature,
+            cache_system=cache_system,
+            allow_truncated=allow_truncated,
         )
+        if ask.json_schema is not None:
+            messages = ask_for_json(messages, ask.json_schema)
         failures: list[str] = []
         too_large = 0
         for name in chain:
@@ -198,6 +200,69 @@ class LLMClient:
         if too_large == len(chain):
             raise PromptTooLarge(f"the request does not fit any model: {summary}")
         raise LLMUnavailable(f"every model failed: {summary}")
+
+    def run(
+        self,
+        prompt: str | Sequence[dict[str, Any]],
+        *,
+        tools: Sequence[Callable[..., Any]],
+        schema: type[_S] | None = None,
+        max_steps: int = 8,
+        model: str | None = None,
+        tier: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Any:
+        """Let the model call ``tools`` until it answers: the validated ``schema``, or a Completion.
+
+        ``tools`` are typed functions with docstrings (:mod:`agentops.llm.tools`;
+        ``@agentops.tool`` says which have an effect or need a human's yes), of
+        which only those ``[permissions] tools`` lists are offered. Each model
+        turn is a call like :meth:`complete`'s (budgets, retries, fallbacks)
+        and a step; more than ``max_steps`` turns, or a tool failing the same
+        way twice in a row, ends the run (:class:`~agentops.errors.ToolFailed`).
+        Without ``schema`` the Completion is the last turn's, with the tokens
+        and cost of every turn.
+        """
+        from agentops.llm.tools import Tool  # noqa: PLC0415 - pydantic's create_model, on use
+
+        if not (isinstance(max_steps, int) and max_steps >= 1):
+            raise ValueError(f"max_steps must be a positive int, not {max_steps!r}")
+        declared = [Tool.of(function) for function in tools]
+        names = [t.name for t in declared]
+        if len(set(names)) < len(names):
+            raise ValueError(f"two tools of one name among {', '.join(names)}")
+        allowed = self._guards.permissions.tools if self._guards.permissions else None
+        offered = [t for t in declared if allowed is None or t.name in allowed]
+        self._log.info(
+            "llm.tools_offered",
+            tools=[t.name for t in offered],
+            hidden=[t.name for t in declared if t not in offered],
+        )
+        messages: list[dict[str, Any]] = list(messages_of(prompt))
+        chain, ask = self._ask(model, tier, schema, max_tokens, temperature, cache_system=False)
+        if ask.json_schema is not None:
+            messages = ask_for_json(messages, ask.json_schema)
+        loop = ToolLoop(
+            agent=self._guards.agent,
+            tools=offered,
+            guards=self._guards,
+            log=self._log,
+            redactor=self._redactor,
+            metrics=self._metrics,
+            wrap=lambda text, source: str(self.untrusted(text, source=source)),
+            context=self._context,
+        )
+        specs = tuple(t.spec() for t in offered)
+        return loop.run(
+            messages,
+            max_steps=max_steps,
+            turn=lambda conversation: self._turn(chain, conversation, ask, specs),
+            accept=lambda route, paid: self._accepted(route, None, paid, ask, cached=False),
+            refused=lambda route, paid: self._refused(route, paid, cached=False),
+            max_reasks=self._config.max_reasks,
+            parsed=schema is not None,
+        )
 
     def untrusted(
         self, text: str, *, source: str, max_chars: int = MAX_UNTRUSTED_CHARS
@@ -230,6 +295,78 @@ class LLMClient:
 
     # -- one model ---------------------------------------------------------------------
 
+    def _ask(
+        self,
+        model: str | None,
+        tier: str | None,
+        schema: type[BaseModel] | None,
+        max_tokens: int | None,
+        temperature: float | None,
+        *,
+        cache_system: bool,
+        allow_truncated: bool = True,
+    ) -> tuple[list[str], _Ask]:
+        """The chain of models to ask, and what to ask each; ``ValueError`` for a bad option."""
+        if tier is not None and tier not in self._config.tiers:
+            raise ValueError(f"no tier {tier!r} in [llm] tiers")
+        chain = self._config.chain(model, tier)
+        if not chain:
+            raise ValueError("no model to call: set [llm] model in agent.toml or pass model=")
+        limit = self._config.max_tokens if max_tokens is None else max_tokens
+        if not (isinstance(limit, int) and limit >= 1):
+            raise ValueError(f"max_tokens must be a positive int, not {limit!r}")
+        warmth = self._config.temperature if temperature is None else temperature
+        check_temperature(warmth)
+        ask = _Ask(
+            schema=schema,
+            json_schema=None if schema is None else schema.model_json_schema(),
+            max_tokens=limit,
+            temperature=warmth,
+            allow_truncated=bool(allow_truncated),
+            cache_system=bool(cache_system),
+        )
+        return list(chain), ask
+
+    def _turn(
+        self,
+        chain: Sequence[str],
+        messages: list[dict[str, Any]],
+        ask: _Ask,
+        tools: Sequence[ToolSpec],
+    ) -> tuple[Route, Paid]:
+        """One turn of a tool loop, down the chain: the first model that answers."""
+        failures: list[str] = []
+        too_large = 0
+        for name in chain:
+            route = self._route_of(name)
+            request = ChatRequest(
+                model=route.model,
+                messages=self._fit(route, messages, ask.max_tokens, prune_them=False),
+                max_tokens=ask.max_tokens,
+                temperature=ask.temperature,
+                schema=ask.json_schema,
+                structured=self._learned.get(route.name, route.structured) if ask.schema else None,
+                schema_name=_schema_name(ask),
+                tools=tools,
+            )
+            wire = wire_format(route.kind)
+            try:
+                while True:
+                    try:
+                        return route, self._sender.send(
+                            route, wire, request, wire.build(request, route)
+                        )
+                    except Unsupported as exc:
+                        request = self._ask_plainer(route, request, exc)
+            except ModelFailed as exc:
+                too_large += isinstance(exc, _TooLarge)
+                failures.append(f"{name}: {exc}")
+                self._log.warning("llm.model_failed", model=name, error=str(exc))
+        summary = "; ".join(failures)
+        if too_large == len(chain):
+            raise PromptTooLarge(f"the conversation does not fit any model: {summary}")
+        raise LLMUnavailable(f"every model failed: {summary}")
+
     def _complete_with(self, route: Route, messages: list[dict[str, str]], ask: _Ask) -> Completion:
         wire = wire_format(route.kind)
         request = ChatRequest(
@@ -239,7 +376,7 @@ class LLMClient:
             temperature=ask.temperature,
             schema=ask.json_schema,
             structured=self._learned.get(route.name, route.structured) if ask.schema else None,
-            schema_name=_NOT_A_NAME.sub("_", ask.schema.__name__)[:64] if ask.schema else "reply",
+            schema_name=_schema_name(ask),
             cache_system=ask.cache_system,
         )
         asked = 1
@@ -257,7 +394,7 @@ class LLMClient:
                 self._replies.keep(key, paid)
             try:
                 return self._accepted(route, key, paid, ask, cached=cached)
-            except _Malformed as exc:
+            except Malformed as exc:
                 self._log.warning("llm.malformed", model=route.name, ask=asked, error=str(exc))
                 if asked > self._config.max_reasks:
                     raise ModelFailed(f"no valid reply in {asked} asks: {exc}") from None
@@ -265,9 +402,12 @@ class LLMClient:
                 request = replace(request, messages=[*request.messages, *reask(exc.text, str(exc))])
 
     def _accepted(
-        self, route: Route, key: str, paid: Paid, ask: _Ask, *, cached: bool
+        self, route: Route, key: str | None, paid: Paid, ask: _Ask, *, cached: bool
     ) -> Completion:
-        """``paid`` as the agent receives it; :class:`_Malformed` if it must be asked again."""
+        """``paid`` as the agent receives it; :class:`Malformed` if it must be asked again.
+
+        ``key``: the request's, to cache it by (None: not cached, as a tool loop's turn).
+        """
         reply = paid.reply
         if reply.refusal is not None:
             self._refused(route, paid, cached=cached)
@@ -276,11 +416,11 @@ class LLMClient:
         parsed = None
         if ask.schema is not None:
             if cut is not None:  # a reply cut short is one that failed validation
-                raise _Malformed(cut, text)
+                raise Malformed(cut, text)
             try:
                 parsed = parse_reply(text or "", ask.schema)
             except ValueError as exc:
-                raise _Malformed(str(exc), text) from None
+                raise Malformed(str(exc), text) from None
         elif cut is not None:
             self._log.warning(
                 "llm.truncated",
@@ -291,7 +431,7 @@ class LLMClient:
             )
             if not ask.allow_truncated:
                 raise ModelFailed(f"the reply {cut}, and allow_truncated is False")
-        if not cached and cut is None:
+        if key is not None and not cached and cut is None:
             self._replies.store(key, paid, text or "")
         return self._completed(route, paid, text, parsed, cached=cached, truncated=cut is not None)
 
@@ -330,13 +470,18 @@ class LLMClient:
         return found
 
     def _fit(
-        self, route: Route, messages: list[dict[str, str]], max_tokens: int
-    ) -> list[dict[str, str]]:
+        self,
+        route: Route,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        *,
+        prune_them: bool = True,
+    ) -> list[dict[str, Any]]:
         window = route.context_window
         if window is None:
             return messages
         budget = window - max_tokens
-        kept, dropped = prune(messages, budget)
+        kept, dropped = prune(messages, budget) if prune_them else (messages, 0)
         size = estimate_messages(kept)
         if size > budget:
             raise _TooLarge(
@@ -421,6 +566,11 @@ class _Ask:
     temperature: float | None
     allow_truncated: bool
     cache_system: bool
+
+
+def _schema_name(ask: _Ask) -> str:
+    """The schema's name as an API takes it (letters, digits, ``_``, ``-``)."""
+    return _NOT_A_NAME.sub("_", ask.schema.__name__)[:64] if ask.schema else "reply"
 
 
 def _cut_short(reply: ChatReply, text: str | None) -> str | None:

@@ -17,12 +17,20 @@ Both add a few tokens per message for the chat format. The reply's
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["MESSAGE_OVERHEAD", "bound_messages", "estimate", "estimate_messages", "prune"]
+__all__ = [
+    "MESSAGE_OVERHEAD",
+    "bound_messages",
+    "estimate",
+    "estimate_messages",
+    "prune",
+    "text_of",
+]
 
 MESSAGE_OVERHEAD = 4
 """Tokens each message costs beyond its text (role, separators)."""
@@ -35,15 +43,25 @@ def estimate(text: str) -> int:
     return max(1, -(-len(text.encode("utf-8", "surrogatepass")) // _BYTES_PER_TOKEN))
 
 
+def text_of(message: Mapping[str, Any]) -> str:
+    """What a message says: its content, and the tool calls it asks for."""
+    content = message.get("content")
+    text = "" if content is None else str(content)
+    calls = message.get("tool_calls")
+    if calls:  # a tool loop's turn: the calls are sent too
+        text += json.dumps(calls, ensure_ascii=False, default=str)
+    return text
+
+
 def estimate_messages(messages: Sequence[Mapping[str, Any]]) -> int:
     """An upper estimate of the prompt tokens of a chat request."""
-    return 3 + sum(MESSAGE_OVERHEAD + estimate(str(m.get("content", ""))) for m in messages)
+    return 3 + sum(MESSAGE_OVERHEAD + estimate(text_of(m)) for m in messages)
 
 
 def bound_messages(messages: Sequence[Mapping[str, Any]]) -> int:
     """The most prompt tokens a chat request can be: a token per byte of its text."""
     return 3 + sum(
-        MESSAGE_OVERHEAD + max(1, len(str(m.get("content", "")).encode("utf-8", "surrogatepass")))
+        MESSAGE_OVERHEAD + max(1, len(text_of(m).encode("utf-8", "surrogatepass")))
         for m in messages
     )
 

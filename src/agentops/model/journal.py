@@ -18,8 +18,8 @@ found at the next start belongs to a run that died. ``journal_folded`` in the
 state and in the ledger makes folding a journal twice harmless.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: pydantic would evaluate every
+# annotation from its text again, and cron pays each model's class at every tick.
 import contextlib
 import functools
 import gc
@@ -291,7 +291,7 @@ def parse_lines(data: bytes, *, agent: str) -> list[BaseModel]:
     return records
 
 
-def apply(state: AgentState, ledger: Ledger | None, record: BaseModel) -> None:
+def apply(state: "AgentState", ledger: "Ledger | None", record: BaseModel) -> None:
     """Fold one record into ``state`` and, for a guarded action's record, into ``ledger``."""
     if isinstance(record, _ActionRecord):
         if ledger is None:
@@ -300,7 +300,7 @@ def apply(state: AgentState, ledger: Ledger | None, record: BaseModel) -> None:
     fold_state(state, record)
 
 
-def fold_state(state: AgentState, record: BaseModel) -> None:
+def fold_state(state: "AgentState", record: BaseModel) -> None:
     """The state's share of a record: costs, and the commits an action's rate limit counts.
 
     Durable data, folded the same way by the live run and by crash recovery;
@@ -325,7 +325,7 @@ def fold_state(state: AgentState, record: BaseModel) -> None:
             state.metrics.add_cost(record.usd - was.usd, record.tokens - was.tokens)
 
 
-def fold_ledger(ledger: Ledger, record: _ActionRecord) -> None:
+def fold_ledger(ledger: "Ledger", record: _ActionRecord) -> None:
     """The ledger's share of a guarded action's record: the entry's new status."""
     if isinstance(record, Commit):
         result = record.result
@@ -340,7 +340,7 @@ def fold_ledger(ledger: Ledger, record: _ActionRecord) -> None:
 
 
 @contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused() -> "Iterator[None]":
     """No garbage collection while a journal is read and folded: it only creates.
 
     Every record read stays alive until it is folded, so each collection
@@ -374,7 +374,7 @@ class Recovered(NamedTuple):
     last_at: datetime
 
 
-def recover(state: AgentState, ledger: Ledger | None, records: list[BaseModel]) -> Recovered:
+def recover(state: "AgentState", ledger: "Ledger | None", records: list[BaseModel]) -> Recovered:
     """Fold the records of a journal left by a run that died into ``state`` and ``ledger``.
 
     Folding is idempotent: the state and the ledger each remember the last

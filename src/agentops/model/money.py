@@ -17,14 +17,15 @@ window is a binary search, not a pass over every spend: a run may spend ten
 thousand times (bench/spends.py).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: pydantic would evaluate every
+# annotation from its text again, and cron pays each model's class at every tick.
 import bisect
 from datetime import datetime, timedelta
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from agentops._infra.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
+from agentops._infra.timestamps import UtcDatetime
 
 __all__ = ["EPSILON_USD", "LONGEST_WINDOW_S", "MAX_TOKENS", "MAX_USD", "Budget", "BudgetEntry"]
 
@@ -42,7 +43,9 @@ MAX_TOKENS = 10**12
 class BudgetEntry(BaseModel):
     """Money or tokens a run spent (or reserved: ``id`` names a reservation not yet settled)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Kept inside the state, and built without validation: its schema is
+    # part of the state's, never built alone.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
     at: UtcDatetime
     run_id: str
@@ -61,7 +64,9 @@ class Budget(BaseModel):
     spend, and reads it, then clears it, before the next run.
     """
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Validated as a part of the state, whose schema holds its own: built
+    # alone only for a new agent's state, or a budget reset by hand.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
     spends: list[BudgetEntry] = []
     waiting_usd: float = Field(0.0, ge=0, le=MAX_USD)
@@ -69,7 +74,7 @@ class Budget(BaseModel):
     """``_sums[i]`` is the dollars of ``spends[:i]``, extended as spends are added."""
 
     @model_validator(mode="after")
-    def _sorted(self) -> Budget:
+    def _sorted(self) -> Self:
         self.spends.sort(key=_at)
         return self
 

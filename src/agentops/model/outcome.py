@@ -53,15 +53,22 @@ class Outcome(NamedTuple):
     finished_at: datetime | None = None
     log_unwritable: str | None = None
     """Why the log could not be written, if it could not: :attr:`summary` says so too."""
+    budget_filled: bool = False
+    """The run left a cost window exactly full: it says so, as a run that a budget stops does."""
 
     @property
     def quiet(self) -> bool:
         """Success and skips print nothing under cron: only failures mail a human.
 
-        A run that opens the circuit, or that a budget stops, is the
-        exception: it says so once, and the skips that follow are quiet.
+        A run that opens the circuit, that a budget stops, or that fills a
+        cost window to its cap, is the exception: it says so once, and the
+        skips that follow are quiet.
         """
-        if self.circuit == "opened" or self.status == RunStatus.BUDGET_EXCEEDED:
+        if (
+            self.circuit == "opened"
+            or self.status == RunStatus.BUDGET_EXCEEDED
+            or self.budget_filled
+        ):
             return False
         return self.exit_code in (ExitCode.OK, ExitCode.SKIPPED)
 

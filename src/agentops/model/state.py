@@ -14,20 +14,18 @@ to :data:`~agentops._infra.timestamps.MAX_YEAR` and records that are not valid a
 refused when the file is read, and the file is left as it is.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+# No ``from __future__ import annotations``: pydantic would evaluate every
+# annotation from its text again, and cron pays each model's class at every tick.
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
 
 import pydantic_core
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from agentops._infra.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
+from agentops._infra.timestamps import UtcDatetime
 from agentops.model.ledger import LedgerMap, unresolved_of
 from agentops.model.money import Budget
-from agentops.model.status import RunStatus  # noqa: TC001 - pydantic reads the annotations
-
-if TYPE_CHECKING:
-    from datetime import datetime
+from agentops.model.status import RunStatus
 
 __all__ = [
     "MAX_DURATIONS",
@@ -115,6 +113,13 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+class _Part(_Record):
+    # Validated as a part of the state, whose schema holds its own: built
+    # alone only when first validated alone (a new agent's counters, a
+    # failure's ErrorRecord, a held result), which most runs never do.
+    model_config = ConfigDict(defer_build=True)
+
+
 class LastRun(_Record):
     """The most recent run that was executed."""
 
@@ -127,7 +132,7 @@ class LastRun(_Record):
     degraded: bool = False
 
 
-class Metrics(_Record):
+class Metrics(_Part):
     """Counters since the state file was created.
 
     ``runs`` counts executed runs; ``skipped`` the runs that did not start
@@ -153,6 +158,10 @@ class Metrics(_Record):
     """What the cache hits would have cost."""
     injections_suspected: int = Field(0, ge=0)
     """Untrusted texts in which ``ctx.llm.untrusted`` found injection phrasing."""
+    tool_calls: int = Field(0, ge=0)
+    """Tools a model called through ``ctx.llm.run`` (each call, whatever came of it)."""
+    tool_calls_unknown: int = Field(0, ge=0)
+    """Of those, calls of a tool that was not offered (a model inventing one)."""
     notes: int = Field(0, ge=0)
     """Notes (``ctx.memory.note``) kept by runs that succeeded."""
 
@@ -170,7 +179,7 @@ class Metrics(_Record):
         self.tokens = max(0, self.tokens + tokens)
 
 
-class Circuit(_Record):
+class Circuit(_Part):
     """The circuit breaker: closed, open (runs skipped until ``until``), or half-open."""
 
     state: Literal["closed", "open", "half_open"] = "closed"
@@ -181,7 +190,7 @@ class Circuit(_Record):
     until: UtcDatetime | None = None
 
 
-class Held(_Record):
+class Held(_Part):
     """A result waiting for a human: held for review, or escalated."""
 
     id: str
@@ -190,9 +199,14 @@ class Held(_Record):
     confidence: float | None = Field(None, ge=0, le=1)
     escalated: bool = False
     result: JsonObject
+    """The result held; for a tool call, its arguments."""
+    tool: str | None = None
+    """The tool whose call is held (``confirm=True``); None for a result."""
+    key: str | None = None
+    """The held call's key: its guarded action is ``tool.<tool>`` of this key."""
 
 
-class ErrorRecord(_Record):
+class ErrorRecord(_Part):
     """One recent failure or rejection."""
 
     at: UtcDatetime
@@ -201,7 +215,7 @@ class ErrorRecord(_Record):
     message: str
 
 
-class LedgerSummary(_Record):
+class LedgerSummary(_Part):
     """What a run and ``agentops status`` need of the ledger, without reading it."""
 
     entries: int = Field(0, ge=0)
@@ -209,7 +223,7 @@ class LedgerSummary(_Record):
     """``(action, key)`` of every entry whose effect is unknown."""
 
     @classmethod
-    def of(cls, entries: LedgerMap) -> LedgerSummary:
+    def of(cls, entries: LedgerMap) -> Self:
         """The summary of a ledger's entries."""
         return cls(
             entries=sum(len(keys) for keys in entries.values()),
@@ -217,7 +231,7 @@ class LedgerSummary(_Record):
         )
 
 
-class Remembered(_Record):
+class Remembered(_Part):
     """A value in working memory (``ctx.memory.remember``): kept until ``expires_at``, if set."""
 
     value: JsonValue

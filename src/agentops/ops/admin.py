@@ -20,6 +20,7 @@ Approving a held result runs agent code, so it lives in
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from agentops._infra.timestamps import iso_second
@@ -290,10 +291,22 @@ def reject_held(
     """Drop a result held for review without applying it."""
 
     def change(run: Run) -> str:
-        if not any(h.id == held_id for h in run.state.review):
+        held = next((h for h in run.state.review if h.id == held_id), None)
+        if held is None:
             raise UsageError(f"{name} holds no result {held_id!r} for review")
+        if held.tool is not None and held.key is not None:
+            # The call is settled, never to be performed: the model is told, on the next
+            # run that asks for it again, that a human said no and why.
+            from agentops.llm.tools import rejection  # noqa: PLC0415 - pydantic's models
+
+            now = iso_second(run.services.clock())
+            said = rejection(None if reason is None else run.services.redactor.value(reason))
+            result = json.dumps(said, ensure_ascii=False)
+            run.ledger().put(
+                f"tool.{held.tool}", held.key, Entry(now, COMMITTED, held.run_id, result)
+            )
         run.state.review = [h for h in run.state.review if h.id != held_id]
-        run.log.info("review.rejected", id=held_id, reason=reason)
+        run.log.info("review.rejected", id=held_id, reason=reason, tool=held.tool)
         return f"{name}: {held_id} rejected"
 
     return _edit(project, name, change, options)

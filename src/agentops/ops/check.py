@@ -2,7 +2,8 @@
 
 For the project and each agent: agentops.toml and agent.toml valid (schedules
 included), the env files readable, agent.py importable with a ``run`` and
-hooks of the right signatures, ``[params]`` valid for its ``Params``, every
+hooks of the right signatures, its tools described (a docstring, a type
+on every parameter), ``[params]`` valid for its ``Params``, every
 ``[llm]`` model known with its provider's key in the environment (and
 priced, when a USD cap is set), and the crontab block of this home in step
 with the schedules.
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 
 from agentops._infra.files import CONFIG_FILE_LIMIT, read_regular
 from agentops.errors import AgentOpsError, ConfigError
+from agentops.ops._tools import tool_problems
 from agentops.project.envfile import ENV_FILE, read_env_file
 from agentops.project.tomlfile import key_line, validation_problems
 
@@ -142,6 +144,10 @@ def _check_agent(
                 problems.append(Problem(*where, line, f"[params] {key}: {error['msg']}"))
         except Exception as exc:  # noqa: BLE001 - a validator of the agent's raised
             problems.append(Problem(*where, key_line(text, ("params",)), f"[params]: {exc}"))
+    code_file = _rel(project, spec.code_path)
+    listed = spec.config.permissions.tools
+    for line, problem in tool_problems(code.module, _text(spec.code_path), listed):
+        problems.append(Problem(name, code_file, line, problem))
     return problems
 
 

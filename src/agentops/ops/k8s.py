@@ -25,11 +25,22 @@ cluster adds is made to fit what agentops already does:
   uses come from another Secret, each under its variable's name (a key and a
   database password are rotated apart, by different people).
 
-The pod gets no service account token (agents do not talk to the Kubernetes
-API), no privilege escalation, no capabilities and the runtime's seccomp
-profile. It may run as root: whether the image has another user is the
-image's business (``runAsNonRoot`` is worth adding when it has one), and the
-project's directory stays writable for logs and run markers.
+- **a skip is not a failure**: a run skipped or stopped by policy (paused,
+  circuit open, tick taken, budget spent) exits with
+  ``AGENTOPS_SKIP_EXIT_CODE`` (``Target.skip_exit_code``, 0 by default), so
+  its Job succeeds instead of raising a failed-Job alert every tick;
+- **the log is the pod's too**: ``AGENTOPS_LOG_STDOUT=1`` writes every line
+  of the agent's log to stdout as well, for ``kubectl logs`` and the
+  cluster's log collector.
+
+The pod passes the Pod Security Standards' "restricted" profile: it runs as
+a user id that is not root (``runAsNonRoot``), with no privilege
+escalation, every capability dropped, the runtime's seccomp profile, and no
+service account token (agents do not talk to the Kubernetes API). Its root
+file system is read-only: what agentops writes (``state/``, ``logs/`` under
+the project, and ``/tmp``) is on ``emptyDir`` volumes (:data:`WRITABLE`), so
+only the store outlives the pod. Its CPU and memory requests and limits are
+the target's.
 """
 
 from __future__ import annotations
@@ -38,7 +49,8 @@ import hashlib
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +59,8 @@ from agentops.errors import ConfigError, UsageError
 from agentops.llm.routes import models_of
 from agentops.ops._yaml import dump_all
 from agentops.run.deadline import hard_deadline_s
+from agentops.run.options import SKIP_EXIT_CODE_ENV
+from agentops.run.services import LOG_STDOUT_ENV
 from agentops.store import STORE_URL_ENV
 
 if TYPE_CHECKING:
@@ -57,11 +71,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGENT_ANNOTATION",
+    "DEFAULT_USER",
     "NAME_MAX",
     "SAVE_MARGIN_S",
     "STARTING_DEADLINE_S",
     "START_MARGIN_S",
     "STORE_URL_KEY",
+    "WRITABLE",
+    "Resources",
     "Target",
     "active_deadline_s",
     "cronjob",
@@ -96,10 +113,86 @@ START_MARGIN_S = 120
 SAVE_MARGIN_S = 10
 """Time for a stopped run to save its state and say why, after its code let go."""
 
+WRITABLE = {"state": "state", "logs": "logs"}
+"""The project's directories agentops writes, by volume name: each an ``emptyDir``.
+
+``/tmp`` is one too (volume ``tmp``), for what a library puts there.
+"""
+
+DEFAULT_USER = 10001
+"""The user id the pod runs as unless told: not root, and outside most images' own users."""
+
+_QUANTITY = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<suffix>[KMGTPE]i|[mkMGTPE]?)")
+_SUFFIX = {
+    "m": Decimal("0.001"),
+    "": Decimal(1),
+    **{s: Decimal(1000) ** (n + 1) for n, s in enumerate("kMGTPE")},
+    **{f"{s}i": Decimal(1024) ** (n + 1) for n, s in enumerate("KMGTPE")},
+}
 _LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
 _SUBDOMAIN = re.compile(rf"{_LABEL.pattern}(?:\.{_LABEL.pattern})*")
 _HASH_CHARS = 8
+_MAX_ID = 2**31 - 1  # Kubernetes takes an int64; a user id every runtime and image tool takes
+_MAX_EXIT_CODE = 255
 _REBOOT = "@reboot"
+
+
+def quantity(text: str, *, option: str) -> Decimal:
+    """A Kubernetes quantity (``100m``, ``0.5``, ``256Mi``, ``1G``) as a number; UsageError if not.
+
+    Decimal exponents (``1e3``) are refused though Kubernetes takes them:
+    nobody means them for CPU or memory, and a typo should not become one.
+    """
+    found = _QUANTITY.fullmatch(text)
+    if found is None or Decimal(found["number"]) == 0:
+        raise UsageError(
+            f"{option} {text!r} is not a Kubernetes quantity such as 250m, 0.5, 512Mi or 1Gi "
+            "(a positive number, then m, k, M, G, T, P, E or Ki, Mi, Gi...)"
+        )
+    return Decimal(found["number"]) * _SUFFIX[found["suffix"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """The pod's CPU and memory: requests (what it is scheduled for) and limits (its ceiling).
+
+    Each is a Kubernetes quantity, or None to leave it out (no CPU limit is
+    the default: a throttled run only takes longer, while a memory limit
+    keeps one agent from starving the node). A request above its limit is
+    refused, as Kubernetes would refuse it.
+    """
+
+    cpu_request: str | None = "100m"
+    memory_request: str | None = "128Mi"
+    cpu_limit: str | None = None
+    memory_limit: str | None = "512Mi"
+
+    def __post_init__(self) -> None:
+        """Refuse a quantity Kubernetes would refuse, or a request above its limit (exit 2)."""
+        for resource in ("cpu", "memory"):
+            request, limit = (
+                getattr(self, f"{resource}_request"),
+                getattr(self, f"{resource}_limit"),
+            )
+            asked = None if request is None else quantity(request, option=f"--{resource}-request")
+            most = None if limit is None else quantity(limit, option=f"--{resource}-limit")
+            if asked is not None and most is not None and asked > most:
+                raise UsageError(
+                    f"--{resource}-request {request} is more than --{resource}-limit {limit}"
+                )
+
+    def document(self) -> dict[str, dict[str, str]]:
+        """``resources`` of the container: only what is set."""
+        found: dict[str, dict[str, str]] = {}
+        for kind in ("requests", "limits"):
+            values = {
+                resource: value
+                for resource in ("cpu", "memory")
+                if (value := getattr(self, f"{resource}_{kind[:-1]}")) is not None
+            }
+            if values:
+                found[kind] = values
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +211,22 @@ class Target:
     """The project's directory inside the image, passed as ``--home``."""
     namespace: str | None = None
     """None: the namespace kubectl applies them to."""
+    user: int = DEFAULT_USER
+    """The user id (and group id) the pod runs as: never 0, root."""
+    resources: Resources = field(default_factory=Resources)
+    skip_exit_code: int = 0
+    """The exit code of a run skipped or stopped by policy: 0 ends its Job successfully."""
 
     def __post_init__(self) -> None:
         """Refuse what Kubernetes or the pod would refuse later, one line each (exit 2)."""
+        if not 0 < self.user <= _MAX_ID:
+            raise UsageError(
+                f"--user must be a user id from 1 to {_MAX_ID} (not root), got {self.user}"
+            )
+        if not 0 <= self.skip_exit_code <= _MAX_EXIT_CODE:
+            raise UsageError(
+                f"--skip-exit-code must be from 0 to {_MAX_EXIT_CODE}, got {self.skip_exit_code}"
+            )
         if not self.image or not (self.image.isascii() and self.image.isprintable()):
             raise UsageError(
                 f"--image must name an image in printable ASCII, no spaces, got {self.image!r}"
@@ -341,20 +447,42 @@ def cronjob(spec: AgentSpec, project: ProjectConfig, target: Target) -> dict[str
         {"name": variable, "valueFrom": _secret_key(target.keys_secret, variable)}
         for variable in _key_variables(spec, project)
     ]
+    env += [
+        {"name": SKIP_EXIT_CODE_ENV, "value": str(target.skip_exit_code)},
+        {"name": LOG_STDOUT_ENV, "value": "1"},
+    ]
+    mounts = [
+        {"name": volume, "mountPath": f"{target.home.rstrip('/')}/{directory}"}
+        for volume, directory in WRITABLE.items()
+    ]
+    mounts.append({"name": "tmp", "mountPath": "/tmp"})  # noqa: S108 - a volume of the pod's own
     container = {
         "name": "agentops",
         "image": target.image,
         "command": ["agentops"],
         "args": ["--home", target.home, "run", spec.name, "--scheduled"],
         "env": env,
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "resources": target.resources.document(),
+        "volumeMounts": mounts,
+        "securityContext": {  # the user and seccomp profile: the pod's
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
     }
     pod = {
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": termination_grace_s(timeout),
         "automountServiceAccountToken": False,
-        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": target.user,
+            "runAsGroup": target.user,
+            "fsGroup": target.user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containers": [container],
+        "volumes": [{"name": mount["name"], "emptyDir": {}} for mount in mounts],
     }
     job = {
         "backoffLimit": 0,

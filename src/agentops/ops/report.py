@@ -4,7 +4,8 @@ A read model: it reads ``logs/<name>.jsonl`` and its rotated files (never the
 state, never agent code, never a lock) and counts what the runs logged since
 a moment: invocations and how each ended, success rate, durations, errors,
 retries, circuit openings, guarded actions, tokens and cost, confidence and
-review. Figures are per agent and in total, under the documented keys of
+review, the tools models called (and those offered but never called).
+Figures are per agent and in total, under the documented keys of
 :data:`FIGURE_KEYS`, and over time (:class:`Series`) for the charts of
 :mod:`agentops.ops.html`.
 
@@ -44,6 +45,7 @@ __all__ = [
     "REPORT_KEYS",
     "RETRY_KEYS",
     "REVIEW_KEYS",
+    "TOOL_KEYS",
     "TOP_ERRORS",
     "Report",
     "Series",
@@ -80,8 +82,13 @@ FIGURE_KEYS = (
     "unfinished",
     "dry_runs",
     "unreadable_lines",
+    "tools",
+    "tools_never_called",
 )
 """The keys of one agent's figures (and of the total), in order."""
+
+TOOL_KEYS = ("calls", "errors", "p95_ms")
+"""``tools``: by tool name, the calls models made of it, those that failed, their p95 duration."""
 
 DURATION_KEYS = ("p50", "p95", "max")
 """``duration_s``: seconds, over executed runs whose duration is known."""
@@ -182,6 +189,15 @@ def figures(tally: Tally) -> dict[str, Any]:
         "unfinished": tally.counts["unfinished"],
         "dry_runs": tally.counts["dry_runs"],
         "unreadable_lines": tally.counts["unreadable_lines"],
+        "tools": {
+            name: {
+                "calls": tool.calls,
+                "errors": tool.errors,
+                "p95_ms": _round(percentile(tool.durations_ms.ordered(), 0.95)),
+            }
+            for name, tool in sorted(tally.tools.items())
+        },
+        "tools_never_called": sorted(tally.offered - set(tally.tools)),
     }
 
 

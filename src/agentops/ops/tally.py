@@ -113,6 +113,21 @@ class _Run:
 
 
 @dataclass(slots=True)
+class ToolTally:
+    """One tool's calls (``llm.tool_call``): how many, how many failed, how long each took."""
+
+    calls: int = 0
+    errors: int = 0
+    durations_ms: Sample = field(default_factory=Sample)
+
+    def merge(self, other: ToolTally) -> None:
+        """Add ``other``'s calls to these."""
+        self.calls += other.calls
+        self.errors += other.errors
+        self.durations_ms.merge(other.durations_ms)
+
+
+@dataclass(slots=True)
 class Tally:
     """Everything counted for one agent (or for all of them)."""
 
@@ -131,6 +146,10 @@ class Tally:
     usd: float = 0.0
     tokens: int = 0
     series: Series = field(default_factory=Series)
+    tools: dict[str, ToolTally] = field(default_factory=dict)
+    """Tool name -> its calls (a model's invented names past MAX_KEYS counted as ``other``)."""
+    offered: set[str] = field(default_factory=set)
+    """The tools ``ctx.llm.run`` offered a model (``llm.tools_offered``)."""
 
     def merge(self, other: Tally) -> None:
         """Add ``other``'s counts to these."""
@@ -152,6 +171,9 @@ class Tally:
         self.usd += other.usd
         self.tokens += other.tokens
         self.series.merge(other.series)
+        for name, tool in other.tools.items():
+            self.tools.setdefault(name, ToolTally()).merge(tool)
+        self.offered |= other.offered
         self._forget_rare_messages()
 
     def error(self, message: str, when: str) -> None:
@@ -328,7 +350,27 @@ class Reader:
         self.tally.series.spent(moment, usd)
 
     def _held(self, event: dict[str, Any], _moment: datetime, _run_id: str) -> None:
+        if event.get("again") is True:  # a tool call held already: one hold, asked again
+            return
         self.tally.review["escalated" if event.get("escalated") is True else "held"] += 1
+
+    def _tool_call(self, event: dict[str, Any], _moment: datetime, _run_id: str) -> None:
+        if event.get("held") is True:  # not performed: counted when it is approved
+            return
+        tools = self.tally.tools
+        name = event.get("tool")
+        known = isinstance(name, str) and (name in tools or len(tools) < MAX_KEYS)
+        tool = tools.setdefault(str(name) if known else "other", ToolTally())
+        tool.calls += 1
+        tool.errors += event.get("ok") is not True
+        duration = event.get("duration_ms")
+        if isinstance(duration, int | float) and not isinstance(duration, bool) and duration >= 0:
+            tool.durations_ms.add(float(duration))
+
+    def _tools_offered(self, event: dict[str, Any], _moment: datetime, _run_id: str) -> None:
+        offered = event.get("tools")
+        if isinstance(offered, list) and len(self.tally.offered) < MAX_KEYS:
+            self.tally.offered.update(name for name in offered if isinstance(name, str))
 
     def _reviewed(self, event: dict[str, Any], _moment: datetime, _run_id: str) -> None:
         self.tally.review[str(event["event"]).removeprefix("review.")] += 1
@@ -407,6 +449,8 @@ _HANDLERS = {  # event -> the method of Reader that counts it
     "review.approved": "_reviewed",
     "review.rejected": "_reviewed",
     "review.dropped": "_reviewed",
+    "llm.tool_call": "_tool_call",
+    "llm.tools_offered": "_tools_offered",
 }
 
 

@@ -139,10 +139,12 @@ class Permissions(_Section):
     hosts ``ctx.http`` (and every client built on it) may reach: exact names,
     ``*.example.org`` for its subdomains, or IP addresses and networks
     (``10.0.0.0/8``). Loopback and private addresses are refused unless listed,
-    whatever name resolves to them.
+    whatever name resolves to them. ``tools`` names the tools ``ctx.llm.run``
+    may offer a model (and whose effects it may perform).
     """
 
     actions: list[str] | None = None
+    tools: list[Annotated[str, Field(min_length=1)]] | None = None
     hosts: list[Annotated[str, Field(min_length=1)]] | None = None
 
 

@@ -13,6 +13,14 @@ its first line names the run; anything after it means the run was ended
 (by the watchdog, or abandoned for swallowing its stop). The next run reads
 it and records that run as ``timeout``, so it counts for the circuit breaker
 instead of looking like a crash; a run that ends normally removes it.
+
+The watchdog ends the process without a word, and cron mails only what a job
+prints. So a **watcher** says the run's one line: a ``/bin/sh`` started with
+the deadline, blocked on a pipe only the run's process holds. When that
+process is gone (its pipe end closed, however it ended), the watcher reads
+the marker: if the watchdog wrote in it, it prints the line on the run's
+stderr; a run that ended in time has removed the marker, an abandoned one has
+said its own line, and one killed (``kill -9``) is for the next run to tell.
 """
 
 from __future__ import annotations
@@ -37,6 +45,19 @@ if TYPE_CHECKING:
     from agentops._infra.fs import FileSystem
 
 __all__ = ["HardDeadline", "Marker", "hard_deadline_s", "lease_ttl_s", "read_marker"]
+
+_WATCHER = """\
+read -r _ || :
+[ -r "$1" ] || exit 0
+{ read -r _; read -r said; } < "$1" || :
+case $said in Timeout*) printf '%s\\n' "$2" >&2 ;; esac
+"""
+"""Waits for the run's process to close its pipe, then says ``$2`` if the watchdog ended it.
+
+faulthandler's first line in the marker is ``Timeout (H:MM:SS)!``; an
+abandoned run's is ``abandoned: ...``; a run that ended in time left no marker.
+"""
+_SHELL = "/bin/sh"
 
 
 _MARKER_LIMIT = 4 * SIDE_FILE_LIMIT
@@ -78,9 +99,17 @@ class HardDeadline:
         started: datetime,
         seconds: float,
         kind: str = "run",
+        announce: tuple[int, str] | None = None,
     ) -> None:
-        """A watchdog ending the invocation ``run_id`` (a ``kind``) ``seconds`` after entry."""
+        """A watchdog ending the invocation ``run_id`` (a ``kind``) ``seconds`` after entry.
+
+        ``announce``: a file descriptor and the line the watcher writes there
+        if the watchdog ends the process (none: nothing is said).
+        """
         self._fs = fs
+        self._announce = announce
+        self._watcher: tuple[int, int] | None = None
+        """The watcher's pid, and the end of its pipe this process holds."""
         self.path = path
         self.seconds = seconds
         first = {"run_id": run_id, "started_at": iso(started), "kind": kind}
@@ -103,6 +132,8 @@ class HardDeadline:
                 self._fs.unlink(self.path)
             raise self._failed(exc) from exc
         self._fd = fd
+        if self._announce is not None:
+            self._watcher = _start_watcher(self.path, *self._announce)
         faulthandler.dump_traceback_later(self.seconds, exit=True, file=fd)
         return self
 
@@ -131,6 +162,41 @@ class HardDeadline:
             self._fs.close(fd)
         with contextlib.suppress(OSError):
             self._fs.unlink(self.path)
+        self._stop_watcher()
+
+    def _stop_watcher(self) -> None:
+        # The marker is gone (or says the run ended in time): closing the pipe
+        # lets the watcher find that and exit. Not waited for (cron pays every
+        # millisecond): reaped now if it is done, else by init once we exit.
+        if self._watcher is None:
+            return
+        pid, pipe = self._watcher
+        self._watcher = None
+        os.close(pipe)
+        with contextlib.suppress(ChildProcessError):  # the agent's code may have reaped it
+            os.waitpid(pid, os.WNOHANG)
+
+
+def _start_watcher(marker: Path, fd: int, line: str) -> tuple[int, int] | None:
+    """Start the watcher saying ``line`` on ``fd``: its pid and our pipe end; None if it cannot."""
+    read_end, write_end = os.pipe()  # not inherited: only this process holds the write end
+    try:
+        pid = os.posix_spawn(
+            _SHELL,
+            [_SHELL, "-c", _WATCHER, "agentops-deadline", str(marker), line],
+            {"PATH": os.defpath},
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, read_end, 0),
+                (os.POSIX_SPAWN_DUP2, fd, 2),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            ],
+        )
+    except OSError:  # no shell: the run goes on, silent at its deadline as before
+        os.close(write_end)
+        return None
+    finally:
+        os.close(read_end)
+    return pid, write_end
 
 
 def read_marker(fs: FileSystem, path: Path) -> Marker | None:

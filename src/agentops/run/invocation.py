@@ -264,13 +264,15 @@ class Invocation:
         except Unreadable as exc:  # the marker is ours to rebuild; a link is simply removed
             if exc.errno != errno.ELOOP:
                 self._say_moved_aside(services.fs.set_aside(path, why=describe(exc)))
+        seconds = hard_deadline_s(spec.config.timeout)
         self._deadline = HardDeadline(
             services.fs,
             path,
             run_id=services.run_id,
             started=services.clock(),
-            seconds=hard_deadline_s(spec.config.timeout),
+            seconds=seconds,
             kind=kind,
+            announce=self._deadline_line(seconds),
         )
         return self._deadline
 
@@ -296,6 +298,17 @@ class Invocation:
         # In the signal handler: the run's processes get the run's signal now.
         if self._processes is not None:
             self._processes.stopping(stop.reason, signum)
+
+    def _deadline_line(self, seconds: float) -> tuple[int, str] | None:
+        # What the watcher says if the watchdog ends this process: the one line
+        # cron mails, on the stream the operator sees (not the captured one).
+        try:
+            fd = real_stderr().fileno()
+        except (OSError, ValueError):  # no stderr to say it on
+            return None
+        message = f"{self.name}: the run passed its hard deadline ({seconds:g}s) and was ended"
+        line = f"agentops: {self.services.redactor.value(message)} (log: {self.services.sink.path})"
+        return fd, line
 
     def _marker_path(self) -> Path:
         # A dry run never consumes a real run's marker, so it keeps its own.

@@ -7,6 +7,8 @@ import time
 from typing import TYPE_CHECKING, NamedTuple
 
 from agentops._infra.clock import utcnow
+from agentops.errors import ConfigError
+from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -19,7 +21,12 @@ if TYPE_CHECKING:
     from agentops._infra.fs import FileSystem
     from agentops.store import Store
 
-__all__ = ["RunOptions", "new_run_id"]
+__all__ = ["SKIP_EXIT_CODE_ENV", "RunOptions", "new_run_id", "skip_exit_code"]
+
+SKIP_EXIT_CODE_ENV = "AGENTOPS_SKIP_EXIT_CODE"
+"""The exit code of a run skipped or stopped by policy, instead of 75 (a Kubernetes Job sets 0)."""
+
+_HIGHEST_EXIT_CODE = 255
 
 
 class RunOptions(NamedTuple):
@@ -44,3 +51,19 @@ class RunOptions(NamedTuple):
 def new_run_id(now: datetime) -> str:
     """A run id that sorts by time and is unique enough: ``20261122T031000Z-3fa2c1``."""
     return f"{now:%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
+
+
+def skip_exit_code(environ: Mapping[str, str]) -> int:
+    """The exit code of a run skipped or stopped by policy: ``$AGENTOPS_SKIP_EXIT_CODE``, else 75.
+
+    Read before the run starts, so a value that is not an exit code refuses the
+    run (:class:`~agentops.errors.ConfigError`, 78) rather than ending it wrongly.
+    """
+    raw = environ.get(SKIP_EXIT_CODE_ENV, "").strip()
+    if not raw:
+        return ExitCode.SKIPPED
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > _HIGHEST_EXIT_CODE:
+        raise ConfigError(
+            f"{SKIP_EXIT_CODE_ENV}={raw!r} is not an exit code: give a number from 0 to 255"
+        )
+    return int(raw)

@@ -249,6 +249,7 @@ class Run:
             pii=spec.config.guard.pii,
             cache=cache,
             wall_clock=lambda: services.clock().timestamp(),
+            context=lambda: self._ctx,
         )
 
     @property

@@ -16,6 +16,7 @@ exception, turned into an :class:`~agentops.model.outcome.Outcome` by the
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from agentops.errors import (
     StateError,
     TaskFailed,
     TickTaken,
+    ToolCallHeld,
     UsageError,
 )
 from agentops.model.state import Held
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
     from agentops._infra.log import EventLogger
     from agentops._infra.redact import Redactor
+    from agentops.context import Context
     from agentops.guards.failure import Failure
     from agentops.model.outcome import Outcome
     from agentops.project.home import AgentSpec, Project
@@ -133,8 +136,7 @@ def _run(invocation: Invocation, overrides: Mapping[str, Any]) -> Outcome:
         finally:
             run.close()
         duration_s = round(time.monotonic() - clock_start, 3)
-        if result is not None and route in (HELD, ESCALATED):
-            error = _hold(run, result, escalated=route == ESCALATED)
+        route, error = _held(run, result, route, error)
         outcome = _conclude(
             invocation,
             run,
@@ -231,10 +233,31 @@ def _conclude(
         finished_at=run.services.clock(),
     )
     circuit = record_run(run.state, outcome, run.spec.config.circuit, failure=failure)
+    outcome = _budget_filled(run, outcome)
     if circuit == "opened":
         loud = invocation.circuit_opened(run.state, message)
         return outcome._replace(circuit=circuit, message=redactor.value(loud))
     return outcome._replace(circuit=circuit)
+
+
+def _budget_filled(run: Run, outcome: Outcome) -> Outcome:
+    # A cap reached exactly stopped nothing, but skips every run after this
+    # one: this run says so (a run that a cap stopped has said it already).
+    if run.services.dry_run or outcome.status == RunStatus.BUDGET_EXCEEDED:
+        return outcome
+    from agentops.guards.costs import filled_line  # noqa: PLC0415 - already loaded by the guards
+
+    filled = filled_line(run.spec.config.limits, run.state.budget, run.services.clock())
+    if filled is None:
+        return outcome
+    window, room_in, line = filled
+    run.log.warning(
+        "budget.filled",
+        window=window.name,
+        cap_usd=window.cap_usd,
+        room_in_s=None if math.isinf(room_in) else round(room_in, 3),
+    )
+    return outcome._replace(message=f"{outcome.message}; {line}", budget_filled=True)
 
 
 def _approve(invocation: Invocation, held_id: str) -> Outcome:
@@ -246,13 +269,16 @@ def _approve(invocation: Invocation, held_id: str) -> Outcome:
         if held is None:
             raise UsageError(f"{run.name} holds no result {held_id!r} for review")
         gate = Gatekeeper(run, run.import_code())
-        if gate.code.hook("apply") is None:
+        if held.tool is None and gate.code.hook("apply") is None:
             raise ConfigError(f"{spec.code_path}: no apply(): there is nothing to approve with")
         params = gate.check_params({})
         run.open_journal(services.clock(), "approve")
         ctx = run.open_context(started=services.clock(), params=params)
         try:
-            gate.apply(gate.check_output(held.result))
+            if held.tool is None:
+                gate.apply(gate.check_output(held.result))
+            else:
+                _perform_call(run, gate, ctx, held)
             keep_data(run, kept_data(run, ctx.state))
             notes = keep_memory(run)
         except AgentOpsError as exc:
@@ -273,6 +299,40 @@ def _approve(invocation: Invocation, held_id: str) -> Outcome:
                 RunStatus.SUCCEEDED, exc.exit_code, f"{message}; {exc.message}"
             )
     return invocation.outcome(RunStatus.SUCCEEDED, ExitCode.OK, message)
+
+
+def _perform_call(run: Run, gate: Gatekeeper, ctx: Context, held: Held) -> None:
+    # The approved call, once, under the same guards: the guarded action of the tool and
+    # key the model's call was held under, whose result the agent's next run then sees.
+    from agentops.llm.tools import Tool, ToolDeclarationError  # noqa: PLC0415 - pydantic models
+
+    code_path = run.spec.code_path
+    function = getattr(gate.code.module, str(held.tool), None)
+    if function is None:
+        raise ConfigError(f"{code_path}: no tool {held.tool}: there is nothing to approve with")
+    try:
+        tool = Tool.of(function)
+        arguments = tool.validate(held.result)
+    except ToolDeclarationError as exc:
+        raise ConfigError(str(exc), agent=run.name) from None
+    except ValueError as exc:
+        raise UsageError(f"{held.tool}'s held arguments no longer fit it: {exc}") from None
+    key = str(held.key)
+    started = time.perf_counter()
+    logged = {"tool": tool.name, "kind": tool.kind, "key": key, "approved": True}
+    try:
+        gate.call_agent(
+            f"tool {tool.name}",
+            lambda: run.guards.action(tool.action, key, lambda: tool.call(arguments, ctx)),
+        )
+    except AgentOpsError as exc:
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        run.log.info(
+            "llm.tool_call", **logged, ok=False, duration_ms=duration_ms, error=exc.message
+        )
+        raise
+    duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    run.log.info("llm.tool_call", **logged, ok=True, duration_ms=duration_ms)
 
 
 def _hold(run: Run, result: BaseModel, *, escalated: bool) -> AgentOpsError | None:
@@ -299,6 +359,42 @@ def _hold(run: Run, result: BaseModel, *, escalated: bool) -> AgentOpsError | No
         f"see agentops review list {run.name}",
         agent=run.name,
     )
+
+
+def _held(
+    run: Run, result: BaseModel | None, route: str, error: AgentOpsError | None
+) -> tuple[str, AgentOpsError | None]:
+    """The run's ``(route, error)`` once what waits for a human is held."""
+    if isinstance(error, ToolCallHeld):
+        _hold_call(run, error)
+        return HELD, None
+    if result is not None and route in (HELD, ESCALATED):
+        return route, _hold(run, result, escalated=route == ESCALATED)
+    return route, error
+
+
+def _hold_call(run: Run, held: ToolCallHeld) -> None:
+    # A destructive tool call waits for a human, its arguments as the model gave
+    # them (validated, free of secrets); the run ends held, its committed actions
+    # kept. A call held already is not held twice.
+    services = run.services
+    held_id = f"{held.tool}-{held.key}"
+    if any(h.id == held_id for h in run.state.review):
+        run.log.info("review.held", id=held_id, tool=held.tool, again=True)
+        return
+    dropped = run.state.hold(
+        Held(
+            id=held_id,
+            run_id=run.run_id,
+            at=services.clock(),
+            result=held.arguments,
+            tool=held.tool,
+            key=held.key,
+        )
+    )
+    run.log.info("review.held", id=held_id, tool=held.tool, again=False)
+    for old in dropped:
+        run.log.warning("review.dropped", id=old.id, escalated=old.escalated)
 
 
 def _log_finished(

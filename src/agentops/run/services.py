@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from agentops._infra.log import RunLogSink, make_logger
 from agentops._infra.redact import Redactor
+from agentops.errors import ConfigError
 from agentops.project.home import check_agent_name
 from agentops.run.options import new_run_id
 from agentops.store import open_store
@@ -40,7 +41,20 @@ if TYPE_CHECKING:
     from agentops.run.options import RunOptions
     from agentops.store import Store
 
-__all__ = ["RunServices"]
+__all__ = ["LOG_STDOUT_ENV", "RunServices", "log_to_stdout"]
+
+LOG_STDOUT_ENV = "AGENTOPS_LOG_STDOUT"
+"""Set to 1: every line of an agent's log is also written to stdout (a container's log)."""
+
+_YES, _NO = frozenset({"1", "true", "yes", "on"}), frozenset({"", "0", "false", "no", "off"})
+
+
+def log_to_stdout(environ: Mapping[str, str]) -> bool:
+    """Whether ``$AGENTOPS_LOG_STDOUT`` asks for the log on stdout too; ConfigError if unclear."""
+    raw = environ.get(LOG_STDOUT_ENV, "").strip().lower()
+    if raw in _YES | _NO:
+        return raw in _YES
+    raise ConfigError(f"{LOG_STDOUT_ENV}={raw!r} is neither 1 nor 0 (nor true or false)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +114,7 @@ class RunServices:
             fs=fs,
             max_size=logs.max_size,
             keep=logs.keep,
+            stdout=log_to_stdout(environ),
         )
         log = make_logger(sink, clock=options.clock, redactor=redactor, agent=name, run_id=run_id)
         if options.dry_run:  # every line of a dry run says so

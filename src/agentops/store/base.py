@@ -83,7 +83,9 @@ class Attempt(BaseModel):
 class Pause(BaseModel):
     """An operator paused the agent: its runs are skipped until it is resumed, or ``until``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built when a pause is first read or written: a run of an agent that is
+    # not paused finds no file, and cron pays every model built at import.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     at: UtcDatetime
     reason: str | None = None
@@ -101,7 +103,8 @@ class Notices(BaseModel):
     Fields added later have defaults, so a file an older agentops wrote still loads.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Built when notices are first read or written: only a project that notifies does.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     sent: dict[str, UtcDatetime] = {}
     """When each kind was last told (a repeat within one incident waits for the cooldown)."""

@@ -38,7 +38,9 @@ _M = TypeVar("_M", bound=BaseModel)
 class LedgerDocument(BaseModel):
     """A ledger as it is stored."""
 
-    model_config = ConfigDict(extra="forbid", cache_strings="none")
+    # Built when a ledger is first read or written: a run that performs no
+    # guarded action never loads it, and cron pays every model built at import.
+    model_config = ConfigDict(extra="forbid", cache_strings="none", defer_build=True)
 
     schema_version: int = LEDGER_SCHEMA_VERSION
     agent: str

@@ -18,6 +18,12 @@ here. An error is ``{"type": "error", "error": {"type", "message"}}`` at its
 status; ``overloaded_error`` (529), ``rate_limit_error`` (429) and
 ``api_error`` (500) are transient, with ``retry-after`` honoured, unless the
 429 says a spend limit was reached.
+
+Tools go as ``tools: [{"name", "description", "input_schema"}]``; a reply
+that calls them has ``tool_use`` blocks (``{"id", "name", "input"}``) and
+``stop_reason`` ``tool_use``. The conversation sends them back as the
+assistant's content blocks, and the results as one user message of
+``tool_result`` blocks (``{"tool_use_id", "content", "is_error"}``).
 """
 
 from __future__ import annotations
@@ -26,9 +32,18 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from agentops.llm.providers._common import closed_schema, count, error_message, json_body, waited_s
-from agentops.llm.providers.base import ChatReply, UnreadableReply, Usage, WireError, WireRequest
+from agentops.llm.providers.base import (
+    ChatReply,
+    ToolCall,
+    UnreadableReply,
+    Usage,
+    WireError,
+    WireRequest,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from agentops.llm.providers.base import ChatRequest, Endpoint, Response, Unsupported
 
 __all__ = ["API_VERSION", "WIRE_FORMAT", "AnthropicMessages"]
@@ -80,12 +95,23 @@ class AnthropicMessages:
         body: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens,
-            "messages": [
+            "messages": _messages(request.messages)
+            if request.tools
+            else [
                 {"role": m["role"], "content": m["content"]}
                 for m in request.messages
                 if m["role"] != "system"
             ],
         }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "name": spec.name,
+                    "description": spec.description,
+                    "input_schema": spec.parameters,
+                }
+                for spec in request.tools
+            ]
         if system:
             if request.cache_system:  # the whole system prefix, up to the last block, cached
                 blocks: list[dict[str, Any]] = [{"type": "text", "text": t} for t in system]
@@ -164,13 +190,64 @@ class AnthropicMessages:
             details = payload.get("stop_details")
             explained = details.get("explanation") if isinstance(details, dict) else None
             refusal = explained if isinstance(explained, str) and explained.strip() else _NO_REASON
+        calls = []
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                name, call_id = block.get("name"), block.get("id")
+                if not (isinstance(name, str) and isinstance(call_id, str)):
+                    raise UnreadableReply("a tool_use block has no name or id", usage=usage)
+                calls.append(ToolCall(id=call_id, name=name, arguments=block.get("input")))
         return ChatReply(
             text="".join(texts) if texts else None,
             usage=usage,
             finish_reason=finish,
             raw_finish_reason=raw,
             refusal=refusal,
+            tool_calls=tuple(calls),
         )
+
+
+def _messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The neutral conversation of a tool loop as Messages API turns (the system apart).
+
+    The results of one turn's calls go back together, in one user message.
+    """
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        role = message["role"]
+        if role == "system":
+            continue
+        if role == "tool":
+            result = {
+                "type": "tool_result",
+                "tool_use_id": message["tool_call_id"],
+                "content": message["content"],
+            }
+            if message.get("is_error"):
+                result["is_error"] = True
+            last = turns[-1] if turns else None
+            if last is not None and last["role"] == "user" and isinstance(last["content"], list):
+                last["content"].append(result)
+            else:
+                turns.append({"role": "user", "content": [result]})
+        elif message.get("tool_calls"):
+            blocks: list[dict[str, Any]] = []
+            if message.get("content"):
+                blocks.append({"type": "text", "text": message["content"]})
+            blocks.extend(
+                {
+                    "type": "tool_use",
+                    "id": call["id"],
+                    "name": call["name"],
+                    # Garbled JSON (a model of another kind, before a fallback) is no object.
+                    "input": call["arguments"] if isinstance(call["arguments"], dict) else {},
+                }
+                for call in message["tool_calls"]
+            )
+            turns.append({"role": "assistant", "content": blocks})
+        else:
+            turns.append({"role": role, "content": message["content"]})
+    return turns
 
 
 def _usage(usage: object) -> Usage:

@@ -19,9 +19,14 @@ steps that do no I/O:
 The client sends the request through ``ctx.http`` and hands the response to
 the format; a format never sees the network, the budget or the log.
 
-Tool calls (a later ``tools`` of :class:`ChatRequest`, ``tool_calls`` of
-:class:`ChatReply`) fit the same three steps: a reply that asks for tools
-already reads as ``finish_reason`` ``"tool_calls"`` with no text.
+Tool calls fit the same three steps: the tools offered are ``tools`` of
+:class:`ChatRequest` (:class:`ToolSpec`), the calls a reply asks for are
+``tool_calls`` of :class:`ChatReply` (:class:`ToolCall`), and the
+conversation carries them in two neutral messages each format writes its own
+way::
+
+    {"role": "assistant", "content": text, "tool_calls": [{"id", "name", "arguments"}]}
+    {"role": "tool", "tool_call_id": id, "name": name, "content": text, "is_error": bool}
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ __all__ = [
     "Endpoint",
     "Response",
     "Structured",
+    "ToolCall",
+    "ToolSpec",
     "UnreadableReply",
     "Unsupported",
     "Usage",
@@ -61,13 +68,36 @@ sequence), the output limit, a content filter, tool calls, a refusal, anything e
 
 
 @dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool offered to a model: its name, what it does and when to use it, its arguments."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    """The JSON Schema of its arguments (an object)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call of a tool a model asked for."""
+
+    id: str
+    """The provider's id of the call, which its result must name."""
+    name: str
+    arguments: Any
+    """The arguments: a JSON object as the model wrote it, or the text it wrote when that
+    was not JSON (OpenAI's ``arguments`` is a string the model may garble)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     """What to ask a model, whatever its provider's API."""
 
     model: str
     """The provider's own name for the model."""
-    messages: Sequence[Mapping[str, str]]
-    """The conversation: ``{"role": "system" | "user" | "assistant", "content": text}``."""
+    messages: Sequence[Mapping[str, Any]]
+    """The conversation: ``{"role": "system" | "user" | "assistant", "content": text}``,
+    and in a tool loop the two tool messages of the module's docstring."""
     max_tokens: int
     """The most tokens the reply may have (hidden reasoning included)."""
     temperature: float | None = None
@@ -83,6 +113,8 @@ class ChatRequest:
     cache_system: bool = False
     """Whether to ask the provider to cache the system prompt (a stable prefix every
     run sends again), where its API asks to be told."""
+    tools: Sequence[ToolSpec] = ()
+    """The tools the model may call (none: a plain request)."""
 
     @property
     def want_json(self) -> bool:
@@ -177,6 +209,8 @@ class ChatReply:
     """The same in the provider's own word."""
     refusal: str | None = None
     """The model's refusal, in its words (or the provider's), when it refused."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tools the model asks to be called, in its order (several in one turn)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,17 +17,35 @@ Any status but 2xx is an error, and so is a 200 whose body is ``{"error":
 names. 408, 429 and 5xx are transient (``retry-after-ms`` or
 ``Retry-After`` honoured), unless the body says the account is out of
 quota, which waiting does not mend.
+
+Tools go as ``tools: [{"type": "function", "function": {"name",
+"description", "parameters"}}]``; the reply's ``message.tool_calls`` are
+``{"id", "type": "function", "function": {"name", "arguments"}}`` with
+``arguments`` a JSON string (an object, as some compatible servers send it,
+is taken too), and ``finish_reason`` ``tool_calls``. The conversation sends
+them back as an assistant message with its ``tool_calls`` and one ``{"role":
+"tool", "tool_call_id", "content"}`` message per result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
 from agentops.llm.providers._common import closed_schema, count, error_message, json_body, waited_s
-from agentops.llm.providers.base import ChatReply, UnreadableReply, Usage, WireError, WireRequest
+from agentops.llm.providers.base import (
+    ChatReply,
+    ToolCall,
+    UnreadableReply,
+    Usage,
+    WireError,
+    WireRequest,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from agentops.llm.providers.base import ChatRequest, Endpoint, Response, Unsupported
 
 __all__ = ["WIRE_FORMAT", "OpenAIChat"]
@@ -83,9 +101,21 @@ class OpenAIChat:
         """``POST {base_url}/chat/completions``, the key as a bearer token."""
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": request.messages,
+            "messages": _messages(request.messages) if request.tools else request.messages,
             endpoint.token_param: request.max_tokens,
         }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": spec.name,
+                        "description": spec.description,
+                        "parameters": spec.parameters,
+                    },
+                }
+                for spec in request.tools
+            ]
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if endpoint.reasoning_effort is not None:
@@ -152,9 +182,83 @@ class OpenAIChat:
         refusal = message.get("refusal")
         refusal = refusal if isinstance(refusal, str) and refusal.strip() else None
         finish = "refusal" if refusal else (None if raw is None else _FINISH.get(raw, "other"))
+        try:
+            calls = _tool_calls(message.get("tool_calls"))
+        except ValueError as exc:
+            raise UnreadableReply(str(exc), usage=usage) from None
         return ChatReply(
-            text=text, usage=usage, finish_reason=finish, raw_finish_reason=raw, refusal=refusal
+            text=text,
+            usage=usage,
+            finish_reason=finish,
+            raw_finish_reason=raw,
+            refusal=refusal,
+            tool_calls=calls,
         )
+
+
+def _messages(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The neutral conversation of a tool loop, as the chat completions API takes it."""
+    sent: list[Mapping[str, Any]] = []
+    for message in messages:
+        if message["role"] == "tool":
+            sent.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": message["tool_call_id"],
+                    "content": message["content"],
+                }
+            )
+        elif message.get("tool_calls"):
+            sent.append(
+                {
+                    "role": "assistant",
+                    "content": message.get("content") or None,
+                    "tool_calls": [
+                        {
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {
+                                "name": call["name"],
+                                "arguments": call["arguments"]
+                                if isinstance(call["arguments"], str)
+                                else json.dumps(call["arguments"], ensure_ascii=False),
+                            },
+                        }
+                        for call in message["tool_calls"]
+                    ],
+                }
+            )
+        else:
+            sent.append(message)
+    return sent
+
+
+def _tool_calls(calls: object) -> tuple[ToolCall, ...]:
+    """``message.tool_calls``, read; ``ValueError`` if it is not a list of function calls."""
+    if calls is None:
+        return ()
+    if not isinstance(calls, list):
+        raise ValueError("the reply's tool_calls is not a list")
+    read = []
+    for number, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str):
+            raise ValueError("a tool call of the reply names no function")
+        arguments = function.get("arguments") if isinstance(function, dict) else None
+        if isinstance(arguments, str):
+            # The model's garbled JSON stays text: the loop tells it so.
+            with contextlib.suppress(ValueError, RecursionError):
+                arguments = json.loads(arguments) if arguments.strip() else {}
+        call_id = call.get("id") if isinstance(call, dict) else None
+        read.append(
+            ToolCall(
+                id=call_id if isinstance(call_id, str) and call_id else f"call_{number}",
+                name=name,
+                arguments=arguments,
+            )
+        )
+    return tuple(read)
 
 
 def _text(content: object) -> str | None:
