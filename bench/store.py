@@ -1,16 +1,20 @@
 """The cost of a shared store: a run on PostgreSQL against the same run on the file store.
 
 A run on the PostgreSQL store imports psycopg, connects twice (the store's
-connection, and the lease's own), takes its lease in a transaction, and
+connection, and the lease's own: each given its bounds in one statement),
+checks the tables' version (one statement: ``agentops store init`` made
+them, as the bench's server does), takes its lease in a transaction, and
 writes each journal record as an insert checked against the lease: a guarded
 action's intent waits for the server's disk, as the file store's fsync waits
 for the local one. This measures, in one run, real `agentops run` processes
 (as cron starts them) of an agent doing N guarded actions, on a PostgreSQL
 server of the bench's own on this machine (tests/pgserver.py: the database on
 the same disk as the files) and on the file store, alternating the two, and
-prints the median ratio and the milliseconds PostgreSQL adds to a run.
+prints the median ratio and the milliseconds PostgreSQL adds to a run, and
+how much of those importing psycopg takes, which every process pays once
+(``agentops tick``'s warm parent pays it once for all its agents).
 
-    python bench/store.py [--actions 100] [--rounds 15] [--target 1.5] [--quick]
+    python bench/store.py [--actions 100] [--rounds 15] [--target 1.3] [--quick]
 
 Exits 1 if the median ratio passes the target.
 """
@@ -44,7 +48,8 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 if str(TESTS) not in sys.path:  # the suite's server: one way to start PostgreSQL, not two
     sys.path.insert(0, str(TESTS))
 
-TARGET = 1.5
+TARGET = 1.3
+"""Issue 18: at most 1.3 times the run on files (1.34x measured before it, on a quiet machine)."""
 NAME = "touch"
 
 AGENT = TOUCH_AGENT
@@ -105,6 +110,9 @@ def rows(
         store.close()
     finally:
         server.stop()
+    # What every process pays before its first statement: psycopg's own import.
+    bare, driver = [sys.executable, "-c", "pass"], [sys.executable, "-c", "import psycopg"]
+    import_s, python_s = alternate(rounds, lambda: wall_s(bare), lambda: wall_s(driver))
     added_s = [s - b for s, b in zip(subject_s, baseline_s, strict=True)]
     figure = f"agentops run, {actions} guarded actions"
     return [
@@ -123,6 +131,15 @@ def rows(
             "the run on the file store",
             baseline_s,
             # The same target, said in time: at most (target - 1) file-store runs more.
+            target_s=(target - 1) * statistics.median(baseline_s),
+        ),
+        time_row(
+            "store",
+            "of which importing psycopg (a process's first use of it)",
+            [i - p for i, p in zip(import_s, python_s, strict=True)],
+            "the run on the file store",
+            baseline_s,
+            # Measured against the same allowance: a process that imports it pays it all.
             target_s=(target - 1) * statistics.median(baseline_s),
         ),
     ]

@@ -33,11 +33,11 @@ from agentops.model.journal import encode, parse_lines
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.store import Backend, StoreDescription, register_backend, unregister_backend
-from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot
+from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot, each_lease
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
     from datetime import datetime
 
     from agentops.store import StoreOptions
@@ -118,6 +118,14 @@ class MemoryStore:
         self._place = place
         self._created = created
 
+    def note_rows(self, name: str) -> None:  # noqa: ARG002 - the same for every agent
+        """None: notes are files, as with the file store."""
+        return
+
+    def reply_cache(self, name: str, *, ttl_s: float, max_entries: int) -> None:  # noqa: ARG002
+        """None: the cache is a file, as with the file store."""
+        return
+
     def describe(self) -> StoreDescription:
         """``memory`` at its URL: no tables, so no version; the agents it holds state for."""
         with self._place.lock:
@@ -130,7 +138,17 @@ class MemoryStore:
             agents=agents,
         )
 
+    def prepare(self, *, create: bool) -> StoreDescription:  # noqa: ARG002 - nothing to make
+        """Describe the place: a place in memory needs no tables."""
+        return self.describe()
+
     # -- the lease ---------------------------------------------------------------------
+
+    def leases(
+        self, names: Iterable[str], *, run_id: str, ttl_s: float
+    ) -> contextlib.AbstractContextManager[Mapping[str, Lease]]:
+        """Hold every agent's lease of ``names``, or raise :class:`Overlap` holding none."""
+        return each_lease(self, names, run_id=run_id, ttl_s=ttl_s)
 
     @contextlib.contextmanager
     def lease(self, name: str, *, run_id: str, ttl_s: float) -> Iterator[MemoryLease]:  # noqa: ARG002 - it dies with its process

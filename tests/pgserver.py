@@ -6,7 +6,12 @@ installed with apt-get where they are missing (as root; see
 TCP port, trusts local connections and, when the suite runs as root, runs
 as the ``postgres`` user (PostgreSQL refuses to run as root). Each test asks
 for a database of its own (:meth:`PostgresServer.database`): stores in it
-share nothing with other tests'.
+share nothing with other tests', its tables made by ``agentops store init``
+as an operator makes them (a store is never made by its first use).
+
+:class:`Psql` is an operator's ``psql`` session on it (the server's own
+client, fed statement by statement), and :func:`frozen` stops a server
+process (a backend, or the postmaster) as a host that froze would.
 """
 
 from __future__ import annotations
@@ -15,14 +20,19 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from system import give_up, install_package
 
-__all__ = ["PostgresServer"]
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["PostgresServer", "Psql", "frozen"]
 
 _START_TIMEOUT_S = 120
 
@@ -36,10 +46,14 @@ def _bindir() -> Path | None:
 
 
 class PostgresServer:
-    """A cluster started for the test session."""
+    """A cluster started for the test session, or a hot standby replicating another."""
 
-    def __init__(self) -> None:
-        """Install the binaries if need be, make the cluster and start it."""
+    def __init__(self, *, standby_of: PostgresServer | None = None) -> None:
+        """Install the binaries if need be, make the cluster and start it.
+
+        ``standby_of``: a read-only replica of that server, streaming its
+        changes (``pg_basebackup -R``), as a deployment's replica would.
+        """
         bindir = _bindir()
         if bindir is None:
             install_package("postgresql")
@@ -57,16 +71,31 @@ class PostgresServer:
             entry = pwd.getpwnam(self._user)
             for path in (self.root, self.socket_dir):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-instructions",
-        )
+        if standby_of is None:
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-instructions",
+            )
+        else:
+            primary = f"host={standby_of.socket_dir} user=postgres"
+            self._run(
+                "pg_basebackup",
+                "-D",
+                str(self.data),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "-d",
+                primary,
+            )
         options = f"-k {self.socket_dir} -c listen_addresses='' -c max_connections=200"
         log = str(self.root / "log")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
@@ -87,17 +116,88 @@ class PostgresServer:
         """A libpq URL of ``database`` on this server (no password: local trust)."""
         return f"postgresql:///{database}?host={self.socket_dir}&user=postgres"
 
-    def database(self) -> str:
-        """A new, empty database; its URL."""
+    def database(self, *, init: bool = True, schema: str = "agentops") -> str:
+        """A new database, with agentops' tables in ``schema`` unless not ``init``; its URL."""
         import psycopg  # noqa: PLC0415 - only the PostgreSQL tests import it
+
+        from agentops.store.postgres import PostgresStore  # noqa: PLC0415
 
         name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.url(), autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+        url = self.url(name)
+        if init:
+            store = PostgresStore(url, schema=schema)
+            try:
+                store.prepare(create=True)
+            finally:
+                store.close()
+        return url
+
+    def postmaster_pid(self) -> int:
+        """The server's main process: it forks a backend for each new connection."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
 
     def stop(self) -> None:
         """Stop the server at once and remove its files."""
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_DONE = "-- psql done --"
+
+
+class Psql:
+    """An operator's psql session: each statement sent, its output read back."""
+
+    def __init__(self, server: PostgresServer, url: str) -> None:
+        """Open a session on the database at ``url``."""
+        self.process = subprocess.Popen(
+            [str(server.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=0", url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.pid = int(self.send("SELECT pg_backend_pid();")[0])
+        """The session's backend, as the server's processes name it."""
+
+    def send(self, sql: str) -> list[str]:
+        """Run ``sql`` (it must not wait); the lines it printed."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(f"{sql}\n\\echo '{_DONE}'\n")
+        self.process.stdin.flush()
+        lines = []
+        while (line := self.process.stdout.readline()) and line.rstrip("\n") != _DONE:
+            lines.append(line.rstrip("\n"))
+        return lines
+
+    def close(self) -> None:
+        """End the session (its transaction rolls back, its locks go)."""
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@contextlib.contextmanager
+def frozen(*pids: int) -> Iterator[None]:
+    """Stop the processes ``pids`` (SIGSTOP) for the block, then let them go on (SIGCONT)."""
+    stopped = []
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        yield
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)

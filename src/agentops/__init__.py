@@ -13,6 +13,8 @@ An agent imports what it needs from here, and from nowhere else in agentops::
 - :func:`tool`: declares how far a tool of ``ctx.llm.run()`` reaches
   (``@tool(effect=True)``, ``@tool(confirm=True)``).
 - :class:`Note`: a long-term note, as ``ctx.memory.relevant()`` returns it.
+- :class:`Ticket`: what ``ctx.action`` hands a ``do(ticket)``: its idempotency
+  key and the lease's fencing token.
 - :class:`RunHook`, :class:`ValidateHook`, :class:`RollbackHook`,
   :class:`FallbackHook`, :class:`ApplyHook`, :class:`ReconcileHook`: the
   functions an ``agent.py`` defines, as typing Protocols.
@@ -36,6 +38,7 @@ if _typing.TYPE_CHECKING:
         ReplyRejected,
         TransientError,
     )
+    from agentops.guards.ticket import Ticket
     from agentops.hooks import (
         ApplyHook,
         FallbackHook,
@@ -62,6 +65,7 @@ __all__ = [
     "ReplyRejected",
     "RollbackHook",
     "RunHook",
+    "Ticket",
     "TransientError",
     "ValidateHook",
     "__version__",
@@ -84,6 +88,7 @@ _HOMES = {
     "ReplyRejected": "agentops.errors",
     "RollbackHook": "agentops.hooks",
     "RunHook": "agentops.hooks",
+    "Ticket": "agentops.guards.ticket",
     "TransientError": "agentops.errors",
     "ValidateHook": "agentops.hooks",
     "tool": "agentops.llm.tools",

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from agentops._infra.log import EventLogger
     from agentops.guards.facade import RunGuards
+    from agentops.guards.ticket import Ticket
     from agentops.llm.client import LLMClient
     from agentops.memory.run import Memory
 
@@ -102,11 +103,17 @@ class Context:
         self,
         name: str,
         key: object,
-        do: Callable[[], Any],
+        do: Callable[[], Any] | Callable[[Ticket], Any],
         *,
         undo: Callable[[Any], Any] | None = None,
     ) -> Any:
         """Run the side effect ``do()`` at most once per ``(name, key)``; return its result.
+
+        ``do`` may take one argument, the action's :class:`~agentops.Ticket`:
+        ``ticket.idempotency_key`` (the same for every attempt at this action,
+        on any run or host) and ``ticket.fencing_token`` (larger for every new
+        lease), to send to an external system that can refuse a repeated or
+        stale write. The lease is checked again right before ``do`` starts.
 
         Before ``do()`` an intent is journaled (fsynced), after it a commit with
         ``do()``'s JSON result. A ``(name, key)`` committed before is not run

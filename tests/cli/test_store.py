@@ -9,6 +9,8 @@ file store's ``store check --json`` is in test_cli_json.py.)
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,11 +24,11 @@ from agentops.store.base import Notices, Pause
 from agentops.store.file import FileStore
 from agentops.store.postgres import PostgresStore
 from memstore import registered
-from suite import cron_env
+from pgserver import Psql
+from suite import AGENTOPS, cron_env, eventually, remember
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from memstore import MemoryBackend
 
@@ -62,7 +64,14 @@ COPIED = (
 
 @pytest.fixture
 def url(postgres) -> str:
+    """A fresh database, its tables made (``agentops store init``)."""
     return postgres.database()
+
+
+@pytest.fixture
+def bare(postgres) -> str:
+    """A fresh database without agentops' tables."""
+    return postgres.database(init=False)
 
 
 def with_password(url: str, password: str) -> str:
@@ -73,40 +82,50 @@ def with_password(url: str, password: str) -> str:
 # -- store check -----------------------------------------------------------------------------
 
 
-def test_check_creates_the_tables_then_finds_them(project, invoke, url):
-    """The first check says the tables were created; the next finds them; agents are counted."""
+def test_init_creates_the_tables_and_check_finds_them(project, invoke, bare):
+    """Before init, check says to run it (74); init creates the tables once; agents are counted.
+
+    (Until issue 18 the first check created them: now only init does.)
+    """
     project.add_agent("hello")
-    env = {STORE_URL_ENV: url}
-    first = invoke("store", "check", env=env)
+    env = {STORE_URL_ENV: bare}
+    before = invoke("store", "check", env=env)
+    assert (before.exit_code, before.stdout) == (74, "")
+    (line,) = before.stderr.splitlines()
+    assert "has no schema agentops, so no agentops tables: `agentops store init` creates" in line
+    first = invoke("store", "init", env=env)
     assert first.exit_code == 0, first.output
     assert first.stdout.startswith("store: postgresql at postgresql:///")
     assert first.stdout.endswith(
-        "(schema agentops): tables created, schema version 1, 0 agent(s) with state: ok\n"
+        "(schema agentops): tables created, schema version 2, 0 agent(s) with state: ok\n"
     )
+    again = invoke("store", "init", env=env)
+    assert again.stdout.endswith("(schema agentops): schema version 2, 0 agent(s) with state: ok\n")
     assert run_agent(AgentopsProject(project.home), "hello", environ=env).exit_code == 0
     second = invoke("store", "check", env=env)
     assert second.stdout.endswith(
-        "(schema agentops): schema version 1, 1 agent(s) with state: ok\n"
+        "(schema agentops): schema version 2, 1 agent(s) with state: ok\n"
     )
 
 
-def test_check_json_as_cron_runs_it(project, run_agentops, url):
-    """--json from a real process: the documented keys, the store named without its password."""
+def test_init_and_check_json_as_cron_runs_them(project, run_agentops, bare):
+    """From real processes: init creates; check --json has the documented keys, no password."""
     project.add_agent("hello")
-    secret_url = with_password(url, "pw-never-shown")
+    secret_url = with_password(bare, "pw-never-shown")
     env = cron_env(project.home, **{STORE_URL_ENV: secret_url})
-    done = run_agentops("store", "check", "--json", env=env)
+    done = run_agentops("store", "init", env=env)
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
-    document = json.loads(done.stdout)
+    assert "tables created" in done.stdout
+    checked = run_agentops("store", "check", "--json", env=env)
+    assert (checked.returncode, checked.stderr) == (0, ""), checked.stderr
+    document = json.loads(checked.stdout)
     assert document == {
         "backend": "postgresql",
-        "where": f"{url.replace('postgresql:///', 'postgresql://postgres@/')} (schema agentops)",
-        "schema_version": 1,
-        "created": True,
+        "where": f"{bare.replace('postgresql:///', 'postgresql://postgres@/')} (schema agentops)",
+        "schema_version": 2,
+        "created": False,
         "agents": 0,
     }
-    again = json.loads(run_agentops("store", "check", "--json", env=env).stdout)
-    assert (again["created"], again["agents"]) == (False, 0)
 
 
 def test_the_environment_wins_over_agentops_toml(project, invoke, url):
@@ -246,6 +265,172 @@ def test_a_copy_onto_an_agent_only_paused_in_the_target_needs_overwrite(invoke, 
         target.close()
 
 
+GATED = """
+import time
+from pathlib import Path
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    gate: str
+
+class Result(BaseModel):
+    done: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    Path(params.gate + ".waiting").write_text(ctx.run_id)
+    while not Path(params.gate).exists():
+        time.sleep(0.02)
+    ctx.state["done"] = True
+    return Result(done=True)
+"""
+
+
+def start_agentops(home: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    """``agentops ARGS`` started as cron starts it."""
+    return subprocess.Popen(
+        [str(AGENTOPS), "--home", str(home), *args],
+        env=cron_env(home, **env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    """Wait for ``process``; what it printed is kept for the scan for secrets."""
+    stdout, stderr = process.communicate(timeout=120)
+    remember(f"{process.args}: stdout", stdout)
+    remember(f"{process.args}: stderr", stderr)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def holds_nothing(url: str, names: list[str]) -> bool:
+    """Whether the store at ``url`` holds nothing of any of ``names``."""
+    store = PostgresStore(url)
+    try:
+        return all(not any(store.snapshot(name)[1:]) for name in names)
+    finally:
+        store.close()
+
+
+def test_a_copy_while_a_run_is_live_exits_75_and_writes_nothing(ran, url, tmp_path):
+    """A run holds its lease: the copy exits 75 in one line before writing anything.
+
+    Until issue 18 it exited 74, taking the live run's journal for a dead run's.
+    """
+    gate = tmp_path / "gate"
+    ran.add_agent("gated", GATED, f'[params]\ngate = "{gate}"\n')
+    run = start_agentops(ran.home, "run", "gated")
+    try:
+        assert eventually(Path(f"{gate}.waiting").exists, within_s=120), "the run never started"
+        copy = finish(start_agentops(ran.home, "store", "copy", "--to", url))
+    finally:
+        gate.write_text("")
+        done = finish(run)
+    assert (copy.returncode, copy.stdout) == (75, "")
+    (line,) = copy.stderr.splitlines()
+    assert line.startswith("agentops: gated is already running (pid ")
+    assert holds_nothing(url, ["acting", "gated", "hello"])
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_run_starting_mid_copy_is_skipped_and_every_agent_is_copied(project, url, postgres):
+    """A copy held up writing its first agent; a run of another starts: 75; all agents copied.
+
+    Until issue 18 the copy took each agent's leases in turn, and a run that
+    started meanwhile left it half done.
+    """
+    names = [f"agent{n:02}" for n in range(12)]
+    for name in names:
+        project.add_agent(name)
+        assert run_agent(AgentopsProject(project.home), name, environ={}).exit_code == 0
+    (project.home / "agentops.toml").write_text('[store]\nlock_timeout = "10m"\n')
+    before = project.snapshot()
+    holder, watcher = Psql(postgres, url), Psql(postgres, url)
+    try:
+        holder.send("BEGIN; LOCK TABLE agentops.agent_state IN EXCLUSIVE MODE;")
+        copy = start_agentops(project.home, "store", "copy", "--to", url)
+        assert eventually(
+            lambda: (
+                watcher.send(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'agentops' "
+                    "AND wait_event_type = 'Lock';"
+                )
+                == ["1"]
+            ),
+            within_s=120,
+        ), "the copy never reached its first write"
+        late = finish(start_agentops(project.home, "run", "agent07"))
+        holder.send("ROLLBACK;")
+        copied = finish(copy)
+    finally:
+        holder.close()
+        watcher.close()
+    assert (late.returncode, late.stdout, late.stderr) == (75, "", "")
+    assert project.events("agent07")[-1]["reason"] == "overlap"
+    assert copied.returncode == 0, copied.stderr
+    assert copied.stdout.startswith("copied 12 agent(s) to postgresql:///")
+    assert project.snapshot() == before, "the late run changed nothing"
+    files, target = FileStore(project.home / "state"), PostgresStore(url)
+    try:
+        assert all(target.load(name) == files.load(name) for name in names)
+    finally:
+        target.close()
+
+
+def keyword_string(url: str, password: str | None = None) -> str:
+    """``url`` (of the suite's server) as a libpq keyword string."""
+    database, _, query = url.removeprefix("postgresql:///").partition("?")
+    found = f"{query.replace('&', ' ')} dbname={database}"
+    return found if password is None else f"{found} password='{password}'"
+
+
+def test_a_copy_to_a_keyword_string_goes_to_postgresql(ran, invoke, url, tmp_path, monkeypatch):
+    """--to "host=... password=...": the agents go to PostgreSQL; no directory; no password.
+
+    Until issue 18 they went into a directory named after the string.
+    """
+    monkeypatch.chdir(tmp_path)
+    target = keyword_string(url, "pw never shown")
+    done = invoke("store", "copy", "--to", target)
+    assert done.exit_code == 0, done.output
+    assert done.stdout == (
+        f"copied 2 agent(s) to {keyword_string(url)} password=[REDACTED]: acting, hello\n"
+    )
+    assert not list(tmp_path.glob("*=*")), "no directory named after the string"
+    store = PostgresStore(url)
+    try:
+        assert store.load("hello") == FileStore(ran.home / "state").load("hello")
+    finally:
+        store.close()
+
+
+def test_a_keyword_string_libpq_cannot_read_is_2_in_one_line(ran, invoke, tmp_path, monkeypatch):
+    """--to with an unterminated quote: 2, one line, the password not in it; nothing made."""
+    monkeypatch.chdir(tmp_path)
+    done = invoke("store", "copy", "--to", "host=db password='pw never shown")
+    assert (done.exit_code, done.stdout) == (2, "")
+    assert done.stderr == (
+        "agentops: --to takes a postgresql:// URL or a directory, not host=db password=[REDACTED]\n"
+    )
+    assert not list(tmp_path.glob("*=*"))
+    assert ran.home.exists()
+
+
+def test_a_keyword_string_names_the_configured_store(project, invoke, url):
+    """$AGENTOPS_STORE_URL as a keyword string: runs keep their state there; check names it."""
+    project.add_agent("hello")
+    env = {STORE_URL_ENV: keyword_string(url)}
+    assert invoke("run", "hello", env=env).exit_code == 0
+    checked = invoke("store", "check", env=env)
+    assert checked.stdout == (
+        f"store: postgresql at {keyword_string(url)} (schema agentops): "
+        "schema version 2, 1 agent(s) with state: ok\n"
+    )
+
+
 @pytest.mark.parametrize(
     "spelled",
     [
@@ -311,6 +496,21 @@ def test_check_describes_a_registered_backend(project, invoke):
         "created": False,
         "agents": 1,
     }
+
+
+@pytest.mark.usefixtures("memory")
+@pytest.mark.parametrize("command", ["init", "migrate"])
+def test_init_and_migrate_of_stores_without_tables_only_describe_them(project, invoke, command):
+    """Files and a registered backend have no tables to make: init and migrate describe them."""
+    project.add_agent("hello")
+    files = invoke("store", command)
+    assert (files.exit_code, files.stderr) == (0, "")
+    assert files.stdout == f"store: files at {project.home / 'state'}: 0 agent(s) with state: ok\n"
+    assert not (project.home / "state").exists(), "made by the first write, as ever"
+    memory = invoke("store", command, env={STORE_URL_ENV: "memory://m"})
+    assert (
+        memory.stdout == "store: memory at memory://m: tables created, 0 agent(s) with state: ok\n"
+    )
 
 
 @pytest.mark.usefixtures("memory")

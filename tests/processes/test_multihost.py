@@ -112,6 +112,29 @@ def run(params: Params, ctx: Context) -> Result:
     return Result(run_id=ctx.run_id)
 """
 
+STUCK = """
+import time
+from pathlib import Path
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    gate: str
+
+class Result(BaseModel):
+    run_id: str
+
+def run(params: Params, ctx: Context) -> Result:
+    if not Path(params.gate).exists():
+        Path(params.gate + ".waiting").write_text(ctx.run_id)
+        while True:  # swallows every stop: only its hard deadline ends it
+            try:
+                time.sleep(0.05)
+            except BaseException:
+                pass
+    return Result(run_id=ctx.run_id)
+"""
+
 
 @dataclass
 class Hosts:
@@ -179,6 +202,7 @@ def hosts(tmp_path, postgres) -> Hosts:
     template.add_agent("publisher", PUBLISHING, f'[params]\noutbox = "{shared}/outbox"\n')
     template.add_agent("frozen", FROZEN, f'[params]\noutbox = "{shared}/outbox"\n')
     template.add_agent("spender", SPENDING_AGENT, "[limits]\ncost_usd_per_day = 1.0\n")
+    template.add_agent("stuck", STUCK, f'timeout = "1s"\n[params]\ngate = "{shared}/gate"\n')
     homes = []
     for name in ("a", "b", "c"):
         home = tmp_path / f"host-{name}"
@@ -337,3 +361,42 @@ def test_a_run_whose_lease_lapsed_cannot_act_or_save(hosts, store):
     assert store.pending("frozen") is None
     events_a = [e["event"] for e in Project(hosts.homes[0]).events("frozen")]
     assert "state.save_failed" in events_a
+
+
+def test_a_frozen_hosts_dead_run_is_recorded_once(hosts, store):
+    """Host A freezes mid-run; B takes over and records A's run as crashed; A wakes and dies.
+
+    A's run swallows every stop, so it is ended by its deadline, which leaves
+    its deadline marker on host A. A's next run reads that marker of a run
+    the store already recorded: it is not recorded a second time (as a
+    timeout), so the failures and the breaker count it once.
+    """
+    gate = hosts.shared / "gate"
+    host_a = hosts.start(0, "run", "stuck")
+    try:
+        assert eventually(lambda: Path(f"{gate}.waiting").exists(), within_s=60)
+        dead = Path(f"{gate}.waiting").read_text()
+        host_a.send_signal(signal.SIGSTOP)
+        store.execute(
+            "UPDATE {s}.lease SET expires_at = now() - interval '1 second' WHERE agent = 'stuck'"
+        )
+        gate.write_text("")
+        host_b = hosts.run(1, "run", "stuck")
+        assert (host_b.returncode, host_b.stderr) == (0, "")
+        host_a.send_signal(signal.SIGCONT)
+        done_a = finish(host_a, "host A")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            host_a.send_signal(signal.SIGCONT)
+            host_a.kill()
+    assert done_a.returncode == 1, done_a.stderr
+    assert (hosts.homes[0] / "state" / "stuck.deadline").exists(), "A's marker says it was ended"
+    assert [e.run_id for e in store.load("stuck").errors] == [dead]
+
+    again = hosts.run(0, "run", "stuck")
+    assert (again.returncode, again.stderr) == (0, "")
+    state = store.load("stuck")
+    assert [(e.run_id, e.category) for e in state.errors] == [(dead, "crashed")]
+    assert state.metrics.failed == 1
+    assert state.metrics.runs == 3, "A's dead run, B's run, A's next run"
+    assert not (hosts.homes[0] / "state" / "stuck.deadline").exists()

@@ -229,6 +229,33 @@ def test_each_holder_gets_a_larger_token(store, other):
     assert len(tokens) == 4
 
 
+def test_leases_are_taken_all_together_or_none(store, other):
+    """leases(): while another process holds one of them, Overlap, and none is kept."""
+    holder = other()
+    holder.send("lease other-run 60")
+    with (
+        pytest.raises(Overlap) as info,
+        store.leases(["digest", "pub", "zeta"], run_id="copy", ttl_s=60),
+    ):
+        pytest.fail("a lease was taken twice")
+    assert info.value.exit_code == 75
+    assert lease_free(store, "digest")
+    assert lease_free(store, "zeta")
+    holder.send("release")
+
+
+def test_leases_held_together_each_hold_their_agent(backend, store):
+    """Each lease of leases() is its agent's: exclusive, writable, released with the block."""
+    with store.leases(["digest", "pub"], run_id="copy", ttl_s=60) as held:
+        assert sorted(held) == ["digest", "pub"]
+        for name in ("digest", "pub"):
+            assert not lease_free(backend.open(), name)
+            store.commit(held[name], AgentState(agent=name, data={"by": "copy"}))
+    assert lease_free(store, "digest")
+    assert lease_free(store, "pub")
+    assert store.load("digest").data == {"by": "copy"}
+
+
 def test_a_released_lease_can_neither_commit_nor_journal(store):
     """After its block, a commit under the lease raises LeaseLost (74); so does a journal."""
     with store.lease("pub", run_id="a", ttl_s=60) as lease:

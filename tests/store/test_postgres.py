@@ -30,8 +30,14 @@ T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def url(postgres) -> str:
-    """A fresh database."""
+    """A fresh database, its tables made (``agentops store init``)."""
     return postgres.database()
+
+
+@pytest.fixture
+def bare(postgres) -> str:
+    """A fresh database without agentops' tables."""
+    return postgres.database(init=False)
 
 
 @pytest.fixture
@@ -212,13 +218,13 @@ def test_hosts_starting_together_create_the_tables_once(stores, url):
     assert open_store(stores, url, schema="team_a").migrate() == SCHEMA_VERSION
 
 
-def test_migrate_says_whether_it_created_the_tables(stores, url):
-    """A store's first use on a fresh schema creates the tables: migrate() then says 0, then 1."""
-    store = open_store(stores, url)
+def test_migrate_says_whether_it_created_the_tables(stores, bare):
+    """migrate() on a database without the tables creates them: it says 0, then 1."""
+    store = open_store(stores, bare)
     assert store.migrate() == 0
     assert store.migrate() == SCHEMA_VERSION
-    assert open_store(stores, url).load("pub") == AgentState(agent="pub")
-    assert open_store(stores, url).migrate() == SCHEMA_VERSION
+    assert open_store(stores, bare).load("pub") == AgentState(agent="pub")
+    assert open_store(stores, bare).migrate() == SCHEMA_VERSION
 
 
 def test_tables_of_a_newer_agentops_are_refused_with_74(stores, url):

@@ -86,6 +86,23 @@ def test_a_configured_postgresql_url_opens_the_postgresql_store(home):
     assert (store.url, store.schema) == ("postgres://db/agents", "team_a")
 
 
+@pytest.mark.parametrize(
+    "location", ["host=/run/postgresql dbname=agents", "postgresql:///agents?host=/run/postgresql"]
+)
+@pytest.mark.parametrize("where", ["agentops.toml", "environment"])
+def test_a_keyword_string_or_a_url_opens_the_postgresql_store(home, location, where):
+    """[store] url or $AGENTOPS_STORE_URL may be a URL or a libpq keyword string."""
+    toml = "[store]\n"
+    if where == "agentops.toml":
+        toml += f"url = {location!r}\n".replace("'", '"')
+    (home.home / "agentops.toml").write_text(toml)
+    environ = {STORE_URL_ENV: location} if where == "environment" else {}
+    store = open_store(AgentopsProject(home.home), environ=environ)
+    assert isinstance(store, PostgresStore)
+    assert store.url == location
+    assert store.where == f"{location} (schema agentops)"
+
+
 @pytest.mark.parametrize("url", ["mysql://u:pw-never-shown@db/agents", "/srv/agents/state"])
 def test_a_configured_url_of_no_backend_is_a_configuration_error(home, url):
     """A $AGENTOPS_STORE_URL no backend takes (a directory neither): 78, the same line as ever."""

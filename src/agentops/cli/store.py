@@ -1,14 +1,18 @@
-"""``agentops store``: which store holds the agents' state, and moving it to another."""
+"""``agentops store``: which store holds the agents' state, setting it up, and moving it."""
 
 from __future__ import annotations
 
 import json
 import os
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from agentops.cli._common import project_of, reports_errors
+
+if TYPE_CHECKING:
+    from agentops.store import StoreDescription
 
 __all__ = ["STORE_CHECK_KEYS", "store"]
 
@@ -18,7 +22,7 @@ STORE_CHECK_KEYS = ("backend", "where", "schema_version", "created", "agents")
 
 @click.group()
 def store() -> None:
-    """Where the agents' state lives: check it, or copy it to another store."""
+    """Where the agents' state lives: set it up, check it, or copy it to another store."""
 
 
 @store.command(name="check")
@@ -26,14 +30,50 @@ def store() -> None:
 @click.pass_context
 @reports_errors
 def store_check(ctx: click.Context, as_json: bool) -> None:
-    """Check the configured store: reach it, and create or check its tables.
+    """Check the configured store: reach it, and check its tables' version (it writes nothing).
 
-    Exit 0 when it can be used; 74 (one line) when it cannot, 78 when it is
-    misconfigured.
+    Exit 0 when it can be used; 74 (one line, naming the command to run) when
+    it cannot be reached, does not answer in time or has no tables this
+    agentops can use; 78 when it is misconfigured.
     """
     from agentops.store import open_store  # noqa: PLC0415
 
-    described = open_store(project_of(ctx), environ=os.environ).describe()
+    _say(open_store(project_of(ctx), environ=os.environ).describe(), as_json=as_json)
+
+
+@store.command(name="init")
+@click.pass_context
+@reports_errors
+def store_init(ctx: click.Context) -> None:
+    """Create the configured store's schema and tables, or migrate those an older agentops made.
+
+    Run once before the first run on a PostgreSQL store (no other command
+    creates tables); running it again changes nothing. Hosts running it
+    together create the tables once. Exit 0, or 74 with one line (a schema
+    holding another program's tables is refused). Files need nothing.
+    """
+    from agentops.store import open_store  # noqa: PLC0415
+
+    _say(open_store(project_of(ctx), environ=os.environ).prepare(create=True))
+
+
+@store.command(name="migrate")
+@click.pass_context
+@reports_errors
+def store_migrate(ctx: click.Context) -> None:
+    """Migrate the configured store's tables to this agentops' version; never creates them.
+
+    After upgrading agentops, when commands say to run it. A store holding no
+    tables (a schema dropped, or [store] schema naming another) is refused,
+    74, rather than made again empty. Exit 0 when the tables are this
+    agentops' version.
+    """
+    from agentops.store import open_store  # noqa: PLC0415
+
+    _say(open_store(project_of(ctx), environ=os.environ).prepare(create=False))
+
+
+def _say(described: StoreDescription, *, as_json: bool = False) -> None:
     if as_json:
         click.echo(json.dumps({key: getattr(described, key) for key in STORE_CHECK_KEYS}, indent=2))
         return
@@ -51,7 +91,10 @@ def store_check(ctx: click.Context, as_json: bool) -> None:
     "target",
     required=True,
     metavar="URL|DIR",
-    help="The store to copy to: a postgresql:// URL, or a directory for files.",
+    help=(
+        "The store to copy to: a postgresql:// URL or a libpq keyword string "
+        "(host=... dbname=...), or a directory for files."
+    ),
 )
 @click.option("--overwrite", is_flag=True, help="Replace agents the target holds already.")
 @click.pass_context
@@ -59,10 +102,11 @@ def store_check(ctx: click.Context, as_json: bool) -> None:
 def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
     """Copy every agent's state, ledger and records from the configured store to --to.
 
-    Each agent is copied under the leases of both stores (a running agent
-    makes it exit 75). Nothing is written unless every agent can be copied:
-    a journal a dead run left must be recovered first (run the agent once).
-    A copy there and back changes nothing.
+    The leases of every agent are taken first, on both stores, and held
+    until the copy ends: a running agent makes it exit 75 before anything is
+    written, and no run starts meanwhile. Nothing is written unless every
+    agent can be copied: a journal a dead run left must be recovered first
+    (run the agent once). A copy there and back changes nothing.
     """
     from agentops.run.options import new_run_id  # noqa: PLC0415
     from agentops.store import open_store, safe_url  # noqa: PLC0415

@@ -7,6 +7,11 @@ key)``: a committed one is never done again, and one whose effect is
 unknown (an intent without a commit, after a crash) is not blindly redone:
 the agent's ``reconcile()`` decides, or a person does.
 
+``do()`` may take one argument, the action's
+:class:`~agentops.guards.ticket.Ticket` (its idempotency key and the lease's
+fencing token), to hand to an external system that can refuse a repeated or
+stale write; the lease is checked once more right before ``do()`` starts.
+
 Within a run, threads asking for one action at once wait for the one
 running its ``do()``. Before an effect starts, every policy may refuse it
 (:meth:`~agentops.guards.base.Policy.admit_action`, ``admit_effect``): the
@@ -22,8 +27,9 @@ import shlex
 import threading
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from agentops.errors import ActionUnresolved, AgentCodeFailed
+from agentops.errors import ActionUnresolved, AgentCodeFailed, StateError
 from agentops.guards.base import GuardStop
+from agentops.guards.ticket import Ticket, idempotency_key, takes_ticket
 from agentops.model.journal import Abort, Commit, Intent, Undo, UndoFailed, Undone
 from agentops.model.ledger import COMMITTED, UNRESOLVED
 from agentops.model.state import check_readable
@@ -63,11 +69,11 @@ class Actions:
         self,
         name: str,
         key: object,
-        do: Callable[[], Any],
+        do: Callable[[], Any] | Callable[[Ticket], Any],
         *,
         undo: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """Run ``do()`` at most once per ``(name, key)``, across runs and crashes."""
+        """Run ``do()`` or ``do(ticket)`` at most once per ``(name, key)``, across runs, crashes."""
         run = self.run
         # A secret in a name or key is replaced by its digest: still unique, never written.
         name = str(name)
@@ -102,8 +108,9 @@ class Actions:
                         break
                 running.wait()
             try:
+                ticket = self._ticket(name, key)
                 try:
-                    result = do()
+                    result = do(ticket) if takes_ticket(do) else do()  # type: ignore[call-arg]
                 except (Exception, GuardStop) as exc:
                     # A guard that stops the run inside do() (a refused spend, the step
                     # limit) stops it before the effect: that is why costs are asked first.
@@ -123,6 +130,19 @@ class Actions:
                 done.set()
         run.log.info_redacted("action.committed", action=name, key=key)
         return recorded
+
+    def _ticket(self, name: str, key: str) -> Ticket:
+        # Checked after the intent is durable, right before the effect: a run whose
+        # lease lapsed (or was taken over) while it waited stops here, its intent
+        # left for the next holder to settle, as after a crash.
+        run = self.run
+        if run.lease is None:
+            return Ticket(idempotency_key(run.agent, name, key), 0)
+        try:
+            run.lease.check()
+        except StateError as exc:
+            run.stop(exc)
+        return Ticket(idempotency_key(run.agent, name, key), run.lease.token)
 
     def _in_flight_of(self, name: str) -> int:
         # Actions of this name whose do() other threads are running: their commits will count.

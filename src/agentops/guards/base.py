@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from agentops.model.ledger import Ledger
     from agentops.model.state import AgentState
     from agentops.project.config import AgentConfig, Limits, Permissions
-    from agentops.store import JournalWriter
+    from agentops.store import JournalWriter, Lease
 
 __all__ = ["GuardStop", "GuardedRun", "Policy"]
 
@@ -67,6 +67,8 @@ class GuardedRun(Protocol):
     permissions: Permissions | None
     state: AgentState
     journal: JournalWriter | None
+    lease: Lease | None
+    """The run's lease: its token goes into each action's ticket (None: no lease, a test's)."""
     interrupts: RunInterrupts
     log: EventLogger
     redactor: Redactor

@@ -37,11 +37,12 @@ if TYPE_CHECKING:
     from agentops._infra.log import EventLogger
     from agentops._infra.redact import Redactor
     from agentops.guards.interrupts import RunInterrupts
+    from agentops.guards.ticket import Ticket
     from agentops.model.journal import RecordBase
     from agentops.model.ledger import Ledger
     from agentops.model.state import AgentState
     from agentops.project.config import Limits, Permissions
-    from agentops.store import JournalWriter
+    from agentops.store import JournalWriter, Lease
 
 __all__ = ["GuardStop", "RunGuards"]
 
@@ -73,6 +74,7 @@ class RunGuards:
         permissions: Permissions | None = None,
         run_id: str = "dry-run",
         dry_run: bool = False,
+        lease: Lease | None = None,
     ) -> None:
         """Guard the run ``run_id`` of ``agent`` under ``limits``."""
         self.agent = agent
@@ -82,6 +84,7 @@ class RunGuards:
         self.state = state
         self._load_ledger = ledger
         self.journal = journal
+        self.lease = lease
         self.interrupts = interrupts
         self.log = log
         self.redactor = redactor
@@ -108,11 +111,11 @@ class RunGuards:
         self,
         name: str,
         key: object,
-        do: Callable[[], Any],
+        do: Callable[[], Any] | Callable[[Ticket], Any],
         *,
         undo: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """Run ``do()`` at most once per ``(name, key)``, across runs and crashes."""
+        """Run ``do()`` or ``do(ticket)`` at most once per ``(name, key)``, across runs, crashes."""
         return self._actions.action(name, key, do, undo=undo)
 
     def spend(self, *, usd: float = 0.0, tokens: int = 0) -> None:

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from agentops._infra.log import EventLogger
     from agentops._infra.redact import Redactor
-    from agentops.llm.cache import ReplyCache
     from agentops.model.state import Metrics
+    from agentops.store import ReplyStore
 
 __all__ = ["Paid", "Replies"]
 
@@ -53,7 +53,7 @@ class Replies:
     def __init__(
         self,
         *,
-        cache: ReplyCache | None,
+        cache: ReplyStore | None,
         metrics: Metrics,
         log: EventLogger,
         redactor: Redactor,
@@ -123,7 +123,7 @@ class Replies:
         if self._cache is not None:
             self._cache.close()
 
-    def _tell_if_reset(self, cache: ReplyCache) -> None:
+    def _tell_if_reset(self, cache: ReplyStore) -> None:
         # The cache opens its file on first use: only then can it find it unreadable.
         if cache.reset_because is not None:
             self._log.warning("llm.cache_reset", error=cache.reset_because)

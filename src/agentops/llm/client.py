@@ -75,12 +75,12 @@ if TYPE_CHECKING:
     from agentops._infra.redact import Redactor
     from agentops.guards.facade import RunGuards
     from agentops.llm._replies import Paid
-    from agentops.llm.cache import ReplyCache
     from agentops.llm.content import UntrustedText
     from agentops.llm.providers.base import ChatReply, Structured, ToolSpec
     from agentops.llm.routes import Route
     from agentops.model.state import Metrics
     from agentops.project.config import Llm, Retry
+    from agentops.store import ReplyStore
 
 __all__ = ["LLMClient"]
 
@@ -116,7 +116,7 @@ class LLMClient:
         redactor: Redactor,
         metrics: Metrics,
         pii: str,
-        cache: ReplyCache | None = None,
+        cache: ReplyStore | None = None,
         wall_clock: Callable[[], float] = time.time,
         context: Callable[[], object] = lambda: None,
     ) -> None:

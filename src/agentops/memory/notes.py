@@ -59,7 +59,10 @@ __all__ = [
     "Note",
     "NoteFile",
     "fts_query",
+    "note_of",
     "recency",
+    "scored",
+    "words",
 ]
 
 SCHEMA_VERSION = 1
@@ -119,18 +122,23 @@ class Note:
     score: float | None = None
 
 
+def words(text: str) -> list[str]:
+    """The words of ``text`` a search looks for: letters and digits, each once, in order."""
+    found: dict[str, str] = {}
+    for word in _WORD.findall(text):
+        found.setdefault(word.casefold(), word)
+        if len(found) == MAX_QUERY_TERMS:
+            break
+    return list(found.values())
+
+
 def fts_query(text: str) -> str | None:
     """An FTS5 query for notes holding any word of ``text``; None if it has no word.
 
     Each word is quoted (so ``OR``, ``NEAR``, ``*``, ``"`` and ``-`` in free
     text are words or nothing, never syntax) and the words are ORed.
     """
-    words: dict[str, str] = {}
-    for word in _WORD.findall(text):
-        words.setdefault(word.casefold(), word)
-        if len(words) == MAX_QUERY_TERMS:
-            break
-    return " OR ".join(f'"{word}"' for word in words.values()) or None
+    return " OR ".join(f'"{word}"' for word in words(text)) or None
 
 
 def recency(age_s: float, half_life_s: float) -> float:
@@ -141,12 +149,15 @@ def recency(age_s: float, half_life_s: float) -> float:
     return float(0.5 ** (max(0.0, age_s) / half_life_s))
 
 
-def _scored(
+def scored(
     candidates: list[tuple[int, float, float, int]], now_s: float, weights: MemoryConfig
 ) -> list[tuple[float, float, int]]:
-    # (score, at, id) of each (id, bm25, at, importance): the score of the
-    # module's docstring, computed inline (10,000 candidates in a millisecond
-    # or two). bm25 is lower for a better match: min-max normalised, inverted.
+    """``(score, at, id)`` of each ``(id, rank, at, importance)``: the module's score.
+
+    ``rank`` is lower for a better match (SQLite's bm25; PostgreSQL's ts_rank
+    negated): min-max normalised, inverted. Computed inline: 10,000
+    candidates in a millisecond or two.
+    """
     low = min(row[1] for row in candidates)
     high = max(row[1] for row in candidates)
     span = high - low
@@ -311,7 +322,7 @@ class NoteFile:
             ).fetchall()
         if not candidates:
             return []
-        top = heapq.nlargest(k, _scored(candidates, now.timestamp(), weights))
+        top = heapq.nlargest(k, scored(candidates, now.timestamp(), weights))
         scores = {id_: score for score, _, id_ in top}
         with _reading(self.path, self.agent):
             marks = ",".join("?" * len(scores))
@@ -323,13 +334,7 @@ class NoteFile:
         return [self._note(found[id_], score=score) for score, _, id_ in top]
 
     def _note(self, row: Sequence[Any], *, score: float | None = None) -> Note:
-        _, text, tags, at, importance, run_id = row
-        try:
-            moment = datetime.fromtimestamp(at, UTC)
-            labels = tuple(str(tag) for tag in json.loads(tags))
-        except (ValueError, TypeError, OverflowError, OSError) as exc:
-            raise _unreadable(self.path, self.agent, f"a damaged note ({exc})") from exc
-        return Note(str(text), labels, moment, int(importance), str(run_id), score)
+        return note_of(row, where=self.path, agent=self.agent, score=score)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -377,6 +382,19 @@ class NoteFile:
                 f"{where}: cannot {what} notes: {sqlite.failure(exc).why}", agent=self.agent
             ) from exc
         return result
+
+
+def note_of(
+    row: Sequence[Any], *, where: Path | None, agent: str, score: float | None = None
+) -> Note:
+    """The note of a row ``(id, text, tags, at, importance, run_id)``; StateError if damaged."""
+    _, text, tags, at, importance, run_id = row
+    try:
+        moment = datetime.fromtimestamp(at, UTC)
+        labels = tuple(str(tag) for tag in json.loads(tags))
+    except (ValueError, TypeError, OverflowError, OSError) as exc:
+        raise _unreadable(where, agent, f"a damaged note ({exc})") from exc
+    return Note(str(text), labels, moment, int(importance), str(run_id), score)
 
 
 def _create_schema(db: sqlite3.Connection) -> None:

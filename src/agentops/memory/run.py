@@ -15,7 +15,9 @@ rejected output and a dry run keep nothing.
   succeeds, then written after its state is committed, redacted, and the
   file bounded to ``[memory] keep_notes``. ``relevant()`` also sees the
   notes the current attempt has made (in a copy of the file, in memory),
-  ranked together with the stored ones exactly as they will be.
+  ranked together with the stored ones exactly as they will be. A store
+  shared by hosts (PostgreSQL) keeps the notes itself instead
+  (:mod:`agentops.memory.shared`), so every host recalls them.
 
 SQLite is opened, and imported, only when ``relevant()`` is first called or
 notes are written.
@@ -36,6 +38,7 @@ import pydantic_core
 
 from agentops.errors import AgentOpsError
 from agentops.memory.notes import Note, NoteFile
+from agentops.memory.shared import SharedNotes
 from agentops.model.state import Remembered, check_readable
 from agentops.project.units import parse_positive_duration
 
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     from agentops._infra.clock import Clock
     from agentops._infra.fs import FileSystem
     from agentops._infra.redact import Redactor
+    from agentops.model.noterows import NoteRows
     from agentops.project.config import MemoryConfig
 
 __all__ = ["MAX_NOTE_CHARS", "MAX_TAGS", "Memory", "Note", "RunMemory"]
@@ -129,8 +133,12 @@ class RunMemory:
         fs: FileSystem,
         dry_run: bool = False,
         stop: Callable[[AgentOpsError], Any] | None = None,
+        shared: NoteRows | None = None,
     ) -> None:
-        """Start from ``working``, the working memory the state held."""
+        """Start from ``working``, the working memory the state held.
+
+        ``shared``: the notes the store keeps, if it does (else the file at ``path``).
+        """
         self.agent = agent
         self.run_id = run_id
         self.config = config
@@ -143,7 +151,8 @@ class RunMemory:
         self._redactor = redactor
         self._fs = fs
         self._stop = stop
-        self._file: NoteFile | None = None
+        self._shared = shared
+        self._file: NoteFile | SharedNotes | None = None
         self._opened = False
         self._scratch: NoteFile | None = None
         self._in_scratch = 0
@@ -221,10 +230,12 @@ class RunMemory:
                 self._stop(exc)
             raise
 
-    def _searchable(self) -> NoteFile | None:
+    def _searchable(self) -> NoteFile | SharedNotes | None:
         stored = self._stored()
         if not self._notes:
             return stored
+        if isinstance(stored, SharedNotes):  # searched with the stored ones, by the database
+            return stored.including(self._notes)
         if self._scratch is None:
             self._scratch = NoteFile.scratch(stored, agent=self.agent)
             self._in_scratch = 0
@@ -232,9 +243,11 @@ class RunMemory:
         self._in_scratch = len(self._notes)
         return self._scratch
 
-    def _stored(self) -> NoteFile | None:
+    def _stored(self) -> NoteFile | SharedNotes | None:
         # A real run opens the file to write: it may have to roll back a write
         # a crash cut short. A dry run only reads.
+        if self._shared is not None:
+            return SharedNotes(self._shared, agent=self.agent)
         if not self._opened:
             writable = not self.dry_run and self.path.exists()
             self._file = NoteFile.open(self.path, agent=self.agent, fs=self._fs, writable=writable)
@@ -282,6 +295,12 @@ class RunMemory:
             return 0, 0
         notes = [self._redacted(note) for note in self._notes]
         self.close()
+        if self._shared is not None:
+            dropped = SharedNotes(self._shared, agent=self.agent).add(
+                notes, keep=self.config.keep_notes
+            )
+            self._notes = []
+            return len(notes), dropped
         file = NoteFile.open(self.path, agent=self.agent, fs=self._fs, writable=True)
         assert file is not None  # noqa: S101 - opened to write, it exists
         try:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentops._infra.timestamps import iso
 from agentops.memory.notes import NoteFile
+from agentops.memory.shared import SharedNotes
 from agentops.store import open_store
 
 if TYPE_CHECKING:
@@ -97,9 +98,15 @@ def read_memory(
 ) -> MemoryView:
     """The memory of the agent ``name`` at ``now``: notes newest first, or ranked for ``search``."""
     spec = project.agent(name)  # an unknown agent is an error, not an empty memory
-    state = (store or open_store(project)).load(name)
+    store = store or open_store(project)
+    state = store.load(name)
     working = {key: entry for key, entry in state.memory.items() if not entry.expired(now)}
-    file = NoteFile.open(project.memory_path(name), agent=name)
+    rows = store.note_rows(name)
+    file = (
+        SharedNotes(rows, agent=name)
+        if rows is not None
+        else NoteFile.open(project.memory_path(name), agent=name)
+    )
     if file is None:
         return MemoryView(name, working, [], 0, search)
     try:

@@ -27,7 +27,13 @@ from pydantic import (
 )
 
 from agentops.project.schedule import check_schedule, longest_interval_s
-from agentops.project.units import Duration, PositiveDuration, RateSpec, parse_size
+from agentops.project.units import (
+    Duration,
+    PositiveDuration,
+    RateSpec,
+    parse_positive_duration,
+    parse_size,
+)
 
 __all__ = [
     "DEFAULT_KEEP_S",
@@ -303,14 +309,51 @@ class Logs(_Section):
     keep: Annotated[int, Field(strict=True, ge=0, le=1000)] = 5
 
 
-class StoreConfig(_Section):
-    """``[store]``: where agents' state lives; files in ``state/`` unless a URL is given."""
+MAX_STORE_WAIT_S = 86400.0
+"""The longest a ``[store]`` wait may be set to: PostgreSQL counts them in 32-bit milliseconds."""
 
-    url: Annotated[str, Field(pattern=r"^postgres(ql)?://")] | None = None
+
+def _store_wait(value: object) -> float:
+    seconds = parse_positive_duration(value)
+    if seconds > MAX_STORE_WAIT_S:
+        raise ValueError(f"a wait on the store can be at most a day, got {value!r}")
+    return seconds
+
+
+StoreWait = Annotated[float, PlainValidator(_store_wait)]
+"""How long agentops waits on the database for one thing: more than zero, at most a day."""
+
+
+class StoreConfig(_Section):
+    """``[store]``: where agents' state lives; files in ``state/`` unless a URL is given.
+
+    The waits bound every connection to a PostgreSQL store, so that a
+    database that stalls, a lock held by a session that froze or a network
+    that stopped answering ends a command with one line instead of hanging it.
+    """
+
+    url: (
+        Annotated[str, Field(pattern=r"^(postgres(ql)?://|\s*[A-Za-z_][A-Za-z0-9_]*\s*=)")] | None
+    ) = None
+    """A ``postgresql://`` URL, or a libpq keyword string (``host=db dbname=agents``)."""
     schema_name: Annotated[str, Field(alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = (
         "agentops"
     )
     """The PostgreSQL schema the tables live in: projects sharing a database each need one."""
+    connect_timeout: StoreWait = 10.0
+    """How long a connection may take to open (libpq's ``connect_timeout``, whole seconds)."""
+    statement_timeout: StoreWait = 30.0
+    """How long one statement may run; agentops stops waiting for an answer a little later."""
+    lock_timeout: StoreWait = 10.0
+    """How long a statement may wait for a lock (a lease row, the migration lock)."""
+    idle_in_transaction_timeout: StoreWait = 30.0
+    """How long a session of agentops may idle inside a transaction before the server ends it."""
+    keepalives_idle: StoreWait = 30.0
+    """TCP keepalives: the silence on a connection before the first probe."""
+    keepalives_interval: StoreWait = 10.0
+    """TCP keepalives: the time between probes."""
+    keepalives_count: Annotated[int, Field(strict=True, ge=1, le=100)] = 3
+    """TCP keepalives: the probes unanswered before the connection is given up as dead."""
 
 
 UserName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]

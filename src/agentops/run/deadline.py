@@ -8,6 +8,11 @@ a C thread that needs no interpreter: at the hard deadline (the timeout, then
 twice the grace a stop waits, then a second) it writes the stack the run was
 stuck in and ends the process.
 
+The deadline counts from the start of the invocation, not from the moment
+its lease is held: until then (connecting, the lease, loading the state) a
+:class:`StartWatch` thread ends the process at that same deadline with one
+line, should the store keep it waiting longer than its own bounds would.
+
 Where it writes is the run's **deadline marker**, ``state/<name>.deadline``:
 its first line names the run; anything after it means the run was ended
 (by the watchdog, or abandoned for swallowing its stop). The next run reads
@@ -29,8 +34,9 @@ import contextlib
 import faulthandler
 import json
 import os
+import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple, Self
+from typing import TYPE_CHECKING, NamedTuple, NoReturn, Self
 
 from agentops._infra.files import SIDE_FILE_LIMIT, load_json
 from agentops._infra.fs import describe
@@ -39,12 +45,13 @@ from agentops.errors import StateError
 from agentops.guards.interrupts import grace_s
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
     from types import TracebackType
 
     from agentops._infra.fs import FileSystem
 
-__all__ = ["HardDeadline", "Marker", "hard_deadline_s", "lease_ttl_s", "read_marker"]
+__all__ = ["HardDeadline", "Marker", "StartWatch", "hard_deadline_s", "lease_ttl_s", "read_marker"]
 
 _WATCHER = """\
 read -r _ || :
@@ -85,6 +92,33 @@ class Marker(NamedTuple):
     """The stack the run was stuck in, or why it was abandoned."""
     kind: str = "run"
     """What the invocation was: a ``run`` is recorded as one; an ``approve`` is not."""
+
+
+class StartWatch:
+    """The hard deadline before the lease is held: ``expired()`` is called when it passes.
+
+    A thread, not the watchdog: before the lease no agent code runs, only
+    agentops waiting on its store (which lets other threads run), and a
+    process that ends here must say why in one line, which a C thread
+    cannot. It writes no marker: a run that never held the lease left
+    nothing for the next run to record.
+    """
+
+    def __init__(self, seconds: float, expired: Callable[[], NoReturn]) -> None:
+        """Call ``expired`` ``seconds`` from now, unless stopped first."""
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._watch, args=(seconds, expired), name="agentops-start-watch", daemon=True
+        )
+        self._thread.start()
+
+    def _watch(self, seconds: float, expired: Callable[[], NoReturn]) -> None:
+        if not self._stopped.wait(max(0.0, seconds)):
+            expired()
+
+    def stop(self) -> None:
+        """The lease is held (or the invocation ended): the watch is over."""
+        self._stopped.set()
 
 
 class HardDeadline:

@@ -21,6 +21,7 @@ import errno
 import math
 import os
 import threading
+import time
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -35,7 +36,13 @@ from agentops.model.outcome import Outcome
 from agentops.model.status import RunStatus
 from agentops.run.capture import OutputCapture
 from agentops.run.commit import commit
-from agentops.run.deadline import HardDeadline, hard_deadline_s, lease_ttl_s, read_marker
+from agentops.run.deadline import (
+    HardDeadline,
+    StartWatch,
+    hard_deadline_s,
+    lease_ttl_s,
+    read_marker,
+)
 from agentops.run.processes import RunProcesses
 from agentops.run.recovery import recover_dead_run
 from agentops.run.run import Run
@@ -61,7 +68,10 @@ class Invocation:
 
     def __init__(self, project: Project, name: str, options: RunOptions) -> None:
         """Check the name (before any path is built from it) and set up the services."""
+        self._started = time.monotonic()
+        """When the invocation started: its hard deadline counts from here."""
         self.services = RunServices.assemble(project, name, options)
+        self._watch: StartWatch | None = None
         self.threads_left = 0
         """Threads the agent left running: they hold the lease until the process exits."""
         self._left: list[threading.Thread] = []
@@ -117,6 +127,8 @@ class Invocation:
             services.log.exception("run.crashed")
             raise
         finally:
+            if self._watch is not None:  # a run that never got its lease
+                self._watch.stop()
             if outcome is not None and attempt:
                 self._leave_trace(outcome)
                 self._notify(outcome)
@@ -130,12 +142,18 @@ class Invocation:
                     capture.stop()
             services.close()
             services.sink.defer_problem = False  # what threads left running log after this
-        if services.sink.problem is not None:
-            if outcome.quiet:
-                services.sink.say_problem()
-            else:
-                outcome = outcome._replace(log_unwritable=services.sink.problem)
-        return outcome
+        return self._said_with_the_log(outcome)
+
+    def _said_with_the_log(self, outcome: Outcome) -> Outcome:
+        # A log that could not be written: said alone after a quiet outcome,
+        # else in the outcome's own line.
+        sink = self.services.sink
+        if sink.problem is None:
+            return outcome
+        if outcome.quiet:
+            sink.say_problem()
+            return outcome
+        return outcome._replace(log_unwritable=sink.problem)
 
     def _say_moved_aside(self, moved: MovedAside | None = None) -> None:
         # Files the store (or this invocation) could not read and moved out of
@@ -227,6 +245,7 @@ class Invocation:
         the lease held until the process exits, so no other run overlaps them.
         """
         services = self.services
+        self.watch_start(spec)
         before = set(threading.enumerate())
         abandon = self._abandon if services.options.exit_on_abandon else None
         with (
@@ -251,6 +270,35 @@ class Invocation:
                     self._left = left
                     self.log.warning("run.threads_left", threads=[t.name for t in left][:10])
 
+    def watch_start(self, spec: AgentSpec) -> None:
+        """Arm the hard deadline, counted from the start, until the lease is held.
+
+        Call it before the first use of the store: a store that keeps the
+        invocation waiting longer ends it (74) with one line. Only a process of
+        its own (the CLI's) is ended.
+        """
+        if self.services.options.exit_on_abandon and self._watch is None:
+            seconds = hard_deadline_s(spec.config.timeout)
+            self._watch = StartWatch(
+                seconds - (time.monotonic() - self._started), lambda: self._stalled(seconds)
+            )
+
+    def _stalled(self, seconds: float) -> NoReturn:
+        # In the watch's thread, while the main one waits on the store: say it, and end.
+        services = self.services
+        message = (
+            f"{self.name}: the store gave the run no lease and state within its hard "
+            f"deadline ({seconds:g} s from its start); nothing was run"
+        )
+        print(
+            f"agentops: {services.redactor.value(message)} (log: {services.sink.path})",
+            file=real_stderr(),
+        )
+        with contextlib.suppress(Exception):
+            self.log.error("run.aborted", error=message, exit_code=StateError.exit_code)
+            services.close()
+        os._exit(StateError.exit_code)
+
     def _hard_deadline(
         self, spec: AgentSpec, kind: str
     ) -> contextlib.AbstractContextManager[object]:
@@ -258,6 +306,8 @@ class Invocation:
         services = self.services
         if not services.options.exit_on_abandon:
             return nullcontext()
+        if self._watch is not None:  # the watchdog takes over, with what is left
+            self._watch.stop()
         path = self._marker_path()
         try:
             check_regular(path)
@@ -265,12 +315,13 @@ class Invocation:
             if exc.errno != errno.ELOOP:
                 self._say_moved_aside(services.fs.set_aside(path, why=describe(exc)))
         seconds = hard_deadline_s(spec.config.timeout)
+        left = seconds - (time.monotonic() - self._started)
         self._deadline = HardDeadline(
             services.fs,
             path,
             run_id=services.run_id,
             started=services.clock(),
-            seconds=seconds,
+            seconds=max(left, 0.01),
             kind=kind,
             announce=self._deadline_line(seconds),
         )
@@ -287,7 +338,8 @@ class Invocation:
             home=services.project.home,
             run_id=services.run_id,
             grace_s=grace_s(spec.config.timeout),
-            deadline_s=hard_deadline_s(spec.config.timeout),
+            # The hard deadline counts from the start of agentops run: what is left of it.
+            deadline_s=hard_deadline_s(spec.config.timeout) - (time.monotonic() - self._started),
             log=services.log,
             keeper_log=services.own_log,
             environ=services.environ,

@@ -95,8 +95,10 @@ def recover_dead_run(
             "run.deadline_passed", dead_run=ended.run_id, kind=ended.kind, stack=ended.last_words
         )
         return None
-    if ended is not None and (state.last_run is None or state.last_run.run_id != ended.run_id):
-        # Ended before it wrote a journal (stuck importing its code, say).
+    if ended is not None and not _recorded(state, ended.run_id):
+        # Ended before it wrote a journal (stuck importing its code, say). A
+        # marker a frozen host kept of a run another host recovered already (as
+        # crashed) is not that run's second death: it was recorded once.
         return _record_death(
             state,
             spec,
@@ -108,6 +110,15 @@ def recover_dead_run(
             words=ended.last_words,
         )
     return None
+
+
+def _recorded(state: AgentState, run_id: str) -> bool:
+    # Every dead run is recorded with an error (its message): the errors keep
+    # the recent ones, whatever succeeded since.
+    last = state.last_run
+    return (last is not None and last.run_id == run_id) or any(
+        error.run_id == run_id for error in state.errors
+    )
 
 
 def _record_death(

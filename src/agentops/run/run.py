@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from agentops.project.home import AgentSpec
     from agentops.run.loader import AgentCode
     from agentops.run.services import RunServices
-    from agentops.store import JournalWriter, Lease
+    from agentops.store import JournalWriter, Lease, ReplyStore
 
 __all__ = ["Run"]
 
@@ -164,6 +164,7 @@ class Run:
             permissions=self.spec.config.permissions,
             run_id=self.run_id,
             dry_run=services.dry_run,
+            lease=self.lease,
         )
         self._ctx = Context(
             agent=self.name,
@@ -222,16 +223,21 @@ class Run:
 
         services, spec = self.services, self.spec
         config = spec.config.llm
-        cache = None
+        cache: ReplyStore | None = None
         if config.cache:  # zero, like none, keeps nothing
-            from agentops.llm.cache import ReplyCache  # noqa: PLC0415
-
-            cache = ReplyCache(
-                services.fs,
-                services.project.state_dir / f"{self.name}.llm-cache.sqlite",
-                ttl_s=config.cache,
-                max_entries=config.cache_entries,
+            # In the store when it keeps one (shared by hosts), else a file of this host's.
+            cache = services.store.reply_cache(
+                self.name, ttl_s=config.cache, max_entries=config.cache_entries
             )
+            if cache is None:
+                from agentops.llm.cache import ReplyCache  # noqa: PLC0415
+
+                cache = ReplyCache(
+                    services.fs,
+                    services.project.state_dir / f"{self.name}.llm-cache.sqlite",
+                    ttl_s=config.cache,
+                    max_entries=config.cache_entries,
+                )
         return LLMClient(
             config=config,
             route=lambda name: route(
@@ -271,6 +277,7 @@ class Run:
                 fs=services.fs,
                 dry_run=services.dry_run,
                 stop=self.guards.stop,
+                shared=services.store.note_rows(self.name),
             )
         return self._memory.agent_view
 

@@ -96,7 +96,7 @@ def _run(invocation: Invocation, overrides: Mapping[str, Any]) -> Outcome:
     services = invocation.services
     spec = services.project.agent(services.name)
     _check_models(services, spec)
-    _refuse_if_paused(services)
+    _refuse_if_paused(invocation, spec)
     with invocation.locked(spec) as run:
         _claim_tick(run)
         gate = Gatekeeper(run, run.import_code())
@@ -170,8 +170,11 @@ def _check_models(services: RunServices, spec: AgentSpec) -> None:
         raise ConfigError(f"{spec.directory / 'agent.toml'}: {found[0]}{more}", agent=spec.name)
 
 
-def _refuse_if_paused(services: RunServices) -> None:
-    # Before the lease: a pause works even while a run holds it.
+def _refuse_if_paused(invocation: Invocation, spec: AgentSpec) -> None:
+    # Before the lease: a pause works even while a run holds it. The store's
+    # first use: the hard deadline is armed before it.
+    invocation.watch_start(spec)
+    services = invocation.services
     pause = services.store.pause(services.name)
     if pause is not None and pause.holds(services.clock()):
         until = f" until {iso_second(pause.until)}" if pause.until else ""

@@ -4,7 +4,8 @@
 ``tests/test_store_contract.py`` the suite every backend passes;
 :mod:`agentops.store.registry` picks the backend from a URL's scheme:
 :class:`~agentops.store.file.FileStore` (files in ``state/``) when there is
-no URL, :class:`~agentops.store.postgres.PostgresStore` for ``postgresql://``.
+no URL, :class:`~agentops.store.postgres.PostgresStore` for ``postgresql://``
+(or a libpq keyword string).
 :mod:`agentops.store.copy` moves agents from one store to another.
 """
 
@@ -18,8 +19,10 @@ from agentops.store.base import (
     Lease,
     Notices,
     Pause,
+    ReplyStore,
     Store,
     StoreDescription,
+    StoreUnavailable,
 )
 from agentops.store.registry import (
     STORE_URL_ENV,
@@ -40,9 +43,11 @@ __all__ = [
     "Lease",
     "Notices",
     "Pause",
+    "ReplyStore",
     "Store",
     "StoreDescription",
     "StoreOptions",
+    "StoreUnavailable",
     "backend_for",
     "open_store",
     "register_backend",

@@ -22,18 +22,21 @@ several (:mod:`agentops.store.postgres`). A backend keeps, per agent:
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime  # noqa: TC003 - pydantic reads the annotations at run time
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from agentops._infra.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
+from agentops.errors import StateError
 from agentops.model.status import RunStatus  # noqa: TC001 - pydantic reads the annotations
 
 if TYPE_CHECKING:
-    import contextlib
+    from collections.abc import Iterable, Iterator, Mapping
 
     from agentops.model.ledger import Ledger
+    from agentops.model.noterows import NoteRows
     from agentops.model.outcome import Outcome
     from agentops.model.state import AgentState
 
@@ -44,10 +47,24 @@ __all__ = [
     "Lease",
     "Notices",
     "Pause",
+    "ReplyStore",
     "Snapshot",
     "Store",
     "StoreDescription",
+    "StoreUnavailable",
+    "each_lease",
 ]
+
+
+class StoreUnavailable(StateError):
+    """The store cannot be used at all (exit 74): no command can do anything with it now.
+
+    It could not be reached, did not answer within its bounds, or holds no
+    tables this agentops can use (none yet, another program's, or another
+    version's): the message says which, and the command that sets it up
+    where one does. A command that meets it stops: asking the store about
+    the next agent would only wait as long again.
+    """
 
 
 class Attempt(BaseModel):
@@ -151,7 +168,7 @@ class StoreDescription(NamedTuple):
     schema_version: int | None
     """The version of its tables; None for a backend that has none (files)."""
     created: bool
-    """Whether this store object created its tables (the first use of a new database)."""
+    """Whether this store object created its tables (``agentops store init`` on a new database)."""
     agents: int
     """How many agents it holds state for."""
 
@@ -172,6 +189,28 @@ class Lease(Protocol):
 
     def check(self) -> None:
         """Raise :class:`~agentops.errors.LeaseLost` if the lease is no longer held."""
+
+
+class ReplyStore(Protocol):
+    """An agent's LLM reply cache kept by the store (``[llm] cache``): never fails a run.
+
+    A store that cannot answer leaves the cache ``unavailable`` (why) for the
+    run, and the reply is asked of the model instead.
+    """
+
+    reset_because: str | None
+    """Why the cache was found unreadable and started afresh, if it was."""
+    unavailable: str | None
+    """Why the cache cannot be used this run, if it cannot."""
+
+    def get(self, key: str, now: float) -> dict[str, Any] | None:
+        """The reply stored under ``key``, unless it expired by ``now`` (a POSIX time)."""
+
+    def put(self, key: str, reply: dict[str, Any], now: float) -> None:
+        """Keep ``reply``; drop expired replies, and the oldest past the bound."""
+
+    def close(self) -> None:
+        """Release what it holds."""
 
 
 class JournalWriter(Protocol):
@@ -206,6 +245,16 @@ class Store(Protocol):
 
         ``ttl_s`` bounds how long a holder that stops answering keeps it (a
         backend shared by hosts needs it; a local lock dies with its process).
+        """
+
+    def leases(
+        self, names: Iterable[str], *, run_id: str, ttl_s: float
+    ) -> contextlib.AbstractContextManager[Mapping[str, Lease]]:
+        """Hold the leases of every agent of ``names`` at once, by name, or raise Overlap.
+
+        All or none: when one is held elsewhere, none is kept. ``agentops
+        store copy`` holds them all while it copies, so that no run starts
+        meanwhile. (:func:`each_lease` takes them one by one.)
         """
 
     def load(self, name: str) -> AgentState:
@@ -282,9 +331,46 @@ class Store(Protocol):
     def put_snapshot(self, lease: Lease, snapshot: Snapshot) -> None:
         """Make ``snapshot`` everything kept of its agent, under ``lease``, durably."""
 
+    def note_rows(self, name: str) -> NoteRows | None:
+        """``name``'s long-term notes, if the store keeps them; None: they are files.
+
+        A store shared by hosts keeps them, so that a note made on one host
+        is recalled on every other; the file store leaves them to
+        ``state/<name>.memory.sqlite`` (:mod:`agentops.memory.notes`).
+        """
+
+    def reply_cache(self, name: str, *, ttl_s: float, max_entries: int) -> ReplyStore | None:
+        """``name``'s LLM reply cache, if the store keeps it; None: it is a file on the host."""
+
+    def prepare(self, *, create: bool) -> StoreDescription:
+        """Make the store ready for this agentops (its tables), then :meth:`describe` it.
+
+        ``agentops store init`` calls it with ``create``: tables are made where
+        there are none, and migrated where an older agentops made them;
+        ``agentops store migrate`` without: it migrates, and refuses (as
+        :class:`StoreUnavailable`) a store holding no tables. Every other use
+        of a store only checks them. A backend with nothing to make describes itself.
+        """
+
     def describe(self) -> StoreDescription:
         """Reach the store and say what it is, where, and how many agents it holds state for.
 
         Raises :class:`~agentops.errors.StateError` if it cannot be reached or
         used, as any other call would.
         """
+
+
+@contextlib.contextmanager
+def each_lease(
+    store: Store, names: Iterable[str], *, run_id: str, ttl_s: float
+) -> Iterator[Mapping[str, Lease]]:
+    """:meth:`Store.leases` by taking each lease in turn: for backends whose leases cost little.
+
+    An :class:`~agentops.errors.Overlap` on one leaves the block, which
+    releases those taken before it.
+    """
+    with contextlib.ExitStack() as held:
+        yield {
+            name: held.enter_context(store.lease(name, run_id=run_id, ttl_s=ttl_s))
+            for name in sorted(set(names))
+        }

@@ -1,10 +1,14 @@
 """``agentops store copy``: moving a project's agents from one store to another.
 
-Each agent is copied under the leases of both stores, so no run changes it
-on either side meanwhile. Everything is checked before anything is written:
-an agent whose run died and left a journal must be recovered first (its
-next run does it), and an agent the target already holds is replaced only
-when asked. A copy there and back changes nothing.
+The copy first takes the lease of every agent, on both stores
+(:meth:`~agentops.store.base.Store.leases`: all or none), and holds them
+all until it is done: an agent that is running makes it stop at once with
+:class:`~agentops.errors.Overlap` (75) before anything is read or written,
+and no run can start on any agent meanwhile, so the copy is never left half
+done by one. Then everything is checked before anything is written: an
+agent whose run died and left a journal must be recovered first (its next
+run does it), and an agent the target already holds is replaced only when
+asked. A copy there and back changes nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["COPY_TTL_S", "copy_agents"]
 
 COPY_TTL_S = 300.0
-"""How long a copy may hold an agent's lease on a shared store."""
+"""How long a copy may hold the agents' leases on a shared store."""
 
 
 def copy_agents(
@@ -29,23 +33,19 @@ def copy_agents(
 ) -> list[str]:
     """Copy every agent of ``names`` the source holds; return those copied."""
     names = list(names)
-    for name in names:  # nothing is written until every agent can be copied
-        _refuse_unrecovered(source, name)
-        _refuse_to_replace(target, name, overwrite=overwrite)
-    copied = []
-    for name in names:
-        with (
-            source.lease(name, run_id=run_id, ttl_s=COPY_TTL_S),
-            target.lease(name, run_id=run_id, ttl_s=COPY_TTL_S) as lease,
-        ):
-            # Again, under the leases: a run may have died, or a pause come, since.
+    with (
+        source.leases(names, run_id=run_id, ttl_s=COPY_TTL_S),
+        target.leases(names, run_id=run_id, ttl_s=COPY_TTL_S) as leases,
+    ):
+        for name in names:  # nothing is written until every agent can be copied
             _refuse_unrecovered(source, name)
             _refuse_to_replace(target, name, overwrite=overwrite)
-            snapshot = source.snapshot(name)
-            if not _holds_anything(snapshot):
-                continue  # it never ran: nothing to move
-            target.put_snapshot(lease, snapshot)
-            copied.append(name)
+        snapshots = [source.snapshot(name) for name in names]
+        copied = []
+        for snapshot in snapshots:
+            if _holds_anything(snapshot):  # one that never ran has nothing to move
+                target.put_snapshot(leases[snapshot.agent], snapshot)
+                copied.append(snapshot.agent)
     return copied
 
 

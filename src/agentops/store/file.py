@@ -53,7 +53,15 @@ from agentops.model.journal import encode, parse_lines
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.project.config import describe_validation_error
-from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot, StoreDescription
+from agentops.store.base import (
+    Attempt,
+    Holder,
+    Notices,
+    Pause,
+    Snapshot,
+    StoreDescription,
+    each_lease,
+)
 from agentops.store.codec import (
     LedgerDocument,
     dump,
@@ -64,7 +72,7 @@ from agentops.store.codec import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
     from pathlib import Path
 
     from agentops.store.base import Lease
@@ -236,6 +244,18 @@ class FileStore:
         """``state/<name><suffix>``."""
         return self.directory / f"{name}{suffix}"
 
+    def prepare(self, *, create: bool) -> StoreDescription:  # noqa: ARG002 - no tables to make
+        """Describe the store: files need no tables (the directory is made by the first write)."""
+        return self.describe()
+
+    def note_rows(self, name: str) -> None:  # noqa: ARG002 - the same for every agent
+        """None: notes are SQLite files beside the state (:mod:`agentops.memory.notes`)."""
+        return
+
+    def reply_cache(self, name: str, *, ttl_s: float, max_entries: int) -> None:  # noqa: ARG002
+        """None: the cache is a file of the host (:mod:`agentops.llm.cache`)."""
+        return
+
     def describe(self) -> StoreDescription:
         """The directory, and how many agents have a state file in it (no tables: no version)."""
         try:
@@ -310,6 +330,12 @@ class FileStore:
                 with contextlib.suppress(OSError):
                     self._write_lock(fd, token=lease.token)
                 lease.release()  # closing the descriptor releases the flock
+
+    def leases(
+        self, names: Iterable[str], *, run_id: str, ttl_s: float = 0.0
+    ) -> contextlib.AbstractContextManager[Mapping[str, Lease]]:
+        """Hold the lock of every agent of ``names``, or raise :class:`Overlap` holding none."""
+        return each_lease(self, names, run_id=run_id, ttl_s=ttl_s)
 
     def _write_lock(self, fd: int, *, token: int, pid: int | None = None, run_id: str = "") -> None:
         document: dict[str, Any] = {"token": token}

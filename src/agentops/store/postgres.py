@@ -1,15 +1,16 @@
 """The PostgreSQL store: agents' state, journals and leases shared by every host.
 
-Selected by ``[store] url = "postgresql://..."`` in agentops.toml or by
-``$AGENTOPS_STORE_URL``; installed with ``pip install 'agentops[postgres]'``
-(psycopg 3), imported only then. Each promise of the file store holds across
-hosts:
+Selected by ``[store] url`` in agentops.toml or by ``$AGENTOPS_STORE_URL``
+(a ``postgresql://`` URL or a libpq keyword string); installed with
+``pip install 'agentops[postgres]'`` (psycopg 3), imported only then. Each
+promise of the file store holds across hosts:
 
 - **no overlap anywhere**: a lease is a row per agent, taken in a transaction,
   with a fencing token that grows with each holder and an expiry (the run's
-  hard deadline plus its grace). Its holder also holds a session advisory
-  lock on a connection of its own, which the server releases the moment the
-  process dies: the next run on any host then takes over at once, instead of
+  hard deadline plus its grace), counted by the database's clock from the
+  moment it is granted. Its holder also holds a session advisory lock on a
+  connection of its own, which the server releases the moment the process
+  dies: the next run on any host then takes over at once, instead of
   waiting for the expiry. Only a holder that stopped answering with its
   connection open (a frozen host) keeps others waiting, until the expiry;
 - **fencing**: every journal record and every commit is written in the same
@@ -25,17 +26,18 @@ hosts:
 - budgets, rate limits and tick claims live in the shared state, so every
   host counts against the same caps.
 
+Every wait on the database is bounded (:mod:`agentops.store._pgconnection`).
 The tables live in a schema of their own (``[store] schema``, default
-``agentops``), created and migrated on first use under an advisory lock, so
-hosts starting together create them once. A password in the URL is never
-written anywhere by agentops: prefer libpq's own ``PGPASSWORD``,
-``~/.pgpass`` or service files.
+``agentops``), made by ``agentops store init`` (:mod:`agentops.store._pgschema`);
+every other use checks their version, and reads need nothing but ``SELECT``,
+so ``status`` and ``ledger`` work on a read-only replica. A password in the
+location is never written anywhere by agentops: prefer libpq's own
+``PGPASSWORD``, ``~/.pgpass`` or service files.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import socket
@@ -43,29 +45,29 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
-from agentops._infra.redact import REDACTED
 from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.model.journal import encode, parse_lines
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
-from agentops.store._url import safe_url, url_passwords
+from agentops.project.config import StoreConfig
+from agentops.store import _pgschema
+from agentops.store._pgconnection import Connector
+from agentops.store._pgschema import SCHEMA_VERSION, advisory_key
+from agentops.store._url import safe_url
 from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot, StoreDescription
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime
 
     import psycopg
 
+    from agentops.store._pgcache import PostgresReplyCache
+    from agentops.store._pgnotes import PostgresNoteRows
     from agentops.store.base import Lease
 
 __all__ = ["SCHEMA_VERSION", "PostgresJournal", "PostgresLease", "PostgresStore", "safe_url"]
-
-SCHEMA_VERSION = 1
-"""The version of the tables this agentops reads and writes."""
-
-_CONNECT_TIMEOUT_S = 10
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -77,50 +79,6 @@ _COLUMN_QUERIES = {
     "backup_json": "SELECT backup_json FROM {s}.agent_state WHERE agent = %s",
     "ledger_json": "SELECT ledger_json FROM {s}.agent_state WHERE agent = %s",
 }
-
-_TABLES = """
-CREATE TABLE {s}.agent_state (
-    agent text PRIMARY KEY,
-    state_json text,
-    backup_json text,
-    ledger_json text,
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE {s}.lease (
-    agent text PRIMARY KEY,
-    token bigint NOT NULL,
-    held boolean NOT NULL,
-    locked boolean NOT NULL,
-    pid integer,
-    host text,
-    run_id text,
-    since timestamptz,
-    expires_at timestamptz
-);
-CREATE TABLE {s}.journal (
-    id bigserial PRIMARY KEY,
-    agent text NOT NULL,
-    run_id text NOT NULL,
-    record text NOT NULL
-);
-CREATE INDEX journal_agent ON {s}.journal (agent, id);
-CREATE TABLE {s}.agent_record (
-    agent text NOT NULL,
-    kind text NOT NULL,
-    value_json text NOT NULL,
-    PRIMARY KEY (agent, kind)
-);
-CREATE TABLE {s}.tick (
-    agent text PRIMARY KEY,
-    tick timestamptz NOT NULL
-);
-"""
-
-
-def _key(*parts: str) -> int:
-    """A signed 64-bit advisory-lock key for ``parts``."""
-    digest = hashlib.sha256("\0".join(("agentops", *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class _Row(NamedTuple):
@@ -135,14 +93,17 @@ class _Row(NamedTuple):
 
 
 class PostgresLease:
-    """An agent's lease, held through a connection of its own."""
+    """An agent's lease, held through a connection of its own (shared by leases taken together)."""
 
-    def __init__(self, store: PostgresStore, agent: str, token: int, connection: Any) -> None:
-        """Held as ``token`` on ``connection``."""
+    def __init__(
+        self, store: PostgresStore, agent: str, token: int, connection: Any, *, locked: bool
+    ) -> None:
+        """Held as ``token`` on ``connection``; ``locked``: with the agent's advisory lock."""
         self._store = store
         self.agent = agent
         self.token = token
         self.connection: psycopg.Connection[Any] = connection
+        self.locked = locked
         self.kept = False
 
     def keep_until_exit(self) -> None:
@@ -156,7 +117,7 @@ class PostgresLease:
             raise self.lost()
         row = self._store.execute(
             "SELECT 1 FROM {s}.lease WHERE agent = %s AND token = %s AND held "
-            "AND expires_at > now()",
+            "AND expires_at > clock_timestamp()",
             (self.agent, self.token),
             connection=self.connection,
         ).fetchone()
@@ -187,8 +148,8 @@ class PostgresJournal:
             "WITH setting AS (SELECT set_config('synchronous_commit', %s, true)) "
             "INSERT INTO {s}.journal (agent, run_id, record) "
             "SELECT l.agent, %s, %s FROM {s}.lease l, setting "
-            "WHERE l.agent = %s AND l.token = %s AND l.held AND l.expires_at > now() "
-            "FOR SHARE OF l"
+            "WHERE l.agent = %s AND l.token = %s AND l.held "
+            "AND l.expires_at > clock_timestamp() FOR SHARE OF l"
         )
 
     def append(self, record: BaseModel, *, durable: bool = True) -> None:
@@ -213,110 +174,73 @@ class PostgresJournal:
 class PostgresStore:
     """Agents' state in a PostgreSQL database, shared by every host that points at it."""
 
-    def __init__(self, url: str, *, schema: str = "agentops") -> None:
-        """Keep state in ``schema`` of the database at ``url`` (connected on first use)."""
+    def __init__(
+        self, url: str, *, schema: str | None = None, config: StoreConfig | None = None
+    ) -> None:
+        """Keep state in ``schema`` of the database at ``url`` (connected on first use).
+
+        ``config`` is the project's ``[store]`` section: its schema (unless
+        ``schema`` names one) and the bounds of every wait on the database.
+        """
+        config = config or StoreConfig()
+        schema = schema or config.schema_name
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
             raise ValueError(f"not a schema name agentops uses: {schema!r}")
         self.url = url
         self.schema = schema
-        self._passwords = url_passwords(url)
+        self.where = f"{safe_url(url)} (schema {schema})"
+        """The store, as said to people (no password)."""
+        self._connector = Connector(url, config, where=self.where)
         self._connection: psycopg.Connection[Any] | None = None
-        self._ready = False
+        self._checked = False
+        """Whether the tables were found to be this agentops' version."""
         self._created = False
         """Whether this object created the tables (it found none)."""
 
-    # -- connections and the schema ----------------------------------------------------
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            import psycopg  # noqa: PLC0415 - only a project with a PostgreSQL store needs it
-        except ImportError:
-            from agentops.errors import ConfigError  # noqa: PLC0415
-
-            raise ConfigError(
-                "the store is PostgreSQL, but psycopg is not installed: "
-                "pip install 'agentops[postgres]'"
-            ) from None
-        try:
-            return psycopg.connect(
-                self.url,
-                autocommit=True,
-                connect_timeout=_CONNECT_TIMEOUT_S,
-                application_name="agentops",
-            )
-        except psycopg.Error as exc:
-            raise StateError(
-                f"cannot connect to the store {self.where}: {self._said(exc)}"
-            ) from None
-
-    @property
-    def where(self) -> str:
-        """The store, as said to people (no password)."""
-        return f"{safe_url(self.url)} (schema {self.schema})"
+    # -- connections and the tables ----------------------------------------------------
 
     def _main(self) -> psycopg.Connection[Any]:
+        """The store's own connection, the tables' version checked once."""
+        connection = self._open()
+        if not self._checked:
+            _pgschema.check_version(self._connector, connection, self.schema)
+            self._checked = True
+        return connection
+
+    def _open(self) -> psycopg.Connection[Any]:
         if self._connection is None or self._connection.closed:
-            self._connection = self._connect()
-        if not self._ready:
-            self.migrate(self._connection)
-            self._ready = True
+            self._connection = self._connector.connect()
         return self._connection
 
-    def migrate(self, connection: psycopg.Connection[Any] | None = None) -> int:
-        """Create or migrate the tables (idempotent; safe when hosts start together).
+    def migrate(self, *, create: bool = True) -> int:
+        """Create (with ``create``) or migrate the tables; the version found before (0: none).
 
-        Returns the schema version found before (0: none).
+        Idempotent, and safe when hosts do it together. Without ``create`` it
+        refuses, as :class:`~agentops.store.base.StoreUnavailable`, a schema
+        holding no tables of agentops.
         """
-        if connection is None:  # not _main(), which would migrate first and find them made
-            if self._connection is None or self._connection.closed:
-                self._connection = self._connect()
-            connection = self._connection
-        import psycopg  # noqa: PLC0415 - imported by _connect already
-
-        try:
-            with connection.transaction():
-                self._exec(
-                    connection, "SELECT pg_advisory_xact_lock(%s)", (_key(self.schema, "migrate"),)
-                )
-                self._exec(connection, "CREATE SCHEMA IF NOT EXISTS {s}")
-                self._exec(
-                    connection,
-                    "CREATE TABLE IF NOT EXISTS {s}.meta "
-                    "(key text PRIMARY KEY, value text NOT NULL)",
-                )
-                row = self._exec(
-                    connection, "SELECT value FROM {s}.meta WHERE key = 'schema_version'"
-                ).fetchone()
-                found = int(row[0]) if row else 0
-                if found > SCHEMA_VERSION:
-                    raise StateError(
-                        f"the store {self.where} has schema version {found}, written by a "
-                        f"newer agentops (this one knows {SCHEMA_VERSION}): upgrade agentops"
-                    )
-                if found == 0:
-                    self._exec(connection, _TABLES)
-                    self._exec(
-                        connection,
-                        "INSERT INTO {s}.meta (key, value) VALUES ('schema_version', %s)",
-                        (str(SCHEMA_VERSION),),
-                    )
-        except psycopg.Error as exc:
-            raise StateError(f"cannot prepare the store {self.where}: {self._said(exc)}") from None
-        self._ready = True
+        found = _pgschema.migrate(self._connector, self._open(), self.schema, create=create)
+        self._checked = True
         self._created = self._created or found == 0
         return found
+
+    def prepare(self, *, create: bool) -> StoreDescription:
+        """Create (with ``create``) or migrate the tables, then describe the store."""
+        self.migrate(create=create)
+        return self.describe()
 
     def describe(self) -> StoreDescription:
         """The database (no password), its schema's version, and the agents it holds state for.
 
-        Reaching it creates or migrates the tables, as any first use does;
-        ``created`` says whether this store made them.
+        ``created`` says whether this store object made the tables
+        (:meth:`prepare`); describing alone only reads, and refuses tables
+        it cannot use.
         """
         found = self.execute("SELECT count(*) FROM {s}.agent_state").fetchone()
         return StoreDescription(
             backend="postgresql",
             where=self.where,
-            schema_version=SCHEMA_VERSION,
+            schema_version=_pgschema.SCHEMA_VERSION,
             created=self._created,
             agents=int(found[0]) if found else 0,
         )
@@ -329,12 +253,9 @@ class PostgresStore:
         connection: psycopg.Connection[Any] | None = None,
     ) -> psycopg.Cursor[Any]:
         """Run one statement (on the store's connection unless told), errors as StateError."""
-        import psycopg  # noqa: PLC0415 - imported by _connect already
-
-        try:
-            return self._exec(connection or self._main(), query, args)
-        except psycopg.Error as exc:
-            raise StateError(f"the store {self.where} failed: {self._said(exc)}") from None
+        connection = connection or self._main()
+        with self._connector.answering(connection):
+            return self._exec(connection, query, args)
 
     def _exec(
         self, connection: psycopg.Connection[Any], query: str, args: tuple[Any, ...] = ()
@@ -344,14 +265,27 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def _transaction(self, connection: psycopg.Connection[Any] | None = None) -> Iterator[Any]:
-        import psycopg  # noqa: PLC0415 - imported by _connect already
-
         connection = connection or self._main()
-        try:
-            with connection.transaction():
-                yield connection
-        except psycopg.Error as exc:
-            raise StateError(f"the store {self.where} failed: {self._said(exc)}") from None
+        with self._connector.answering(connection), connection.transaction():
+            yield connection
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Callable[[str, tuple[Any, ...]], psycopg.Cursor[Any]]]:
+        """Run statements in one transaction on the store's connection, as ``run(query, args)``."""
+        with self._transaction() as connection:
+            yield lambda query, args: self._exec(connection, query, args)
+
+    def note_rows(self, name: str) -> PostgresNoteRows:
+        """``name``'s long-term notes, kept in the database: every host recalls them."""
+        from agentops.store._pgnotes import PostgresNoteRows  # noqa: PLC0415 - runs that keep notes
+
+        return PostgresNoteRows(self, name)
+
+    def reply_cache(self, name: str, *, ttl_s: float, max_entries: int) -> PostgresReplyCache:
+        """``name``'s LLM reply cache, in the database: a reply paid for on one host serves all."""
+        from agentops.store._pgcache import PostgresReplyCache  # noqa: PLC0415 - [llm] cache only
+
+        return PostgresReplyCache(self, name, ttl_s=ttl_s, max_entries=max_entries)
 
     def close(self) -> None:
         """Close the store's own connection (leases keep theirs)."""
@@ -364,83 +298,130 @@ class PostgresStore:
     @contextlib.contextmanager
     def lease(self, name: str, *, run_id: str, ttl_s: float) -> Iterator[PostgresLease]:
         """Take ``name``'s lease for ``ttl_s`` seconds at most, or raise :class:`Overlap`."""
-        self._main()  # the tables exist
-        connection = self._connect()
-        lease: PostgresLease | None = None
+        with self.leases([name], run_id=run_id, ttl_s=ttl_s) as taken:
+            yield taken[name]
+
+    @contextlib.contextmanager
+    def leases(
+        self, names: Iterable[str], *, run_id: str, ttl_s: float
+    ) -> Iterator[dict[str, PostgresLease]]:
+        """Take the leases of every agent of ``names`` in one transaction, or none.
+
+        They share one connection, so a copy of a whole fleet holds one.
+        """
+        names = sorted(set(names))  # rows locked in one order everywhere: no deadlock
+        self._main()  # the tables are this agentops'
+        connection = self._connector.connect()
+        taken: dict[str, PostgresLease] = {}
         try:
-            with self._transaction(connection):
-                # Contenders take turns on the row (made first if need be), and each
-                # tries the advisory lock only in its turn: the one that takes the
-                # lease is then the one holding the lock, which its death frees at once.
+            taken = self._take(connection, names, run_id=run_id, ttl_s=ttl_s)
+            yield taken
+        finally:
+            self._release(connection, list(taken.values()))
+
+    def _take(
+        self, connection: psycopg.Connection[Any], names: list[str], *, run_id: str, ttl_s: float
+    ) -> dict[str, PostgresLease]:
+        keys = [advisory_key(self.schema, name) for name in names]
+        with self._transaction(connection):
+            # Contenders take turns on the rows (made first if need be), and each
+            # tries the advisory locks only in its turn: the one that takes a
+            # lease is then the one holding its lock, which its death frees at once.
+            self._exec(
+                connection,
+                "INSERT INTO {s}.lease (agent, token, held, locked) "
+                "SELECT unnest(%s::text[]), 0, false, false ON CONFLICT (agent) DO NOTHING",
+                (names,),
+            )
+            rows = {
+                found[0]: _Row(*found[1:])
+                for found in self._exec(
+                    connection,
+                    "SELECT agent, token, held, locked, expires_at > clock_timestamp(), "
+                    "pid, host, run_id, since "
+                    "FROM {s}.lease WHERE agent = ANY(%s) ORDER BY agent FOR UPDATE",
+                    (names,),
+                )
+            }
+            locked: dict[str, bool] = dict(
                 self._exec(
                     connection,
-                    "INSERT INTO {s}.lease (agent, token, held, locked) "
-                    "VALUES (%s, 0, false, false) ON CONFLICT (agent) DO NOTHING",
-                    (name,),
-                )
-                row = self._lease_row(name, connection, lock=True)
-                got = self._exec(
-                    connection, "SELECT pg_try_advisory_lock(%s)", (_key(self.schema, name),)
-                ).fetchone()
-                locked = bool(got and got[0])
+                    "SELECT agent, pg_try_advisory_lock(key) "
+                    "FROM unnest(%s::text[], %s::bigint[]) AS t(agent, key)",
+                    (names, keys),
+                ).fetchall()
+            )
+            for name in names:
+                row = rows[name]
                 # Taken while its holder may live: a live row whose holder keeps its
                 # advisory lock, or one taken over without it (a frozen host's).
-                if row is not None and row.held and row.live and (not locked or not row.locked):
+                if row.held and row.live and (not locked[name] or not row.locked):
                     raise Overlap(
                         f"{name} is already running (pid {row.pid} on {row.host}, "
                         f"run {row.run_id}, per the store {self.where})",
                         agent=name,
                     )
-                token = (row.token if row else 0) + 1
+            # The expiry counts from now by the database's clock, not from the
+            # transaction's start: a lease granted after a long wait is not born lapsed.
+            tokens: dict[str, int] = dict(
                 self._exec(
                     connection,
-                    "INSERT INTO {s}.lease AS l "
-                    "(agent, token, held, locked, pid, host, run_id, since, expires_at) "
-                    "VALUES (%s, %s, true, %s, %s, %s, %s, now(), "
-                    "now() + %s * interval '1 second') "
-                    "ON CONFLICT (agent) DO UPDATE SET token = EXCLUDED.token, held = true, "
-                    "locked = EXCLUDED.locked, pid = EXCLUDED.pid, host = EXCLUDED.host, "
-                    "run_id = EXCLUDED.run_id, since = EXCLUDED.since, "
-                    "expires_at = EXCLUDED.expires_at",
-                    (name, token, locked, os.getpid(), socket.gethostname(), run_id, ttl_s),
-                )
-            lease = PostgresLease(self, name, token, connection)
-            yield lease
-        finally:
-            if lease is None or not lease.kept:
-                with contextlib.suppress(StateError):
-                    if lease is not None:
-                        self.execute(
-                            "UPDATE {s}.lease SET held = false WHERE agent = %s AND token = %s",
-                            (name, lease.token),
-                            connection=connection,
-                        )
-                    # Now, not when the server gets round to ending the session:
-                    # the next run must find the lock free, or it takes the lease
-                    # without it, and then its death frees nothing until the expiry.
-                    self.execute("SELECT pg_advisory_unlock_all()", (), connection=connection)
-                connection.close()  # the advisory lock goes with the session in any case
+                    "UPDATE {s}.lease AS l SET token = l.token + 1, held = true, "
+                    "locked = t.locked, pid = %s, host = %s, run_id = %s, "
+                    "since = clock_timestamp(), "
+                    "expires_at = clock_timestamp() + %s * interval '1 second' "
+                    "FROM unnest(%s::text[], %s::boolean[]) AS t(agent, locked) "
+                    "WHERE l.agent = t.agent RETURNING l.agent, l.token",
+                    (
+                        os.getpid(),
+                        socket.gethostname(),
+                        run_id,
+                        ttl_s,
+                        names,
+                        [locked[name] for name in names],
+                    ),
+                ).fetchall()
+            )
+        return {
+            name: PostgresLease(self, name, tokens[name], connection, locked=locked[name])
+            for name in names
+        }
 
-    def _lease_row(
-        self, name: str, connection: psycopg.Connection[Any] | None = None, *, lock: bool = False
-    ) -> _Row | None:
-        found = self.execute(
-            "SELECT token, held, locked, expires_at > now(), pid, host, run_id, since "
-            "FROM {s}.lease WHERE agent = %s" + (" FOR UPDATE" if lock else ""),
-            (name,),
-            connection=connection,
-        ).fetchone()
-        return None if found is None else _Row(*found)
+    def _release(self, connection: psycopg.Connection[Any], leases: list[PostgresLease]) -> None:
+        kept = any(lease.kept for lease in leases)
+        released = [lease for lease in leases if not lease.kept]
+        with contextlib.suppress(StateError):
+            if released:
+                self.execute(
+                    "UPDATE {s}.lease AS l SET held = false "
+                    "FROM unnest(%s::text[], %s::bigint[]) AS t(agent, token) "
+                    "WHERE l.agent = t.agent AND l.token = t.token",
+                    ([lease.agent for lease in released], [lease.token for lease in released]),
+                    connection=connection,
+                )
+            # Now, not when the server gets round to ending the session: the next
+            # run must find the locks free, or it takes the lease without one, and
+            # then its death frees nothing until the expiry.
+            if not kept:
+                self.execute("SELECT pg_advisory_unlock_all()", (), connection=connection)
+            elif unlock := [advisory_key(self.schema, x.agent) for x in released if x.locked]:
+                self.execute(
+                    "SELECT pg_advisory_unlock(key) FROM unnest(%s::bigint[]) AS key",
+                    (unlock,),
+                    connection=connection,
+                )
+        if not kept:
+            connection.close()  # the advisory locks go with the session in any case
 
     def holder(self, name: str) -> Holder | None:
         """Who holds ``name``'s lease: a live holder (its connection open) not past its expiry."""
-        key = _key(self.schema, name) & 0xFFFF_FFFF_FFFF_FFFF
+        key = advisory_key(self.schema, name) & 0xFFFF_FFFF_FFFF_FFFF
         found = self.execute(
             "SELECT l.pid, l.host, l.run_id, l.since, l.token, "
             "(NOT l.locked OR EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' "
             "AND p.granted AND p.classid = %s::oid AND p.objid = %s::oid AND p.objsubid = 1 "
             "AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()))) "
-            "FROM {s}.lease l WHERE l.agent = %s AND l.held AND l.expires_at > now()",
+            "FROM {s}.lease l WHERE l.agent = %s AND l.held AND l.expires_at > clock_timestamp()",
             (key >> 32, key & 0xFFFF_FFFF, name),
         ).fetchone()
         if found is None or not found[5]:
@@ -454,7 +435,7 @@ class PostgresStore:
         row = self._exec(
             connection,
             "SELECT 1 FROM {s}.lease WHERE agent = %s AND token = %s AND held "
-            "AND expires_at > now() FOR UPDATE",
+            "AND expires_at > clock_timestamp() FOR UPDATE",
             (lease.agent, lease.token),
         ).fetchone()
         if row is None:
@@ -713,10 +694,3 @@ class PostgresStore:
             f"{name}: unreadable {what} in the store {self.where} ({why}); it was left as it is",
             agent=name,
         )
-
-    def _said(self, exc: Exception) -> str:
-        """A database error in one line, without the store's password nor one a URL holds."""
-        said = safe_url(" ".join(str(exc).split()))
-        for password in self._passwords:
-            said = said.replace(password, REDACTED)
-        return said or type(exc).__name__

@@ -3,7 +3,8 @@
 A backend is a :class:`Backend`: the URL schemes it answers and a function
 opening a store at a location. Built in:
 
-- ``postgresql://`` and ``postgres://``: :class:`~agentops.store.postgres.PostgresStore`;
+- ``postgresql://`` and ``postgres://``, and libpq keyword strings
+  (``host=db dbname=agents``): :class:`~agentops.store.postgres.PostgresStore`;
 - no scheme (the project's ``state/``, or a directory named on the command
   line): :class:`~agentops.store.file.FileStore`, the default.
 
@@ -19,7 +20,9 @@ opens a store goes through it. A backend's module is imported only when one
 of its stores is opened: psycopg is slow to import, and optional.
 
 :func:`backend_for` is the one place a location is read: what comes before
-``://`` picks the backend; a location without it is a directory.
+``://`` picks the backend; a location starting ``name=`` is a libpq keyword
+string (PostgreSQL's, when libpq could read it: refused otherwise, never
+taken for a directory so named); any other location is a directory.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentops.errors import ConfigError, UsageError
-from agentops.store._url import safe_url
+from agentops.store._url import is_keyword_string, keyword_pairs, safe_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -67,7 +70,7 @@ class StoreOptions:
     """What a store is opened with, besides its location."""
 
     config: StoreConfig = field(default_factory=_default_config)
-    """The project's ``[store]`` section (the PostgreSQL schema, for one)."""
+    """The project's ``[store]`` section (the PostgreSQL schema and waits, for one)."""
     fs: FileSystem | None = None
     """The file system seam the file store writes through (tests inject faults there)."""
 
@@ -93,7 +96,7 @@ def _open_files(location: str, options: StoreOptions) -> Store:
 def _open_postgresql(location: str, options: StoreOptions) -> Store:
     from agentops.store.postgres import PostgresStore  # noqa: PLC0415 - only the backend chosen
 
-    return PostgresStore(location, schema=options.config.schema_name)
+    return PostgresStore(location, config=options.config)
 
 
 FILES = Backend(name="files", schemes=(), open=_open_files)
@@ -124,7 +127,12 @@ def unregister_backend(backend: Backend) -> None:
 
 
 def backend_for(location: str) -> Backend | None:
-    """The backend opening ``location``: its scheme's, files for a directory, None if unknown."""
+    """The backend opening ``location``: its scheme's, files for a directory, None if unknown.
+
+    A libpq keyword string is PostgreSQL's; one libpq could not read is no one's.
+    """
+    if is_keyword_string(location):
+        return POSTGRESQL if keyword_pairs(location) is not None else None
     scheme, found, _ = location.partition("://")
     if not found:
         return FILES

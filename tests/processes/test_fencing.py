@@ -1,0 +1,330 @@
+"""Fencing reaches the outside world: ``do(ticket)``, its idempotency key and fencing token.
+
+A host frozen inside ``do()`` (SIGSTOP) wakes after another host took the
+agent over and finished the action: the fake service below, which honours
+the ``Idempotency-Key`` header as payment APIs do, applies the effect once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import shutil
+import signal
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from agentops import Ticket
+from agentops._infra.fs import FileSystem
+from agentops._infra.log import RunLogSink, make_logger
+from agentops._infra.redact import Redactor
+from agentops.errors import LeaseLost
+from agentops.guards.base import GuardStop
+from agentops.guards.facade import RunGuards
+from agentops.guards.interrupts import RunInterrupts
+from agentops.guards.ticket import idempotency_key, takes_ticket
+from agentops.model.journal import Begin
+from agentops.model.ledger import Entry, Ledger
+from agentops.model.state import AgentState
+from agentops.project.config import Limits
+from agentops.project.home import Project as AgentopsProject
+from agentops.run.runner import run_agent
+from agentops.store import STORE_URL_ENV
+from agentops.store.file import FileJournal
+from agentops.store.postgres import PostgresStore
+from suite import AGENTOPS, FakeClock, Project, cron_env, remember
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TICKETED = """
+from pydantic import BaseModel
+from agentops import Context, Ticket
+
+class Params(BaseModel):
+    key: str = "k"
+
+class Result(BaseModel):
+    ticket: list
+
+def run(params: Params, ctx: Context) -> Result:
+    def do(ticket: Ticket) -> list:
+        return list(ticket)  # a field named *token would be redacted from the ledger
+    plain = ctx.action("plain", key=params.key, do=lambda: "no ticket")
+    assert plain == "no ticket"
+    return Result(ticket=ctx.action("publish", key=params.key, do=do))
+"""
+
+FROZEN_INSIDE_DO = """
+import time
+from pathlib import Path
+from pydantic import BaseModel
+from agentops import Context, Ticket
+
+class Params(BaseModel):
+    service: str
+    gate: str
+
+class Result(BaseModel):
+    reply: dict
+
+def run(params: Params, ctx: Context) -> Result:
+    def publish(ticket: Ticket) -> dict:
+        Path(params.gate + ".inside").write_text(str(ticket.fencing_token))
+        while not Path(params.gate).exists():  # the test freezes the host here
+            time.sleep(0.02)
+        reply = ctx.http.post(
+            params.service,
+            json={"item": "report"},
+            headers={
+                "Idempotency-Key": ticket.idempotency_key,
+                "Fencing-Token": str(ticket.fencing_token),
+            },
+        )
+        reply.raise_for_status()
+        return reply.json()
+    return Result(reply=ctx.action("publish", key="report", do=publish))
+
+def reconcile(name: str, key: str, ctx: Context) -> bool:
+    return False  # the service keeps one effect per idempotency key: do() may go again
+"""
+
+
+class IdempotentService:
+    """A loopback HTTP service that applies each ``Idempotency-Key`` once and replays its reply."""
+
+    def __init__(self) -> None:
+        self.effects: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, int]] = []
+        self.replies: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, self))
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/publish"
+
+    def handle(self, key: str, token: int, body: bytes) -> bytes:
+        with self.lock:
+            self.requests.append((key, token))
+            if key not in self.replies:  # the first request with this key has the effect
+                self.effects.append({"key": key, "token": token, "body": json.loads(body)})
+                self.replies[key] = json.dumps({"effect": len(self.effects)}).encode()
+            return self.replies[key]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def __init__(self, service: IdempotentService, *args: Any) -> None:
+        self.service = service
+        super().__init__(*args)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        key = self.headers.get("Idempotency-Key")
+        if not key:
+            self.send_response(400)
+            self.end_headers()
+            return
+        reply = self.service.handle(key, int(self.headers["Fencing-Token"]), body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def service() -> Iterator[IdempotentService]:
+    found = IdempotentService()
+    yield found
+    found.close()
+
+
+def test_the_idempotency_key_names_the_agent_action_and_key_only():
+    """The same for one action on any run or host; different as soon as one part differs."""
+    key = idempotency_key("agent", "publish", "item-1")
+    assert key == idempotency_key("agent", "publish", "item-1")
+    assert key.startswith("agentops-")
+    assert len(key) == len("agentops-") + 64
+    others = {
+        idempotency_key("other", "publish", "item-1"),
+        idempotency_key("agent", "post", "item-1"),
+        idempotency_key("agent", "publish", "item-2"),
+        idempotency_key("agent", "publish\0item", "1"),
+        idempotency_key("agent", "publish", "item-1 "),
+    }
+    assert key not in others
+    assert len(others) == 5
+
+
+def test_do_is_handed_the_ticket_only_when_it_has_a_parameter_to_fill():
+    def optional(x: int = 1) -> int:
+        return x
+
+    def keyword_only(*, ticket: object) -> object:
+        return ticket
+
+    assert takes_ticket(lambda ticket: ticket)
+    assert takes_ticket(functools.partial(lambda _a, ticket: ticket, 1))
+    assert not takes_ticket(lambda: None)
+    assert not takes_ticket(optional)
+    assert not takes_ticket(keyword_only)
+    assert not takes_ticket(functools.partial(lambda a: a, 1))
+    assert not takes_ticket(dict)
+
+
+def test_a_run_hands_do_its_ticket_and_the_token_grows_with_each_lease(project):
+    """On the file store: the key is the action's, the token the lease's; do() alone still works."""
+    project.add_agent("ticketed", TICKETED)
+    home = AgentopsProject(project.home)
+    tickets = []
+    for key in ("a", "b"):
+        outcome = run_agent(home, "ticketed", overrides={"key": key}, environ={})
+        assert outcome.exit_code == 0, outcome.message
+        line = project.ledger("ticketed")["publish"][key]
+        tickets.append(Ticket(*Entry.parse(line).result))
+    assert [t.idempotency_key for t in tickets] == [
+        idempotency_key("ticketed", "publish", "a"),
+        idempotency_key("ticketed", "publish", "b"),
+    ]
+    assert tickets[0].fencing_token < tickets[1].fencing_token
+
+
+class _LapsedLease:
+    agent = "agent"
+    token = 7
+
+    def keep_until_exit(self) -> None:
+        pass
+
+    def check(self) -> None:
+        raise LeaseLost("agent: the run's lease lapsed or was taken over", agent="agent")
+
+
+def test_a_lease_found_lapsed_right_before_do_stops_the_run_before_the_effect(tmp_path):
+    """The intent is written, the lease checked: do() never starts; the intent is unresolved."""
+    clock = FakeClock()
+    journal = FileJournal(FileSystem(), tmp_path / "agent.journal", "run-1")
+    journal.append(Begin.model_construct(run_id="run-1", at=clock(), agent="agent"))
+    sink = RunLogSink(tmp_path / "agent.jsonl")
+    redactor = Redactor({})
+    ledger = Ledger()
+    guards = RunGuards(
+        agent="agent",
+        limits=Limits(),
+        state=AgentState(agent="agent"),
+        ledger=lambda: ledger,
+        journal=journal,
+        interrupts=RunInterrupts(600.0),
+        log=make_logger(sink, clock=clock, redactor=redactor, agent="agent", run_id="run-1"),
+        redactor=redactor,
+        clock=clock,
+        lease=_LapsedLease(),
+        run_id="run-1",
+    )
+    called = []
+    with pytest.raises(GuardStop) as stopped:
+        guards.action("publish", "item", do=called.append)
+    sink.close()
+    assert called == []
+    assert isinstance(stopped.value.error, LeaseLost)
+    assert guards.stopped is stopped.value.error
+    assert ledger.get("publish", "item").status == "unresolved"
+    assert b'"intent"' in (tmp_path / "agent.journal").read_bytes()
+
+
+def test_a_host_frozen_inside_do_has_its_effect_once(tmp_path, postgres, service):
+    """Host A freezes (SIGSTOP) inside do(); host B takes over and publishes; A wakes (SIGCONT).
+
+    A's lease lapses while it is frozen (set in the database, as its time
+    running out would). B's reconcile() lets do() run again, with the same
+    idempotency key and a larger fencing token; A, woken, sends its request
+    late with the old ticket: the service replays its reply, one effect.
+    A cannot save (74); the state and the ledger are B's.
+    """
+    url = postgres.database()
+    gate = tmp_path / "gate"
+    template = Project(tmp_path / "template")
+    template.add_agent(
+        "pub", FROZEN_INSIDE_DO, f'[params]\nservice = "{service.url}"\ngate = "{gate}"\n'
+    )
+    homes = [tmp_path / "host-a", tmp_path / "host-b"]
+    for home in homes:
+        shutil.copytree(template.home / "agents", home / "agents")
+
+    def start(host: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(AGENTOPS), "--home", str(homes[host]), "run", "pub"],
+            env=cron_env(homes[host], **{STORE_URL_ENV: url}),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def finish(process: subprocess.Popen[str], where: str) -> tuple[int, str]:
+        stdout, stderr = process.communicate(timeout=120)
+        remember(f"{where}: stdout", stdout)
+        remember(f"{where}: stderr", stderr)
+        return process.returncode, stderr
+
+    inside = Path(f"{gate}.inside")
+    store = PostgresStore(url)
+    host_a = start(0)
+    try:
+        assert eventually(inside.exists), "host A never got inside do()"
+        token_a = int(inside.read_text())
+        host_a.send_signal(signal.SIGSTOP)
+        store.execute(
+            "UPDATE {s}.lease SET expires_at = now() - interval '1 second' WHERE agent = 'pub'"
+        )
+        gate.write_text("")  # B goes straight through do(); A will, once woken
+        code_b, stderr_b = finish(start(1), "host B")
+        assert (code_b, stderr_b) == (0, "")
+        host_a.send_signal(signal.SIGCONT)
+        code_a, stderr_a = finish(host_a, "host A")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            host_a.send_signal(signal.SIGCONT)
+            host_a.kill()
+        store_state = store.load("pub")
+        ledger = store.load_ledger("pub")
+        store.close()
+    assert code_a == 74, stderr_a
+    assert "lease lapsed or was taken over by another run" in stderr_a
+
+    key = idempotency_key("pub", "publish", "report")
+    assert len(service.effects) == 1, service.effects
+    assert service.requests == [(key, token_a + 1), (key, token_a)], "A's request came late"
+    assert ledger.get("publish", "report").status == "committed"
+    assert ledger.get("publish", "report").result == {"effect": 1}
+    assert store_state.last_run.status == "succeeded"
+    events_b = [e["event"] for e in Project(homes[1]).events("pub")]
+    assert "run.recovered" in events_b
+    assert "action.reconciled" in events_b
+
+
+def eventually(check: Any, *, within_s: float = 60.0) -> bool:
+    """Whether ``check()`` comes true within ``within_s`` (a bound on a hang, not a speed)."""
+    event = threading.Event()
+    for _ in range(int(within_s / 0.02)):
+        if check():
+            return True
+        event.wait(0.02)
+    return False
