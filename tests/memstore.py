@@ -64,6 +64,8 @@ class _Place:
     ticks: dict[str, datetime] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     holders: dict[str, Holder] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)
+    """How many slots of each group are held."""
 
 
 class MemoryLease:
@@ -291,6 +293,25 @@ class MemoryStore:
                 return False
             place.ticks[lease.agent] = tick
             return True
+
+    def claim_ticks(self, ticks: Mapping[str, datetime]) -> None:  # noqa: ARG002 - claimed per run
+        """None: each run claims its tick under its lease."""
+        return
+
+    @contextlib.contextmanager
+    def group_slot(self, group: str, limit: int) -> Iterator[bool]:
+        """One of ``limit`` slots of ``group``, counted in the place."""
+        place = self._place
+        with place.lock:
+            held = place.groups.get(group, 0) < limit
+            if held:
+                place.groups[group] = place.groups.get(group, 0) + 1
+        try:
+            yield held
+        finally:
+            if held:
+                with place.lock:
+                    place.groups[group] -= 1
 
     def last_tick(self, name: str) -> datetime | None:
         """The last tick claimed."""

@@ -8,7 +8,8 @@ one line: ``ok``, a value, or the name of the exception it raised.
 - ``lease RUN_ID TTL_S``: take the agent's lease (and keep it), answers its token;
 - ``journal COUNT``: start the run's journal, append :func:`records` ``(RUN_ID, COUNT)``;
 - ``commit``: commit a state whose data names the run;
-- ``release``: leave the lease's block.
+- ``release``: leave the lease's block;
+- ``slot GROUP LIMIT``: try to take a slot of the group (and keep it), answers ``held`` or ``full``.
 
 :class:`StoreProcess` starts one and talks to it; :class:`InProcessRun` answers
 the same commands in this process, for a store only this process can see.
@@ -101,7 +102,7 @@ class StoreCommands:
         self.hold: contextlib.ExitStack | None = None
         self.run_id = ""
 
-    def answer(self, line: str) -> str:
+    def answer(self, line: str) -> str:  # noqa: PLR0911 - one return a command
         """Run one command; ``ok``, a value, or the name of the exception it raised."""
         from agentops.model.state import AgentState  # noqa: PLC0415
 
@@ -124,6 +125,10 @@ class StoreCommands:
                 state = AgentState(agent=self.agent, data={"by": self.run_id})
                 self.store.commit(self.lease, state)
                 return "ok"
+            if command == "slot":
+                slots = self.hold = self.hold or contextlib.ExitStack()
+                held = slots.enter_context(self.store.group_slot(args[0], int(args[1])))
+                return "held" if held else "full"
             if command == "release":
                 assert self.hold is not None
                 self.hold.close()

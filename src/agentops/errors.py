@@ -16,6 +16,7 @@
     │   ├── Overlap               75   another run of the agent holds the lock
     │   ├── Paused                75   an operator paused the agent
     │   ├── TickTaken             75   another run already took this schedule tick
+    │   ├── GroupFull             75   the agent's group stayed full while it waited
     │   ├── RateLimited           75   the agent's run rate limit is exhausted
     │   ├── CircuitOpen           75   the circuit breaker is open
     │   ├── BudgetExhausted       75   a cost window is full: the run does not start
@@ -60,6 +61,7 @@ __all__ = [
     "CircuitOpen",
     "ConfigError",
     "Escalated",
+    "GroupFull",
     "Interrupted",
     "LLMError",
     "LLMUnavailable",
@@ -199,6 +201,12 @@ class TickTaken(Skipped):
     """A run started for this schedule tick already (the same crontab on several hosts)."""
 
     reason = SkipReason.TICK_TAKEN
+
+
+class GroupFull(Skipped):
+    """Every slot of the agent's group (``[groups]``) stayed taken for as long as it waited."""
+
+    reason = SkipReason.GROUP_FULL
 
 
 class RateLimited(Skipped):

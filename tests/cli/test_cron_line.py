@@ -33,7 +33,9 @@ class FakeRun:
         self.ending = failed
 
     def __call__(self, project, name, *, overrides=None, options=None):
-        self.calls.append((project.home, name, dict(overrides or {}), options))
+        # Each path reads the clock when its command starts: the same option, not the same value.
+        assert options.tick is not None, "a run claims the tick of when its command started"
+        self.calls.append((project.home, name, dict(overrides or {}), options._replace(tick=None)))
         return self.ending(name)
 
 

@@ -90,6 +90,34 @@ def test_install_is_refused_while_check_finds_a_problem(project, invoke, user_cr
     assert crontab_now() == user_crontab
 
 
+def test_install_tick_puts_one_line_for_every_agent_and_check_agrees(project, invoke, user_crontab):
+    """--install --tick: one `agentops tick` line, not one per agent; check finds it in step.
+
+    Switching back to per-agent lines replaces the block; --uninstall takes it out.
+    """
+    project.add_agent("hello", toml='schedule = "*/15 * * * *"\n')
+    project.add_agent("other", toml='schedule = "0 3 * * *"\n')
+    assert invoke("cron", "--install", "--tick").exit_code == 0
+    installed = crontab_now()
+    assert installed.startswith(user_crontab)
+    block = Crontab.block(installed, project.home)
+    assert block is not None
+    jobs = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert len(jobs) == 1
+    assert jobs[0].startswith("* * * * * PATH=")
+    assert jobs[0].endswith(" tick")
+    assert invoke("cron", "--diff", "--tick").exit_code == 0, "nothing to change"
+    assert "already up to date" in invoke("cron", "--install", "--tick").output
+    checked = invoke("check")
+    assert checked.exit_code == 0, checked.output
+
+    assert invoke("cron", "--install").exit_code == 0
+    assert " run hello --scheduled" in crontab_now()
+    assert " tick\n" not in crontab_now()
+    assert invoke("cron", "--uninstall").exit_code == 0
+    assert crontab_now() == user_crontab
+
+
 @pytest.mark.usefixtures("user_crontab")
 def test_check_finds_a_block_out_of_step(project, invoke):
     """After a schedule changes, check says the installed block is out of step (78)."""

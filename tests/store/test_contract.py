@@ -448,6 +448,52 @@ def test_a_tick_is_claimed_once(store):
     assert store.last_tick("pub") == T0 + timedelta(minutes=15)
 
 
+def test_claim_ticks_claims_each_tick_once_or_leaves_it_to_each_run(store):
+    """agentops tick's claims: all won at once, none the second time, only a later tick after.
+
+    A store that claims per run (None) leaves every tick to the run's own claim.
+    """
+    ticks = {"pub": T0, "other": T0}
+    won = store.claim_ticks(ticks)
+    if won is None:
+        return
+    assert won == {"pub", "other"}
+    assert store.claim_ticks(ticks) == set(), "claimed already"
+    assert store.claim_ticks({"pub": T0 - timedelta(minutes=1)}) == set(), "an earlier tick"
+    assert store.claim_ticks({"pub": T0 + timedelta(minutes=1), "new": T0}) == {"pub", "new"}
+    assert store.last_tick("pub") == T0 + timedelta(minutes=1)
+    with store.lease("other", run_id="a", ttl_s=60) as lease:
+        assert not store.claim_tick(lease, T0), "a run's own claim sees agentops tick's"
+    assert store.claim_ticks({}) == set()
+
+
+def test_a_group_has_as_many_slots_as_its_limit(store):
+    """Two slots: two held at once, the third refused; one given back is taken again."""
+    with store.group_slot("llm", 2) as first, store.group_slot("llm", 2) as second:
+        assert (first, second) == (True, True)
+        with store.group_slot("llm", 2) as third:
+            assert not third
+        with store.group_slot("other", 1) as elsewhere:
+            assert elsewhere, "each group has slots of its own"
+    with store.group_slot("llm", 2) as again:
+        assert again
+
+
+def test_a_group_slot_is_freed_when_its_holder_is_killed(store, other):
+    """A slot dies with the process holding it: the next run takes it."""
+    holder = other()
+    assert holder.send("slot llm 1") == "held"
+    with store.group_slot("llm", 1) as held:
+        assert not held
+    holder.kill()
+    assert eventually(lambda: _slot_free(store, "llm"))
+
+
+def _slot_free(store: Store, group: str) -> bool:
+    with store.group_slot(group, 1) as held:
+        return held
+
+
 def test_the_last_attempt_round_trips(store):
     """The last invocation reads back as recorded; a later one replaces it."""
     for n in range(2):

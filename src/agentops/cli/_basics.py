@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from agentops.model.outcome import Outcome
     from agentops.run.options import RunOptions
 
@@ -49,8 +51,14 @@ def report_error(exc: Exception) -> NoReturn:
     )
 
 
-def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions:
-    """Options for a run started from the command line: a console only on a terminal."""
+def run_options(
+    *, dry_run: bool = False, scheduled: bool = False, started: datetime | None = None
+) -> RunOptions:
+    """Options for a run started from the command line: a console only on a terminal.
+
+    ``started``: when the command started; a ``--scheduled`` run claims the
+    schedule's tick of that moment, however late the claim is made.
+    """
     from agentops.run.options import RunOptions  # noqa: PLC0415
 
     interactive = sys.stdout.isatty()
@@ -59,6 +67,7 @@ def run_options(*, dry_run: bool = False, scheduled: bool = False) -> RunOptions
         console=sys.stderr if interactive else None,
         exit_on_abandon=True,
         scheduled=scheduled,
+        tick=started,
     )
 
 

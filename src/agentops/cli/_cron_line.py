@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
+from agentops._infra.clock import utcnow
 from agentops.cli._basics import fail, finish, report_error, run_options
 from agentops.model.status import ExitCode
 
@@ -145,6 +146,7 @@ def run_cron_line(argv: Sequence[str], environ: Mapping[str, str]) -> None:
 
 def run(line: CronLine) -> NoReturn:
     """Run the agent as ``agentops run`` does, say what it says, exit with its code."""
+    started = utcnow()  # a --scheduled run claims the tick cron started it for, however late
     try:
         with _kept_for_good():
             from agentops.project.home import Project  # noqa: PLC0415
@@ -157,7 +159,7 @@ def run(line: CronLine) -> NoReturn:
             Project.locate(line.home),
             line.agent,
             overrides=line.overrides,
-            options=run_options(dry_run=line.dry_run, scheduled=line.scheduled),
+            options=run_options(dry_run=line.dry_run, scheduled=line.scheduled, started=started),
         )
         finish(outcome, skip_code=skip_code)
     except BrokenPipeError as exc:

@@ -37,6 +37,7 @@ COMMANDS = {
     "state": "admin:state",
     "status": "ops:status",
     "store": "store:store",
+    "tick": "tick:tick",
 }
 """Each command, as ``module:function`` of this package: imported only when it is called."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 from datetime import datetime
@@ -83,9 +84,14 @@ def list_agents(ctx: click.Context, as_json: bool) -> None:
     flag_value="diff",
     help="Show what --install would change; exit 1 if it would change anything.",
 )
+@click.option(
+    "--tick",
+    is_flag=True,
+    help="One line, `agentops tick` every minute, instead of one line per agent.",
+)
 @click.pass_context
 @reports_errors
-def cron(ctx: click.Context, action: str | None) -> None:
+def cron(ctx: click.Context, action: str | None, *, tick: bool) -> None:
     """Print the crontab lines that run every scheduled agent, or install them.
 
     Paths are absolute and PATH is set, so the lines work under cron's minimal
@@ -93,12 +99,14 @@ def cron(ctx: click.Context, action: str | None) -> None:
     this home (through the `crontab` command; every other line stays as it
     is; installing twice changes nothing), and refuses, changing nothing,
     while `agentops check` finds a problem. `--uninstall` takes the block out.
+    With `--tick`, the block is one line that runs `agentops tick` every
+    minute: it runs each agent when its schedule is due.
     """
     from agentops.project.crontab import Crontab  # noqa: PLC0415
 
     project = project_of(ctx)
     if action is None:
-        click.echo(_crontab_lines(project), nl=False)
+        click.echo(_crontab_lines(project, tick=tick), nl=False)
         return
     if action == "install":  # its runs would be this user's: refused in another's home
         project.check_writer()
@@ -107,7 +115,7 @@ def cron(ctx: click.Context, action: str | None) -> None:
     if action == "uninstall":
         wanted = crontab.without_block(current, project.home)
     else:
-        problems = _problems(project, crontab_text=current, block_in_step=False)
+        problems = _problems(project, crontab_text=current, block_in_step=False, tick=tick)
         if problems and action == "install":
             for problem in problems:
                 say(str(problem))
@@ -115,7 +123,7 @@ def cron(ctx: click.Context, action: str | None) -> None:
                 "cron --install refused: agentops check found a problem; the crontab is unchanged",
                 ExitCode.CONFIG,
             )
-        wanted = crontab.with_block(current, project.home, _crontab_lines(project))
+        wanted = crontab.with_block(current, project.home, _crontab_lines(project, tick=tick))
     if action == "diff":  # as diff(1) does: 1 when there is a difference
         changes = _diff(current, wanted)
         click.echo(changes or "the crontab is up to date", nl=not changes)
@@ -159,7 +167,7 @@ def check(ctx: click.Context, as_json: bool) -> None:
 
 
 def _problems(
-    project: Project, *, crontab_text: str | None, block_in_step: bool = True
+    project: Project, *, crontab_text: str | None, block_in_step: bool = True, tick: bool = False
 ) -> list[Problem]:
     # Scheduled agents are judged in the environment cron gives the block's
     # lines (the one it will be installed with, when it is not yet), never
@@ -170,8 +178,10 @@ def _problems(
 
     judged = crontab_text if block_in_step else None
     block = None if judged is None else Crontab.block(judged, project.home)
+    # A block running agentops tick is in step with the tick's line, not the agents'.
+    tick = tick or (block is not None and re.search(r" tick$", block, re.MULTILINE) is not None)
     try:
-        expected = _crontab_lines(project)
+        expected = _crontab_lines(project, tick=tick)
     except AgentOpsError:
         expected = None  # the agents' own problems are found one by one
     return check_project(
@@ -210,10 +220,12 @@ def _no_block_note(project: Project, installed: str | None) -> str | None:
     )
 
 
-def _crontab_lines(project: Project) -> str:
-    from agentops.project.schedule import render_crontab  # noqa: PLC0415
+def _crontab_lines(project: Project, *, tick: bool = False) -> str:
+    from agentops.project.schedule import render_crontab, render_tick_crontab  # noqa: PLC0415
 
     specs = every_agent(project)  # a partial crontab would silently drop an agent
+    if tick:
+        return render_tick_crontab(program=_own_command(), home=project.home)
     return render_crontab(
         [
             (spec.name, spec.config.schedule, spec.config.description)

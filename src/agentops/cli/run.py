@@ -13,6 +13,7 @@ from typing import Any
 import click
 import pydantic_core
 
+from agentops._infra.clock import utcnow
 from agentops.cli._common import finish, project_of, reports_errors, run_options
 from agentops.cli._cron_line import split_param
 
@@ -52,6 +53,7 @@ def run(
     Under cron (stdout not a terminal) a run that succeeds or is skipped prints
     nothing; any other outcome prints one line naming the log.
     """
+    started = utcnow()  # a --scheduled run claims the tick cron started it for, however late
     overrides = _parse_params(param_pairs, params_json)
     from agentops.run.options import skip_exit_code  # noqa: PLC0415
     from agentops.run.runner import run_agent  # noqa: PLC0415
@@ -62,7 +64,7 @@ def run(
         project_of(ctx),
         agent,
         overrides=overrides,
-        options=run_options(dry_run=dry_run, scheduled=scheduled),
+        options=run_options(dry_run=dry_run, scheduled=scheduled, started=started),
     )
     finish(outcome, skip_code=skip_code)
 

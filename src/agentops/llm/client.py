@@ -254,15 +254,16 @@ class LLMClient:
             context=self._context,
         )
         specs = tuple(t.spec() for t in offered)
-        return loop.run(
-            messages,
-            max_steps=max_steps,
-            turn=lambda conversation: self._turn(chain, conversation, ask, specs),
-            accept=lambda route, paid: self._accepted(route, None, paid, ask, cached=False),
-            refused=lambda route, paid: self._refused(route, paid, cached=False),
-            max_reasks=self._config.max_reasks,
-            parsed=schema is not None,
-        )
+        with self._sender.in_blocks(turns=max_steps):
+            return loop.run(
+                messages,
+                max_steps=max_steps,
+                turn=lambda conversation: self._turn(chain, conversation, ask, specs),
+                accept=lambda route, paid: self._accepted(route, None, paid, ask, cached=False),
+                refused=lambda route, paid: self._refused(route, paid, cached=False),
+                max_reasks=self._config.max_reasks,
+                parsed=schema is not None,
+            )
 
     def untrusted(
         self, text: str, *, source: str, max_chars: int = MAX_UNTRUSTED_CHARS

@@ -109,6 +109,7 @@ class SkipReason(StrEnum):
     OVERLAP = "overlap"
     PAUSED = "paused"
     TICK_TAKEN = "tick_taken"
+    GROUP_FULL = "group_full"
     RATE_LIMIT = "rate_limit"
     CIRCUIT_OPEN = "circuit_open"
     BUDGET = "budget"

@@ -100,6 +100,22 @@ def check_project(
     return problems
 
 
+def _check_group(project: Project, spec: AgentSpec, text: str) -> list[Problem]:
+    # A group without its limit would stop every run of the agent (78).
+    group = spec.config.group
+    if group is None or group in project.config.groups:
+        return []
+    toml_path = spec.directory / "agent.toml"
+    return [
+        Problem(
+            spec.name,
+            _rel(project, toml_path),
+            key_line(text, ("group",)),
+            f"group {group!r} is not in agentops.toml's [groups] (add: {group} = N)",
+        )
+    ]
+
+
 def _check_agent(
     project: Project,
     name: str,
@@ -121,6 +137,7 @@ def _check_agent(
     problems = _check_llm(
         project, spec, text=text, environ=environ, cron_environ=cron_environ, declared=declared
     )
+    problems += _check_group(project, spec, text)
     try:
         code = _import(spec)
     except AgentOpsError as exc:

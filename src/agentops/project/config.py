@@ -57,6 +57,7 @@ __all__ = [
     "Provider",
     "Retry",
     "StoreConfig",
+    "TickConfig",
     "describe_validation_error",
     "merge_defaults",
 ]
@@ -74,6 +75,9 @@ Weight = Annotated[float, Field(strict=True, ge=0, le=1000, allow_inf_nan=False)
 
 Schedule = Annotated[str, PlainValidator(check_schedule)]
 """A five-field cron expression or an ``@daily``-style macro, checked with cronsim."""
+
+GroupName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+"""A group of agents that share a concurrency limit (``[groups]`` in agentops.toml)."""
 
 
 class _Section(BaseModel):
@@ -210,6 +214,10 @@ class AgentConfig(_Section):
     expected_duration: PositiveDuration | None = None
     """How long a run should take at most: a run that succeeds after longer is ``slow``."""
     notify: AgentNotify = AgentNotify()
+    group: GroupName | None = None
+    """The group whose limit (``[groups]`` in agentops.toml) this agent's runs count against."""
+    catch_up: bool = False
+    """Whether ``agentops tick`` runs a tick missed (the host was down) once, at its next tick."""
     params: dict[str, Any] = {}
     limits: Limits = Limits()
     retry: Retry = Retry()
@@ -375,6 +383,13 @@ class Files(_Section):
     allow_users: list[UserName] = []
 
 
+class TickConfig(_Section):
+    """``[tick]``: how ``agentops tick`` runs the agents due on this host."""
+
+    parallel: Annotated[int, Field(strict=True, ge=1, le=256)] = 4
+    """How many agents one tick runs at once on this host."""
+
+
 class Provider(_Section):
     """``[providers.NAME]``: an endpoint serving models, and the API it speaks."""
 
@@ -445,6 +460,9 @@ class ProjectConfig(_Section):
     logs: Logs = Logs()
     files: Files = Files()
     store: StoreConfig = StoreConfig()
+    tick: TickConfig = TickConfig()
+    groups: dict[GroupName, Annotated[int, Field(strict=True, ge=1, le=10_000)]] = {}
+    """Each group's limit: how many of its agents run at once, across every host of the store."""
     providers: dict[str, Provider] = {}
     models: dict[str, ModelSpec] = {}
 

@@ -283,6 +283,23 @@ class Invocation:
                 seconds - (time.monotonic() - self._started), lambda: self._stalled(seconds)
             )
 
+    @contextlib.contextmanager
+    def deadline_paused(self, spec: AgentSpec) -> Iterator[None]:
+        """A wait by policy (for a slot of the agent's group), not a stall: uncounted.
+
+        The watch over the start stops while the block lasts (the wait has its
+        own bound), and the hard deadline counts again from its end, so a run
+        that waited keeps all its time.
+        """
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
+        try:
+            yield
+        finally:
+            self._started = time.monotonic()
+            self.watch_start(spec)
+
     def _stalled(self, seconds: float) -> NoReturn:
         # In the watch's thread, while the main one waits on the store: say it, and end.
         services = self.services

@@ -46,6 +46,11 @@ class RunOptions(NamedTuple):
     """The store to use instead of the one the project is configured for."""
     scheduled: bool = False
     """Started by cron (``--scheduled``): claim the schedule's tick first."""
+    tick: datetime | None = None
+    """The moment whose schedule tick a scheduled run claims: when its command (``agentops run``
+    or ``agentops tick``) started, however late the claim is made. None: the run's own start."""
+    tick_claimed: bool = False
+    """``agentops tick`` claimed the tick already, with every other due agent's."""
 
 
 def new_run_id(now: datetime) -> str:

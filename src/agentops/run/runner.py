@@ -44,6 +44,7 @@ from agentops.project.schedule import cron_zone, previous_run
 from agentops.run.commit import keep_data, keep_memory, kept_data, save, save_notes
 from agentops.run.ending import record_run
 from agentops.run.gatekeeper import APPLIED, ESCALATED, HELD, Gatekeeper
+from agentops.run.groups import group_slot
 from agentops.run.invocation import Invocation
 from agentops.run.options import RunOptions
 
@@ -97,7 +98,7 @@ def _run(invocation: Invocation, overrides: Mapping[str, Any]) -> Outcome:
     spec = services.project.agent(services.name)
     _check_models(services, spec)
     _refuse_if_paused(invocation, spec)
-    with invocation.locked(spec) as run:
+    with group_slot(services, spec, invocation), invocation.locked(spec) as run:
         _claim_tick(run)
         gate = Gatekeeper(run, run.import_code())
         params = gate.check_params(overrides)
@@ -187,11 +188,14 @@ def _refuse_if_paused(invocation: Invocation, spec: AgentSpec) -> None:
 def _claim_tick(run: Run) -> None:
     # Started by cron: one run per tick of the schedule, however many crontabs
     # (hosts, or a line installed twice) start it. The tick is the schedule's
-    # last fire time, so clocks a few seconds apart claim the same one.
+    # last fire time, so clocks a few seconds apart claim the same one; under
+    # agentops tick, the last at the tick's start (it may have claimed it already).
     services, schedule = run.services, run.spec.config.schedule
-    if not services.options.scheduled or schedule is None:
+    options = services.options
+    if not options.scheduled or schedule is None or options.tick_claimed:
         return
-    tick = previous_run(schedule, services.clock().astimezone(cron_zone(services.environ)))
+    at = options.tick or services.clock()
+    tick = previous_run(schedule, at.astimezone(cron_zone(services.environ)))
     if tick is not None and not services.store.claim_tick(run.lease, tick):
         raise TickTaken(f"{run.name}: the tick of {iso(tick)} was run already", agent=run.name)
 

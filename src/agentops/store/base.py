@@ -15,7 +15,9 @@ several (:mod:`agentops.store.postgres`). A backend keeps, per agent:
   effect it announces; one left behind by a run that died comes back from
   :meth:`Store.pending` as records, whatever the backend;
 - a few small records written without the lease, so they work while a run
-  holds it: the last attempt, a pause, and the last tick claimed.
+  holds it: the last attempt, a pause, and the last tick claimed;
+- **group slots**: ``[groups] NAME = N`` lets at most N runs of the group's
+  agents hold a slot at once, everywhere the store is shared.
 
 ``tests/test_store_contract.py`` runs one suite against every backend.
 """
@@ -301,8 +303,21 @@ class Store(Protocol):
     def claim_tick(self, lease: Lease, tick: datetime) -> bool:
         """Claim the schedule's tick ``tick`` for a run; False if it was claimed before."""
 
+    def claim_ticks(self, ticks: Mapping[str, datetime]) -> set[str] | None:
+        """Claim each agent's tick for ``agentops tick`` at once: the agents whose tick was won.
+
+        None: this store claims each tick under the run's lease instead
+        (:meth:`claim_tick`), as the file store of one host does.
+        """
+
     def last_tick(self, name: str) -> datetime | None:
         """The last tick a run claimed."""
+
+    def group_slot(self, group: str, limit: int) -> contextlib.AbstractContextManager[bool]:
+        """Try once to take one of ``group``'s ``limit`` slots: whether it is held, until exit.
+
+        A slot is released when the block ends or its process dies, never later.
+        """
 
     def record_attempt(self, name: str, attempt: Attempt) -> None:
         """Remember the last attempt to run ``name`` (no lease needed; losing it is harmless)."""

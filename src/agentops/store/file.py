@@ -12,6 +12,8 @@ Per agent ``<name>``::
     <name>.notices.json    what people were told about it (notifications)
     <name>.tick            the last schedule tick a run claimed
 
+and ``.group.<group>.<slot>.lock``: one of a group's slots, ``flock``'ed by the run holding it.
+
 Every write goes through the :class:`~agentops._infra.fs.FileSystem` seam: atomic
 replaces (temporary file, fsync, rename, directory fsync), no link followed,
 files owner-only. A commit writes the ledger, then the state, then drops the
@@ -528,6 +530,35 @@ class FileStore:
             what="tick",
         )
         return True
+
+    def claim_ticks(self, ticks: Mapping[str, datetime]) -> None:  # noqa: ARG002 - claimed per run
+        """None: each run claims its own tick under its lock (one host, no round trips to save)."""
+        return
+
+    @contextlib.contextmanager
+    def group_slot(self, group: str, limit: int) -> Iterator[bool]:
+        """Try each slot of the group: an ``flock`` on ``.group.<group>.<slot>.lock``."""
+        try:
+            self.fs.mkdir(self.directory)
+        except OSError as exc:
+            raise StateError(f"{self.directory}: cannot create: {describe(exc)}") from exc
+        for slot in range(limit):
+            path = self.directory / f".group.{group}.{slot}.lock"
+            try:
+                fd = self.fs.open(path, os.O_RDWR | os.O_CREAT)
+            except OSError as exc:
+                raise StateError(f"{path}: cannot open lock: {describe(exc)}") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield True
+            finally:
+                os.close(fd)  # closing the descriptor releases the flock
+            return
+        yield False
 
     def last_tick(self, name: str) -> datetime | None:
         """The tick in ``<name>.tick``."""

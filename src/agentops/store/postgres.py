@@ -24,7 +24,10 @@ promise of the file store holds across hosts:
 - **atomic commit**: the state, its backup, the ledger and the dropping of
   the journal are one transaction;
 - budgets, rate limits and tick claims live in the shared state, so every
-  host counts against the same caps.
+  host counts against the same caps; ``agentops tick`` claims every due
+  agent's tick in one statement;
+- a group's slots are session advisory locks, each held on a connection of
+  the run's own: freed when the run ends or its process dies.
 
 Every wait on the database is bounded (:mod:`agentops.store._pgconnection`).
 The tables live in a schema of their own (``[store] schema``, default
@@ -58,7 +61,7 @@ from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot, Store
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from datetime import datetime
 
     import psycopg
@@ -574,6 +577,39 @@ class PostgresStore:
                 (lease.agent, tick),
             ).rowcount
         return claimed == 1
+
+    def claim_ticks(self, ticks: Mapping[str, datetime]) -> set[str]:
+        """Claim every tick in one statement: the agents whose tick (and no later one) was free."""
+        if not ticks:
+            return set()
+        names = sorted(ticks)  # one order for every host: no deadlock between two claims
+        won = self.execute(
+            "INSERT INTO {s}.tick AS t (agent, tick) "
+            "SELECT * FROM unnest(%s::text[], %s::timestamptz[]) "
+            "ON CONFLICT (agent) DO UPDATE SET tick = EXCLUDED.tick "
+            "WHERE t.tick < EXCLUDED.tick RETURNING t.agent",
+            (names, [ticks[name] for name in names]),
+        ).fetchall()
+        return {row[0] for row in won}
+
+    @contextlib.contextmanager
+    def group_slot(self, group: str, limit: int) -> Iterator[bool]:
+        """Try each slot's advisory lock on a connection of its own, which the slot keeps."""
+        self._main()  # the tables are this agentops'
+        connection = self._connector.connect()
+        try:
+            for slot in range(limit):
+                got = self.execute(
+                    "SELECT pg_try_advisory_lock(%s)",
+                    (advisory_key(self.schema, "group", group, str(slot)),),
+                    connection=connection,
+                ).fetchone()
+                if got and got[0]:
+                    yield True
+                    return
+            yield False
+        finally:
+            connection.close()  # the server frees the session's advisory locks with it
 
     def last_tick(self, name: str) -> datetime | None:
         """The last tick claimed."""

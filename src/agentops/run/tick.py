@@ -1,0 +1,290 @@
+"""``agentops tick``: every agent due at this minute, each run in a child process of its own.
+
+One crontab line a host (``* * * * * agentops tick``) instead of one a
+agent: the tick finds the agents whose schedule fired at the minute it
+started (and, for ``catch_up = true``, one that missed its last tick), claims
+their ticks, and runs each won agent as ``agentops run AGENT --scheduled``
+would: the same lock, lease, deadline, log and outcome.
+
+- **The tick is when the process started**, not when a claim is made: a busy
+  host claims late, but it claims the tick it was started for.
+- **Claims**: a store shared by hosts claims every due agent's tick in one
+  round trip (:meth:`~agentops.store.base.Store.claim_ticks`), so the hosts
+  that lost start nothing; the file store claims each under the run's lock.
+- **One child process per agent**, forked from this warm parent after it
+  imported agentops, pydantic, structlog and the store's driver once: a child
+  imports only its own agent's code. An agent's crash, hang (its hard
+  deadline ends its child), or memory touches no other agent. Fork after
+  import rather than a forkserver: the parent is single-threaded and holds
+  no connection when it forks (the store's is closed after the claims), so
+  nothing is shared that a child could corrupt, and a fork costs less than a
+  forkserver's round trip and pickling for each of hundreds of agents.
+- **Concurrency**: at most ``[tick] parallel`` children at once on the host,
+  and no more of a group's agents than its ``[groups]`` limit (a child then
+  also takes a slot of the group in the store, which holds across hosts).
+- **Cron's contract**: children that succeed or are skipped by policy print
+  nothing; each agent that needs a human prints its one line. The tick exits
+  0 when none did, 1 when at least one did (:data:`NEEDS_A_HUMAN`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import select
+import signal
+import sys
+from typing import TYPE_CHECKING, NamedTuple
+
+from agentops.errors import AgentOpsError
+from agentops.model.status import ExitCode
+from agentops.project.schedule import cron_zone, previous_run
+from agentops.run.options import RunOptions
+from agentops.run.runner import run_agent
+from agentops.store import open_store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime, tzinfo
+
+    from agentops.project.home import AgentSpec, Project
+    from agentops.store import Store
+
+__all__ = ["NEEDS_A_HUMAN", "Due", "TickReport", "due_agents", "tick"]
+
+NEEDS_A_HUMAN = ExitCode.FAILED
+"""The tick's exit code when at least one agent printed its line (0 when none did)."""
+
+_WARM = ("cronsim", "httpx", "agentops.context")
+"""What most runs import besides the runner: imported once, by the parent, before any fork."""
+
+
+class Due(NamedTuple):
+    """An agent due at this tick."""
+
+    name: str
+    tick: datetime
+    """The schedule's tick it runs for (a missed one, for a catch-up)."""
+    group: str | None
+    catch_up: bool = False
+    """Whether it runs a tick missed while no host ran it."""
+
+
+class TickReport(NamedTuple):
+    """What one tick did on this host."""
+
+    started: datetime
+    due: tuple[Due, ...]
+    """Every agent due, won or not."""
+    ran: dict[str, int]
+    """Each agent this host ran, and its child's exit code (negative: the signal that killed it)."""
+    told: tuple[str, ...]
+    """The agents that needed a human: each printed its line."""
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nobody needs to look, :data:`NEEDS_A_HUMAN` otherwise."""
+        return NEEDS_A_HUMAN if self.told else ExitCode.OK
+
+
+def due_agents(
+    specs: Sequence[AgentSpec], at: datetime, *, store: Store, zone: tzinfo | None = None
+) -> list[Due]:
+    """The agents whose schedule fired in the minute of ``at``, and catch-ups that missed one.
+
+    ``at`` is aware; schedules are read in ``zone`` (cron's, by default the
+    machine's). A ``catch_up`` agent whose last tick claimed is older than
+    its schedule's last fire is due for that fire, once: the next claim
+    makes it the last. An agent never run before has nothing to catch up.
+    """
+    local = at.astimezone(zone or cron_zone())
+    minute = local.replace(second=0, microsecond=0)
+    due = []
+    for spec in specs:
+        schedule = spec.config.schedule
+        fired = None if schedule is None else previous_run(schedule, local)
+        if fired is None:
+            continue
+        if fired >= minute:
+            due.append(Due(spec.name, fired, spec.config.group))
+        elif spec.config.catch_up:
+            last = store.last_tick(spec.name)
+            if last is not None and last < fired:
+                due.append(Due(spec.name, fired, spec.config.group, catch_up=True))
+    return due
+
+
+def tick(
+    project: Project,
+    *,
+    started: datetime,
+    say: Callable[[str], None],
+    options: RunOptions | None = None,
+) -> TickReport:
+    """Run every agent of ``project`` due at ``started``, each in a child process.
+
+    ``say`` prints one line for a human (in a child, for its agent; here,
+    for an agent that could not be read or whose child was killed).
+    ``options`` are each child's run options (tests pass a clock and an
+    environment); ``scheduled``, ``tick`` and ``tick_claimed`` are set here.
+    Raises :class:`~agentops.errors.ConfigError` if agentops.toml is bad, and
+    :class:`~agentops.errors.StateError` if the store cannot take the claims.
+    """
+    base = options or RunOptions(exit_on_abandon=True)
+    config = project.config
+    specs, problems = project.agents()
+    told = []
+    for problem in problems:
+        say(problem.message)
+        told.append(problem.agent or "?")
+    environ = base.environ if base.environ is not None else os.environ
+    store = base.store or open_store(project, environ=environ)
+    try:
+        due = due_agents(specs, started, store=store, zone=cron_zone(environ))
+        won = store.claim_ticks({d.name: d.tick for d in due})
+    finally:
+        if base.store is None:
+            _close(store)  # no connection crosses a fork
+    runs = [d for d in due if won is None or d.name in won]
+    for module in _WARM:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    children = _Children(
+        project,
+        base._replace(scheduled=True, tick_claimed=won is not None),
+        parallel=config.tick.parallel,
+        limits=config.groups,
+        say=say,
+    )
+    ran = children.run(runs)
+    return TickReport(started, tuple(due), ran, tuple(told + children.told))
+
+
+def _close(store: Store) -> None:
+    # Not in the Store protocol (a run's process simply ends); PostgreSQL's has one.
+    close = getattr(store, "close", None)
+    if callable(close):
+        close()
+
+
+class _Children:
+    """Forks a child per agent, at most ``parallel`` at once and a group's limit of its agents."""
+
+    def __init__(
+        self,
+        project: Project,
+        options: RunOptions,
+        *,
+        parallel: int,
+        limits: Mapping[str, int],
+        say: Callable[[str], None],
+    ) -> None:
+        self.project = project
+        self.options = options
+        self.parallel = parallel
+        self.limits = limits
+        self.say = say
+        self.told: list[str] = []
+        self._running: dict[int, Due] = {}
+        self._pidfds: dict[int, int] = {}
+        self._told_bytes = b""
+        self._told_r, self._told_w = os.pipe()
+        os.set_blocking(self._told_r, False)
+
+    def run(self, queue: list[Due]) -> dict[str, int]:
+        """Run every agent of ``queue``; each one's exit code."""
+        ran: dict[str, int] = {}
+        waiting = list(queue)
+        try:
+            while waiting or self._running:
+                startable = next((d for d in waiting if self._may_start(d)), None)
+                if startable is not None:
+                    waiting.remove(startable)
+                    self._start(startable)
+                    continue
+                for pid, status in self._wait():
+                    due = self._running.pop(pid)
+                    ran[due.name] = self._ended(due, status)
+                self._read_told()
+        finally:
+            os.close(self._told_w)
+            self._read_told()
+            os.close(self._told_r)
+            self.told.extend(name for name in self._told_bytes.decode().split("\n") if name)
+        return ran
+
+    def _wait(self) -> list[tuple[int, int]]:
+        # Only our own children, each through its pidfd: os.wait() would also
+        # reap a child this process started otherwise (a caller's subprocess).
+        poller = select.poll()
+        for pidfd in self._pidfds.values():
+            poller.register(pidfd, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll()}
+        ended = []
+        for pid, pidfd in list(self._pidfds.items()):
+            if pidfd in ready:
+                _, status = os.waitpid(pid, 0)
+                os.close(self._pidfds.pop(pid))
+                ended.append((pid, status))
+        return ended
+
+    def _may_start(self, due: Due) -> bool:
+        if len(self._running) >= self.parallel:
+            return False
+        limit = self.limits.get(due.group) if due.group else None
+        if limit is None:  # no group, or one not configured (its run says so)
+            return True
+        return sum(1 for d in self._running.values() if d.group == due.group) < limit
+
+    def _start(self, due: Due) -> None:
+        sys.stdout.flush()  # what the parent buffered is printed once, not by every child
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child ends in os._exit, which coverage cannot see
+            self._child(due)
+        self._running[pid] = due
+        self._pidfds[pid] = os.pidfd_open(pid)  # readable once the child has ended
+
+    def _child(self, due: Due) -> None:
+        code: int = ExitCode.INTERNAL
+        try:
+            os.close(self._told_r)
+            options = self.options._replace(tick=due.tick)
+            try:
+                outcome = run_agent(self.project, due.name, options=options)
+            except AgentOpsError as exc:  # the agent's name or files: before anything ran
+                code = exc.exit_code
+                self._tell(due, exc.message)
+            else:
+                code = outcome.exit_code
+                if not outcome.quiet:
+                    self._tell(due, f"{outcome.message} (log: {outcome.log_path})")
+        except BaseException as exc:  # noqa: BLE001 - one line, never a traceback into cron's mail
+            self._tell(due, f"{due.name}: internal error: {type(exc).__name__}: {exc} (a bug)")
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+
+    def _tell(self, due: Due, line: str) -> None:
+        self.say(line)
+        os.write(self._told_w, f"{due.name}\n".encode())
+
+    def _ended(self, due: Due, status: int) -> int:
+        if os.WIFSIGNALED(status):  # it could not say so itself
+            number = os.WTERMSIG(status)
+            self.say(
+                f"{due.name}: run killed by {signal.Signals(number).name} "
+                f"(log: {self.project.log_path(due.name)})"
+            )
+            self.told.append(due.name)
+            return -number
+        return os.WEXITSTATUS(status)
+
+    def _read_told(self) -> None:
+        # Drained as children end, so that a pipe never fills and blocks one.
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(self._told_r, 65536):
+                self._told_bytes += chunk

@@ -1,0 +1,222 @@
+"""``agentops tick`` on three hosts sharing the real PostgreSQL store: each due agent once a tick.
+
+A host is a home of its own with the same agents, and ``tickhost.py``: the
+tick the command runs, in a process of its own that forks a child per agent,
+its clock fixed at the tick the test chooses (so hosts started together tick
+the same minute whatever the real time). What the agents do goes to files
+outside every home; a host is killed with ``kill -9`` of its whole process
+group, children included, as a host dies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from agentops.store import STORE_URL_ENV
+from agentops.store.postgres import PostgresStore
+from suite import AGENTOPS, Project, cron_env, eventually, remember
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TICKHOST = Path(__file__).parent.parent / "tickhost.py"
+T1 = datetime(2026, 3, 2, 12, 0, 5, tzinfo=UTC)
+NAMES = [f"w{n}" for n in range(6)]
+
+WORKER = """
+import os
+import time
+from pathlib import Path
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    world: str
+    name: str
+    hold: float = 0.0
+
+class Result(BaseModel):
+    pid: int
+
+def run(params: Params, ctx: Context) -> Result:
+    world = Path(params.world)
+    running = world / "running"
+    running.mkdir(exist_ok=True)
+    (running / params.name).touch()
+    at_once = len(os.listdir(running))
+    with open(world / "starts", "a") as f:
+        f.write(f"{params.name} {os.getppid()} {at_once}\\n")
+    while not (world / "release").exists():  # the test lets it end
+        time.sleep(0.02)
+    time.sleep(params.hold)
+    (running / params.name).unlink()
+    return Result(pid=os.getpid())
+"""
+
+
+class Hosts:
+    """Three homes with the same agents and one store."""
+
+    def __init__(self, root: Path, url: str, toml: str = "", params: str = "") -> None:
+        self.url = url
+        self.world = root / "world"
+        self.world.mkdir()
+        (self.world / "release").touch()
+        template = Project(root / "template")
+        for name in NAMES:
+            template.add_agent(
+                name,
+                WORKER,
+                f'schedule = "* * * * *"\n{toml}\n'
+                f'[params]\nworld = "{self.world}"\nname = "{name}"\n{params}',
+            )
+        self.homes = []
+        for host in ("a", "b", "c"):
+            home = root / f"host-{host}"
+            shutil.copytree(template.home / "agents", home / "agents")
+            # Room for every agent at once: a host may win all of a tick's claims.
+            (home / "agentops.toml").write_text("[tick]\nparallel = 6\n")
+            self.homes.append(home)
+
+    def env(self, host: int) -> dict[str, str]:
+        return cron_env(
+            self.homes[host],
+            **{STORE_URL_ENV: self.url, "TZ": "UTC", "PYTHONPATH": str(TICKHOST.parent)},
+        )
+
+    def tick(self, host: int, at: datetime) -> subprocess.Popen[str]:
+        """Start host ``host``'s tick at ``at``, in a process group of its own."""
+        return subprocess.Popen(
+            [sys.executable, str(TICKHOST), str(self.homes[host]), at.isoformat()],
+            env=self.env(host),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
+    def ticks(self, at: datetime, hosts: tuple[int, ...] = (0, 1, 2)) -> list[dict[str, Any]]:
+        """Every host's tick at ``at``, all at once, to their ends: what each ran."""
+        return [finish(process) for process in [self.tick(h, at) for h in hosts]]
+
+    def starts(self) -> list[tuple[str, int, int]]:
+        """Each run started: the agent, its tick's pid, how many were running then."""
+        path = self.world / "starts"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [(name, int(pid), int(count)) for name, pid, count in map(str.split, lines)]
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [e for home in self.homes for e in Project(home).events(name)]
+
+
+def finish(process: subprocess.Popen[str]) -> dict[str, Any]:
+    """Wait for a host's tick; what it ran (its output kept for the scan for secrets)."""
+    stdout, stderr = process.communicate(timeout=120)
+    remember("tickhost: stdout", stdout)
+    remember("tickhost: stderr", stderr)
+    assert process.returncode == 0, stderr
+    assert stderr == "", "cron's contract: silent when every agent succeeded or was skipped"
+    found: dict[str, Any] = json.loads(stdout)
+    return found
+
+
+def ran_once_each(reports: list[dict[str, Any]]) -> bool:
+    """Every agent ran (exit 0) on exactly one host."""
+    ran = [name for report in reports for name in report["ran"]]
+    codes = {code for report in reports for code in report["ran"].values()}
+    return sorted(ran) == NAMES and codes == {0}
+
+
+@pytest.fixture
+def hosts(tmp_path, postgres) -> Hosts:
+    return Hosts(tmp_path, postgres.database())
+
+
+@pytest.fixture
+def store(hosts) -> Iterator[PostgresStore]:
+    found = PostgresStore(hosts.url)
+    yield found
+    found.close()
+
+
+def test_three_hosts_run_each_due_agent_once_a_tick_even_when_one_is_killed(hosts, store):
+    """Ticks on three hosts at once: each agent once; again: none; a host killed mid-tick.
+
+    The killed host's agents ran once (their runs died with it) and no other
+    host ran them again that tick; at the next tick every agent runs once
+    more, and each dead run is recovered once.
+    """
+    assert ran_once_each(hosts.ticks(T1))
+    assert len(hosts.starts()) == 6
+    assert all(store.last_tick(name) == T1.replace(second=0) for name in NAMES)
+
+    # The same tick again (a host whose clock is late): no host starts anything.
+    again = hosts.ticks(T1 + timedelta(seconds=20))
+    assert [report["ran"] for report in again] == [{}, {}, {}]
+    assert all(sorted(report["due"]) == NAMES for report in again)
+    assert len(hosts.starts()) == 6
+
+    # The next tick: the agents hold on until released; the host running the
+    # first of them dies (kill -9 of its process group, children included).
+    (hosts.world / "release").unlink()
+    t2 = T1 + timedelta(minutes=1)
+    processes = [hosts.tick(h, t2) for h in range(3)]
+    assert eventually(lambda: len(hosts.starts()) == 12), "every agent of the tick started"
+    round_2 = hosts.starts()[6:]
+    assert sorted(name for name, _, _ in round_2) == NAMES, "each once"
+    doomed = next(i for i, p in enumerate(processes) if p.pid == round_2[0][1])
+    killed = sorted(name for name, pid, _ in round_2 if pid == processes[doomed].pid)
+    os.killpg(processes[doomed].pid, signal.SIGKILL)
+    processes[doomed].communicate(timeout=60)
+    assert processes[doomed].returncode == -signal.SIGKILL
+    (hosts.world / "release").touch()
+    survivors = [finish(p) for i, p in enumerate(processes) if i != doomed]
+    survived = sorted(name for report in survivors for name in report["ran"])
+    assert sorted(survived + killed) == NAMES, "no agent of the dead host ran again"
+    assert len(hosts.starts()) == 12
+
+    # The server frees the dead host's sessions soon, not at once.
+    assert eventually(lambda: all(store.holder(name) is None for name in killed))
+    assert ran_once_each(hosts.ticks(t2 + timedelta(minutes=1)))
+    assert len(hosts.starts()) == 18
+    for name in NAMES:
+        recovered = [e for e in hosts.events(name) if e["event"] == "run.recovered"]
+        assert len(recovered) == (1 if name in killed else 0), name
+
+
+def test_a_group_limit_holds_across_hosts(tmp_path, postgres):
+    """[groups] llm = 1 on every host: a tick and plain runs elsewhere, one at a time."""
+    hosts = Hosts(tmp_path, postgres.database(), toml='group = "llm"', params="hold = 0.1\n")
+    for home in hosts.homes:
+        (home / "agentops.toml").write_text("[tick]\nparallel = 6\n[groups]\nllm = 1\n")
+    tick = hosts.tick(0, T1)
+    plain = [
+        subprocess.Popen(
+            [str(AGENTOPS), "--home", str(hosts.homes[h]), "run", name],
+            env=hosts.env(h),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for h, name in ((1, "w0"), (2, "w1"))
+    ]
+    assert finish(tick)["ran"] == dict.fromkeys(NAMES, 0)
+    for process in plain:
+        stdout, stderr = process.communicate(timeout=120)
+        remember("agentops run", stdout, stderr)
+        assert process.returncode == 0, stderr
+    starts = hosts.starts()
+    assert len(starts) == 8
+    assert [count for _, _, count in starts] == [1] * 8, "never two of the group at once"
