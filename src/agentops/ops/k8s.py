@@ -54,6 +54,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentops._infra.files import SIDE_FILE_LIMIT, read_regular
 from agentops.errors import ConfigError, UsageError
 from agentops.llm.routes import models_of
 from agentops.ops._yaml import dump_all
@@ -310,7 +311,8 @@ def local_zone_name(
     if found and not key.startswith("right/") and _known_zone(key):
         return key
     try:
-        named = timezone_file.read_text(encoding="utf-8").strip()
+        raw = read_regular(timezone_file, limit=SIDE_FILE_LIMIT, follow_links=True) or b""
+        named = raw.decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         named = ""
     if named and _known_zone(named):

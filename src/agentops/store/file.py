@@ -25,19 +25,30 @@ remembers the last journal folded into it).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import functools
 import json
 import os
 import re
 import socket
-from datetime import datetime
+import stat
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
+from agentops._infra import procs
 from agentops._infra.clock import utcnow
-from agentops._infra.fs import FileSystem, describe
+from agentops._infra.files import (
+    SIDE_FILE_LIMIT,
+    STATE_FILE_LIMIT,
+    Unreadable,
+    check_regular,
+    load_json,
+)
+from agentops._infra.fs import FileSystem, MovedAside, describe
 from agentops._infra.timestamps import iso
 from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.model.journal import encode, parse_lines
@@ -72,12 +83,21 @@ __all__ = ["FileJournal", "FileLease", "FileStore"]
 
 _M = TypeVar("_M", bound=BaseModel)
 
+_REBUILT = frozenset({"attempt", "notices", "tick"})
+"""Records agentops can do without: one that cannot be read is moved aside when replaced."""
+
 _STATE_FILE = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}\.json")
 """``<name>.json``: an agent's state (an agent's name holds no dot, so no other file matches)."""
 
 
 class FileLease:
-    """An exclusive ``flock`` on ``<name>.lock``: released by the kernel when the process dies."""
+    """An exclusive ``flock`` on ``<name>.lock``: released by the kernel when the process dies.
+
+    Only by this process: a process it forks (``multiprocessing``, a daemon
+    that double-forks) has its copy of the descriptor closed at once, so
+    one that outlives the run never keeps the agent's lock (the lease is
+    lost there: :meth:`check` raises ``LeaseLost``).
+    """
 
     def __init__(self, agent: str, fd: int, token: int) -> None:
         """Held through the open descriptor ``fd``."""
@@ -85,6 +105,17 @@ class FileLease:
         self.token = token
         self.fd: int | None = fd
         self.kept = False
+        self.forked = False
+        """True in a forked copy of the process: the descriptor was closed there."""
+        _HELD.add(self)
+        _drop_leases_in_forked_children()
+
+    def release(self) -> None:
+        """Close the descriptor, releasing the ``flock`` (nothing in a forked copy)."""
+        fd, self.fd = self.fd, None
+        _HELD.discard(self)
+        if fd is not None and not self.forked:
+            os.close(fd)
 
     def keep_until_exit(self) -> None:
         """Hold the lock until this process exits."""
@@ -92,8 +123,33 @@ class FileLease:
 
     def check(self) -> None:
         """A local lock cannot lapse while its process lives; only a released one is lost."""
+        if self.forked:
+            raise LeaseLost(
+                f"{self.agent}: a forked process holds no lease of the run's", agent=self.agent
+            )
         if self.fd is None:
             raise LeaseLost(f"{self.agent}: the run's lock was released", agent=self.agent)
+
+
+_HELD: set[FileLease] = set()
+"""The leases this process holds."""
+
+
+@functools.cache
+def _drop_leases_in_forked_children() -> None:
+    # Registered once (a registration cannot be undone). Closing the child's
+    # copy of the descriptor leaves the parent's flock as it is: the lock
+    # belongs to the open file, and goes only when its last descriptor does.
+    os.register_at_fork(after_in_child=_drop_leases)
+
+
+def _drop_leases() -> None:
+    for lease in list(_HELD):
+        if lease.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(lease.fd)
+        lease.fd, lease.forked = None, True
+    _HELD.clear()
 
 
 _PAGE = 4096
@@ -179,6 +235,10 @@ class FileStore:
         self.fs = fs or FileSystem()
         self._migrated_ledgers: dict[str, Ledger] = {}
         """Ledgers taken out of version-1 state files, until a commit writes them."""
+        self.moved_aside: list[MovedAside] = []
+        """Files moved aside since its caller last looked (and emptied the list)."""
+        self._unreadable: set[Path] = set()
+        """Files found unreadable: a record agentops rebuilds is moved aside before it is."""
 
     # -- paths -------------------------------------------------------------------------
 
@@ -230,7 +290,12 @@ class FileStore:
         lock_path = self.path(name, ".lock")
         try:
             self.fs.mkdir(self.directory)
+            # No run ever locks anything but a regular file: another kind is moved aside.
+            self._aside_if_not_regular(lock_path)
             fd = self.fs.open(lock_path, os.O_RDWR | os.O_CREAT)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped in since
+                os.close(fd)
+                raise Unreadable(lock_path, "it is not a regular file")
         except OSError as exc:
             raise StateError(f"{lock_path}: cannot open lock: {describe(exc)}", agent=name) from exc
         lease: FileLease | None = None
@@ -238,7 +303,14 @@ class FileStore:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _read_holder(os.pread(fd, 4096, 0))
+                holder = self.holder(name)
+                if holder is not None and holder.stray:
+                    who = f"pid {holder.pid}" if holder.pid else "a process"
+                    raise Overlap(
+                        f"{name}: {who} holds {lock_path} and is not a run of it: "
+                        "every run is skipped until it ends",
+                        agent=name,
+                    ) from None
                 pid = holder.pid if holder else "?"
                 raise Overlap(
                     f"{name} is already running (pid {pid} holds {lock_path})", agent=name
@@ -254,12 +326,12 @@ class FileStore:
             lease = FileLease(name, fd, token=token)
             yield lease
         finally:
-            if lease is None or not lease.kept:
-                if lease is not None:
-                    with contextlib.suppress(OSError):
-                        self._write_lock(fd, token=lease.token)
-                    lease.fd = None
-                os.close(fd)  # closing the descriptor releases the flock
+            if lease is None:
+                os.close(fd)
+            elif not lease.kept and not lease.forked:
+                with contextlib.suppress(OSError):
+                    self._write_lock(fd, token=lease.token)
+                lease.release()  # closing the descriptor releases the flock
 
     def leases(
         self, names: Iterable[str], *, run_id: str, ttl_s: float = 0.0
@@ -279,15 +351,41 @@ class FileStore:
         self.fs.rewrite(fd, json.dumps(document).encode() + b"\n")
 
     def holder(self, name: str) -> Holder | None:
-        """The pid and run holding ``name``'s lock, if a live process holds it."""
+        """The pid and run holding ``name``'s lock, if a live process holds it.
+
+        A lock held while the file names no live run (a process a run left
+        behind keeps it through an inherited descriptor, or another tool
+        took it) is a ``stray`` holder: every run is skipped until it ends.
+        """
+        path = self.path(name, ".lock")
+        holder = self._named_holder(path)
+        if holder is not None and holder.pid and _alive(holder.pid):
+            return holder
+        if not procs.flock_holders(path):
+            return None
+        again = self._named_holder(path)  # a run may have just taken it and not said so yet
+        if again is not None and again.pid and _alive(again.pid):
+            return again
+        others = [pid for pid in procs.holding_open(path) if pid != os.getpid()]
         try:
-            raw = self.fs.read(self.path(name, ".lock"))
+            since = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        except OSError:
+            since = utcnow()
+        return Holder(
+            pid=others[0] if others else 0,
+            host=socket.gethostname(),
+            run_id=again.run_id if again is not None else "",
+            since=since,
+            token=again.token if again is not None else 0,
+            stray=True,
+        )
+
+    def _named_holder(self, path: Path) -> Holder | None:
+        try:
+            raw = self.fs.read(path, limit=SIDE_FILE_LIMIT)
         except OSError:
             return None
-        holder = _read_holder(raw or b"")
-        if holder is None or not holder.pid or not _alive(holder.pid):
-            return None
-        return holder
+        return _read_holder(raw or b"")
 
     # -- state and ledger --------------------------------------------------------------
 
@@ -301,14 +399,12 @@ class FileStore:
         raw = self._read(path, name, "state")
         if raw is None:
             return AgentState(agent=name)
-        state, entries = read_versioned_state(
-            raw, name, lambda why: self._unreadable(path, name, why)
-        )
+        state, entries = read_versioned_state(raw, name, lambda why: self._refused(path, name, why))
         if entries is not None and not os.path.lexists(self.path(name, ".ledger.json")):
             try:
                 document = LedgerDocument(agent=name, entries=entries)
             except ValidationError as exc:
-                raise self._unreadable(path, name, describe_validation_error(exc)) from exc
+                raise self._refused(path, name, describe_validation_error(exc)) from exc
             migrated = Ledger(document.entries)
             migrated.changed = True  # the next commit writes it to its own file
             self._migrated_ledgers[name] = migrated
@@ -321,7 +417,7 @@ class FileStore:
         if raw is None:
             migrated = self._migrated_ledgers.get(name)
             return Ledger() if migrated is None else migrated
-        return read_ledger(raw, name, lambda why: self._unreadable(path, name, why, what="ledger"))
+        return read_ledger(raw, name, lambda why: self._refused(path, name, why, what="ledger"))
 
     def commit(
         self,
@@ -360,7 +456,7 @@ class FileStore:
         raw = self._read(path, name, "state")
         if raw is None:
             return None
-        return read_state(raw, name, lambda why: self._unreadable(path, name, why))
+        return read_state(raw, name, lambda why: self._refused(path, name, why))
 
     def restore(self, lease: Lease, name: str) -> None:
         """``<name>.json.bak`` becomes the state, and the state it replaces the ``.bak``.
@@ -374,7 +470,7 @@ class FileStore:
         raw = self._read(path, name, "state")
         if raw is None:
             raise StateError(f"{path}: there is no backup to restore", agent=name)
-        read_state(raw, name, lambda why: self._unreadable(path, name, why))
+        read_state(raw, name, lambda why: self._refused(path, name, why))
         # A version-1 state holds the newest ledger: it gets its own file before
         # the state is swapped for an older one (whose ledger would be older too).
         with contextlib.suppress(StateError):  # an unreadable state is what restore mends
@@ -418,7 +514,12 @@ class FileStore:
     def claim_tick(self, lease: Lease, tick: datetime) -> bool:
         """Claim ``tick`` in ``<name>.tick`` (under the lease, so no two runs race for it)."""
         lease.check()
-        last = self.last_tick(lease.agent)
+        try:
+            last = self.last_tick(lease.agent)
+        except StateError:
+            if self.path(lease.agent, ".tick") not in self._unreadable:
+                raise
+            last = None  # not a file, or too large: it claims nothing, and is moved aside
         if last is not None and last >= tick:
             return False
         self._replace(
@@ -461,10 +562,12 @@ class FileStore:
 
     def last_tick(self, name: str) -> datetime | None:
         """The tick in ``<name>.tick``."""
-        raw = self._read(self.path(name, ".tick"), name, "tick")
+        path = self.path(name, ".tick")
+        raw = self._read(path, name, "tick", limit=SIDE_FILE_LIMIT)
         try:
             return datetime.fromisoformat(raw.decode().strip()) if raw else None
         except (ValueError, UnicodeDecodeError):
+            self._unreadable.add(path)
             return None  # a damaged claim claims nothing
 
     def record_attempt(self, name: str, attempt: Attempt) -> None:
@@ -551,17 +654,39 @@ class FileStore:
 
     # -- machinery ---------------------------------------------------------------------
 
-    def _read(self, path: Path, name: str, what: str) -> bytes | None:
+    def _read(
+        self, path: Path, name: str, what: str, *, limit: int = STATE_FILE_LIMIT
+    ) -> bytes | None:
         try:
-            return self.fs.read(path)
+            return self.fs.read(path, limit=limit)
         except OSError as exc:
+            if isinstance(exc, Unreadable) and exc.errno != errno.ELOOP:  # a link stays refused
+                self._unreadable.add(path)
             raise StateError(f"{path}: cannot read {what}: {describe(exc)}", agent=name) from exc
 
     def _read_model(self, model: type[_M], path: Path, name: str) -> _M | None:
-        raw = self._read(path, name, "file")
+        raw = self._read(path, name, "file", limit=SIDE_FILE_LIMIT)
         if raw is None:
             return None
-        return read_model(raw, model, lambda why: self._unreadable(path, name, why, what="file"))
+
+        def unreadable(why: str) -> StateError:
+            self._unreadable.add(path)
+            return self._refused(path, name, why, what="file")
+
+        return read_model(raw, model, unreadable)
+
+    def _aside_if_not_regular(self, path: Path) -> None:
+        # A link stays refused (it may be an attack); any other kind is moved aside.
+        try:
+            check_regular(path)
+        except Unreadable as exc:
+            if exc.errno == errno.ELOOP:
+                raise
+            self._set_aside(path, describe(exc))
+
+    def _set_aside(self, path: Path, why: str) -> None:
+        self.moved_aside.append(self.fs.set_aside(path, why=why))
+        self._unreadable.discard(path)
 
     def _replace(
         self,
@@ -574,13 +699,17 @@ class FileStore:
         backup: bool = True,
     ) -> None:
         try:
+            if what in _REBUILT:  # replaced, but what could not be read is kept aside
+                if path in self._unreadable:
+                    self._set_aside(path, "it could not be read")
+                self._aside_if_not_regular(path)
             backup = backup and what in ("state", "ledger")
             self.fs.replace(path, data, backup=backup, durable=durable)
         except OSError as exc:
             raise StateError(f"{path}: cannot save {what}: {describe(exc)}", agent=name) from exc
 
     @staticmethod
-    def _unreadable(path: Path, name: str, why: str, *, what: str = "state") -> StateError:
+    def _refused(path: Path, name: str, why: str, *, what: str = "state") -> StateError:
         return StateError(
             f"{path}: unreadable {what} ({why}); the file was left as it is: "
             "fix it, or move it aside to start fresh",
@@ -590,7 +719,7 @@ class FileStore:
 
 def _read_holder(raw: bytes) -> Holder | None:
     try:
-        document = json.loads(raw)
+        document = load_json(raw)
         return Holder(
             pid=int(document.get("pid") or 0),
             host=str(document.get("host", "")),
