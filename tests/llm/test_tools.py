@@ -10,6 +10,7 @@ one user message), scripted turn by turn.
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import textwrap
@@ -62,6 +63,11 @@ def search_orders(query: str, limit: int = 3) -> list[dict]:
 def _die_if(ctx, moment):
     # A test's kill switch: the process dies here, SIGKILL, once.
     switch = ctx.home / "kill-at"
+    if moment == "before" and switch.exists() and switch.read_text() == "random":
+        # The test kills from outside at a random moment from here on.
+        (ctx.home / "tool-entered").write_text("yes")
+        time.sleep(0.002)
+        return
     if switch.exists() and switch.read_text() == moment:
         switch.unlink()
         if moment == "outside":  # the test kills it from outside while it waits
@@ -601,6 +607,37 @@ def test_a_kill_inside_an_effect_tool_then_the_next_run_makes_it_happen_once(
     assert project.ledger("tooler")["tool.refund"]["o-9"].split()[1] == "committed"
     reconciled = events(project, "action.reconciled", name="tooler")
     assert [e["happened"] for e in reconciled] == [moment != "before"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_kill_at_a_random_moment_of_an_effect_tool_then_one_refund(project, clock, seed):
+    """SIGKILL at a random moment once do() has begun (or after it): then exactly one refund."""
+    delay = random.Random(seed).uniform(0.0, 0.02)
+    with FakeLLM() as server:
+        wire = Wire("openai", server)
+        tooler(project, wire)
+        (project.home / "kill-at").write_text("random")
+        server.script(wire.calls(("refund", {"order_id": "o-9", "amount": 5})), wire.answer("ok"))
+        process = subprocess.Popen(
+            [str(AGENTOPS), "--home", str(project.home), "run", "tooler"],
+            env=cron_env(project.home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60  # bounds a hang only: waits on the file
+        while not (project.home / "tool-entered").exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the tool never ran"
+            time.sleep(0.001)
+        time.sleep(delay)  # the moment of the kill: anywhere in do(), its commit or after
+        process.kill()
+        process.communicate(timeout=60)
+        (project.home / "kill-at").unlink()
+        server.script(wire.calls(("refund", {"order_id": "o-9", "amount": 5})), wire.answer("ok"))
+        outcome = go(project, clock)
+        assert outcome.exit_code == 0, outcome.message
+    assert effects(project) == [{"refund": "o-9", "amount": 5.0}]
+    assert project.ledger("tooler")["tool.refund"]["o-9"].split()[1] == "committed"
 
 
 # -- fallbacks mid-loop ------------------------------------------------------------------------
