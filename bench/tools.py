@@ -8,18 +8,16 @@ then it answers. Measured in the same run, alternating round by round:
 
 - the loop: one ``ctx.llm.run(prompt, tools=[lookup])`` in a run, timed
   inside the run (the client made and the connection opened before it):
-  every turn reserved and settled against the budget (an fsynced journal
-  record), sent through ``ctx.http``, logged; every call validated, wrapped
-  as untrusted and logged as ``llm.tool_call``;
+  every turn reserved and settled against the budget (drawn from a block
+  reserved once for several turns, one fsynced journal record, see
+  ``agentops.llm._block``), sent through ``ctx.http``, logged; every call
+  validated, wrapped as untrusted and logged as ``llm.tool_call``;
 - the baseline: the same N + 1 requests, of the same growing conversation,
   made with bare ``httpx.post`` on one client, and ``lookup`` called
   directly with the arguments each reply asked for; target at most 1.5x;
-- the floor: the same, each request after a reservation-sized append
-  fsynced to the same disk (what every turn cannot do without: its money
-  reserved durably before the request leaves); target at most 1.5x. Where
-  an fsync costs more than a loopback round trip (a shared disk), the
-  first figure cannot meet its target without giving up that durability;
-  this one shows what the loop adds beyond it.
+- the same, each request after a reservation-sized append fsynced to the
+  same disk: what a durable reservation a turn would cost (the loop made
+  one until its turns were held in blocks); target at most 1.5x.
 
     python bench/tools.py [--calls 20] [--rounds 9] [--target 1.5] [--quick]
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 import stat
 
 import pytest
 
+from agentops._infra.files import Unreadable
 from agentops._infra.fs import FileSystem
-from agentops._infra.sqlite import connect, create, refuse_links
+from agentops._infra.sqlite import check_files, connect, create, errors, failure
 
 
 def test_a_new_database_is_owner_only_in_an_owner_only_directory(tmp_path):
@@ -47,7 +49,7 @@ def test_create_leaves_an_existing_file_alone(tmp_path):
     path.chmod(0o600)
     create(FileSystem(), path)
     assert path.read_bytes() == b"kept"
-    refuse_links(path)  # a plain file is no link
+    check_files(path)  # a plain file is no link
 
 
 def test_a_file_that_is_not_a_database_is_a_database_error(tmp_path):
@@ -56,3 +58,26 @@ def test_a_file_that_is_not_a_database_is_a_database_error(tmp_path):
     path.write_bytes(b"garbage" * 1000)
     with pytest.raises(sqlite3.DatabaseError):
         connect(FileSystem(), path)
+
+
+@pytest.mark.parametrize("side", ["", "-wal", "-journal"])
+def test_a_fifo_where_the_database_or_a_side_file_goes_is_refused_not_waited_on(tmp_path, side):
+    """SQLite would wait on a FIFO for a writer: it is refused before SQLite opens anything."""
+    path = tmp_path / "a.memory.sqlite"
+    os.mkfifo(tmp_path / f"a.memory.sqlite{side}")
+    with pytest.raises(Unreadable, match="a FIFO, not a regular file"):
+        connect(FileSystem(), path)
+
+
+def test_every_failure_reading_a_database_is_one_line_saying_whether_it_is_damaged(tmp_path):
+    """Garbage is damage (replaced, for a cache); bad text too; an I/O error is not."""
+    path = tmp_path / "a.sqlite"
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(errors()) as caught:
+        connect(FileSystem(), path)
+    said = failure(caught.value)
+    assert said.damaged
+    assert "\n" not in said.why
+    bad_text = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+    assert failure(bad_text) == ("text that is not UTF-8 (invalid start byte)", True)
+    assert failure(OSError(errno.EIO, "Input/output error")) == ("Input/output error", False)

@@ -10,6 +10,7 @@ one user message), scripted turn by turn.
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import textwrap
@@ -25,7 +26,7 @@ from agentops.ops.admin import reject_held
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import approve_held
 from fakeanthropic import FakeAnthropic, message
-from fakellm import Behaviour, FakeLLM, reply
+from fakellm import Behaviour, FakeLLM, reply, stall
 from llmagent import events, result_of, run
 from suite import AGENTOPS, cron_env
 
@@ -62,6 +63,11 @@ def search_orders(query: str, limit: int = 3) -> list[dict]:
 def _die_if(ctx, moment):
     # A test's kill switch: the process dies here, SIGKILL, once.
     switch = ctx.home / "kill-at"
+    if moment == "before" and switch.exists() and switch.read_text() == "random":
+        # The test kills from outside at a random moment from here on.
+        (ctx.home / "tool-entered").write_text("yes")
+        time.sleep(0.002)
+        return
     if switch.exists() and switch.read_text() == moment:
         switch.unlink()
         if moment == "outside":  # the test kills it from outside while it waits
@@ -603,6 +609,37 @@ def test_a_kill_inside_an_effect_tool_then_the_next_run_makes_it_happen_once(
     assert [e["happened"] for e in reconciled] == [moment != "before"]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_kill_at_a_random_moment_of_an_effect_tool_then_one_refund(project, clock, seed):
+    """SIGKILL at a random moment once do() has begun (or after it): then exactly one refund."""
+    delay = random.Random(seed).uniform(0.0, 0.02)
+    with FakeLLM() as server:
+        wire = Wire("openai", server)
+        tooler(project, wire)
+        (project.home / "kill-at").write_text("random")
+        server.script(wire.calls(("refund", {"order_id": "o-9", "amount": 5})), wire.answer("ok"))
+        process = subprocess.Popen(
+            [str(AGENTOPS), "--home", str(project.home), "run", "tooler"],
+            env=cron_env(project.home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60  # bounds a hang only: waits on the file
+        while not (project.home / "tool-entered").exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the tool never ran"
+            time.sleep(0.001)
+        time.sleep(delay)  # the moment of the kill: anywhere in do(), its commit or after
+        process.kill()
+        process.communicate(timeout=60)
+        (project.home / "kill-at").unlink()
+        server.script(wire.calls(("refund", {"order_id": "o-9", "amount": 5})), wire.answer("ok"))
+        outcome = go(project, clock)
+        assert outcome.exit_code == 0, outcome.message
+    assert effects(project) == [{"refund": "o-9", "amount": 5.0}]
+    assert project.ledger("tooler")["tool.refund"]["o-9"].split()[1] == "committed"
+
+
 # -- fallbacks mid-loop ------------------------------------------------------------------------
 
 
@@ -770,3 +807,85 @@ def test_anthropic_tool_use_blocks_are_read_beside_the_text():
     read = wire_format("anthropic").parse(httpx.Response(200, content=body))
     assert (read.text, read.finish_reason) == ("Let me look.", "tool_calls")
     assert [(c.id, c.name, c.arguments) for c in read.tool_calls] == [("toolu_1", "f", {"x": 1})]
+
+
+# -- the loop's money, held in blocks ----------------------------------------------------------
+
+
+def reserved(project) -> list[dict]:
+    return events(project, "budget.reserved", name="tooler")
+
+
+def test_a_loop_holds_its_turns_in_one_block_settled_to_what_they_cost(project, clock, wire):
+    """Four turns, one durable reservation: half what the cap leaves, settled once to the calls."""
+    tooler(project, wire, usd="10.0")
+    search = wire.calls(("search_orders", {"query": "q"}))
+    wire.server.script(search, search, search, wire.answer("done"))
+    outcome = go(project, clock)
+    assert outcome.exit_code == 0, outcome.message
+    assert len(wire.server.requests) == 4
+    (block,) = reserved(project)
+    assert block["usd"] <= 10.0 * 0.5
+    (settled,) = events(project, "budget.settled", name="tooler")
+    assert settled["id"] == block["id"]
+    paid = sum(e["cost_usd"] for e in events(project, "llm.call", name="tooler"))
+    assert settled["usd"] == pytest.approx(paid)
+    (spend,) = project.state("tooler")["budget"]["spends"]
+    assert (spend["usd"], spend["id"]) == (pytest.approx(paid), None)
+
+
+def test_a_block_the_caps_cannot_grant_degrades_to_a_reservation_a_turn(project, clock, wire):
+    """A cap of 1.5 leaves no block for turns of about 1 dollar: each is reserved alone."""
+    tooler(project, wire, usd="1.5")
+    wire.server.script(wire.calls(("search_orders", {"query": "q"})), wire.answer("done"))
+    outcome = go(project, clock)
+    assert outcome.exit_code == 0, outcome.message
+    turns = reserved(project)
+    assert len(turns) == len(wire.server.requests) == 2
+    settled = events(project, "budget.settled", name="tooler")
+    assert [s["id"] for s in settled] == [t["id"] for t in turns]
+    assert all(t["usd"] < 1.5 for t in turns)
+
+
+@pytest.mark.parametrize("cap", ["2.5", "4.0", "7.0"])
+def test_blocks_never_pass_a_cap(project, clock, cap):
+    """A model that never stops: blocks, then turns alone, until the turn that would not fit."""
+    with FakeLLM() as server:
+        wire = Wire("openai", server)
+        tooler(project, wire, usd=cap)
+        server.default = wire.calls(("search_orders", {"query": "q"}))
+        outcome = go(project, clock, max_steps=40)
+        # Refused at the cap (75), or by a turn grown larger than the whole cap (1).
+        assert outcome.exit_code in (1, 75), outcome.message
+        assert f"cost_usd_per_day {float(cap):g}" in outcome.message
+    spends = project.state("tooler")["budget"]["spends"]
+    assert sum(s["usd"] for s in spends) <= float(cap) + 1e-9
+    assert all(s["id"] is None for s in spends), "every block settled as the run ended"
+    assert project.state("tooler")["metrics"]["cost_usd"] <= float(cap) + 1e-9
+
+
+def test_a_kill_mid_loop_keeps_the_whole_block_and_the_next_run_finds_it(project, clock):
+    """SIGKILL while the second turn is in flight: the block stays reserved, never less."""
+    with FakeLLM() as server:
+        wire = Wire("openai", server)
+        tooler(project, wire, usd="10.0")
+        server.script(wire.calls(("search_orders", {"query": "q"})), stall(60))
+        process = subprocess.Popen(
+            [str(AGENTOPS), "--home", str(project.home), "run", "tooler"],
+            env=cron_env(project.home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert server.wait_for(2, timeout_s=60), "the second turn never arrived"
+        finally:
+            process.kill()
+            process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGKILL
+        (block,) = reserved(project)  # both turns drawn from it: one durable record
+        server.script(wire.answer("done"))
+        outcome = go(project, clock)
+        assert outcome.exit_code == 0, outcome.message
+    assert "run.recovered" in project.event_names("tooler")
+    kept = [s for s in project.state("tooler")["budget"]["spends"] if s["id"] == block["id"]]
+    assert [(s["usd"], s["tokens"]) for s in kept] == [(block["usd"], block["tokens"])]

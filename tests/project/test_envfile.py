@@ -7,6 +7,8 @@ them), so each test looks for its own values in what the run wrote.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -155,6 +157,18 @@ def test_a_bad_env_file_stops_the_run_with_one_line_and_writes_nothing(project, 
     assert PLAIN_SECRET not in result.stderr
     assert not (project.home / "state").exists()
     assert not (project.home / "logs").exists()
+
+
+@pytest.mark.parametrize("where", ["project", "agent"])
+def test_a_fifo_where_an_env_file_goes_is_refused_never_waited_on(project, run_agentops, where):
+    """A FIFO (reading it waits for a writer, forever) at either .env: 78 in one line, no run."""
+    directory = project.add_agent("reader", SHOWS_ENV)
+    fifo = (project.home if where == "project" else directory) / ".env"
+    os.mkfifo(fifo)
+    result = run_agentops("run", "reader")  # a wait would be caught by its timeout
+    assert result.returncode == 78
+    assert result.stderr == (f"agentops: {fifo}: cannot read: it is a FIFO, not a regular file\n")
+    assert not (project.home / "state").exists()
 
 
 def test_the_test_kit_leaves_the_agents_env_file_behind(project):

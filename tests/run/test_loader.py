@@ -1,5 +1,6 @@
 """Agents are real files in tmp_path, imported as ``agentops run`` would import them."""
 
+import os
 import sys
 import textwrap
 
@@ -155,6 +156,20 @@ def run(params: Params, ctx: Context) -> Result:
 
 
 # agents that are refused
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_an_agent_py_that_is_no_regular_file_is_refused_never_waited_on(project, kind):
+    """A FIFO (an import would wait on it for a writer) or a directory: 78, saying what it is."""
+    directory = project.add_agent("hello")
+    code = directory / "agent.py"
+    code.unlink()
+    os.mkfifo(code) if kind == "fifo" else code.mkdir()
+    with pytest.raises(ConfigError) as caught:
+        load_agent(Project.locate(project.home).agent("hello"))
+    assert caught.value.exit_code == 78
+    what = "a FIFO" if kind == "fifo" else "a directory"
+    assert caught.value.message == f"{code}: cannot be read: it is {what}, not a regular file"
 
 
 def test_a_missing_agent_py_is_refused(project):

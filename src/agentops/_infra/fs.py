@@ -28,12 +28,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, NamedTuple
+
+from agentops._infra.files import STATE_FILE_LIMIT, read_regular
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["DIR_MODE", "FILE_MODE", "FileSystem", "describe", "user_name"]
+__all__ = ["DIR_MODE", "FILE_MODE", "FileSystem", "MovedAside", "describe", "user_name"]
 
 FILE_MODE = 0o600
 """Files agentops creates are readable by their owner only."""
@@ -46,6 +49,14 @@ _NO_FOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
 _GROUP_READ = 0o040
 _GROUP_LIST = 0o050
+
+
+class MovedAside(NamedTuple):
+    """A file agentops could not read and moved out of the way (:meth:`FileSystem.set_aside`)."""
+
+    path: Path
+    moved_to: Path
+    why: str
 
 
 def describe(exc: OSError) -> str:
@@ -202,17 +213,14 @@ class FileSystem:
 
     # -- composed of the steps -----------------------------------------------------------
 
-    def read(self, path: Path) -> bytes | None:
-        """The bytes of ``path``, None if it does not exist; a link is ``ELOOP``."""
-        try:
-            fd = os.open(path, os.O_RDONLY | _NO_FOLLOW)
-        except FileNotFoundError:
-            return None
-        try:
-            with os.fdopen(fd, "rb", closefd=False) as handle:
-                return handle.read()
-        finally:
-            os.close(fd)
+    def read(self, path: Path, *, limit: int = STATE_FILE_LIMIT) -> bytes | None:
+        """The bytes of ``path``, None if it does not exist; a link is ``ELOOP``.
+
+        Only a regular file of at most ``limit`` bytes is read: anything else
+        (a FIFO, a device, a directory, a file too large) is refused with
+        :class:`~agentops._infra.files.Unreadable`, never waited on.
+        """
+        return read_regular(path, limit=limit)
 
     def replace(
         self, path: Path, data: bytes, *, backup: bool = False, durable: bool = True
@@ -248,6 +256,21 @@ class FileSystem:
             with contextlib.suppress(OSError):
                 self.unlink(tmp)
             raise
+
+    def set_aside(self, path: Path, *, why: str) -> MovedAside:
+        """Rename an unreadable file out of the way, never deleting it.
+
+        For files agentops can rebuild (a lock, a tick, notices, a deadline
+        marker): ``<name>.unreadable-<UTC time>``, kept for people to look at.
+        """
+        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        target = path.with_name(f"{path.name}.unreadable-{stamp}")
+        n = 1
+        while os.path.lexists(target):  # never over an earlier one
+            n += 1
+            target = path.with_name(f"{path.name}.unreadable-{stamp}-{n}")
+        self.rename(path, target)
+        return MovedAside(path, target, why)
 
     @staticmethod
     def refuse_link(path: Path) -> None:

@@ -67,7 +67,9 @@ class RunLogSink:
 
     The file is opened lazily, so a run that logs nothing creates no file. A
     log that cannot be written does not stop the run: one line on stderr says
-    so (cron mails it), and the run goes on without its file log.
+    so (cron mails it), and the run goes on without its file log. While
+    :attr:`defer_problem` is set the line waits: the invocation in charge
+    says it (:meth:`say_problem`), or folds it into its own one line.
 
     When the file has grown to ``max_size`` it is rotated as it is opened:
     ``<name>.jsonl`` becomes ``<name>.jsonl.1``, the ``.1`` becomes ``.2``, and
@@ -98,6 +100,10 @@ class RunLogSink:
         self._errors = errors
         self._fd: int | None = None
         self._broken = False
+        self.problem: str | None = None
+        """Why the log could not be written, once it could not."""
+        self.defer_problem = False
+        """Leave saying :attr:`problem` to the caller (set while an invocation runs)."""
         self._renderer: ConsoleRenderer | None = None
         self._lock = threading.Lock()
         self._stdout = _process_stdout() if stdout else None
@@ -115,14 +121,20 @@ class RunLogSink:
                 self._fs.write(self._fd, line)
             except OSError as exc:
                 self._broken = True
-                print(
-                    f"agentops: cannot write the log {self.path}: {describe(exc)}",
-                    file=self._errors or real_stderr(),  # not into the log, which is broken
-                )
+                self.problem = describe(exc)
+                if not self.defer_problem:
+                    self.say_problem()
         if self._stdout is not None:
             self._to_stdout(line)
         if self._console is not None:
             self._echo(json.loads(line))
+
+    def say_problem(self) -> None:
+        """Say on stderr, in one line, why the log could not be written."""
+        print(
+            f"agentops: cannot write the log {self.path}: {self.problem}",
+            file=self._errors or real_stderr(),  # not into the log, which is broken
+        )
 
     def _to_stdout(self, line: bytes) -> None:
         assert self._stdout is not None  # noqa: S101 - only called with a stdout

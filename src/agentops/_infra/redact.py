@@ -3,8 +3,11 @@
 Three kinds of secret are replaced by ``[REDACTED]``:
 
 - the values of environment variables named like ``*_KEY``, ``*_TOKEN``,
-  ``*_SECRET`` or ``*PASSWORD*`` (values shorter than :data:`MIN_SECRET_LENGTH`
-  are left alone: redacting ``"1"`` everywhere would garble every line);
+  ``*_SECRET``, ``*_CREDENTIALS``, ``*_CREDENTIAL``, ``*_CREDS``, ``*_PAT``,
+  ``*_AUTH``, ``*_DSN``, ``*_COOKIE`` (and their plurals), or holding
+  ``PASSWORD``, ``PASSPHRASE`` or ``PRIVATE_KEY`` anywhere (values shorter
+  than :data:`MIN_SECRET_LENGTH` are left alone: redacting ``"1"``
+  everywhere would garble every line);
 - strings shaped like well-known keys and credentials: ``sk-…`` API keys,
   GitHub, GitLab, Slack, AWS and Google tokens, JWTs, ``Bearer …`` and
   ``Basic …`` credentials, passwords in URLs, secret query parameters, PEM
@@ -46,7 +49,11 @@ REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 8
 """Environment values shorter than this are not treated as secrets."""
 
-_SECRET_ENV_NAME = re.compile(r"(?:^|_)(?:KEY|TOKEN|SECRET|APIKEY)$|PASSWORD|PASSWD", re.IGNORECASE)
+_SECRET_ENV_NAME = re.compile(
+    r"(?:^|_)(?:KEYS?|TOKENS?|SECRETS?|APIKEY|CREDENTIALS?|CREDS|PAT|AUTH|DSN|COOKIES?)$"
+    r"|PASSWORD|PASSWD|PASSPHRASE|PRIVATE_?KEY",
+    re.IGNORECASE,
+)
 
 # Keys whose names end like this (any case) hold secrets.
 _SECRET_KEY_ENDINGS = (

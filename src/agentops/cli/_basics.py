@@ -86,7 +86,7 @@ def finish(
     real = real_stderr() if outcome.threads_left else None
     code = skip_code if outcome.exit_code == ExitCode.SKIPPED else outcome.exit_code
     if not (outcome.quiet if quiet is None else quiet):
-        say(f"{outcome.message} (log: {outcome.log_path})", file=real)
+        say(outcome.summary, file=real)
     if outcome.threads_left:
         # Threads the agent left running hold its lock until this process
         # ends: end it now rather than wait for them.

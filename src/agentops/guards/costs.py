@@ -239,6 +239,22 @@ class CostPolicy(Policy):
             self.usd += usd - was.usd
         run.log.info("budget.settled", id=reservation, usd=usd, tokens=tokens, reserved_usd=was.usd)
 
+    def room(self) -> tuple[float, int | None]:
+        """What the caps leave now: dollars (``inf`` with no window) and tokens (None: no cap).
+
+        Asked before a block is reserved (:mod:`agentops.llm._block`): one the
+        caps cannot grant is not asked for, so it is never refused.
+        """
+        run = self.run
+        with run.lock:
+            budget, now = run.state.budget, run.clock()
+            usd = min(
+                (w.cap_usd - w.spent(budget, now) for w in windows(run.limits)), default=math.inf
+            )
+            cap = run.limits.tokens_per_run
+            tokens = None if cap is None else cap - self.tokens
+        return max(0.0, usd), None if tokens is None else max(0, tokens)
+
     def admit_cost(self, usd: float, tokens: int) -> None:
         """Refuse a cost past ``tokens_per_run`` or a full window; remember a refused amount."""
         run = self.run

@@ -130,6 +130,10 @@ class RunGuards:
         """Replace a reservation by what the cost came to (usually less)."""
         self._costs.settle(reservation, usd=usd, tokens=tokens)
 
+    def room(self) -> tuple[float, int | None]:
+        """What the caps leave now: dollars (``inf`` with no window) and tokens (None: no cap)."""
+        return self._costs.room()
+
     def step(self, label: str | None = None) -> None:
         """Count one step of the agent's loop; too many end the run."""
         self._steps.step(label)

@@ -15,12 +15,16 @@ the grace period: a side effect that finishes is recorded, one that hangs is
 abandoned as unresolved.
 
 Signals can only be handled in the main thread; elsewhere the limits are not
-enforced.
+enforced. A process agent code forks gets the handlers that were there
+before the run: a SIGTERM that ends the run's processes ends a forked copy
+too, instead of raising ``StopRun`` into the run's code in it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import signal
 import threading
 import time
@@ -93,11 +97,20 @@ class RunInterrupts:
     """Installs the handlers for the length of a run and restores them after."""
 
     def __init__(
-        self, timeout_s: float, *, on_abandon: Callable[[StopRun], None] | None = None
+        self,
+        timeout_s: float,
+        *,
+        on_abandon: Callable[[StopRun], None] | None = None,
+        on_stop: Callable[[StopRun, int], None] | None = None,
     ) -> None:
-        """Stop agent code ``timeout_s`` seconds after the run starts."""
+        """Stop agent code ``timeout_s`` seconds after the run starts.
+
+        ``on_stop(stop, signum)`` is called once, when the first stop arrives
+        (the processes the run started are told then).
+        """
         self.timeout_s = timeout_s
         self.on_abandon = on_abandon
+        self.on_stop = on_stop
         self.pending: StopRun | None = None
         self._pending_since = 0.0
         self._armed = False
@@ -119,6 +132,8 @@ class RunInterrupts:
             for signum in _REASONS:
                 self._previous[signum] = signal.signal(signum, self._handle)
             signal.setitimer(signal.ITIMER_REAL, max(self.timeout_s, 1e-3))
+            _ACTIVE.append(self)
+            _reset_in_forked_children()
         return self
 
     def remaining_s(self) -> float:
@@ -134,8 +149,13 @@ class RunInterrupts:
         """Cancel the timer and restore the previous handlers."""
         if self._enabled:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            for signum, handler in self._previous.items():
-                signal.signal(signum, handler)  # type: ignore[arg-type]
+            self._restore()
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
 
     @contextlib.contextmanager
     def armed(self) -> Iterator[None]:
@@ -164,6 +184,8 @@ class RunInterrupts:
             name = signal.Signals(signum).name
             self.pending = StopRun(_REASONS[signal.Signals(signum)], name)
             self._pending_since = time.monotonic()
+            if self.on_stop is not None:
+                self.on_stop(self.pending, signum)
         if not self._armed:
             return
         waited = time.monotonic() - self._pending_since
@@ -179,3 +201,21 @@ class RunInterrupts:
                 # Raised again if the agent catches it with a bare except.
                 signal.setitimer(signal.ITIMER_REAL, _RESEND_S)
             raise self.pending
+
+
+_ACTIVE: list[RunInterrupts] = []
+"""The interrupts whose handlers are installed, innermost last."""
+
+
+@functools.cache
+def _reset_in_forked_children() -> None:
+    # Registered once (a registration cannot be undone): in a child forked
+    # while a run's handlers are in place, the handlers from before the run.
+    os.register_at_fork(after_in_child=_in_forked_child)
+
+
+def _in_forked_child() -> None:
+    while _ACTIVE:
+        interrupts = _ACTIVE[-1]
+        interrupts._enabled = False  # noqa: SLF001 - the child runs no run
+        interrupts._restore()  # noqa: SLF001

@@ -18,6 +18,7 @@ it would wait.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import replace
@@ -28,12 +29,13 @@ import httpx
 from agentops.guards.facade import GuardStop
 from agentops.guards.failure import Failure, classify
 from agentops.guards.retry import call_with_retries
+from agentops.llm._block import Blocks
 from agentops.llm._replies import Paid
 from agentops.llm.providers.base import UnreadableReply
-from agentops.llm.tokens import bound_messages, estimate, estimate_messages
+from agentops.llm.tokens import Sizes, estimate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from agentops._infra.log import EventLogger
     from agentops._infra.redact import Redactor
@@ -142,18 +144,38 @@ class Sender:
         self._metrics = metrics
         self._loggable = loggable
         self._logged_names: dict[str, str] = {}  # a model's name as the log may hold it
+        self._funds: RunGuards | Blocks = guards  # where each attempt's worst case is held
+
+    @contextlib.contextmanager
+    def in_blocks(self, *, turns: int) -> Iterator[None]:
+        """Hold the money of the calls made inside in blocks (:mod:`._block`): a tool loop's."""
+        outer, blocks = self._funds, Blocks(self._guards, turns=turns)
+        self._funds = blocks
+        try:
+            yield
+        finally:
+            self._funds = outer
+            blocks.close()
 
     def send(
-        self, route: Route, wire: WireFormat, request: ChatRequest, built: WireRequest
+        self,
+        route: Route,
+        wire: WireFormat,
+        request: ChatRequest,
+        built: WireRequest,
+        *,
+        sizes: Sizes | None = None,
     ) -> Paid:
         """Send ``built`` (``request`` in ``wire``'s format); ``ModelFailed`` if no reply came.
 
         :class:`Unsupported` when the provider refused a part of the request.
+        ``sizes``: the conversation's token figures, kept from turn to turn (a tool loop's).
         """
         logged = self._logged_names.get(route.name)
         if logged is None:  # redacted once: llm.call is written without a second pass
             logged = self._logged_names[route.name] = str(self._redactor.value(route.name))
-        call = _Call(route, wire, request, built, logged_name=logged)
+        sizes = Sizes() if sizes is None else sizes  # one call: its own figures
+        call = _Call(route, wire, request, built, logged_name=logged, sizes=sizes)
         attempt = 0
 
         def attempt_once() -> Paid:
@@ -201,7 +223,8 @@ class Sender:
     def _attempt(self, call: _Call, attempt: int) -> Paid:
         client = self._http()  # made before the clock starts: latency is the request's alone
         # Refused here, before anything is sent, if it could pass a cap.
-        reservation = self._guards.reserve(usd=call.worst_usd, tokens=call.worst_tokens)
+        funds = self._funds  # the same for the attempt's settling, whatever happens meanwhile
+        reservation = funds.reserve(usd=call.worst_usd, tokens=call.worst_tokens)
         started = time.perf_counter()
         try:
             response = client.post(
@@ -212,30 +235,32 @@ class Sender:
             )
         except (GuardStop, *_NOT_SENT):
             # Never sent (a refused host, the request limit, no connection): nothing billed.
-            self._guards.settle(reservation, usd=0.0, tokens=0)
+            funds.settle(reservation, usd=0.0, tokens=0)
             raise
         # A timeout or a broken answer may have been billed: the reservation stands.
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         error = call.wire.error(response)
         if error is not None:  # an error answer: nothing was billed
-            self._guards.settle(reservation, usd=0.0, tokens=0)
+            funds.settle(reservation, usd=0.0, tokens=0)
             raise ErrorAnswer(error, self._described(call.route, error, response))
         try:
             reply = call.wire.parse(response)
         except UnreadableReply as exc:
             if exc.usage is not None and exc.usage.said:  # what it said it cost, it cost
-                self._settle(call, reservation, exc.usage)
+                self._settle(funds, call, reservation, exc.usage)
             raise
         usage = _estimated(reply, call.estimate_in)
-        cost = self._settle(call, reservation, usage)
+        cost = self._settle(funds, call, reservation, usage)
         self._metrics.llm_calls += 1
         self._log_call(call, reply, usage, cost=cost, latency_ms=latency_ms, attempt=attempt)
         return Paid(reply, usage, cost, latency_ms)
 
-    def _settle(self, call: _Call, reservation: str, usage: Usage) -> float | None:
+    def _settle(
+        self, funds: RunGuards | Blocks, call: _Call, reservation: str, usage: Usage
+    ) -> float | None:
         cost = call.route.cost_of(usage)
         tokens = usage.input_tokens + usage.output_tokens
-        self._guards.settle(reservation, usd=cost or 0.0, tokens=tokens)
+        funds.settle(reservation, usd=cost or 0.0, tokens=tokens)
         if tokens > call.worst_tokens or (cost or 0.0) > call.worst_usd:
             # Tokens the provider added itself (a chat template, hidden reasoning):
             # paid all the same, and counted, so the next cost past a cap is refused.
@@ -341,6 +366,7 @@ class _Call:
         built: WireRequest,
         *,
         logged_name: str,
+        sizes: Sizes,
     ) -> None:
         self.route = route
         self.logged_name = logged_name
@@ -356,8 +382,8 @@ class _Call:
             + len(json.dumps([spec.name, spec.description, spec.parameters]).encode())
             for spec in request.tools
         )
-        most_in = bound_messages(request.messages) + tools
-        self.estimate_in = estimate_messages(request.messages) + tools // 3
+        most_in = sizes.bound(request.messages) + tools
+        self.estimate_in = sizes.estimate(request.messages) + tools // 3
         self.worst_tokens = most_in + request.max_tokens
         worst = route.worst_usd(most_in, request.max_tokens, cache_write=request.cache_system)
         self.worst_usd = worst or 0.0

@@ -6,10 +6,12 @@ for the TTL and bounded to ``cache_entries`` replies, the oldest dropped
 first. What is kept is the reply as the agent received it (secrets and
 personal data already filtered), never the prompt: the key is its digest.
 
-It is a cache: a file that cannot be read is replaced by an empty one, and
-one that cannot be opened at all (a link or a directory in its place, a
-refused write) is done without for the run; the run says so, and never
-fails for it. An agent's threads may share it.
+It is a cache: a file that cannot be read (not a database, a corrupt one,
+text that is not UTF-8) is replaced by an empty one, and one that cannot be
+opened at all (a link, a FIFO or a directory in its place, a refused write,
+an I/O error) is done without for the run; the run says so, and never fails
+for it. A full disk, an I/O error or a lock is no reason to throw replies
+away. An agent's threads may share it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
-from agentops._infra.fs import describe
-from agentops._infra.sqlite import connect
+from agentops._infra import sqlite
 
 if TYPE_CHECKING:
     import sqlite3
@@ -66,11 +67,16 @@ class ReplyCache:
     def get(self, key: str, now: float) -> dict[str, Any] | None:
         """The reply stored under ``key`` if it has not expired."""
         with self._lock:
-            row = self._execute(
-                "SELECT reply FROM replies WHERE key = ? AND expires > ?", (key, now)
+            found = self._execute(
+                "SELECT reply FROM replies WHERE key = ? AND expires > ?", (key, now), fetch=True
             )
-            found = row.fetchone() if row is not None else None
-        return None if found is None else dict(json.loads(found[0]))
+        if not found:
+            return None
+        try:
+            reply = json.loads(found[0][0])
+        except ValueError:  # a reply damaged in place: a miss, the request is sent again
+            return None
+        return dict(reply) if isinstance(reply, dict) else None
 
     def put(self, key: str, reply: dict[str, Any], now: float) -> None:
         """Keep ``reply`` under ``key``; drop expired replies, and the oldest past the bound."""
@@ -87,37 +93,39 @@ class ReplyCache:
                 (self.max_entries,),
             )
 
-    def _execute(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor | None:
-        import sqlite3  # noqa: PLC0415 - imported by connect() already
-
+    def _execute(self, sql: str, args: tuple[Any, ...], *, fetch: bool = False) -> list[Any] | None:
+        # Rows are fetched here too: damage often shows only as they are read.
         if self.unavailable is not None:
             return None
         try:
             try:
-                return self._connection().execute(sql, args)
-            except sqlite3.DatabaseError as exc:
-                if not _damaged(exc):
+                return self._run(sql, args, fetch=fetch)
+            except sqlite.errors() as exc:
+                failed = sqlite.failure(exc)
+                if not failed.damaged:
                     raise
-                self._start_afresh(f"{type(exc).__name__}: {exc}")
-                return self._connection().execute(sql, args)
-        except (OSError, sqlite3.Error) as exc:
+                self._start_afresh(failed.why)
+                return self._run(sql, args, fetch=fetch)
+        except sqlite.errors() as exc:
             self.close()
-            said = describe(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
-            self.unavailable = f"{self.path}: {said}"
+            self.unavailable = f"{self.path}: {sqlite.failure(exc).why}"
             return None
+
+    def _run(self, sql: str, args: tuple[Any, ...], *, fetch: bool) -> list[Any]:
+        cursor = self._connection().execute(sql, args)
+        return cursor.fetchall() if fetch else []
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            import sqlite3  # noqa: PLC0415 - imported by connect() already
-
             try:
-                self._db = connect(self._fs, self.path, threads=True)
+                self._db = sqlite.connect(self._fs, self.path, threads=True)
                 self._db.executescript(_SCHEMA)
-            except sqlite3.DatabaseError as exc:
-                if not _damaged(exc):
+            except sqlite.errors() as exc:
+                failed = sqlite.failure(exc)
+                if not failed.damaged:
                     raise
-                self._start_afresh(f"{type(exc).__name__}: {exc}")
-                self._db = connect(self._fs, self.path, threads=True)
+                self._start_afresh(failed.why)
+                self._db = sqlite.connect(self._fs, self.path, threads=True)
                 self._db.executescript(_SCHEMA)
         return self._db
 
@@ -134,12 +142,3 @@ class ReplyCache:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-
-
-def _damaged(exc: sqlite3.DatabaseError) -> bool:
-    """Whether the file is no database (or a corrupt one): replaced, not worked around.
-
-    A full disk, an I/O error or a lock is no reason to throw replies away:
-    the cache is done without for the run instead.
-    """
-    return getattr(exc, "sqlite_errorname", None) in {"SQLITE_CORRUPT", "SQLITE_NOTADB"}

@@ -64,7 +64,7 @@ from agentops.llm.completion import Completion
 from agentops.llm.content import MAX_UNTRUSTED_CHARS, filter_reply, wrap_untrusted
 from agentops.llm.providers import wire_format
 from agentops.llm.providers.base import ChatRequest
-from agentops.llm.tokens import estimate_messages, prune
+from agentops.llm.tokens import Sizes, estimate_messages, prune
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -254,15 +254,17 @@ class LLMClient:
             context=self._context,
         )
         specs = tuple(t.spec() for t in offered)
-        return loop.run(
-            messages,
-            max_steps=max_steps,
-            turn=lambda conversation: self._turn(chain, conversation, ask, specs),
-            accept=lambda route, paid: self._accepted(route, None, paid, ask, cached=False),
-            refused=lambda route, paid: self._refused(route, paid, cached=False),
-            max_reasks=self._config.max_reasks,
-            parsed=schema is not None,
-        )
+        sizes = Sizes()  # each turn works out the token figures of its new messages only
+        with self._sender.in_blocks(turns=max_steps):
+            return loop.run(
+                messages,
+                max_steps=max_steps,
+                turn=lambda conversation: self._turn(chain, conversation, ask, specs, sizes),
+                accept=lambda route, paid: self._accepted(route, None, paid, ask, cached=False),
+                refused=lambda route, paid: self._refused(route, paid, cached=False),
+                max_reasks=self._config.max_reasks,
+                parsed=schema is not None,
+            )
 
     def untrusted(
         self, text: str, *, source: str, max_chars: int = MAX_UNTRUSTED_CHARS
@@ -333,6 +335,7 @@ class LLMClient:
         messages: list[dict[str, Any]],
         ask: _Ask,
         tools: Sequence[ToolSpec],
+        sizes: Sizes,
     ) -> tuple[Route, Paid]:
         """One turn of a tool loop, down the chain: the first model that answers."""
         failures: list[str] = []
@@ -341,7 +344,7 @@ class LLMClient:
             route = self._route_of(name)
             request = ChatRequest(
                 model=route.model,
-                messages=self._fit(route, messages, ask.max_tokens, prune_them=False),
+                messages=self._fit(route, messages, ask.max_tokens, sizes=sizes),
                 max_tokens=ask.max_tokens,
                 temperature=ask.temperature,
                 schema=ask.json_schema,
@@ -354,7 +357,7 @@ class LLMClient:
                 while True:
                     try:
                         return route, self._sender.send(
-                            route, wire, request, wire.build(request, route)
+                            route, wire, request, wire.build(request, route), sizes=sizes
                         )
                     except Unsupported as exc:
                         request = self._ask_plainer(route, request, exc)
@@ -475,14 +478,21 @@ class LLMClient:
         messages: list[dict[str, Any]],
         max_tokens: int,
         *,
-        prune_them: bool = True,
+        sizes: Sizes | None = None,
     ) -> list[dict[str, Any]]:
+        """``messages`` pruned to fit ``route``'s context window; ``_TooLarge`` if they cannot.
+
+        ``sizes``: a tool loop's figures, and its turns are not pruned.
+        """
         window = route.context_window
         if window is None:
             return messages
         budget = window - max_tokens
-        kept, dropped = prune(messages, budget) if prune_them else (messages, 0)
-        size = estimate_messages(kept)
+        if sizes is not None:  # a tool loop's turns: a call and its result go together
+            kept, dropped, size = messages, 0, sizes.estimate(messages)
+        else:
+            kept, dropped = prune(messages, budget)
+            size = estimate_messages(kept)
         if size > budget:
             raise _TooLarge(
                 f"a prompt of about {size} tokens and max_tokens {max_tokens} do not fit "

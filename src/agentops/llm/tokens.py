@@ -12,7 +12,9 @@ provider. agentops needs two figures, and neither needs one:
   the reply's ``usage`` settle past a cap the reservation kept.
 
 Both add a few tokens per message for the chat format. The reply's
-``usage`` settles the real cost afterwards.
+``usage`` settles the real cost afterwards. A tool loop sends its growing
+conversation every turn: :class:`Sizes` keeps each message's figures, so a
+turn works out only those of its new messages.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MESSAGE_OVERHEAD",
+    "Sizes",
     "bound_messages",
     "estimate",
     "estimate_messages",
@@ -55,14 +58,48 @@ def text_of(message: Mapping[str, Any]) -> str:
 
 def estimate_messages(messages: Sequence[Mapping[str, Any]]) -> int:
     """An upper estimate of the prompt tokens of a chat request."""
-    return 3 + sum(MESSAGE_OVERHEAD + estimate(text_of(m)) for m in messages)
+    return 3 + sum(_sizes_of(m)[0] for m in messages)
 
 
 def bound_messages(messages: Sequence[Mapping[str, Any]]) -> int:
     """The most prompt tokens a chat request can be: a token per byte of its text."""
-    return 3 + sum(
-        MESSAGE_OVERHEAD + max(1, len(text_of(m).encode("utf-8", "surrogatepass")))
-        for m in messages
+    return 3 + sum(_sizes_of(m)[1] for m in messages)
+
+
+class Sizes:
+    """The estimate and bound of one conversation, each message's figures worked out once.
+
+    As :func:`estimate_messages` and :func:`bound_messages` give them, for a
+    conversation whose messages are appended and never changed (a tool
+    loop's): a message is known by its identity, and held, so that its ``id``
+    is not given to another while it is known.
+    """
+
+    def __init__(self) -> None:
+        """No message known yet."""
+        self._known: dict[int, tuple[Mapping[str, Any], tuple[int, int]]] = {}
+
+    def estimate(self, messages: Sequence[Mapping[str, Any]]) -> int:
+        """:func:`estimate_messages` of ``messages``."""
+        return 3 + sum(self._of(m)[0] for m in messages)
+
+    def bound(self, messages: Sequence[Mapping[str, Any]]) -> int:
+        """:func:`bound_messages` of ``messages``."""
+        return 3 + sum(self._of(m)[1] for m in messages)
+
+    def _of(self, message: Mapping[str, Any]) -> tuple[int, int]:
+        known = self._known.get(id(message))
+        if known is None:
+            known = self._known[id(message)] = (message, _sizes_of(message))
+        return known[1]
+
+
+def _sizes_of(message: Mapping[str, Any]) -> tuple[int, int]:
+    """A message's estimate and bound, its chat-format overhead included."""
+    size = len(text_of(message).encode("utf-8", "surrogatepass"))
+    return (
+        MESSAGE_OVERHEAD + max(1, -(-size // _BYTES_PER_TOKEN)),
+        MESSAGE_OVERHEAD + max(1, size),
     )
 
 

@@ -219,7 +219,7 @@ class NoteFile:
         read, nothing is ever written: a file a crash left mid-write is
         refused until the agent's next run repairs it.
         """
-        _refuse_links(path, agent)
+        _check_files(path, agent)
         if not writable and not os.path.lexists(path):
             return None
         sqlite3 = _sqlite()
@@ -376,10 +376,10 @@ class NoteFile:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-        except _sqlite().Error as exc:
+        except sqlite.errors() as exc:
             where = self.path or "the notes in memory"
             raise StateError(
-                f"{where}: cannot {what} notes: {_reason(exc)}", agent=self.agent
+                f"{where}: cannot {what} notes: {sqlite.failure(exc).why}", agent=self.agent
             ) from exc
         return result
 
@@ -402,12 +402,13 @@ def _create_schema(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-def _refuse_links(path: Path, agent: str) -> None:
+def _check_files(path: Path, agent: str) -> None:
+    # A link (SQLite would follow it) or a FIFO (SQLite would wait on it) is refused.
     try:
-        sqlite.refuse_links(path)
-    except OSError as link:
+        sqlite.check_files(path)
+    except OSError as found:
         raise StateError(
-            f"{link.filename}: cannot open notes: {describe(link)}", agent=agent
+            f"{found.filename}: cannot open notes: {describe(found)}", agent=agent
         ) from None
 
 
@@ -423,9 +424,10 @@ def _create(fs: FileSystem, path: Path, agent: str) -> None:
 def _reading(path: Path | None, agent: str) -> Iterator[None]:
     try:
         yield
-    except _sqlite().Error as exc:
+    except sqlite.errors() as exc:
+        why = sqlite.failure(exc).why
         if path is None:
-            raise StateError(f"the notes in memory: {_reason(exc)}", agent=agent) from exc
+            raise StateError(f"the notes in memory: {why}", agent=agent) from exc
         if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
             # A hot journal: only a writer may roll it back, and readers never write.
             raise StateError(
@@ -433,11 +435,7 @@ def _reading(path: Path | None, agent: str) -> Iterator[None]:
                 "the agent's next run rolls it back",
                 agent=agent,
             ) from exc
-        raise _unreadable(path, agent, _reason(exc)) from exc
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
+        raise _unreadable(path, agent, why) from exc
 
 
 def _unreadable(path: Path | None, agent: str, why: str) -> StateError:

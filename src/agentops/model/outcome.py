@@ -51,6 +51,8 @@ class Outcome(NamedTuple):
     threads_left: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    log_unwritable: str | None = None
+    """Why the log could not be written, if it could not: :attr:`summary` says so too."""
     budget_filled: bool = False
     """The run left a cost window exactly full: it says so, as a run that a budget stops does."""
 
@@ -69,3 +71,10 @@ class Outcome(NamedTuple):
         ):
             return False
         return self.exit_code in (ExitCode.OK, ExitCode.SKIPPED)
+
+    @property
+    def summary(self) -> str:
+        """The one line said about it: the message and the log (or why it could not be written)."""
+        if self.log_unwritable is None:
+            return f"{self.message} (log: {self.log_path})"
+        return f"{self.message} (cannot write the log {self.log_path}: {self.log_unwritable})"

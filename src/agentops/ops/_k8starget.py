@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentops._infra.files import SIDE_FILE_LIMIT, read_regular
 from agentops.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -209,7 +210,8 @@ def local_zone_name(
     if found and not key.startswith("right/") and _known_zone(key):
         return key
     try:
-        named = timezone_file.read_text(encoding="utf-8").strip()
+        raw = read_regular(timezone_file, limit=SIDE_FILE_LIMIT, follow_links=True) or b""
+        named = raw.decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         named = ""
     if named and _known_zone(named):

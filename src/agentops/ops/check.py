@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import ValidationError
 
+from agentops._infra.files import CONFIG_FILE_LIMIT, read_regular
 from agentops.errors import AgentOpsError, ConfigError
 from agentops.ops._tools import tool_problems
 from agentops.project.envfile import ENV_FILE, read_env_file
@@ -257,6 +258,8 @@ def _rel(project: Project, path: Path) -> str:
 
 def _text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return (read_regular(path, limit=CONFIG_FILE_LIMIT, follow_links=True) or b"").decode(
+            "utf-8-sig"
+        )
     except (OSError, UnicodeDecodeError):
         return ""  # no line to point at: the problem is still said

@@ -9,6 +9,7 @@ Health, most pressing first (an agent has the first that applies):
 
 =================  ===========================================================
 ``paused``         an operator paused it (``agentops pause``)
+``blocked``        a process that is not a run of it holds its lock: every run is skipped
 ``circuit_open``   the same failure repeated: runs are skipped until the cooldown
 ``unresolved``     a guarded action's effect is unknown after a crash
 ``failing``        its last run failed (or timed out, crashed, was rejected...)
@@ -30,6 +31,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from agentops._infra.procs import command_of
 from agentops._infra.timestamps import iso, iso_second
 from agentops.errors import AgentOpsError
 from agentops.guards.costs import full_window
@@ -49,6 +51,7 @@ __all__ = ["CONTENT", "HEALTHS", "ROW_KEYS", "AgentStatus", "agent_status", "pro
 
 HEALTHS = (
     "paused",
+    "blocked",
     "circuit_open",
     "unresolved",
     "failing",
@@ -164,6 +167,7 @@ class _Facts:
         """The health, and why: the first check, most pressing first, that applies."""
         checks = (
             self._paused,
+            self._blocked,
             self._circuit_open,
             self._unresolved,
             self._failing,
@@ -204,8 +208,18 @@ class _Facts:
         refused = self._refused_attempt()
         return None if refused is None else ("failing", refused)
 
+    def _blocked(self) -> Verdict | None:
+        holder = self.holder
+        if holder is None or not holder.stray:
+            return None
+        who = f"pid {holder.pid} ({command_of(holder.pid)})" if holder.pid else "a process"
+        return (
+            "blocked",
+            f"{who} holds its lock and is not a run of it: runs are skipped until it ends",
+        )
+
     def _running(self) -> Verdict | None:
-        return None if self.holder is None else ("running", None)
+        return None if self.holder is None or self.holder.stray else ("running", None)
 
     def _stale(self) -> Verdict | None:
         if self.due is None or self._succeeded_since(self.due):
@@ -296,7 +310,7 @@ class _Facts:
                 "until": _iso(self.pause.until),
             },
             "running": None
-            if self.holder is None
+            if self.holder is None or self.holder.stray
             else {
                 "pid": self.holder.pid,
                 "host": self.holder.host,

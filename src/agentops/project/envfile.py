@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from agentops._infra.files import CONFIG_FILE_LIMIT, read_regular
 from agentops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -110,9 +111,11 @@ def read_env_file(path: Path) -> dict[str, str]:
     """The variables of the env file at ``path`` (none if there is no such file)."""
     where = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is no error
-    except FileNotFoundError:
-        return {}
+        # Checked first: a FIFO or a device is refused, never waited on.
+        raw = read_regular(path, limit=CONFIG_FILE_LIMIT, follow_links=True)
+        if raw is None:
+            return {}
+        text = raw.decode("utf-8-sig")  # an editor's byte-order mark is no error
     except UnicodeDecodeError:
         raise ConfigError(f"{where}: not UTF-8 text") from None
     except OSError as exc:

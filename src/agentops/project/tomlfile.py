@@ -8,10 +8,13 @@ that parses but does not validate is found again in the text by its keys
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import tomllib
 from typing import TYPE_CHECKING, Any
 
+from agentops._infra.files import CONFIG_FILE_LIMIT, read_regular
 from agentops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -33,8 +36,12 @@ _KEY = re.compile(rf"\s*(?P<keys>{_DOTTED})\s*=")
 def read_toml(path: Path, *, agent: str | None) -> tuple[dict[str, Any], str]:
     """The document at ``path`` and its text; a :class:`ConfigError` naming the line if bad."""
     try:
+        # Checked first: a FIFO or a device is refused, never waited on.
+        raw = read_regular(path, limit=CONFIG_FILE_LIMIT, follow_links=True)
+        if raw is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
         # utf-8-sig: a byte-order mark left by an editor is not a TOML error.
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
         return tomllib.loads(text), text
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         # tomllib says where: "Invalid value (at line 2, column 11)".

@@ -38,6 +38,7 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple, NoReturn, Self
 
+from agentops._infra.files import SIDE_FILE_LIMIT, load_json
 from agentops._infra.fs import describe
 from agentops._infra.timestamps import in_range, iso
 from agentops.errors import StateError
@@ -64,6 +65,10 @@ faulthandler's first line in the marker is ``Timeout (H:MM:SS)!``; an
 abandoned run's is ``abandoned: ...``; a run that ended in time left no marker.
 """
 _SHELL = "/bin/sh"
+
+
+_MARKER_LIMIT = 4 * SIDE_FILE_LIMIT
+"""A marker holds a line and a stack (of thousands of threads, at worst)."""
 
 
 def hard_deadline_s(timeout_s: float) -> float:
@@ -231,14 +236,14 @@ def _start_watcher(marker: Path, fd: int, line: str) -> tuple[int, int] | None:
 def read_marker(fs: FileSystem, path: Path) -> Marker | None:
     """The marker a run left at ``path``, None if there is none (or it says nothing usable)."""
     try:
-        raw = fs.read(path)
-    except OSError:
+        raw = fs.read(path, limit=_MARKER_LIMIT)
+    except OSError:  # not a file, too large: nothing to rely on (the run moves it aside)
         return None
     if not raw:
         return None
     first, _, rest = raw.decode(errors="replace").partition("\n")
     try:
-        document = json.loads(first)
+        document = load_json(first)
         run_id = str(document["run_id"])
         started = in_range(datetime.fromisoformat(document["started_at"]))
         kind = str(document.get("kind", "run"))

@@ -17,6 +17,7 @@ share it. An :class:`Invocation`:
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import threading
@@ -24,11 +25,12 @@ import time
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from agentops._infra.files import Unreadable, check_regular
 from agentops._infra.fs import describe
 from agentops._infra.stderr import real_stderr
 from agentops.errors import AgentOpsError, RateLimited, Skipped, StateError, UnknownAgent
 from agentops.guards import breaker
-from agentops.guards.interrupts import RunInterrupts, StopRun
+from agentops.guards.interrupts import RunInterrupts, StopRun, grace_s
 from agentops.model.journal import gc_paused
 from agentops.model.outcome import Outcome
 from agentops.model.status import RunStatus
@@ -41,6 +43,7 @@ from agentops.run.deadline import (
     lease_ttl_s,
     read_marker,
 )
+from agentops.run.processes import RunProcesses
 from agentops.run.recovery import recover_dead_run
 from agentops.run.run import Run
 from agentops.run.services import RunServices
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from agentops._infra.fs import MovedAside
     from agentops._infra.log import EventLogger
     from agentops.model.state import AgentState
     from agentops.notify.notifier import Notifier
@@ -72,6 +76,7 @@ class Invocation:
         """Threads the agent left running: they hold the lease until the process exits."""
         self._left: list[threading.Thread] = []
         self._deadline: HardDeadline | None = None
+        self._processes: RunProcesses | None = None
         self._opened_by_recovery: str | None = None
         self._dead_run: Outcome | None = None
         """A dead run this invocation recovered and recorded: people are told of it too."""
@@ -100,6 +105,9 @@ class Invocation:
         """
         self._is_run = attempt
         services = self.services
+        # A log that cannot be written is said once the outcome is known: alone, or
+        # in the outcome's own line (cron gets one line, never two).
+        services.sink.defer_problem = True
         outcome: Outcome | None = None
         capture = None
         if services.options.console is None:  # not on a terminal: what the run prints is logged
@@ -124,6 +132,7 @@ class Invocation:
             if outcome is not None and attempt:
                 self._leave_trace(outcome)
                 self._notify(outcome)
+            self._say_moved_aside()
             if capture is not None:
                 # Threads still running may print until the process exits: it
                 # goes to the log, never to cron's mail (the capture stays).
@@ -132,7 +141,30 @@ class Invocation:
                 else:
                     capture.stop()
             services.close()
-        return outcome
+            services.sink.defer_problem = False  # what threads left running log after this
+        return self._said_with_the_log(outcome)
+
+    def _said_with_the_log(self, outcome: Outcome) -> Outcome:
+        # A log that could not be written: said alone after a quiet outcome,
+        # else in the outcome's own line.
+        sink = self.services.sink
+        if sink.problem is None:
+            return outcome
+        if outcome.quiet:
+            sink.say_problem()
+            return outcome
+        return outcome._replace(log_unwritable=sink.problem)
+
+    def _say_moved_aside(self, moved: MovedAside | None = None) -> None:
+        # Files the store (or this invocation) could not read and moved out of
+        # the way to rebuild them: the run went on, the log says what and where.
+        found = getattr(self.services.store, "moved_aside", None)  # the file store's
+        for each in [*(found or ()), *([] if moved is None else [moved])]:
+            self.log.warning(
+                "file.moved_aside", path=str(each.path), moved_to=str(each.moved_to), why=each.why
+            )
+        if found:
+            found.clear()
 
     def _leave_trace(self, outcome: Outcome) -> None:
         # Every attempt leaves one, also those that never got the lease, so
@@ -220,13 +252,15 @@ class Invocation:
             services.store.lease(
                 self.name, run_id=services.run_id, ttl_s=lease_ttl_s(spec.config.timeout)
             ) as lease,
-            RunInterrupts(spec.config.timeout, on_abandon=abandon) as interrupts,
+            RunInterrupts(
+                spec.config.timeout, on_abandon=abandon, on_stop=self._stopping
+            ) as interrupts,
         ):
             try:
                 run = Run(services, spec, services.store.load(self.name), interrupts, lease)
                 self._run = run
                 self._recover(run)
-                with self._hard_deadline(spec, kind):
+                with self._hard_deadline(spec, kind), self._own_processes(spec):
                     yield run
             finally:
                 left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
@@ -291,11 +325,17 @@ class Invocation:
             return nullcontext()
         if self._watch is not None:  # the watchdog takes over, with what is left
             self._watch.stop()
+        path = self._marker_path()
+        try:
+            check_regular(path)
+        except Unreadable as exc:  # the marker is ours to rebuild; a link is simply removed
+            if exc.errno != errno.ELOOP:
+                self._say_moved_aside(services.fs.set_aside(path, why=describe(exc)))
         seconds = hard_deadline_s(spec.config.timeout)
         left = seconds - (time.monotonic() - self._started)
         self._deadline = HardDeadline(
             services.fs,
-            self._marker_path(),
+            path,
             run_id=services.run_id,
             started=services.clock(),
             seconds=max(left, 0.01),
@@ -303,6 +343,30 @@ class Invocation:
             announce=self._deadline_line(seconds),
         )
         return self._deadline
+
+    def _own_processes(self, spec: AgentSpec) -> contextlib.AbstractContextManager[object]:
+        # The processes agent code starts end with the run: only a process of
+        # its own (the CLI's) tracks them, as only it has a hard deadline.
+        services = self.services
+        if not services.options.exit_on_abandon:
+            return nullcontext()
+        self._processes = RunProcesses(
+            name=self.name,
+            home=services.project.home,
+            run_id=services.run_id,
+            grace_s=grace_s(spec.config.timeout),
+            # The hard deadline counts from the start of agentops run: what is left of it.
+            deadline_s=hard_deadline_s(spec.config.timeout) - (time.monotonic() - self._started),
+            log=services.log,
+            keeper_log=services.own_log,
+            environ=services.environ,
+        )
+        return self._processes
+
+    def _stopping(self, stop: StopRun, signum: int) -> None:
+        # In the signal handler: the run's processes get the run's signal now.
+        if self._processes is not None:
+            self._processes.stopping(stop.reason, signum)
 
     def _deadline_line(self, seconds: float) -> tuple[int, str] | None:
         # What the watcher says if the watchdog ends this process: the one line
@@ -360,11 +424,13 @@ class Invocation:
         self.log.error("run.abandoned", reason=stop.reason, signal=stop.signal_name)
         if self._deadline is not None:  # the next run records it as a timeout
             self._deadline.abandoned(stop.reason)
+        if self._processes is not None:
+            self._processes.kill_now("abandoned")
         services.close()
-        print(
-            f"agentops: {services.redactor.value(message)} (log: {services.sink.path})",
-            file=real_stderr(),
+        said = self.outcome(RunStatus.TIMEOUT, 1, message)._replace(
+            log_unwritable=services.sink.problem
         )
+        print(f"agentops: {said.summary}", file=real_stderr())
         os._exit(1)
 
     # -- how it ended ------------------------------------------------------------------

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel
 
+from agentops._infra.files import check_regular
+from agentops._infra.fs import describe
 from agentops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -53,7 +55,11 @@ class AgentCode(NamedTuple):
 def load_agent(spec: AgentSpec) -> AgentCode:
     """Import the agent's code; :class:`ConfigError` says what is wrong with it."""
     path = spec.code_path
-    if not path.is_file():
+    try:  # a FIFO there would be waited on by the import, forever
+        present = check_regular(path, follow_links=True)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {describe(exc)}", agent=spec.name) from exc
+    if not present:
         raise ConfigError(f"{path}: missing: every agent needs an agent.py", agent=spec.name)
     module_name = f"agentops_agent_{spec.name.replace('-', '_')}"
     module_spec = importlib.util.spec_from_file_location(module_name, path)

@@ -163,6 +163,14 @@ class RunServices:
             agent=agent,
         )
 
+    def own_log(self) -> EventLogger:
+        """A logger of the run writing through a log file of its own: for a forked process."""
+        logs = self.project.config.logs
+        sink = RunLogSink(self.log_path, fs=self.fs, max_size=logs.max_size, keep=logs.keep)
+        return make_logger(
+            sink, clock=self.clock, redactor=self.redactor, agent=self.name, run_id=self.run_id
+        )
+
     def close(self) -> None:
         """Close the log (what is logged after this reopens it)."""
         self.sink.close()

@@ -134,13 +134,15 @@ class Notices(BaseModel):
 
 
 class Holder(NamedTuple):
-    """Who holds an agent's lease: a run in progress."""
+    """Who holds an agent's lease: a run in progress, or (``stray``) what blocks every run."""
 
     pid: int
     host: str
     run_id: str
     since: datetime
     token: int
+    stray: bool = False
+    """A process that is not a live run of the agent holds its lock (0 for ``pid``: unknown)."""
 
 
 class Snapshot(NamedTuple):

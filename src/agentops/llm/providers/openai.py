@@ -83,6 +83,10 @@ _STATUS_OF = {
 }
 """An error's ``code`` or ``type`` to the status it means, for an error in a 200."""
 
+_ARGUMENTS = json.JSONEncoder(ensure_ascii=False)
+"""Writes a tool call's arguments as ``json.dumps(..., ensure_ascii=False)`` would: one
+encoder for them all, as a tool loop writes every earlier call again each turn."""
+
 _OUT_OF_QUOTA = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 """429s that waiting does not mend: the account has no money left."""
 
@@ -221,7 +225,7 @@ def _messages(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
                                 "name": call["name"],
                                 "arguments": call["arguments"]
                                 if isinstance(call["arguments"], str)
-                                else json.dumps(call["arguments"], ensure_ascii=False),
+                                else _ARGUMENTS.encode(call["arguments"]),
                             },
                         }
                         for call in message["tool_calls"]

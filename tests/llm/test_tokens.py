@@ -1,0 +1,72 @@
+"""Sizes: a growing conversation's token figures, each message's worked out once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentops.llm import tokens
+from agentops.llm.tokens import MESSAGE_OVERHEAD, Sizes, bound_messages, estimate_messages
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
+_ARGUMENTS = st.dictionaries(st.text(max_size=5), st.integers() | _TEXT, max_size=3)
+_CALL = st.fixed_dictionaries(
+    {"id": st.text(max_size=8), "name": st.text(max_size=8), "arguments": _ARGUMENTS | _TEXT}
+)
+_MESSAGE = st.one_of(
+    st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]), "content": _TEXT}),
+    st.fixed_dictionaries(
+        {"role": st.just("assistant"), "content": _TEXT, "tool_calls": st.lists(_CALL, max_size=3)}
+    ),
+    st.fixed_dictionaries(
+        {"role": st.just("tool"), "content": _TEXT | st.none(), "tool_call_id": st.text(max_size=8)}
+    ),
+)
+
+
+def _text(message: dict[str, Any]) -> bytes:
+    # What a message says, as the estimates read it (written out again here).
+    content = message.get("content")
+    text = "" if content is None else str(content)
+    if message.get("tool_calls"):
+        text += json.dumps(message["tool_calls"], ensure_ascii=False, default=str)
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _estimate(messages: list[dict[str, Any]]) -> int:
+    return 3 + sum(MESSAGE_OVERHEAD + max(1, -(-len(_text(m)) // 3)) for m in messages)
+
+
+def _bound(messages: list[dict[str, Any]]) -> int:
+    return 3 + sum(MESSAGE_OVERHEAD + max(1, len(_text(m))) for m in messages)
+
+
+@given(st.lists(st.lists(_MESSAGE, min_size=1, max_size=4), min_size=1, max_size=8))
+def test_kept_figures_equal_the_whole_conversation_worked_out_again(turns):
+    sizes = Sizes()
+    conversation: list[dict[str, Any]] = []
+    for turn in turns:  # a tool loop's: each turn appends, and sends it all
+        conversation.extend(turn)
+        assert sizes.estimate(conversation) == estimate_messages(conversation)
+        assert sizes.estimate(conversation) == _estimate(conversation)
+        assert sizes.bound(conversation) == bound_messages(conversation)
+        assert sizes.bound(conversation) == _bound(conversation)
+        # An equal message that is another object is worked out for itself.
+        copied = [dict(m) for m in conversation]
+        assert sizes.estimate(copied) == _estimate(copied)
+
+
+def test_a_message_is_worked_out_once_however_many_turns_send_it(monkeypatch):
+    seen: list[object] = []
+    real = tokens.text_of
+    monkeypatch.setattr(tokens, "text_of", lambda m: seen.append(m) or real(m))
+    sizes = Sizes()
+    conversation = [{"role": "user", "content": "go"}]
+    for n in range(5):
+        conversation.append({"role": "tool", "content": str(n), "tool_call_id": str(n)})
+        sizes.estimate(conversation)
+        sizes.bound(conversation)
+    assert len(seen) == len(conversation)

@@ -1,0 +1,269 @@
+"""Whatever stands where agentops expects a file of its own is refused or rebuilt, never waited on.
+
+A FIFO (opening it waits for a writer), a socket, a directory, or JSON
+nested 2,000 deep in the place of each file an agent keeps in ``state/``:
+``run``, ``status``, ``status --json``, ``ledger`` and ``health`` (the real
+executable, each bounded by a timeout that only catches a hang) never exit
+70, never hang, and say what is wrong in one line at most. A record
+agentops can rebuild (the lock, the tick, the deadline marker, the last
+attempt) is moved aside, never deleted, and the run goes on; the state,
+the ledger and the pause are left as they are and the run stops with 74.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentops._infra.files import (
+    SIDE_FILE_LIMIT,
+    Unreadable,
+    check_regular,
+    load_json,
+    open_regular,
+    read_regular,
+)
+from agentops._infra.fs import FileSystem
+from agentops.errors import StateError
+from agentops.store.base import Notices
+from agentops.store.file import FileStore
+from suite import AGENTOPS, cron_env, remember
+
+PUB = """
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    n: int
+
+def run(params: Params, ctx: Context) -> Result:
+    n = ctx.state.get("n", 0) + 1
+    ctx.action("post", f"post-{n}", lambda: {"n": n})
+    ctx.state["n"] = n
+    return Result(n=n)
+"""
+
+NESTED = b"[" * 2000 + b"\n"
+
+REBUILT = {".lock", ".attempt.json", ".tick", ".deadline", ".notices.json"}
+"""Files a run moves aside when it cannot read them, and goes on without."""
+
+KEPT = {".json": 74, ".ledger.json": 74, ".paused.json": 74}
+"""Files left as they are: the run stops with this code."""
+
+KINDS = ["fifo", "socket", "directory", "nested"]
+
+
+def agentops(project, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(AGENTOPS), "--home", str(project.home), *args],
+        env=cron_env(project.home),
+        capture_output=True,
+        text=True,
+        timeout=60,  # a FIFO waited on would hang: this only catches that
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    remember(f"agentops {' '.join(args)}", result.stdout, result.stderr)
+    return result
+
+
+def plant(path: Path, kind: str) -> None:
+    """Put a ``kind`` where ``path`` is (whatever was there is removed first)."""
+    if path.is_dir() and not path.is_symlink():
+        path.rmdir()
+    else:
+        path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":  # bound from inside the directory: a socket's path is short
+        code = (
+            "import os, socket, sys; os.chdir(sys.argv[1]); "
+            "socket.socket(socket.AF_UNIX).bind(sys.argv[2])"
+        )
+        subprocess.run([sys.executable, "-c", code, str(path.parent), path.name], check=True)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(NESTED)
+
+
+def kind_at(path: Path) -> str:
+    mode = path.lstat().st_mode
+    for test, name in (
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISDIR, "directory"),
+    ):
+        if test(mode):
+            return name
+    return "nested" if path.read_bytes() == NESTED else "file"
+
+
+def assert_said_in_one_line(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode != 70, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert len(result.stderr.splitlines()) <= 1, result.stderr
+
+
+@pytest.fixture
+def pub(project):
+    """The agent after one scheduled run: its state, ledger, tick, lock and attempt exist."""
+    project.add_agent("pub", PUB, 'schedule = "@hourly"\n')
+    first = agentops(project, "run", "pub", "--scheduled")
+    assert first.returncode == 0, first.stderr
+    (project.home / "state" / "pub.notices.json").write_text(Notices().model_dump_json() + "\n")
+    return project
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("suffix", sorted(REBUILT | set(KEPT)))
+def test_anything_in_a_side_files_place_is_refused_or_rebuilt_never_waited_on(pub, suffix, kind):
+    """run, status, status --json, ledger and health: never 70, never a hang, one line at most."""
+    state = pub.home / "state"
+    path = state / f"pub{suffix}"
+    plant(path, kind)
+    for command in (("status",), ("status", "--json"), ("ledger", "pub"), ("health",)):
+        assert_said_in_one_line(agentops(pub, *command))
+    status = agentops(pub, "status", "--json")
+    json.loads(status.stdout)  # a whole document, whatever it says
+
+    run = agentops(pub, "run", "pub", *(("--scheduled",) if suffix == ".tick" else ()))
+    assert_said_in_one_line(run)
+    if suffix in KEPT:
+        assert run.returncode == KEPT[suffix]
+        assert str(path) in run.stderr
+        assert kind_at(path) == kind, "left as it is"
+        return
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    moved = [e for e in pub.events("pub") if e["event"] == "file.moved_aside"]
+    aside = sorted(state.glob(f"pub{suffix}.unreadable-*"))
+    if suffix == ".notices.json":
+        assert moved == [], "only notifying reads or writes it"
+    elif kind != "nested" or suffix == ".tick":
+        [event] = moved
+        assert event["path"] == str(path)
+        assert [Path(event["moved_to"])] == aside
+        assert kind_at(aside[0]) == kind, "moved, never deleted"
+    assert agentops(pub, "status", "--json").returncode == 0
+    assert json.loads(agentops(pub, "status", "--json").stdout)[0]["health"] == "ok"
+    again = agentops(pub, "run", "pub")
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_lock_holding_nested_json_neither_stops_a_run_nor_status(pub):
+    """2,000 nested brackets in the lock: the run takes it and rewrites it; status reads it."""
+    lock = pub.home / "state" / "pub.lock"
+    lock.write_bytes(NESTED)
+    status = agentops(pub, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)[0]["running"] is None
+    run = agentops(pub, "run", "pub")
+    assert (run.returncode, run.stderr) == (0, "")
+    assert set(json.loads(lock.read_text())) == {"token"}, "rewritten, and released"
+
+
+def test_a_notices_file_that_cannot_be_read_is_moved_aside_when_replaced(tmp_path):
+    """Unreadable notices are said once (74 to a reader); the next write keeps them aside."""
+    store = FileStore(tmp_path)
+    path = tmp_path / "pub.notices.json"
+    path.write_bytes(NESTED)
+    with pytest.raises(StateError, match="unreadable file"):
+        store.notices("pub")
+    store.set_notices("pub", Notices(open=["failed"]))
+    assert store.notices("pub") == Notices(open=["failed"])
+    [moved] = store.moved_aside
+    assert moved.path == path
+    assert moved.moved_to.read_bytes() == NESTED
+
+
+def test_a_side_file_larger_than_its_bound_is_refused_in_one_line(tmp_path):
+    """A pause file of 2 MB is not read: StateError naming the file and its size."""
+    path = tmp_path / "pub.paused.json"
+    with path.open("wb") as big:
+        big.truncate(2 * SIDE_FILE_LIMIT)  # sparse
+    with pytest.raises(StateError) as refused:
+        FileStore(tmp_path).pause("pub")
+    assert str(path) in refused.value.message
+    assert "2.1 MB, more than the 1.0 MB agentops reads of it" in refused.value.message
+    assert "\n" not in refused.value.message
+
+
+# -- the helper itself ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "directory"])
+def test_only_a_regular_file_is_opened(tmp_path, kind):
+    """A FIFO, a socket, a directory: Unreadable naming the kind, at once, nothing opened."""
+    path = tmp_path / "x.json"
+    plant(path, kind)
+    with pytest.raises(Unreadable) as refused:
+        read_regular(path)
+    assert refused.value.strerror.startswith("it is a ")
+    assert refused.value.strerror.endswith(", not a regular file")
+    assert refused.value.filename == str(path)
+
+
+def test_a_fifo_is_never_waited_on_even_when_swapped_in_after_the_check(tmp_path, monkeypatch):
+    """The open is non-blocking: a FIFO put there after lstat is refused by fstat, not waited on."""
+    path = tmp_path / "x.json"
+    os.mkfifo(path)
+    monkeypatch.setattr("agentops._infra.files.check_regular", lambda *_, **__: True)
+    done: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            open_regular(path)
+        except Unreadable as exc:
+            done.append(exc)
+
+    reader = threading.Thread(target=attempt, daemon=True)
+    reader.start()
+    reader.join(30)  # bounds a hang only: a blocking open would never return
+    assert not reader.is_alive(), "opening the FIFO waited for a writer"
+    assert "a FIFO" in str(done[0])
+
+
+def test_a_link_is_refused_unless_followed_on_purpose(tmp_path):
+    """A symbolic link is ELOOP; a configuration file may be linked into place."""
+    target = tmp_path / "real.toml"
+    target.write_text("x = 1\n")
+    link = tmp_path / "agent.toml"
+    link.symlink_to(target)
+    with pytest.raises(Unreadable, match="symbolic link"):
+        read_regular(link)
+    assert read_regular(link, follow_links=True) == b"x = 1\n"
+    assert check_regular(tmp_path / "missing") is False
+
+
+def test_json_nested_too_deep_is_a_value_error_never_a_recursion_error():
+    """The parser's depth bound: ValueError, which every reader already turns into one line."""
+    with pytest.raises(ValueError, match="recursion limit"):
+        load_json(NESTED)
+    assert load_json(b"[" * 100 + b"]" * 100) is not None
+
+
+def test_set_aside_never_overwrites_an_earlier_one(tmp_path):
+    """Two files set aside in the same second keep both."""
+    fs = FileSystem()
+    path = tmp_path / "pub.tick"
+    first = second = None
+    for content in (b"one", b"two"):
+        path.write_bytes(content)
+        moved = fs.set_aside(path, why="test")
+        first, second = (moved.moved_to, None) if first is None else (first, moved.moved_to)
+    assert first is not None
+    assert second is not None
+    assert (first.read_bytes(), second.read_bytes()) == (b"one", b"two")
+    assert not path.exists()
