@@ -20,6 +20,9 @@ files owner-only. A commit writes the ledger, then the state, then drops the
 journal: after a crash at any point each file holds its previous or its new
 version, and the journal, still there, is folded again harmlessly (each file
 remembers the last journal folded into it).
+
+The locks (the lease, a group's slots) are :mod:`agentops.store._filelock`;
+the journal is :mod:`agentops.store._filejournal`.
 """
 
 from __future__ import annotations
@@ -27,34 +30,36 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import functools
-import json
 import os
 import re
-import socket
 import stat
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
-from agentops._infra import procs
-from agentops._infra.clock import utcnow
 from agentops._infra.files import (
     SIDE_FILE_LIMIT,
     STATE_FILE_LIMIT,
     Unreadable,
     check_regular,
-    load_json,
 )
 from agentops._infra.fs import FileSystem, MovedAside, describe
 from agentops._infra.timestamps import iso
-from agentops.errors import LeaseLost, Overlap, StateError
-from agentops.model.journal import encode, parse_lines
+from agentops.errors import Overlap, StateError
+from agentops.model.journal import parse_lines
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.project.config import describe_validation_error
+from agentops.store._filejournal import FileJournal
+from agentops.store._filelock import (
+    FileLease,
+    group_slot,
+    lock_holder,
+    read_holder,
+    write_lock,
+)
 from agentops.store.base import (
     Attempt,
     Holder,
@@ -88,142 +93,6 @@ _REBUILT = frozenset({"attempt", "notices", "tick"})
 
 _STATE_FILE = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}\.json")
 """``<name>.json``: an agent's state (an agent's name holds no dot, so no other file matches)."""
-
-
-class FileLease:
-    """An exclusive ``flock`` on ``<name>.lock``: released by the kernel when the process dies.
-
-    Only by this process: a process it forks (``multiprocessing``, a daemon
-    that double-forks) has its copy of the descriptor closed at once, so
-    one that outlives the run never keeps the agent's lock (the lease is
-    lost there: :meth:`check` raises ``LeaseLost``).
-    """
-
-    def __init__(self, agent: str, fd: int, token: int) -> None:
-        """Held through the open descriptor ``fd``."""
-        self.agent = agent
-        self.token = token
-        self.fd: int | None = fd
-        self.kept = False
-        self.forked = False
-        """True in a forked copy of the process: the descriptor was closed there."""
-        _HELD.add(self)
-        _drop_leases_in_forked_children()
-
-    def release(self) -> None:
-        """Close the descriptor, releasing the ``flock`` (nothing in a forked copy)."""
-        fd, self.fd = self.fd, None
-        _HELD.discard(self)
-        if fd is not None and not self.forked:
-            os.close(fd)
-
-    def keep_until_exit(self) -> None:
-        """Hold the lock until this process exits."""
-        self.kept = True
-
-    def check(self) -> None:
-        """A local lock cannot lapse while its process lives; only a released one is lost."""
-        if self.forked:
-            raise LeaseLost(
-                f"{self.agent}: a forked process holds no lease of the run's", agent=self.agent
-            )
-        if self.fd is None:
-            raise LeaseLost(f"{self.agent}: the run's lock was released", agent=self.agent)
-
-
-_HELD: set[FileLease] = set()
-"""The leases this process holds."""
-
-
-@functools.cache
-def _drop_leases_in_forked_children() -> None:
-    # Registered once (a registration cannot be undone). Closing the child's
-    # copy of the descriptor leaves the parent's flock as it is: the lock
-    # belongs to the open file, and goes only when its last descriptor does.
-    os.register_at_fork(after_in_child=_drop_leases)
-
-
-def _drop_leases() -> None:
-    for lease in list(_HELD):
-        if lease.fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(lease.fd)
-        lease.fd, lease.forked = None, True
-    _HELD.clear()
-
-
-_PAGE = 4096
-_MAX_GROWTH = 1 << 20
-
-
-class FileJournal:
-    """``<name>.journal``: records appended with ``write``, fsynced when they must be durable.
-
-    The file is zero-filled ahead of its records (a page, then doubling, at
-    most a MiB at a time), as databases preallocate their write-ahead logs:
-    an append into space already written changes no metadata, so the fsync
-    that makes an intent durable writes its data alone, instead of also
-    committing a new file size to the file system's journal (a third less
-    time per guarded action: ``bench/actions.py``). A reader stops at the
-    first zero byte (:func:`~agentops.model.journal.parse_lines`).
-    """
-
-    def __init__(self, fs: FileSystem, path: Path, run_id: str) -> None:
-        """Append to ``path``, created (no link followed) by the first record."""
-        self.run_id = run_id
-        self._fs = fs
-        self.path = path
-        self._fd: int | None = None
-        self._end = 0  # where the next record goes
-        self._filled = 0  # the file's size: records, then zeros
-
-    def append(self, record: BaseModel, *, durable: bool = True) -> None:
-        """Write ``record``; with ``durable``, fsync it and every record before it.
-
-        The first record (the run's ``begin``) is written to a temporary file
-        that is then renamed into place: a journal that exists always starts
-        with a whole record, so a run killed as it starts is recovered too.
-        """
-        line = encode(record)
-        try:
-            if self._fd is None:
-                self._fd = self._fs.create(self.path, line)
-                self._end = self._filled = len(line)
-                return
-            end = self._end + len(line)
-            if end > self._filled:
-                self._fill_ahead(self._fd, end)
-            self._fs.write(self._fd, line)
-            self._end = end
-            if durable:
-                self._fs.fsync(self._fd)
-        except OSError as exc:
-            raise self._failed(exc) from exc
-
-    def _fill_ahead(self, fd: int, end: int) -> None:
-        # The fsync that follows commits the new size once; later ones write data only.
-        size = max(end, min(2 * self._filled, self._filled + _MAX_GROWTH))
-        size = -(-size // _PAGE) * _PAGE
-        self._fs.zero_fill(fd, self._filled, size - self._filled)
-        self._filled = size
-
-    def sync(self) -> None:
-        """Fsync every record written so far."""
-        if self._fd is not None:
-            try:
-                self._fs.fsync(self._fd)
-            except OSError as exc:
-                raise self._failed(exc) from exc
-
-    def _failed(self, exc: OSError) -> StateError:
-        return StateError(f"{self.path}: cannot write the journal: {describe(exc)}")
-
-    def close(self) -> None:
-        """Close the file, keeping it (the descriptor is released even if close fails)."""
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            with contextlib.suppress(OSError):  # the state holding its records is committed
-                self._fs.close(fd)
 
 
 class FileStore:
@@ -315,10 +184,10 @@ class FileStore:
                 raise Overlap(
                     f"{name} is already running (pid {pid} holds {lock_path})", agent=name
                 ) from None
-            previous = _read_holder(os.pread(fd, 4096, 0))
+            previous = read_holder(os.pread(fd, 4096, 0))
             token = (previous.token if previous else 0) + 1
             try:
-                self._write_lock(fd, pid=os.getpid(), run_id=run_id, token=token)
+                write_lock(self.fs, fd, pid=os.getpid(), run_id=run_id, token=token)
             except OSError as exc:
                 raise StateError(
                     f"{lock_path}: cannot write the lock: {describe(exc)}", agent=name
@@ -330,7 +199,7 @@ class FileStore:
                 os.close(fd)
             elif not lease.kept and not lease.forked:
                 with contextlib.suppress(OSError):
-                    self._write_lock(fd, token=lease.token)
+                    write_lock(self.fs, fd, token=lease.token)
                 lease.release()  # closing the descriptor releases the flock
 
     def leases(
@@ -339,17 +208,6 @@ class FileStore:
         """Hold the lock of every agent of ``names``, or raise :class:`Overlap` holding none."""
         return each_lease(self, names, run_id=run_id, ttl_s=ttl_s)
 
-    def _write_lock(self, fd: int, *, token: int, pid: int | None = None, run_id: str = "") -> None:
-        document: dict[str, Any] = {"token": token}
-        if pid is not None:
-            document |= {
-                "pid": pid,
-                "host": socket.gethostname(),
-                "run_id": run_id,
-                "since": iso(utcnow()),
-            }
-        self.fs.rewrite(fd, json.dumps(document).encode() + b"\n")
-
     def holder(self, name: str) -> Holder | None:
         """The pid and run holding ``name``'s lock, if a live process holds it.
 
@@ -357,35 +215,7 @@ class FileStore:
         behind keeps it through an inherited descriptor, or another tool
         took it) is a ``stray`` holder: every run is skipped until it ends.
         """
-        path = self.path(name, ".lock")
-        holder = self._named_holder(path)
-        if holder is not None and holder.pid and _alive(holder.pid):
-            return holder
-        if not procs.flock_holders(path):
-            return None
-        again = self._named_holder(path)  # a run may have just taken it and not said so yet
-        if again is not None and again.pid and _alive(again.pid):
-            return again
-        others = [pid for pid in procs.holding_open(path) if pid != os.getpid()]
-        try:
-            since = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        except OSError:
-            since = utcnow()
-        return Holder(
-            pid=others[0] if others else 0,
-            host=socket.gethostname(),
-            run_id=again.run_id if again is not None else "",
-            since=since,
-            token=again.token if again is not None else 0,
-            stray=True,
-        )
-
-    def _named_holder(self, path: Path) -> Holder | None:
-        try:
-            raw = self.fs.read(path, limit=SIDE_FILE_LIMIT)
-        except OSError:
-            return None
-        return _read_holder(raw or b"")
+        return lock_holder(self.fs, self.path(name, ".lock"))
 
     # -- state and ledger --------------------------------------------------------------
 
@@ -535,30 +365,9 @@ class FileStore:
         """None: each run claims its own tick under its lock (one host, no round trips to save)."""
         return
 
-    @contextlib.contextmanager
-    def group_slot(self, group: str, limit: int) -> Iterator[bool]:
+    def group_slot(self, group: str, limit: int) -> contextlib.AbstractContextManager[bool]:
         """Try each slot of the group: an ``flock`` on ``.group.<group>.<slot>.lock``."""
-        try:
-            self.fs.mkdir(self.directory)
-        except OSError as exc:
-            raise StateError(f"{self.directory}: cannot create: {describe(exc)}") from exc
-        for slot in range(limit):
-            path = self.directory / f".group.{group}.{slot}.lock"
-            try:
-                fd = self.fs.open(path, os.O_RDWR | os.O_CREAT)
-            except OSError as exc:
-                raise StateError(f"{path}: cannot open lock: {describe(exc)}") from exc
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            try:
-                yield True
-            finally:
-                os.close(fd)  # closing the descriptor releases the flock
-            return
-        yield False
+        return group_slot(self.fs, self.directory, group, limit)
 
     def last_tick(self, name: str) -> datetime | None:
         """The tick in ``<name>.tick``."""
@@ -715,27 +524,3 @@ class FileStore:
             "fix it, or move it aside to start fresh",
             agent=name,
         )
-
-
-def _read_holder(raw: bytes) -> Holder | None:
-    try:
-        document = load_json(raw)
-        return Holder(
-            pid=int(document.get("pid") or 0),
-            host=str(document.get("host", "")),
-            run_id=str(document.get("run_id", "")),
-            since=datetime.fromisoformat(document["since"]) if "since" in document else utcnow(),
-            token=int(document.get("token", 0)),
-        )
-    except (ValueError, TypeError, AttributeError, KeyError, OverflowError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    return True
