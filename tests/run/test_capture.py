@@ -7,6 +7,7 @@ the file-descriptor level, from a child process, is tests/processes/test_secrets
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 
@@ -115,3 +116,29 @@ def test_a_run_that_prints_is_silent_and_its_prints_are_in_its_log(project, cloc
         (e["stream"], e["line"]) for e in project.events("agent") if e["event"] == "agent.output"
     ]
     assert output == [("stdout", "fetched 3 items"), ("stderr", "a warning")]
+
+
+def test_a_capture_kept_for_threads_steps_aside_once_the_caller_replaces_stderr():
+    """Kept for a thread still running, then the caller (a test runner) swaps sys.stderr.
+
+    The operator's line goes to the caller's stream, not to the one the capture
+    replaced; once the thread ends the capture is gone altogether.
+    """
+    release = threading.Event()
+    straggler = threading.Thread(target=release.wait, name="straggler")
+    straggler.start()
+    before = sys.stdout, sys.stderr
+    capture = OutputCapture(Recorded())
+    capture.start()
+    capture.keep([straggler])
+    callers = io.StringIO()
+    try:
+        sys.stderr = callers  # what pytest does between two tests
+        assert stderr.real_stderr() is callers
+    finally:
+        sys.stdout, sys.stderr = before
+        release.set()
+        straggler.join()
+    for keeper in [t for t in threading.enumerate() if t.name == "agentops-output-keeper"]:
+        keeper.join(timeout=60)  # bounds a hang only
+    assert capture.replaced_stderr not in stderr._SOURCES

@@ -125,6 +125,10 @@ class OutputCapture:
 
     def replaced_stderr(self) -> TextIO | None:
         """The stderr this capture replaced, for a line meant for the operator."""
+        if not self._fds and sys.stderr is not self._err:
+            # In a caller's process, someone (a test runner, between tests) has
+            # replaced the stream since: this capture is no longer in the way.
+            return None
         stream: TextIO | None = self.saved[1] if self.saved is not None else None
         if self.saved_stderr is not None and (stream is None or _on_fd_2(stream)):
             return self.saved_stderr  # fd 2 itself goes to the log now: its copy
