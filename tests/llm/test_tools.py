@@ -617,7 +617,8 @@ def test_a_kill_at_a_random_moment_of_an_effect_tool_then_one_refund(project, cl
         wire = Wire("openai", server)
         tooler(project, wire)
         (project.home / "kill-at").write_text("random")
-        server.script(wire.calls(("refund", {"order_id": "o-9", "amount": 5})), wire.answer("ok"))
+        # Only the turn that calls the tool: nothing is left queued for the next run.
+        server.script(wire.calls(("refund", {"order_id": "o-9", "amount": 5})))
         process = subprocess.Popen(
             [str(AGENTOPS), "--home", str(project.home), "run", "tooler"],
             env=cron_env(project.home),
