@@ -20,6 +20,7 @@ CI). It waits for cron's minute ticks: up to a few minutes.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import pwd
@@ -33,6 +34,8 @@ import time
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import agentops
 from suite import remember
@@ -115,7 +118,40 @@ def python_for(account: pwd.struct_passwd) -> tuple[str, str | None]:
         probe = as_user(account, [python, "-c", "import agentops.cli"], pythonpath=path)
         if probe.returncode == 0:
             return python, path
+    # A checkout in a directory only root may enter (mktemp -d): the base
+    # interpreter, with agentops and what it needs copied where the user may read.
+    copy = readable_copy(Path(account.pw_dir) / "python")
+    for python in (getattr(sys, "_base_executable", sys.executable), system):
+        probe = as_user(account, [python, "-c", "import agentops.cli"], pythonpath=copy)
+        if probe.returncode == 0:
+            return python, copy
     return give_up(f"no Python {account.pw_name} may run with agentops importable")
+
+
+def readable_copy(target: Path) -> str:
+    """agentops and the distributions it needs (not its extras), copied into ``target``."""
+    target.mkdir(mode=0o755)
+    shutil.copytree(Path(agentops.__file__).resolve().parent, target / "agentops")
+    todo, seen = ["agentops"], set()
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        dist = importlib.metadata.distribution(name)
+        needed = map(Requirement, dist.requires or ())
+        todo += [r.name for r in needed if r.marker is None or r.marker.evaluate({"extra": ""})]
+        if name == "agentops":
+            continue  # its source is copied above (an editable install has no files here)
+        for file in dist.files or ():
+            if file.parts[0] == ".." or file.suffix == ".pyc":
+                continue
+            destination = target / file
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(dist.locate_file(file), destination)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return str(target)
 
 
 def as_user(
