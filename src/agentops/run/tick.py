@@ -22,6 +22,10 @@ would: the same lock, lease, deadline, log and outcome.
 - **Concurrency**: at most ``[tick] parallel`` children at once on the host,
   and no more of a group's agents than its ``[groups]`` limit (a child then
   also takes a slot of the group in the store, which holds across hosts).
+- **Deadline markers**: after a child that did not succeed, the parent
+  publishes its run's deadline marker, if its hard deadline ended it, to the
+  store (:mod:`agentops.run.markers`), so that the agent's next run records
+  it as a timeout on whichever host it runs.
 - **Cron's contract**: children that succeed or are skipped by policy print
   nothing; each agent that needs a human prints its one line. The tick exits
   0 when none did, 1 when at least one did (:data:`NEEDS_A_HUMAN`).
@@ -40,6 +44,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from agentops.errors import AgentOpsError
 from agentops.model.status import ExitCode
 from agentops.project.schedule import cron_zone, previous_run
+from agentops.run.markers import publish_ended
 from agentops.run.options import RunOptions
 from agentops.run.runner import run_agent
 from agentops.store import open_store
@@ -273,6 +278,12 @@ class _Children:
         os.write(self._told_w, f"{due.name}\n".encode())
 
     def _ended(self, due: Due, status: int) -> int:
+        if status != 0:  # ended by its deadline? The next run may be on another host
+            for line in publish_ended(
+                self.project, [due.name], store=self.options.store, environ=self.options.environ
+            ):
+                self.say(line)
+                self.told.append(due.name)
         if os.WIFSIGNALED(status):  # it could not say so itself
             number = os.WTERMSIG(status)
             self.say(
