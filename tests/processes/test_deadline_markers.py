@@ -165,6 +165,7 @@ def test_a_run_ended_under_agentops_tick_is_a_timeout_on_another_host(hosts):
     hosts.agent(STUCK, 'schedule = "* * * * *"\n' + CIRCUIT)
     ticked = hosts.run(hosts.a, "tick")
     assert ticked.stderr == LINE.format(log=hosts.a.log_path("agent"))
+    assert ticked.returncode == 1, "the agent said its line: it needs a human"
     dead = dead_run_of(hosts.a)
     assert hosts.markers() == [("agent", dead)]
     # The watcher may still have been reading it: the tick leaves the local

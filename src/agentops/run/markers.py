@@ -48,14 +48,15 @@ def publish_ended(
     store: Store | None = None,
     environ: Mapping[str, str] | None = None,
     remove: bool = False,
-) -> list[str]:
+) -> dict[str, str | None]:
     """Publish the marker of each ended run of ``names`` (None: every marker in ``state/``).
 
     The store is opened only if an ended run's marker is found (``store``:
     this one, left open). With ``remove``, a marker the store now keeps is
     removed locally: only when no watcher may still read it (every process
-    of the run is gone). Returns one line for each marker that could not be
-    published (its run is then recorded as a timeout only on this host).
+    of the run is gone). Returns each agent whose run was ended, with the
+    line saying why its marker could not be published, if it could not
+    (its run is then recorded as a timeout only on this host).
     """
     fs = FileSystem()
     directory = project.state_dir
@@ -67,8 +68,8 @@ def publish_ended(
         if marker is not None and marker.ended:
             ended.append((name, marker))
     if not ended:
-        return []
-    problems = []
+        return {}
+    problems: dict[str, str | None] = dict.fromkeys(name for name, _ in ended)
     opened = None
     try:
         if store is None:
@@ -78,11 +79,12 @@ def publish_ended(
                 with contextlib.suppress(OSError):  # read again, and recorded once
                     fs.unlink(directory / f"{name}{MARKER_SUFFIX}")
     except StateError as exc:
-        problems = [
-            f"{name}: run {marker.run_id} ended at its hard deadline, but the store could not "
-            f"keep its deadline marker ({exc.message}); only a run on this host will record it"
+        problems = {
+            name: f"{name}: run {marker.run_id} was ended at its hard deadline, but the store "
+            f"could not keep its deadline marker ({exc.message}); only a run on this host "
+            "will record it"
             for name, marker in ended
-        ]
+        }
     finally:
         close = getattr(opened, "close", None)  # not in the Store protocol; PostgreSQL's has one
         if callable(close):

@@ -119,7 +119,7 @@ def _publish(home: str | None, environ: Mapping[str, str]) -> None:
     except AgentOpsError:  # no project: the run said so, and left no marker
         return
     try:
-        problems = publish_ended(project, environ=environ, remove=True)
+        problems = [p for p in publish_ended(project, environ=environ, remove=True).values() if p]
     except Exception as exc:  # noqa: BLE001 - the exit code is what must come out
         problems = [f"cannot publish the run's deadline marker: {type(exc).__name__}: {exc}"]
     for line in problems:
