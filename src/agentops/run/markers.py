@@ -25,7 +25,7 @@ import os
 from typing import TYPE_CHECKING
 
 from agentops._infra.fs import FileSystem
-from agentops.errors import StateError
+from agentops.errors import AgentOpsError
 from agentops.run.deadline import read_marker
 from agentops.store import open_store
 
@@ -78,7 +78,7 @@ def publish_ended(
             if store.publish_marker(name, marker) and remove:
                 with contextlib.suppress(OSError):  # read again, and recorded once
                     fs.unlink(directory / f"{name}{MARKER_SUFFIX}")
-    except StateError as exc:
+    except AgentOpsError as exc:  # the store cannot be opened or written
         problems = {
             name: f"{name}: run {marker.run_id} was ended at its hard deadline, but the store "
             f"could not keep its deadline marker ({exc.message}); only a run on this host "

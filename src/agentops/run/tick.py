@@ -279,8 +279,8 @@ class _Children:
         os.write(self._told_w, f"{due.name}\n".encode())
 
     def _ended(self, due: Due, status: int) -> int:
-        if status != 0 and self._deadline_ended(due):  # its watcher said its line
-            self.told.append(due.name)
+        if status != 0 and self._deadline_ended(due) and not os.WIFSIGNALED(status):
+            self.told.append(due.name)  # its watcher said its line
         if os.WIFSIGNALED(status):  # it could not say so itself
             number = os.WTERMSIG(status)
             self.say(
