@@ -12,7 +12,7 @@ import click
 from agentops.cli._common import project_of, reports_errors
 
 if TYPE_CHECKING:
-    from agentops.store import StoreDescription
+    from agentops.store import Store, StoreDescription
 
 __all__ = ["STORE_CHECK_KEYS", "store"]
 
@@ -118,22 +118,20 @@ def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
     project = project_of(ctx)
     source = open_store(project, environ=os.environ)
     destination = open_store(project, url=target)
-    # A store keeping no notes of its own leaves them to files: a file store
-    # beside its state, any other in the project's state/ (where runs look).
-    source_notes, target_notes = (
-        Shelf(
-            end.note_rows,
-            end.directory if isinstance(end, FileStore) else project.state_dir,
-            fs=end.fs if isinstance(end, FileStore) else None,
-        )
-        for end in (source, destination)
-    )
+
+    def notes_of(end: Store) -> Shelf:
+        # A store keeping no notes of its own leaves them to files: a file store
+        # beside its state, any other in the project's state/ (where runs look).
+        if isinstance(end, FileStore):
+            return Shelf(end.note_rows, end.directory, fs=end.fs)
+        return Shelf(end.note_rows, project.state_dir)
+
     copied = copy_agents(
         project.agent_names(),
         source,
         destination,
         run_id=new_run_id(datetime.now(UTC)),
         overwrite=overwrite,
-        notes=(source_notes, target_notes),
+        notes=(notes_of(source), notes_of(destination)),
     )
     click.echo(f"copied {len(copied)} agent(s) to {safe_url(target)}: {', '.join(copied) or '-'}")
