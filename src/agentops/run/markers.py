@@ -80,7 +80,7 @@ def publish_ended(
                     fs.unlink(directory / f"{name}{MARKER_SUFFIX}")
     except AgentOpsError as exc:  # the store cannot be opened or written
         problems = {
-            name: f"{name}: run {marker.run_id} was ended at its hard deadline, but the store "
+            name: f"{name}: run {marker.run_id} was ended by its deadline, but the store "
             f"could not keep its deadline marker ({exc.message}); only a run on this host "
             "will record it"
             for name, marker in ended
