@@ -3,11 +3,12 @@
 :class:`SharedNotes` answers what :class:`~agentops.memory.notes.NoteFile`
 answers (``search``, ``newest``, ``count``, ``add``) over a store's
 :class:`~agentops.model.noterows.NoteRows`: the database finds the notes
-holding a word of the query and gives each its full-text rank; the score
-(relevance min-max normalised across the matches, recency, importance, with
-the agent's ``[memory]`` weights) is :func:`agentops.memory.notes.scored`'s,
-the one the SQLite notes use. So a note written on one host or pod is
-recalled on every other, ranked the same way.
+holding a word of the query and gives each the bm25 SQLite's FTS5 would
+give it; the score (relevance min-max normalised across the matches,
+recency, importance, with the agent's ``[memory]`` weights) is
+:func:`agentops.memory.notes.scored`'s, the one the SQLite notes use. So
+a note written on one host or pod is recalled on every other, ranked the
+same way.
 """
 
 from __future__ import annotations
