@@ -117,9 +117,14 @@ class Stores:
         self._scratch.add(notes)
         self.shared = self.shared.including(notes)
 
+    @property
+    def searched_file(self) -> NoteFile:
+        """The notes file a search reads: with the pending notes, a copy in memory."""
+        return self._scratch or self.file
+
     def search(self, query: str, weights: MemoryConfig, k: int = 5) -> tuple[list, list]:
         """What each store returns: ``(text, importance, score)`` best first."""
-        file = self._scratch or self.file
+        file = self.searched_file
         return tuple(
             [
                 (n.text, n.importance, n.score)
@@ -166,6 +171,20 @@ def test_pending_notes_count_in_the_corpus_alike(both):
         for weights in WEIGHTS:
             on_sqlite, on_postgresql = both.search(query, weights, k=50)
             assert same(on_sqlite, on_postgresql), (query, on_sqlite, on_postgresql)
+
+
+def test_a_tie_goes_to_the_run_s_own_note_as_in_the_notes_file(both):
+    """A pending note tied with a stored one on every part comes first on both stores."""
+    stored = note("disk full on db-1", ["ops"], hours_ago=1)
+    both.add([stored, note("the weather is fine")])
+    both.pending([note("disk full on db-1", ["net"], hours_ago=1)])
+    for weights in (MemoryConfig(), RELEVANCE):
+        on_sqlite, on_postgresql = both.search("disk", weights, k=5)
+        assert same(on_sqlite, on_postgresql)
+        assert len({score for _, _, score in on_postgresql}) == 1
+        for notes in (both.searched_file, both.shared):
+            tags = [n.tags for n in notes.search("disk", k=5, now=T0, weights=weights)]
+            assert tags == [("net",), ("ops",)]
 
 
 def test_a_shorter_note_and_a_rarer_word_rank_higher_on_both(both):
