@@ -146,7 +146,11 @@ class Holder(NamedTuple):
 
 
 class Snapshot(NamedTuple):
-    """Everything a store keeps of one agent, as ``agentops store copy`` moves it."""
+    """Everything a store keeps of one agent, as ``agentops store copy`` moves it.
+
+    Its notes move beside it, as :class:`~agentops.model.noterows.NoteShelf` rows:
+    a store may leave them to files it knows nothing of.
+    """
 
     agent: str
     state: AgentState | None
