@@ -148,7 +148,8 @@ def rows(
 
             for env in (files_env, postgres_env):  # imports, .pyc files, the tables
                 measure(env)
-            cpu_s = {"files": [], "postgresql": []}
+            for warming in cpu_s.values():
+                warming.clear()
             subject_s, baseline_s = alternate(
                 rounds, lambda: measure(files_env), lambda: measure(postgres_env)
             )

@@ -15,8 +15,8 @@ paused, then freezes what it loaded out of the collector's sight
 (:func:`gc.freeze`): that lives until the process exits anyway, and scanning
 it again at every collection and at exit cost more than anything else
 agentops adds to a short run. The store's driver is loaded so too (psycopg,
-for a PostgreSQL store: its objects doubled the time the interpreter took
-to exit).
+for a PostgreSQL store: its objects nearly doubled the time the interpreter
+took to exit).
 """
 
 from __future__ import annotations
