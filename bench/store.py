@@ -12,7 +12,12 @@ server of the bench's own on this machine (tests/pgserver.py: the database on
 the same disk as the files) and on the file store, alternating the two, and
 prints the median ratio and the milliseconds PostgreSQL adds to a run, and
 how much of those importing psycopg takes, which every process pays once
-(``agentops tick``'s warm parent pays it once for all its agents).
+(``agentops tick``'s warm parent pays it once for all its agents): alone,
+and beside the modules a run has imported already (what a run pays). It
+refuses a server that would not wait for its disk (``fsync`` or
+``synchronous_commit`` off) or whose data is on another disk than the
+files', and prints the machine's load averages before and after: the
+server's round trips suffer more from a busy machine than the files' writes.
 
     python bench/store.py [--actions 100] [--rounds 15] [--target 1.3] [--quick]
 
@@ -22,9 +27,12 @@ Exits 1 if the median ratio passes the target.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +62,9 @@ NAME = "touch"
 
 AGENT = TOUCH_AGENT
 
+RUN_MODULES = "agentops.run.runner, agentops.context, agentops.store.postgres"
+"""What a run on the PostgreSQL store has imported by the time it imports psycopg."""
+
 
 def start_server() -> Any:
     """The bench's own PostgreSQL server (installed with apt-get where missing, as root)."""
@@ -65,6 +76,35 @@ def start_server() -> Any:
         if isinstance(exc, KeyboardInterrupt):
             raise
         sys.exit(f"no PostgreSQL server for the benchmark: {exc}")
+
+
+def wall_and_cpu_s(command: list[str], *, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds ``command`` took, and the CPU seconds its process (and what it waited for) used.
+
+    The CPU time is the run's own work (the server's is not counted): other
+    processes on the machine stretch the wall time, much less this.
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            errors.seek(0)
+            said = errors.read().decode(errors="replace").strip()
+            sys.exit(f"{' '.join(command)} exited {code}: {said}")
+    return elapsed, usage.ru_utime + usage.ru_stime
+
+
+def check_fair(store: PostgresStore, data: Path, home: Path) -> None:
+    """Exit unless the server waits for its disk as the file store does, and on the same disk."""
+    for setting in ("fsync", "synchronous_commit"):
+        found = store.execute(f"SHOW {setting}").fetchone()
+        if found is None or found[0] != "on":
+            sys.exit(f"the bench's server has {setting} {found}: it would not wait for its disk")
+    if data.stat().st_dev != home.stat().st_dev:
+        sys.exit(f"the server's data ({data}) and the file store ({home}) are on different disks")
 
 
 def forget(home: Path, store: PostgresStore) -> None:
@@ -92,27 +132,38 @@ def rows(
         # Beside the server's files, so both stores write to the same disk.
         with tempfile.TemporaryDirectory(prefix="agentops-bench-") as tmp:
             home = Path(tmp)
+            check_fair(store, server.data, home)
             write_agent(home, NAME, AGENT, 'timeout = "1h"\n')
             command = [agentops, "--home", str(home), "run", NAME, "-p", f"actions={actions}"]
             files_env = {k: v for k, v in ENV.items() if k != STORE_URL_ENV}
             postgres_env = {**files_env, STORE_URL_ENV: url}
 
+            cpu_s: dict[str, list[float]] = {"files": [], "postgresql": []}
+
             def measure(env: dict[str, str]) -> float:
-                elapsed = wall_s(command, env=env)
+                elapsed, cpu = wall_and_cpu_s(command, env=env)
+                cpu_s["postgresql" if STORE_URL_ENV in env else "files"].append(cpu)
                 forget(home, store)
                 return elapsed
 
             for env in (files_env, postgres_env):  # imports, .pyc files, the tables
                 measure(env)
+            for warming in cpu_s.values():
+                warming.clear()
             subject_s, baseline_s = alternate(
                 rounds, lambda: measure(files_env), lambda: measure(postgres_env)
             )
         store.close()
     finally:
         server.stop()
-    # What every process pays before its first statement: psycopg's own import.
+    # What every process pays before its first statement: psycopg's own import,
+    # alone, and beside what a run has imported when it connects (the modules
+    # both share, logging's or typing_extensions', a run has loaded anyway).
     bare, driver = [sys.executable, "-c", "pass"], [sys.executable, "-c", "import psycopg"]
     import_s, python_s = alternate(rounds, lambda: wall_s(bare), lambda: wall_s(driver))
+    run_modules = [sys.executable, "-c", f"import {RUN_MODULES}"]
+    beside = [sys.executable, "-c", f"import {RUN_MODULES}, psycopg"]
+    beside_s, run_modules_s = alternate(rounds, lambda: wall_s(run_modules), lambda: wall_s(beside))
     added_s = [s - b for s, b in zip(subject_s, baseline_s, strict=True)]
     figure = f"agentops run, {actions} guarded actions"
     return [
@@ -122,6 +173,14 @@ def rows(
             subject_s,
             f"{figure}: file store",
             baseline_s,
+            target=target,
+        ),
+        ratio_row(
+            "store",
+            "its process's CPU time (user+sys), PostgreSQL store",
+            cpu_s["postgresql"],
+            "the same, file store",
+            cpu_s["files"],
             target=target,
         ),
         time_row(
@@ -142,6 +201,14 @@ def rows(
             # Measured against the same allowance: a process that imports it pays it all.
             target_s=(target - 1) * statistics.median(baseline_s),
         ),
+        time_row(
+            "store",
+            "of which importing psycopg beside what a run imports",
+            [i - p for i, p in zip(beside_s, run_modules_s, strict=True)],
+            "the run on the file store",
+            baseline_s,
+            target_s=(target - 1) * statistics.median(baseline_s),
+        ),
     ]
 
 
@@ -152,9 +219,20 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=TARGET, help="highest acceptable ratio")
     parser.add_argument("--quick", action="store_true", help="a smoke run: few actions, one round")
     args = parser.parse_args()
-    return report(
-        rows(quick=args.quick, actions=args.actions, rounds=args.rounds, target=args.target)
-    )
+    before = load_average()
+    measured = rows(quick=args.quick, actions=args.actions, rounds=args.rounds, target=args.target)
+    code = report(measured)
+    # Other processes on the machine slow the server's round trips more than the files' writes.
+    print(f"\nload average (1, 5, 15 min): {before} before, {load_average()} after")
+    return code
+
+
+def load_average() -> str:
+    """The machine's load averages, as /proc/loadavg says them (unknown elsewhere)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

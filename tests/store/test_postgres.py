@@ -10,6 +10,7 @@ refused when a newer agentops made them, and ``agentops store check`` and
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from agentops.errors import LeaseLost, Overlap, StateError
+from agentops.model.journal import Intent
 from agentops.model.state import AgentState
 from agentops.store.postgres import SCHEMA_VERSION, PostgresLease, PostgresStore
 from storeprocess import StoreProcess, records
@@ -99,6 +101,38 @@ def test_a_lapsed_lease_is_taken_over_and_its_frozen_holder_fenced_off(stores, u
             host_b.commit(new, AgentState(agent="pub", data={"by": "new"}), drop_journal=True)
     assert host_b.load("pub").data == {"by": "new"}
     assert host_b.pending("pub") is None
+
+
+def test_the_check_before_do_asks_the_server_after_the_intent_is_committed(stores, url):
+    """The check before do() is not the intent's own fence: a lease lapsing as it goes in is lost.
+
+    A trigger lapses the lease as the intent goes in, its fence passed: the
+    check made after it (what a run makes right before do()) finds the lease
+    lapsed, and the intent stays, for the next holder to settle.
+    """
+    store = open_store(stores, url)
+    store.execute(
+        "CREATE FUNCTION {s}.lapse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "UPDATE {s}.lease SET expires_at = now() - interval '1 second' WHERE agent = NEW.agent; "
+        "RETURN NEW; END $$"
+    )
+    store.execute(
+        "CREATE TRIGGER lapse AFTER INSERT ON {s}.journal FOR EACH ROW "
+        "WHEN (NEW.record LIKE '%%\"lapse\"%%') EXECUTE FUNCTION {s}.lapse()"
+    )
+    intent = functools.partial(Intent, run_id="r", at=T0, action="publish")
+    with store.lease("pub", run_id="r", ttl_s=3600) as lease:
+        journal = store.journal(lease, "r")
+        journal.append(records("r", 0)[0])
+        journal.append(intent(key="held"), durable=True)
+        lease.check()
+        journal.append(intent(key="lapse"), durable=True)
+        with pytest.raises(LeaseLost):
+            lease.check()
+    assert [r.key for r in store.pending("pub") or [] if isinstance(r, Intent)] == [
+        "held",
+        "lapse",
+    ]
 
 
 def test_a_lease_past_its_ttl_in_a_live_process_is_taken_over(stores, url):

@@ -163,6 +163,27 @@ def test_only_the_chosen_backends_module_is_imported(home, tmp_path):
     assert not {m for m in postgresql if m.startswith("psycopg")}, "not before it connects"
 
 
+def test_loading_the_backend_imports_its_driver_and_opens_nothing(home):
+    """load_backend imports psycopg for a PostgreSQL store (never connecting), nothing for files."""
+    loading = (
+        "from pathlib import Path\n"
+        "from agentops.project.home import Project\n"
+        "from agentops.store.registry import load_backend\n"
+        f"project = Project(Path({str(home.home)!r}))\n"
+    )
+    files = _imported_after(loading + "load_backend(project, environ={})")
+    assert not {m for m in files if "postgres" in m or m.startswith("psycopg")}
+    # No server answers there: loading opens no connection, so it cannot fail.
+    postgresql = _imported_after(
+        loading + f"load_backend(project, environ={{{STORE_URL_ENV!r}: 'postgresql://db/x'}})"
+    )
+    assert {"agentops.store.postgres", "psycopg"} <= postgresql
+    for refused in ("mysql://db", "a=b c"):  # opening the store says what is wrong, not this
+        _imported_after(
+            loading + f"load_backend(project, environ={{{STORE_URL_ENV!r}: {refused!r}}})"
+        )
+
+
 # -- registering a backend --------------------------------------------------------------------
 
 

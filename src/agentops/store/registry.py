@@ -27,6 +27,7 @@ taken for a directory so named); any other location is a directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ __all__ = [
     "Backend",
     "StoreOptions",
     "backend_for",
+    "load_backend",
     "open_store",
     "register_backend",
     "unregister_backend",
@@ -85,6 +87,11 @@ class Backend:
     """The URL schemes it answers, the first said in messages; none: the file store."""
     open: Callable[[str, StoreOptions], Store]
     """Open the store at a location (a URL of one of ``schemes``, or a directory)."""
+    load: Callable[[], None] = lambda: None
+    """Import what opening one of its stores imports (its driver), without opening one.
+
+    A driver it cannot import is left for ``open`` to say what to install.
+    """
 
 
 def _open_files(location: str, options: StoreOptions) -> Store:
@@ -99,10 +106,22 @@ def _open_postgresql(location: str, options: StoreOptions) -> Store:
     return PostgresStore(location, config=options.config)
 
 
+def _load_postgresql() -> None:
+    import agentops.store.postgres  # noqa: F401, PLC0415 - only the backend chosen
+
+    with contextlib.suppress(ImportError):  # opening the store says what to install
+        import psycopg  # noqa: F401, PLC0415
+
+
 FILES = Backend(name="files", schemes=(), open=_open_files)
 """Files in a directory: the default, for a location with no scheme."""
 
-POSTGRESQL = Backend(name="postgresql", schemes=("postgresql", "postgres"), open=_open_postgresql)
+POSTGRESQL = Backend(
+    name="postgresql",
+    schemes=("postgresql", "postgres"),
+    open=_open_postgresql,
+    load=_load_postgresql,
+)
 """A PostgreSQL database shared by every host (``pip install 'agentops[postgres]'``)."""
 
 _BACKENDS: dict[str, Backend] = dict.fromkeys(POSTGRESQL.schemes, POSTGRESQL)
@@ -160,14 +179,32 @@ def open_store(
         if backend is None:
             raise UsageError(f"--to takes {_urls_taken()} or a directory, not {safe_url(url)}")
         return backend.open(url, options)
-    environ = os.environ if environ is None else environ
-    configured = environ.get(STORE_URL_ENV) or project.config.store.url
+    configured = _configured(project, environ)
     if not configured:
         return FILES.open(str(project.state_dir), options)
     backend = backend_for(configured)
     if backend is None or backend is FILES:
         raise ConfigError(f"${STORE_URL_ENV} is not {_urls_taken()}")
     return backend.open(configured, options)
+
+
+def load_backend(project: Project, *, environ: Mapping[str, str] | None = None) -> None:
+    """Import the driver of the store the project is configured for, without opening it.
+
+    For a process that loads, up front, everything it keeps until it exits
+    (``agentops run`` under cron: :mod:`agentops.cli._cron_line`). A store
+    that cannot be opened is left for :func:`open_store` to refuse.
+    """
+    configured = _configured(project, environ)
+    backend = backend_for(configured) if configured else None
+    if backend is not None:
+        backend.load()
+
+
+def _configured(project: Project, environ: Mapping[str, str] | None) -> str | None:
+    """``$AGENTOPS_STORE_URL``, else ``[store] url`` in agentops.toml; None: neither."""
+    environ = os.environ if environ is None else environ
+    return environ.get(STORE_URL_ENV) or project.config.store.url
 
 
 def _urls_taken() -> str:
