@@ -110,6 +110,17 @@ def test_what_a_driver_quotes_of_a_location_is_scrubbed(password, data):
             assert not leaked(password, said), (location, quoted, said)
 
 
+@pytest.mark.parametrize("password", [" 000", "  Ab1", " A B ", "\tQ9z"])
+def test_a_password_that_starts_with_a_space_is_scrubbed_whole(password):
+    """In a URL's query a space after ``password=`` is the password's (Hypothesis: ' 000')."""
+    for location in spellings(password).values():
+        for piece in (location, location.partition("postgresql")[2]):  # quoted whole, or not
+            quoted = f'invalid URI query parameter: "{piece}"'
+            said = scrub(safe_url(quoted), url_passwords(location))
+            assert not leaked(password, said), (location, said)
+        assert not leaked(password, safe_url(location)), location
+
+
 @settings(max_examples=300)
 @given(passwords, st.sampled_from(["db", "/run/pg", "a b"]))
 def test_keyword_strings_are_read_as_libpq_reads_them(password, host):

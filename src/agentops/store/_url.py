@@ -64,7 +64,7 @@ _NEXT = r"(?:{})\s*=".format("|".join([r"[\w%]*%[0-9A-Fa-f]{2}[\w%]*", *_KEYWORD
 def _parameters(separator: str) -> re.Pattern[str]:
     """``name=value``, ``separator`` ending a bare value: quoted, or all up to the next name."""
     return re.compile(
-        r"(?P<name>(?<![\w%])[\w%]+\s*=\s*)"
+        r"(?P<name>(?<![\w%])[\w%]+\s*=)(?P<gap>\s*)"
         rf"(?P<value>'(?:[^'\\]|\\.)*'?|.*?)(?=(?:{separator}){_NEXT}|$)",
         re.DOTALL,
     )
@@ -137,14 +137,20 @@ def safe_url(url: str) -> str:
     if span is not None:  # user:password@ said as user@
         url = url[: span[0] - 1] + url[span[1] :]
     return _parameter(url).sub(
-        lambda m: m["name"] + REDACTED if _is_password(m["name"]) else m[0],
+        lambda m: m["name"] + m["gap"] + REDACTED if _is_password(m["name"]) else m[0],
         url,
     )
 
 
 def url_passwords(url: str) -> list[str]:
     """The passwords ``url`` may hold, read generously, raw and percent-decoded; longest first."""
-    found = {m["value"] for m in _parameter(url).finditer(url) if _is_password(m["name"])}
+    # A space after = is the value's in a URL's query, and not in a keyword string: both.
+    found = {
+        value
+        for m in _parameter(url).finditer(url)
+        if _is_password(m["name"])
+        for value in (m["value"], m["gap"] + m["value"])
+    }
     # A quoted value (a keyword string's) is its inside; in a URL the quote is the password's.
     found |= {value[1:].removesuffix("'") for value in found if value.startswith("'")}
     found |= {re.sub(r"\\(.)", r"\1", value) for value in found}  # a keyword string's escapes
