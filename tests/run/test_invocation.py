@@ -7,8 +7,11 @@ it raises.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
+from agentops._infra.stderr import real_stderr
 from agentops.errors import ConfigError, Overlap, UnknownAgent
 from agentops.model.status import RunStatus
 from agentops.project.home import Project as Home
@@ -90,3 +93,29 @@ def test_the_message_of_an_outcome_is_redacted(invocation):
     outcome = run.run(raising(ConfigError(f"refused key {secret}", agent="hello")))
     assert secret not in outcome.message
     assert "[REDACTED]" in outcome.message
+
+
+@pytest.mark.parametrize(
+    "error", [ConfigError("cannot read the store's location"), RuntimeError("a bug")]
+)
+def test_a_store_that_fails_as_the_attempt_is_recorded_gives_the_caller_its_streams_back(
+    project, invocation, monkeypatch, error
+):
+    """A store's error is logged and the outcome stands; a bug goes up; the capture is gone."""
+    made = invocation()
+    assert made.services.options.console is None, "what the run prints is captured"
+
+    def fails(*_args: object) -> None:
+        raise error
+
+    monkeypatch.setattr(made.services.store, "record_attempt", fails)
+    stdout, stderr = sys.stdout, sys.stderr
+    body = lambda: made.outcome(RunStatus.SUCCEEDED, 0, "done")  # noqa: E731
+    if isinstance(error, ConfigError):
+        assert made.run(body).exit_code == 0
+        assert "attempt.not_recorded" in project.event_names("hello")
+    else:
+        with pytest.raises(RuntimeError, match="a bug"):
+            made.run(body)
+    assert (sys.stdout, sys.stderr) == (stdout, stderr)
+    assert real_stderr() is sys.stderr

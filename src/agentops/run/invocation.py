@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from agentops._infra.files import Unreadable, check_regular
 from agentops._infra.fs import describe
 from agentops._infra.stderr import real_stderr
-from agentops.errors import AgentOpsError, RateLimited, Skipped, StateError, UnknownAgent
+from agentops.errors import (
+    AgentOpsError,
+    ConfigError,
+    RateLimited,
+    Skipped,
+    StateError,
+    UnknownAgent,
+)
 from agentops.guards import breaker
 from agentops.guards.interrupts import RunInterrupts, StopRun, grace_s
 from agentops.model.journal import gc_paused
@@ -128,21 +135,23 @@ class Invocation:
             services.log.exception("run.crashed")
             raise
         finally:
-            if self._watch is not None:  # a run that never got its lease
-                self._watch.stop()
-            if outcome is not None and attempt:
-                self._leave_trace(outcome)
-                self._notify(outcome)
-            self._say_moved_aside()
-            if capture is not None:
-                # Threads still running may print until the process exits: it
-                # goes to the log, never to cron's mail (the capture stays).
-                if self.threads_left:
-                    capture.keep(self._left)
-                else:
-                    capture.stop()
-            services.close()
-            services.sink.defer_problem = False  # what threads left running log after this
+            try:
+                if self._watch is not None:  # a run that never got its lease
+                    self._watch.stop()
+                if outcome is not None and attempt:
+                    self._leave_trace(outcome)  # the store may fail here too
+                    self._notify(outcome)
+                self._say_moved_aside()
+            finally:  # whatever failed above, the caller gets its streams back
+                if capture is not None:
+                    # Threads still running may print until the process exits: it
+                    # goes to the log, never to cron's mail (the capture stays).
+                    if self.threads_left:
+                        capture.keep(self._left)
+                    else:
+                        capture.stop()
+                services.close()
+                services.sink.defer_problem = False  # what threads left running log after this
         return self._said_with_the_log(outcome)
 
     def _said_with_the_log(self, outcome: Outcome) -> Outcome:
@@ -176,7 +185,7 @@ class Invocation:
         attempt = Attempt.of(outcome, at=services.clock(), scheduled=services.options.scheduled)
         try:
             services.store.record_attempt(self.name, attempt)
-        except StateError as exc:
+        except (StateError, ConfigError) as exc:  # a store that cannot be opened, too
             services.log.warning("attempt.not_recorded", error=exc.message)
 
     def started(self, *, params: dict[str, Any]) -> None:
