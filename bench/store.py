@@ -71,7 +71,7 @@ def start_server() -> Any:
     from pgserver import PostgresServer  # noqa: PLC0415 - found through TESTS, on sys.path
 
     try:
-        return PostgresServer()
+        return PostgresServer(durable=True)
     except BaseException as exc:  # pytest's skip, raised when it cannot be installed
         if isinstance(exc, KeyboardInterrupt):
             raise

@@ -48,11 +48,17 @@ def _bindir() -> Path | None:
 class PostgresServer:
     """A cluster started for the test session, or a hot standby replicating another."""
 
-    def __init__(self, *, standby_of: PostgresServer | None = None) -> None:
+    def __init__(
+        self, *, standby_of: PostgresServer | None = None, durable: bool = False
+    ) -> None:
         """Install the binaries if need be, make the cluster and start it.
 
         ``standby_of``: a read-only replica of that server, streaming its
         changes (``pg_basebackup -R``), as a deployment's replica would.
+        ``durable``: the server waits for its disk (``fsync``), as a
+        deployment's does; the benchmarks need it. The tests kill clients and
+        freeze backends, never the machine, so what they see is the same
+        without it, sooner.
         """
         bindir = _bindir()
         if bindir is None:
@@ -81,6 +87,7 @@ class PostgresServer:
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--no-instructions",
+                *(() if durable else ("--no-sync",)),
             )
         else:
             primary = f"host={standby_of.socket_dir} user=postgres"
@@ -97,6 +104,8 @@ class PostgresServer:
                 primary,
             )
         options = f"-k {self.socket_dir} -c listen_addresses='' -c max_connections=200"
+        if not durable:
+            options += " -c fsync=off -c full_page_writes=off"
         log = str(self.root / "log")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
 
