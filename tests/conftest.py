@@ -78,11 +78,48 @@ PROCESSES = Path(__file__).parent / "processes"
 """The guarantees that need real processes: every test in it is marked ``slow``."""
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's: how many workers ``-n auto`` starts
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Two workers a core: much of the suite waits (on processes, servers, cron), not computes.
+
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still says how many, as pytest-xdist documents;
+    ``-n 0`` runs the suite in one process.
+    """
+    del config
+    if found := os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip():
+        return int(found)
+    return 2 * len(os.sched_getaffinity(0))
+
+
+CRONTAB_FIXTURES = frozenset({"user_crontab", "cron_daemon"})
+"""Fixtures that share the machine's one crontab of root and its one cron daemon."""
+CRONTAB_FILES = frozenset({PROCESSES / "test_cron_daemon.py", PROCESSES / "test_cron_user.py"})
+"""Tests that write users' crontabs for the cron daemon to run."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test in tests/processes/ ``slow``: ``-m "not slow"`` is the quick loop."""
+    """Mark each test in tests/processes/ ``slow``; put those of the machine's cron in one group.
+
+    ``-m "not slow"`` is the quick loop. The suite runs on several workers
+    (pytest-xdist, ``--dist loadgroup``): the tests of the ``crontab`` group
+    all run on one of them, one at a time, since there is one crontab of root
+    and one cron daemon on the machine.
+    """
     for item in items:
         if PROCESSES in item.path.parents:
             item.add_marker(pytest.mark.slow)
+        if item.path in CRONTAB_FILES or CRONTAB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("crontab"))
+    # The longest first (a stable sort: a module's tests stay together), so the
+    # workers end together: the cron daemon's minutes, then the other processes.
+    items.sort(key=_longest_first)
+
+
+def _longest_first(item: pytest.Item) -> int:
+    if item.get_closest_marker("xdist_group") is not None:
+        return 0
+    return 1 if PROCESSES in item.path.parents else 2
 
 
 @pytest.fixture
@@ -191,11 +228,29 @@ def find_leaks(basetemp: Path | None) -> list[Leak]:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own hook may remove the temporary files
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Scan what the session wrote and printed; a secret found fails the session."""
-    leaks = find_leaks(session.config.stash.get(_BASETEMP, None))
-    session.config.stash[_LEAKS] = leaks
+    """Scan what the session wrote and printed; a secret found fails the session.
+
+    On several workers (pytest-xdist) each scans its own base directory and
+    what it printed, and hands its leaks to the controller
+    (:func:`pytest_testnodedown`), whose session fails.
+    """
+    config = session.config
+    leaks = config.stash.get(_LEAKS, []) + find_leaks(config.stash.get(_BASETEMP, None))
+    config.stash[_LEAKS] = leaks
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["leaks"] = [(leak.secret, leak.where, leak.form) for leak in leaks]
     if leaks:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: called in the controller
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Keep the leaks a worker found, for the controller's session to fail on."""
+    del error  # a worker that crashed fails the session by itself
+    found = getattr(node, "workeroutput", {}).get("leaks", [])
+    config = node.config
+    config.stash[_LEAKS] = config.stash.get(_LEAKS, []) + [Leak(*leak) for leak in found]
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
