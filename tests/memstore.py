@@ -33,11 +33,20 @@ from agentops.model.journal import encode, parse_lines
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.store import Backend, StoreDescription, register_backend, unregister_backend
-from agentops.store.base import Attempt, Holder, Notices, Pause, Snapshot, each_lease
+from agentops.store.base import (
+    Attempt,
+    Holder,
+    Marker,
+    Notices,
+    Pause,
+    Remains,
+    Snapshot,
+    each_lease,
+)
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from datetime import datetime
 
     from agentops.store import StoreOptions
@@ -62,6 +71,8 @@ class _Place:
     records: dict[tuple[str, str], bytes] = field(default_factory=dict)
     """An agent's small records (attempt, pause, notices), by agent and kind."""
     ticks: dict[str, datetime] = field(default_factory=dict)
+    markers: dict[str, dict[str, Marker]] = field(default_factory=dict)
+    """The markers of ended runs published, by agent and run id."""
     tokens: dict[str, int] = field(default_factory=dict)
     holders: dict[str, Holder] = field(default_factory=dict)
     groups: dict[str, int] = field(default_factory=dict)
@@ -218,8 +229,9 @@ class MemoryStore:
         ledger: Ledger | None = None,
         drop_journal: bool = False,
         keep_backup: bool = False,
+        drop_markers: Sequence[str] = (),
     ) -> None:
-        """Save the state, the ledger if changed, and drop the journal, all at once."""
+        """Save the state, the ledger if changed, and drop the journal and markers, all at once."""
         name = state.agent
         try:
             data = dump(state)
@@ -238,6 +250,8 @@ class MemoryStore:
                 place.ledgers[name] = ledger_data
             if drop_journal:
                 place.journals.pop(name, None)
+            for run_id in drop_markers:
+                place.markers.get(name, {}).pop(run_id, None)
         if ledger is not None:
             ledger.changed = False
 
@@ -260,6 +274,18 @@ class MemoryStore:
             raise TypeError("a memory journal needs a memory lease")
         lease.check()
         return MemoryJournal(self._place, lease, run_id)
+
+    def remains(self, name: str) -> Remains:
+        """The journal's records and the markers published."""
+        with self._place.lock:
+            markers = tuple(self._place.markers.get(name, {}).values())
+        return Remains(self.pending(name), markers)
+
+    def publish_marker(self, name: str, marker: Marker) -> bool:
+        """Keep the ended run's marker (once a run)."""
+        with self._place.lock:
+            self._place.markers.setdefault(name, {}).setdefault(marker.run_id, marker)
+        return True
 
     def pending(self, name: str) -> list[BaseModel] | None:
         """The records a run left, in order; None if there are none."""

@@ -136,3 +136,16 @@ def test_a_note_written_on_one_home_is_recalled_on_another(tmp_path, store):
     view = read_memory(homes[1], "memo", now=NOW, store=store)
     assert [n.text for n in view.notes] == ["the db-1 disk is flaky"]
     assert view.notes_total == 1
+
+
+def test_replace_makes_the_rows_every_note_of_the_agent_in_their_order(store):
+    """What ``store copy`` writes: the agent's notes replaced in one commit, others untouched."""
+    notes = SharedNotes(store.note_rows("a"), agent="a")
+    notes.add([note("old one"), note("old two")])
+    SharedNotes(store.note_rows("b"), agent="b").add([note("b's own")])
+    rows = [(f"note {i}", '["t"]', 1000.0 - i, 1 + i % 10, f"run-{i}") for i in range(30)]
+    store.note_rows("a").replace(rows)
+    assert store.note_rows("a").every() == rows, "in the order given, as written"
+    assert [text for text, *_ in store.note_rows("b").every()] == ["b's own"]
+    store.note_rows("a").replace([])
+    assert store.note_rows("a").count() == 0

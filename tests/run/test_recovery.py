@@ -27,7 +27,9 @@ from agentops.model.state import AgentState
 from agentops.project.config import AgentConfig
 from agentops.project.home import AgentSpec
 from agentops.run.deadline import Marker
-from agentops.run.recovery import CRASHED_MESSAGE, recover_dead_run
+from agentops.run.recovery import CRASHED_MESSAGE, marker_of, recover_dead_run
+from memstore import registered
+from storeprocess import open_at
 from suite import (
     AGENTOPS,
     DEAD_BEGIN,
@@ -41,6 +43,7 @@ from suite import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 DEAD = "20261122T100000Z-dead00"
@@ -75,6 +78,13 @@ def commit(key: str, second: int = 2) -> dict:
 def ended(run_id: str = DEAD, words: str = STACK) -> Marker:
     """The marker of a run its hard deadline ended (or that was abandoned)."""
     return Marker(run_id, BEGUN, ended=True, last_words=words)
+
+
+@pytest.fixture
+def memory() -> Iterator[object]:
+    """``memory://`` registered as a store backend for the test."""
+    with registered() as backend:
+        yield backend
 
 
 @pytest.fixture
@@ -115,6 +125,41 @@ def recover(tmp_path):
         return state, ledger, [json.loads(line) for line in lines]
 
     return call
+
+
+# -- which marker tells: published, local, or both -------------------------------------
+
+
+def test_the_journals_run_picks_its_marker_from_those_found():
+    """A stale marker of another run is passed over for the journal's run's own."""
+    other = ended("20261122T090000Z-other0")
+    assert marker_of(AgentState(agent="agent"), journal(), [other, ended()]) == ended()
+    assert marker_of(AgentState(agent="agent"), journal(), []) is None
+
+
+def test_without_a_journal_the_first_run_not_recorded_is_picked(recover):
+    """A marker in the store and in the local file of the same run: one run, recorded once."""
+    state, _, _ = recover(marker=ended())
+    newer = ended("20261122T110000Z-newer0")
+    found = [ended(), newer, ended()]  # the store's, then the local file's
+    assert marker_of(state, None, found) == newer
+    assert marker_of(state, None, [ended(), ended()]) == ended(), "recorded: nothing new"
+    again, _, _ = recover(marker=marker_of(state, None, [ended(), ended()]), state=state)
+    assert [error.run_id for error in again.errors] == [DEAD]
+
+
+@pytest.mark.usefixtures("memory")
+def test_a_marker_in_the_store_is_a_timeout_for_the_next_run_anywhere_and_is_dropped(project):
+    """Published by the host that saw the run end, read by a run on another: recorded once."""
+    store = open_at(f"memory://{project.home.name}")
+    project.add_agent("agent", toml='timeout = "1s"\n')
+    assert store.publish_marker("agent", ended())
+    for _ in range(2):
+        assert project.run("agent", store=store).status == "succeeded"
+    state = store.load("agent")
+    assert [(error.run_id, error.category) for error in state.errors] == [(DEAD, "timeout")]
+    assert state.metrics.failed == 1
+    assert store.remains("agent").markers == ()
 
 
 # -- crashed or timeout ----------------------------------------------------------------

@@ -30,7 +30,7 @@ from agentops.model.journal import Begin, Spend, apply, encode
 from agentops.model.ledger import Entry, Ledger
 from agentops.model.state import AgentState
 from agentops.model.status import RunStatus
-from agentops.store.base import Attempt, Notices, Pause, Snapshot
+from agentops.store.base import Attempt, Marker, Notices, Pause, Snapshot
 from memstore import MemoryStore, registered
 from samples import full_state
 from storeprocess import T0, InProcessRun, StoreProcess, open_at, records
@@ -417,6 +417,41 @@ def test_commit_dropping_the_journal_keeps_what_it_held_in_the_state(store):
         store.commit(lease, state, drop_journal=True)
     assert store.pending("pub") is None
     assert store.load("pub").metrics.cost_usd == 0.5
+
+
+def ended(run_id: str = "run-1", words: str = "Timeout (0:00:05)!") -> Marker:
+    return Marker(run_id, T0, ended=True, last_words=words)
+
+
+def test_a_published_marker_remains_with_the_journal_until_the_commit_drops_it(store, backend):
+    """A shared store keeps an ended run's marker, once, until a commit drops it; files do not."""
+    kept = store.publish_marker("pub", ended())
+    assert kept == (backend.kind != "files"), "the file store's markers are the runs' own files"
+    assert store.publish_marker("pub", ended(words="again")) == kept, "once a run"
+    assert store.publish_marker("other", ended("run-9")) == kept
+    remains = store.remains("pub")
+    assert remains.records is None
+    assert remains.markers == ((ended(),) if kept else ())
+    commit(store, AgentState(agent="pub"), drop_markers=["run-1"])
+    assert store.remains("pub").markers == ()
+    assert store.remains("other").markers == ((ended("run-9"),) if kept else ())
+
+
+def test_remains_holds_the_journal_in_order_and_the_markers(store, backend):
+    """One read at a run's start: a dead run's records, in order, and the markers published."""
+    with store.lease("pub", run_id="run-1", ttl_s=60) as lease:
+        journal = store.journal(lease, "run-1")
+        written = [
+            Begin(run_id="run-1", at=T0, agent="pub"),
+            Spend(run_id="run-1", at=T0, usd=0.5, tokens=10),
+        ]
+        for record in written:
+            journal.append(record)
+        journal.close()
+    store.publish_marker("pub", ended())
+    remains = store.remains("pub")
+    assert remains.records == written == store.pending("pub")
+    assert len(remains.markers) == (0 if backend.kind == "files" else 1)
 
 
 def test_a_damaged_journal_raises_state_error_and_is_left_alone(store, backend):

@@ -234,3 +234,23 @@ def test_a_version_1_store_migrates_to_keep_notes_and_keeps_its_state(postgres, 
         assert store.execute("SELECT count(*) FROM {s}.note").fetchone() == (0,)
     finally:
         store.close()
+
+
+def test_a_version_2_store_migrates_to_keep_deadline_markers(postgres, monkeypatch):
+    """Tables of version 2: `store migrate` adds the markers' table, and the state is kept."""
+    bare = postgres.database(init=False)
+    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", 2)
+    old = PostgresStore(bare)
+    old.migrate(create=True)
+    old.execute("INSERT INTO {s}.agent_state (agent, state_json) VALUES ('a', '{}')")
+    old.close()
+    monkeypatch.undo()
+    store = PostgresStore(bare)
+    try:
+        with pytest.raises(StoreUnavailable, match="run `agentops store migrate`"):
+            store.remains("a")
+        assert store.migrate(create=False) == 2
+        assert store.describe().agents == 1
+        assert store.remains("a").markers == ()
+    finally:
+        store.close()

@@ -9,7 +9,9 @@ So :data:`main`, what the ``agentops`` executable and ``python -m agentops``
 call, first looks whether the command line is a crontab's own
 (:mod:`agentops.cli._cron_line`) and runs it without click; any other line,
 and every other use of :data:`main`, is the click group of
-:mod:`agentops.cli._root`, imported the first time it is needed.
+:mod:`agentops.cli._root`, imported the first time it is needed. As PID 1
+(a container without an init), ``run`` and ``tick`` first leave a supervisor
+behind (:mod:`agentops.run.pid1`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class CommandLine:
     ) -> Any:
         """Run the command line (``sys.argv`` unless ``args``), as click's ``main`` does."""
         if args is None and not extra:
+            if os.getpid() == 1:  # a container's init: a supervisor stays behind
+                from agentops.run.pid1 import supervise_as_init  # noqa: PLC0415
+
+                supervise_as_init(sys.argv[1:], os.environ)  # returns in the child
             from agentops.cli._cron_line import run_cron_line  # noqa: PLC0415
 
             run_cron_line(sys.argv[1:], os.environ)  # returns only if the line is not cron's

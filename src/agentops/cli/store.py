@@ -12,7 +12,7 @@ import click
 from agentops.cli._common import project_of, reports_errors
 
 if TYPE_CHECKING:
-    from agentops.store import StoreDescription
+    from agentops.store import Store, StoreDescription
 
 __all__ = ["STORE_CHECK_KEYS", "store"]
 
@@ -100,26 +100,38 @@ def _say(described: StoreDescription, *, as_json: bool = False) -> None:
 @click.pass_context
 @reports_errors
 def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
-    """Copy every agent's state, ledger and records from the configured store to --to.
+    """Copy every agent's state, ledger, notes and records from the configured store to --to.
 
     The leases of every agent are taken first, on both stores, and held
     until the copy ends: a running agent makes it exit 75 before anything is
     written, and no run starts meanwhile. Nothing is written unless every
     agent can be copied: a journal a dead run left must be recovered first
-    (run the agent once). A copy there and back changes nothing.
+    (run the agent once), and a damaged notes file refuses it (74). The LLM
+    reply cache is not copied. A copy there and back changes nothing.
     """
+    from agentops.memory.shelf import Shelf  # noqa: PLC0415
     from agentops.run.options import new_run_id  # noqa: PLC0415
     from agentops.store import open_store, safe_url  # noqa: PLC0415
     from agentops.store.copy import copy_agents  # noqa: PLC0415
+    from agentops.store.file import FileStore  # noqa: PLC0415
 
     project = project_of(ctx)
     source = open_store(project, environ=os.environ)
     destination = open_store(project, url=target)
+
+    def notes_of(end: Store) -> Shelf:
+        # A store keeping no notes of its own leaves them to files: a file store
+        # beside its state, any other in the project's state/ (where runs look).
+        if isinstance(end, FileStore):
+            return Shelf(end.note_rows, end.directory, fs=end.fs)
+        return Shelf(end.note_rows, project.state_dir)
+
     copied = copy_agents(
         project.agent_names(),
         source,
         destination,
         run_id=new_run_id(datetime.now(UTC)),
         overwrite=overwrite,
+        notes=(notes_of(source), notes_of(destination)),
     )
     click.echo(f"copied {len(copied)} agent(s) to {safe_url(target)}: {', '.join(copied) or '-'}")

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from pathlib import Path
 
+    from agentops.model.noterows import StoredNote
     from agentops.project.config import MemoryConfig
 
 __all__ = [
@@ -333,6 +334,23 @@ class NoteFile:
         found = {row[0]: row for row in rows}
         return [self._note(found[id_], score=score) for score, _, id_ in top]
 
+    def every(self) -> list[StoredNote]:
+        """Every note, in the order written; StateError if the file or a note is damaged.
+
+        The whole file is checked first (``PRAGMA quick_check``): ``agentops
+        store copy`` must not carry a damaged file's remains as if whole.
+        """
+        with _reading(self.path, self.agent):
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise _unreadable(self.path, self.agent, f"damaged: {problems[0]}")
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM notes ORDER BY id").fetchall()  # noqa: S608 - constant columns
+        notes = [self._note(row) for row in rows]  # each one readable, or none is taken
+        return [
+            (n.text, json.dumps(list(n.tags)), float(row[3]), n.importance, n.run_id)
+            for n, row in zip(notes, rows, strict=True)
+        ]
+
     def _note(self, row: Sequence[Any], *, score: float | None = None) -> Note:
         return note_of(row, where=self.path, agent=self.agent, score=score)
 
@@ -364,6 +382,18 @@ class NoteFile:
 
         dropped: int = self._transaction(write, "save")
         return dropped
+
+    def replace(self, rows: Sequence[StoredNote]) -> None:
+        """Make ``rows``, in this order, every note in the file: one transaction."""
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM notes")
+            db.executemany(
+                "INSERT INTO notes (text, tags, at, importance, run_id) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+        self._transaction(write, "replace")
 
     def _transaction(self, body: Any, what: str) -> Any:
         db = self._db

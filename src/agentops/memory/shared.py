@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from agentops.model.noterows import NoteRows
     from agentops.project.config import MemoryConfig
 
-__all__ = ["SharedNotes"]
+__all__ = ["SharedNotes", "storable"]
 
 
 class SharedNotes:
@@ -55,7 +55,7 @@ class SharedNotes:
         if not found:
             return []
         pending = [
-            (_storable(n.text), json.dumps(list(n.tags)), n.at.timestamp(), n.importance)
+            (storable(n.text), json.dumps(list(n.tags)), n.at.timestamp(), n.importance)
             for n in self._pending
         ]
         candidates = self._rows.matches(found, pending)
@@ -77,7 +77,7 @@ class SharedNotes:
     def add(self, notes: Sequence[Note], *, keep: int | None = None) -> int:
         """Write ``notes`` and keep at most ``keep``; return how many were dropped."""
         rows = [
-            (_storable(n.text), json.dumps(list(n.tags)), n.at.timestamp(), n.importance, n.run_id)
+            (storable(n.text), json.dumps(list(n.tags)), n.at.timestamp(), n.importance, n.run_id)
             for n in notes
         ]
         return self._rows.add(rows, keep)
@@ -86,6 +86,6 @@ class SharedNotes:
         """Nothing to close: the store's connection is the store's."""
 
 
-def _storable(text: str) -> str:
-    # A database's text holds no NUL character (SQLite's does): it becomes U+FFFD.
+def storable(text: str) -> str:
+    """``text`` as a database keeps it: its text holds no NUL (SQLite's does), U+FFFD instead."""
     return text.replace("\0", "\ufffd")

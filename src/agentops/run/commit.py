@@ -23,6 +23,8 @@ from agentops.guards import policies
 from agentops.model.state import LedgerSummary, check_readable
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from agentops.run.run import Run
 
 __all__ = ["commit", "keep_data", "keep_memory", "kept_data", "save", "save_notes"]
@@ -110,8 +112,11 @@ def save_notes(run: Run) -> None:
         run.log.info("memory.saved", notes=written, dropped=dropped)
 
 
-def commit(run: Run, *, drop_journal: bool) -> None:
-    """Commit the run's state, bounded, and its ledger if it was loaded (not in a dry run)."""
+def commit(run: Run, *, drop_journal: bool, drop_markers: Sequence[str] = ()) -> None:
+    """Commit the run's state, bounded, and its ledger if it was loaded (not in a dry run).
+
+    ``drop_markers``: the run ids of published deadline markers the state now records.
+    """
     services, state, spec = run.services, run.state, run.spec
     now = services.clock()
     ledger = run.ledger_used
@@ -123,4 +128,6 @@ def commit(run: Run, *, drop_journal: bool) -> None:
         return
     policies.prune(spec.config, state, now)
     state.forget_expired(now)
-    services.store.commit(run.lease, state, ledger=ledger, drop_journal=drop_journal)
+    services.store.commit(
+        run.lease, state, ledger=ledger, drop_journal=drop_journal, drop_markers=drop_markers
+    )

@@ -36,13 +36,14 @@ import json
 import os
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple, NoReturn, Self
+from typing import TYPE_CHECKING, NoReturn, Self
 
 from agentops._infra.files import SIDE_FILE_LIMIT, load_json
 from agentops._infra.fs import describe
 from agentops._infra.timestamps import in_range, iso
 from agentops.errors import StateError
 from agentops.guards.interrupts import grace_s
+from agentops.store.base import Marker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -79,19 +80,6 @@ def hard_deadline_s(timeout_s: float) -> float:
 def lease_ttl_s(timeout_s: float) -> float:
     """How long a run may hold its agent's lease: past it, its process is gone."""
     return hard_deadline_s(timeout_s) + grace_s(timeout_s)
-
-
-class Marker(NamedTuple):
-    """What a deadline marker says about the run that left it."""
-
-    run_id: str
-    started_at: datetime
-    ended: bool
-    """The run was ended by its deadline (the file holds more than its first line)."""
-    last_words: str
-    """The stack the run was stuck in, or why it was abandoned."""
-    kind: str = "run"
-    """What the invocation was: a ``run`` is recorded as one; an ``approve`` is not."""
 
 
 class StartWatch:
@@ -146,6 +134,7 @@ class HardDeadline:
         """The watcher's pid, and the end of its pipe this process holds."""
         self.path = path
         self.seconds = seconds
+        self._begun = Marker(run_id, started, ended=False, last_words="", kind=kind)
         first = {"run_id": run_id, "started_at": iso(started), "kind": kind}
         self._first_line = json.dumps(first) + "\n"
         self._fd: int | None = None
@@ -174,10 +163,12 @@ class HardDeadline:
     def _failed(self, exc: OSError) -> StateError:
         return StateError(f"{self.path}: cannot write the run's deadline marker: {describe(exc)}")
 
-    def abandoned(self, reason: str) -> None:
-        """Say in the marker that the run is being abandoned (the process exits next)."""
+    def abandoned(self, reason: str) -> Marker:
+        """Say in the marker that the run is abandoned (the process exits next); the marker."""
+        words = f"abandoned: {reason}"
         if self._fd is not None:
-            os.write(self._fd, f"abandoned: {reason}\n".encode())
+            os.write(self._fd, f"{words}\n".encode())
+        return self._begun._replace(ended=True, last_words=words)
 
     def __exit__(
         self,

@@ -44,7 +44,7 @@ from agentops.run.deadline import (
     read_marker,
 )
 from agentops.run.processes import RunProcesses
-from agentops.run.recovery import recover_dead_run
+from agentops.run.recovery import marker_of, recover_dead_run
 from agentops.run.run import Run
 from agentops.run.services import RunServices
 from agentops.store import Attempt
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from agentops.notify.notifier import Notifier
     from agentops.project.home import AgentSpec, Project
     from agentops.run.options import RunOptions
+    from agentops.store.base import Marker
 
 __all__ = ["Invocation"]
 
@@ -385,19 +386,23 @@ class Invocation:
         return self.services.project.state_dir / f"{self.name}{suffix}"
 
     def _recover(self, run: Run) -> None:
-        # What a dead run left (its journal, its deadline marker) is folded in
-        # and committed before anything else runs.
+        # What a dead run left (its journal, its deadline marker: published to
+        # the store by whoever saw it end, or the local file) is folded in and
+        # committed before anything else runs. A dry run reads no marker.
         services = self.services
-        marker = None if services.dry_run else read_marker(services.fs, self._marker_path())
+        local = None if services.dry_run else read_marker(services.fs, self._marker_path())
         with gc_paused():
-            records = services.store.pending(self.name)
-            if records is None and marker is None:
+            records, published = services.store.remains(self.name)
+            if services.dry_run:
+                published = ()
+            markers = [*published, *([] if local is None else [local])]
+            if records is None and not markers:
                 return
             dead = recover_dead_run(
                 run.state,
                 run.spec,
                 records=records,
-                marker=marker,
+                marker=marker_of(run.state, records, markers),
                 ledger=run.ledger,
                 log=self.log,
                 log_path=services.log_path,
@@ -409,8 +414,10 @@ class Invocation:
             )
         if dead is not None and dead.circuit == "opened":  # this run says so
             self._opened_by_recovery = self.circuit_opened(run.state, dead.message)
-        commit(run, drop_journal=records is not None)
-        if marker is not None:
+        # Every published marker is dropped with the state that records its run
+        # (or knows it recorded already: one found again is no second death).
+        commit(run, drop_journal=records is not None, drop_markers=[m.run_id for m in published])
+        if local is not None:
             try:
                 services.fs.unlink(self._marker_path())
             except OSError as exc:  # read again next time, and recorded only once
@@ -422,8 +429,9 @@ class Invocation:
         services = self.services
         message = f"{self.name}: run abandoned: {stop.reason} and the agent code would not stop"
         self.log.error("run.abandoned", reason=stop.reason, signal=stop.signal_name)
-        if self._deadline is not None:  # the next run records it as a timeout
-            self._deadline.abandoned(stop.reason)
+        if self._deadline is not None and self._run is not None:  # recorded as a timeout
+            grace = grace_s(self._run.spec.config.timeout)
+            self._publish(self._deadline.abandoned(stop.reason), within=grace)
         if self._processes is not None:
             self._processes.kill_now("abandoned")
         services.close()
@@ -432,6 +440,20 @@ class Invocation:
         )
         print(f"agentops: {said.summary}", file=real_stderr())
         os._exit(1)
+
+    def _publish(self, marker: Marker, *, within: float) -> None:
+        # The next run may start on another host: the store keeps the marker for
+        # it. In a thread, waited for ``within`` at most: this is a signal
+        # handler, and the code it interrupted may be using the store's connection.
+        store, name = self.services.store, self.name
+
+        def publish() -> None:
+            with contextlib.suppress(Exception):  # the local marker still tells this host
+                store.publish_marker(name, marker)
+
+        thread = threading.Thread(target=publish, name="agentops-marker", daemon=True)
+        thread.start()
+        thread.join(within)
 
     # -- how it ended ------------------------------------------------------------------
 

@@ -7,7 +7,10 @@ invocation (:mod:`agentops.run.invocation`) looks for what a dead run left behin
   the state and the ledger (:func:`agentops.model.journal.recover`), so nothing it
   committed is lost and nothing it may have done is blindly redone;
 - its **deadline marker** (:mod:`agentops.run.deadline`): the run was ended by
-  its hard deadline, or abandoned for swallowing its stop.
+  its hard deadline, or abandoned for swallowing its stop. It is the local
+  file the run wrote, or the copy published to a store shared by hosts
+  (:mod:`agentops.run.markers`), found wherever the next run starts;
+  :func:`marker_of` picks the one that tells of the dead run.
 
 The dead run is then recorded like any run (:func:`agentops.run.ending.record_run`),
 from its :class:`~agentops.model.outcome.Outcome`: as ``timeout`` if its
@@ -30,7 +33,7 @@ from agentops.run.deadline import hard_deadline_s
 from agentops.run.ending import record_run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from pydantic import BaseModel
@@ -41,9 +44,25 @@ if TYPE_CHECKING:
     from agentops.project.home import AgentSpec
     from agentops.run.deadline import Marker
 
-__all__ = ["recover_dead_run"]
+__all__ = ["marker_of", "recover_dead_run"]
 
 CRASHED_MESSAGE = "the run died before it finished (killed or crashed); its journal was recovered"
+
+
+def marker_of(
+    state: AgentState, records: list[BaseModel] | None, markers: Sequence[Marker]
+) -> Marker | None:
+    """Of the ``markers`` found (published first, then the local one), the one to recover with.
+
+    With a journal, the marker of the journal's run; without, the first
+    ended run not recorded already. The same run's marker found twice (in
+    the store and in the local file) is one marker: its run is recorded once.
+    """
+    if records:
+        run_id = getattr(records[0], "run_id", None)
+        return next((m for m in markers if m.run_id == run_id), markers[0] if markers else None)
+    unrecorded = (m for m in markers if m.ended and not _recorded(state, m.run_id))
+    return next(unrecorded, markers[0] if markers else None)
 
 
 def recover_dead_run(

@@ -22,6 +22,11 @@ would: the same lock, lease, deadline, log and outcome.
 - **Concurrency**: at most ``[tick] parallel`` children at once on the host,
   and no more of a group's agents than its ``[groups]`` limit (a child then
   also takes a slot of the group in the store, which holds across hosts).
+- **Deadline markers**: after a child that did not succeed, the parent
+  publishes its run's deadline marker, if its hard deadline ended it (or it
+  abandoned itself), to the store (:mod:`agentops.run.markers`), so that the
+  agent's next run records it as a timeout on whichever host it runs; such
+  a child said its line (its watcher did), so it counts as needing a human.
 - **Cron's contract**: children that succeed or are skipped by policy print
   nothing; each agent that needs a human prints its one line. The tick exits
   0 when none did, 1 when at least one did (:data:`NEEDS_A_HUMAN`).
@@ -40,6 +45,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from agentops.errors import AgentOpsError
 from agentops.model.status import ExitCode
 from agentops.project.schedule import cron_zone, previous_run
+from agentops.run.markers import publish_ended
 from agentops.run.options import RunOptions
 from agentops.run.runner import run_agent
 from agentops.store import open_store
@@ -273,6 +279,8 @@ class _Children:
         os.write(self._told_w, f"{due.name}\n".encode())
 
     def _ended(self, due: Due, status: int) -> int:
+        if status != 0 and self._deadline_ended(due) and not os.WIFSIGNALED(status):
+            self.told.append(due.name)  # its watcher said its line
         if os.WIFSIGNALED(status):  # it could not say so itself
             number = os.WTERMSIG(status)
             self.say(
@@ -282,6 +290,16 @@ class _Children:
             self.told.append(due.name)
             return -number
         return os.WEXITSTATUS(status)
+
+    def _deadline_ended(self, due: Due) -> bool:
+        # The next run may be on another host: the store keeps the marker for it.
+        ended = publish_ended(
+            self.project, [due.name], store=self.options.store, environ=self.options.environ
+        )
+        for problem in ended.values():
+            if problem is not None:
+                self.say(problem)
+        return due.name in ended
 
     def _read_told(self) -> None:
         # Drained as children end, so that a pipe never fills and blocks one.

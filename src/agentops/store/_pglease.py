@@ -18,7 +18,7 @@ from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.model.journal import encode, parse_lines
 from agentops.store._pgbase import PostgresBase
 from agentops.store._pgschema import advisory_key
-from agentops.store.base import Holder
+from agentops.store.base import Holder, Marker, Remains
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -273,15 +273,31 @@ class LeasingStore(PostgresBase):
 
     def pending(self, name: str) -> list[BaseModel] | None:
         """The records a run that died left, in order; None if there are none."""
+        return self.remains(name).records
+
+    def remains(self, name: str) -> Remains:
+        """The journal a dead run left and the markers published of ended runs: one statement.
+
+        Every run's start asks, so the markers cost it no round trip of their own.
+        """
         rows = self.execute(
-            "SELECT record FROM {s}.journal WHERE agent = %s ORDER BY id",
-            (name,),
+            "SELECT 0, id, record, NULL::timestamptz, NULL, NULL FROM {s}.journal "
+            "WHERE agent = %s UNION ALL "
+            "SELECT 1, 0, run_id, started_at, kind, last_words FROM {s}.deadline_marker "
+            "WHERE agent = %s ORDER BY 1, 2",
+            (name, name),
         ).fetchall()
-        if not rows:
-            return None
-        data = "".join(f"{row[0]}\n" for row in rows).encode()
+        journal = [row[2] for row in rows if row[0] == 0]
+        markers = tuple(
+            Marker(run_id, started, ended=True, last_words=words, kind=kind)
+            for part, _, run_id, started, kind, words in rows
+            if part == 1
+        )
+        if not journal:
+            return Remains(None, markers)
+        data = "".join(f"{line}\n" for line in journal).encode()
         try:
-            return parse_lines(data, agent=name)
+            return Remains(parse_lines(data, agent=name), markers)
         except ValueError as exc:
             raise StateError(
                 f"{name}: unreadable journal in the store {self.where} ({exc}); "

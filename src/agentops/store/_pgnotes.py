@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from agentops.model.noterows import NoteRow, PendingNote
+    from agentops.model.noterows import NoteRow, PendingNote, StoredNote
     from agentops.store._pgconnection import Statements
 
 __all__ = ["PostgresNoteRows"]
@@ -93,7 +93,7 @@ class PostgresNoteRows:
             ).fetchall()
         )
 
-    def add(self, rows: Sequence[tuple[str, str, float, int, str]], keep: int | None) -> int:
+    def add(self, rows: Sequence[StoredNote], keep: int | None) -> int:
         """Insert ``rows`` and drop the least important, oldest first, past ``keep``: one commit."""
         columns = [list(column) for column in zip(*rows, strict=True)]
         with self._store.transaction() as run:
@@ -112,3 +112,26 @@ class PostgresNoteRows:
                 (self._agent, self._agent, keep),
             ).rowcount
             return dropped
+
+    def every(self) -> list[StoredNote]:
+        """Every note, in the order they were written (by id)."""
+        return list(
+            self._store.execute(
+                "SELECT text, tags, at, importance, run_id FROM {s}.note "
+                "WHERE agent = %s ORDER BY id",
+                (self._agent,),
+            ).fetchall()
+        )
+
+    def replace(self, rows: Sequence[StoredNote]) -> None:
+        """Make ``rows`` every note of the agent, ids given in their order: one commit."""
+        columns = [list(column) for column in zip(*rows, strict=True)] or [[]] * 5
+        with self._store.transaction() as run:
+            run("DELETE FROM {s}.note WHERE agent = %s", (self._agent,))
+            run(  # ordered, so that the ids (the last tie-break of a search) keep their order
+                "INSERT INTO {s}.note (agent, text, tags, at, importance, run_id) "
+                "SELECT %s, u.text, u.tags, u.at, u.importance, u.run_id "
+                "FROM unnest(%s::text[], %s::text[], %s::float8[], %s::int[], %s::text[]) "
+                "WITH ORDINALITY AS u(text, tags, at, importance, run_id, ord) ORDER BY u.ord",
+                (self._agent, *columns),
+            )

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "advisory_key", "check_version", "migrate"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version of the tables this agentops reads and writes."""
 
 MIGRATIONS: dict[int, str] = {
@@ -94,6 +94,16 @@ CREATE TABLE {s}.reply (
     PRIMARY KEY (agent, key)
 );
 CREATE INDEX reply_stored ON {s}.reply (agent, stored);
+""",
+    3: """
+CREATE TABLE {s}.deadline_marker (
+    agent text NOT NULL,
+    run_id text NOT NULL,
+    started_at timestamptz NOT NULL,
+    kind text NOT NULL,
+    last_words text NOT NULL,
+    PRIMARY KEY (agent, run_id)
+);
 """,
 }
 """The statements taking the tables from the version before to each version ({s}: the schema)."""

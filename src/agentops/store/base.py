@@ -16,6 +16,9 @@ several (:mod:`agentops.store.postgres`). A backend keeps, per agent:
   :meth:`Store.pending` as records, whatever the backend;
 - a few small records written without the lease, so they work while a run
   holds it: the last attempt, a pause, and the last tick claimed;
+- the **deadline markers** of runs that were ended (:class:`Marker`): a store
+  shared by hosts keeps them, so that the run after one, on any host, records
+  it as ``timeout``; the file store leaves them the local files they are;
 - **group slots**: ``[groups] NAME = N`` lets at most N runs of the group's
   agents hold a slot at once, everywhere the store is shared.
 
@@ -35,7 +38,7 @@ from agentops.errors import StateError
 from agentops.model.status import RunStatus  # noqa: TC001 - pydantic reads the annotations
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from agentops.model.ledger import Ledger
     from agentops.model.noterows import NoteRows
@@ -47,8 +50,10 @@ __all__ = [
     "Holder",
     "JournalWriter",
     "Lease",
+    "Marker",
     "Notices",
     "Pause",
+    "Remains",
     "ReplyStore",
     "Snapshot",
     "Store",
@@ -133,6 +138,28 @@ class Notices(BaseModel):
     Empty when none is open: the next problem is news, and is told at once."""
 
 
+class Marker(NamedTuple):
+    """What a run's deadline marker says of it (:mod:`agentops.run.deadline`)."""
+
+    run_id: str
+    started_at: datetime
+    ended: bool
+    """The run was ended by its deadline, or abandoned (not only begun)."""
+    last_words: str
+    """The stack the run was stuck in, or why it was abandoned."""
+    kind: str = "run"
+    """What the invocation was: a ``run`` is recorded as one; an ``approve`` is not."""
+
+
+class Remains(NamedTuple):
+    """What runs of an agent that died left in the store: read in one go at every start."""
+
+    records: list[BaseModel] | None
+    """The records of a journal left by a run that died, None if there is none."""
+    markers: tuple[Marker, ...] = ()
+    """The markers of ended runs published to the store (never any in the file store)."""
+
+
 class Holder(NamedTuple):
     """Who holds an agent's lease: a run in progress, or (``stray``) what blocks every run."""
 
@@ -146,7 +173,11 @@ class Holder(NamedTuple):
 
 
 class Snapshot(NamedTuple):
-    """Everything a store keeps of one agent, as ``agentops store copy`` moves it."""
+    """Everything a store keeps of one agent, as ``agentops store copy`` moves it.
+
+    Its notes move beside it, as :class:`~agentops.model.noterows.NoteShelf` rows:
+    a store may leave them to files it knows nothing of.
+    """
 
     agent: str
     state: AgentState | None
@@ -268,6 +299,17 @@ class Store(Protocol):
     def pending(self, name: str) -> list[BaseModel] | None:
         """The records of a journal left by a run that died, None if there is none."""
 
+    def remains(self, name: str) -> Remains:
+        """What dead runs left: the journal's records and the markers published (one round trip)."""
+
+    def publish_marker(self, name: str, marker: Marker) -> bool:
+        """Keep the marker of ``name``'s ended run (no lease needed: that run is gone).
+
+        Publishing the same run's marker again changes nothing. Returns
+        whether the store keeps it: False for a store whose markers are the
+        local files themselves (the file store), which the caller leaves alone.
+        """
+
     def journal(self, lease: Lease, run_id: str) -> JournalWriter:
         """Start the journal of the invocation ``run_id``, under ``lease``."""
 
@@ -279,8 +321,12 @@ class Store(Protocol):
         ledger: Ledger | None = None,
         drop_journal: bool = False,
         keep_backup: bool = False,
+        drop_markers: Sequence[str] = (),
     ) -> None:
         """Save ``state`` (and ``ledger`` if it changed), then drop the journal they now hold.
+
+        ``drop_markers``: the run ids of published markers the state now
+        records, dropped with it.
 
         Atomic: after a crash at any moment the store holds the previous
         commit or this one, and a journal not dropped is folded again

@@ -11,6 +11,8 @@ Per agent ``<name>``::
     <name>.paused.json     present while the agent is paused
     <name>.notices.json    what people were told about it (notifications)
     <name>.tick            the last schedule tick a run claimed
+    <name>.deadline        the running (or an ended) run's deadline marker, written by the
+                           run itself (:mod:`agentops.run.deadline`): it is the store's too
 
 and ``.group.<group>.<slot>.lock``: one of a group's slots, ``flock``'ed by the run holding it.
 
@@ -65,6 +67,7 @@ from agentops.store.base import (
     Holder,
     Notices,
     Pause,
+    Remains,
     Snapshot,
     StoreDescription,
     each_lease,
@@ -79,10 +82,10 @@ from agentops.store.codec import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from pathlib import Path
 
-    from agentops.store.base import Lease
+    from agentops.store.base import Lease, Marker
 
 __all__ = ["FileJournal", "FileLease", "FileStore"]
 
@@ -257,6 +260,7 @@ class FileStore:
         ledger: Ledger | None = None,
         drop_journal: bool = False,
         keep_backup: bool = False,
+        drop_markers: Sequence[str] = (),  # noqa: ARG002 - its markers are the runs' own files
     ) -> None:
         """Write the ledger (if changed), then the state, then drop the journal."""
         lease.check()
@@ -325,6 +329,14 @@ class FileStore:
         """``<name>.journal`` for the invocation ``run_id``."""
         lease.check()
         return FileJournal(self.fs, self.path(lease.agent, ".journal"), run_id)
+
+    def remains(self, name: str) -> Remains:
+        """The records of ``<name>.journal``; no markers (a run's own file is its marker)."""
+        return Remains(self.pending(name))
+
+    def publish_marker(self, name: str, marker: Marker) -> bool:  # noqa: ARG002 - kept as it is
+        """False: the file ``state/<name>.deadline`` the run left is where the next run reads it."""
+        return False
 
     def pending(self, name: str) -> list[BaseModel] | None:
         """The records of ``<name>.journal``, if a run that died left one."""

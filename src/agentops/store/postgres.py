@@ -23,6 +23,11 @@ promise of the file store holds across hosts:
   durable commit, as in the file store;
 - **atomic commit**: the state, its backup, the ledger and the dropping of
   the journal are one transaction;
+- the **deadline markers** of runs that were ended are rows too, published by
+  whoever saw the run end (:mod:`agentops.run.markers`), read with the journal
+  in one statement and dropped in the commit that records the run: a run
+  ended on one host or pod is recorded as ``timeout``, once, by the next run
+  on any other;
 - budgets, rate limits and tick claims live in the shared state, so every
   host counts against the same caps; ``agentops tick`` claims every due
   agent's tick in one statement;
@@ -57,12 +62,12 @@ from agentops.store.base import Attempt, Notices, Pause, Snapshot
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from agentops.store._pgcache import PostgresReplyCache
     from agentops.store._pgnotes import PostgresNoteRows
-    from agentops.store.base import Lease
+    from agentops.store.base import Lease, Marker
 
 __all__ = ["SCHEMA_VERSION", "PostgresJournal", "PostgresLease", "PostgresStore", "safe_url"]
 
@@ -130,8 +135,9 @@ class PostgresStore(LeasingStore):
         ledger: Ledger | None = None,
         drop_journal: bool = False,
         keep_backup: bool = False,
+        drop_markers: Sequence[str] = (),
     ) -> None:
-        """Save the state, the ledger if changed, and drop the journal: one transaction.
+        """Save the state, the ledger if changed, drop the journal and markers: one transaction.
 
         The state's previous version becomes the backup; the lease is checked
         (and its row locked) in the same transaction.
@@ -160,6 +166,12 @@ class PostgresStore(LeasingStore):
                     connection,
                     "DELETE FROM {s}.journal WHERE agent = %s",
                     (name,),
+                )
+            if drop_markers:
+                self._exec(
+                    connection,
+                    "DELETE FROM {s}.deadline_marker WHERE agent = %s AND run_id = ANY(%s)",
+                    (name, list(drop_markers)),
                 )
         if ledger is not None:
             ledger.changed = False
@@ -216,6 +228,15 @@ class PostgresStore(LeasingStore):
             (name,),
         ).fetchone()
         return None if found is None else found[0]
+
+    def publish_marker(self, name: str, marker: Marker) -> bool:
+        """Keep the ended run's marker, durably, for the next run on any host (once a run)."""
+        self.execute(
+            "INSERT INTO {s}.deadline_marker (agent, run_id, started_at, kind, last_words) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (agent, run_id) DO NOTHING",
+            (name, marker.run_id, marker.started_at, marker.kind, marker.last_words),
+        )
+        return True
 
     def record_attempt(self, name: str, attempt: Attempt) -> None:
         """Remember the last attempt (not waiting for the disk: losing it is harmless)."""
