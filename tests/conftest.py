@@ -26,8 +26,10 @@ hit fails the session (exit 1) with a report naming the file and the form.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,33 +93,26 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return 2 * len(os.sched_getaffinity(0))
 
 
-CRONTAB_FIXTURES = frozenset({"user_crontab", "cron_daemon"})
-"""Fixtures that share the machine's one crontab of root and its one cron daemon."""
-CRONTAB_FILES = frozenset({PROCESSES / "test_cron_daemon.py", PROCESSES / "test_cron_user.py"})
-"""Tests that write users' crontabs for the cron daemon to run."""
+CRON_FIXTURES = frozenset({"machine_cron", "user_crontab", "cron_daemon"})
+"""Fixtures of the machine's one cron: its crontabs and its daemon."""
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test in tests/processes/ ``slow``; put those of the machine's cron in one group.
+    """Mark each test in tests/processes/ ``slow`` (``-m "not slow"`` is the quick loop).
 
-    ``-m "not slow"`` is the quick loop. The suite runs on several workers
-    (pytest-xdist, ``--dist loadgroup``): the tests of the ``crontab`` group
-    all run on one of them, one at a time, since there is one crontab of root
-    and one cron daemon on the machine.
+    The longest go first (a stable sort: a module's tests stay together), so
+    the workers end together: those waiting for the cron daemon's minute,
+    then the other tests of real processes.
     """
     for item in items:
         if PROCESSES in item.path.parents:
             item.add_marker(pytest.mark.slow)
-        if item.path in CRONTAB_FILES or CRONTAB_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("crontab"))
-    # The longest first (a stable sort: a module's tests stay together), so the
-    # workers end together: the cron daemon's minutes, then the other processes.
     items.sort(key=_longest_first)
 
 
 def _longest_first(item: pytest.Item) -> int:
-    if item.get_closest_marker("xdist_group") is not None:
+    if CRON_FIXTURES & set(getattr(item, "fixturenames", ())):
         return 0
     return 1 if PROCESSES in item.path.parents else 2
 
@@ -303,9 +298,28 @@ def postgres() -> Iterator[Any]:
         server.stop()
 
 
+CRON_LOCK = Path(tempfile.gettempdir()) / "agentops-tests-cron.lock"
+"""Held by a test that uses the machine's cron, whichever worker or session it runs in."""
+
+
 @pytest.fixture
-def user_crontab():
+def machine_cron() -> Iterator[None]:
+    """The machine's cron (its crontabs, its daemon) for this test alone: a lock on the machine.
+
+    The suite runs on several workers (and a machine may run two suites):
+    there is one crontab of root and one cron daemon, so the tests that
+    use them take turns. A lock, not a worker of their own: it holds
+    whichever workers and sessions the tests land in.
+    """
+    with CRON_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
+@pytest.fixture
+def user_crontab(machine_cron: None):
     """The real crontab of the user running the suite, given back as it was afterwards."""
+    del machine_cron
     ensure_tool("crontab", package="cron")
     found = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
     saved = found.stdout if found.returncode == 0 else None
