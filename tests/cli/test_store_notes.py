@@ -37,8 +37,8 @@ NOTED = [  # (text, importance, hours after the first): each best on one part of
 ]
 """Recalled for "backup" in one order by both stores' full-text search.
 
-Each note holding the word is ten words long (or has it three times): SQLite's
-bm25 favours a shorter note where PostgreSQL's ts_rank does not.
+Each note holding the word is ten words long (or has it three times); notes of
+other lengths are ranked alike too (tests/memory/test_ranking_parity.py).
 """
 
 

@@ -17,8 +17,10 @@ from agentops.memory.notes import Note, NoteFile
 from agentops.memory.shelf import Shelf
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
+from agentops.store.base import Marker
 from agentops.store.copy import copy_agents
 from agentops.store.file import FileStore
+from memstore import registered
 from samples import full_state
 from suite import DEAD_BEGIN, T0, Project, dead_intent, write_journal
 
@@ -107,6 +109,26 @@ def test_a_journal_left_by_a_dead_run_refuses_the_copy_before_anything_is_writte
             overwrite=False,
             notes=notes_of(source, target),
         )
+    assert holds_nothing(target, "ok"), "not even the agent that could be copied"
+
+
+def test_a_deadline_marker_not_yet_recorded_refuses_the_copy(tmp_path, target):
+    """A shared store's marker of an ended run would be lost: its next run records it."""
+    with registered() as memory:
+        shared = memory.open("shared", options=None)  # type: ignore[arg-type]
+        for name in ("ok", "pub"):
+            with shared.lease(name, run_id="seed", ttl_s=60) as lease:
+                shared.commit(lease, full_state(name))
+        assert shared.publish_marker("pub", Marker("run-1", T0, ended=True, last_words="Timeout"))
+        with pytest.raises(StateError, match="left the marker of a run its deadline ended"):
+            copy_agents(
+                ["ok", "pub"],
+                shared,
+                target,
+                run_id="copy",
+                overwrite=False,
+                notes=(Shelf(shared.note_rows, tmp_path / "notes"), notes_of(target, target)[1]),
+            )
     assert holds_nothing(target, "ok"), "not even the agent that could be copied"
 
 

@@ -155,9 +155,9 @@ def scored(
 ) -> list[tuple[float, float, int]]:
     """``(score, at, id)`` of each ``(id, rank, at, importance)``: the module's score.
 
-    ``rank`` is lower for a better match (SQLite's bm25; PostgreSQL's ts_rank
-    negated): min-max normalised, inverted. Computed inline: 10,000
-    candidates in a millisecond or two.
+    ``rank`` is lower for a better match (bm25, as SQLite's FTS5 gives it
+    and as the PostgreSQL store computes it): min-max normalised, inverted.
+    Computed inline: 10,000 candidates in a millisecond or two.
     """
     low = min(row[1] for row in candidates)
     high = max(row[1] for row in candidates)

@@ -3,11 +3,12 @@
 :class:`SharedNotes` answers what :class:`~agentops.memory.notes.NoteFile`
 answers (``search``, ``newest``, ``count``, ``add``) over a store's
 :class:`~agentops.model.noterows.NoteRows`: the database finds the notes
-holding a word of the query and gives each its full-text rank; the score
-(relevance min-max normalised across the matches, recency, importance, with
-the agent's ``[memory]`` weights) is :func:`agentops.memory.notes.scored`'s,
-the one the SQLite notes use. So a note written on one host or pod is
-recalled on every other, ranked the same way.
+holding a word of the query and gives each the bm25 SQLite's FTS5 would
+give it; the score (relevance min-max normalised across the matches,
+recency, importance, with the agent's ``[memory]`` weights) is
+:func:`agentops.memory.notes.scored`'s, the one the SQLite notes use. So
+a note written on one host or pod is recalled on every other, ranked the
+same way.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from agentops.project.config import MemoryConfig
 
 __all__ = ["SharedNotes", "storable"]
+
+_AFTER_STORED = 2**62
+"""The ``i``-th pending note ranks as id ``_AFTER_STORED + 1 + i``: after every stored note."""
 
 
 class SharedNotes:
@@ -58,17 +62,23 @@ class SharedNotes:
             (storable(n.text), json.dumps(list(n.tags)), n.at.timestamp(), n.importance)
             for n in self._pending
         ]
-        candidates = self._rows.matches(found, pending)
+        # A tie of score and time goes to the note written later (the higher id), and
+        # the run's notes come after every stored one, as they do in a notes file.
+        candidates = [
+            (id_ if id_ > 0 else _AFTER_STORED - id_, rank, at, importance)
+            for id_, rank, at, importance in self._rows.matches(found, pending)
+        ]
         if not candidates:
             return []
         top = heapq.nlargest(k, scored(candidates, now.timestamp(), weights))
-        stored = {row[0]: row for row in self._rows.rows([id_ for _, _, id_ in top if id_ > 0])}
+        ids = [id_ for _, _, id_ in top if id_ < _AFTER_STORED]
+        stored = {row[0]: row for row in self._rows.rows(ids)}
         notes = []
         for score, _, id_ in top:
-            if id_ > 0:
+            if id_ < _AFTER_STORED:
                 notes.append(note_of(stored[id_], where=None, agent=self.agent, score=score))
             else:
-                note = self._pending[-1 - id_]
+                note = self._pending[id_ - _AFTER_STORED - 1]
                 notes.append(
                     Note(note.text, note.tags, note.at, note.importance, note.run_id, score)
                 )

@@ -1,13 +1,16 @@
 """An agent's long-term notes in the PostgreSQL store, searched with PostgreSQL's full-text search.
 
 One row per note in ``{schema}.note``, with a stored ``tsvector`` of its
-text and tags (the ``english`` configuration: words stemmed as SQLite's
-porter tokenizer stems them) under a GIN index. A search ORs the query's
-words (:func:`~agentops.memory.shared.words`, each quoted: free text is
-never query syntax) and ranks matches with ``ts_rank``; the notes the run
-has made and not yet written are searched in the same statement, so they
-count as if written. Ranking by relevance, recency and importance is
-:mod:`agentops.memory.shared`'s, the same as for notes kept in SQLite.
+text and tags (the ``english`` configuration: words stemmed much as SQLite's
+porter tokenizer stems them). A search ORs the query's words
+(:func:`~agentops.memory.notes.words`, each quoted: free text is never query
+syntax) and gives each note that holds one the bm25 SQLite's FTS5 would give
+it, computed from the tsvectors (``ts_rank`` weighs neither a note's length
+nor a word's rarity as bm25 does, so the two stores ordered notes
+differently). The notes the run has made and not yet written are searched
+in the same statement, so they count as if written. Ranking by relevance,
+recency and importance is :func:`agentops.memory.notes.scored`, the same as
+for notes kept in SQLite.
 """
 
 from __future__ import annotations
@@ -23,21 +26,57 @@ if TYPE_CHECKING:
 __all__ = ["PostgresNoteRows"]
 
 _MATCHES = """
-WITH q AS (SELECT to_tsquery('english'::regconfig, %s) AS q)
-SELECT n.id, -ts_rank(n.words, q.q), n.at, n.importance
-FROM {s}.note n, q WHERE n.agent = %s AND n.words @@ q.q
-UNION ALL
-SELECT -p.ord, -ts_rank(p.words, q.q), p.at, p.importance
-FROM (
-    SELECT u.*, to_tsvector('english'::regconfig, u.text || ' ' || u.tags) AS words
-    FROM unnest(%s::text[], %s::text[], %s::float8[], %s::int[])
-        WITH ORDINALITY AS u(text, tags, at, importance, ord)
-) p, q
-WHERE p.words @@ q.q
+WITH query AS MATERIALIZED (SELECT to_tsquery('english'::regconfig, %s) AS q),
+term AS MATERIALIZED (
+    SELECT w.i, (tsvector_to_array(to_tsvector('english'::regconfig, w.word)))[1] AS lexeme
+    FROM unnest(%s::text[]) WITH ORDINALITY AS w(word, i)
+),
+every AS MATERIALIZED (
+    SELECT a.id, a.at, a.importance,
+        cardinality(array_remove(regexp_split_to_array(a.body, '[^[:alnum:]]+'), ''))::float8
+            AS length,
+        CASE WHEN a.words @@ query.q THEN a.words END AS found
+    FROM (
+        SELECT n.id, n.text || ' ' || n.tags AS body, n.at, n.importance, n.words
+        FROM {s}.note n WHERE n.agent = %s
+        UNION ALL
+        SELECT -u.ord, u.body, u.at, u.importance, to_tsvector('english'::regconfig, u.body)
+        FROM unnest(%s::text[], %s::float8[], %s::int[])
+            WITH ORDINALITY AS u(body, at, importance, ord)
+    ) a, query
+),
+corpus AS (SELECT count(*)::float8 AS notes, sum(length) / count(*) AS average_length FROM every),
+hit AS (
+    SELECT e.id, t.i, cardinality(v.positions)::float8 AS tf
+    FROM every e CROSS JOIN LATERAL unnest(e.found) v JOIN term t ON t.lexeme = v.lexeme
+    WHERE e.found IS NOT NULL
+),
+idf AS (
+    SELECT i, CASE WHEN idf <= 0 THEN 1e-6 ELSE idf END AS idf FROM (
+        SELECT h.i, ln((c.notes - count(*) + 0.5) / (count(*) + 0.5)) AS idf
+        FROM hit h, corpus c GROUP BY h.i, c.notes
+    ) raw
+)
+SELECT e.id, -sum(
+        idf.idf * (h.tf * (1.2::float8 + 1))
+            / (h.tf + 1.2 * (1 - 0.75 + 0.75 * e.length / c.average_length))
+        ORDER BY h.i
+    ), e.at, e.importance
+FROM every e JOIN hit h ON h.id = e.id JOIN idf ON idf.i = h.i, corpus c
+GROUP BY e.id, e.length, e.at, e.importance, c.average_length
 """
-"""The stored notes and the run's pending ones holding a word of the query, ranked alike.
+"""``(id, -bm25, at, importance)`` of the stored and pending notes holding a word of the query.
 
-A pending note's tsvector is the expression of the table's generated column.
+bm25 as SQLite's FTS5 computes it, in the same order of operations: k1 =
+1.2, b = 0.75, each query word's IDF ``ln((N - n + 0.5) / (n + 0.5))`` (at
+least 1e-6) over every note of the agent and the pending ones, summed in the
+query's order. A word's frequency in a note is the count of its lexeme's
+positions in the tsvector; a note's length is the runs of letters and digits
+in its text and tags, stop words included, as FTS5's tokenizer counts them
+(the tsvector leaves stop words out, and counts a hyphenated word's parts
+again). Every note of the agent is read for the average length, so a search
+costs time in proportion to the agent's notes (FTS5 keeps that total). A
+pending note's tsvector is the expression of the table's generated column.
 """
 
 
@@ -69,17 +108,17 @@ class PostgresNoteRows:
     def matches(
         self, words: Sequence[str], pending: Sequence[PendingNote]
     ) -> list[tuple[int, float, float, int]]:
-        """``(id, -ts_rank, at, importance)`` of the notes holding a word (pending: negative)."""
+        """``(id, -bm25, at, importance)`` of the notes holding a word (pending: negative)."""
         if not words:
             return []
         # Each word is letters and digits only: quoted, it is a lexeme, never syntax.
         query = " | ".join(f"'{word}'" for word in words)
-        texts, tags, ats, importances = (
-            (list(column) for column in zip(*pending, strict=True)) if pending else ([], [], [], [])
-        )
+        bodies = [f"{text} {tags}" for text, tags, _, _ in pending]
+        ats = [at for _, _, at, _ in pending]
+        importances = [importance for _, _, _, importance in pending]
         return list(
             self._store.execute(
-                _MATCHES, (query, self._agent, texts, tags, ats, importances)
+                _MATCHES, (query, list(words), self._agent, bodies, ats, importances)
             ).fetchall()
         )
 

@@ -78,11 +78,17 @@ def copy_agents(
 
 
 def _refuse_unrecovered(source: Store, name: str) -> None:
-    # Its journal holds commits the state does not: copied without them, they would repeat.
-    if source.pending(name) is not None:
+    # Its journal holds commits the state does not: copied without them, they
+    # would repeat. A deadline marker not yet recorded would be lost (the dead
+    # run never counted): the agent's next run records both.
+    remains = source.remains(name)
+    if remains.records is not None or remains.markers:
+        left = (
+            "a journal" if remains.records is not None else "the marker of a run its deadline ended"
+        )
         raise StateError(
-            f"{name}: a run that died left a journal in the source store; "
-            "run the agent once (it recovers the journal), then copy",
+            f"{name}: a run that died left {left} in the source store; "
+            "run the agent once (it records what it left), then copy",
             agent=name,
         )
 
