@@ -26,8 +26,10 @@ hit fails the session (exit 1) with a report naming the file and the form.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,11 +80,41 @@ PROCESSES = Path(__file__).parent / "processes"
 """The guarantees that need real processes: every test in it is marked ``slow``."""
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's: how many workers ``-n auto`` starts
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Two workers a core: much of the suite waits (on processes, servers, cron), not computes.
+
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still says how many, as pytest-xdist documents;
+    ``-n 0`` runs the suite in one process.
+    """
+    del config
+    if found := os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip():
+        return int(found)
+    return 2 * len(os.sched_getaffinity(0))
+
+
+CRON_FIXTURES = frozenset({"machine_cron", "user_crontab", "cron_daemon"})
+"""Fixtures of the machine's one cron: its crontabs and its daemon."""
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test in tests/processes/ ``slow``: ``-m "not slow"`` is the quick loop."""
+    """Mark each test in tests/processes/ ``slow`` (``-m "not slow"`` is the quick loop).
+
+    The longest go first (a stable sort: a module's tests stay together), so
+    the workers end together: those waiting for the cron daemon's minute,
+    then the other tests of real processes.
+    """
     for item in items:
         if PROCESSES in item.path.parents:
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_longest_first)
+
+
+def _longest_first(item: pytest.Item) -> int:
+    if CRON_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return 0
+    return 1 if PROCESSES in item.path.parents else 2
 
 
 @pytest.fixture
@@ -191,11 +223,29 @@ def find_leaks(basetemp: Path | None) -> list[Leak]:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own hook may remove the temporary files
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Scan what the session wrote and printed; a secret found fails the session."""
-    leaks = find_leaks(session.config.stash.get(_BASETEMP, None))
-    session.config.stash[_LEAKS] = leaks
+    """Scan what the session wrote and printed; a secret found fails the session.
+
+    On several workers (pytest-xdist) each scans its own base directory and
+    what it printed, and hands its leaks to the controller
+    (:func:`pytest_testnodedown`), whose session fails.
+    """
+    config = session.config
+    leaks = config.stash.get(_LEAKS, []) + find_leaks(config.stash.get(_BASETEMP, None))
+    config.stash[_LEAKS] = leaks
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["leaks"] = [(leak.secret, leak.where, leak.form) for leak in leaks]
     if leaks:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: called in the controller
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Keep the leaks a worker found, for the controller's session to fail on."""
+    del error  # a worker that crashed fails the session by itself
+    found = getattr(node, "workeroutput", {}).get("leaks", [])
+    config = node.config
+    config.stash[_LEAKS] = config.stash.get(_LEAKS, []) + [Leak(*leak) for leak in found]
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -248,9 +298,28 @@ def postgres() -> Iterator[Any]:
         server.stop()
 
 
+CRON_LOCK = Path(tempfile.gettempdir()) / "agentops-tests-cron.lock"
+"""Held by a test that uses the machine's cron, whichever worker or session it runs in."""
+
+
 @pytest.fixture
-def user_crontab():
+def machine_cron() -> Iterator[None]:
+    """The machine's cron (its crontabs, its daemon) for this test alone: a lock on the machine.
+
+    The suite runs on several workers (and a machine may run two suites):
+    there is one crontab of root and one cron daemon, so the tests that
+    use them take turns. A lock, not a worker of their own: it holds
+    whichever workers and sessions the tests land in.
+    """
+    with CRON_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
+@pytest.fixture
+def user_crontab(machine_cron: None):
     """The real crontab of the user running the suite, given back as it was afterwards."""
+    del machine_cron
     ensure_tool("crontab", package="cron")
     found = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
     saved = found.stdout if found.returncode == 0 else None

@@ -100,8 +100,13 @@ def test_prints_a_secret(run_agentops):
 """
 
 
-def test_a_planted_secret_fails_the_session():
-    """A pytest session with this conftest, whose tests leak, passes its tests and exits 1."""
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "two workers"])
+def test_a_planted_secret_fails_the_session(workers):
+    """A pytest session with this conftest, whose tests leak, passes its tests and exits 1.
+
+    On two workers (pytest-xdist, as the suite runs), each finds what its own
+    tests leaked, and the controller fails the session on both.
+    """
     # All of the inner session lives outside this session's base directory,
     # else this session's own scan would find the plant.
     inner = Path(tempfile.mkdtemp(prefix="planted-"))
@@ -111,6 +116,7 @@ def test_a_planted_secret_fails_the_session():
             [
                 *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "conftest"),
                 *("--rootdir", str(inner), "--basetemp", str(inner / "tmp")),
+                *workers,
                 str(inner / "test_planted.py"),
             ],
             capture_output=True,

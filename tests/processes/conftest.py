@@ -1,10 +1,12 @@
 """Fixtures of the tests that need real daemons: Debian's cron.
 
-One cron daemon serves the whole session. A cron that is alive already (the
-machine's own) is used as it is; otherwise the suite starts ``cron -f`` as its
-own child, so it is reaped when stopped: a daemonized cron killed by a test
-would linger as a zombie that ``pgrep`` still counts as running, and the next
-test would wait for ticks from a dead daemon.
+A test that needs the cron daemon holds the machine's cron for itself
+(:func:`conftest.machine_cron`, a lock: the suite runs on several workers).
+A cron that is alive already (the machine's own) is used as it is;
+otherwise the test starts ``cron -f`` as its own child, so it is reaped
+when stopped: a daemonized cron killed by a test would linger as a zombie
+that ``pgrep`` still counts as running, and the next test would wait for
+ticks from a dead daemon.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ def live_cron_pids() -> list[int]:
     return pids
 
 
-@pytest.fixture(scope="session")
-def cron_daemon() -> Iterator[None]:
-    """A running cron daemon for the session: the machine's, or ours (``cron -f``) stopped after."""
+@pytest.fixture
+def cron_daemon(machine_cron: None) -> Iterator[None]:
+    """A running cron daemon for the test: the machine's, or ours (``cron -f``) stopped after."""
+    del machine_cron
     cron = ensure_tool("cron", package="cron")
     if live_cron_pids():
         yield
