@@ -29,6 +29,7 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,12 @@ __all__ = [  # what tests import from here (suite.py is where they live)
     "remember",
 ]
 
+
+# The suite keeps its bytecode, whatever PYTHONDONTWRITEBYTECODE says (containers often
+# set it): without it every worker compiles every test module again, and so does every
+# Python the tests start (the environment is theirs too). It goes to __pycache__/, ignored.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 # Hypothesis's deadline (200 ms an example) and its too_slow health check measure the
 # machine's speed, not the code: no property has them, as those that start processes must not.

@@ -48,9 +48,7 @@ def _bindir() -> Path | None:
 class PostgresServer:
     """A cluster started for the test session, or a hot standby replicating another."""
 
-    def __init__(
-        self, *, standby_of: PostgresServer | None = None, durable: bool = False
-    ) -> None:
+    def __init__(self, *, standby_of: PostgresServer | None = None, durable: bool = False) -> None:
         """Install the binaries if need be, make the cluster and start it.
 
         ``standby_of``: a read-only replica of that server, streaming its

@@ -10,8 +10,10 @@ suite uses the public kit itself.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -58,6 +60,7 @@ __all__ = [
     "eventually",
     "invoke_cli",
     "logged",
+    "made_once",
     "memory_path",
     "one_line",
     "remember",
@@ -237,6 +240,26 @@ def remember(where: str, *texts: str | bytes | None) -> None:
     for text in texts:
         decoded = text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
         PRINTED.append((where, decoded or ""))
+
+
+def made_once(base: Path, name: str, make: Callable[[Path], None]) -> Path:
+    """``name`` in the session's directory, made by ``make`` for the first worker that asks.
+
+    ``base`` is a worker's base temporary directory (``tmp_path_factory.getbasetemp()``):
+    pytest-xdist puts each worker's under the session's, where what is made
+    is shared. The others wait for it (a lock), and use it. A ``make`` that
+    fails leaves nothing: the next to ask tries again, and fails alike.
+    """
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    path = root / name
+    with (root / f"{name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not (path / ".made").exists():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            make(path)
+            (path / ".made").touch()
+    return path
 
 
 def eventually(check: Callable[[], bool], *, within_s: float = 120.0) -> bool:

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from suite import made_once
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS / "_ext"))
@@ -29,20 +31,22 @@ from agentops.cli import main  # noqa: E402
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """The site, built once for the module, as CI builds it."""
-    out = tmp_path_factory.mktemp("site")
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-q", "-b", "html"),
-            *("-d", str(out / "doctrees"), str(DOCS), str(out / "html")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,  # only bounds a hang
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return out / "html"
+    """The site, built once for the session (whichever workers ask), as CI builds it."""
+
+    def build(out: Path) -> None:
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-q", "-b", "html"),
+                *("-d", str(out / "doctrees"), str(DOCS), str(out / "html")),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,  # only bounds a hang
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    return made_once(tmp_path_factory.getbasetemp(), "docs-site", build) / "html"
 
 
 def text_of(page: Path) -> str:
