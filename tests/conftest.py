@@ -45,6 +45,7 @@ from leakscan import FAKE_SECRETS, Leak, scan_text, scan_tree
 from suite import (  # re-exported: tests import these from conftest too
     AGENTOPS,
     HELLO,
+    MADE_OUTSIDE,
     PRINTED,
     REPO,
     T0,
@@ -223,6 +224,8 @@ def _fake_secrets_in_run_options(monkeypatch: pytest.MonkeyPatch) -> None:
 def find_leaks(basetemp: Path | None) -> list[Leak]:
     """The fake secrets in every file under ``basetemp`` and in every output remembered."""
     leaks = scan_tree(basetemp) if basetemp is not None and basetemp.is_dir() else []
+    for made in MADE_OUTSIDE:  # shared by the workers, in none's own directory
+        leaks += scan_tree(made)
     for where, text in PRINTED:
         leaks += scan_text(text, where)
     return leaks

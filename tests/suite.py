@@ -41,6 +41,7 @@ __all__ = [
     "DEAD_BEGIN",
     "HELLO",
     "HTTP_AGENT",
+    "MADE_OUTSIDE",
     "MEMO",
     "PRINTED",
     "RECONCILED",
@@ -250,7 +251,8 @@ def made_once(base: Path, name: str, make: Callable[[Path], None]) -> Path:
     is shared. The others wait for it (a lock), and use it. A ``make`` that
     fails leaves nothing: the next to ask tries again, and fails alike.
     """
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    shared = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+    root = base.parent if shared else base
     path = root / name
     with (root / f"{name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
@@ -259,7 +261,13 @@ def made_once(base: Path, name: str, make: Callable[[Path], None]) -> Path:
             path.mkdir()
             make(path)
             (path / ".made").touch()
+            if shared:  # outside every worker's own directory: its maker scans it
+                MADE_OUTSIDE.append(path)
     return path
+
+
+MADE_OUTSIDE: list[Path] = []
+"""What :func:`made_once` made outside this worker's base directory: scanned for secrets too."""
 
 
 def eventually(check: Callable[[], bool], *, within_s: float = 120.0) -> bool:

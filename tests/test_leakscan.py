@@ -97,6 +97,12 @@ def test_prints_a_secret(run_agentops):
     run_agentops("run", "ghost")  # its stderr is clean: the agent is unknown
     from suite import remember
     remember("a planted print", "token=" + os.environ["FAKE_GITHUB_TOKEN"])
+
+def test_makes_a_secret_for_the_session(tmp_path_factory):
+    from suite import made_once
+    def make(path):
+        (path / "made.json").write_text(os.environ["FAKE_SERVICE_API_KEY"])
+    made_once(tmp_path_factory.getbasetemp(), "shared", make)
 """
 
 
@@ -129,7 +135,8 @@ def test_a_planted_secret_fails_the_session(workers):
     finally:
         shutil.rmtree(inner)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
-    assert "2 fake secrets leaked" in result.stdout
+    assert "3 passed" in result.stdout
+    assert "3 fake secrets leaked" in result.stdout
+    assert "/shared/made.json: FAKE_SERVICE_API_KEY (raw)" in result.stdout
     assert "/out.json: FAKE_OPENAI_KEY (raw)" in result.stdout
     assert "LEAKED a planted print: FAKE_GITHUB_TOKEN (raw)" in result.stdout
