@@ -162,6 +162,24 @@ def test_a_marker_in_the_store_is_a_timeout_for_the_next_run_anywhere_and_is_dro
     assert store.remains("agent").markers == ()
 
 
+@pytest.mark.usefixtures("memory")
+def test_two_runs_ended_by_their_deadline_are_both_recorded_one_run_each(project):
+    """A second marker waiting is not dropped with the first: the next run records it."""
+    store = open_at(f"memory://{project.home.name}")
+    project.add_agent("agent", toml='timeout = "1s"\n')
+    other = "20261122T110000Z-other0"
+    assert store.publish_marker("agent", ended())
+    assert store.publish_marker("agent", ended(other))
+    assert project.run("agent", store=store).status == "succeeded"
+    assert len(store.remains("agent").markers) == 1, "the run it did not record stays"
+    assert project.run("agent", store=store).status == "succeeded"
+    state = store.load("agent")
+    timeouts = sorted(e.run_id for e in state.errors if e.category == "timeout")
+    assert timeouts == sorted([DEAD, other])
+    assert state.metrics.failed == 2
+    assert store.remains("agent").markers == ()
+
+
 # -- crashed or timeout ----------------------------------------------------------------
 
 

@@ -132,6 +132,25 @@ def test_a_deadline_marker_not_yet_recorded_refuses_the_copy(tmp_path, target):
     assert holds_nothing(target, "ok"), "not even the agent that could be copied"
 
 
+def test_a_target_holding_a_dead_runs_marker_is_refused_even_with_overwrite(tmp_path, source):
+    """Replaced, the marker would be recorded against the copied state, of a run it never had."""
+    commit(source, full_state("pub"))
+    with registered() as memory:
+        shared = memory.open("target", options=None)  # type: ignore[arg-type]
+        assert shared.publish_marker("pub", Marker("run-1", T0, ended=True, last_words="Timeout"))
+        with pytest.raises(UsageError, match="left a journal or a deadline marker in the target"):
+            copy_agents(
+                ["pub"],
+                source,
+                shared,
+                run_id="copy",
+                overwrite=True,
+                notes=(notes_of(source, source)[0], Shelf(shared.note_rows, tmp_path / "notes")),
+            )
+        assert shared.load("pub") == AgentState(agent="pub"), "nothing written"
+        assert shared.remains("pub").markers != ()
+
+
 def test_an_agent_the_target_holds_is_replaced_only_when_asked(source, target):
     """Without --overwrite: a usage error and the target as it was; with it, replaced."""
     commit(source, full_state("pub"))

@@ -51,7 +51,7 @@ from agentops.run.deadline import (
     read_marker,
 )
 from agentops.run.processes import RunProcesses
-from agentops.run.recovery import marker_of, recover_dead_run
+from agentops.run.recovery import marker_of, recorded, recover_dead_run
 from agentops.run.run import Run
 from agentops.run.services import RunServices
 from agentops.store import Attempt
@@ -423,10 +423,16 @@ class Invocation:
             )
         if dead is not None and dead.circuit == "opened":  # this run says so
             self._opened_by_recovery = self.circuit_opened(run.state, dead.message)
-        # Every published marker is dropped with the state that records its run
-        # (or knows it recorded already: one found again is no second death).
-        commit(run, drop_journal=records is not None, drop_markers=[m.run_id for m in published])
-        if local is not None:
+        # A marker is dropped with the state that records its run (or knows it
+        # recorded already: one found again is no second death); one of another
+        # run, not recorded yet, stays for the next run to record.
+        done = [m for m in markers if not m.ended or recorded(run.state, m.run_id)]
+        commit(
+            run,
+            drop_journal=records is not None,
+            drop_markers=[m.run_id for m in published if m in done],
+        )
+        if local is not None and local in done:
             try:
                 services.fs.unlink(self._marker_path())
             except OSError as exc:  # read again next time, and recorded only once

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from agentops.project.home import AgentSpec
     from agentops.run.deadline import Marker
 
-__all__ = ["marker_of", "recover_dead_run"]
+__all__ = ["marker_of", "recorded", "recover_dead_run"]
 
 CRASHED_MESSAGE = "the run died before it finished (killed or crashed); its journal was recovered"
 
@@ -61,7 +61,7 @@ def marker_of(
     if records:
         run_id = getattr(records[0], "run_id", None)
         return next((m for m in markers if m.run_id == run_id), markers[0] if markers else None)
-    unrecorded = (m for m in markers if m.ended and not _recorded(state, m.run_id))
+    unrecorded = (m for m in markers if m.ended and not recorded(state, m.run_id))
     return next(unrecorded, markers[0] if markers else None)
 
 
@@ -114,7 +114,7 @@ def recover_dead_run(
             "run.deadline_passed", dead_run=ended.run_id, kind=ended.kind, stack=ended.last_words
         )
         return None
-    if ended is not None and not _recorded(state, ended.run_id):
+    if ended is not None and not recorded(state, ended.run_id):
         # Ended before it wrote a journal (stuck importing its code, say). A
         # marker a frozen host kept of a run another host recovered already (as
         # crashed) is not that run's second death: it was recorded once.
@@ -131,9 +131,12 @@ def recover_dead_run(
     return None
 
 
-def _recorded(state: AgentState, run_id: str) -> bool:
-    # Every dead run is recorded with an error (its message): the errors keep
-    # the recent ones, whatever succeeded since.
+def recorded(state: AgentState, run_id: str) -> bool:
+    """Whether the run ``run_id`` is recorded in ``state`` already (as its last run or an error).
+
+    Every dead run is recorded with an error (its message): the errors keep
+    the recent ones, whatever succeeded since.
+    """
     last = state.last_run
     return (last is not None and last.run_id == run_id) or any(
         error.run_id == run_id for error in state.errors

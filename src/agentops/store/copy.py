@@ -94,11 +94,18 @@ def _refuse_unrecovered(source: Store, name: str) -> None:
 
 
 def _refuse_to_replace(target: Store, name: str, *, overwrite: bool, notes: bool) -> None:
+    # What a run that died on the target left is recorded there first: replaced,
+    # the target's journal or deadline marker would be told of a run the copy never had.
+    remains = target.remains(name)
+    if remains.records is not None or remains.markers:
+        raise UsageError(
+            f"{name}: a run that died left a journal or a deadline marker in the target "
+            "store; run the agent there once (it records what it left), then copy",
+            agent=name,
+        )
     # A pause, a claimed tick, a pending notice or a note is the operator's too:
     # anything the target holds of the agent is replaced only when asked.
-    if target.pending(name) is not None or (
-        not overwrite and (notes or _holds_anything(target.snapshot(name)))
-    ):
+    if not overwrite and (notes or _holds_anything(target.snapshot(name))):
         raise UsageError(
             f"{name}: the target store holds this agent already; "
             "--overwrite replaces what it holds",
