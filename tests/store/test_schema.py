@@ -237,12 +237,19 @@ def test_a_version_1_store_migrates_to_keep_notes_and_keeps_its_state(postgres, 
 
 
 def test_a_version_2_store_migrates_to_keep_deadline_markers(postgres, monkeypatch):
-    """Tables of version 2: `store migrate` adds the markers' table, and the state is kept."""
+    """Tables of version 2: `store migrate` adds the markers' table and the notes' lengths.
+
+    The state is kept, and a note made before is counted as FTS5 counts it.
+    """
     bare = postgres.database(init=False)
     monkeypatch.setattr(schema_module, "SCHEMA_VERSION", 2)
     old = PostgresStore(bare)
     old.migrate(create=True)
     old.execute("INSERT INTO {s}.agent_state (agent, state_json) VALUES ('a', '{}')")
+    old.execute(
+        "INSERT INTO {s}.note (agent, text, tags, at, importance, run_id) "
+        "VALUES ('a', 'disk full on db-1', 'ops', 0, 5, 'r')"
+    )
     old.close()
     monkeypatch.undo()
     store = PostgresStore(bare)
@@ -252,5 +259,7 @@ def test_a_version_2_store_migrates_to_keep_deadline_markers(postgres, monkeypat
         assert store.migrate(create=False) == 2
         assert store.describe().agents == 1
         assert store.remains("a").markers == ()
+        counted = store.execute("SELECT word_count FROM {s}.note WHERE agent = 'a'").fetchone()
+        assert counted == (6,), "disk, full, on, db, 1, ops"
     finally:
         store.close()

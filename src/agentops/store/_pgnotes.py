@@ -31,25 +31,32 @@ term AS MATERIALIZED (
     SELECT w.i, (tsvector_to_array(to_tsvector('english'::regconfig, w.word)))[1] AS lexeme
     FROM unnest(%s::text[]) WITH ORDINALITY AS w(word, i)
 ),
-every AS MATERIALIZED (
-    SELECT a.id, a.at, a.importance,
-        cardinality(array_remove(regexp_split_to_array(a.body, '[^[:alnum:]]+'), ''))::float8
-            AS length,
-        CASE WHEN a.words @@ query.q THEN a.words END AS found
-    FROM (
-        SELECT n.id, n.text || ' ' || n.tags AS body, n.at, n.importance, n.words
-        FROM {s}.note n WHERE n.agent = %s
-        UNION ALL
-        SELECT -u.ord, u.body, u.at, u.importance, to_tsvector('english'::regconfig, u.body)
-        FROM unnest(%s::text[], %s::float8[], %s::int[])
-            WITH ORDINALITY AS u(body, at, importance, ord)
-    ) a, query
+pending AS MATERIALIZED (
+    SELECT -u.ord AS id, u.at, u.importance,
+        cardinality(array_remove(regexp_split_to_array(u.body, '[^[:alnum:]]+'), ''))
+            AS word_count,
+        to_tsvector('english'::regconfig, u.body) AS words
+    FROM unnest(%s::text[], %s::float8[], %s::int[])
+        WITH ORDINALITY AS u(body, at, importance, ord)
 ),
-corpus AS (SELECT count(*)::float8 AS notes, sum(length) / count(*) AS average_length FROM every),
+corpus AS (
+    SELECT sum(notes)::float8 AS notes, sum(words)::float8 / sum(notes) AS average_length
+    FROM (
+        SELECT count(*) AS notes, sum(n.word_count) AS words FROM {s}.note n WHERE n.agent = %s
+        UNION ALL
+        SELECT count(*), sum(p.word_count) FROM pending p
+    ) parts
+),
+every AS MATERIALIZED (
+    SELECT n.id, n.at, n.importance, n.word_count::float8 AS length, n.words AS found
+    FROM {s}.note n, query WHERE n.agent = %s AND n.words @@ query.q
+    UNION ALL
+    SELECT p.id, p.at, p.importance, p.word_count::float8, p.words
+    FROM pending p, query WHERE p.words @@ query.q
+),
 hit AS (
     SELECT e.id, t.i, cardinality(v.positions)::float8 AS tf
     FROM every e CROSS JOIN LATERAL unnest(e.found) v JOIN term t ON t.lexeme = v.lexeme
-    WHERE e.found IS NOT NULL
 ),
 idf AS (
     SELECT i, CASE WHEN idf <= 0 THEN 1e-6 ELSE idf END AS idf FROM (
@@ -74,9 +81,10 @@ query's order. A word's frequency in a note is the count of its lexeme's
 positions in the tsvector; a note's length is the runs of letters and digits
 in its text and tags, stop words included, as FTS5's tokenizer counts them
 (the tsvector leaves stop words out, and counts a hyphenated word's parts
-again). Every note of the agent is read for the average length, so a search
-costs time in proportion to the agent's notes (FTS5 keeps that total). A
-pending note's tsvector is the expression of the table's generated column.
+again), kept in the generated column ``word_count``: the average is summed
+from an index of it, and only the notes that hold a word (found through the
+GIN index) are read whole. A pending note's tsvector and length are the
+expressions of the table's generated columns.
 """
 
 
@@ -118,7 +126,8 @@ class PostgresNoteRows:
         importances = [importance for _, _, _, importance in pending]
         return list(
             self._store.execute(
-                _MATCHES, (query, list(words), self._agent, bodies, ats, importances)
+                _MATCHES,
+                (query, list(words), bodies, ats, importances, self._agent, self._agent),
             ).fetchall()
         )
 

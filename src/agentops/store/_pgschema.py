@@ -96,6 +96,10 @@ CREATE TABLE {s}.reply (
 CREATE INDEX reply_stored ON {s}.reply (agent, stored);
 """,
     3: """
+ALTER TABLE {s}.note ADD COLUMN word_count integer GENERATED ALWAYS AS (
+    cardinality(array_remove(regexp_split_to_array(text || ' ' || tags, '[^[:alnum:]]+'), ''))
+) STORED;
+CREATE INDEX note_word_count ON {s}.note (agent) INCLUDE (word_count);
 CREATE TABLE {s}.deadline_marker (
     agent text NOT NULL,
     run_id text NOT NULL,
