@@ -22,8 +22,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from loopback import LoopbackServer
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -150,14 +152,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FaultServer:
-    """A ThreadingHTTPServer on 127.0.0.1, a free port, serving scripted replies in a thread."""
+    """A loopback server on 127.0.0.1, a free port, serving scripted replies in a thread."""
 
     def __init__(self) -> None:
         """Bind the port now; serve once entered (``with FaultServer() as server``)."""
         self._scripts = _Scripts()
         handler = type("Handler", (_Handler,), {"scripts": self._scripts})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", 0), handler)
         self._server.block_on_close = False  # a slow reply must not hold up the test's end
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

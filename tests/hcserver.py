@@ -25,9 +25,11 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from loopback import LoopbackServer
 
 __all__ = ["PING_BODY_LIMIT", "Healthchecks", "Ping"]
 
@@ -85,8 +87,7 @@ class Healthchecks:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
                 """Quiet: pytest output is for failures."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", 0), Handler)
         self._server.block_on_close = False
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -1,6 +1,6 @@
 """A webhook on loopback that records every request, and can fail, hang or die.
 
-The server is a ``ThreadingHTTPServer`` on 127.0.0.1 that records every
+The server is a :class:`loopback.LoopbackServer` on 127.0.0.1 that records every
 request (method, path, headers, body) before it answers. It can answer an
 error, hang until it is closed, or be shut down so that connecting is refused.
 """
@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import LoopbackServer
 
 __all__ = ["LONGER_THAN_ANY_CLIENT_WAITS_S", "Received", "Webhook"]
 
@@ -57,8 +59,7 @@ class Webhook:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
                 """Quiet: pytest output is for failures."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", 0), Handler)
         self._server.block_on_close = False  # a hanging request must not hold up the end
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -220,7 +220,7 @@ def state():
     try:
         with open(f"/proc/{{orphan}}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # reaped between the open and the read
         return "gone"
 deadline = time.monotonic() + 120  # only bounds a hang
 while state() != "gone" and time.monotonic() < deadline:
