@@ -47,6 +47,7 @@ __all__ = [
     "RECONCILED",
     "REPO",
     "SPENDING_AGENT",
+    "STUBBORN",
     "T0",
     "FakeClock",
     "Project",
@@ -509,3 +510,20 @@ def budget_of(*spends: BudgetEntry) -> Budget:
     from agentops.model.money import Budget  # noqa: PLC0415
 
     return Budget(spends=list(spends))
+
+
+# -- agents the hard deadline ends ------------------------------------------------------------
+
+STUBBORN = agent_source(
+    """
+    (ctx.home / "started").write_text("")
+    while True:
+        try:
+            time.sleep(0.2)
+        except:  # noqa: E722 - swallows even the stop
+            pass
+    """,
+    result="total: int",
+    imports="import time",
+)
+"""Agent code that swallows every stop (it says it started): only abandoning ends it."""

@@ -1,4 +1,4 @@
-"""What the memory tests share: a sqlite3 without FTS5, and no cached verdict left behind."""
+"""What the memory tests share: a sqlite3 without FTS5, no cached verdict, a PostgreSQL store."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from agentops.memory import notes as notes_module
+from agentops.store.postgres import PostgresStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,3 +40,11 @@ def _fresh_sqlite_check() -> Iterator[None]:
     """A test that faked a build without FTS5 leaves no cached verdict behind."""
     yield
     notes_module._sqlite.cache_clear()
+
+
+@pytest.fixture
+def store(postgres) -> Iterator[PostgresStore]:
+    """A fresh database whose tables ``agentops store init`` made."""
+    found = PostgresStore(postgres.database())
+    yield found
+    found.close()

@@ -22,12 +22,13 @@ import pytest
 from agentops.memory.notes import Note, NoteFile
 from agentops.memory.shared import SharedNotes
 from agentops.project.config import MemoryConfig
-from agentops.store.postgres import PostgresStore
 from suite import T0
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from pathlib import Path
+
+    from agentops.store.postgres import PostgresStore
 
 RELEVANCE = MemoryConfig(relevance_weight=1, recency_weight=0, importance_weight=0)
 WEIGHTS = [
@@ -79,14 +80,6 @@ QUERIES = [
 
 def note(text: str, tags: Sequence[str] = (), hours_ago: float = 0, importance: int = 5) -> Note:
     return Note(text, tuple(tags), T0 - timedelta(hours=hours_ago), importance, "r")
-
-
-@pytest.fixture
-def store(postgres) -> Iterator[PostgresStore]:
-    """A fresh database whose tables ``agentops store init`` made."""
-    found = PostgresStore(postgres.database())
-    yield found
-    found.close()
 
 
 @pytest.fixture

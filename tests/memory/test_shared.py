@@ -8,7 +8,6 @@ the notes PostgreSQL keeps and searches (its own full-text search): the
 from __future__ import annotations
 
 import shutil
-from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,7 +17,6 @@ from agentops.project.config import MemoryConfig
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from agentops.store import STORE_URL_ENV
-from agentops.store.postgres import PostgresStore
 from memory.test_notes import (  # the same tests, over this module's ``ranked``
     note,
     test_notes_that_match_no_word_are_not_returned,  # noqa: F401
@@ -27,17 +25,6 @@ from memory.test_notes import (  # the same tests, over this module's ``ranked``
 )
 from suite import MEMO, Project
 from suite import T0 as NOW
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture
-def store(postgres) -> Iterator[PostgresStore]:
-    """A fresh database whose tables ``agentops store init`` made."""
-    found = PostgresStore(postgres.database())
-    yield found
-    found.close()
 
 
 @pytest.fixture

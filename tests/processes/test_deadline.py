@@ -17,7 +17,7 @@ import time
 
 from agentops._infra.fs import FileSystem
 from agentops.run.deadline import hard_deadline_s, read_marker
-from suite import AGENTOPS, agent_source, cron_env
+from suite import AGENTOPS, STUBBORN, cron_env
 
 HEADER = """
 from pydantic import BaseModel
@@ -213,20 +213,6 @@ def test_a_run_stuck_while_importing_its_code_is_recorded_as_a_timeout(project):
     assert state["metrics"]["failed"] == 1
     assert state["metrics"]["succeeded"] == 1
     assert state["rate_limits"] == {}, "it never passed admission, so it is not counted as a run"
-
-
-STUBBORN = agent_source(
-    """
-    (ctx.home / "started").write_text("")
-    while True:
-        try:
-            time.sleep(0.2)
-        except:  # noqa: E722 - swallows even the stop
-            pass
-    """,
-    result="total: int",
-    imports="import time",
-)
 
 
 def test_agent_code_that_swallows_every_stop_is_abandoned_and_recorded_as_a_timeout(project):

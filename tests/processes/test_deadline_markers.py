@@ -24,23 +24,12 @@ import pytest
 from agentops.run.deadline import hard_deadline_s
 from agentops.store import STORE_URL_ENV
 from agentops.store.postgres import PostgresStore
-from suite import AGENTOPS, Project, agent_source, cron_env, eventually, remember
+from suite import AGENTOPS, STUBBORN, Project, agent_source, cron_env, eventually, remember
 
 QUICK = agent_source("return Result()", result="total: int = 0")
 STUCK = agent_source(
     "return Result(total=sum(range(10**13)))  # C code: no signal handler runs in it",
     result="total: int",
-)
-STUBBORN = agent_source(
-    """
-    while True:
-        try:
-            time.sleep(0.2)
-        except:  # noqa: E722 - swallows even the stop
-            pass
-    """,
-    result="total: int",
-    imports="import time",
 )
 TIMEOUT = "0.5s"
 LINE = (

@@ -52,7 +52,18 @@ if TYPE_CHECKING:
 
     from agentops._infra.fs import FileSystem
 
-__all__ = ["HardDeadline", "Marker", "StartWatch", "hard_deadline_s", "lease_ttl_s", "read_marker"]
+__all__ = [
+    "MARKER_SUFFIX",
+    "HardDeadline",
+    "Marker",
+    "StartWatch",
+    "hard_deadline_s",
+    "lease_ttl_s",
+    "read_marker",
+]
+
+MARKER_SUFFIX = ".deadline"
+"""A run's marker: ``state/<name>.deadline`` (a dry run's own: ``<name>.dry-run.deadline``)."""
 
 _WATCHER = """\
 read -r _ || :

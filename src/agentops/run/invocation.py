@@ -44,6 +44,7 @@ from agentops.model.status import RunStatus
 from agentops.run.capture import OutputCapture
 from agentops.run.commit import commit
 from agentops.run.deadline import (
+    MARKER_SUFFIX,
     HardDeadline,
     StartWatch,
     hard_deadline_s,
@@ -391,7 +392,7 @@ class Invocation:
 
     def _marker_path(self) -> Path:
         # A dry run never consumes a real run's marker, so it keeps its own.
-        suffix = ".dry-run.deadline" if self.services.dry_run else ".deadline"
+        suffix = f".dry-run{MARKER_SUFFIX}" if self.services.dry_run else MARKER_SUFFIX
         return self.services.project.state_dir / f"{self.name}{suffix}"
 
     def _recover(self, run: Run) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from agentops._infra.fs import FileSystem
 from agentops.errors import AgentOpsError
-from agentops.run.deadline import read_marker
+from agentops.run.deadline import MARKER_SUFFIX, read_marker
 from agentops.store import open_store
 
 if TYPE_CHECKING:
@@ -35,10 +35,7 @@ if TYPE_CHECKING:
     from agentops.project.home import Project
     from agentops.store import Store
 
-__all__ = ["MARKER_SUFFIX", "publish_ended"]
-
-MARKER_SUFFIX = ".deadline"
-"""A run's marker is ``state/<name>.deadline`` (a dry run's own is never published)."""
+__all__ = ["publish_ended"]
 
 
 def publish_ended(
