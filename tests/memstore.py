@@ -46,7 +46,7 @@ from agentops.store.base import (
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
     from datetime import datetime
 
     from agentops.store import StoreOptions
@@ -309,7 +309,7 @@ class MemoryStore:
 
     # -- records kept without the lease ------------------------------------------------
 
-    def claim_tick(self, lease: Lease, tick: datetime) -> bool:
+    def claim_tick(self, lease: Lease, tick: datetime, *, claimer: int | None = None) -> bool:  # noqa: ARG002 - never given one
         """Claim ``tick``; False if it, or a later one, was claimed."""
         place = self._place
         with place.lock:
@@ -320,7 +320,12 @@ class MemoryStore:
             place.ticks[lease.agent] = tick
             return True
 
-    def claim_ticks(self, ticks: Mapping[str, datetime]) -> None:  # noqa: ARG002 - claimed per run
+    def claim_ticks(
+        self,
+        ticks: Mapping[str, datetime],  # noqa: ARG002 - claimed per run
+        *,
+        scheduled: Collection[str] = (),  # noqa: ARG002 - nothing claimed, nothing to take over
+    ) -> None:
         """None: each run claims its tick under its lease."""
         return
 

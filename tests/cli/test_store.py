@@ -97,14 +97,14 @@ def test_init_creates_the_tables_and_check_finds_them(project, invoke, bare):
     assert first.exit_code == 0, first.output
     assert first.stdout.startswith("store: postgresql at postgresql:///")
     assert first.stdout.endswith(
-        "(schema agentops): tables created, schema version 3, 0 agent(s) with state: ok\n"
+        "(schema agentops): tables created, schema version 4, 0 agent(s) with state: ok\n"
     )
     again = invoke("store", "init", env=env)
-    assert again.stdout.endswith("(schema agentops): schema version 3, 0 agent(s) with state: ok\n")
+    assert again.stdout.endswith("(schema agentops): schema version 4, 0 agent(s) with state: ok\n")
     assert run_agent(AgentopsProject(project.home), "hello", environ=env).exit_code == 0
     second = invoke("store", "check", env=env)
     assert second.stdout.endswith(
-        "(schema agentops): schema version 3, 1 agent(s) with state: ok\n"
+        "(schema agentops): schema version 4, 1 agent(s) with state: ok\n"
     )
 
 
@@ -122,7 +122,7 @@ def test_init_and_check_json_as_cron_runs_them(project, run_agentops, bare):
     assert document == {
         "backend": "postgresql",
         "where": f"{bare.replace('postgresql:///', 'postgresql://postgres@/')} (schema agentops)",
-        "schema_version": 3,
+        "schema_version": 4,
         "created": False,
         "agents": 0,
     }
@@ -427,7 +427,7 @@ def test_a_keyword_string_names_the_configured_store(project, invoke, url):
     checked = invoke("store", "check", env=env)
     assert checked.stdout == (
         f"store: postgresql at {keyword_string(url)} (schema agentops): "
-        "schema version 3, 1 agent(s) with state: ok\n"
+        "schema version 4, 1 agent(s) with state: ok\n"
     )
 
 

@@ -310,7 +310,7 @@ def test_reading_commands_work_against_a_read_only_database(fleet, psql):
     quiet(fleet.run("ledger", "acting", "--all"))
     checked = fleet.run("store", "check")
     quiet(checked)
-    assert checked.stdout.endswith("schema version 3, 2 agent(s) with state: ok\n")
+    assert checked.stdout.endswith("schema version 4, 2 agent(s) with state: ok\n")
     line = one_line(fleet.run("run", "acting"))
     assert "read-only transaction" in line
     quiet(fleet.run("store", "init"))  # the tables are this agentops': nothing to write

@@ -67,7 +67,9 @@ def run(params: Params, ctx: Context) -> Result:
 class Hosts:
     """Three homes with the same agents and one store."""
 
-    def __init__(self, root: Path, url: str, toml: str = "", params: str = "") -> None:
+    def __init__(
+        self, root: Path, url: str, toml: str = "", params: str = "", schedule: str = "* * * * *"
+    ) -> None:
         self.url = url
         self.world = root / "world"
         self.world.mkdir()
@@ -77,7 +79,7 @@ class Hosts:
             template.add_agent(
                 name,
                 WORKER,
-                f'schedule = "* * * * *"\n{toml}\n'
+                f'schedule = "{schedule}"\n{toml}\n'
                 f'[params]\nworld = "{self.world}"\nname = "{name}"\n{params}',
             )
         self.homes = []
@@ -220,3 +222,40 @@ def test_a_group_limit_holds_across_hosts(tmp_path, postgres):
     starts = hosts.starts()
     assert len(starts) == 8
     assert [count for _, _, count in starts] == [1] * 8, "never two of the group at once"
+
+
+def test_the_agents_a_dying_tick_won_but_had_not_started_run_once_at_the_next_tick(
+    tmp_path, postgres
+):
+    """Host a's tick wins every hourly agent and starts one at a time; it is killed mid-tick.
+
+    While it lives, host b's next tick takes none of its claims. Once it is
+    dead (kill -9 of its process group), host c's next tick runs each agent
+    it had not started, once, for the tick it claimed; host b's then runs
+    none, and the agent it had started is not run again.
+    """
+    hosts = Hosts(tmp_path, postgres.database(), schedule="0 * * * *")
+    (hosts.homes[0] / "agentops.toml").write_text("[tick]\nparallel = 1\n")
+    (hosts.world / "release").unlink()
+    doomed = hosts.tick(0, T1)
+    assert eventually(lambda: len(hosts.starts()) == 1), "host a started its first agent"
+    started = hosts.starts()[0][0]
+    t2 = T1 + timedelta(minutes=1)  # no hourly agent is due
+    assert finish(hosts.tick(1, t2)) == {"ran": {}, "due": []}, "a live tick keeps its claims"
+
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.communicate(timeout=60)
+    store = PostgresStore(hosts.url)
+    try:
+        # The server ends the dead tick's sessions soon, not at once.
+        claims_held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
+        assert eventually(lambda: store.execute(claims_held).fetchone() == (0,))
+        (hosts.world / "release").touch()
+        report = finish(hosts.tick(2, t2))
+        assert report["due"] == []
+        assert report["ran"] == {name: 0 for name in NAMES if name != started}
+        assert finish(hosts.tick(1, t2 + timedelta(seconds=20)))["ran"] == {}, "taken once"
+        assert sorted(name for name, _, _ in hosts.starts()) == NAMES, "each agent once"
+        assert all(store.last_tick(name) == T1.replace(second=0) for name in NAMES)
+    finally:
+        store.close()

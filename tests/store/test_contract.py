@@ -38,6 +38,7 @@ from suite import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from datetime import datetime
 
     from agentops.store.base import Store
 
@@ -489,17 +490,27 @@ def test_claim_ticks_claims_each_tick_once_or_leaves_it_to_each_run(store):
     A store that claims per run (None) leaves every tick to the run's own claim.
     """
     ticks = {"pub": T0, "other": T0}
-    won = store.claim_ticks(ticks)
-    if won is None:
+    claims = store.claim_ticks(ticks, scheduled=["pub", "other"])
+    if claims is None:
         return
-    assert won == {"pub", "other"}
-    assert store.claim_ticks(ticks) == set(), "claimed already"
-    assert store.claim_ticks({"pub": T0 - timedelta(minutes=1)}) == set(), "an earlier tick"
-    assert store.claim_ticks({"pub": T0 + timedelta(minutes=1), "new": T0}) == {"pub", "new"}
-    assert store.last_tick("pub") == T0 + timedelta(minutes=1)
+
+    def won(ticks: dict[str, datetime]) -> dict[str, datetime]:
+        found = store.claim_ticks(ticks, scheduled=[*ticks, "pub", "other"])
+        assert found is not None
+        assert found.claimer == claims.claimer, "one claimer a store"
+        return found.ticks
+
+    assert claims.ticks == ticks
+    assert won(ticks) == {}, "claimed already"
+    assert won({"pub": T0 - timedelta(minutes=1)}) == {}, "an earlier tick"
+    later = T0 + timedelta(minutes=1)
+    assert won({"pub": later, "new": T0}) == {"pub": later, "new": T0}
+    assert store.last_tick("pub") == later
     with store.lease("other", run_id="a", ttl_s=60) as lease:
         assert not store.claim_tick(lease, T0), "a run's own claim sees agentops tick's"
-    assert store.claim_ticks({}) == set()
+        assert store.claim_tick(lease, T0, claimer=claims.claimer), "the claimer's run starts it"
+        assert not store.claim_tick(lease, T0, claimer=claims.claimer), "once"
+    assert won({}) == {}, "a live claimer's claims are its own"
 
 
 def test_a_group_has_as_many_slots_as_its_limit(store):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -153,6 +153,35 @@ def test_a_lease_past_its_ttl_in_a_live_process_is_taken_over(stores, url):
         assert store.load("pub") == AgentState(agent="pub"), "the frozen holder saved nothing"
     finally:
         process.close()
+
+
+def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(stores, url):
+    """Ticks claimed by a tick process whose session ended (it died): the next tick runs them.
+
+    While its session lives, nobody takes its claims; once it is gone, the
+    first other tick takes each one it did not start, for the tick claimed
+    (late, once); a tick it started is not run again, an agent due again is
+    claimed afresh, and the dead tick's child can no longer start its claim.
+    """
+    dead, host_b, host_c = (open_store(stores, url) for _ in range(3))
+    scheduled = ["started", "waiting", "hourly", "again"]
+    claims = dead.claim_ticks(dict.fromkeys(scheduled, T0), scheduled=scheduled)
+    assert claims.ticks == dict.fromkeys(scheduled, T0)
+    with dead.lease("started", run_id="a", ttl_s=60) as lease:
+        assert dead.claim_tick(lease, T0, claimer=claims.claimer)
+
+    later = T0 + timedelta(minutes=1)
+    alive = host_b.claim_ticks({"again": later}, scheduled=scheduled)
+    assert alive.ticks == {"again": later}, "a live tick's claims are its own"
+    dead.close()  # its session ends, as when its process dies
+
+    taken = host_b.claim_ticks({}, scheduled=scheduled)
+    assert taken.ticks == {"waiting": T0, "hourly": T0}, "each claim not started, for its tick"
+    assert host_c.claim_ticks({}, scheduled=scheduled).ticks == {}, "taken once"
+    with host_b.lease("waiting", run_id="b", ttl_s=60) as lease:
+        assert not host_b.claim_tick(lease, T0, claimer=claims.claimer), "not the dead tick's"
+        assert host_b.claim_tick(lease, T0, claimer=taken.claimer)
+    assert host_b.last_tick("hourly") == T0
 
 
 class Race:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -261,5 +262,30 @@ def test_a_version_2_store_migrates_to_keep_deadline_markers(postgres, monkeypat
         assert store.remains("a").markers == ()
         counted = store.execute("SELECT word_count FROM {s}.note WHERE agent = 'a'").fetchone()
         assert counted == (6,), "disk, full, on, db, 1, ops"
+    finally:
+        store.close()
+
+
+def test_a_version_3_store_migrates_to_hold_tick_claims(postgres, monkeypatch):
+    """Tables of version 3: `store migrate` adds who holds a tick's claim.
+
+    A tick claimed before is one started (nobody takes it over), and
+    agentops tick claims as before after.
+    """
+    bare = postgres.database(init=False)
+    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", 3)
+    old = PostgresStore(bare)
+    old.migrate(create=True)
+    old.execute("INSERT INTO {s}.tick (agent, tick) VALUES ('a', '2026-03-02T12:00:00Z')")
+    old.close()
+    monkeypatch.undo()
+    store = PostgresStore(bare)
+    try:
+        with pytest.raises(StoreUnavailable, match="run `agentops store migrate`"):
+            store.last_tick("a")
+        assert store.migrate(create=False) == 3
+        assert store.claim_ticks({}, scheduled=["a"]).ticks == {}, "started: not taken over"
+        later = datetime(2026, 3, 2, 13, tzinfo=UTC)
+        assert store.claim_ticks({"a": later}, scheduled=["a"]).ticks == {"a": later}
     finally:
         store.close()

@@ -49,8 +49,9 @@ class RunOptions(NamedTuple):
     tick: datetime | None = None
     """The moment whose schedule tick a scheduled run claims: when its command (``agentops run``
     or ``agentops tick``) started, however late the claim is made. None: the run's own start."""
-    tick_claimed: bool = False
-    """``agentops tick`` claimed the tick already, with every other due agent's."""
+    tick_claimer: int | None = None
+    """The claim of ``agentops tick`` that won ``tick`` already (with every other due agent's):
+    the run starts the tick only while the claim is still this one. None: the run claims it."""
 
 
 def new_run_id(now: datetime) -> str:

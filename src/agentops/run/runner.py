@@ -192,7 +192,16 @@ def _claim_tick(run: Run) -> None:
     # agentops tick, the last at the tick's start (it may have claimed it already).
     services, schedule = run.services, run.spec.config.schedule
     options = services.options
-    if not options.scheduled or schedule is None or options.tick_claimed:
+    if not options.scheduled or schedule is None:
+        return
+    if options.tick_claimer is not None and options.tick is not None:
+        # Claimed by agentops tick, which may have died since: another host's
+        # tick then took the claim over, and only one of the two starts it.
+        if not services.store.claim_tick(run.lease, options.tick, claimer=options.tick_claimer):
+            raise TickTaken(
+                f"{run.name}: the tick of {iso(options.tick)} was taken over by another tick",
+                agent=run.name,
+            )
         return
     at = options.tick or services.clock()
     tick = previous_run(schedule, at.astimezone(cron_zone(services.environ)))

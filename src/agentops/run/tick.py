@@ -11,14 +11,20 @@ would: the same lock, lease, deadline, log and outcome.
 - **Claims**: a store shared by hosts claims every due agent's tick in one
   round trip (:meth:`~agentops.store.base.Store.claim_ticks`), so the hosts
   that lost start nothing; the file store claims each under the run's lock.
+  The claims are held by this process's connection until its last child has
+  started: each child starts its tick only if the claim is still this
+  tick's. A tick that dies (``kill -9``, a host lost) before starting every
+  agent it won loses none of them: the next tick of any host takes the
+  claims over and runs each once, a minute late.
 - **One child process per agent**, forked from this warm parent after it
   imported agentops, pydantic, structlog and the store's driver once: a child
   imports only its own agent's code. An agent's crash, hang (its hard
   deadline ends its child), or memory touches no other agent. Fork after
-  import rather than a forkserver: the parent is single-threaded and holds
-  no connection when it forks (the store's is closed after the claims), so
-  nothing is shared that a child could corrupt, and a fork costs less than a
-  forkserver's round trip and pickling for each of hundreds of agents.
+  import rather than a forkserver: the parent is single-threaded, and the one
+  connection it holds (the claims') a child never uses: it opens its own,
+  and ends in ``os._exit``, which neither closes nor says goodbye on the
+  parent's; a fork costs less than a forkserver's round trip and pickling
+  for each of hundreds of agents.
 - **Concurrency**: at most ``[tick] parallel`` children at once on the host,
   and no more of a group's agents than its ``[groups]`` limit (a child then
   also takes a slot of the group in the store, which holds across hosts).
@@ -56,6 +62,7 @@ if TYPE_CHECKING:
 
     from agentops.project.home import AgentSpec, Project
     from agentops.store import Store
+    from agentops.store.base import TickClaims
 
 __all__ = ["NEEDS_A_HUMAN", "Due", "TickReport", "due_agents", "tick"]
 
@@ -74,7 +81,7 @@ class Due(NamedTuple):
     """The schedule's tick it runs for (a missed one, for a catch-up)."""
     group: str | None
     catch_up: bool = False
-    """Whether it runs a tick missed while no host ran it."""
+    """Whether it runs a tick missed: while no host ran, or claimed by a tick that died first."""
 
 
 class TickReport(NamedTuple):
@@ -133,7 +140,7 @@ def tick(
     ``say`` prints one line for a human (in a child, for its agent; here,
     for an agent that could not be read or whose child was killed).
     ``options`` are each child's run options (tests pass a clock and an
-    environment); ``scheduled``, ``tick`` and ``tick_claimed`` are set here.
+    environment); ``scheduled``, ``tick`` and ``tick_claimer`` are set here.
     Raises :class:`~agentops.errors.ConfigError` if agentops.toml is bad, and
     :class:`~agentops.errors.StateError` if the store cannot take the claims.
     """
@@ -148,23 +155,40 @@ def tick(
     store = base.store or open_store(project, environ=environ)
     try:
         due = due_agents(specs, started, store=store, zone=cron_zone(environ))
-        won = store.claim_ticks({d.name: d.tick for d in due})
+        scheduled = [spec.name for spec in specs if spec.config.schedule is not None]
+        claims = store.claim_ticks({d.name: d.tick for d in due}, scheduled=scheduled)
+        runs = _won(due, claims, specs)
+        for module in _WARM:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+        children = _Children(
+            project,
+            base._replace(scheduled=True, tick_claimer=None if claims is None else claims.claimer),
+            parallel=config.tick.parallel,
+            limits=config.groups,
+            say=say,
+        )
+        ran = children.run(runs)
     finally:
         if base.store is None:
-            _close(store)  # no connection crosses a fork
-    runs = [d for d in due if won is None or d.name in won]
-    for module in _WARM:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
-    children = _Children(
-        project,
-        base._replace(scheduled=True, tick_claimed=won is not None),
-        parallel=config.tick.parallel,
-        limits=config.groups,
-        say=say,
-    )
-    ran = children.run(runs)
+            _close(store)  # the claims are held until here: every child has started
     return TickReport(started, tuple(due), ran, tuple(told + children.told))
+
+
+def _won(due: Sequence[Due], claims: TickClaims | None, specs: Sequence[AgentSpec]) -> list[Due]:
+    # Each run this host won: the due agents it claimed, then the claims of
+    # ticks that died before starting them, which it took over (late, once).
+    if claims is None:  # the store claims each tick in its run
+        return list(due)
+    runs = [d for d in due if d.name in claims.ticks]
+    claimed = {d.name for d in runs}
+    groups = {spec.name: spec.config.group for spec in specs}
+    runs.extend(
+        Due(name, at, groups.get(name), catch_up=True)
+        for name, at in sorted(claims.ticks.items())
+        if name not in claimed
+    )
+    return runs
 
 
 def _close(store: Store) -> None:

@@ -52,6 +52,8 @@ class PostgresBase:
         """Whether the tables were found to be this agentops' version."""
         self._created = False
         """Whether this object created the tables (it found none)."""
+        self._claims: int | None = None
+        """The tick claimer whose advisory lock the connection holds (``claim_ticks``)."""
 
     # -- connections and the tables ----------------------------------------------------
 
@@ -136,6 +138,7 @@ class PostgresBase:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+            self._claims = None  # its lock went with the session
 
     def _fenced(self, connection: psycopg.Connection[Any], lease: Lease) -> None:
         # Inside a transaction: the lease row is locked until it ends, so no

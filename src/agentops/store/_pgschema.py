@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "advisory_key", "check_version", "migrate"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version of the tables this agentops reads and writes."""
 
 MIGRATIONS: dict[int, str] = {
@@ -108,6 +108,11 @@ CREATE TABLE {s}.deadline_marker (
     last_words text NOT NULL,
     PRIMARY KEY (agent, run_id)
 );
+""",
+    4: """
+ALTER TABLE {s}.tick ADD COLUMN claimer integer;
+COMMENT ON COLUMN {s}.tick.claimer IS
+    'The agentops tick that claimed the tick and has not started its run (NULL: started)';
 """,
 }
 """The statements taking the tables from the version before to each version ({s}: the schema)."""

@@ -38,7 +38,7 @@ from agentops.errors import StateError
 from agentops.model.status import RunStatus  # noqa: TC001 - pydantic reads the annotations
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
     from agentops.model.ledger import Ledger
     from agentops.model.noterows import NoteRows
@@ -59,6 +59,7 @@ __all__ = [
     "Store",
     "StoreDescription",
     "StoreUnavailable",
+    "TickClaims",
     "each_lease",
 ]
 
@@ -206,6 +207,16 @@ class StoreDescription(NamedTuple):
     """How many agents it holds state for."""
 
 
+class TickClaims(NamedTuple):
+    """What one ``agentops tick`` won in its claim, held for as long as its process lives."""
+
+    claimer: int
+    """The claim's holder: a child starts its agent's tick only while the claim is still this."""
+    ticks: dict[str, datetime]
+    """Each agent won and the tick it runs: the one due, or one that another host's tick
+    claimed and died before starting (taken over: it runs once, late, not never)."""
+
+
 class Lease(Protocol):
     """The exclusive right to run one agent, held by this process."""
 
@@ -346,12 +357,23 @@ class Store(Protocol):
         may be unreadable, which is when a restore is needed most.
         """
 
-    def claim_tick(self, lease: Lease, tick: datetime) -> bool:
-        """Claim the schedule's tick ``tick`` for a run; False if it was claimed before."""
+    def claim_tick(self, lease: Lease, tick: datetime, *, claimer: int | None = None) -> bool:
+        """Claim the schedule's tick ``tick`` for a run; False if it was claimed before.
 
-    def claim_ticks(self, ticks: Mapping[str, datetime]) -> set[str] | None:
-        """Claim each agent's tick for ``agentops tick`` at once: the agents whose tick was won.
+        With ``claimer`` (a :class:`TickClaims`' holder), the run starts the tick
+        that ``agentops tick`` claimed already: False if the claim is no longer
+        that holder's (another host's tick took it over, or claimed a later tick).
+        Only a store whose :meth:`claim_ticks` returns claims is given one.
+        """
 
+    def claim_ticks(
+        self, ticks: Mapping[str, datetime], *, scheduled: Collection[str] = ()
+    ) -> TickClaims | None:
+        """Claim each agent's tick for ``agentops tick`` at once: what was won.
+
+        Besides the ``ticks`` due, an agent of ``scheduled`` whose tick was
+        claimed by a tick process that died before starting it is taken over.
+        The claims are held until the store is closed or its process dies.
         None: this store claims each tick under the run's lease instead
         (:meth:`claim_tick`), as the file store of one host does.
         """

@@ -82,7 +82,7 @@ from agentops.store.codec import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
     from pathlib import Path
 
     from agentops.store.base import Lease, Marker
@@ -353,7 +353,7 @@ class FileStore:
 
     # -- records kept without the lease ------------------------------------------------
 
-    def claim_tick(self, lease: Lease, tick: datetime) -> bool:
+    def claim_tick(self, lease: Lease, tick: datetime, *, claimer: int | None = None) -> bool:  # noqa: ARG002 - never given one: its claim_ticks claims nothing
         """Claim ``tick`` in ``<name>.tick`` (under the lease, so no two runs race for it)."""
         lease.check()
         try:
@@ -373,7 +373,12 @@ class FileStore:
         )
         return True
 
-    def claim_ticks(self, ticks: Mapping[str, datetime]) -> None:  # noqa: ARG002 - claimed per run
+    def claim_ticks(
+        self,
+        ticks: Mapping[str, datetime],  # noqa: ARG002 - claimed per run
+        *,
+        scheduled: Collection[str] = (),  # noqa: ARG002 - nothing claimed, nothing to take over
+    ) -> None:
         """None: each run claims its own tick under its lock (one host, no round trips to save)."""
         return
 

@@ -48,6 +48,7 @@ location is never written anywhere by agentops: prefer libpq's own
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel
@@ -56,13 +57,13 @@ from agentops.errors import StateError
 from agentops.model.ledger import Ledger
 from agentops.model.state import AgentState
 from agentops.store._pglease import LeasingStore, PostgresJournal, PostgresLease
-from agentops.store._pgschema import SCHEMA_VERSION
+from agentops.store._pgschema import SCHEMA_VERSION, advisory_key
 from agentops.store._url import safe_url
-from agentops.store.base import Attempt, Notices, Pause, Snapshot
+from agentops.store.base import Attempt, Notices, Pause, Snapshot, TickClaims
 from agentops.store.codec import LedgerDocument, dump, read_ledger, read_model, read_state
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
     from datetime import datetime
 
     from agentops.store._pgcache import PostgresReplyCache
@@ -72,6 +73,9 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "PostgresJournal", "PostgresLease", "PostgresStore", "safe_url"]
 
 _M = TypeVar("_M", bound=BaseModel)
+
+_CLAIMER_TRIES = 8
+"""Random claimers tried: two live ticks drawing the same one of 2**31 is already rare."""
 
 _COLUMN_QUERIES = {
     "state_json": "SELECT state_json FROM {s}.agent_state WHERE agent = %s",
@@ -194,32 +198,95 @@ class PostgresStore(LeasingStore):
 
     # -- records kept without the lease ------------------------------------------------
 
-    def claim_tick(self, lease: Lease, tick: datetime) -> bool:
-        """Claim ``tick``, once across every host; False if it (or a later one) was claimed."""
+    def claim_tick(self, lease: Lease, tick: datetime, *, claimer: int | None = None) -> bool:
+        """Claim ``tick``, once across every host; False if it (or a later one) was claimed.
+
+        With ``claimer``: start the tick an ``agentops tick`` claimed as that
+        holder, unless another host's tick took the claim over meanwhile.
+        """
         with self._transaction() as connection:
             self._fenced(connection, lease)
+            if claimer is not None:
+                started = self._exec(
+                    connection,
+                    "UPDATE {s}.tick SET claimer = NULL "
+                    "WHERE agent = %s AND tick = %s AND claimer = %s",
+                    (lease.agent, tick, claimer),
+                ).rowcount
+                return started == 1
             claimed = self._exec(
                 connection,
                 "INSERT INTO {s}.tick AS t (agent, tick) VALUES (%s, %s) "
-                "ON CONFLICT (agent) DO UPDATE SET tick = EXCLUDED.tick "
+                "ON CONFLICT (agent) DO UPDATE SET tick = EXCLUDED.tick, claimer = NULL "
                 "WHERE t.tick < EXCLUDED.tick",
                 (lease.agent, tick),
             ).rowcount
         return claimed == 1
 
-    def claim_ticks(self, ticks: Mapping[str, datetime]) -> set[str]:
-        """Claim every tick in one statement: the agents whose tick (and no later one) was free."""
-        if not ticks:
-            return set()
+    def claim_ticks(
+        self, ticks: Mapping[str, datetime], *, scheduled: Collection[str] = ()
+    ) -> TickClaims:
+        """Claim every tick due, and take over lost claims, in one statement.
+
+        The claims are held by a session advisory lock of this store's
+        connection (:meth:`_claimer`): a claim whose lock is free was made by
+        a tick that died (or whose connection did) before starting its run,
+        and the tick of any host that schedules the agent takes it over. An
+        agent due again is claimed afresh instead: the lost tick is run by the
+        new one, as cron runs one of two overlapping ticks.
+        """
+        claimer = self._claimer()
         names = sorted(ticks)  # one order for every host: no deadlock between two claims
+        others = sorted(set(scheduled) - set(ticks))
+        if not names and not others:
+            return TickClaims(claimer, {})
         won = self.execute(
-            "INSERT INTO {s}.tick AS t (agent, tick) "
-            "SELECT * FROM unnest(%s::text[], %s::timestamptz[]) "
-            "ON CONFLICT (agent) DO UPDATE SET tick = EXCLUDED.tick "
-            "WHERE t.tick < EXCLUDED.tick RETURNING t.agent",
-            (names, [ticks[name] for name in names]),
+            "WITH due AS ("
+            " INSERT INTO {s}.tick AS t (agent, tick, claimer)"
+            " SELECT name, at, %s FROM unnest(%s::text[], %s::timestamptz[]) AS u(name, at)"
+            " ON CONFLICT (agent) DO UPDATE SET tick = EXCLUDED.tick, claimer = EXCLUDED.claimer"
+            " WHERE t.tick < EXCLUDED.tick RETURNING t.agent, t.tick"
+            "), lost AS ("
+            " UPDATE {s}.tick AS t SET claimer = %s"
+            " WHERE t.agent = ANY(%s::text[]) AND t.claimer IS NOT NULL AND t.claimer <> %s"
+            " AND NOT EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory'"
+            "  AND p.granted AND p.classid = %s::oid AND p.objid = t.claimer::oid"
+            "  AND p.objsubid = 2"
+            "  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+            " RETURNING t.agent, t.tick"
+            ") SELECT agent, tick FROM due UNION ALL SELECT agent, tick FROM lost",
+            (
+                claimer,
+                names,
+                [ticks[name] for name in names],
+                claimer,
+                others,
+                claimer,
+                self._claims_class,
+            ),
         ).fetchall()
-        return {row[0] for row in won}
+        return TickClaims(claimer, dict(won))
+
+    @property
+    def _claims_class(self) -> int:
+        # The first key of the claims' advisory locks (the second is the claimer):
+        # positive 31 bits, so that pg_locks shows it as it is written.
+        return advisory_key(self.schema, "tick claims") & 0x7FFF_FFFF
+
+    def _claimer(self) -> int:
+        """The claimer of this store: a session advisory lock, held until its connection closes."""
+        if self._claims is None:
+            for _ in range(_CLAIMER_TRIES):
+                claimer = secrets.randbelow(0x7FFF_FFFF) + 1
+                held = self.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s)", (self._claims_class, claimer)
+                ).fetchone()
+                if held is not None and held[0]:
+                    self._claims = claimer
+                    break
+            else:
+                raise StateError(f"the store {self.where} holds no free tick claimer (a bug)")
+        return self._claims
 
     def last_tick(self, name: str) -> datetime | None:
         """The last tick claimed."""
