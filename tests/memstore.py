@@ -329,6 +329,9 @@ class MemoryStore:
         """None: each run claims its tick under its lease."""
         return
 
+    def settle_ticks(self, claimer: int, names: Collection[str]) -> None:
+        """Never called: :meth:`claim_ticks` claims nothing."""
+
     @contextlib.contextmanager
     def group_slot(self, group: str, limit: int) -> Iterator[bool]:
         """One of ``limit`` slots of ``group``, counted in the place."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from agentops.store import STORE_URL_ENV
+from agentops.store.base import Pause
 from agentops.store.postgres import PostgresStore
 from suite import AGENTOPS, Project, cron_env, eventually, remember
 
@@ -257,5 +258,26 @@ def test_the_agents_a_dying_tick_won_but_had_not_started_run_once_at_the_next_ti
         assert finish(hosts.tick(1, t2 + timedelta(seconds=20)))["ran"] == {}, "taken once"
         assert sorted(name for name, _, _ in hosts.starts()) == NAMES, "each agent once"
         assert all(store.last_tick(name) == T1.replace(second=0) for name in NAMES)
+    finally:
+        store.close()
+
+
+def test_a_tick_its_agent_skipped_before_starting_is_not_taken_over_by_the_next(tmp_path, postgres):
+    """w0 is paused at host a's hourly tick, and no longer a minute later.
+
+    Its run was refused (paused) before it started the tick: the tick was
+    still settled, as a skip settles it. The next tick of host b takes
+    nothing over: w0's skipped tick is not run a minute late, nor refused
+    again every minute while the pause lasts.
+    """
+    hosts = Hosts(tmp_path, postgres.database(), schedule="0 * * * *")
+    store = PostgresStore(hosts.url)
+    try:
+        store.set_pause("w0", Pause(at=T1, until=T1 + timedelta(seconds=30)))
+        skipped = {name: 75 if name == "w0" else 0 for name in NAMES}  # 75: paused, quietly
+        assert finish(hosts.tick(0, T1))["ran"] == skipped
+        t2 = T1 + timedelta(minutes=1)
+        assert finish(hosts.tick(1, t2)) == {"ran": {}, "due": []}, "nothing to take over"
+        assert sorted(name for name, _, _ in hosts.starts()) == NAMES[1:], "w0 skipped its tick"
     finally:
         store.close()

@@ -184,6 +184,25 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     assert host_b.last_tick("hourly") == T0
 
 
+def test_settled_claims_of_a_tick_that_ended_are_not_taken_over(stores, url):
+    """A tick settles the claims whose runs ended without starting them (skipped): none is run.
+
+    Only the claims still its own are settled: one another tick took over
+    (its connection was cut) stays the other's.
+    """
+    dead, host_b = (open_store(stores, url) for _ in range(2))
+    scheduled = ["skipped", "queued", "again"]
+    claims = dead.claim_ticks(dict.fromkeys(scheduled, T0), scheduled=scheduled)
+    later = T0 + timedelta(minutes=1)
+    alive = host_b.claim_ticks({"again": later}, scheduled=scheduled)
+    dead.settle_ticks(claims.claimer, ["skipped", "again"])
+    dead.close()
+
+    assert host_b.claim_ticks({}, scheduled=scheduled).ticks == {"queued": T0}
+    with host_b.lease("again", run_id="b", ttl_s=60) as lease:
+        assert host_b.claim_tick(lease, later, claimer=alive.claimer), "still host b's claim"
+
+
 class Race:
     """Stores racing for one lease from threads of their own; the winner holds it until ended."""
 

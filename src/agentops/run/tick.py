@@ -48,7 +48,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, NamedTuple
 
-from agentops.errors import AgentOpsError
+from agentops.errors import AgentOpsError, StateError
 from agentops.model.status import ExitCode
 from agentops.project.schedule import cron_zone, previous_run
 from agentops.run.markers import publish_ended
@@ -167,6 +167,7 @@ def tick(
             parallel=config.tick.parallel,
             limits=config.groups,
             say=say,
+            claims=store,
         )
         ran = children.run(runs)
     finally:
@@ -209,9 +210,12 @@ class _Children:
         parallel: int,
         limits: Mapping[str, int],
         say: Callable[[str], None],
+        claims: Store,
     ) -> None:
         self.project = project
         self.options = options
+        self.claims = claims
+        """The store holding the claims of ``options.tick_claimer`` (if any): the tick's own."""
         self.parallel = parallel
         self.limits = limits
         self.say = say
@@ -233,9 +237,10 @@ class _Children:
                     waiting.remove(startable)
                     self._start(startable)
                     continue
-                for pid, status in self._wait():
-                    due = self._running.pop(pid)
+                ended = [(self._running.pop(pid), status) for pid, status in self._wait()]
+                for due, status in ended:
                     ran[due.name] = self._ended(due, status)
+                self._settle([due.name for due, _ in ended])
                 self._read_told()
         finally:
             os.close(self._told_w)
@@ -258,6 +263,17 @@ class _Children:
                 os.close(self._pidfds.pop(pid))
                 ended.append((pid, status))
         return ended
+
+    def _settle(self, names: list[str]) -> None:
+        # A child that ended without starting its tick (paused, its agent
+        # busy, its group full, a bad configuration) skipped it: settled, so
+        # that no tick takes the claim over once this one has ended. A store
+        # that fails here leaves those claims to the next tick, whose runs
+        # start them once (or skip them again): never a tick lost, never two.
+        claimer = self.options.tick_claimer
+        if claimer is not None and names:
+            with contextlib.suppress(StateError):
+                self.claims.settle_ticks(claimer, names)
 
     def _may_start(self, due: Due) -> bool:
         if len(self._running) >= self.parallel:

@@ -378,6 +378,15 @@ class Store(Protocol):
         (:meth:`claim_tick`), as the file store of one host does.
         """
 
+    def settle_ticks(self, claimer: int, names: Collection[str]) -> None:
+        """End ``claimer``'s claims of ``names``: their runs ended, started or not.
+
+        A run refused before it started its tick (paused, its agent busy,
+        its group full, its models misconfigured) settles the tick as a skip
+        does: no later tick takes it over. Only a store whose
+        :meth:`claim_ticks` returns claims is given one.
+        """
+
     def last_tick(self, name: str) -> datetime | None:
         """The last tick a run claimed."""
 

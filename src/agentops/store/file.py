@@ -382,6 +382,9 @@ class FileStore:
         """None: each run claims its own tick under its lock (one host, no round trips to save)."""
         return
 
+    def settle_ticks(self, claimer: int, names: Collection[str]) -> None:
+        """Never called: :meth:`claim_ticks` claims nothing."""
+
     def group_slot(self, group: str, limit: int) -> contextlib.AbstractContextManager[bool]:
         """Try each slot of the group: an ``flock`` on ``.group.<group>.<slot>.lock``."""
         return group_slot(self.fs, self.directory, group, limit)

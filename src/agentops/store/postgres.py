@@ -267,6 +267,14 @@ class PostgresStore(LeasingStore):
         ).fetchall()
         return TickClaims(claimer, dict(won))
 
+    def settle_ticks(self, claimer: int, names: Collection[str]) -> None:
+        """End ``claimer``'s claims of ``names`` that are still its own: no tick takes them over."""
+        if names:
+            self.execute(
+                "UPDATE {s}.tick SET claimer = NULL WHERE claimer = %s AND agent = ANY(%s::text[])",
+                (claimer, sorted(names)),
+            )
+
     @property
     def _claims_class(self) -> int:
         # The first key of the claims' advisory locks (the second is the claimer):
