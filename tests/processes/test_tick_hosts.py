@@ -10,6 +10,7 @@ group, children included, as a host dies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -280,4 +281,39 @@ def test_a_tick_its_agent_skipped_before_starting_is_not_taken_over_by_the_next(
         assert finish(hosts.tick(1, t2)) == {"ran": {}, "due": []}, "nothing to take over"
         assert sorted(name for name, _, _ in hosts.starts()) == NAMES[1:], "w0 skipped its tick"
     finally:
+        store.close()
+
+
+def test_a_tick_killed_alone_leaves_its_queue_to_the_next_tick_while_its_child_runs(
+    tmp_path, postgres
+):
+    """Host a's tick (parallel 1) is killed alone (kill -9 of its pid): its child runs on.
+
+    The child does not keep the dead tick's claims alive (it holds no copy
+    of the tick's connection): host c's next tick takes over the agents
+    still queued at once, while the orphaned child still runs, and runs
+    each once.
+    """
+    hosts = Hosts(tmp_path, postgres.database(), schedule="0 * * * *")
+    (hosts.homes[0] / "agentops.toml").write_text("[tick]\nparallel = 1\n")
+    (hosts.world / "release").unlink()
+    doomed = hosts.tick(0, T1)
+    store = PostgresStore(hosts.url)
+    try:
+        assert eventually(lambda: len(hosts.starts()) == 1), "host a started its first agent"
+        started = hosts.starts()[0][0]
+        os.kill(doomed.pid, signal.SIGKILL)  # the tick alone: its child is orphaned
+        doomed.wait(timeout=60)  # (its output pipes stay open in the orphan)
+        claims_held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
+        assert eventually(lambda: store.execute(claims_held).fetchone() == (0,)), "claims freed"
+        taker = hosts.tick(2, T1 + timedelta(minutes=1))
+        assert eventually(lambda: len(hosts.starts()) == len(NAMES)), "the queue taken over"
+        (hosts.world / "release").touch()
+        assert finish(taker)["ran"] == {name: 0 for name in NAMES if name != started}
+        assert sorted(name for name, _, _ in hosts.starts()) == NAMES, "each agent once"
+    finally:
+        (hosts.world / "release").touch()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(doomed.pid, signal.SIGKILL)  # the orphan, if it is still there
+        doomed.communicate(timeout=60)
         store.close()

@@ -11,6 +11,7 @@ refused when a newer agentops made them, and ``agentops store check`` and
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -155,6 +156,15 @@ def test_a_lease_past_its_ttl_in_a_live_process_is_taken_over(stores, url):
         process.close()
 
 
+def let_go(observer: PostgresStore, claimer: int) -> bool:
+    """Whether the server let go of ``claimer``'s claims (it ends a closed session soon)."""
+    held = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+        "AND objid = %s::oid"
+    )
+    return eventually(lambda: observer.execute(held, (claimer,)).fetchone() == (0,))
+
+
 def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(stores, url):
     """Ticks claimed by a tick process whose session ended (it died): the next tick runs them.
 
@@ -174,6 +184,7 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     alive = host_b.claim_ticks({"again": later}, scheduled=scheduled)
     assert alive.ticks == {"again": later}, "a live tick's claims are its own"
     dead.close()  # its session ends, as when its process dies
+    assert let_go(host_b, claims.claimer)
 
     taken = host_b.claim_ticks({}, scheduled=scheduled)
     assert taken.ticks == {"waiting": T0, "hourly": T0}, "each claim not started, for its tick"
@@ -197,10 +208,32 @@ def test_settled_claims_of_a_tick_that_ended_are_not_taken_over(stores, url):
     alive = host_b.claim_ticks({"again": later}, scheduled=scheduled)
     dead.settle_ticks(claims.claimer, ["skipped", "again"])
     dead.close()
-
+    assert let_go(host_b, claims.claimer)
     assert host_b.claim_ticks({}, scheduled=scheduled).ticks == {"queued": T0}
     with host_b.lease("again", run_id="b", ttl_s=60) as lease:
         assert host_b.claim_tick(lease, later, claimer=alive.claimer), "still host b's claim"
+
+
+def test_a_forked_child_that_forsakes_the_connection_leaves_the_session_to_its_parent(stores, url):
+    """A child lets go of the inherited connection: the parent's session and claims live on."""
+    store = open_store(stores, url)
+    claims = store.claim_ticks({"pub": T0}, scheduled=["pub"])
+    backend = store.execute("SELECT pg_backend_pid()").fetchone()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child ends in os._exit
+        code = 1
+        try:
+            store.forsake()
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert store.execute("SELECT pg_backend_pid()").fetchone() == backend, "the same session"
+    other = open_store(stores, url)
+    assert other.claim_ticks({}, scheduled=["pub"]).ticks == {}, "its claims still held"
+    store.close()
+    assert let_go(other, claims.claimer)
+    assert other.claim_ticks({}, scheduled=["pub"]).ticks == claims.ticks
 
 
 class Race:

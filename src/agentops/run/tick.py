@@ -21,10 +21,11 @@ would: the same lock, lease, deadline, log and outcome.
   imports only its own agent's code. An agent's crash, hang (its hard
   deadline ends its child), or memory touches no other agent. Fork after
   import rather than a forkserver: the parent is single-threaded, and the one
-  connection it holds (the claims') a child never uses: it opens its own,
-  and ends in ``os._exit``, which neither closes nor says goodbye on the
-  parent's; a fork costs less than a forkserver's round trip and pickling
-  for each of hundreds of agents.
+  connection it holds (the claims') a child never uses: it lets go of its
+  copy at once, without a word on it (so that a child never keeps the
+  claims of a tick killed alone alive), opens its own, and ends in
+  ``os._exit``; a fork costs less than a forkserver's round trip and
+  pickling for each of hundreds of agents.
 - **Concurrency**: at most ``[tick] parallel`` children at once on the host,
   and no more of a group's agents than its ``[groups]`` limit (a child then
   also takes a slot of the group in the store, which holds across hosts).
@@ -199,6 +200,15 @@ def _close(store: Store) -> None:
         close()
 
 
+def _forsake(store: Store) -> None:
+    # In a child: its copy of the claims' connection must not keep the claims
+    # alive once the tick has died (kill -9 of the tick alone): the next
+    # tick takes over the agents still queued, while this child runs on.
+    forsake = getattr(store, "forsake", None)
+    if callable(forsake):
+        forsake()
+
+
 class _Children:
     """Forks a child per agent, at most ``parallel`` at once and a group's limit of its agents."""
 
@@ -296,6 +306,8 @@ class _Children:
         code: int = ExitCode.INTERNAL
         try:
             os.close(self._told_r)
+            if self.options.store is None:  # the tick's own (a test's may be the child's too)
+                _forsake(self.claims)
             options = self.options._replace(tick=due.tick)
             try:
                 outcome = run_agent(self.project, due.name, options=options)

@@ -9,6 +9,7 @@ each wait on the database and turns its errors into ``StateError``.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +140,23 @@ class PostgresBase:
             self._connection.close()
             self._connection = None
             self._claims = None  # its lock went with the session
+
+    def forsake(self) -> None:
+        """In a forked child: let go of the connection inherited, leaving its session alone.
+
+        The socket's descriptor is pointed at ``/dev/null``: the child neither
+        says goodbye on the parent's session nor keeps it (and the locks it
+        holds, such as a tick's claims) alive after the parent has died. The
+        connection object stays referenced, so that nothing ever finishes it.
+        """
+        if self._connection is None or self._connection.closed:
+            return
+        socket = self._connection.pgconn.socket
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(null, socket, inheritable=False)
+        finally:
+            os.close(null)
 
     def _fenced(self, connection: psycopg.Connection[Any], lease: Lease) -> None:
         # Inside a transaction: the lease row is locked until it ends, so no
