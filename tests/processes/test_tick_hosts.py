@@ -317,3 +317,30 @@ def test_a_tick_killed_alone_leaves_its_queue_to_the_next_tick_while_its_child_r
             os.killpg(doomed.pid, signal.SIGKILL)  # the orphan, if it is still there
         doomed.communicate(timeout=60)
         store.close()
+
+
+def test_a_dead_ticks_claims_are_not_run_after_a_later_fire_was_missed(tmp_path, postgres):
+    """Host a dies mid-tick at 12:00 and no host ticks until 15:01: the hourly agents skip 12:00.
+
+    A later fire (13:00, 14:00, 15:00) passed meanwhile, missed as when the
+    hosts were down: an agent without ``catch_up`` skips it, as cron does,
+    and the claims of 12:00 are not run three hours late, nor by a later tick.
+    """
+    hosts = Hosts(tmp_path, postgres.database(), schedule="0 * * * *")
+    (hosts.homes[0] / "agentops.toml").write_text("[tick]\nparallel = 1\n")
+    (hosts.world / "release").unlink()
+    doomed = hosts.tick(0, T1)
+    assert eventually(lambda: len(hosts.starts()) == 1), "host a started its first agent"
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.communicate(timeout=60)
+    store = PostgresStore(hosts.url)
+    try:
+        claims_held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
+        assert eventually(lambda: store.execute(claims_held).fetchone() == (0,))
+        (hosts.world / "release").touch()
+        late = T1 + timedelta(hours=3, minutes=1)
+        assert finish(hosts.tick(2, late)) == {"ran": {}, "due": []}, "12:00 is not run at 15:01"
+        assert finish(hosts.tick(1, late + timedelta(seconds=20)))["ran"] == {}, "nor later"
+        assert len(hosts.starts()) == 1
+    finally:
+        store.close()

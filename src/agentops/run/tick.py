@@ -155,10 +155,13 @@ def tick(
     environ = base.environ if base.environ is not None else os.environ
     store = base.store or open_store(project, environ=environ)
     try:
-        due = due_agents(specs, started, store=store, zone=cron_zone(environ))
+        zone = cron_zone(environ)
+        due = due_agents(specs, started, store=store, zone=zone)
         scheduled = [spec.name for spec in specs if spec.config.schedule is not None]
         claims = store.claim_ticks({d.name: d.tick for d in due}, scheduled=scheduled)
-        runs = _won(due, claims, specs)
+        runs, missed = _won(due, claims, specs, local=started.astimezone(zone))
+        if claims is not None and missed:
+            store.settle_ticks(claims.claimer, missed)
         for module in _WARM:
             with contextlib.suppress(ImportError):
                 importlib.import_module(module)
@@ -177,20 +180,30 @@ def tick(
     return TickReport(started, tuple(due), ran, tuple(told + children.told))
 
 
-def _won(due: Sequence[Due], claims: TickClaims | None, specs: Sequence[AgentSpec]) -> list[Due]:
+def _won(
+    due: Sequence[Due], claims: TickClaims | None, specs: Sequence[AgentSpec], *, local: datetime
+) -> tuple[list[Due], list[str]]:
     # Each run this host won: the due agents it claimed, then the claims of
-    # ticks that died before starting them, which it took over (late, once).
+    # ticks that died before starting them, which it took over (late, once);
+    # and the claims taken over whose agent's schedule fired again since
+    # (``local`` is this tick, in cron's zone): missed, skipped as cron skips
+    # a missed tick (an agent with catch_up is due for the latest fire).
     if claims is None:  # the store claims each tick in its run
-        return list(due)
+        return list(due), []
     runs = [d for d in due if d.name in claims.ticks]
     claimed = {d.name for d in runs}
-    groups = {spec.name: spec.config.group for spec in specs}
-    runs.extend(
-        Due(name, at, groups.get(name), catch_up=True)
-        for name, at in sorted(claims.ticks.items())
-        if name not in claimed
-    )
-    return runs
+    by_name = {spec.name: spec for spec in specs}
+    missed = []
+    for name, at in sorted(claims.ticks.items()):
+        if name in claimed:
+            continue
+        config = by_name[name].config
+        fired = None if config.schedule is None else previous_run(config.schedule, local)
+        if fired is not None and at < fired:
+            missed.append(name)
+        else:
+            runs.append(Due(name, at, config.group, catch_up=True))
+    return runs, missed
 
 
 def _close(store: Store) -> None:
