@@ -3,8 +3,9 @@
 Debian's server binaries (``/usr/lib/postgresql/<version>/bin``) are
 installed with apt-get where they are missing (as root; see
 :mod:`system`). The cluster lives in a temporary directory, listens on no
-TCP port, trusts local connections and, when the suite runs as root, runs
-as the ``postgres`` user (PostgreSQL refuses to run as root). Each test asks
+TCP port (but on a test's cable, :mod:`netns`, when given one), trusts
+local connections and, when the suite runs as root, runs as the
+``postgres`` user (PostgreSQL refuses to run as root). Each test asks
 for a database of its own (:meth:`PostgresServer.database`): stores in it
 share nothing with other tests', its tables made by ``agentops store init``
 as an operator makes them (a store is never made by its first use).
@@ -30,7 +31,9 @@ from typing import TYPE_CHECKING
 from system import give_up, install_package
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+
+    from netns import Cable
 
 __all__ = ["PostgresServer", "Psql", "frozen"]
 
@@ -48,7 +51,13 @@ def _bindir() -> Path | None:
 class PostgresServer:
     """A cluster started for the test session, or a hot standby replicating another."""
 
-    def __init__(self, *, standby_of: PostgresServer | None = None, durable: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        standby_of: PostgresServer | None = None,
+        durable: bool = False,
+        cable: Cable | None = None,
+    ) -> None:
         """Install the binaries if need be, make the cluster and start it.
 
         ``standby_of``: a read-only replica of that server, streaming its
@@ -57,6 +66,8 @@ class PostgresServer:
         deployment's does; the benchmarks need it. The tests kill clients and
         freeze backends, never the machine, so what they see is the same
         without it, sooner.
+        ``cable``: the server also listens on TCP, on the server's side of
+        that cable (:mod:`netns`), trusting the host at its other end.
         """
         bindir = _bindir()
         if bindir is None:
@@ -101,16 +112,26 @@ class PostgresServer:
                 "-d",
                 primary,
             )
-        options = f"-k {self.socket_dir} -c listen_addresses='' -c max_connections=200"
+        listen = ""
+        if cable is not None:
+            listen = cable.server_ip
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {cable.host_ip}/32 trust\n")
+        options = f"-k {self.socket_dir} -c listen_addresses='{listen}' -c max_connections=200"
         if not durable:
             options += " -c fsync=off -c full_page_writes=off"
         log = str(self.root / "log")
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+        start = ("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+        self._run(*start, wrap=None if cable is None else cable.server_side)
 
-    def _run(self, tool: str, *args: str) -> None:
+    def _run(
+        self, tool: str, *args: str, wrap: Callable[[list[str]], list[str]] | None = None
+    ) -> None:
         command = [str(self.bindir / tool), *args]
         if self._user is not None:
             command = ["runuser", "-u", self._user, "--", *command]
+        if wrap is not None:
+            command = wrap(command)
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=_START_TIMEOUT_S, check=False
         )
@@ -122,6 +143,11 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         """A libpq URL of ``database`` on this server (no password: local trust)."""
         return f"postgresql:///{database}?host={self.socket_dir}&user=postgres"
+
+    def tcp_url(self, url: str, cable: Cable) -> str:
+        """The database of ``url`` on this server, reached across ``cable`` from its host."""
+        database = url.split("///", 1)[1].split("?", 1)[0]
+        return f"postgresql://postgres@{cable.server_ip}:5432/{database}"
 
     def database(self, *, init: bool = True, schema: str = "agentops") -> str:
         """A new database, with agentops' tables in ``schema`` unless not ``init``; its URL."""

@@ -26,6 +26,8 @@ import pytest
 from agentops.store import STORE_URL_ENV
 from agentops.store.base import Pause
 from agentops.store.postgres import PostgresStore
+from netns import Cable
+from pgserver import PostgresServer
 from suite import AGENTOPS, Project, cron_env, eventually, remember
 
 if TYPE_CHECKING:
@@ -344,3 +346,58 @@ def test_a_dead_ticks_claims_are_not_run_after_a_later_fire_was_missed(tmp_path,
         assert len(hosts.starts()) == 1
     finally:
         store.close()
+
+
+HOLDER = """
+import sys
+import time
+from datetime import datetime
+
+from agentops.store.postgres import PostgresStore
+
+store = PostgresStore(sys.argv[1])
+claims = store.claim_ticks({"hourly": datetime.fromisoformat(sys.argv[2])}, scheduled=["hourly"])
+print(sorted(claims.ticks), flush=True)
+time.sleep(600)
+"""
+"""A tick's claims on a store across the cable, held while it runs its agents (a long while)."""
+
+
+def test_the_claims_of_a_tick_whose_host_was_lost_are_taken_over_within_its_keepalives():
+    """A tick's host is lost mid-tick (its network gone: no FIN, no RST), its claims held.
+
+    The server gives the lost session up within the store's TCP keepalives
+    (here 1 s, then 2 probes 1 s apart), not the system's two hours: its
+    claims are free, and the next tick of another host takes them over.
+    """
+    cable = Cable()
+    server, holder = None, None
+    try:
+        server = PostgresServer(cable=cable)
+        url = server.database()
+        remote = server.tcp_url(url, cable) + (
+            "?keepalives_idle=1&keepalives_interval=1&keepalives_count=2"
+        )
+        command = [sys.executable, "-c", HOLDER, remote, T1.replace(second=0).isoformat()]
+        holder = subprocess.Popen(
+            cable.host_side(command), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+        )
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "['hourly']\n", "the lost host's tick won the claim"
+        cable.cut()
+        store = PostgresStore(url)
+        try:
+            held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
+            given_up = eventually(lambda: store.execute(held).fetchone() == (0,), within_s=60)
+            assert given_up, "the server gave the lost host's session up"
+            taken = store.claim_ticks({}, scheduled=["hourly"])
+            assert taken.ticks == {"hourly": T1.replace(second=0)}
+        finally:
+            store.close()
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.communicate(timeout=60)
+        if server is not None:
+            server.stop()
+        cable.remove()

@@ -152,10 +152,9 @@ class PostgresBase:
         if self._connection is None or self._connection.closed:
             return
         socket = self._connection.pgconn.socket
-        null = os.open(os.devnull, os.O_RDWR)
-        try:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        if null != socket:  # else the copy was closed already: /dev/null keeps its number
             os.dup2(null, socket, inheritable=False)
-        finally:
             os.close(null)
 
     def _fenced(self, connection: psycopg.Connection[Any], lease: Lease) -> None:

@@ -117,7 +117,13 @@ class Connector:
             "idle_in_transaction_session_timeout": self.config.idle_in_transaction_timeout,
         }
         # SET (in milliseconds), not libpq's startup "options": connection poolers refuse those.
-        settings = "; ".join(f"SET {k} = {math.ceil(s * 1000)}" for k, s in waits.items())
+        settings = "; ".join(
+            [f"SET {k} = {math.ceil(s * 1000)}" for k, s in waits.items()]
+            + [
+                f"SET tcp_{k} = {s}"
+                for k, s in _keepalives(parameters, connection.info.server_version).items()
+            ]
+        )
         try:
             with self.answering(connection, failed="could not set up its session"):
                 connection.execute(settings)
@@ -227,6 +233,27 @@ class _Watch:
     deadline: float
     depth: int = 1
     cut: bool = False
+
+
+def _keepalives(parameters: dict[str, Any], server_version: int) -> dict[str, int]:
+    """The server's TCP keepalives for a session: the client's own, so both ends give up as soon.
+
+    Left to the system's (two hours on Linux, and a quarter of an hour for
+    an answer never acknowledged), a host lost would keep its session, and
+    the locks it holds (a tick's claims, a group's slot), that long. The
+    server ignores them on a Unix socket, where no peer vanishes.
+    """
+    if str(parameters.get("keepalives", 1)) == "0":
+        return {}
+    found = {}
+    for name in ("keepalives_idle", "keepalives_interval", "keepalives_count"):
+        with contextlib.suppress(KeyError, ValueError):
+            found[name] = max(1, math.ceil(float(parameters[name])))
+    if len(found) == 3 and server_version >= 120000:  # noqa: PLR2004 - PostgreSQL 12 has it
+        # An answer the host never acknowledged: retransmitted, not probed, unless bounded too.
+        idle, interval, count = found.values()
+        found["user_timeout"] = (idle + interval * count) * 1000
+    return found
 
 
 class _Watchdog:
