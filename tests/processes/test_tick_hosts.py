@@ -17,10 +17,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 
 from agentops.store import STORE_URL_ENV
@@ -401,3 +403,25 @@ def test_the_claims_of_a_tick_whose_host_was_lost_are_taken_over_within_its_keep
         if server is not None:
             server.stop()
         cable.remove()
+
+
+def test_a_live_tick_keeps_its_claims_on_a_server_that_ends_idle_sessions(tmp_path, postgres):
+    """The database ends sessions idle for a second (``idle_session_timeout``), as a DBA may set.
+
+    Host a's tick waits on its first agent for longer than that, its other
+    claims held by its idle session: the server does not end it, and host
+    b's next tick takes none of the live tick's claims.
+    """
+    hosts = Hosts(tmp_path, postgres.database(), schedule="0 * * * *")
+    database = hosts.url.split("///", 1)[1].split("?", 1)[0]
+    with psycopg.connect(postgres.url(), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{database}" SET idle_session_timeout = 1000')
+    (hosts.homes[0] / "agentops.toml").write_text("[tick]\nparallel = 1\n")
+    (hosts.world / "release").unlink()
+    live = hosts.tick(0, T1)
+    assert eventually(lambda: len(hosts.starts()) == 1), "host a started its first agent"
+    time.sleep(3)  # the tick's session idle for three times the server's bound
+    taker = hosts.tick(1, T1 + timedelta(minutes=1))
+    (hosts.world / "release").touch()
+    assert finish(taker) == {"ran": {}, "due": []}, "a live tick keeps its claims"
+    assert finish(live)["ran"] == dict.fromkeys(NAMES, 0)

@@ -116,13 +116,15 @@ class Connector:
             "lock_timeout": self.config.lock_timeout,
             "idle_in_transaction_session_timeout": self.config.idle_in_transaction_timeout,
         }
+        version = connection.info.server_version
         # SET (in milliseconds), not libpq's startup "options": connection poolers refuse those.
         settings = "; ".join(
             [f"SET {k} = {math.ceil(s * 1000)}" for k, s in waits.items()]
-            + [
-                f"SET tcp_{k} = {s}"
-                for k, s in _keepalives(parameters, connection.info.server_version).items()
-            ]
+            + [f"SET tcp_{k} = {s}" for k, s in _keepalives(parameters, version).items()]
+            # A session of agentops idles on purpose: a lease's, or a tick's
+            # claims', for as long as its run or tick lasts; what a server's
+            # idle_session_timeout would end is its holder's death.
+            + (["SET idle_session_timeout = 0"] if version >= _IDLE_SESSION_TIMEOUT else [])
         )
         try:
             with self.answering(connection, failed="could not set up its session"):
@@ -235,6 +237,13 @@ class _Watch:
     cut: bool = False
 
 
+_TCP_USER_TIMEOUT = 120000
+"""The first server version (PostgreSQL 12) with ``tcp_user_timeout``."""
+
+_IDLE_SESSION_TIMEOUT = 140000
+"""The first server version (PostgreSQL 14) with ``idle_session_timeout``."""
+
+
 def _keepalives(parameters: dict[str, Any], server_version: int) -> dict[str, int]:
     """The server's TCP keepalives for a session: the client's own, so both ends give up as soon.
 
@@ -249,7 +258,7 @@ def _keepalives(parameters: dict[str, Any], server_version: int) -> dict[str, in
     for name in ("keepalives_idle", "keepalives_interval", "keepalives_count"):
         with contextlib.suppress(KeyError, ValueError):
             found[name] = max(1, math.ceil(float(parameters[name])))
-    if len(found) == 3 and server_version >= 120000:  # noqa: PLR2004 - PostgreSQL 12 has it
+    if len(found) == 3 and server_version >= _TCP_USER_TIMEOUT:  # noqa: PLR2004 - the three
         # An answer the host never acknowledged: retransmitted, not probed, unless bounded too.
         idle, interval, count = found.values()
         found["user_timeout"] = (idle + interval * count) * 1000
