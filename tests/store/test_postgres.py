@@ -160,18 +160,19 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
 
     While its session lives, nobody takes its claims; once it is gone, the
     first other tick takes each one it did not start, for the tick claimed
-    (late, once); a tick it started is not run again, an agent due again is
-    claimed afresh, and the dead tick's child can no longer start its claim.
+    (late, once; a tick of the same minute claims it as its own); a tick it
+    started is not run again, an agent due again is claimed afresh, and the
+    dead tick's child can no longer start its claim.
     """
     dead, host_b, host_c = (open_store(stores, url) for _ in range(3))
-    scheduled = ["started", "waiting", "hourly", "again"]
+    scheduled = ["started", "waiting", "hourly", "again", "same"]
     claims = dead.claim_ticks(dict.fromkeys(scheduled, T0), scheduled=scheduled)
     assert claims.ticks == dict.fromkeys(scheduled, T0)
     with dead.lease("started", run_id="a", ttl_s=60) as lease:
         assert dead.claim_tick(lease, T0, claimer=claims.claimer)
 
     later = T0 + timedelta(minutes=1)
-    alive = host_b.claim_ticks({"again": later}, scheduled=scheduled)
+    alive = host_b.claim_ticks({"again": later, "same": T0}, scheduled=scheduled)
     assert alive.ticks == {"again": later}, "a live tick's claims are its own"
     dead.close()  # its session ends, as when its process dies
     claimer_lock = (
@@ -181,9 +182,11 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     # The server ends the session soon after the client goes, not at once.
     assert eventually(lambda: host_c.execute(claimer_lock, (claims.claimer,)).fetchone() == (0,))
 
+    late = host_c.claim_ticks({"same": T0}, scheduled=["same"])
+    assert late.ticks == {"same": T0}, "a late tick of the same minute claims it as its own"
     taken = host_b.claim_ticks({}, scheduled=scheduled)
     assert taken.ticks == {"waiting": T0, "hourly": T0}, "each claim not started, for its tick"
-    assert host_c.claim_ticks({}, scheduled=scheduled).ticks == {}, "taken once"
+    assert host_c.claim_ticks({"same": T0}, scheduled=scheduled).ticks == {}, "taken once"
     with host_b.lease("waiting", run_id="b", ttl_s=60) as lease:
         assert not host_b.claim_tick(lease, T0, claimer=claims.claimer), "not the dead tick's"
         assert host_b.claim_tick(lease, T0, claimer=taken.claimer)
