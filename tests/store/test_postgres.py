@@ -193,6 +193,38 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     assert host_b.last_tick("hourly") == T0
 
 
+def test_ticks_of_hosts_whose_due_agents_cross_never_deadlock(stores, url):
+    """Two hosts, each claiming half the agents due and the other half's lost claims, at once.
+
+    Hosts a minute apart (or scheduling differently) cross: what one claims
+    as due the other may take over. The rows are locked in one order, so
+    neither claim ever waits for the other in a circle.
+    """
+    names = [f"a{i:02d}" for i in range(40)]
+    failed: list[BaseException] = []
+
+    def host(half: int) -> None:
+        store = PostgresStore(url)
+        try:
+            for minute in range(100):
+                at = T0 + timedelta(minutes=minute)
+                due = {name: at for i, name in enumerate(names) if i % 2 == half}
+                store.claim_ticks(due, scheduled=names)
+                store.close()  # its claims are lost: the other host takes them over
+        except BaseException as exc:  # noqa: BLE001 - any failure fails the test, below
+            failed.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=host, args=(half,)) for half in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failed == []
+    assert open_store(stores, url).last_tick("a00") == T0 + timedelta(minutes=99)
+
+
 class Race:
     """Stores racing for one lease from threads of their own; the winner holds it until ended."""
 

@@ -84,20 +84,23 @@ _LOST_CLAIM = (
 """A tick row claimed by an ``agentops tick`` whose advisory lock is free: its session ended."""
 
 _CLAIM_TICKS = (
-    "WITH due AS ("
-    " INSERT INTO {s}.tick AS t (agent, tick, claimer)"
-    " SELECT name, at, %(me)s FROM unnest(%(names)s::text[], %(ticks)s::timestamptz[])"
-    "  AS u(name, at)"
-    " ON CONFLICT (agent) DO UPDATE SET tick = EXCLUDED.tick, claimer = EXCLUDED.claimer"
-    " WHERE t.tick < EXCLUDED.tick OR (t.tick = EXCLUDED.tick AND {lost})"
+    "INSERT INTO {s}.tick AS t (agent, tick, claimer)"
+    " SELECT name, COALESCE(at, '-infinity'), %(me)s"
+    " FROM unnest(%(names)s::text[], %(ticks)s::timestamptz[]) AS u(name, at)"
+    " WHERE at IS NOT NULL OR EXISTS (SELECT 1 FROM {s}.tick o WHERE o.agent = u.name)"
+    " ORDER BY name"
+    " ON CONFLICT (agent) DO UPDATE SET"
+    " tick = GREATEST(t.tick, EXCLUDED.tick), claimer = EXCLUDED.claimer"
+    " WHERE t.tick < EXCLUDED.tick"
+    " OR ((t.tick = EXCLUDED.tick OR EXCLUDED.tick = '-infinity') AND {lost})"
     " RETURNING t.agent, t.tick"
-    "), taken AS ("
-    " UPDATE {s}.tick AS t SET claimer = %(me)s"
-    " WHERE t.agent = ANY(%(others)s::text[]) AND {lost}"
-    " RETURNING t.agent, t.tick"
-    ") SELECT agent, tick FROM due UNION ALL SELECT agent, tick FROM taken"
 ).replace("{lost}", _LOST_CLAIM)
-"""Claim the ticks due (or a lost claim of the same tick), and take over lost claims of others."""
+"""Claim the ticks due, and lost claims, in one statement that locks its rows in one order.
+
+A due agent comes with its tick; another agent (``NULL``: ``-infinity``) is
+claimed only where a lost claim holds its row, for that row's tick. Rows are
+locked in the agents' order, whatever the host: no two claims deadlock.
+"""
 
 _CLAIMER_TRIES = 8
 """Random claimers tried: two live ticks drawing the same one of 2**31 is already rare."""
@@ -263,17 +266,15 @@ class PostgresStore(LeasingStore):
         overlapping ticks.
         """
         claimer = self._claimer()
-        names = sorted(ticks)  # one order for every host: no deadlock between two claims
-        others = sorted(set(scheduled) - set(ticks))
-        if not names and not others:
+        names = sorted(set(ticks) | set(scheduled))
+        if not names:
             return TickClaims(claimer, {})
         won = self.execute(
             _CLAIM_TICKS,
             {
                 "me": claimer,
                 "names": names,
-                "ticks": [ticks[name] for name in names],
-                "others": others,
+                "ticks": [ticks.get(name) for name in names],  # None: only a lost claim
                 "class": self._claims_class,
             },
         ).fetchall()
