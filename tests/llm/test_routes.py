@@ -12,13 +12,10 @@ from leakscan import FAKE_SECRETS
 
 KEY = FAKE_SECRETS["FAKE_OPENAI_KEY"]
 
-
 PROVIDERS = {
     "fake": {"base_url": "http://127.0.0.1:9/v1/", "api_key_env": "FAKE_OPENAI_KEY"},
     "local": {"base_url": "http://127.0.0.1:9/v1"},
 }
-
-
 PRICED = {"input_usd_per_mtok": 1000.0, "output_usd_per_mtok": 2000.0}
 
 

@@ -1,4 +1,4 @@
-"""Sizes: a growing conversation's token figures, each message's worked out once."""
+"""Token estimates and bounds, pruning to a window, and Sizes: each message worked out once."""
 
 from __future__ import annotations
 
