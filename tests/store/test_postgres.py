@@ -174,6 +174,12 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     alive = host_b.claim_ticks({"again": later}, scheduled=scheduled)
     assert alive.ticks == {"again": later}, "a live tick's claims are its own"
     dead.close()  # its session ends, as when its process dies
+    claimer_lock = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+        "AND objid = %s::oid"
+    )
+    # The server ends the session soon after the client goes, not at once.
+    assert eventually(lambda: host_c.execute(claimer_lock, (claims.claimer,)).fetchone() == (0,))
 
     taken = host_b.claim_ticks({}, scheduled=scheduled)
     assert taken.ticks == {"waiting": T0, "hourly": T0}, "each claim not started, for its tick"
