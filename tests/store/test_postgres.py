@@ -342,3 +342,39 @@ def test_tables_of_a_newer_agentops_are_refused_with_74(stores, url):
     assert info.value.exit_code == 74
     assert f"schema version {SCHEMA_VERSION + 1}" in info.value.message
     assert "upgrade agentops" in info.value.message
+
+
+# -- the reply cache -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(postgres) -> Iterator[PostgresStore]:
+    """A fresh database whose tables ``agentops store init`` made."""
+    found = PostgresStore(postgres.database())
+    yield found
+    found.close()
+
+
+def test_the_stores_cache_keeps_a_reply_for_its_ttl_and_its_bound(store):
+    """As the file cache: found until the TTL, the oldest pushed out past the bound, per agent."""
+    cache = store.reply_cache("a", ttl_s=60, max_entries=2)
+    cache.put("k", {"text": "hi", "cost_usd": 0.5}, 1000.0)
+    assert cache.get("k", 1059.0) == {"text": "hi", "cost_usd": 0.5}
+    assert cache.get("k", 1060.0) is None
+    assert store.reply_cache("b", ttl_s=60, max_entries=2).get("k", 1000.0) is None
+    for number, key in enumerate("abc"):
+        cache.put(key, {"text": key}, 1001.0 + number)
+    assert [cache.get(key, 1004.0) is not None for key in "kabc"] == [False, False, True, True]
+    cache.put("c", {"text": "again"}, 1005.0)
+    assert cache.get("c", 1005.0) == {"text": "again"}
+    assert (cache.reset_because, cache.unavailable) == (None, None)
+
+
+def test_a_cache_whose_store_fails_is_done_without(store):
+    """A store that cannot answer makes the cache unavailable for the run, never an error."""
+    cache = store.reply_cache("a", ttl_s=60, max_entries=2)
+    store.execute("DROP TABLE {s}.reply")
+    assert cache.get("k", 1000.0) is None
+    assert cache.unavailable is not None
+    assert "reply" in cache.unavailable
+    cache.put("k", {"text": "hi"}, 1000.0)  # not even tried
