@@ -81,6 +81,15 @@ def test_adding_past_the_bound_drops_the_least_important_oldest_first_and_says_h
     ]
 
 
+def test_adding_nothing_writes_nothing_and_still_keeps_the_bound(store):
+    """No rows: nothing added; past ``keep`` the least important, oldest go as ever."""
+    rows = written(store)
+    assert rows.add([], None) == 0
+    assert rows.count() == 3
+    assert rows.add([], 1) == 2
+    assert [note[0] for note in rows.every()] == ["the feed moved to v2"]
+
+
 def test_a_search_finds_stored_and_pending_notes_holding_a_word(store):
     """Stored notes by id, the run's pending ones as -1 - i; a rank below 0; no word: nothing."""
     rows = written(store)
