@@ -1,7 +1,7 @@
 """An agent that calls ``ctx.llm`` as its params say, and the helpers to run it and read its run.
 
-For the tests of what providers answer (``test_llm_replies.py``,
-``test_llm_anthropic.py``): the agent asks each prompt of ``prompts`` with
+For the tests of what providers answer (``providers/test_openai.py``,
+``providers/test_anthropic.py``): the agent asks each prompt of ``prompts`` with
 the options its params give, and returns what each :class:`~agentops.Completion`
 said (or the :class:`~agentops.LLMError` it got, with ``catch``).
 """

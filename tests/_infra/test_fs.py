@@ -499,3 +499,18 @@ def test_fsync_dir_refuses_a_directory_that_is_a_link(tmp_path, fs):
     with pytest.raises(OSError, match=r"Not a directory|symbolic link") as info:
         fs.fsync_dir(link)
     assert info.value.errno in {errno.ELOOP, errno.ENOTDIR}
+
+
+def test_set_aside_never_overwrites_an_earlier_one(tmp_path):
+    """Two files set aside in the same second keep both."""
+    fs = FileSystem()
+    path = tmp_path / "pub.tick"
+    first = second = None
+    for content in (b"one", b"two"):
+        path.write_bytes(content)
+        moved = fs.set_aside(path, why="test")
+        first, second = (moved.moved_to, None) if first is None else (first, moved.moved_to)
+    assert first is not None
+    assert second is not None
+    assert (first.read_bytes(), second.read_bytes()) == (b"one", b"two")
+    assert not path.exists()

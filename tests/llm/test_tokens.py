@@ -1,4 +1,4 @@
-"""Sizes: a growing conversation's token figures, each message's worked out once."""
+"""Token estimates and bounds, pruning to a window, and Sizes: each message worked out once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentops.llm import tokens
-from agentops.llm.tokens import MESSAGE_OVERHEAD, Sizes, bound_messages, estimate_messages
+from agentops.llm.tokens import (
+    MESSAGE_OVERHEAD,
+    Sizes,
+    bound_messages,
+    estimate,
+    estimate_messages,
+    prune,
+)
 
 _TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
 _ARGUMENTS = st.dictionaries(st.text(max_size=5), st.integers() | _TEXT, max_size=3)
@@ -70,3 +77,49 @@ def test_a_message_is_worked_out_once_however_many_turns_send_it(monkeypatch):
         sizes.estimate(conversation)
         sizes.bound(conversation)
     assert len(seen) == len(conversation)
+
+
+def test_an_estimate_is_a_token_per_three_bytes_and_never_zero():
+    """Bytes of UTF-8, not characters: other scripts are counted high, never low."""
+    assert estimate("") == 1
+    assert estimate("abc") == 1
+    assert estimate("abcd") == 2
+    assert estimate("é" * 3) == 2  # six bytes
+    assert estimate_messages([{"role": "user", "content": "abc"}]) == 3 + MESSAGE_OVERHEAD + 1
+
+
+def test_a_reservation_bound_is_a_token_per_byte():
+    """No byte-level tokenizer makes more tokens than bytes: the bound for money."""
+    assert bound_messages([{"role": "user", "content": "abc"}]) == 3 + MESSAGE_OVERHEAD + 3
+    assert bound_messages([{"role": "user", "content": "ሰላም"}]) == 3 + MESSAGE_OVERHEAD + 9
+    assert bound_messages([{"role": "user", "content": ""}]) == 3 + MESSAGE_OVERHEAD + 1
+
+
+def conversation(turns: int) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": "You are terse."}]
+    for turn in range(turns):
+        messages.append({"role": "user", "content": f"question {turn} " + "x" * 60})
+        messages.append({"role": "assistant", "content": f"answer {turn} " + "y" * 60})
+    return messages
+
+
+def test_prune_drops_the_middle_keeping_the_system_prompt_and_the_newest():
+    """A long conversation loses its oldest turns; the system prompt and the last turns stay."""
+    messages = [*conversation(10), {"role": "user", "content": "the last question"}]
+    kept, dropped = prune(messages, 120)
+    assert dropped > 0
+    assert kept[0] == messages[0]
+    assert kept[-1] == messages[-1]
+    assert kept[1:] == messages[len(messages) - len(kept) + 1 :], "a contiguous tail"
+    assert estimate_messages(kept) <= 120
+    assert len(kept) + dropped == len(messages)
+
+
+def test_prune_leaves_what_fits_alone_and_keeps_one_message_that_cannot_fit():
+    """Nothing to cut: unchanged. One huge message: kept, for the caller to refuse."""
+    messages = conversation(1)
+    assert prune(messages, 10_000) == (messages, 0)
+    huge = [{"role": "system", "content": "s"}, {"role": "user", "content": "z" * 3000}]
+    kept, dropped = prune(huge, 100)
+    assert (kept, dropped) == (huge, 0)
+    assert estimate_messages(kept) > 100

@@ -22,7 +22,6 @@ from agentops.ops.logs import (
     readable,
     scan_file,
 )
-from agentops.ops.logview import followed, open_views, shown
 
 T0 = datetime(2026, 11, 22, 3, 10, tzinfo=UTC)
 
@@ -398,31 +397,3 @@ def test_readable_copes_with_odd_objects():
     renderer = console_renderer(colors=False)
     for odd in ("{}", '{"event": 5, "level": 3}', '{"ts": null, "nested": {"a": [1, "\\u001b"]}}'):
         assert isinstance(readable(parse_line(odd, None, 1), renderer), str)
-
-
-def test_following_several_logs_merges_what_they_append_by_time(tmp_path):
-    """-f on every agent: each look gives what any log gained, in time order, filters applied."""
-    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    write(a, line("new.before", at=T0))
-    write(b, line("old", at=T0))
-    chosen = LogFilter(events=("new.*",))
-    views = open_views({"a": a, "b": b}, chosen, count=0, last=False, follow=True)
-
-    def append():
-        write(a, line("new.second", at=T0 + timedelta(seconds=2)), line("other", at=T0))
-        write(b, line("new.first", at=T0 + timedelta(seconds=1)), "not json, goes with it")
-
-    seen = []
-
-    def follow_all() -> None:
-        for view, entry in followed(views, sleep=Script(append)):
-            seen.append((view.agent, entry.event["event"] if entry.event else entry.text))
-
-    try:
-        assert list(shown(views, count=0, follow=True)) == []
-        with pytest.raises(Script.Done):
-            follow_all()
-    finally:
-        for view in views:
-            view.reader.close()
-    assert seen == [("b", "new.first"), ("b", "not json, goes with it"), ("a", "new.second")]

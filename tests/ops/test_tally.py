@@ -7,13 +7,13 @@ hand-written logs are tests/ops/test_report.py's.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from agentops.ops.logs import parse_line, read_file
-from agentops.ops.tally import Reader, floor, percentile
+from agentops.ops.tally import Reader, percentile
 from suite import T0, agent_source
 
 WORKER = agent_source(
@@ -96,16 +96,3 @@ def test_percentiles_interpolate_as_numpy_does():
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.95) == pytest.approx(3.85)
     assert percentile([7.0], 0.99) == 7.0
-
-
-@pytest.mark.parametrize(
-    ("bucket", "start"),
-    [
-        ("hour", datetime(2026, 11, 26, 15, 0, tzinfo=UTC)),
-        ("day", datetime(2026, 11, 26, tzinfo=UTC)),
-        ("week", datetime(2026, 11, 23, tzinfo=UTC)),
-    ],
-)
-def test_a_moment_falls_in_the_hour_day_or_week_that_holds_it(bucket, start):
-    """Buckets start on the hour, at midnight UTC, on Monday."""
-    assert floor(datetime(2026, 11, 26, 15, 42, 7, tzinfo=UTC), bucket) == start

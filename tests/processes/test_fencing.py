@@ -28,7 +28,7 @@ from agentops.errors import LeaseLost
 from agentops.guards.base import GuardStop
 from agentops.guards.facade import RunGuards
 from agentops.guards.interrupts import RunInterrupts
-from agentops.guards.ticket import idempotency_key, takes_ticket
+from agentops.guards.ticket import idempotency_key
 from agentops.model.journal import Begin
 from agentops.model.ledger import Entry, Ledger
 from agentops.model.state import AgentState
@@ -154,39 +154,6 @@ def service() -> Iterator[IdempotentService]:
     found = IdempotentService()
     yield found
     found.close()
-
-
-def test_the_idempotency_key_names_the_agent_action_and_key_only():
-    """The same for one action on any run or host; different as soon as one part differs."""
-    key = idempotency_key("agent", "publish", "item-1")
-    assert key == idempotency_key("agent", "publish", "item-1")
-    assert key.startswith("agentops-")
-    assert len(key) == len("agentops-") + 64
-    others = {
-        idempotency_key("other", "publish", "item-1"),
-        idempotency_key("agent", "post", "item-1"),
-        idempotency_key("agent", "publish", "item-2"),
-        idempotency_key("agent", "publish\0item", "1"),
-        idempotency_key("agent", "publish", "item-1 "),
-    }
-    assert key not in others
-    assert len(others) == 5
-
-
-def test_do_is_handed_the_ticket_only_when_it_has_a_parameter_to_fill():
-    def optional(x: int = 1) -> int:
-        return x
-
-    def keyword_only(*, ticket: object) -> object:
-        return ticket
-
-    assert takes_ticket(lambda ticket: ticket)
-    assert takes_ticket(functools.partial(lambda _a, ticket: ticket, 1))
-    assert not takes_ticket(lambda: None)
-    assert not takes_ticket(optional)
-    assert not takes_ticket(keyword_only)
-    assert not takes_ticket(functools.partial(lambda a: a, 1))
-    assert not takes_ticket(dict)
 
 
 def test_a_run_hands_do_its_ticket_and_the_token_grows_with_each_lease(project):

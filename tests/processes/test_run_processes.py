@@ -542,18 +542,8 @@ def test_a_process_forked_during_a_run_gets_the_handlers_from_before_it(tmp_path
     assert report.read_text() == "before"
 
 
-def test_the_kernel_names_who_holds_a_lock_and_who_descends_from_whom(tmp_path):
-    """/proc/locks names the locker; /proc/<pid>/stat links a grandchild to its grandparent."""
-    lock = tmp_path / "x.lock"
-    lock.write_text("")
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        assert procs.flock_holders(lock) == []
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        assert procs.flock_holders(lock) == [os.getpid()]
-        assert os.getpid() in procs.holding_open(lock)
-    finally:
-        os.close(fd)
+def test_the_kernel_names_who_descends_from_whom():
+    """/proc/<pid>/stat links a grandchild to its grandparent (who holds a lock: test_procs.py)."""
     child = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys; subprocess.run(['sleep', '600'])"]
     )

@@ -17,20 +17,13 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from agentops._infra.files import (
     SIDE_FILE_LIMIT,
-    Unreadable,
-    check_regular,
-    load_json,
-    open_regular,
-    read_regular,
 )
-from agentops._infra.fs import FileSystem
 from agentops.errors import StateError
 from agentops.store.base import Notices
 from agentops.store.file import FileStore
@@ -238,72 +231,3 @@ def test_a_side_file_larger_than_its_bound_is_refused_in_one_line(tmp_path):
     assert str(path) in refused.value.message
     assert "2.1 MB, more than the 1.0 MB agentops reads of it" in refused.value.message
     assert "\n" not in refused.value.message
-
-
-# -- the helper itself ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("kind", ["fifo", "socket", "directory"])
-def test_only_a_regular_file_is_opened(tmp_path, kind):
-    """A FIFO, a socket, a directory: Unreadable naming the kind, at once, nothing opened."""
-    path = tmp_path / "x.json"
-    plant(path, kind)
-    with pytest.raises(Unreadable) as refused:
-        read_regular(path)
-    assert refused.value.strerror.startswith("it is a ")
-    assert refused.value.strerror.endswith(", not a regular file")
-    assert refused.value.filename == str(path)
-
-
-def test_a_fifo_is_never_waited_on_even_when_swapped_in_after_the_check(tmp_path, monkeypatch):
-    """The open is non-blocking: a FIFO put there after lstat is refused by fstat, not waited on."""
-    path = tmp_path / "x.json"
-    os.mkfifo(path)
-    monkeypatch.setattr("agentops._infra.files.check_regular", lambda *_, **__: True)
-    done: list[BaseException] = []
-
-    def attempt() -> None:
-        try:
-            open_regular(path)
-        except Unreadable as exc:
-            done.append(exc)
-
-    reader = threading.Thread(target=attempt, daemon=True)
-    reader.start()
-    reader.join(30)  # bounds a hang only: a blocking open would never return
-    assert not reader.is_alive(), "opening the FIFO waited for a writer"
-    assert "a FIFO" in str(done[0])
-
-
-def test_a_link_is_refused_unless_followed_on_purpose(tmp_path):
-    """A symbolic link is ELOOP; a configuration file may be linked into place."""
-    target = tmp_path / "real.toml"
-    target.write_text("x = 1\n")
-    link = tmp_path / "agent.toml"
-    link.symlink_to(target)
-    with pytest.raises(Unreadable, match="symbolic link"):
-        read_regular(link)
-    assert read_regular(link, follow_links=True) == b"x = 1\n"
-    assert check_regular(tmp_path / "missing") is False
-
-
-def test_json_nested_too_deep_is_a_value_error_never_a_recursion_error():
-    """The parser's depth bound: ValueError, which every reader already turns into one line."""
-    with pytest.raises(ValueError, match="recursion limit"):
-        load_json(NESTED)
-    assert load_json(b"[" * 100 + b"]" * 100) is not None
-
-
-def test_set_aside_never_overwrites_an_earlier_one(tmp_path):
-    """Two files set aside in the same second keep both."""
-    fs = FileSystem()
-    path = tmp_path / "pub.tick"
-    first = second = None
-    for content in (b"one", b"two"):
-        path.write_bytes(content)
-        moved = fs.set_aside(path, why="test")
-        first, second = (moved.moved_to, None) if first is None else (first, moved.moved_to)
-    assert first is not None
-    assert second is not None
-    assert (first.read_bytes(), second.read_bytes()) == (b"one", b"two")
-    assert not path.exists()

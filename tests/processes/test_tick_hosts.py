@@ -254,7 +254,10 @@ def test_the_agents_a_dying_tick_won_but_had_not_started_run_once_at_the_next_ti
     store = PostgresStore(hosts.url)
     try:
         # The server ends the dead tick's sessions soon, not at once.
-        claims_held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
+        claims_held = (
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert eventually(lambda: store.execute(claims_held).fetchone() == (0,))
         (hosts.world / "release").touch()
         report = finish(hosts.tick(2, t2))

@@ -170,25 +170,28 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
 
     While its session lives, nobody takes its claims; once it is gone, the
     first other tick takes each one it did not start, for the tick claimed
-    (late, once); a tick it started is not run again, an agent due again is
-    claimed afresh, and the dead tick's child can no longer start its claim.
+    (late, once; a tick of the same minute claims it as its own); a tick it
+    started is not run again, an agent due again is claimed afresh, and the
+    dead tick's child can no longer start its claim.
     """
     dead, host_b, host_c = (open_store(stores, url) for _ in range(3))
-    scheduled = ["started", "waiting", "hourly", "again"]
+    scheduled = ["started", "waiting", "hourly", "again", "same"]
     claims = dead.claim_ticks(dict.fromkeys(scheduled, T0), scheduled=scheduled)
     assert claims.ticks == dict.fromkeys(scheduled, T0)
     with dead.lease("started", run_id="a", ttl_s=60) as lease:
         assert dead.claim_tick(lease, T0, claimer=claims.claimer)
 
     later = T0 + timedelta(minutes=1)
-    alive = host_b.claim_ticks({"again": later}, scheduled=scheduled)
+    alive = host_b.claim_ticks({"again": later, "same": T0}, scheduled=scheduled)
     assert alive.ticks == {"again": later}, "a live tick's claims are its own"
     dead.close()  # its session ends, as when its process dies
     assert let_go(host_b, claims.claimer)
 
+    late = host_c.claim_ticks({"same": T0}, scheduled=["same"])
+    assert late.ticks == {"same": T0}, "a late tick of the same minute claims it as its own"
     taken = host_b.claim_ticks({}, scheduled=scheduled)
     assert taken.ticks == {"waiting": T0, "hourly": T0}, "each claim not started, for its tick"
-    assert host_c.claim_ticks({}, scheduled=scheduled).ticks == {}, "taken once"
+    assert host_c.claim_ticks({"same": T0}, scheduled=scheduled).ticks == {}, "taken once"
     with host_b.lease("waiting", run_id="b", ttl_s=60) as lease:
         assert not host_b.claim_tick(lease, T0, claimer=claims.claimer), "not the dead tick's"
         assert host_b.claim_tick(lease, T0, claimer=taken.claimer)
@@ -234,6 +237,38 @@ def test_a_forked_child_that_forsakes_the_connection_leaves_the_session_to_its_p
     store.close()
     assert let_go(other, claims.claimer)
     assert other.claim_ticks({}, scheduled=["pub"]).ticks == claims.ticks
+
+
+def test_ticks_of_hosts_whose_due_agents_cross_never_deadlock(stores, url):
+    """Two hosts, each claiming half the agents due and the other half's lost claims, at once.
+
+    Hosts a minute apart (or scheduling differently) cross: what one claims
+    as due the other may take over. The rows are locked in one order, so
+    neither claim ever waits for the other in a circle.
+    """
+    names = [f"a{i:02d}" for i in range(40)]
+    failed: list[BaseException] = []
+
+    def host(half: int) -> None:
+        store = PostgresStore(url)
+        try:
+            for minute in range(100):
+                at = T0 + timedelta(minutes=minute)
+                due = {name: at for i, name in enumerate(names) if i % 2 == half}
+                store.claim_ticks(due, scheduled=names)
+                store.close()  # its claims are lost: the other host takes them over
+        except BaseException as exc:  # noqa: BLE001 - any failure fails the test, below
+            failed.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=host, args=(half,)) for half in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failed == []
+    assert open_store(stores, url).last_tick("a00") == T0 + timedelta(minutes=99)
 
 
 class Race:
@@ -353,3 +388,39 @@ def test_tables_of_a_newer_agentops_are_refused_with_74(stores, url):
     assert info.value.exit_code == 74
     assert f"schema version {SCHEMA_VERSION + 1}" in info.value.message
     assert "upgrade agentops" in info.value.message
+
+
+# -- the reply cache -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(postgres) -> Iterator[PostgresStore]:
+    """A fresh database whose tables ``agentops store init`` made."""
+    found = PostgresStore(postgres.database())
+    yield found
+    found.close()
+
+
+def test_the_stores_cache_keeps_a_reply_for_its_ttl_and_its_bound(store):
+    """As the file cache: found until the TTL, the oldest pushed out past the bound, per agent."""
+    cache = store.reply_cache("a", ttl_s=60, max_entries=2)
+    cache.put("k", {"text": "hi", "cost_usd": 0.5}, 1000.0)
+    assert cache.get("k", 1059.0) == {"text": "hi", "cost_usd": 0.5}
+    assert cache.get("k", 1060.0) is None
+    assert store.reply_cache("b", ttl_s=60, max_entries=2).get("k", 1000.0) is None
+    for number, key in enumerate("abc"):
+        cache.put(key, {"text": key}, 1001.0 + number)
+    assert [cache.get(key, 1004.0) is not None for key in "kabc"] == [False, False, True, True]
+    cache.put("c", {"text": "again"}, 1005.0)
+    assert cache.get("c", 1005.0) == {"text": "again"}
+    assert (cache.reset_because, cache.unavailable) == (None, None)
+
+
+def test_a_cache_whose_store_fails_is_done_without(store):
+    """A store that cannot answer makes the cache unavailable for the run, never an error."""
+    cache = store.reply_cache("a", ttl_s=60, max_entries=2)
+    store.execute("DROP TABLE {s}.reply")
+    assert cache.get("k", 1000.0) is None
+    assert cache.unavailable is not None
+    assert "reply" in cache.unavailable
+    cache.put("k", {"text": "hi"}, 1000.0)  # not even tried

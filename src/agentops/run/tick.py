@@ -15,7 +15,7 @@ would: the same lock, lease, deadline, log and outcome.
   started: each child starts its tick only if the claim is still this
   tick's. A tick that dies (``kill -9``, a host lost) before starting every
   agent it won loses none of them: the next tick of any host takes the
-  claims over and runs each once, a minute late.
+  claims over and runs each once, late.
 - **One child process per agent**, forked from this warm parent after it
   imported agentops, pydantic, structlog and the store's driver once: a child
   imports only its own agent's code. An agent's crash, hang (its hard

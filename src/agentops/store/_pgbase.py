@@ -21,7 +21,7 @@ from agentops.store._url import safe_url
 from agentops.store.base import StoreDescription
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     import psycopg
 
@@ -107,17 +107,23 @@ class PostgresBase:
     def execute(
         self,
         query: str,
-        args: tuple[Any, ...] = (),
+        args: tuple[Any, ...] | Mapping[str, Any] = (),
         *,
         connection: psycopg.Connection[Any] | None = None,
     ) -> psycopg.Cursor[Any]:
-        """Run one statement (on the store's connection unless told), errors as StateError."""
+        """Run one statement (on the store's connection unless told), errors as StateError.
+
+        ``args`` fill the query's ``%s`` in order, or its ``%(name)s`` by name.
+        """
         connection = connection or self._main()
         with self._connector.answering(connection):
             return self._exec(connection, query, args)
 
     def _exec(
-        self, connection: psycopg.Connection[Any], query: str, args: tuple[Any, ...] = ()
+        self,
+        connection: psycopg.Connection[Any],
+        query: str,
+        args: tuple[Any, ...] | Mapping[str, Any] = (),
     ) -> psycopg.Cursor[Any]:
         # Every query names its tables {s}.table: the schema, a checked identifier.
         return connection.execute(query.replace("{s}", self.schema), args)

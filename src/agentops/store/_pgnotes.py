@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresNoteRows"]
 
+_COLUMNS = 5
+"""The columns of a :data:`~agentops.model.noterows.StoredNote`: text, tags, at, importance, run."""
+
 _MATCHES = """
 WITH query AS MATERIALIZED (SELECT to_tsquery('english'::regconfig, %s) AS q),
 term AS MATERIALIZED (
@@ -143,7 +146,8 @@ class PostgresNoteRows:
 
     def add(self, rows: Sequence[StoredNote], keep: int | None) -> int:
         """Insert ``rows`` and drop the least important, oldest first, past ``keep``: one commit."""
-        columns = [list(column) for column in zip(*rows, strict=True)]
+        # One array a column (none written: five empty ones, the bound still kept).
+        columns = [list(column) for column in zip(*rows, strict=True)] or [[]] * _COLUMNS
         with self._store.transaction() as run:
             run(
                 "INSERT INTO {s}.note (agent, text, tags, at, importance, run_id) "

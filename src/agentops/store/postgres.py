@@ -74,6 +74,34 @@ __all__ = ["SCHEMA_VERSION", "PostgresJournal", "PostgresLease", "PostgresStore"
 
 _M = TypeVar("_M", bound=BaseModel)
 
+_LOST_CLAIM = (
+    "t.claimer IS NOT NULL AND t.claimer <> %(me)s"
+    " AND NOT EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory'"
+    "  AND p.granted AND p.classid = %(class)s::oid AND p.objid = t.claimer::oid"
+    "  AND p.objsubid = 2"
+    "  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+)
+"""A tick row claimed by an ``agentops tick`` whose advisory lock is free: its session ended."""
+
+_CLAIM_TICKS = (
+    "INSERT INTO {s}.tick AS t (agent, tick, claimer)"
+    " SELECT name, COALESCE(at, '-infinity'), %(me)s"
+    " FROM unnest(%(names)s::text[], %(ticks)s::timestamptz[]) AS u(name, at)"
+    " WHERE at IS NOT NULL OR EXISTS (SELECT 1 FROM {s}.tick o WHERE o.agent = u.name)"
+    " ORDER BY name"
+    " ON CONFLICT (agent) DO UPDATE SET"
+    " tick = GREATEST(t.tick, EXCLUDED.tick), claimer = EXCLUDED.claimer"
+    " WHERE t.tick < EXCLUDED.tick"
+    " OR ((t.tick = EXCLUDED.tick OR EXCLUDED.tick = '-infinity') AND {lost})"
+    " RETURNING t.agent, t.tick"
+).replace("{lost}", _LOST_CLAIM)
+"""Claim the ticks due, and lost claims, in one statement that locks its rows in one order.
+
+A due agent comes with its tick; another agent (``NULL``: ``-infinity``) is
+claimed only where a lost claim holds its row, for that row's tick. Rows are
+locked in the agents' order, whatever the host: no two claims deadlock.
+"""
+
 _CLAIMER_TRIES = 8
 """Random claimers tried: two live ticks drawing the same one of 2**31 is already rare."""
 
@@ -231,39 +259,24 @@ class PostgresStore(LeasingStore):
         The claims are held by a session advisory lock of this store's
         connection (:meth:`_claimer`): a claim whose lock is free was made by
         a tick that died (or whose connection did) before starting its run,
-        and the tick of any host that schedules the agent takes it over. An
-        agent due again is claimed afresh instead: the lost tick is run by the
-        new one, as cron runs one of two overlapping ticks.
+        and the tick of any host that schedules the agent takes it over: one
+        of the same minute, late, as its own claim, and any later one as a
+        claim of that tick. An agent due at a later tick is claimed afresh
+        instead: the lost tick is run by the new one, as cron runs one of two
+        overlapping ticks.
         """
         claimer = self._claimer()
-        names = sorted(ticks)  # one order for every host: no deadlock between two claims
-        others = sorted(set(scheduled) - set(ticks))
-        if not names and not others:
+        names = sorted(set(ticks) | set(scheduled))
+        if not names:
             return TickClaims(claimer, {})
         won = self.execute(
-            "WITH due AS ("
-            " INSERT INTO {s}.tick AS t (agent, tick, claimer)"
-            " SELECT name, at, %s FROM unnest(%s::text[], %s::timestamptz[]) AS u(name, at)"
-            " ON CONFLICT (agent) DO UPDATE SET tick = EXCLUDED.tick, claimer = EXCLUDED.claimer"
-            " WHERE t.tick < EXCLUDED.tick RETURNING t.agent, t.tick"
-            "), lost AS ("
-            " UPDATE {s}.tick AS t SET claimer = %s"
-            " WHERE t.agent = ANY(%s::text[]) AND t.claimer IS NOT NULL AND t.claimer <> %s"
-            " AND NOT EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory'"
-            "  AND p.granted AND p.classid = %s::oid AND p.objid = t.claimer::oid"
-            "  AND p.objsubid = 2"
-            "  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
-            " RETURNING t.agent, t.tick"
-            ") SELECT agent, tick FROM due UNION ALL SELECT agent, tick FROM lost",
-            (
-                claimer,
-                names,
-                [ticks[name] for name in names],
-                claimer,
-                others,
-                claimer,
-                self._claims_class,
-            ),
+            _CLAIM_TICKS,
+            {
+                "me": claimer,
+                "names": names,
+                "ticks": [ticks.get(name) for name in names],  # None: only a lost claim
+                "class": self._claims_class,
+            },
         ).fetchall()
         return TickClaims(claimer, dict(won))
 

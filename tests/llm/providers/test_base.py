@@ -11,21 +11,15 @@ and retries decided by its reading of an error.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import textwrap
-from types import SimpleNamespace
 
-import httpx
 import pytest
 
-from agentops.guards.failure import classify
-from agentops.llm._send import category_of
 from agentops.llm.providers import DEFAULT_KIND, kinds, register, unregister, wire_format
 from agentops.llm.providers.base import (
     ChatReply,
-    ChatRequest,
     Usage,
     WireError,
     WireRequest,
@@ -43,12 +37,6 @@ TOY_KEY = FAKE_SECRETS["FAKE_GITHUB_TOKEN"]
 
 IN_USD, OUT_USD = 1000.0, 2000.0
 """Prices per million tokens: a token in costs $0.001, a token out $0.002."""
-
-
-ENDPOINT = SimpleNamespace(
-    base_url="http://h/v1", api_key=None, token_param="max_tokens", reasoning_effort=None
-)
-"""An Endpoint that is no route: a format asks nothing else of one."""
 
 
 def cost(tokens_in: int, tokens_out: int) -> float:
@@ -230,76 +218,7 @@ def test_importing_the_registry_imports_no_wire_format_and_no_httpx():
     assert done.stdout.strip() == "[]"
 
 
-# -- the OpenAI-compatible format ------------------------------------------------------
-
-
-def test_the_openai_format_builds_what_the_client_always_sent():
-    """POST base_url/chat/completions, a bearer key, model, messages, max_tokens; more if set."""
-    wire = wire_format("openai")
-    config = ProjectConfig.model_validate(
-        {
-            "providers": {"p": {"base_url": "http://h/v1/", "api_key_env": "K"}},
-            "models": {"m": {"provider": "p", "name": "m-1"}},
-        }
-    )
-    endpoint = route("m", config, {"K": OPENAI_KEY})
-    messages = [{"role": "user", "content": "héllo"}]
-    plain = wire.build(ChatRequest(model="m-1", messages=messages, max_tokens=5), endpoint)
-    assert plain.url == "http://h/v1/chat/completions"
-    assert plain.headers == {"Authorization": f"Bearer {OPENAI_KEY}"}
-    assert plain.body == {"model": "m-1", "messages": messages, "max_tokens": 5}
-    full = wire.build(
-        ChatRequest(
-            model="m-1",
-            messages=messages,
-            max_tokens=5,
-            temperature=0.5,
-            structured="json_object",
-            schema={"type": "object"},
-        ),
-        ENDPOINT,  # any Endpoint will do
-    )
-    assert full.headers == {}, "no key, no Authorization"
-    assert list(full.body) == ["model", "messages", "max_tokens", "temperature", "response_format"]
-    assert full.body["response_format"] == {"type": "json_object"}
-
-
-def test_the_openai_format_reads_text_usage_and_finish_reason():
-    """choices[0].message.content and usage; missing usage is 0; the finish reason kept raw."""
-    wire = wire_format("openai")
-    read = wire.parse(httpx.Response(200, content=reply("hi", usage=(3, 4)).body))
-    assert read == ChatReply("hi", Usage(3, 4), finish_reason="stop", raw_finish_reason="stop")
-    bare = wire.parse(httpx.Response(200, json={"choices": [{"message": {"content": "x"}}]}))
-    assert bare == ChatReply("x", Usage(0, 0), finish_reason=None)
-    for body, error in [
-        ({"choices": []}, "the reply has no choices[0].message"),
-        ({"choices": [{"message": {"content": 7}}]}, "the reply's content is not text"),
-    ]:
-        with pytest.raises(ValueError, match=re.escape(error)):
-            wire.parse(httpx.Response(200, json=body))
-
-
-@pytest.mark.parametrize("status", [301, 400, 401, 403, 404, 408, 409, 422, 429, 500, 503, 529])
-def test_the_openai_format_classifies_an_error_as_any_http_call_is(status):
-    """Any status but 2xx is an error: transient, waited and named as guards.failure says."""
-    wire = wire_format("openai")
-    request = httpx.Request("POST", "http://h/v1/chat/completions")
-    response = httpx.Response(
-        status,
-        headers={"Retry-After": "7"},
-        content=b'{"error": {"message": "no"}}',
-        request=request,
-    )
-    error = wire.error(response)
-    expected = classify(httpx.HTTPStatusError("", request=request, response=response))
-    assert error is not None
-    assert (category_of(error.status), error.transient, error.retry_after_s) == (
-        expected.category,
-        expected.transient,
-        expected.retry_after_s,
-    )
-    assert error.message == "no", "the body's message is read"
-    assert wire.error(httpx.Response(200, content=b"{}")) is None
+# -- the OpenAI-compatible format, through the seam ------------------------------------
 
 
 def test_openai_requests_are_byte_for_byte_what_they_were_and_errors_say_the_providers_word(
