@@ -243,6 +243,7 @@ def test_a_host_frozen_inside_do_has_its_effect_once(tmp_path, postgres, service
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # as cron's jobs: a stopped run is never hung up (SIGHUP)
         )
 
     def finish(process: subprocess.Popen[str], where: str) -> tuple[int, str]:

@@ -153,7 +153,13 @@ class Hosts:
         return [str(AGENTOPS), "--home", str(self.homes[host]), *args]
 
     def start(self, host: int, *args: str) -> subprocess.Popen[str]:
-        """Start ``agentops ARGS`` on ``host``."""
+        """Start ``agentops ARGS`` on ``host``, in a session of its own as cron starts a job.
+
+        Not in the suite's session: there, a run stopped (SIGSTOP, a frozen
+        host) is in a process group that the kernel hangs up (SIGHUP) should
+        the group become orphaned while it is stopped, which cron's jobs
+        never see and which once ended a frozen run before its deadline.
+        """
         return subprocess.Popen(
             self.command(host, *args),
             env=self.env(host),
@@ -161,6 +167,7 @@ class Hosts:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
 
     def run(self, host: int, *args: str) -> subprocess.CompletedProcess[str]:

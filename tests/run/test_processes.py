@@ -58,7 +58,9 @@ def tracking(environ: dict[str, str]) -> RunProcesses:
 @pytest.mark.parametrize("asked", [*TRACKINGS, " Cgroup\n", "SUBREAPER", ""])
 def test_a_known_tracking_is_taken_whatever_its_case(asked):
     """The three means, in any case, spaces around; none asked: the best the kernel offers."""
-    tracking({"AGENTOPS_PROCESS_TRACKING": asked})
+    processes = tracking({"AGENTOPS_PROCESS_TRACKING": asked})
+    assert processes._wanted == (asked.strip().lower() or TRACKINGS[0])
+    assert processes.tracking == "group", "nothing is tracked until the run's block is entered"
 
 
 @pytest.mark.parametrize("asked", ["containers", "cgroup,group", "none"])
