@@ -448,3 +448,24 @@ def test_a_run_without_its_lease_by_its_hard_deadline_ends_with_one_line(fleet, 
         session.close()
     quiet(fleet.run("run", "brief"))
     assert fleet.project.events("brief")[-1]["event"] == "run.finished"
+
+
+@pytest.mark.parametrize(
+    "keepalives",
+    [
+        "keepalives_idle=32767&keepalives_interval=32767&keepalives_count=127",  # Linux's most
+        "keepalives_idle=inf",
+        "keepalives_idle=99999999999",
+        "keepalives_idle=-5&keepalives_count=abc",
+    ],
+)
+def test_odd_keepalives_in_the_location_never_break_the_session(fleet, keepalives):
+    """What libpq takes (or, on a Unix socket, ignores) is given to the server within its range.
+
+    The server's session is set the client's keepalives and the time they
+    add up to (``tcp_user_timeout``, at most the server's largest): values
+    libpq accepts never make the server refuse the session, nor agentops crash.
+    """
+    odd = Fleet(fleet.project, f"{fleet.url}&{keepalives}", fleet.server, fleet.gate)
+    quiet(odd.run("store", "check"))
+    quiet(odd.run("run", "hello"))

@@ -250,19 +250,34 @@ def _keepalives(parameters: dict[str, Any], server_version: int) -> dict[str, in
     Left to the system's (two hours on Linux, and a quarter of an hour for
     an answer never acknowledged), a host lost would keep its session, and
     the locks it holds (a tick's claims, a group's slot), that long. The
-    server ignores them on a Unix socket, where no peer vanishes.
+    server ignores them on a Unix socket, where no peer vanishes (and libpq
+    reads none there: a value it would refuse on TCP is left out, not sent).
     """
-    if str(parameters.get("keepalives", 1)) == "0":
+    if _seconds(parameters.get("keepalives", 1)) == 0:
         return {}
     found = {}
     for name in ("keepalives_idle", "keepalives_interval", "keepalives_count"):
-        with contextlib.suppress(KeyError, ValueError):
-            found[name] = max(1, math.ceil(float(parameters[name])))
+        seconds = _seconds(parameters.get(name))
+        if seconds is not None and seconds > 0:
+            found[name] = seconds
     if len(found) == 3 and server_version >= _TCP_USER_TIMEOUT:  # noqa: PLR2004 - the three
         # An answer the host never acknowledged: retransmitted, not probed, unless bounded too.
         idle, interval, count = found.values()
-        found["user_timeout"] = (idle + interval * count) * 1000
+        found["user_timeout"] = min((idle + interval * count) * 1000, _INT_MAX)
     return found
+
+
+_INT_MAX = 2**31 - 1
+"""The largest value of the server's integer settings (milliseconds for ``tcp_user_timeout``)."""
+
+
+def _seconds(value: object) -> int | None:
+    """A keepalive parameter as a whole number in the server's range, None if it is not one."""
+    try:
+        seconds = math.ceil(float(str(value)))
+    except (ValueError, OverflowError):  # not a number, NaN, infinite
+        return None
+    return seconds if 0 <= seconds <= _INT_MAX else None
 
 
 class _Watchdog:
