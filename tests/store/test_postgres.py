@@ -26,7 +26,7 @@ from storeprocess import StoreProcess, records
 from suite import eventually
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -269,6 +269,58 @@ def test_ticks_of_hosts_whose_due_agents_cross_never_deadlock(stores, url):
         thread.join(120)
     assert failed == []
     assert open_store(stores, url).last_tick("a00") == T0 + timedelta(minutes=99)
+
+
+def test_a_tick_settling_its_claims_never_deadlocks_with_another_hosts_claim(stores, url):
+    """A tick settles claims while another host's tick claims the same rows: neither fails.
+
+    After a few hundred agents' ticks and a vacuum, the rows lie in the table
+    in no order of names. Settling locks them in the names' order, as a
+    claim does; in the table's order it waited in a circle with a claim
+    (``deadlock detected``), and one of the two failed.
+    """
+    import psycopg  # noqa: PLC0415 - the operator's session holding a row
+
+    names = [f"a{i:03d}" for i in range(300)]
+    for minute in range(3):
+        past = open_store(stores, url)
+        past.claim_ticks(dict.fromkeys(names, T0 + timedelta(minutes=minute)), scheduled=names)
+        past.execute("VACUUM {s}.tick")
+        past.close()
+    settling, claiming, observer = (open_store(stores, url) for _ in range(3))
+    claims = settling.claim_ticks(dict.fromkeys(names, T0 + timedelta(minutes=3)), scheduled=names)
+    placed = [row[0] for row in observer.execute("SELECT agent FROM {s}.tick").fetchall()]
+    first, later = next(
+        (name, placed[i - 1]) for i, name in enumerate(placed) if i and name < placed[i - 1]
+    )  # ``later`` lies before ``first`` in the table
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    failed: list[BaseException] = []
+
+    def call(do: Callable[[], object]) -> threading.Thread:
+        def run() -> None:
+            try:
+                do()
+            except BaseException as exc:  # noqa: BLE001 - any failure fails the test, below
+                failed.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    holder = psycopg.connect(url, autocommit=True)
+    with holder, holder.transaction():  # another run's claim of ``first``, a moment long
+        holder.execute("SELECT 1 FROM agentops.tick WHERE agent = %s FOR UPDATE", (first,))
+        due = dict.fromkeys([first, later], T0 + timedelta(minutes=4))
+        threads = [call(functools.partial(claiming.claim_ticks, due, scheduled=list(due)))]
+        assert eventually(lambda: observer.execute(waiting).fetchone() == (1,))
+        threads.append(call(lambda: settling.settle_ticks(claims.claimer, [first, later])))
+        assert eventually(lambda: observer.execute(waiting).fetchone() == (2,))
+    for thread in threads:
+        thread.join(120)
+    assert failed == []
 
 
 class Race:

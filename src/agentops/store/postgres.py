@@ -102,6 +102,19 @@ claimed only where a lost claim holds its row, for that row's tick. Rows are
 locked in the agents' order, whatever the host: no two claims deadlock.
 """
 
+_SETTLE_TICKS = (
+    "WITH mine AS (SELECT agent FROM {s}.tick"
+    " WHERE claimer = %(me)s AND agent = ANY(%(names)s::text[]) ORDER BY agent FOR UPDATE)"
+    " UPDATE {s}.tick AS t SET claimer = NULL FROM mine"
+    " WHERE t.agent = mine.agent AND t.claimer = %(me)s"
+)
+"""End a claimer's claims, locking their rows in the agents' order, as :data:`_CLAIM_TICKS` does.
+
+The rows lie in the table in no order of names (updates and vacuums move
+them): locked in the table's order, a settle and another host's claim
+could each wait for a row the other holds.
+"""
+
 _CLAIMER_TRIES = 8
 """Random claimers tried: two live ticks drawing the same one of 2**31 is already rare."""
 
@@ -283,10 +296,7 @@ class PostgresStore(LeasingStore):
     def settle_ticks(self, claimer: int, names: Collection[str]) -> None:
         """End ``claimer``'s claims of ``names`` that are still its own: no tick takes them over."""
         if names:
-            self.execute(
-                "UPDATE {s}.tick SET claimer = NULL WHERE claimer = %s AND agent = ANY(%s::text[])",
-                (claimer, sorted(names)),
-            )
+            self.execute(_SETTLE_TICKS, {"me": claimer, "names": sorted(names)})
 
     @property
     def _claims_class(self) -> int:
