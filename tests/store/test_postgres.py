@@ -21,6 +21,7 @@ import pytest
 from agentops.errors import LeaseLost, Overlap, StateError
 from agentops.model.journal import Intent
 from agentops.model.state import AgentState
+from agentops.project.config import StoreConfig
 from agentops.store.postgres import SCHEMA_VERSION, PostgresLease, PostgresStore
 from storeprocess import StoreProcess, records
 from suite import eventually
@@ -321,6 +322,29 @@ def test_a_tick_settling_its_claims_never_deadlocks_with_another_hosts_claim(sto
     for thread in threads:
         thread.join(120)
     assert failed == []
+
+
+def test_a_row_a_frozen_session_holds_holds_up_no_claim_but_its_own_agents(stores, url):
+    """A session froze holding the tick row of an agent not due: the ticks of others go on.
+
+    A tick takes over only claims that are lost: it locks the rows of the
+    agents due and of lost claims, not every scheduled agent's. A run frozen
+    in the middle of claiming its own tick (its host stopped) holds up no
+    other agent's tick on any host, for as long as the server keeps it.
+    """
+    import psycopg  # noqa: PLC0415 - the frozen session holding a row
+
+    scheduled = ["busy", "due"]
+    seed = open_store(stores, url)
+    seed.settle_ticks(
+        seed.claim_ticks(dict.fromkeys(scheduled, T0), scheduled=scheduled).claimer, scheduled
+    )
+    host = open_store(stores, url, config=StoreConfig(lock_timeout="1s"))
+    holder = psycopg.connect(url, autocommit=True)
+    with holder, holder.transaction():
+        holder.execute("SELECT 1 FROM agentops.tick WHERE agent = 'busy' FOR UPDATE")
+        later = T0 + timedelta(minutes=1)
+        assert host.claim_ticks({"due": later}, scheduled=scheduled).ticks == {"due": later}
 
 
 class Race:

@@ -75,26 +75,30 @@ __all__ = ["SCHEMA_VERSION", "PostgresJournal", "PostgresLease", "PostgresStore"
 _M = TypeVar("_M", bound=BaseModel)
 
 _LOST_CLAIM = (
-    "t.claimer IS NOT NULL AND t.claimer <> %(me)s"
+    "{row}.claimer IS NOT NULL AND {row}.claimer <> %(me)s"
     " AND NOT EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory'"
-    "  AND p.granted AND p.classid = %(class)s::oid AND p.objid = t.claimer::oid"
+    "  AND p.granted AND p.classid = %(class)s::oid AND p.objid = {row}.claimer::oid"
     "  AND p.objsubid = 2"
     "  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
 )
-"""A tick row claimed by an ``agentops tick`` whose advisory lock is free: its session ended."""
+"""A tick ``{row}`` claimed by an ``agentops tick`` whose advisory lock is free: it ended."""
 
 _CLAIM_TICKS = (
     "INSERT INTO {s}.tick AS t (agent, tick, claimer)"
     " SELECT name, COALESCE(at, '-infinity'), %(me)s"
     " FROM unnest(%(names)s::text[], %(ticks)s::timestamptz[]) AS u(name, at)"
-    " WHERE at IS NOT NULL OR EXISTS (SELECT 1 FROM {s}.tick o WHERE o.agent = u.name)"
+    # Only a row whose claim is lost is locked for an agent not due: a row a
+    # run holds (a frozen host's, in the middle of claiming) holds up no tick.
+    " WHERE at IS NOT NULL OR EXISTS (SELECT 1 FROM {s}.tick o WHERE o.agent = u.name"
+    " AND {lost_o})"
     " ORDER BY name"
     " ON CONFLICT (agent) DO UPDATE SET"
     " tick = GREATEST(t.tick, EXCLUDED.tick), claimer = EXCLUDED.claimer"
     " WHERE t.tick < EXCLUDED.tick"
-    " OR ((t.tick = EXCLUDED.tick OR EXCLUDED.tick = '-infinity') AND {lost})"
+    " OR ((t.tick = EXCLUDED.tick OR EXCLUDED.tick = '-infinity') AND {lost_t})"
     " RETURNING t.agent, t.tick"
-).replace("{lost}", _LOST_CLAIM)
+).replace("{lost_o}", _LOST_CLAIM.replace("{row}", "o"))
+_CLAIM_TICKS = _CLAIM_TICKS.replace("{lost_t}", _LOST_CLAIM.replace("{row}", "t"))
 """Claim the ticks due, and lost claims, in one statement that locks its rows in one order.
 
 A due agent comes with its tick; another agent (``NULL``: ``-infinity``) is
