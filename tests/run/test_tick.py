@@ -317,6 +317,17 @@ def test_a_bad_agentops_toml_or_an_unreachable_store_stops_the_tick_in_one_line(
     assert not (project.home / "logs").exists(), "no agent ran"
 
 
+def test_a_tick_with_no_scheduled_agent_asks_no_store(project, run_agentops):
+    """Agents run by hand only: the tick has nothing to claim nor take over, and is silent (0).
+
+    It does not open the store: one it cannot reach is no line a minute in cron's mail.
+    """
+    project.add_agent("by-hand")
+    env = cron_env(project.home, AGENTOPS_STORE_URL="postgresql://agentops@127.0.0.1:9/none")
+    done = run_agentops("tick", env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
 def test_check_names_a_group_that_agentops_toml_does_not_list(project, invoke):
     """agentops check: a group without its [groups] limit is a problem on its line."""
     project.add_agent("a", toml='schedule = "* * * * *"\ngroup = "llm"\n')

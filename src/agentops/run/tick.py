@@ -158,7 +158,12 @@ def tick(
         zone = cron_zone(environ)
         due = due_agents(specs, started, store=store, zone=zone)
         scheduled = [spec.name for spec in specs if spec.config.schedule is not None]
-        claims = store.claim_ticks({d.name: d.tick for d in due}, scheduled=scheduled)
+        # No agent scheduled: nothing is due, nor any claim to take over (the store is not asked).
+        claims = (
+            store.claim_ticks({d.name: d.tick for d in due}, scheduled=scheduled)
+            if scheduled
+            else None
+        )
         runs, missed = _won(due, claims, specs, local=started.astimezone(zone))
         if claims is not None and missed:
             store.settle_ticks(claims.claimer, missed)
