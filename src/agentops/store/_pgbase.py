@@ -68,6 +68,7 @@ class PostgresBase:
 
     def _open(self) -> psycopg.Connection[Any]:
         if self._connection is None or self._connection.closed:
+            self._claims = None  # a new session holds no claims
             self._connection = self._connector.connect()
         return self._connection
 

@@ -84,21 +84,24 @@ _LOST_CLAIM = (
 """A tick ``{row}`` claimed by an ``agentops tick`` whose advisory lock is free: it ended."""
 
 _CLAIM_TICKS = (
-    "INSERT INTO {s}.tick AS t (agent, tick, claimer)"
-    " SELECT name, COALESCE(at, '-infinity'), %(me)s"
-    " FROM unnest(%(names)s::text[], %(ticks)s::timestamptz[]) AS u(name, at)"
-    # Only a row whose claim is lost is locked for an agent not due: a row a
-    # run holds (a frozen host's, in the middle of claiming) holds up no tick.
-    " WHERE at IS NOT NULL OR EXISTS (SELECT 1 FROM {s}.tick o WHERE o.agent = u.name"
-    " AND {lost_o})"
-    " ORDER BY name"
-    " ON CONFLICT (agent) DO UPDATE SET"
-    " tick = GREATEST(t.tick, EXCLUDED.tick), claimer = EXCLUDED.claimer"
-    " WHERE t.tick < EXCLUDED.tick"
-    " OR ((t.tick = EXCLUDED.tick OR EXCLUDED.tick = '-infinity') AND {lost_t})"
-    " RETURNING t.agent, t.tick"
-).replace("{lost_o}", _LOST_CLAIM.replace("{row}", "o"))
-_CLAIM_TICKS = _CLAIM_TICKS.replace("{lost_t}", _LOST_CLAIM.replace("{row}", "t"))
+    (
+        "INSERT INTO {s}.tick AS t (agent, tick, claimer)"
+        " SELECT name, COALESCE(at, '-infinity'), %(me)s"
+        " FROM unnest(%(names)s::text[], %(ticks)s::timestamptz[]) AS u(name, at)"
+        # Only a row whose claim is lost is locked for an agent not due: a row a
+        # run holds (a frozen host's, in the middle of claiming) holds up no tick.
+        " WHERE at IS NOT NULL OR EXISTS (SELECT 1 FROM {s}.tick o WHERE o.agent = u.name"
+        " AND {lost_o})"
+        " ORDER BY name"
+        " ON CONFLICT (agent) DO UPDATE SET"
+        " tick = GREATEST(t.tick, EXCLUDED.tick), claimer = EXCLUDED.claimer"
+        " WHERE t.tick < EXCLUDED.tick"
+        " OR ((t.tick = EXCLUDED.tick OR EXCLUDED.tick = '-infinity') AND {lost_t})"
+        " RETURNING t.agent, t.tick"
+    )
+    .replace("{lost_o}", _LOST_CLAIM.replace("{row}", "o"))
+    .replace("{lost_t}", _LOST_CLAIM.replace("{row}", "t"))
+)
 """Claim the ticks due, and lost claims, in one statement that locks its rows in one order.
 
 A due agent comes with its tick; another agent (``NULL``: ``-infinity``) is
