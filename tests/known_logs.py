@@ -7,6 +7,9 @@ confidence and review. ``beta`` has two runs, one failing with a message
 that tries to inject HTML, and a run id that does too. Both are stamped
 back from a moment (:data:`NOW` unless told), and a run of ``alpha`` eight days old lies outside
 the default seven-day period.
+
+Also what the log tests share: :func:`line` and :func:`write` make a log as
+agentops writes it, and :class:`Script` is a sleep for following one.
 """
 
 from __future__ import annotations
@@ -25,10 +28,22 @@ HOSTILE_ERROR = 'beta: <script>alert("x")</script> & "><img src=x onerror=alert(
 HOSTILE_RUN = 'b1"><script>alert(2)</script>'
 
 
-def _line(at: datetime, event: str, run_id: str, agent: str, level: str = "info", **data) -> str:
+T0 = datetime(2026, 11, 22, 3, 10, tzinfo=UTC)
+"""When a line written with :func:`line` happened, unless told."""
+
+
+def line(event, run_id="r1", *, level="info", at=T0, agent="hello", **data) -> str:
+    """One log line as agentops writes it."""
     ts = at.isoformat().replace("+00:00", "Z")
     head = {"ts": ts, "level": level, "event": event, "agent": agent, "run_id": run_id}
     return json.dumps({**head, **data}, separators=(",", ":"))
+
+
+def write(path: Path, *lines: str) -> None:
+    """Append ``lines`` to the log at ``path`` (made with its folder if need be)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as file:
+        file.writelines(text + "\n" for text in lines)
 
 
 class _Log:
@@ -38,7 +53,9 @@ class _Log:
         self.lines: list[str] = []
 
     def add(self, ago: timedelta, event: str, run_id: str, level: str = "info", **data) -> None:
-        self.lines.append(_line(self.now - ago, event, run_id, self.agent, level, **data))
+        self.lines.append(
+            line(event, run_id, level=level, at=self.now - ago, agent=self.agent, **data)
+        )
 
     def run(self, ago: timedelta, run_id: str, status: str, duration: float, **data) -> None:
         """run.started, then run.finished ``duration`` seconds later."""
@@ -356,3 +373,18 @@ def expect(figures: dict, known_answers: dict) -> None:
             assert categories == {c: value["by_category"].get(c, 0) for c in categories}, key
         else:
             assert figures[key] == value, key
+
+
+class Script:
+    """A sleep for LogReader.follow that plays one step of a script per call, then stops."""
+
+    class Done(Exception):
+        """The script has run out."""
+
+    def __init__(self, *steps) -> None:
+        self.steps = list(steps)
+
+    def __call__(self, _seconds: float) -> None:
+        if not self.steps:
+            raise self.Done
+        self.steps.pop(0)()

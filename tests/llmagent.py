@@ -10,10 +10,78 @@ from __future__ import annotations
 
 import textwrap
 
+from agentops.llm.tokens import bound_messages
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
+from suite import Waits
 
-__all__ = ["ASKER", "Waits", "agent_toml", "events", "result_of", "run", "spends"]
+__all__ = [
+    "ASKER",
+    "IN_USD",
+    "OUT_USD",
+    "Waits",
+    "agent_toml",
+    "bound_to",
+    "conversation",
+    "cost",
+    "events",
+    "models_toml",
+    "result_of",
+    "run",
+    "spends",
+    "worst_case",
+]
+
+IN_USD, OUT_USD = 1000.0, 2000.0
+"""Prices per million tokens: a token in costs $0.001, a token out $0.002."""
+
+
+def cost(tokens_in: int, tokens_out: int) -> float:
+    """Dollars for ``tokens_in`` and ``tokens_out`` at the prices of :func:`models_toml`."""
+    return (tokens_in * IN_USD + tokens_out * OUT_USD) / 1e6
+
+
+def worst_case(prompt: str = "hello", max_tokens: int = 100) -> float:
+    """What a one-message call reserves: the prompt's bound and max_tokens, at the prices."""
+    return cost(bound_messages([{"role": "user", "content": prompt}]), max_tokens)
+
+
+def conversation(turns: int) -> list[dict[str, str]]:
+    """A system prompt, then ``turns`` questions and answers of about 70 characters each."""
+    messages = [{"role": "system", "content": "You are terse."}]
+    for turn in range(turns):
+        messages.append({"role": "user", "content": f"question {turn} " + "x" * 60})
+        messages.append({"role": "assistant", "content": f"answer {turn} " + "y" * 60})
+    return messages
+
+
+def models_toml(base_url: str, *, small: str = "", big: str = "", local: bool = False) -> str:
+    """agentops.toml: models ``small`` and ``big`` (and ``local``, unpriced) on ``base_url``."""
+    toml = textwrap.dedent(
+        f"""
+        [providers.fake]
+        base_url = "{base_url}"
+        api_key_env = "FAKE_OPENAI_KEY"
+
+        [models.small]
+        provider = "fake"
+        name = "small"
+        input_usd_per_mtok = {IN_USD}
+        output_usd_per_mtok = {OUT_USD}
+        {small}
+
+        [models.big]
+        provider = "fake"
+        name = "big"
+        input_usd_per_mtok = {IN_USD}
+        output_usd_per_mtok = {OUT_USD}
+        {big}
+        """
+    )
+    if local:
+        toml += '\n[models.local]\nprovider = "fake"\nname = "local"\n'
+    return toml
+
 
 ASKER = """
 from pydantic import BaseModel
@@ -91,7 +159,13 @@ def run(params: Params, ctx: Context) -> Result:
 
 
 def agent_toml(
-    *, model: str, fallbacks: str = "[]", llm: str = "", more: str = "", head: str = ""
+    *,
+    model: str,
+    fallbacks: str = "[]",
+    llm: str = "",
+    more: str = "",
+    head: str = "",
+    usd_per_day: float = 10.0,
 ) -> str:
     """agent.toml calling ``model``, then ``fallbacks``, 100 tokens a reply, two attempts a call."""
     return textwrap.dedent(
@@ -110,22 +184,10 @@ def agent_toml(
         max = "1m"
 
         [limits]
-        cost_usd_per_day = 10.0
+        cost_usd_per_day = {usd_per_day}
         {more}
         """
     )
-
-
-class Waits(list):
-    """The sleeps a run asked for: recorded, and the fake clock moved on, none waited."""
-
-    def __init__(self, clock):
-        super().__init__()
-        self.clock = clock
-
-    def __call__(self, seconds):
-        self.append(seconds)
-        self.clock.advance(seconds=seconds)
 
 
 def run(project, clock, name="asker", **params):
@@ -155,3 +217,25 @@ def result_of(project, name="asker"):
 def spends(project, name="asker"):
     """The dollars of every spend the state keeps, oldest first."""
     return [s["usd"] for s in project.state(name)["budget"]["spends"]]
+
+
+def bound_to(agent: str):
+    """:func:`run`, :func:`events`, :func:`result_of` and :func:`spends` of ``agent`` unless told.
+
+    For a test file whose agent is not the asker: ``run, events, result_of,
+    spends = bound_to("writer")``.
+    """
+
+    def run_it(project, clock, name=agent, **params):
+        return run(project, clock, name, **params)
+
+    def events_of(project, event, name=agent):
+        return events(project, event, name)
+
+    def result(project, name=agent):
+        return result_of(project, name)
+
+    def spent(project, name=agent):
+        return spends(project, name)
+
+    return run_it, events_of, result, spent

@@ -65,6 +65,7 @@ __all__ = [
     "made_once",
     "memory_path",
     "one_line",
+    "plant",
     "remember",
     "said_one_line",
     "spend",
@@ -235,6 +236,22 @@ def cron_env(home: Path, **extra: str) -> dict[str, str]:
 
 PRINTED: list[tuple[str, str]] = []
 """(what printed it, the text) of every output the suite captured: scanned at the end."""
+
+
+def plant(path: Path, kind: str) -> None:
+    """Put a ``fifo``, a ``socket`` or a ``directory`` at ``path``, where nothing is."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":  # bound from inside the directory: a socket's path is short
+        code = (
+            "import os, socket, sys; os.chdir(sys.argv[1]); "
+            "socket.socket(socket.AF_UNIX).bind(sys.argv[2])"
+        )
+        subprocess.run([sys.executable, "-c", code, str(path.parent), path.name], check=True)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        raise ValueError(f"not a kind of file to plant: {kind}")
 
 
 def remember(where: str, *texts: str | bytes | None) -> None:

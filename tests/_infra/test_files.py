@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
-import sys
 import threading
-from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,25 +21,9 @@ from agentops._infra.files import (
     open_regular,
     read_regular,
 )
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from suite import plant
 
 NESTED = b"[" * 2000 + b"\n"
-
-
-def plant(path: Path, kind: str) -> None:
-    """Put a ``kind`` at ``path``, where nothing is."""
-    if kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "socket":  # bound from inside the directory: a socket's path is short
-        code = (
-            "import os, socket, sys; os.chdir(sys.argv[1]); "
-            "socket.socket(socket.AF_UNIX).bind(sys.argv[2])"
-        )
-        subprocess.run([sys.executable, "-c", code, str(path.parent), path.name], check=True)
-    else:
-        path.mkdir()
 
 
 @pytest.mark.parametrize("kind", ["fifo", "socket", "directory"])

@@ -15,19 +15,20 @@ import signal
 import socket
 import stat
 import subprocess
-import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
 
+import llmagent
 from agentops.llm.client import LLMClient
-from agentops.llm.tokens import bound_messages, estimate, estimate_messages
+from agentops.llm.tokens import estimate, estimate_messages
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from agentops.store import STORE_URL_ENV
 from agentops.store.postgres import PostgresStore
 from fakellm import Behaviour, FakeLLM, not_json, rate_limited, reply, server_error, stall
 from leakscan import FAKE_SECRETS, scan_tree
+from llmagent import Waits, conversation, cost, models_toml, worst_case
 from suite import AGENTOPS, Project, cron_env
 
 if TYPE_CHECKING:
@@ -117,42 +118,6 @@ def fallback(params: Params, ctx: Context, error: Exception) -> Result:
     return Result(error=f"fallback() got {type(error).__name__}: {error}")
 """
 
-IN_USD, OUT_USD = 1000.0, 2000.0
-"""Prices per million tokens: a token in costs $0.001, a token out $0.002."""
-
-
-def cost(tokens_in: int, tokens_out: int) -> float:
-    return (tokens_in * IN_USD + tokens_out * OUT_USD) / 1e6
-
-
-def models_toml(base_url: str, *, small: str = "", big: str = "") -> str:
-    return textwrap.dedent(
-        f"""
-        [providers.fake]
-        base_url = "{base_url}"
-        api_key_env = "FAKE_OPENAI_KEY"
-
-        [models.small]
-        provider = "fake"
-        name = "small"
-        input_usd_per_mtok = {IN_USD}
-        output_usd_per_mtok = {OUT_USD}
-        {small}
-
-        [models.big]
-        provider = "fake"
-        name = "big"
-        input_usd_per_mtok = {IN_USD}
-        output_usd_per_mtok = {OUT_USD}
-        {big}
-
-        [models.local]
-        provider = "fake"
-        name = "local"
-        """
-    )
-
-
 AGENT_TOML = """
 {head}
 
@@ -192,45 +157,16 @@ def writer(
     name="writer",
 ):
     """An agent calling ctx.llm, its models served by ``server``."""
-    (project.home / "agentops.toml").write_text(models_toml(server.base_url, small=small, big=big))
+    (project.home / "agentops.toml").write_text(
+        models_toml(server.base_url, small=small, big=big, local=True)
+    )
     toml = AGENT_TOML.format(
         head=head, llm=llm, fallbacks=fallbacks, retry_max=retry_max, more=more
     )
     project.add_agent(name, code, toml)
 
 
-class Waits(list):
-    """The sleeps a run asked for: recorded, and the fake clock moved on, none waited."""
-
-    def __init__(self, clock):
-        super().__init__()
-        self.clock = clock
-
-    def __call__(self, seconds):
-        self.append(seconds)
-        self.clock.advance(seconds=seconds)
-
-
-def run(project, clock, name="writer", **params):
-    waits = Waits(clock)
-    outcome = run_agent(
-        AgentopsProject(project.home),
-        name,
-        overrides=params,
-        environ={},
-        clock=clock,
-        sleep=waits,
-    )
-    return outcome, waits
-
-
-def result_of(project, name="writer"):
-    finished = [e for e in project.events(name) if e["event"] == "run.finished"]
-    return finished[-1].get("result")
-
-
-def events(project, event, name="writer"):
-    return [e for e in project.events(name) if e["event"] == event]
+run, events, result_of, _ = llmagent.bound_to("writer")
 
 
 def spends(project, name="writer"):
@@ -242,19 +178,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def worst_case(prompt: str, max_tokens: int = 100) -> float:
-    """What a one-message call reserves: the prompt's bound and max_tokens, at the prices."""
-    return cost(bound_messages([{"role": "user", "content": prompt}]), max_tokens)
-
-
-def conversation(turns: int) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": "You are terse."}]
-    for turn in range(turns):
-        messages.append({"role": "user", "content": f"question {turn} " + "x" * 60})
-        messages.append({"role": "assistant", "content": f"answer {turn} " + "y" * 60})
-    return messages
 
 
 # -- fallbacks and retries -------------------------------------------------------------
@@ -491,7 +414,9 @@ def test_an_error_answer_or_a_refused_connection_costs_nothing(project, clock, s
     assert run(project, clock, catch=True)[0].exit_code == 0
     assert [s["usd"] for s in spends(project)] == [0.0, 0.0, pytest.approx(cost(10, 5))]
 
-    (project.home / "agentops.toml").write_text(models_toml(f"http://127.0.0.1:{free_port()}/v1"))
+    (project.home / "agentops.toml").write_text(
+        models_toml(f"http://127.0.0.1:{free_port()}/v1", local=True)
+    )
     outcome, _ = run(project, clock, catch=True)
     assert outcome.exit_code == 0
     assert result_of(project)["error"].startswith("LLMUnavailable")
@@ -993,7 +918,7 @@ def test_a_model_that_cannot_be_called_as_configured_stops_the_run_before_anythi
     project, run_agentops, server, llm, more, env, expected
 ):
     """Exit 78 with one line naming agent.toml and the problem; the server sees nothing."""
-    (project.home / "agentops.toml").write_text(models_toml(server.base_url))
+    (project.home / "agentops.toml").write_text(models_toml(server.base_url, local=True))
     project.add_agent("writer", WRITER, f"[llm]\n{llm}\n{more}")
     result = run_agentops("run", "writer", env={**cron_env(project.home), **env})
     assert result.returncode == 78, result.stderr

@@ -17,6 +17,7 @@ from agentops.llm.tokens import (
     estimate_messages,
     prune,
 )
+from llmagent import conversation
 
 _TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
 _ARGUMENTS = st.dictionaries(st.text(max_size=5), st.integers() | _TEXT, max_size=3)
@@ -93,14 +94,6 @@ def test_a_reservation_bound_is_a_token_per_byte():
     assert bound_messages([{"role": "user", "content": "abc"}]) == 3 + MESSAGE_OVERHEAD + 3
     assert bound_messages([{"role": "user", "content": "ሰላም"}]) == 3 + MESSAGE_OVERHEAD + 9
     assert bound_messages([{"role": "user", "content": ""}]) == 3 + MESSAGE_OVERHEAD + 1
-
-
-def conversation(turns: int) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": "You are terse."}]
-    for turn in range(turns):
-        messages.append({"role": "user", "content": f"question {turn} " + "x" * 60})
-        messages.append({"role": "assistant", "content": f"answer {turn} " + "y" * 60})
-    return messages
 
 
 def test_prune_drops_the_middle_keeping_the_system_prompt_and_the_newest():

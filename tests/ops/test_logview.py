@@ -10,43 +10,13 @@ tested in test_logs.py.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from agentops.ops.logs import LogFilter
 from agentops.ops.logview import followed, open_views, shown
-
-T0 = datetime(2026, 11, 22, 3, 10, tzinfo=UTC)
-
-
-def line(event, run_id="r1", *, level="info", at=T0, agent="hello", **data) -> str:
-    """One log line as agentops writes it."""
-    ts = at.isoformat().replace("+00:00", "Z")
-    head = {"ts": ts, "level": level, "event": event, "agent": agent, "run_id": run_id}
-    return json.dumps({**head, **data}, separators=(",", ":"))
-
-
-def write(path, *lines: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as file:
-        file.writelines(text + "\n" for text in lines)
-
-
-class Script:
-    """A sleep for LogReader.follow that plays one step of a script per call, then stops."""
-
-    class Done(Exception):
-        """The script has run out."""
-
-    def __init__(self, *steps) -> None:
-        self.steps = list(steps)
-
-    def __call__(self, _seconds: float) -> None:
-        if not self.steps:
-            raise self.Done
-        self.steps.pop(0)()
+from known_logs import T0, Script, line, write
 
 
 def test_following_several_logs_merges_what_they_append_by_time(tmp_path):

@@ -13,7 +13,6 @@ the ledger and the pause are left as they are and the run stops with 74.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from agentops.errors import StateError
 from agentops.store.base import Notices
 from agentops.store.file import FileStore
 from suite import AGENTOPS, cron_env, remember
+from suite import plant as plant_special
 
 PUB = """
 from pydantic import BaseModel
@@ -116,18 +116,10 @@ def plant(path: Path, kind: str) -> None:
         path.rmdir()
     else:
         path.unlink(missing_ok=True)
-    if kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "socket":  # bound from inside the directory: a socket's path is short
-        code = (
-            "import os, socket, sys; os.chdir(sys.argv[1]); "
-            "socket.socket(socket.AF_UNIX).bind(sys.argv[2])"
-        )
-        subprocess.run([sys.executable, "-c", code, str(path.parent), path.name], check=True)
-    elif kind == "directory":
-        path.mkdir()
-    else:
+    if kind == "nested":
         path.write_bytes(NESTED)
+    else:
+        plant_special(path, kind)
 
 
 def kind_at(path: Path) -> str:

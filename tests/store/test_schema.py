@@ -217,15 +217,29 @@ def test_tables_of_an_older_version_are_refused_until_migrated(url, monkeypatch)
         store.close()
 
 
+def tables_of_version(postgres, monkeypatch, version: int, *statements: str) -> str:
+    """A new database whose tables an agentops of ``version`` made, with ``statements`` run."""
+    bare = postgres.database(init=False)
+    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", version)
+    old = PostgresStore(bare)
+    try:
+        old.migrate(create=True)
+        for statement in statements:
+            old.execute(statement)
+    finally:
+        old.close()
+        monkeypatch.undo()
+    return bare
+
+
 def test_a_version_1_store_migrates_to_keep_notes_and_keeps_its_state(postgres, monkeypatch):
     """Tables of version 1: refused until migrated; then notes go in, and the state is kept."""
-    bare = postgres.database(init=False)
-    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", 1)
-    old = PostgresStore(bare)
-    old.migrate(create=True)
-    old.execute("INSERT INTO {s}.agent_state (agent, state_json) VALUES ('a', '{}')")
-    old.close()
-    monkeypatch.undo()
+    bare = tables_of_version(
+        postgres,
+        monkeypatch,
+        1,
+        "INSERT INTO {s}.agent_state (agent, state_json) VALUES ('a', '{}')",
+    )
     store = PostgresStore(bare)
     try:
         with pytest.raises(StoreUnavailable, match="run `agentops store migrate`"):
@@ -242,17 +256,14 @@ def test_a_version_2_store_migrates_to_keep_deadline_markers(postgres, monkeypat
 
     The state is kept, and a note made before is counted as FTS5 counts it.
     """
-    bare = postgres.database(init=False)
-    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", 2)
-    old = PostgresStore(bare)
-    old.migrate(create=True)
-    old.execute("INSERT INTO {s}.agent_state (agent, state_json) VALUES ('a', '{}')")
-    old.execute(
+    bare = tables_of_version(
+        postgres,
+        monkeypatch,
+        2,
+        "INSERT INTO {s}.agent_state (agent, state_json) VALUES ('a', '{}')",
         "INSERT INTO {s}.note (agent, text, tags, at, importance, run_id) "
-        "VALUES ('a', 'disk full on db-1', 'ops', 0, 5, 'r')"
+        "VALUES ('a', 'disk full on db-1', 'ops', 0, 5, 'r')",
     )
-    old.close()
-    monkeypatch.undo()
     store = PostgresStore(bare)
     try:
         with pytest.raises(StoreUnavailable, match="run `agentops store migrate`"):
@@ -272,13 +283,12 @@ def test_a_version_3_store_migrates_to_hold_tick_claims(postgres, monkeypatch):
     A tick claimed before is one started (nobody takes it over), and
     agentops tick claims as before after.
     """
-    bare = postgres.database(init=False)
-    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", 3)
-    old = PostgresStore(bare)
-    old.migrate(create=True)
-    old.execute("INSERT INTO {s}.tick (agent, tick) VALUES ('a', '2026-03-02T12:00:00Z')")
-    old.close()
-    monkeypatch.undo()
+    bare = tables_of_version(
+        postgres,
+        monkeypatch,
+        3,
+        "INSERT INTO {s}.tick (agent, tick) VALUES ('a', '2026-03-02T12:00:00Z')",
+    )
     store = PostgresStore(bare)
     try:
         with pytest.raises(StoreUnavailable, match="run `agentops store migrate`"):

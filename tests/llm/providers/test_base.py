@@ -17,6 +17,7 @@ import textwrap
 
 import pytest
 
+import llmagent
 from agentops.llm.providers import DEFAULT_KIND, kinds, register, unregister, wire_format
 from agentops.llm.providers.base import (
     ChatReply,
@@ -31,17 +32,10 @@ from agentops.project.home import Project as AgentopsProject
 from agentops.run.runner import run_agent
 from fakellm import Behaviour, FakeLLM, reply, server_error
 from leakscan import FAKE_SECRETS
+from llmagent import IN_USD, OUT_USD, cost
 
 OPENAI_KEY = FAKE_SECRETS["FAKE_OPENAI_KEY"]
 TOY_KEY = FAKE_SECRETS["FAKE_GITHUB_TOKEN"]
-
-IN_USD, OUT_USD = 1000.0, 2000.0
-"""Prices per million tokens: a token in costs $0.001, a token out $0.002."""
-
-
-def cost(tokens_in: int, tokens_out: int) -> float:
-    return (tokens_in * IN_USD + tokens_out * OUT_USD) / 1e6
-
 
 # -- a wire format of our own ----------------------------------------------------------
 
@@ -226,7 +220,7 @@ def test_openai_requests_are_byte_for_byte_what_they_were_and_errors_say_the_pro
 ):
     """The body's bytes and headers as before; a 503's line is its status and its body's words."""
     (project.home / "agentops.toml").write_text(toml(openai, openai))
-    project.add_agent("writer", WRITER, agent_toml(model="big", fallbacks="[]"))
+    project.add_agent("writer", WRITER, llmagent.agent_toml(model="big", usd_per_day=1.0))
     openai.script(server_error(503), server_error(503), model="big")
     outcome, _ = run(project, clock, prompts=["héllo"])
     assert outcome.exit_code == 1
@@ -305,66 +299,13 @@ def toml(toy, openai) -> str:
     )
 
 
-def agent_toml(*, model: str = "toy", fallbacks: str = '["big"]', llm: str = "") -> str:
-    return textwrap.dedent(
-        f"""
-        [llm]
-        model = "{model}"
-        fallbacks = {fallbacks}
-        max_tokens = 100
-        {llm}
-
-        [retry]
-        attempts = 2
-        initial = "1s"
-        max = "1m"
-
-        [limits]
-        cost_usd_per_day = 1.0
-        """
-    )
-
-
 def toy_writer(project, toy, openai, *, llm: str = "") -> None:
     (project.home / "agentops.toml").write_text(toml(toy, openai))
-    project.add_agent("writer", WRITER, agent_toml(llm=llm))
+    agent = llmagent.agent_toml(model="toy", fallbacks='["big"]', llm=llm, usd_per_day=1.0)
+    project.add_agent("writer", WRITER, agent)
 
 
-class Waits(list):
-    """The sleeps a run asked for: recorded, and the fake clock moved on, none waited."""
-
-    def __init__(self, clock):
-        super().__init__()
-        self.clock = clock
-
-    def __call__(self, seconds):
-        self.append(seconds)
-        self.clock.advance(seconds=seconds)
-
-
-def run(project, clock, **params):
-    waits = Waits(clock)
-    outcome = run_agent(
-        AgentopsProject(project.home),
-        "writer",
-        overrides=params,
-        environ={},
-        clock=clock,
-        sleep=waits,
-    )
-    return outcome, waits
-
-
-def events(project, event):
-    return [e for e in project.events("writer") if e["event"] == event]
-
-
-def result_of(project):
-    return events(project, "run.finished")[-1]["result"]
-
-
-def spends(project):
-    return [s["usd"] for s in project.state("writer")["budget"]["spends"]]
+run, events, result_of, spends = llmagent.bound_to("writer")
 
 
 def test_a_toy_wire_format_serves_ctx_llm_reserving_and_settling_under_a_usd_cap(

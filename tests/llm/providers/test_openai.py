@@ -13,7 +13,6 @@ budget holds after.
 from __future__ import annotations
 
 import re
-import textwrap
 from types import SimpleNamespace
 
 import httpx
@@ -30,7 +29,6 @@ from agentops.llm.providers.base import (
     Usage,
 )
 from agentops.llm.routes import route
-from agentops.llm.tokens import bound_messages
 from agentops.project.config import ProjectConfig
 from fakellm import (
     Behaviour,
@@ -42,12 +40,24 @@ from fakellm import (
     reply,
 )
 from leakscan import FAKE_SECRETS, scan_tree
-from llmagent import ASKER, agent_toml, events, result_of, run, spends
+from llmagent import (
+    ASKER,
+    IN_USD,
+    OUT_USD,
+    agent_toml,
+    cost,
+    events,
+    models_toml,
+    result_of,
+    run,
+    spends,
+    worst_case,
+)
 
 KEY = FAKE_SECRETS["FAKE_OPENAI_KEY"]
 
-IN_USD, OUT_USD, CACHED_USD = 1000.0, 2000.0, 100.0
-"""Prices per million tokens: a token in costs $0.001, out $0.002, read from the cache $0.0001."""
+CACHED_USD = 100.0
+"""Per million tokens read from the cache: $0.0001 a token (llmagent's prices for the rest)."""
 
 UNSUPPORTED_MAX_TOKENS = (
     "Unsupported parameter: 'max_tokens' is not supported with this model. "
@@ -55,42 +65,10 @@ UNSUPPORTED_MAX_TOKENS = (
 )
 
 
-def cost(tokens_in: int, tokens_out: int) -> float:
-    return (tokens_in * IN_USD + tokens_out * OUT_USD) / 1e6
-
-
-def worst_case(prompt: str = "hello", max_tokens: int = 100) -> float:
-    return cost(bound_messages([{"role": "user", "content": prompt}]), max_tokens)
-
-
 @pytest.fixture
 def server():
     with FakeLLM() as fake:
         yield fake
-
-
-def models_toml(base_url: str, *, small: str = "", big: str = "") -> str:
-    return textwrap.dedent(
-        f"""
-        [providers.fake]
-        base_url = "{base_url}"
-        api_key_env = "FAKE_OPENAI_KEY"
-
-        [models.small]
-        provider = "fake"
-        name = "small"
-        input_usd_per_mtok = {IN_USD}
-        output_usd_per_mtok = {OUT_USD}
-        {small}
-
-        [models.big]
-        provider = "fake"
-        name = "big"
-        input_usd_per_mtok = {IN_USD}
-        output_usd_per_mtok = {OUT_USD}
-        {big}
-        """
-    )
 
 
 def asker(project, server, *, fallbacks='["big"]', small="", big="", llm="", more="", head=""):
