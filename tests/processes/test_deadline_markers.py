@@ -163,6 +163,19 @@ def test_a_run_ended_under_agentops_tick_is_a_timeout_on_another_host(hosts):
     recorded_once_on_b(hosts, dead)
 
 
+def test_a_run_ended_under_a_plain_crontab_line_is_a_timeout_on_another_host(hosts):
+    """``agentops run AGENT`` alone: its keeper outlives it and publishes its marker."""
+    hosts.agent(STUCK, CIRCUIT)
+    ended = hosts.run(hosts.a, "run", "agent")
+    assert ended.returncode == 1
+    assert ended.stderr == LINE.format(log=hosts.a.log_path("agent"))
+    dead = dead_run_of(hosts.a)
+    # The keeper publishes once the run's processes are gone, after the run's exit.
+    assert eventually(lambda: hosts.markers() == [("agent", dead)]), hosts.markers()
+    assert (hosts.a.home / "state" / "agent.deadline").exists(), "the watcher may read it"
+    recorded_once_on_b(hosts, dead)
+
+
 def test_a_run_that_abandons_itself_publishes_its_marker(hosts):
     """A run abandoned for swallowing its stop is alive, and tells the store itself."""
     hosts.agent(STUBBORN, CIRCUIT)

@@ -51,6 +51,7 @@ from agentops.run.deadline import (
     lease_ttl_s,
     read_marker,
 )
+from agentops.run.markers import publish_ended
 from agentops.run.processes import RunProcesses
 from agentops.run.recovery import marker_of, recorded, recover_dead_run
 from agentops.run.run import Run
@@ -371,8 +372,22 @@ class Invocation:
             log=services.log,
             keeper_log=services.own_log,
             environ=services.environ,
+            after_death=None if services.dry_run else self._hand_marker_over,
         )
         return self._processes
+
+    def _hand_marker_over(self, log: EventLogger) -> None:
+        # In the keeper, once this process died without ending its run: if its
+        # hard deadline ended it, the next run may be on another host, which
+        # never sees the local marker, so the store keeps a copy (a kill -9's
+        # marker says nothing and opens no store). The local one stays: the
+        # watcher may still be reading it, and this host's next run finds the
+        # two to be one run.
+        services = self.services
+        ended = publish_ended(services.project, [self.name], environ=services.environ)
+        for problem in ended.values():
+            if problem is not None:
+                log.warning("deadline.marker_unpublished", error=problem)
 
     def _stopping(self, stop: StopRun, signum: int) -> None:
         # In the signal handler: the run's processes get the run's signal now.

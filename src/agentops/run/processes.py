@@ -31,7 +31,9 @@ when tracking starts, watches the run: just before the hard deadline it
 kills the run's processes (after the run's death an orphan could no longer
 be found without a cgroup), and if the run dies without saying it is done
 (the watchdog, ``kill -9``) it kills what the run's cgroup, or its process
-group, still holds. A run that ends leaving threads running (a
+group, still holds, and then does what the run asked of it after its death
+(with a shared store, the run's deadline marker is handed to it: see
+:mod:`agentops.run.markers`). A run that ends leaving threads running (a
 ``multiprocessing`` pool's, which start workers again) keeps its tracking
 until the process exits, and the keeper ends what they started then.
 """
@@ -102,12 +104,15 @@ class RunProcesses:
         log: EventLogger,
         keeper_log: Callable[[], EventLogger],
         environ: Mapping[str, str],
+        after_death: Callable[[EventLogger], None] | None = None,
     ) -> None:
         """Track the processes of the run ``run_id`` of agent ``name`` of the project at ``home``.
 
         ``grace_s`` is how long they get between SIGTERM and SIGKILL;
         ``deadline_s`` is how far away the run's hard deadline is. The keeper
-        logs through a logger of its own, made by ``keeper_log()``.
+        logs through a logger of its own, made by ``keeper_log()``. Once the
+        run died without saying it is done, and its processes are gone, the
+        keeper calls ``after_death`` with that logger.
         """
         self.name = name
         self.run_id = run_id
@@ -116,6 +121,7 @@ class RunProcesses:
         self.deadline_s = deadline_s
         self.log = log
         self._keeper_log = keeper_log
+        self._after_death = after_death
         wanted = environ.get("AGENTOPS_PROCESS_TRACKING", "").strip().lower() or TRACKINGS[0]
         if wanted not in TRACKINGS:
             raise ConfigError(
@@ -350,7 +356,10 @@ class RunProcesses:
         self._settle(self.members)
         if self._cgroup is not None:
             self._cgroup.remove()
-        self._say(reason, self._keeper_log())
+        log = self._keeper_log()
+        self._say(reason, log)
+        if reason == "run_died" and self._after_death is not None:
+            self._after_death(log)
 
 
 class _Ended:
