@@ -22,13 +22,13 @@ An agent imports what it needs from here, and from nowhere else in agentops::
 
 cron imports this package on every tick, so it imports nothing itself: each
 name is imported from its module the first time it is used (PEP 562), and
-type checkers read the imports under ``TYPE_CHECKING``.
+type checkers read the imports under ``TYPE_CHECKING``. Not even
+:mod:`typing`: as a container's PID 1, agentops drops a SIGTERM until it
+blocks it (:mod:`agentops.run.pid1`), so the time before then is kept short.
 """
 
-import importlib as _importlib
-import typing as _typing
-
-if _typing.TYPE_CHECKING:
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, which type checkers take as true
+if TYPE_CHECKING:
     from agentops.context import Context
     from agentops.errors import (
         LLMError,
@@ -99,14 +99,16 @@ its import above (tests/test_public_api.py checks that the two agree)."""
 
 # Hidden from type checkers: they see the imports above, and a module-level
 # __getattr__ would let them accept any misspelt name as an `object`.
-if not _typing.TYPE_CHECKING:
+if not TYPE_CHECKING:
 
     def __getattr__(name: str) -> object:
         """Import a public name from its module on first use, then keep it here."""
+        import importlib  # noqa: PLC0415 - only once a name is asked for
+
         home = _HOMES.get(name)
         if home is None:
             raise AttributeError(f"module 'agentops' has no attribute {name!r}")
-        value = getattr(_importlib.import_module(home), name)
+        value = getattr(importlib.import_module(home), name)
         globals()[name] = value  # the next lookup finds it without calling this again
         return value
 
@@ -114,3 +116,6 @@ if not _typing.TYPE_CHECKING:
 def __dir__() -> list[str]:
     """The public API (and the module's dunders), loaded or not yet."""
     return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
+
+
+del TYPE_CHECKING

@@ -16,20 +16,21 @@ behind (:mod:`agentops.run.pid1`).
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
+# typing.TYPE_CHECKING, without importing typing: as PID 1 agentops drops a
+# SIGTERM until the supervisor blocks it, so nothing is imported before then.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
     from agentops.cli._common import LazyCommands
 
 __all__ = ["main"]
 
 
-@functools.cache
 def _group() -> LazyCommands:
     from agentops.cli._root import main as group  # noqa: PLC0415 - click, when a line needs it
 

@@ -29,8 +29,8 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing before the block
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
