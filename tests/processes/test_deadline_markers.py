@@ -11,8 +11,10 @@ as ``timeout`` exactly once. PID 1 is real: ``unshare --pid --fork
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -176,6 +178,37 @@ def test_a_run_ended_under_a_plain_crontab_line_is_a_timeout_on_another_host(hos
     recorded_once_on_b(hosts, dead)
 
 
+def test_a_run_frozen_past_its_deadline_is_handed_over_once_its_watchdog_ends_it(hosts):
+    """A run frozen (SIGSTOP) past its hard deadline: its keeper waits for its end to publish.
+
+    Thawed, the run's watchdog ends it at once and writes its marker; a
+    keeper that had given the run up while it was frozen would publish
+    nothing, and host B would record a crash. Without a cgroup: with one, the
+    keeper ends the frozen run itself (killed, as ``kill -9``: a crash everywhere).
+    """
+    hosts.agent(STUCK, CIRCUIT)
+    run = _start(hosts, hosts.a, AGENTOPS_PROCESS_TRACKING="subreaper")
+    try:
+        # Its watcher (a shell) and its keeper are started once it holds its lease.
+        assert eventually(lambda: _keeper_of(run.pid) is not None)
+        keeper = _keeper_of(run.pid)
+        assert keeper is not None
+        os.kill(run.pid, signal.SIGSTOP)
+        # Until the keeper would have given the run up (its deadline and the
+        # keeper's settling time passed): a lower bound only, never a result.
+        eventually(lambda: _state(keeper)[0] in "ZX", within_s=hard_deadline_s(0.5) + 8)
+        os.kill(run.pid, signal.SIGCONT)
+        out, err = run.communicate(timeout=120)
+    finally:
+        _end(run)
+    remember("agentops: stderr", err)
+    assert (run.returncode, out) == (1, "")
+    assert err == LINE.format(log=hosts.a.log_path("agent"))
+    dead = dead_run_of(hosts.a)
+    assert eventually(lambda: hosts.markers() == [("agent", dead)]), hosts.markers()
+    recorded_once_on_b(hosts, dead)
+
+
 def test_a_run_that_abandons_itself_publishes_its_marker(hosts):
     """A run abandoned for swallowing its stop is alive, and tells the store itself."""
     hosts.agent(STUBBORN, CIRCUIT)
@@ -272,6 +305,49 @@ def test_as_pid_1_a_stop_reaches_the_run_and_a_signal_death_is_128_plus(tmp_path
     finally:
         proc.kill()
     assert (proc.returncode, out, err) == (128 + 15, "", "")
+
+
+def _start(hosts: Hosts, host: Project, **env: str) -> subprocess.Popen[str]:
+    """``agentops run agent`` on ``host``, in a session of its own as cron starts it.
+
+    Not in the suite's session: a stopped process in a group the kernel finds
+    orphaned gets SIGHUP, which cron's jobs never see.
+    """
+    return subprocess.Popen(
+        [str(AGENTOPS), "--home", str(host.home), "run", "agent"],
+        env={**hosts.env(host), **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _end(run: subprocess.Popen[str]) -> None:
+    """Whatever happened, ``run`` (thawed) and its pipes are done with."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(run.pid, signal.SIGCONT)
+    run.kill()
+    run.communicate()
+
+
+def _keeper_of(run: int) -> int | None:
+    """The keeper of the run ``run``, once it has its keeper and its watcher (a shell)."""
+    named = {pid: _state(pid)[1] for pid in _children(run)}
+    if sorted(name == "sh" for name in named.values()) != [False, True]:
+        return None
+    return next(pid for pid, name in named.items() if name != "sh")
+
+
+def _state(pid: int) -> tuple[str, str]:
+    """A process's state letter and its command's name (``X``: gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "X", ""
+    name, _, rest = stat.partition(" (")[2].rpartition(") ")
+    return rest.split()[0], name
 
 
 def _children(pid: int) -> list[int]:

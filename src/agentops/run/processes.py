@@ -358,8 +358,18 @@ class RunProcesses:
             self._cgroup.remove()
         log = self._keeper_log()
         self._say(reason, log)
-        if reason == "run_died" and self._after_death is not None:
-            self._after_death(log)
+        if reason == "run_died":
+            self._after(watch, how, log)
+
+    def _after(self, watch: procs.Watch, how: str, log: EventLogger) -> None:
+        # What the run asked of its keeper after its death, once it is dead: a
+        # run still alive past its deadline (frozen, say; no cgroup ended it)
+        # is waited for, as its watchdog ends it when it runs again.
+        if self._after_death is None:
+            return
+        if how == "deadline" and watch.wait(None) == "done":
+            return
+        self._after_death(log)
 
 
 class _Ended:
