@@ -26,6 +26,7 @@ import pytest
 from agentops.run.deadline import hard_deadline_s
 from agentops.store import STORE_URL_ENV
 from agentops.store.postgres import PostgresStore
+from pgserver import frozen
 from suite import AGENTOPS, STUBBORN, Project, agent_source, cron_env, eventually, remember
 
 QUICK = agent_source("return Result()", result="total: int = 0")
@@ -149,6 +150,42 @@ def test_a_run_ended_in_a_container_is_a_timeout_in_the_next_pod(hosts):
     assert hosts.markers() == [("agent", dead)]
     assert not (hosts.a.home / "state" / "agent.deadline").exists(), "the store keeps it now"
     recorded_once_on_b(hosts, dead)
+
+
+@pytest.mark.usefixtures("as_root")
+def test_as_pid_1_the_supervisor_alone_hands_the_marker_over(hosts, postgres):
+    """In a container the supervisor publishes the marker: the run's keeper does not try too.
+
+    The supervisor waits for every process, the keeper too: a keeper trying
+    a store that does not answer held the container's end for up to
+    ``LINGER_S`` more, before the supervisor tried it again, and the failure
+    was said twice.
+    """
+    hosts.agent(STUCK, CIRCUIT)
+    (hosts.a.home / "agentops.toml").write_text("[store]\nconnect_timeout = 1\n")
+    command = [str(AGENTOPS), "--home", str(hosts.a.home), "run", "agent"]
+    run = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", *command],
+        env=hosts.env(hosts.a),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Its marker is written once it holds its lease: it needs no new connection after.
+        assert eventually((hosts.a.home / "state" / "agent.deadline").exists)
+        with frozen(postgres.postmaster_pid()):  # no new connection is answered
+            out, err = run.communicate(timeout=120)
+    finally:
+        _end(run)
+    remember("agentops: stderr", err)
+    assert (run.returncode, out) == (1, "")
+    line, unpublished = err.splitlines(keepends=True)
+    assert line == LINE.format(log=hosts.a.log_path("agent"))
+    assert "could not keep its deadline marker" in unpublished
+    assert hosts.events("deadline.marker_unpublished") == [], "the keeper did not try"
+    assert (hosts.a.home / "state" / "agent.deadline").exists(), "this pod's next run records it"
 
 
 def test_a_run_ended_under_agentops_tick_is_a_timeout_on_another_host(hosts):

@@ -26,6 +26,7 @@ def test_anywhere_but_pid_1_nothing_is_forked():
     for argv in (["run", "pub"], ["tick"], ["--home", "/srv", "run", "pub"]):
         assert pid1.supervise_as_init(argv, {}) is None
         assert os.getpid() == before
+    assert not pid1.supervised(), "a run's keeper hands its marker over itself"
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,7 @@ from agentops.run.deadline import (
     read_marker,
 )
 from agentops.run.markers import publish_ended
+from agentops.run.pid1 import supervised
 from agentops.run.processes import RunProcesses
 from agentops.run.recovery import marker_of, recorded, recover_dead_run
 from agentops.run.run import Run
@@ -372,7 +373,8 @@ class Invocation:
             log=services.log,
             keeper_log=services.own_log,
             environ=services.environ,
-            after_death=None if services.dry_run else self._hand_marker_over,
+            # A PID-1 supervisor publishes the marker itself, once every process is gone.
+            after_death=None if services.dry_run or supervised() else self._hand_marker_over,
         )
         return self._processes
 

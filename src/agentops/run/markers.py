@@ -9,7 +9,7 @@ published by a process that outlived the run and saw it end:
 
 - the run's keeper (:mod:`agentops.run.processes`), forked by every CLI
   run, once the run died without ending (``agentops run`` from a plain
-  crontab line has no other survivor);
+  crontab line has no other survivor), unless a PID-1 supervisor does;
 - the ``agentops tick`` parent, after a child that did not succeed
   (:mod:`agentops.run.tick`);
 - the run itself, when it abandons itself (it is still alive, and holds its store);

@@ -19,8 +19,11 @@ is in another), and exits with the child's exit code (128 + the signal if a
 signal killed it). A process that outlives the child is waited for
 :data:`LINGER_S` at most: the kernel ends it when the supervisor exits.
 
-Only PID 1 pays for this: the caller checks ``os.getpid() == 1`` before it
-even imports this module.
+The run's keeper (:mod:`agentops.run.processes`) leaves the marker to the
+supervisor (:func:`supervised`): it would be waited for, and publish it twice.
+
+Only PID 1 pays for this: the command line checks ``os.getpid() == 1``
+before it even imports this module.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing before t
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["FORWARDED", "LINGER_S", "supervise_as_init"]
+__all__ = ["FORWARDED", "LINGER_S", "supervise_as_init", "supervised"]
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 """The signals the supervisor passes on to the run (a pod's stop is SIGTERM)."""
@@ -44,6 +47,21 @@ LINGER_S = 10.0
 
 _SUPERVISED = ("run", "tick")
 _HOME_ENV = "AGENTOPS_HOME"
+
+
+class _Here:
+    supervised = False
+    """Set in the supervisor's child (and so in what it forks: a tick's runs, their keepers)."""
+
+
+def supervised() -> bool:
+    """Whether a PID-1 supervisor forked this process (or its parent), and outlives it.
+
+    The supervisor publishes an ended run's marker once every process is
+    gone, so the run's keeper leaves it that: a keeper trying a store that
+    does not answer would hold the container's end for :data:`LINGER_S`.
+    """
+    return _Here.supervised
 
 
 def supervise_as_init(argv: Sequence[str], environ: Mapping[str, str]) -> None:
@@ -61,6 +79,7 @@ def supervise_as_init(argv: Sequence[str], environ: Mapping[str, str]) -> None:
     child = os.fork()
     if child == 0:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        _Here.supervised = True
         return
     code = _supervise(child, waited)
     if code != 0:
