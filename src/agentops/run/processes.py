@@ -33,9 +33,11 @@ be found without a cgroup), and if the run dies without saying it is done
 (the watchdog, ``kill -9``) it kills what the run's cgroup, or its process
 group, still holds, and then does what the run asked of it after its death
 (with a shared store, the run's deadline marker is handed to it: see
-:mod:`agentops.run.markers`). A run that ends leaving threads running (a
-``multiprocessing`` pool's, which start workers again) keeps its tracking
-until the process exits, and the keeper ends what they started then.
+:mod:`agentops.run.markers`), once the run is gone: one still alive past
+its deadline (frozen, without a cgroup to end it) is waited for. A run
+that ends leaving threads running (a ``multiprocessing`` pool's, which
+start workers again) keeps its tracking until the process exits, and the
+keeper ends what they started then.
 """
 
 from __future__ import annotations
