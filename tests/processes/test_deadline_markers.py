@@ -215,6 +215,36 @@ def test_a_run_ended_under_a_plain_crontab_line_is_a_timeout_on_another_host(hos
     recorded_once_on_b(hosts, dead)
 
 
+def test_a_keeper_that_cannot_reach_the_store_says_so_and_keeps_nobody_waiting(hosts, postgres):
+    """The store answers no new connection: the run's line is said at once, the keeper logs why.
+
+    Cron mails a job's output once its pipes close: the keeper holds neither,
+    so the line comes as the run ends, while the keeper still waits for the
+    store (``connect_timeout``), and then logs ``deadline.marker_unpublished``.
+    """
+    hosts.agent(STUCK, CIRCUIT)
+    (hosts.a.home / "agentops.toml").write_text("[store]\nconnect_timeout = 5\n")
+    run = _start(hosts, hosts.a)
+    try:
+        assert eventually(lambda: _keeper_of(run.pid) is not None)
+        keeper = _keeper_of(run.pid)
+        assert keeper is not None
+        with frozen(postgres.postmaster_pid()):  # the run's connections are made already
+            out, err = run.communicate(timeout=120)
+            assert _state(keeper)[0] not in "ZX", "the keeper was still trying the store"
+            assert eventually(lambda: _state(keeper)[0] in "ZX")
+    finally:
+        _end(run)
+    assert (run.returncode, out) == (1, "")
+    assert err == LINE.format(log=hosts.a.log_path("agent"))
+    dead = dead_run_of(hosts.a)
+    [unpublished] = hosts.events("deadline.marker_unpublished")
+    assert unpublished["run_id"] == dead
+    assert f"run {dead} was ended by its deadline" in unpublished["error"]
+    assert hosts.markers() == []
+    assert (hosts.a.home / "state" / "agent.deadline").exists(), "this host's next run records it"
+
+
 def test_a_run_frozen_past_its_deadline_is_handed_over_once_its_watchdog_ends_it(hosts):
     """A run frozen (SIGSTOP) past its hard deadline: its keeper waits for its end to publish.
 
