@@ -8,13 +8,11 @@ the ``Idempotency-Key`` header as payment APIs do, applies the effect once.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import shutil
 import signal
 import subprocess
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +36,13 @@ from agentops.run.runner import run_agent
 from agentops.store import STORE_URL_ENV
 from agentops.store.file import FileJournal
 from agentops.store.postgres import PostgresStore
+from loopback import LoopbackServer, LoopbackService
 from suite import AGENTOPS, FakeClock, Project, cron_env, remember
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from loopback import LoopbackHandler
 
 TICKETED = """
 from pydantic import BaseModel
@@ -96,7 +97,7 @@ def reconcile(name: str, key: str, ctx: Context) -> bool:
 """
 
 
-class IdempotentService:
+class IdempotentService(LoopbackService):
     """A loopback HTTP service that applies each ``Idempotency-Key`` once and replays its reply."""
 
     def __init__(self) -> None:
@@ -104,56 +105,33 @@ class IdempotentService:
         self.requests: list[tuple[str, int]] = []
         self.replies: dict[str, bytes] = {}
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, self))
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self._server = LoopbackServer(self._answer, methods=("POST",))
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/publish"
+        return self._server.url("/publish")
 
-    def handle(self, key: str, token: int, body: bytes) -> bytes:
+    def _answer(self, request: LoopbackHandler) -> None:
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            request.respond(400)
+            return
+        reply = self.handle(key, int(request.headers["Fencing-Token"]), request.json())
+        request.respond(200, reply, content_type="application/json")
+
+    def handle(self, key: str, token: int, body: Any) -> bytes:
         with self.lock:
             self.requests.append((key, token))
             if key not in self.replies:  # the first request with this key has the effect
-                self.effects.append({"key": key, "token": token, "body": json.loads(body)})
+                self.effects.append({"key": key, "token": token, "body": body})
                 self.replies[key] = json.dumps({"effect": len(self.effects)}).encode()
             return self.replies[key]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def __init__(self, service: IdempotentService, *args: Any) -> None:
-        self.service = service
-        super().__init__(*args)
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        key = self.headers.get("Idempotency-Key")
-        if not key:
-            self.send_response(400)
-            self.end_headers()
-            return
-        reply = self.service.handle(key, int(self.headers["Fencing-Token"]), body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def service() -> Iterator[IdempotentService]:
-    found = IdempotentService()
-    yield found
-    found.close()
+    with IdempotentService() as found:
+        yield found
 
 
 def test_a_run_hands_do_its_ticket_and_the_token_grows_with_each_lease(project):
