@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from types import TracebackType
 
 __all__ = ["LoopbackHandler", "LoopbackServer", "LoopbackService"]
 
@@ -179,9 +178,9 @@ class LoopbackServer(HTTPServer):
             thread.start()
 
     def stop(self) -> None:
-        """Let held answers go, stop accepting, end every connection and thread; again: nothing.
+        """Let held answers go, stop accepting, end every connection and thread.
 
-        From now on connecting is refused.
+        Connecting is refused from then on; a second stop does nothing.
         """
         if self.stopping.is_set():
             return
@@ -207,12 +206,7 @@ class LoopbackServer(HTTPServer):
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc: object) -> None:
         """Stop serving and free the port."""
         self.stop()
 
@@ -247,12 +241,7 @@ class LoopbackService:
         self._server.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc: object) -> None:
         """Stop serving: :meth:`close`."""
         self.close()
 
