@@ -20,12 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from agentops._infra.files import (
-    SIDE_FILE_LIMIT,
-)
-from agentops.errors import StateError
 from agentops.store.base import Notices
-from agentops.store.file import FileStore
 from suite import AGENTOPS, cron_env, remember
 from suite import plant as plant_special
 
@@ -197,29 +192,3 @@ def test_a_lock_holding_nested_json_neither_stops_a_run_nor_status(pub):
     run = agentops(pub, "run", "pub")
     assert (run.returncode, run.stderr) == (0, "")
     assert set(json.loads(lock.read_text())) == {"token"}, "rewritten, and released"
-
-
-def test_a_notices_file_that_cannot_be_read_is_moved_aside_when_replaced(tmp_path):
-    """Unreadable notices are said once (74 to a reader); the next write keeps them aside."""
-    store = FileStore(tmp_path)
-    path = tmp_path / "pub.notices.json"
-    path.write_bytes(NESTED)
-    with pytest.raises(StateError, match="unreadable file"):
-        store.notices("pub")
-    store.set_notices("pub", Notices(open=["failed"]))
-    assert store.notices("pub") == Notices(open=["failed"])
-    [moved] = store.moved_aside
-    assert moved.path == path
-    assert moved.moved_to.read_bytes() == NESTED
-
-
-def test_a_side_file_larger_than_its_bound_is_refused_in_one_line(tmp_path):
-    """A pause file of 2 MB is not read: StateError naming the file and its size."""
-    path = tmp_path / "pub.paused.json"
-    with path.open("wb") as big:
-        big.truncate(2 * SIDE_FILE_LIMIT)  # sparse
-    with pytest.raises(StateError) as refused:
-        FileStore(tmp_path).pause("pub")
-    assert str(path) in refused.value.message
-    assert "2.1 MB, more than the 1.0 MB agentops reads of it" in refused.value.message
-    assert "\n" not in refused.value.message
