@@ -13,6 +13,7 @@ the ledger and the pause are left as they are and the run stops with 74.
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from agentops.store.base import Notices
-from suite import AGENTOPS, cron_env, remember
+from suite import AGENTOPS, Project, cron_env, made_once, remember
 from suite import plant as plant_special
 
 PUB = """
@@ -135,14 +136,41 @@ def assert_said_in_one_line(result: subprocess.CompletedProcess[str]) -> None:
     assert len(result.stderr.splitlines()) <= 1, result.stderr
 
 
-@pytest.fixture
-def pub(project):
-    """The agent after one scheduled run: its state, ledger, tick, lock and attempt exist."""
+def after_one_run(root: Path) -> None:
+    """The agent ``pub`` after one scheduled run, at ``root/home``: built once, copied by each test.
+
+    A copy must not point back here, so nothing in the home may name where
+    it is: what the run wrote (state, ledger, lock, tick, attempt, log) names
+    no path, and the check below keeps that true. Only the agent's bytecode
+    cache held one (its source's path, which Python corrects when it loads
+    the cache): it is left out all the same, and each copy compiles its own.
+    """
+    project = Project(root / "home")
+    (project.home / "agents").mkdir(parents=True)
     project.add_agent("pub", PUB, 'schedule = "@hourly"\n')
     first = agentops(project, "run", "pub", "--scheduled")
     assert first.returncode == 0, first.stderr
     (project.home / "state" / "pub.notices.json").write_text(Notices().model_dump_json() + "\n")
-    return project
+    shutil.rmtree(project.home / "agents" / "pub" / "__pycache__", ignore_errors=True)
+    here = {bytes(root), bytes(root.resolve())}
+    naming = [
+        path
+        for path in sorted(project.home.rglob("*"))
+        if path.is_file() and any(name in path.read_bytes() for name in here)
+    ]
+    assert naming == [], f"a copy of the home would point back at it: {naming}"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The home after the one real first run of the session (:func:`after_one_run`)."""
+    return Project(made_once(tmp_path_factory.getbasetemp(), "side-files", after_one_run) / "home")
+
+
+@pytest.fixture
+def pub(built, tmp_path):
+    """The agent after one scheduled run: its state, ledger, tick, lock and attempt exist."""
+    return built.copy(tmp_path / "home")
 
 
 @pytest.mark.parametrize("kind", KINDS)
