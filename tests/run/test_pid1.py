@@ -78,14 +78,13 @@ def test_nothing_is_imported_before_the_supervisor_blocks_a_stop():
     (a third of the time agentops took there before), nor any other module
     of agentops.
     """
+    script = (
+        "import sys; before = set(sys.modules); "
+        "from agentops.cli import main; from agentops.run.pid1 import supervise_as_init; "
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
     loaded = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; before = set(sys.modules); "
-            "from agentops.cli import main; from agentops.run.pid1 import supervise_as_init; "
-            "print(' '.join(sorted(set(sys.modules) - before)))",
-        ],
+        [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         check=True,

@@ -173,8 +173,7 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     While its session lives, nobody takes its claims; once it is gone, the
     first other tick takes each one it did not start, for the tick claimed
     (late, once; a tick of the same minute claims it as its own); a tick it
-    started is not run again, an agent due again is claimed afresh, and the
-    dead tick's child can no longer start its claim.
+    started is not run again, and an agent due again is claimed afresh.
     """
     dead, host_b, host_c = (open_store(stores, url) for _ in range(3))
     scheduled = ["started", "waiting", "hourly", "again", "same"]
@@ -195,9 +194,51 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     assert taken.ticks == {"waiting": T0, "hourly": T0}, "each claim not started, for its tick"
     assert host_c.claim_ticks({"same": T0}, scheduled=scheduled).ticks == {}, "taken once"
     with host_b.lease("waiting", run_id="b", ttl_s=60) as lease:
-        assert not host_b.claim_tick(lease, T0, claimer=claims.claimer), "not the dead tick's"
         assert host_b.claim_tick(lease, T0, claimer=taken.claimer)
+        assert not host_b.claim_tick(lease, T0, claimer=taken.claimer), "started once"
     assert host_b.last_tick("hourly") == T0
+
+
+def test_an_orphaned_child_holding_the_lease_starts_the_claim_taken_over(stores, url):
+    """The tick died alone: its child, holding the lease, still runs the tick; nobody else does.
+
+    Another host's tick took the claim over meanwhile (the dead tick's lock
+    is free): its own child for the agent finds the tick started.
+    """
+    dead, orphan, host_b = (open_store(stores, url) for _ in range(3))
+    claims = dead.claim_ticks({"pub": T0}, scheduled=["pub"])
+    with orphan.lease("pub", run_id="orphan", ttl_s=60) as lease:
+        dead.close()
+        assert let_go(host_b, claims.claimer)
+        taken = host_b.claim_ticks({}, scheduled=["pub"])
+        assert taken.ticks == {"pub": T0}
+        assert orphan.claim_tick(lease, T0, claimer=claims.claimer), "run, by the orphan"
+    with host_b.lease("pub", run_id="b", ttl_s=60) as lease:
+        assert not host_b.claim_tick(lease, T0, claimer=taken.claimer), "not run twice"
+    host_b.settle_ticks(taken.claimer, ["pub"])
+    assert host_b.claim_ticks({}, scheduled=["pub"]).ticks == {}
+
+
+def test_a_lost_claims_row_replaced_as_it_is_taken_over_is_claimed_for_its_tick(stores, url):
+    """A ``store copy`` deleting the row between the claim's read and its write: the tick read.
+
+    A trigger deletes the row just before the claim inserts, as a restore
+    landing in that moment would: the claim is made anew for the lost tick.
+    """
+    dead, host_b = (open_store(stores, url) for _ in range(2))
+    claims = dead.claim_ticks({"pub": T0}, scheduled=["pub"])
+    dead.close()
+    assert let_go(host_b, claims.claimer)
+    host_b.execute(
+        "CREATE FUNCTION {s}.vanish() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN DELETE FROM {s}.tick WHERE agent = NEW.agent; RETURN NEW; END $$"
+    )
+    host_b.execute(
+        "CREATE TRIGGER vanish BEFORE INSERT ON {s}.tick FOR EACH ROW EXECUTE FUNCTION {s}.vanish()"
+    )
+    taken = host_b.claim_ticks({}, scheduled=["pub"])
+    assert taken.ticks == {"pub": T0}
+    assert host_b.last_tick("pub") == T0
 
 
 def test_settled_claims_of_a_tick_that_ended_are_not_taken_over(stores, url):
