@@ -3,9 +3,10 @@
 Against the suite's own server (tests/pgserver.py), each test on a fresh
 database: a lease that lapsed while its holder lives (a frozen host) is taken
 over and fenced off, the winner of a race for a lease is the one a death
-frees at once, the tables are created once by hosts starting together and
-refused when a newer agentops made them, and ``agentops store check`` and
-``agentops store copy`` work against the server.
+frees at once, every connection carries the configured bounds, the tables
+are created once by hosts starting together and refused when a newer
+agentops made them, and ``agentops store check`` and ``agentops store copy``
+work against the server.
 """
 
 from __future__ import annotations
@@ -456,6 +457,45 @@ def test_a_released_lease_frees_its_advisory_lock_before_the_block_returns(store
         with store.lease("pub", run_id=f"next{run}", ttl_s=60):
             row = store.execute("SELECT locked FROM {s}.lease WHERE agent = 'pub'").fetchone()
             assert row == (True,)
+
+
+# -- the bounds set on every connection ------------------------------------------------------
+
+
+def test_every_connection_carries_the_configured_bounds(url):
+    """The store's connection and each lease's: the server's timeouts; libpq's keepalives."""
+    config = StoreConfig(
+        statement_timeout="3s", lock_timeout="1500ms", idle_in_transaction_timeout="4s"
+    )
+    store = PostgresStore(url, config=config)
+    query = (
+        "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), "
+        "current_setting('idle_in_transaction_session_timeout')"
+    )
+    try:
+        assert store.execute(query).fetchone() == ("3s", "1500ms", "4s")
+        with store.lease("hello", run_id="r", ttl_s=60) as lease:
+            on_lease = store.execute(query, connection=lease.connection).fetchone()
+            assert on_lease == ("3s", "1500ms", "4s")
+            parameters = lease.connection.info.get_parameters()
+        assert {k: parameters[k] for k in ("keepalives", "keepalives_idle", "connect_timeout")} == {
+            "keepalives": "1",
+            "keepalives_idle": "30",
+            "connect_timeout": "10",
+        }
+        assert parameters["application_name"] == "agentops"
+    finally:
+        store.close()
+
+
+def test_what_the_location_says_wins_over_the_defaults(url):
+    """A URL's own connect_timeout or keepalives are libpq's to use, not overridden."""
+    store = PostgresStore(f"{url}&connect_timeout=3&keepalives_idle=7")
+    try:
+        parameters = store.execute("SELECT 1").connection.info.get_parameters()
+        assert (parameters["connect_timeout"], parameters["keepalives_idle"]) == ("3", "7")
+    finally:
+        store.close()
 
 
 # -- the tables ------------------------------------------------------------------------------
