@@ -27,28 +27,25 @@ or null) and ``refusal``, a ``finish_reason`` (``stop``, ``length``,
 {"message", "type", "param", "code"}}``, at their status or (as some
 gateways send them) in a 200.
 
-Connections are served by a pool of threads started with the server, never
-one started per connection: a run in the same process (``run_agent``)
-counts the threads it leaves behind, and holds its lock until the process
-exits if there are any.
+The server is a :class:`loopback.LoopbackServer` keeping HTTP/1.1
+connections alive, as providers do, served by threads started with it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import queue
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any
+
+from loopback import LoopbackServer, LoopbackService
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import TracebackType
+
+    from loopback import LoopbackHandler
 
 __all__ = [
     "Behaviour",
@@ -213,7 +210,6 @@ class _Script:
     queues: dict[str | None, deque[Behaviour]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
-    closing: threading.Event = field(default_factory=threading.Event)
 
     def answer(self, seen: Seen) -> Behaviour:
         with self.arrived:
@@ -228,95 +224,7 @@ class _Script:
             return self.default
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as providers do: clients reuse connections
-    wbufsize = -1  # headers and body leave in one write: no Nagle wait between them
-    script: ClassVar[_Script]
-
-    def do_POST(self) -> None:
-        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(data)
-        except ValueError:
-            body = None
-        seen = Seen(self.path, dict(self.headers.items()), body, time.monotonic(), data)
-        behaviour = self.script.answer(seen)
-        if behaviour.stall_s and self.script.closing.wait(behaviour.stall_s):
-            self.close_connection = True
-            return  # shutting down: nobody is waiting for this one
-        try:
-            self.send_response(behaviour.status)
-            self.send_header("Content-Type", behaviour.content_type)
-            for name, value in behaviour.headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(behaviour.body)))
-            self.end_headers()
-            self.wfile.write(behaviour.body)
-        except OSError:
-            self.close_connection = True  # the client gave up waiting
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        """Quiet: pytest output is for failures."""
-
-
-class _PooledServer(HTTPServer):
-    """An HTTP server whose connections are served by threads started with it."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], workers: int) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
-        self._waiting: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue()
-        self._open: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"fakellm-{n}", daemon=True)
-            for n in range(workers)
-        ]
-        self._threads.append(
-            threading.Thread(
-                target=self.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="fakellm-accept",
-                daemon=True,
-            )
-        )
-
-    def start(self) -> None:
-        """Start accepting connections, and the threads that serve them."""
-        for thread in self._threads:
-            thread.start()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._waiting.put((request, client_address))
-
-    def _work(self) -> None:
-        while (job := self._waiting.get()) is not None:
-            request, client_address = job
-            with self._lock:
-                self._open.add(request)
-            try:
-                self.finish_request(request, client_address)
-            except OSError:
-                pass  # the client went away
-            finally:
-                with self._lock:
-                    self._open.discard(request)
-                self.shutdown_request(request)
-
-    def stop(self) -> None:
-        """Stop accepting, end every connection, and the threads with them."""
-        self.shutdown()
-        self.server_close()
-        with self._lock:
-            for connection in self._open:  # idle keep-alive connections: let their workers go
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-        for _ in self._threads[:-1]:
-            self._waiting.put(None)
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-
-class FakeLLM:
+class FakeLLM(LoopbackService):
     """An OpenAI-compatible server on 127.0.0.1 (a free port), answering in its own threads."""
 
     def __init__(
@@ -332,14 +240,14 @@ class FakeLLM:
         a request the real API would refuse (its answer, else None).
         """
         self._script = _Script(default=default or reply(), check=check)
-        handler = type("Handler", (_Handler,), {"script": self._script})
-        self._server = _PooledServer(handler, workers)
+        self._server = LoopbackServer(
+            self._answer, methods=("POST",), keep_alive=True, threads=workers
+        )
 
     @property
     def base_url(self) -> str:
         """A provider's ``base_url``: ``http://127.0.0.1:PORT/v1``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return self._server.url("/v1")
 
     @property
     def default(self) -> Behaviour:
@@ -373,17 +281,20 @@ class FakeLLM:
                 lambda: len(self._script.seen) >= count, timeout=timeout_s
             )
 
-    def __enter__(self) -> Self:
-        """Start serving: every thread of the server starts here, before any run."""
-        self._server.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Release stalled answers, stop serving and free the port."""
-        self._script.closing.set()
-        self._server.stop()
+    def _answer(self, request: LoopbackHandler) -> None:
+        seen = Seen(
+            path=request.path,
+            headers=dict(request.headers.items()),
+            body=request.json(),
+            at=time.monotonic(),
+            raw=request.body,
+        )
+        behaviour = self._script.answer(seen)
+        if behaviour.stall_s and request.stopped_during(behaviour.stall_s):
+            return  # shutting down: nobody is waiting for this one
+        request.respond(
+            behaviour.status,
+            behaviour.body,
+            content_type=behaviour.content_type,
+            headers=behaviour.headers,
+        )

@@ -22,13 +22,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from loopback import LoopbackServer
+from loopback import LoopbackServer, LoopbackService
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from loopback import LoopbackHandler
 
 __all__ = [
     "FaultServer",
@@ -105,8 +106,6 @@ class _Scripts:
     served: dict[str, int] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    stopping: threading.Event = field(default_factory=threading.Event)
-    """Set as the server stops: a slow reply still waiting gives up, so its thread ends."""
 
     def next_reply(self, method: str, path: str, query: str = "") -> Reply:
         with self.lock:
@@ -121,58 +120,22 @@ class _Scripts:
             return script[min(index, len(script) - 1)]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    scripts: ClassVar[_Scripts]
-
-    def do_GET(self) -> None:
-        self._reply()
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
-        self._reply()
-
-    def _reply(self) -> None:
-        path, _, query = self.path.partition("?")
-        reply = self.scripts.next_reply(self.command, path, query)
-        if reply.delay_s and self.scripts.stopping.wait(reply.delay_s):
-            return
-        try:
-            self.send_response(reply.status)
-            for name, value in reply.headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-        except OSError:
-            pass  # the client gave up waiting (a timeout test): nobody to answer
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        """Quiet: pytest output is for failures."""
-
-
-class FaultServer:
+class FaultServer(LoopbackService):
     """A loopback server on 127.0.0.1, a free port, serving scripted replies in a thread."""
 
     def __init__(self) -> None:
         """Bind the port now; serve once entered (``with FaultServer() as server``)."""
         self._scripts = _Scripts()
-        handler = type("Handler", (_Handler,), {"scripts": self._scripts})
-        self._server = LoopbackServer(("127.0.0.1", 0), handler)
-        self._server.block_on_close = False  # a slow reply must not hold up the test's end
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._server = LoopbackServer(self._answer)
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.base_url
 
     def url(self, path: str) -> str:
         """The full URL of ``path``."""
-        return self.base_url + path
+        return self._server.url(path)
 
     def script(self, path: str, *replies: Reply) -> str:
         """Answer requests to ``path`` with ``replies`` in turn, the last one forever; its URL."""
@@ -198,22 +161,12 @@ class FaultServer:
         times = self.hits(path)
         return [later - earlier for earlier, later in itertools.pairwise(times)]
 
-    def __enter__(self) -> Self:
-        """Start serving."""
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop serving and free the port."""
-        self._scripts.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+    def _answer(self, request: LoopbackHandler) -> None:
+        path, _, query = request.path.partition("?")
+        reply = self._scripts.next_reply(request.command, path, query)
+        if reply.delay_s and request.stopped_during(reply.delay_s):
+            return
+        request.respond(reply.status, reply.body, headers=reply.headers)
 
 
 class SilentServer:

@@ -25,11 +25,13 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from loopback import LoopbackServer
+from loopback import LoopbackServer, LoopbackService
+
+if TYPE_CHECKING:
+    from loopback import LoopbackHandler
 
 __all__ = ["PING_BODY_LIMIT", "Healthchecks", "Ping"]
 
@@ -61,45 +63,23 @@ class _Check:
     pings: list[Ping] = field(default_factory=list)
 
 
-class Healthchecks:
+class Healthchecks(LoopbackService):
     """The service: its checks, and every request it answered (or refused)."""
 
     def __init__(self) -> None:
-        """Listen on a free port of 127.0.0.1 and serve in a thread."""
+        """Listen on a free port of 127.0.0.1 and serve, until closed."""
         self.hang = False
         self.requests: list[tuple[str, str, int]] = []
         """Every request: method, path and query as sent, and the status answered."""
         self._checks: dict[str, _Check] = {}
         self._lock = threading.Lock()
-        self._release = threading.Event()
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_HEAD(self) -> None:
-                service._serve(self)
-
-            def do_GET(self) -> None:
-                service._serve(self)
-
-            def do_POST(self) -> None:
-                service._serve(self)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-                """Quiet: pytest output is for failures."""
-
-        self._server = LoopbackServer(("127.0.0.1", 0), Handler)
-        self._server.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        self._alive = True
+        self._server = LoopbackServer(self._serve, methods=("HEAD", "GET", "POST"))
+        self._server.start()
 
     @property
     def base(self) -> str:
         """``http://127.0.0.1:PORT``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.base_url
 
     def new_check(self) -> str:
         """Create a check; its ping URL (``.../ping/<uuid>``)."""
@@ -133,39 +113,23 @@ class Healthchecks:
         ]
 
     def kill(self) -> None:
-        """Stop listening: connecting is refused from now on."""
-        if self._alive:
-            self._alive = False
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
+        """Die: connecting is refused from now on (a hanging request lets go)."""
+        self.close()
 
-    def close(self) -> None:
-        """Let any hanging request go, and stop."""
-        self._release.set()
-        self.kill()
-
-    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length)
+    def _serve(self, request: LoopbackHandler) -> None:
         if self.hang:
-            self._release.wait(_HANGS_FOR_S)
-        parts = urlsplit(handler.path)
+            request.stopped_during(_HANGS_FOR_S)
+        parts = urlsplit(request.path)
         query = parse_qs(parts.query)
-        status, text = self._ping(handler.command, parts.path, query, body)
+        status, text = self._ping(request.command, parts.path, query, request.body)
         with self._lock:
-            self.requests.append((handler.command, handler.path, status))
-        payload = text.encode()
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", "text/plain; charset=utf-8")
-            handler.send_header("Content-Length", str(len(payload)))
-            handler.send_header("Ping-Body-Limit", str(PING_BODY_LIMIT))
-            handler.end_headers()
-            if handler.command != "HEAD":
-                handler.wfile.write(payload)
-        except OSError:
-            pass  # the client gave up waiting
+            self.requests.append((request.command, request.path, status))
+        request.respond(
+            status,
+            text.encode(),
+            content_type="text/plain; charset=utf-8",
+            headers=[("Ping-Body-Limit", str(PING_BODY_LIMIT))],
+        )
 
     def _ping(
         self, method: str, path: str, query: dict[str, list[str]], body: bytes

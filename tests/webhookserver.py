@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loopback import LoopbackServer
+from loopback import LoopbackServer, LoopbackService
+
+if TYPE_CHECKING:
+    from loopback import LoopbackHandler
 
 __all__ = ["LONGER_THAN_ANY_CLIENT_WAITS_S", "Received", "Webhook"]
 
@@ -37,40 +39,21 @@ class Received:
         return json.loads(self.body)
 
 
-class Webhook:
+class Webhook(LoopbackService):
     """A loopback HTTP server that records every request, and can fail, hang or die."""
 
     def __init__(self) -> None:
-        """Listen on a free port of 127.0.0.1 and serve in a thread."""
+        """Listen on a free port of 127.0.0.1 and serve, until closed."""
         self.status = 200
         self.hang = False
         self._received: list[Received] = []
         self._lock = threading.Lock()
-        self._release = threading.Event()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                hook._serve(self)
-
-            def do_POST(self) -> None:
-                hook._serve(self)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-                """Quiet: pytest output is for failures."""
-
-        self._server = LoopbackServer(("127.0.0.1", 0), Handler)
-        self._server.block_on_close = False  # a hanging request must not hold up the end
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        self._alive = True
+        self._server = LoopbackServer(self._serve)
+        self._server.start()
 
     def url(self, path: str = "/hook") -> str:
         """The URL of ``path`` on this server."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return self._server.url(path)
 
     @property
     def received(self) -> list[Received]:
@@ -87,31 +70,13 @@ class Webhook:
         return [m["kind"] for m in self.messages()]
 
     def kill(self) -> None:
-        """Stop listening: connecting is refused from now on."""
-        if self._alive:
-            self._alive = False
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
+        """Die: connecting is refused from now on (a hanging request lets go)."""
+        self.close()
 
-    def close(self) -> None:
-        """Let any hanging request go, and stop."""
-        self._release.set()
-        self.kill()
-
-    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length)
-        headers = {name.lower(): value for name, value in handler.headers.items()}
+    def _serve(self, request: LoopbackHandler) -> None:
+        headers = {name.lower(): value for name, value in request.headers.items()}
         with self._lock:
-            self._received.append(Received(handler.command, handler.path, headers, body))
+            self._received.append(Received(request.command, request.path, headers, request.body))
         if self.hang:
-            self._release.wait(LONGER_THAN_ANY_CLIENT_WAITS_S)
-        try:
-            handler.send_response(self.status)
-            handler.send_header("Content-Type", "text/plain")
-            handler.send_header("Content-Length", "2")
-            handler.end_headers()
-            handler.wfile.write(b"ok")
-        except OSError:
-            pass  # the client gave up waiting: nobody to answer
+            request.stopped_during(LONGER_THAN_ANY_CLIENT_WAITS_S)
+        request.respond(self.status, b"ok", content_type="text/plain")

@@ -2,8 +2,7 @@ import json
 import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -11,45 +10,29 @@ import pytest
 from agentops._infra.log import RunLogSink, make_logger
 from agentops._infra.redact import REDACTED, Redactor
 from agentops.context import Context
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """GET /bytes/<n> answers n bytes; POST /echo answers its body; anything else is a 404."""
-
-    def do_GET(self):
-        self.server.seen.append((self.command, self.path, dict(self.headers)))
-        parts = self.path.split("?")[0].split("/")
-        if len(parts) == 3 and parts[1] == "bytes":
-            self._answer(200, b"x" * int(parts[2]))
-        else:
-            self._answer(404, b"not found")
-
-    def do_POST(self):
-        self.server.seen.append((self.command, self.path, dict(self.headers)))
-        self._answer(201, self.rfile.read(int(self.headers["Content-Length"])))
-
-    def _answer(self, status, body):
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args):
-        """Keep the test output quiet."""
+from loopback import LoopbackServer
 
 
 @pytest.fixture
 def server():
-    """A real HTTP server on loopback; .seen lists (method, path, headers) it received."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.seen = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    """A real HTTP server on loopback; .seen lists (method, path, headers) it received.
+
+    GET /bytes/<n> answers n bytes; POST /echo answers its body; anything else is a 404.
+    """
+    seen = []
+
+    def answer(request):
+        seen.append((request.command, request.path, dict(request.headers)))
+        parts = request.path.split("?")[0].split("/")
+        if request.command == "POST":
+            request.respond(201, request.body)
+        elif len(parts) == 3 and parts[1] == "bytes":
+            request.respond(200, b"x" * int(parts[2]))
+        else:
+            request.respond(404, b"not found")
+
+    with LoopbackServer(answer) as httpd:
+        yield SimpleNamespace(url=httpd.base_url, seen=seen)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentops._infra.redact import MIN_SECRET_LENGTH, REDACTED, Redactor
+from agentops._infra.redact import MIN_SECRET_LENGTH, REDACTED, Redactor, is_secret_env_name
 
 # --- secrets from the environment ---------------------------------------------------------
 
@@ -38,6 +38,39 @@ def test_values_of_other_env_names_are_left_alone(name):
     """Variables whose names do not look secret are not redacted."""
     line = {"msg": f"value {LONG_VALUE}"}
     assert redact(line, {name: LONG_VALUE}) == line
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "SERVICE_CREDENTIALS",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "DB_CREDENTIAL",
+        "DEPLOY_PRIVATE_KEY",
+        "DEPLOY_PRIVATE_KEY_B64",
+        "SSH_PASSPHRASE",
+        "GITHUB_PAT",
+        "REGISTRY_AUTH",
+        "SENTRY_DSN",
+        "SESSION_COOKIE",
+        "AWS_CREDS",
+        "VAULT_SECRETS",
+        "API_KEYS",
+    ],
+)
+def test_credential_names_are_secrets(name):
+    """Named like a credential: its value is redacted wherever it appears."""
+    assert is_secret_env_name(name)
+    value = "c0rrect-h0rse-battery-staple"
+    assert Redactor({name: value}).value(f"login with {value}") == f"login with {REDACTED}"
+
+
+@pytest.mark.parametrize(
+    "name", ["PATH", "XDG_DATA_DIRS", "SSH_AUTH_SOCK", "OAUTH_SCOPES", "TOKENS_PER_RUN", "MONKEY"]
+)
+def test_names_that_only_look_alike_are_not_secrets(name):
+    """PATH, SSH_AUTH_SOCK and the like are left alone."""
+    assert not is_secret_env_name(name)
 
 
 def test_short_env_secrets_are_left_alone():

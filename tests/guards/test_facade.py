@@ -25,6 +25,7 @@ from agentops.errors import (
     BudgetExceeded,
     BudgetExhausted,
     BudgetTooSmall,
+    LeaseLost,
     PermissionDenied,
     RunTimeout,
     StepLimitExceeded,
@@ -41,6 +42,8 @@ from suite import AGENTOPS, agent_source, cron_env
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from agentops.store.base import Lease
 
 RUN_ID = "20261122T120000Z-abcdef"
 SECRET, OTHER = "tok-3f9a8c7e2b1d5a", "tok-7c6b5a4d3e2f1b"
@@ -104,6 +107,7 @@ def make_guards(tmp_path, clock):
         timeout_s: float = 600.0,
         ledger: Ledger | None = None,
         state: AgentState | None = None,
+        lease: Lease | None = None,
     ) -> Guarded:
         number = len(sinks)
         fs = RecordingFS()
@@ -135,6 +139,7 @@ def make_guards(tmp_path, clock):
             clock=clock,
             sleep=sleep,
             permissions=permissions,
+            lease=lease,
         )
         return Guarded(guards, state, ledger, fs, journal_path, log_path, sleeps)
 
@@ -501,6 +506,33 @@ def test_an_agent_cannot_swallow_a_refused_action(project, clock):
     assert "action 'delete' is not allowed by [permissions] actions" in outcome.message
     assert not (project.home / "deleted").exists()
     assert "guard.denied" in project.event_names("agent")
+
+
+# -- the lease, checked right before do() ------------------------------------------------
+
+
+class _LapsedLease:
+    agent = "agent"
+    token = 7
+
+    def keep_until_exit(self) -> None:
+        pass
+
+    def check(self) -> None:
+        raise LeaseLost("agent: the run's lease lapsed or was taken over", agent="agent")
+
+
+def test_a_lease_found_lapsed_right_before_do_stops_the_run_before_the_effect(make_guards):
+    """The intent is written, the lease checked: do() never starts; the intent is unresolved."""
+    guarded = make_guards(lease=_LapsedLease())
+    called = []
+    with pytest.raises(GuardStop) as stopped:
+        guarded.guards.action("publish", "item", do=called.append)
+    assert called == []
+    assert isinstance(stopped.value.error, LeaseLost)
+    assert guarded.guards.stopped is stopped.value.error
+    assert guarded.ledger.get("publish", "item").status == "unresolved"
+    assert b'"intent"' in guarded.journal_path.read_bytes()
 
 
 # -- costs, steps and requests ---------------------------------------------------------

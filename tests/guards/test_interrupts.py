@@ -116,6 +116,23 @@ def test_the_handlers_are_restored_after_the_run():
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
+def test_a_process_forked_during_a_run_gets_the_handlers_from_before_it(tmp_path):
+    """A SIGTERM to a forked copy ends it: StopRun is never raised into the run's code there."""
+    before = signal.getsignal(signal.SIGTERM)
+    report = tmp_path / "handler"
+    with RunInterrupts(600):
+        assert signal.getsignal(signal.SIGTERM) != before
+        child = os.fork()
+        if child == 0:  # the forked copy: say what it has, then exit at once
+            try:
+                same = signal.getsignal(signal.SIGTERM) == before
+                report.write_text("before" if same else "the run's")
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+    assert report.read_text() == "before"
+
+
 # -- the timeout ---------------------------------------------------------------------------
 
 

@@ -5,7 +5,23 @@ from __future__ import annotations
 import functools
 import re
 
+from agentops import Ticket
 from agentops.guards.ticket import idempotency_key, takes_ticket
+from agentops.model.ledger import Entry
+from suite import agent_source
+
+TICKETED = agent_source(
+    """
+    def do(ticket: Ticket) -> list:
+        return list(ticket)  # a field named *token would be redacted from the ledger
+    plain = ctx.action("plain", key=params.key, do=lambda: "no ticket")
+    assert plain == "no ticket"
+    return Result(ticket=ctx.action("publish", key=params.key, do=do))
+    """,
+    params='key: str = "k"',
+    result="ticket: list",
+    imports="from agentops import Ticket",
+)
 
 
 def test_the_idempotency_key_names_the_agent_action_and_key_only():
@@ -48,3 +64,19 @@ def test_do_is_handed_the_ticket_only_when_it_has_a_parameter_to_fill():
     assert not takes_ticket(keyword_only)
     assert not takes_ticket(functools.partial(lambda a: a, 1))
     assert not takes_ticket(dict)
+
+
+def test_a_run_hands_do_its_ticket_and_the_token_grows_with_each_lease(project):
+    """On the file store: the key is the action's, the token the lease's; do() alone still works."""
+    project.add_agent("ticketed", TICKETED)
+    tickets = []
+    for key in ("a", "b"):
+        outcome = project.run("ticketed", overrides={"key": key})
+        assert outcome.exit_code == 0, outcome.message
+        line = project.ledger("ticketed")["publish"][key]
+        tickets.append(Ticket(*Entry.parse(line).result))
+    assert [t.idempotency_key for t in tickets] == [
+        idempotency_key("ticketed", "publish", "a"),
+        idempotency_key("ticketed", "publish", "b"),
+    ]
+    assert tickets[0].fencing_token < tickets[1].fencing_token

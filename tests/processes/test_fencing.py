@@ -8,58 +8,26 @@ the ``Idempotency-Key`` header as payment APIs do, applies the effect once.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import shutil
 import signal
 import subprocess
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agentops import Ticket
-from agentops._infra.fs import FileSystem
-from agentops._infra.log import RunLogSink, make_logger
-from agentops._infra.redact import Redactor
-from agentops.errors import LeaseLost
-from agentops.guards.base import GuardStop
-from agentops.guards.facade import RunGuards
-from agentops.guards.interrupts import RunInterrupts
 from agentops.guards.ticket import idempotency_key
-from agentops.model.journal import Begin
-from agentops.model.ledger import Entry, Ledger
-from agentops.model.state import AgentState
-from agentops.project.config import Limits
-from agentops.project.home import Project as AgentopsProject
-from agentops.run.runner import run_agent
 from agentops.store import STORE_URL_ENV
-from agentops.store.file import FileJournal
 from agentops.store.postgres import PostgresStore
-from suite import AGENTOPS, FakeClock, Project, cron_env, remember
+from loopback import LoopbackServer, LoopbackService
+from suite import AGENTOPS, Project, cron_env, remember
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-TICKETED = """
-from pydantic import BaseModel
-from agentops import Context, Ticket
-
-class Params(BaseModel):
-    key: str = "k"
-
-class Result(BaseModel):
-    ticket: list
-
-def run(params: Params, ctx: Context) -> Result:
-    def do(ticket: Ticket) -> list:
-        return list(ticket)  # a field named *token would be redacted from the ledger
-    plain = ctx.action("plain", key=params.key, do=lambda: "no ticket")
-    assert plain == "no ticket"
-    return Result(ticket=ctx.action("publish", key=params.key, do=do))
-"""
+    from loopback import LoopbackHandler
 
 FROZEN_INSIDE_DO = """
 import time
@@ -96,7 +64,7 @@ def reconcile(name: str, key: str, ctx: Context) -> bool:
 """
 
 
-class IdempotentService:
+class IdempotentService(LoopbackService):
     """A loopback HTTP service that applies each ``Idempotency-Key`` once and replays its reply."""
 
     def __init__(self) -> None:
@@ -104,116 +72,33 @@ class IdempotentService:
         self.requests: list[tuple[str, int]] = []
         self.replies: dict[str, bytes] = {}
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, self))
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self._server = LoopbackServer(self._answer, methods=("POST",))
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/publish"
+        return self._server.url("/publish")
 
-    def handle(self, key: str, token: int, body: bytes) -> bytes:
+    def _answer(self, request: LoopbackHandler) -> None:
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            request.respond(400)
+            return
+        reply = self.handle(key, int(request.headers["Fencing-Token"]), request.json())
+        request.respond(200, reply, content_type="application/json")
+
+    def handle(self, key: str, token: int, body: Any) -> bytes:
         with self.lock:
             self.requests.append((key, token))
             if key not in self.replies:  # the first request with this key has the effect
-                self.effects.append({"key": key, "token": token, "body": json.loads(body)})
+                self.effects.append({"key": key, "token": token, "body": body})
                 self.replies[key] = json.dumps({"effect": len(self.effects)}).encode()
             return self.replies[key]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def __init__(self, service: IdempotentService, *args: Any) -> None:
-        self.service = service
-        super().__init__(*args)
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        key = self.headers.get("Idempotency-Key")
-        if not key:
-            self.send_response(400)
-            self.end_headers()
-            return
-        reply = self.service.handle(key, int(self.headers["Fencing-Token"]), body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def service() -> Iterator[IdempotentService]:
-    found = IdempotentService()
-    yield found
-    found.close()
-
-
-def test_a_run_hands_do_its_ticket_and_the_token_grows_with_each_lease(project):
-    """On the file store: the key is the action's, the token the lease's; do() alone still works."""
-    project.add_agent("ticketed", TICKETED)
-    home = AgentopsProject(project.home)
-    tickets = []
-    for key in ("a", "b"):
-        outcome = run_agent(home, "ticketed", overrides={"key": key}, environ={})
-        assert outcome.exit_code == 0, outcome.message
-        line = project.ledger("ticketed")["publish"][key]
-        tickets.append(Ticket(*Entry.parse(line).result))
-    assert [t.idempotency_key for t in tickets] == [
-        idempotency_key("ticketed", "publish", "a"),
-        idempotency_key("ticketed", "publish", "b"),
-    ]
-    assert tickets[0].fencing_token < tickets[1].fencing_token
-
-
-class _LapsedLease:
-    agent = "agent"
-    token = 7
-
-    def keep_until_exit(self) -> None:
-        pass
-
-    def check(self) -> None:
-        raise LeaseLost("agent: the run's lease lapsed or was taken over", agent="agent")
-
-
-def test_a_lease_found_lapsed_right_before_do_stops_the_run_before_the_effect(tmp_path):
-    """The intent is written, the lease checked: do() never starts; the intent is unresolved."""
-    clock = FakeClock()
-    journal = FileJournal(FileSystem(), tmp_path / "agent.journal", "run-1")
-    journal.append(Begin.model_construct(run_id="run-1", at=clock(), agent="agent"))
-    sink = RunLogSink(tmp_path / "agent.jsonl")
-    redactor = Redactor({})
-    ledger = Ledger()
-    guards = RunGuards(
-        agent="agent",
-        limits=Limits(),
-        state=AgentState(agent="agent"),
-        ledger=lambda: ledger,
-        journal=journal,
-        interrupts=RunInterrupts(600.0),
-        log=make_logger(sink, clock=clock, redactor=redactor, agent="agent", run_id="run-1"),
-        redactor=redactor,
-        clock=clock,
-        lease=_LapsedLease(),
-        run_id="run-1",
-    )
-    called = []
-    with pytest.raises(GuardStop) as stopped:
-        guards.action("publish", "item", do=called.append)
-    sink.close()
-    assert called == []
-    assert isinstance(stopped.value.error, LeaseLost)
-    assert guards.stopped is stopped.value.error
-    assert ledger.get("publish", "item").status == "unresolved"
-    assert b'"intent"' in (tmp_path / "agent.journal").read_bytes()
+    with IdempotentService() as found:
+        yield found
 
 
 def test_a_host_frozen_inside_do_has_its_effect_once(tmp_path, postgres, service):

@@ -28,7 +28,7 @@ import pytest
 
 from agentops._infra import procs
 from agentops._infra.cgroup import RunCgroup
-from agentops.errors import LeaseLost, Overlap
+from agentops.errors import Overlap
 from agentops.run.deadline import hard_deadline_s
 from agentops.run.processes import cgroup_prefix
 from agentops.store.file import FileStore
@@ -412,33 +412,6 @@ def test_a_process_that_escapes_every_tracking_does_not_keep_the_lock(spawner, t
     assert_next_run_is_not_blocked(spawner, "group")
 
 
-def test_a_forked_copy_of_a_run_holds_no_lease(tmp_path):
-    """In a process forked under a lease: no lock descriptor, and the lease refuses to be used."""
-    store = FileStore(tmp_path)
-    report = tmp_path / "child"
-    with store.lease("a", run_id="r") as lease:
-        held = lease.fd
-        child = os.fork()
-        if child == 0:  # the forked copy: say what it has, then exit at once
-            try:
-                try:
-                    lease.check()
-                    checked = "usable"
-                except LeaseLost:
-                    checked = "lost"
-                open_fd = held is not None and Path(f"/proc/self/fd/{held}").exists()
-                report.write_text(f"{checked} {lease.fd} {open_fd}")
-            finally:
-                os._exit(0)
-        os.waitpid(child, 0)
-        assert report.read_text() == "lost None False"
-        lease.check()  # the run's own lease is untouched
-        with pytest.raises(Overlap), FileStore(tmp_path).lease("a", run_id="other"):
-            pass  # its lock is untouched too
-    with FileStore(tmp_path).lease("a", run_id="next"):
-        pass
-
-
 def test_the_lock_is_not_inherited_by_a_program_the_agent_runs(project):
     """The lock's descriptor is close-on-exec: a program run with close_fds=False has no copy."""
     project.add_agent(
@@ -521,25 +494,6 @@ def test_an_unknown_tracking_is_a_configuration_error_in_one_line(spawner):
     assert len(result.stderr.splitlines()) == 1
     assert "AGENTOPS_PROCESS_TRACKING" in result.stderr
     assert not (spawner.home / "started").exists()
-
-
-def test_a_process_forked_during_a_run_gets_the_handlers_from_before_it(tmp_path):
-    """A SIGTERM to a forked copy ends it: StopRun is never raised into the run's code there."""
-    from agentops.guards.interrupts import RunInterrupts  # noqa: PLC0415
-
-    before = signal.getsignal(signal.SIGTERM)
-    report = tmp_path / "handler"
-    with RunInterrupts(600):
-        assert signal.getsignal(signal.SIGTERM) != before
-        child = os.fork()
-        if child == 0:  # the forked copy: say what it has, then exit at once
-            try:
-                same = signal.getsignal(signal.SIGTERM) == before
-                report.write_text("before" if same else "the run's")
-            finally:
-                os._exit(0)
-        os.waitpid(child, 0)
-    assert report.read_text() == "before"
 
 
 def test_the_kernel_names_who_descends_from_whom():

@@ -13,6 +13,7 @@ the ledger and the pause are left as they are and the run stops with 74.
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 import subprocess
 import sys
@@ -20,13 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from agentops._infra.files import (
-    SIDE_FILE_LIMIT,
-)
-from agentops.errors import StateError
 from agentops.store.base import Notices
-from agentops.store.file import FileStore
-from suite import AGENTOPS, cron_env, remember
+from suite import AGENTOPS, Project, cron_env, made_once, remember
 from suite import plant as plant_special
 
 PUB = """
@@ -140,14 +136,41 @@ def assert_said_in_one_line(result: subprocess.CompletedProcess[str]) -> None:
     assert len(result.stderr.splitlines()) <= 1, result.stderr
 
 
-@pytest.fixture
-def pub(project):
-    """The agent after one scheduled run: its state, ledger, tick, lock and attempt exist."""
+def after_one_run(root: Path) -> None:
+    """The agent ``pub`` after one scheduled run, at ``root/home``: built once, copied by each test.
+
+    A copy must not point back here, so nothing in the home may name where
+    it is: what the run wrote (state, ledger, lock, tick, attempt, log) names
+    no path, and the check below keeps that true. Only the agent's bytecode
+    cache held one (its source's path, which Python corrects when it loads
+    the cache): it is left out all the same, and each copy compiles its own.
+    """
+    project = Project(root / "home")
+    (project.home / "agents").mkdir(parents=True)
     project.add_agent("pub", PUB, 'schedule = "@hourly"\n')
     first = agentops(project, "run", "pub", "--scheduled")
     assert first.returncode == 0, first.stderr
     (project.home / "state" / "pub.notices.json").write_text(Notices().model_dump_json() + "\n")
-    return project
+    shutil.rmtree(project.home / "agents" / "pub" / "__pycache__", ignore_errors=True)
+    here = {bytes(root), bytes(root.resolve())}
+    naming = [
+        path
+        for path in sorted(project.home.rglob("*"))
+        if path.is_file() and any(name in path.read_bytes() for name in here)
+    ]
+    assert naming == [], f"a copy of the home would point back at it: {naming}"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The home after the one real first run of the session (:func:`after_one_run`)."""
+    return Project(made_once(tmp_path_factory.getbasetemp(), "side-files", after_one_run) / "home")
+
+
+@pytest.fixture
+def pub(built, tmp_path):
+    """The agent after one scheduled run: its state, ledger, tick, lock and attempt exist."""
+    return built.copy(tmp_path / "home")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -197,29 +220,3 @@ def test_a_lock_holding_nested_json_neither_stops_a_run_nor_status(pub):
     run = agentops(pub, "run", "pub")
     assert (run.returncode, run.stderr) == (0, "")
     assert set(json.loads(lock.read_text())) == {"token"}, "rewritten, and released"
-
-
-def test_a_notices_file_that_cannot_be_read_is_moved_aside_when_replaced(tmp_path):
-    """Unreadable notices are said once (74 to a reader); the next write keeps them aside."""
-    store = FileStore(tmp_path)
-    path = tmp_path / "pub.notices.json"
-    path.write_bytes(NESTED)
-    with pytest.raises(StateError, match="unreadable file"):
-        store.notices("pub")
-    store.set_notices("pub", Notices(open=["failed"]))
-    assert store.notices("pub") == Notices(open=["failed"])
-    [moved] = store.moved_aside
-    assert moved.path == path
-    assert moved.moved_to.read_bytes() == NESTED
-
-
-def test_a_side_file_larger_than_its_bound_is_refused_in_one_line(tmp_path):
-    """A pause file of 2 MB is not read: StateError naming the file and its size."""
-    path = tmp_path / "pub.paused.json"
-    with path.open("wb") as big:
-        big.truncate(2 * SIDE_FILE_LIMIT)  # sparse
-    with pytest.raises(StateError) as refused:
-        FileStore(tmp_path).pause("pub")
-    assert str(path) in refused.value.message
-    assert "2.1 MB, more than the 1.0 MB agentops reads of it" in refused.value.message
-    assert "\n" not in refused.value.message

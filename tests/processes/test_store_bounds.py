@@ -23,9 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agentops.errors import ConfigError
 from agentops.project.config import StoreConfig
-from agentops.project.home import Project as AgentopsProject
 from agentops.store import STORE_URL_ENV
 from agentops.store._pgschema import advisory_key
 from agentops.store.postgres import PostgresStore
@@ -317,61 +315,6 @@ def test_reading_commands_work_against_a_read_only_database(fleet, psql):
 
 
 # -- the bounds set on every connection --------------------------------------------------------
-
-
-def test_every_connection_carries_the_configured_bounds(fleet):
-    """The store's connection and each lease's: the server's timeouts; libpq's keepalives."""
-    config = StoreConfig(
-        statement_timeout="3s", lock_timeout="1500ms", idle_in_transaction_timeout="4s"
-    )
-    store = PostgresStore(fleet.url, config=config)
-    query = (
-        "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), "
-        "current_setting('idle_in_transaction_session_timeout')"
-    )
-    try:
-        assert store.execute(query).fetchone() == ("3s", "1500ms", "4s")
-        with store.lease("hello", run_id="r", ttl_s=60) as lease:
-            on_lease = store.execute(query, connection=lease.connection).fetchone()
-            assert on_lease == ("3s", "1500ms", "4s")
-            parameters = lease.connection.info.get_parameters()
-        assert {k: parameters[k] for k in ("keepalives", "keepalives_idle", "connect_timeout")} == {
-            "keepalives": "1",
-            "keepalives_idle": "30",
-            "connect_timeout": "10",
-        }
-        assert parameters["application_name"] == "agentops"
-    finally:
-        store.close()
-
-
-def test_what_the_location_says_wins_over_the_defaults(fleet):
-    """A URL's own connect_timeout or keepalives are libpq's to use, not overridden."""
-    store = PostgresStore(f"{fleet.url}&connect_timeout=3&keepalives_idle=7")
-    try:
-        parameters = store.execute("SELECT 1").connection.info.get_parameters()
-        assert (parameters["connect_timeout"], parameters["keepalives_idle"]) == ("3", "7")
-    finally:
-        store.close()
-
-
-@pytest.mark.parametrize(
-    ("toml", "problem"),
-    [
-        ('statement_timeout = "0s"', "must be longer than zero"),
-        ('lock_timeout = "2d"', "a wait on the store can be at most a day"),
-        ("keepalives_count = 0", "greater than or equal to 1"),
-        ('connect_timeout = "soon"', "expected a duration"),
-        ("idle_timeout = 5", "idle_timeout"),
-    ],
-)
-def test_a_bad_bound_is_a_configuration_error(project, toml, problem):
-    """A wait of zero, past a day, or not a duration, is refused at load (78), naming the key."""
-    (project.home / "agentops.toml").write_text(f"[store]\n{toml}\n")
-    with pytest.raises(ConfigError) as info:
-        _ = AgentopsProject(project.home).config
-    assert info.value.exit_code == 78
-    assert problem in info.value.message
 
 
 def test_reading_commands_work_against_a_streaming_replica(project, tmp_path):

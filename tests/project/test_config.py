@@ -7,6 +7,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
+from agentops.errors import ConfigError
 from agentops.guards.rates import rate_limits
 from agentops.project.config import (
     DEFAULT_KEEP_S,
@@ -18,6 +19,7 @@ from agentops.project.config import (
     describe_validation_error,
     merge_defaults,
 )
+from agentops.project.home import Project as AgentopsProject
 from agentops.project.units import Rate
 
 DAY = 86400.0
@@ -423,6 +425,25 @@ def test_a_model_naming_an_unknown_provider_is_refused():
 def test_bad_values_in_agentops_toml_are_refused_by_key(raw, key):
     """A URL that is not http(s), a key variable with spaces, an unknown kind: named."""
     assert key in project_problems(raw)
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ('statement_timeout = "0s"', "must be longer than zero"),
+        ('lock_timeout = "2d"', "a wait on the store can be at most a day"),
+        ("keepalives_count = 0", "greater than or equal to 1"),
+        ('connect_timeout = "soon"', "expected a duration"),
+        ("idle_timeout = 5", "idle_timeout"),
+    ],
+)
+def test_a_bad_bound_is_a_configuration_error(project, toml, problem):
+    """A wait of zero, past a day, or not a duration, is refused at load (78), naming the key."""
+    (project.home / "agentops.toml").write_text(f"[store]\n{toml}\n")
+    with pytest.raises(ConfigError) as info:
+        _ = AgentopsProject(project.home).config
+    assert info.value.exit_code == 78
+    assert problem in info.value.message
 
 
 # merge_defaults

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentops._infra.files import SIDE_FILE_LIMIT
 from agentops._infra.fs import FileSystem
 from agentops._infra.timestamps import iso_second
 from agentops.errors import LeaseLost, Overlap, StateError
@@ -25,12 +26,14 @@ from agentops.model.journal import Begin, Commit, Intent, Spend, apply, encode, 
 from agentops.model.ledger import Entry, Ledger
 from agentops.model.state import AgentState
 from agentops.model.status import RunStatus
-from agentops.store.base import Attempt, Pause
+from agentops.store.base import Attempt, Notices, Pause
 from agentops.store.codec import read_state
 from agentops.store.file import FileStore
 from samples import full_state
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+NESTED = b"[" * 2000 + b"\n"
+"""JSON nested past what agentops reads: a file it cannot read."""
 SYMLINK_REFUSED = "it is a symbolic link, and agentops does not read or write through links"
 
 
@@ -732,6 +735,33 @@ def test_a_lease_kept_until_exit_outlives_its_block(store):
         lease.release()
 
 
+def test_a_forked_copy_of_a_run_holds_no_lease(tmp_path):
+    """In a process forked under a lease: no lock descriptor, and the lease refuses to be used."""
+    store = FileStore(tmp_path)
+    report = tmp_path / "child"
+    with store.lease("a", run_id="r") as lease:
+        held = lease.fd
+        child = os.fork()
+        if child == 0:  # the forked copy: say what it has, then exit at once
+            try:
+                try:
+                    lease.check()
+                    checked = "usable"
+                except LeaseLost:
+                    checked = "lost"
+                open_fd = held is not None and Path(f"/proc/self/fd/{held}").exists()
+                report.write_text(f"{checked} {lease.fd} {open_fd}")
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        assert report.read_text() == "lost None False"
+        lease.check()  # the run's own lease is untouched
+        with pytest.raises(Overlap), FileStore(tmp_path).lease("a", run_id="other"):
+            pass  # its lock is untouched too
+    with FileStore(tmp_path).lease("a", run_id="next"):
+        pass
+
+
 # -- the journal -----------------------------------------------------------------------------
 
 
@@ -903,6 +933,32 @@ def test_a_damaged_attempt_file_raises_state_error(store, project):
     path.write_text('{"at": "yesterday"}')
     with pytest.raises(StateError, match="unreadable file"):
         store.last_attempt("pub")
+
+
+def test_a_notices_file_that_cannot_be_read_is_moved_aside_when_replaced(tmp_path):
+    """Unreadable notices are said once (74 to a reader); the next write keeps them aside."""
+    store = FileStore(tmp_path)
+    path = tmp_path / "pub.notices.json"
+    path.write_bytes(NESTED)
+    with pytest.raises(StateError, match="unreadable file"):
+        store.notices("pub")
+    store.set_notices("pub", Notices(open=["failed"]))
+    assert store.notices("pub") == Notices(open=["failed"])
+    [moved] = store.moved_aside
+    assert moved.path == path
+    assert moved.moved_to.read_bytes() == NESTED
+
+
+def test_a_side_file_larger_than_its_bound_is_refused_in_one_line(tmp_path):
+    """A pause file of 2 MB is not read: StateError naming the file and its size."""
+    path = tmp_path / "pub.paused.json"
+    with path.open("wb") as big:
+        big.truncate(2 * SIDE_FILE_LIMIT)  # sparse
+    with pytest.raises(StateError) as refused:
+        FileStore(tmp_path).pause("pub")
+    assert str(path) in refused.value.message
+    assert "2.1 MB, more than the 1.0 MB agentops reads of it" in refused.value.message
+    assert "\n" not in refused.value.message
 
 
 # -- property: whatever loads, commits and loads again the same ------------------------------

@@ -3,9 +3,10 @@
 Against the suite's own server (tests/pgserver.py), each test on a fresh
 database: a lease that lapsed while its holder lives (a frozen host) is taken
 over and fenced off, the winner of a race for a lease is the one a death
-frees at once, the tables are created once by hosts starting together and
-refused when a newer agentops made them, and ``agentops store check`` and
-``agentops store copy`` work against the server.
+frees at once, every connection carries the configured bounds, the tables
+are created once by hosts starting together and refused when a newer
+agentops made them, and ``agentops store check`` and ``agentops store copy``
+work against the server.
 """
 
 from __future__ import annotations
@@ -172,8 +173,7 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     While its session lives, nobody takes its claims; once it is gone, the
     first other tick takes each one it did not start, for the tick claimed
     (late, once; a tick of the same minute claims it as its own); a tick it
-    started is not run again, an agent due again is claimed afresh, and the
-    dead tick's child can no longer start its claim.
+    started is not run again, and an agent due again is claimed afresh.
     """
     dead, host_b, host_c = (open_store(stores, url) for _ in range(3))
     scheduled = ["started", "waiting", "hourly", "again", "same"]
@@ -194,9 +194,51 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     assert taken.ticks == {"waiting": T0, "hourly": T0}, "each claim not started, for its tick"
     assert host_c.claim_ticks({"same": T0}, scheduled=scheduled).ticks == {}, "taken once"
     with host_b.lease("waiting", run_id="b", ttl_s=60) as lease:
-        assert not host_b.claim_tick(lease, T0, claimer=claims.claimer), "not the dead tick's"
         assert host_b.claim_tick(lease, T0, claimer=taken.claimer)
+        assert not host_b.claim_tick(lease, T0, claimer=taken.claimer), "started once"
     assert host_b.last_tick("hourly") == T0
+
+
+def test_an_orphaned_child_holding_the_lease_starts_the_claim_taken_over(stores, url):
+    """The tick died alone: its child, holding the lease, still runs the tick; nobody else does.
+
+    Another host's tick took the claim over meanwhile (the dead tick's lock
+    is free): its own child for the agent finds the tick started.
+    """
+    dead, orphan, host_b = (open_store(stores, url) for _ in range(3))
+    claims = dead.claim_ticks({"pub": T0}, scheduled=["pub"])
+    with orphan.lease("pub", run_id="orphan", ttl_s=60) as lease:
+        dead.close()
+        assert let_go(host_b, claims.claimer)
+        taken = host_b.claim_ticks({}, scheduled=["pub"])
+        assert taken.ticks == {"pub": T0}
+        assert orphan.claim_tick(lease, T0, claimer=claims.claimer), "run, by the orphan"
+    with host_b.lease("pub", run_id="b", ttl_s=60) as lease:
+        assert not host_b.claim_tick(lease, T0, claimer=taken.claimer), "not run twice"
+    host_b.settle_ticks(taken.claimer, ["pub"])
+    assert host_b.claim_ticks({}, scheduled=["pub"]).ticks == {}
+
+
+def test_a_lost_claims_row_replaced_as_it_is_taken_over_is_claimed_for_its_tick(stores, url):
+    """A ``store copy`` deleting the row between the claim's read and its write: the tick read.
+
+    A trigger deletes the row just before the claim inserts, as a restore
+    landing in that moment would: the claim is made anew for the lost tick.
+    """
+    dead, host_b = (open_store(stores, url) for _ in range(2))
+    claims = dead.claim_ticks({"pub": T0}, scheduled=["pub"])
+    dead.close()
+    assert let_go(host_b, claims.claimer)
+    host_b.execute(
+        "CREATE FUNCTION {s}.vanish() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN DELETE FROM {s}.tick WHERE agent = NEW.agent; RETURN NEW; END $$"
+    )
+    host_b.execute(
+        "CREATE TRIGGER vanish BEFORE INSERT ON {s}.tick FOR EACH ROW EXECUTE FUNCTION {s}.vanish()"
+    )
+    taken = host_b.claim_ticks({}, scheduled=["pub"])
+    assert taken.ticks == {"pub": T0}
+    assert host_b.last_tick("pub") == T0
 
 
 def test_settled_claims_of_a_tick_that_ended_are_not_taken_over(stores, url):
@@ -415,6 +457,45 @@ def test_a_released_lease_frees_its_advisory_lock_before_the_block_returns(store
         with store.lease("pub", run_id=f"next{run}", ttl_s=60):
             row = store.execute("SELECT locked FROM {s}.lease WHERE agent = 'pub'").fetchone()
             assert row == (True,)
+
+
+# -- the bounds set on every connection ------------------------------------------------------
+
+
+def test_every_connection_carries_the_configured_bounds(url):
+    """The store's connection and each lease's: the server's timeouts; libpq's keepalives."""
+    config = StoreConfig(
+        statement_timeout="3s", lock_timeout="1500ms", idle_in_transaction_timeout="4s"
+    )
+    store = PostgresStore(url, config=config)
+    query = (
+        "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), "
+        "current_setting('idle_in_transaction_session_timeout')"
+    )
+    try:
+        assert store.execute(query).fetchone() == ("3s", "1500ms", "4s")
+        with store.lease("hello", run_id="r", ttl_s=60) as lease:
+            on_lease = store.execute(query, connection=lease.connection).fetchone()
+            assert on_lease == ("3s", "1500ms", "4s")
+            parameters = lease.connection.info.get_parameters()
+        assert {k: parameters[k] for k in ("keepalives", "keepalives_idle", "connect_timeout")} == {
+            "keepalives": "1",
+            "keepalives_idle": "30",
+            "connect_timeout": "10",
+        }
+        assert parameters["application_name"] == "agentops"
+    finally:
+        store.close()
+
+
+def test_what_the_location_says_wins_over_the_defaults(url):
+    """A URL's own connect_timeout or keepalives are libpq's to use, not overridden."""
+    store = PostgresStore(f"{url}&connect_timeout=3&keepalives_idle=7")
+    try:
+        parameters = store.execute("SELECT 1").connection.info.get_parameters()
+        assert (parameters["connect_timeout"], parameters["keepalives_idle"]) == ("3", "7")
+    finally:
+        store.close()
 
 
 # -- the tables ------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ class RunOptions(NamedTuple):
     or ``agentops tick``) started, however late the claim is made. None: the run's own start."""
     tick_claimer: int | None = None
     """The claim of ``agentops tick`` that won ``tick`` already (with every other due agent's):
-    the run starts the tick only while the claim is still this one. None: the run claims it."""
+    the run starts the tick only while it is claimed and not started. None: the run claims it."""
 
 
 def new_run_id(now: datetime) -> str:

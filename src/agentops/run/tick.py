@@ -12,10 +12,11 @@ would: the same lock, lease, deadline, log and outcome.
   round trip (:meth:`~agentops.store.base.Store.claim_ticks`), so the hosts
   that lost start nothing; the file store claims each under the run's lock.
   The claims are held by this process's connection until its last child has
-  started: each child starts its tick only if the claim is still this
-  tick's. A tick that dies (``kill -9``, a host lost) before starting every
-  agent it won loses none of them: the next tick of any host takes the
-  claims over and runs each once, late.
+  started: each child starts its tick only while it is claimed and not
+  started (by this tick, or another host's that took the claim over). A
+  tick that dies (``kill -9``, a host lost) before starting every agent it
+  won loses none of them: the next tick of any host takes the claims over
+  and runs each once, late.
 - **One child process per agent**, forked from this warm parent after it
   imported agentops, pydantic, structlog and the store's driver once: a child
   imports only its own agent's code. An agent's crash, hang (its hard

@@ -211,7 +211,7 @@ class TickClaims(NamedTuple):
     """What one ``agentops tick`` won in its claim, held for as long as its process lives."""
 
     claimer: int
-    """The claim's holder: a child starts its agent's tick only while the claim is still this."""
+    """The claims' holder: its session's advisory lock, whose end frees its claims to others."""
     ticks: dict[str, datetime]
     """Each agent won and the tick it runs: the one due, or one that another host's tick
     claimed and died before starting (taken over: it runs once, late, not never)."""
@@ -361,9 +361,10 @@ class Store(Protocol):
         """Claim the schedule's tick ``tick`` for a run; False if it was claimed before.
 
         With ``claimer`` (a :class:`TickClaims`' holder), the run starts the tick
-        that ``agentops tick`` claimed already: False if the claim is no longer
-        that holder's (another host's tick took it over, or claimed a later tick).
-        Only a store whose :meth:`claim_ticks` returns claims is given one.
+        that ``agentops tick`` claimed already: False if it is no longer
+        claimed (started or settled, by this tick or another host's that took
+        the claim over) or a later tick was claimed. Only a store whose
+        :meth:`claim_ticks` returns claims is given one.
         """
 
     def claim_ticks(

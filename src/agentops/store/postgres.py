@@ -86,17 +86,15 @@ _LOST_CLAIM = (
 _CLAIM_TICKS = (
     (
         "INSERT INTO {s}.tick AS t (agent, tick, claimer)"
-        " SELECT name, COALESCE(at, '-infinity'), %(me)s"
+        " SELECT u.name, COALESCE(u.at, o.tick), %(me)s"
         " FROM unnest(%(names)s::text[], %(ticks)s::timestamptz[]) AS u(name, at)"
         # Only a row whose claim is lost is locked for an agent not due: a row a
         # run holds (a frozen host's, in the middle of claiming) holds up no tick.
-        " WHERE at IS NOT NULL OR EXISTS (SELECT 1 FROM {s}.tick o WHERE o.agent = u.name"
-        " AND {lost_o})"
-        " ORDER BY name"
-        " ON CONFLICT (agent) DO UPDATE SET"
-        " tick = GREATEST(t.tick, EXCLUDED.tick), claimer = EXCLUDED.claimer"
-        " WHERE t.tick < EXCLUDED.tick"
-        " OR ((t.tick = EXCLUDED.tick OR EXCLUDED.tick = '-infinity') AND {lost_t})"
+        " LEFT JOIN {s}.tick o ON u.at IS NULL AND o.agent = u.name AND {lost_o}"
+        " WHERE u.at IS NOT NULL OR o.agent IS NOT NULL"
+        " ORDER BY u.name"
+        " ON CONFLICT (agent) DO UPDATE SET tick = EXCLUDED.tick, claimer = EXCLUDED.claimer"
+        " WHERE t.tick < EXCLUDED.tick OR (t.tick = EXCLUDED.tick AND {lost_t})"
         " RETURNING t.agent, t.tick"
     )
     .replace("{lost_o}", _LOST_CLAIM.replace("{row}", "o"))
@@ -104,9 +102,11 @@ _CLAIM_TICKS = (
 )
 """Claim the ticks due, and lost claims, in one statement that locks its rows in one order.
 
-A due agent comes with its tick; another agent (``NULL``: ``-infinity``) is
-claimed only where a lost claim holds its row, for that row's tick. Rows are
-locked in the agents' order, whatever the host: no two claims deadlock.
+A due agent comes with its tick (``ticks``); another (``NULL``) is claimed
+only where a lost claim holds its row, for the tick that row held when read:
+should the row be gone by the time it is written (a ``store copy`` replacing
+it), that tick is claimed anew, never a tick of no time. Rows are locked in
+the agents' order, whatever the host: no two claims deadlock.
 """
 
 _SETTLE_TICKS = (
@@ -250,7 +250,11 @@ class PostgresStore(LeasingStore):
         """Claim ``tick``, once across every host; False if it (or a later one) was claimed.
 
         With ``claimer``: start the tick an ``agentops tick`` claimed as that
-        holder, unless another host's tick took the claim over meanwhile.
+        holder, while it is still claimed and not started, by that tick or by
+        another host's that took the claim over. Whoever holds the lease may
+        start it, once: the other's child then finds it started (or the agent
+        busy), so that a tick taken over from one still running is run once,
+        not by nobody.
         """
         with self._transaction() as connection:
             self._fenced(connection, lease)
@@ -258,8 +262,8 @@ class PostgresStore(LeasingStore):
                 started = self._exec(
                     connection,
                     "UPDATE {s}.tick SET claimer = NULL "
-                    "WHERE agent = %s AND tick = %s AND claimer = %s",
-                    (lease.agent, tick, claimer),
+                    "WHERE agent = %s AND tick = %s AND claimer IS NOT NULL",
+                    (lease.agent, tick),
                 ).rowcount
                 return started == 1
             claimed = self._exec(
