@@ -165,29 +165,31 @@ def agent_toml(
     llm: str = "",
     more: str = "",
     head: str = "",
-    usd_per_day: float = 10.0,
+    usd_per_day: float | None = 10.0,
+    retry_max: str = "1m",
 ) -> str:
-    """agent.toml calling ``model``, then ``fallbacks``, 100 tokens a reply, two attempts a call."""
-    return textwrap.dedent(
-        f"""
-        {head}
+    """agent.toml calling ``model``, then ``fallbacks``, 100 tokens a reply, two attempts a call.
 
-        [llm]
-        model = "{model}"
-        fallbacks = {fallbacks}
-        max_tokens = 100
-        {llm}
+    ``usd_per_day``: the daily cap (None: no ``[limits]``, for ``more`` to give).
+    """
+    limits = "" if usd_per_day is None else f"[limits]\ncost_usd_per_day = {usd_per_day}"
+    return f"""
+{head}
 
-        [retry]
-        attempts = 2
-        initial = "1s"
-        max = "1m"
+[llm]
+model = "{model}"
+fallbacks = {fallbacks}
+max_tokens = 100
+{llm}
 
-        [limits]
-        cost_usd_per_day = {usd_per_day}
-        {more}
-        """
-    )
+[retry]
+attempts = 2
+initial = "1s"
+max = "{retry_max}"
+
+{limits}
+{more}
+"""
 
 
 def run(project, clock, name="asker", **params):

@@ -28,7 +28,7 @@ from agentops.store import STORE_URL_ENV
 from agentops.store.postgres import PostgresStore
 from fakellm import Behaviour, FakeLLM, not_json, rate_limited, reply, server_error, stall
 from leakscan import FAKE_SECRETS, scan_tree
-from llmagent import Waits, conversation, cost, models_toml, worst_case
+from llmagent import Waits, agent_toml, conversation, cost, models_toml, worst_case
 from suite import AGENTOPS, Project, cron_env
 
 if TYPE_CHECKING:
@@ -118,23 +118,6 @@ def fallback(params: Params, ctx: Context, error: Exception) -> Result:
     return Result(error=f"fallback() got {type(error).__name__}: {error}")
 """
 
-AGENT_TOML = """
-{head}
-
-[llm]
-model = "small"
-fallbacks = {fallbacks}
-max_tokens = 100
-{llm}
-
-[retry]
-attempts = 2
-initial = "1s"
-max = "{retry_max}"
-
-{more}
-"""
-
 
 @pytest.fixture
 def server():
@@ -160,8 +143,14 @@ def writer(
     (project.home / "agentops.toml").write_text(
         models_toml(server.base_url, small=small, big=big, local=True)
     )
-    toml = AGENT_TOML.format(
-        head=head, llm=llm, fallbacks=fallbacks, retry_max=retry_max, more=more
+    toml = agent_toml(
+        model="small",
+        fallbacks=fallbacks,
+        llm=llm,
+        more=more,
+        head=head,
+        usd_per_day=None,
+        retry_max=retry_max,
     )
     project.add_agent(name, code, toml)
 
