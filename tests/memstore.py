@@ -309,7 +309,7 @@ class MemoryStore:
 
     # -- records kept without the lease ------------------------------------------------
 
-    def claim_tick(self, lease: Lease, tick: datetime, *, claimer: int | None = None) -> bool:  # noqa: ARG002 - never given one
+    def claim_tick(self, lease: Lease, tick: datetime, *, claimed: bool = False) -> bool:  # noqa: ARG002 - never asked
         """Claim ``tick``; False if it, or a later one, was claimed."""
         place = self._place
         with place.lock:

@@ -508,8 +508,8 @@ def test_claim_ticks_claims_each_tick_once_or_leaves_it_to_each_run(store):
     assert store.last_tick("pub") == later
     with store.lease("other", run_id="a", ttl_s=60) as lease:
         assert not store.claim_tick(lease, T0), "a run's own claim sees agentops tick's"
-        assert store.claim_tick(lease, T0, claimer=claims.claimer), "the claimer's run starts it"
-        assert not store.claim_tick(lease, T0, claimer=claims.claimer), "once"
+        assert store.claim_tick(lease, T0, claimed=True), "the claimer's run starts it"
+        assert not store.claim_tick(lease, T0, claimed=True), "once"
     assert won({}) == {}, "a live claimer's claims are its own"
 
 

@@ -180,7 +180,7 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     claims = dead.claim_ticks(dict.fromkeys(scheduled, T0), scheduled=scheduled)
     assert claims.ticks == dict.fromkeys(scheduled, T0)
     with dead.lease("started", run_id="a", ttl_s=60) as lease:
-        assert dead.claim_tick(lease, T0, claimer=claims.claimer)
+        assert dead.claim_tick(lease, T0, claimed=True)
 
     later = T0 + timedelta(minutes=1)
     alive = host_b.claim_ticks({"again": later, "same": T0}, scheduled=scheduled)
@@ -194,8 +194,8 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     assert taken.ticks == {"waiting": T0, "hourly": T0}, "each claim not started, for its tick"
     assert host_c.claim_ticks({"same": T0}, scheduled=scheduled).ticks == {}, "taken once"
     with host_b.lease("waiting", run_id="b", ttl_s=60) as lease:
-        assert host_b.claim_tick(lease, T0, claimer=taken.claimer)
-        assert not host_b.claim_tick(lease, T0, claimer=taken.claimer), "started once"
+        assert host_b.claim_tick(lease, T0, claimed=True)
+        assert not host_b.claim_tick(lease, T0, claimed=True), "started once"
     assert host_b.last_tick("hourly") == T0
 
 
@@ -212,9 +212,9 @@ def test_an_orphaned_child_holding_the_lease_starts_the_claim_taken_over(stores,
         assert let_go(host_b, claims.claimer)
         taken = host_b.claim_ticks({}, scheduled=["pub"])
         assert taken.ticks == {"pub": T0}
-        assert orphan.claim_tick(lease, T0, claimer=claims.claimer), "run, by the orphan"
+        assert orphan.claim_tick(lease, T0, claimed=True), "run, by the orphan"
     with host_b.lease("pub", run_id="b", ttl_s=60) as lease:
-        assert not host_b.claim_tick(lease, T0, claimer=taken.claimer), "not run twice"
+        assert not host_b.claim_tick(lease, T0, claimed=True), "not run twice"
     host_b.settle_ticks(taken.claimer, ["pub"])
     assert host_b.claim_ticks({}, scheduled=["pub"]).ticks == {}
 
@@ -251,13 +251,13 @@ def test_settled_claims_of_a_tick_that_ended_are_not_taken_over(stores, url):
     scheduled = ["skipped", "queued", "again"]
     claims = dead.claim_ticks(dict.fromkeys(scheduled, T0), scheduled=scheduled)
     later = T0 + timedelta(minutes=1)
-    alive = host_b.claim_ticks({"again": later}, scheduled=scheduled)
+    assert host_b.claim_ticks({"again": later}, scheduled=scheduled).ticks == {"again": later}
     dead.settle_ticks(claims.claimer, ["skipped", "again"])
     dead.close()
     assert let_go(host_b, claims.claimer)
     assert host_b.claim_ticks({}, scheduled=scheduled).ticks == {"queued": T0}
     with host_b.lease("again", run_id="b", ttl_s=60) as lease:
-        assert host_b.claim_tick(lease, later, claimer=alive.claimer), "still host b's claim"
+        assert host_b.claim_tick(lease, later, claimed=True), "still host b's claim"
 
 
 def test_a_forked_child_that_forsakes_the_connection_leaves_the_session_to_its_parent(stores, url):

@@ -197,7 +197,7 @@ def _claim_tick(run: Run) -> None:
     if options.tick_claimer is not None and options.tick is not None:
         # Claimed by agentops tick, which may have died since: another host's
         # tick then took the claim over, and only one of the two starts it.
-        if not services.store.claim_tick(run.lease, options.tick, claimer=options.tick_claimer):
+        if not services.store.claim_tick(run.lease, options.tick, claimed=True):
             raise TickTaken(
                 f"{run.name}: the tick of {iso(options.tick)} was taken over by another tick",
                 agent=run.name,

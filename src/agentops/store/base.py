@@ -357,14 +357,14 @@ class Store(Protocol):
         may be unreadable, which is when a restore is needed most.
         """
 
-    def claim_tick(self, lease: Lease, tick: datetime, *, claimer: int | None = None) -> bool:
+    def claim_tick(self, lease: Lease, tick: datetime, *, claimed: bool = False) -> bool:
         """Claim the schedule's tick ``tick`` for a run; False if it was claimed before.
 
-        With ``claimer`` (a :class:`TickClaims`' holder), the run starts the tick
-        that ``agentops tick`` claimed already: False if it is no longer
-        claimed (started or settled, by this tick or another host's that took
-        the claim over) or a later tick was claimed. Only a store whose
-        :meth:`claim_ticks` returns claims is given one.
+        ``claimed``: the run starts the tick that ``agentops tick`` claimed
+        already: False if it is no longer claimed (started or settled, by
+        that tick or another host's that took the claim over) or a later tick
+        was claimed. Only a store whose :meth:`claim_ticks` returns claims is
+        asked so.
         """
 
     def claim_ticks(

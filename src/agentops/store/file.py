@@ -353,7 +353,7 @@ class FileStore:
 
     # -- records kept without the lease ------------------------------------------------
 
-    def claim_tick(self, lease: Lease, tick: datetime, *, claimer: int | None = None) -> bool:  # noqa: ARG002 - never given one: its claim_ticks claims nothing
+    def claim_tick(self, lease: Lease, tick: datetime, *, claimed: bool = False) -> bool:  # noqa: ARG002 - never asked: its claim_ticks claims nothing
         """Claim ``tick`` in ``<name>.tick`` (under the lease, so no two runs race for it)."""
         lease.check()
         try:

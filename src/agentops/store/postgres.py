@@ -246,19 +246,18 @@ class PostgresStore(LeasingStore):
 
     # -- records kept without the lease ------------------------------------------------
 
-    def claim_tick(self, lease: Lease, tick: datetime, *, claimer: int | None = None) -> bool:
+    def claim_tick(self, lease: Lease, tick: datetime, *, claimed: bool = False) -> bool:
         """Claim ``tick``, once across every host; False if it (or a later one) was claimed.
 
-        With ``claimer``: start the tick an ``agentops tick`` claimed as that
-        holder, while it is still claimed and not started, by that tick or by
-        another host's that took the claim over. Whoever holds the lease may
-        start it, once: the other's child then finds it started (or the agent
-        busy), so that a tick taken over from one still running is run once,
-        not by nobody.
+        ``claimed``: start the tick an ``agentops tick`` claimed, while it is
+        still claimed and not started, by that tick or by another host's that
+        took the claim over. Whoever holds the lease may start it, once: the
+        other's child then finds it started (or the agent busy), so that a
+        tick taken over from one still running is run once, not by nobody.
         """
         with self._transaction() as connection:
             self._fenced(connection, lease)
-            if claimer is not None:
+            if claimed:
                 started = self._exec(
                     connection,
                     "UPDATE {s}.tick SET claimer = NULL "
@@ -266,14 +265,14 @@ class PostgresStore(LeasingStore):
                     (lease.agent, tick),
                 ).rowcount
                 return started == 1
-            claimed = self._exec(
+            won = self._exec(
                 connection,
                 "INSERT INTO {s}.tick AS t (agent, tick) VALUES (%s, %s) "
                 "ON CONFLICT (agent) DO UPDATE SET tick = EXCLUDED.tick, claimer = NULL "
                 "WHERE t.tick < EXCLUDED.tick",
                 (lease.agent, tick),
             ).rowcount
-        return claimed == 1
+        return won == 1
 
     def claim_ticks(
         self, ticks: Mapping[str, datetime], *, scheduled: Collection[str] = ()
