@@ -219,6 +219,27 @@ def test_an_orphaned_child_holding_the_lease_starts_the_claim_taken_over(stores,
     assert host_b.claim_ticks({}, scheduled=["pub"]).ticks == {}
 
 
+def test_an_orphan_still_starts_the_claim_settled_by_a_child_that_found_it_busy(stores, url):
+    """The other host's child found the agent busy (with the orphan) and its tick settled it.
+
+    The orphan, reaching its claim only then, still runs the tick; a settled
+    claim is not taken over by a later tick, and is started once.
+    """
+    dead, orphan, host_b = (open_store(stores, url) for _ in range(3))
+    claims = dead.claim_ticks({"pub": T0}, scheduled=["pub"])
+    with orphan.lease("pub", run_id="orphan", ttl_s=60) as lease:
+        dead.close()
+        assert let_go(host_b, claims.claimer)
+        taken = host_b.claim_ticks({}, scheduled=["pub"])
+        assert taken.ticks == {"pub": T0}
+        with pytest.raises(Overlap), host_b.lease("pub", run_id="b", ttl_s=60):
+            pass  # its child: busy
+        host_b.settle_ticks(taken.claimer, ["pub"])
+        assert host_b.claim_ticks({}, scheduled=["pub"]).ticks == {}, "settled: not taken over"
+        assert orphan.claim_tick(lease, T0, claimed=True), "run, by the orphan"
+        assert not orphan.claim_tick(lease, T0, claimed=True), "once"
+
+
 def test_a_lost_claims_row_replaced_as_it_is_taken_over_is_claimed_for_its_tick(stores, url):
     """A ``store copy`` deleting the row between the claim's read and its write: the tick read.
 

@@ -361,9 +361,10 @@ class Store(Protocol):
         """Claim the schedule's tick ``tick`` for a run; False if it was claimed before.
 
         ``claimed``: the run starts the tick that ``agentops tick`` claimed
-        already: False if it is no longer claimed (started or settled, by
-        that tick or another host's that took the claim over) or a later tick
-        was claimed. Only a store whose :meth:`claim_ticks` returns claims is
+        already: False if it was started (by that tick or another host's that
+        took the claim over) or a later tick was claimed. A claim settled by
+        a child that found the agent busy may still be started by the run
+        holding the lease. Only a store whose :meth:`claim_ticks` returns claims is
         asked so.
         """
 
@@ -384,7 +385,8 @@ class Store(Protocol):
 
         A run refused before it started its tick (paused, its agent busy,
         its group full, its models misconfigured) settles the tick as a skip
-        does: no later tick takes it over. Only a store whose
+        does: no later tick takes it over (the run holding the lease of a
+        busy agent may still start it, :meth:`claim_tick`). Only a store whose
         :meth:`claim_ticks` returns claims is given one.
         """
 

@@ -74,8 +74,11 @@ __all__ = ["SCHEMA_VERSION", "PostgresJournal", "PostgresLease", "PostgresStore"
 
 _M = TypeVar("_M", bound=BaseModel)
 
+_SETTLED = 0
+"""The claimer of a claim settled unstarted: no live tick's (claimers start at 1), never lost."""
+
 _LOST_CLAIM = (
-    "{row}.claimer IS NOT NULL AND {row}.claimer <> %(me)s"
+    "{row}.claimer > 0 AND {row}.claimer <> %(me)s"
     " AND NOT EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory'"
     "  AND p.granted AND p.classid = %(class)s::oid AND p.objid = {row}.claimer::oid"
     "  AND p.objsubid = 2"
@@ -112,10 +115,15 @@ the agents' order, whatever the host: no two claims deadlock.
 _SETTLE_TICKS = (
     "WITH mine AS (SELECT agent FROM {s}.tick"
     " WHERE claimer = %(me)s AND agent = ANY(%(names)s::text[]) ORDER BY agent FOR UPDATE)"
-    " UPDATE {s}.tick AS t SET claimer = NULL FROM mine"
+    f" UPDATE {{s}}.tick AS t SET claimer = {_SETTLED} FROM mine"
     " WHERE t.agent = mine.agent AND t.claimer = %(me)s"
 )
-"""End a claimer's claims, locking their rows in the agents' order, as :data:`_CLAIM_TICKS` does.
+"""Settle a claimer's claims, locking their rows in the agents' order, as :data:`_CLAIM_TICKS` does.
+
+A settled claim is not taken over, but the run that holds the agent's lease
+may still start it (:meth:`PostgresStore.claim_tick`): the orphaned child of
+a tick killed alone, whose claim another host's tick took over, and whose
+own child found the agent busy (with that orphan) and settled it.
 
 The rows lie in the table in no order of names (updates and vacuums move
 them): locked in the table's order, a settle and another host's claim
@@ -250,10 +258,11 @@ class PostgresStore(LeasingStore):
         """Claim ``tick``, once across every host; False if it (or a later one) was claimed.
 
         ``claimed``: start the tick an ``agentops tick`` claimed, while it is
-        still claimed and not started, by that tick or by another host's that
-        took the claim over. Whoever holds the lease may start it, once: the
-        other's child then finds it started (or the agent busy), so that a
-        tick taken over from one still running is run once, not by nobody.
+        not started: still claimed, by that tick or by another host's that
+        took the claim over, or settled by a child that found the agent busy.
+        Whoever holds the lease may start it, once: the other's child then
+        finds it started (or the agent busy), so that a tick taken over from
+        one still running is run once, not by nobody.
         """
         with self._transaction() as connection:
             self._fenced(connection, lease)
@@ -304,7 +313,7 @@ class PostgresStore(LeasingStore):
         return TickClaims(claimer, dict(won))
 
     def settle_ticks(self, claimer: int, names: Collection[str]) -> None:
-        """End ``claimer``'s claims of ``names`` that are still its own: no tick takes them over."""
+        """Settle ``claimer``'s claims of ``names`` that are still its own: no tick takes them over."""
         if names:
             self.execute(_SETTLE_TICKS, {"me": claimer, "names": sorted(names)})
 
