@@ -74,9 +74,6 @@ __all__ = ["SCHEMA_VERSION", "PostgresJournal", "PostgresLease", "PostgresStore"
 
 _M = TypeVar("_M", bound=BaseModel)
 
-_SETTLED = 0
-"""The claimer of a claim settled unstarted: no live tick's (claimers start at 1), never lost."""
-
 _LOST_CLAIM = (
     "{row}.claimer > 0 AND {row}.claimer <> %(me)s"
     " AND NOT EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory'"
@@ -84,7 +81,10 @@ _LOST_CLAIM = (
     "  AND p.objsubid = 2"
     "  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
 )
-"""A tick ``{row}`` claimed by an ``agentops tick`` whose advisory lock is free: it ended."""
+"""A tick ``{row}`` claimed by an ``agentops tick`` whose advisory lock is free: it ended.
+
+Claimers start at 1: claimer 0 is a claim settled unstarted (:data:`_SETTLE_TICKS`), never lost.
+"""
 
 _CLAIM_TICKS = (
     (
@@ -115,12 +115,12 @@ the agents' order, whatever the host: no two claims deadlock.
 _SETTLE_TICKS = (
     "WITH mine AS (SELECT agent FROM {s}.tick"
     " WHERE claimer = %(me)s AND agent = ANY(%(names)s::text[]) ORDER BY agent FOR UPDATE)"
-    f" UPDATE {{s}}.tick AS t SET claimer = {_SETTLED} FROM mine"
+    " UPDATE {s}.tick AS t SET claimer = 0 FROM mine"
     " WHERE t.agent = mine.agent AND t.claimer = %(me)s"
 )
 """Settle a claimer's claims, locking their rows in the agents' order, as :data:`_CLAIM_TICKS` does.
 
-A settled claim is not taken over, but the run that holds the agent's lease
+A settled claim (claimer 0) is not taken over, but the run that holds the agent's lease
 may still start it (:meth:`PostgresStore.claim_tick`): the orphaned child of
 a tick killed alone, whose claim another host's tick took over, and whose
 own child found the agent busy (with that orphan) and settled it.
@@ -313,7 +313,7 @@ class PostgresStore(LeasingStore):
         return TickClaims(claimer, dict(won))
 
     def settle_ticks(self, claimer: int, names: Collection[str]) -> None:
-        """Settle ``claimer``'s claims of ``names`` that are still its own: no tick takes them over."""
+        """Settle ``claimer``'s claims of ``names`` still its own: no tick takes them over."""
         if names:
             self.execute(_SETTLE_TICKS, {"me": claimer, "names": sorted(names)})
 
