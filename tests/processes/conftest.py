@@ -1,4 +1,4 @@
-"""Fixtures of the tests that need real daemons: Debian's cron.
+"""Fixtures of the tests that need real daemons (Debian's cron), or a cgroup of their own.
 
 A test that needs the cron daemon holds the machine's cron for itself
 (:func:`conftest.machine_cron`, a lock: the suite runs on several workers).
@@ -12,11 +12,13 @@ ticks from a dead daemon.
 from __future__ import annotations
 
 import subprocess
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from agentops._infra.cgroup import RunCgroup
 from suite import eventually
 from system import ensure_tool, give_up
 
@@ -67,6 +69,15 @@ def cron_daemon(machine_cron: None) -> Iterator[None]:
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait()
+
+
+@pytest.fixture(scope="module")
+def cgroups() -> None:
+    """Skip (fail under CI) where this test process may not create a cgroup."""
+    probe, why = RunCgroup.create(f"agentops-probe-{uuid.uuid4().hex[:8]}")
+    if probe is None:
+        give_up(f"no cgroup for the run: {why}")
+    probe.remove()
 
 
 def _pid_file_names(pid: int) -> bool:

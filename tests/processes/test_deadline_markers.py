@@ -245,16 +245,21 @@ def test_a_keeper_that_cannot_reach_the_store_says_so_and_keeps_nobody_waiting(h
     assert (hosts.a.home / "state" / "agent.deadline").exists(), "this host's next run records it"
 
 
-def test_a_run_frozen_past_its_deadline_is_handed_over_once_its_watchdog_ends_it(hosts):
-    """A run frozen (SIGSTOP) past its hard deadline: its keeper waits for its end to publish.
+@pytest.mark.parametrize("tracking", ["subreaper", "cgroup"])
+def test_a_run_frozen_past_its_deadline_is_a_timeout_on_every_host(hosts, tracking, request):
+    """A run frozen (SIGSTOP) past its hard deadline is recorded once, as a timeout, everywhere.
 
-    Thawed, the run's watchdog ends it at once and writes its marker; a
-    keeper that had given the run up while it was frozen would publish
-    nothing, and host B would record a crash. Without a cgroup: with one, the
-    keeper ends the frozen run itself (killed, as ``kill -9``: a crash everywhere).
+    Without a cgroup, its keeper waits for its end to publish: thawed, the
+    run's watchdog ends it at once and writes its marker (a keeper that gave
+    the run up while it was frozen would publish nothing, and host B would
+    record a crash). With one, the keeper ends the frozen run with its
+    cgroup, saying first in the marker what the watchdog could not: the
+    run's one line is printed all the same.
     """
+    if tracking == "cgroup":
+        request.getfixturevalue("cgroups")
     hosts.agent(STUCK, CIRCUIT)
-    run = _start(hosts, hosts.a, AGENTOPS_PROCESS_TRACKING="subreaper")
+    run = _start(hosts, hosts.a, AGENTOPS_PROCESS_TRACKING=tracking)
     try:
         # Its watcher (a shell) and its keeper are started once it holds its lease.
         assert eventually(lambda: _keeper_of(run.pid) is not None)
@@ -269,7 +274,8 @@ def test_a_run_frozen_past_its_deadline_is_handed_over_once_its_watchdog_ends_it
     finally:
         _end(run)
     remember("agentops: stderr", err)
-    assert (run.returncode, out) == (1, "")
+    # Ended by its watchdog (exit 1), or killed with its cgroup.
+    assert (run.returncode, out) == (1 if tracking == "subreaper" else -signal.SIGKILL, "")
     assert err == LINE.format(log=hosts.a.log_path("agent"))
     dead = dead_run_of(hosts.a)
     assert eventually(lambda: hosts.markers() == [("agent", dead)]), hosts.markers()

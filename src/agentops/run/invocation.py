@@ -375,6 +375,7 @@ class Invocation:
             environ=services.environ,
             # A PID-1 supervisor publishes the marker itself, once every process is gone.
             after_death=None if services.dry_run or supervised() else self._hand_marker_over,
+            overdue=None if self._deadline is None else self._deadline.overdue,
         )
         return self._processes
 

@@ -107,6 +107,7 @@ class RunProcesses:
         keeper_log: Callable[[], EventLogger],
         environ: Mapping[str, str],
         after_death: Callable[[EventLogger], None] | None = None,
+        overdue: Callable[[], None] | None = None,
     ) -> None:
         """Track the processes of the run ``run_id`` of agent ``name`` of the project at ``home``.
 
@@ -114,7 +115,10 @@ class RunProcesses:
         ``deadline_s`` is how far away the run's hard deadline is. The keeper
         logs through a logger of its own, made by ``keeper_log()``. Once the
         run died without saying it is done, and its processes are gone, the
-        keeper calls ``after_death`` with that logger.
+        keeper calls ``after_death`` with that logger. Should the run itself
+        outlive its deadline (frozen, or stuck in the kernel) where its cgroup
+        ends it with its processes, the keeper first calls ``overdue``, to say
+        so where the run's watchdog would have.
         """
         self.name = name
         self.run_id = run_id
@@ -124,6 +128,7 @@ class RunProcesses:
         self.log = log
         self._keeper_log = keeper_log
         self._after_death = after_death
+        self._overdue = overdue
         wanted = environ.get("AGENTOPS_PROCESS_TRACKING", "").strip().lower() or TRACKINGS[0]
         if wanted not in TRACKINGS:
             raise ConfigError(
@@ -351,9 +356,12 @@ class RunProcesses:
             watch.wait(None)
             reason = "started_by_threads_left"
         # The run is gone: what its cgroup (or, without one, its process
-        # group) still holds goes too.
+        # group) still holds goes too. Or it is not (frozen past its deadline):
+        # its cgroup's kill ends it as well, its watchdog having said nothing.
         self._signal(self.members(), signal.SIGKILL)
         if self._cgroup is not None:
+            if how == "deadline" and self._overdue is not None:
+                self._overdue()
             self._cgroup.kill()
         self._settle(self.members)
         if self._cgroup is not None:
