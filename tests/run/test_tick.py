@@ -44,6 +44,7 @@ class Params(BaseModel):
     fail: bool = False
     die: bool = False
     hold: float = 0.0
+    until: str = ""  # a file: held until it holds "group_full" (at most a minute)
 
 class Result(BaseModel):
     pid: int
@@ -59,6 +60,10 @@ def run(params: Params, ctx: Context) -> Result:
     if params.die:
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(params.hold)  # still running while the others start
+    for _ in range(1200 if params.until else 0):
+        if Path(params.until).exists() and "group_full" in Path(params.until).read_text():
+            break
+        time.sleep(0.05)
     (running / params.name).unlink()
     if params.fail:
         raise ValueError("the feed is down")
@@ -272,6 +277,26 @@ def test_a_run_waiting_for_a_full_group_is_skipped_after_its_timeout(ticks):
     assert ticks.runs() == []
     with open_store(project).group_slot("llm", 1) as held:
         assert held, "the slot was given back"
+
+
+def test_an_agent_queued_for_its_group_past_its_timeout_is_skipped_not_run_late(ticks):
+    """Its group full on the host for longer than its timeout: group_full (75), not run late.
+
+    The holder keeps the slot until the other's log says it was skipped:
+    queued until the group frees, as before, it would have run a minute late.
+    """
+    (ticks.project.home / "agentops.toml").write_text("[tick]\nparallel = 4\n[groups]\ng = 1\n")
+    late_log = ticks.project.log_path("late")
+    ticks.add("holder", extra='group = "g"\ntimeout = "2m"', until=f'"{late_log}"')
+    ticks.add("late", extra='group = "g"\ntimeout = "1s"')
+    report = ticks()
+    assert report.ran == {"holder": 0, "late": 75}
+    assert [name for name, _pid, _count in ticks.runs()] == ["holder"]
+    events = ticks.project.events("late")
+    assert [e["event"] for e in events if e["event"].startswith("group.")] == ["group.waiting"]
+    [skipped] = [e for e in events if e["event"] == "run.skipped"]
+    assert skipped["reason"] == "group_full"
+    assert ticks.lines() == [], "a skip by policy is silent"
 
 
 def test_agentops_tick_under_cron_is_silent_when_all_is_well(project, run_agentops, tmp_path):

@@ -5,6 +5,9 @@ most two runs of the group's agents at once, on every host sharing the store
 (:meth:`~agentops.store.base.Store.group_slot`). A run waits for a slot, before
 its lease, at most its ``timeout``; then it is skipped (``group_full``, 75). The
 wait does not count toward its hard deadline, which counts again from its end.
+Under ``agentops tick`` the wait starts in the tick's queue: an agent whose
+group is full on the host is started once its group frees, or once it has
+waited its ``timeout``, to try a slot once.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def group_slot(services: RunServices, spec: AgentSpec, invocation: Invocation) -
             f"[groups] (add: {group} = N, how many of its agents may run at once)",
             agent=spec.name,
         )
-    deadline = services.clock().timestamp() + spec.config.timeout
+    deadline = services.clock().timestamp() + spec.config.timeout - services.options.group_waited_s
     waited = False
     with contextlib.ExitStack() as waiting:
         while True:

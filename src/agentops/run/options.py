@@ -52,6 +52,9 @@ class RunOptions(NamedTuple):
     tick_claimer: int | None = None
     """The claim of ``agentops tick`` that won ``tick`` already (with every other due agent's):
     the run starts the tick only while it is claimed and not started. None: the run claims it."""
+    group_waited_s: float = 0.0
+    """How long the run already waited for a slot of its group (in ``agentops tick``'s queue):
+    its wait for one is that much shorter than its ``timeout``."""
 
 
 def new_run_id(now: datetime) -> str:

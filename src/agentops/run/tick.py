@@ -44,10 +44,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import os
 import select
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, NamedTuple
 
 from agentops.errors import AgentOpsError, StateError
@@ -84,6 +86,8 @@ class Due(NamedTuple):
     group: str | None
     catch_up: bool = False
     """Whether it runs a tick missed: while no host ran, or claimed by a tick that died first."""
+    timeout_s: float = math.inf
+    """Its ``timeout``: the longest it waits for its group (in the tick's queue, then its run)."""
 
 
 class TickReport(NamedTuple):
@@ -122,11 +126,19 @@ def due_agents(
         if fired is None:
             continue
         if fired >= minute:
-            due.append(Due(spec.name, fired, spec.config.group))
+            due.append(Due(spec.name, fired, spec.config.group, timeout_s=spec.config.timeout))
         elif spec.config.catch_up:
             last = store.last_tick(spec.name)
             if last is not None and last < fired:
-                due.append(Due(spec.name, fired, spec.config.group, catch_up=True))
+                due.append(
+                    Due(
+                        spec.name,
+                        fired,
+                        spec.config.group,
+                        catch_up=True,
+                        timeout_s=spec.config.timeout,
+                    )
+                )
     return due
 
 
@@ -208,7 +220,7 @@ def _won(
         if fired is not None and at < fired:
             missed.append(name)
         else:
-            runs.append(Due(name, at, config.group, catch_up=True))
+            runs.append(Due(name, at, config.group, catch_up=True, timeout_s=config.timeout))
     return runs, missed
 
 
@@ -254,6 +266,7 @@ class _Children:
         self._told_bytes = b""
         self._told_r, self._told_w = os.pipe()
         os.set_blocking(self._told_r, False)
+        self._queued_at = time.monotonic()
 
     def run(self, queue: list[Due]) -> dict[str, int]:
         """Run every agent of ``queue``; each one's exit code."""
@@ -266,7 +279,10 @@ class _Children:
                     waiting.remove(startable)
                     self._start(startable)
                     continue
-                ended = [(self._running.pop(pid), status) for pid, status in self._wait()]
+                ended = [
+                    (self._running.pop(pid), status)
+                    for pid, status in self._wait(self._next_expiry(waiting))
+                ]
                 for due, status in ended:
                     ran[due.name] = self._ended(due, status)
                 self._settle([due.name for due, _ in ended])
@@ -278,13 +294,16 @@ class _Children:
             self.told.extend(name for name in self._told_bytes.decode().split("\n") if name)
         return ran
 
-    def _wait(self) -> list[tuple[int, int]]:
+    def _wait(self, within_s: float | None) -> list[tuple[int, int]]:
         # Only our own children, each through its pidfd: os.wait() would also
         # reap a child this process started otherwise (a caller's subprocess).
+        # None ended within ``within_s``: an agent waiting for its group may
+        # have waited its timeout.
         poller = select.poll()
         for pidfd in self._pidfds.values():
             poller.register(pidfd, select.POLLIN)
-        ready = {fd for fd, _ in poller.poll()}
+        timeout_ms = None if within_s is None else max(0, math.ceil(within_s * 1000))
+        ready = {fd for fd, _ in poller.poll(timeout_ms)}
         ended = []
         for pid, pidfd in list(self._pidfds.items()):
             if pidfd in ready:
@@ -307,10 +326,24 @@ class _Children:
     def _may_start(self, due: Due) -> bool:
         if len(self._running) >= self.parallel:
             return False
+        return not self._group_full(due) or self._waited_s() >= due.timeout_s
+
+    def _group_full(self, due: Due) -> bool:
+        # Full here: no slot is worth trying (another host may hold one too).
         limit = self.limits.get(due.group) if due.group else None
         if limit is None:  # no group, or one not configured (its run says so)
-            return True
-        return sum(1 for d in self._running.values() if d.group == due.group) < limit
+            return False
+        return sum(1 for d in self._running.values() if d.group == due.group) >= limit
+
+    def _waited_s(self) -> float:
+        return time.monotonic() - self._queued_at
+
+    def _next_expiry(self, waiting: list[Due]) -> float | None:
+        # The soonest an agent waiting for its group has waited its timeout:
+        # it is started then, to try its slot once and be skipped if still
+        # full (group_full), as a run that waited that long is.
+        left = [d.timeout_s - self._waited_s() for d in waiting if self._group_full(d)]
+        return min(left, default=None)
 
     def _start(self, due: Due) -> None:
         sys.stdout.flush()  # what the parent buffered is printed once, not by every child
@@ -327,7 +360,9 @@ class _Children:
             os.close(self._told_r)
             if self.options.store is None:  # the tick's own (a test's may be the child's too)
                 _forsake(self.claims)
-            options = self.options._replace(tick=due.tick)
+            options = self.options._replace(
+                tick=due.tick, group_waited_s=self._waited_s() if due.group else 0.0
+            )
             try:
                 outcome = run_agent(self.project, due.name, options=options)
             except AgentOpsError as exc:  # the agent's name or files: before anything ran
