@@ -251,9 +251,13 @@ def test_a_second_pause_keeps_the_reason_and_end_it_is_not_given(project, run_ag
     assert row["paused"]["reason"] == "db migration"
     assert row["paused"]["until"] is not None
     assert row["why"].startswith("paused until ")
-    for bad in ("2020-01-01", "soon"):
+    for bad in ("2020-01-01", "soon", "2201-01-01", "9999-12-31T23:59", "99999d"):
         refused = run_agentops("pause", "hello", "--until", bad)
-        assert refused.returncode == 2, bad
+        assert (refused.returncode, refused.stdout) == (2, ""), bad
+        [line] = refused.stderr.splitlines()  # not pydantic's dump, nor exit 70
+        assert line.startswith("agentops: "), line
+    [row] = json.loads(run_agentops("status", "hello", "--json").stdout)
+    assert row["paused"]["reason"] == "db migration", "a refused pause changes nothing"
 
 
 def test_a_pause_until_ends_by_itself(project, clock):

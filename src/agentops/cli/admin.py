@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from agentops._infra.timestamps import in_range
 from agentops.cli._common import (
     SuggestingGroup,
     print_table,
@@ -51,19 +52,20 @@ def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
         return None
     from agentops.project.units import parse_duration  # noqa: PLC0415
 
-    now = datetime.now(UTC)
     try:
-        return now + timedelta(seconds=parse_duration(value))
+        moment = datetime.now(UTC) + timedelta(seconds=parse_duration(value))
     except ValueError:
-        pass
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r} is neither a duration (30m, 2h, 3d; ten years at most) nor a date "
+                "and time (2026-12-01 09:00, local unless it says its zone)"
+            ) from None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is neither a duration (30m, 2h, 3d) nor a date and time "
-            "(2026-12-01 09:00, local unless it says its zone)"
-        ) from None
-    return moment.astimezone(UTC)  # a naive time is the machine's local time, as cron's
+        return in_range(moment)  # a naive time is the machine's local time, as cron's
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}") from None
 
 
 @click.command()
