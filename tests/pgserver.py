@@ -184,6 +184,25 @@ class PostgresServer:
             self._templates[key] = template
         return template
 
+    def password_user(self, url: str, password: str) -> str:
+        """``url`` as a new user who must give ``password`` (not in the URL returned).
+
+        The user is a superuser (what is tested is how it signs in, not what
+        it may do); its line goes first in ``pg_hba.conf``, every other user
+        still trusted, and the server reloads it.
+        """
+        import psycopg  # noqa: PLC0415 - only the PostgreSQL tests import it
+        from psycopg import sql  # noqa: PLC0415
+
+        user = f"u_{uuid.uuid4().hex[:12]}"
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"local all {user} scram-sha-256\n" + hba.read_text())
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            create = sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}")
+            connection.execute(create.format(sql.Identifier(user), sql.Literal(password)))
+            connection.execute("SELECT pg_reload_conf()")
+        return url.replace("user=postgres", f"user={user}")
+
     def postmaster_pid(self) -> int:
         """The server's main process: it forks a backend for each new connection."""
         return int((self.data / "postmaster.pid").read_text().split()[0])

@@ -324,6 +324,27 @@ def test_agentops_tick_under_cron_is_silent_when_all_is_well(project, run_agento
     assert lines[0].startswith("agentops: c: ")
 
 
+def test_a_store_password_in_the_homes_env_file_reaches_the_ticks_store_too(
+    project, run_agentops, postgres, tmp_path
+):
+    """PGPASSWORD in the home's .env: cron's tick signs in with it, as each run does."""
+    password = "s3cr@t/pw-Wombat5-Pistachio88"
+    url = postgres.password_user(postgres.database(), password)
+    (project.home / "agentops.toml").write_text(f'[store]\nurl = "{url}"\n')
+    world = tmp_path / "world"
+    world.mkdir()
+    project.add_agent(
+        "a", WORKER, f'schedule = "* * * * *"\n[params]\nworld = "{world}"\nname = "a"\n'
+    )
+    assert run_agentops("run", "a").returncode == 74, "no password: refused"
+    env_file = project.home / ".env"
+    env_file.write_text(f"PGPASSWORD='{password}'\n")
+    env_file.chmod(0o600)
+    done = run_agentops("tick")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert [line.split()[0] for line in (world / "runs").read_text().splitlines()] == ["a"]
+
+
 def test_a_bad_agentops_toml_or_an_unreachable_store_stops_the_tick_in_one_line(
     project, run_agentops
 ):

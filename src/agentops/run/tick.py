@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from agentops.errors import AgentOpsError, StateError
 from agentops.model.status import ExitCode
+from agentops.project.envfile import ENV_FILE, read_env_file
 from agentops.project.schedule import cron_zone, previous_run
 from agentops.run.markers import publish_ended
 from agentops.run.options import RunOptions
@@ -165,7 +166,15 @@ def tick(
     for problem in problems:
         say(problem.message)
         told.append(problem.agent or "?")
-    environ = base.environ if base.environ is not None else os.environ
+    # The home's .env is every agent's (each child adds its agent's own): the
+    # tick's store is opened in it as each run's is, so that a PGPASSWORD kept
+    # there (libpq reads the process's environment) signs the claims in too.
+    shared = read_env_file(project.home / ENV_FILE)
+    if base.environ is None:
+        os.environ.update(shared)
+        environ: Mapping[str, str] = os.environ
+    else:
+        environ = {**base.environ, **shared}
     store = base.store or open_store(project, environ=environ)
     try:
         zone = cron_zone(environ)
