@@ -153,17 +153,18 @@ def test_a_run_ended_in_a_container_is_a_timeout_in_the_next_pod(hosts):
 
 
 @pytest.mark.usefixtures("as_root")
-def test_as_pid_1_the_supervisor_alone_hands_the_marker_over(hosts, postgres):
-    """In a container the supervisor publishes the marker: the run's keeper does not try too.
+@pytest.mark.parametrize("command", [("run", "agent"), ("tick",)], ids=["run", "tick"])
+def test_as_pid_1_the_supervisor_alone_hands_the_marker_over(hosts, postgres, command):
+    """In a container the supervisor publishes the marker: the keeper and the tick do not try too.
 
-    The supervisor waits for every process, the keeper too: a keeper trying
-    a store that does not answer held the container's end for up to
-    ``LINGER_S`` more, before the supervisor tried it again, and the failure
-    was said twice.
+    The supervisor waits for every process, the keeper too: a keeper (or a
+    tick's parent) trying a store that does not answer held the container's
+    end for up to ``LINGER_S`` more, before the supervisor tried it again,
+    and the failure was said twice.
     """
-    hosts.agent(STUCK, CIRCUIT)
+    hosts.agent(STUCK, 'schedule = "* * * * *"\n' + CIRCUIT)
     (hosts.a.home / "agentops.toml").write_text("[store]\nconnect_timeout = 1\n")
-    command = [str(AGENTOPS), "--home", str(hosts.a.home), "run", "agent"]
+    command = [str(AGENTOPS), "--home", str(hosts.a.home), *command]
     run = subprocess.Popen(
         ["unshare", "--pid", "--fork", "--mount-proc", *command],
         env=hosts.env(hosts.a),
@@ -351,6 +352,31 @@ def test_as_pid_1_orphans_are_reaped_and_the_exit_code_is_the_runs(tmp_path):
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (3, "gone\n", "")
+
+
+@pytest.mark.usefixtures("as_root")
+def test_as_pid_1_a_home_that_cannot_be_found_is_the_runs_one_line_and_code():
+    """A --home too long to look up: the run's one line and 70, as without PID 1; no traceback."""
+    home = "/" + "a" * 5000
+    done = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", str(AGENTOPS), "--home", home, "run", "a"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    alone = subprocess.run(
+        [str(AGENTOPS), "--home", home, "run", "a"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (alone.returncode, "")
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.usefixtures("as_root")

@@ -387,7 +387,10 @@ class Invocation:
         # watcher may still be reading it, and this host's next run finds the
         # two to be one run.
         services = self.services
-        ended = publish_ended(services.project, [self.name], environ=services.environ)
+        try:
+            ended = publish_ended(services.project, [self.name], environ=services.environ)
+        except Exception as exc:  # noqa: BLE001 - the keeper's only voice is the log
+            ended = {self.name: f"{self.name}: cannot publish: {type(exc).__name__}: {exc}"}
         for problem in ended.values():
             if problem is not None:
                 log.warning("deadline.marker_unpublished", error=problem)

@@ -48,6 +48,7 @@ def publish_ended(
     store: Store | None = None,
     environ: Mapping[str, str] | None = None,
     remove: bool = False,
+    publish: bool = True,
 ) -> dict[str, str | None]:
     """Publish the marker of each ended run of ``names`` (None: every marker in ``state/``).
 
@@ -56,7 +57,9 @@ def publish_ended(
     removed locally: only when no watcher may still read it (every process
     of the run is gone). Returns each agent whose run was ended, with the
     line saying why its marker could not be published, if it could not
-    (its run is then recorded as a timeout only on this host).
+    (its run is then recorded as a timeout only on this host). Not
+    ``publish``: only which runs were ended, the store left to another
+    (a PID-1 supervisor, which publishes once every process is gone).
     """
     fs = FileSystem()
     directory = project.state_dir
@@ -67,8 +70,8 @@ def publish_ended(
         marker = read_marker(fs, directory / f"{name}{MARKER_SUFFIX}")
         if marker is not None and marker.ended:
             ended.append((name, marker))
-    if not ended:
-        return {}
+    if not ended or not publish:
+        return dict.fromkeys(name for name, _ in ended)
     problems: dict[str, str | None] = dict.fromkeys(name for name, _ in ended)
     opened = None
     try:

@@ -82,9 +82,11 @@ def supervise_as_init(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         _Here.supervised = True
         return
     code = _supervise(child, waited)
-    if code != 0:
-        _publish(home, environ)
-    os._exit(code)
+    try:
+        if code != 0:
+            _publish(home, environ)
+    finally:
+        os._exit(code)  # the run's code, whatever publishing did
 
 
 def _home_and_command(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[str | None, str]:
@@ -135,7 +137,7 @@ def _publish(home: str | None, environ: Mapping[str, str]) -> None:
 
     try:
         project = Project.locate(home)
-    except AgentOpsError:  # no project: the run said so, and left no marker
+    except (AgentOpsError, OSError, ValueError):  # no project: the run said so, left no marker
         return
     try:
         problems = [p for p in publish_ended(project, environ=environ, remove=True).values() if p]

@@ -58,6 +58,7 @@ from agentops.project.envfile import ENV_FILE, read_env_file
 from agentops.project.schedule import cron_zone, previous_run
 from agentops.run.markers import publish_ended
 from agentops.run.options import RunOptions
+from agentops.run.pid1 import supervised
 from agentops.run.runner import run_agent
 from agentops.store import open_store
 
@@ -407,9 +408,14 @@ class _Children:
         return os.WEXITSTATUS(status)
 
     def _deadline_ended(self, due: Due) -> bool:
-        # The next run may be on another host: the store keeps the marker for it.
+        # The next run may be on another host: the store keeps the marker for
+        # it (in a container, the PID-1 supervisor hands it over, once).
         ended = publish_ended(
-            self.project, [due.name], store=self.options.store, environ=self.options.environ
+            self.project,
+            [due.name],
+            store=self.options.store,
+            environ=self.options.environ,
+            publish=not supervised(),
         )
         for problem in ended.values():
             if problem is not None:
