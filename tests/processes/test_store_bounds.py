@@ -231,16 +231,13 @@ def test_a_frozen_server_ends_every_command_within_its_bound(fleet, postgres):
                 ("store", "check"),
                 ("store", "init"),
                 ("ledger", "acting"),
+                ("status", "--json"),
             )
         ]
-        status = fleet.start("status", "--json")
         lines = [one_line(fleet.finish(process)) for process in started]
-        done = fleet.finish(status)
     for line in lines:
         assert "cannot connect to the store postgresql:///" in line
         assert "timeout expired" in line
-    rows = json.loads(done.stdout)
-    assert {row["health"] for row in rows} == {"broken"}, "every agent, said once each"
 
 
 def test_a_lease_granted_after_a_long_wait_counts_its_life_from_the_grant(fleet, psql):

@@ -11,7 +11,6 @@ version are migrated forward by it, as the next agentops will need.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -121,11 +120,14 @@ def test_a_dropped_schema_is_refused_by_every_command_and_nothing_is_published_a
     assert outbox.read_text().split() == ["a", "b", "c"]
     sql.send("DROP SCHEMA agentops CASCADE;")
     expected = "has no schema agentops, so no agentops tables: `agentops store init` creates them"
-    for command in (("run", "publisher"), ("store", "check"), ("store", "migrate")):
-        assert expected in refused(agentops(home, url, *command))
-    status = agentops(home, url, "status", "--json")
-    assert {row["health"] for row in json.loads(status.stdout)} == {"broken"}
-    assert expected in status.stdout
+    for command in (
+        ("run", "publisher"),
+        ("store", "check"),
+        ("store", "migrate"),
+        ("status", "--json"),
+        ("health",),
+    ):
+        assert expected in refused(agentops(home, url, *command)), command
     assert outbox.read_text().split() == ["a", "b", "c"], "nothing published again"
     assert schemas(sql) == ["public"], "no table was made again"
 
