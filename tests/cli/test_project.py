@@ -90,6 +90,18 @@ def test_check_prints_a_line_per_problem_naming_its_file_and_exits_78(project, i
     assert not (project.home / "state").exists(), "check runs no agent"
 
 
+def test_a_problem_of_agentops_toml_is_said_once_however_many_agents(project, run_agentops):
+    """Every agent depends on agentops.toml: its problem is one line, not one more per agent."""
+    for name in ("a", "b", "c"):
+        project.add_agent(name, toml='schedule = "* * * * *"\n')
+    (project.home / "agentops.toml").write_text("[tick]\nparallel = 0\n")
+    for args in (("check",), ("check", "--json")):
+        done = run_agentops(*args)
+        assert (done.returncode, done.stderr) == (78, ""), args
+    [line] = run_agentops("check").stdout.splitlines()
+    assert line.startswith("agentops.toml:2: tick.parallel"), line
+
+
 def test_check_of_a_sound_project_is_0(project, invoke):
     """No problem: exit 0, one line; --json: an empty array."""
     project.add_agent("fine")

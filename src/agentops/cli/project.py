@@ -28,7 +28,7 @@ from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
     from agentops.ops.check import Problem
-    from agentops.project.home import Project
+    from agentops.project.home import AgentSpec, Project
 
 __all__ = ["LIST_KEYS", "check", "cron", "init", "list_agents"]
 
@@ -180,10 +180,9 @@ def _problems(
     block = None if judged is None else Crontab.block(judged, project.home)
     # A block running agentops tick is in step with the tick's line, not the agents'.
     tick = tick or (block is not None and re.search(r" tick$", block, re.MULTILINE) is not None)
-    try:
-        expected = _crontab_lines(project, tick=tick)
-    except AgentOpsError:
-        expected = None  # the agents' own problems are found one by one
+    specs, unreadable = project.agents()
+    # Agents that cannot be read: their problems are found (and said) one by one below.
+    expected = None if unreadable else _render_lines(project, specs, tick=tick)
     return check_project(
         project,
         environ=os.environ,
@@ -221,9 +220,13 @@ def _no_block_note(project: Project, installed: str | None) -> str | None:
 
 
 def _crontab_lines(project: Project, *, tick: bool = False) -> str:
+    # Every agent, or its problems said: a partial crontab would silently drop one.
+    return _render_lines(project, every_agent(project), tick=tick)
+
+
+def _render_lines(project: Project, specs: list[AgentSpec], *, tick: bool) -> str:
     from agentops.project.schedule import render_crontab, render_tick_crontab  # noqa: PLC0415
 
-    specs = every_agent(project)  # a partial crontab would silently drop an agent
     if tick:
         return render_tick_crontab(program=_own_command(), home=project.home)
     return render_crontab(
