@@ -216,6 +216,19 @@ def test_a_copy_to_postgresql_and_back_changes_nothing(ran, invoke, url, tmp_pat
     assert agent_files(back) == before
 
 
+@pytest.mark.usefixtures("ran")
+def test_a_copy_to_a_store_not_set_up_says_how_to_set_the_target_up(invoke, bare):
+    """No tables at --to: 74, one line naming the target's own init; nothing written there."""
+    done = invoke("store", "copy", "--to", bare)
+    assert (done.exit_code, done.stdout) == (74, "")
+    [line] = done.stderr.splitlines()
+    assert "is empty" in line or "no agentops tables" in line, line
+    assert line.endswith(
+        f"(for the copy's target: {STORE_URL_ENV}=<the --to location> agentops store init)"
+    ), line
+    assert invoke("store", "check", env={STORE_URL_ENV: bare}).exit_code == 74, "still bare"
+
+
 def test_a_copy_is_refused_while_a_dead_runs_journal_waits(ran, invoke, url, clock):
     """A journal left by a dead run: 74, one line saying to run the agent; nothing copied."""
     store = FileStore(ran.home / "state")

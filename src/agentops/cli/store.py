@@ -111,13 +111,20 @@ def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
     """
     from agentops.memory.shelf import Shelf  # noqa: PLC0415
     from agentops.run.options import new_run_id  # noqa: PLC0415
-    from agentops.store import open_store, safe_url  # noqa: PLC0415
+    from agentops.store import STORE_URL_ENV, StoreUnavailable, open_store, safe_url  # noqa: PLC0415
     from agentops.store.copy import copy_agents  # noqa: PLC0415
     from agentops.store.file import FileStore  # noqa: PLC0415
 
     project = project_of(ctx)
     source = open_store(project, environ=os.environ)
-    destination = open_store(project, url=target)
+    destination = open_store(project, url=target)  # with this home's [store] schema and bounds
+    try:
+        destination.describe()
+    except StoreUnavailable as exc:  # its fix is for the target, not this home's store
+        raise StoreUnavailable(
+            f"{exc.message} (for the copy's target: "
+            f"{STORE_URL_ENV}=<the --to location> agentops store init)"
+        ) from exc
 
     def notes_of(end: Store) -> Shelf:
         # A store keeping no notes of its own leaves them to files: a file store
