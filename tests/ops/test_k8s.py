@@ -119,6 +119,9 @@ def test_each_cronjob_runs_its_agent_as_a_crontab_line_would(documents):
         assert variables["AGENTOPS_STORE_URL"] == {
             "secretKeyRef": {"name": "agentops-store", "key": "url"}
         }
+        assert variables["PGPASSWORD"] == {
+            "secretKeyRef": {"name": "agentops-store", "key": "password", "optional": True}
+        }, "a password kept out of the URL, as libpq reads it"
         assert variables["TZ"] == "Europe/Paris", "the run claims its tick in the same zone"
     assert documents["nightly"]["spec"]["schedule"] == "@daily"
     assert documents["weekdays"]["spec"]["schedule"] == "30 7 * * mon-fri"
@@ -144,6 +147,7 @@ def test_model_keys_come_from_the_keys_secret(documents):
     }
     assert set(env(documents["hourly"])) == {
         "AGENTOPS_STORE_URL",
+        "PGPASSWORD",
         "TZ",
         "AGENTOPS_SKIP_EXIT_CODE",
         "AGENTOPS_LOG_STDOUT",

@@ -76,6 +76,7 @@ __all__ = [
     "SAVE_MARGIN_S",
     "STARTING_DEADLINE_S",
     "START_MARGIN_S",
+    "STORE_PASSWORD_KEY",
     "STORE_URL_KEY",
     "WRITABLE",
     "Resources",
@@ -98,6 +99,8 @@ AGENT_ANNOTATION = "agentops.dev/agent"
 
 STORE_URL_KEY = "url"
 """The key of the Secret that holds the store URL."""
+STORE_PASSWORD_KEY = "password"  # noqa: S105 - a key's name, not a password
+"""The key of that Secret holding the store's password, if any: libpq's PGPASSWORD."""
 
 STARTING_DEADLINE_S = 300
 """How late a CronJob may start a run; a start missed by more is skipped, as cron skips it.
@@ -189,8 +192,11 @@ def cronjob(spec: AgentSpec, project: ProjectConfig, target: Target) -> dict[str
             "annotations": {AGENT_ANNOTATION: spec.name},
         }
 
+    password = _secret_key(target.secret, STORE_PASSWORD_KEY)
+    password["secretKeyRef"]["optional"] = True  # the URL may sign in without one (.pgpass, trust)
     env: list[dict[str, Any]] = [
         {"name": STORE_URL_ENV, "valueFrom": _secret_key(target.secret, STORE_URL_KEY)},
+        {"name": "PGPASSWORD", "valueFrom": password},
         {"name": "TZ", "value": target.time_zone},
     ]
     env += [
