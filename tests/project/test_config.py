@@ -184,6 +184,32 @@ def test_a_boolean_is_never_a_number(raw, key):
 @pytest.mark.parametrize(
     ("raw", "key"),
     [
+        ({"catch_up": "yes"}, "catch_up"),
+        ({"catch_up": 1}, "catch_up"),
+        ({"llm": {"log_bodies": "no"}}, "llm.log_bodies"),
+    ],
+)
+def test_a_switch_is_true_or_false_never_a_word_or_a_number(raw, key):
+    """`catch_up = "yes"` is refused, as `parallel = "4"` is: TOML has booleans."""
+    assert config_problems(raw).startswith(f"{key}: Input should be a valid boolean")
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"notify": {"manual_runs": "false"}}, "notify.manual_runs"),
+        ({"models": {"m": {"provider": "p", "name": "n", "json_mode": 0}}}, "models.m.json_mode"),
+    ],
+)
+def test_a_projects_switch_is_true_or_false_too(raw, key):
+    """agentops.toml's booleans are as strict as agent.toml's."""
+    assert key in project_problems(raw)
+    assert "Input should be a valid boolean" in project_problems(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
         ({"limits": {"tokens_per_run": 1.0}}, "limits.tokens_per_run"),
         ({"limits": {"requests_per_minute": "5"}}, "limits.requests_per_minute"),
         ({"retry": {"attempts": "3"}}, "retry.attempts"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, StrictBool, model_validator
 
 from agentops.project._values import (
     SECTION,
@@ -125,7 +125,7 @@ class Llm(_Section):
     max_reasks: Annotated[int, Field(strict=True, ge=0, le=10)] = 1
     timeout: PositiveDuration = 60.0
     """Seconds a model may take to answer one call."""
-    log_bodies: bool = False
+    log_bodies: StrictBool = False
 
     def chain(self, model: str | None = None, tier: str | None = None) -> list[str]:
         """The models to try for a call, first choice first."""
@@ -165,7 +165,7 @@ class AgentConfig(_Section):
     notify: AgentNotify = AgentNotify()
     group: GroupName | None = None
     """The group whose limit (``[groups]`` in agentops.toml) this agent's runs count against."""
-    catch_up: bool = False
+    catch_up: StrictBool = False
     """Whether ``agentops tick`` runs a tick missed (the host was down) once, at its next tick."""
     params: dict[str, Any] = {}
     limits: Limits = Limits()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, PlainValidator, model_validator
+from pydantic import BaseModel, Field, PlainValidator, StrictBool, model_validator
 
 from agentops.project._agentconfig import (  # noqa: TC001 - pydantic reads the annotations
     CircuitConfig,
@@ -60,7 +60,7 @@ class Notify(_Section):
     webhooks: list[HttpUrl] = []
     on: list[NotifyKind] = list(NOTIFY_KINDS)
     cooldown: PositiveDuration = 3600.0
-    manual_runs: bool = True
+    manual_runs: StrictBool = True
     """Whether runs started by hand (without ``--scheduled``) notify: alerts and pings."""
 
 
@@ -176,7 +176,7 @@ class ModelSpec(_Section):
     structured: Literal["json_schema", "json_object", "prompt"] | None = None
     """How a schema is asked for: the schema itself, a JSON mode, or in words alone.
     Unset: ``json_schema``, or ``prompt`` where ``json_mode = false``."""
-    json_mode: bool = True
+    json_mode: StrictBool = True
     """The older spelling: false is ``structured = "prompt"``."""
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = (
         None
