@@ -262,10 +262,12 @@ def test_a_run_frozen_past_its_deadline_is_a_timeout_on_every_host(hosts, tracki
     hosts.agent(STUCK, CIRCUIT)
     run = _start(hosts, hosts.a, AGENTOPS_PROCESS_TRACKING=tracking)
     try:
-        # Its watcher (a shell) and its keeper are started once it holds its lease.
+        # Its watcher (a shell) and its keeper are started once it holds its
+        # lease; frozen once it said it started (its agent's code is next).
         assert eventually(lambda: _keeper_of(run.pid) is not None)
         keeper = _keeper_of(run.pid)
         assert keeper is not None
+        assert eventually(lambda: "run.started" in hosts.a.event_names("agent"))
         os.kill(run.pid, signal.SIGSTOP)
         # Until the keeper would have given the run up (its deadline and the
         # keeper's settling time passed): a lower bound only, never a result.
