@@ -349,6 +349,26 @@ def test_describe_validation_error_lists_every_problem_on_one_line():
     ]
 
 
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (
+            {"store": {"url": "postgress://agentops:Secr3tPw0rd@db/agentops"}},
+            "store.url: must be a postgresql:// URL or a libpq keyword string",
+        ),
+        ({"store": {"schema": "Prod"}}, "store.schema: must be lower-case letters, digits and _"),
+        ({"groups": {"bad name!": 2}}, "groups: 'bad name!': must be lower-case letters"),
+        ({"providers": {"p": {"base_url": "ftp://x"}}}, "providers.p.base_url: must be an http://"),
+    ],
+)
+def test_a_text_key_off_its_pattern_says_what_it_must_be_never_the_regex(raw, said):
+    """Words, not a regular expression; and never the value, which may hold a password."""
+    problems = project_problems(raw)
+    assert problems.startswith(said), problems
+    assert "pattern" not in problems
+    assert "Secr3tPw0rd" not in problems
+
+
 def test_describe_validation_error_counts_the_problems_beyond_five():
     """A file full of typos gives five problems and the count of the rest."""
     problems = config_problems({f"typo{n}": 1 for n in range(8)})

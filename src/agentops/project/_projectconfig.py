@@ -16,7 +16,7 @@ from agentops.project._agentconfig import (  # noqa: TC001 - pydantic reads the 
     Permissions,
     Retry,
 )
-from agentops.project._values import SECTION, GroupName, HttpUrl, Money
+from agentops.project._values import SECTION, GroupName, HttpUrl, Money, matching
 from agentops.project.units import PositiveDuration, parse_positive_duration, parse_size
 
 
@@ -95,12 +95,24 @@ class StoreConfig(_Section):
     """
 
     url: (
-        Annotated[str, Field(pattern=r"^(postgres(ql)?://|\s*[A-Za-z_][A-Za-z0-9_]*\s*=)")] | None
+        Annotated[
+            str,
+            matching(
+                r"^(postgres(ql)?://|\s*[A-Za-z_][A-Za-z0-9_]*\s*=)",
+                "a postgresql:// URL or a libpq keyword string (host=... dbname=...)",
+            ),
+        ]
+        | None
     ) = None
     """A ``postgresql://`` URL, or a libpq keyword string (``host=db dbname=agents``)."""
-    schema_name: Annotated[str, Field(alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = (
-        "agentops"
-    )
+    schema_name: Annotated[
+        str,
+        matching(
+            r"^[a-z_][a-z0-9_]{0,62}$",
+            "lower-case letters, digits and _ (at most 63), not starting with a digit",
+            alias="schema",
+        ),
+    ] = "agentops"
     """The PostgreSQL schema the tables live in: projects sharing a database each need one."""
     connect_timeout: StoreWait = 10.0
     """How long a connection may take to open (libpq's ``connect_timeout``, whole seconds)."""
@@ -118,7 +130,13 @@ class StoreConfig(_Section):
     """TCP keepalives: the probes unanswered before the connection is given up as dead."""
 
 
-UserName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
+UserName = Annotated[
+    str,
+    matching(
+        r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$",
+        "a user or group name: letters, digits, _ . and - (at most 64), not starting with . or -",
+    ),
+]
 
 
 class Files(_Section):
@@ -148,7 +166,16 @@ class Provider(_Section):
     """``[providers.NAME]``: an endpoint serving models, and the API it speaks."""
 
     base_url: HttpUrl
-    api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    api_key_env: (
+        Annotated[
+            str,
+            matching(
+                r"^[A-Za-z_][A-Za-z0-9_]*$",
+                "an environment variable's name: letters, digits and _, not starting with a digit",
+            ),
+        ]
+        | None
+    ) = None
     """The environment variable holding the key (never agentops.toml: the environment or an env
     file); none: no key."""
     kind: str = "openai"

@@ -46,6 +46,7 @@ from agentops.project._projectconfig import (
     StoreConfig,
     TickConfig,
 )
+from agentops.project._values import error_line
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -99,13 +100,6 @@ MAX_PROBLEMS = 5
 
 def describe_validation_error(exc: ValidationError) -> str:
     """One line naming the bad keys (the first few), for a config or state file error."""
-    problems = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        if error["type"] == "extra_forbidden":
-            problems.append(f"unknown key '{where}'")
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {message}")
+    problems = [error_line(error) for error in exc.errors(include_url=False)]
     more = len(problems) - MAX_PROBLEMS
     return "; ".join(problems[:MAX_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")

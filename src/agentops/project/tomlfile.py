@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentops._infra.files import CONFIG_FILE_LIMIT, read_regular
 from agentops.errors import ConfigError
+from agentops.project._values import error_line
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,16 +61,10 @@ def validation_problems(
     ``prefix`` is where the validated value sits in the document
     (``("params",)`` for an agent's Params).
     """
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False):
-        loc = (*prefix, *error["loc"])
-        where = ".".join(str(part) for part in loc) or "(top level)"
-        if error["type"] == "extra_forbidden":
-            message = f"unknown key '{where}'"
-        else:
-            message = f"{where}: {error['msg'].removeprefix('Value error, ')}"
-        problems.append((key_line(text, loc), message))
-    return problems
+    return [
+        (key_line(text, (*prefix, *error["loc"])), error_line(error, prefix))
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
 
 
 def key_line(text: str, loc: Sequence[str | int]) -> int | None:
