@@ -276,7 +276,8 @@ class _Children:
         self._told_bytes = b""
         self._told_r, self._told_w = os.pipe()
         os.set_blocking(self._told_r, False)
-        self._queued_at = time.monotonic()
+        self._blocked_since: dict[str, float] = {}
+        """When each agent waiting found its group full here: its wait for a slot began."""
 
     def run(self, queue: list[Due]) -> dict[str, int]:
         """Run every agent of ``queue``; each one's exit code."""
@@ -336,7 +337,10 @@ class _Children:
     def _may_start(self, due: Due) -> bool:
         if len(self._running) >= self.parallel:
             return False
-        return not self._group_full(due) or self._waited_s() >= due.timeout_s
+        if not self._group_full(due):
+            return True
+        self._blocked_since.setdefault(due.name, time.monotonic())
+        return self._waited_s(due) >= due.timeout_s
 
     def _group_full(self, due: Due) -> bool:
         # Full here: no slot is worth trying (another host may hold one too).
@@ -345,14 +349,23 @@ class _Children:
             return False
         return sum(1 for d in self._running.values() if d.group == due.group) >= limit
 
-    def _waited_s(self) -> float:
-        return time.monotonic() - self._queued_at
+    def _waited_s(self, due: Due) -> float:
+        # How long ``due`` has waited for its group (not for a place among ``parallel``).
+        since = self._blocked_since.get(due.name)
+        return 0.0 if since is None else time.monotonic() - since
 
     def _next_expiry(self, waiting: list[Due]) -> float | None:
         # The soonest an agent waiting for its group has waited its timeout:
         # it is started then, to try its slot once and be skipped if still
-        # full (group_full), as a run that waited that long is.
-        left = [d.timeout_s - self._waited_s() for d in waiting if self._group_full(d)]
+        # full (group_full), as a run that waited that long is. None while
+        # every place is taken: a child must end first, whatever the groups.
+        if len(self._running) >= self.parallel:
+            return None
+        left = [
+            d.timeout_s - self._waited_s(d)
+            for d in waiting
+            if d.name in self._blocked_since and self._group_full(d)
+        ]
         return min(left, default=None)
 
     def _start(self, due: Due) -> None:
@@ -370,9 +383,7 @@ class _Children:
             os.close(self._told_r)
             if self.options.store is None:  # the tick's own (a test's may be the child's too)
                 _forsake(self.claims)
-            options = self.options._replace(
-                tick=due.tick, group_waited_s=self._waited_s() if due.group else 0.0
-            )
+            options = self.options._replace(tick=due.tick, group_waited_s=self._waited_s(due))
             try:
                 outcome = run_agent(self.project, due.name, options=options)
             except AgentOpsError as exc:  # the agent's name or files: before anything ran
