@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from suite import eventually
 from system import give_up, install_package
 
 if TYPE_CHECKING:
@@ -201,7 +202,18 @@ class PostgresServer:
             create = sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}")
             connection.execute(create.format(sql.Identifier(user), sql.Literal(password)))
             connection.execute("SELECT pg_reload_conf()")
-        return url.replace("user=postgres", f"user={user}")
+        signed_in = url.replace("user=postgres", f"user={user}")
+
+        def asks_for_it() -> bool:  # the reload is the postmaster's, a moment later
+            try:
+                psycopg.connect(signed_in, password="").close()
+            except psycopg.OperationalError:
+                return True
+            return False
+
+        if not eventually(asks_for_it):
+            raise RuntimeError("the server did not reload pg_hba.conf")
+        return signed_in
 
     def postmaster_pid(self) -> int:
         """The server's main process: it forks a backend for each new connection."""
