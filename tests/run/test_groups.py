@@ -84,5 +84,5 @@ def test_a_group_missing_from_agentops_toml_is_a_configuration_error(project):
     project.add_agent("agent", toml=GROUPED)
     outcome = project.run(clock=FakeClock(), sleep=lambda _s: None)
     assert outcome.exit_code == 78
-    assert "agent.toml: group 'llm' is not in agentops.toml's [groups]" in outcome.message
+    assert "agent.toml:1: group 'llm' is not in agentops.toml's [groups]" in outcome.message
     assert "(add: llm = N, how many of its agents may run at once)" in outcome.message
