@@ -256,6 +256,7 @@ def test_reset_of_an_unreadable_state_is_74_and_leaves_it(project, invoke):
         assert project.snapshot() == files
     refused = [e for e in project.events("hello") if e["event"] == "command.refused"]
     assert [e["exit_code"] for e in refused] == [74] * 4
+    assert not any("reason" in e for e in refused), "an error has no skip's reason to say"
     assert "run.aborted" not in project.event_names("hello"), "a reset is not a run"
 
 

@@ -512,7 +512,8 @@ class Invocation:
             # An operator's command starts no run, so it ends none either: a
             # refusal logged as run.aborted would count as a run in reports.
             level = self.log.info if isinstance(exc, Skipped) else self.log.error
-            level("command.refused", error=exc.message, exit_code=exc.exit_code, reason=reason)
+            why = {} if reason is None else {"reason": reason}  # a skip's reason, if it has one
+            level("command.refused", error=exc.message, exit_code=exc.exit_code, **why)
         elif isinstance(exc, RateLimited):
             wait = None if math.isinf(exc.retry_after_s) else round(exc.retry_after_s)
             self.log.info("run.skipped", reason=exc.reason, retry_after_s=wait)
