@@ -78,6 +78,12 @@ def test_install_diff_and_uninstall_keep_the_users_lines(project, invoke, user_c
 
     assert invoke("cron", "--uninstall").exit_code == 0
     assert crontab_now() == user_crontab
+    twice = invoke("cron", "--uninstall")
+    assert (twice.exit_code, twice.output) == (
+        0,
+        f"the crontab has no agentops lines for {project.home}: nothing to remove\n",
+    )
+    assert crontab_now() == user_crontab
 
 
 def test_install_is_refused_while_check_finds_a_problem(project, invoke, user_crontab):

@@ -129,7 +129,10 @@ def cron(ctx: click.Context, action: str | None, *, tick: bool) -> None:
         click.echo(changes or "the crontab is up to date", nl=not changes)
         sys.exit(ExitCode.FAILED if changes else ExitCode.OK)
     if wanted == current:
-        click.echo(f"the crontab is already up to date for {project.home}")
+        if action == "uninstall":
+            click.echo(f"the crontab has no agentops lines for {project.home}: nothing to remove")
+        else:
+            click.echo(f"the crontab is already up to date for {project.home}")
         return
     crontab.write(wanted)
     done = "removed from" if action == "uninstall" else "installed in"
