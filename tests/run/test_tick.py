@@ -241,6 +241,9 @@ def test_catch_up_runs_a_missed_tick_once_at_the_next_tick(ticks):
     assert report.ran == {"catching": 0}
     assert [d.catch_up for d in report.due] == [True]
     assert report.due[0].tick == NOON.replace(hour=15, minute=0, second=0)
+    started = [e for e in ticks.project.events("catching") if e["event"] == "run.started"]
+    assert [e["tick"] for e in started] == ["2026-03-02T12:00:00Z", "2026-03-02T15:00:00Z"]
+    assert started[-1]["ts"].startswith("2026-03-02T15:20"), "the log tells a catch-up by its tick"
     ticks.clock.advance(minutes=1)
     assert ticks().ran == {}, "caught up: nothing more until 16:00"
     ticks.clock.now = NOON.replace(hour=16, minute=0, second=5)
@@ -259,6 +262,14 @@ def test_a_scheduled_run_that_claims_late_claims_the_tick_it_was_started_for(tic
     assert open_store(project).last_tick("late") == NOON.replace(second=0)
     on_time = run_agent(project, "late", clock=ticks.clock, scheduled=True, environ={"TZ": "UTC"})
     assert on_time.exit_code == 0, "the 12:01 tick was still free"
+    by_hand = run_agent(project, "late", clock=ticks.clock, environ={"TZ": "UTC"})
+    assert by_hand.exit_code == 0
+    started = [e for e in ticks.project.events("late") if e["event"] == "run.started"]
+    assert [e.get("tick") for e in started] == [
+        "2026-03-02T12:00:00Z",  # the tick it was started for
+        "2026-03-02T12:02:00Z",  # the clock's own
+        None,  # by hand: no tick claimed
+    ]
 
 
 def test_a_run_waiting_for_a_full_group_is_skipped_after_its_timeout(ticks):

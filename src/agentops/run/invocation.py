@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from agentops._infra.files import Unreadable, check_regular
 from agentops._infra.fs import describe
 from agentops._infra.stderr import real_stderr
+from agentops._infra.timestamps import iso
 from agentops.errors import (
     AgentOpsError,
     ConfigError,
@@ -61,6 +62,7 @@ from agentops.store import Attempt
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from datetime import datetime
     from pathlib import Path
 
     from agentops._infra.fs import MovedAside
@@ -191,13 +193,14 @@ class Invocation:
         except (StateError, ConfigError) as exc:  # a store that cannot be opened, too
             services.log.warning("attempt.not_recorded", error=exc.message)
 
-    def started(self, *, params: dict[str, Any]) -> None:
+    def started(self, *, params: dict[str, Any], tick: datetime | None = None) -> None:
         """Log ``run.started``, and tell the channels that hear runs (the agent's ping).
 
-        ``params`` are the run's, as JSON. A ping waits no more than its short
-        timeout, and never changes the run.
+        ``params`` are the run's, as JSON; ``tick``, the schedule's tick it
+        claimed (started by cron: a catch-up's is earlier than its start). A
+        ping waits no more than its short timeout, and never changes the run.
         """
-        self.log.info("run.started", params=params)
+        self.log.info("run.started", params=params, **({} if tick is None else {"tick": iso(tick)}))
         try:
             notifier = self._notifier_for(None)
             if notifier is not None and self._tells_its_own():

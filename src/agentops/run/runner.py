@@ -99,14 +99,14 @@ def _run(invocation: Invocation, overrides: Mapping[str, Any]) -> Outcome:
     _check_models(services, spec)
     _refuse_if_paused(invocation, spec)
     with group_slot(services, spec, invocation), invocation.locked(spec) as run:
-        _claim_tick(run)
+        tick = _claim_tick(run)
         gate = Gatekeeper(run, run.import_code())
         params = gate.check_params(overrides)
         services.redactor.learn_secret_params(params.model_dump(mode="json"))
         started = services.clock()
         _admit(gate, run, started)
         run.open_journal(started, "run")
-        invocation.started(params=params.model_dump(mode="json"))  # logged, and pinged
+        invocation.started(params=params.model_dump(mode="json"), tick=tick)  # logged, pinged
         loaded = pydantic_core.to_json(run.state.data)
         ctx = run.open_context(started=started, params=params, data=pydantic_core.from_json(loaded))
         clock_start = time.monotonic()
@@ -185,15 +185,16 @@ def _refuse_if_paused(invocation: Invocation, spec: AgentSpec) -> None:
         )
 
 
-def _claim_tick(run: Run) -> None:
+def _claim_tick(run: Run) -> datetime | None:
     # Started by cron: one run per tick of the schedule, however many crontabs
     # (hosts, or a line installed twice) start it. The tick is the schedule's
     # last fire time, so clocks a few seconds apart claim the same one; under
     # agentops tick, the last at the tick's start (it may have claimed it already).
+    # The tick claimed (None: none, the run was started by hand).
     services, schedule = run.services, run.spec.config.schedule
     options = services.options
     if not options.scheduled or schedule is None:
-        return
+        return None
     if options.tick_claimer is not None and options.tick is not None:
         # Claimed by agentops tick, which may have died since: another host's
         # tick then took the claim over, and only one of the two starts it.
@@ -202,11 +203,12 @@ def _claim_tick(run: Run) -> None:
                 f"{run.name}: the tick of {iso(options.tick)} was taken over by another tick",
                 agent=run.name,
             )
-        return
+        return options.tick
     at = options.tick or services.clock()
     tick = previous_run(schedule, at.astimezone(cron_zone(services.environ)))
     if tick is not None and not services.store.claim_tick(run.lease, tick):
         raise TickTaken(f"{run.name}: the tick of {iso(tick)} was run already", agent=run.name)
+    return tick
 
 
 def _admit(gate: Gatekeeper, run: Run, started: datetime) -> None:
