@@ -285,6 +285,51 @@ def test_a_run_frozen_past_its_deadline_is_a_timeout_on_every_host(hosts, tracki
     recorded_once_on_b(hosts, dead)
 
 
+@pytest.mark.usefixtures("cgroups")
+def test_a_run_frozen_under_agentops_tick_is_one_line_and_a_timeout_on_every_host(hosts):
+    """The tick's child, frozen past its deadline, ended with its cgroup: its one line only.
+
+    Its keeper says in the marker what the frozen watchdog could not, so the
+    watcher prints the run's line; the tick, seeing its child killed, says
+    nothing more (it used to add "run killed by SIGKILL").
+    """
+    hosts.agent(STUCK, 'schedule = "* * * * *"\n' + CIRCUIT)
+    tick = subprocess.Popen(
+        [str(AGENTOPS), "--home", str(hosts.a.home), "tick"],
+        env={**hosts.env(hosts.a), "AGENTOPS_PROCESS_TRACKING": "cgroup"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+    def child() -> int | None:
+        kids = _children(tick.pid)
+        return kids[0] if len(kids) == 1 else None
+
+    try:
+        assert eventually(lambda: (run := child()) is not None and _keeper_of(run) is not None)
+        run = child()
+        assert run is not None
+        keeper = _keeper_of(run)
+        assert keeper is not None
+        assert eventually(lambda: "run.started" in hosts.a.event_names("agent"))
+        os.kill(run, signal.SIGSTOP)
+        eventually(lambda: _state(keeper)[0] in "ZX", within_s=hard_deadline_s(0.5) + 8)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(run, signal.SIGCONT)
+        out, err = tick.communicate(timeout=120)
+    finally:
+        _end(tick)
+    remember("agentops tick: stderr", err)
+    assert (tick.returncode, out) == (1, "")
+    assert err == LINE.format(log=hosts.a.log_path("agent"))
+    dead = dead_run_of(hosts.a)
+    assert eventually(lambda: hosts.markers() == [("agent", dead)]), hosts.markers()
+    recorded_once_on_b(hosts, dead)
+
+
 def test_a_run_that_abandons_itself_publishes_its_marker(hosts):
     """A run abandoned for swallowing its stop is alive, and tells the store itself."""
     hosts.agent(STUBBORN, CIRCUIT)

@@ -53,6 +53,25 @@ def test_an_abandoned_run_says_so_in_its_marker(tmp_path):
     assert (marker.ended, marker.last_words) == (True, "abandoned: timeout")
 
 
+def test_overdue_says_timeout_in_its_own_runs_marker_only(tmp_path):
+    """The keeper's word: a Timeout line in this run's marker; never in another's, nor a new one."""
+    path = tmp_path / "agent.deadline"
+    deadline = HardDeadline(FileSystem(), path, run_id="r-1", started=STARTED, seconds=3600)
+    with deadline:
+        deadline.overdue()
+        marker = read_marker(FileSystem(), path)
+        assert marker is not None
+        assert (marker.run_id, marker.ended) == ("r-1", True)
+        assert marker.last_words.startswith("Timeout: ")
+    deadline.overdue()
+    assert not path.exists(), "ended in time: no marker made"
+    with HardDeadline(FileSystem(), path, run_id="r-2", started=STARTED, seconds=3600):
+        deadline.overdue()  # r-1's keeper, late: r-2's marker is not its own
+        marker = read_marker(FileSystem(), path)
+        assert marker is not None
+        assert (marker.run_id, marker.ended) == ("r-2", False)
+
+
 def test_a_marker_left_before_a_run_is_replaced(tmp_path):
     """A stale marker in the way (a run killed by hand) is replaced by the next run's own."""
     path = tmp_path / "agent.deadline"

@@ -310,6 +310,15 @@ def test_an_agent_queued_for_its_group_past_its_timeout_is_skipped_not_run_late(
     assert ticks.lines() == [], "a skip by policy is silent"
 
 
+def test_an_agent_of_a_full_group_with_a_timeout_of_days_waits_for_it(ticks):
+    """A 30-day timeout: the tick waits for the group to free (no wait too long to ask for)."""
+    (ticks.project.home / "agentops.toml").write_text("[tick]\nparallel = 4\n[groups]\ng = 1\n")
+    ticks.add("holder", extra='group = "g"', hold=0.5)
+    ticks.add("patient", extra='group = "g"\ntimeout = "30d"')
+    assert ticks().ran == {"holder": 0, "patient": 0}
+    assert [name for name, _pid, _count in ticks.runs()] == ["holder", "patient"]
+
+
 def test_agentops_tick_under_cron_is_silent_when_all_is_well(project, run_agentops, tmp_path):
     """The real command, in cron's environment: silent and 0; a failing agent: one line, 1."""
     world = tmp_path / "world"

@@ -188,13 +188,15 @@ class HardDeadline:
         marker's descriptor) before it kills a run frozen past its deadline,
         whose watchdog could not fire: the line starts as the watchdog's
         does, so the watcher says the run's one line and the next run
-        records a timeout. A marker already removed (the run ended in time)
-        is left so.
+        records a timeout. A marker already removed (the run ended in time),
+        or another run's since (its lease lapsed meanwhile), is left so.
         """
+        first = self._first_line.encode()
         with contextlib.suppress(OSError):
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
             try:
-                os.write(fd, b"Timeout: alive past the hard deadline; ended by its keeper\n")
+                if os.pread(fd, len(first), 0) == first:
+                    os.write(fd, b"Timeout: alive past the hard deadline; ended by its keeper\n")
             finally:
                 os.close(fd)
 

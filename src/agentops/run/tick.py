@@ -79,6 +79,10 @@ _WARM = ("cronsim", "httpx", "agentops.context")
 """What most runs import besides the runner: imported once, by the parent, before any fork."""
 
 
+_LONGEST_POLL_S = 86400.0
+"""The longest one wait for a child lasts: poll() takes at most 2**31 - 1 milliseconds."""
+
+
 class Due(NamedTuple):
     """An agent due at this tick."""
 
@@ -313,7 +317,9 @@ class _Children:
         poller = select.poll()
         for pidfd in self._pidfds.values():
             poller.register(pidfd, select.POLLIN)
-        timeout_ms = None if within_s is None else max(0, math.ceil(within_s * 1000))
+        timeout_ms = None
+        if within_s is not None:  # looked at again a day later at most (a 30-day timeout)
+            timeout_ms = max(0, math.ceil(min(within_s, _LONGEST_POLL_S) * 1000))
         ready = {fd for fd, _ in poller.poll(timeout_ms)}
         ended = []
         for pid, pidfd in list(self._pidfds.items()):
@@ -406,17 +412,18 @@ class _Children:
         os.write(self._told_w, f"{due.name}\n".encode())
 
     def _ended(self, due: Due, status: int) -> int:
-        if status != 0 and self._deadline_ended(due) and not os.WIFSIGNALED(status):
-            self.told.append(due.name)  # its watcher said its line
-        if os.WIFSIGNALED(status):  # it could not say so itself
-            number = os.WTERMSIG(status)
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if status != 0 and self._deadline_ended(due):
+            # Its watcher said its line: ended by its watchdog, or killed by
+            # its keeper once frozen past its deadline (which said so first).
+            self.told.append(due.name)
+        elif code < 0:  # it could not say so itself
             self.say(
-                f"{due.name}: run killed by {signal.Signals(number).name} "
+                f"{due.name}: run killed by {signal.Signals(-code).name} "
                 f"(log: {self.project.log_path(due.name)})"
             )
             self.told.append(due.name)
-            return -number
-        return os.WEXITSTATUS(status)
+        return code
 
     def _deadline_ended(self, due: Due) -> bool:
         # The next run may be on another host: the store keeps the marker for
