@@ -262,17 +262,7 @@ def test_a_run_frozen_past_its_deadline_is_a_timeout_on_every_host(hosts, tracki
     hosts.agent(STUCK, CIRCUIT)
     run = _start(hosts, hosts.a, AGENTOPS_PROCESS_TRACKING=tracking)
     try:
-        # Its watcher (a shell) and its keeper are started once it holds its
-        # lease; frozen once it said it started (its agent's code is next).
-        assert eventually(lambda: _keeper_of(run.pid) is not None)
-        keeper = _keeper_of(run.pid)
-        assert keeper is not None
-        assert eventually(lambda: "run.started" in hosts.a.event_names("agent"))
-        os.kill(run.pid, signal.SIGSTOP)
-        # Until the keeper would have given the run up (its deadline and the
-        # keeper's settling time passed): a lower bound only, never a result.
-        eventually(lambda: _state(keeper)[0] in "ZX", within_s=hard_deadline_s(0.5) + 8)
-        os.kill(run.pid, signal.SIGCONT)
+        _freeze_past_its_deadline(hosts, run.pid)
         out, err = run.communicate(timeout=120)
     finally:
         _end(run)
@@ -294,31 +284,17 @@ def test_a_run_frozen_under_agentops_tick_is_one_line_and_a_timeout_on_every_hos
     nothing more (it used to add "run killed by SIGKILL").
     """
     hosts.agent(STUCK, 'schedule = "* * * * *"\n' + CIRCUIT)
-    tick = subprocess.Popen(
-        [str(AGENTOPS), "--home", str(hosts.a.home), "tick"],
-        env={**hosts.env(hosts.a), "AGENTOPS_PROCESS_TRACKING": "cgroup"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    tick = _start(hosts, hosts.a, "tick", AGENTOPS_PROCESS_TRACKING="cgroup")
 
     def child() -> int | None:
         kids = _children(tick.pid)
         return kids[0] if len(kids) == 1 else None
 
     try:
-        assert eventually(lambda: (run := child()) is not None and _keeper_of(run) is not None)
+        assert eventually(lambda: child() is not None)
         run = child()
         assert run is not None
-        keeper = _keeper_of(run)
-        assert keeper is not None
-        assert eventually(lambda: "run.started" in hosts.a.event_names("agent"))
-        os.kill(run, signal.SIGSTOP)
-        eventually(lambda: _state(keeper)[0] in "ZX", within_s=hard_deadline_s(0.5) + 8)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(run, signal.SIGCONT)
+        _freeze_past_its_deadline(hosts, run)
         out, err = tick.communicate(timeout=120)
     finally:
         _end(tick)
@@ -453,14 +429,14 @@ def test_as_pid_1_a_stop_reaches_the_run_and_a_signal_death_is_128_plus(tmp_path
     assert (proc.returncode, out, err) == (128 + 15, "", "")
 
 
-def _start(hosts: Hosts, host: Project, **env: str) -> subprocess.Popen[str]:
-    """``agentops run agent`` on ``host``, in a session of its own as cron starts it.
+def _start(hosts: Hosts, host: Project, *args: str, **env: str) -> subprocess.Popen[str]:
+    """``agentops ARGS`` (``run agent``) on ``host``, in a session of its own as cron starts it.
 
     Not in the suite's session: a stopped process in a group the kernel finds
     orphaned gets SIGHUP, which cron's jobs never see.
     """
     return subprocess.Popen(
-        [str(AGENTOPS), "--home", str(host.home), "run", "agent"],
+        [str(AGENTOPS), "--home", str(host.home), *(args or ("run", "agent"))],
         env={**hosts.env(host), **env},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -468,6 +444,22 @@ def _start(hosts: Hosts, host: Project, **env: str) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
+
+
+def _freeze_past_its_deadline(hosts: Hosts, run: int) -> None:
+    """Freeze the run ``run`` (SIGSTOP) once it started, until its keeper is done; thaw it."""
+    # Its watcher (a shell) and its keeper are started once it holds its
+    # lease; frozen once it said it started (its agent's code is next).
+    assert eventually(lambda: _keeper_of(run) is not None)
+    keeper = _keeper_of(run)
+    assert keeper is not None
+    assert eventually(lambda: "run.started" in hosts.a.event_names("agent"))
+    os.kill(run, signal.SIGSTOP)
+    # Until the keeper would have given the run up (its deadline and the
+    # keeper's settling time passed): a lower bound only, never a result.
+    eventually(lambda: _state(keeper)[0] in "ZX", within_s=hard_deadline_s(0.5) + 8)
+    with contextlib.suppress(ProcessLookupError):  # killed with its cgroup
+        os.kill(run, signal.SIGCONT)
 
 
 def _end(run: subprocess.Popen[str]) -> None:

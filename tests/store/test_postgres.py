@@ -11,6 +11,7 @@ work against the server.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -29,6 +30,8 @@ from suite import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from agentops.store.base import Lease, TickClaims
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -199,11 +202,13 @@ def test_claims_of_a_tick_that_ended_before_starting_them_are_taken_over_once(st
     assert host_b.last_tick("hourly") == T0
 
 
-def test_an_orphaned_child_holding_the_lease_starts_the_claim_taken_over(stores, url):
-    """The tick died alone: its child, holding the lease, still runs the tick; nobody else does.
+@contextlib.contextmanager
+def orphan_of_a_tick_taken_over(
+    stores: list[PostgresStore], url: str
+) -> Iterator[tuple[PostgresStore, Lease, PostgresStore, TickClaims]]:
+    """A tick that died alone, its child (the orphan) holding the lease; host B took its claim.
 
-    Another host's tick took the claim over meanwhile (the dead tick's lock
-    is free): its own child for the agent finds the tick started.
+    Yields the orphan's store and lease, host B's store and the claims it took over.
     """
     dead, orphan, host_b = (open_store(stores, url) for _ in range(3))
     claims = dead.claim_ticks({"pub": T0}, scheduled=["pub"])
@@ -212,6 +217,16 @@ def test_an_orphaned_child_holding_the_lease_starts_the_claim_taken_over(stores,
         assert let_go(host_b, claims.claimer)
         taken = host_b.claim_ticks({}, scheduled=["pub"])
         assert taken.ticks == {"pub": T0}
+        yield orphan, lease, host_b, taken
+
+
+def test_an_orphaned_child_holding_the_lease_starts_the_claim_taken_over(stores, url):
+    """The tick died alone: its child, holding the lease, still runs the tick; nobody else does.
+
+    Another host's tick took the claim over meanwhile (the dead tick's lock
+    is free): its own child for the agent finds the tick started.
+    """
+    with orphan_of_a_tick_taken_over(stores, url) as (orphan, lease, host_b, taken):
         assert orphan.claim_tick(lease, T0, claimed=True), "run, by the orphan"
     with host_b.lease("pub", run_id="b", ttl_s=60) as lease:
         assert not host_b.claim_tick(lease, T0, claimed=True), "not run twice"
@@ -225,13 +240,7 @@ def test_an_orphan_still_starts_the_claim_settled_by_a_child_that_found_it_busy(
     The orphan, reaching its claim only then, still runs the tick; a settled
     claim is not taken over by a later tick, and is started once.
     """
-    dead, orphan, host_b = (open_store(stores, url) for _ in range(3))
-    claims = dead.claim_ticks({"pub": T0}, scheduled=["pub"])
-    with orphan.lease("pub", run_id="orphan", ttl_s=60) as lease:
-        dead.close()
-        assert let_go(host_b, claims.claimer)
-        taken = host_b.claim_ticks({}, scheduled=["pub"])
-        assert taken.ticks == {"pub": T0}
+    with orphan_of_a_tick_taken_over(stores, url) as (orphan, lease, host_b, taken):
         with pytest.raises(Overlap), host_b.lease("pub", run_id="b", ttl_s=60):
             pass  # its child: busy
         host_b.settle_ticks(taken.claimer, ["pub"])

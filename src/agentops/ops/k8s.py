@@ -173,10 +173,13 @@ def _key_variables(spec: AgentSpec, project: ProjectConfig) -> list[str]:
     return sorted(found)
 
 
-def _secret_key(secret: str, key: str) -> dict[str, Any]:
-    # Not optional: a pod whose Secret or key is missing does not start, and
-    # says so in its events, rather than run without a store or a key.
-    return {"secretKeyRef": {"name": secret, "key": key}}
+def _secret_key(secret: str, key: str, *, optional: bool = False) -> dict[str, Any]:
+    # Not optional but where said: a pod whose Secret or key is missing does
+    # not start, and says so in its events, rather than run without a store or a key.
+    ref: dict[str, Any] = {"name": secret, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"secretKeyRef": ref}
 
 
 def cronjob(spec: AgentSpec, project: ProjectConfig, target: Target) -> dict[str, Any]:
@@ -192,11 +195,13 @@ def cronjob(spec: AgentSpec, project: ProjectConfig, target: Target) -> dict[str
             "annotations": {AGENT_ANNOTATION: spec.name},
         }
 
-    password = _secret_key(target.secret, STORE_PASSWORD_KEY)
-    password["secretKeyRef"]["optional"] = True  # the URL may sign in without one (.pgpass, trust)
     env: list[dict[str, Any]] = [
         {"name": STORE_URL_ENV, "valueFrom": _secret_key(target.secret, STORE_URL_KEY)},
-        {"name": "PGPASSWORD", "valueFrom": password},
+        # Optional: the URL may sign in without one (.pgpass, trust).
+        {
+            "name": "PGPASSWORD",
+            "valueFrom": _secret_key(target.secret, STORE_PASSWORD_KEY, optional=True),
+        },
         {"name": "TZ", "value": target.time_zone},
     ]
     env += [

@@ -1,6 +1,7 @@
 """The kinds of value the configuration's keys hold, and the rules every section follows.
 
-Shared by the sections of ``agent.toml`` and of ``agentops.toml``.
+Shared by the sections of ``agent.toml`` and of ``agentops.toml``, with how a
+value that breaks them is said (:func:`error_line`).
 """
 
 from __future__ import annotations
