@@ -109,13 +109,18 @@ CRON_FIXTURES = frozenset({"machine_cron", "user_crontab", "cron_daemon"})
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test in tests/processes/ ``slow`` (``-m "not slow"`` is the quick loop).
 
-    The longest go first (a stable sort: a module's tests stay together), so
-    the workers end together: those waiting for the cron daemon's minute,
-    then the other tests of real processes.
+    The tests of the machine's one cron take turns (:func:`machine_cron`), so
+    they go to one worker together (``--dist loadgroup``): as many workers
+    waiting for the lock would leave the cores idle. The longest go first
+    (a stable sort: a module's tests stay together), so the workers end
+    together: those waiting for the cron daemon's minute, then the other
+    tests of real processes.
     """
     for item in items:
         if PROCESSES in item.path.parents:
             item.add_marker(pytest.mark.slow)
+        if CRON_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("cron"))
     items.sort(key=_longest_first)
 
 
