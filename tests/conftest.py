@@ -104,14 +104,43 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 CRON_FIXTURES = frozenset({"machine_cron", "user_crontab", "cron_daemon"})
 """Fixtures of the machine's one cron: its crontabs and its daemon."""
 
+CRON_MODULES = frozenset(
+    {
+        "tests/processes/test_cron_daemon.py",
+        "tests/processes/test_cron_user.py",
+        "tests/project/test_crontab.py",
+    }
+)
+"""The modules whose tests use those fixtures: they run on one worker, one after another."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Tests one at a time to whichever worker is free, but the cron modules' to one worker.
+
+    The tests of the machine's one cron take turns (:func:`machine_cron`, a
+    lock): sent to several workers, all but one would wait for the lock
+    while the cores idle. The scheduler runs in the controller, which
+    collects nothing, so it knows them by their modules (:data:`CRON_MODULES`,
+    checked at collection).
+    """
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only with workers
+
+    class CronTogether(LoadScopeScheduling):
+        # A unit of work is a test, or the cron modules' tests together; the
+        # largest unit goes first (--loadscope-reorder), the others in order.
+        def _split_scope(self, nodeid: str) -> str:
+            return "cron" if nodeid.partition("::")[0] in CRON_MODULES else nodeid
+
+    return CronTogether(config, log)
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test in tests/processes/ ``slow`` (``-m "not slow"`` is the quick loop).
 
-    The tests of the machine's one cron take turns (:func:`machine_cron`), so
-    they go to one worker together (``--dist loadgroup``): as many workers
-    waiting for the lock would leave the cores idle. The longest go first
+    The tests of the machine's one cron go to one worker together
+    (:func:`pytest_xdist_make_scheduler`). The longest go first
     (a stable sort: a module's tests stay together), so the workers end
     together: those waiting for the cron daemon's minute, then the other
     tests of real processes.
@@ -120,7 +149,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if PROCESSES in item.path.parents:
             item.add_marker(pytest.mark.slow)
         if CRON_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("cron"))
+            module = item.path.relative_to(Path(__file__).parent.parent).as_posix()
+            if module not in CRON_MODULES:
+                pytest.exit(f"{item.nodeid} uses the cron fixtures: add its module to CRON_MODULES")
     items.sort(key=_longest_first)
 
 
