@@ -8,6 +8,7 @@ still two modules that cannot be understood apart.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,10 @@ def _imports(module: str) -> set[str]:
     return found
 
 
-GRAPH = {module: _imports(module) for module in MODULES}
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    """Every module's agentops imports: read once, by the first test of a worker that needs it."""
+    return {module: _imports(module) for module in MODULES}
 
 
 def test_every_room_has_a_layer():
@@ -89,7 +93,7 @@ def test_imports_run_down_the_layers(module):
     room = _room(module)
     upward = sorted(
         target
-        for target in GRAPH[module]
+        for target in graph()[module]
         if _room(target) not in ("", room) and RANK[_room(target)] <= RANK[room]
     )
     assert not upward, f"{module} imports {upward} from a layer not below its own"
@@ -114,18 +118,18 @@ def test_no_import_cycle():
     def visit(module: str) -> None:
         state[module] = 1
         path.append(module)
-        for target in sorted(GRAPH[module]):
+        for target in sorted(graph()[module]):
             if target == "agentops":
                 continue  # the public facade re-exports; nothing inside imports it
             if state.get(target) == 1:
                 cycle = [*path[path.index(target) :], target]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
-            if target in GRAPH and state.get(target) is None:
+            if target in graph() and state.get(target) is None:
                 visit(target)
         path.pop()
         state[module] = 2
 
-    for module in sorted(GRAPH):
+    for module in sorted(graph()):
         if state.get(module) is None:
             visit(module)
 
@@ -149,7 +153,7 @@ def test_a_private_module_is_imported_only_inside_its_package(module):
     """
     strangers = sorted(
         target
-        for target in GRAPH[module]
+        for target in graph()[module]
         if (owner := _private_owner(target)) is not None
         and not (module == owner or module.startswith(f"{owner}."))
     )
