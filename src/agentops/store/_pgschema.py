@@ -112,7 +112,8 @@ CREATE TABLE {s}.deadline_marker (
     4: """
 ALTER TABLE {s}.tick ADD COLUMN claimer integer;
 COMMENT ON COLUMN {s}.tick.claimer IS
-    'The agentops tick that claimed the tick and has not started its run (NULL: started)';
+    'The agentops tick (from 1) that claimed the tick and has not started its run; '
+    '0: settled, its agent found busy or skipped, never taken over; NULL: started';
 """,
 }
 """The statements taking the tables from the version before to each version ({s}: the schema)."""
