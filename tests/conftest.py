@@ -116,7 +116,7 @@ CRON_MODULES = frozenset(
 """The modules whose tests use those fixtures: they run on one worker, one after another."""
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # pytest-xdist's, as above
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Tests one at a time to whichever worker is free, but the cron modules' to one worker.
 

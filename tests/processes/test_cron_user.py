@@ -258,15 +258,15 @@ def test_cron_runs_a_users_agent_with_its_env_file_and_root_cannot_break_it(user
     give(agent, user)
     checked = agentops_as_user("check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Once by hand, before cron may run it: its state and log are the user's when root comes.
+    by_hand = agentops_as_user("run", "nightly")
+    assert by_hand.returncode == 0, by_hand.stderr
     installed = agentops_as_user("cron", "--install")
     assert installed.returncode == 0, installed.stderr
     # cron notices a changed crontab by its mtime, in whole seconds: written again a second later.
     time.sleep(1.1)
     listed = ["crontab", "-l", "-u", user.pw_name]
     write_crontab(user, subprocess.run(listed, capture_output=True, text=True, check=True).stdout)
-    # The user runs it once by hand: its state and log are there, the user's, when root comes.
-    by_hand = agentops_as_user("run", "nightly")
-    assert by_hand.returncode == 0, by_hand.stderr
 
     # 3. Root runs it in the user's home (before cron does, so that cron's next
     # minute shows both): refused, naming both, writing nothing.
