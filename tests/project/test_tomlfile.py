@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentops.project.tomlfile import key_line
+from agentops.errors import ConfigError
+from agentops.project.tomlfile import key_line, read_toml
 
 TEXT = """\
 description = "x"          # 1
@@ -47,3 +48,12 @@ name = "a"                 # 16
 def test_a_key_is_found_where_it_is_set_or_at_its_table(loc, line):
     """The key's own line; else the deepest table or key holding it; None when nothing does."""
     assert key_line(TEXT, loc) == line
+
+
+def test_an_integer_of_more_digits_than_python_reads_is_bad_toml(tmp_path):
+    """Past 4,300 digits tomllib's int() raises a plain ValueError: refused in one line, not 70."""
+    path = tmp_path / "agentops.toml"
+    path.write_text("[defaults]\ntimeout = " + "9" * 5000 + "\n")
+    with pytest.raises(ConfigError) as refused:
+        read_toml(path, agent=None)
+    assert str(refused.value) == f"{path}: bad TOML: a number too long to read"

@@ -54,13 +54,15 @@ def parse_duration(value: object) -> float:
     """Seconds in ``"1h30m"``-style text, or in a plain non-negative number."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like '5m', got {value!r}")
-    if isinstance(value, int) and value > MAX_DURATION_S:  # float() would overflow first
-        raise ValueError(f"a duration can be at most ten years, got {value!r}")
     if isinstance(value, int | float):
+        # Compared as it is: float() of a huge int (a TOML integer may have hundreds
+        # of digits) would overflow, and so would isfinite().
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {_said(value)}")
+        if value > MAX_DURATION_S:
+            raise ValueError(f"a duration can be at most ten years, got {_said(value)}")
         if not math.isfinite(value):
             raise ValueError(f"a duration must be a finite number of seconds, got {value!r}")
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
         seconds = float(value)
     elif isinstance(value, str) and _DURATION.fullmatch(text := value.strip().lower()):
         seconds = float(sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)))
@@ -71,6 +73,13 @@ def parse_duration(value: object) -> float:
     if seconds > MAX_DURATION_S:
         raise ValueError(f"a duration can be at most ten years, got {value!r}")
     return seconds
+
+
+def _said(number: float) -> str:
+    """A number for an error line: a huge one by its digits' count, not its digits."""
+    if isinstance(number, int) and abs(number) >= 10**20:  # past any duration: count its digits
+        return f"a number of {len(str(abs(number)))} digits"
+    return repr(number)
 
 
 def parse_positive_duration(value: object) -> float:
