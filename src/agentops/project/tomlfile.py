@@ -49,8 +49,11 @@ def read_toml(path: Path, *, agent: str | None) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"{path}: bad TOML: {exc}", agent=agent) from exc
     except RecursionError:
         raise ConfigError(f"{path}: bad TOML: nested too deeply", agent=agent) from None
-    except ValueError as exc:  # Python's limit on an integer's digits, met by tomllib's int()
-        raise ConfigError(f"{path}: bad TOML: a number too long to read", agent=agent) from exc
+    except ValueError as exc:
+        # Python's limit on an integer's digits, met by tomllib's int(): its
+        # message names sys.set_int_max_str_digits, of no use to an operator.
+        said = "a number too long to read" if "digits" in str(exc) else str(exc)
+        raise ConfigError(f"{path}: bad TOML: {said}", agent=agent) from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}", agent=agent) from exc
 
