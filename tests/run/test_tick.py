@@ -250,6 +250,26 @@ def test_catch_up_runs_a_missed_tick_once_at_the_next_tick(ticks):
     assert ticks().ran == {"catching": 0, "waiting": 0, "newcomer": 0}
 
 
+def test_a_tz_in_an_env_file_moves_no_schedule(ticks):
+    """Schedules are read in cron's zone ($TZ as the tick started), as status reads them.
+
+    A TZ in the home's .env (every agent's) or in an agent's own is the
+    agent's environment: the tick still finds the 12:00 UTC agent due, and
+    its run (and a run started by cron alone) claims 12:00 UTC, not 12:00
+    in Kiritimati or Tokyo.
+    """
+    ticks.add("noon", "0 12 * * *")
+    (ticks.project.home / ".env").write_text("TZ=Pacific/Kiritimati\n")
+    (ticks.project.home / "agents" / "noon" / ".env").write_text("TZ=Asia/Tokyo\n")
+    assert ticks().ran == {"noon": 0}
+    project = AgentopsProject(ticks.project.home)
+    ticks.clock.advance(days=1)
+    by_cron = run_agent(project, "noon", clock=ticks.clock, scheduled=True, environ={"TZ": "UTC"})
+    assert by_cron.exit_code == 0, by_cron.message
+    started = [e for e in ticks.project.events("noon") if e["event"] == "run.started"]
+    assert [e["tick"] for e in started] == ["2026-03-02T12:00:00Z", "2026-03-03T12:00:00Z"]
+
+
 def test_a_scheduled_run_that_claims_late_claims_the_tick_it_was_started_for(ticks):
     """Started at 12:00:30 but claiming at 12:02 (a busy host): the 12:00 tick, not 12:02's."""
     ticks.add("late")

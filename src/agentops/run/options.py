@@ -12,7 +12,7 @@ from agentops.model.status import ExitCode
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from datetime import datetime
+    from datetime import datetime, tzinfo
     from typing import TextIO
 
     import httpx
@@ -55,6 +55,9 @@ class RunOptions(NamedTuple):
     group_waited_s: float = 0.0
     """How long the run already waited for a slot of its group (in ``agentops tick``'s queue):
     its wait for one is that much shorter than its ``timeout``."""
+    zone: tzinfo | None = None
+    """The zone a scheduled run reads its schedule in (``agentops tick`` gives each child its
+    own). None: cron's, ``$TZ`` as the run was started, never a ``TZ`` of its env files."""
 
 
 def new_run_id(now: datetime) -> str:

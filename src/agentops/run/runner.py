@@ -205,7 +205,7 @@ def _claim_tick(run: Run) -> datetime | None:
             )
         return options.tick
     at = options.tick or services.clock()
-    tick = previous_run(schedule, at.astimezone(cron_zone(services.environ)))
+    tick = previous_run(schedule, at.astimezone(options.zone or cron_zone()))
     if tick is not None and not services.store.claim_tick(run.lease, tick):
         raise TickTaken(f"{run.name}: the tick of {iso(tick)} was run already", agent=run.name)
     return tick

@@ -23,6 +23,7 @@ from agentops._infra.log import RunLogSink, make_logger
 from agentops._infra.redact import Redactor
 from agentops.errors import ConfigError
 from agentops.project.home import check_agent_name
+from agentops.project.schedule import cron_zone
 from agentops.run.options import new_run_id
 from agentops.store import open_store
 
@@ -92,6 +93,11 @@ class RunServices:
         project.check_writer()
         declared = project.agent_env(name)
         run_id = new_run_id(options.clock())
+        if options.scheduled and options.zone is None:
+            # Cron's zone, read before the env files join the environment: a TZ in
+            # one is the agent's, and must not move its schedule (status reads $TZ).
+            started_with = os.environ if options.environ is None else options.environ
+            options = options._replace(zone=cron_zone(started_with))
         if options.environ is None:  # the process's own: the agent's code reads os.environ
             os.environ.update(declared)
             environ: Mapping[str, str] = os.environ

@@ -174,6 +174,9 @@ def tick(
     # The home's .env is every agent's (each child adds its agent's own): the
     # tick's store is opened in it as each run's is, so that a PGPASSWORD kept
     # there (libpq reads the process's environment) signs the claims in too.
+    # Schedules are read in cron's zone: $TZ as the tick was started, never a
+    # TZ of an env file (the agents' own), which status and check do not read.
+    zone = cron_zone(os.environ if base.environ is None else base.environ)
     shared = read_env_file(project.home / ENV_FILE)
     if base.environ is None:
         os.environ.update(shared)
@@ -182,7 +185,6 @@ def tick(
         environ = {**base.environ, **shared}
     store = base.store or open_store(project, environ=environ)
     try:
-        zone = cron_zone(environ)
         due = due_agents(specs, started, store=store, zone=zone)
         scheduled = [spec.name for spec in specs if spec.config.schedule is not None]
         # No agent scheduled: nothing is due, nor any claim to take over (the store is not asked).
@@ -199,7 +201,11 @@ def tick(
                 importlib.import_module(module)
         children = _Children(
             project,
-            base._replace(scheduled=True, tick_claimer=None if claims is None else claims.claimer),
+            base._replace(
+                scheduled=True,
+                tick_claimer=None if claims is None else claims.claimer,
+                zone=zone,
+            ),
             parallel=config.tick.parallel,
             limits=config.groups,
             say=say,
