@@ -171,12 +171,12 @@ def tick(
     for problem in problems:
         say(problem.message)
         told.append(problem.agent or "?")
-    # The home's .env is every agent's (each child adds its agent's own): the
-    # tick's store is opened in it as each run's is, so that a PGPASSWORD kept
-    # there (libpq reads the process's environment) signs the claims in too.
     # Schedules are read in cron's zone: $TZ as the tick was started, never a
     # TZ of an env file (the agents' own), which status and check do not read.
     zone = cron_zone(os.environ if base.environ is None else base.environ)
+    # The home's .env is every agent's (each child adds its agent's own): the
+    # tick's store is opened in it as each run's is, so that a PGPASSWORD kept
+    # there (libpq reads the process's environment) signs the claims in too.
     shared = read_env_file(project.home / ENV_FILE)
     if base.environ is None:
         os.environ.update(shared)
