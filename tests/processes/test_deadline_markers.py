@@ -380,22 +380,17 @@ def test_as_pid_1_orphans_are_reaped_and_the_exit_code_is_the_runs(tmp_path):
 @pytest.mark.usefixtures("as_root")
 def test_as_pid_1_a_home_that_cannot_be_found_is_the_runs_one_line_and_code():
     """A --home too long to look up: the run's one line and 70, as without PID 1; no traceback."""
-    home = "/" + "a" * 5000
-    done = subprocess.run(
-        ["unshare", "--pid", "--fork", "--mount-proc", str(AGENTOPS), "--home", home, "run", "a"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    alone = subprocess.run(
-        [str(AGENTOPS), "--home", home, "run", "a"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        check=False,
+    command = [str(AGENTOPS), "--home", "/" + "a" * 5000, "run", "a"]
+    done, alone = (
+        subprocess.run(
+            [*pid_1, *command],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        for pid_1 in (["unshare", "--pid", "--fork", "--mount-proc"], [])
     )
     assert (done.returncode, done.stdout) == (alone.returncode, "")
     assert len(done.stderr.splitlines()) == 1, done.stderr

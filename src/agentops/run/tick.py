@@ -131,21 +131,18 @@ def due_agents(
         fired = None if schedule is None else previous_run(schedule, local)
         if fired is None:
             continue
-        if fired >= minute:
-            due.append(Due(spec.name, fired, spec.config.group, timeout_s=spec.config.timeout))
-        elif spec.config.catch_up:
-            last = store.last_tick(spec.name)
-            if last is not None and last < fired:
-                due.append(
-                    Due(
-                        spec.name,
-                        fired,
-                        spec.config.group,
-                        catch_up=True,
-                        timeout_s=spec.config.timeout,
-                    )
-                )
+        catch_up = fired < minute
+        if catch_up:  # due only if its agent catches up, and that fire was missed
+            last = store.last_tick(spec.name) if spec.config.catch_up else None
+            if last is None or last >= fired:
+                continue
+        due.append(_due(spec, fired, catch_up=catch_up))
     return due
+
+
+def _due(spec: AgentSpec, tick: datetime, *, catch_up: bool) -> Due:
+    config = spec.config
+    return Due(spec.name, tick, config.group, catch_up=catch_up, timeout_s=config.timeout)
 
 
 def tick(
@@ -235,12 +232,13 @@ def _won(
     for name, at in sorted(claims.ticks.items()):
         if name in claimed:
             continue
-        config = by_name[name].config
-        fired = None if config.schedule is None else previous_run(config.schedule, local)
+        spec = by_name[name]
+        schedule = spec.config.schedule
+        fired = None if schedule is None else previous_run(schedule, local)
         if fired is not None and at < fired:
             missed.append(name)
         else:
-            runs.append(Due(name, at, config.group, catch_up=True, timeout_s=config.timeout))
+            runs.append(_due(spec, at, catch_up=True))
     return runs, missed
 
 
