@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
+
 from agentops.project.home import Project as AgentopsProject
 from agentops.run.groups import POLL_S
 from agentops.store import open_store
@@ -77,6 +79,25 @@ def test_a_run_whose_group_stays_full_is_skipped_with_75_saying_why(project):
         outcome = project.run(clock=clock)
     assert (outcome.exit_code, outcome.reason) == (75, "group_full")
     assert outcome.message == "agent: every slot of group 'llm' (2) stayed taken for 30s"
+
+
+def test_a_wait_ends_at_the_timeout_with_a_last_try_not_a_poll_past_it(project):
+    """A timeout not a whole number of polls: the last wait is what is left, then one try."""
+    (project.home / "agentops.toml").write_text("[groups]\nllm = 1\n")
+    project.add_agent("agent", toml='group = "llm"\ntimeout = "1.2s"\n')
+    clock = FakeClock()
+    store = open_store(AgentopsProject(project.home))
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds=seconds)
+
+    with store.group_slot("llm", 1) as held:
+        assert held
+        outcome = project.run(clock=clock, sleep=wait)
+    assert (outcome.exit_code, outcome.reason) == (75, "group_full")
+    assert waits == pytest.approx([POLL_S, POLL_S, 0.2])
 
 
 def test_a_group_missing_from_agentops_toml_is_a_configuration_error(project):

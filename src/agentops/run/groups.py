@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["POLL_S", "group_slot"]
 
 POLL_S = 0.5
-"""How often a run waiting for its group tries the slots again."""
+"""How often a run waiting for its group tries the slots again (and once more at its end)."""
 
 
 @contextlib.contextmanager
@@ -65,10 +65,11 @@ def group_slot(services: RunServices, spec: AgentSpec, invocation: Invocation) -
                 waiting.enter_context(invocation.deadline_paused(spec))
                 services.log.info("group.waiting", group=group, limit=limit)
                 waited = True
-            if services.clock().timestamp() >= deadline:
+            left = deadline - services.clock().timestamp()
+            if left <= 0:
                 raise GroupFull(
                     f"{spec.name}: every slot of group {group!r} ({limit}) stayed taken "
                     f"for {spec.config.timeout:g}s",
                     agent=spec.name,
                 )
-            services.sleep(POLL_S)
+            services.sleep(min(POLL_S, left))  # the last try at the deadline, not past it
