@@ -204,6 +204,16 @@ def test_the_log_of_a_removed_agent_can_still_be_read(ran, invoke):
     assert invoke("logs", "worker", "--last").exit_code == 0
 
 
+def test_a_folder_not_named_as_an_agent_stops_neither_logs_nor_report(ran, invoke):
+    """agents/MyAgent/ (copied by hand) is no agent: every log and report still reads."""
+    shutil.copytree(ran.home / "agents" / "worker", ran.home / "agents" / "MyAgent")
+    for command in (("logs",), ("logs", "worker", "--last"), ("report",), ("report", "worker")):
+        result = invoke(*command)
+        assert result.exit_code == 0, (command, result.output)
+        assert "run.finished" in result.stdout or "worker" in result.stdout
+        assert "MyAgent" not in result.output
+
+
 def test_colours_on_a_terminal_only(ran):
     """On a TTY the lines are coloured as a run colours them; the same text otherwise."""
     leader, follower = pty.openpty()

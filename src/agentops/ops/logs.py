@@ -129,7 +129,9 @@ def agent_logs(project: Project, *, removed: bool = False) -> dict[str, Path]:
     An agent removed from agents/ leaves its log behind: ``logs/<name>.jsonl``
     (or only rotated files of it) under a name an agent could have.
     """
-    names = set(project.agent_names())
+    # A folder under agents/ not named as an agent can be has no log (its
+    # runs are refused): status shows it broken; here it is not an agent.
+    names = {name for name in project.agent_names() if _is_agent_name(name)}
     if removed:
         try:
             with os.scandir(project.logs_dir) as entries:

@@ -93,17 +93,34 @@ hosts = ["example.org"]
 _HTTP_PY = '''\
 """{name}: fetches a JSON feed and publishes each new item exactly once."""
 
+import hashlib
+import re
+
 from pydantic import BaseModel, HttpUrl
 
 from agentops import Context
+
+PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{{0,99}}")
 
 
 class Params(BaseModel):
     feed_url: HttpUrl
 
 
+class Item(BaseModel):
+    id: str | int
+    title: str
+
+
 class Result(BaseModel):
     published: list[str]
+
+
+def file_name(key: str) -> str:
+    """The feed's id is the feed's to choose: never a path ('../x'), a plain name or a digest."""
+    if PLAIN.fullmatch(key):
+        return f"{{key}}.txt"
+    return f"_{{hashlib.sha256(key.encode()).hexdigest()[:32]}}.txt"
 
 
 def run(params: Params, ctx: Context) -> Result:
@@ -111,17 +128,18 @@ def run(params: Params, ctx: Context) -> Result:
     response.raise_for_status()  # 429 and 5xx are retried, the rest fail the run
     outbox = ctx.home / "outbox" / ctx.agent  # outputs: not in the agent's own folder
     published = []
-    for item in response.json()["items"]:
-        path = outbox / f"{{item['id']}}.txt"
+    for item in [Item.model_validate(raw) for raw in response.json()["items"]]:
+        key = str(item.id)
+        path = outbox / file_name(key)
 
-        def publish(item: dict = item, path=path) -> str:
+        def publish(item: Item = item, path=path) -> str:
             outbox.mkdir(parents=True, exist_ok=True)
-            path.write_text(item["title"] + "\\n")
-            return str(path.name)
+            path.write_text(item.title + "\\n")
+            return path.name
 
         # At most once per item, across runs and crashes: a second run skips it.
-        ctx.action("publish", key=item["id"], do=publish)
-        published.append(item["id"])
+        ctx.action("publish", key=key, do=publish)
+        published.append(key)
     return Result(published=published)
 '''
 
@@ -153,6 +171,23 @@ def test_each_item_is_published_once():
         assert second.events_named("action.committed") == []
         outbox = agent.home / "outbox" / AGENT.name
         assert sorted(p.name for p in outbox.iterdir()) == ["a.txt", "b.txt"]
+
+
+def hostile(request: httpx.Request) -> httpx.Response:
+    items = [{{"id": "../../x", "title": "Escape"}}, {{"id": 7, "title": "A number"}}]
+    return httpx.Response(200, json={{"items": items}})
+
+
+def test_an_id_is_never_a_path():
+    """An id that is no plain name is published inside the outbox all the same, once."""
+    with AgentHarness(AGENT, http=hostile) as agent:
+        run = agent.run()
+        assert run.exit_code == 0, run.outcome.message
+        outbox = agent.home / "outbox" / AGENT.name
+        names = sorted(p.name for p in outbox.iterdir())
+        assert len(names) == 2
+        assert "7.txt" in names
+        assert [p.name for p in agent.home.rglob("x*")] == []
 
 
 def down(request: httpx.Request) -> httpx.Response:
