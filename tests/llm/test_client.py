@@ -906,14 +906,16 @@ def one_line(result, project, name="writer"):
 def test_a_model_that_cannot_be_called_as_configured_stops_the_run_before_anything_is_sent(
     project, run_agentops, server, llm, more, env, expected
 ):
-    """Exit 78 with one line naming agent.toml and the problem; the server sees nothing."""
+    """Exit 78 with one line naming agent.toml, the model's line and the problem; nothing sent."""
     (project.home / "agentops.toml").write_text(models_toml(server.base_url, local=True))
     project.add_agent("writer", WRITER, f"[llm]\n{llm}\n{more}")
     result = run_agentops("run", "writer", env={**cron_env(project.home), **env})
     assert result.returncode == 78, result.stderr
     line = one_line(result, project)
     assert expected in line
-    assert "agent.toml" in line
+    toml = project.home / "agents" / "writer" / "agent.toml"
+    model_line = toml.read_text().splitlines().index(llm) + 1
+    assert f"{toml}:{model_line}: " in line
     assert server.requests == []
     assert not project.state_path("writer").exists()
 

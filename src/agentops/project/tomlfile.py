@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from pydantic import ValidationError
 
-__all__ = ["key_line", "read_toml", "validation_problems"]
+__all__ = ["key_line", "key_place", "read_toml", "validation_problems"]
 
 _BARE = r"[A-Za-z0-9_-]+"
 _QUOTED = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'"
@@ -98,6 +98,15 @@ def key_line(text: str, loc: Sequence[str | int]) -> int | None:
         if score > best[0]:
             best = (score, number)
     return best[1]
+
+
+def key_place(path: Path, loc: Sequence[str | int]) -> str:
+    """``path:line`` of the key at ``loc`` in the file, or ``path`` when it cannot be read now."""
+    try:
+        line = key_line(path.read_text(encoding="utf-8"), loc)
+    except (OSError, UnicodeError):  # read a moment ago: said without its line
+        line = None
+    return str(path) if line is None else f"{path}:{line}"
 
 
 def _score(path: tuple[str, ...], wanted: tuple[str, ...]) -> int:

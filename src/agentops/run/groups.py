@@ -16,7 +16,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from agentops.errors import ConfigError, GroupFull
-from agentops.project.tomlfile import key_line
+from agentops.project.tomlfile import key_place
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,13 +40,8 @@ def group_slot(services: RunServices, spec: AgentSpec, invocation: Invocation) -
         return
     limit = services.project.config.groups.get(group)
     if limit is None:
-        path = spec.directory / "agent.toml"
-        try:
-            line = key_line(path.read_text(encoding="utf-8"), ("group",))
-        except (OSError, UnicodeError):  # read a moment ago: said without its line
-            line = None
         raise ConfigError(
-            f"{path}{'' if line is None else f':{line}'}: group {group!r} is not in "
+            f"{key_place(spec.directory / 'agent.toml', ('group',))}: group {group!r} is not in "
             f"agentops.toml's [groups] (add: {group} = N, how many of its agents may run at once)",
             agent=spec.name,
         )

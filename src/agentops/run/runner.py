@@ -41,6 +41,7 @@ from agentops.errors import (
 from agentops.model.state import Held
 from agentops.model.status import ExitCode, RunStatus
 from agentops.project.schedule import cron_zone, previous_run
+from agentops.project.tomlfile import key_place
 from agentops.run.commit import keep_data, keep_memory, kept_data, save, save_notes
 from agentops.run.ending import record_run
 from agentops.run.gatekeeper import APPLIED, ESCALATED, HELD, Gatekeeper
@@ -168,7 +169,8 @@ def _check_models(services: RunServices, spec: AgentSpec) -> None:
     found = problems(spec.config, services.project.config, services.environ)
     if found:
         more = f" (and {len(found) - 1} more: agentops check lists them)" if len(found) > 1 else ""
-        raise ConfigError(f"{spec.directory / 'agent.toml'}: {found[0]}{more}", agent=spec.name)
+        where = key_place(spec.directory / "agent.toml", ("llm", "model"))
+        raise ConfigError(f"{where}: {found[0]}{more}", agent=spec.name)
 
 
 def _refuse_if_paused(invocation: Invocation, spec: AgentSpec) -> None:
