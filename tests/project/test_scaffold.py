@@ -60,6 +60,15 @@ def test_init_never_overwrites_an_agent(project, invoke):
     assert (directory / "agent.toml").read_text() == before
 
 
+def test_init_refuses_a_name_whose_test_another_agent_s_test_would_shadow(project, invoke):
+    """my-agent's test would be test_my_agent.py, as my_agent's is: refused (2), nothing written."""
+    assert invoke("init", "my_agent").exit_code == 0
+    result = invoke("init", "my-agent")
+    assert result.exit_code == 2
+    assert "test_my_agent.py has the name the test of my-agent would have" in result.output
+    assert not (project.home / "agents" / "my-agent").exists()
+
+
 @pytest.mark.parametrize("name", ["../escape", "Upper", "a/b", ""])
 def test_init_refuses_a_name_that_is_not_an_agent_name(project, invoke, name):
     """Names are checked before any path is built from them."""

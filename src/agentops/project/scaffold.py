@@ -346,12 +346,19 @@ def scaffold(project: Project, name: str, template: str) -> list[Path]:
     directory = project.home / "agents" / name
     if directory.exists():
         raise UsageError(f"{directory} exists already: agentops init never overwrites")
+    test_file = f"test_{name.replace('-', '_')}.py"
+    for other in sorted(directory.parent.glob(f"*/{test_file}")):
+        # pytest refuses two test modules of one name ("import file mismatch").
+        raise UsageError(
+            f"{other} has the name the test of {name} would have: pytest cannot collect "
+            "both; choose another name"
+        )
     toml, code, test = TEMPLATES[template]
     directory.mkdir(parents=True)
     files = {
         "agent.toml": toml,
         "agent.py": code.format(name=name),
-        f"test_{name.replace('-', '_')}.py": test.format(name=name),
+        test_file: test.format(name=name),
     }
     written = []
     for filename, text in files.items():
