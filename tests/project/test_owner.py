@@ -76,6 +76,21 @@ def test_commands_that_write_are_refused_too(project, run_agentops, command):
     assert not (project.home / "agents" / "other").exists()
 
 
+def test_a_home_root_owns_may_be_run_by_any_user(project, monkeypatch):
+    """A container image's home (root's, by COPY) run as the pod's uid, which has no name."""
+    from agentops.project.config import Files  # noqa: PLC0415
+    from agentops.project.owner import check_writer  # noqa: PLC0415
+
+    assert project.home.stat().st_uid == 0
+    monkeypatch.setattr(os, "geteuid", lambda: 10001)
+    check_writer(project.home, Files())  # no ConfigError
+    give_away(project.home)
+    with pytest.raises(Exception, match="belongs to nobody, and agentops runs as uid 10001") as e:
+        check_writer(project.home, Files())
+    assert str(e.value).endswith('[files] allow_users = ["10001"]')
+    check_writer(project.home, Files(allow_users=["10001"]))  # the hint, followed
+
+
 def test_reading_needs_no_permission(project, run_agentops):
     """list, status and check only read (not even a __pycache__): root may look into any home."""
     project.add_agent("hello")

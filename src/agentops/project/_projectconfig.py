@@ -146,8 +146,9 @@ class Files(_Section):
     group-readable (for a second operator or a log shipper); ``"owner"``
     (the default) keeps them to the home's owner. ``allow_users`` names the
     users besides the home's owner that may run agents and change their
-    state here; everyone else is refused, so a run as root cannot leave files
-    the owner's runs cannot write. What an allowed root run creates is handed
+    state here, by name or (a uid with no name) by number; everyone else is
+    refused, but in a home root owns, so a run as root cannot leave files the
+    owner's runs cannot write. What an allowed root run creates is handed
     to the home's owner.
     """
 
