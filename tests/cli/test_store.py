@@ -426,10 +426,33 @@ def test_a_keyword_string_libpq_cannot_read_is_2_in_one_line(ran, invoke, tmp_pa
     done = invoke("store", "copy", "--to", "host=db password='pw never shown")
     assert (done.exit_code, done.stdout) == (2, "")
     assert done.stderr == (
-        "agentops: --to takes a postgresql:// URL or a directory, not host=db password=[REDACTED]\n"
+        "agentops: --to takes a postgresql:// URL, a libpq keyword string or a directory, "
+        "not host=db password=[REDACTED]\n"
     )
     assert not list(tmp_path.glob("*=*"))
     assert ran.home.exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("foo=bar", 'invalid connection option "foo"'),  # read as words, refused by libpq
+        ("postgresql:/db2", "not postgresql:/db2"),  # a URL mistyped, no directory
+    ],
+)
+@pytest.mark.usefixtures("ran")
+def test_a_target_libpq_cannot_read_is_2_and_makes_nothing(
+    invoke, tmp_path, monkeypatch, target, said
+):
+    """--to that is no location libpq reads: a usage error (2) in one line; no directory made."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    done = invoke("store", "copy", "--to", target)
+    assert (done.exit_code, done.stdout) == (2, "")
+    assert said in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert list(here.iterdir()) == []
 
 
 def test_a_keyword_string_names_the_configured_store(project, invoke, url):
@@ -550,7 +573,8 @@ def test_a_copy_to_a_url_no_backend_takes_is_2_in_one_line(project, invoke):
     done = invoke("store", "copy", "--to", "mysql://u:pw-never-shown@db/agents")
     assert (done.exit_code, done.stdout) == (2, "")
     assert done.stderr == (
-        "agentops: --to takes a postgresql:// URL or a directory, not mysql://u@db/agents\n"
+        "agentops: --to takes a postgresql:// URL, a libpq keyword string or a directory, "
+        "not mysql://u@db/agents\n"
     )
 
 
@@ -560,7 +584,10 @@ def test_a_store_url_no_backend_takes_is_78_in_one_line(project, invoke, command
     project.add_agent("hello")
     done = invoke(*command, env={STORE_URL_ENV: "mysql://db/agents"})
     assert (done.exit_code, done.stdout) == (78, "")
-    assert done.stderr == f"agentops: ${STORE_URL_ENV} is not a postgresql:// URL\n"
+    assert done.stderr == (
+        f"agentops: ${STORE_URL_ENV} is not a postgresql:// URL or a libpq keyword string "
+        "libpq can read: mysql://db/agents\n"
+    )
 
 
 def test_check_json_has_a_key_for_each_thing_a_store_describes():

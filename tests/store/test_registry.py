@@ -63,6 +63,8 @@ def home(project) -> AgentopsProject:
         ("relative/state", FILES),
         ("mysql://db/agents", None),
         ("POSTGRESQL://db/agents", None),
+        ("postgresql:/agents", None),  # a URL mistyped, never a directory so named
+        ("./postgresql:/agents", FILES),
     ],
 )
 def test_the_scheme_picks_the_backend(location, expected):
@@ -103,13 +105,28 @@ def test_a_keyword_string_or_a_url_opens_the_postgresql_store(home, location, wh
     assert store.where == f"{location} (schema agentops)"
 
 
-@pytest.mark.parametrize("url", ["mysql://u:pw-never-shown@db/agents", "/srv/agents/state"])
-def test_a_configured_url_of_no_backend_is_a_configuration_error(home, url):
-    """A $AGENTOPS_STORE_URL no backend takes (a directory neither): 78, the same line as ever."""
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [("mysql://u:pw-never-shown@db/agents", "mysql://u@db/agents"), ("/srv/a", "/srv/a")],
+)
+def test_a_configured_url_of_no_backend_is_a_configuration_error(home, url, said):
+    """A $AGENTOPS_STORE_URL no backend takes (a directory neither): 78, naming where it is set."""
     with pytest.raises(ConfigError) as info:
         open_store(home, environ={STORE_URL_ENV: url})
     assert info.value.exit_code == 78
-    assert info.value.message == f"${STORE_URL_ENV} is not a postgresql:// URL"
+    assert info.value.message == (
+        f"${STORE_URL_ENV} is not a postgresql:// URL or a libpq keyword string libpq can read: "
+        f"{said}"
+    )
+
+
+def test_a_bad_store_url_in_agentops_toml_is_blamed_on_its_line(home):
+    """[store] url that is no location: 78 naming agentops.toml and its line, not the variable."""
+    (home.home / "agentops.toml").write_text('[logs]\nkeep = 3\n\n[store]\nurl = "host=x dbname"\n')
+    with pytest.raises(ConfigError) as info:
+        open_store(AgentopsProject(home.home), environ={})
+    assert info.value.message.startswith(f"{home.home / 'agentops.toml'}:5: [store] url is not")
+    assert STORE_URL_ENV not in info.value.message
 
 
 def test_a_named_url_of_no_backend_is_a_usage_error_without_its_password(home):
@@ -118,7 +135,8 @@ def test_a_named_url_of_no_backend_is_a_usage_error_without_its_password(home):
         open_store(home, url="mysql://u:pw-never-shown@db/agents")
     assert info.value.exit_code == 2
     assert info.value.message == (
-        "--to takes a postgresql:// URL or a directory, not mysql://u@db/agents"
+        "--to takes a postgresql:// URL, a libpq keyword string or a directory, "
+        "not mysql://u@db/agents"
     )
 
 
@@ -215,7 +233,9 @@ def test_the_messages_name_every_registered_scheme(home, memory):
     """Once memory:// is registered, a bad URL is told both schemes it could have used."""
     with pytest.raises(ConfigError) as info:
         open_store(home, environ={STORE_URL_ENV: "mysql://db"})
-    assert info.value.message == f"${STORE_URL_ENV} is not a postgresql:// or memory:// URL"
+    assert info.value.message.startswith(
+        f"${STORE_URL_ENV} is not a postgresql:// or memory:// URL or a libpq keyword string"
+    )
     assert memory.backend is backend_for("memory://x")
 
 

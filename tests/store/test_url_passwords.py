@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentops._infra.redact import REDACTED
+from agentops.errors import ConfigError
 from agentops.store import STORE_URL_ENV
 from agentops.store._url import (
     FRAGMENT,
@@ -31,6 +32,7 @@ from agentops.store._url import (
     scrub,
     url_passwords,
 )
+from agentops.store.postgres import PostgresStore
 from agentops.store.registry import POSTGRESQL, backend_for
 from suite import cron_env
 
@@ -119,6 +121,40 @@ def test_a_password_that_starts_with_a_space_is_scrubbed_whole(password):
             said = scrub(safe_url(quoted), url_passwords(location))
             assert not leaked(password, said), (location, said)
         assert not leaked(password, safe_url(location)), location
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "host=/run/pg dbname='db2 password=Secr3tPw",
+        "host='/run/pg password=Secr3tPw",
+        "dbname='open password='Secr3tPw'",
+    ],
+)
+def test_a_quote_left_open_before_a_password_hides_nothing_of_it(location):
+    """libpq refuses an unterminated quote; the password after it is still a password."""
+    assert "Secr3tPw" in url_passwords(location)
+    assert not leaked("Secr3tPw", safe_url(location))
+
+
+@pytest.mark.parametrize(
+    ("location", "password"),
+    [
+        ("postgresql://u:Tr0ub/?abc&Staple@/db?host=/run/pg", "Tr0ub/?abc&Staple"),
+        ("postgresql://u:Zq@/?#%:& x=1@/db?host=/run/pg", "Zq@/?#%:& x=1"),
+    ],
+)
+def test_what_libpq_quotes_of_a_location_it_cannot_read_is_hidden_however_short(location, password):
+    """An unencoded password's piece of 3 characters ("abc") in libpq's error is not said."""
+    store = PostgresStore(location)
+    assert not leaked(password, store.where)
+    with pytest.raises(ConfigError) as info:
+        store.describe()  # libpq reads the location before anything connects
+    message = info.value.message
+    assert message.startswith("cannot read the store's location ")
+    quoted = re.findall(r'"([^"]*)"', message)
+    assert quoted
+    assert all(len(piece) < 2 or piece not in password for piece in quoted), message
 
 
 @settings(max_examples=300)

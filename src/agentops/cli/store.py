@@ -109,6 +109,7 @@ def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
     (run the agent once), and a damaged notes file refuses it (74). The LLM
     reply cache is not copied. A copy there and back changes nothing.
     """
+    from agentops.errors import ConfigError, UsageError  # noqa: PLC0415
     from agentops.memory.shelf import Shelf  # noqa: PLC0415
     from agentops.run.options import new_run_id  # noqa: PLC0415
     from agentops.store import STORE_URL_ENV, StoreUnavailable, open_store, safe_url  # noqa: PLC0415
@@ -120,6 +121,8 @@ def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
     destination = open_store(project, url=target)  # with this home's [store] schema and bounds
     try:
         destination.describe()
+    except ConfigError as exc:  # a location libpq cannot read: the command line's mistake
+        raise UsageError(f"--to: {exc.message}") from exc
     except StoreUnavailable as exc:  # its fix is for the target, not this home's store
         raise StoreUnavailable(
             f"{exc.message} (for the copy's target: "

@@ -37,7 +37,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agentops.errors import ConfigError, StateError
-from agentops.store._url import is_keyword_string, misread, safe_url, scrub, url_passwords
+from agentops.store._url import (
+    hide_quoted,
+    is_keyword_string,
+    misread,
+    safe_url,
+    scrub,
+    url_passwords,
+)
 from agentops.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -143,8 +150,9 @@ class Connector:
             parameters: dict[str, Any] = conninfo_to_dict(self.location)
         except psycopg.Error as exc:
             hint = _KEYWORD_HINT if is_keyword_string(self.location) else _URL_HINT
+            said = self.said(Exception(hide_quoted(str(exc), self.location)))
             raise ConfigError(
-                f"cannot read the store's location {self.where}: {self.said(exc)}; {hint}"
+                f"cannot read the store's location {self.where}: {said}; {hint}"
             ) from None
         if misread(self.location, parameters):
             raise ConfigError(

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FRAGMENT",
+    "hide_quoted",
     "is_keyword_string",
     "keyword_pairs",
     "misread",
@@ -62,10 +63,14 @@ _NEXT = r"(?:{})\s*=".format("|".join([r"[\w%]*%[0-9A-Fa-f]{2}[\w%]*", *_KEYWORD
 
 @functools.cache  # compiled when first needed: a project on files never needs it
 def _parameters(separator: str) -> re.Pattern[str]:
-    """``name=value``, ``separator`` ending a bare value: quoted, or all up to the next name."""
+    """``name=value``, ``separator`` ending a bare value: quoted, or all up to the next name.
+
+    A quote left open is no quoted value (libpq refuses it): read bare, it
+    ends where the next parameter starts, so a ``password=`` after it is one.
+    """
     return re.compile(
         r"(?P<name>(?<![\w%])[\w%]+\s*=)(?P<gap>\s*)"
-        rf"(?P<value>'(?:[^'\\]|\\.)*'?|.*?)(?=(?:{separator}){_NEXT}|$)",
+        rf"(?P<value>'(?:[^'\\]|\\.)*'|.*?)(?=(?:{separator}){_NEXT}|$)",
         re.DOTALL,
     )
 
@@ -179,6 +184,23 @@ def scrub(text: str, passwords: list[str]) -> str:
         elif index == 0 or not hidden[index - 1]:
             said.append(REDACTED)
     return "".join(said)
+
+
+def hide_quoted(text: str, location: str) -> str:
+    """``text`` (libpq's error on reading ``location``) with each piece of it quoted hidden.
+
+    Such an error quotes the piece it could not read (``"abc"``), which may
+    be any part of a password written unencoded, however short: where the
+    location holds a password, every ``"..."`` that is a piece of it is said
+    ``"[REDACTED]"``.
+    """
+    if not url_passwords(location):
+        return text
+    return re.sub(
+        r'"([^"]*)"',
+        lambda m: f'"{REDACTED}"' if len(m[1]) > 1 and m[1] in location else m[0],
+        text,
+    )
 
 
 def misread(location: str, parsed: Mapping[str, str]) -> bool:

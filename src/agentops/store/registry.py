@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentops.errors import ConfigError, UsageError
+from agentops.project.tomlfile import key_place
 from agentops.store._url import is_keyword_string, keyword_pairs, safe_url
 
 if TYPE_CHECKING:
@@ -154,7 +155,8 @@ def backend_for(location: str) -> Backend | None:
         return POSTGRESQL if keyword_pairs(location) is not None else None
     scheme, found, _ = location.partition("://")
     if not found:
-        return FILES
+        # postgresql:/db (one slash) is a URL mistyped, not a directory (./postgresql:/db is).
+        return None if location.partition(":")[0] in _BACKENDS else FILES
     return _BACKENDS.get(scheme)
 
 
@@ -177,14 +179,26 @@ def open_store(
     if url is not None:
         backend = backend_for(url)
         if backend is None:
-            raise UsageError(f"--to takes {_urls_taken()} or a directory, not {safe_url(url)}")
+            raise UsageError(
+                f"--to takes {_urls_taken()}, a libpq keyword string or a directory, "
+                f"not {safe_url(url)}"
+            )
         return backend.open(url, options)
     configured = _configured(project, environ)
     if not configured:
         return FILES.open(str(project.state_dir), options)
     backend = backend_for(configured)
     if backend is None or backend is FILES:
-        raise ConfigError(f"${STORE_URL_ENV} is not {_urls_taken()}")
+        environ = os.environ if environ is None else environ
+        where = (
+            f"${STORE_URL_ENV}"
+            if environ.get(STORE_URL_ENV)
+            else f"{key_place(project.config_path, ('store', 'url'))}: [store] url"
+        )
+        raise ConfigError(
+            f"{where} is not {_urls_taken()} or a libpq keyword string libpq can read: "
+            f"{safe_url(configured)}"
+        )
     return backend.open(configured, options)
 
 
