@@ -33,6 +33,7 @@ NOON = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)
 WORKER = """
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from pydantic import BaseModel
@@ -43,6 +44,7 @@ class Params(BaseModel):
     name: str
     fail: bool = False
     die: bool = False
+    ends: int = 0  # ends the process with this code, as a run that says its own line does
     hold: float = 0.0
     until: str = ""  # a file: held until it holds "group_full" (at most a minute)
 
@@ -59,6 +61,9 @@ def run(params: Params, ctx: Context) -> Result:
         f.write(f"{params.name} {os.getpid()} {at_once}\\n")
     if params.die:
         os.kill(os.getpid(), signal.SIGKILL)
+    if params.ends:
+        print(f"agentops: {params.name}: said by the run itself", file=sys.stderr, flush=True)
+        os._exit(params.ends)
     time.sleep(params.hold)  # still running while the others start
     for _ in range(1200 if params.until else 0):
         if Path(params.until).exists() and "group_full" in Path(params.until).read_text():
@@ -181,6 +186,16 @@ def test_one_line_per_agent_that_needs_a_human_and_a_crash_touches_no_other(tick
     assert any(line.startswith("killed: run killed by SIGKILL (log: ") for line in lines)
     assert ticks.project.state("fine")["last_run"]["status"] == "succeeded"
     assert ticks.project.state("fine2")["last_run"]["status"] == "succeeded"
+
+
+def test_a_run_that_ends_itself_saying_its_own_line_still_needs_a_human(ticks):
+    """Ended 74 by itself (as a run the store gives no lease by its deadline is): exit 1."""
+    ticks.add("fine")
+    ticks.add("stalled", ends=74)
+    report = ticks()
+    assert report.ran == {"fine": 0, "stalled": 74}
+    assert report.told == ("stalled",)
+    assert report.exit_code == NEEDS_A_HUMAN
 
 
 def test_an_agent_toml_that_does_not_read_is_one_line_and_the_others_run(ticks):

@@ -311,6 +311,14 @@ class _Children:
             self._read_told()
             os.close(self._told_r)
             self.told.extend(name for name in self._told_bytes.decode().split("\n") if name)
+        # A child that ended needing a human without telling the tick said its
+        # own line (a run the store gave no lease by its hard deadline ends
+        # itself, saying so): it needs a human all the same.
+        self.told.extend(
+            name
+            for name, code in ran.items()
+            if code not in (ExitCode.OK, ExitCode.SKIPPED) and name not in self.told
+        )
         return ran
 
     def _wait(self, within_s: float | None) -> list[tuple[int, int]]:
