@@ -182,6 +182,20 @@ def test_a_deleted_version_row_is_said_not_relation_already_exists(home, url, sq
     assert agentops(home, url, "run", "hello").returncode == 0
 
 
+@pytest.mark.parametrize("table", ["note", "agent_state"])
+def test_a_table_dropped_by_hand_is_refused_by_every_command_and_never_made_again(
+    home, url, sql, table
+):
+    """Every command, check and init too, names the table gone (74); none makes it again."""
+    assert agentops(home, url, "run", "hello").returncode == 0
+    sql.send(f"DROP TABLE agentops.{table};")
+    for command in (("run", "hello"), ("store", "check"), ("store", "init"), ("status",)):
+        line = refused(agentops(home, url, *command))
+        assert f"has agentops tables, but not agentops.{table}" in line, command
+        assert "does not exist" not in line
+    assert sql.send(f"SELECT to_regclass('agentops.{table}') IS NULL;") == ["t"]
+
+
 def test_migrate_never_creates_the_tables(home, postgres):
     """store migrate on a database without tables: refused, and none made."""
     bare = postgres.database(init=False)

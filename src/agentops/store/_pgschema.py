@@ -8,7 +8,8 @@ hosts doing it together do it once, waiting for it no longer than
 (:func:`check_version`: one statement, which a read-only replica answers),
 and refuses, with the command to run, tables it cannot use: none at all (a
 schema dropped, or ``[store] schema`` naming another), another program's, a
-version row deleted, or another agentops' version. So a store is never
+version row deleted, another agentops' version, or one of its tables dropped
+(in the same statement; ``store init`` refuses that too, never making it again). So a store is never
 made again empty by a run that would then repeat everything its ledger held.
 
 Each version's changes are one entry of :data:`MIGRATIONS`: a later
@@ -18,6 +19,7 @@ agentops appends one, and never edits one.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import TYPE_CHECKING, Any
 
 from agentops.errors import StateError
@@ -28,7 +30,14 @@ if TYPE_CHECKING:
 
     from agentops.store._pgconnection import Connector
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "advisory_key", "check_version", "migrate"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "advisory_key",
+    "check_version",
+    "migrate",
+    "tables",
+]
 
 SCHEMA_VERSION = 4
 """The version of the tables this agentops reads and writes."""
@@ -118,6 +127,19 @@ COMMENT ON COLUMN {s}.tick.claimer IS
 }
 """The statements taking the tables from the version before to each version ({s}: the schema)."""
 
+
+def tables(version: int) -> list[str]:
+    """The tables of ``version``, as its migrations made them: one gone is refused, not remade."""
+    made = "".join(MIGRATIONS[v] for v in range(1, version + 1))
+    return ["meta", *re.findall(r"CREATE TABLE \{s\}\.(\w+)", made)]
+
+
+_LACKING = (
+    "ARRAY(SELECT t FROM unnest(%s::text[]) AS t "
+    "WHERE to_regclass(quote_ident(%s) || '.' || quote_ident(t)) IS NULL)"
+)
+"""Which of some tables ``schema`` lacks (its parameters: the tables, the schema)."""
+
 _INIT = "`agentops store init`"
 
 
@@ -134,16 +156,20 @@ def check_version(connector: Connector, connection: psycopg.Connection[Any], sch
     with connector.answering(connection):
         try:
             row = connection.execute(
-                f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'"  # noqa: S608 - a checked identifier
+                f"SELECT (SELECT value FROM {schema}.meta WHERE key = 'schema_version'), "  # noqa: S608 - a checked identifier
+                + _LACKING,
+                (tables(SCHEMA_VERSION), schema),
             ).fetchone()
         except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
             raise _missing(connector, connection, schema) from None
-    found = _version(connector, schema, row)
+    assert row is not None  # noqa: S101 - a SELECT without FROM returns one row
+    found = _version(connector, schema, None if row[0] is None else row[:1])
     if found < SCHEMA_VERSION:
         raise StoreUnavailable(
             f"the store {connector.where} has schema version {found}, older than this "
             f"agentops' {SCHEMA_VERSION}: run `agentops store migrate`"
         )
+    _refuse_lacking(connector, schema, row[1])
 
 
 def migrate(
@@ -173,7 +199,7 @@ def migrate(
                 connector, schema, run("SELECT value FROM {s}.meta WHERE key = 'schema_version'")
             )
         else:
-            if not create or _tables(connection, schema):
+            if not create or _holds_relations(connection, schema):
                 raise _missing(connector, connection, schema)
             run("CREATE SCHEMA IF NOT EXISTS {s}")
             run("CREATE TABLE {s}.meta (key text PRIMARY KEY, value text NOT NULL)")
@@ -186,7 +212,23 @@ def migrate(
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 (str(SCHEMA_VERSION),),
             )
+        lacking = connection.execute(
+            f"SELECT {_LACKING}", (tables(SCHEMA_VERSION), schema)
+        ).fetchone()
+        _refuse_lacking(connector, schema, lacking[0] if lacking else [])
     return found
+
+
+def _refuse_lacking(connector: Connector, schema: str, lacking: list[str]) -> None:
+    # Made again empty, agent_state would forget every ledger (and the next
+    # runs repeat what it held), note every note: a table gone is restored.
+    if lacking:
+        raise StoreUnavailable(
+            f"the store {connector.where} has agentops tables, but not "
+            f"{', '.join(f'{schema}.{name}' for name in lacking)} (dropped by hand?); "
+            "nothing was changed: restore it from a backup (agentops never makes a table "
+            "that held data again empty)"
+        )
 
 
 def _version(connector: Connector, schema: str, found: Any) -> int:
@@ -227,7 +269,7 @@ def _missing(
             f"the store {where} has no schema {schema}, so no agentops tables: {_INIT} "
             "creates them (or set [store] schema to the one holding the agents' state)"
         )
-    if _tables(connection, schema):
+    if _holds_relations(connection, schema):
         return StoreUnavailable(
             f"schema {schema} of the store {where} holds tables, but not agentops' (no "
             f"{schema}.meta): set [store] schema to the one holding the agents' state, or "
@@ -241,7 +283,7 @@ def _relation(connection: psycopg.Connection[Any], schema: str, name: str) -> bo
     return found.fetchone() == (True,)
 
 
-def _tables(connection: psycopg.Connection[Any], schema: str) -> bool:
+def _holds_relations(connection: psycopg.Connection[Any], schema: str) -> bool:
     """Whether ``schema`` holds any table, view, sequence or other relation."""
     found = connection.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n "
