@@ -578,6 +578,17 @@ def test_a_copy_to_a_url_no_backend_takes_is_2_in_one_line(project, invoke):
     )
 
 
+@pytest.mark.parametrize("command", [("status",), ("status", "--json"), ("health",)])
+def test_a_store_location_libpq_cannot_read_stops_status_in_one_line(project, invoke, command):
+    """Not a table of broken agents exiting 0: the store's one line, 78, as every command says."""
+    project.add_agent("hello")
+    project.add_agent("other")
+    done = invoke(*command, env={STORE_URL_ENV: "postgresql://u@/db?host=/nowhere&bogus"})
+    assert (done.exit_code, done.stdout) == (78, "")
+    assert done.stderr.startswith("agentops: cannot read the store's location ")
+    assert len(done.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize("command", [("store", "check"), ("status",), ("run", "hello")])
 def test_a_store_url_no_backend_takes_is_78_in_one_line(project, invoke, command):
     """$AGENTOPS_STORE_URL with an unknown scheme: every command exits 78 with the same line."""

@@ -39,7 +39,7 @@ from agentops.model.money import LONGEST_WINDOW_S
 from agentops.model.status import RunStatus
 from agentops.notify.slow import slow_run
 from agentops.project.schedule import next_run, previous_run
-from agentops.store.base import StoreUnavailable
+from agentops.store.base import StoreMisconfigured, StoreUnavailable
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -130,7 +130,7 @@ def agent_status(
         attempt = store.last_attempt(name)
         pause = store.pause(name)
         holder = store.holder(name)
-    except StoreUnavailable:  # no agent's status can be read: the command stops (74)
+    except (StoreUnavailable, StoreMisconfigured):  # no agent's status can be: stop (74, 78)
         raise
     except AgentOpsError as exc:
         return AgentStatus(name, "broken", exc.message, _broken_row(name, exc.message))

@@ -22,6 +22,7 @@ from agentops.store.base import (
     ReplyStore,
     Store,
     StoreDescription,
+    StoreMisconfigured,
     StoreUnavailable,
 )
 from agentops.store.registry import (
@@ -46,6 +47,7 @@ __all__ = [
     "ReplyStore",
     "Store",
     "StoreDescription",
+    "StoreMisconfigured",
     "StoreOptions",
     "StoreUnavailable",
     "backend_for",

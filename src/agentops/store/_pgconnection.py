@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agentops.errors import ConfigError, StateError
+from agentops.errors import StateError
 from agentops.store._url import (
     hide_quoted,
     is_keyword_string,
@@ -45,7 +45,7 @@ from agentops.store._url import (
     scrub,
     url_passwords,
 )
-from agentops.store.base import StoreUnavailable
+from agentops.store.base import StoreMisconfigured, StoreUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -151,11 +151,11 @@ class Connector:
         except psycopg.Error as exc:
             hint = _KEYWORD_HINT if is_keyword_string(self.location) else _URL_HINT
             said = self.said(Exception(hide_quoted(str(exc), self.location)))
-            raise ConfigError(
+            raise StoreMisconfigured(
                 f"cannot read the store's location {self.where}: {said}; {hint}"
             ) from None
         if misread(self.location, parameters):
-            raise ConfigError(
+            raise StoreMisconfigured(
                 f"libpq reads the store URL {self.where} otherwise than it was written: "
                 + _URL_HINT
             )
@@ -228,7 +228,7 @@ def _require_psycopg() -> None:
     try:
         import psycopg  # noqa: F401, PLC0415 - only a project with a PostgreSQL store needs it
     except ImportError:
-        raise ConfigError(
+        raise StoreMisconfigured(
             "the store is PostgreSQL, but psycopg is not installed: "
             "pip install 'agentops[postgres]'"
         ) from None

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from agentops._infra.timestamps import UtcDatetime  # noqa: TC001 - pydantic reads the annotations
-from agentops.errors import StateError
+from agentops.errors import ConfigError, StateError
 from agentops.model.status import RunStatus  # noqa: TC001 - pydantic reads the annotations
 
 if TYPE_CHECKING:
@@ -58,10 +58,19 @@ __all__ = [
     "Snapshot",
     "Store",
     "StoreDescription",
+    "StoreMisconfigured",
     "StoreUnavailable",
     "TickClaims",
     "each_lease",
 ]
+
+
+class StoreMisconfigured(ConfigError):
+    """The store cannot be used as configured (exit 78): its location, or its driver missing.
+
+    Like :class:`StoreUnavailable`, about the store, not an agent: a command
+    that meets it stops, with its one line.
+    """
 
 
 class StoreUnavailable(StateError):

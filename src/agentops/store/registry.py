@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentops.errors import ConfigError, UsageError
+from agentops.errors import UsageError
 from agentops.project.tomlfile import key_place
 from agentops.store._url import is_keyword_string, keyword_pairs, safe_url
+from agentops.store.base import StoreMisconfigured
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -195,7 +196,7 @@ def open_store(
             if environ.get(STORE_URL_ENV)
             else f"{key_place(project.config_path, ('store', 'url'))}: [store] url"
         )
-        raise ConfigError(
+        raise StoreMisconfigured(
             f"{where} is not {_urls_taken()} or a libpq keyword string libpq can read: "
             f"{safe_url(configured)}"
         )
