@@ -123,6 +123,7 @@ FILES = {"agent": "agent.toml", "project": "agentops.toml"}
 UNITS = {
     "parse_duration": "duration",
     "parse_positive_duration": "duration",
+    "_store_wait": "duration",  # a positive duration, at most a day
     "parse_rate": "rate",
     "parse_size": "size",
     "check_schedule": "schedule",

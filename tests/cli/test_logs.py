@@ -186,6 +186,15 @@ def test_mistakes_are_one_line_with_their_exit_code(invoke):
     )
 
 
+def test_a_misspelt_agent_is_told_the_nearest_name(project, invoke):
+    """logs and report, as every command: 78, and the agent meant."""
+    project.add_agent("greeter")
+    for command in ("logs", "report"):
+        done = invoke(command, "greter")
+        assert done.exit_code == 78
+        assert done.stderr.rstrip().endswith("did you mean 'greeter'?"), done.stderr
+
+
 def test_an_agent_that_never_ran_has_no_log_yet(project, invoke):
     """Nothing on stdout, one line saying so, exit 0; --last says there is no run."""
     project.add_agent("hello")

@@ -89,6 +89,7 @@ def test_an_llm_agent_says_which_model_to_declare_then_runs_on_its_fallback(proj
     """init --template llm names the model to declare; declared, with no server, rules answer."""
     result = invoke("init", "summariser", "--template", "llm")
     assert "declare the model 'main'" in result.output
+    assert "with its provider and its prices" in result.output
     assert invoke("run", "summariser").exit_code == 78  # not declared: found before a call
     (project.home / "agentops.toml").write_text(
         '[providers.nowhere]\nbase_url = "http://127.0.0.1:9/v1"\n\n'

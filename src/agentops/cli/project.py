@@ -296,6 +296,7 @@ def init(ctx: click.Context, name: str, template: str) -> None:
     if template == "llm" and "main" not in project.config.models:
         click.echo(
             "then: declare the model 'main' (or name yours in its agent.toml) in "
-            "agentops.toml [models], with its provider: docs/models.md"
+            "agentops.toml [models], with its provider and its prices (its "
+            "cost_usd_per_day cap needs them): docs/models.md"
         )
     click.echo(f"next: pytest agents/{name} && agentops run {name}")

@@ -119,7 +119,10 @@ def agent_log(project: Project, agent: str) -> tuple[Path, list[Path]]:
     path = project.log_path(agent)
     files = log_files(path)
     if not files and agent not in project.agent_names():
-        raise UnknownAgent(f"unknown agent {agent!r}: no agents/{agent}/agent.toml, no log")
+        raise UnknownAgent(
+            f"unknown agent {agent!r}: no agents/{agent}/agent.toml, no log"
+            + project.did_you_mean(agent)
+        )
     return path, files
 
 

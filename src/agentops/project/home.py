@@ -180,7 +180,7 @@ class Project:
             raise ConfigError(f"{toml_path}: cannot read: {exc.strerror}", agent=name) from exc
         if not exists:
             raise UnknownAgent(
-                f"unknown agent {name!r}: there is no {toml_path}{self._did_you_mean(name)}",
+                f"unknown agent {name!r}: there is no {toml_path}{self.did_you_mean(name)}",
                 agent=name,
             )
         raw, text = read_toml(toml_path, agent=name)
@@ -188,7 +188,8 @@ class Project:
         config = _validated(AgentConfig, merged, toml_path, text, agent=name)
         return AgentSpec(name=name, directory=directory, config=config)
 
-    def _did_you_mean(self, name: str) -> str:
+    def did_you_mean(self, name: str) -> str:
+        """``; did you mean 'x'?`` for the agent named closest to ``name``, or nothing."""
         import difflib  # noqa: PLC0415 - only for a name that is not there
 
         try:
