@@ -150,7 +150,10 @@ def export_k8s(
       Kubernetes writes it: 250m, 0.5, 512Mi; a request above its limit is
       refused).
 
-    Refuses, with one line and exit 78 and printing nothing, an @reboot
+    A bad option value (an --image that is no image reference, an unknown
+    or empty --time-zone, a Secret or namespace Kubernetes would refuse) is
+    one line and exit 2. Refuses, with one line and exit 78 and printing
+    nothing, an @reboot
     schedule, a schedule Kubernetes reads differently from cron, an agent
     that cannot be read, or a zone with no name (then pass --time-zone).
     Warns when this project keeps its state in files here: it does not move
@@ -161,7 +164,7 @@ def export_k8s(
 
     target = Target(
         image=image,
-        time_zone=time_zone or local_zone_name(os.environ),
+        time_zone=time_zone if time_zone is not None else local_zone_name(os.environ),
         secret=secret,
         keys_secret=keys_secret,
         home=image_home,

@@ -32,6 +32,14 @@ _SUFFIX = {
 LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
 """A DNS label (RFC 1123), as Kubernetes names most things."""
 _SUBDOMAIN = re.compile(rf"{LABEL.pattern}(?:\.{LABEL.pattern})*")
+_HOST_PART = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = rf"{_HOST_PART}(?:\.{_HOST_PART})*(?::[0-9]+)?"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_PATH}(?:/{_PATH})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
+"""An image reference as the OCI distribution spec writes it: [host[:port]/]path[:tag][@digest]."""
 _MAX_ID = 2**31 - 1  # Kubernetes takes an int64; a user id every runtime and image tool takes
 _MAX_EXIT_CODE = 255
 
@@ -94,6 +102,19 @@ class Resources:
         return found
 
 
+def _check_image(image: str) -> None:
+    """Refuse (2) what no runtime pulls: not printable ASCII, a space, no image reference."""
+    if not image or not (image.isascii() and image.isprintable()):
+        raise UsageError(f"--image must name an image in printable ASCII, no spaces, got {image!r}")
+    if any(char.isspace() for char in image):
+        raise UsageError(f"--image must name an image without spaces, got {image!r}")
+    if _IMAGE.fullmatch(image) is None:
+        raise UsageError(
+            f"--image {image!r} is not an image reference such as "
+            "registry.example.org/team/agents:1.4 (lowercase path, then :tag or @digest)"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where the CronJobs run and what the cluster gives them; checked as it is made."""
@@ -126,12 +147,7 @@ class Target:
             raise UsageError(
                 f"--skip-exit-code must be from 0 to {_MAX_EXIT_CODE}, got {self.skip_exit_code}"
             )
-        if not self.image or not (self.image.isascii() and self.image.isprintable()):
-            raise UsageError(
-                f"--image must name an image in printable ASCII, no spaces, got {self.image!r}"
-            )
-        if any(char.isspace() for char in self.image):
-            raise UsageError(f"--image must name an image without spaces, got {self.image!r}")
+        _check_image(self.image)
         if self.namespace is not None and not _is_label(self.namespace, 63):
             raise UsageError(
                 f"--namespace {self.namespace!r} is not a namespace name: at most 63 "
