@@ -578,6 +578,15 @@ def test_a_copy_to_a_url_no_backend_takes_is_2_in_one_line(project, invoke):
     )
 
 
+def test_a_copy_to_the_store_it_copies_from_is_a_usage_error(ran, invoke):
+    """--to naming the home's own store: 2 saying so, not "already running" with its own pid."""
+    done = invoke("store", "copy", "--to", str(ran.home / "state"))
+    assert (done.exit_code, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"agentops: --to names the store this home uses already: {ran.home / 'state'}\n"
+    )
+
+
 @pytest.mark.parametrize("command", [("status",), ("status", "--json"), ("health",)])
 def test_a_store_location_libpq_cannot_read_stops_status_in_one_line(project, invoke, command):
     """Not a table of broken agents exiting 0: the store's one line, 78, as every command says."""

@@ -120,7 +120,7 @@ def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
     source = open_store(project, environ=os.environ)
     destination = open_store(project, url=target)  # with this home's [store] schema and bounds
     try:
-        destination.describe()
+        target_is = destination.describe()
     except ConfigError as exc:  # a location libpq cannot read: the command line's mistake
         raise UsageError(f"--to: {exc.message}") from exc
     except StoreUnavailable as exc:  # its fix is for the target, not this home's store
@@ -128,6 +128,9 @@ def store_copy(ctx: click.Context, target: str, overwrite: bool) -> None:
             f"{exc.message} (for the copy's target: "
             f"{STORE_URL_ENV}=<the --to location> agentops store init)"
         ) from exc
+    source_is = source.describe()
+    if (target_is.backend, target_is.where) == (source_is.backend, source_is.where):
+        raise UsageError(f"--to names the store this home uses already: {target_is.where}")
 
     def notes_of(end: Store) -> Shelf:
         # A store keeping no notes of its own leaves them to files: a file store
