@@ -430,6 +430,46 @@ def run(params: Params, ctx: Context) -> Result:
     assert "lister.lock" not in finished["result"]["fds"]
 
 
+@pytest.mark.parametrize("tracking", ["cgroup", "subreaper", "group"])
+def test_a_copy_of_the_run_the_agent_forks_ends_where_its_code_does(
+    project, tmp_path, tracking, request
+):
+    """os.fork() in run(): the copy ends, the output closes at once, the run is logged once."""
+    if tracking == "cgroup":
+        request.getfixturevalue("cgroups")
+    copy_pid = tmp_path / "copy.pid"
+    project.add_agent(
+        "forker",
+        f"""
+import os
+from pydantic import BaseModel
+from agentops import Context
+
+class Params(BaseModel):
+    pass
+
+class Result(BaseModel):
+    ok: bool
+
+def run(params: Params, ctx: Context) -> Result:
+    if os.fork() == 0:
+        open({str(copy_pid)!r}, "w").write(str(os.getpid()))
+        print("from the copy", flush=False)
+    return Result(ok=True)
+""",
+    )
+    # Its output is read to the end: a copy left running would hold it open past the bound.
+    result = agentops(project, "run", "forker", tracking=tracking)
+    assert result.returncode == 0, result.stderr
+    assert gone(int(copy_pid.read_text()))
+    said = [e.get("line") for e in project.events("forker") if e["event"] == "agent.output"]
+    assert said == ["from the copy"]  # what the copy printed was flushed, not lost
+    events = [e["event"] for e in project.events("forker")]
+    assert events.count("run.finished") == 1
+    assert "state.save_failed" not in events
+    assert project.state("forker")["last_run"]["status"] == "succeeded"
+
+
 HOLD_THE_LOCK = """
 import fcntl, os, signal, sys
 fd = os.open(sys.argv[1], os.O_RDWR)

@@ -22,6 +22,9 @@ turns it into the run's status and exit code. A gatekeeper gates one
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
@@ -300,10 +303,20 @@ class Gatekeeper:
     # -- calling agent code --------------------------------------------------------------
 
     def call_agent(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
-        """Call agent code under the timeout; however it ends badly becomes an agentops error."""
+        """Call agent code under the timeout; however it ends badly becomes an agentops error.
+
+        A copy of the run the agent forked (``os.fork()``) that comes back out
+        of its code ends there, as a ``multiprocessing`` child does: it is
+        one of the run's processes, not the run, and must not end the run.
+        """
+        pid = os.getpid()
         try:
             with self.interrupts.armed():
-                return function(*args)
+                try:
+                    return function(*args)
+                finally:
+                    if os.getpid() != pid:
+                        _end_forked_copy()
         except StopRun as stop:
             raise stop.error(self.name, what, self.spec.config.timeout) from None
         except GuardStop as stop:
@@ -312,6 +325,16 @@ class Gatekeeper:
             raise AgentCodeFailed(
                 f"{self.name}: {what} raised {type(exc).__name__}: {exc}", agent=self.name
             ) from exc
+
+
+def _end_forked_copy() -> NoReturn:
+    # Its output flushed (the agent's prints), then gone before any of the
+    # run's own ending runs in it: no state saved, no lock or pipe touched.
+    failed = sys.exc_info()[0] is not None
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(1 if failed else 0)
 
 
 def _check_json(result: BaseModel) -> None:
