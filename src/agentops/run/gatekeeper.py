@@ -22,7 +22,6 @@ turns it into the run's status and exit code. A gatekeeper gates one
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -328,13 +327,11 @@ class Gatekeeper:
 
 
 def _end_forked_copy() -> NoReturn:
-    # Its output flushed (the agent's prints), then gone before any of the
-    # run's own ending runs in it: no state saved, no lock or pipe touched.
-    failed = sys.exc_info()[0] is not None
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(1 if failed else 0)
+    # Gone before any of the run's own ending runs in it: no state saved, no
+    # lock, pipe or log touched. Not even a flush: the output's capture may
+    # wait on a lock a thread of the run held at the fork, which no thread
+    # of the copy will ever release.
+    os._exit(1 if sys.exc_info()[0] is not None else 0)
 
 
 def _check_json(result: BaseModel) -> None:
