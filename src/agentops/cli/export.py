@@ -153,9 +153,9 @@ def export_k8s(
     A bad option value (an --image that is no image reference, an unknown
     or empty --time-zone, a Secret or namespace Kubernetes would refuse) is
     one line and exit 2. Refuses, with one line and exit 78 and printing
-    nothing, an @reboot
-    schedule, a schedule Kubernetes reads differently from cron, an agent
-    that cannot be read, or a zone with no name (then pass --time-zone).
+    nothing, an @reboot schedule, a schedule Kubernetes reads differently
+    from cron, an agent that cannot be read, or a zone with no name (then
+    pass --time-zone).
     Warns when this project keeps its state in files here: it does not move
     to the store by itself.
     """  # noqa: D301 - \b keeps click from rewrapping the list

@@ -347,10 +347,11 @@ def scaffold(project: Project, name: str, template: str) -> list[Path]:
     if directory.exists():
         raise UsageError(f"{directory} exists already: agentops init never overwrites")
     test_file = f"test_{name.replace('-', '_')}.py"
-    for other in sorted(directory.parent.glob(f"*/{test_file}")):
-        # pytest refuses two test modules of one name ("import file mismatch").
+    # pytest refuses two test modules of one name ("import file mismatch").
+    clash = next(iter(sorted(directory.parent.glob(f"*/{test_file}"))), None)
+    if clash is not None:
         raise UsageError(
-            f"{other} has the name the test of {name} would have: pytest cannot collect "
+            f"{clash} has the name the test of {name} would have: pytest cannot collect "
             "both; choose another name"
         )
     toml, code, test = TEMPLATES[template]

@@ -9,8 +9,9 @@ hosts doing it together do it once, waiting for it no longer than
 and refuses, with the command to run, tables it cannot use: none at all (a
 schema dropped, or ``[store] schema`` naming another), another program's, a
 version row deleted, another agentops' version, or one of its tables dropped
-(in the same statement; ``store init`` refuses that too, never making it again). So a store is never
-made again empty by a run that would then repeat everything its ledger held.
+(found by the same statement; ``store init`` refuses it too). So a store, or
+a table of it, is never made again empty by a run that would then repeat
+everything its ledger held.
 
 Each version's changes are one entry of :data:`MIGRATIONS`: a later
 agentops appends one, and never edits one.
