@@ -78,6 +78,7 @@ def test_commands_that_write_are_refused_too(project, run_agentops, command):
 
 def test_a_home_root_owns_may_be_run_by_any_user(project, monkeypatch):
     """A container image's home (root's, by COPY) run as the pod's uid, which has no name."""
+    from agentops.errors import ConfigError  # noqa: PLC0415
     from agentops.project.config import Files  # noqa: PLC0415
     from agentops.project.owner import check_writer  # noqa: PLC0415
 
@@ -85,7 +86,7 @@ def test_a_home_root_owns_may_be_run_by_any_user(project, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 10001)
     check_writer(project.home, Files())  # no ConfigError
     give_away(project.home)
-    with pytest.raises(Exception, match="belongs to nobody, and agentops runs as uid 10001") as e:
+    with pytest.raises(ConfigError, match="belongs to nobody, and agentops runs as uid 10001") as e:
         check_writer(project.home, Files())
     assert str(e.value).endswith('[files] allow_users = ["10001"]')
     check_writer(project.home, Files(allow_users=["10001"]))  # the hint, followed
