@@ -18,7 +18,9 @@ from agentops.project.home import Project as AgentopsProject
 from agentops.run.options import RunOptions
 from agentops.run.runner import run_agent
 from agentops.run.tick import NEEDS_A_HUMAN, due_agents, tick
-from agentops.store import open_store
+from agentops.store import StoreUnavailable, open_store
+from agentops.store.base import TickClaims
+from agentops.store.file import FileStore
 from suite import FakeClock, cron_env, remember
 
 if TYPE_CHECKING:
@@ -97,18 +99,18 @@ class Tick:
             f'[params]\nworld = "{self.world}"\nname = "{name}"\n{values}',
         )
 
+    def say(self, line: str) -> None:
+        """What a tick says for a human, kept in the world's ``said``."""
+        with self.said.open("a") as handle:
+            handle.write(line + "\n")
+
     def __call__(self) -> TickReport:
         """Tick at the clock's time."""
-
-        def say(line: str) -> None:
-            with self.said.open("a") as handle:
-                handle.write(line + "\n")
-
         options = RunOptions(
             clock=self.clock, exit_on_abandon=True, environ={**os.environ, "TZ": "UTC"}
         )
         return tick(
-            AgentopsProject(self.project.home), started=self.clock(), say=say, options=options
+            AgentopsProject(self.project.home), started=self.clock(), say=self.say, options=options
         )
 
     def lines(self) -> list[str]:
@@ -196,6 +198,37 @@ def test_a_run_that_ends_itself_saying_its_own_line_still_needs_a_human(ticks):
     assert report.ran == {"fine": 0, "stalled": 74}
     assert report.told == ("stalled",)
     assert report.exit_code == NEEDS_A_HUMAN
+
+
+class ClaimsThenDown(FileStore):
+    """The file store, claiming as PostgreSQL does, then stalled: settling waits out its bound."""
+
+    def claim_ticks(self, ticks, *, scheduled=()):  # noqa: ARG002 - every due agent won
+        return TickClaims(claimer=1, ticks=dict(ticks))
+
+    def settle_ticks(self, claimer, names):  # noqa: ARG002 - it never answers
+        raise StoreUnavailable("the store x did not answer within 35 s")
+
+
+def test_a_store_that_stalls_mid_tick_starts_no_more_children_and_says_so_once(ticks):
+    """One child ran; the store then waited out its bound: the rest are one line, not one each."""
+    (ticks.project.home / "agentops.toml").write_text("[tick]\nparallel = 1\n")
+    for name in ("a", "b", "c"):
+        ticks.add(name)
+    store = ClaimsThenDown(ticks.project.home / "state")
+    options = RunOptions(
+        clock=ticks.clock, exit_on_abandon=True, environ={**os.environ, "TZ": "UTC"}, store=store
+    )
+    report = tick(
+        AgentopsProject(ticks.project.home), started=ticks.clock(), say=ticks.say, options=options
+    )
+    assert report.ran == {"a": 0}
+    assert sorted(report.told) == ["b", "c"]
+    assert report.exit_code == NEEDS_A_HUMAN
+    assert ticks.lines() == [
+        "the store x did not answer within 35 s: 2 agent(s) due not started this tick: b, c"
+    ]
+    assert [name for name, _, _ in ticks.runs()] == ["a"]
 
 
 def test_an_agent_toml_that_does_not_read_is_one_line_and_the_others_run(ticks):

@@ -60,7 +60,7 @@ from agentops.run.markers import publish_ended
 from agentops.run.options import RunOptions
 from agentops.run.pid1 import supervised
 from agentops.run.runner import run_agent
-from agentops.store import open_store
+from agentops.store import StoreUnavailable, open_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -286,14 +286,20 @@ class _Children:
         os.set_blocking(self._told_r, False)
         self._blocked_since: dict[str, float] = {}
         """When each agent waiting found its group full here: its wait for a slot began."""
+        self._store_down: StoreUnavailable | None = None
+        """The store made the tick wait out a bound: no child is started against it after."""
 
     def run(self, queue: list[Due]) -> dict[str, int]:
         """Run every agent of ``queue``; each one's exit code."""
         ran: dict[str, int] = {}
         waiting = list(queue)
         try:
-            while waiting or self._running:
-                startable = next((d for d in waiting if self._may_start(d)), None)
+            while (waiting and self._store_down is None) or self._running:
+                startable = (
+                    next((d for d in waiting if self._may_start(d)), None)
+                    if self._store_down is None
+                    else None
+                )
                 if startable is not None:
                     waiting.remove(startable)
                     self._start(startable)
@@ -311,6 +317,16 @@ class _Children:
             self._read_told()
             os.close(self._told_r)
             self.told.extend(name for name in self._told_bytes.decode().split("\n") if name)
+        if waiting and self._store_down is not None:
+            # Each would wait out the same bound in turn (a tick of hundreds, for
+            # hours): one line for them all. Their claims, this tick's until it
+            # exits, are then free to another host's tick of this minute.
+            names = [due.name for due in waiting]
+            self.say(
+                f"{self._store_down.message}: {len(names)} agent(s) due not started this "
+                f"tick: {', '.join(names)}"
+            )
+            self.told.extend(names)
         # A child that ended needing a human without telling the tick said its
         # own line (a run the store gave no lease by its hard deadline ends
         # itself, saying so): it needs a human all the same.
@@ -349,8 +365,12 @@ class _Children:
         # start them once (or skip them again): never a tick lost, never two.
         claimer = self.options.tick_claimer
         if claimer is not None and names:
-            with contextlib.suppress(StateError):
+            try:
                 self.claims.settle_ticks(claimer, names)
+            except StoreUnavailable as exc:  # waited out its bound: asked no more this tick
+                self._store_down = exc
+            except StateError:
+                pass
 
     def _may_start(self, due: Due) -> bool:
         if len(self._running) >= self.parallel:
