@@ -295,11 +295,7 @@ class _Children:
         waiting = list(queue)
         try:
             while (waiting and self._store_down is None) or self._running:
-                startable = (
-                    next((d for d in waiting if self._may_start(d)), None)
-                    if self._store_down is None
-                    else None
-                )
+                startable = next((d for d in waiting if self._may_start(d)), None)
                 if startable is not None:
                     waiting.remove(startable)
                     self._start(startable)
@@ -373,7 +369,7 @@ class _Children:
                 pass
 
     def _may_start(self, due: Due) -> bool:
-        if len(self._running) >= self.parallel:
+        if self._store_down is not None or len(self._running) >= self.parallel:
             return False
         if not self._group_full(due):
             return True

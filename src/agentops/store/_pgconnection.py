@@ -150,7 +150,7 @@ class Connector:
             parameters: dict[str, Any] = conninfo_to_dict(self.location)
         except psycopg.Error as exc:
             hint = _KEYWORD_HINT if is_keyword_string(self.location) else _URL_HINT
-            said = self.said(Exception(hide_quoted(str(exc), self.location)))
+            said = self.said(exc, reading_location=True)
             raise StoreMisconfigured(
                 f"cannot read the store's location {self.where}: {said}; {hint}"
             ) from None
@@ -218,9 +218,14 @@ class Connector:
         self._down = StoreUnavailable(message)
         return self._down
 
-    def said(self, exc: Exception) -> str:
-        """A driver's error in one line, without any piece of the store's passwords."""
-        said = scrub(safe_url(" ".join(str(exc).split())), self._passwords)
+    def said(self, exc: Exception, *, reading_location: bool = False) -> str:
+        """A driver's error in one line, without any piece of the store's passwords.
+
+        ``reading_location``: libpq's error on reading the location, whose
+        quoted pieces may be any part of a password, however short.
+        """
+        text = hide_quoted(str(exc), self.location) if reading_location else str(exc)
+        said = scrub(safe_url(" ".join(text.split())), self._passwords)
         return said or type(exc).__name__
 
 
